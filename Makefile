@@ -1,0 +1,43 @@
+# The two commands of the README. Each sets itself up from the project's own files.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+export BACKED_HOME ?= $(CURDIR)/.backed
+
+.PHONY: setup demo test bench dagster-dev clean
+
+setup: $(VENV)/.deps-stamp node_modules/.stamp sandbox/build/contracts.json dbt_project/target/manifest.json
+
+# Python deps are pinned by constraints.txt (a full freeze of the resolved set).
+$(VENV)/.deps-stamp: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade "pip>=24"
+	$(VENV)/bin/pip install -q -c constraints.txt -e '.[dev]'
+	touch $@
+
+node_modules/.stamp: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+sandbox/build/contracts.json: $(VENV)/.deps-stamp node_modules/.stamp $(wildcard sandbox/contracts/*.sol)
+	$(PY) -m sandbox.compile
+
+# dagster-dbt loads the manifest at import time outside `dagster dev`.
+dbt_project/target/manifest.json: $(VENV)/.deps-stamp $(shell find dbt_project -name '*.sql' -o -name '*.yml' -o -name '*.csv' 2>/dev/null | grep -v '/target/')
+	cd dbt_project && BACKED_HOME=$(BACKED_HOME) ../$(VENV)/bin/dbt parse --profiles-dir . --quiet
+
+demo: setup
+	$(VENV)/bin/backed demo
+
+test: setup
+	$(PY) -m pytest -q -p no:cacheprovider
+
+bench: setup
+	$(PY) -m bench
+
+dagster-dev: setup
+	DAGSTER_HOME=$(BACKED_HOME)/dagster $(VENV)/bin/dagster dev -w workspace.yaml
+
+clean:
+	rm -rf $(VENV) node_modules sandbox/build dbt_project/target .backed

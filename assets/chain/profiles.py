@@ -1,0 +1,209 @@
+"""Chain profiles: which chain, which node, which contracts, when a block counts as final. The same ingest runs
+on the sandbox and on Arbitrum One; only the profile differs."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from eth_utils import to_checksum_address
+
+if TYPE_CHECKING:
+    from assets.chain.rpc import JsonRpcClient
+
+log = logging.getLogger(__name__)
+
+PROTOCOL_ROLES = ("usdai", "susdai", "loan_router")
+# The custodian's deposit address is an account, not a contract: it emits no logs of its own.
+_ROLES_WITHOUT_LOGS = frozenset({"custodian"})
+
+ARBITRUM_CHAIN_ID = 42161
+# Used only when the node has no `finalized` tag: about half an hour of Arbitrum blocks (~4 per second), past the
+# L1 batch posting that makes them final.
+ARBITRUM_CONFIRMATIONS = 7200
+
+# How a profile decides which blocks are final: the node's `finalized` tag (head - confirmations where the node
+# lacks it), or always head - confirmations. anvil answers `finalized` with head - 64 whatever happened, an
+# emulation that would hold back every sandbox day, so the sandbox counts depth.
+FINALITIES = ("finalized", "depth")
+
+
+@dataclass(frozen=True)
+class AddressBookEntry:
+    role: str
+    address: str
+    is_protocol: bool
+    token_symbol: str | None = None
+    token_decimals: int | None = None
+    start_block: int | None = None
+
+
+@dataclass(frozen=True)
+class ChainProfile:
+    name: str
+    chain_id: int
+    rpc_url: str = field(repr=False)
+    confirmations: int
+    address_book: tuple[AddressBookEntry, ...]
+    finality: str = "depth"
+
+    def __post_init__(self) -> None:
+        if self.finality not in FINALITIES:
+            raise ProfileError(f"profile {self.name}: finality {self.finality!r} is not one of {FINALITIES}")
+
+    def entries(self, role: str) -> list[AddressBookEntry]:
+        return [entry for entry in self.address_book if entry.role == role]
+
+    def role_of(self, address: str) -> str | None:
+        wanted = address.lower()
+        for entry in self.address_book:
+            if entry.address.lower() == wanted:
+                return entry.role
+        return None
+
+    @property
+    def watched_addresses(self) -> list[str]:
+        """Contracts whose logs are ingested, each once, in address-book order."""
+        seen: dict[str, None] = {}
+        for entry in self.address_book:
+            if entry.role not in _ROLES_WITHOUT_LOGS:
+                seen.setdefault(entry.address, None)
+        return list(seen)
+
+    def watched_addresses_until(self, last_block: int) -> list[str]:
+        """The watched contracts that exist by `last_block` (an unknown start block counts as existing)."""
+        seen: dict[str, None] = {}
+        for entry in self.address_book:
+            if entry.role not in _ROLES_WITHOUT_LOGS and (entry.start_block is None or entry.start_block <= last_block):
+                seen.setdefault(entry.address, None)
+        return list(seen)
+
+    @property
+    def protocol_addresses(self) -> list[str]:
+        return [entry.address for entry in self.address_book if entry.is_protocol]
+
+    def with_start_blocks(self, rpc: JsonRpcClient) -> ChainProfile:
+        """This profile with every unknown contract start block found on the chain (see `find_start_blocks`)."""
+        unknown = sorted({entry.address for entry in self.address_book
+                          if entry.start_block is None and entry.role not in _ROLES_WITHOUT_LOGS})
+        if not unknown:
+            return self
+        found = find_start_blocks(rpc, unknown)
+        return dataclasses.replace(self, address_book=tuple(
+            dataclasses.replace(entry, start_block=found.get(entry.address)) if entry.start_block is None else entry
+            for entry in self.address_book
+        ))
+
+
+def find_start_blocks(rpc: JsonRpcClient, addresses: list[str]) -> dict[str, int]:
+    """The first block at which each address has code, by binary search on `eth_getCode` (all addresses in
+    lockstep, one JSON-RPC batch per step). An address without code at the head is left out; so is every
+    address when the node cannot serve old state (not an archive node): the ingest then watches from genesis,
+    which is correct, only slower."""
+    from assets.chain.rpc import JsonRpcError
+
+    head = int(rpc.call("eth_blockNumber", []), 16)
+    try:
+        at_head = rpc.batch([("eth_getCode", [address, hex(head)]) for address in addresses])
+        searching = {address: (0, head) for address, code in zip(addresses, at_head) if _has_code(code)}
+        # invariant: the address has code at `high` and none before `low`
+        while any(low < high for low, high in searching.values()):
+            pending = [(address, (low + high) // 2) for address, (low, high) in searching.items() if low < high]
+            answers = rpc.batch([("eth_getCode", [address, hex(middle)]) for address, middle in pending])
+            for (address, middle), code in zip(pending, answers):
+                low, high = searching[address]
+                searching[address] = (low, middle) if _has_code(code) else (middle + 1, high)
+    except JsonRpcError as error:
+        log.warning("cannot find contract start blocks (%s); watching from genesis", error.message)
+        return {}
+    return {address: high for address, (_, high) in searching.items()}
+
+
+def _has_code(code: str | None) -> bool:
+    return bool(code) and code not in ("0x", "0x0")
+
+
+class ProfileError(ValueError):
+    """The profile cannot be loaded as configured."""
+
+
+def load_profile(name: str, home: Path) -> ChainProfile:
+    if name == "sandbox":
+        return _sandbox_profile(Path(home) / "sandbox" / "deployment.json")
+    if name == "arbitrum":
+        return _arbitrum_profile()
+    raise ProfileError(f"unknown chain profile {name!r} (known: sandbox, arbitrum)")
+
+
+def _sandbox_profile(deployment_path: Path) -> ChainProfile:
+    if not deployment_path.exists():
+        raise ProfileError(f"no sandbox deployment at {deployment_path}: run the sandbox simulator first")
+    deployment = json.loads(deployment_path.read_text())
+    try:
+        return ChainProfile(
+            name=deployment.get("profile", "sandbox"),
+            chain_id=int(deployment["chain_id"]),
+            rpc_url=deployment["rpc_url"],
+            confirmations=int(deployment["confirmations"]),
+            finality=deployment.get("finality", "depth"),
+            address_book=tuple(
+                AddressBookEntry(
+                    role=entry["role"],
+                    address=to_checksum_address(entry["address"]),
+                    is_protocol=bool(entry.get("is_protocol", entry["role"] in PROTOCOL_ROLES)),
+                    token_symbol=entry.get("token_symbol"),
+                    token_decimals=entry.get("token_decimals"),
+                    start_block=entry.get("start_block"),
+                )
+                for entry in deployment["address_book"]
+            ),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ProfileError(f"{deployment_path} is not a sandbox deployment: {exc!r}") from exc
+
+
+def _arbitrum_profile() -> ChainProfile:
+    rpc_url = os.environ.get("BACKED_RPC_URL", "").strip()
+    if not rpc_url:
+        raise ProfileError("the arbitrum profile needs an Arbitrum One JSON-RPC URL in BACKED_RPC_URL")
+    # Start blocks are not typed in: `ChainProfile.with_start_blocks` finds each contract's creation block on the
+    # chain itself (the ingest calls it once per run), so no figure here can be wrong.
+    book = [
+        AddressBookEntry("usdai", "0x0A1a1A107E45b7Ced86833863f482BC5f4ed82EF", True, "USDai", 18),
+        AddressBookEntry("susdai", "0x0B2b2B2076d95dda7817e785989fE353fe955ef9", True, "sUSDai", 18),
+        AddressBookEntry("loan_router", "0x0C2ED170F2bB1DF1a44292Ad621B577b3C9597D1", True),
+        AddressBookEntry("loan_router", "0x1C2ED170de32846316784c4fd58A5e3C7563E12f", True),
+        AddressBookEntry("bundle_wrapper", "0x80E3146FB2328fE1b79f92F5a3a6bF35515AEe37", False),
+        # wM was the base token until USDai v1.4, PYUSD since: both stay, history spans both.
+        AddressBookEntry("base_token", "0x437cc33344a0b27a429f795ff6b469c72698b291", False, "wM", 6),
+        AddressBookEntry("base_token", "0x46850aD61C2B7d64d08c9C754F45254596696984", False, "PYUSD", 6),
+    ]
+    custodian = os.environ.get("BACKED_CUSTODIAN_ADDRESS", "").strip()
+    if custodian:
+        try:
+            book.append(AddressBookEntry("custodian", to_checksum_address(custodian), False))
+        except ValueError:
+            raise ProfileError("BACKED_CUSTODIAN_ADDRESS is not an address") from None
+    return ChainProfile(
+        name="arbitrum",
+        chain_id=ARBITRUM_CHAIN_ID,
+        rpc_url=rpc_url,
+        confirmations=ARBITRUM_CONFIRMATIONS,
+        finality="finalized",
+        address_book=tuple(
+            AddressBookEntry(
+                entry.role,
+                to_checksum_address(entry.address),
+                entry.is_protocol,
+                entry.token_symbol,
+                entry.token_decimals,
+                entry.start_block,
+            )
+            for entry in book
+        ),
+    )

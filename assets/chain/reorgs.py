@@ -1,0 +1,160 @@
+"""Reorganisations: verify the blocks the lake was read from, and restate the days a reorganisation changed.
+
+Each ingested day keeps, in `chain_blocks`, the hash and parent hash of every block it read: the day's first
+and last block, each block carrying a watched log, and the block its state was read at. A block hash commits to
+all of its ancestors, so a recorded block whose hash is still canonical proves that nothing at or below it
+changed, and the first recorded block whose hash changed lies above the fork. Every later block changed too,
+so every ingested day from the first changed one on is re-ingested.
+
+`verify_and_repair` runs before each ingest. What it finds is recorded in `chain_reorgs` (under each affected
+day) before the days are rewritten, so the ledger can restate them even if the repair is interrupted. A day
+that can no longer be confirmed (a reorganisation deeper than the profile's finality) is withdrawn: its chain
+partitions are removed until a later run can ingest it again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+
+from assets.chain.ingest import CHAIN_DAY_TABLES, ChainRun, DayNotConfirmed, ingest_chain_day
+from assets.chain.profiles import ChainProfile
+from assets.chain.rpc import JsonRpcClient
+from assets.lake import SCHEMAS, Lake
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Reorg:
+    reorg_id: str
+    detected_at: datetime  # naive UTC
+    # The first block whose hash changed: exact when the lake holds the block below it (or the replaced block's
+    # parent is still canonical); otherwise the block after `common_block`, which makes `depth` an upper bound.
+    fork_block: int
+    common_block: int | None  # the highest recorded block still canonical below the fork
+    depth: int  # blocks replaced, from fork_block to the highest recorded block that changed
+    days: tuple[date, ...]  # every ingested day the reorganisation reached
+    old_hashes: dict[int, str]  # recorded blocks that changed → the hash the lake had
+    new_hashes: dict[int, str | None]  # → the hash now canonical (None: the chain no longer reaches it)
+    reingested: tuple[date, ...]
+    withdrawn: tuple[date, ...]
+
+
+def verify_and_repair(profile: ChainProfile, rpc: JsonRpcClient, lake: Lake, days: list[date] | None = None,
+                      *, run: ChainRun | None = None) -> list[Reorg]:
+    """Compare the recorded block hashes of `days` (default: every ingested day) with the node; on a mismatch,
+    record the reorganisation and re-ingest (or withdraw) every ingested day from the first changed one on.
+    Returns the reorganisations found: none, or one covering everything from its fork up."""
+    ingested = lake.partition_days("chain_blocks")
+    checked = sorted(set(ingested if days is None else days) & set(ingested))
+    if not checked:
+        return []
+    recorded = _recorded_blocks(lake)
+    checked_blocks = sorted({number for day in checked for number in recorded[day]})
+    canonical = _canonical_hashes(rpc, checked_blocks)
+    changed_days = [day for day in checked
+                    if any(canonical[number] != old for number, (old, _) in recorded[day].items())]
+    if not changed_days:
+        return []
+
+    affected = [day for day in ingested if day >= changed_days[0]]
+    old_blocks = {number: old for day in affected for number, (old, _) in recorded[day].items()}
+    canonical.update(_canonical_hashes(rpc, sorted(set(old_blocks) - set(canonical))))
+    replaced = {number: old for number, old in old_blocks.items() if canonical[number] != old}
+    first_replaced = min(replaced)
+    earlier = {number: old for day, blocks in recorded.items() for number, (old, _) in blocks.items()
+               if number < first_replaced}
+    canonical.update(_canonical_hashes(rpc, sorted(set(earlier) - set(canonical))))
+    common = max((number for number, old in earlier.items() if canonical[number] == old), default=None)
+    fork = _fork_block(rpc, first_replaced, _parent_of(recorded, first_replaced), common)
+    detected_at = datetime.now(timezone.utc).replace(tzinfo=None)
+    reorg_id = hashlib.sha256(f"{first_replaced}:{replaced[first_replaced]}:{canonical[first_replaced]}"
+                              .encode()).hexdigest()[:16]
+    depth = max(replaced) - fork + 1
+    log.warning("chain reorganisation %s: blocks from %d replaced (depth %d), days %s are restated",
+                reorg_id, fork, depth, ", ".join(day.isoformat() for day in affected))
+
+    run = run or ChainRun(profile, rpc)
+    run.headers.forget()
+    confirmed = run.confirmed_head()
+    confirmed_until = confirmed.time.date() if confirmed is not None else date.min
+    # A day is re-ingested when its end is final now; one whose end no longer is gets withdrawn.
+    reingest = tuple(day for day in affected if day < confirmed_until)
+    reorg = Reorg(
+        reorg_id=reorg_id, detected_at=detected_at, fork_block=fork, common_block=common, depth=depth,
+        days=tuple(affected), old_hashes=dict(sorted(replaced.items())),
+        new_hashes={number: canonical[number] for number in sorted(replaced)},
+        reingested=reingest, withdrawn=tuple(day for day in affected if day not in reingest),
+    )
+    # The record goes in before the days are rewritten: an interrupted repair still leaves the reorganisation known.
+    _record(lake, reorg, recorded)
+    for day in affected:
+        if day in reorg.reingested:
+            try:
+                ingest_chain_day(day, run.profile, rpc, lake, run=run)
+                continue
+            except DayNotConfirmed:
+                pass
+        for table in reversed(CHAIN_DAY_TABLES):
+            lake.remove_partition(table, day)
+    return [reorg]
+
+
+def _record(lake: Lake, reorg: Reorg, recorded: dict[date, dict[int, tuple[str, str]]]) -> None:
+    schema = SCHEMAS["chain_reorgs"]
+    common = {
+        "reorg_id": reorg.reorg_id, "detected_at": reorg.detected_at, "fork_block": reorg.fork_block,
+        "common_block": reorg.common_block, "depth": reorg.depth,
+        "affected_days": json.dumps([day.isoformat() for day in reorg.days]),
+    }
+    for day in reorg.days:
+        action = "reingested" if day in reorg.reingested else "withdrawn"
+        rows = [{**common, "action": action, "block_number": number, "old_hash": reorg.old_hashes[number],
+                 "new_hash": reorg.new_hashes[number]}
+                for number in sorted(recorded[day]) if number in reorg.old_hashes]
+        rows = rows or [{**common, "action": action, "block_number": None, "old_hash": None, "new_hash": None}]
+        new_rows = pa.Table.from_pylist([{"partition_date": day, **row} for row in rows], schema=schema)
+        with lake.partition_lock("chain_reorgs", day):
+            earlier = lake.read_table("chain_reorgs", day)
+            if earlier is not None:
+                earlier = earlier.filter(pc.not_equal(earlier.column("reorg_id"), reorg.reorg_id))
+                new_rows = pa.concat_tables([earlier, new_rows])
+            lake.write_table("chain_reorgs", day, new_rows)
+
+
+def _recorded_blocks(lake: Lake) -> dict[date, dict[int, tuple[str, str]]]:
+    """day → block number → (hash, parent hash), for every ingested day."""
+    table = ds.dataset(lake.root / "chain_blocks", format="parquet", schema=SCHEMAS["chain_blocks"]).to_table(
+        columns=["partition_date", "block_number", "block_hash", "parent_hash"])
+    recorded: dict[date, dict[int, tuple[str, str]]] = {}
+    for day, number, block_hash, parent_hash in zip(*(table.column(name).to_pylist() for name in table.column_names)):
+        recorded.setdefault(day, {})[number] = (block_hash, parent_hash)
+    return recorded
+
+
+def _parent_of(recorded: dict[date, dict[int, tuple[str, str]]], number: int) -> str:
+    return next(blocks[number][1] for blocks in recorded.values() if number in blocks)
+
+
+def _canonical_hashes(rpc: JsonRpcClient, numbers: list[int]) -> dict[int, str | None]:
+    if not numbers:
+        return {}
+    blocks = rpc.batch([("eth_getBlockByNumber", [hex(number), False]) for number in numbers])
+    return {number: block["hash"].lower() if block else None for number, block in zip(numbers, blocks)}
+
+
+def _fork_block(rpc: JsonRpcClient, first_replaced: int, old_parent: str, common: int | None) -> int:
+    if first_replaced == 0:
+        return 0
+    parent_now = _canonical_hashes(rpc, [first_replaced - 1])[first_replaced - 1]
+    if parent_now == old_parent:
+        return first_replaced
+    return 0 if common is None else common + 1

@@ -1,0 +1,302 @@
+"""A JSON-RPC client over HTTP that behaves like a production indexer's.
+
+What real providers do, and what the client does about it:
+- 429 and 5xx answers, dropped connections, truncated or non-JSON bodies and timeouts are transient: the request
+  is retried with exponential backoff and full jitter (honouring `Retry-After`), up to `attempts` times.
+- Requests in flight are bounded (`max_concurrency`, shared by every thread using the client) and optionally
+  paced to `requests_per_second`, so a backfill stays under a provider's plan.
+- Other HTTP errors are raised at once as `RpcHttpError` with their status: HTTP 413 on `eth_getLogs` means "range
+  too large" and is the log fetcher's business (it halves the span), not a reason to retry the same request.
+- A caller that treats a timeout as a signal (the log fetcher halves its span) asks for `retry_timeouts=False`.
+
+The URL may carry a provider key, so it never appears in a log line, an exception or a repr: errors name the
+method and the failure, and exceptions from the HTTP library are not chained (their text holds the URL).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import random
+import threading
+import time
+from collections import Counter
+from typing import Any
+
+import requests
+
+log = logging.getLogger(__name__)
+
+_MAX_RETRY_AFTER_S = 30.0
+# JSON-RPC error texts by which providers say "slow down" inside an HTTP 200 answer.
+_RATE_LIMIT_HINTS = ("rate limit", "too many requests", "request limit", "exceeded the quota", "capacity exceeded")
+
+
+class JsonRpcError(Exception):
+    """The node answered with a JSON-RPC error object."""
+
+    def __init__(self, method: str, code: int | None, message: str, data: Any = None) -> None:
+        super().__init__(f"{method}: JSON-RPC error {code}: {message}")
+        self.method = method
+        self.code = code
+        self.message = message
+        self.data = data
+
+
+class RpcUnavailable(Exception):
+    """The node could not be reached or kept failing after the retries."""
+
+
+class RpcTimeout(RpcUnavailable):
+    """The node did not answer in time (raised at once when the caller asked not to retry timeouts)."""
+
+
+class RpcHttpError(RpcUnavailable):
+    """The node answered with an HTTP status that retrying the same request cannot fix."""
+
+    def __init__(self, label: str, status: int) -> None:
+        super().__init__(f"{label}: HTTP {status}")
+        self.status = status
+
+
+class RequestPacer:
+    """At most `per_second` requests started per second, across threads (evenly spaced, no bursts)."""
+
+    def __init__(self, per_second: float) -> None:
+        if per_second <= 0:
+            raise ValueError(f"requests_per_second must be positive, got {per_second}")
+        self._interval = 1.0 / per_second
+        self._next_start = 0.0
+        self._lock = threading.Lock()
+
+    def wait_turn(self) -> None:
+        with self._lock:
+            now = time.monotonic()
+            start = max(now, self._next_start)
+            self._next_start = start + self._interval
+        if start > now:
+            time.sleep(start - now)
+
+
+class JsonRpcClient:
+    def __init__(
+        self,
+        url: str,
+        timeout: float = 30,
+        *,
+        attempts: int = 6,
+        backoff_s: float = 0.5,
+        max_backoff_s: float = 20.0,
+        max_batch_size: int = 100,
+        max_concurrency: int = 4,
+        requests_per_second: float | None = None,
+        jitter: random.Random | None = None,
+    ) -> None:
+        if attempts < 1 or max_concurrency < 1 or max_batch_size < 1:
+            raise ValueError("attempts, max_concurrency and max_batch_size must be at least 1")
+        self._url = url
+        self._timeout = timeout
+        self._attempts = attempts
+        self._backoff_s = backoff_s
+        self._max_backoff_s = max_backoff_s
+        self.max_batch_size = max_batch_size
+        self.max_concurrency = max_concurrency
+        self._pacer = RequestPacer(requests_per_second) if requests_per_second else None
+        self._in_flight = threading.BoundedSemaphore(max_concurrency)
+        self._jitter = jitter or random.Random()
+        self._ids = itertools.count(1)
+        self._ids_lock = threading.Lock()
+        self._sessions = threading.local()
+        self._all_sessions: list[requests.Session] = []
+        self._sessions_lock = threading.Lock()
+        # request outcomes by kind ("ok", "HTTP 429", "timed out", ...): what a run met, for logs and tests
+        self.outcomes: Counter[str] = Counter()
+        self._outcomes_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return "JsonRpcClient(url=<hidden>)"
+
+    def close(self) -> None:
+        with self._sessions_lock:
+            sessions, self._all_sessions = self._all_sessions, []
+        for session in sessions:
+            session.close()
+        self._sessions = threading.local()
+
+    def __enter__(self) -> JsonRpcClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def call(self, method: str, params: list | None = None, *, retry_timeouts: bool = True) -> Any:
+        request_id = self._next_id()
+        payload = {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params or []}
+        answer = self._post(payload, method, retry_timeouts=retry_timeouts)
+        if not isinstance(answer, dict):
+            raise JsonRpcError(method, None, "answer is not a JSON-RPC response object")
+        return _result_of(answer, method)
+
+    def batch(self, calls: list[tuple[str, list]], *, errors_as_values: bool = False) -> list[Any]:
+        """Results in the order of `calls`, sent as JSON-RPC batches of at most `max_batch_size`.
+
+        With `errors_as_values`, a call the node rejects yields its `JsonRpcError` in place of a result
+        (a reverted `eth_call` among many must not sink the others); otherwise the first error raises.
+        A node that refuses batches gets the calls one by one; one that finds a batch too large (HTTP 413)
+        gets smaller batches.
+        """
+        results: list[Any] = []
+        start = 0
+        while start < len(calls):
+            chunk = calls[start : start + self.max_batch_size]
+            try:
+                answers = self._batch_answers(chunk)
+            except RpcHttpError as error:
+                if error.status != 413 or len(chunk) == 1:
+                    raise
+                self.max_batch_size = max(1, len(chunk) // 2)
+                continue
+            for answer in answers:
+                if isinstance(answer, JsonRpcError) and not errors_as_values:
+                    raise answer
+                results.append(answer)
+            start += len(chunk)
+        return results
+
+    def get_logs(self, from_block: int, to_block: int, addresses: list[str]) -> list[dict]:
+        """One eth_getLogs; a timeout raises `RpcTimeout` at once (the caller narrows the range instead)."""
+        return self.call(
+            "eth_getLogs",
+            [{"fromBlock": hex(from_block), "toBlock": hex(to_block), "address": list(addresses)}],
+            retry_timeouts=False,
+        )
+
+    # ------------------------------------------------------------------------------------------------ internals
+
+    def _batch_answers(self, chunk: list[tuple[str, list]]) -> list[Any]:
+        """One result or `JsonRpcError` per call of `chunk`."""
+        ids = [self._next_id() for _ in chunk]
+        payload = [
+            {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params}
+            for request_id, (method, params) in zip(ids, chunk)
+        ]
+        label = f"batch of {len(chunk)} ({chunk[0][0]}…)"
+        answers = self._post(payload, label, retry_timeouts=True)
+        if isinstance(answers, dict):
+            # A node without batch support answers the whole batch with one error object.
+            log.info("%s: the node refuses JSON-RPC batches (%s); sending the calls one by one",
+                     label, (answers.get("error") or {}).get("message"))
+            return [self._call_or_error(method, params) for method, params in chunk]
+        by_id = {answer.get("id"): answer for answer in answers if isinstance(answer, dict)}
+        results: list[Any] = []
+        for request_id, (method, params) in zip(ids, chunk):
+            answer = by_id.get(request_id)
+            if answer is None:
+                # Some gateways drop entries of a batch they split internally: ask for the missing one alone.
+                results.append(self._call_or_error(method, params))
+                continue
+            try:
+                results.append(_result_of(answer, method))
+            except JsonRpcError as error:
+                results.append(error)
+        return results
+
+    def _call_or_error(self, method: str, params: list) -> Any:
+        try:
+            return self.call(method, params)
+        except JsonRpcError as error:
+            return error
+
+    def _next_id(self) -> int:
+        with self._ids_lock:
+            return next(self._ids)
+
+    def _session(self) -> requests.Session:
+        session = getattr(self._sessions, "session", None)
+        if session is None:
+            session = requests.Session()
+            self._sessions.session = session
+            with self._sessions_lock:
+                self._all_sessions.append(session)
+        return session
+
+    def _count(self, outcome: str) -> None:
+        with self._outcomes_lock:
+            self.outcomes[outcome] += 1
+
+    def _post(self, payload: dict | list, label: str, *, retry_timeouts: bool) -> Any:
+        for attempt in range(1, self._attempts + 1):
+            answer, failure, retry_after = self._attempt(payload, label, retry_timeouts=retry_timeouts)
+            if failure is None:
+                return answer
+            self._count(failure)
+            if attempt == self._attempts:
+                raise RpcUnavailable(f"{label}: {failure} after {attempt} attempts")
+            ceiling = min(self._max_backoff_s, self._backoff_s * 2 ** (attempt - 1))
+            # Full jitter: clients that failed together must not come back together.
+            wait_s = retry_after if retry_after is not None else self._jitter.uniform(0, ceiling)
+            log.warning("%s: %s (attempt %d of %d), retrying in %.2fs", label, failure, attempt, self._attempts, wait_s)
+            time.sleep(wait_s)
+        raise AssertionError("unreachable")
+
+    def _attempt(
+        self, payload: dict | list, label: str, *, retry_timeouts: bool
+    ) -> tuple[Any, str | None, float | None]:
+        """(answer, None, None) on success; (None, failure, Retry-After seconds or None) on a transient failure."""
+        if self._pacer is not None:
+            self._pacer.wait_turn()
+        with self._in_flight:
+            try:
+                response = self._session().post(self._url, json=payload, timeout=self._timeout)
+                body = response.content
+            except requests.Timeout:
+                if not retry_timeouts:
+                    self._count("timed out")
+                    raise RpcTimeout(f"{label}: timed out after {self._timeout}s") from None
+                return None, "timed out", None
+            except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError):
+                return None, "connection dropped", None
+        status = response.status_code
+        if status == 429 or status >= 500:
+            return None, f"HTTP {status}", _retry_after(response)
+        if status != 200:
+            self._count(f"HTTP {status}")
+            raise RpcHttpError(label, status)
+        try:
+            answer = response.json() if body else None
+        except ValueError:
+            return None, "truncated or non-JSON answer", None
+        if answer is None:
+            return None, "empty answer", None
+        if _is_rate_limited(answer):
+            return None, "rate limited (JSON-RPC)", None
+        self._count("ok")
+        return answer, None, None
+
+
+def _result_of(answer: dict, method: str) -> Any:
+    if answer.get("error") is not None:
+        error = answer["error"]
+        raise JsonRpcError(method, error.get("code"), str(error.get("message")), error.get("data"))
+    if "result" not in answer:
+        raise JsonRpcError(method, None, "answer has neither result nor error")
+    return answer["result"]
+
+
+def _is_rate_limited(answer: Any) -> bool:
+    answers = answer if isinstance(answer, list) else [answer]
+    for one in answers:
+        error = one.get("error") if isinstance(one, dict) else None
+        if isinstance(error, dict):
+            text = str(error.get("message", "")).lower()
+            if error.get("code") == 429 or any(hint in text for hint in _RATE_LIMIT_HINTS):
+                return True
+    return False
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    try:
+        seconds = float(response.headers.get("Retry-After", ""))
+    except ValueError:
+        return None
+    return min(max(seconds, 0.0), _MAX_RETRY_AFTER_S)

@@ -1,0 +1,420 @@
+"""The lake: one Parquet file per table per UTC day, the contract between ingestion and dbt.
+
+Every table of docs/lake.md is declared once in `SCHEMAS`. Writes are atomic (temp file in the same
+directory, then `os.replace`) and byte-reproducible: the same rows always give the same bytes, because the
+attestation hashes its inputs and a re-run must not change them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import tempfile
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+RAW_AMOUNT = pa.decimal128(38, 0)
+USD = pa.decimal128(38, 18)
+TIMESTAMP = pa.timestamp("us")
+
+# The largest raw token amount the lake can hold: DECIMAL(38,0).
+MAX_RAW_AMOUNT = 10**38 - 1
+
+
+class RawAmountOutOfRange(ValueError):
+    """A uint256 amount does not fit DECIMAL(38,0); rounding it would misstate money."""
+
+
+def raw_amount(value: int, where: str) -> int:
+    """`value` if it fits the lake's DECIMAL(38,0), else a clear error naming where it came from."""
+    if not 0 <= value <= MAX_RAW_AMOUNT:
+        raise RawAmountOutOfRange(f"{where}: {value} does not fit DECIMAL(38,0) (max 10^38-1)")
+    return value
+
+CHAIN_EVENT_ARGUMENT_FIELDS: tuple[pa.Field, ...] = (
+    *(
+        pa.field(name, pa.string())
+        for name in (
+            "from_address", "to_address", "caller", "recipient", "deposit_token", "withdraw_token",
+            "account", "sender", "owner", "receiver", "controller", "currency_token", "borrower",
+            "lender", "spender", "operator",
+        )
+    ),
+    *(
+        pa.field(name, RAW_AMOUNT)
+        for name in (
+            "value", "deposit_amount", "mint_amount", "usdai_amount", "withdraw_amount", "assets",
+            "shares", "fulfilled_shares", "amount", "pending_shares", "deposited_amount", "admin_fee",
+            "usdai_deposit_amount", "admin_fee_amount", "principal", "origination_fee", "interest",
+            "prepay", "prepayment", "exit_fee", "proceeds", "liquidation_fee", "surplus", "fee",
+        )
+    ),
+    pa.field("token_id", pa.string()),
+    pa.field("request_id", pa.string()),
+    pa.field("redemption_id", pa.string()),
+    pa.field("tranche_index", pa.int32()),
+    *(
+        pa.field(name, pa.string())
+        for name in (
+            "loan_terms_hash", "old_loan_terms_hash", "new_loan_terms_hash", "new_loan_terms",
+            "encoded_bundle",
+        )
+    ),
+    *(
+        pa.field(name, pa.bool_())
+        for name in ("is_blacklisted", "all_redemptions_serviced", "is_repaid", "approved")
+    ),
+)
+
+_BLOCK_FIELDS = (
+    pa.field("block_number", pa.int64()),
+    pa.field("block_hash", pa.string()),
+    pa.field("block_time", TIMESTAMP),
+)
+
+_FILE_LINEAGE_FIELDS = (
+    pa.field("source_file", pa.string()),
+    pa.field("source_sha256", pa.string()),
+    pa.field("source_row", pa.int64()),
+)
+
+SCHEMAS: dict[str, pa.Schema] = {
+    "chain_events": pa.schema([
+        pa.field("partition_date", pa.date32()),
+        *_BLOCK_FIELDS,
+        pa.field("tx_hash", pa.string()),
+        pa.field("log_index", pa.int32()),
+        pa.field("contract_address", pa.string()),
+        pa.field("contract_role", pa.string()),
+        pa.field("event", pa.string()),
+        pa.field("signature", pa.string()),
+        pa.field("topic0", pa.string()),
+        *CHAIN_EVENT_ARGUMENT_FIELDS,
+    ]),
+    "chain_logs_unknown": pa.schema([
+        pa.field("partition_date", pa.date32()),
+        *_BLOCK_FIELDS,
+        pa.field("tx_hash", pa.string()),
+        pa.field("log_index", pa.int32()),
+        pa.field("contract_address", pa.string()),
+        pa.field("contract_role", pa.string()),
+        pa.field("topic0", pa.string()),
+        pa.field("topics", pa.string()),
+        pa.field("data", pa.string()),
+    ]),
+    "chain_state": pa.schema([
+        pa.field("partition_date", pa.date32()),
+        *_BLOCK_FIELDS,
+        pa.field("contract_role", pa.string()),
+        pa.field("contract_address", pa.string()),
+        pa.field("method", pa.string()),
+        pa.field("key", pa.string()),
+        pa.field("field", pa.string()),
+        pa.field("value", RAW_AMOUNT),
+    ]),
+    "chain_days": pa.schema([
+        pa.field("partition_date", pa.date32()),
+        pa.field("chain_id", pa.int64()),
+        pa.field("profile", pa.string()),
+        pa.field("from_block", pa.int64()),
+        pa.field("to_block", pa.int64()),
+        pa.field("to_block_hash", pa.string()),
+        pa.field("to_block_time", TIMESTAMP),
+        pa.field("state_block", pa.int64()),
+        pa.field("state_block_hash", pa.string()),
+        pa.field("log_count", pa.int64()),
+    ]),
+    "chain_blocks": pa.schema([
+        pa.field("partition_date", pa.date32()),
+        pa.field("block_number", pa.int64()),
+        pa.field("block_hash", pa.string()),
+        pa.field("parent_hash", pa.string()),
+        pa.field("block_time", TIMESTAMP),
+    ]),
+    "chain_reorgs": pa.schema([
+        pa.field("partition_date", pa.date32()),
+        pa.field("reorg_id", pa.string()),
+        pa.field("detected_at", TIMESTAMP),
+        pa.field("fork_block", pa.int64()),
+        pa.field("common_block", pa.int64()),
+        pa.field("depth", pa.int64()),
+        pa.field("affected_days", pa.string()),
+        pa.field("action", pa.string()),
+        pa.field("block_number", pa.int64()),
+        pa.field("old_hash", pa.string()),
+        pa.field("new_hash", pa.string()),
+    ]),
+    "chain_address_book": pa.schema([
+        pa.field("partition_date", pa.date32()),
+        pa.field("role", pa.string()),
+        pa.field("address", pa.string()),
+        pa.field("is_protocol", pa.bool_()),
+        pa.field("token_symbol", pa.string()),
+        pa.field("token_decimals", pa.int32()),
+    ]),
+    "loan_tapes": pa.schema([
+        pa.field("partition_date", pa.date32()),
+        pa.field("as_of_date", pa.date32()),
+        pa.field("lender_id", pa.string()),
+        pa.field("loan_id", pa.string()),
+        pa.field("loan_terms_hash", pa.string()),
+        pa.field("borrower_id", pa.string()),
+        pa.field("borrower_name", pa.string()),
+        pa.field("currency", pa.string()),
+        pa.field("original_principal", USD),
+        pa.field("principal_outstanding", USD),
+        pa.field("accrued_interest", USD),
+        pa.field("daily_interest", USD),
+        pa.field("interest_rate_bps", pa.int32()),
+        pa.field("status", pa.string()),
+        pa.field("days_past_due", pa.int32()),
+        pa.field("origination_date", pa.date32()),
+        pa.field("maturity_date", pa.date32()),
+        *_FILE_LINEAGE_FIELDS,
+    ]),
+    "loan_collateral": pa.schema([
+        pa.field("partition_date", pa.date32()),
+        pa.field("lender_id", pa.string()),
+        pa.field("loan_terms_hash", pa.string()),
+        pa.field("nft_token_id", pa.string()),
+        pa.field("gpu_serial", pa.string()),
+        *_FILE_LINEAGE_FIELDS,
+    ]),
+    "gpu_telemetry_daily": pa.schema([
+        pa.field("partition_date", pa.date32()),
+        pa.field("gpu_uuid", pa.string()),
+        pa.field("gpu_serial", pa.string()),
+        pa.field("hostname", pa.string()),
+        pa.field("model_name", pa.string()),
+        pa.field("samples", pa.int64()),
+        pa.field("scrape_interval_s", pa.int64()),
+        pa.field("minutes_online", pa.float64()),
+        pa.field("util_mean", pa.float64()),
+        pa.field("util_p95", pa.float64()),
+        pa.field("temp_max", pa.float64()),
+        pa.field("power_mean", pa.float64()),
+        pa.field("xid_error_samples", pa.int64()),
+        pa.field("first_seen", TIMESTAMP),
+        pa.field("last_seen", TIMESTAMP),
+        pa.field("source_file", pa.string()),
+        pa.field("source_sha256", pa.string()),
+    ]),
+    "custodian_statements": pa.schema([
+        pa.field("partition_date", pa.date32()),
+        pa.field("statement_date", pa.date32()),
+        pa.field("cut_off_time", TIMESTAMP),
+        pa.field("custodian_id", pa.string()),
+        pa.field("account_id", pa.string()),
+        pa.field("record_type", pa.string()),
+        pa.field("cusip", pa.string()),
+        pa.field("security_description", pa.string()),
+        pa.field("maturity_date", pa.date32()),
+        pa.field("par_value", USD),
+        pa.field("price", USD),
+        pa.field("market_value", USD),
+        pa.field("amount", USD),
+        pa.field("currency", pa.string()),
+        pa.field("transaction_type", pa.string()),
+        pa.field("reference", pa.string()),
+        *_FILE_LINEAGE_FIELDS,
+    ]),
+    "input_files": pa.schema([
+        pa.field("partition_date", pa.date32()),
+        pa.field("source", pa.string()),
+        pa.field("file_name", pa.string()),
+        pa.field("sha256", pa.string()),
+        pa.field("size_bytes", pa.int64()),
+        pa.field("rows_in", pa.int64()),
+        pa.field("rows_accepted", pa.int64()),
+        pa.field("rows_quarantined", pa.int64()),
+    ]),
+}
+
+# A unique key per table, so that sorting by it fixes the row order of the written file.
+SORT_KEYS: dict[str, tuple[str, ...]] = {
+    "chain_events": ("block_number", "log_index"),
+    "chain_logs_unknown": ("block_number", "log_index"),
+    "chain_state": ("contract_role", "contract_address", "method", "key", "field"),
+    "chain_days": ("partition_date",),
+    "chain_blocks": ("block_number",),
+    "chain_reorgs": ("reorg_id", "block_number"),
+    "chain_address_book": ("role", "address"),
+    "loan_tapes": ("source_file", "source_row"),
+    "loan_collateral": ("source_file", "source_row", "nft_token_id", "gpu_serial"),
+    "gpu_telemetry_daily": ("source_file", "gpu_uuid"),
+    "custodian_statements": ("source_file", "source_row"),
+    "input_files": ("source", "file_name"),
+}
+
+QUARANTINE_SCHEMA = pa.schema([
+    pa.field("source_file", pa.string()),
+    pa.field("source_row", pa.int64()),
+    pa.field("field", pa.string()),
+    pa.field("value", pa.string()),
+    pa.field("reason", pa.string()),
+])
+_QUARANTINE_SORT_KEY = ("source_file", "source_row", "field", "reason")
+
+# Pinned so that the bytes depend on the rows only (no dictionary pages whose presence depends on the
+# data's cardinality, no creation time; pyarrow writes none).
+_PARQUET_WRITER_SETTINGS = dict(
+    compression="zstd",
+    compression_level=3,
+    use_dictionary=False,
+    write_statistics=True,
+    version="2.6",
+    data_page_version="1.0",
+    row_group_size=1_000_000,
+    write_page_index=False,
+    write_page_checksum=False,
+    store_schema=True,
+)
+
+
+class LakeSchemaError(ValueError):
+    """Rows handed to the lake do not fit the declared table."""
+
+
+class Lake:
+    """The lake under one home directory (`BACKED_HOME`)."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = Path(home)
+        self.root = self.home / "lake"
+        self.inbox = self.home / "inbox"
+        self.quarantine_dir = self.home / "quarantine"
+
+    def __repr__(self) -> str:
+        return f"Lake({str(self.home)!r})"
+
+    def partition_dir(self, table: str, day: date) -> Path:
+        _schema_of(table)
+        return self.root / table / f"date={day.isoformat()}"
+
+    def partition_path(self, table: str, day: date) -> Path:
+        return self.partition_dir(table, day) / "part-0.parquet"
+
+    def write_table(self, table: str, day: date, table_data: pa.Table) -> Path:
+        """Replace the day's partition of `table` with `table_data` (cast to the declared schema).
+
+        `partition_date` is filled in when absent; when present it must equal `day` on every row. An empty
+        day is still written (0 rows): dbt globs every day and needs each file to carry the schema.
+        """
+        schema = _schema_of(table)
+        rows = _with_partition_date(table_data, day, table)
+        rows = _conform(rows, schema, table)
+        rows = rows.sort_by([(key, "ascending") for key in SORT_KEYS[table]])
+        path = self.partition_path(table, day)
+        _write_parquet_atomically(rows, path)
+        return path
+
+    def read_table(self, table: str, day: date) -> pa.Table | None:
+        path = self.partition_path(table, day)
+        if not path.exists():
+            return None
+        return pq.read_table(path, schema=_schema_of(table))
+
+    def remove_partition(self, table: str, day: date) -> None:
+        """Withdraw the day's partition of `table` (its data is known to be wrong and cannot be rebuilt yet)."""
+        self.partition_path(table, day).unlink(missing_ok=True)
+
+    def partition_days(self, table: str) -> list[date]:
+        """Days that have a partition of `table`, in order."""
+        _schema_of(table)
+        table_dir = self.root / table
+        if not table_dir.is_dir():
+            return []
+        days = []
+        for child in table_dir.iterdir():
+            if child.name.startswith("date=") and (child / "part-0.parquet").exists():
+                days.append(date.fromisoformat(child.name.removeprefix("date=")))
+        return sorted(days)
+
+    def quarantine_path(self, source: str, day: date, file_name: str) -> Path:
+        return self.quarantine_dir / source / f"date={day.isoformat()}" / f"{file_name}.rejected.parquet"
+
+    def write_quarantine(self, source: str, day: date, file_name: str, rejected: pa.Table) -> Path | None:
+        """Replace the rejected rows of one inbox file; no rejects removes an earlier run's file."""
+        path = self.quarantine_path(source, day, file_name)
+        rows = _conform(rejected, QUARANTINE_SCHEMA, "quarantine")
+        if rows.num_rows == 0:
+            path.unlink(missing_ok=True)
+            return None
+        rows = rows.sort_by([(key, "ascending") for key in _QUARANTINE_SORT_KEY])
+        _write_parquet_atomically(rows, path)
+        return path
+
+    def remove_stale_quarantine(self, source: str, day: date, keep_file_names: set[str]) -> None:
+        """Drop the day's rejects of files no longer in the inbox, so a re-run mirrors the inbox."""
+        directory = self.quarantine_dir / source / f"date={day.isoformat()}"
+        if not directory.is_dir():
+            return
+        for path in directory.glob("*.rejected.parquet"):
+            if path.name.removesuffix(".rejected.parquet") not in keep_file_names:
+                path.unlink(missing_ok=True)
+
+    def read_quarantine(self, source: str, day: date, file_name: str) -> pa.Table | None:
+        path = self.quarantine_path(source, day, file_name)
+        return pq.read_table(path, schema=QUARANTINE_SCHEMA) if path.exists() else None
+
+    @contextlib.contextmanager
+    def partition_lock(self, table: str, day: date) -> Iterator[None]:
+        """Serialise read-modify-write of one partition across processes (this machine only)."""
+        directory = self.partition_dir(table, day)
+        directory.mkdir(parents=True, exist_ok=True)
+        with open(directory / ".lock", "w") as lock_file:
+            fcntl.flock(lock_file, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock_file, fcntl.LOCK_UN)
+
+
+def _schema_of(table: str) -> pa.Schema:
+    try:
+        return SCHEMAS[table]
+    except KeyError:
+        raise LakeSchemaError(f"unknown lake table {table!r}") from None
+
+
+def _with_partition_date(rows: pa.Table, day: date, table: str) -> pa.Table:
+    if "partition_date" not in rows.column_names:
+        return rows.append_column("partition_date", pa.array([day] * rows.num_rows, pa.date32()))
+    dates = rows.column("partition_date").cast(pa.date32())
+    if rows.num_rows and (dates.null_count or not pc.all(pc.equal(dates, pa.scalar(day, pa.date32()))).as_py()):
+        raise LakeSchemaError(f"{table}: rows whose partition_date is not {day.isoformat()}")
+    return rows
+
+
+def _conform(rows: pa.Table, schema: pa.Schema, table: str) -> pa.Table:
+    missing = [name for name in schema.names if name not in rows.column_names]
+    extra = [name for name in rows.column_names if name not in schema.names]
+    if missing or extra:
+        raise LakeSchemaError(f"{table}: missing columns {missing}, unexpected columns {extra}")
+    try:
+        conformed = rows.select(schema.names).cast(schema, safe=True)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise LakeSchemaError(f"{table}: rows do not fit the declared schema: {exc}") from exc
+    return conformed.replace_schema_metadata(None).combine_chunks()
+
+
+def _write_parquet_atomically(rows: pa.Table, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(descriptor, "wb") as sink:
+            pq.write_table(rows, sink, **_PARQUET_WRITER_SETTINGS)
+            sink.flush()
+            os.fsync(sink.fileno())
+        os.chmod(temp_name, 0o644)
+        os.replace(temp_name, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp_name)
+        raise

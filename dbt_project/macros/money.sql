@@ -1,0 +1,63 @@
+{#
+  Money is never a float. Ledger amounts are USD DECIMAL(38,18); raw token amounts DECIMAL(38,0).
+#}
+
+{% macro usd_type() -%}
+  decimal(38, 18)
+{%- endmacro %}
+
+{% macro usd(expression) -%}
+  cast({{ expression }} as {{ usd_type() }})
+{%- endmacro %}
+
+{#
+  Raw token units to USD at 1 token = 1 USD. `usd_per_raw_unit` is 10^-decimals as DECIMAL(38,18) (see
+  stg_chain_address_book): DECIMAL(38,0) x DECIMAL(38,18) is exact, and overflows loudly past 10^20 USD.
+#}
+{% macro raw_to_usd(raw_amount, usd_per_raw_unit) -%}
+  {{ usd(raw_amount ~ " * " ~ usd_per_raw_unit) }}
+{%- endmacro %}
+
+{#
+  numerator / denominator as DECIMAL(38,18), truncated toward zero; null when the denominator is zero or null.
+  Arguments are DECIMAL(38,18) expressions (column names are best: they are repeated).
+#}
+{% macro exact_ratio(numerator, denominator) -%}
+  {{ return(adapter.dispatch("exact_ratio")(numerator, denominator)) }}
+{%- endmacro %}
+
+{% macro default__exact_ratio(numerator, denominator) -%}
+  cast({{ numerator }} / nullif({{ denominator }}, 0) as {{ usd_type() }})
+{%- endmacro %}
+
+{#
+  DuckDB divides decimals in DOUBLE, so the quotient is computed by long division on the scaled 128-bit integers:
+  the integer part, then three blocks of six fractional digits. Exact while |denominator| < 1.7e14.
+#}
+{% macro duckdb__exact_ratio(numerator, denominator) -%}
+  {%- set a = "abs(" ~ _scaled_integer(numerator) ~ ")" -%}
+  {%- set b = "abs(" ~ _scaled_integer(denominator) ~ ")" -%}
+  {%- set block = "cast(1000000 as hugeint)" -%}
+  {%- set r1 = "(" ~ a ~ " % " ~ b ~ ")" -%}
+  {%- set r2 = "((" ~ r1 ~ " * " ~ block ~ ") % " ~ b ~ ")" -%}
+  {%- set r3 = "((" ~ r2 ~ " * " ~ block ~ ") % " ~ b ~ ")" -%}
+  case when {{ denominator }} is null or {{ denominator }} = 0 or {{ numerator }} is null then null
+  else
+    (case when ({{ numerator }} < 0) <> ({{ denominator }} < 0) then -1 else 1 end)
+    * (
+      cast(({{ a }} // {{ b }}) as decimal(38, 0))
+      + cast(
+          ((({{ r1 }} * {{ block }}) // {{ b }}) * cast(1000000000000 as hugeint)
+          + (({{ r2 }} * {{ block }}) // {{ b }}) * {{ block }}
+          + (({{ r3 }} * {{ block }}) // {{ b }}))
+          as decimal(38, 0)
+        ) * cast('0.000000000000000001' as {{ usd_type() }})
+    )
+  end
+{%- endmacro %}
+
+{# A DECIMAL(38,18) as the integer count of its 10^-18 units. #}
+{% macro _scaled_integer(expression) -%}
+  (cast(trunc({{ expression }}) as hugeint) * cast(1000000000000000000 as hugeint)
+   + cast(({{ expression }} - trunc({{ expression }})) * 1000000000000000000 as hugeint))
+{%- endmacro %}

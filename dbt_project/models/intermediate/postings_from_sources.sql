@@ -1,0 +1,10 @@
+{# Every posting read from a source (chain, loan tapes, custodian), before the ledger's computed entries. #}
+{% set families = [
+  'postings_usdai_reserve', 'postings_susdai', 'postings_loans', 'postings_interest_accrual', 'postings_tbills'
+] %}
+{% for family in families %}
+select
+  partition_date, effective_time, source, source_key, rule_id, line_no, account_code, sub_account, signed_amount
+from {{ ref(family) }}
+{% if not loop.last %}union all{% endif %}
+{% endfor %}

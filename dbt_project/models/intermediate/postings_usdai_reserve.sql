@@ -1,0 +1,105 @@
+{#
+  USDai's reserve events (docs/ledger.md): usdai_mint, usdai_unbacked_mint, usdai_burn, reserve_conversion,
+  reserve_to_custodian. USDai held by the protocol's own contracts is eliminated, so only mints to and burns by
+  outside holders move 2000. Withdrawals are taken at par: the base token leaving USDai equals usdaiAmount.
+#}
+with usdai_events as (
+  select
+    events.partition_date,
+    events.block_time,
+    events.tx_hash,
+    events.log_index,
+    events.event,
+    events.from_address,
+    events.to_address,
+    events.caller,
+    events.recipient,
+    events.withdraw_token,
+    events.value,
+    events.mint_amount,
+    events.usdai_amount,
+    protocol.usdai_usd_per_raw_unit,
+    {{ token_holding("protocol.base_token_address", "protocol.usdai_address") }} as base_token_reserve,
+    coalesce(caller_roles.is_protocol, false) as caller_is_protocol,
+    coalesce(recipient_roles.is_protocol, false) as recipient_is_protocol,
+    coalesce(recipient_roles.is_custodian, false) as recipient_is_custodian,
+    coalesce(to_roles.is_protocol, false) as to_is_protocol
+  from {{ ref('stg_chain_events') }} as events
+  inner join {{ ref('protocol_roles_daily') }} as protocol
+    on protocol.partition_date = events.partition_date
+  left join {{ ref('address_roles_daily') }} as caller_roles
+    on caller_roles.partition_date = events.partition_date and caller_roles.address_key = lower(events.caller)
+  left join {{ ref('address_roles_daily') }} as recipient_roles
+    on recipient_roles.partition_date = events.partition_date and recipient_roles.address_key = lower(events.recipient)
+  left join {{ ref('address_roles_daily') }} as to_roles
+    on to_roles.partition_date = events.partition_date and to_roles.address_key = lower(events.to_address)
+  where events.contract_role = 'usdai'
+),
+
+-- A mint in one of these transactions is backed by a deposit or is base yield; any other mint is unbacked.
+explained_mint_transactions as (
+  select distinct tx_hash
+  from usdai_events
+  where event in ('Deposited', 'Harvested')
+),
+
+entries as (
+  select
+    partition_date, block_time as effective_time, tx_hash, log_index,
+    'usdai_mint' as rule_id,
+    '1020' as debit_account, base_token_reserve as debit_sub_account,
+    '2000' as credit_account, '' as credit_sub_account,
+    {{ raw_to_usd("mint_amount", "usdai_usd_per_raw_unit") }} as amount
+  from usdai_events
+  where event = 'Deposited' and not recipient_is_protocol
+
+  union all
+
+  select
+    partition_date, block_time, tx_hash, log_index,
+    'usdai_unbacked_mint',
+    '3000', '',
+    '2000', '',
+    {{ raw_to_usd("value", "usdai_usd_per_raw_unit") }}
+  from usdai_events
+  where event = 'Transfer'
+    and lower(from_address) = {{ zero_address() }}
+    and value is not null
+    and not to_is_protocol
+    and tx_hash not in (select tx_hash from explained_mint_transactions)
+
+  union all
+
+  select
+    partition_date, block_time, tx_hash, log_index,
+    case
+      when not caller_is_protocol then 'usdai_burn'
+      when recipient_is_custodian then 'reserve_to_custodian'
+      else 'reserve_conversion'
+    end,
+    case
+      when not caller_is_protocol then '2000'
+      when recipient_is_custodian then '1000'
+      else '1020'
+    end,
+    case
+      when not caller_is_protocol or recipient_is_custodian then ''
+      else {{ token_holding("withdraw_token", "recipient") }}
+    end,
+    '1020', base_token_reserve,
+    {{ raw_to_usd("usdai_amount", "usdai_usd_per_raw_unit") }}
+  from usdai_events
+  where event = 'Withdrawn'
+    and (not caller_is_protocol or recipient_is_protocol or recipient_is_custodian)
+),
+
+chain_entries as (
+  select
+    partition_date, effective_time,
+    'chain' as source,
+    {{ chain_source_key("tx_hash", "log_index") }} as source_key,
+    rule_id, debit_account, debit_sub_account, credit_account, credit_sub_account, amount
+  from entries
+)
+
+{{ two_line_postings("chain_entries") }}

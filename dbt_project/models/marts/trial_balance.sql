@@ -1,0 +1,63 @@
+{#
+  For every day of the window and every account of the chart (zero rows included): the day's debits and credits
+  and the closing balance, debits minus credits of every line through the day (liabilities, equity and income
+  close negative). Days are the chain's ingested days and any day with journal lines.
+#}
+with chart as (
+  select account_code, account_name, account_type, normal_balance
+  from {{ ref('chart_of_accounts') }}
+),
+
+ledger_days as (
+  select partition_date
+  from {{ ref('stg_chain_days') }}
+  where partition_date <= {{ partition_window_end() }}
+  union
+  select partition_date
+  from {{ ref('journal_lines') }}
+  where partition_date <= {{ partition_window_end() }}
+),
+
+daily_activity as (
+  select
+    partition_date,
+    account_code,
+    sum(debit) as period_debits,
+    sum(credit) as period_credits
+  from {{ ref('journal_lines') }}
+  where partition_date <= {{ partition_window_end() }}
+  group by partition_date, account_code
+),
+
+balances as (
+  select
+    ledger_days.partition_date,
+    chart.account_code,
+    chart.account_name,
+    chart.account_type,
+    chart.normal_balance,
+    {{ usd("coalesce(daily_activity.period_debits, 0)") }} as period_debits,
+    {{ usd("coalesce(daily_activity.period_credits, 0)") }} as period_credits,
+    {{ usd(
+      "sum(coalesce(daily_activity.period_debits, 0) - coalesce(daily_activity.period_credits, 0)) over ("
+      ~ " partition by chart.account_code order by ledger_days.partition_date"
+      ~ " rows between unbounded preceding and current row)"
+    ) }} as closing_balance
+  from ledger_days
+  cross join chart
+  left join daily_activity
+    on daily_activity.partition_date = ledger_days.partition_date
+    and daily_activity.account_code = chart.account_code
+)
+
+select
+  cast(partition_date as date) as partition_date,
+  cast(account_code as {{ dbt.type_string() }}) as account_code,
+  cast(account_name as {{ dbt.type_string() }}) as account_name,
+  cast(account_type as {{ dbt.type_string() }}) as account_type,
+  cast(normal_balance as {{ dbt.type_string() }}) as normal_balance,
+  period_debits,
+  period_credits,
+  closing_balance
+from balances
+where {{ in_partition_window("partition_date") }}

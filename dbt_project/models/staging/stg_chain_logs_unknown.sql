@@ -1,0 +1,20 @@
+{#
+  Logs whose topic0 is not in the registry, one row per (tx_hash, log_index).
+#}
+with lake as (
+  select
+    cast(partition_date as date) as partition_date,
+    cast(block_number as bigint) as block_number,
+    cast(block_hash as varchar) as block_hash,
+    cast(block_time as timestamp) as block_time,
+    cast(tx_hash as varchar) as tx_hash,
+    cast(log_index as integer) as log_index,
+    cast(contract_address as varchar) as contract_address,
+    cast(contract_role as varchar) as contract_role,
+    cast(topic0 as varchar) as topic0,
+    cast(topics as varchar) as topics,
+    cast(data as varchar) as data
+  from {{ source('lake', 'chain_logs_unknown') }}
+)
+
+{{ deduplicate('lake', ['tx_hash', 'log_index'], 'partition_date desc, block_number desc, block_hash') }}

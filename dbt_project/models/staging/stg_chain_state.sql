@@ -1,0 +1,19 @@
+{#
+  State reads at each day's last block, one row per (day, contract, method, key, field).
+#}
+with lake as (
+  select
+    cast(partition_date as date) as partition_date,
+    cast(block_number as bigint) as block_number,
+    cast(block_hash as varchar) as block_hash,
+    cast(block_time as timestamp) as block_time,
+    cast(contract_role as varchar) as contract_role,
+    cast(contract_address as varchar) as contract_address,
+    cast(method as varchar) as method,
+    cast(key as varchar) as key,
+    cast(field as varchar) as field,
+    cast(value as decimal(38, 0)) as value
+  from {{ source('lake', 'chain_state') }}
+)
+
+{{ deduplicate('lake', ['partition_date', 'contract_address', 'method', 'key', 'field'], 'block_number desc, block_hash') }}

@@ -1,0 +1,28 @@
+{#
+  Custodian statement rows, one per (source_sha256, source_row): a file ingested again counts once.
+#}
+with lake as (
+  select
+    cast(partition_date as date) as partition_date,
+    cast(statement_date as date) as statement_date,
+    cast(cut_off_time as timestamp) as cut_off_time,
+    cast(custodian_id as varchar) as custodian_id,
+    cast(account_id as varchar) as account_id,
+    cast(record_type as varchar) as record_type,
+    cast(cusip as varchar) as cusip,
+    cast(security_description as varchar) as security_description,
+    cast(maturity_date as date) as maturity_date,
+    cast(par_value as decimal(38, 18)) as par_value,
+    cast(price as decimal(38, 18)) as price,
+    cast(market_value as decimal(38, 18)) as market_value,
+    cast(amount as decimal(38, 18)) as amount,
+    cast(currency as varchar) as currency,
+    cast(transaction_type as varchar) as transaction_type,
+    cast(reference as varchar) as reference,
+    cast(source_file as varchar) as source_file,
+    cast(source_sha256 as varchar) as source_sha256,
+    cast(source_row as bigint) as source_row
+  from {{ source('lake', 'custodian_statements') }}
+)
+
+{{ deduplicate('lake', ['source_sha256', 'source_row'], 'partition_date, source_file') }}

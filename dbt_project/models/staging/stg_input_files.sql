@@ -1,0 +1,17 @@
+{#
+  Inbox files ingested per day, one row per (day, source, file name).
+#}
+with lake as (
+  select
+    cast(partition_date as date) as partition_date,
+    cast(source as varchar) as source,
+    cast(file_name as varchar) as file_name,
+    cast(sha256 as varchar) as sha256,
+    cast(size_bytes as bigint) as size_bytes,
+    cast(rows_in as bigint) as rows_in,
+    cast(rows_accepted as bigint) as rows_accepted,
+    cast(rows_quarantined as bigint) as rows_quarantined
+  from {{ source('lake', 'input_files') }}
+)
+
+{{ deduplicate('lake', ['partition_date', 'source', 'file_name'], 'sha256') }}

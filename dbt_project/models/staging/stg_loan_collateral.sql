@@ -1,0 +1,17 @@
+{#
+  Collateral schedules, one row per (day, lender, loan, NFT, GPU).
+#}
+with lake as (
+  select
+    cast(partition_date as date) as partition_date,
+    cast(lender_id as varchar) as lender_id,
+    cast(loan_terms_hash as varchar) as loan_terms_hash,
+    cast(nft_token_id as varchar) as nft_token_id,
+    cast(gpu_serial as varchar) as gpu_serial,
+    cast(source_file as varchar) as source_file,
+    cast(source_sha256 as varchar) as source_sha256,
+    cast(source_row as bigint) as source_row
+  from {{ source('lake', 'loan_collateral') }}
+)
+
+{{ deduplicate('lake', ['partition_date', 'lender_id', 'loan_terms_hash', 'nft_token_id', 'gpu_serial'], 'source_file desc, source_sha256 desc, source_row') }}

@@ -1,0 +1,30 @@
+{#
+  Loan tape rows, one per (as_of_date, lender_id, loan_terms_hash); of a tape delivered twice, the last file
+  by name wins.
+#}
+with lake as (
+  select
+    cast(partition_date as date) as partition_date,
+    cast(as_of_date as date) as as_of_date,
+    cast(lender_id as varchar) as lender_id,
+    cast(loan_id as varchar) as loan_id,
+    cast(loan_terms_hash as varchar) as loan_terms_hash,
+    cast(borrower_id as varchar) as borrower_id,
+    cast(borrower_name as varchar) as borrower_name,
+    cast(currency as varchar) as currency,
+    cast(original_principal as decimal(38, 18)) as original_principal,
+    cast(principal_outstanding as decimal(38, 18)) as principal_outstanding,
+    cast(accrued_interest as decimal(38, 18)) as accrued_interest,
+    cast(daily_interest as decimal(38, 18)) as daily_interest,
+    cast(interest_rate_bps as integer) as interest_rate_bps,
+    cast(status as varchar) as status,
+    cast(days_past_due as integer) as days_past_due,
+    cast(origination_date as date) as origination_date,
+    cast(maturity_date as date) as maturity_date,
+    cast(source_file as varchar) as source_file,
+    cast(source_sha256 as varchar) as source_sha256,
+    cast(source_row as bigint) as source_row
+  from {{ source('lake', 'loan_tapes') }}
+)
+
+{{ deduplicate('lake', ['as_of_date', 'lender_id', 'loan_terms_hash'], 'partition_date desc, source_file desc, source_sha256 desc, source_row desc') }}

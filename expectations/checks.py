@@ -1,0 +1,67 @@
+"""The reconciliation checks as Dagster asset checks on the ledger marts.
+
+Each check evaluates every day of the run's partition window, validates the rows with Great Expectations,
+records breaks in the exceptions table and fails (blocking downstream assets in the run) when a blocker break is
+open. Checks write the warehouse, so they take the warehouse pool.
+"""
+from datetime import date
+
+import dagster as dg
+import duckdb
+
+from expectations.exceptions import BLOCKER, record_evaluation
+from expectations.gx_validation import validate_reconciliation_rows
+from expectations.reconciliation import RECONCILIATIONS, Reconciliation, ReconciliationPolicy
+from orchestration.partitions import daily_partitions, window_days
+from orchestration.pools import WAREHOUSE_POOL
+from orchestration.resources import BackedHome
+
+
+def run_reconciliation(
+    recon: Reconciliation, con: duckdb.DuckDBPyConnection, days: list[date], run_id: str,
+    policy: ReconciliationPolicy = ReconciliationPolicy(),
+) -> tuple[bool, dg.AssetCheckSeverity, dict]:
+    rows = recon.evaluate(con, days, policy)
+    outcome = validate_reconciliation_rows(recon.check_id, rows, recon.key_columns)
+    breaks = recon.breaks(rows, outcome.failing_row_indexes)
+    counts = record_evaluation(con, recon.check_id, days, breaks, run_id)
+    blockers = [b for b in breaks if b.severity == BLOCKER]
+    severity = dg.AssetCheckSeverity.ERROR if blockers else dg.AssetCheckSeverity.WARN
+    metadata = {
+        "days": f"{days[0]} .. {days[-1]}",
+        "rows_evaluated": len(rows),
+        "gx_expectations": outcome.evaluated_expectations,
+        "gx_failed_expectations": ", ".join(outcome.failed_expectations) or "none",
+        "breaks": len(breaks),
+        "blocker_breaks": len(blockers),
+        **{f"exceptions_{k}": v for k, v in counts.items()},
+    }
+    if breaks:
+        metadata["first_breaks"] = dg.MetadataValue.md(
+            "\n".join(
+                f"- {b.check_date} `{b.entity_key}` expected {b.expected}, actual {b.actual}, difference {b.difference}"
+                for b in breaks[:20]
+            )
+        )
+    return outcome.success, severity, metadata
+
+
+def build_reconciliation_check(recon: Reconciliation) -> dg.AssetChecksDefinition:
+    @dg.asset_check(
+        asset=dg.AssetKey(recon.asset),
+        name=f"{recon.check_id.lower()}_{recon.asset}",
+        description=f"{recon.check_id}: {recon.title}",
+        blocking=True,
+        partitions_def=daily_partitions,
+        pool=WAREHOUSE_POOL,
+    )
+    def reconciliation_check(context: dg.AssetCheckExecutionContext, backed_home: BackedHome) -> dg.AssetCheckResult:
+        days = window_days(context)
+        with duckdb.connect(str(backed_home.warehouse_path)) as con:
+            passed, severity, metadata = run_reconciliation(recon, con, days, context.run.run_id)
+        return dg.AssetCheckResult(passed=passed, severity=severity, metadata=metadata)
+
+    return reconciliation_check
+
+
+reconciliation_checks = [build_reconciliation_check(r) for r in RECONCILIATIONS]

@@ -1,0 +1,39 @@
+"""The Dagster code location (`dagster dev -w workspace.yaml`)."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import dagster as dg
+from dagster_dbt import DbtCliResource
+
+from assets.attestation import reserve_attestation
+from assets.dbt import dbt_project, ledger_models, ledger_reference_seeds
+from assets.ingestion import ingestion_assets
+from expectations.checks import reconciliation_checks
+from orchestration.jobs import all_jobs
+from orchestration.resources import BackedHome, ChainSource, default_home
+from orchestration.schedules import daily_pipeline_schedule
+from orchestration.sensors import inbox_sensor
+
+
+def build_definitions(home: Path | None = None, profile: str | None = None) -> dg.Definitions:
+    home = (home or default_home()).resolve()
+    profile = profile or os.environ.get("BACKED_PROFILE", "sandbox")
+    return dg.Definitions(
+        assets=[*ingestion_assets, ledger_reference_seeds, ledger_models, reserve_attestation],
+        asset_checks=reconciliation_checks,
+        jobs=all_jobs,
+        schedules=[daily_pipeline_schedule],
+        sensors=[inbox_sensor],
+        resources={
+            "backed_home": BackedHome(home=str(home)),
+            "chain": ChainSource(profile=profile, home=str(home)),
+            # The venv's dbt, whether or not the venv is on PATH.
+            "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=str(Path(sys.prefix) / "bin" / "dbt")),
+        },
+    )
+
+
+defs = build_definitions()

@@ -1,0 +1,36 @@
+"""Jobs. Partitioned and unpartitioned assets can't share a run, so the seeds have their own job."""
+import dagster as dg
+
+from orchestration.partitions import daily_partitions
+
+INGESTION = dg.AssetSelection.groups("chain", "loan_books", "telemetry", "custodian")
+OFFCHAIN_INGESTION = dg.AssetSelection.groups("loan_books", "telemetry", "custodian")
+LEDGER = dg.AssetSelection.groups("staging", "ledger_postings", "ledger")
+ATTESTATION = dg.AssetSelection.assets("reserve_attestation")
+
+reference_data_job = dg.define_asset_job(
+    "reference_data", selection=dg.AssetSelection.groups("ledger_reference"),
+    description="Load the dbt seeds (chart of accounts). Run once per change of the seeds.",
+)
+
+daily_pipeline_job = dg.define_asset_job(
+    "daily_pipeline", selection=INGESTION | LEDGER | ATTESTATION, partitions_def=daily_partitions,
+    description="One day end to end: ingest every source, build the ledger, reconcile, attest.",
+)
+
+ingest_and_reconcile_job = dg.define_asset_job(
+    "ingest_and_reconcile", selection=INGESTION | LEDGER, partitions_def=daily_partitions,
+    description="Ingest and build the ledger with its checks for any range of days in one run (backfills).",
+)
+
+inbox_job = dg.define_asset_job(
+    "inbox_ingestion", selection=OFFCHAIN_INGESTION | LEDGER, partitions_def=daily_partitions,
+    description="Files dropped in the inbox: ingest them and rebuild the ledger of their day.",
+)
+
+attestation_job = dg.define_asset_job(
+    "attestation", selection=ATTESTATION, partitions_def=daily_partitions,
+    description="The day's reserve attestation; refuses while a blocker exception is open.",
+)
+
+all_jobs = [reference_data_job, daily_pipeline_job, ingest_and_reconcile_job, inbox_job, attestation_job]

@@ -1,0 +1,222 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.20;
+
+import {LenderPosition} from "./LenderPosition.sol";
+
+interface LoanCurrency {
+    function transfer(address to, uint256 value) external returns (bool);
+    function transferFrom(address from, address to, uint256 value) external returns (bool);
+}
+
+interface Collateral {
+    function transferFrom(address from, address to, uint256 tokenId) external;
+}
+
+/// @notice Loans against GPU title NFTs, keyed by loanTermsHash, with one tranche per loan whose lender position
+/// NFT ("USDai-LR") this router mints. Principal and repayments are in the currency token (USDC, 6 decimals).
+contract LoanRouter {
+    uint8 private constant TRANCHE = 0;
+    /// @dev The loan currency (6 decimals) to the 18-decimal scaled balance of loanState().
+    uint256 private constant BALANCE_SCALE = 1e12;
+
+    uint8 public constant UNINITIALIZED = 0;
+    uint8 public constant ACTIVE = 1;
+    uint8 public constant REPAID = 2;
+    uint8 public constant LIQUIDATED = 3;
+    uint8 public constant COLLATERAL_LIQUIDATED = 4;
+
+    struct Loan {
+        uint8 status;
+        uint64 maturity;
+        uint64 repaymentDeadline;
+        address borrower;
+        address lender;
+        uint256 outstandingPrincipal;
+        uint256[] collateral;
+    }
+
+    LoanCurrency public immutable currencyToken;
+    Collateral public immutable gpuTitle;
+    LenderPosition public immutable lenderPosition;
+    address public immutable admin;
+    address public immutable liquidator;
+
+    mapping(bytes32 => Loan) private _loans;
+    uint256 public outstandingPrincipal;
+    /// @notice Currency received from repayments and liquidations (never swept in the sandbox).
+    uint256 public repayments;
+
+    event LoanOriginated(
+        bytes32 indexed loanTermsHash,
+        address indexed borrower,
+        address indexed currencyToken,
+        uint256 principal,
+        uint256 originationFee
+    );
+    event LenderPositionMinted(
+        bytes32 indexed loanTermsHash, address indexed lender, uint8 indexed trancheIndex, uint256 tokenId
+    );
+    event LenderRepaid(
+        bytes32 indexed loanTermsHash,
+        address indexed lender,
+        uint8 indexed trancheIndex,
+        uint256 principal,
+        uint256 interest,
+        uint256 prepay
+    );
+    event LoanRepaid(
+        bytes32 indexed loanTermsHash,
+        address indexed borrower,
+        uint256 principal,
+        uint256 interest,
+        uint256 prepayment,
+        uint256 exitFee,
+        bool isRepaid
+    );
+    event LoanLiquidated(bytes32 indexed loanTermsHash);
+    event LenderLiquidationRepaid(
+        bytes32 indexed loanTermsHash, address indexed lender, uint8 indexed trancheIndex, uint256 principal, uint256 interest
+    );
+    event LoanCollateralLiquidated(bytes32 indexed loanTermsHash, uint256 proceeds, uint256 liquidationFee, uint256 surplus);
+
+    error NotAdmin(address caller);
+    error NotBorrower(address caller);
+    error NotLiquidator(address caller);
+    error WrongStatus(bytes32 loanTermsHash, uint8 status);
+    error NoCollateral();
+    error InvalidTerms();
+    error ExceedsOutstanding(uint256 principal, uint256 outstanding);
+    error DeadlineNotPassed(uint64 repaymentDeadline);
+    error SurplusExceedsProceeds(uint256 surplus, uint256 proceeds);
+
+    modifier onlyAdmin() {
+        if (msg.sender != admin) revert NotAdmin(msg.sender);
+        _;
+    }
+
+    constructor(LoanCurrency currencyToken_, Collateral gpuTitle_, address liquidator_) {
+        currencyToken = currencyToken_;
+        gpuTitle = gpuTitle_;
+        liquidator = liquidator_;
+        admin = msg.sender;
+        lenderPosition = new LenderPosition();
+    }
+
+    function lenderPositionTokenId(bytes32 loanTermsHash) public pure returns (uint256) {
+        return uint256(keccak256(abi.encode(loanTermsHash, TRANCHE)));
+    }
+
+    function loanState(bytes32 loanTermsHash)
+        external
+        view
+        returns (uint8 status, uint64 maturity, uint64 repaymentDeadline, uint256 scaledBalance)
+    {
+        Loan storage loan = _loans[loanTermsHash];
+        return (loan.status, loan.maturity, loan.repaymentDeadline, loan.outstandingPrincipal * BALANCE_SCALE);
+    }
+
+    function loanCollateral(bytes32 loanTermsHash) external view returns (uint256[] memory) {
+        return _loans[loanTermsHash].collateral;
+    }
+
+    /// @notice The router's book in currency units. Interest accrues on the lenders' tapes, not on chain here.
+    function balances()
+        external
+        view
+        returns (uint256 repaymentBalance, uint256 principalOutstanding, uint256 accruedInterest)
+    {
+        return (repayments, outstandingPrincipal, 0);
+    }
+
+    function originate(
+        bytes32 loanTermsHash,
+        address borrower,
+        address lender,
+        uint256 principal,
+        uint256 originationFee,
+        uint256[] calldata gpuTokenIds,
+        uint64 maturity,
+        uint64 repaymentDeadline
+    ) external onlyAdmin {
+        Loan storage loan = _loans[loanTermsHash];
+        if (loan.status != UNINITIALIZED) revert WrongStatus(loanTermsHash, loan.status);
+        if (gpuTokenIds.length == 0) revert NoCollateral();
+        if (principal == 0 || originationFee >= principal || maturity <= block.timestamp) revert InvalidTerms();
+        loan.status = ACTIVE;
+        loan.maturity = maturity;
+        loan.repaymentDeadline = repaymentDeadline;
+        loan.borrower = borrower;
+        loan.lender = lender;
+        loan.outstandingPrincipal = principal;
+        loan.collateral = gpuTokenIds;
+        outstandingPrincipal += principal;
+        for (uint256 i = 0; i < gpuTokenIds.length; i++) {
+            gpuTitle.transferFrom(borrower, address(this), gpuTokenIds[i]);
+        }
+        currencyToken.transfer(borrower, principal - originationFee);
+        uint256 tokenId = lenderPositionTokenId(loanTermsHash);
+        lenderPosition.mint(lender, tokenId);
+        emit LenderPositionMinted(loanTermsHash, lender, TRANCHE, tokenId);
+        emit LoanOriginated(loanTermsHash, borrower, address(currencyToken), principal, originationFee);
+    }
+
+    /// @notice The borrower pays interest, scheduled principal, a prepayment and its exit fee; paying the last
+    /// principal returns the collateral.
+    function repay(bytes32 loanTermsHash, uint256 principal, uint256 interest, uint256 prepayment, uint256 exitFee)
+        external
+    {
+        Loan storage loan = _loans[loanTermsHash];
+        if (loan.status != ACTIVE) revert WrongStatus(loanTermsHash, loan.status);
+        if (msg.sender != loan.borrower) revert NotBorrower(msg.sender);
+        uint256 principalPaid = principal + prepayment;
+        if (principalPaid > loan.outstandingPrincipal) revert ExceedsOutstanding(principalPaid, loan.outstandingPrincipal);
+        uint256 total = principalPaid + interest + exitFee;
+        currencyToken.transferFrom(msg.sender, address(this), total);
+        loan.outstandingPrincipal -= principalPaid;
+        outstandingPrincipal -= principalPaid;
+        repayments += total;
+        bool isRepaid = loan.outstandingPrincipal == 0;
+        emit LenderRepaid(loanTermsHash, loan.lender, TRANCHE, principal, interest, prepayment);
+        if (isRepaid) {
+            loan.status = REPAID;
+            _releaseCollateral(loan, loan.borrower);
+        }
+        emit LoanRepaid(loanTermsHash, loan.borrower, principal, interest, prepayment, exitFee, isRepaid);
+    }
+
+    /// @notice After the repayment deadline the collateral goes to the liquidator to be sold off-chain.
+    function liquidate(bytes32 loanTermsHash) external onlyAdmin {
+        Loan storage loan = _loans[loanTermsHash];
+        if (loan.status != ACTIVE) revert WrongStatus(loanTermsHash, loan.status);
+        if (block.timestamp <= loan.repaymentDeadline) revert DeadlineNotPassed(loan.repaymentDeadline);
+        loan.status = LIQUIDATED;
+        _releaseCollateral(loan, liquidator);
+        emit LoanLiquidated(loanTermsHash);
+    }
+
+    /// @notice The liquidator pays in the sale's proceeds (net of its fee). Proceeds short of the surplus repay
+    /// principal first, then interest; principal still unpaid is written off, so the loan leaves the book.
+    function collateralLiquidated(bytes32 loanTermsHash, uint256 proceeds, uint256 liquidationFee, uint256 surplus)
+        external
+    {
+        if (msg.sender != liquidator) revert NotLiquidator(msg.sender);
+        Loan storage loan = _loans[loanTermsHash];
+        if (loan.status != LIQUIDATED) revert WrongStatus(loanTermsHash, loan.status);
+        if (surplus > proceeds) revert SurplusExceedsProceeds(surplus, proceeds);
+        currencyToken.transferFrom(msg.sender, address(this), proceeds);
+        uint256 recovered = proceeds - surplus;
+        uint256 principalRecovered = recovered < loan.outstandingPrincipal ? recovered : loan.outstandingPrincipal;
+        outstandingPrincipal -= loan.outstandingPrincipal;
+        loan.outstandingPrincipal = 0;
+        loan.status = COLLATERAL_LIQUIDATED;
+        repayments += proceeds;
+        emit LenderLiquidationRepaid(loanTermsHash, loan.lender, TRANCHE, principalRecovered, recovered - principalRecovered);
+        emit LoanCollateralLiquidated(loanTermsHash, proceeds, liquidationFee, surplus);
+    }
+
+    function _releaseCollateral(Loan storage loan, address to) private {
+        for (uint256 i = 0; i < loan.collateral.length; i++) {
+            gpuTitle.transferFrom(address(this), to, loan.collateral[i]);
+        }
+    }
+}

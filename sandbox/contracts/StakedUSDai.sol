@@ -1,0 +1,212 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.20;
+
+import {ERC20Token} from "./ERC20Token.sol";
+
+interface StakedAsset {
+    function transfer(address to, uint256 value) external returns (bool);
+    function transferFrom(address from, address to, uint256 value) external returns (bool);
+    function balanceOf(address account) external view returns (uint256);
+    function baseToken() external view returns (address);
+    function withdraw(address withdrawToken, uint256 usdaiAmount, uint256 withdrawAmountMin, address recipient)
+        external
+        returns (uint256);
+}
+
+interface LoanBook {
+    function currencyToken() external view returns (address);
+    function balances() external view returns (uint256 repayments, uint256 outstandingPrincipal, uint256 accruedInterest);
+}
+
+/// @notice sUSDai: staked USDai (18-decimal shares) with an asynchronous, FIFO redemption queue.
+/// The NAV is reported by the admin once a day and moved by stakes and serviced redemptions in between.
+contract StakedUSDai is ERC20Token {
+    uint256 private constant PRICE_SCALE = 1e18;
+    /// @dev The loan router's currency (6 decimals) to USDai (18 decimals).
+    uint256 private constant CURRENCY_SCALE = 1e12;
+
+    struct Redemption {
+        address controller;
+        uint256 pendingShares;
+    }
+
+    StakedAsset public immutable usdai;
+    LoanBook public immutable loanRouter;
+    address public immutable admin;
+
+    uint256 private _nav;
+    mapping(uint256 => Redemption) public redemptions;
+    /// @notice Oldest redemption not yet fully serviced; equals redemptionTail when the queue is empty.
+    uint256 public redemptionHead = 1;
+    /// @notice Id the next redemption request receives.
+    uint256 public redemptionTail = 1;
+    uint256 private _pendingShares;
+    /// @notice USDai set aside for serviced redemptions not yet claimed.
+    uint256 public claimableBalance;
+    mapping(address => uint256) public claimableAssets;
+    mapping(address => uint256) public claimableShares;
+
+    event Deposit(address indexed sender, address indexed owner, uint256 assets, uint256 shares);
+    event Withdraw(
+        address indexed sender, address indexed receiver, address indexed owner, uint256 assets, uint256 shares
+    );
+    event RedeemRequest(
+        address indexed controller, address indexed owner, uint256 indexed requestId, address sender, uint256 shares
+    );
+    event RedemptionProcessed(
+        uint256 indexed redemptionId,
+        address indexed controller,
+        uint256 fulfilledShares,
+        uint256 amount,
+        uint256 pendingShares
+    );
+    event RedemptionsServiced(uint256 shares, uint256 amount, bool allRedemptionsServiced);
+
+    error NotAdmin(address caller);
+    error NotController(address caller, address controller);
+    error ZeroAmount();
+    error ExceedsClaimable(uint256 assets, uint256 claimable);
+    error InsufficientLiquidity(uint256 balance, uint256 needed);
+
+    modifier onlyAdmin() {
+        if (msg.sender != admin) revert NotAdmin(msg.sender);
+        _;
+    }
+
+    constructor(StakedAsset usdai_, LoanBook loanRouter_) ERC20Token("Staked USDai", "sUSDai", 18) {
+        usdai = usdai_;
+        loanRouter = loanRouter_;
+        admin = msg.sender;
+    }
+
+    /// @notice The reported NAV, plus stakes and minus serviced redemptions since the report.
+    function totalAssets() public view returns (uint256) {
+        return _nav;
+    }
+
+    /// @notice Shares in holders' hands plus pending redemption shares (held by the vault until serviced).
+    function totalShares() public view returns (uint256) {
+        return totalSupply;
+    }
+
+    function depositSharePrice() public view returns (uint256) {
+        uint256 shares = totalShares();
+        return shares == 0 ? PRICE_SCALE : _nav * PRICE_SCALE / shares;
+    }
+
+    /// @notice The sandbox reports one NAV, so the conservative redemption price equals the deposit price.
+    function redemptionSharePrice() public view returns (uint256) {
+        return depositSharePrice();
+    }
+
+    /// @return index id of the last fully serviced redemption (0 before any)
+    /// @return head oldest redemption not fully serviced
+    /// @return tail id of the next request
+    /// @return pendingShares shares waiting in the queue
+    /// @return balance USDai serviced and not yet claimed
+    function redemptionQueueInfo()
+        external
+        view
+        returns (uint256 index, uint256 head, uint256 tail, uint256 pendingShares, uint256 balance)
+    {
+        return (redemptionHead - 1, redemptionHead, redemptionTail, _pendingShares, claimableBalance);
+    }
+
+    /// @notice The router's book in USDai units (18 decimals).
+    function loanRouterBalances()
+        external
+        view
+        returns (uint256 repayments, uint256 outstandingPrincipal, uint256 accruedInterest)
+    {
+        (repayments, outstandingPrincipal, accruedInterest) = loanRouter.balances();
+        return (repayments * CURRENCY_SCALE, outstandingPrincipal * CURRENCY_SCALE, accruedInterest * CURRENCY_SCALE);
+    }
+
+    function deposit(uint256 assets, address receiver) external returns (uint256 shares) {
+        if (assets == 0) revert ZeroAmount();
+        uint256 supply = totalShares();
+        shares = supply == 0 || _nav == 0 ? assets : assets * supply / _nav;
+        usdai.transferFrom(msg.sender, address(this), assets);
+        _nav += assets;
+        _mint(receiver, shares);
+        emit Deposit(msg.sender, receiver, assets, shares);
+    }
+
+    function requestRedeem(uint256 shares, address controller, address owner) external returns (uint256 requestId) {
+        if (shares == 0) revert ZeroAmount();
+        if (msg.sender != owner) {
+            uint256 allowed = allowance[owner][msg.sender];
+            if (allowed < shares) revert InsufficientAllowance(msg.sender, allowed, shares);
+            if (allowed != type(uint256).max) allowance[owner][msg.sender] = allowed - shares;
+        }
+        _transfer(owner, address(this), shares);
+        requestId = redemptionTail++;
+        redemptions[requestId] = Redemption(controller, shares);
+        _pendingShares += shares;
+        emit RedeemRequest(controller, owner, requestId, msg.sender, shares);
+    }
+
+    /// @notice Services up to `shares` of the queue, oldest first, at the current redemption share price.
+    function serviceRedemptions(uint256 shares) external onlyAdmin returns (uint256 amount) {
+        uint256 price = redemptionSharePrice();
+        uint256 remaining = shares;
+        uint256 head = redemptionHead;
+        while (remaining != 0 && head < redemptionTail) {
+            Redemption storage redemption = redemptions[head];
+            uint256 fulfilled = redemption.pendingShares < remaining ? redemption.pendingShares : remaining;
+            uint256 redemptionAmount = fulfilled * price / PRICE_SCALE;
+            redemption.pendingShares -= fulfilled;
+            remaining -= fulfilled;
+            claimableAssets[redemption.controller] += redemptionAmount;
+            claimableShares[redemption.controller] += fulfilled;
+            amount += redemptionAmount;
+            emit RedemptionProcessed(head, redemption.controller, fulfilled, redemptionAmount, redemption.pendingShares);
+            if (redemption.pendingShares == 0) head++;
+        }
+        redemptionHead = head;
+        uint256 serviced = shares - remaining;
+        _pendingShares -= serviced;
+        _burn(address(this), serviced);
+        _nav -= amount;
+        claimableBalance += amount;
+        uint256 liquidity = usdai.balanceOf(address(this));
+        if (liquidity < claimableBalance) revert InsufficientLiquidity(liquidity, claimableBalance);
+        emit RedemptionsServiced(serviced, amount, head == redemptionTail);
+    }
+
+    /// @notice Claims serviced redemption proceeds of `controller`.
+    function withdraw(uint256 assets, address receiver, address controller) external returns (uint256 shares) {
+        if (msg.sender != controller) revert NotController(msg.sender, controller);
+        uint256 claimable = claimableAssets[controller];
+        if (assets == 0) revert ZeroAmount();
+        if (assets > claimable) revert ExceedsClaimable(assets, claimable);
+        shares = assets == claimable ? claimableShares[controller] : assets * claimableShares[controller] / claimable;
+        claimableAssets[controller] = claimable - assets;
+        claimableShares[controller] -= shares;
+        claimableBalance -= assets;
+        usdai.transfer(receiver, assets);
+        emit Withdraw(msg.sender, receiver, controller, assets, shares);
+    }
+
+    function reportNav(uint256 nav) external onlyAdmin {
+        _nav = nav;
+    }
+
+    /// @notice Turns vault USDai into the loan currency, delivered to the loan router.
+    function fundLoans(uint256 usdaiAmount) external onlyAdmin returns (uint256) {
+        _requireFree(usdaiAmount);
+        return usdai.withdraw(loanRouter.currencyToken(), usdaiAmount, 0, address(loanRouter));
+    }
+
+    /// @notice Turns vault USDai into base token delivered to the custodian's deposit address.
+    function sendToCustodian(uint256 usdaiAmount, address custodian) external onlyAdmin returns (uint256) {
+        _requireFree(usdaiAmount);
+        return usdai.withdraw(usdai.baseToken(), usdaiAmount, 0, custodian);
+    }
+
+    /// @dev USDai owed to serviced redemptions is never deployed.
+    function _requireFree(uint256 usdaiAmount) private view {
+        uint256 liquidity = usdai.balanceOf(address(this));
+        if (liquidity < claimableBalance + usdaiAmount) revert InsufficientLiquidity(liquidity, claimableBalance + usdaiAmount);
+    }
+}

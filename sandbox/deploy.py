@@ -1,0 +1,77 @@
+"""Deploy the sandbox protocol and describe it as the address book of `deployment.json` (docs/lake.md)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sandbox.chain_client import Contract, SandboxChain
+
+# Roles whose contracts are the reporting entity (docs/ledger.md): their own USDai is eliminated.
+PROTOCOL_ROLES = ("usdai", "susdai", "loan_router")
+
+
+@dataclass(frozen=True)
+class AddressBookEntry:
+    role: str
+    address: str
+    is_protocol: bool
+    token_symbol: str | None
+    token_decimals: int | None
+    start_block: int | None
+
+    def as_json(self) -> dict[str, Any]:
+        return {"role": self.role, "address": self.address, "is_protocol": self.is_protocol,
+                "token_symbol": self.token_symbol, "token_decimals": self.token_decimals,
+                "start_block": self.start_block}
+
+
+@dataclass(frozen=True)
+class SandboxProtocol:
+    """The deployed contracts, each with the block that created it."""
+
+    base_token: Contract
+    usdc: Contract
+    swap: Contract
+    usdai: Contract
+    susdai: Contract
+    loan_router: Contract
+    gpu_title: Contract
+    lender_position: Contract
+    start_blocks: dict[str, int]
+
+    def address_book(self, custodian: str) -> list[AddressBookEntry]:
+        """Every role in a fixed order; the custodian is an account, not a contract, so it has no start block."""
+        tokens = {"usdai": ("USDai", 18), "susdai": ("sUSDai", 18), "base_token": ("wM", 6), "usdc": ("USDC", 6),
+                  "gpu_title": ("CALIBER", None), "lender_position": ("USDai-LR", None)}
+        roles = ("usdai", "susdai", "loan_router", "base_token", "usdc", "gpu_title", "lender_position", "swap")
+        entries = [
+            AddressBookEntry(role, getattr(self, role).address, role in PROTOCOL_ROLES, *tokens.get(role, (None, None)),
+                             self.start_blocks[role])
+            for role in roles
+        ]
+        entries.append(AddressBookEntry("custodian", custodian, False, None, None, None))
+        return entries
+
+
+def deploy_protocol(chain: SandboxChain, admin: str, liquidator: str, at: int) -> SandboxProtocol:
+    """Deploy every contract from `admin`, one block per second from timestamp `at`."""
+    clock = iter(range(at, at + 1000))
+    base_token, base_receipt = chain.deploy("SandboxERC20", "Wrapped M", "wM", 6, sender=admin, at=next(clock))
+    usdc, usdc_receipt = chain.deploy("SandboxERC20", "USD Coin", "USDC", 6, sender=admin, at=next(clock))
+    swap, swap_receipt = chain.deploy("SandboxSwap", base_token.address, usdc.address, sender=admin, at=next(clock))
+    usdai, usdai_receipt = chain.deploy("USDai", base_token.address, swap.address, sender=admin, at=next(clock))
+    gpu_title, title_receipt = chain.deploy("GpuTitle", sender=admin, at=next(clock))
+    loan_router, router_receipt = chain.deploy(
+        "LoanRouter", usdc.address, gpu_title.address, liquidator, sender=admin, at=next(clock))
+    # The router creates its lender-position token in its constructor.
+    lender_position = chain.contract("LenderPosition", loan_router.call("lenderPosition"))
+    susdai, susdai_receipt = chain.deploy("StakedUSDai", usdai.address, loan_router.address, sender=admin,
+                                          at=next(clock))
+    return SandboxProtocol(
+        base_token=base_token, usdc=usdc, swap=swap, usdai=usdai, susdai=susdai, loan_router=loan_router,
+        gpu_title=gpu_title, lender_position=lender_position,
+        start_blocks={"base_token": base_receipt.block_number, "usdc": usdc_receipt.block_number,
+                      "swap": swap_receipt.block_number, "usdai": usdai_receipt.block_number,
+                      "gpu_title": title_receipt.block_number, "loan_router": router_receipt.block_number,
+                      "lender_position": router_receipt.block_number, "susdai": susdai_receipt.block_number},
+    )

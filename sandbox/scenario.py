@@ -1,0 +1,456 @@
+"""The seeded plan of N days of protocol life: who does what on which day and at what time.
+
+Everything random is drawn here, from `random.Random(seed)`, before anything runs; the simulator then executes
+the plan deterministically, computing the amounts that depend on state (interest due, share prices). The
+schedule compresses with N: days 1..3 already hold deposits (one in USDC through the swap), stakes, loan
+funding, a reserve sent to the custodian and its T-bill purchase, five originations, interest, a partial
+repayment, a redemption requested, serviced and claimed, and a withdrawal; from N = 6 on, one loan is fully
+repaid and another stops paying, defaults and is liquidated for less than it owes.
+"""
+from __future__ import annotations
+
+import math
+import random
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, timezone
+from decimal import Decimal
+
+import eth_abi
+from eth_utils import keccak, to_checksum_address
+
+from sandbox.file_drops import GpuFeed
+from sandbox.tbills import TreasuryBill, new_bill_cusip
+
+MIN_DAYS = 3
+# A full repayment and a default through liquidation need this many days.
+DAYS_FOR_LOAN_LIFECYCLE = 6
+DOLLAR = 10**6  # one USD in USDC and base-token units (6 decimals)
+
+LENDERS = ("lender-a", "lender-b")
+CUSTODIAN_ID = "custodian-a"
+CUSTODIAN_ACCOUNT = "USDAI-RESERVE-01"
+# Per GPU: (DCGM model name, collateral value in USD, full-load draw in milliwatts).
+GPU_MODELS = (
+    ("NVIDIA H100 80GB HBM3", 27_000, 700_000),
+    ("NVIDIA H200", 33_000, 700_000),
+    ("NVIDIA B200", 45_000, 1_000_000),
+)
+XID_CODES = (13, 31, 43, 48, 63, 74, 79, 94)
+EXIT_FEE_BPS = 50
+AMORTISATION_BPS = 100  # principal repaid with each scheduled payment, of the original principal
+# An outside wallet the admin blacklists: no user's funds are frozen.
+SANCTIONED_WALLET = to_checksum_address(keccak(text="backed-sandbox:sanctioned-wallet")[-20:])
+
+# Time windows of the day (seconds after 00:00 UTC) per kind of action; the day's order follows them.
+WINDOWS = {
+    "deposit": (1 * 3600, 6 * 3600),
+    "stake": (6 * 3600, 9 * 3600),
+    "fund_loans": (9 * 3600, 9 * 3600 + 1800),
+    "send_to_custodian": (9 * 3600 + 1800, 10 * 3600),
+    # Ends well before noon: each origination first mints its GPU titles, a block per second.
+    "originate": (10 * 3600, 11 * 3600 + 1800),
+    "repay": (13 * 3600, 14 * 3600 + 1800),
+    "repay_in_full": (14 * 3600 + 1800, 15 * 3600),
+    "liquidate": (15 * 3600, 15 * 3600 + 1800),
+    "sell_collateral": (15 * 3600 + 1800, 16 * 3600),
+    "blacklist": (16 * 3600, 16 * 3600 + 1800),
+    "request_redeem": (16 * 3600 + 1800, 17 * 3600 + 1800),
+    "service_redemptions": (17 * 3600 + 1800, 19 * 3600),
+    "claim": (19 * 3600, 20 * 3600 + 1800),
+    "withdraw": (20 * 3600 + 1800, 22 * 3600),
+}
+# Fixed times: the injected mint at noon, the NAV report as the day's last transaction.
+INJECTION_AT = 12 * 3600
+REPORT_NAV_AT = 23 * 3600 + 59 * 60
+
+
+def day_start_timestamp(day: date) -> int:
+    return int(datetime.combine(day, time(0), tzinfo=timezone.utc).timestamp())
+
+
+@dataclass(frozen=True)
+class Accounts:
+    """anvil's unlocked default accounts, by role."""
+
+    admin: str
+    users: tuple[str, str, str, str]
+    borrowers: tuple[str, str, str]
+    custodian: str
+    liquidator: str
+
+    @classmethod
+    def from_anvil(cls, accounts: list[str]) -> Accounts:
+        if len(accounts) < 10:
+            raise ValueError(f"the sandbox needs anvil's 10 default accounts, the node has {len(accounts)}")
+        return cls(accounts[0], tuple(accounts[1:5]), tuple(accounts[5:8]), accounts[8], accounts[9])
+
+
+@dataclass(frozen=True)
+class Borrower:
+    borrower_id: str
+    name: str
+    address: str
+    host_prefix: str
+
+
+@dataclass(frozen=True)
+class CollateralNft:
+    token_id: int
+    gpu_serials: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class PlannedLoan:
+    number: int
+    lender_id: str
+    loan_id: str
+    borrower: Borrower
+    terms_hash: str
+    principal: int  # USDC units
+    origination_fee: int
+    rate_bps: int
+    origination_day: int  # 1-based day index
+    origination_date: date
+    maturity_date: date
+    repayment_deadline: int  # unix seconds
+    collateral: tuple[CollateralNft, ...]
+    gpus: tuple[GpuFeed, ...]
+    payment_days: tuple[int, ...]  # days with a scheduled payment of interest and amortisation
+    amortisation: int  # USDC units of principal per scheduled payment
+    fate: str  # performing, repaid, defaulted
+    full_repayment_day: int | None = None
+    missed_from_day: int | None = None  # first scheduled payment not made
+    default_day: int | None = None
+    liquidation_day: int | None = None
+    collateral_sale_day: int | None = None
+    recovery_bps: int = 0  # sale proceeds, of the principal outstanding
+    dark_from_s: int | None = None  # time on the default day from which its GPUs stop reporting
+
+    @property
+    def maturity_timestamp(self) -> int:
+        return day_start_timestamp(self.maturity_date)
+
+    def status_on(self, day: int) -> str:
+        """The tape's status at the end of `day` (the loan is on the tape from its origination day)."""
+        if self.fate == "repaid" and day >= self.full_repayment_day:
+            return "repaid"
+        if self.fate == "defaulted":
+            if day >= self.collateral_sale_day:
+                return "liquidated"
+            if day >= self.default_day:
+                return "default"
+            if day >= self.missed_from_day:
+                return "delinquent"
+        return "current"
+
+    def days_past_due(self, day: int) -> int:
+        if self.fate != "defaulted" or not self.missed_from_day <= day < self.collateral_sale_day:
+            return 0
+        return day - self.missed_from_day + 1
+
+    @property
+    def closing_day(self) -> int | None:
+        """The day the loan leaves the book: fully repaid, or its collateral sold."""
+        return self.full_repayment_day or self.collateral_sale_day
+
+    def is_on_book(self, day: int) -> bool:
+        return self.origination_day <= day and (self.closing_day is None or day <= self.closing_day)
+
+
+@dataclass(frozen=True)
+class Action:
+    """One transaction of the day. `kind` names the WINDOWS entry; the rest depends on the kind."""
+
+    kind: str
+    at: int  # seconds after the day's 00:00 UTC
+    actor: str = ""
+    token: str = ""  # "base" or "usdc"
+    amount: int = 0  # token units for deposits; whole USD for stakes, loan funding and custodian sends
+    fraction_bps: int = 0  # of a balance, for requests, servicing and withdrawals
+    loan: PlannedLoan | None = None
+
+
+@dataclass
+class Scenario:
+    days: int
+    start: date
+    seed: int
+    accounts: Accounts
+    loans: list[PlannedLoan]
+    bills: list[TreasuryBill]
+    actions: dict[int, list[Action]]  # day index -> the day's chain actions in time order
+    xid_events: dict[int, list[tuple[str, int, int]]] = field(default_factory=dict)  # day -> (serial, second, code)
+
+    def date_of(self, day: int) -> date:
+        return self.start + timedelta(days=day - 1)
+
+    def gpu_feeds(self, day: int, scrape_interval_s: int) -> list[GpuFeed]:
+        """The GPUs reporting on `day`, with their XID errors and, for the defaulted loan, the time they go dark."""
+        errors: dict[str, list[tuple[int, int]]] = defaultdict(list)
+        for serial, second, code in self.xid_events.get(day, ()):
+            errors[serial].append((second // scrape_interval_s, code))
+        feeds = []
+        for loan in self.loans:
+            if not loan.is_on_book(day) or (loan.default_day is not None and day > loan.default_day):
+                continue
+            dark_from = loan.dark_from_s if day == loan.default_day else None
+            for gpu in loan.gpus:
+                feeds.append(GpuFeed(gpu.uuid, gpu.serial, gpu.index, gpu.hostname, gpu.model_name, gpu.util_base,
+                                     gpu.temp_base, gpu.power_base_mw, dark_from, tuple(errors.get(gpu.serial, ()))))
+        return feeds
+
+
+def build_scenario(days: int, seed: int, start: date, accounts: Accounts) -> Scenario:
+    if days < MIN_DAYS:
+        raise ValueError(f"the sandbox scenario needs at least {MIN_DAYS} days, got {days}")
+    rng = random.Random(seed)
+    planner = _DayPlanner(days)
+    loans = _plan_loans(rng, days, start, accounts, planner)
+    bills = _plan_bills(rng, days, start, planner)
+    actions = _plan_actions(rng, days, accounts, loans, planner)
+    xid_events = _plan_xid_errors(rng, days, loans)
+    return Scenario(days, start, seed, accounts, loans, bills, actions, xid_events)
+
+
+class _DayPlanner:
+    """Maps a fraction of the window to a day index, clamped so short windows keep their order."""
+
+    def __init__(self, days: int):
+        self.days = days
+
+    def at(self, fraction: float, lo: int = 1, hi: int | None = None) -> int:
+        return min(hi or self.days, max(lo, round(fraction * self.days)))
+
+    @property
+    def lifecycle(self) -> bool:
+        return self.days >= DAYS_FOR_LOAN_LIFECYCLE
+
+    @property
+    def payment_interval(self) -> int:
+        return max(1, min(7, self.days // 4))
+
+
+def _whole_dollars(rng: random.Random, low: int, high: int, step: int = 1000) -> int:
+    return rng.randrange(low // step, high // step + 1) * step
+
+
+_BORROWERS = (("BRW-001", "Helios Compute Ltd", "helios"), ("BRW-002", "Northwind AI Cloud Inc", "northwind"),
+              ("BRW-003", "Quanta Racks LLC", "quanta"))
+
+
+def _plan_loans(rng: random.Random, days: int, start: date, accounts: Accounts,
+                planner: _DayPlanner) -> list[PlannedLoan]:
+    borrowers = [Borrower(bid, name, address, prefix)
+                 for (bid, name, prefix), address in zip(_BORROWERS, accounts.borrowers)]
+    origination_days = [1, 1, 1, 2, 2, planner.at(0.3, lo=2)]
+    next_token_id = 1001
+    used_serials: set[str] = set()
+    host_slots: dict[str, int] = defaultdict(int)
+    loans = []
+    for number, origination_day in enumerate(origination_days, start=1):
+        lender_id = LENDERS[(number - 1) % 2]
+        borrower = borrowers[(number - 1) % 3]
+        model, gpu_value, full_load_mw = rng.choice(GPU_MODELS)
+        nft_count = rng.randint(2, 5)
+        collateral, gpus = [], []
+        for nft in range(nft_count):
+            # One title, on the first loan, is a bundle of two GPUs.
+            serial_count = 2 if number == 1 and nft == 0 else 1
+            serials = []
+            for _ in range(serial_count):
+                serial = _new_serial(rng, used_serials)
+                slot = host_slots[borrower.borrower_id]
+                host_slots[borrower.borrower_id] += 1
+                gpus.append(GpuFeed(
+                    uuid=_gpu_uuid(rng), serial=serial, index=slot % 8,
+                    hostname=f"{borrower.host_prefix}-node-{slot // 8 + 1:02d}", model_name=model,
+                    util_base=rng.randint(55, 95), temp_base=rng.randint(55, 68),
+                    power_base_mw=full_load_mw * rng.randint(95, 105) // 100))
+                serials.append(serial)
+            collateral.append(CollateralNft(next_token_id, tuple(serials)))
+            next_token_id += 1
+        loan_to_value_pct = rng.randint(60, 70)
+        principal = len(gpus) * gpu_value * loan_to_value_pct // 100 // 1000 * 1000 * DOLLAR
+        fee = principal * rng.randint(50, 150) // 10_000 // DOLLAR * DOLLAR
+        rate_bps = rng.randint(48, 72) * 25
+        origination_date = start + timedelta(days=origination_day - 1)
+        maturity_date = origination_date + timedelta(days=rng.choice((365, 540, 730)))
+        loan_id = f"{lender_id[-1].upper()}-{number:04d}"
+        payment_days = tuple(range(origination_day + planner.payment_interval, days + 1, planner.payment_interval))
+        fate = "performing"
+        if planner.lifecycle and number == 2:
+            fate = "repaid"
+        elif planner.lifecycle and number == 3:
+            fate = "defaulted"
+        terms_hash = "0x" + keccak(eth_abi.encode(
+            ["string", "string", "address", "uint256", "uint256", "uint64", "uint64"],
+            [lender_id, loan_id, borrower.address, principal, rate_bps, day_start_timestamp(origination_date),
+             day_start_timestamp(maturity_date)])).hex()
+        loan = dict(
+            number=number, lender_id=lender_id, loan_id=loan_id, borrower=borrower, terms_hash=terms_hash,
+            principal=principal, origination_fee=fee, rate_bps=rate_bps, origination_day=origination_day,
+            origination_date=origination_date, maturity_date=maturity_date,
+            repayment_deadline=day_start_timestamp(maturity_date), collateral=tuple(collateral), gpus=tuple(gpus),
+            payment_days=payment_days, amortisation=principal * AMORTISATION_BPS // 10_000 // DOLLAR * DOLLAR,
+            fate=fate,
+        )
+        if fate == "repaid":
+            loan["full_repayment_day"] = max(origination_day + 1, planner.at(0.6))
+            loan["payment_days"] = tuple(d for d in payment_days if d < loan["full_repayment_day"])
+        elif fate == "defaulted":
+            missed = next(d for d in payment_days if d >= max(2, math.ceil(0.25 * days)))
+            default_day = min(days - 2, missed + max(2, round(0.25 * days)))
+            liquidation_day = min(days - 1, default_day + max(1, round(0.1 * days)))
+            sale_day = min(days, liquidation_day + 1)
+            if not missed < default_day < liquidation_day < sale_day:
+                raise AssertionError(f"default schedule out of order for {days} days")
+            loan.update(
+                payment_days=tuple(d for d in payment_days if d < missed), missed_from_day=missed,
+                default_day=default_day, liquidation_day=liquidation_day, collateral_sale_day=sale_day,
+                recovery_bps=rng.randint(55, 75) * 100, dark_from_s=rng.randint(2 * 3600, 10 * 3600),
+                # The loan is in good standing until the day it defaults: from then on the lender may liquidate.
+                repayment_deadline=day_start_timestamp(start + timedelta(days=default_day - 1)),
+            )
+        loans.append(PlannedLoan(**loan))
+    return loans
+
+
+def _new_serial(rng: random.Random, used: set[str]) -> str:
+    while True:
+        serial = str(rng.randint(1_320_000_000_000, 1_799_999_999_999))
+        if serial not in used:
+            used.add(serial)
+            return serial
+
+
+def _gpu_uuid(rng: random.Random) -> str:
+    h = f"{rng.getrandbits(128):032x}"
+    return f"GPU-{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def _plan_bills(rng: random.Random, days: int, start: date, planner: _DayPlanner) -> list[TreasuryBill]:
+    """Bought with the reserve the custodian receives on day 1; the short one matures inside the window and,
+    given the days, is rolled into a four-week bill."""
+    cusips: set[str] = set()
+
+    def bill(purchase_day: int, maturity: date, par: int, number: int) -> TreasuryBill:
+        purchase = start + timedelta(days=purchase_day - 1)
+        return TreasuryBill(new_bill_cusip(rng, cusips), Decimal(par), purchase, maturity,
+                            Decimal(rng.randint(360, 420)) / 10_000, f"TB-{purchase:%Y%m%d}-{number:02d}")
+
+    short_maturity_day = planner.at(0.4, lo=2)
+    bills = [
+        bill(1, start + timedelta(days=short_maturity_day - 1), _whole_dollars(rng, 45_000, 55_000), 1),
+        bill(1, start + timedelta(days=91), _whole_dollars(rng, 55_000, 65_000), 2),
+    ]
+    if planner.lifecycle:
+        roll_date = start + timedelta(days=short_maturity_day - 1)
+        bills.append(bill(short_maturity_day, roll_date + timedelta(days=28), _whole_dollars(rng, 40_000, 45_000), 1))
+    return bills
+
+
+def _plan_actions(rng: random.Random, days: int, accounts: Accounts, loans: list[PlannedLoan],
+                  planner: _DayPlanner) -> dict[int, list[Action]]:
+    u1, u2, u3, u4 = accounts.users
+    planned: dict[int, list[Action]] = defaultdict(list)
+
+    def add(day: int, kind: str, **details) -> None:
+        planned[day].append(Action(kind, 0, **details))
+
+    # The vault funds each day's originations and sends reserves to the custodian.
+    for loan in loans:
+        add(loan.origination_day, "originate", loan=loan)
+    for day in sorted({loan.origination_day for loan in loans}):
+        net = sum(loan.principal - loan.origination_fee for loan in loans if loan.origination_day == day)
+        add(day, "fund_loans", amount=net // DOLLAR)
+    custodian_sends = {1: _whole_dollars(rng, 140_000, 160_000)}
+    if planner.lifecycle:
+        custodian_sends[planner.at(0.5, lo=2)] = _whole_dollars(rng, 30_000, 50_000)
+    for day, amount in custodian_sends.items():
+        add(day, "send_to_custodian", amount=amount)
+
+    # Day 1's stakes cover everything the vault deploys, with a fifth to spare for redemptions.
+    deployed = sum(loan.principal - loan.origination_fee for loan in loans) // DOLLAR + sum(custodian_sends.values())
+    stake_total = deployed * 5 // 4 + 100_000
+    weights = {u1: rng.randint(40, 45), u2: rng.randint(30, 35), u3: rng.randint(20, 25)}
+    for user, weight in weights.items():
+        stake = stake_total * weight // sum(weights.values()) // 1000 * 1000 + 1000
+        add(1, "deposit", actor=user, token="base", amount=stake * 100 // rng.randint(85, 95) // 1000 * 1000 * DOLLAR)
+        add(1, "stake", actor=user, amount=stake)
+    usdc_deposit = _whole_dollars(rng, 140_000, 170_000)
+    add(1, "deposit", actor=u4, token="usdc", amount=usdc_deposit * DOLLAR)
+    add(2, "stake", actor=u4, amount=usdc_deposit * 60 // 100 // 1000 * 1000)
+    if planner.lifecycle:
+        extra_day = planner.at(0.4, lo=2)
+        extra = _whole_dollars(rng, 60_000, 90_000)
+        add(extra_day, "deposit", actor=u3, token="base", amount=extra * DOLLAR)
+        add(extra_day, "stake", actor=u3, amount=extra * 80 // 100 // 1000 * 1000)
+        add(planner.at(0.7, lo=3), "deposit", actor=u1, token="base",
+            amount=_whole_dollars(rng, 40_000, 70_000) * DOLLAR)
+    else:
+        add(2, "deposit", actor=u2, token="base", amount=_whole_dollars(rng, 50_000, 80_000) * DOLLAR)
+
+    # Repayments, the full repayment, the default's liquidation and collateral sale.
+    for loan in loans:
+        for day in loan.payment_days:
+            add(day, "repay", loan=loan)
+        if loan.full_repayment_day:
+            add(loan.full_repayment_day, "repay_in_full", loan=loan)
+        if loan.liquidation_day:
+            add(loan.liquidation_day, "liquidate", loan=loan)
+            add(loan.collateral_sale_day, "sell_collateral", loan=loan)
+
+    add(min(days, 2), "blacklist", actor=SANCTIONED_WALLET)
+
+    # Redemptions: requested, serviced (in part when two are queued), claimed; and withdrawals.
+    if planner.lifecycle:
+        first_request = planner.at(0.2)
+        add(first_request, "request_redeem", actor=u2, fraction_bps=2000)
+        first_service = planner.at(0.5, lo=first_request + 1, hi=days - 1)
+        if days >= 10:
+            add(planner.at(0.35, lo=first_request, hi=first_service), "request_redeem", actor=u1, fraction_bps=1000)
+            add(first_service, "service_redemptions", fraction_bps=6000)
+            second_service = planner.at(0.8, lo=first_service + 1, hi=days - 1)
+            add(second_service, "service_redemptions", fraction_bps=10_000)
+            for user in (u2, u1):
+                add(second_service + 1, "claim", actor=user)
+            add(second_service + 1, "withdraw", actor=u1, token="base", fraction_bps=5000)
+        else:
+            add(first_service, "service_redemptions", fraction_bps=10_000)
+        add(first_service + 1, "claim", actor=u2)
+        add(first_service + 1, "withdraw", actor=u2, token="usdc", fraction_bps=10_000)
+        add(planner.at(0.3, lo=2), "withdraw", actor=u4, token="base", fraction_bps=2500)
+    else:
+        add(1, "request_redeem", actor=u2, fraction_bps=2000)
+        add(2, "service_redemptions", fraction_bps=10_000)
+        add(3, "claim", actor=u2)
+        add(3, "withdraw", actor=u2, token="usdc", fraction_bps=10_000)
+        add(2, "withdraw", actor=u4, token="base", fraction_bps=2500)
+
+    return {day: _timed(rng, planned.get(day, [])) for day in range(1, days + 1)}
+
+
+def _timed(rng: random.Random, actions: list[Action]) -> list[Action]:
+    """Gives each action a distinct second inside its kind's window, keeping the planned order within a kind."""
+    by_kind: dict[str, list[Action]] = defaultdict(list)
+    for action in actions:
+        by_kind[action.kind].append(action)
+    timed = []
+    for kind, group in by_kind.items():
+        low, high = WINDOWS[kind]
+        seconds = sorted(rng.sample(range(low, high), len(group)))
+        timed += [Action(a.kind, second, a.actor, a.token, a.amount, a.fraction_bps, a.loan)
+                  for a, second in zip(group, seconds)]
+    return sorted(timed, key=lambda a: a.at)
+
+
+def _plan_xid_errors(rng: random.Random, days: int, loans: list[PlannedLoan]) -> dict[int, list[tuple[str, int, int]]]:
+    """Now and then a GPU logs an XID error or two during a day."""
+    serials = [gpu.serial for loan in loans for gpu in loan.gpus]
+    events: dict[int, list[tuple[str, int, int]]] = {}
+    for day in range(1, days + 1):
+        if rng.random() < 0.4:
+            serial = rng.choice(serials)
+            events[day] = [(serial, rng.randrange(86_400), rng.choice(XID_CODES)) for _ in range(rng.randint(1, 2))]
+    return events

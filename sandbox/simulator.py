@@ -1,0 +1,767 @@
+"""Drive N days of protocol life on the sandbox chain and drop the matching off-chain files.
+
+`simulate()` deploys the contracts on a fresh anvil (started with `genesis_timestamp(start)`), executes the seeded
+scenario of sandbox/scenario.py with every block timestamp inside its simulated UTC day, and writes under `home`:
+
+    inbox/loan_tapes/<lender>-<date>.csv, inbox/telemetry/dcgm-<date>.prom, inbox/custodian/custodian-a-<date>.csv
+    sandbox/deployment.json, sandbox/ground_truth_balances.csv, sandbox/ground_truth_sub_balances.csv
+
+The ground truth is the simulator's own ledger of what it did (sandbox/ground_truth.py). Every event the chain
+emits is checked against the simulator's own figures as it goes, and each day's closing state is read back and
+compared; any difference raises SimulatorMismatch.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import eth_abi
+from eth_utils import keccak, to_checksum_address
+
+from sandbox.chain_client import ChainError, Receipt, SandboxChain, SimulatorMismatch
+from sandbox.compile import compile_contracts
+from sandbox.deploy import AddressBookEntry, SandboxProtocol, deploy_protocol
+from sandbox.file_drops import (
+    LoanTapeRow,
+    StatementRow,
+    collateral_schedule,
+    custodian_statement_path,
+    dcgm_path,
+    loan_tape_path,
+    write_atomically,
+    write_custodian_statement,
+    write_dcgm_scrapes,
+    write_loan_tape,
+)
+from sandbox.ground_truth import GroundTruthLedger, credit, debit, token_amount
+from sandbox.injections import UNBACKED_MINT_USDAI, Injection, parse_injections
+from sandbox.scenario import (
+    CUSTODIAN_ACCOUNT,
+    CUSTODIAN_ID,
+    DOLLAR,
+    EXIT_FEE_BPS,
+    INJECTION_AT,
+    LENDERS,
+    REPORT_NAV_AT,
+    Accounts,
+    Action,
+    PlannedLoan,
+    Scenario,
+    build_scenario,
+    day_start_timestamp,
+)
+
+CHAIN_ID = 31337
+CONFIRMATIONS = 1
+WAD = 10**18
+SCALE = 10**12  # 6-decimal tokens to 18-decimal USDai
+MAX_UINT = 2**256 - 1
+ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
+# Where the injected unbacked mint goes: a wallet outside the protocol and outside the scenario's actors.
+COMPROMISED_MINTER_WALLET = to_checksum_address(keccak(text="backed-sandbox:compromised-minter-wallet")[-20:])
+# anvil's default accounts are funded once on day 1; generous enough for any scenario.
+TOKEN_FLOAT = 10_000_000 * DOLLAR
+BORROWER_FLOAT = 2_000_000 * DOLLAR
+SWAP_LIQUIDITY = 50_000_000 * DOLLAR
+# After the last day, two blocks on the next day confirm every simulated day (confirmations = 1).
+CONFIRMING_BLOCKS_AT = (30, 60)
+# Router status codes of loanState().
+ACTIVE, REPAID, LIQUIDATED, COLLATERAL_LIQUIDATED = 1, 2, 3, 4
+
+
+def genesis_timestamp(start: date) -> int:
+    """The genesis block's timestamp that the sandbox AnvilNode must be started with: 00:00:00 UTC of `start`."""
+    return day_start_timestamp(start)
+
+
+@dataclass(frozen=True)
+class DayClose:
+    """The chain at a simulated day's last block, as the simulator computed it (and checked it against)."""
+
+    date: date
+    last_block: int
+    usdai_total_supply: int  # raw, 18 decimals
+    usdai_reserve: int  # base token held by USDai, raw, 6 decimals
+    susdai_total_assets: int  # raw, 18 decimals; equals ground-truth account 2100
+    unbacked_usdai: int  # totalSupply - reserve * 1e12: what injected mints left unbacked
+
+
+@dataclass(frozen=True)
+class AppliedInjection:
+    kind: str
+    date: date
+    tx_hash: str
+    amount_usdai: Decimal
+
+    def as_json(self) -> dict[str, str]:
+        return {"kind": self.kind, "date": self.date.isoformat(), "tx_hash": self.tx_hash,
+                "amount_usdai": f"{self.amount_usdai:f}"}
+
+
+@dataclass(frozen=True)
+class SimulationResult:
+    home: Path
+    deployment_path: Path
+    ground_truth_path: Path
+    ground_truth_sub_balances_path: Path
+    address_book: tuple[AddressBookEntry, ...]
+    days: tuple[DayClose, ...]
+    injections: tuple[AppliedInjection, ...]
+    inbox_files: tuple[Path, ...]
+
+    def address_of(self, role: str) -> str:
+        return next(entry.address for entry in self.address_book if entry.role == role)
+
+
+def simulate(home: Path, rpc_url: str, days: int = 30, seed: int = 7, start: date = date(2026, 1, 1),
+             inject: Sequence[str] = (), scrape_interval_s: int = 600) -> SimulationResult:
+    """Deploy on the fresh chain at `rpc_url`, simulate `days` days from `start`, write the inbox and ground truth."""
+    if not 1 <= scrape_interval_s <= 86_400:
+        raise ValueError(f"scrape_interval_s must be between 1 and 86400, got {scrape_interval_s}")
+    injections = parse_injections(inject, start, days, seed)
+    chain = SandboxChain(rpc_url, compile_contracts())
+    try:
+        _require_fresh_chain(chain, start)
+        accounts = Accounts.from_anvil(chain.accounts())
+        scenario = build_scenario(days, seed, start, accounts)
+        simulation = _ProtocolSimulation(Path(home), chain, scenario, injections, scrape_interval_s)
+        return simulation.run()
+    finally:
+        chain.close()
+
+
+def _require_fresh_chain(chain: SandboxChain, start: date) -> None:
+    if chain.block_number() != 0:
+        raise ValueError("the sandbox simulates on a fresh chain: this one already has blocks")
+    genesis = int(chain.block(0)["timestamp"], 16)
+    if genesis != genesis_timestamp(start):
+        raise ValueError(f"the chain's genesis timestamp is {genesis}; start the AnvilNode with "
+                         f"genesis_timestamp({start}) = {genesis_timestamp(start)}")
+    if int(chain.rpc("eth_chainId"), 16) != CHAIN_ID:
+        raise ValueError(f"the sandbox chain id is {CHAIN_ID}")
+
+
+@dataclass
+class _LoanPosition:
+    plan: PlannedLoan
+    outstanding: int = 0  # USDC units
+    accrued: int = 0  # USDC units of interest accrued and unpaid
+    router_status: int = 0
+
+
+@dataclass
+class _Redemption:
+    request_id: int
+    controller: str
+    pending_shares: int
+
+
+@dataclass
+class _VaultBook:
+    """sUSDai as the simulator expects the contract to be."""
+
+    nav: int = 0
+    share_supply: int = 0
+    shares: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    queue: list[_Redemption] = field(default_factory=list)
+    next_request_id: int = 1
+    claimable_assets: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    claimable_shares: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    claimable_balance: int = 0
+
+    @property
+    def pending_shares(self) -> int:
+        return sum(r.pending_shares for r in self.queue)
+
+    def share_price(self) -> int:
+        return WAD if self.share_supply == 0 else self.nav * WAD // self.share_supply
+
+
+class _ProtocolSimulation:
+    def __init__(self, home: Path, chain: SandboxChain, scenario: Scenario, injections: list[Injection],
+                 scrape_interval_s: int):
+        self.home = home
+        self.inbox = home / "inbox"
+        self.chain = chain
+        self.scenario = scenario
+        self.accounts = scenario.accounts
+        self.injections = injections
+        self.scrape_interval_s = scrape_interval_s
+        self.ledger = GroundTruthLedger()
+        self.protocol: SandboxProtocol | None = None
+        self.usdai_balances: dict[str, int] = defaultdict(int)
+        self.usdai_supply = 0
+        self.usdai_reserve = 0  # base token held by USDai
+        self.router_usdc = 0
+        self.vault = _VaultBook()
+        self.loans = {loan.number: _LoanPosition(loan) for loan in scenario.loans}
+        self.custodian_cash = Decimal(0)  # receipts are added as they arrive on chain
+        self.custodian_opening_cash = Decimal(0)
+        self.custodian_receipts: dict[date, list[tuple[str, Decimal]]] = defaultdict(list)
+        self.day = 0
+        self.closes: list[DayClose] = []
+        self.applied: list[AppliedInjection] = []
+        self.files: list[Path] = []
+        self._handlers = {
+            "deposit": self._deposit, "stake": self._stake, "fund_loans": self._fund_loans,
+            "send_to_custodian": self._send_to_custodian, "originate": self._originate, "repay": self._repay,
+            "repay_in_full": self._repay_in_full, "liquidate": self._liquidate,
+            "sell_collateral": self._sell_collateral, "blacklist": self._blacklist,
+            "request_redeem": self._request_redeem, "service_redemptions": self._service_redemptions,
+            "claim": self._claim, "withdraw": self._withdraw,
+            # injections
+            "unbacked-mint": self._unbacked_mint,
+        }
+        unsupported = sorted({i.kind for i in injections} - set(self._handlers))
+        if unsupported:
+            raise ValueError(f"the simulator cannot inject {', '.join(unsupported)} yet")
+
+    # --- the run ------------------------------------------------------------------------------------------------
+
+    def run(self) -> SimulationResult:
+        self.day = 1
+        self.protocol = deploy_protocol(self.chain, self.accounts.admin, self.accounts.liquidator,
+                                        at=day_start_timestamp(self.scenario.start) + 1)
+        self._fund_actors()
+        for day in range(1, self.scenario.days + 1):
+            self.day = day
+            self._run_day()
+        after = day_start_timestamp(self.scenario.date_of(self.scenario.days) + timedelta(days=1))
+        for offset in CONFIRMING_BLOCKS_AT:
+            self.chain.mine_empty_block(after + offset)
+        return self._write_outputs()
+
+    @property
+    def today(self) -> date:
+        return self.scenario.date_of(self.day)
+
+    def _at(self, second_of_day: int) -> int:
+        """A block timestamp at `second_of_day` of today, pushed past the previous block if need be."""
+        timestamp = max(day_start_timestamp(self.today) + second_of_day, self.chain.last_timestamp + 1)
+        if timestamp >= day_start_timestamp(self.today + timedelta(days=1)):
+            raise SimulatorMismatch(f"the transactions of {self.today} spill into the next day")
+        return timestamp
+
+    def _fund_actors(self) -> None:
+        p, a = self.protocol, self.accounts
+        admin = a.admin
+        for token in (p.base_token, p.usdc):
+            token.transact("mint", p.swap.address, SWAP_LIQUIDITY, sender=admin, at=self._at(0))
+        for user in a.users:
+            p.base_token.transact("mint", user, TOKEN_FLOAT, sender=admin, at=self._at(0))
+            p.base_token.transact("approve", p.usdai.address, MAX_UINT, sender=user, at=self._at(0))
+            p.usdai.transact("approve", p.susdai.address, MAX_UINT, sender=user, at=self._at(0))
+        p.usdc.transact("mint", a.users[3], TOKEN_FLOAT, sender=admin, at=self._at(0))
+        p.usdc.transact("approve", p.usdai.address, MAX_UINT, sender=a.users[3], at=self._at(0))
+        for borrower in (*a.borrowers, a.liquidator):
+            p.usdc.transact("mint", borrower, BORROWER_FLOAT, sender=admin, at=self._at(0))
+            p.usdc.transact("approve", p.loan_router.address, MAX_UINT, sender=borrower, at=self._at(0))
+        for borrower in a.borrowers:
+            p.gpu_title.transact("setApprovalForAll", p.loan_router.address, True, sender=borrower, at=self._at(0))
+
+    def _run_day(self) -> None:
+        actions = list(self.scenario.actions[self.day])
+        for injection in self.injections:
+            if injection.date == self.today:
+                actions.append(Action(injection.kind, INJECTION_AT))
+        for action in sorted(actions, key=lambda act: act.at):
+            self._handlers[action.kind](action)
+        statement = self._custodian_day()
+        tapes = self._loan_tapes_day()
+        self.ledger.post_susdai_yield()
+        nav = self._closing_nav()
+        receipt = self.protocol.susdai.transact("reportNav", nav, sender=self.accounts.admin,
+                                                at=self._at(REPORT_NAV_AT))
+        self.vault.nav = nav
+        self.ledger.close_day(self.today)
+        self._drop_files(statement, tapes)
+        self._check_day_close(receipt.block_number)
+
+    # --- chain actions ------------------------------------------------------------------------------------------
+
+    @property
+    def _base_at_usdai(self) -> str:
+        return f"{self.protocol.base_token.address}@{self.protocol.usdai.address}"
+
+    @property
+    def _usdc_at_router(self) -> str:
+        return f"{self.protocol.usdc.address}@{self.protocol.loan_router.address}"
+
+    def _deposit(self, action: Action) -> None:
+        p, user, amount = self.protocol, action.actor, action.amount
+        token = p.base_token if action.token == "base" else p.usdc
+        minted = amount * SCALE
+        receipt = p.usdai.transact("deposit", token.address, amount, minted, user, sender=user, at=self._at(action.at))
+        receipt.expect(p.usdai.address, "Deposited", caller=user, recipient=user, depositToken=token.address,
+                       depositAmount=amount, mintAmount=minted)
+        receipt.expect(p.usdai.address, "Transfer", **{"from": ZERO_ADDRESS, "to": user, "value": minted})
+        self.usdai_supply += minted
+        self.usdai_balances[user] += minted
+        self.usdai_reserve += amount
+        usd = token_amount(amount, 6)
+        self.ledger.post("usdai_mint", [debit("1020", usd, self._base_at_usdai), credit("2000", usd)])
+
+    def _stake(self, action: Action) -> None:
+        p, user, vault = self.protocol, action.actor, self.vault
+        assets = action.amount * WAD
+        shares = assets if vault.share_supply == 0 or vault.nav == 0 else assets * vault.share_supply // vault.nav
+        receipt = p.susdai.transact("deposit", assets, user, sender=user, at=self._at(action.at))
+        receipt.expect(p.susdai.address, "Deposit", sender=user, owner=user, assets=assets, shares=shares)
+        self._move_usdai(user, p.susdai.address, assets)
+        vault.nav += assets
+        vault.share_supply += shares
+        vault.shares[user] += shares
+        usd = token_amount(assets, 18)
+        self.ledger.post("susdai_stake", [debit("2000", usd), credit("2100", usd)])
+
+    def _fund_loans(self, action: Action) -> None:
+        p = self.protocol
+        self._vault_withdrawal("fundLoans", action, (), p.loan_router.address, p.usdc.address)
+        usd = token_amount(action.amount * DOLLAR, 6)
+        self.router_usdc += action.amount * DOLLAR
+        self.ledger.post("reserve_conversion", [debit("1020", usd, self._usdc_at_router),
+                                                credit("1020", usd, self._base_at_usdai)])
+
+    def _send_to_custodian(self, action: Action) -> None:
+        p, custodian = self.protocol, self.accounts.custodian
+        receipt = self._vault_withdrawal("sendToCustodian", action, (custodian,), custodian, p.base_token.address)
+        usd = token_amount(action.amount * DOLLAR, 6)
+        self.custodian_receipts[self.today].append((receipt.tx_hash, usd))
+        self.custodian_cash += usd
+        self.ledger.post("reserve_to_custodian", [debit("1000", usd), credit("1020", usd, self._base_at_usdai)])
+
+    def _vault_withdrawal(self, function: str, action: Action, extra_args: tuple, recipient: str,
+                          withdraw_token: str) -> Receipt:
+        p = self.protocol
+        usdai_amount, paid = action.amount * WAD, action.amount * DOLLAR
+        receipt = p.susdai.transact(function, usdai_amount, *extra_args, sender=self.accounts.admin,
+                                    at=self._at(action.at))
+        receipt.expect(p.usdai.address, "Withdrawn", caller=p.susdai.address, recipient=recipient,
+                       withdrawToken=withdraw_token, usdaiAmount=usdai_amount, withdrawAmount=paid)
+        self._burn_usdai(p.susdai.address, usdai_amount, paid)
+        return receipt
+
+    def _originate(self, action: Action) -> None:
+        p, loan = self.protocol, action.loan
+        admin, borrower = self.accounts.admin, loan.borrower.address
+        for nft in loan.collateral:
+            p.gpu_title.transact("mint", borrower, nft.token_id, sender=admin, at=self._at(action.at))
+        token_ids = [nft.token_id for nft in loan.collateral]
+        receipt = p.loan_router.transact(
+            "originate", _bytes32(loan.terms_hash), borrower, p.susdai.address, loan.principal, loan.origination_fee,
+            token_ids, loan.maturity_timestamp, loan.repayment_deadline, sender=admin, at=self._at(action.at))
+        receipt.expect(p.loan_router.address, "LoanOriginated", loanTermsHash=loan.terms_hash, borrower=borrower,
+                       currencyToken=p.usdc.address, principal=loan.principal, originationFee=loan.origination_fee)
+        position_id = int.from_bytes(keccak(eth_abi.encode(["bytes32", "uint8"], [_bytes32(loan.terms_hash), 0])))
+        receipt.expect(p.loan_router.address, "LenderPositionMinted", loanTermsHash=loan.terms_hash,
+                       lender=p.susdai.address, trancheIndex=0, tokenId=position_id)
+        moved = {e.args["tokenId"] for e in receipt.events_named("Transfer", p.gpu_title.address)
+                 if e.args["from"] == borrower and e.args["to"] == p.loan_router.address}
+        if moved != set(token_ids):
+            raise SimulatorMismatch(f"origination of {loan.loan_id} moved GPU titles {moved}, not {token_ids}")
+        position = self.loans[loan.number]
+        position.outstanding, position.router_status = loan.principal, ACTIVE
+        disbursed = loan.principal - loan.origination_fee
+        self.router_usdc -= disbursed
+        self.ledger.post("loan_originated", [
+            debit("1100", token_amount(loan.principal, 6), loan.terms_hash),
+            credit("1020", token_amount(disbursed, 6), self._usdc_at_router),
+            credit("4020", token_amount(loan.origination_fee, 6)),
+        ])
+
+    def _repay(self, action: Action) -> None:
+        position = self.loans[action.loan.number]
+        principal = min(action.loan.amortisation, position.outstanding)
+        self._repayment(action, position, principal=principal, prepayment=0, exit_fee=0)
+
+    def _repay_in_full(self, action: Action) -> None:
+        position = self.loans[action.loan.number]
+        prepayment = position.outstanding
+        self._repayment(action, position, principal=0, prepayment=prepayment,
+                        exit_fee=prepayment * EXIT_FEE_BPS // 10_000)
+
+    def _repayment(self, action: Action, position: _LoanPosition, principal: int, prepayment: int,
+                   exit_fee: int) -> None:
+        p, loan = self.protocol, position.plan
+        interest = position.accrued
+        is_repaid = principal + prepayment == position.outstanding
+        receipt = p.loan_router.transact("repay", _bytes32(loan.terms_hash), principal, interest, prepayment, exit_fee,
+                                         sender=loan.borrower.address, at=self._at(action.at))
+        receipt.expect(p.loan_router.address, "LoanRepaid", loanTermsHash=loan.terms_hash,
+                       borrower=loan.borrower.address, principal=principal, interest=interest, prepayment=prepayment,
+                       exitFee=exit_fee, isRepaid=is_repaid)
+        receipt.expect(p.loan_router.address, "LenderRepaid", loanTermsHash=loan.terms_hash, lender=p.susdai.address,
+                       trancheIndex=0, principal=principal, interest=interest, prepay=prepayment)
+        if is_repaid:
+            self._expect_collateral_moved(receipt, loan, loan.borrower.address)
+            position.router_status = REPAID
+        paid = principal + interest + prepayment + exit_fee
+        position.outstanding -= principal + prepayment
+        position.accrued = 0
+        self.router_usdc += paid
+        self.ledger.post("loan_repaid", [
+            debit("1020", token_amount(paid, 6), self._usdc_at_router),
+            credit("1100", token_amount(principal + prepayment, 6), loan.terms_hash),
+            credit("1110", token_amount(interest, 6), loan.terms_hash),
+            credit("4020", token_amount(exit_fee, 6)),
+        ])
+
+    def _liquidate(self, action: Action) -> None:
+        p, loan = self.protocol, action.loan
+        receipt = p.loan_router.transact("liquidate", _bytes32(loan.terms_hash), sender=self.accounts.admin,
+                                         at=self._at(action.at))
+        receipt.expect(p.loan_router.address, "LoanLiquidated", loanTermsHash=loan.terms_hash)
+        self._expect_collateral_moved(receipt, loan, self.accounts.liquidator)
+        self.loans[loan.number].router_status = LIQUIDATED
+
+    def _sell_collateral(self, action: Action) -> None:
+        p, loan = self.protocol, action.loan
+        position = self.loans[loan.number]
+        proceeds = position.outstanding * loan.recovery_bps // 10_000 // DOLLAR * DOLLAR
+        # The liquidator keeps 3% of the gross sale; the router receives the rest.
+        liquidation_fee = proceeds * 3 // 97 // DOLLAR * DOLLAR
+        receipt = p.loan_router.transact("collateralLiquidated", _bytes32(loan.terms_hash), proceeds, liquidation_fee,
+                                         0, sender=self.accounts.liquidator, at=self._at(action.at))
+        receipt.expect(p.loan_router.address, "LoanCollateralLiquidated", loanTermsHash=loan.terms_hash,
+                       proceeds=proceeds, liquidationFee=liquidation_fee, surplus=0)
+        principal_recovered = min(proceeds, position.outstanding)
+        receipt.expect(p.loan_router.address, "LenderLiquidationRepaid", loanTermsHash=loan.terms_hash,
+                       lender=p.susdai.address, trancheIndex=0, principal=principal_recovered,
+                       interest=proceeds - principal_recovered)
+        outstanding, accrued = token_amount(position.outstanding, 6), token_amount(position.accrued, 6)
+        recovered = token_amount(proceeds, 6)
+        shortfall = outstanding + accrued - recovered
+        lines = [debit("1020", recovered, self._usdc_at_router), credit("1100", outstanding, loan.terms_hash),
+                 credit("1110", accrued, loan.terms_hash)]
+        lines.append(debit("5000", shortfall) if shortfall >= 0 else credit("4020", -shortfall))
+        self.ledger.post("loan_liquidated", lines)
+        self.router_usdc += proceeds
+        position.outstanding = position.accrued = 0
+        position.router_status = COLLATERAL_LIQUIDATED
+
+    def _expect_collateral_moved(self, receipt: Receipt, loan: PlannedLoan, to: str) -> None:
+        moved = {e.args["tokenId"] for e in receipt.events_named("Transfer", self.protocol.gpu_title.address)
+                 if e.args["from"] == self.protocol.loan_router.address and e.args["to"] == to}
+        if moved != {nft.token_id for nft in loan.collateral}:
+            raise SimulatorMismatch(f"{loan.loan_id}: collateral moved to {to} was {moved}")
+
+    def _blacklist(self, action: Action) -> None:
+        p = self.protocol
+        receipt = p.usdai.transact("setBlacklist", action.actor, True, sender=self.accounts.admin,
+                                   at=self._at(action.at))
+        receipt.expect(p.usdai.address, "BlacklistUpdated", account=action.actor, isBlacklisted=True)
+
+    def _request_redeem(self, action: Action) -> None:
+        p, user, vault = self.protocol, action.actor, self.vault
+        shares = vault.shares[user] * action.fraction_bps // 10_000
+        receipt = p.susdai.transact("requestRedeem", shares, user, user, sender=user, at=self._at(action.at))
+        receipt.expect(p.susdai.address, "RedeemRequest", controller=user, owner=user,
+                       requestId=vault.next_request_id, sender=user, shares=shares)
+        vault.shares[user] -= shares
+        vault.queue.append(_Redemption(vault.next_request_id, user, shares))
+        vault.next_request_id += 1
+
+    def _service_redemptions(self, action: Action) -> None:
+        p, vault = self.protocol, self.vault
+        to_service = vault.pending_shares * action.fraction_bps // 10_000
+        price = vault.share_price()
+        expected, remaining = [], to_service
+        for redemption in vault.queue:
+            if remaining == 0:
+                break
+            fulfilled = min(redemption.pending_shares, remaining)
+            amount = fulfilled * price // WAD
+            remaining -= fulfilled
+            expected.append((redemption, fulfilled, amount))
+        receipt = p.susdai.transact("serviceRedemptions", to_service, sender=self.accounts.admin,
+                                    at=self._at(action.at))
+        total = 0
+        for redemption, fulfilled, amount in expected:
+            receipt.expect(p.susdai.address, "RedemptionProcessed", redemptionId=redemption.request_id,
+                           controller=redemption.controller, fulfilledShares=fulfilled, amount=amount,
+                           pendingShares=redemption.pending_shares - fulfilled)
+            redemption.pending_shares -= fulfilled
+            vault.claimable_assets[redemption.controller] += amount
+            vault.claimable_shares[redemption.controller] += fulfilled
+            total += amount
+            usd = token_amount(amount, 18)
+            self.ledger.post("redemption_serviced", [debit("2100", usd), credit("2110", usd)])
+        vault.queue = [r for r in vault.queue if r.pending_shares]
+        receipt.expect(p.susdai.address, "RedemptionsServiced", shares=to_service - remaining, amount=total,
+                       allRedemptionsServiced=not vault.queue)
+        vault.nav -= total
+        vault.share_supply -= to_service - remaining
+        vault.claimable_balance += total
+
+    def _claim(self, action: Action) -> None:
+        p, user, vault = self.protocol, action.actor, self.vault
+        assets, shares = vault.claimable_assets[user], vault.claimable_shares[user]
+        if assets == 0:
+            return
+        receipt = p.susdai.transact("withdraw", assets, user, user, sender=user, at=self._at(action.at))
+        receipt.expect(p.susdai.address, "Withdraw", sender=user, receiver=user, owner=user, assets=assets,
+                       shares=shares)
+        vault.claimable_assets[user] = vault.claimable_shares[user] = 0
+        vault.claimable_balance -= assets
+        self._move_usdai(p.susdai.address, user, assets)
+        usd = token_amount(assets, 18)
+        self.ledger.post("redemption_claimed", [debit("2110", usd), credit("2000", usd)])
+
+    def _withdraw(self, action: Action) -> None:
+        p, user = self.protocol, action.actor
+        dollars = self.usdai_balances[user] * action.fraction_bps // 10_000 // WAD
+        if dollars == 0:
+            return
+        token = p.base_token if action.token == "base" else p.usdc
+        usdai_amount, paid = dollars * WAD, dollars * DOLLAR
+        receipt = p.usdai.transact("withdraw", token.address, usdai_amount, paid, user, sender=user,
+                                   at=self._at(action.at))
+        receipt.expect(p.usdai.address, "Withdrawn", caller=user, recipient=user, withdrawToken=token.address,
+                       usdaiAmount=usdai_amount, withdrawAmount=paid)
+        self._burn_usdai(user, usdai_amount, paid)
+        usd = token_amount(usdai_amount, 18)
+        self.ledger.post("usdai_burn", [debit("2000", usd), credit("1020", usd, self._base_at_usdai)])
+
+    def _unbacked_mint(self, action: Action) -> None:
+        p = self.protocol
+        amount = int(UNBACKED_MINT_USDAI) * WAD
+        receipt = p.usdai.transact("adminMint", COMPROMISED_MINTER_WALLET, amount, sender=self.accounts.admin,
+                                   at=self._at(action.at))
+        receipt.expect(p.usdai.address, "Transfer",
+                       **{"from": ZERO_ADDRESS, "to": COMPROMISED_MINTER_WALLET, "value": amount})
+        if receipt.events_named("Deposited"):
+            raise SimulatorMismatch("an unbacked mint must not emit Deposited")
+        self.usdai_supply += amount
+        self.usdai_balances[COMPROMISED_MINTER_WALLET] += amount
+        self.applied.append(AppliedInjection("unbacked-mint", self.today, receipt.tx_hash, UNBACKED_MINT_USDAI))
+        usd = token_amount(amount, 18)
+        self.ledger.post("usdai_unbacked_mint", [debit("3000", usd), credit("2000", usd)])
+
+    def _move_usdai(self, sender: str, recipient: str, amount: int) -> None:
+        self.usdai_balances[sender] -= amount
+        self.usdai_balances[recipient] += amount
+
+    def _burn_usdai(self, holder: str, usdai_amount: int, base_paid: int) -> None:
+        self.usdai_balances[holder] -= usdai_amount
+        self.usdai_supply -= usdai_amount
+        self.usdai_reserve -= base_paid
+
+    # --- the day's close: custodian, loan tapes, NAV -----------------------------------------------------------
+
+    def _custodian_day(self) -> list[StatementRow]:
+        """Post the custodian's day (maturities, purchases, accretion) and return its statement rows."""
+        today, yesterday = self.today, self.today - timedelta(days=1)
+        rows = [StatementRow("opening_cash", amount=self.custodian_opening_cash)]
+        for bill in self.scenario.bills:
+            if bill.maturity_date == today:
+                self.custodian_cash += bill.par
+                self.ledger.post("tbill_maturity", [debit("1000", bill.par), credit("1010", bill.par, bill.cusip)])
+                rows.append(StatementRow("transaction", cusip=bill.cusip, security_description=bill.description,
+                                         par_value=bill.par, amount=bill.par, transaction_type="tbill_maturity",
+                                         reference=f"MAT-{bill.cusip}-{today:%Y%m%d}"))
+        for tx_hash, usd in self.custodian_receipts[today]:
+            rows.append(StatementRow("transaction", amount=usd, transaction_type="cash_receipt", reference=tx_hash))
+        for bill in self.scenario.bills:
+            if bill.purchase_date == today:
+                if bill.cost > self.custodian_cash:
+                    raise SimulatorMismatch(f"the custodian cannot pay {bill.cost} for {bill.cusip}")
+                self.custodian_cash -= bill.cost
+                self.ledger.post("tbill_purchase", [debit("1010", bill.cost, bill.cusip), credit("1000", bill.cost)])
+                rows.append(StatementRow("transaction", cusip=bill.cusip, security_description=bill.description,
+                                         par_value=bill.par, amount=bill.cost, transaction_type="tbill_purchase",
+                                         reference=bill.trade_id))
+        holdings = Decimal(0)
+        for bill in sorted(self.scenario.bills, key=lambda b: b.cusip):
+            value_today = bill.market_value_on(today) if bill.is_held_on(today) else Decimal(0)
+            value_before = bill.market_value_on(yesterday) if bill.is_held_on(yesterday) else Decimal(0)
+            bought = bill.cost if bill.purchase_date == today else Decimal(0)
+            matured = bill.par if bill.maturity_date == today else Decimal(0)
+            accretion = value_today - value_before - bought + matured
+            if accretion:
+                self.ledger.post("tbill_accretion", [debit("1010", accretion, bill.cusip), credit("4010", accretion)])
+            if bill.is_held_on(today):
+                holdings += value_today
+                rows.append(StatementRow("holding", cusip=bill.cusip, security_description=bill.description,
+                                         maturity_date=bill.maturity_date, par_value=bill.par,
+                                         price=bill.price_on(today), market_value=value_today))
+        rows.append(StatementRow("closing_cash", amount=self.custodian_cash))
+        self.custodian_opening_cash = self.custodian_cash
+        if self.ledger.balance("1000") != self.custodian_cash or self.ledger.balance("1010") != holdings:
+            raise SimulatorMismatch(f"{today}: custodian ledger 1000/1010 differs from the statement")
+        return rows
+
+    def _loan_tapes_day(self) -> dict[str, list[LoanTapeRow]]:
+        """Accrue the day's interest of every loan and return each lender's tape rows."""
+        tapes: dict[str, list[LoanTapeRow]] = {lender: [] for lender in LENDERS}
+        for position in self.loans.values():
+            loan = position.plan
+            if loan.origination_day > self.day:
+                continue
+            status = loan.status_on(self.day)
+            # Defaulted loans are on non-accrual: interest stops on the day of default.
+            daily = position.outstanding * loan.rate_bps // 3_650_000 if status in ("current", "delinquent") else 0
+            if daily:
+                position.accrued += daily
+                usd = token_amount(daily, 6)
+                self.ledger.post("interest_accrual", [debit("1110", usd, loan.terms_hash), credit("4000", usd)])
+            tapes[loan.lender_id].append(LoanTapeRow(
+                as_of_date=self.today, lender_id=loan.lender_id, loan_id=loan.loan_id, loan_terms_hash=loan.terms_hash,
+                borrower_id=loan.borrower.borrower_id, borrower_name=loan.borrower.name, currency="USDC",
+                original_principal=token_amount(loan.principal, 6),
+                principal_outstanding=token_amount(position.outstanding, 6),
+                accrued_interest=token_amount(position.accrued, 6), daily_interest=token_amount(daily, 6),
+                interest_rate_bps=loan.rate_bps, status=status, days_past_due=loan.days_past_due(self.day),
+                origination_date=loan.origination_date, maturity_date=loan.maturity_date,
+                collateral=collateral_schedule([(nft.token_id, nft.gpu_serials) for nft in loan.collateral]),
+            ))
+        return {lender: sorted(rows, key=lambda r: r.loan_id) for lender, rows in tapes.items()}
+
+    def _closing_nav(self) -> int:
+        """Account 2100 at the day's close in 18-decimal units: what reportNav publishes as totalAssets()."""
+        claim = -self.ledger.balance("2100")
+        nav = claim.scaleb(18)
+        if nav != nav.to_integral_value():
+            raise SimulatorMismatch(f"{self.today}: the sUSDai claim {claim} has more than 18 decimals")
+        return int(nav)
+
+    def _drop_files(self, statement: list[StatementRow], tapes: dict[str, list[LoanTapeRow]]) -> None:
+        for lender, rows in tapes.items():
+            path = loan_tape_path(self.inbox, lender, self.today)
+            write_loan_tape(path, rows)
+            self.files.append(path)
+        path = dcgm_path(self.inbox, self.today)
+        write_dcgm_scrapes(path, self.today, self.scenario.gpu_feeds(self.day, self.scrape_interval_s),
+                           self.scrape_interval_s, self.scenario.seed)
+        self.files.append(path)
+        path = custodian_statement_path(self.inbox, CUSTODIAN_ID, self.today)
+        write_custodian_statement(path, self.today, CUSTODIAN_ID, CUSTODIAN_ACCOUNT, statement)
+        self.files.append(path)
+
+    def _check_day_close(self, block: int) -> None:
+        """The chain at the day's last block, and the ground-truth ledger, agree with the simulator's books."""
+        p, vault = self.protocol, self.vault
+        protocol_usdai = sum(self.usdai_balances[c.address] for c in (p.usdai, p.susdai, p.loan_router))
+        usd6, usd18 = (lambda raw: token_amount(raw, 6)), (lambda raw: token_amount(raw, 18))
+        expected = {
+            ("USDai.totalSupply", p.usdai.call("totalSupply", block=block)): self.usdai_supply,
+            ("base.balanceOf(USDai)", p.base_token.call("balanceOf", p.usdai.address, block=block)): self.usdai_reserve,
+            ("USDC.balanceOf(router)", p.usdc.call("balanceOf", p.loan_router.address, block=block)): self.router_usdc,
+            ("USDai.balanceOf(sUSDai)", p.usdai.call("balanceOf", p.susdai.address, block=block)):
+                self.usdai_balances[p.susdai.address],
+            ("sUSDai.totalAssets", p.susdai.call("totalAssets", block=block)): vault.nav,
+            ("sUSDai.totalShares", p.susdai.call("totalShares", block=block)): vault.share_supply,
+            ("sUSDai pending shares", p.susdai.call("redemptionQueueInfo", block=block)[3]): vault.pending_shares,
+            ("sUSDai claimable", p.susdai.call("redemptionQueueInfo", block=block)[4]): vault.claimable_balance,
+            ("ledger 1020 base@USDai", self.ledger.balance("1020", self._base_at_usdai)): usd6(self.usdai_reserve),
+            ("ledger 1020 USDC@router", self.ledger.balance("1020", self._usdc_at_router)): usd6(self.router_usdc),
+            ("ledger 1020", self.ledger.balance("1020")): usd6(self.usdai_reserve + self.router_usdc),
+            ("ledger 2000", -self.ledger.balance("2000")): usd18(self.usdai_supply - protocol_usdai),
+            ("ledger 2100", -self.ledger.balance("2100")): usd18(vault.nav),
+            ("ledger 2110", -self.ledger.balance("2110")): usd18(vault.claimable_balance),
+        }
+        for position in self.loans.values():
+            loan = position.plan
+            if loan.origination_day > self.day:
+                continue
+            status, _, _, scaled = p.loan_router.call("loanState", _bytes32(loan.terms_hash), block=block)
+            expected[(f"loanState({loan.loan_id}).status", status)] = position.router_status
+            expected[(f"loanState({loan.loan_id}).scaledBalance", scaled)] = position.outstanding * SCALE
+            expected[(f"ledger 1100 {loan.loan_id}", self.ledger.balance("1100", loan.terms_hash))] = \
+                usd6(position.outstanding)
+            expected[(f"ledger 1110 {loan.loan_id}", self.ledger.balance("1110", loan.terms_hash))] = \
+                usd6(position.accrued)
+        differences = {name: (actual, own) for (name, actual), own in expected.items() if actual != own}
+        if differences:
+            raise SimulatorMismatch(f"{self.today} (block {block}): actual vs simulator {differences}")
+        self.closes.append(DayClose(self.today, block, self.usdai_supply, self.usdai_reserve, vault.nav,
+                                    self.usdai_supply - self.usdai_reserve * SCALE))
+
+    # --- outputs ------------------------------------------------------------------------------------------------
+
+    def _write_outputs(self) -> SimulationResult:
+        sandbox_dir = self.home / "sandbox"
+        address_book = self.protocol.address_book(self.accounts.custodian)
+        deployment = {
+            "profile": "sandbox", "rpc_url": self.chain.rpc_url, "chain_id": CHAIN_ID,
+            "start_date": self.scenario.start.isoformat(), "days": self.scenario.days, "seed": self.scenario.seed,
+            "confirmations": CONFIRMATIONS, "scrape_interval_s": self.scrape_interval_s,
+            "address_book": [entry.as_json() for entry in address_book],
+            "injections": [injection.as_json() for injection in self.applied],
+        }
+        deployment_path = sandbox_dir / "deployment.json"
+        write_atomically(deployment_path, (json.dumps(deployment, indent=2, sort_keys=True) + "\n").encode())
+        balances_path = sandbox_dir / "ground_truth_balances.csv"
+        sub_balances_path = sandbox_dir / "ground_truth_sub_balances.csv"
+        self.ledger.write(balances_path, sub_balances_path)
+        return SimulationResult(self.home, deployment_path, balances_path, sub_balances_path, tuple(address_book),
+                                tuple(self.closes), tuple(self.applied), tuple(self.files))
+
+
+def _bytes32(hex_text: str) -> bytes:
+    return bytes.fromhex(hex_text.removeprefix("0x"))
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from sandbox.anvil import AnvilNode
+
+    parser = argparse.ArgumentParser(prog="python -m sandbox.simulator",
+                                     description="Simulate days of protocol life on the sandbox chain.")
+    parser.add_argument("--home", type=Path, required=True, help="BACKED_HOME to write the inbox and ground truth in")
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--start", type=date.fromisoformat, default=date(2026, 1, 1))
+    parser.add_argument("--inject", action="append", default=[], metavar="KIND[@DAY]",
+                        help="e.g. unbacked-mint, unbacked-mint@3, unbacked-mint@2026-01-03 (repeatable)")
+    parser.add_argument("--scrape-interval", type=int, default=600, help="DCGM scrape interval in seconds")
+    parser.add_argument("--rpc-url", help="a fresh anvil started with the genesis timestamp of --start; "
+                                          "without it a node is started here")
+    parser.add_argument("--serve", action="store_true",
+                        help="with no --rpc-url: keep the node running after the simulation until interrupted")
+    args = parser.parse_args(argv)
+
+    def run(rpc_url: str) -> None:
+        result = simulate(args.home, rpc_url, days=args.days, seed=args.seed, start=args.start, inject=args.inject,
+                          scrape_interval_s=args.scrape_interval)
+        print(f"simulated {len(result.days)} days to block {result.days[-1].last_block}; "
+              f"{len(result.inbox_files)} files in {args.home / 'inbox'}; ground truth in {result.ground_truth_path}")
+        for injection in result.injections:
+            print(f"injected {injection.kind} on {injection.date}: {injection.tx_hash}")
+
+    try:
+        if args.rpc_url:
+            run(args.rpc_url)
+            return 0
+        with AnvilNode(genesis_timestamp(args.start), CHAIN_ID) as node:
+            run(node.rpc_url)
+            if args.serve:
+                print(f"anvil serving on {node.rpc_url}; Ctrl-C stops it", flush=True)
+                # A plain `kill` must stop the node too, not leave it orphaned.
+                signal.signal(signal.SIGTERM, _interrupt)
+                try:
+                    while True:
+                        time.sleep(3600)
+                except KeyboardInterrupt:
+                    pass
+            else:
+                print("the node stops now; use --serve (or --rpc-url) to keep the chain for the pipeline")
+        return 0
+    except (ValueError, ChainError, SimulatorMismatch) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

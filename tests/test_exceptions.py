@@ -1,0 +1,44 @@
+"""The exceptions table's life cycle on a real DuckDB: one row per break, resolved when gone, reopened when back."""
+from datetime import date
+
+import duckdb
+
+from expectations.exceptions import BLOCKER, TABLE, Break, open_exceptions, record_evaluation
+
+D1, D2 = date(2026, 1, 1), date(2026, 1, 2)
+
+
+def _break(day: date, difference: str = "250000") -> Break:
+    return Break(check_id="R1", check_date=day, entity_key="usdai:deposit_events", severity=BLOCKER, expected="1",
+                 actual="0", difference=difference, tolerance="0", description="d", lineage="l")
+
+
+def test_a_break_seen_twice_is_one_exception_and_resolves_when_gone():
+    con = duckdb.connect()
+    first = record_evaluation(con, "R1", [D1, D2], [_break(D2)], "run-1")
+    assert first["opened"] == 1
+    second = record_evaluation(con, "R1", [D2], [_break(D2, "250001")], "run-2")
+    assert second == {"opened": 0, "still_open": 1, "reopened": 0, "resolved": 0}
+    rows = con.execute(f"select status, difference, first_seen_run, last_seen_run from {TABLE}").fetchall()
+    assert rows == [("open", "250001", "run-1", "run-2")]
+
+    con.execute(f"update {TABLE} set status = 'acknowledged', acknowledged_by = 'ana', acknowledged_reason = 'why'")
+    record_evaluation(con, "R1", [D2], [_break(D2)], "run-3")
+    assert con.execute(f"select status, acknowledged_by from {TABLE}").fetchone() == ("acknowledged", "ana")
+
+    gone = record_evaluation(con, "R1", [D2], [], "run-4")
+    assert gone["resolved"] == 1
+    assert con.execute(f"select status, resolved_by_run from {TABLE}").fetchone() == ("resolved", "run-4")
+    assert open_exceptions(con, on=D2) == []
+
+    back = record_evaluation(con, "R1", [D2], [_break(D2)], "run-5")
+    assert back["reopened"] == 1
+    assert [e["status"] for e in open_exceptions(con, on=D2)] == ["open"]
+
+
+def test_evaluating_other_days_leaves_a_break_alone():
+    con = duckdb.connect()
+    record_evaluation(con, "R1", [D2], [_break(D2)], "run-1")
+    record_evaluation(con, "R1", [D1], [], "run-2")
+    record_evaluation(con, "R4", [D2], [], "run-3")
+    assert [e["check_date"] for e in open_exceptions(con)] == [D2]

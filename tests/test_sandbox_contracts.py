@@ -1,0 +1,198 @@
+"""The sandbox contracts: their events hash to the real protocol's topic0s (from the signature texts of
+usdai-events.md), their views have the outputs decoders read, and they refuse what the protocol refuses."""
+import re
+from datetime import date
+
+import pytest
+from eth_utils import keccak
+
+from sandbox.anvil import AnvilNode
+from sandbox.chain_client import ChainError, SandboxChain
+from sandbox.compile import compile_contracts
+from sandbox.deploy import deploy_protocol
+from sandbox.simulator import genesis_timestamp
+
+# Signature texts exactly as usdai-events.md gives them, with the contract that must emit each.
+EVENT_TEXTS = {
+    "Transfer(address indexed from, address indexed to, uint256 value)": ("USDai", "StakedUSDai", "SandboxERC20"),
+    "Transfer(address indexed from, address indexed to, uint256 indexed tokenId)": ("GpuTitle", "LenderPosition"),
+    "Deposited(address indexed caller, address indexed recipient, address depositToken, uint256 depositAmount, "
+    "uint256 mintAmount)": ("USDai",),
+    "Withdrawn(address indexed caller, address indexed recipient, address withdrawToken, uint256 usdaiAmount, "
+    "uint256 withdrawAmount)": ("USDai",),
+    "BlacklistUpdated(address indexed account, bool isBlacklisted)": ("USDai",),
+    "Deposit(address indexed sender, address indexed owner, uint256 assets, uint256 shares)": ("StakedUSDai",),
+    "Withdraw(address indexed sender, address indexed receiver, address indexed owner, uint256 assets, "
+    "uint256 shares)": ("StakedUSDai",),
+    "RedeemRequest(address indexed controller, address indexed owner, uint256 indexed requestId, address sender, "
+    "uint256 shares)": ("StakedUSDai",),
+    "RedemptionProcessed(uint256 indexed redemptionId, address indexed controller, uint256 fulfilledShares, "
+    "uint256 amount, uint256 pendingShares)": ("StakedUSDai",),
+    "RedemptionsServiced(uint256 shares, uint256 amount, bool allRedemptionsServiced)": ("StakedUSDai",),
+    "LoanOriginated(bytes32 indexed loanTermsHash, address indexed borrower, address indexed currencyToken, "
+    "uint256 principal, uint256 originationFee)": ("LoanRouter",),
+    "LenderPositionMinted(bytes32 indexed loanTermsHash, address indexed lender, uint8 indexed trancheIndex, "
+    "uint256 tokenId)": ("LoanRouter",),
+    "LenderRepaid(bytes32 indexed loanTermsHash, address indexed lender, uint8 indexed trancheIndex, "
+    "uint256 principal, uint256 interest, uint256 prepay)": ("LoanRouter",),
+    "LoanRepaid(bytes32 indexed loanTermsHash, address indexed borrower, uint256 principal, uint256 interest, "
+    "uint256 prepayment, uint256 exitFee, bool isRepaid)": ("LoanRouter",),
+    "LoanLiquidated(bytes32 indexed loanTermsHash)": ("LoanRouter",),
+    "LenderLiquidationRepaid(bytes32 indexed loanTermsHash, address indexed lender, uint8 indexed trancheIndex, "
+    "uint256 principal, uint256 interest)": ("LoanRouter",),
+    "LoanCollateralLiquidated(bytes32 indexed loanTermsHash, uint256 proceeds, uint256 liquidationFee, "
+    "uint256 surplus)": ("LoanRouter",),
+    # ERC standards the tokens also follow.
+    "Approval(address indexed owner, address indexed spender, uint256 value)": ("USDai", "StakedUSDai", "SandboxERC20"),
+    "Approval(address indexed owner, address indexed approved, uint256 indexed tokenId)": ("GpuTitle",
+                                                                                           "LenderPosition"),
+    "ApprovalForAll(address indexed owner, address indexed operator, bool approved)": ("GpuTitle", "LenderPosition"),
+}
+
+# Known topic0s, so that the text parsing itself is checked against an outside fact.
+KNOWN_TOPIC0 = {"Transfer(address,address,uint256)":
+                "0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef"}
+
+VIEWS = {
+    ("USDai", "totalSupply"): ([], [("", "uint256")]),
+    ("USDai", "bridgedSupply"): ([], [("", "uint256")]),
+    ("USDai", "baseToken"): ([], [("", "address")]),
+    ("USDai", "balanceOf"): (["address"], [("", "uint256")]),
+    ("StakedUSDai", "totalAssets"): ([], [("", "uint256")]),
+    ("StakedUSDai", "totalShares"): ([], [("", "uint256")]),
+    ("StakedUSDai", "depositSharePrice"): ([], [("", "uint256")]),
+    ("StakedUSDai", "redemptionSharePrice"): ([], [("", "uint256")]),
+    ("StakedUSDai", "redemptionQueueInfo"): (
+        [], [("index", "uint256"), ("head", "uint256"), ("tail", "uint256"), ("pendingShares", "uint256"),
+             ("balance", "uint256")]),
+    ("StakedUSDai", "loanRouterBalances"): (
+        [], [("repayments", "uint256"), ("outstandingPrincipal", "uint256"), ("accruedInterest", "uint256")]),
+    ("LoanRouter", "loanState"): (
+        ["bytes32"], [("status", "uint8"), ("maturity", "uint64"), ("repaymentDeadline", "uint64"),
+                      ("scaledBalance", "uint256")]),
+}
+
+
+def parse_event_text(text):
+    """`Name(type [indexed] name, ...)` -> (name, [(type, indexed, arg name)])."""
+    match = re.fullmatch(r"(\w+)\((.*)\)", text)
+    params = []
+    for part in filter(None, (p.strip() for p in match.group(2).split(","))):
+        words = part.split()
+        params.append((words[0], "indexed" in words[1:-1], words[-1]))
+    return match.group(1), params
+
+
+def topic0(name, params):
+    return "0x" + keccak(text=f"{name}({','.join(kind for kind, _, _ in params)})").hex()
+
+
+@pytest.fixture(scope="module")
+def contracts():
+    return compile_contracts()
+
+
+def abi_events(contracts, contract):
+    found = {}
+    for item in contracts[contract]["abi"]:
+        if item["type"] == "event":
+            params = [(p["type"], p["indexed"], p["name"]) for p in item["inputs"]]
+            found[(topic0(item["name"], params), sum(indexed for _, indexed, _ in params))] = (item["name"], params)
+    return found
+
+
+def test_the_signature_text_parser_reproduces_a_known_topic0():
+    name, params = parse_event_text("Transfer(address indexed from, address indexed to, uint256 value)")
+    assert topic0(name, params) == KNOWN_TOPIC0["Transfer(address,address,uint256)"]
+
+
+@pytest.mark.parametrize("text", sorted(EVENT_TEXTS), ids=lambda text: text.split("(")[0])
+def test_contracts_emit_the_real_event_signatures(contracts, text):
+    name, params = parse_event_text(text)
+    wanted = (topic0(name, params), sum(indexed for _, indexed, _ in params))
+    for contract in EVENT_TEXTS[text]:
+        events = abi_events(contracts, contract)
+        assert wanted in events, f"{contract} emits no {text}"
+        # Same topic0 and the same indexed arguments, under the same names (the lake's columns derive from them).
+        assert events[wanted] == (name, params), contract
+
+
+@pytest.mark.parametrize(("contract", "function"), sorted(VIEWS))
+def test_views_have_the_outputs_decoders_read(contracts, contract, function):
+    inputs, outputs = VIEWS[(contract, function)]
+    matches = [item for item in contracts[contract]["abi"]
+               if item["type"] == "function" and item["name"] == function
+               and [p["type"] for p in item["inputs"]] == inputs]
+    assert len(matches) == 1, f"{contract}.{function}({','.join(inputs)}) missing"
+    assert matches[0]["stateMutability"] == "view"
+    assert [(p["name"], p["type"]) for p in matches[0]["outputs"]] == outputs
+
+
+def test_compilation_is_cached_until_the_sources_change(contracts):
+    assert compile_contracts() == contracts
+    assert all(artifact["bytecode"].startswith("0x") and len(artifact["bytecode"]) > 2
+               for artifact in contracts.values())
+
+
+@pytest.fixture(scope="module")
+def deployed(contracts):
+    start = date(2026, 1, 1)
+    with AnvilNode(genesis_timestamp(start)) as node:
+        chain = SandboxChain(node.rpc_url, contracts)
+        accounts = chain.accounts()
+        protocol = deploy_protocol(chain, accounts[0], accounts[9], at=genesis_timestamp(start) + 1)
+        yield chain, protocol, accounts
+        chain.close()
+
+
+def next_second(chain):
+    return chain.last_timestamp + 1
+
+
+def test_usdai_mints_only_against_a_deposit_and_only_the_admin_mints_unbacked(deployed):
+    chain, p, (admin, user, outsider, *_) = deployed
+    p.base_token.transact("mint", user, 1_000 * 10**6, sender=admin, at=next_second(chain))
+    p.base_token.transact("approve", p.usdai.address, 2**256 - 1, sender=user, at=next_second(chain))
+    receipt = p.usdai.transact("deposit", p.base_token.address, 250 * 10**6, 0, user, sender=user,
+                               at=next_second(chain))
+    receipt.expect(p.usdai.address, "Deposited", caller=user, recipient=user, depositAmount=250 * 10**6,
+                   mintAmount=250 * 10**18)
+    assert p.usdai.call("totalSupply") == p.base_token.call("balanceOf", p.usdai.address) * 10**12
+    with pytest.raises(ChainError, match="NotAdmin"):
+        p.usdai.transact("adminMint", outsider, 10**18, sender=outsider, at=next_second(chain))
+    with pytest.raises(ChainError, match="SlippageExceeded"):
+        p.usdai.transact("deposit", p.base_token.address, 10**6, 2 * 10**18, user, sender=user, at=next_second(chain))
+
+
+def test_a_blacklisted_account_can_neither_send_nor_receive_usdai(deployed):
+    chain, p, (admin, user, outsider, *_) = deployed
+    if p.usdai.call("balanceOf", user) == 0:
+        p.base_token.transact("mint", user, 10 * 10**6, sender=admin, at=next_second(chain))
+        p.base_token.transact("approve", p.usdai.address, 2**256 - 1, sender=user, at=next_second(chain))
+        p.usdai.transact("deposit", p.base_token.address, 10 * 10**6, 0, user, sender=user, at=next_second(chain))
+    receipt = p.usdai.transact("setBlacklist", outsider, True, sender=admin, at=next_second(chain))
+    receipt.expect(p.usdai.address, "BlacklistUpdated", account=outsider, isBlacklisted=True)
+    with pytest.raises(ChainError, match="Blacklisted"):
+        p.usdai.transact("transfer", outsider, 10**18, sender=user, at=next_second(chain))
+
+
+def test_loans_cannot_be_liquidated_before_their_deadline_nor_repaid_by_others(deployed):
+    chain, p, (admin, _user, _outsider, borrower, *_rest) = deployed
+    terms_hash = keccak(text="a loan of the contract tests")
+    p.gpu_title.transact("mint", borrower, 7, sender=admin, at=next_second(chain))
+    p.gpu_title.transact("setApprovalForAll", p.loan_router.address, True, sender=borrower, at=next_second(chain))
+    p.usdc.transact("mint", p.loan_router.address, 1_000 * 10**6, sender=admin, at=next_second(chain))
+    now = next_second(chain)
+    receipt = p.loan_router.transact("originate", terms_hash, borrower, p.susdai.address, 1_000 * 10**6, 10 * 10**6,
+                                     [7], now + 86_400 * 365, now + 86_400 * 30, sender=admin, at=now)
+    receipt.expect(p.loan_router.address, "LoanOriginated", loanTermsHash="0x" + terms_hash.hex(), borrower=borrower)
+    assert p.gpu_title.call("ownerOf", 7) == p.loan_router.address
+    status, _, deadline, scaled = p.loan_router.call("loanState", terms_hash)
+    assert (status, deadline, scaled) == (1, now + 86_400 * 30, 1_000 * 10**18)
+    with pytest.raises(ChainError, match="DeadlineNotPassed"):
+        p.loan_router.transact("liquidate", terms_hash, sender=admin, at=next_second(chain))
+    with pytest.raises(ChainError, match="NotBorrower"):
+        p.loan_router.transact("repay", terms_hash, 10**6, 0, 0, 0, sender=admin, at=next_second(chain))
+    with pytest.raises(ChainError, match="WrongStatus"):
+        p.loan_router.transact("originate", terms_hash, borrower, p.susdai.address, 10**6, 0, [7],
+                               now + 86_400 * 365, now + 86_400 * 30, sender=admin, at=next_second(chain))
