@@ -52,6 +52,14 @@ def ratio(value) -> str:
     return f"{(Decimal(value) * 100).quantize(Decimal('0.01'), rounding=ROUND_HALF_EVEN)}%"
 
 
+def plain(value) -> str:
+    """An exact decimal without trailing zeros (a price of 99.048195, not 99.048195000000000000)."""
+    if value is None:
+        return "n/a"
+    text = format(Decimal(value), "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
 def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list) -> list[dict]:
     cur = con.execute(sql, params)
     cols = [d[0] for d in cur.description]
@@ -111,6 +119,7 @@ def build_attestation(con: duckdb.DuckDBPyConnection, day: date, override_reason
                       keep_trailing_newline=True)
     env.filters["usd"] = usd
     env.filters["ratio"] = ratio
+    env.filters["plain"] = plain
     html = env.get_template("attestation.html.j2").render(
         day=day, coverage=cov, balances=balances, stablecoins=stablecoins, tbills=tbills,
         chain_cutoff=chain_cutoff[0] if chain_cutoff else None, statement_cutoff=statement_cutoff,

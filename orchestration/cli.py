@@ -62,7 +62,10 @@ def attest(ctx: click.Context, day: str, override_reason: str | None, preparer: 
 
     home = _home(ctx)
     defs = build_definitions(home)
-    run_config = {"ops": {"reserve_attestation": {"config": {"override_reason": override_reason, "preparer": preparer}}}}
+    from orchestration.demo import QUIET_RUN_CONFIG
+
+    run_config = {**QUIET_RUN_CONFIG,
+                  "ops": {"reserve_attestation": {"config": {"override_reason": override_reason, "preparer": preparer}}}}
     result = defs.resolve_job_def("attestation").execute_in_process(
         instance=instance_for(home), partition_key=date.fromisoformat(day).isoformat(), run_config=run_config,
         raise_on_error=False)

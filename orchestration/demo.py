@@ -40,6 +40,10 @@ def reset_sandbox_state(home: Path) -> None:
             path.unlink()
 
 
+# The CLI prints its own progress; Dagster's per-event log lines stay in the run's log (the UI), not the terminal.
+QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
 def range_tags(first: date, last: date) -> dict[str, str]:
     return {"dagster/asset_partition_range_start": first.isoformat(),
             "dagster/asset_partition_range_end": last.isoformat()}
@@ -52,20 +56,23 @@ def run_pipeline(home: Path, days: list[date], echo: Callable[[str], None] = pri
     defs = build_definitions(home, profile)
     instance = instance_for(home)
     echo("loading reference data (chart of accounts)")
-    seeds = defs.resolve_job_def("reference_data").execute_in_process(instance=instance, raise_on_error=False)
+    seeds = defs.resolve_job_def("reference_data").execute_in_process(instance=instance, run_config=QUIET_RUN_CONFIG,
+                                                                        raise_on_error=False)
     if not seeds.success:
         raise RuntimeError("loading the dbt seeds failed; see the run in the Dagster UI")
     echo(f"ingesting and reconciling {days[0]} .. {days[-1]} in one run")
     run = defs.resolve_job_def("ingest_and_reconcile").execute_in_process(
-        instance=instance, tags=range_tags(days[0], days[-1]), raise_on_error=False)
+        instance=instance, tags=range_tags(days[0], days[-1]), run_config=QUIET_RUN_CONFIG, raise_on_error=False)
     crashes = step_crashes(run)
     if crashes:
         raise RuntimeError("the ingest-and-reconcile run failed:\n" + "\n".join(crashes[:5]))
     # A run whose only failures are blocking checks that found blockers did its work: the breaks are exceptions.
     result.pipeline_success = run.success
     attestation_job = defs.resolve_job_def("attestation")
+    echo(f"attesting {len(days)} days")
     for day in days:
-        att = attestation_job.execute_in_process(instance=instance, partition_key=day.isoformat(), raise_on_error=False)
+        att = attestation_job.execute_in_process(instance=instance, partition_key=day.isoformat(),
+                                                 run_config=QUIET_RUN_CONFIG, raise_on_error=False)
         path = home / "reports" / f"attestation-{day.isoformat()}.html"
         if att.success and path.exists():
             result.attestations[day] = path
