@@ -5,9 +5,14 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export BACKED_HOME ?= $(CURDIR)/.backed
 
-.PHONY: setup demo test bench dagster-dev clean
+.PHONY: setup demo test bench dagster-dev clean browser
 
-setup: $(VENV)/.deps-stamp node_modules/.stamp sandbox/build/contracts.json dbt_project/target/manifest.json
+setup: $(VENV)/.deps-stamp node_modules/.stamp sandbox/build/contracts.json dbt_project/target/manifest.json browser
+
+# The browser tests drive Debian's chromium through its chromedriver (as root, as CI runs).
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
 
 # Python deps are pinned by constraints.txt (a full freeze of the resolved set).
 $(VENV)/.deps-stamp: pyproject.toml constraints.txt

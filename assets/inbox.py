@@ -1,17 +1,26 @@
-"""Files dropped in the inbox, and the day's manifest of them (`input_files`).
+"""The inbox: what arrived, what it is, where it went.
 
-The manifest is one table per day shared by the off-chain sources: each source replaces its own rows
-and keeps the others', under a lock, so sources can ingest the same day concurrently on this machine.
+Files dropped anywhere under `inbox/` are taken in by `assets.intake`: recognised by their content, hashed, moved
+into `inbox/archive/` under their sha256 (never deleted) and recorded in the `inbox_receipts` register, one row per
+file received. A day's ingest reads the register, not the drop folder: the files routed to the day are the day.
+
+This module holds the register and the archive layout, the day's current files (a corrected loan tape supersedes
+the tape it corrects), and the day's manifest of ingested files (`input_files`). The manifest is one table per day
+shared by the off-chain sources: each source replaces its own rows and keeps the others', under a lock, so sources
+can ingest the same day concurrently on this machine.
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
+import os
+import tomllib
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
+from functools import cache
 from pathlib import Path
 
+import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -19,23 +28,61 @@ from assets.lake import SCHEMAS, Lake
 
 OFFCHAIN_SOURCES = ("loan_tapes", "telemetry", "custodian")
 
+# Receipt statuses: routed to a day's partition, the same bytes as a file received before, or refused whole.
+ROUTED, DUPLICATE, REJECTED = "routed", "duplicate", "rejected"
+
+COUNTERPARTIES_FILE = Path(__file__).with_name("counterparties.toml")
+
+_HASH_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class Recognition:
+    """What a file is, read from its content; `problem` (a reason code) when it cannot be routed to a day."""
+
+    source: str | None = None
+    format: str | None = None
+    producer_id: str | None = None
+    as_of_date: date | None = None
+    # Files with the same key are versions of one document: the one received last is current.
+    document_key: str | None = None
+    problem: str | None = None
+    detail: str = ""
+
 
 @dataclass(frozen=True)
 class InboxFile:
-    """One inbox file named `<producer_id>-<YYYY-MM-DD>.<ext>`, read once."""
+    """A file taken in and routed to a day: its archived copy and what its content said it is."""
 
     path: Path
-    producer_id: str
-    content: bytes
+    name: str  # the name it arrived under: the lineage name (`source_file`) of its rows
     sha256: str
+    size_bytes: int
+    source: str
+    format: str
+    producer_id: str
+    as_of_date: date
+    received_at: datetime
+    document_key: str | None = None
 
-    @property
-    def name(self) -> str:
-        return self.path.name
+    def read_bytes(self) -> bytes:
+        """The archived bytes, checked against the hash they were received with."""
+        content = self.path.read_bytes()
+        if hashlib.sha256(content).hexdigest() != self.sha256:
+            raise ArchiveTampered(f"{self.path} no longer has the sha256 {self.sha256} it was received with")
+        return content
 
-    @property
-    def size_bytes(self) -> int:
-        return len(self.content)
+
+class ArchiveTampered(RuntimeError):
+    """An archived file's bytes changed after it was received: the lake must not be rebuilt from it."""
+
+
+@dataclass(frozen=True)
+class Supersession:
+    """`superseded` was replaced by `superseding`, a later file of the same document (e.g. a corrected tape)."""
+
+    superseded: InboxFile
+    superseding: InboxFile
 
 
 @dataclass(frozen=True)
@@ -49,35 +96,119 @@ class FileIngestSummary:
     rows_quarantined: int
     reasons: dict[str, int] = field(default_factory=dict)
     size_bytes: int = 0
+    format: str = ""
+    # "<file>: row <n>, field <field>: <reason> (value ...)" for the first rejected entries.
+    messages: tuple[str, ...] = ()
 
 
-def files_of_day(lake: Lake, source: str, day: date, extension: str) -> list[InboxFile]:
-    """The day's files of one source, by name, e.g. `inbox/loan_tapes/<lender_id>-2026-01-05.csv`."""
-    directory = lake.inbox / source
-    if not directory.is_dir():
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for chunk in iter(lambda: stream.read(_HASH_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@cache
+def _counterparties_at(path: Path, modified_ns: int) -> dict:
+    with path.open("rb") as stream:
+        return tomllib.load(stream)
+
+
+def counterparties() -> dict:
+    """Who sends us files: lenders' tape layouts and custodians' identifiers (`counterparties.toml`).
+
+    `BACKED_COUNTERPARTIES` names another file, for a deployment whose lenders and custodians differ.
+    """
+    path = Path(os.environ.get("BACKED_COUNTERPARTIES", COUNTERPARTIES_FILE))
+    return _counterparties_at(path, path.stat().st_mtime_ns)
+
+
+# --- the archive and the register -------------------------------------------------------------------------------
+
+def archive_path(lake: Lake, status: str, name: str, sha256: str, source: str | None, day: date) -> Path:
+    """`archive/<source>/<as-of day>/<sha256>-<name>` for routed files; duplicates and rejected files apart."""
+    if status == ROUTED:
+        folder = lake.archive / source / day.isoformat()
+    elif status == DUPLICATE:
+        folder = lake.archive / "duplicates"
+    else:
+        folder = lake.archive / "rejected" / day.isoformat()
+    return folder / f"{sha256}-{name}"
+
+
+def read_receipts(lake: Lake) -> pl.DataFrame:
+    """Every receipt of every day (the register is small: one row per file received)."""
+    days = lake.partition_days("inbox_receipts")
+    if not days:
+        return pl.from_arrow(SCHEMAS["inbox_receipts"].empty_table())
+    return pl.concat([pl.from_arrow(lake.read_table("inbox_receipts", day)) for day in days])
+
+
+def append_receipts(lake: Lake, receipts: pl.DataFrame) -> None:
+    """Add receipts to their days' partitions of the register; earlier receipts are never changed."""
+    for (day,), rows in receipts.partition_by("partition_date", as_dict=True).items():
+        with lake.partition_lock("inbox_receipts", day):
+            existing = lake.read_table("inbox_receipts", day)
+            fresh = rows.to_arrow().cast(SCHEMAS["inbox_receipts"])
+            lake.write_table("inbox_receipts", day, fresh if existing is None else pa.concat_tables([existing, fresh]))
+
+
+def routed_files(lake: Lake, source: str, day: date) -> list[InboxFile]:
+    """Every file routed to `source` on `day`, current or superseded, in the order received."""
+    receipts = lake.read_table("inbox_receipts", day)
+    if receipts is None:
         return []
-    name_pattern = re.compile(rf"^(?P<producer>.+)-{re.escape(day.isoformat())}\.{re.escape(extension)}$")
-    files = []
-    for path in sorted(directory.iterdir()):
-        matched = name_pattern.match(path.name)
-        if matched and path.is_file():
-            content = path.read_bytes()
-            files.append(
-                InboxFile(
-                    path=path,
-                    producer_id=matched.group("producer"),
-                    content=content,
-                    sha256=hashlib.sha256(content).hexdigest(),
-                )
-            )
-    return files
+    rows = (
+        pl.from_arrow(receipts)
+        .filter((pl.col("status") == ROUTED) & (pl.col("source") == source))
+        .sort("received_at", "file_name", "sha256")
+    )
+    return [
+        InboxFile(
+            path=lake.home / row["archive_path"],
+            name=row["file_name"],
+            sha256=row["sha256"],
+            size_bytes=row["size_bytes"],
+            source=row["source"],
+            format=row["format"],
+            producer_id=row["producer_id"],
+            as_of_date=row["as_of_date"],
+            received_at=row["received_at"],
+            document_key=row["document_key"],
+        )
+        for row in rows.iter_rows(named=True)  # one row per file, not per data row
+    ]
 
+
+def current_files(lake: Lake, source: str, day: date) -> tuple[list[InboxFile], list[Supersession]]:
+    """The day's files of `source` that make up the day, and which later file replaced each of the others.
+
+    Files sharing a document key are versions of one document (a lender's tape of one as-of date): the one received
+    last is current and each earlier one is superseded by the version received right after it. Files without a key
+    (telemetry scrapes, custodian statements) all count.
+    """
+    received = routed_files(lake, source, day)
+    versions: dict[str, list[InboxFile]] = {}
+    for inbox_file in received:
+        if inbox_file.document_key is not None:
+            versions.setdefault(inbox_file.document_key, []).append(inbox_file)
+    supersessions = [
+        Supersession(earlier, later)
+        for chain in versions.values()
+        for earlier, later in zip(chain, chain[1:])
+    ]
+    superseded = {supersession.superseded.sha256 for supersession in supersessions}
+    return [f for f in received if f.sha256 not in superseded], supersessions
+
+
+# --- the day's manifest -----------------------------------------------------------------------------------------
 
 def record_input_files(lake: Lake, day: date, source: str, summaries: list[FileIngestSummary]) -> None:
     """Replace `source`'s rows of the day's `input_files`, keeping the other sources' rows.
 
-    All of the source's earlier rows go, not only the re-ingested files' ones: a file taken out of the
-    inbox must also leave the manifest.
+    All of the source's earlier rows go, not only the re-ingested files' ones: a superseded file must also leave the
+    manifest.
     """
     if source not in OFFCHAIN_SOURCES:
         raise ValueError(f"unknown off-chain source {source!r}")
@@ -98,9 +229,9 @@ def record_input_files(lake: Lake, day: date, source: str, summaries: list[FileI
                 "rows_in": pa.array([summary.rows_in for summary in summaries], pa.int64()),
                 "rows_accepted": pa.array([summary.rows_accepted for summary in summaries], pa.int64()),
                 "rows_quarantined": pa.array([summary.rows_quarantined for summary in summaries], pa.int64()),
+                "format": pa.array([summary.format for summary in summaries], pa.string()),
             }
         )
         fresh = fresh.cast(SCHEMAS["input_files"])
         merged = fresh if existing is None else pa.concat_tables([existing, fresh])
         lake.write_table("input_files", day, merged)
-

@@ -177,6 +177,8 @@ SCHEMAS: dict[str, pa.Schema] = {
         pa.field("origination_date", pa.date32()),
         pa.field("maturity_date", pa.date32()),
         *_FILE_LINEAGE_FIELDS,
+        pa.field("insurance_cover_ratio", USD),
+        pa.field("insurance_waiting_period_days", pa.int32()),
     ]),
     "loan_collateral": pa.schema([
         pa.field("partition_date", pa.date32()),
@@ -185,6 +187,38 @@ SCHEMAS: dict[str, pa.Schema] = {
         pa.field("nft_token_id", pa.string()),
         pa.field("gpu_serial", pa.string()),
         *_FILE_LINEAGE_FIELDS,
+        pa.field("gpu_uuid", pa.string()),
+    ]),
+    "loan_tape_supersessions": pa.schema([
+        pa.field("partition_date", pa.date32()),
+        pa.field("lender_id", pa.string()),
+        pa.field("as_of_date", pa.date32()),
+        pa.field("superseded_file", pa.string()),
+        pa.field("superseded_sha256", pa.string()),
+        pa.field("superseded_received_at", TIMESTAMP),
+        pa.field("superseding_file", pa.string()),
+        pa.field("superseding_sha256", pa.string()),
+        pa.field("superseded_at", TIMESTAMP),
+    ]),
+    "collateral_gpu_daily": pa.schema([
+        pa.field("partition_date", pa.date32()),
+        pa.field("lender_id", pa.string()),
+        pa.field("loan_terms_hash", pa.string()),
+        pa.field("nft_token_id", pa.string()),
+        pa.field("gpu_serial", pa.string()),
+        pa.field("gpu_uuid", pa.string()),
+        pa.field("reporting", pa.bool_()),
+        pa.field("samples", pa.int64()),
+        pa.field("minutes_online", pa.float64()),
+        pa.field("util_mean", pa.float64()),
+        pa.field("util_p95", pa.float64()),
+        pa.field("temp_max", pa.float64()),
+        pa.field("power_mean", pa.float64()),
+        pa.field("xid_error_samples", pa.int64()),
+        pa.field("last_seen", TIMESTAMP),
+        *_FILE_LINEAGE_FIELDS,
+        pa.field("telemetry_source_file", pa.string()),
+        pa.field("telemetry_source_sha256", pa.string()),
     ]),
     "gpu_telemetry_daily": pa.schema([
         pa.field("partition_date", pa.date32()),
@@ -204,6 +238,7 @@ SCHEMAS: dict[str, pa.Schema] = {
         pa.field("last_seen", TIMESTAMP),
         pa.field("source_file", pa.string()),
         pa.field("source_sha256", pa.string()),
+        pa.field("xid_errors", pa.int64()),
     ]),
     "custodian_statements": pa.schema([
         pa.field("partition_date", pa.date32()),
@@ -224,6 +259,18 @@ SCHEMAS: dict[str, pa.Schema] = {
         pa.field("reference", pa.string()),
         *_FILE_LINEAGE_FIELDS,
     ]),
+    "balance_assertions": pa.schema([
+        pa.field("partition_date", pa.date32()),
+        pa.field("asserted_at", TIMESTAMP),
+        pa.field("account_code", pa.string()),
+        pa.field("sub_account", pa.string()),
+        pa.field("amount", USD),
+        pa.field("currency", pa.string()),
+        pa.field("custodian_id", pa.string()),
+        pa.field("account_id", pa.string()),
+        pa.field("basis", pa.string()),
+        *_FILE_LINEAGE_FIELDS,
+    ]),
     "input_files": pa.schema([
         pa.field("partition_date", pa.date32()),
         pa.field("source", pa.string()),
@@ -233,6 +280,23 @@ SCHEMAS: dict[str, pa.Schema] = {
         pa.field("rows_in", pa.int64()),
         pa.field("rows_accepted", pa.int64()),
         pa.field("rows_quarantined", pa.int64()),
+        pa.field("format", pa.string()),
+    ]),
+    "inbox_receipts": pa.schema([
+        pa.field("partition_date", pa.date32()),
+        pa.field("received_at", TIMESTAMP),
+        pa.field("file_name", pa.string()),
+        pa.field("sha256", pa.string()),
+        pa.field("size_bytes", pa.int64()),
+        pa.field("status", pa.string()),
+        pa.field("source", pa.string()),
+        pa.field("format", pa.string()),
+        pa.field("producer_id", pa.string()),
+        pa.field("as_of_date", pa.date32()),
+        pa.field("document_key", pa.string()),
+        pa.field("archive_path", pa.string()),
+        pa.field("problem", pa.string()),
+        pa.field("problem_detail", pa.string()),
     ]),
 }
 
@@ -245,11 +309,15 @@ SORT_KEYS: dict[str, tuple[str, ...]] = {
     "chain_blocks": ("block_number",),
     "chain_reorgs": ("reorg_id", "block_number"),
     "chain_address_book": ("role", "address"),
-    "loan_tapes": ("source_file", "source_row"),
-    "loan_collateral": ("source_file", "source_row", "nft_token_id", "gpu_serial"),
-    "gpu_telemetry_daily": ("source_file", "gpu_uuid"),
-    "custodian_statements": ("source_file", "source_row"),
-    "input_files": ("source", "file_name"),
+    "loan_tapes": ("source_file", "source_sha256", "source_row"),
+    "loan_collateral": ("source_file", "source_sha256", "source_row", "nft_token_id", "gpu_serial", "gpu_uuid"),
+    "loan_tape_supersessions": ("lender_id", "superseded_at", "superseded_sha256"),
+    "collateral_gpu_daily": ("lender_id", "loan_terms_hash", "nft_token_id", "gpu_serial", "gpu_uuid"),
+    "gpu_telemetry_daily": ("source_file", "source_sha256", "gpu_uuid"),
+    "custodian_statements": ("source_file", "source_sha256", "source_row"),
+    "balance_assertions": ("source_file", "source_sha256", "source_row", "account_code", "sub_account"),
+    "input_files": ("source", "file_name", "sha256"),
+    "inbox_receipts": ("received_at", "sha256", "file_name", "status"),
 }
 
 QUARANTINE_SCHEMA = pa.schema([
@@ -288,6 +356,8 @@ class Lake:
         self.home = Path(home)
         self.root = self.home / "lake"
         self.inbox = self.home / "inbox"
+        # Every file taken in from the inbox, under its sha256, never deleted.
+        self.archive = self.inbox / "archive"
         self.quarantine_dir = self.home / "quarantine"
 
     def __repr__(self) -> str:
@@ -336,12 +406,13 @@ class Lake:
                 days.append(date.fromisoformat(child.name.removeprefix("date=")))
         return sorted(days)
 
-    def quarantine_path(self, source: str, day: date, file_name: str) -> Path:
-        return self.quarantine_dir / source / f"date={day.isoformat()}" / f"{file_name}.rejected.parquet"
+    def quarantine_path(self, source: str, day: date, file_name: str, sha256: str) -> Path:
+        """The file's hash is in the name: two different files may arrive under one name on one day."""
+        return self.quarantine_dir / source / f"date={day.isoformat()}" / quarantine_file_name(file_name, sha256)
 
-    def write_quarantine(self, source: str, day: date, file_name: str, rejected: pa.Table) -> Path | None:
+    def write_quarantine(self, source: str, day: date, file_name: str, sha256: str, rejected: pa.Table) -> Path | None:
         """Replace the rejected rows of one inbox file; no rejects removes an earlier run's file."""
-        path = self.quarantine_path(source, day, file_name)
+        path = self.quarantine_path(source, day, file_name, sha256)
         rows = _conform(rejected, QUARANTINE_SCHEMA, "quarantine")
         if rows.num_rows == 0:
             path.unlink(missing_ok=True)
@@ -350,18 +421,30 @@ class Lake:
         _write_parquet_atomically(rows, path)
         return path
 
-    def remove_stale_quarantine(self, source: str, day: date, keep_file_names: set[str]) -> None:
-        """Drop the day's rejects of files no longer in the inbox, so a re-run mirrors the inbox."""
+    def remove_stale_quarantine(self, source: str, day: date, keep: set[tuple[str, str]]) -> None:
+        """Drop the day's rejects of files that are no longer part of the day (`keep`: (file name, sha256))."""
         directory = self.quarantine_dir / source / f"date={day.isoformat()}"
         if not directory.is_dir():
             return
+        kept = {quarantine_file_name(name, sha256) for name, sha256 in keep}
         for path in directory.glob("*.rejected.parquet"):
-            if path.name.removesuffix(".rejected.parquet") not in keep_file_names:
+            if path.name not in kept:
                 path.unlink(missing_ok=True)
 
-    def read_quarantine(self, source: str, day: date, file_name: str) -> pa.Table | None:
-        path = self.quarantine_path(source, day, file_name)
+    def read_quarantine(self, source: str, day: date, file_name: str, sha256: str) -> pa.Table | None:
+        path = self.quarantine_path(source, day, file_name, sha256)
         return pq.read_table(path, schema=QUARANTINE_SCHEMA) if path.exists() else None
+
+    def rejected_file_quarantine_path(self, received_day: date, file_name: str, sha256: str) -> Path:
+        """Where a file that could not be routed to a day (unrecognised, no as-of date, ...) leaves its reason."""
+        return (self.quarantine_dir / "rejected_files" / f"date={received_day.isoformat()}"
+                / quarantine_file_name(file_name, sha256))
+
+    def write_rejected_file(self, received_day: date, file_name: str, sha256: str, rejected: pa.Table) -> Path:
+        path = self.rejected_file_quarantine_path(received_day, file_name, sha256)
+        rows = _conform(rejected, QUARANTINE_SCHEMA, "quarantine")
+        _write_parquet_atomically(rows.sort_by([(key, "ascending") for key in _QUARANTINE_SORT_KEY]), path)
+        return path
 
     @contextlib.contextmanager
     def partition_lock(self, table: str, day: date) -> Iterator[None]:
@@ -374,6 +457,10 @@ class Lake:
                 yield
             finally:
                 fcntl.flock(lock_file, fcntl.LOCK_UN)
+
+
+def quarantine_file_name(file_name: str, sha256: str) -> str:
+    return f"{file_name}.{sha256[:12]}.rejected.parquet"
 
 
 def _schema_of(table: str) -> pa.Schema:

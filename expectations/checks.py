@@ -5,13 +5,15 @@ records breaks in the exceptions table and fails (blocking downstream assets in 
 open. Checks write the warehouse, so they take the warehouse pool.
 """
 from datetime import date
+from pathlib import Path
 
 import dagster as dg
 import duckdb
 
 from expectations.exceptions import BLOCKER, record_evaluation
 from expectations.gx_validation import validate_reconciliation_rows
-from expectations.reconciliation import RECONCILIATIONS, Reconciliation, ReconciliationPolicy
+from expectations.policy import ReconciliationPolicy
+from expectations.reconciliation import RECONCILIATIONS, Reconciliation
 from orchestration.partitions import daily_partitions, window_days
 from orchestration.pools import WAREHOUSE_POOL
 from orchestration.resources import BackedHome
@@ -19,10 +21,10 @@ from orchestration.resources import BackedHome
 
 def run_reconciliation(
     recon: Reconciliation, con: duckdb.DuckDBPyConnection, days: list[date], run_id: str,
-    policy: ReconciliationPolicy = ReconciliationPolicy(),
+    policy: ReconciliationPolicy, docs_dir: Path | None = None,
 ) -> tuple[bool, dg.AssetCheckSeverity, dict]:
     rows = recon.evaluate(con, days, policy)
-    outcome = validate_reconciliation_rows(recon.check_id, rows, recon.key_columns)
+    outcome = validate_reconciliation_rows(recon.check_id, rows, recon.key_columns, docs_dir)
     breaks = recon.breaks(rows, outcome.failing_row_indexes)
     counts = record_evaluation(con, recon.check_id, days, breaks, run_id)
     blockers = [b for b in breaks if b.severity == BLOCKER]
@@ -36,6 +38,8 @@ def run_reconciliation(
         "blocker_breaks": len(blockers),
         **{f"exceptions_{k}": v for k, v in counts.items()},
     }
+    if outcome.docs_url:
+        metadata["data_docs"] = dg.MetadataValue.url(outcome.docs_url)
     if breaks:
         metadata["first_breaks"] = dg.MetadataValue.md(
             "\n".join(
@@ -49,7 +53,7 @@ def run_reconciliation(
 def build_reconciliation_check(recon: Reconciliation) -> dg.AssetChecksDefinition:
     @dg.asset_check(
         asset=dg.AssetKey(recon.asset),
-        name=f"{recon.check_id.lower()}_{recon.asset}",
+        name=recon.name,
         description=f"{recon.check_id}: {recon.title}",
         blocking=True,
         partitions_def=daily_partitions,
@@ -58,7 +62,9 @@ def build_reconciliation_check(recon: Reconciliation) -> dg.AssetChecksDefinitio
     def reconciliation_check(context: dg.AssetCheckExecutionContext, backed_home: BackedHome) -> dg.AssetCheckResult:
         days = window_days(context)
         with duckdb.connect(str(backed_home.warehouse_path)) as con:
-            passed, severity, metadata = run_reconciliation(recon, con, days, context.run.run_id)
+            passed, severity, metadata = run_reconciliation(
+                recon, con, days, context.run.run_id, ReconciliationPolicy.for_home(backed_home.root),
+                docs_dir=backed_home.reports_dir / "data_docs")
         return dg.AssetCheckResult(passed=passed, severity=severity, metadata=metadata)
 
     return reconciliation_check

@@ -33,12 +33,14 @@ create table if not exists {TABLE} (
     tolerance varchar,
     description varchar,
     lineage varchar,
+    cutoffs varchar,
     first_seen_run varchar,
     last_seen_run varchar,
     resolved_by_run varchar,
     acknowledged_by varchar,
     acknowledged_reason varchar
 );
+alter table {TABLE} add column if not exists cutoffs varchar;
 """
 
 
@@ -56,6 +58,7 @@ class Break:
     tolerance: str
     description: str
     lineage: str
+    cutoffs: str = ""
 
     @property
     def exception_id(self) -> str:
@@ -88,22 +91,22 @@ def record_evaluation(
             if row is None:
                 con.execute(
                     f"""insert into {TABLE} (exception_id, check_id, check_date, entity_key, severity, status, expected,
-                        actual, difference, tolerance, description, lineage, first_seen_run, last_seen_run)
-                        values (?, ?, ?, ?, ?, 'open', ?, ?, ?, ?, ?, ?, ?, ?)""",
+                        actual, difference, tolerance, description, lineage, cutoffs, first_seen_run, last_seen_run)
+                        values (?, ?, ?, ?, ?, 'open', ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                     [b.exception_id, b.check_id, b.check_date, b.entity_key, b.severity, b.expected, b.actual,
-                     b.difference, b.tolerance, b.description, b.lineage, run_id, run_id],
+                     b.difference, b.tolerance, b.description, b.lineage, b.cutoffs, run_id, run_id],
                 )
                 counts["opened"] += 1
             else:
                 reopened = row[0] == "resolved"
                 con.execute(
                     f"""update {TABLE} set severity = ?, expected = ?, actual = ?, difference = ?, tolerance = ?,
-                        description = ?, lineage = ?, last_seen_run = ?,
+                        description = ?, lineage = ?, cutoffs = ?, last_seen_run = ?,
                         status = case when status = 'resolved' then 'open' else status end,
                         resolved_by_run = case when status = 'resolved' then null else resolved_by_run end
                         where exception_id = ?""",
-                    [b.severity, b.expected, b.actual, b.difference, b.tolerance, b.description, b.lineage, run_id,
-                     b.exception_id],
+                    [b.severity, b.expected, b.actual, b.difference, b.tolerance, b.description, b.lineage, b.cutoffs,
+                     run_id, b.exception_id],
                 )
                 counts["reopened" if reopened else "still_open"] += 1
         if days:
@@ -149,3 +152,53 @@ def open_exceptions(con: duckdb.DuckDBPyConnection, on: date | None = None, seve
     cur = con.execute(sql, params)
     cols = [d[0] for d in cur.description]
     return [dict(zip(cols, r)) for r in cur.fetchall()]
+
+
+STATUSES = ("open", "acknowledged", "resolved")
+
+
+def _table_exists(con: duckdb.DuckDBPyConnection) -> bool:
+    return bool(con.execute(
+        "select count(*) from information_schema.tables where table_schema = ? and table_name = 'exceptions'", [SCHEMA]
+    ).fetchone()[0])
+
+
+def list_exceptions(con: duckdb.DuckDBPyConnection, on: date | None = None, status: str | None = None,
+                    severity: str | None = None, check_id: str | None = None) -> list[dict]:
+    """Exceptions filtered by day, status ('all' for every status), severity and check; every filter a bound parameter."""
+    if not _table_exists(con):
+        return []
+    sql = f"select * from {TABLE} where true"
+    params: list = []
+    for column, value in (("check_date", on), ("severity", severity), ("check_id", check_id)):
+        if value is not None:
+            sql += f" and {column} = ?"
+            params.append(value)
+    if status and status != "all":
+        sql += " and status = ?"
+        params.append(status)
+    cur = con.execute(sql + " order by check_date, check_id, entity_key", params)
+    cols = [d[0] for d in cur.description]
+    return [dict(zip(cols, r)) for r in cur.fetchall()]
+
+
+def get_exception(con: duckdb.DuckDBPyConnection, exception_id: str) -> dict | None:
+    if not _table_exists(con):
+        return None
+    cur = con.execute(f"select * from {TABLE} where exception_id = ?", [exception_id])
+    row = cur.fetchone()
+    return dict(zip([d[0] for d in cur.description], row)) if row else None
+
+
+def acknowledge(con: duckdb.DuckDBPyConnection, exception_id: str, by: str, reason: str) -> dict:
+    """open → acknowledged, with who and why. A resolved exception can't be acknowledged; the reason is required."""
+    if not by.strip() or not reason.strip():
+        raise ValueError("acknowledging needs a name (--by) and a reason (--reason)")
+    current = get_exception(con, exception_id)
+    if current is None:
+        raise KeyError(f"no exception {exception_id}")
+    if current["status"] == "resolved":
+        raise ValueError(f"exception {exception_id} is resolved (by run {current['resolved_by_run']}); nothing to acknowledge")
+    con.execute(f"update {TABLE} set status = 'acknowledged', acknowledged_by = ?, acknowledged_reason = ? "
+                "where exception_id = ?", [by.strip(), reason.strip(), exception_id])
+    return get_exception(con, exception_id)

@@ -2,19 +2,23 @@
 
 The reconciliation SQL computes each comparison exactly in DECIMAL and states per row whether it is within
 tolerance; GX validates the rows (keys present, every comparison within tolerance) and its result, not a float
-comparison, decides whether the check passes.
+comparison, decides whether the check passes. Each validation also updates the Data Docs site under
+`reports/data_docs/`, whose page for the validation is linked from the Dagster check's metadata.
 """
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 
 import great_expectations as gx  # noqa: E402
 import pandas as pd  # noqa: E402
 from great_expectations.data_context.types.base import ProgressBarsConfig  # noqa: E402
+
+DOCS_SITE = "backed"
 
 
 @dataclass(frozen=True)
@@ -23,48 +27,60 @@ class SuiteOutcome:
     evaluated_expectations: int
     failed_expectations: list[str]
     failing_row_indexes: list[int]
+    docs_url: str | None
 
 
-@lru_cache(maxsize=1)
-def _context():
+@lru_cache(maxsize=8)
+def _context(docs_dir: str | None):
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    if docs_dir:
+        context.add_data_docs_site(site_name=DOCS_SITE, site_config={
+            "class_name": "SiteBuilder",
+            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": docs_dir},
+            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+        })
     return context
 
 
-def validate_reconciliation_rows(suite_name: str, rows: pd.DataFrame, key_columns: list[str]) -> SuiteOutcome:
+def _checkpoint(context, suite_name: str, key_columns: list[str], with_docs: bool):
+    try:
+        return context.checkpoints.get(suite_name)
+    except Exception:  # noqa: BLE001 - GX raises several types for "not found"
+        pass
+    source = context.data_sources.add_pandas(f"recon_{suite_name}")
+    batch_definition = source.add_dataframe_asset(suite_name).add_batch_definition_whole_dataframe("evaluation")
+    suite = context.suites.add(gx.ExpectationSuite(name=suite_name))
+    for column in key_columns:
+        suite.add_expectation(gx.expectations.ExpectColumnValuesToNotBeNull(column=column))
+    suite.add_expectation(gx.expectations.ExpectColumnValuesToBeInSet(column="within_tolerance", value_set=[True]))
+    validation = context.validation_definitions.add(
+        gx.ValidationDefinition(name=suite_name, data=batch_definition, suite=suite))
+    actions = [gx.checkpoint.UpdateDataDocsAction(name="data_docs", site_names=[DOCS_SITE])] if with_docs else []
+    return context.checkpoints.add(gx.Checkpoint(name=suite_name, validation_definitions=[validation],
+                                                 actions=actions, result_format="COMPLETE"))
+
+
+def validate_reconciliation_rows(suite_name: str, rows: pd.DataFrame, key_columns: list[str],
+                                 docs_dir: Path | None = None) -> SuiteOutcome:
     """Validate a check's evaluation rows: keys not null, `within_tolerance` all true."""
-    context = _context()
-    source_name = f"recon_{suite_name}"
-    try:
-        source = context.data_sources.get(source_name)
-    except (KeyError, ValueError):
-        source = context.data_sources.add_pandas(source_name)
-    try:
-        asset = source.get_asset(suite_name)
-    except (LookupError, ValueError):
-        asset = source.add_dataframe_asset(suite_name)
-    try:
-        batch_definition = asset.get_batch_definition("evaluation")
-    except (KeyError, ValueError):
-        batch_definition = asset.add_batch_definition_whole_dataframe("evaluation")
-    try:
-        suite = context.suites.get(suite_name)
-    except Exception:
-        suite = context.suites.add(gx.ExpectationSuite(name=suite_name))
-        for column in key_columns:
-            suite.add_expectation(gx.expectations.ExpectColumnValuesToNotBeNull(column=column))
-        suite.add_expectation(gx.expectations.ExpectColumnValuesToBeInSet(column="within_tolerance", value_set=[True]))
-    batch = batch_definition.get_batch(batch_parameters={"dataframe": rows})
-    result = batch.validate(suite, result_format="COMPLETE")
+    context = _context(str(docs_dir) if docs_dir else None)
+    checkpoint = _checkpoint(context, suite_name, key_columns, docs_dir is not None)
+    run = checkpoint.run(batch_parameters={"dataframe": rows})
+    (identifier, result), = run.run_results.items()
     failed = [r.expectation_config.type for r in result.results if not r.success]
     failing_rows: set[int] = set()
     for r in result.results:
         if not r.success:
             failing_rows.update(r.result.get("unexpected_index_list") or [])
+    docs_url = None
+    if docs_dir is not None:
+        urls = context.get_docs_sites_urls(resource_identifier=identifier, site_names=[DOCS_SITE])
+        docs_url = urls[0]["site_url"] if urls else None
     return SuiteOutcome(
         success=bool(result.success),
         evaluated_expectations=len(result.results),
         failed_expectations=failed,
         failing_row_indexes=sorted(failing_rows),
+        docs_url=docs_url,
     )

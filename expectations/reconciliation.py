@@ -1,7 +1,9 @@
-"""Reconciliation checks R1, R4 and R8 of DESIGN.md, as exact SQL over the warehouse.
+"""The reconciliation checks of DESIGN.md (R1–R9) and the hygiene checks (H1–H3), as exact SQL on the warehouse.
 
-Each check yields evaluation rows (one per day and entity) with exact decimal strings and a `within_tolerance` flag
-computed in DECIMAL arithmetic by DuckDB. Great Expectations validates the rows; failing rows become exceptions.
+Each check yields evaluation rows — one per day and entity — with exact decimal strings, the tolerance applied,
+each source's own cut-off, and a `within_tolerance` flag computed in DECIMAL by DuckDB. Great Expectations
+validates the rows; failing rows become exceptions. A day is evaluated only where its sources exist: a missing
+source is R9's break, not every other check's.
 """
 from __future__ import annotations
 
@@ -12,22 +14,41 @@ import duckdb
 import pandas as pd
 
 from expectations.exceptions import BLOCKER, WARN, Break
+from expectations.policy import ReconciliationPolicy
 
 EVALUATION_COLUMNS = [
     "check_date", "entity_key", "severity", "expected", "actual", "difference", "tolerance", "within_tolerance",
-    "description", "lineage",
+    "description", "cutoffs", "lineage",
 ]
 
+# Shared fragments. $min_date/$max_date bound the run's partition window.
+WINDOW_DAYS = """days as (
+    select cast(d as date) as partition_date
+    from generate_series(cast($min_date as timestamp), cast($max_date as timestamp), interval 1 day) as t(d)
+)"""
+ADDRESS_BOOK = """book as (
+    select partition_date, role, lower(address) as address_key, address, is_protocol, token_symbol, usd_per_raw_unit
+    from main.stg_chain_address_book where partition_date between $min_date and $max_date
+)"""
+CHAIN_CUTOFF = """chain_cutoff as (
+    select partition_date, 'chain block ' || cast(state_block as varchar) || ' ' || state_block_hash
+           || ' at ' || cast(to_block_time as varchar) as cutoff
+    from main.stg_chain_days where partition_date between $min_date and $max_date
+)"""
+STATEMENT_CUTOFF = """statement_cutoff as (
+    select statement_date as partition_date,
+           'statement ' || string_agg(distinct custodian_id, ',') || ' cut-off ' || cast(max(cut_off_time) as varchar) as cutoff
+    from main.stg_custodian_statements where statement_date between $min_date and $max_date group by statement_date
+)"""
 
-@dataclass(frozen=True)
-class ReconciliationPolicy:
-    """Tolerances and thresholds; every cross-source comparison states its own."""
 
-    # R1 compares integers in token units: any difference is a break.
-    supply_tolerance_usd: str = "0"
-    # R4: below 100% is a blocker; below the buffer a warning.
-    coverage_floor: str = "1.0"
-    coverage_buffer: str = "1.02"
+def within(difference: str, expected: str, abs_param: str, rel_param: str | None = None) -> str:
+    """SQL: |difference| <= max(absolute tolerance, relative tolerance x |expected|), exact in DECIMAL."""
+    absolute = f"cast(${abs_param} as decimal(38, 18))"
+    if rel_param is None:
+        return f"coalesce(abs({difference}) <= {absolute}, false)"
+    relative = f"cast(${rel_param} as decimal(18, 12)) * abs(coalesce({expected}, 0))"
+    return f"coalesce(abs({difference}) <= greatest({absolute}, {relative}), false)"
 
 
 @dataclass(frozen=True)
@@ -38,15 +59,18 @@ class Reconciliation:
     sql: str
     key_columns: list[str] = field(default_factory=lambda: ["check_date", "entity_key"])
 
+    @property
+    def name(self) -> str:
+        return f"{self.check_id.lower()}_{self.asset}"
+
     def evaluate(self, con: duckdb.DuckDBPyConnection, days: list[date], policy: ReconciliationPolicy) -> pd.DataFrame:
-        params = {
-            "min_date": min(days), "max_date": max(days),
-            "supply_tolerance": policy.supply_tolerance_usd,
-            "coverage_floor": policy.coverage_floor, "coverage_buffer": policy.coverage_buffer,
-        }
+        params = {"min_date": min(days), "max_date": max(days), **policy.as_params()}
         # DuckDB refuses named parameters a statement doesn't use.
         used = {name: value for name, value in params.items() if f"${name}" in self.sql}
         frame = con.execute(self.sql, used).df()
+        for column in EVALUATION_COLUMNS:
+            if column not in frame.columns:
+                frame[column] = ""
         return frame[EVALUATION_COLUMNS].reset_index(drop=True)
 
     def breaks(self, rows: pd.DataFrame, failing_indexes: list[int]) -> list[Break]:
@@ -63,6 +87,7 @@ class Reconciliation:
                 tolerance=str(r.tolerance),
                 description=str(r.description),
                 lineage=str(r.lineage),
+                cutoffs=str(r.cutoffs),
             )
             for r in failing.itertuples()
         ]
@@ -73,9 +98,9 @@ R1_SUPPLY = Reconciliation(
     asset="usdai_supply_reconciliation",
     title="Event-derived USDai supply equals totalSupply() at the day's last block",
     sql=f"""
-    with days as (
-        select * from main.usdai_supply_reconciliation
-        where partition_date between $min_date and $max_date
+    with {CHAIN_CUTOFF},
+    days as (
+        select * from main.usdai_supply_reconciliation where partition_date between $min_date and $max_date
     ),
     comparisons as (
         select partition_date, 'usdai:deposit_events' as entity_key,
@@ -87,14 +112,131 @@ R1_SUPPLY = Reconciliation(
                'mints minus burns of USDai Transfer events'
         from days
     )
-    select partition_date as check_date, entity_key, '{BLOCKER}' as severity,
+    select c.partition_date as check_date, entity_key, '{BLOCKER}' as severity,
            cast(expected as varchar) as expected, cast(actual as varchar) as actual,
-           cast(expected - actual as varchar) as difference, cast($supply_tolerance as varchar) as tolerance,
-           coalesce(abs(expected - actual) <= cast($supply_tolerance as decimal(38, 18)), false) as within_tolerance,
-           what || ' vs USDai.totalSupply() (USD)' as description,
-           'usdai_supply_reconciliation@' || cast(partition_date as varchar) as lineage
-    from comparisons
+           cast(expected - actual as varchar) as difference, 'abs ' || $supply_abs_tolerance as tolerance,
+           {within("expected - actual", "expected", "supply_abs_tolerance")} as within_tolerance,
+           what || ' vs USDai.totalSupply() (USD)' as description, k.cutoff as cutoffs,
+           'usdai_supply_reconciliation@' || cast(c.partition_date as varchar) as lineage
+    from comparisons c left join chain_cutoff k using (partition_date)
     order by check_date, entity_key
+    """,
+)
+
+R2_ONCHAIN_BACKING = Reconciliation(
+    check_id="R2",
+    asset="reserve_coverage",
+    title="USDai supply is backed by the base token on chain; protocol stablecoin balances equal ledger 1020",
+    sql=f"""
+    with {ADDRESS_BOOK}, {CHAIN_CUTOFF},
+    state as (
+        select * from main.stg_chain_state
+        where partition_date between $min_date and $max_date and field = 'value'
+    ),
+    supply as (
+        select s.partition_date,
+               sum(case when s.method in ('totalSupply', 'bridgedSupply') then s.value * b.usd_per_raw_unit end) as needed
+        from state s join book b on b.partition_date = s.partition_date and b.address_key = lower(s.contract_address)
+        where s.contract_role = 'usdai' group by s.partition_date
+    ),
+    base_held as (
+        select s.partition_date, s.value * t.usd_per_raw_unit as held
+        from state s
+        join book t on t.partition_date = s.partition_date and t.address_key = lower(s.contract_address)
+        join book u on u.partition_date = s.partition_date and u.address_key = lower(s.key) and u.role = 'usdai'
+        where s.contract_role = 'base_token' and s.method = 'balanceOf'
+    ),
+    public_rule as (
+        select p.partition_date, 'usdai:public_backing_rule' as entity_key, p.needed as expected,
+               coalesce(h.held, 0) as actual,
+               'totalSupply + bridgedSupply <= baseToken.balanceOf(USDai) (the public monitor''s rule)' as what
+        from supply p left join base_held h using (partition_date)
+    ),
+    onchain as (
+        select s.partition_date, lower(s.contract_address) || '@' || lower(s.key) as sub_key,
+               t.token_symbol || '@' || h.role as label, s.value * t.usd_per_raw_unit as onchain_usd
+        from state s
+        join book t on t.partition_date = s.partition_date and t.address_key = lower(s.contract_address)
+        join book h on h.partition_date = s.partition_date and h.address_key = lower(s.key) and h.is_protocol
+        where s.method = 'balanceOf' and s.contract_role in ('base_token', 'usdc')
+    ),
+    chain_days as (select distinct partition_date from onchain),
+    ledger as (
+        select d.partition_date, lower(j.sub_account) as sub_key, sum(j.debit) - sum(j.credit) as ledger_usd
+        from chain_days d join main.journal_lines j on j.account_code = '1020' and j.partition_date <= d.partition_date
+        group by d.partition_date, lower(j.sub_account)
+    ),
+    balances as (
+        select coalesce(o.partition_date, l.partition_date) as partition_date,
+               'stablecoin:' || coalesce(o.label, l.sub_key) as entity_key,
+               coalesce(o.onchain_usd, 0) as expected, coalesce(l.ledger_usd, 0) as actual,
+               'balanceOf at the cut-off block vs ledger 1020 ' || coalesce(o.sub_key, l.sub_key) as what
+        from onchain o full outer join ledger l on o.partition_date = l.partition_date and o.sub_key = l.sub_key
+    )
+    select r.partition_date as check_date, r.entity_key, '{BLOCKER}' as severity,
+           cast(r.expected as varchar) as expected, cast(r.actual as varchar) as actual,
+           cast(r.expected - r.actual as varchar) as difference,
+           'shortfall <= ' || $backing_shortfall_tolerance as tolerance,
+           coalesce(r.expected - r.actual <= cast($backing_shortfall_tolerance as decimal(38, 18)), false) as within_tolerance,
+           r.what as description, k.cutoff as cutoffs, 'chain_state@' || cast(r.partition_date as varchar) as lineage
+    from public_rule r left join chain_cutoff k using (partition_date)
+    union all
+    select b.partition_date, b.entity_key, '{BLOCKER}', cast(b.expected as varchar), cast(b.actual as varchar),
+           cast(b.expected - b.actual as varchar), 'abs ' || $stablecoin_abs_tolerance,
+           {within("b.expected - b.actual", "b.expected", "stablecoin_abs_tolerance")},
+           b.what, k.cutoff, 'chain_state + journal_lines 1020@' || cast(b.partition_date as varchar)
+    from balances b left join chain_cutoff k using (partition_date)
+    order by 1, 2
+    """,
+)
+
+R3_CUSTODIAN = Reconciliation(
+    check_id="R3",
+    asset="trial_balance",
+    title="Custodian cash and T-bill holdings by CUSIP equal ledger 1000 and 1010",
+    sql=f"""
+    with {STATEMENT_CUTOFF},
+    statements as (
+        select * from main.stg_custodian_statements where statement_date between $min_date and $max_date
+    ),
+    statement_days as (select distinct statement_date as partition_date from statements),
+    cash as (
+        select statement_date as partition_date, sum(amount) as statement_usd
+        from statements where record_type = 'closing_cash' group by statement_date
+    ),
+    holdings as (
+        select statement_date as partition_date, cusip, sum(market_value) as statement_usd
+        from statements where record_type = 'holding' group by statement_date, cusip
+    ),
+    ledger_cash as (
+        select d.partition_date, sum(j.debit) - sum(j.credit) as ledger_usd
+        from statement_days d join main.journal_lines j on j.account_code = '1000' and j.partition_date <= d.partition_date
+        group by d.partition_date
+    ),
+    ledger_bills as (
+        select d.partition_date, j.sub_account as cusip, sum(j.debit) - sum(j.credit) as ledger_usd
+        from statement_days d join main.journal_lines j on j.account_code = '1010' and j.partition_date <= d.partition_date
+        group by d.partition_date, j.sub_account
+    ),
+    comparisons as (
+        select d.partition_date, 'custodian:cash' as entity_key, coalesce(c.statement_usd, 0) as expected,
+               coalesce(l.ledger_usd, 0) as actual, 'statement closing cash vs ledger 1000' as what
+        from statement_days d left join cash c using (partition_date) left join ledger_cash l using (partition_date)
+        union all
+        select coalesce(h.partition_date, l.partition_date), 'cusip:' || coalesce(h.cusip, l.cusip),
+               coalesce(h.statement_usd, 0), coalesce(l.ledger_usd, 0),
+               'statement market value vs ledger 1010 ' || coalesce(h.cusip, l.cusip)
+        from holdings h full outer join (select * from ledger_bills where ledger_usd != 0) l
+          on h.partition_date = l.partition_date and h.cusip = l.cusip
+    )
+    select c.partition_date as check_date, entity_key, '{BLOCKER}' as severity,
+           cast(expected as varchar) as expected, cast(actual as varchar) as actual,
+           cast(expected - actual as varchar) as difference,
+           'abs ' || $custodian_abs_tolerance || ', rel ' || $custodian_rel_tolerance as tolerance,
+           {within("expected - actual", "expected", "custodian_abs_tolerance", "custodian_rel_tolerance")} as within_tolerance,
+           what as description, k.cutoff as cutoffs, 'custodian_statements@' || cast(c.partition_date as varchar) as lineage
+    from comparisons c left join statement_cutoff k using (partition_date)
+    order by 1, 2
     """,
 )
 
@@ -103,7 +245,8 @@ R4_COVERAGE = Reconciliation(
     asset="reserve_coverage",
     title="Off-chain and on-chain backing covers the USDai held outside the protocol",
     sql=f"""
-    select partition_date as check_date, 'protocol:liquid_coverage' as entity_key,
+    with {CHAIN_CUTOFF}, {STATEMENT_CUTOFF}
+    select c.partition_date as check_date, 'protocol:liquid_coverage' as entity_key,
            case when liquid_coverage is null or liquid_coverage < cast($coverage_floor as decimal(38, 18))
                 then '{BLOCKER}' else '{WARN}' end as severity,
            cast(usdai_outstanding as varchar) as expected,
@@ -113,10 +256,190 @@ R4_COVERAGE = Reconciliation(
            coalesce(liquid_coverage >= cast($coverage_buffer as decimal(38, 18)), usdai_outstanding = 0) as within_tolerance,
            'liquid reserves (1000 + 1010 + 1020) vs USDai outstanding (2000); coverage '
                || coalesce(cast(round(liquid_coverage, 6) as varchar), 'n/a') as description,
-           'reserve_coverage@' || cast(partition_date as varchar) as lineage
-    from main.reserve_coverage
-    where partition_date between $min_date and $max_date
+           concat_ws('; ', k.cutoff, s.cutoff) as cutoffs,
+           'reserve_coverage@' || cast(c.partition_date as varchar) as lineage
+    from main.reserve_coverage c left join chain_cutoff k using (partition_date)
+    left join statement_cutoff s using (partition_date)
+    where c.partition_date between $min_date and $max_date
     order by check_date
+    """,
+)
+
+CHAIN_STATUS_TAPE_STATUSES = """case chain_status
+        when 1 then ['current', 'delinquent', 'default']
+        when 2 then ['repaid']
+        when 3 then ['default', 'liquidated']
+        when 4 then ['liquidated']
+        else [] end"""
+
+R5_LOANS = Reconciliation(
+    check_id="R5",
+    asset="trial_balance",
+    title="Every on-chain loan is on a lender's tape and vice versa; principal and status agree",
+    sql=f"""
+    with {CHAIN_CUTOFF}, {ADDRESS_BOOK},
+    chain_loans as (
+        select partition_date, lower(key) as loan_terms_hash,
+               cast(max(case when field = 'status' then value end) as integer) as chain_status,
+               max(case when field = 'scaledBalance' then value end) as scaled_balance
+        from main.stg_chain_state
+        where method = 'loanState' and partition_date between $min_date and $max_date
+        group by partition_date, lower(key)
+        having max(case when field = 'status' then value end) > 0
+    ),
+    usdai_units as (select partition_date, usd_per_raw_unit from book where role = 'usdai'),
+    tapes as (
+        select as_of_date as partition_date, lower(loan_terms_hash) as loan_terms_hash, lender_id, status,
+               principal_outstanding, source_file, source_row
+        from main.stg_loan_tapes where as_of_date between $min_date and $max_date
+    ),
+    tape_days as (select distinct partition_date from tapes),
+    both_sides as (
+        select coalesce(c.partition_date, t.partition_date) as partition_date,
+               coalesce(c.loan_terms_hash, t.loan_terms_hash) as loan_terms_hash,
+               c.chain_status, c.scaled_balance * u.usd_per_raw_unit as chain_principal,
+               t.status as tape_status, t.principal_outstanding as tape_principal, t.lender_id,
+               t.source_file, t.source_row
+        from (select * from chain_loans where partition_date in (select partition_date from tape_days)) c
+        full outer join tapes t on c.partition_date = t.partition_date and c.loan_terms_hash = t.loan_terms_hash
+        left join usdai_units u on u.partition_date = coalesce(c.partition_date, t.partition_date)
+    ),
+    comparisons as (
+        select partition_date, 'loan:' || loan_terms_hash || ':presence' as entity_key,
+               'on chain and on a tape' as expected,
+               case when chain_status is null then 'on a tape (' || lender_id || ') only'
+                    when tape_status is null then 'on chain only' else 'on chain and on a tape' end as actual,
+               case when chain_status is null then 'orphan tape loan' when tape_status is null then 'missing from tape'
+                    else '' end as difference,
+               'exact' as tolerance, chain_status is not null and tape_status is not null as ok,
+               'loanState() vs the lenders'' tapes' as what, source_file, source_row
+        from both_sides
+        union all
+        select partition_date, 'loan:' || loan_terms_hash || ':principal', cast(chain_principal as varchar),
+               cast(tape_principal as varchar), cast(chain_principal - tape_principal as varchar),
+               'abs ' || $loan_principal_abs_tolerance || ', rel ' || $loan_principal_rel_tolerance,
+               {within("chain_principal - tape_principal", "chain_principal", "loan_principal_abs_tolerance", "loan_principal_rel_tolerance")},
+               'loanState().scaledBalance vs tape principal_outstanding', source_file, source_row
+        from both_sides where chain_status is not null and tape_status is not null
+        union all
+        select partition_date, 'loan:' || loan_terms_hash || ':status',
+               'status ' || cast(chain_status as varchar) || ' -> one of ' || array_to_string({CHAIN_STATUS_TAPE_STATUSES}, '/'),
+               tape_status, '', 'exact', list_contains({CHAIN_STATUS_TAPE_STATUSES}, tape_status),
+               'loanState().status vs tape status', source_file, source_row
+        from both_sides where chain_status is not null and tape_status is not null
+    )
+    select c.partition_date as check_date, entity_key, '{BLOCKER}' as severity, expected, actual, difference,
+           tolerance, ok as within_tolerance, what as description,
+           concat_ws('; ', k.cutoff, 'tapes as of ' || cast(c.partition_date as varchar)) as cutoffs,
+           coalesce(source_file || ':' || cast(source_row as varchar), 'chain_state@' || cast(c.partition_date as varchar)) as lineage
+    from comparisons c left join chain_cutoff k using (partition_date)
+    order by 1, 2
+    """,
+)
+
+R6_NAV = Reconciliation(
+    check_id="R6",
+    asset="reserve_coverage",
+    title="sUSDai totalAssets() equals the ledger's sUSDai holders' claim (2100)",
+    sql=f"""
+    with {CHAIN_CUTOFF}, {ADDRESS_BOOK},
+    nav as (
+        select s.partition_date, s.value * u.usd_per_raw_unit as onchain_nav
+        from main.stg_chain_state s
+        join book u on u.partition_date = s.partition_date and u.role = 'usdai'
+        where s.contract_role = 'susdai' and s.method = 'totalAssets' and s.field = 'value'
+          and s.partition_date between $min_date and $max_date
+    ),
+    ledger as (
+        select partition_date, -closing_balance as ledger_claim from main.trial_balance
+        where account_code = '2100' and partition_date between $min_date and $max_date
+    )
+    select n.partition_date as check_date, 'susdai:total_assets' as entity_key, '{WARN}' as severity,
+           cast(onchain_nav as varchar) as expected, cast(ledger_claim as varchar) as actual,
+           cast(onchain_nav - ledger_claim as varchar) as difference,
+           'abs ' || $nav_abs_tolerance || ', rel ' || $nav_rel_tolerance as tolerance,
+           {within("onchain_nav - ledger_claim", "onchain_nav", "nav_abs_tolerance", "nav_rel_tolerance")} as within_tolerance,
+           'sUSDai.totalAssets() vs ledger 2100' as description, k.cutoff as cutoffs,
+           'chain_state + trial_balance 2100@' || cast(n.partition_date as varchar) as lineage
+    from nav n join ledger l using (partition_date) left join chain_cutoff k using (partition_date)
+    order by 1
+    """,
+)
+
+R7_COLLATERAL_TELEMETRY = Reconciliation(
+    check_id="R7",
+    asset="trial_balance",
+    title="Every performing loan's collateral GPUs reported telemetry for most of the day without XID errors",
+    sql=f"""
+    with performing as (
+        select as_of_date as partition_date, loan_terms_hash
+        from main.stg_loan_tapes
+        where status in ('current', 'delinquent') and as_of_date between $min_date and $max_date
+    ),
+    collateral as (
+        select distinct c.partition_date, c.loan_terms_hash, c.gpu_serial
+        from main.stg_loan_collateral c join performing p using (partition_date, loan_terms_hash)
+    ),
+    telemetry as (
+        select partition_date, gpu_serial, sum(minutes_online) as minutes_online,
+               sum(xid_error_samples) as xid_error_samples, max(last_seen) as last_seen
+        from main.stg_gpu_telemetry_daily where partition_date between $min_date and $max_date
+        group by partition_date, gpu_serial
+    )
+    select c.partition_date as check_date, 'gpu:' || c.gpu_serial as entity_key, '{WARN}' as severity,
+           '>= ' || $gpu_min_online_minutes || ' min online, <= ' || $gpu_max_xid_error_samples || ' XID samples' as expected,
+           cast(coalesce(t.minutes_online, 0) as varchar) || ' min online, '
+               || cast(coalesce(t.xid_error_samples, 0) as varchar) || ' XID samples' as actual,
+           case when t.gpu_serial is null then 'no telemetry' else '' end as difference,
+           'thresholds' as tolerance,
+           coalesce(t.minutes_online, 0) >= cast($gpu_min_online_minutes as double)
+               and coalesce(t.xid_error_samples, 0) <= cast($gpu_max_xid_error_samples as bigint) as within_tolerance,
+           'collateral of loan ' || c.loan_terms_hash as description,
+           'last sample ' || coalesce(cast(t.last_seen as varchar), 'none') as cutoffs,
+           'gpu_telemetry_daily@' || cast(c.partition_date as varchar) || ' + loan_collateral' as lineage
+    from collateral c left join telemetry t using (partition_date, gpu_serial)
+    order by 1, 2
+    """,
+)
+
+R9_SOURCES_DELIVERED = Reconciliation(
+    check_id="R9",
+    asset="trial_balance",
+    title="Every source delivered for the day: chain to a confirmed block, the custodian statement, tapes, telemetry",
+    sql=f"""
+    with {WINDOW_DAYS},
+    chain as (select partition_date, state_block from main.stg_chain_days),
+    statements as (select distinct statement_date as partition_date from main.stg_custodian_statements),
+    tapes as (select distinct as_of_date as partition_date, lender_id from main.stg_loan_tapes),
+    expected_lenders as (
+        select distinct d.partition_date, t.lender_id
+        from days d join tapes t on t.partition_date between d.partition_date - interval 7 day and d.partition_date - interval 1 day
+    ),
+    telemetry as (select distinct partition_date from main.stg_gpu_telemetry_daily),
+    collateral_days as (select distinct partition_date from main.stg_loan_collateral)
+    select d.partition_date as check_date, 'source:chain' as entity_key, '{BLOCKER}' as severity,
+           'ingested to a confirmed block' as expected,
+           case when c.state_block is null then 'missing' else 'block ' || cast(c.state_block as varchar) end as actual,
+           '' as difference, 'present' as tolerance, c.state_block is not null as within_tolerance,
+           'chain_days row with the block the state was read at' as description, '' as cutoffs,
+           'chain_days@' || cast(d.partition_date as varchar) as lineage
+    from days d left join chain c using (partition_date)
+    union all
+    select d.partition_date, 'source:custodian_statement', '{BLOCKER}', 'statement present',
+           case when s.partition_date is null then 'missing' else 'present' end, '', 'present',
+           s.partition_date is not null, 'custodian statement dated the day', '', 'custodian_statements@' || cast(d.partition_date as varchar)
+    from days d left join statements s using (partition_date)
+    union all
+    select e.partition_date, 'source:loan_tape:' || e.lender_id, '{WARN}', 'tape present',
+           case when t.lender_id is null then 'missing' else 'present' end, '', 'present', t.lender_id is not null,
+           'a lender that delivered in the previous 7 days delivered today', '', 'loan_tapes@' || cast(e.partition_date as varchar)
+    from expected_lenders e left join tapes t using (partition_date, lender_id)
+    union all
+    select d.partition_date, 'source:telemetry', '{WARN}', 'telemetry present',
+           case when t.partition_date is null then 'missing' else 'present' end, '', 'present', t.partition_date is not null,
+           'GPU telemetry for a day with collateral on the tapes', '', 'gpu_telemetry_daily@' || cast(d.partition_date as varchar)
+    from days d join collateral_days cd using (partition_date) left join telemetry t using (partition_date)
+    order by 1, 2
     """,
 )
 
@@ -150,25 +473,119 @@ R8_LEDGER_INTEGRITY = Reconciliation(
     select partition_date as check_date, 'journal:entries' as entity_key, '{BLOCKER}' as severity,
            '0' as expected, cast(unbalanced_entries as varchar) as actual, cast(unbalanced_entries as varchar) as difference,
            '0' as tolerance, unbalanced_entries = 0 as within_tolerance,
-           'journal entries whose debits and credits differ' as description,
+           'journal entries whose debits and credits differ' as description, '' as cutoffs,
            'journal_lines@' || cast(partition_date as varchar) as lineage
     from per_day
     union all
     select partition_date, 'trial_balance:sum', '{BLOCKER}', '0', cast(trial_balance_sum as varchar),
            cast(trial_balance_sum as varchar), '0', trial_balance_sum = 0,
-           'sum of all closing balances of the day', 'trial_balance@' || cast(partition_date as varchar)
+           'sum of all closing balances of the day', '', 'trial_balance@' || cast(partition_date as varchar)
     from per_day
     union all
     select partition_date, 'journal:lineage', '{BLOCKER}', '0', cast(lines_without_lineage as varchar),
            cast(lines_without_lineage as varchar), '0', lines_without_lineage = 0,
-           'journal lines without source, source_key or rule_id', 'journal_lines@' || cast(partition_date as varchar)
+           'journal lines without source, source_key or rule_id', '', 'journal_lines@' || cast(partition_date as varchar)
     from per_day
     union all
     select partition_date, 'entry:' || entry_id, '{BLOCKER}', '0', cast(imbalance as varchar), cast(imbalance as varchar),
-           '0', false, 'unbalanced journal entry', 'journal_lines entry_id=' || entry_id
+           '0', false, 'unbalanced journal entry', '', 'journal_lines entry_id=' || entry_id
     from unbalanced
     order by 1, 2
     """,
 )
 
-RECONCILIATIONS = [R1_SUPPLY, R4_COVERAGE, R8_LEDGER_INTEGRITY]
+H1_SUPPLY_GROWTH = Reconciliation(
+    check_id="H1",
+    asset="usdai_supply_reconciliation",
+    title="USDai supply: no day-over-day rise above the limit (5% as the public monitor), never above the cap",
+    sql=f"""
+    with supply as (
+        select partition_date, onchain_total_supply,
+               lag(onchain_total_supply) over (order by partition_date) as previous_supply
+        from main.usdai_supply_reconciliation
+        where partition_date between cast($min_date as date) - interval 1 day and $max_date
+    )
+    select partition_date as check_date, 'usdai:daily_rise' as entity_key, '{WARN}' as severity,
+           '<= ' || $supply_daily_rise_limit || ' x previous ' || cast(previous_supply as varchar) as expected,
+           cast(onchain_total_supply as varchar) as actual,
+           cast(onchain_total_supply - previous_supply as varchar) as difference,
+           'rise <= ' || $supply_daily_rise_limit as tolerance,
+           onchain_total_supply - previous_supply
+               <= cast($supply_daily_rise_limit as decimal(18, 12)) * previous_supply as within_tolerance,
+           'totalSupply() rise since the previous day' as description, '' as cutoffs,
+           'usdai_supply_reconciliation@' || cast(partition_date as varchar) as lineage
+    from supply
+    where partition_date >= $min_date and previous_supply > 0
+    union all
+    select partition_date, 'usdai:supply_cap', '{BLOCKER}', '<= ' || $supply_cap_usd, cast(onchain_total_supply as varchar),
+           cast(onchain_total_supply - cast($supply_cap_usd as decimal(38, 18)) as varchar), 'cap',
+           onchain_total_supply <= cast($supply_cap_usd as decimal(38, 18)), 'totalSupply() against the configured cap',
+           '', 'usdai_supply_reconciliation@' || cast(partition_date as varchar)
+    from supply
+    where partition_date >= $min_date and $supply_cap_usd != ''
+    order by 1, 2
+    """,
+)
+
+H2_VOLUME = Reconciliation(
+    check_id="H2",
+    asset="trial_balance",
+    title="No source's daily volume drops by more than the limit from the previous day",
+    sql=f"""
+    with volumes as (
+        select partition_date, 'loan_tape_rows' as metric, count(*) as rows from main.stg_loan_tapes group by 1
+        union all
+        select partition_date, 'telemetry_gpus', count(distinct gpu_serial) from main.stg_gpu_telemetry_daily group by 1
+        union all
+        select partition_date, 'statement_rows', count(*) from main.stg_custodian_statements group by 1
+    ),
+    with_previous as (
+        select partition_date, metric, rows,
+               lag(rows) over (partition by metric order by partition_date) as previous_rows
+        from volumes
+    )
+    select partition_date as check_date, 'volume:' || metric as entity_key, '{WARN}' as severity,
+           '>= ' || cast(1 - cast($volume_drop_limit as decimal(9, 6)) as varchar) || ' x ' || cast(previous_rows as varchar) as expected,
+           cast(rows as varchar) as actual, cast(rows - previous_rows as varchar) as difference,
+           'drop <= ' || $volume_drop_limit as tolerance,
+           rows >= (1 - cast($volume_drop_limit as decimal(9, 6))) * previous_rows as within_tolerance,
+           'rows of the day vs the previous day' as description, '' as cutoffs,
+           metric || '@' || cast(partition_date as varchar) as lineage
+    from with_previous
+    where partition_date between $min_date and $max_date
+      and previous_rows >= cast($volume_min_previous_rows as bigint)
+    order by 1, 2
+    """,
+)
+
+H3_FRESHNESS = Reconciliation(
+    check_id="H3",
+    asset="trial_balance",
+    title="Each source's cut-off is close to the end of its day (chain state block, statement, last telemetry sample)",
+    sql=f"""
+    with cutoffs as (
+        select partition_date, 'chain' as source, to_block_time as cutoff from main.stg_chain_days
+        union all
+        select statement_date, 'custodian_statement', max(cut_off_time) from main.stg_custodian_statements group by 1
+        union all
+        select partition_date, 'telemetry', max(last_seen) from main.stg_gpu_telemetry_daily group by 1
+    )
+    select partition_date as check_date, 'freshness:' || source as entity_key, '{WARN}' as severity,
+           'within ' || $max_cutoff_lag_minutes || ' min of the day''s end' as expected,
+           cast(cutoff as varchar) as actual,
+           cast(datediff('minute', cutoff, cast(partition_date as timestamp) + interval 1 day) as varchar) || ' min' as difference,
+           'lag <= ' || $max_cutoff_lag_minutes || ' min' as tolerance,
+           datediff('minute', cutoff, cast(partition_date as timestamp) + interval 1 day)
+               <= cast($max_cutoff_lag_minutes as bigint) as within_tolerance,
+           'the source''s own cut-off for the day' as description, cast(cutoff as varchar) as cutoffs,
+           source || '@' || cast(partition_date as varchar) as lineage
+    from cutoffs
+    where partition_date between $min_date and $max_date and cutoff is not null
+    order by 1, 2
+    """,
+)
+
+RECONCILIATIONS = [
+    R1_SUPPLY, R2_ONCHAIN_BACKING, R3_CUSTODIAN, R4_COVERAGE, R5_LOANS, R6_NAV, R7_COLLATERAL_TELEMETRY,
+    R8_LEDGER_INTEGRITY, R9_SOURCES_DELIVERED, H1_SUPPLY_GROWTH, H2_VOLUME, H3_FRESHNESS,
+]

@@ -52,30 +52,60 @@ def demo(ctx: click.Context, days: int, seed: int, start: str, inject: tuple[str
 
 @main.command()
 @click.argument("day")
-@click.option("--override", "override_reason", default=None, help="Generate despite open blockers; printed in the report.")
+@click.option("--override", "override_reason", default=None,
+              help="Generate despite open blocker exceptions; the reason is printed in the report.")
 @click.option("--preparer", default="", help="The preparer's name for the sign-off block.")
 @click.pass_context
 def attest(ctx: click.Context, day: str, override_reason: str | None, preparer: str) -> None:
-    """Write the reserve attestation of DAY (YYYY-MM-DD) through Dagster."""
+    """Write the reserve attestation of DAY (YYYY-MM-DD), HTML and PDF, through Dagster.
+
+    Refuses (exit status 1) while a blocker exception is open for DAY, unless --override "reason" is given.
+    """
+    from assets.attestation import report_paths
     from orchestration.definitions import build_definitions
+    from orchestration.demo import QUIET_RUN_CONFIG
     from orchestration.instance import instance_for
 
+    try:
+        measured = date.fromisoformat(day)
+    except ValueError:
+        raise click.BadParameter(f"{day!r} is not a date (YYYY-MM-DD)", param_hint="DAY") from None
+    if override_reason is not None and not override_reason.strip():
+        raise click.BadParameter("an override needs a reason", param_hint="--override")
     home = _home(ctx)
     defs = build_definitions(home)
-    from orchestration.demo import QUIET_RUN_CONFIG
-
     run_config = {**QUIET_RUN_CONFIG,
                   "ops": {"reserve_attestation": {"config": {"override_reason": override_reason, "preparer": preparer}}}}
+    click.echo(f"attesting {measured} (gathering the ledger, drawing the charts, writing HTML and PDF)", err=True)
     result = defs.resolve_job_def("attestation").execute_in_process(
-        instance=instance_for(home), partition_key=date.fromisoformat(day).isoformat(), run_config=run_config,
+        instance=instance_for(home), partition_key=measured.isoformat(), run_config=run_config,
+        tags={"backed/override_reason": override_reason[:200]} if override_reason else None,
         raise_on_error=False)
-    path = home / "reports" / f"attestation-{day}.html"
     if not result.success:
         messages = [e.message for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
-        click.echo(f"attestation for {day} refused: {messages[0] if messages else 'failed'}", err=True)
+        click.echo(f"attestation for {measured} refused: {messages[0] if messages else 'failed'}", err=True)
         sys.exit(1)
-    click.echo(str(path))
+    if override_reason:
+        click.echo(f"OVERRIDE printed in the report: {override_reason}", err=True)
+    for path in report_paths(home / "reports", measured):
+        click.echo(str(path))
 
+
+def _register_subcommands() -> None:
+    from orchestration.cli_chain import chain
+    from orchestration.cli_backfill import backfill
+    from orchestration.cli_exceptions import exceptions_group
+    from orchestration.cli_ingest import ingest
+    from orchestration.cli_trail import trail
+
+    main.add_command(chain)
+    main.add_command(exceptions_group)
+    main.add_command(trail)
+    main.add_command(backfill)
+    main.add_command(ingest)
+
+
+_register_subcommands()
 
 if __name__ == "__main__":
     main()

@@ -9,13 +9,13 @@ import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 
 import dagster as dg
 import duckdb
 
 from orchestration.definitions import build_definitions
+from orchestration.display import ratio, usd
 from orchestration.instance import instance_for
 
 SANDBOX_STATE = ("inbox", "lake", "quarantine", "reports", "sandbox", "warehouse.duckdb", "warehouse.duckdb.wal")
@@ -110,17 +110,9 @@ def coverage_table(home: Path, days: list[date]) -> list[dict]:
         return [dict(zip(cols, r)) for r in cur.fetchall()]
 
 
-def _money(value) -> str:
-    return f"{Decimal(value).quantize(Decimal('0.01'), rounding=ROUND_HALF_EVEN):,}" if value is not None else "n/a"
-
-
-def _pct(value) -> str:
-    return f"{(Decimal(value) * 100).quantize(Decimal('0.01'), rounding=ROUND_HALF_EVEN)}%" if value is not None else "n/a"
-
-
 def format_table(rows: list[dict]) -> str:
     header = ("date", "USDai supply", "liquid reserves", "liquid coverage", "open exceptions")
-    body = [(str(r["day"]), _money(r["usdai_total_supply"]), _money(r["liquid_reserves"]), _pct(r["liquid_coverage"]),
+    body = [(str(r["day"]), usd(r["usdai_total_supply"]), usd(r["liquid_reserves"]), ratio(r["liquid_coverage"]),
              f"{r['open_exceptions']}" + (f" ({r['open_blockers']} blocker)" if r["open_blockers"] else ""))
             for r in rows]
     widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(header)]

@@ -7,6 +7,8 @@ INGESTION = dg.AssetSelection.groups("chain", "loan_books", "telemetry", "custod
 OFFCHAIN_INGESTION = dg.AssetSelection.groups("loan_books", "telemetry", "custodian")
 LEDGER = dg.AssetSelection.groups("staging", "ledger_postings", "ledger")
 ATTESTATION = dg.AssetSelection.assets("reserve_attestation")
+# What a day needs end to end; also what `backed backfill` selects unless told otherwise.
+DAILY_PIPELINE_SELECTION = INGESTION | LEDGER | ATTESTATION
 
 reference_data_job = dg.define_asset_job(
     "reference_data", selection=dg.AssetSelection.groups("ledger_reference"),
@@ -14,7 +16,7 @@ reference_data_job = dg.define_asset_job(
 )
 
 daily_pipeline_job = dg.define_asset_job(
-    "daily_pipeline", selection=INGESTION | LEDGER | ATTESTATION, partitions_def=daily_partitions,
+    "daily_pipeline", selection=DAILY_PIPELINE_SELECTION, partitions_def=daily_partitions,
     description="One day end to end: ingest every source, build the ledger, reconcile, attest.",
 )
 

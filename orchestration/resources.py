@@ -42,8 +42,7 @@ class ChainSource(dg.ConfigurableResource):
     home: str
 
     def load(self):
-        from assets.chain.profiles import load_profile
-        from assets.chain.rpc import JsonRpcClient
+        from assets.chain.profiles import load_profile, rpc_client
 
         profile = load_profile(self.profile, Path(self.home))
-        return profile, JsonRpcClient(profile.rpc_url)
+        return profile, rpc_client(profile)

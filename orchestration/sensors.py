@@ -1,50 +1,50 @@
-"""The inbox sensor: a file dropped in `inbox/` starts the ingestion of its day.
+"""The inbox sensor: files dropped in `inbox/` start the ingestion of the days they are about.
 
-The file's day comes from its name (`…-YYYY-MM-DD.ext`); the run key is the file's sha256, so the same file dropped
-twice starts one run.
+Each tick takes the dropped files in (`assets.intake.take_in_inbox`: recognised by content, deduplicated by sha256,
+routed to the day their content names, archived), then asks for one run per day that received files since the
+last tick, whoever took them in (this sensor, an ingest run, `backed ingest`). The run key is made of the files'
+hashes, so the same files never start a second run. Hashing is bounded per tick; a larger backlog is taken in over
+the following ticks.
 """
 from __future__ import annotations
 
 import hashlib
-import json
-import re
-from pathlib import Path
+from datetime import datetime
 
 import dagster as dg
 
 from orchestration.jobs import inbox_job
 from orchestration.resources import BackedHome
 
-DAY_IN_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})\.[A-Za-z0-9]+$")
-INBOX_SOURCES = ("loan_tapes", "telemetry", "custodian")
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+# Bytes hashed and archived per tick: a day of a large fleet's telemetry is ~11 GB, hashed at roughly 1 GB/s.
+INTAKE_BYTES_PER_TICK = 4 * 1024**3
 
 
 @dg.sensor(job=inbox_job, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.STOPPED,
-           description="Starts the ingestion of a day when a new file for it lands in the inbox.")
+           description="Takes in files dropped in the inbox (by content, once per sha256) and starts the ingestion "
+                       "of the days they are about.")
 def inbox_sensor(context: dg.SensorEvaluationContext, backed_home: BackedHome):
-    seen: dict[str, float] = json.loads(context.cursor) if context.cursor else {}
-    inbox = backed_home.root / "inbox"
-    for source in INBOX_SOURCES:
-        folder = inbox / source
-        if not folder.is_dir():
-            continue
-        for path in sorted(folder.iterdir()):
-            match = DAY_IN_NAME.search(path.name)
-            if not path.is_file() or match is None:
-                continue
-            key = f"{source}/{path.name}"
-            mtime = path.stat().st_mtime
-            if seen.get(key) == mtime:
-                continue
-            seen[key] = mtime
-            yield dg.RunRequest(run_key=_sha256(path), partition_key=match.group(1),
-                                tags={"backed/inbox_file": key})
-    context.update_cursor(json.dumps(seen, sort_keys=True))
+    from assets.inbox import REJECTED, ROUTED, read_receipts
+    from assets.intake import take_in_inbox
+
+    lake = backed_home.lake()
+    for result in take_in_inbox(lake, max_bytes=INTAKE_BYTES_PER_TICK):
+        if result.status == REJECTED:
+            context.log.warning(f"{result.file_name}: rejected ({result.recognition.problem}) "
+                                f"{result.recognition.detail}; archived at {result.archive_path}")
+    watermark = datetime.fromisoformat(context.cursor) if context.cursor else None
+    receipts = read_receipts(lake)
+    if watermark is not None:
+        receipts = receipts.filter(receipts["received_at"] > watermark)
+    if receipts.is_empty():
+        yield dg.SkipReason("no new files in the inbox")
+        return
+    routed = receipts.filter(receipts["status"] == ROUTED)
+    for (day,), files in sorted(routed.partition_by("partition_date", as_dict=True).items()):
+        hashes = sorted(files["sha256"].to_list())
+        yield dg.RunRequest(
+            run_key=f"{day.isoformat()}:{hashlib.sha256(','.join(hashes).encode()).hexdigest()[:32]}",
+            partition_key=day.isoformat(),
+            tags={"backed/inbox_files": ",".join(sorted(files["file_name"].to_list()))[:1000]},
+        )
+    context.update_cursor(receipts["received_at"].max().isoformat())

@@ -1,17 +1,27 @@
-"""The off-chain files the sandbox drops into the inbox, in the formats of docs/lake.md: lenders' loan tapes,
-DCGM exporter scrapes and custodian statements. Every file is written atomically (a temporary file, then a
-rename), so an ingester never sees half a file."""
+"""The off-chain files the sandbox drops into the inbox, in the formats they arrive in (docs/lake.md): lenders'
+loan tapes (the tape schema's CSV, or a lender's own export: lender A's XLSX workbook, lender B's servicer CSV),
+DCGM exporter scrapes in Prometheus text format or JSON lines, and custodian statements (ISO 20022 semt.002 and
+camt.053, or the custodian's CSV).
+
+The lenders' and the custodian's formats are written here as those companies' systems write them, independently
+of how the pipeline is told to read them (assets/counterparties.toml): a mapping that drifted from the files shows
+up as a failed ingest. Every file is written atomically (a temporary file, then a rename), so an ingester never
+sees half a file, and byte for byte the same for the same inputs (no creation times)."""
 from __future__ import annotations
 
 import csv
 import io
+import json
 import os
+import re
 import tempfile
+import zipfile
 from collections.abc import Sequence
 from dataclasses import astuple, dataclass, fields
 from datetime import date, datetime, time, timezone
 from decimal import Decimal
 from pathlib import Path
+from xml.etree import ElementTree
 
 import numpy as np
 import polars as pl
@@ -70,13 +80,15 @@ class LoanTapeRow:
     origination_date: date
     maturity_date: date
     collateral: str
+    insurance_cover_ratio: Decimal | None = None  # share of the loss covered, e.g. 0.70; None: no cover
+    insurance_waiting_period_days: int | None = None
 
 
 LOAN_TAPE_COLUMNS = tuple(f.name for f in fields(LoanTapeRow))
 
 
-def loan_tape_path(inbox: Path, lender_id: str, as_of: date) -> Path:
-    return inbox / "loan_tapes" / f"{lender_id}-{as_of.isoformat()}.csv"
+def loan_tape_path(inbox: Path, lender_id: str, as_of: date, extension: str = "csv") -> Path:
+    return inbox / "loan_tapes" / f"{lender_id}-{as_of.isoformat()}.{extension}"
 
 
 def collateral_schedule(nfts: Sequence[tuple[int, Sequence[str]]]) -> str:
@@ -85,12 +97,113 @@ def collateral_schedule(nfts: Sequence[tuple[int, Sequence[str]]]) -> str:
 
 
 def write_loan_tape(path: Path, rows: Sequence[LoanTapeRow]) -> None:
+    """The tape schema's own CSV (docs/loan-tape-schema.md)."""
     def text(value) -> str:
+        if value is None:
+            return ""
         if isinstance(value, Decimal):
             return usd_text(value)
         return value.isoformat() if isinstance(value, date) else str(value)
 
     write_atomically(path, _csv_bytes(LOAN_TAPE_COLUMNS, [[text(v) for v in astuple(row)] for row in rows]))
+
+
+# Lender A's loan book system exports a workbook: a title, the as-of line, then the table from row 3.
+LENDER_A_SHEET = "Loan Tape"
+LENDER_A_HEADER = (
+    "Report Date", "Loan Number", "Loan Terms Hash", "Obligor ID", "Obligor Name", "Currency", "Original Balance",
+    "Current Principal Balance", "Accrued Interest", "Interest Accrued Today", "Rate (bps)", "Loan Status",
+    "Days Delinquent", "Funding Date", "Maturity Date", "Collateral Schedule", "Insured Share",
+    "Insurance Waiting Period (days)",
+)
+LENDER_A_STATUS = {"current": "Performing", "delinquent": "Delinquent", "default": "Defaulted", "repaid": "Paid Off",
+                   "liquidated": "Liquidated"}
+# A fixed stamp for the workbook's zip entries and document properties, so the same tape is the same bytes.
+_WORKBOOK_EPOCH = (1980, 1, 1, 0, 0, 0)
+
+
+def write_lender_a_workbook(path: Path, as_of: date, rows: Sequence[LoanTapeRow]) -> None:
+    """Lender A's XLSX export. Amounts are spreadsheet numbers, as a lender's system writes them: each holds at
+    most 15 significant digits, which a spreadsheet number represents exactly."""
+    import openpyxl
+
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet.title = LENDER_A_SHEET
+    sheet.append(["Lender A - GPU-backed loan book"])
+    sheet.append([f"As of {as_of:%d %B %Y}"])
+    sheet.append(list(LENDER_A_HEADER))
+    for row in rows:
+        sheet.append([
+            _as_midnight(row.as_of_date), row.loan_id, row.loan_terms_hash, row.borrower_id, row.borrower_name,
+            row.currency, _spreadsheet_number(row.original_principal), _spreadsheet_number(row.principal_outstanding),
+            _spreadsheet_number(row.accrued_interest), _spreadsheet_number(row.daily_interest), row.interest_rate_bps,
+            LENDER_A_STATUS[row.status], row.days_past_due, _as_midnight(row.origination_date),
+            _as_midnight(row.maturity_date), row.collateral,
+            _spreadsheet_number(row.insurance_cover_ratio), row.insurance_waiting_period_days,
+        ])
+    stamp = datetime.combine(as_of, time(0))
+    workbook.properties.created = stamp
+    workbook.properties.creator = "Lender A loan book"
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    write_atomically(path, _reproducible_workbook(buffer.getvalue(), stamp))
+
+
+# Lender B's servicer sends a CSV with its own short headers and US dates.
+LENDER_B_HEADER = (
+    "AsOfDate", "Lender", "LoanID", "TermsHash", "BorrowerID", "BorrowerName", "Ccy", "OrigPrincipal", "UPB",
+    "AccruedInt", "DailyInt", "RateBps", "Status", "DPD", "OrigDate", "MatDate", "Collateral", "InsCoverRatio",
+    "InsWaitDays",
+)
+
+
+def write_lender_b_csv(path: Path, rows: Sequence[LoanTapeRow]) -> None:
+    def us_date(value: date) -> str:
+        return f"{value:%m/%d/%Y}"
+
+    lines = [
+        [us_date(row.as_of_date), row.lender_id, row.loan_id, row.loan_terms_hash, row.borrower_id, row.borrower_name,
+         row.currency, usd_text(row.original_principal), usd_text(row.principal_outstanding),
+         usd_text(row.accrued_interest), usd_text(row.daily_interest), str(row.interest_rate_bps), row.status,
+         str(row.days_past_due), us_date(row.origination_date), us_date(row.maturity_date), row.collateral,
+         "" if row.insurance_cover_ratio is None else f"{row.insurance_cover_ratio:f}",
+         "" if row.insurance_waiting_period_days is None else str(row.insurance_waiting_period_days)]
+        for row in rows
+    ]
+    write_atomically(path, _csv_bytes(LENDER_B_HEADER, lines))
+
+
+def _as_midnight(value: date) -> datetime:
+    return datetime.combine(value, time(0))
+
+
+def _spreadsheet_number(value: Decimal | None) -> float | int | None:
+    if value is None:
+        return None
+    if value == value.to_integral_value():
+        return int(value)
+    number = float(value)
+    if Decimal(repr(number)) != value:
+        raise ValueError(f"{value} has no exact spreadsheet number")
+    return number
+
+
+def _reproducible_workbook(content: bytes, stamp: datetime) -> bytes:
+    """The workbook with fixed zip entry times and document times (openpyxl stamps both with the clock)."""
+    moment = stamp.strftime("%Y-%m-%dT%H:%M:%SZ")
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(content)) as source, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for member in source.infolist():
+            data = source.read(member.filename)
+            if member.filename == "docProps/core.xml":
+                data = re.sub(rb"(<dcterms:(?:created|modified)[^>]*>)[^<]*(</dcterms:)",
+                              rb"\g<1>" + moment.encode() + rb"\g<2>", data)
+            entry = zipfile.ZipInfo(member.filename, date_time=_WORKBOOK_EPOCH)
+            entry.compress_type = zipfile.ZIP_DEFLATED
+            entry.external_attr = 0o644 << 16
+            target.writestr(entry, data)
+    return out.getvalue()
 
 
 # --- custodian statements ---------------------------------------------------------------------------------------
@@ -114,8 +227,10 @@ STATEMENT_COLUMNS = ("statement_date", "cut_off_time", "custodian_id", "account_
                      "currency", "transaction_type", "reference")
 
 
-def custodian_statement_path(inbox: Path, custodian_id: str, statement_date: date) -> Path:
-    return inbox / "custodian" / f"{custodian_id}-{statement_date.isoformat()}.csv"
+def custodian_statement_path(inbox: Path, custodian_id: str, statement_date: date, kind: str = "",
+                             extension: str = "csv") -> Path:
+    name = f"{custodian_id}-{kind}-{statement_date.isoformat()}" if kind else f"{custodian_id}-{statement_date.isoformat()}"
+    return inbox / "custodian" / f"{name}.{extension}"
 
 
 def write_custodian_statement(path: Path, statement_date: date, custodian_id: str, account_id: str,
@@ -129,6 +244,150 @@ def write_custodian_statement(path: Path, statement_date: date, custodian_id: st
         for row in rows
     ]
     write_atomically(path, _csv_bytes(STATEMENT_COLUMNS, lines))
+
+
+# The custodian's BIC as it appears in its ISO 20022 messages.
+CUSTODIAN_BIC = "SNDBUS33XXX"
+ISO20022_NAMESPACE = "urn:iso:std:iso:20022:tech:xsd:"
+HOLDINGS_VERSION = "semt.002.001.11"
+CASH_VERSION = "camt.053.001.08"
+
+
+def write_holdings_statement(path: Path, statement_date: date, account_id: str, rows: Sequence[StatementRow],
+                             version: str = HOLDINGS_VERSION) -> None:
+    """semt.002 (securities balance custody report): the `holding` rows, valued in USD, with the statement total."""
+    ns = ISO20022_NAMESPACE + version
+    document = ElementTree.Element("Document")
+    report = _child(document, ns, "SctiesBalCtdyRpt")
+    pagination = _child(report, ns, "Pgntn")
+    _child(pagination, ns, "PgNb", "1")
+    _child(pagination, ns, "LastPgInd", "true")
+    general = _child(report, ns, "StmtGnlDtls")
+    _child(general, ns, "StmtId", f"HLD-{account_id}-{statement_date:%Y%m%d}")
+    _child(_child(general, ns, "StmtDtTm"), ns, "DtTm", f"{statement_date.isoformat()}T23:59:59Z")
+    _child(_child(general, ns, "Frqcy"), ns, "Cd", "DAIL")
+    _child(_child(general, ns, "UpdTp"), ns, "Cd", "COMP")
+    _child(_child(general, ns, "StmtBsis"), ns, "Cd", "SETT")
+    _child(general, ns, "ActvtyInd", "true")
+    _child(general, ns, "SubAcctInd", "false")
+    _child(_child(_child(report, ns, "AcctSvcr"), ns, "Id"), ns, "AnyBIC", CUSTODIAN_BIC)
+    _child(_child(report, ns, "SfkpgAcct"), ns, "Id", account_id)
+    total = Decimal(0)
+    for row in rows:
+        if row.record_type != "holding":
+            continue
+        balance = _child(report, ns, "BalForAcct")
+        instrument = _child(balance, ns, "FinInstrmId")
+        other = _child(instrument, ns, "OthrId")
+        _child(other, ns, "Id", row.cusip)
+        _child(_child(other, ns, "Tp"), ns, "Cd", "CUSP")
+        _child(instrument, ns, "Desc", row.security_description)
+        _child(_child(balance, ns, "FinInstrmAttrbts"), ns, "MtrtyDt", row.maturity_date.isoformat())
+        aggregate = _child(balance, ns, "AggtBal")
+        _child(aggregate, ns, "ShrtLngInd", "LONG")
+        _child(_child(_child(aggregate, ns, "Qty"), ns, "Qty"), ns, "FaceAmt", usd_text(row.par_value))
+        price = _child(balance, ns, "PricDtls")
+        _child(_child(price, ns, "Tp"), ns, "Cd", "MRKT")
+        _child(_child(price, ns, "Val"), ns, "Rate", f"{row.price:f}")
+        _child(_child(price, ns, "ValTp"), ns, "Yldd", "false")
+        value = _child(_child(balance, ns, "AcctBaseCcyAmts"), ns, "HldgVal")
+        _child(value, ns, "Amt", usd_text(row.market_value), Ccy="USD")
+        _child(value, ns, "Sgn", "true")
+        total += row.market_value
+    totals = _child(_child(report, ns, "AcctBaseCcyTtlAmts"), ns, "TtlHldgsValOfStmt")
+    _child(totals, ns, "Amt", usd_text(total), Ccy="USD")
+    _child(totals, ns, "Sgn", "true")
+    write_atomically(path, _xml_bytes(document, ns))
+
+
+# Bank transaction codes (ISO 20022 domain/family/sub-family) of the custodian's cash entries.
+_BANK_TRANSACTION_CODES = {
+    "cash_receipt": ("PMNT", "RCDT", "OTHR", "CRDT"),
+    "tbill_purchase": ("SECU", "SETT", "TRAD", "DBIT"),
+    "tbill_maturity": ("SECU", "CORP", "REDM", "CRDT"),
+}
+
+
+def write_cash_statement(path: Path, statement_date: date, account_id: str, rows: Sequence[StatementRow],
+                         version: str = CASH_VERSION) -> None:
+    """camt.053 (bank to customer statement): opening and closing booked balances and one entry per cash movement."""
+    ns = ISO20022_NAMESPACE + version
+    legacy = version == "camt.053.001.02"  # entry status and security ids took other forms before version 08
+    document = ElementTree.Element("Document")
+    message = _child(document, ns, "BkToCstmrStmt")
+    header = _child(message, ns, "GrpHdr")
+    _child(header, ns, "MsgId", f"CSH-{account_id}-{statement_date:%Y%m%d}")
+    _child(header, ns, "CreDtTm", f"{statement_date.isoformat()}T23:59:59Z")
+    statement = _child(message, ns, "Stmt")
+    _child(statement, ns, "Id", f"CSH-{account_id}-{statement_date:%Y%m%d}")
+    _child(statement, ns, "CreDtTm", f"{statement_date.isoformat()}T23:59:59Z")
+    period = _child(statement, ns, "FrToDt")
+    _child(period, ns, "FrDtTm", f"{statement_date.isoformat()}T00:00:00Z")
+    _child(period, ns, "ToDtTm", f"{statement_date.isoformat()}T23:59:59Z")
+    account = _child(statement, ns, "Acct")
+    _child(_child(_child(account, ns, "Id"), ns, "Othr"), ns, "Id", account_id)
+    _child(account, ns, "Ccy", "USD")
+    _child(_child(_child(account, ns, "Svcr"), ns, "FinInstnId"), ns, "BIC" if legacy else "BICFI", CUSTODIAN_BIC)
+    for row in rows:
+        if row.record_type in ("opening_cash", "closing_cash"):
+            balance = _child(statement, ns, "Bal")
+            code = "OPBD" if row.record_type == "opening_cash" else "CLBD"
+            _child(_child(_child(balance, ns, "Tp"), ns, "CdOrPrtry"), ns, "Cd", code)
+            _child(balance, ns, "Amt", usd_text(abs(row.amount)), Ccy="USD")
+            _child(balance, ns, "CdtDbtInd", "DBIT" if row.amount < 0 else "CRDT")
+            _child(_child(balance, ns, "Dt"), ns, "Dt", statement_date.isoformat())
+    for row in rows:
+        if row.record_type != "transaction":
+            continue
+        domain, family, sub_family, direction = _BANK_TRANSACTION_CODES[row.transaction_type]
+        entry = _child(statement, ns, "Ntry")
+        _child(entry, ns, "Amt", usd_text(row.amount), Ccy="USD")
+        _child(entry, ns, "CdtDbtInd", direction)
+        if legacy:
+            _child(entry, ns, "Sts", "BOOK")
+        else:
+            _child(_child(entry, ns, "Sts"), ns, "Cd", "BOOK")
+        _child(_child(entry, ns, "BookgDt"), ns, "Dt", statement_date.isoformat())
+        _child(_child(entry, ns, "ValDt"), ns, "Dt", statement_date.isoformat())
+        if row.transaction_type != "cash_receipt":
+            _child(entry, ns, "AcctSvcrRef", row.reference)
+        code = _child(_child(entry, ns, "BkTxCd"), ns, "Domn")
+        _child(code, ns, "Cd", domain)
+        code_family = _child(code, ns, "Fmly")
+        _child(code_family, ns, "Cd", family)
+        _child(code_family, ns, "SubFmlyCd", sub_family)
+        details = _child(_child(entry, ns, "NtryDtls"), ns, "TxDtls")
+        if row.transaction_type == "cash_receipt":
+            # The on-chain transfer the reserve came by: too long for an end-to-end id, so in the remittance text.
+            _child(_child(details, ns, "RmtInf"), ns, "Ustrd", row.reference)
+        else:
+            _child(_child(_child(details, ns, "RltdQties"), ns, "Qty"), ns, "FaceAmt", usd_text(row.par_value))
+            instrument = _child(details, ns, "FinInstrmId")
+            if legacy:
+                proprietary = _child(instrument, ns, "Prtry")
+                _child(proprietary, ns, "Tp", "CUSIP")
+                _child(proprietary, ns, "Id", row.cusip)
+                _child(details, ns, "AddtlTxInf", row.security_description)
+            else:
+                other = _child(instrument, ns, "OthrId")
+                _child(other, ns, "Id", row.cusip)
+                _child(_child(other, ns, "Tp"), ns, "Cd", "CUSP")
+                _child(instrument, ns, "Desc", row.security_description)
+    write_atomically(path, _xml_bytes(document, ns))
+
+
+def _child(parent: ElementTree.Element, ns: str, name: str, text: str | None = None, **attributes: str):
+    element = ElementTree.SubElement(parent, name, attributes)
+    if text is not None:
+        element.text = text
+    return element
+
+
+def _xml_bytes(document: ElementTree.Element, ns: str) -> bytes:
+    """The document in the message's namespace, declared once on the root as the default namespace."""
+    document.set("xmlns", ns)
+    ElementTree.indent(document)
+    return ElementTree.tostring(document, encoding="UTF-8", xml_declaration=True) + b"\n"
 
 
 # --- DCGM telemetry ---------------------------------------------------------------------------------------------
@@ -217,4 +476,28 @@ def write_dcgm_scrapes(path: Path, day: date, gpus: Sequence[GpuFeed], scrape_in
                 pl.concat_str([pl.lit(family), pl.col("labels"), pl.lit(" "), pl.col(column), pl.lit(" "),
                                pl.col("timestamp_ms").cast(pl.String), pl.lit("\n")]).str.join("")
             ).item())
+    write_atomically(path, "".join(blocks).encode())
+
+
+def dcgm_json_lines_path(inbox: Path, day: date) -> Path:
+    return inbox / "telemetry" / f"dcgm-{day.isoformat()}.jsonl"
+
+
+def write_dcgm_json_lines(path: Path, day: date, gpus: Sequence[GpuFeed], scrape_interval_s: int, seed: int) -> None:
+    """The same samples as `write_dcgm_scrapes`, one JSON object per line: metric, labels, value, timestamp_ms."""
+    labels = [json.dumps({"gpu": str(g.index), "UUID": g.uuid, "device": f"nvidia{g.index}",
+                          "modelName": g.model_name, "Hostname": g.hostname, "serial": g.serial}) for g in gpus]
+    samples = dcgm_scrapes(day, gpus, scrape_interval_s, seed).with_columns(
+        pl.col("gpu_row").replace_strict(list(range(len(gpus))), labels, return_dtype=pl.String).alias("labels"),
+        pl.format("{}.{}", pl.col("power_mw") // 1000,
+                  (pl.col("power_mw") % 1000).cast(pl.String).str.zfill(3)).alias("power"),
+    ).sort("timestamp_ms", "gpu_row")
+    blocks = []
+    for family, _, column in DCGM_FAMILIES:
+        if samples.height:
+            blocks.append(samples.select(pl.concat_str([
+                pl.lit(f'{{"metric":"{family}","labels":'), pl.col("labels"), pl.lit(',"value":'),
+                pl.col(column).cast(pl.String), pl.lit(',"timestamp_ms":'), pl.col("timestamp_ms").cast(pl.String),
+                pl.lit("}\n"),
+            ])).to_series().str.join("").item())
     write_atomically(path, "".join(blocks).encode())

@@ -37,6 +37,10 @@ GPU_MODELS = (
     ("NVIDIA B200", 45_000, 1_000_000),
 )
 XID_CODES = (13, 31, 43, 48, 63, 74, 79, 94)
+# Most loans carry credit insurance on the GPUs: 70% of the loss covered once a 21-day waiting period has passed
+# since the default; every third loan has none.
+INSURANCE_COVER_RATIO = Decimal("0.70")
+INSURANCE_WAITING_PERIOD_DAYS = 21
 EXIT_FEE_BPS = 50
 AMORTISATION_BPS = 100  # principal repaid with each scheduled payment, of the original principal
 # An outside wallet the admin blacklists: no user's funds are frozen.
@@ -126,6 +130,8 @@ class PlannedLoan:
     collateral_sale_day: int | None = None
     recovery_bps: int = 0  # sale proceeds, of the principal outstanding
     dark_from_s: int | None = None  # time on the default day from which its GPUs stop reporting
+    insurance_cover_ratio: Decimal | None = None
+    insurance_waiting_period_days: int | None = None
 
     @property
     def maturity_timestamp(self) -> int:
@@ -295,6 +301,9 @@ def _plan_loans(rng: random.Random, days: int, start: date, accounts: Accounts,
             payment_days=payment_days, amortisation=principal * AMORTISATION_BPS // 10_000 // DOLLAR * DOLLAR,
             fate=fate,
         )
+        if number % 3 != 0:
+            loan.update(insurance_cover_ratio=INSURANCE_COVER_RATIO,
+                        insurance_waiting_period_days=INSURANCE_WAITING_PERIOD_DAYS)
         if fate == "repaid":
             loan["full_repayment_day"] = max(origination_day + 1, planner.at(0.6))
             loan["payment_days"] = tuple(d for d in payment_days if d < loan["full_repayment_day"])

@@ -3,7 +3,9 @@
 `simulate()` deploys the contracts on a fresh anvil (started with `genesis_timestamp(start)`), executes the seeded
 scenario of sandbox/scenario.py with every block timestamp inside its simulated UTC day, and writes under `home`:
 
-    inbox/loan_tapes/<lender>-<date>.csv, inbox/telemetry/dcgm-<date>.prom, inbox/custodian/custodian-a-<date>.csv
+    inbox/loan_tapes/lender-a-<date>.xlsx (lender A's workbook), inbox/loan_tapes/lender-b-<date>.csv (lender B's
+    servicer CSV), inbox/telemetry/dcgm-<date>.prom (Prometheus text), inbox/custodian/custodian-a-semt002-<date>.xml
+    and custodian-a-camt053-<date>.xml (ISO 20022 holdings and cash statements)
     sandbox/deployment.json, sandbox/ground_truth_balances.csv, sandbox/ground_truth_sub_balances.csv
 
 The ground truth is the simulator's own ledger of what it did (sandbox/ground_truth.py). Every event the chain
@@ -38,9 +40,11 @@ from sandbox.file_drops import (
     dcgm_path,
     loan_tape_path,
     write_atomically,
-    write_custodian_statement,
+    write_cash_statement,
     write_dcgm_scrapes,
-    write_loan_tape,
+    write_holdings_statement,
+    write_lender_a_workbook,
+    write_lender_b_csv,
 )
 from sandbox.ground_truth import GroundTruthLedger, credit, debit, token_amount
 from sandbox.injections import UNBACKED_MINT_USDAI, Injection, parse_injections
@@ -622,6 +626,8 @@ class _ProtocolSimulation:
                 interest_rate_bps=loan.rate_bps, status=status, days_past_due=loan.days_past_due(self.day),
                 origination_date=loan.origination_date, maturity_date=loan.maturity_date,
                 collateral=collateral_schedule([(nft.token_id, nft.gpu_serials) for nft in loan.collateral]),
+                insurance_cover_ratio=loan.insurance_cover_ratio,
+                insurance_waiting_period_days=loan.insurance_waiting_period_days,
             ))
         return {lender: sorted(rows, key=lambda r: r.loan_id) for lender, rows in tapes.items()}
 
@@ -634,17 +640,25 @@ class _ProtocolSimulation:
         return int(nav)
 
     def _drop_files(self, statement: list[StatementRow], tapes: dict[str, list[LoanTapeRow]]) -> None:
+        # Each counterparty in its own format: lender A's workbook, lender B's servicer CSV, the custodian's
+        # ISO 20022 holdings and cash statements, the DCGM exporter's Prometheus text.
+        writers = {
+            "lender-a": ("xlsx", lambda path, rows: write_lender_a_workbook(path, self.today, rows)),
+            "lender-b": ("csv", write_lender_b_csv),
+        }
         for lender, rows in tapes.items():
-            path = loan_tape_path(self.inbox, lender, self.today)
-            write_loan_tape(path, rows)
+            extension, write = writers[lender]
+            path = loan_tape_path(self.inbox, lender, self.today, extension)
+            write(path, rows)
             self.files.append(path)
         path = dcgm_path(self.inbox, self.today)
         write_dcgm_scrapes(path, self.today, self.scenario.gpu_feeds(self.day, self.scrape_interval_s),
                            self.scrape_interval_s, self.scenario.seed)
         self.files.append(path)
-        path = custodian_statement_path(self.inbox, CUSTODIAN_ID, self.today)
-        write_custodian_statement(path, self.today, CUSTODIAN_ID, CUSTODIAN_ACCOUNT, statement)
-        self.files.append(path)
+        for kind, write in (("semt002", write_holdings_statement), ("camt053", write_cash_statement)):
+            path = custodian_statement_path(self.inbox, CUSTODIAN_ID, self.today, kind, "xml")
+            write(path, self.today, CUSTODIAN_ACCOUNT, statement)
+            self.files.append(path)
 
     def _check_day_close(self, block: int) -> None:
         """The chain at the day's last block, and the ground-truth ledger, agree with the simulator's books."""

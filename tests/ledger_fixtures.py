@@ -2,13 +2,20 @@
 
 Day 1 (2026-01-05): Alice deposits 1,000 USDC and USDai mints 1,000; she stakes 600 in sUSDai; the vault converts
 350 USDai into USDC for the loan router (fundLoans) and sends 150 to the custodian (sendToCustodian); the router
-originates loan L1 (250 USDC, fee 5) and loan L2 (100 USDC, no fee); the lender's tape accrues a day of interest on
-both; the custodian buys a T-bill (par 150 for 148.50).
-Day 2 (2026-01-06): Alice burns 100 USDai; a 100 USDai redemption is serviced and claimed; Bob repays 50 of L1's
-principal and 0.068493 of interest; L2 is liquidated for 90 of proceeds; 50 USDai are minted to Mallory with no
-deposit (logged twice, as a re-ingested log would be); the tape accrues on L1 only; the T-bill is marked at 148.52.
+originates loan L1 (250 USDC, fee 5) and loan L2 (100 USDC, no fee); Alice asks to redeem 100 sUSDai shares; the
+lender's tape accrues a day of interest on both loans and reports L2 35 days past due; one of L1's two GPUs and
+L2's only GPU send no telemetry (dark); L2's 70% insurance cover is claimable at once, L1's (70%) only after 21
+days; the custodian buys a T-bill (par 150 for 148.50).
+Day 2 (2026-01-06): Alice burns 100 USDai; her 100 USDai redemption is serviced and claimed; Bob repays 50 of L1's
+principal and 0.068493 of interest; L2 is liquidated for 90 of proceeds, its shortfall charged to its allowance;
+50 USDai are minted to Mallory with no deposit (logged twice, as a re-ingested log would be); the tape accrues on
+L1 only and reports L2 liquidated; L1's second GPU is still dark; the T-bill is marked at 148.52.
 
-Every table gets a file on both days, as ingestion always writes one.
+The chain state of each day agrees with the story (supply, the vault's NAV and shares, the redemption queue,
+loanState). Every table gets a file on both days, as ingestion always writes one.
+
+The restatements rewrite one day's partition as ingestion would on new input: a corrected loan tape for day 1
+(same as-of date, another file sha256, L1's interest revised) and a reorg of day 2 (other blocks, other logs).
 """
 from __future__ import annotations
 
@@ -57,6 +64,7 @@ SIGNATURES = {
     "LoanRepaid": "LoanRepaid(bytes32,address,uint256,uint256,uint256,uint256,bool)",
     "LoanLiquidated": "LoanLiquidated(bytes32)",
     "LoanCollateralLiquidated": "LoanCollateralLiquidated(bytes32,uint256,uint256,uint256)",
+    "RedeemRequest": "RedeemRequest(address,address,uint256,address,uint256)",
 }
 CONTRACTS = {"usdai": USDAI, "susdai": SUSDAI, "loan_router": LOAN_ROUTER}
 
@@ -130,6 +138,8 @@ def chain_events(day: date) -> list[dict]:
                    currency_token=USDC, principal=250 * USDC_UNIT, origination_fee=5 * USDC_UNIT),
             _event(day, 105, 6, 0, "loan_router", "LoanOriginated", loan_terms_hash=LOAN_2, borrower=CAROL,
                    currency_token=USDC, principal=100 * USDC_UNIT, origination_fee=0),
+            _event(day, 105, 13, 1, "susdai", "RedeemRequest", controller=ALICE, owner=ALICE, request_id="1",
+                   sender=ALICE, shares=100 * USDAI_UNIT),
         ]
     unbacked_mint = _event(day, 205, 12, 0, "usdai", "Transfer", from_address=ZERO, to_address=MALLORY,
                            value=50 * USDAI_UNIT)
@@ -152,13 +162,24 @@ def chain_events(day: date) -> list[dict]:
     ]
 
 
+# The vault's NAV as the ledger's 2100 closes each day (sUSDai 18 decimals).
+SUSDAI_TOTAL_ASSETS = {DAY_1: 604_586301369863013699, DAY_2: 504_653616438356164384}
+
+
 def chain_state(day: date) -> list[dict]:
     block = 105 if day == DAY_1 else 205
     total_supply = {DAY_1: 500, DAY_2: 450}[day] * USDAI_UNIT
     reads = [
         ("usdai", "totalSupply", "", "value", total_supply),
         ("usdai", "bridgedSupply", "", "value", 0),
-        ("susdai", "totalAssets", "", "value", {DAY_1: 600, DAY_2: 500}[day] * USDAI_UNIT),
+        ("susdai", "totalAssets", "", "value", SUSDAI_TOTAL_ASSETS[day]),
+        ("susdai", "totalShares", "", "value", {DAY_1: 600, DAY_2: 500}[day] * USDAI_UNIT),
+        ("susdai", "redemptionQueueInfo", "", "pendingShares", {DAY_1: 100, DAY_2: 0}[day] * USDAI_UNIT),
+        ("susdai", "redemptionQueueInfo", "", "balance", 0),
+        ("loan_router", "loanState", LOAN_1, "status", 1),
+        ("loan_router", "loanState", LOAN_1, "scaledBalance", {DAY_1: 250, DAY_2: 200}[day] * USDAI_UNIT),
+        ("loan_router", "loanState", LOAN_2, "status", {DAY_1: 1, DAY_2: 4}[day]),
+        ("loan_router", "loanState", LOAN_2, "scaledBalance", {DAY_1: 100, DAY_2: 0}[day] * USDAI_UNIT),
     ]
     return [
         dict(partition_date=day, block_number=block, block_hash=_block_hash(block),
@@ -193,29 +214,75 @@ def loan_tapes(day: date) -> list[dict]:
     common = dict(partition_date=day, as_of_date=day, lender_id="lender-a", currency="USDC", interest_rate_bps=1000,
                   origination_date=DAY_1, maturity_date=date(2026, 7, 5), source_file=file_name,
                   source_sha256=file_sha256(file_name))
+    l1 = dict(loan_id="A-1", loan_terms_hash=LOAN_1, borrower_id="B-1", borrower_name="Bob Compute Ltd",
+              original_principal=_usd("250"), insurance_cover_ratio=_usd("0.70"), insurance_waiting_period_days=21)
+    l2 = dict(loan_id="A-2", loan_terms_hash=LOAN_2, borrower_id="B-2", borrower_name="Carol GPU Farms",
+              original_principal=_usd("100"), insurance_cover_ratio=_usd("0.70"), insurance_waiting_period_days=0)
     if day == DAY_1:
         rows = [
-            dict(loan_id="A-1", loan_terms_hash=LOAN_1, borrower_id="B-1", borrower_name="Bob Compute Ltd",
-                 original_principal=_usd("250"), principal_outstanding=_usd("250"),
-                 accrued_interest=_usd("0.068493150684931507"), daily_interest=_usd("0.068493150684931507"),
-                 status="current", days_past_due=0),
-            dict(loan_id="A-2", loan_terms_hash=LOAN_2, borrower_id="B-2", borrower_name="Carol GPU Farms",
-                 original_principal=_usd("100"), principal_outstanding=_usd("100"),
-                 accrued_interest=_usd("0.027397260273972603"), daily_interest=_usd("0.027397260273972603"),
-                 status="current", days_past_due=0),
+            dict(l1, principal_outstanding=_usd("250"), accrued_interest=_usd("0.068493150684931507"),
+                 daily_interest=_usd("0.068493150684931507"), status="current", days_past_due=0),
+            dict(l2, principal_outstanding=_usd("100"), accrued_interest=_usd("0.027397260273972603"),
+                 daily_interest=_usd("0.027397260273972603"), status="delinquent", days_past_due=35),
         ]
     else:
         rows = [
-            dict(loan_id="A-1", loan_terms_hash=LOAN_1, borrower_id="B-1", borrower_name="Bob Compute Ltd",
-                 original_principal=_usd("250"), principal_outstanding=_usd("200"),
-                 accrued_interest=_usd("0.054794671232876712"), daily_interest=_usd("0.054794520547945205"),
-                 status="current", days_past_due=0),
-            dict(loan_id="A-2", loan_terms_hash=LOAN_2, borrower_id="B-2", borrower_name="Carol GPU Farms",
-                 original_principal=_usd("100"), principal_outstanding=_usd("0"),
-                 accrued_interest=_usd("0"), daily_interest=_usd("0"),
-                 status="liquidated", days_past_due=31),
+            dict(l1, principal_outstanding=_usd("200"), accrued_interest=_usd("0.054794671232876712"),
+                 daily_interest=_usd("0.054794520547945205"), status="current", days_past_due=0),
+            dict(l2, principal_outstanding=_usd("0"), accrued_interest=_usd("0"), daily_interest=_usd("0"),
+                 status="liquidated", days_past_due=36),
         ]
     return [{**common, **row, "source_row": n} for n, row in enumerate(rows, start=1)]
+
+
+CORRECTED_TAPE_SHA256 = hashlib.sha256(b"lender-a-2026-01-05.csv, corrected").hexdigest()
+
+
+def corrected_loan_tapes() -> list[dict]:
+    """Day 1's tape delivered again under the same name with L1's day of interest revised to 0.07."""
+    rows = loan_tapes(DAY_1)
+    rows[0] = dict(rows[0], accrued_interest=_usd("0.07"), daily_interest=_usd("0.07"))
+    return [dict(row, source_sha256=CORRECTED_TAPE_SHA256) for row in rows]
+
+
+def corrected_loan_collateral() -> list[dict]:
+    return [dict(row, source_sha256=CORRECTED_TAPE_SHA256) for row in loan_collateral(DAY_1)]
+
+
+def _reorged_block_hash(block_number: int) -> str:
+    return "0x" + keccak(text=f"block {block_number} after the reorg").hex()
+
+
+def reorged_chain_events() -> list[dict]:
+    """Day 2 after a reorg replaced its blocks from 203 on: Bob's repayment landed in another transaction, for 40
+    of principal; L2's liquidation was re-included as it was; the unbacked mint never made it into the new chain."""
+    kept = [row for row in chain_events(DAY_2) if row["block_number"] < 203]
+    replaced = [
+        _event(DAY_2, 203, 21, 0, "loan_router", "LoanRepaid", loan_terms_hash=LOAN_1, borrower=BOB,
+               principal=40 * USDC_UNIT, interest=68_493, prepayment=0, exit_fee=0, is_repaid=False),
+        _event(DAY_2, 204, 11, 0, "loan_router", "LoanLiquidated", loan_terms_hash=LOAN_2),
+        _event(DAY_2, 204, 11, 1, "loan_router", "LoanCollateralLiquidated", loan_terms_hash=LOAN_2,
+               proceeds=90 * USDC_UNIT, liquidation_fee=1 * USDC_UNIT, surplus=0),
+    ]
+    return kept + [dict(row, block_hash=_reorged_block_hash(row["block_number"])) for row in replaced]
+
+
+def reorged_chain_state() -> list[dict]:
+    """Day 2's state read at the new chain's last block: no unbacked mint, 210 of L1 outstanding."""
+    rows = []
+    for row in chain_state(DAY_2):
+        if row["method"] == "totalSupply":
+            row = dict(row, value=Decimal(400 * USDAI_UNIT))
+        if row["key"] == LOAN_1 and row["field"] == "scaledBalance":
+            row = dict(row, value=Decimal(210 * USDAI_UNIT))
+        rows.append(dict(row, block_hash=_reorged_block_hash(205)))
+    return rows
+
+
+def reorged_chain_days() -> list[dict]:
+    return [dict(row, to_block_hash=_reorged_block_hash(205), state_block_hash=_reorged_block_hash(205),
+                 log_count=len(reorged_chain_events()))
+            for row in chain_days(DAY_2)]
 
 
 def loan_collateral(day: date) -> list[dict]:
@@ -299,3 +366,22 @@ def build_ledger_lake(home: Path) -> Lake:
             lake.write_table(table, day, pa.Table.from_pylist(rows, schema=SCHEMAS[table]))
         lake.write_table("chain_logs_unknown", day, SCHEMAS["chain_logs_unknown"].empty_table())
     return lake
+
+
+def _write(lake: Lake, table: str, day: date, rows: list[dict]) -> None:
+    lake.write_table(table, day, pa.Table.from_pylist(rows, schema=SCHEMAS[table]))
+
+
+def write_corrected_tape(lake: Lake) -> None:
+    """Re-ingest day 1 with the corrected tape: its rows, its collateral schedule and the day's file manifest."""
+    _write(lake, "loan_tapes", DAY_1, corrected_loan_tapes())
+    _write(lake, "loan_collateral", DAY_1, corrected_loan_collateral())
+    _write(lake, "input_files", DAY_1, [dict(row, sha256=CORRECTED_TAPE_SHA256) if row["source"] == "loan_tapes"
+                                        else row for row in input_files(DAY_1)])
+
+
+def write_reorg(lake: Lake) -> None:
+    """Re-ingest day 2 from the chain as it stands after the reorg."""
+    _write(lake, "chain_events", DAY_2, reorged_chain_events())
+    _write(lake, "chain_state", DAY_2, reorged_chain_state())
+    _write(lake, "chain_days", DAY_2, reorged_chain_days())

@@ -12,14 +12,23 @@ from orchestration.definitions import build_definitions
 REPO = Path(__file__).resolve().parent.parent
 
 INGESTION_KEYS = {
-    "chain_events", "chain_logs_unknown", "chain_state", "chain_days", "chain_address_book",
+    "chain_events", "chain_logs_unknown", "chain_state", "chain_days", "chain_address_book", "chain_blocks",
     "loan_tapes", "loan_collateral", "gpu_telemetry_daily", "custodian_statements",
 }
 LEDGER_KEYS = {"journal_lines", "trial_balance", "reserve_coverage", "usdai_supply_reconciliation"}
 CHECKS = {
     ("usdai_supply_reconciliation", "r1_usdai_supply_reconciliation"),
+    ("reserve_coverage", "r2_reserve_coverage"),
+    ("trial_balance", "r3_trial_balance"),
     ("reserve_coverage", "r4_reserve_coverage"),
+    ("trial_balance", "r5_trial_balance"),
+    ("reserve_coverage", "r6_reserve_coverage"),
+    ("trial_balance", "r7_trial_balance"),
     ("journal_lines", "r8_journal_lines"),
+    ("trial_balance", "r9_trial_balance"),
+    ("usdai_supply_reconciliation", "h1_usdai_supply_reconciliation"),
+    ("trial_balance", "h2_trial_balance"),
+    ("trial_balance", "h3_trial_balance"),
 }
 
 
@@ -45,7 +54,7 @@ def test_asset_graph_keys_deps_and_checks(tmp_path):
 
     # The journal is built from every source; the attestation from the marts.
     marts_ancestors = set().union(*(ancestors(k) for k in LEDGER_KEYS))
-    assert INGESTION_KEYS - {"chain_logs_unknown", "loan_collateral", "gpu_telemetry_daily"} <= marts_ancestors
+    assert INGESTION_KEYS - {"chain_logs_unknown", "chain_blocks", "loan_collateral", "gpu_telemetry_daily"} <= marts_ancestors
     assert {"chain_events", "loan_tapes", "custodian_statements"} <= ancestors("journal_lines")
     assert "chart_of_accounts" in ancestors("trial_balance")
     assert {"reserve_coverage", "trial_balance", "journal_lines", "usdai_supply_reconciliation"} <= upstream(

@@ -7,24 +7,13 @@ from decimal import Decimal
 from pathlib import Path
 
 import duckdb
-import pytest
+from conftest import DAYS, START
 
-from orchestration.demo import run_demo
-
-START = date(2026, 1, 1)
-DAYS = 3
 
 
 def ground_truth(home: Path) -> dict[tuple[date, str], Decimal]:
     with (home / "sandbox" / "ground_truth_balances.csv").open() as f:
         return {(date.fromisoformat(r["date"]), r["account_code"]): Decimal(r["balance"]) for r in csv.DictReader(f)}
-
-
-@pytest.fixture(scope="module")
-def clean_demo(tmp_path_factory):
-    home = tmp_path_factory.mktemp("clean") / "home"
-    result = run_demo(home, days=DAYS, seed=7, start=START, echo=lambda m: None)
-    return home, result
 
 
 def test_every_ledger_account_equals_ground_truth_every_day(clean_demo):

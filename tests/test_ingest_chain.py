@@ -5,131 +5,29 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 import re
-import socket
-import subprocess
-import time
 from datetime import date, datetime, timezone
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
-from eth_abi import encode as abi_encode
 from eth_utils import keccak, to_checksum_address
 
 from assets.chain.blocks import day_block_range, last_block_at_or_before
 from assets.chain.ingest import DayNotConfirmed, RawAmountOutOfRange, ingest_chain_day
-from assets.chain.profiles import AddressBookEntry, ChainProfile, ProfileError, load_profile
-from assets.chain.registry import EVENT_DECLARATIONS, REGISTRY, decode_log, signature_topic0
+from assets.chain.profiles import AddressBookEntry, ChainProfile, ProfileError, load_profile, rpc_client
+from assets.chain.registry import (
+    EVENT_DECLARATIONS,
+    REGISTRY,
+    _decode_arguments,
+    _decode_words,
+    checksummed,
+    decode_log,
+    signature_topic0,
+)
 from assets.chain.rpc import JsonRpcClient, RpcUnavailable
 from assets.lake import Lake
-
-REPO = Path(__file__).resolve().parent.parent
-ANVIL = REPO / "node_modules" / ".bin" / "anvil"
-SOLCJS = REPO / "node_modules" / ".bin" / "solcjs"
-
-EMITTERS_SOL = """
-// SPDX-License-Identifier: MIT
-pragma solidity ^0.8.20;
-
-contract FungibleToken {
-    event Transfer(address indexed from, address indexed to, uint256 value);
-    event Approval(address indexed owner, address indexed spender, uint256 value);
-    mapping(address => uint256) public balanceOf;
-    function mint(address to, uint256 value) external { balanceOf[to] += value; emit Transfer(address(0), to, value); }
-    function approve(address spender, uint256 value) external { emit Approval(msg.sender, spender, value); }
-}
-
-contract TitleToken {
-    event Transfer(address indexed from, address indexed to, uint256 indexed tokenId);
-    event Approval(address indexed owner, address indexed approved, uint256 indexed tokenId);
-    event ApprovalForAll(address indexed owner, address indexed operator, bool approved);
-    function mint(address to, uint256 tokenId) external { emit Transfer(address(0), to, tokenId); }
-    function approve(address approved, uint256 tokenId) external { emit Approval(msg.sender, approved, tokenId); }
-    function setApprovalForAll(address operator, bool approved) external { emit ApprovalForAll(msg.sender, operator, approved); }
-}
-
-contract Protocol {
-    event Transfer(address indexed from, address indexed to, uint256 value);
-    event Deposited(address indexed caller, address indexed recipient, address depositToken, uint256 depositAmount, uint256 mintAmount);
-    event Withdrawn(address indexed caller, address indexed recipient, address withdrawToken, uint256 usdaiAmount, uint256 withdrawAmount);
-    event Harvested(uint256 usdaiAmount);
-    event BlacklistUpdated(address indexed account, bool isBlacklisted);
-    event Deposit(address indexed sender, address indexed owner, uint256 assets, uint256 shares);
-    event Withdraw(address indexed sender, address indexed receiver, address indexed owner, uint256 assets, uint256 shares);
-    event RedeemRequest(address indexed controller, address indexed owner, uint256 indexed requestId, address sender, uint256 shares);
-    event RedemptionProcessed(uint256 indexed redemptionId, address indexed controller, uint256 fulfilledShares, uint256 amount, uint256 pendingShares);
-    event RedemptionsServiced(uint256 shares, uint256 amount, bool allRedemptionsServiced);
-    event BaseYieldDeposited(uint256 depositedAmount, uint256 adminFee);
-    event BaseYieldDeposited(uint256 depositedAmount);
-    event LoanRepaymentDeposited(address indexed currencyToken, uint256 depositAmount, uint256 usdaiDepositAmount);
-    event AdminFeeWithdrawn(address indexed currencyToken, uint256 adminFeeAmount, uint256 usdaiDepositAmount);
-    event LoanOriginated(bytes32 indexed loanTermsHash, address indexed borrower, address indexed currencyToken, uint256 principal, uint256 originationFee);
-    event LenderPositionMinted(bytes32 indexed loanTermsHash, address indexed lender, uint8 indexed trancheIndex, uint256 tokenId);
-    event LenderRepaid(bytes32 indexed loanTermsHash, address indexed lender, uint8 indexed trancheIndex, uint256 principal, uint256 interest, uint256 prepay);
-    event LoanRepaid(bytes32 indexed loanTermsHash, address indexed borrower, uint256 principal, uint256 interest, uint256 prepayment, uint256 exitFee, bool isRepaid);
-    event LoanLiquidated(bytes32 indexed loanTermsHash);
-    event LenderLiquidationRepaid(bytes32 indexed loanTermsHash, address indexed lender, uint8 indexed trancheIndex, uint256 principal, uint256 interest);
-    event LoanCollateralLiquidated(bytes32 indexed loanTermsHash, uint256 proceeds, uint256 liquidationFee, uint256 surplus);
-    event LoanRefinanced(bytes32 indexed oldLoanTermsHash, bytes32 indexed newLoanTermsHash, bytes newLoanTerms);
-    event LoanBreached(bytes32 indexed loanTermsHash);
-    event LiquidationProceedsDeposited(bytes32 indexed loanTermsHash, uint256 proceeds, uint256 fee, uint256 surplus);
-    event BundleMinted(uint256 indexed tokenId, address indexed account, bytes encodedBundle);
-    event BundleUnwrapped(uint256 indexed tokenId, address indexed account);
-    event NotInTheCatalogue(uint256 indexed what, uint256 value);
-
-    struct LoanState { uint8 status; uint64 maturity; uint64 repaymentDeadline; uint256 scaledBalance; }
-
-    uint256 public totalSupply;
-    uint256 public bridgedSupply;
-    uint256 public totalAssets;
-    uint256 public totalShares;
-    mapping(address => uint256) public balanceOf;
-    mapping(bytes32 => LoanState) private loans;
-    uint256[3] private routerBalances;
-    uint256[5] private queueInfo;
-
-    function setSupply(uint256 supply, uint256 bridged) external { totalSupply = supply; bridgedSupply = bridged; }
-    function setBalance(address holder, uint256 value) external { balanceOf[holder] = value; }
-    function setVault(uint256 assets, uint256 shares, uint256[3] calldata balances, uint256[5] calldata queue) external {
-        totalAssets = assets; totalShares = shares; routerBalances = balances; queueInfo = queue;
-    }
-    function setLoan(bytes32 h, uint8 status, uint64 maturity, uint64 deadline, uint256 scaledBalance) external {
-        loans[h] = LoanState(status, maturity, deadline, scaledBalance);
-    }
-    function loanState(bytes32 h) external view returns (LoanState memory) { return loans[h]; }
-    function loanRouterBalances() external view returns (uint256, uint256, uint256) { return (routerBalances[0], routerBalances[1], routerBalances[2]); }
-    function redemptionQueueInfo() external view returns (uint256, uint256, uint256, uint256, uint256) { return (queueInfo[0], queueInfo[1], queueInfo[2], queueInfo[3], queueInfo[4]); }
-
-    function emitTransfer(address from, address to, uint256 value) external { emit Transfer(from, to, value); }
-    function emitDeposited(address caller, address recipient, address token, uint256 amount, uint256 minted) external { emit Deposited(caller, recipient, token, amount, minted); }
-    function emitWithdrawn(address caller, address recipient, address token, uint256 usdaiAmount, uint256 amount) external { emit Withdrawn(caller, recipient, token, usdaiAmount, amount); }
-    function emitHarvested(uint256 amount) external { emit Harvested(amount); }
-    function emitBlacklistUpdated(address account, bool listed) external { emit BlacklistUpdated(account, listed); }
-    function emitDeposit(address sender, address owner, uint256 assets, uint256 shares) external { emit Deposit(sender, owner, assets, shares); }
-    function emitWithdraw(address sender, address receiver, address owner, uint256 assets, uint256 shares) external { emit Withdraw(sender, receiver, owner, assets, shares); }
-    function emitRedeemRequest(address controller, address owner, uint256 requestId, address sender, uint256 shares) external { emit RedeemRequest(controller, owner, requestId, sender, shares); }
-    function emitRedemptionProcessed(uint256 id, address controller, uint256 fulfilled, uint256 amount, uint256 pending) external { emit RedemptionProcessed(id, controller, fulfilled, amount, pending); }
-    function emitRedemptionsServiced(uint256 shares, uint256 amount, bool all) external { emit RedemptionsServiced(shares, amount, all); }
-    function emitBaseYieldDeposited(uint256 amount, uint256 fee) external { emit BaseYieldDeposited(amount, fee); }
-    function emitBaseYieldDepositedV1(uint256 amount) external { emit BaseYieldDeposited(amount); }
-    function emitLoanRepaymentDeposited(address token, uint256 amount, uint256 usdaiAmount) external { emit LoanRepaymentDeposited(token, amount, usdaiAmount); }
-    function emitAdminFeeWithdrawn(address token, uint256 fee, uint256 usdaiAmount) external { emit AdminFeeWithdrawn(token, fee, usdaiAmount); }
-    function emitLoanOriginated(bytes32 h, address borrower, address token, uint256 principal, uint256 fee) external { emit LoanOriginated(h, borrower, token, principal, fee); }
-    function emitLenderPositionMinted(bytes32 h, address lender, uint8 tranche, uint256 tokenId) external { emit LenderPositionMinted(h, lender, tranche, tokenId); }
-    function emitLenderRepaid(bytes32 h, address lender, uint8 tranche, uint256 principal, uint256 interest, uint256 prepay) external { emit LenderRepaid(h, lender, tranche, principal, interest, prepay); }
-    function emitLoanRepaid(bytes32 h, address borrower, uint256 principal, uint256 interest, uint256 prepayment, uint256 exitFee, bool repaid) external { emit LoanRepaid(h, borrower, principal, interest, prepayment, exitFee, repaid); }
-    function emitLoanLiquidated(bytes32 h) external { emit LoanLiquidated(h); }
-    function emitLenderLiquidationRepaid(bytes32 h, address lender, uint8 tranche, uint256 principal, uint256 interest) external { emit LenderLiquidationRepaid(h, lender, tranche, principal, interest); }
-    function emitLoanCollateralLiquidated(bytes32 h, uint256 proceeds, uint256 fee, uint256 surplus) external { emit LoanCollateralLiquidated(h, proceeds, fee, surplus); }
-    function emitLoanRefinanced(bytes32 oldHash, bytes32 newHash, bytes calldata terms) external { emit LoanRefinanced(oldHash, newHash, terms); }
-    function emitLoanBreached(bytes32 h) external { emit LoanBreached(h); }
-    function emitLiquidationProceedsDeposited(bytes32 h, uint256 proceeds, uint256 fee, uint256 surplus) external { emit LiquidationProceedsDeposited(h, proceeds, fee, surplus); }
-    function emitBundleMinted(uint256 tokenId, address account, bytes calldata bundle) external { emit BundleMinted(tokenId, account, bundle); }
-    function emitBundleUnwrapped(uint256 tokenId, address account) external { emit BundleUnwrapped(tokenId, account); }
-    function emitNotInTheCatalogue(uint256 what, uint256 value) external { emit NotInTheCatalogue(what, value); }
-}
-"""
+from tests.local_chain import EMITTERS_SOL, LocalChain, compile_solidity, free_port, utc
 
 ALICE = to_checksum_address("0x" + "a1" * 20)
 BOB = to_checksum_address("0x" + "b0" * 20)
@@ -138,90 +36,10 @@ LOAN = "0x" + "11" * 32
 REFINANCED_LOAN = "0x" + "22" * 32
 
 
-def utc(text: str) -> int:
-    return int(datetime.fromisoformat(text).replace(tzinfo=timezone.utc).timestamp())
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-class LocalChain:
-    """A bare anvil on 127.0.0.1 whose blocks are mined at chosen times by the test."""
-
-    def __init__(self, genesis_timestamp: int) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.process = subprocess.Popen(
-            [str(ANVIL), "--host", "127.0.0.1", "--port", str(self.port), "--timestamp", str(genesis_timestamp),
-             "--silent"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        self.rpc = JsonRpcClient(self.url, timeout=10, attempts=1)
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                self.account = self.rpc.call("eth_accounts", [])[0]
-                break
-            except RpcUnavailable:
-                if time.monotonic() > deadline:
-                    self.close()
-                    raise
-                time.sleep(0.1)
-
-    def close(self) -> None:
-        self.rpc.close()
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-
-    def at(self, timestamp: int) -> LocalChain:
-        self.rpc.call("evm_setNextBlockTimestamp", [timestamp])
-        return self
-
-    def mine(self, timestamp: int) -> int:
-        self.at(timestamp).rpc.call("evm_mine", [])
-        return int(self.rpc.call("eth_blockNumber", []), 16)
-
-    def deploy(self, bytecode: str) -> str:
-        receipt = self._send({"from": self.account, "data": "0x" + bytecode})
-        return to_checksum_address(receipt["contractAddress"])
-
-    def transact(self, to: str, function: str, *args) -> dict:
-        types = re.match(r"^\w+\((.*)\)$", function).group(1)
-        type_list = [part for part in types.split(",") if part]
-        data = keccak(text=function)[:4] + abi_encode(type_list, list(args))
-        return self._send({"from": self.account, "to": to, "data": "0x" + data.hex()})
-
-    def _send(self, transaction: dict) -> dict:
-        tx_hash = self.rpc.call("eth_sendTransaction", [transaction])
-        deadline = time.monotonic() + 10
-        # anvil mines each transaction at once, but may answer before the receipt is stored
-        while (receipt := self.rpc.call("eth_getTransactionReceipt", [tx_hash])) is None:
-            assert time.monotonic() < deadline, f"transaction {tx_hash} was not mined"
-            time.sleep(0.02)
-        assert receipt["status"] == "0x1", receipt
-        return receipt
-
-
 @pytest.fixture(scope="module")
 def bytecode(tmp_path_factory) -> dict[str, str]:
-    work = tmp_path_factory.mktemp("solc")
-    (work / "Emitters.sol").write_text(EMITTERS_SOL)
-    subprocess.run(
-        [str(SOLCJS), "--bin", "--optimize", "-o", str(work / "out"), "Emitters.sol"],
-        cwd=work, check=True, capture_output=True, timeout=120,
-    )
-    return {
-        name: (work / "out" / f"Emitters_sol_{name}.bin").read_text().strip()
-        for name in ("FungibleToken", "TitleToken", "Protocol")
-    }
+    return compile_solidity(EMITTERS_SOL, "Emitters.sol", tmp_path_factory.mktemp("solc"),
+                            ["FungibleToken", "TitleToken", "Protocol"])
 
 
 @pytest.fixture(scope="module")
@@ -352,10 +170,23 @@ def test_every_catalogue_event_emitted_by_solc_code_decodes_to_its_lake_columns(
             assert decoded.args[column] == value, (signature, column)
             assert type(decoded.args[column]) is type(value), (signature, column)
         assert decoded.contract_address == contracts[contract]
+        if decoded.event.word_plan is not None:  # the fast path gives what eth_abi gives
+            topics = [topic.lower() for topic in raw_log["topics"]]
+            assert _decode_words(decoded.event.word_plan, topics, raw_log["data"]) == _decode_arguments(
+                decoded.event, topics[1:], bytes.fromhex(raw_log["data"][2:])), signature
         assert decoded.tx_hash == receipt["transactionHash"]
         assert decoded.block_number == int(receipt["blockNumber"], 16)
         decoded_signatures.add((decoded.event.topic0, decoded.event.indexed_count))
     assert decoded_signatures == set(REGISTRY), "every registry entry was emitted and decoded"
+
+
+def test_checksummed_addresses_are_eip55():
+    rng = random.Random(55)
+    for address in ["0x" + "00" * 20, "0x" + "ff" * 20, *("0x%040x" % rng.getrandbits(160) for _ in range(500))]:
+        assert checksummed(address) == checksummed(address.upper().replace("0X", "0x")) == to_checksum_address(address)
+    for not_an_address in ("0x1234", "0x" + "g" * 40, "0x" + "ab" * 21):
+        with pytest.raises(ValueError):
+            checksummed(not_an_address)
 
 
 def test_decode_log_returns_none_for_an_unknown_topic0_or_a_payload_that_does_not_fit(emitter_chain):
@@ -365,6 +196,13 @@ def test_decode_log_returns_none_for_an_unknown_topic0_or_a_payload_that_does_no
     transfer = dict(chain.transact(contracts["FungibleToken"], "mint(address,uint256)", ALICE, 1)["logs"][0])
     assert decode_log(transfer) is not None
     assert decode_log({**transfer, "data": "0x1234"}) is None
+    # dirty padding does not fit the event, as eth_abi's strict decoding has it
+    dirty_sender = "0x01" + transfer["topics"][1][4:]
+    assert decode_log({**transfer, "topics": [transfer["topics"][0], dirty_sender, transfer["topics"][2]]}) is None
+    assert decode_log({**transfer, "data": "0x" + "zz" * 32}) is None
+    approval = chain.transact(contracts["TitleToken"], "setApprovalForAll(address,bool)", BOB, True)["logs"][0]
+    assert decode_log(approval).args["approved"] is True
+    assert decode_log({**approval, "data": "0x" + "00" * 31 + "02"}) is None
     # a fourth topic turns it into an ERC-721 Transfer: same topic0, different event
     erc721 = decode_log({**transfer, "topics": [*transfer["topics"], "0x" + "00" * 31 + "2a"], "data": "0x"})
     assert erc721.args["token_id"] == "42" and "value" not in erc721.args
@@ -580,6 +418,18 @@ def test_profiles_load_the_sandbox_deployment_and_hide_the_rpc_url(tmp_path, mon
     assert len(arbitrum.entries("loan_router")) == 2
     assert arbitrum.entries("custodian")[0].address == CUSTODIAN
     assert CUSTODIAN not in arbitrum.watched_addresses
+    assert arbitrum.finality == "finalized" and sandbox.finality == "depth"
+    assert (arbitrum.max_concurrency, arbitrum.requests_per_second) == (4, None)
+    monkeypatch.setenv("BACKED_RPC_REQUESTS_PER_SECOND", "12.5")
+    monkeypatch.setenv("BACKED_RPC_CONCURRENCY", "2")
+    limited = load_profile("arbitrum", tmp_path)
+    assert (limited.max_concurrency, limited.requests_per_second) == (2, 12.5)
+    client = rpc_client(limited)
+    assert client.max_concurrency == 2 and "secret-key" not in repr(client)
+    client.close()
+    monkeypatch.setenv("BACKED_RPC_CONCURRENCY", "many")
+    with pytest.raises(ProfileError, match="BACKED_RPC_CONCURRENCY"):
+        load_profile("arbitrum", tmp_path)
 
 
 def test_rpc_errors_never_show_the_url():

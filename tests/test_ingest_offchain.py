@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -22,8 +23,9 @@ HASH_B = "0x" + "CD" * 32
 TAPE_HEADER = ",".join(LOAN_TAPE_COLUMNS)
 GOOD_TAPE_ROWS = [
     f'2026-01-05,acme,L-1,{HASH_A},B-1,"Foundry, Inc.",USDC,1000000.00,750000.123456789012345678,1234.56,'
-    "205.479452054794520547,750,current,0,2025-11-01,2026-11-01,101=1652922001234|1652922001235;102=1652922001236",
-    f"2026-01-05,acme,L-2,{HASH_B},B-2,Tensor LLC,USDC,250000,0,0,0,1200,repaid,0,2025-06-01,2025-12-31,",
+    "205.479452054794520547,750,current,0,2025-11-01,2026-11-01,101=1652922001234|1652922001235;102=1652922001236,"
+    "0.70,21",
+    f"2026-01-05,acme,L-2,{HASH_B},B-2,Tensor LLC,USDC,250000,0,0,0,1200,repaid,0,2025-06-01,2025-12-31,,,",
 ]
 
 
@@ -47,6 +49,13 @@ def good_row_with(column: str, value: str) -> str:
 @pytest.fixture
 def lake(tmp_path) -> Lake:
     return Lake(tmp_path / "home")
+
+
+def quarantine(lake: Lake, source: str, file_name: str, day: date = DAY) -> list[dict]:
+    """The quarantine entries of the day's file of that name (its hash from the day's manifest)."""
+    (sha256,) = [r["sha256"] for r in lake.read_table("input_files", day).to_pylist()
+                 if r["source"] == source and r["file_name"] == file_name]
+    return lake.read_quarantine(source, day, file_name, sha256).to_pylist()
 
 
 # ---------------------------------------------------------------------------------------------- the lake
@@ -107,7 +116,7 @@ def test_good_loan_tape_rows_land_exactly_with_their_collateral_and_lineage(lake
         ("101", "1652922001234"), ("101", "1652922001235"), ("102", "1652922001236"),
     ]
     assert {row["loan_terms_hash"] for row in collateral} == {HASH_A}
-    assert lake.read_quarantine("loan_tapes", DAY, "acme-2026-01-05.csv") is None
+    assert lake.read_quarantine("loan_tapes", DAY, "acme-2026-01-05.csv", summary.sha256) is None
 
 
 @pytest.mark.parametrize(
@@ -138,7 +147,7 @@ def test_a_bad_loan_tape_row_is_quarantined_with_its_field_and_reason_and_the_go
     (summary,) = ingest_loan_tapes_day(DAY, lake)
     assert (summary.rows_in, summary.rows_accepted, summary.rows_quarantined) == (2, 1, 1)
     assert summary.reasons == {reason: 1}
-    (rejected,) = lake.read_quarantine("loan_tapes", DAY, "acme-2026-01-05.csv").to_pylist()
+    (rejected,) = quarantine(lake, "loan_tapes", "acme-2026-01-05.csv")
     assert rejected == {
         "source_file": "acme-2026-01-05.csv", "source_row": 2, "field": column, "value": value or None, "reason": reason,
     }
@@ -148,23 +157,30 @@ def test_a_bad_loan_tape_row_is_quarantined_with_its_field_and_reason_and_the_go
 
 def test_two_rows_for_one_loan_are_both_quarantined_and_a_file_without_a_column_is_rejected_whole(lake):
     tape(lake, [GOOD_TAPE_ROWS[1], GOOD_TAPE_ROWS[1].replace("L-2", "L-2b"), GOOD_TAPE_ROWS[0]])
-    without_collateral = [row.rsplit(",", 1)[0] for row in GOOD_TAPE_ROWS]
-    tape(lake, without_collateral, name="beta-2026-01-05.csv", header=TAPE_HEADER.replace(",collateral", ""))
-    tape(lake, GOOD_TAPE_ROWS, name="gamma-2026-01-05.csv", header=TAPE_HEADER.replace(",collateral", ""))
-    acme, beta, gamma = ingest_loan_tapes_day(DAY, lake)
+    collateral_at = LOAN_TAPE_COLUMNS.index("collateral")
+
+    def without_collateral(row: str) -> str:
+        fields = next(csv.reader([row]))
+        return ",".join(f'"{f}"' if "," in f else f for i, f in enumerate(fields) if i != collateral_at)
+
+    tape(lake, [without_collateral(r).replace(",acme,", ",beta,") for r in GOOD_TAPE_ROWS], name="beta-2026-01-05.csv",
+         header=TAPE_HEADER.replace(",collateral", ""))
+    # rows with one field more than the header names: each is rejected, naming its row
+    tape(lake, [r.replace(",acme,", ",gamma,") + ",extra" for r in GOOD_TAPE_ROWS], name="gamma-2026-01-05.csv")
+    acme, beta, gamma = sorted(ingest_loan_tapes_day(DAY, lake), key=lambda s: s.file_name)
     assert (acme.rows_accepted, acme.rows_quarantined, acme.reasons) == (1, 2, {"duplicate_loan": 2})
     assert (beta.rows_in, beta.rows_accepted, beta.rows_quarantined, beta.reasons) == (2, 0, 2, {"missing_column": 1})
-    # more fields than the header names: the file cannot be read as a table at all
-    assert (gamma.rows_in, gamma.rows_accepted, gamma.reasons) == (0, 0, {"unreadable_file": 1})
-    (whole_file,) = lake.read_quarantine("loan_tapes", DAY, "beta-2026-01-05.csv").to_pylist()
-    assert (whole_file["source_row"], whole_file["field"]) == (0, "collateral")
+    assert (gamma.rows_in, gamma.rows_accepted, gamma.reasons) == (2, 0, {"wrong_field_count": 2})
+    assert gamma.messages[0] == "gamma-2026-01-05.csv: row 1: wrong_field_count (value '20 fields, the header has 19')"
+    (whole_file,) = quarantine(lake, "loan_tapes", "beta-2026-01-05.csv")
+    assert (whole_file["source_row"], whole_file["field"], whole_file["reason"]) == (0, "collateral", "missing_column")
     assert lake.read_table("loan_tapes", DAY).num_rows == 1
 
 
-def test_rerunning_a_day_gives_byte_identical_files_and_mirrors_the_inbox(lake):
+def test_rerunning_a_day_gives_byte_identical_files(lake):
     tape(lake, [GOOD_TAPE_ROWS[0], good_row_with("status", "bogus")])
     tape(lake, [GOOD_TAPE_ROWS[1].replace(",acme,", ",beta,")], name="beta-2026-01-05.csv")
-    tape(lake, GOOD_TAPE_ROWS, name="acme-2026-01-06.csv")  # another day's tape: not read
+    tape(lake, [r.replace("2026-01-05,acme", "2026-01-06,acme") for r in GOOD_TAPE_ROWS], name="acme-2026-01-06.csv")
     summaries = ingest_loan_tapes_day(DAY, lake)
     assert [s.file_name for s in summaries] == ["acme-2026-01-05.csv", "beta-2026-01-05.csv"]
     for s in summaries:
@@ -173,18 +189,13 @@ def test_rerunning_a_day_gives_byte_identical_files_and_mirrors_the_inbox(lake):
         lake.partition_path("loan_tapes", DAY),
         lake.partition_path("loan_collateral", DAY),
         lake.partition_path("input_files", DAY),
-        lake.quarantine_path("loan_tapes", DAY, "acme-2026-01-05.csv"),
+        lake.quarantine_path("loan_tapes", DAY, "acme-2026-01-05.csv", summaries[0].sha256),
     ]
     before = [path.read_bytes() for path in written]
     ingest_loan_tapes_day(DAY, lake)
     assert [path.read_bytes() for path in written] == before
-
-    # A tape taken out of the inbox leaves the day's tables, manifest and quarantine on the next run.
-    (lake.inbox / "loan_tapes" / "acme-2026-01-05.csv").unlink()
-    ingest_loan_tapes_day(DAY, lake)
-    assert lake.read_table("input_files", DAY).column("file_name").to_pylist() == ["beta-2026-01-05.csv"]
-    assert lake.read_table("loan_tapes", DAY).column("loan_id").to_pylist() == ["L-2"]
-    assert not lake.quarantine_path("loan_tapes", DAY, "acme-2026-01-05.csv").exists()
+    # the other day's tape was taken in too, and routed to its own day
+    assert [s.file_name for s in ingest_loan_tapes_day(date(2026, 1, 6), lake)] == ["acme-2026-01-06.csv"]
 
 
 def test_a_day_without_tapes_still_writes_empty_tables(lake):
@@ -196,6 +207,8 @@ def test_a_day_without_tapes_still_writes_empty_tables(lake):
 # ---------------------------------------------------------------------------------------------- telemetry
 
 H100 = 'modelName="NVIDIA H100 80GB HBM3",Hostname="node-03"'
+UUID_A = "GPU-0a1b2c3d-0000-4000-8000-00000000000a"
+UUID_B = "GPU-0a1b2c3d-0000-4000-8000-00000000000b"
 T0 = 1767571200000  # 2026-01-05T00:00:00Z in ms
 TEN_MINUTES = 600_000
 
@@ -209,31 +222,31 @@ def test_dcgm_scrapes_roll_up_per_gpu_per_day(lake):
     lines = [
         "# HELP DCGM_FI_DEV_GPU_UTIL GPU utilization (in %).",
         "# TYPE DCGM_FI_DEV_GPU_UTIL gauge",
-        *(sample("DCGM_FI_DEV_GPU_UTIL", "GPU-a", "1652922001234", str(v), T0 + i * TEN_MINUTES)
+        *(sample("DCGM_FI_DEV_GPU_UTIL", UUID_A, "1652922001234", str(v), T0 + i * TEN_MINUTES)
           for i, v in enumerate([10, 20, 30, 40, 100])),
         # GPU b: a model name with an escaped quote, comma and backslash; one scrape is NaN
-        sample("DCGM_FI_DEV_GPU_UTIL", "GPU-b", "1652922009999", "NaN", T0,
+        sample("DCGM_FI_DEV_GPU_UTIL", UUID_B, "1652922009999", "NaN", T0,
                extra='modelName="H100 \\"SXM\\", rev\\\\2",Hostname="node-04"'),
-        sample("DCGM_FI_DEV_GPU_UTIL", "GPU-b", "1652922009999", "50", T0 + TEN_MINUTES,
+        sample("DCGM_FI_DEV_GPU_UTIL", UUID_B, "1652922009999", "50", T0 + TEN_MINUTES,
                extra='modelName="H100 \\"SXM\\", rev\\\\2",Hostname="node-04"'),
         "",
         "# HELP DCGM_FI_DEV_GPU_TEMP GPU temperature (in C).",
         "# TYPE DCGM_FI_DEV_GPU_TEMP gauge",
-        sample("DCGM_FI_DEV_GPU_TEMP", "GPU-a", "1652922001234", "61", T0),
-        sample("DCGM_FI_DEV_GPU_TEMP", "GPU-a", "1652922001234", "74.5", T0 + TEN_MINUTES),
+        sample("DCGM_FI_DEV_GPU_TEMP", UUID_A, "1652922001234", "61", T0),
+        sample("DCGM_FI_DEV_GPU_TEMP", UUID_A, "1652922001234", "74.5", T0 + TEN_MINUTES),
         "# TYPE DCGM_FI_DEV_POWER_USAGE gauge",
-        sample("DCGM_FI_DEV_POWER_USAGE", "GPU-a", "1652922001234", "300", T0),
-        sample("DCGM_FI_DEV_POWER_USAGE", "GPU-a", "1652922001234", "500", T0 + TEN_MINUTES),
+        sample("DCGM_FI_DEV_POWER_USAGE", UUID_A, "1652922001234", "300", T0),
+        sample("DCGM_FI_DEV_POWER_USAGE", UUID_A, "1652922001234", "500", T0 + TEN_MINUTES),
         "# TYPE DCGM_FI_DEV_XID_ERRORS gauge",
-        sample("DCGM_FI_DEV_XID_ERRORS", "GPU-a", "1652922001234", "0", T0),
-        sample("DCGM_FI_DEV_XID_ERRORS", "GPU-a", "1652922001234", "79", T0 + TEN_MINUTES),
-        sample("DCGM_FI_DEV_XID_ERRORS", "GPU-a", "1652922001234", "79", T0 + 2 * TEN_MINUTES),
+        sample("DCGM_FI_DEV_XID_ERRORS", UUID_A, "1652922001234", "0", T0),
+        sample("DCGM_FI_DEV_XID_ERRORS", UUID_A, "1652922001234", "79", T0 + TEN_MINUTES),
+        sample("DCGM_FI_DEV_XID_ERRORS", UUID_A, "1652922001234", "79", T0 + 2 * TEN_MINUTES),
         # rejected: next day, no timestamp, not a number, no UUID, a repeat, not a sample at all
-        sample("DCGM_FI_DEV_GPU_UTIL", "GPU-a", "1652922001234", "99", T0 + 86_400_000),
-        sample("DCGM_FI_DEV_GPU_UTIL", "GPU-a", "1652922001234", "99", None),
-        sample("DCGM_FI_DEV_GPU_UTIL", "GPU-a", "1652922001234", "high", T0 + 3 * TEN_MINUTES),
+        sample("DCGM_FI_DEV_GPU_UTIL", UUID_A, "1652922001234", "99", T0 + 86_400_000),
+        sample("DCGM_FI_DEV_GPU_UTIL", UUID_A, "1652922001234", "99", None),
+        sample("DCGM_FI_DEV_GPU_UTIL", UUID_A, "1652922001234", "high", T0 + 3 * TEN_MINUTES),
         'DCGM_FI_DEV_GPU_UTIL{gpu="3"} 5 ' + str(T0),
-        sample("DCGM_FI_DEV_GPU_UTIL", "GPU-a", "1652922001234", "10", T0),
+        sample("DCGM_FI_DEV_GPU_UTIL", UUID_A, "1652922001234", "10", T0),
         "{not a sample",
     ]
     write(lake.inbox / "telemetry" / "dcgm-2026-01-05.prom", "\n".join(lines) + "\n")
@@ -243,12 +256,12 @@ def test_dcgm_scrapes_roll_up_per_gpu_per_day(lake):
     assert summary.reasons == {"outside_day": 1, "missing_timestamp": 1, "invalid_value": 1, "missing_label": 1,
                                "duplicate_sample": 1, "unparseable_line": 1}
     rejected = {(r["source_row"], r["reason"]) for r in
-                lake.read_quarantine("telemetry", DAY, "dcgm-2026-01-05.prom").to_pylist()}
+                quarantine(lake, "telemetry", "dcgm-2026-01-05.prom")}
     assert (22, "outside_day") in rejected and (27, "unparseable_line") in rejected
 
     a, b = lake.read_table("gpu_telemetry_daily", DAY).to_pylist()
     assert (a["gpu_uuid"], a["gpu_serial"], a["hostname"], a["model_name"]) == (
-        "GPU-a", "1652922001234", "node-03", "NVIDIA H100 80GB HBM3")
+        UUID_A, "1652922001234", "node-03", "NVIDIA H100 80GB HBM3")
     assert (a["samples"], a["scrape_interval_s"], a["minutes_online"]) == (5, 600, 50.0)
     assert a["util_mean"] == 40.0
     assert a["util_p95"] == pytest.approx(88.0)  # linear between 40 and 100 at 0.95
@@ -319,7 +332,7 @@ def test_a_bad_statement_row_is_quarantined_with_its_field_and_reason(lake, row_
     statement(lake, rows)
     (summary,) = ingest_custodian_day(DAY, lake)
     assert (summary.rows_in, summary.rows_accepted, summary.rows_quarantined, summary.reasons) == (5, 4, 1, {reason: 1})
-    (rejected,) = lake.read_quarantine("custodian", DAY, "bny-2026-01-05.csv").to_pylist()
+    (rejected,) = quarantine(lake, "custodian", "bny-2026-01-05.csv")
     assert (rejected["source_row"], rejected["field"], rejected["reason"]) == (row_index + 1, field, reason)
     assert row_index + 1 not in lake.read_table("custodian_statements", DAY).column("source_row").to_pylist()
 
@@ -330,7 +343,7 @@ def test_input_files_holds_every_source_of_the_day_and_each_source_replaces_only
     tape(lake, GOOD_TAPE_ROWS)
     statement(lake, GOOD_STATEMENT_ROWS)
     write(lake.inbox / "telemetry" / "dcgm-2026-01-05.prom",
-          sample("DCGM_FI_DEV_GPU_UTIL", "GPU-a", "1652922001234", "1", T0) + "\n")
+          sample("DCGM_FI_DEV_GPU_UTIL", UUID_A, "1652922001234", "1", T0) + "\n")
     ingest_loan_tapes_day(DAY, lake)
     ingest_telemetry_day(DAY, lake)
     (custodian_summary,) = ingest_custodian_day(DAY, lake)
@@ -345,4 +358,8 @@ def test_input_files_holds_every_source_of_the_day_and_each_source_replaces_only
     assert (gpu["samples"], gpu["scrape_interval_s"], gpu["minutes_online"]) == (1, None, None)
     custodian_row = manifest[("custodian", "bny-2026-01-05.csv")]
     assert custodian_row["sha256"] == custodian_summary.sha256
-    assert custodian_row["size_bytes"] == (lake.inbox / "custodian" / "bny-2026-01-05.csv").stat().st_size
+    # the statement left the drop folder for the archive, under its hash
+    archived = lake.archive / "custodian" / "2026-01-05" / f"{custodian_summary.sha256}-bny-2026-01-05.csv"
+    assert custodian_row["size_bytes"] == archived.stat().st_size == len(
+        ("\n".join([STATEMENT_HEADER, *GOOD_STATEMENT_ROWS]) + "\n").encode())
+    assert not (lake.inbox / "custodian" / "bny-2026-01-05.csv").exists()

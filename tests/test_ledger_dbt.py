@@ -1,7 +1,9 @@
-"""The dbt project on a hand-postable lake (tests/ledger_fixtures.py): real `dbt seed` and `dbt build` on DuckDB.
+"""The dbt project on a hand-postable lake (tests/ledger_fixtures.py): real `dbt build` on DuckDB.
 
 The expected balances below were posted by hand from the fixture's story, rule by rule of docs/ledger.md;
-balances are debits minus credits (liabilities, equity and income close negative).
+balances are debits minus credits (liabilities, equity and income close negative). The whole hand-posted journal
+is the seed dbt_project/seeds/ledger_fixture/expected_journal_lines.csv, compared by the dbt test
+journal_lines_match_hand_posted_scenario on every build of this module's daily home.
 """
 from __future__ import annotations
 
@@ -20,16 +22,24 @@ import pyarrow as pa
 import pytest
 
 from assets.lake import SCHEMAS
+from assets.lake import Lake
 from tests.ledger_fixtures import (
-    BASE_TOKEN, CUSIP, DAY_1, DAY_2, LOAN_1, LOAN_2, LOAN_ROUTER, USDAI, USDC, build_ledger_lake, chain_address_book,
-    tx_hash,
+    BASE_TOKEN, CORRECTED_TAPE_SHA256, CUSIP, DAY_1, DAY_2, LOAN_1, LOAN_2, LOAN_ROUTER, TAPE_FILES, USDAI, USDC,
+    build_ledger_lake, chain_address_book, file_sha256, tx_hash, write_corrected_tape, write_reorg,
 )
 
 REPO = Path(__file__).resolve().parent.parent
 PROJECT_DIR = REPO / "dbt_project"
 DBT = Path(sys.executable).parent / "dbt"
 
-MARTS = ("journal_lines", "trial_balance", "reserve_coverage", "usdai_supply_reconciliation")
+MARTS = ("journal_lines", "trial_balance", "reserve_coverage", "usdai_supply_reconciliation", "loan_positions",
+         "susdai_yield", "redemption_queue", "journal_day_hashes", "balance_sheet", "income_statement")
+# The marts that a restated ledger must show exactly as a ledger built afresh from the corrected sources would
+# (the journal and its hashes keep the history of the restatement on top, and trial_balance's period debits and
+# credits count the reversals too: its closing balances must agree).
+STATE_MARTS = ("reserve_coverage", "usdai_supply_reconciliation", "loan_positions", "susdai_yield",
+               "redemption_queue", "balance_sheet", "income_statement")
+FIXTURE_VARS = {"ledger_fixture": True}
 
 CLOSING_DAY_1 = {
     "1000": "1.5",                       # 150 sent to the custodian - 148.50 T-bill cost
@@ -37,7 +47,9 @@ CLOSING_DAY_1 = {
     "1020": "505",                       # PYUSD@USDai 1000 - 350 - 150; USDC@router 350 - 245 - 100
     "1100": "350",                       # L1 250 + L2 100
     "1110": "0.095890410958904110",      # 0.068493150684931507 + 0.027397260273972603
-    "1190": "0",
+    # L1: half its GPUs dark, exposure 250.068493150684931507 / 2 x 50% loss, insurance not yet claimable;
+    # L2: 35 days past due, 25% of 100.027397260273972603, plus its dark GPU's 50% net of 70% insured
+    "1190": "-102.528082191780821919",   # 62.517123287671232877 + 40.010958904109589042
     "2000": "-400",                      # minted 1000 to Alice, 600 staked into the vault
     "2100": "-604.586301369863013699",   # 600 staked + the day's yield
     "2110": "0",
@@ -46,7 +58,7 @@ CLOSING_DAY_1 = {
     "4010": "0",                         # bought at 148.50, marked at 148.50
     "4020": "-5",                        # L1's origination fee
     "4030": "0",
-    "5000": "0",
+    "5000": "102.528082191780821919",    # the allowance
     "5010": "4.586301369863013699",      # (5 + 0.095890410958904110) x 0.9
 }
 
@@ -56,7 +68,8 @@ CLOSING_DAY_2 = {
     "1020": "545.068493",                # 505 - 100 burn + 50.068493 repaid + 90 liquidation proceeds
     "1100": "200",                       # 350 - 50 repaid - 100 liquidated
     "1110": "0.054794671232876712",      # 0.095890410958904110 - 0.068493 - 0.027397260273972603 + 0.054794520547945205
-    "1190": "0",
+    # L2's allowance paid its 10.027397260273972603 shortfall, the rest released; L1 half dark on 200.054794671232876712
+    "1190": "-50.013698667808219178",
     "2000": "-450",                      # -400 + 100 burnt - 100 claimed - 50 unbacked
     "2100": "-504.653616438356164384",   # -604.586301369863013699 + 100 serviced - 0.067315068493150685
     "2110": "0",                         # 100 serviced, 100 claimed
@@ -65,24 +78,37 @@ CLOSING_DAY_2 = {
     "4010": "-0.02",                     # 148.52 - 148.50
     "4020": "-5",
     "4030": "0",
-    "5000": "10.027397260273972603",     # L2: 100 principal + 0.027397260273972603 interest - 90 proceeds
+    "5000": "60.041095928082191781",     # L2's loss 10.027397260273972603 + L1's allowance 50.013698667808219178
     "5010": "4.653616438356164384",      # + (0.054794520547945205 + 0.02) x 0.9, rounded half up at 18 places
 }
 
 
-def run_dbt(home: Path, *args: str) -> str:
+def start_dbt(home: Path, *args: str) -> subprocess.Popen:
     env = {**os.environ, "BACKED_HOME": str(home), "DBT_PROFILES_DIR": str(PROJECT_DIR)}
     command = [
         str(DBT), *args, "--project-dir", str(PROJECT_DIR),
         "--target-path", str(home / "dbt_target"), "--log-path", str(home / "dbt_logs"),
     ]
-    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, f"{' '.join(args)} failed:\n{result.stdout[-6000:]}\n{result.stderr[-3000:]}"
-    return result.stdout
+    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def build_window(home: Path, first: str, last: str) -> str:
-    return run_dbt(home, "build", "--vars", json.dumps({"min_date": first, "max_date": last}))
+def finish_dbt(process: subprocess.Popen) -> str:
+    stdout, stderr = process.communicate(timeout=600)
+    assert process.returncode == 0, f"{' '.join(process.args[:3])} failed:\n{stdout[-6000:]}\n{stderr[-3000:]}"
+    return stdout
+
+
+def run_dbt(home: Path, *args: str) -> str:
+    return finish_dbt(start_dbt(home, *args))
+
+
+def build_window(home: Path, first: str, last: str, **dbt_vars) -> str:
+    return run_dbt(home, "build", "--vars", json.dumps({"min_date": first, "max_date": last, **dbt_vars}))
+
+
+def query(home: Path, sql: str, params: list | None = None) -> list[tuple]:
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+        return con.execute(sql, params or []).fetchall()
 
 
 @dataclass(frozen=True)
@@ -105,6 +131,9 @@ class Warehouse:
         date_column = 7 if mart == "journal_lines" else 0
         return {row[date_column] for row in self.rows[mart]}
 
+    def journal(self) -> list[tuple]:
+        return self.rows["journal_lines"]
+
 
 @dataclass(frozen=True)
 class DailyBuilds:
@@ -112,20 +141,25 @@ class DailyBuilds:
     after_day_1: Warehouse
     after_day_2: Warehouse
     after_rebuilding_day_1: Warehouse
+    dbt_outputs: tuple[str, ...]
 
 
 @pytest.fixture(scope="module")
 def daily_builds(tmp_path_factory) -> DailyBuilds:
-    """Seed, then one partitioned build per day, then day 1 again, as Dagster's daily runs would."""
+    """One partitioned build per day (seeds included), then day 1 again, as Dagster's daily runs would."""
     home = tmp_path_factory.mktemp("daily_home")
     build_ledger_lake(home)
-    run_dbt(home, "seed")
-    build_window(home, "2026-01-05", "2026-01-05")
+    outputs = [build_window(home, "2026-01-05", "2026-01-05", **FIXTURE_VARS)]
     after_day_1 = Warehouse.read(home)
-    build_window(home, "2026-01-06", "2026-01-06")
+    outputs.append(build_window(home, "2026-01-06", "2026-01-06", **FIXTURE_VARS))
     after_day_2 = Warehouse.read(home)
-    build_window(home, "2026-01-05", "2026-01-05")
-    return DailyBuilds(home, after_day_1, after_day_2, Warehouse.read(home))
+    outputs.append(build_window(home, "2026-01-05", "2026-01-05", **FIXTURE_VARS))
+    return DailyBuilds(home, after_day_1, after_day_2, Warehouse.read(home), tuple(outputs))
+
+
+def test_every_build_posts_the_hand_posted_journal(daily_builds):
+    for output in daily_builds.dbt_outputs:
+        assert "PASS journal_lines_match_hand_posted_scenario" in output
 
 
 def expected(balances: dict[str, str]) -> dict[str, Decimal]:
@@ -149,13 +183,12 @@ def test_day_2_closes_at_the_hand_posted_balances_and_leaves_day_1_alone(daily_b
 
 def test_rebuilding_day_1_changes_nothing(daily_builds):
     before, after = daily_builds.after_day_2, daily_builds.after_rebuilding_day_1
-    assert len(after.rows["journal_lines"]) == len(before.rows["journal_lines"]) == 42
+    assert len(after.journal()) == len(before.journal()) == 50
     assert after.rows == before.rows
 
 
 def test_a_full_build_equals_the_day_by_day_build(daily_builds, tmp_path):
     shutil.copytree(daily_builds.home / "lake", tmp_path / "lake")
-    run_dbt(tmp_path, "seed")
     run_dbt(tmp_path, "build")
     full = Warehouse.read(tmp_path)
     assert full.days("trial_balance") == {DAY_1, DAY_2}
@@ -175,7 +208,8 @@ def test_journal_lines_carry_their_rule_lineage_and_sub_accounts(daily_builds):
     assert set(by_rule) == {
         "usdai_mint", "usdai_unbacked_mint", "usdai_burn", "reserve_conversion", "reserve_to_custodian",
         "susdai_stake", "redemption_serviced", "redemption_claimed", "loan_originated", "loan_repaid",
-        "loan_liquidated", "interest_accrual", "tbill_purchase", "tbill_accretion", "susdai_yield",
+        "loan_liquidated", "interest_accrual", "credit_loss_allowance", "tbill_purchase", "tbill_accretion",
+        "susdai_yield",
     }
     # The unbacked mint was logged twice; it is one entry of two lines, keyed by sha256(source|source_key|rule_id).
     unbacked = by_rule["usdai_unbacked_mint"]
@@ -187,12 +221,15 @@ def test_journal_lines_carry_their_rule_lineage_and_sub_accounts(daily_builds):
     ]
     assert {line[3] for line in by_rule["usdai_mint"]} == {f"{BASE_TOKEN}@{USDAI}", ""}
     assert {line[3] for line in by_rule["reserve_conversion"]} == {f"{USDC}@{LOAN_ROUTER}", f"{BASE_TOKEN}@{USDAI}"}
+    # The shortfall is charged to L2's allowance, which covers all of it: no credit loss expense line.
     assert [(line[2], line[3], line[4], line[5]) for line in by_rule["loan_liquidated"]] == [
         ("1020", f"{USDC}@{LOAN_ROUTER}", "90.000000000000000000", "0.000000000000000000"),
-        ("5000", "", "10.027397260273972603", "0.000000000000000000"),
+        ("1190", LOAN_2, "10.027397260273972603", "0.000000000000000000"),
         ("1100", LOAN_2, "0.000000000000000000", "100.000000000000000000"),
         ("1110", LOAN_2, "0.000000000000000000", "0.027397260273972603"),
     ]
+    allowance_keys = {line[7] for line in by_rule["credit_loss_allowance"]}
+    assert allowance_keys == {f"{file_sha256(TAPE_FILES[day])}:{row}" for day in (DAY_1, DAY_2) for row in (1, 2)}
     assert {line[3] for line in by_rule["tbill_accretion"]} == {CUSIP, ""}
     accretion_keys = {line[7] for line in by_rule["tbill_accretion"]}
     assert accretion_keys == {f"{hashlib.sha256(b'custodian-a-2026-01-06.csv').hexdigest()}:{CUSIP}"}
@@ -212,9 +249,14 @@ def test_reserve_coverage_and_supply_reconciliation(daily_builds):
             from main.usdai_supply_reconciliation""").fetchall()}
     d = Decimal
     # Quotients are truncated at 18 places: 655 / 400, 1005.095890410958904110 / 1004.586301369863013699, ...
-    assert coverage[DAY_1] == (d("500"), d("400"), d("655"), d("1.6375"), d("1.000507262582021086"))
+    # total coverage: (1005.095890410958904110 - 102.528082191780821919) / 1004.586301369863013699 on day 1,
+    # (895.143287671232876712 - 50.013698667808219178) / 954.653616438356164384 on day 2
+    assert coverage[DAY_1] == (d("500"), d("400"), d("655"), d("1.6375"), d("0.898447258327560721"))
     assert coverage[DAY_2] == (d("450"), d("450"), d("695.088493"), d("1.544641095555555555"),
-                               d("0.937662909622501822"))
+                               d("0.885273542624238635"))
+    buffers = {row[0]: row[1:] for row in query(daily_builds.home, """
+        select partition_date, liquid_buffer, total_buffer from main.reserve_coverage""")}
+    assert buffers[DAY_2] == (d("245.088493"), d("845.129589003424657534") - d("954.653616438356164384"))
     # The unbacked mint shows in the deposit-derived supply only.
     assert supply[DAY_1] == (d("500"), d("500"), d("500"), d("0"), d("0"))
     assert supply[DAY_2] == (d("400"), d("450"), d("450"), d("50"), d("0"))
@@ -238,3 +280,173 @@ def test_a_token_whose_decimals_cannot_be_posted_exactly_fails_the_build(tmp_pat
         built = {name for (name,) in con.execute("select table_name from information_schema.tables").fetchall()}
     assert "stg_chain_address_book" in built
     assert not built & set(MARTS), "a mart was built from amounts that could not be converted"
+
+
+def test_loan_positions_show_the_allowance_collateral_health_and_the_chain(daily_builds):
+    positions = {(row[0], row[1]): row[2:] for row in query(daily_builds.home, """
+        select partition_date, loan_id, status, days_past_due, principal, accrued_interest, allowance,
+               carrying_amount, collateral_gpus, dark_gpus, collateral_health, insurance_claimable, onchain_status,
+               onchain_principal
+        from main.loan_positions""")}
+    d = Decimal
+    assert positions[(DAY_1, "A-1")] == (
+        "current", 0, d("250"), d("0.068493150684931507"), d("62.517123287671232877"), d("187.551369863013698630"),
+        2, 1, d("0.5"), False, 1, d("250"))
+    assert positions[(DAY_1, "A-2")] == (
+        "delinquent", 35, d("100"), d("0.027397260273972603"), d("40.010958904109589042"), d("60.016438356164383561"),
+        1, 1, d("0"), True, 1, d("100"))
+    assert positions[(DAY_2, "A-2")] == ("liquidated", 36, d("0"), d("0"), d("0"), d("0"), 1, 1, d("0"), True, 4, d("0"))
+
+
+def test_susdai_yield_splits_the_nav_growth_and_compares_the_share_price(daily_builds):
+    rows = {row[0]: row[1:] for row in query(daily_builds.home, """
+        select partition_date, nav_open, nav_close, net_flows, holder_yield, admin_fee, yield_from_loan_interest,
+               yield_from_tbills, yield_from_fees, annualised_yield, onchain_share_price, onchain_annualised_yield,
+               nav_difference
+        from main.susdai_yield""")}
+    d = Decimal
+    assert rows[DAY_1] == (d("0"), d("604.586301369863013699"), d("600"), d("4.586301369863013699"),
+                           d("0.509589041095890411"), d("0.086301369863013699"), d("0"), d("4.5"), None,
+                           d("1.007643835616438356"), None, d("0"))
+    # 0.067315068493150685 x 365 / 604.586301369863013699; the share price went 1.007643835616438356 -> 1.009307232876712328
+    assert rows[DAY_2] == (d("604.586301369863013699"), d("504.653616438356164384"), d("-100"),
+                           d("0.067315068493150685"), d("0.007479452054794520"), d("0.049315068493150685"),
+                           d("0.018"), d("0"), d("0.040639359417058647"), d("1.009307232876712328"),
+                           d("0.602534326653796785"), d("0"))
+
+
+def test_redemption_queue_reconciles_to_redemption_queue_info(daily_builds):
+    rows = {row[0]: row[1:] for row in query(daily_builds.home, """
+        select partition_date, requested_shares, fulfilled_shares, serviced_amount, claimed_amount, pending_shares,
+               unclaimed_amount, onchain_pending_shares, ledger_redemptions_payable, pending_shares_difference,
+               claimable_balance_difference, ledger_payable_difference
+        from main.redemption_queue""")}
+    d = Decimal
+    assert rows[DAY_1] == (d("100"), d("0"), d("0"), d("0"), d("100"), d("0"), d("100"), d("0"), d("0"), d("0"), d("0"))
+    assert rows[DAY_2] == (d("0"), d("100"), d("100"), d("100"), d("0"), d("0"), d("0"), d("0"), d("0"), d("0"), d("0"))
+
+
+def test_balance_sheet_and_income_statement_of_any_period(daily_builds):
+    sheet = {(row[0], row[1], row[2]): row[3] for row in query(daily_builds.home, """
+        select partition_date, section, coalesce(account_code, 'earnings'), amount from main.balance_sheet""")}
+    d = Decimal
+    assert sheet[(DAY_2, "assets", "1190")] == d("-50.013698667808219178")
+    assert sheet[(DAY_2, "liabilities", "2100")] == d("504.653616438356164384")
+    # income 0.150684931506849315 + 0.02 + 5 less expenses 60.041095928082191781 + 4.653616438356164384
+    assert sheet[(DAY_2, "equity", "earnings")] == d("-59.524027434931506850")
+    output = run_dbt(daily_builds.home, "show", "--quiet", "--output", "json", "--limit", "-1", "--inline",
+                     "select account_code, cast(amount as varchar) as amount"
+                     " from ({{ income_statement_for_period('2026-01-05', '2026-01-06') }}) as period")
+    statement = {row["account_code"] or "net income": Decimal(row["amount"]) for row in json.loads(output)["show"]}
+    assert statement == {"4000": d("0.150684931506849315"), "4010": d("0.02"), "4020": d("5"), "4030": d("0"),
+                         "5000": d("60.041095928082191781"), "5010": d("4.653616438356164384"),
+                         "net income": d("-59.524027434931506850")}
+
+
+@dataclass(frozen=True)
+class Restatement:
+    before: Warehouse
+    after: Warehouse
+    fresh: Warehouse  # the same final lake built from nothing
+    home: Path
+
+
+def restate(daily_builds: DailyBuilds, tmp_path: Path, rewrite, day: str) -> Restatement:
+    """Rewrite a day's lake partitions in a copy of the daily home, rebuild that day, and build the rewritten lake
+    from nothing beside it."""
+    home = tmp_path / "restated"
+    shutil.copytree(daily_builds.home, home)
+    rewrite(Lake(home))
+    fresh = tmp_path / "fresh"
+    shutil.copytree(home / "lake", fresh / "lake")
+    fresh_build = start_dbt(fresh, "build")
+    build_window(home, day, day)
+    finish_dbt(fresh_build)
+    return Restatement(daily_builds.after_day_2, Warehouse.read(home), Warehouse.read(fresh), home)
+
+
+def reversals(journal: list[tuple]) -> dict[str, str]:
+    """Reversed entry id -> the reason, from journal rows (columns in journal_lines order)."""
+    return {row[12]: row[14] for row in journal if row[10] == "reversal"}
+
+
+def assert_restated_like_a_fresh_build(restatement: Restatement) -> None:
+    # Posted history stays: every line of before is still there, unchanged.
+    assert set(restatement.before.journal()) <= set(restatement.after.journal())
+    for day in (DAY_1, DAY_2):
+        assert restatement.after.closing_balances(day) == restatement.fresh.closing_balances(day)
+    for mart in STATE_MARTS:
+        assert restatement.after.rows[mart] == restatement.fresh.rows[mart], mart
+    # Netted by account and sub-account, the restated journal is the fresh one.
+    netted = """select partition_date, account_code, sub_account, sum(debit) - sum(credit) from main.journal_lines
+                group by all having sum(debit) <> sum(credit) order by all"""
+    assert query(restatement.home, netted) == query(restatement.home.parent / "fresh", netted)
+
+
+def test_a_corrected_tape_is_reversed_and_reposted_and_later_days_follow(daily_builds, tmp_path):
+    restatement = restate(daily_builds, tmp_path, write_corrected_tape, "2026-01-05")
+    assert_restated_like_a_fresh_build(restatement)
+    journal = restatement.after.journal()
+    by_id = {row[0]: row for row in journal}
+    old_tape = file_sha256(TAPE_FILES[DAY_1])
+    reversed_entries = reversals(journal)
+    # The old tape's four entries (accruals and allowances of both loans) left with their file.
+    withdrawn = {by_id[entry][9]: reason for entry, reason in reversed_entries.items() if reason == "source_withdrawn"}
+    assert set(withdrawn) == {f"{old_tape}:1", f"{old_tape}:2"}
+    assert sum(reason == "source_withdrawn" for reason in reversed_entries.values()) == 4
+    # Day 1's yield and day 2's L1 allowance true-up (which starts from day 1's) are the same keys, restated.
+    changed = sorted((by_id[entry][7], by_id[entry][10]) for entry, reason in reversed_entries.items()
+                     if reason == "source_changed")
+    assert changed == [(DAY_1, "susdai_yield"), (DAY_2, "credit_loss_allowance")]
+    revisions = [row for row in journal if row[11] == 1 and row[1] == 1]
+    assert sorted((row[7], row[10], row[13] in reversed_entries) for row in revisions) == [
+        (DAY_1, "susdai_yield", True), (DAY_2, "credit_loss_allowance", True)]
+    new_keys = {row[9] for row in journal if row[9].startswith(CORRECTED_TAPE_SHA256)}
+    assert new_keys == {f"{CORRECTED_TAPE_SHA256}:1", f"{CORRECTED_TAPE_SHA256}:2"}
+    # L1 accrued 0.07 instead of 0.068493150684931507: 4000 and 1190 moved on both days.
+    balances = restatement.after.closing_balances(DAY_2)
+    assert balances["4000"] == Decimal("-0.152191780821917808")
+    assert balances["1190"] == Decimal("-50.013698667808219178")
+    # The hash chain was rebuilt for both days and still verifies (the build's tests include the recomputation).
+    hashes = lambda w: {row[0]: row[4] for row in w.rows["journal_day_hashes"]}  # noqa: E731
+    assert all(hashes(restatement.after)[day] != hashes(restatement.before)[day] for day in (DAY_1, DAY_2))
+
+
+def test_a_reorg_reverses_the_logs_that_left_the_chain(daily_builds, tmp_path):
+    restatement = restate(daily_builds, tmp_path, write_reorg, "2026-01-06")
+    assert_restated_like_a_fresh_build(restatement)
+    journal = restatement.after.journal()
+    by_id = {row[0]: row for row in journal}
+    reversed_entries = reversals(journal)
+    assert sorted((by_id[entry][9], by_id[entry][10], reason) for entry, reason in reversed_entries.items()) == [
+        (f"{tx_hash(10)}:0", "loan_repaid", "source_withdrawn"),
+        (f"{tx_hash(12)}:0", "usdai_unbacked_mint", "source_withdrawn"),
+    ]
+    # Day 1 is untouched; L2's liquidation was re-included as it was and is not posted twice.
+    assert all(row[7] == DAY_2 for row in journal if row not in restatement.before.journal())
+    assert [row[10] for row in journal if row[9] == f"{tx_hash(21)}:0"] == ["loan_repaid"] * 3
+    balances = restatement.after.closing_balances(DAY_2)
+    assert (balances["1100"], balances["3000"], balances["2000"]) == (Decimal("210"), Decimal("0"), Decimal("-400"))
+    # Building the day again adds nothing: the restated journal is what the sources post.
+    build_window(restatement.home, "2026-01-06", "2026-01-06")
+    assert Warehouse.read(restatement.home).rows == restatement.after.rows
+
+
+def test_an_edit_of_posted_history_breaks_the_hash_chain(daily_builds, tmp_path):
+    home = tmp_path / "tampered"
+    shutil.copytree(daily_builds.home, home)
+    with duckdb.connect(str(home / "warehouse.duckdb")) as con:
+        con.execute("""update main.journal_lines set debit = debit + 1
+                       where rule_id = 'usdai_mint' and account_code = '1020'""")
+        con.execute("""update main.journal_lines set credit = credit + 1
+                       where rule_id = 'usdai_mint' and account_code = '2000'""")
+    env = {**os.environ, "BACKED_HOME": str(home), "DBT_PROFILES_DIR": str(PROJECT_DIR)}
+    result = subprocess.run(
+        [str(DBT), "test", "--select", "journal_day_hash_chain_holds journal_entries_balance",
+         "--project-dir", str(PROJECT_DIR), "--target-path", str(home / "dbt_target"),
+         "--log-path", str(home / "dbt_logs")],
+        env=env, capture_output=True, text=True, timeout=600,
+    )
+    # The edited entry still balances: only the chain shows it, on day 1 and every day after.
+    assert "PASS journal_entries_balance" in result.stdout
+    assert "FAIL 2 journal_day_hash_chain_holds" in result.stdout, result.stdout[-3000:]

@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from web3 import Web3
 
+from assets.iso20022 import read_statement_message
+from assets.loan_tapes import CSV_FORMAT, XLSX_FORMAT, read_tape
 from sandbox.anvil import AnvilNode
 from sandbox.compile import compile_contracts
 from sandbox.ground_truth import CHART_OF_ACCOUNTS
@@ -66,6 +68,20 @@ def read_csv(path):
         return list(csv.DictReader(f))
 
 
+def tape_rows(home, lender, day):
+    """A lender's tape of the day, whatever its format, in the tape schema's columns (as the pipeline reads it)."""
+    (path,) = (home / "inbox" / "loan_tapes").glob(f"{lender}-{day}.*")
+    file_format = XLSX_FORMAT if path.suffix == ".xlsx" else CSV_FORMAT
+    return read_tape(path.read_bytes(), file_format, path.name).frame.to_dicts()
+
+
+def statement_rows(home, day):
+    """The custodian's holdings (semt.002) and cash (camt.053) statements of the day, as statement records."""
+    paths = sorted((home / "inbox" / "custodian").glob(f"custodian-a-*-{day}.xml"))
+    assert [p.name for p in paths] == [f"custodian-a-camt053-{day}.xml", f"custodian-a-semt002-{day}.xml"]
+    return [record for path in paths for record in read_statement_message(path.read_bytes()).records]
+
+
 def ground_truth(result):
     return {(date.fromisoformat(r["date"]), r["account_code"]): Decimal(r["balance"])
             for r in read_csv(result.ground_truth_path)}
@@ -81,10 +97,11 @@ def test_every_expected_file_exists(three_days):
     _, result = three_days
     home = result.home
     for day in DATES:
-        for path in (home / "inbox" / "loan_tapes" / f"lender-a-{day}.csv",
+        for path in (home / "inbox" / "loan_tapes" / f"lender-a-{day}.xlsx",
                      home / "inbox" / "loan_tapes" / f"lender-b-{day}.csv",
                      home / "inbox" / "telemetry" / f"dcgm-{day}.prom",
-                     home / "inbox" / "custodian" / f"custodian-a-{day}.csv"):
+                     home / "inbox" / "custodian" / f"custodian-a-semt002-{day}.xml",
+                     home / "inbox" / "custodian" / f"custodian-a-camt053-{day}.xml"):
             assert path.is_file() and path.stat().st_size > 0, path
     assert sorted(result.inbox_files) == sorted(p for p in (home / "inbox").rglob("*") if p.is_file())
     assert not list(home.rglob("*.tmp")), "a temporary file was left behind"
@@ -162,7 +179,7 @@ def test_files_agree_with_the_ground_truth(three_days):
     _, result = three_days
     balances = ground_truth(result)
     for day in DATES:
-        statement = read_csv(result.home / "inbox" / "custodian" / f"custodian-a-{day}.csv")
+        statement = statement_rows(result.home, day)
         closing = [Decimal(r["amount"]) for r in statement if r["record_type"] == "closing_cash"]
         holdings = sum(Decimal(r["market_value"]) for r in statement if r["record_type"] == "holding")
         assert closing == [balances[(day, "1000")]]
@@ -170,8 +187,7 @@ def test_files_agree_with_the_ground_truth(three_days):
         for row in statement:
             if row["cusip"]:
                 assert cusip_check_digit(row["cusip"][:8]) == row["cusip"][8], row["cusip"]
-        tapes = [row for lender in ("lender-a", "lender-b")
-                 for row in read_csv(result.home / "inbox" / "loan_tapes" / f"{lender}-{day}.csv")]
+        tapes = [row for lender in ("lender-a", "lender-b") for row in tape_rows(result.home, lender, day)]
         assert sum(Decimal(r["principal_outstanding"]) for r in tapes) == balances[(day, "1100")]
         assert sum(Decimal(r["accrued_interest"]) for r in tapes) == balances[(day, "1110")]
         assert sum(Decimal(r["daily_interest"]) for r in tapes) == \
@@ -199,21 +215,18 @@ def test_the_compressed_scenario_holds_every_required_event(three_days):
     assert {result.address_of("loan_router"), result.address_of("custodian")} <= recipients
     assert recipients - {result.address_of("loan_router"), result.address_of("custodian")}, "no user withdrawal"
     # The custodian's cash receipts are the on-chain transfers to its deposit address.
-    receipts = [r for day in DATES
-                for r in read_csv(result.home / "inbox" / "custodian" / f"custodian-a-{day}.csv")
-                if r["transaction_type"] == "cash_receipt"]
+    receipts = [r for day in DATES for r in statement_rows(result.home, day) if r["transaction_type"] == "cash_receipt"]
     sent = {w.transactionHash.to_0x_hex(): w.args.withdrawAmount for w in withdrawn
             if w.args.recipient == result.address_of("custodian")}
     assert {r["reference"]: Decimal(r["amount"]).scaleb(6) for r in receipts} == sent
-    statements = [r for day in DATES for r in read_csv(result.home / "inbox" / "custodian" / f"custodian-a-{day}.csv")]
+    statements = [r for day in DATES for r in statement_rows(result.home, day)]
     assert {r["transaction_type"] for r in statements} >= {"cash_receipt", "tbill_purchase", "tbill_maturity"}
 
 
 def test_telemetry_covers_the_collateral_of_the_days_loans(three_days):
     _, result = three_days
     for day in DATES:
-        tapes = [row for lender in ("lender-a", "lender-b")
-                 for row in read_csv(result.home / "inbox" / "loan_tapes" / f"{lender}-{day}.csv")]
+        tapes = [row for lender in ("lender-a", "lender-b") for row in tape_rows(result.home, lender, day)]
         collateral = {serial for row in tapes for entry in row["collateral"].split(";")
                       for serial in entry.split("=")[1].split("|")}
         text = (result.home / "inbox" / "telemetry" / f"dcgm-{day}.prom").read_text()
@@ -226,8 +239,7 @@ def test_telemetry_covers_the_collateral_of_the_days_loans(three_days):
         stamps = {int(t) for t in re.findall(r" (\d{13})$", text, flags=re.M)}
         assert len(stamps) == 86_400 // 600 and min(stamps) == day_start_ms
     # One title is a bundle of two GPUs.
-    assert any("|" in row["collateral"] for row in read_csv(result.home / "inbox" / "loan_tapes" /
-                                                             f"lender-a-{DATES[0]}.csv"))
+    assert any("|" in row["collateral"] for row in tape_rows(result.home, "lender-a", DATES[0]))
 
 
 def test_the_seed_makes_the_run_reproducible_byte_for_byte(three_days, tmp_path):
@@ -288,8 +300,7 @@ def test_six_days_repay_one_loan_in_full_and_liquidate_a_default_below_its_outst
     statuses, dark_days = [], []
     for i in range(6):
         day = START + timedelta(days=i)
-        [row] = [r for r in read_csv(result.home / "inbox" / "loan_tapes" / f"lender-a-{day}.csv")
-                 if r["loan_terms_hash"] == "0x" + defaulted.hex()]
+        [row] = [r for r in tape_rows(result.home, "lender-a", day) if r["loan_terms_hash"] == "0x" + defaulted.hex()]
         statuses.append(row["status"])
         serials = {s for entry in row["collateral"].split(";") for s in entry.split("=")[1].split("|")}
         text = (result.home / "inbox" / "telemetry" / f"dcgm-{day}.prom").read_text()

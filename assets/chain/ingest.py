@@ -19,7 +19,7 @@ import pyarrow.dataset as ds
 from eth_utils import to_checksum_address
 
 from assets.chain.blocks import BlockHeader, BlockHeaders, day_block_range, day_start_timestamp, last_block_at_or_before
-from assets.chain.logs import DEFAULT_SPAN, AdaptiveSpan, LogFetcher
+from assets.chain.logs import DEFAULT_SPAN, AdaptiveSpan, LogFetcher, log_order
 from assets.chain.profiles import ChainProfile
 from assets.chain.registry import DecodedLog, decode_log
 from assets.chain.rpc import JsonRpcClient
@@ -117,28 +117,35 @@ def ingest_chain_day(
     log_block_span: int | None = None,
     run: ChainRun | None = None,
 ) -> ChainDaySummary:
+    """Write the day's chain tables; raises `DayNotConfirmed` while the day's end is not final. Pass the `run` the
+    days of one run share (`ingest_chain_days` does): without it each call checks the chain id, finds unknown start
+    blocks and learns the log span anew."""
     run = run or ChainRun(profile, rpc, log_block_span=log_block_span)
     profile, headers = run.profile, run.headers
     next_day_start = day_start_timestamp(day + timedelta(days=1))
     _require_confirmed(day, profile, run.confirmed_head(), next_day_start)
 
     block_range = day_block_range(rpc, day, headers)
+    # (raw log, its decoding or None), decoded as each eth_getLogs answer arrives while the next are fetched
+    logs: list[tuple[dict, DecodedLog | None]] = []
     if block_range is None:
         state_block_number = last_block_at_or_before(rpc, next_day_start - 1, headers)
-        raw_logs: list[dict] = []
     else:
         state_block_number = block_range[1]
-        raw_logs = run.logs.fetch(block_range[0], block_range[1], profile.watched_addresses_until(block_range[1]))
+        addresses = profile.watched_addresses_until(block_range[1])
+        for chunk in run.logs.chunks(block_range[0], block_range[1], addresses):
+            logs.extend((raw_log, decode_log(raw_log)) for raw_log in chunk)
+        logs.sort(key=lambda pair: log_order(pair[0]))
 
-    log_blocks = {int(raw_log["blockNumber"], 16) for raw_log in raw_logs}
+    log_blocks = {int(raw_log["blockNumber"], 16) for raw_log, _ in logs}
     read_blocks = headers.headers(
         log_blocks | set(block_range or ()) | ({state_block_number} if state_block_number is not None else set()))
+    roles = {entry.address.lower(): entry.role for entry in reversed(profile.address_book)}
     events, unknown = [], []
-    for raw_log in raw_logs:
+    for raw_log, decoded in logs:
         header = read_blocks[int(raw_log["blockNumber"], 16)]
         _require_canonical(raw_log, header)
-        role = profile.role_of(raw_log["address"])
-        decoded = decode_log(raw_log)
+        role = roles.get(raw_log["address"].lower())
         if decoded is None:
             unknown.append(_unknown_log_row(raw_log, header, role))
         else:
@@ -170,7 +177,7 @@ def ingest_chain_day(
             "to_block_time": last_block.time if last_block else None,
             "state_block": state_block.number if state_block else None,
             "state_block_hash": state_block.hash if state_block else None,
-            "log_count": len(raw_logs),
+            "log_count": len(logs),
         }],
     }
     for table in CHAIN_DAY_TABLES:
@@ -182,7 +189,7 @@ def ingest_chain_day(
         from_block=block_range[0] if block_range else None,
         to_block=block_range[1] if block_range else None,
         state_block=state_block.number if state_block else None,
-        log_count=len(raw_logs),
+        log_count=len(logs),
         decoded_events=len(events),
         unknown_logs=len(unknown),
         state_values=len(state_rows),
@@ -194,7 +201,8 @@ def ingest_chain_day(
 def _require_confirmed(day: date, profile: ChainProfile, confirmed: BlockHeader | None, next_day_start: int) -> None:
     # A confirmed block at or after the next day's first second proves every block of the day is confirmed.
     if confirmed is None or confirmed.timestamp < next_day_start:
-        shown = "nothing" if confirmed is None else f"block {confirmed.number} at {_utc(confirmed.timestamp).isoformat()}"
+        shown = ("nothing" if confirmed is None
+                 else f"block {confirmed.number} at {_utc(confirmed.timestamp).isoformat()}")
         rule = "the finalized block" if profile.finality == "finalized" else f"{profile.confirmations} blocks deep"
         raise DayNotConfirmed(
             f"{day.isoformat()} is not confirmed on {profile.name}: the newest block {rule} is {shown}, before the "
@@ -289,9 +297,16 @@ def _address_book_rows(profile: ChainProfile) -> list[dict[str, Any]]:
 
 
 def _table(table: str, rows: list[dict[str, Any]]) -> pa.Table:
+    """The rows as an Arrow table of the lake table's schema (without partition_date), built column by column:
+    an event fills a handful of the ~60 argument columns, and a column no row fills is made as nulls at once."""
     schema = SCHEMAS[table]
-    without_partition = schema.remove(schema.get_field_index("partition_date"))
-    return pa.Table.from_pylist(rows, schema=without_partition)
+    schema = schema.remove(schema.get_field_index("partition_date"))
+    filled = set().union(*(row.keys() for row in rows))
+    return pa.table(
+        [pa.array([row.get(field.name) for row in rows], type=field.type) if field.name in filled
+         else pa.nulls(len(rows), field.type) for field in schema],
+        schema=schema,
+    )
 
 
 def _utc(timestamp: int) -> datetime:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
+from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
@@ -95,10 +96,14 @@ class LogFetcher:
 
     def fetch(self, first: int, last: int, addresses: list[str]) -> list[dict]:
         """Every log of `addresses` in blocks [first, last], ordered by (block number, log index)."""
+        return sorted((raw_log for chunk in self.chunks(first, last, addresses) for raw_log in chunk), key=log_order)
+
+    def chunks(self, first: int, last: int, addresses: list[str]) -> Iterator[list[dict]]:
+        """The logs of `addresses` in blocks [first, last], one list per answered range, in the order the answers
+        arrive: the caller works on one answer (decodes it) while the next ones are still being fetched."""
         if not addresses or last < first:
-            return []
+            return
         watched = {address.lower() for address in addresses}
-        logs: list[dict] = []
         retry: deque[_Range] = deque()  # refused ranges, cut in halves, go before new ones
         cursor = first
         with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="eth_getLogs") as pool:
@@ -110,22 +115,22 @@ class LogFetcher:
                     else:
                         block_range = _Range(cursor, min(cursor + self.span.current - 1, last))
                         cursor = block_range.last + 1
-                    in_flight[pool.submit(self.rpc.get_logs, block_range.first, block_range.last, addresses)] = block_range
+                    future = pool.submit(self.rpc.get_logs, block_range.first, block_range.last, addresses)
+                    in_flight[future] = block_range
                     self.requests += 1
                 done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
                 for future in done:
                     block_range = in_flight.pop(future)
                     error = future.exception()
                     if error is None:
-                        logs.extend(_checked(future.result(), block_range, watched))
                         self.span.succeeded()
+                        yield _checked(future.result(), block_range, watched)
                     elif range_too_large(error):
                         retry.extendleft(reversed(self._after_refusal(block_range, error)))
                     else:
                         for other in in_flight:
                             other.cancel()
                         raise error
-        return sorted(logs, key=_log_order)
 
     def _after_refusal(self, block_range: _Range, error: Exception) -> tuple[_Range, ...]:
         self.refusals += 1
@@ -149,5 +154,5 @@ def _checked(logs: list[dict], block_range: _Range, watched: set[str]) -> list[d
     return logs
 
 
-def _log_order(raw_log: dict) -> tuple[int, int]:
+def log_order(raw_log: dict) -> tuple[int, int]:
     return int(raw_log["blockNumber"], 16), int(raw_log["logIndex"], 16)

@@ -9,7 +9,7 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from eth_utils import to_checksum_address
 
@@ -51,6 +51,9 @@ class ChainProfile:
     confirmations: int
     address_book: tuple[AddressBookEntry, ...]
     finality: str = "depth"
+    # What the provider's plan allows: requests in flight, and requests started per second (None: no cap).
+    max_concurrency: int = 4
+    requests_per_second: float | None = None
 
     def __post_init__(self) -> None:
         if self.finality not in FINALITIES:
@@ -98,6 +101,14 @@ class ChainProfile:
             dataclasses.replace(entry, start_block=found.get(entry.address)) if entry.start_block is None else entry
             for entry in self.address_book
         ))
+
+
+def rpc_client(profile: ChainProfile, **options: Any) -> JsonRpcClient:
+    """The JSON-RPC client for the profile's node, within the provider limits the profile states."""
+    from assets.chain.rpc import JsonRpcClient
+
+    return JsonRpcClient(profile.rpc_url, **{"max_concurrency": profile.max_concurrency,
+                                             "requests_per_second": profile.requests_per_second, **options})
 
 
 def find_start_blocks(rpc: JsonRpcClient, addresses: list[str]) -> dict[str, int]:
@@ -151,6 +162,8 @@ def _sandbox_profile(deployment_path: Path) -> ChainProfile:
             rpc_url=deployment["rpc_url"],
             confirmations=int(deployment["confirmations"]),
             finality=deployment.get("finality", "depth"),
+            max_concurrency=int(deployment.get("rpc_max_concurrency", 4)),
+            requests_per_second=deployment.get("rpc_requests_per_second"),
             address_book=tuple(
                 AddressBookEntry(
                     role=entry["role"],
@@ -195,6 +208,8 @@ def _arbitrum_profile() -> ChainProfile:
         rpc_url=rpc_url,
         confirmations=ARBITRUM_CONFIRMATIONS,
         finality="finalized",
+        max_concurrency=_environment_number("BACKED_RPC_CONCURRENCY", int, 4),
+        requests_per_second=_environment_number("BACKED_RPC_REQUESTS_PER_SECOND", float, None),
         address_book=tuple(
             AddressBookEntry(
                 entry.role,
@@ -207,3 +222,16 @@ def _arbitrum_profile() -> ChainProfile:
             for entry in book
         ),
     )
+
+
+def _environment_number(name: str, kind: type, default: Any) -> Any:
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = kind(text)
+    except ValueError:
+        raise ProfileError(f"{name} is not a number: {text!r}") from None
+    if value <= 0:
+        raise ProfileError(f"{name} must be positive, got {text}")
+    return value

@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
-from assets.chain.ingest import CHAIN_DAY_TABLES, ChainRun, DayNotConfirmed, ingest_chain_day
+from assets.chain.ingest import CHAIN_DAY_TABLES, ChainRun, ingest_chain_day
 from assets.chain.profiles import ChainProfile
 from assets.chain.rpc import JsonRpcClient
 from assets.lake import SCHEMAS, Lake
@@ -52,28 +52,37 @@ def verify_and_repair(profile: ChainProfile, rpc: JsonRpcClient, lake: Lake, day
                       *, run: ChainRun | None = None) -> list[Reorg]:
     """Compare the recorded block hashes of `days` (default: every ingested day) with the node; on a mismatch,
     record the reorganisation and re-ingest (or withdraw) every ingested day from the first changed one on.
-    Returns the reorganisations found: none, or one covering everything from its fork up."""
+    Returns the reorganisations found: none, or one covering everything from its fork up.
+
+    Usually one request: the highest recorded block of the last day checked still canonical proves every block
+    below it unchanged. Otherwise a binary search over the days finds the first one that changed."""
     ingested = lake.partition_days("chain_blocks")
     checked = sorted(set(ingested if days is None else days) & set(ingested))
     if not checked:
         return []
     recorded = _recorded_blocks(lake)
-    checked_blocks = sorted({number for day in checked for number in recorded[day]})
-    canonical = _canonical_hashes(rpc, checked_blocks)
-    changed_days = [day for day in checked
-                    if any(canonical[number] != old for number, (old, _) in recorded[day].items())]
-    if not changed_days:
-        return []
+    canonical: dict[int, str | None] = {}
 
-    affected = [day for day in ingested if day >= changed_days[0]]
+    def changed(day: date) -> bool:
+        top = max(recorded[day])
+        if top not in canonical:
+            canonical.update(_canonical_hashes(rpc, [top]))
+        return canonical[top] != recorded[day][top][0]
+
+    if not changed(checked[-1]):
+        return []
+    # Changes are closed upwards (a changed block changes every later one), and so is "the day's top block changed".
+    low, high = 0, len(checked) - 1  # the first changed day is checked[high]; none before checked[low]
+    while low < high:
+        middle = (low + high) // 2
+        low, high = (low, middle) if changed(checked[middle]) else (middle + 1, high)
+
+    affected = [day for day in ingested if day >= checked[high]]
     old_blocks = {number: old for day in affected for number, (old, _) in recorded[day].items()}
     canonical.update(_canonical_hashes(rpc, sorted(set(old_blocks) - set(canonical))))
     replaced = {number: old for number, old in old_blocks.items() if canonical[number] != old}
     first_replaced = min(replaced)
-    earlier = {number: old for day, blocks in recorded.items() for number, (old, _) in blocks.items()
-               if number < first_replaced}
-    canonical.update(_canonical_hashes(rpc, sorted(set(earlier) - set(canonical))))
-    common = max((number for number, old in earlier.items() if canonical[number] == old), default=None)
+    common = _highest_unchanged_below(rpc, recorded, first_replaced)
     fork = _fork_block(rpc, first_replaced, _parent_of(recorded, first_replaced), common)
     detected_at = datetime.now(timezone.utc).replace(tzinfo=None)
     reorg_id = hashlib.sha256(f"{first_replaced}:{replaced[first_replaced]}:{canonical[first_replaced]}"
@@ -98,13 +107,11 @@ def verify_and_repair(profile: ChainProfile, rpc: JsonRpcClient, lake: Lake, day
     _record(lake, reorg, recorded)
     for day in affected:
         if day in reorg.reingested:
-            try:
-                ingest_chain_day(day, run.profile, rpc, lake, run=run)
-                continue
-            except DayNotConfirmed:
-                pass
-        for table in reversed(CHAIN_DAY_TABLES):
-            lake.remove_partition(table, day)
+            # judged final against the run's confirmed head, the one the ingest checks too
+            ingest_chain_day(day, run.profile, rpc, lake, run=run)
+        else:
+            for table in reversed(CHAIN_DAY_TABLES):
+                lake.remove_partition(table, day)
     return [reorg]
 
 
@@ -138,6 +145,20 @@ def _recorded_blocks(lake: Lake) -> dict[date, dict[int, tuple[str, str]]]:
     for day, number, block_hash, parent_hash in zip(*(table.column(name).to_pylist() for name in table.column_names)):
         recorded.setdefault(day, {})[number] = (block_hash, parent_hash)
     return recorded
+
+
+def _highest_unchanged_below(rpc: JsonRpcClient, recorded: dict[date, dict[int, tuple[str, str]]],
+                             first_replaced: int, batch: int = 16) -> int | None:
+    """The highest recorded block below `first_replaced` whose hash is still canonical (None: none is)."""
+    earlier = sorted({number: old for blocks in recorded.values() for number, (old, _) in blocks.items()
+                      if number < first_replaced}.items(), reverse=True)
+    for start in range(0, len(earlier), batch):
+        chunk = earlier[start : start + batch]
+        canonical = _canonical_hashes(rpc, [number for number, _ in chunk])
+        for number, old in chunk:
+            if canonical[number] == old:
+                return number
+    return None
 
 
 def _parent_of(recorded: dict[date, dict[int, tuple[str, str]]], number: int) -> str:

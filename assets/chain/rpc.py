@@ -10,7 +10,8 @@ What real providers do, and what the client does about it:
 - A caller that treats a timeout as a signal (the log fetcher halves its span) asks for `retry_timeouts=False`.
 
 The URL may carry a provider key, so it never appears in a log line, an exception or a repr: errors name the
-method and the failure, and exceptions from the HTTP library are not chained (their text holds the URL).
+method and the failure, exceptions from the HTTP library are not chained (their text holds the URL), and the
+HTTP library's own debug lines (which print the request path) have the URL's path and query masked.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import threading
 import time
 from collections import Counter
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
@@ -57,6 +59,51 @@ class RpcHttpError(RpcUnavailable):
     def __init__(self, label: str, status: int) -> None:
         super().__init__(f"{label}: HTTP {status}")
         self.status = status
+
+
+class _UrlSecretMask(logging.Filter):
+    """Masks the secret parts of live clients' URLs in the records of the HTTP library's loggers."""
+
+    LOGGERS = ("urllib3.connectionpool", "urllib3.connection", "urllib3.poolmanager", "urllib3.util.retry")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._secrets: Counter[str] = Counter()
+        self._lock = threading.Lock()
+        for name in self.LOGGERS:
+            logging.getLogger(name).addFilter(self)
+
+    def hide(self, secrets: list[str]) -> None:
+        with self._lock:
+            self._secrets.update(secrets)
+
+    def release(self, secrets: list[str]) -> None:
+        with self._lock:
+            self._secrets.subtract(secrets)
+            self._secrets = +self._secrets
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        with self._lock:
+            secrets = sorted(self._secrets, key=len, reverse=True)
+        if secrets:
+            message = record.getMessage()
+            if any(secret in message for secret in secrets):
+                for secret in secrets:
+                    message = message.replace(secret, "<hidden>")
+                record.msg, record.args = message, ()
+        return True
+
+
+_URL_SECRET_MASK = _UrlSecretMask()
+
+
+def _url_secrets(url: str) -> list[str]:
+    """The parts of an RPC URL that may hold a key: user info, path and query (providers put keys there)."""
+    parts = urlsplit(url)
+    secrets = [part for part in (parts.path, parts.query) if part and part != "/"]
+    if "@" in parts.netloc:
+        secrets.append(parts.netloc.rsplit("@", 1)[0])
+    return secrets
 
 
 class RequestPacer:
@@ -95,6 +142,8 @@ class JsonRpcClient:
         if attempts < 1 or max_concurrency < 1 or max_batch_size < 1:
             raise ValueError("attempts, max_concurrency and max_batch_size must be at least 1")
         self._url = url
+        self._url_secrets = _url_secrets(url)
+        _URL_SECRET_MASK.hide(self._url_secrets)
         self._timeout = timeout
         self._attempts = attempts
         self._backoff_s = backoff_s
@@ -122,6 +171,8 @@ class JsonRpcClient:
         for session in sessions:
             session.close()
         self._sessions = threading.local()
+        _URL_SECRET_MASK.release(self._url_secrets)
+        self._url_secrets = []
 
     def __enter__(self) -> JsonRpcClient:
         return self

@@ -22,6 +22,36 @@
   {{ sha256_hex(dbt.concat([source, "'|'", source_key, "'|'", rule_id])) }}
 {%- endmacro %}
 
+{#
+  A restated entry (the same source, key and rule posting different lines) is a new revision with an id of its
+  own: sha256 of `source|source_key|rule_id|revision`; revision 0 keeps the plain id above.
+#}
+{% macro journal_revision_entry_id(source, source_key, rule_id, revision) -%}
+  case
+    when {{ revision }} = 0 then {{ journal_entry_id(source, source_key, rule_id) }}
+    else {{ sha256_hex(dbt.concat([source, "'|'", source_key, "'|'", rule_id, "'|'",
+                                   "cast(" ~ revision ~ " as " ~ dbt.type_string() ~ ")"])) }}
+  end
+{%- endmacro %}
+
+{# A reversal is keyed by the entry it reverses: an entry is reversed at most once. #}
+{% macro journal_reversal_entry_id(reversed_entry_id) -%}
+  {{ journal_entry_id("'ledger'", reversed_entry_id, "'reversal'") }}
+{%- endmacro %}
+
+{#
+  One journal line as canonical text: what an entry's content fingerprint and the daily hash chain are computed
+  over. Amounts print with all 18 decimals, times to the microsecond, so equal lines always give equal text.
+#}
+{% macro journal_line_text(line_no, account_code, sub_account, debit, credit, effective_time, partition_date) -%}
+  {{ dbt.concat([
+    "cast(" ~ line_no ~ " as " ~ dbt.type_string() ~ ")", "'|'", account_code, "'|'", sub_account, "'|'",
+    "cast(" ~ debit ~ " as " ~ dbt.type_string() ~ ")", "'|'", "cast(" ~ credit ~ " as " ~ dbt.type_string() ~ ")", "'|'",
+    "cast(" ~ effective_time ~ " as " ~ dbt.type_string() ~ ")", "'|'",
+    "cast(" ~ partition_date ~ " as " ~ dbt.type_string() ~ ")"
+  ]) }}
+{%- endmacro %}
+
 {# The last microsecond of a UTC day: when day-end entries (tape accruals, computed entries) take effect. #}
 {% macro end_of_day(date_expression) -%}
   {{ dbt.dateadd("microsecond", -1, dbt.dateadd("day", 1, "cast(" ~ date_expression ~ " as " ~ dbt.type_timestamp() ~ ")")) }}
@@ -40,4 +70,51 @@
 {# `sha256:row`, the lineage of every entry posted from an inbox file. #}
 {% macro file_source_key(source_sha256, source_row) -%}
   {{ dbt.concat([source_sha256, "':'", "cast(" ~ source_row ~ " as " ~ dbt.type_string() ~ ")"]) }}
+{%- endmacro %}
+
+{#
+  A whole journal line as text, every column in the table's order joined by `|` (nulls as empty): what a day's
+  hash covers, so that an edit of any column of any line changes it.
+#}
+{% macro journal_record_text(relation_alias) -%}
+  {%- set columns = ["entry_id", "line_no", "account_code", "sub_account", "debit", "credit", "effective_time",
+                     "partition_date", "source", "source_key", "rule_id", "revision", "reverses_entry_id",
+                     "supersedes_entry_id", "restatement_reason"] -%}
+  concat_ws('|'
+    {%- for column in columns %}, coalesce(cast({{ relation_alias }}.{{ column }} as {{ dbt.type_string() }}), ''){% endfor -%}
+  )
+{%- endmacro %}
+
+{#
+  The hash of each day's journal chained to the previous day's (`days`: a relation with partition_date and
+  day_digest, one row per day, in any order; `opening_hash`: the chain hash before the first of them). The
+  genesis hash, before the ledger's first day, is 64 zeros.
+#}
+{% macro journal_hash_chain(days, opening_hash) -%}
+  with recursive ordered_days as (
+    select partition_date, day_digest, row_number() over (order by partition_date) as day_number
+    from {{ days }}
+  ),
+
+  chain (day_number, partition_date, day_digest, previous_chain_hash, chain_hash) as (
+    select
+      day_number, partition_date, day_digest, {{ opening_hash }},
+      {{ sha256_hex(dbt.concat([opening_hash, "day_digest"])) }}
+    from ordered_days
+    where day_number = 1
+    union all
+    select
+      ordered_days.day_number, ordered_days.partition_date, ordered_days.day_digest, chain.chain_hash,
+      {{ sha256_hex(dbt.concat(["chain.chain_hash", "ordered_days.day_digest"])) }}
+    from ordered_days
+    inner join chain
+      on ordered_days.day_number = chain.day_number + 1
+  )
+
+  select partition_date, day_digest, previous_chain_hash, chain_hash
+  from chain
+{%- endmacro %}
+
+{% macro journal_genesis_hash() -%}
+  '0000000000000000000000000000000000000000000000000000000000000000'
 {%- endmacro %}

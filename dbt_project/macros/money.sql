@@ -61,3 +61,16 @@
   (cast(trunc({{ expression }}) as hugeint) * cast(1000000000000000000 as hugeint)
    + cast(({{ expression }} - trunc({{ expression }})) * 1000000000000000000 as hugeint))
 {%- endmacro %}
+
+{#
+  A rate of the ledger's policy (dbt var `name`) as DECIMAL(9,6): a product of a USD amount and a rate stays exact
+  (DECIMAL(38,24)) until it is rounded back to 18 places. A rate with more than 6 decimals, or not a plain
+  non-negative decimal, stops the run rather than being rounded.
+#}
+{% macro policy_rate(name) -%}
+  {%- set value = var(name) | string -%}
+  {%- if not modules.re.fullmatch("[0-9]{1,3}([.][0-9]{1,6})?", value) -%}
+    {{ exceptions.raise_compiler_error("dbt var " ~ name ~ " = '" ~ value ~ "': a rate is a plain decimal with at most 6 decimals") }}
+  {%- endif -%}
+  cast('{{ value }}' as decimal(9, 6))
+{%- endmacro %}

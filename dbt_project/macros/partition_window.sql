@@ -16,18 +16,77 @@
 {%- endmacro %}
 
 {#
-  Incremental strategy `partition_window`: the window's days are deleted and rebuilt, so re-running a day replaces
-  exactly that day, even when it now has fewer rows (or none) than before; days outside the window are untouched.
-  Models using it must select only rows of the window.
+  The rebuild window of the journal, of every model upstream of it that keeps history, and of the cumulative
+  marts: from `min_date` through the later of `max_date` and the last day the journal already holds. Restating a
+  day changes what later days carry forward (balances, allowance true-ups, T-bill marks, the hash chain), so every
+  later day already posted is rebuilt with it; adding the next day costs that day only. All models take the
+  journal's last day, read when the model runs, so they agree on the window and the bound is a literal the scans
+  can prune on. (The journal is found by name: a ref() would make it upstream of the models that feed it.)
 #}
-{% macro get_incremental_partition_window_sql(arg_dict) -%}
+{% macro rebuild_window_end() -%}
+  {%- if execute -%}
+    {%- set journal = adapter.get_relation(database=target.database, schema=target.schema, identifier="journal_lines") -%}
+    {%- if journal is not none -%}
+      {%- set latest = run_query("select cast(max(partition_date) as varchar) from " ~ journal).columns[0].values()[0] -%}
+      {%- if latest is not none and latest > (var("max_date") | string) -%}
+        {{- return("cast('" ~ latest ~ "' as date)") -}}
+      {%- endif -%}
+    {%- endif -%}
+  {%- endif -%}
+  {{- return(partition_window_end()) -}}
+{%- endmacro %}
+
+{% macro in_rebuild_window(column) -%}
+  {{ column }} between {{ partition_window_start() }} and {{ rebuild_window_end() }}
+{%- endmacro %}
+
+{#
+  Incremental strategy `rebuild_from_window_start`: every day from `min_date` on is deleted and rebuilt, so
+  re-running a day replaces exactly what it changes, even when a day now has fewer rows (or none) than before;
+  earlier days are untouched. Models using it must select the rows of their rebuild window.
+#}
+{% macro get_incremental_rebuild_from_window_start_sql(arg_dict) -%}
   {%- set target = arg_dict["target_relation"] -%}
   {%- set source = arg_dict["temp_relation"] -%}
   {%- set columns_csv = get_quoted_csv(arg_dict["dest_columns"] | map(attribute="name")) -%}
   delete from {{ target }}
-  where {{ in_partition_window("partition_date") }};
+  where partition_date >= {{ partition_window_start() }};
 
   insert into {{ target }} ({{ columns_csv }})
   select {{ columns_csv }}
   from {{ source }}
+{%- endmacro %}
+
+{#
+  A cumulative mart's state at the close of the last day before its rebuild window, read back from the mart
+  itself, so that the window only adds its own days' movements instead of scanning all history. `columns` maps
+  each column to carry to its type; on a first build there is no earlier state and the CTE is empty.
+#}
+{% macro carried_forward(columns) -%}
+  {%- if is_incremental() -%}
+    select {{ columns.keys() | join(", ") }}
+    from {{ this }}
+    where partition_date = (
+      select max(partition_date) from {{ this }} where partition_date < {{ partition_window_start() }}
+    )
+  {%- else -%}
+    select
+      {%- for name, type in columns.items() %}
+      cast(null as {{ type }}) as {{ name }}{{ "," if not loop.last }}
+      {%- endfor %}
+    where 1 = 0
+  {%- endif -%}
+{%- endmacro %}
+
+{#
+  The ledger's days in the rebuild window: every day the chain was ingested and any day with journal lines.
+#}
+{% macro ledger_days() -%}
+  select partition_date
+  from {{ ref('stg_chain_days') }}
+  where {{ in_rebuild_window("partition_date") }}
+  union
+  select partition_date
+  from {{ ref('journal_lines') }}
+  where {{ in_rebuild_window("partition_date") }}
 {%- endmacro %}

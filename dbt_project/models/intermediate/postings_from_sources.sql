@@ -1,6 +1,12 @@
-{# Every posting read from a source (chain, loan tapes, custodian), before the ledger's computed entries. #}
+{{ config(materialized='table') }}
+{#
+  Every posting read from a source (chain, loan tapes, custodian) over the rebuild window, before the ledger's
+  computed entries. A table of the window: the day's sUSDai yield and the journal both read it, and the families
+  are computed once.
+#}
 {% set families = [
-  'postings_usdai_reserve', 'postings_susdai', 'postings_loans', 'postings_interest_accrual', 'postings_tbills'
+  'postings_usdai_reserve', 'postings_susdai', 'postings_loans', 'postings_interest_accrual',
+  'postings_credit_loss_allowance', 'postings_tbills'
 ] %}
 {% for family in families %}
 select

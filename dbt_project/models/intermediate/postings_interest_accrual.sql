@@ -1,5 +1,5 @@
 {#
-  Rule interest_accrual: each loan tape row's interest accrued during its as-of date, receivable against income,
+  Rule interest_accrual, over the rebuild window: each loan tape row's interest accrued during its as-of date, receivable against income,
   effective at the end of that day.
 #}
 with entries as (
@@ -16,6 +16,7 @@ with entries as (
     daily_interest as amount
   from {{ ref('stg_loan_tapes') }}
   where daily_interest > 0
+    and {{ in_rebuild_window("partition_date") }}
 )
 
 {{ two_line_postings("entries") }}

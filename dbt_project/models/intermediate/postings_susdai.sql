@@ -1,5 +1,5 @@
 {#
-  The sUSDai vault's events: susdai_stake (Deposit), redemption_serviced (RedemptionProcessed) and
+  The sUSDai vault's events of the rebuild window: susdai_stake (Deposit), redemption_serviced (RedemptionProcessed) and
   redemption_claimed (Withdraw). Amounts are USDai.
 #}
 with vault_events as (
@@ -17,6 +17,7 @@ with vault_events as (
     on protocol.partition_date = events.partition_date
   where events.contract_role = 'susdai'
     and events.event in ('Deposit', 'RedemptionProcessed', 'Withdraw')
+    and {{ in_rebuild_window("events.partition_date") }}
 ),
 
 entries as (

@@ -21,7 +21,7 @@ entries as (
     '' as debit_sub_account,
     '2100' as credit_account,
     '' as credit_sub_account,
-    income * (1 - cast('{{ var("admin_fee_rate") }}' as decimal(9, 6))) as amount
+    income * (1 - {{ policy_rate('admin_fee_rate') }}) as amount
   from daily_income
 )
 

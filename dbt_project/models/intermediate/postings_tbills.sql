@@ -4,6 +4,7 @@
     MV(d) - MV(previous statement) - cost bought(d) + par matured(d)
   per custodian account and CUSIP, posted with lineage `<statement sha256>:<CUSIP>` (a matured CUSIP has no
   holding row to point at). A custodian's `cash_receipt` is not posted: the on-chain transfer already was.
+  Statements are read over all history (a mark needs the previous one); the entries are the rebuild window's.
 #}
 with statement_rows as (
   select * from {{ ref('stg_custodian_statements') }}
@@ -128,6 +129,10 @@ entries as (
     '4010', '',
     amount
   from accretion
+),
+
+window_entries as (
+  select * from entries where {{ in_rebuild_window("partition_date") }}
 )
 
-{{ two_line_postings("entries") }}
+{{ two_line_postings("window_entries") }}

@@ -1,5 +1,5 @@
 {#
-  USDai's reserve events (docs/ledger.md): usdai_mint, usdai_unbacked_mint, usdai_burn, reserve_conversion,
+  USDai's reserve events of the rebuild window (docs/ledger.md): usdai_mint, usdai_unbacked_mint, usdai_burn, reserve_conversion,
   reserve_to_custodian. USDai held by the protocol's own contracts is eliminated, so only mints to and burns by
   outside holders move 2000. Withdrawals are taken at par: the base token leaving USDai equals usdaiAmount.
 #}
@@ -34,6 +34,7 @@ with usdai_events as (
   left join {{ ref('address_roles_daily') }} as to_roles
     on to_roles.partition_date = events.partition_date and to_roles.address_key = lower(events.to_address)
   where events.contract_role = 'usdai'
+    and {{ in_rebuild_window("events.partition_date") }}
 ),
 
 -- A mint in one of these transactions is backed by a deposit or is base yield; any other mint is unbacked.

@@ -4,6 +4,8 @@
   denominator is zero):
     liquid_coverage = (custodian cash 1000 + T-bills 1010 + on-chain stablecoins 1020) / USDai outstanding (2000)
     total_coverage  = total assets net of allowance / total liabilities
+  and the buffers over 100% in USD: liquid_buffer = liquid reserves - USDai outstanding, total_buffer = total
+  assets net - total liabilities (negative: a deficit).
 #}
 with balances as (
   select
@@ -16,7 +18,7 @@ with balances as (
     {{ usd("sum(case when account_type = 'asset' then closing_balance else 0 end)") }} as total_assets_net,
     {{ usd("-sum(case when account_type = 'liability' then closing_balance else 0 end)") }} as total_liabilities
   from {{ ref('trial_balance') }}
-  where {{ in_partition_window("partition_date") }}
+  where {{ in_rebuild_window("partition_date") }}
   group by partition_date
 ),
 
@@ -34,7 +36,7 @@ onchain_supply as (
   where state.contract_role = 'usdai'
     and state.method in ('totalSupply', 'bridgedSupply')
     and state.field = 'value'
-    and {{ in_partition_window("state.partition_date") }}
+    and {{ in_rebuild_window("state.partition_date") }}
   group by state.partition_date
 ),
 
@@ -58,7 +60,9 @@ select
   {{ usd(exact_ratio("reserves.liquid_reserves", "reserves.usdai_outstanding")) }} as liquid_coverage,
   reserves.total_assets_net,
   reserves.total_liabilities,
-  {{ usd(exact_ratio("reserves.total_assets_net", "reserves.total_liabilities")) }} as total_coverage
+  {{ usd(exact_ratio("reserves.total_assets_net", "reserves.total_liabilities")) }} as total_coverage,
+  {{ usd("reserves.liquid_reserves - reserves.usdai_outstanding") }} as liquid_buffer,
+  {{ usd("reserves.total_assets_net - reserves.total_liabilities") }} as total_buffer
 from reserves
 left join onchain_supply
   on onchain_supply.partition_date = reserves.partition_date

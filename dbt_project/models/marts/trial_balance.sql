@@ -1,7 +1,8 @@
 {#
-  For every day of the window and every account of the chart (zero rows included): the day's debits and credits
-  and the closing balance, debits minus credits of every line through the day (liabilities, equity and income
-  close negative). Days are the chain's ingested days and any day with journal lines.
+  For every ledger day of the rebuild window and every account of the chart (zero rows included): the day's
+  debits and credits and the closing balance, debits minus credits of every line through the day (liabilities,
+  equity and income close negative). Ledger days are the chain's ingested days and any day with journal lines.
+  The closing balance carries forward from the mart's own last day before the window.
 #}
 with chart as (
   select account_code, account_name, account_type, normal_balance
@@ -9,13 +10,7 @@ with chart as (
 ),
 
 ledger_days as (
-  select partition_date
-  from {{ ref('stg_chain_days') }}
-  where partition_date <= {{ partition_window_end() }}
-  union
-  select partition_date
-  from {{ ref('journal_lines') }}
-  where partition_date <= {{ partition_window_end() }}
+  {{ ledger_days() }}
 ),
 
 daily_activity as (
@@ -25,8 +20,12 @@ daily_activity as (
     sum(debit) as period_debits,
     sum(credit) as period_credits
   from {{ ref('journal_lines') }}
-  where partition_date <= {{ partition_window_end() }}
+  where {{ in_rebuild_window("partition_date") }}
   group by partition_date, account_code
+),
+
+opening as (
+  {{ carried_forward({"account_code": dbt.type_string(), "closing_balance": usd_type()}) }}
 ),
 
 balances as (
@@ -39,7 +38,8 @@ balances as (
     {{ usd("coalesce(daily_activity.period_debits, 0)") }} as period_debits,
     {{ usd("coalesce(daily_activity.period_credits, 0)") }} as period_credits,
     {{ usd(
-      "sum(coalesce(daily_activity.period_debits, 0) - coalesce(daily_activity.period_credits, 0)) over ("
+      "coalesce(opening.closing_balance, 0)"
+      ~ " + sum(coalesce(daily_activity.period_debits, 0) - coalesce(daily_activity.period_credits, 0)) over ("
       ~ " partition by chart.account_code order by ledger_days.partition_date"
       ~ " rows between unbounded preceding and current row)"
     ) }} as closing_balance
@@ -48,6 +48,8 @@ balances as (
   left join daily_activity
     on daily_activity.partition_date = ledger_days.partition_date
     and daily_activity.account_code = chart.account_code
+  left join opening
+    on opening.account_code = chart.account_code
 )
 
 select
@@ -60,4 +62,3 @@ select
   period_credits,
   closing_balance
 from balances
-where {{ in_partition_window("partition_date") }}

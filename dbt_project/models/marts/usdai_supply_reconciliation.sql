@@ -4,6 +4,7 @@
     supply_from_deposit_events  = Deposited.mintAmount + Harvested.usdaiAmount - Withdrawn.usdaiAmount
     supply_from_transfer_events = Transfer mints (from 0x0) - Transfer burns (to 0x0)
   A difference is supply the events do not explain (an unbacked mint shows in the first, not the second).
+  The supplies carry forward from the mart's own last day before the rebuild window.
 #}
 with usdai_events as (
   select
@@ -19,7 +20,7 @@ with usdai_events as (
   inner join {{ ref('protocol_roles_daily') }} as protocol
     on protocol.partition_date = events.partition_date
   where events.contract_role = 'usdai'
-    and events.partition_date <= {{ partition_window_end() }}
+    and {{ in_rebuild_window("events.partition_date") }}
 ),
 
 daily_flows as (
@@ -42,9 +43,15 @@ daily_flows as (
 supply_days as (
   select partition_date
   from {{ ref('stg_chain_days') }}
-  where partition_date <= {{ partition_window_end() }}
+  where {{ in_rebuild_window("partition_date") }}
   union
   select partition_date from daily_flows
+),
+
+opening as (
+  {{ carried_forward({
+    "supply_from_deposit_events": usd_type(), "supply_from_transfer_events": usd_type()
+  }) }}
 ),
 
 cumulative as (
@@ -56,12 +63,14 @@ cumulative as (
     {{ usd("coalesce(daily_flows.minted_by_transfers, 0)") }} as minted_by_transfers,
     {{ usd("coalesce(daily_flows.burned_by_transfers, 0)") }} as burned_by_transfers,
     {{ usd(
-      "sum(coalesce(daily_flows.minted_by_deposits, 0) + coalesce(daily_flows.minted_by_harvests, 0)"
+      "coalesce((select supply_from_deposit_events from opening), 0)"
+      ~ " + sum(coalesce(daily_flows.minted_by_deposits, 0) + coalesce(daily_flows.minted_by_harvests, 0)"
       ~ " - coalesce(daily_flows.burned_by_withdrawals, 0))"
       ~ " over (order by supply_days.partition_date rows between unbounded preceding and current row)"
     ) }} as supply_from_deposit_events,
     {{ usd(
-      "sum(coalesce(daily_flows.minted_by_transfers, 0) - coalesce(daily_flows.burned_by_transfers, 0))"
+      "coalesce((select supply_from_transfer_events from opening), 0)"
+      ~ " + sum(coalesce(daily_flows.minted_by_transfers, 0) - coalesce(daily_flows.burned_by_transfers, 0))"
       ~ " over (order by supply_days.partition_date rows between unbounded preceding and current row)"
     ) }} as supply_from_transfer_events
   from supply_days
@@ -81,7 +90,7 @@ onchain_supply as (
   where state.contract_role = 'usdai'
     and state.method = 'totalSupply'
     and state.field = 'value'
-    and {{ in_partition_window("state.partition_date") }}
+    and {{ in_rebuild_window("state.partition_date") }}
   group by state.partition_date
 )
 
@@ -103,4 +112,3 @@ select
 from cumulative
 left join onchain_supply
   on onchain_supply.partition_date = cumulative.partition_date
-where {{ in_partition_window("cumulative.partition_date") }}

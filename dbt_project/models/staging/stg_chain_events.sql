@@ -1,5 +1,7 @@
 {#
-  Decoded logs, one row per (tx_hash, log_index); a log ingested twice counts once.
+  Decoded logs, one row per (partition_date, tx_hash, log_index): a log ingested twice into a day counts once. A
+  log is on one day only (test chain_logs_are_on_one_day): after a reorg moves a transaction across midnight,
+  both days are re-ingested. Keyed by day, a filter on the day reaches the Parquet scan.
 #}
 with lake as (
   select
@@ -70,4 +72,4 @@ with lake as (
   from {{ source('lake', 'chain_events') }}
 )
 
-{{ deduplicate('lake', ['tx_hash', 'log_index'], 'partition_date desc, block_number desc, block_hash') }}
+{{ deduplicate('lake', ['partition_date', 'tx_hash', 'log_index'], 'block_number desc, block_hash') }}

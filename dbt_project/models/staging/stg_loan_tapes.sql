@@ -1,8 +1,15 @@
 {#
   Loan tape rows, one per (as_of_date, lender_id, loan_terms_hash); of a tape delivered twice, the last file
-  by name wins.
+  by name wins. A tape's as-of date is its partition's day (ingestion rejects any other), so the key holds the
+  day too and a filter on the day reaches the Parquet scan. The insurance columns (cover ratio 0..1 and waiting period) are null on tapes that predate them.
 #}
-with lake as (
+with lake_rows as (
+  {{ with_optional_columns(source('lake', 'loan_tapes'), {
+    'insurance_cover_ratio': 'decimal(38, 18)', 'insurance_waiting_period_days': 'integer'
+  }) }}
+),
+
+lake as (
   select
     cast(partition_date as date) as partition_date,
     cast(as_of_date as date) as as_of_date,
@@ -21,10 +28,12 @@ with lake as (
     cast(days_past_due as integer) as days_past_due,
     cast(origination_date as date) as origination_date,
     cast(maturity_date as date) as maturity_date,
+    cast(insurance_cover_ratio as decimal(38, 18)) as insurance_cover_ratio,
+    cast(insurance_waiting_period_days as integer) as insurance_waiting_period_days,
     cast(source_file as varchar) as source_file,
     cast(source_sha256 as varchar) as source_sha256,
     cast(source_row as bigint) as source_row
-  from {{ source('lake', 'loan_tapes') }}
+  from lake_rows
 )
 
-{{ deduplicate('lake', ['as_of_date', 'lender_id', 'loan_terms_hash'], 'partition_date desc, source_file desc, source_sha256 desc, source_row desc') }}
+{{ deduplicate('lake', ['partition_date', 'as_of_date', 'lender_id', 'loan_terms_hash'], 'source_file desc, source_sha256 desc, source_row desc') }}

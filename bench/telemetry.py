@@ -1,0 +1,166 @@
+"""Telemetry ingest throughput and peak memory for one day of a large fleet, beside prometheus_client's own parser
+on the same text. A benchmark, not a test: `python bench/telemetry.py [--gpus N] [--interval S]`.
+
+The day is 10,000 GPUs scraped every minute: 1,440 scrapes × 4 DCGM families = 57.6 million samples, about 11 GB of
+Prometheus text, written as the concatenation of the day's scrapes (each scrape a whole exposition with its HELP and
+TYPE lines, every sample with its millisecond timestamp). It is written to a scratch directory first; each side then
+reads the same file in a fresh process, whose peak resident memory is its own:
+
+- backed: `ingest_telemetry_day` end to end (intake: hash and archive; then stream, parse, check, spill, roll up per
+  GPU, write Parquet).
+- prometheus_client: `text_fd_to_metric_families` over the file, counting samples (parsing only: no checks, no
+  rollup, nothing written).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+REPO = Path(__file__).resolve().parent.parent
+DAY = date(2026, 1, 5)
+FAMILIES = (
+    ("DCGM_FI_DEV_GPU_UTIL", "GPU utilization (in %).", "gauge"),
+    ("DCGM_FI_DEV_GPU_TEMP", "GPU temperature (in C).", "gauge"),
+    ("DCGM_FI_DEV_POWER_USAGE", "Power draw (in W).", "gauge"),
+    ("DCGM_FI_DEV_XID_ERRORS", "Value of the last XID error encountered.", "gauge"),
+)
+# Scrapes formatted at once while writing the file: bounds the generator's own memory.
+SCRAPES_PER_BLOCK = 30
+
+
+def write_day_of_scrapes(path: Path, gpus: int, scrape_interval_s: int, seed: int = 7) -> int:
+    """The day's scrapes of `gpus` GPUs, streamed to `path`; returns the number of samples."""
+    rng = np.random.default_rng(seed)
+    # one label set per GPU (not per sample): built once
+    labels = pl.Series("labels", [
+        f'{{gpu="{n % 8}",UUID="GPU-{n:08d}-0000-4000-8000-{n:012d}",device="nvidia{n % 8}",'
+        f'modelName="NVIDIA H100 80GB HBM3",Hostname="node-{n // 8:04d}",serial="1652922{n:06d}"}}'
+        for n in range(gpus)
+    ])
+    day_start_ms = int(datetime.combine(DAY, datetime.min.time(), tzinfo=timezone.utc).timestamp()) * 1000
+    scrapes = 86_400 // scrape_interval_s
+    samples = 0
+    with path.open("w", encoding="utf-8") as out:
+        for first in range(0, scrapes, SCRAPES_PER_BLOCK):
+            count = min(SCRAPES_PER_BLOCK, scrapes - first)
+            shape = (count, gpus)
+            values = {
+                "DCGM_FI_DEV_GPU_UTIL": rng.integers(0, 101, size=shape).astype(str),
+                "DCGM_FI_DEV_GPU_TEMP": rng.integers(40, 85, size=shape).astype(str),
+                "DCGM_FI_DEV_POWER_USAGE": np.char.mod("%.3f", rng.uniform(80, 700, size=shape)),
+                "DCGM_FI_DEV_XID_ERRORS": np.where(rng.random(size=shape) < 1e-4, "79", "0"),
+            }
+            for offset in range(count):
+                stamp = str(day_start_ms + (first + offset) * scrape_interval_s * 1000)
+                for family, help_text, kind in FAMILIES:
+                    lines = pl.DataFrame({"labels": labels, "value": values[family][offset]}).select(
+                        pl.concat_str([pl.lit(family), pl.col("labels"), pl.lit(" "), pl.col("value"),
+                                       pl.lit(" " + stamp + "\n")]).str.join("")
+                    ).item()
+                    out.write(f"# HELP {family} {help_text}\n# TYPE {family} {kind}\n")
+                    out.write(lines)
+                    samples += gpus
+    return samples
+
+
+def _measure_backed(path: Path) -> dict:
+    from assets.lake import Lake
+    from assets.telemetry import ingest_telemetry_day
+
+    home = Path(tempfile.mkdtemp(prefix="bench-home-", dir=path.parent))
+    try:
+        (home / "inbox").mkdir(parents=True)
+        os.link(path, home / "inbox" / path.name)  # the same bytes, no copy
+        started = time.perf_counter()
+        (summary,) = ingest_telemetry_day(DAY, Lake(home))
+        seconds = time.perf_counter() - started
+        return {"samples": summary.rows_accepted, "rows_in": summary.rows_in, "seconds": seconds}
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def _measure_prometheus_client(path: Path) -> dict:
+    from prometheus_client.parser import text_fd_to_metric_families
+
+    started = time.perf_counter()
+    samples = 0
+    with path.open(encoding="utf-8") as stream:
+        for family in text_fd_to_metric_families(stream):
+            samples += len(family.samples)
+    return {"samples": samples, "rows_in": samples, "seconds": time.perf_counter() - started}
+
+
+def _in_fresh_process(side: str, path: Path) -> dict:
+    completed = subprocess.run([sys.executable, __file__, "--measure", side, str(path)], cwd=REPO,
+                               capture_output=True, text=True, check=False)
+    if completed.returncode != 0:
+        raise RuntimeError(f"{side} failed:\n{completed.stderr[-3000:]}")
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def run(gpus: int = 10_000, scrape_interval_s: int = 60) -> list[dict]:
+    scratch = Path(tempfile.mkdtemp(prefix="bench-telemetry-", dir=os.environ.get("BENCH_SCRATCH")))
+    try:
+        path = scratch / f"dcgm-{DAY.isoformat()}.prom"
+        started = time.perf_counter()
+        samples = write_day_of_scrapes(path, gpus, scrape_interval_s)
+        written_s = time.perf_counter() - started
+        size = path.stat().st_size
+        backed = _in_fresh_process("backed", path)
+        baseline = _in_fresh_process("prometheus_client", path)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    if backed["samples"] != samples or baseline["samples"] != samples:
+        raise RuntimeError(f"sample counts differ: written {samples}, backed {backed}, prometheus_client {baseline}")
+    day = f"{gpus:,} GPUs × {86_400 // scrape_interval_s:,} scrapes × {len(FAMILIES)} families"
+    backed_rate, baseline_rate = samples / backed["seconds"], samples / baseline["seconds"]
+    return [
+        {"name": f"telemetry ingest, {day} ({size / 1e9:.1f} GB, {samples:,} samples, written in {written_s:.0f} s)",
+         "value": round(backed_rate), "unit": "samples/s",
+         "baseline_name": "prometheus_client.parser.text_fd_to_metric_families", "baseline_value": round(baseline_rate),
+         "ratio": round(backed_rate / baseline_rate, 2)},
+        {"name": "telemetry ingest wall time", "value": round(backed["seconds"], 1), "unit": "s",
+         "baseline_name": "prometheus_client.parser.text_fd_to_metric_families",
+         "baseline_value": round(baseline["seconds"], 1), "ratio": round(backed["seconds"] / baseline["seconds"], 2)},
+        {"name": "telemetry ingest peak resident memory", "value": round(backed["peak_rss_mib"]), "unit": "MiB",
+         "baseline_name": "prometheus_client.parser.text_fd_to_metric_families",
+         "baseline_value": round(baseline["peak_rss_mib"]),
+         "ratio": round(backed["peak_rss_mib"] / baseline["peak_rss_mib"], 2)},
+        {"name": "telemetry ingest peak memory / file size", "value": round(backed["peak_rss_mib"] * 2**20 / size, 3),
+         "unit": "ratio", "baseline_name": "prometheus_client.parser.text_fd_to_metric_families",
+         "baseline_value": round(baseline["peak_rss_mib"] * 2**20 / size, 3),
+         "ratio": round(backed["peak_rss_mib"] / baseline["peak_rss_mib"], 2)},
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--gpus", type=int, default=10_000)
+    parser.add_argument("--interval", type=int, default=60, help="scrape interval in seconds")
+    parser.add_argument("--measure", nargs=2, metavar=("SIDE", "FILE"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.measure:
+        side, path = args.measure
+        measured = (_measure_backed if side == "backed" else _measure_prometheus_client)(Path(path))
+        measured["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(json.dumps(measured))
+        return 0
+    for row in run(args.gpus, args.interval):
+        print(json.dumps(row, ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

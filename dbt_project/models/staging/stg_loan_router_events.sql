@@ -1,0 +1,28 @@
+{#
+  The loan router's events over all history, one row per (partition_date, tx_hash, log_index) like
+  stg_chain_events: a liquidation needs the loan's whole life (what was lent and repaid before it) and a repayment
+  its loan's currency. Only the router's logs are read and deduplicated, a small part of the chain's.
+#}
+with lake as (
+  select
+    cast(partition_date as date) as partition_date,
+    cast(block_number as bigint) as block_number,
+    cast(block_hash as varchar) as block_hash,
+    cast(block_time as timestamp) as block_time,
+    cast(tx_hash as varchar) as tx_hash,
+    cast(log_index as integer) as log_index,
+    cast(contract_address as varchar) as contract_address,
+    cast(event as varchar) as event,
+    cast(loan_terms_hash as varchar) as loan_terms_hash,
+    cast(currency_token as varchar) as currency_token,
+    cast(principal as decimal(38, 0)) as principal,
+    cast(origination_fee as decimal(38, 0)) as origination_fee,
+    cast(interest as decimal(38, 0)) as interest,
+    cast(prepayment as decimal(38, 0)) as prepayment,
+    cast(exit_fee as decimal(38, 0)) as exit_fee,
+    cast(proceeds as decimal(38, 0)) as proceeds
+  from {{ source('lake', 'chain_events') }}
+  where contract_role = 'loan_router'
+)
+
+{{ deduplicate('lake', ['partition_date', 'tx_hash', 'log_index'], 'block_number desc, block_hash') }}

@@ -1,0 +1,22 @@
+-- A log (tx_hash, log_index) is on one day of the lake only: a log the window's days share with another day means
+-- a day was not re-ingested after a reorg moved its transaction across midnight, and the ledger would post it
+-- twice. The other day may lie outside the window: all days' keys are read, three columns of the lake.
+with window_logs as (
+  select distinct partition_date, tx_hash, log_index
+  from {{ ref('stg_chain_events') }}
+  where {{ in_partition_window("partition_date") }}
+),
+
+all_logs as (
+  select distinct cast(partition_date as date) as partition_date, cast(tx_hash as varchar) as tx_hash,
+         cast(log_index as integer) as log_index
+  from {{ source('lake', 'chain_events') }}
+  where tx_hash in (select tx_hash from window_logs)
+)
+
+select window_logs.tx_hash, window_logs.log_index, window_logs.partition_date, all_logs.partition_date as other_day
+from window_logs
+inner join all_logs
+  on all_logs.tx_hash = window_logs.tx_hash
+  and all_logs.log_index = window_logs.log_index
+  and all_logs.partition_date <> window_logs.partition_date

@@ -1,0 +1,290 @@
+"""Backfills through the Dagster instance: the same record the UI's "Launch backfill" creates, run to the end.
+
+`launch_backfill` adds an asset backfill (a `PartitionBackfill`) to the instance in BACKED_HOME/dagster, so it is
+listed on the UI's Backfills page with its runs. `drive_backfill` then does what the Dagster daemon would: it runs
+the backfill daemon's iteration (which submits the runs the backfill is ready for) and the run queue's iteration
+(which launches them through the code location of workspace.yaml) until the backfill reaches a final status, so a
+backfill completes with no daemon running. When a daemon is running (`dagster dev`), it runs the backfill and
+`drive_backfill` only follows its progress.
+
+A backfill interrupted (Ctrl-C, a crash) stays `REQUESTED` and `resume_backfill` carries on from where it was;
+one that finished with failures is re-executed from failure (a new backfill of what was not materialised,
+tagged with its parent, like the UI's "Re-execute from failure").
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import TextIO
+
+import dagster as dg
+
+from orchestration.instance import instance_for
+from orchestration.jobs import DAILY_PIPELINE_SELECTION
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+WORKSPACE_FILE = REPO_ROOT / "workspace.yaml"
+CHAIN_GROUP = "chain"
+
+# Steps run in the run's own process, one after another. Dagster's default starts a process per step: on a small
+# machine that start-up (Python, Dagster, dbt's manifest) dominates, and the warehouse pool serialises the steps
+# that write DuckDB anyway. Dagster's own event log stays in the run (the UI), not the terminal.
+BACKFILL_RUN_CONFIG = {
+    "execution": {"config": {"in_process": {}}},
+    "loggers": {"console": {"config": {"log_level": "WARNING"}}},
+}
+# A daemon that beat within this many seconds is alive: it runs the backfill, we only watch.
+DAEMON_ALIVE_SECONDS = 90
+
+
+class BackfillError(Exception):
+    """The backfill can't be launched or resumed as asked."""
+
+
+@dataclass(frozen=True)
+class BackfillProgress:
+    backfill_id: str
+    status: str
+    elapsed_s: float
+    asset_partitions: int
+    materialized: int
+    failed: int
+    in_progress: int
+    runs: dict[str, int]
+
+    def line(self) -> str:
+        runs = ", ".join(f"{count} {status.lower()}" for status, count in sorted(self.runs.items())) or "none yet"
+        return (f"[{self.elapsed_s:5.0f}s] backfill {self.backfill_id} {self.status.lower()}: "
+                f"{self.materialized}/{self.asset_partitions} asset partitions materialised, {self.failed} failed, "
+                f"{self.in_progress} in progress; runs: {runs}")
+
+    @property
+    def finished(self) -> bool:
+        return self.status not in ("REQUESTED", "CANCELING", "FAILING")
+
+
+def _selection(select: str | None) -> dg.AssetSelection:
+    if not select:
+        return DAILY_PIPELINE_SELECTION
+    try:
+        return dg.AssetSelection.from_string(select)
+    except Exception as error:  # Dagster raises several kinds for a selection it can't parse
+        raise BackfillError(f"--select {select!r}: {error}") from None
+
+
+def _days(first: date, last: date) -> list[str]:
+    if last < first:
+        raise BackfillError(f"--to {last} is before --from {first}")
+    return [(first + timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
+
+
+def check_chain_profile(home: Path) -> None:
+    """Fail before launching when the runs would read the chain and the chain profile can't be loaded."""
+    from assets.chain.profiles import ProfileError, load_profile
+
+    profile = os.environ.get("BACKED_PROFILE", "sandbox")
+    try:
+        load_profile(profile, home)
+    except ProfileError as error:
+        raise BackfillError(f"chain profile {profile}: {error}") from None
+
+
+def launch_backfill(home: Path, first: date, last: date, select: str | None = None) -> str:
+    """Add an asset backfill of the selection (default: the daily pipeline) over [first, last]; returns its id."""
+    from dagster._core.execution.backfill import PartitionBackfill
+    from dagster._core.utils import make_new_backfill_id
+    from dagster._time import get_current_timestamp
+
+    from orchestration.definitions import build_definitions
+
+    days = _days(first, last)
+    if select is None:
+        # The daily pipeline reads the chain: say what the profile lacks before loading the code location.
+        check_chain_profile(home)
+    instance = instance_for(home)
+    asset_graph = build_definitions(home).resolve_asset_graph()
+    try:
+        keys = _selection(select).resolve(asset_graph)
+    except dg.DagsterInvalidSubsetError as error:
+        raise BackfillError(f"--select {select!r}: {error}") from None
+    keys = {key for key in keys if asset_graph.get(key).is_materializable}
+    if not keys:
+        raise BackfillError(f"--select {select!r} selects no asset")
+    if any(asset_graph.get(key).group_name == CHAIN_GROUP for key in keys):
+        check_chain_profile(home)
+    backfill_id = make_new_backfill_id()
+    title = f"{days[0]} .. {days[-1]}" + (f" ({select})" if select else " (daily pipeline)")
+    backfill = PartitionBackfill.from_asset_partitions(
+        backfill_id=backfill_id, asset_graph=asset_graph, partition_names=days, asset_selection=sorted(keys),
+        backfill_timestamp=get_current_timestamp(), tags={"backed/launched_by": "backed backfill"},
+        dynamic_partitions_store=instance, all_partitions=False, title=title,
+        description=f"backed backfill --from {first} --to {last}" + (f" --select {select!r}" if select else ""),
+        run_config=BACKFILL_RUN_CONFIG,
+    )
+    instance.add_backfill(backfill)
+    return backfill_id
+
+
+def progress_of(instance: dg.DagsterInstance, backfill_id: str, asset_graph, started: float) -> BackfillProgress:
+    from dagster._core.storage.tags import BACKFILL_ID_TAG
+
+    backfill = instance.get_backfill(backfill_id)
+    data = backfill.get_asset_backfill_data(asset_graph)
+    target = data.target_subset.num_partitions_and_non_partitioned_assets
+    materialized = data.materialized_subset.num_partitions_and_non_partitioned_assets
+    failed = data.failed_and_downstream_subset.num_partitions_and_non_partitioned_assets
+    requested = data.requested_subset.num_partitions_and_non_partitioned_assets
+    runs = instance.get_runs(filters=dg.RunsFilter(tags={BACKFILL_ID_TAG: backfill_id}))
+    return BackfillProgress(
+        backfill_id=backfill_id, status=backfill.status.value, elapsed_s=time.monotonic() - started,
+        asset_partitions=target, materialized=materialized, failed=failed,
+        in_progress=max(0, requested - materialized - failed),
+        runs=dict(Counter(run.status.value for run in runs)),
+    )
+
+
+def daemon_is_running(instance: dg.DagsterInstance) -> bool:
+    heartbeat = instance.get_daemon_heartbeats().get("BACKFILL")
+    return heartbeat is not None and time.time() - heartbeat.timestamp < DAEMON_ALIVE_SECONDS
+
+
+def drive_backfill(home: Path, backfill_id: str, echo: Callable[[str], None], poll_seconds: float = 2.0) -> BackfillProgress:
+    """Run the backfill to a final status (or follow a running daemon doing it), reporting progress as it changes."""
+    from dagster._core.workspace.context import WorkspaceProcessContext
+    from dagster._core.workspace.load_target import WorkspaceFileTarget
+    from dagster._daemon.backfill import execute_backfill_iteration
+    from dagster._daemon.run_coordinator.queued_run_coordinator_daemon import QueuedRunCoordinatorDaemon
+
+    from orchestration.definitions import build_definitions
+
+    instance = instance_for(home)
+    asset_graph = build_definitions(home).resolve_asset_graph()
+    started = time.monotonic()
+    last_line = ""
+
+    def report() -> BackfillProgress:
+        nonlocal last_line
+        progress = progress_of(instance, backfill_id, asset_graph, started)
+        line = progress.line()
+        if line.split("] ", 1)[1] != last_line:
+            echo(line)
+            last_line = line.split("] ", 1)[1]
+        return progress
+
+    if daemon_is_running(instance):
+        echo("a Dagster daemon is running on this instance: it runs the backfill; following its progress")
+        while not (progress := report()).finished:
+            time.sleep(poll_seconds)
+        return progress
+
+    logger = logging.getLogger("backed.backfill")
+    logger.setLevel(logging.WARNING)
+    echo("starting the code location of workspace.yaml")
+    with (WorkspaceProcessContext(instance, WorkspaceFileTarget(paths=[str(WORKSPACE_FILE)])) as workspace,
+          QueuedRunCoordinatorDaemon(interval_seconds=poll_seconds) as run_queue):
+        while True:
+            for error in execute_backfill_iteration(workspace, logger):
+                if error is not None:
+                    echo(f"backfill iteration error: {error.message.strip()}")
+            list(run_queue.run_iteration(workspace))
+            progress = report()
+            if progress.finished and not _runs_still_going(progress):
+                return progress
+            time.sleep(poll_seconds)
+
+
+def _runs_still_going(progress: BackfillProgress) -> bool:
+    return any(status in progress.runs for status in ("QUEUED", "NOT_STARTED", "STARTING", "STARTED", "CANCELING"))
+
+
+def resume_backfill(home: Path, backfill_id: str) -> str:
+    """The id to drive: the backfill itself while it is unfinished, else a re-execution of what it did not finish."""
+    from dagster._core.execution.backfill import BulkActionStatus, PartitionBackfill
+    from dagster._core.storage.tags import PARENT_BACKFILL_ID_TAG, ROOT_BACKFILL_ID_TAG
+    from dagster._core.utils import make_new_backfill_id
+    from dagster._time import get_current_timestamp
+
+    from orchestration.definitions import build_definitions
+
+    instance = instance_for(home)
+    backfill = instance.get_backfill(backfill_id)
+    if backfill is None:
+        raise BackfillError(f"no backfill {backfill_id} on the instance in {instance.root_directory}")
+    if backfill.status in (BulkActionStatus.REQUESTED, BulkActionStatus.CANCELING, BulkActionStatus.FAILING):
+        return backfill_id
+    if backfill.status == BulkActionStatus.COMPLETED_SUCCESS:
+        raise BackfillError(f"backfill {backfill_id} completed successfully: nothing to resume")
+    if not backfill.is_asset_backfill:
+        raise BackfillError(f"backfill {backfill_id} is a job backfill: re-execute it from the Dagster UI")
+    asset_graph = build_definitions(home).resolve_asset_graph()
+    data = backfill.get_asset_backfill_data(asset_graph)
+    remaining = data.target_subset - data.materialized_subset
+    if remaining.num_partitions_and_non_partitioned_assets == 0:
+        raise BackfillError(f"backfill {backfill_id} has nothing left to materialise")
+    retry = PartitionBackfill.from_asset_graph_subset(
+        backfill_id=make_new_backfill_id(), asset_graph_subset=remaining, dynamic_partitions_store=instance,
+        tags={**backfill.tags, PARENT_BACKFILL_ID_TAG: backfill_id,
+              ROOT_BACKFILL_ID_TAG: backfill.tags.get(ROOT_BACKFILL_ID_TAG, backfill_id)},
+        backfill_timestamp=get_current_timestamp(),
+        title=f"Re-execution of {backfill.title}" if backfill.title else None,
+        description=backfill.description, run_config=backfill.run_config or BACKFILL_RUN_CONFIG,
+    )
+    instance.add_backfill(retry)
+    return retry.backfill_id
+
+
+def run_failures(home: Path, backfill_id: str, limit: int = 5) -> list[str]:
+    """Why the backfill's failed runs failed: the first step failure of each."""
+    from dagster._core.events import DagsterEventType
+    from dagster._core.storage.tags import BACKFILL_ID_TAG
+
+    instance = instance_for(home)
+    failures = []
+    for run in instance.get_runs(filters=dg.RunsFilter(tags={BACKFILL_ID_TAG: backfill_id},
+                                                       statuses=[dg.DagsterRunStatus.FAILURE]), limit=limit):
+        records = instance.get_records_for_run(run.run_id, of_type=DagsterEventType.STEP_FAILURE, limit=1).records
+        message = records[0].event_log_entry.dagster_event.message if records else "failed before any step"
+        partition = run.tags.get("dagster/partition") or (
+            f"{run.tags.get('dagster/asset_partition_range_start')}..{run.tags.get('dagster/asset_partition_range_end')}")
+        failures.append(f"run {run.run_id[:8]} ({partition}): {message}")
+    return failures
+
+
+def recent_backfills(home: Path, limit: int = 10) -> list[dict]:
+    instance = instance_for(home)
+    return [{"id": b.backfill_id, "status": b.status.value, "title": b.title or "", "tags": dict(b.tags)}
+            for b in instance.get_backfills(limit=limit)]
+
+
+@contextlib.contextmanager
+def children_output_to(log_path: Path) -> Iterator[TextIO]:
+    """Send this process's stdout and stderr, and so its children's (the code server, the runs), to `log_path`.
+
+    Yields a stream on the terminal's stderr for progress lines: the terminal shows progress, the log has the rest.
+    """
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved_out, saved_err = os.dup(1), os.dup(2)
+    terminal = os.fdopen(os.dup(saved_err), "w", buffering=1)
+    with log_path.open("ab") as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        try:
+            yield terminal
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved_out, 1)
+            os.dup2(saved_err, 2)
+            os.close(saved_out)
+            os.close(saved_err)
+            terminal.close()

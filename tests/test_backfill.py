@@ -1,0 +1,91 @@
+"""`backed backfill`: a PartitionBackfill on the instance (what the UI's Backfills page lists), run to the end
+without a daemon, resumable. Real Dagster instance, real code location of workspace.yaml, real runs."""
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from conftest import DAYS, START
+
+CLI = Path(sys.executable).parent / "backed"
+DAY = START.replace(day=DAYS)
+
+
+def backfill(home: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(CLI), "--home", str(home), "backfill", *args], capture_output=True, text=True,
+                          timeout=400)
+
+
+@pytest.fixture
+def home(clean_demo, tmp_path):
+    copy = tmp_path / "home"
+    shutil.copytree(clean_demo[0], copy)
+    return copy
+
+
+def instance_of(home: Path) -> dg.DagsterInstance:
+    from dagster._core.instance.ref import InstanceRef
+
+    return dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home / "dagster")))
+
+
+def backfill_in_process(monkeypatch, home: Path, *args: str):
+    """For the refusals: the same command without a new interpreter, its environment restored after the test."""
+    from click.testing import CliRunner
+
+    from orchestration.cli import main
+
+    monkeypatch.setenv("BACKED_HOME", str(home))
+    monkeypatch.setenv("DAGSTER_HOME", str(home / "dagster"))
+    monkeypatch.delenv("BACKED_RPC_URL", raising=False)
+    monkeypatch.delenv("BACKED_PROFILE", raising=False)
+    return CliRunner().invoke(main, ["--home", str(home), "backfill", *args])
+
+
+def test_a_submitted_backfill_is_on_the_instance_and_resume_runs_it_to_the_end(home, monkeypatch):
+    from dagster._core.execution.backfill import BulkActionStatus
+
+    report = home / "reports" / f"attestation-{DAY.isoformat()}.html"
+    before = report.read_bytes(), report.with_suffix(".pdf").read_bytes()
+
+    submitted = backfill_in_process(monkeypatch, home, "--from", DAY.isoformat(), "--to", DAY.isoformat(),
+                                    "--select", "group:attestation", "--submit-only")
+    assert submitted.exit_code == 0, submitted.output[-3000:]
+    backfill_id = submitted.output.split()[-1]
+    instance = instance_of(home)
+    record = instance.get_backfill(backfill_id)
+    assert record.status == BulkActionStatus.REQUESTED and record.is_asset_backfill
+    assert record.asset_selection == [dg.AssetKey("reserve_attestation")]
+    assert "Backfills" in submitted.output
+
+    resumed = backfill(home, "--resume", backfill_id)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "1/1 asset partitions materialised" in resumed.stderr
+    assert instance.get_backfill(backfill_id).status == BulkActionStatus.COMPLETED_SUCCESS
+    runs = instance.get_runs(filters=dg.RunsFilter(tags={"dagster/backfill": backfill_id}))
+    assert [r.status for r in runs] == [dg.DagsterRunStatus.SUCCESS]
+    tags = runs[0].tags
+    assert DAY.isoformat() in (tags.get("dagster/partition"), tags.get("dagster/asset_partition_range_start"))
+    # the same inputs: the attestation it rewrote is the same bytes
+    assert (report.read_bytes(), report.with_suffix(".pdf").read_bytes()) == before
+    # the runs' own output went to the log, not the terminal
+    assert (home / "dagster" / "logs" / f"backfill-{backfill_id}.log").stat().st_size > 0
+
+    again = backfill(home, "--resume", backfill_id)
+    assert again.returncode == 1 and "nothing to resume" in again.stderr
+    listed = backfill(home, "--list")
+    assert backfill_id in listed.stdout and "COMPLETED_SUCCESS" in listed.stdout
+
+
+def test_bad_ranges_selections_and_profiles_fail_before_anything_is_launched(home, monkeypatch):
+    backwards = backfill_in_process(monkeypatch, home, "--from", "2026-01-03", "--to", "2026-01-01")
+    assert backwards.exit_code == 1 and "before --from" in backwards.output
+    nothing = backfill_in_process(monkeypatch, home, "--from", "2026-01-01", "--to", "2026-01-01",
+                                  "--select", "group:no_such_group")
+    assert nothing.exit_code == 1 and "selects no asset" in nothing.output
+    arbitrum = backfill_in_process(monkeypatch, home, "--profile", "arbitrum", "--from", "2026-01-01", "--to",
+                                   "2026-01-01", "--select", "group:chain")
+    assert arbitrum.exit_code == 1 and "needs an Arbitrum One JSON-RPC URL in BACKED_RPC_URL" in arbitrum.output
+    assert instance_of(home).get_backfills() == []
