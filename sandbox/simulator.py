@@ -46,7 +46,7 @@ from sandbox.file_drops import (
     write_lender_a_workbook,
     write_lender_b_csv,
 )
-from sandbox.ground_truth import GroundTruthLedger, credit, debit, token_amount
+from sandbox.ground_truth import GroundTruthLedger, credit, credit_risks, debit, token_amount
 from sandbox.injections import UNBACKED_MINT_USDAI, Injection, parse_injections
 from sandbox.scenario import (
     CUSTODIAN_ACCOUNT,
@@ -281,6 +281,10 @@ class _ProtocolSimulation:
             self._handlers[action.kind](action)
         statement = self._custodian_day()
         tapes = self._loan_tapes_day()
+        # The allowance is trued up on each tape day, from the tapes and the GPUs' telemetry, as the ledger does.
+        self.ledger.post_credit_loss_allowance(credit_risks(
+            [row for rows in tapes.values() for row in rows],
+            self.scenario.gpu_feeds(self.day, self.scrape_interval_s), self.scrape_interval_s))
         self.ledger.post_susdai_yield()
         nav = self._closing_nav()
         receipt = self.protocol.susdai.transact("reportNav", nav, sender=self.accounts.admin,

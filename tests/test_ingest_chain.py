@@ -564,10 +564,12 @@ def test_sandbox_manifest_lists_every_inbox_file_with_nothing_quarantined(sandbo
     home, lake, _, summaries = sandbox_lake
     for day, summary in summaries.items():
         listed = {(r["source"], r["file_name"]): r for r in lake.read_table("input_files", day).to_pylist()}
-        in_inbox = {(path.parent.name, path.name) for path in (home / "inbox").glob(f"*/*-{day.isoformat()}.*")}
-        assert set(listed) == in_inbox and {source for source, _ in in_inbox} == {"loan_tapes", "telemetry", "custodian"}
+        # Ingested files are moved to inbox/archive/<source>/<day>/<sha256>-<name>, never deleted.
+        archived = {(p.parts[-3], p.name.split("-", 1)[1]): p
+                    for p in (home / "inbox" / "archive").glob(f"*/{day.isoformat()}/*")}
+        assert set(listed) == set(archived) and {s for s, _ in archived} == {"loan_tapes", "telemetry", "custodian"}
         for file_summary in summary["files"]:
             row = listed[(file_summary.source, file_summary.file_name)]
             assert row["rows_in"] == row["rows_accepted"] > 0 and row["rows_quarantined"] == 0
-            assert row["sha256"] == hashlib.sha256((home / "inbox" / file_summary.source / file_summary.file_name)
-                                                   .read_bytes()).hexdigest()
+            assert row["sha256"] == hashlib.sha256(
+                archived[(file_summary.source, file_summary.file_name)].read_bytes()).hexdigest()
