@@ -61,7 +61,7 @@ MAX_STATEMENT_USD = Decimal(10) ** 12
 MAX_PRICE_PER_100 = Decimal(200)
 
 # ISO 8601 in UTC only: a statement cut-off in another zone would silently shift the day.
-_UTC_TIMESTAMP_TEXT = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|\+00:00)$"
+_UTC_TIMESTAMP_TEXT = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?(Z|\+00:00)$"
 
 # CUSIP check digit (the "modulus 10 double add double" rule): character values 0-9, A=10 … Z=35,
 # `*`=36, `@`=37, `#`=38; every second character of the first eight is doubled; digits of each product
@@ -74,7 +74,7 @@ _CUSIP_CHARACTER_VALUES = {
     "@": 37,
     "#": 38,
 }
-_DATE_IN_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})")
+_DATE_IN_NAME = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2})")
 
 # Ledger accounts the statement's balances are asserted on (docs/ledger.md).
 CUSTODIAN_CASH_ACCOUNT, TBILLS_ACCOUNT = "1000", "1010"

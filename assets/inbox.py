@@ -99,6 +99,7 @@ class FileIngestSummary:
     format: str = ""
     # "<file>: row <n>, field <field>: <reason> (value ...)" for the first rejected entries.
     messages: tuple[str, ...] = ()
+    unexpected_columns: tuple[str, ...] = ()
 
 
 def sha256_of(path: Path) -> str:
@@ -230,8 +231,16 @@ def record_input_files(lake: Lake, day: date, source: str, summaries: list[FileI
                 "rows_accepted": pa.array([summary.rows_accepted for summary in summaries], pa.int64()),
                 "rows_quarantined": pa.array([summary.rows_quarantined for summary in summaries], pa.int64()),
                 "format": pa.array([summary.format for summary in summaries], pa.string()),
+                "quarantine_reasons": pa.array([_reason_text(summary.reasons) for summary in summaries], pa.string()),
+                "unexpected_columns": pa.array([",".join(summary.unexpected_columns) for summary in summaries],
+                                               pa.string()),
             }
         )
         fresh = fresh.cast(SCHEMAS["input_files"])
         merged = fresh if existing is None else pa.concat_tables([existing, fresh])
         lake.write_table("input_files", day, merged)
+
+
+def _reason_text(reasons: dict[str, int]) -> str:
+    """`reason=count` pairs, most frequent first: what a file's quarantined rows broke, for its manifest row."""
+    return ", ".join(f"{reason}={count}" for reason, count in sorted(reasons.items(), key=lambda rc: (-rc[1], rc[0])))

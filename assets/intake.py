@@ -2,9 +2,10 @@
 the archive under its sha256, and record it in the `inbox_receipts` register.
 
 The same bytes received twice are one file: the second copy is archived as a duplicate and never ingested again.
-A file that cannot be routed (empty, unrecognised, unsafe, without a date, dated in the future) is archived as
-rejected, with its reason in `quarantine/rejected_files/`; nothing is ever deleted. The Dagster sensor, the ingest
-assets and `backed ingest` all take files in through `take_in_inbox` / `take_in_paths`.
+A file that cannot be routed (empty, unrecognised, unsafe, without a date, dated in the future, larger than the
+inbox's limit, a symbolic link) is archived as rejected, with its reason in `quarantine/rejected_files/`; nothing is
+ever deleted. A link in the inbox is never followed, so intake reads and writes nothing outside BACKED_HOME. The
+Dagster sensor, the ingest assets and `backed ingest` all take files in through `take_in_inbox` / `take_in_paths`.
 
 Steps per file, each safe to repeat after a crash: the archived copy is written (a hard link for a file already in
 the inbox, a copy otherwise), then its receipt, then the dropped file is unlinked. Intake is serialised by a lock
@@ -16,9 +17,11 @@ from __future__ import annotations
 import contextlib
 import csv
 import fcntl
+import hashlib
 import os
 import shutil
 import tempfile
+import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
@@ -44,6 +47,12 @@ from assets.row_validation import MAX_DOCUMENT_BYTES, SOURCE_ROW, UnreadableFile
 Clock = Callable[[], datetime]
 
 _HEAD_BYTES = 64 * 1024
+# The largest file intake takes: a day of a large fleet's telemetry is ~11 GB, a tape or a statement far less (and
+# bounded again when read, assets.row_validation.MAX_DOCUMENT_BYTES). BACKED_MAX_INBOX_FILE_BYTES sets another.
+DEFAULT_MAX_INBOX_FILE_BYTES = 16 * 1024**3
+# A file is recorded, archived and quarantined under its name plus a hash: the name is kept short enough for the
+# file system's 255 bytes.
+_MAX_NAME_BYTES = 160
 # A CSV whose header has at least this share of a layout's columns is taken for that layout (and told which
 # columns it lacks) rather than for an unknown file.
 _HEADER_MATCH_THRESHOLD = 0.5
@@ -96,7 +105,11 @@ def recognise(path: Path, name: str | None = None) -> Recognition:
     if telemetry.looks_like_prometheus(text):
         return telemetry.recognise(path, telemetry.PROMETHEUS_FORMAT, name)
     first_line = next((line for line in text.splitlines() if line.strip()), "")
-    return Recognition(problem="unrecognised_content", detail=f"first line: {first_line[:120]!r}")
+    # Its shape, not its text: the first line may be a row of data (a tape sent without its header), with a borrower's
+    # name in it, and the detail goes to logs.
+    return Recognition(problem="unrecognised_content",
+                       detail=f"the first line ({len(first_line)} characters, {len(header)} comma-separated fields) is "
+                              "not the header of a loan tape or a custodian statement, nor DCGM telemetry")
 
 
 def take_in_inbox(lake: Lake, clock: Clock = utc_now, max_bytes: int | None = None) -> list[IntakeResult]:
@@ -113,7 +126,7 @@ def take_in_paths(lake: Lake, paths: Iterable[Path], clock: Clock = utc_now) -> 
     for path in paths:
         path = Path(path).resolve()
         if path.is_dir():
-            files += sorted(p for p in path.rglob("*") if p.is_file() and not _is_ignored(p))
+            files += sorted(p for p in path.rglob("*") if (p.is_symlink() or p.is_file()) and not _is_ignored(p))
         elif path.is_file():
             files.append(path)
         else:
@@ -121,7 +134,8 @@ def take_in_paths(lake: Lake, paths: Iterable[Path], clock: Clock = utc_now) -> 
     inbox = lake.inbox.resolve()
     with _intake_lock(lake):
         dropped = [p for p in files if p.is_relative_to(inbox) and not p.is_relative_to(lake.archive.resolve())]
-        elsewhere = [p for p in files if p not in dropped]
+        # Outside the inbox, the files someone named are read where their links lead (a link to nothing is skipped).
+        elsewhere = [p for p in files if p not in dropped and p.is_file()]
         return [*_take_in(lake, dropped, clock, keep_originals=False),
                 *_take_in(lake, elsewhere, clock, keep_originals=True)]
 
@@ -131,55 +145,96 @@ def _take_in(lake: Lake, paths: list[Path], clock: Clock, keep_originals: bool,
     if not paths:
         return []
     known = _routed_by_sha256(lake)
+    limit = max_inbox_file_bytes()
     results = []
     taken = 0
     for path in paths:
         if max_bytes is not None and taken >= max_bytes:
             break
-        size = path.stat().st_size
+        name = received_name(path)
+        # A link found in the inbox is never followed (it may point anywhere, outside BACKED_HOME): what was
+        # received is the link itself, the text of its target.
+        link = os.fsencode(os.readlink(path)) if not keep_originals and path.is_symlink() else None
+        size = len(link) if link is not None else path.stat().st_size
         taken += size
-        sha256 = sha256_of(path)
+        sha256 = hashlib.sha256(link).hexdigest() if link is not None else sha256_of(path)
         received_at = clock()
-        original = known.get(sha256)
+        original = known.get(sha256) if link is None else None
         if original is not None:
             recognition = Recognition(original["source"], original["format"], original["producer_id"],
                                       original["as_of_date"], original["document_key"], problem="duplicate_of",
                                       detail=f"{original['file_name']} received {original['received_at']}")
-            result = _archive(lake, path, sha256, DUPLICATE, recognition, original["partition_date"], received_at,
-                              keep_originals, duplicate_of=original["file_name"])
+            result = _archive(lake, path, name, sha256, DUPLICATE, recognition, original["partition_date"],
+                              received_at, keep_originals, duplicate_of=original["file_name"])
         else:
-            recognition = recognise(path)
+            if link is not None:
+                recognition = Recognition(problem="symbolic_link",
+                                          detail=f"a symbolic link to {os.fsdecode(link)!r}, not followed: drop the "
+                                                 "file itself in the inbox")
+            elif size > limit:
+                recognition = Recognition(problem="file_too_large",
+                                          detail=f"{size} bytes, more than the inbox's limit of {limit} bytes "
+                                                 "(BACKED_MAX_INBOX_FILE_BYTES)")
+            else:
+                recognition = recognise(path, name)
             if recognition.problem is None and recognition.as_of_date > received_at.date():
                 recognition = Recognition(recognition.source, recognition.format, recognition.producer_id,
                                           recognition.as_of_date, recognition.document_key, problem="future_date",
                                           detail=f"as of {recognition.as_of_date}, after the day it was received")
             if recognition.problem is None:
-                result = _archive(lake, path, sha256, ROUTED, recognition, recognition.as_of_date, received_at,
+                result = _archive(lake, path, name, sha256, ROUTED, recognition, recognition.as_of_date, received_at,
                                   keep_originals)
-                known[sha256] = {"file_name": path.name, "received_at": received_at,
+                known[sha256] = {"file_name": name, "received_at": received_at,
                                  "partition_date": recognition.as_of_date, "source": recognition.source,
                                  "format": recognition.format, "producer_id": recognition.producer_id,
                                  "as_of_date": recognition.as_of_date, "document_key": recognition.document_key}
             else:
-                result = _archive(lake, path, sha256, REJECTED, recognition, received_at.date(), received_at,
-                                  keep_originals)
-                lake.write_rejected_file(received_at.date(), path.name, sha256, pl.DataFrame({
-                    "source_file": [path.name], SOURCE_ROW: [0], "field": [""],
+                result = _archive(lake, path, name, sha256, REJECTED, recognition, received_at.date(), received_at,
+                                  keep_originals, link=link)
+                lake.write_rejected_file(received_at.date(), name, sha256, pl.DataFrame({
+                    "source_file": [name], SOURCE_ROW: [0], "field": [""],
                     "value": [recognition.detail], "reason": [recognition.problem],
                 }).to_arrow())
         results.append(result)
     return results
 
 
-def _archive(lake: Lake, path: Path, sha256: str, status: str, recognition: Recognition, partition: date,
-             received_at: datetime, keep_original: bool, duplicate_of: str | None = None) -> IntakeResult:
-    target = archive_path(lake, status, path.name, sha256, recognition.source, partition)
+def max_inbox_file_bytes() -> int:
+    """The largest file intake takes (BACKED_MAX_INBOX_FILE_BYTES, else DEFAULT_MAX_INBOX_FILE_BYTES). A larger one
+    is refused whole with a reason naming the limit: hashed and archived like any file received, never parsed."""
+    text = os.environ.get("BACKED_MAX_INBOX_FILE_BYTES", "").strip()
+    if not text:
+        return DEFAULT_MAX_INBOX_FILE_BYTES
+    if not text.isascii() or not text.isdigit() or int(text) == 0:
+        raise ValueError(f"BACKED_MAX_INBOX_FILE_BYTES must be a positive whole number of bytes, not {text!r}")
+    return int(text)
+
+
+def received_name(path: Path) -> str:
+    """The name a file is recorded under (receipt, archive, quarantine, the lineage of its rows): the name it arrived
+    under, with bytes that are not UTF-8 and control characters (which could forge a log line) as U+FFFD, and a name
+    too long for the archive's file names shortened before its extension."""
+    name = os.fsencode(path.name).decode("utf-8", errors="replace")
+    name = "".join("\ufffd" if unicodedata.category(character) == "Cc" else character for character in name)
+    if len(name.encode()) <= _MAX_NAME_BYTES:
+        return name
+    suffix = os.path.splitext(name)[1]
+    suffix = suffix if len(suffix.encode()) <= 16 else ""
+    keep = _MAX_NAME_BYTES - len(suffix.encode()) - len("\u2026".encode())
+    stem = name.removesuffix(suffix).encode()[:keep].decode("utf-8", errors="ignore")
+    return f"{stem}\u2026{suffix}"
+
+
+def _archive(lake: Lake, path: Path, name: str, sha256: str, status: str, recognition: Recognition, partition: date,
+             received_at: datetime, keep_original: bool, duplicate_of: str | None = None,
+             link: bytes | None = None) -> IntakeResult:
+    target = archive_path(lake, status, name, sha256, recognition.source, partition)
     target.parent.mkdir(parents=True, exist_ok=True)
-    _place(path, target, keep_original)
+    _place(path, target, keep_original, link)
     append_receipts(lake, pl.DataFrame([{
         "partition_date": partition,
         "received_at": received_at,
-        "file_name": path.name,
+        "file_name": name,
         "sha256": sha256,
         "size_bytes": target.stat().st_size,
         "status": status,
@@ -193,17 +248,20 @@ def _archive(lake: Lake, path: Path, sha256: str, status: str, recognition: Reco
         "problem_detail": recognition.detail or None,
     }], schema=pl.from_arrow(SCHEMAS["inbox_receipts"].empty_table()).schema))
     if not keep_original:
-        path.unlink()
-    return IntakeResult(path.name, sha256, status, recognition, partition, target, duplicate_of)
+        path.unlink()  # a link: the link only, never what it points at
+    return IntakeResult(name, sha256, status, recognition, partition, target, duplicate_of)
 
 
-def _place(path: Path, target: Path, keep_original: bool) -> None:
-    """The archived copy, whole or not at all: a hard link (or copy) to a temporary name, then a rename."""
+def _place(path: Path, target: Path, keep_original: bool, link: bytes | None = None) -> None:
+    """The archived copy, whole or not at all: a hard link (or copy) to a temporary name, then a rename. A link
+    dropped in the inbox is archived as the text of its target, a file like any other."""
     descriptor, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(descriptor)
     os.unlink(temporary)
     try:
-        if keep_original:
+        if link is not None:
+            Path(temporary).write_bytes(link)
+        elif keep_original:
             shutil.copy2(path, temporary)
         else:
             try:
@@ -223,12 +281,12 @@ def _routed_by_sha256(lake: Lake) -> dict[str, dict]:
 
 
 def _dropped_files(lake: Lake) -> list[Path]:
+    """Files and links under `inbox/`, outside the archive (by where they are, not where a link points)."""
     if not lake.inbox.is_dir():
         return []
-    archive = lake.archive.resolve()
     return sorted(
         path for path in lake.inbox.rglob("*")
-        if path.is_file() and not path.resolve().is_relative_to(archive) and not _is_ignored(path)
+        if (path.is_symlink() or path.is_file()) and not path.is_relative_to(lake.archive) and not _is_ignored(path)
     )
 
 

@@ -29,7 +29,7 @@ from xml.etree.ElementTree import Element, ParseError
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
-from assets.row_validation import MAX_DOCUMENT_BYTES, UnreadableFile
+from assets.row_validation import MAX_DOCUMENT_BYTES, UnreadableFile, is_decimal_text
 
 ISO20022_NAMESPACE = "urn:iso:std:iso:20022:tech:xsd:"
 HOLDINGS_MESSAGE, CASH_MESSAGE = "semt.002", "camt.053"
@@ -84,6 +84,9 @@ def _parse(content: bytes) -> Element:
     except ParseError as exc:
         line, column = exc.position
         raise UnreadableFile("unreadable_file", "", f"not well-formed XML at line {line}, column {column}") from exc
+    except (LookupError, ValueError) as exc:
+        # expat's refusals of the declared encoding: unknown (LookupError) or multi-byte (ValueError)
+        raise UnreadableFile("unreadable_file", "", f"the XML's declared encoding cannot be read: {exc}"[:200]) from exc
 
 
 def _document(root: Element) -> Element:
@@ -189,10 +192,13 @@ class _Reader:
                 "transaction_type": None, "reference": None,
             })
         total = self.find(report, "AcctBaseCcyTtlAmts/TtlHldgsValOfStmt")
+        stated_total = self.signed_amount(self.find(total, "Amt"), self.text(total, "Sgn") == "false")
+        if stated_total is not None and not is_decimal_text(stated_total):
+            # The custodian's own total is asserted on the ledger as it stands: one that is not an amount makes the
+            # statement unusable, not a total to guess.
+            raise UnreadableFile("invalid_decimal", "stated_holdings_total", stated_total[:200], len(records))
         servicer = self.descendant(self.find(report, "AcctSvcr"), _BIC_ELEMENTS)
-        return StatementMessage(message, servicer, records,
-                                stated_holdings_total=self.signed_amount(self.find(total, "Amt"),
-                                                                         self.text(total, "Sgn") == "false"))
+        return StatementMessage(message, servicer, records, stated_holdings_total=stated_total)
 
     def cash(self, document: Element, message: str) -> StatementMessage:
         statements = self.findall(document, "BkToCstmrStmt/Stmt")
@@ -272,5 +278,8 @@ def _utc_text(moment: str) -> str | None:
         return None
     if parsed.tzinfo is None:
         return None
-    utc = parsed.astimezone(timezone.utc).replace(tzinfo=None)
+    try:
+        utc = parsed.astimezone(timezone.utc).replace(tzinfo=None)
+    except OverflowError:  # in UTC, before the year 1 or after the year 9999: no moment a statement can have
+        return None
     return utc.isoformat(timespec="microseconds" if utc.microsecond else "seconds") + "Z"

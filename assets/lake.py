@@ -281,6 +281,8 @@ SCHEMAS: dict[str, pa.Schema] = {
         pa.field("rows_accepted", pa.int64()),
         pa.field("rows_quarantined", pa.int64()),
         pa.field("format", pa.string()),
+        pa.field("quarantine_reasons", pa.string()),
+        pa.field("unexpected_columns", pa.string()),
     ]),
     "inbox_receipts": pa.schema([
         pa.field("partition_date", pa.date32()),

@@ -10,7 +10,7 @@ replacement is recorded in `loan_tape_supersessions`; the earlier file stays in 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -34,14 +34,17 @@ from assets.row_validation import (
     date_rules,
     encoding_rules,
     equals_rule,
+    first_distinct,
     header_keys,
     most_common,
     non_negative_decimal_rules,
     non_negative_integer_rules,
     parsed_date,
+    repeated_row_rule,
     required,
     split_rows,
     text_frame,
+    unexpected_headers,
     validate_inbox_files,
     vocabulary_rule,
     xlsx_table,
@@ -71,13 +74,13 @@ MAX_WAITING_PERIOD_DAYS = 3_650
 
 # Collateral schedule: `<nft_token_id>=<gpu>[|<gpu>...]` entries joined by `;`, a GPU being its 13-digit serial
 # or its DCGM UUID. The shape is checked first so that a wrong GPU id is told apart from a garbled schedule.
-_TOKEN_ID = r"(0|[1-9]\d*)"
-_GPU_SERIAL = r"\d{13}"
+_TOKEN_ID = r"(0|[1-9][0-9]*)"
+_GPU_SERIAL = r"[0-9]{13}"
 _GPU_UUID = r"GPU-[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 _GPU = rf"(?:{_GPU_SERIAL}|{_GPU_UUID})"
 _COLLATERAL_SHAPE = rf"^{_TOKEN_ID}=[^;=|]+(\|[^;=|]+)*(;{_TOKEN_ID}=[^;=|]+(\|[^;=|]+)*)*$"
 _COLLATERAL_TEXT = rf"^{_TOKEN_ID}={_GPU}(\|{_GPU})*(;{_TOKEN_ID}={_GPU}(\|{_GPU})*)*$"
-_DATE_IN_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})")
+_DATE_IN_NAME = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2})")
 
 
 @dataclass(frozen=True)
@@ -139,6 +142,7 @@ class TapeText:
     layout: TapeLayout
     header: list[str]
     missing: list[str]  # tape columns whose header the layout requires and the file lacks
+    unexpected: tuple[str, ...] = ()  # the file's headers the layout does not read
 
 
 def read_tape(content: bytes, file_format: str, source_file: str, layout: TapeLayout | None = None) -> TapeText:
@@ -150,7 +154,8 @@ def read_tape(content: bytes, file_format: str, source_file: str, layout: TapeLa
     frame = frame.with_columns(
         pl.lit(None, pl.String).alias(column) for column in LOAN_TAPE_COLUMNS if column not in frame.columns
     ).select(SOURCE_ROW, *LOAN_TAPE_COLUMNS)
-    return TapeText(_normalised(frame, layout), problems, layout, table.header, missing)
+    return TapeText(_normalised(frame, layout), problems, layout, table.header, missing,
+                    unexpected_headers(table.header, layout.columns.values()))
 
 
 def recognise(content: bytes, file_format: str, name: str) -> Recognition:
@@ -249,7 +254,8 @@ def _validate(tape: InboxFile, day: date) -> RowSplit:
     text = read_tape(tape.read_bytes(), tape.format, tape.name)
     if text.missing:
         raise UnreadableFile("missing_column", ",".join(text.missing), ",".join(text.header)[:200], text.frame.height)
-    return split_rows(text.frame, _rules(day, lender_id=tape.producer_id), tape.name, text.problems)
+    split = split_rows(text.frame, _rules(day, lender_id=tape.producer_id), tape.name, text.problems)
+    return replace(split, unexpected_columns=text.unexpected)
 
 
 def _rules(day: date, lender_id: str) -> list[FieldRule]:
@@ -267,10 +273,14 @@ def _rules(day: date, lender_id: str) -> list[FieldRule]:
         FieldRule("maturity_date", "maturity_before_origination", maturity < origination),
         equals_rule("lender_id", lender_id, "lender_id_mismatch"),
         bytes32_rule("loan_terms_hash", "invalid_loan_terms_hash"),
-        # Two rows for one loan make the tape ambiguous: neither is trusted.
+        # A row repeated word for word is a copy: the first goes through, the copies are quarantined.
+        repeated_row_rule(LOAN_TAPE_COLUMNS, "repeated_row", key_field="loan_terms_hash"),
+        # Two different rows for one loan make the tape ambiguous: neither is trusted.
         FieldRule(
             "loan_terms_hash", "duplicate_loan",
-            as_lower_hex("loan_terms_hash").is_duplicated() & pl.col("loan_terms_hash").is_not_null(),
+            first_distinct(LOAN_TAPE_COLUMNS)
+            & pl.when(first_distinct(LOAN_TAPE_COLUMNS)).then(as_lower_hex("loan_terms_hash")).is_duplicated()
+            & pl.col("loan_terms_hash").is_not_null(),
         ),
         vocabulary_rule("status", LOAN_STATUSES, "unknown_status"),
         vocabulary_rule("currency", LOAN_CURRENCIES, "unknown_currency"),
@@ -290,7 +300,7 @@ def _rules(day: date, lender_id: str) -> list[FieldRule]:
         ),
         *non_negative_decimal_rules("insurance_cover_ratio"),
         FieldRule("insurance_cover_ratio", "invalid_cover_ratio",
-                  cover.str.contains(r"^\d+(\.\d+)?$") & (cover.cast(pl.Decimal(38, 18), strict=False) > 1)),
+                  cover.str.contains(r"^[0-9]+(\.[0-9]+)?$") & (cover.cast(pl.Decimal(38, 18), strict=False) > 1)),
         *non_negative_integer_rules("insurance_waiting_period_days", MAX_WAITING_PERIOD_DAYS),
         required("insurance_waiting_period_days", when=cover.is_not_null()),
         FieldRule("insurance_waiting_period_days", "waiting_period_without_cover", cover.is_null() & waiting.is_not_null()),

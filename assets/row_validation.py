@@ -14,13 +14,15 @@ from __future__ import annotations
 import csv
 import io
 import math
+import re
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
 
 import polars as pl
+from defusedxml import DefusedXmlException
 
 from assets.inbox import FileIngestSummary, InboxFile
 from assets.lake import Lake
@@ -29,17 +31,23 @@ SOURCE_ROW = "source_row"
 
 # A document larger than this is not a tape or a statement; reading it whole could exhaust memory (a zip bomb).
 MAX_DOCUMENT_BYTES = 64 * 1024 * 1024
+# A worksheet's cells (rows × header columns) are bounded too: a few kilobytes of XLSX can declare a million rows.
+# A tape of 100,000 loans is 2 million cells.
+MAX_DOCUMENT_CELLS = 10_000_000
+_LAST_SPREADSHEET_ROW = 1_048_576
 
 # 20 integer digits + 18 decimals fit DECIMAL(38,18); more would round or overflow, so it is an error.
-_DECIMAL_TEXT = r"^\d{1,20}(\.\d{1,18})?$"
-_NEGATIVE_DECIMAL_TEXT = r"^-\d{1,20}(\.\d{1,18})?$"
-_ISO_DATE_TEXT = r"^\d{4}-\d{2}-\d{2}$"
+_DECIMAL_TEXT = r"^[0-9]{1,20}(\.[0-9]{1,18})?$"
+_NEGATIVE_DECIMAL_TEXT = r"^-[0-9]{1,20}(\.[0-9]{1,18})?$"
+_ISO_DATE_TEXT = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 _BYTES32_TEXT = r"^0x[0-9a-fA-F]{64}$"
 # Up to 9 digits always fits INTEGER.
-_INTEGER_TEXT = r"^\d{1,9}$"
-_NEGATIVE_INTEGER_TEXT = r"^-\d{1,9}$"
+_INTEGER_TEXT = r"^[0-9]{1,9}$"
+_NEGATIVE_INTEGER_TEXT = r"^-[0-9]{1,9}$"
 # What a lossy decoding leaves where bytes were not UTF-8 (a Latin-1 file read as UTF-8).
 _REPLACEMENT_CHARACTER = "\ufffd"
+# Fields holding personal data (a borrower's name): their values are never written into a quarantine message.
+PERSONAL_FIELDS = frozenset({"borrower_name"})
 # A spreadsheet number holds 15 significant decimal digits exactly; a longer shortest form means the cell holds a
 # binary fraction that no one typed (a formula result such as 0.1 + 0.2).
 _EXACT_SPREADSHEET_DIGITS = 15
@@ -60,6 +68,8 @@ class RowSplit:
     rejected: pl.DataFrame  # quarantine entries
     rows_in: int
     rows_quarantined: int
+    # Headers of the file that no column of the source's layout reads: schema drift, reported by check H4.
+    unexpected_columns: tuple[str, ...] = ()
 
 
 class UnreadableFile(Exception):
@@ -100,6 +110,7 @@ def validate_inbox_files(
     """Validate each file, write its quarantine entries, and summarise it for `input_files`."""
     validated = []
     for inbox_file in files:
+        unexpected: tuple[str, ...] = ()
         try:
             split = validate(inbox_file)
         except UnreadableFile as problem:
@@ -108,6 +119,7 @@ def validate_inbox_files(
         else:
             accepted, rejected = split.accepted, split.rejected
             rows_in, rows_quarantined = split.rows_in, split.rows_quarantined
+            unexpected = split.unexpected_columns
         lake.write_quarantine(source, day, inbox_file.name, inbox_file.sha256, rejected.to_arrow())
         summary = FileIngestSummary(
             source=source,
@@ -121,6 +133,7 @@ def validate_inbox_files(
             size_bytes=inbox_file.size_bytes,
             format=inbox_file.format,
             messages=quarantine_messages(rejected),
+            unexpected_columns=unexpected,
         )
         validated.append(ValidatedFile(inbox_file, accepted, summary))
     lake.remove_stale_quarantine(source, day, {(f.name, f.sha256) for f in files})
@@ -143,7 +156,12 @@ def csv_table(content: bytes) -> TextTable:
     text = decode_document(content)
     if "\x00" in text:
         raise UnreadableFile("unreadable_file", "", "NUL bytes: not a text file")
-    records = list(csv.reader(io.StringIO(text, newline="")))
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        records = list(reader)
+    except csv.Error as exc:
+        # The csv module refuses a field over its limit (128 KiB): no tape or statement field is anywhere near it.
+        raise UnreadableFile("unreadable_file", "", f"not a readable CSV at line {reader.line_num}: {exc}") from exc
     if not records or not any(cell.strip() for cell in records[0]):
         raise UnreadableFile("unreadable_file", "", "no header row")
     header, rows = [cell.strip() for cell in records[0]], records[1:]
@@ -153,7 +171,9 @@ def csv_table(content: bytes) -> TextTable:
         for _ in csv.reader(io.StringIO(text, newline=""), strict=True):
             pass
     except csv.Error:
-        problems.append((len(rows), "", rows[-1][-1][:200] if rows and rows[-1] else "", "truncated_row"))
+        # Where it was cut, not the cut text: that may be anything, a borrower's name too.
+        column = header[len(rows[-1]) - 1] if rows and 0 < len(rows[-1]) <= len(header) else ""
+        problems.append((len(rows), "", f"the file ends inside a quoted field {column}".strip(), "truncated_row"))
     width = len(header)
     for number, row in enumerate(rows, start=1):
         if len(row) != width and any(cell.strip() for cell in row):
@@ -165,28 +185,26 @@ def csv_table(content: bytes) -> TextTable:
 def xlsx_table(content: bytes, sheet: str | None = None, header_row: int = 1) -> TextTable:
     """The worksheet's header row and the rows below it as text. Numbers become their exact decimal text when the
     cell holds one (at most 15 significant digits); dates become `YYYY-MM-DD`."""
-    import openpyxl  # defusedxml is installed, so openpyxl parses the workbook's XML with it
-    from openpyxl.utils.exceptions import InvalidFileException
-
     if len(content) > MAX_DOCUMENT_BYTES:
         raise UnreadableFile("file_too_large", "", f"{len(content)} bytes, more than {MAX_DOCUMENT_BYTES}")
     try:
         with zipfile.ZipFile(io.BytesIO(content)) as archive:
             unpacked = sum(member.file_size for member in archive.infolist())
-        if unpacked > MAX_DOCUMENT_BYTES:
-            raise UnreadableFile("file_too_large", "", f"{unpacked} bytes once unpacked, more than {MAX_DOCUMENT_BYTES}")
-        workbook = openpyxl.load_workbook(io.BytesIO(content), read_only=True, data_only=True)
-    except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError) as exc:
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
         raise UnreadableFile("unreadable_file", "", f"not a readable XLSX workbook: {exc}"[:200]) from exc
-    try:
-        if sheet is not None and sheet not in workbook.sheetnames:
-            raise UnreadableFile("missing_sheet", sheet, ",".join(workbook.sheetnames)[:200])
-        worksheet = workbook[sheet] if sheet is not None else workbook.worksheets[0]
-        cells = list(worksheet.iter_rows(min_row=header_row, values_only=True))
-    finally:
-        workbook.close()
+    if unpacked > MAX_DOCUMENT_BYTES:
+        raise UnreadableFile("file_too_large", "", f"{unpacked} bytes once unpacked, more than {MAX_DOCUMENT_BYTES}")
+    sheet_names, cells = _worksheet_cells(content, sheet, header_row)
+    if cells is None:
+        raise UnreadableFile("missing_sheet", sheet or "", ",".join(sheet_names)[:200])
     if not cells or not any(value is not None for value in cells[0]):
         raise UnreadableFile("unreadable_file", "", f"no header in row {header_row}")
+    # Blank rows after the last row with a value are not rows; those before it keep the rows' numbering.
+    last = max(number for number, row in enumerate(cells) if any(value is not None for value in row))
+    cells = cells[: last + 1]
+    if len(cells) * len(cells[0]) > MAX_DOCUMENT_CELLS:
+        raise UnreadableFile("file_too_large", "", f"{len(cells) - 1} rows of {len(cells[0])} columns, more than "
+                                                   f"{MAX_DOCUMENT_CELLS} cells")
     header = [_cell_text(value)[0] or "" for value in cells[0]]
     rows, problems = [], []
     for number, row in enumerate(cells[1:], start=1):
@@ -198,6 +216,44 @@ def xlsx_table(content: bytes, sheet: str | None = None, header_row: int = 1) ->
             texts.append(text)
         rows.append(texts)
     return TextTable(header, rows, _problem_frame(problems))
+
+
+def _worksheet_cells(content: bytes, sheet: str | None, header_row: int) -> tuple[list[str], list[tuple] | None]:
+    """The workbook's sheet names and the cell values of `sheet` (the first sheet when None) from `header_row` on;
+    None for the cells when the workbook has no such worksheet."""
+    import openpyxl  # defusedxml is installed, so openpyxl parses the workbook's XML with it
+
+    try:
+        workbook = openpyxl.load_workbook(io.BytesIO(content), read_only=True, data_only=True)
+        try:
+            # Sheets are parsed lazily, while their rows are read: a damaged sheet fails here, not at loading.
+            worksheets = [worksheet for worksheet in workbook.worksheets if hasattr(worksheet, "iter_rows")]
+            chosen = next((worksheet for worksheet in worksheets if sheet is None or worksheet.title == sheet), None)
+            if chosen is None:
+                return workbook.sheetnames, None
+            # openpyxl pads every row to the sheet's declared last column (up to 16,384, whatever the cells): rows
+            # are read as wide as the header, and no further down than a spreadsheet goes.
+            header = next(chosen.iter_rows(min_row=header_row, max_row=header_row, values_only=True), ())
+            width = max((column + 1 for column, value in enumerate(header) if value is not None), default=0)
+            if width == 0:
+                return workbook.sheetnames, []
+            return workbook.sheetnames, list(chosen.iter_rows(min_row=header_row, max_row=_LAST_SPREADSHEET_ROW,
+                                                              max_col=width, values_only=True))
+        finally:
+            workbook.close()
+    except Exception as exc:
+        # Whatever openpyxl (or the zip, deflate and XML layers under it) raises on these bytes (a damaged entry, an
+        # XML error, a value of the wrong type), the workbook cannot be read. A DTD (entity expansion, an external
+        # entity) is refused by defusedxml before anything is expanded or fetched, as in an ISO 20022 statement.
+        cause: BaseException | None = exc
+        seen: set[int] = set()
+        while cause is not None and id(cause) not in seen and not isinstance(cause, DefusedXmlException):
+            seen.add(id(cause))
+            cause = cause.__cause__ or cause.__context__
+        if isinstance(cause, DefusedXmlException):
+            raise UnreadableFile("unsafe_xml", "", f"{type(cause).__name__}: {cause}"[:200]) from exc
+        raise UnreadableFile("unreadable_file", "", f"not a readable XLSX workbook: {type(exc).__name__}: {exc}"[:200]
+                             ) from exc
 
 
 def text_frame(table: TextTable, columns: dict[str, str], source_file: str) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -232,6 +288,12 @@ def text_frame(table: TextTable, columns: dict[str, str], source_file: str) -> t
         pl.lit(source_file).alias("source_file"),
     ).select(_REJECTION_SCHEMA.keys())
     return frame, problems
+
+
+def unexpected_headers(header: Sequence[str], columns: Iterable[str]) -> tuple[str, ...]:
+    """The file's non-blank headers that none of `columns` (the layout's header names) reads, in file order."""
+    known = header_keys(list(columns))
+    return tuple(name for name in header if name and name.strip() and _header_key(name) not in known)
 
 
 def header_keys(header: Sequence[str]) -> set[str]:
@@ -344,7 +406,8 @@ def reason_counts(rejected: pl.DataFrame) -> dict[str, int]:
 
 
 def quarantine_messages(rejected: pl.DataFrame, limit: int = 20) -> tuple[str, ...]:
-    """`<file>: row <n>, field <field>: <reason> (value '<value>')`, row 0 being the file as a whole."""
+    """`<file>: row <n>, field <field>: <reason> (value '<value>')`, row 0 being the file as a whole. Messages go to
+    logs and the terminal: the value of a personal field is not in them (the quarantine file keeps it)."""
     first = rejected.sort(SOURCE_ROW, "field", "reason").head(limit)
     message = pl.format(
         "{}: {}{}: {}{}",
@@ -352,7 +415,9 @@ def quarantine_messages(rejected: pl.DataFrame, limit: int = 20) -> tuple[str, .
         pl.when(pl.col(SOURCE_ROW) == 0).then(pl.lit("the file")).otherwise(pl.format("row {}", pl.col(SOURCE_ROW))),
         pl.when(pl.col("field").fill_null("") == "").then(pl.lit("")).otherwise(pl.format(", field {}", pl.col("field"))),
         pl.col("reason"),
-        pl.when(pl.col("value").is_null()).then(pl.lit("")).otherwise(pl.format(" (value '{}')", pl.col("value"))),
+        pl.when(pl.col("value").is_null()).then(pl.lit(""))
+        .when(pl.col("field").is_in(list(PERSONAL_FIELDS))).then(pl.lit(" (value masked: personal data)"))
+        .otherwise(pl.format(" (value '{}')", pl.col("value"))),
     )
     return tuple(first.select(message).to_series().to_list())
 
@@ -399,6 +464,11 @@ def non_negative_decimal_rules(field: str, maximum: Decimal | None = None) -> li
         too_large = pl.when(well_formed).then(text.cast(pl.Decimal(38, 18), strict=False) > pl.lit(maximum))
         rules.append(FieldRule(field, "implausible_amount", too_large))
     return rules
+
+
+def is_decimal_text(text: str) -> bool:
+    """Whether `text` is a plain decimal, negative or not, that fits DECIMAL(38,18): what the decimal rules accept."""
+    return re.fullmatch(_DECIMAL_TEXT, text.removeprefix("-")) is not None
 
 
 def as_usd(field: str) -> pl.Expr:
@@ -449,6 +519,16 @@ def equals_rule(field: str, expected: str, reason: str) -> FieldRule:
 
 def bytes32_rule(field: str, reason: str) -> FieldRule:
     return FieldRule(field, reason, ~pl.col(field).str.contains(_BYTES32_TEXT))
+
+
+def repeated_row_rule(fields: Sequence[str], reason: str, key_field: str) -> FieldRule:
+    """A row identical in every field to an earlier row of the file: a copy, quarantined (reported on
+    `key_field`); the first one goes through, so the row is neither lost nor counted twice."""
+    return FieldRule(key_field, reason, ~first_distinct(fields))
+
+
+def first_distinct(fields: Sequence[str]) -> pl.Expr:
+    return pl.struct(*fields).is_first_distinct()
 
 
 def duplicate_rule(fields: Sequence[str], reason: str, when: pl.Expr | None = None) -> FieldRule:

@@ -62,12 +62,15 @@ _TYPE_LINE = r"^#[ \t]+TYPE[ \t]+(?P<family>\S+)[ \t]+(?P<type>\S+)"
 # Matched left to right from the first label, so a label-like text inside a quoted value is never
 # taken for a label of its own.
 _LABEL_PAIR = r'[a-zA-Z_][a-zA-Z0-9_]*[ \t]*=[ \t]*"(?:[^"\\]|\\.)*"'
-_FLOAT_TEXT = r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$|^[+-]?(Inf|inf)$|^NaN$"
-_TIMESTAMP_TEXT = r"^-?\d{1,15}$"
+_FLOAT_TEXT = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$|^[+-]?(Inf|inf)$|^NaN$"
+_TIMESTAMP_TEXT = r"^-?[0-9]{1,15}$"
 _GPU_UUID_TEXT = r"^GPU-[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 _LABELS = {"UUID": "gpu_uuid", "serial": "gpu_serial", "Hostname": "hostname", "modelName": "model_name"}
-_DATE_IN_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})")
+_DATE_IN_NAME = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2})")
 _SNIFF_BYTES = 8 * 1024 * 1024
+# Epoch milliseconds that fall on a calendar day (years 1 to 9999): a sample stamped outside them has no day.
+_EPOCH = datetime(1970, 1, 1)
+_DATED_EPOCH_MS = (-62_135_596_800_000, 253_402_300_799_999)
 
 
 @dataclass(frozen=True)
@@ -185,13 +188,15 @@ def recognise(path: Path, file_format: str, name: str) -> Recognition:
     parse = parse_prometheus if file_format == PROMETHEUS_FORMAT else parse_json_lines
     for batch in line_batches(path, batch_bytes=1024 * 1024, limit_bytes=_SNIFF_BYTES):
         samples, _ = parse(batch)
+        stamped = pl.col("timestamp_text").str.contains(_TIMESTAMP_TEXT)
         first = samples.select(
-            pl.col("timestamp_text").filter(pl.col("metric").is_not_null()
-                                            & pl.col("timestamp_text").str.contains(_TIMESTAMP_TEXT)).first()
+            pl.col("timestamp_text").filter(
+                pl.col("metric").is_not_null() & stamped
+                & pl.col("timestamp_text").cast(pl.Int64, strict=False).is_between(*_DATED_EPOCH_MS)
+            ).first()
         ).item()
         if first is not None:
-            moment = datetime.fromtimestamp(int(first) / 1000, tz=timezone.utc)
-            return Recognition(SOURCE, file_format, "dcgm", moment.date())
+            return Recognition(SOURCE, file_format, "dcgm", (_EPOCH + timedelta(milliseconds=int(first))).date())
     in_name = _DATE_IN_NAME.search(name)
     if in_name:
         try:
@@ -211,7 +216,7 @@ def looks_like_json_lines(head: str) -> bool:
     first = next((line for line in head.splitlines() if line.strip()), "")
     try:
         sample = json.loads(first)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested deeper than any sample
         return False
     return isinstance(sample, dict) and "metric" in sample and "value" in sample
 

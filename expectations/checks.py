@@ -21,9 +21,9 @@ from orchestration.resources import BackedHome
 
 def run_reconciliation(
     recon: Reconciliation, con: duckdb.DuckDBPyConnection, days: list[date], run_id: str,
-    policy: ReconciliationPolicy, docs_dir: Path | None = None,
+    policy: ReconciliationPolicy, docs_dir: Path | None = None, lake_dir: Path | None = None,
 ) -> tuple[bool, dg.AssetCheckSeverity, dict]:
-    rows = recon.evaluate(con, days, policy)
+    rows = recon.evaluate(con, days, policy, lake_dir)
     outcome = validate_reconciliation_rows(recon.check_id, rows, recon.key_columns, docs_dir)
     breaks = recon.breaks(rows, outcome.failing_row_indexes)
     counts = record_evaluation(con, recon.check_id, days, breaks, run_id)
@@ -64,7 +64,7 @@ def build_reconciliation_check(recon: Reconciliation) -> dg.AssetChecksDefinitio
         with duckdb.connect(str(backed_home.warehouse_path)) as con:
             passed, severity, metadata = run_reconciliation(
                 recon, con, days, context.run.run_id, ReconciliationPolicy.for_home(backed_home.root),
-                docs_dir=backed_home.reports_dir / "data_docs")
+                docs_dir=backed_home.reports_dir / "data_docs", lake_dir=backed_home.lake().root)
         return dg.AssetCheckResult(passed=passed, severity=severity, metadata=metadata)
 
     return reconciliation_check

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 
 import duckdb
 import pandas as pd
 
+from assets.lake import SCHEMAS
 from expectations.exceptions import BLOCKER, WARN, Break
 from expectations.policy import ReconciliationPolicy
 
@@ -58,12 +60,18 @@ class Reconciliation:
     title: str
     sql: str
     key_columns: list[str] = field(default_factory=lambda: ["check_date", "entity_key"])
+    # Lake tables the SQL reads as `lake_<table>` that the warehouse does not model: written only when something
+    # happens (a reorganisation, a rejected file), so they may have no file at all.
+    lake_tables: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
         return f"{self.check_id.lower()}_{self.asset}"
 
-    def evaluate(self, con: duckdb.DuckDBPyConnection, days: list[date], policy: ReconciliationPolicy) -> pd.DataFrame:
+    def evaluate(self, con: duckdb.DuckDBPyConnection, days: list[date], policy: ReconciliationPolicy,
+                 lake_dir: Path | None = None) -> pd.DataFrame:
+        for table in self.lake_tables:
+            _register_lake_table(con, lake_dir, table)
         params = {"min_date": min(days), "max_date": max(days), **policy.as_params()}
         # DuckDB refuses named parameters a statement doesn't use.
         used = {name: value for name, value in params.items() if f"${name}" in self.sql}
@@ -91,6 +99,15 @@ class Reconciliation:
             )
             for r in failing.itertuples()
         ]
+
+
+def _register_lake_table(con: duckdb.DuckDBPyConnection, lake_dir: Path | None, table: str) -> None:
+    files = sorted((lake_dir / table).glob("date=*/part-0.parquet")) if lake_dir is not None else []
+    if files:
+        relation = con.read_parquet([str(f) for f in files], union_by_name=True)
+    else:
+        relation = con.from_arrow(SCHEMAS[table].empty_table())
+    con.register(f"lake_{table}", relation)
 
 
 R1_SUPPLY = Reconciliation(
@@ -371,10 +388,19 @@ R7_COLLATERAL_TELEMETRY = Reconciliation(
     asset="trial_balance",
     title="Every performing loan's collateral GPUs reported telemetry for most of the day without XID errors",
     sql=f"""
-    with performing as (
-        select as_of_date as partition_date, loan_terms_hash
-        from main.stg_loan_tapes
-        where status in ('current', 'delinquent') and as_of_date between $min_date and $max_date
+    with active_on_chain as (
+        select partition_date, lower(key) as loan_terms_hash
+        from main.stg_chain_state
+        where method = 'loanState' and field = 'status' and value = 1
+          and partition_date between $min_date and $max_date
+    ),
+    -- The vault's collateral: loans active on chain that their lender reports performing (a tape-only loan is
+    -- R5's orphan; a loan the chain has closed holds no collateral).
+    performing as (
+        select t.as_of_date as partition_date, t.loan_terms_hash
+        from main.stg_loan_tapes t
+        join active_on_chain a on a.partition_date = t.as_of_date and a.loan_terms_hash = lower(t.loan_terms_hash)
+        where t.status in ('current', 'delinquent') and t.as_of_date between $min_date and $max_date
     ),
     collateral as (
         select distinct c.partition_date, c.loan_terms_hash, c.gpu_serial
@@ -585,7 +611,81 @@ H3_FRESHNESS = Reconciliation(
     """,
 )
 
+H4_SCHEMA_DRIFT = Reconciliation(
+    check_id="H4",
+    asset="trial_balance",
+    title="No input file carries columns its source's layout does not read (schema drift)",
+    sql=f"""
+    select partition_date as check_date, 'schema:' || source || ':' || file_name as entity_key, '{WARN}' as severity,
+           'only the layout''s columns' as expected, unexpected_columns as actual,
+           'unexpected columns: ' || unexpected_columns as difference, 'none' as tolerance,
+           unexpected_columns = '' as within_tolerance,
+           'headers no column of the ' || source || ' layout reads: their data is not ingested' as description,
+           '' as cutoffs, 'input_files ' || file_name || ' sha256 ' || sha256 as lineage
+    from main.stg_input_files
+    where partition_date between $min_date and $max_date
+    order by 1, 2
+    """,
+)
+
+H5_QUARANTINE = Reconciliation(
+    check_id="H5",
+    asset="trial_balance",
+    title="Every quarantined row and every rejected file is an exception someone must chase",
+    sql=f"""
+    select partition_date as check_date, 'quarantine:' || source || ':' || file_name as entity_key,
+           '{WARN}' as severity, '0 rows quarantined' as expected,
+           cast(rows_quarantined as varchar) || ' of ' || cast(rows_in as varchar) || ' rows quarantined' as actual,
+           quarantine_reasons as difference, 'none' as tolerance, rows_quarantined = 0 as within_tolerance,
+           'rows of the file held back (quarantine/' || source || '); the file''s good rows went through' as description,
+           '' as cutoffs, 'input_files ' || file_name || ' sha256 ' || sha256 as lineage
+    from main.stg_input_files
+    where partition_date between $min_date and $max_date
+    union all
+    select partition_date, 'rejected_file:' || file_name || ':' || sha256, '{WARN}', 'routed to a source',
+           'rejected', coalesce(problem, '') || ': ' || coalesce(problem_detail, ''), 'none', false,
+           'a file in the inbox no source could take: archived as rejected', '',
+           'inbox_receipts ' || coalesce(archive_path, file_name)
+    from lake_inbox_receipts
+    where partition_date between $min_date and $max_date and status = 'rejected'
+    order by 1, 2
+    """,
+    lake_tables=("inbox_receipts",),
+)
+
+H6_CHAIN_REORGS = Reconciliation(
+    check_id="H6",
+    asset="usdai_supply_reconciliation",
+    title="A chain reorganisation reached an ingested day: the day was re-ingested (or withdrawn) and restated",
+    sql=f"""
+    with reorgs as (
+        select partition_date, reorg_id, max(fork_block) as fork_block, max(depth) as depth, max(action) as action,
+               max(detected_at) as detected_at
+        from lake_chain_reorgs
+        where partition_date between $min_date and $max_date
+        group by partition_date, reorg_id
+    ),
+    chain_days as (
+        select partition_date from main.stg_chain_days where partition_date between $min_date and $max_date
+        union
+        select partition_date from reorgs
+    )
+    select d.partition_date as check_date, 'chain_reorg:' || coalesce(r.reorg_id, 'none') as entity_key,
+           '{WARN}' as severity, 'blocks as ingested' as expected,
+           coalesce('replaced from block ' || cast(r.fork_block as varchar) || ' (depth ' || cast(r.depth as varchar) || ')',
+                    'unchanged') as actual,
+           coalesce(r.action, '') as difference, 'none' as tolerance, r.reorg_id is null as within_tolerance,
+           'the day''s chain data changed after it was ingested; the ledger restates it with reversing entries' as description,
+           coalesce('detected ' || cast(r.detected_at as varchar), '') as cutoffs,
+           'chain_reorgs ' || coalesce(r.reorg_id, '') || '@' || cast(d.partition_date as varchar) as lineage
+    from chain_days d left join reorgs r using (partition_date)
+    order by 1, 2
+    """,
+    lake_tables=("chain_reorgs",),
+)
+
 RECONCILIATIONS = [
     R1_SUPPLY, R2_ONCHAIN_BACKING, R3_CUSTODIAN, R4_COVERAGE, R5_LOANS, R6_NAV, R7_COLLATERAL_TELEMETRY,
-    R8_LEDGER_INTEGRITY, R9_SOURCES_DELIVERED, H1_SUPPLY_GROWTH, H2_VOLUME, H3_FRESHNESS,
+    R8_LEDGER_INTEGRITY, R9_SOURCES_DELIVERED, H1_SUPPLY_GROWTH, H2_VOLUME, H3_FRESHNESS, H4_SCHEMA_DRIFT,
+    H5_QUARANTINE, H6_CHAIN_REORGS,
 ]

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from orchestration.resources import default_home
+from sandbox.injections import INJECTION_KINDS
 
 
 def _home(ctx: click.Context) -> Path:
@@ -32,7 +33,9 @@ def main(ctx: click.Context, home: Path | None) -> None:
 @click.option("--days", default=30, show_default=True, type=click.IntRange(1, 400))
 @click.option("--seed", default=7, show_default=True, type=int)
 @click.option("--start", default="2026-01-01", show_default=True, help="First simulated UTC day.")
-@click.option("--inject", multiple=True, help="A named discrepancy, e.g. unbacked-mint or unbacked-mint@3.")
+@click.option("--inject", multiple=True, metavar="KIND[@DAY]",
+              help="A named discrepancy on a day (index or date; drawn from the seed when omitted), repeatable: "
+                   + ", ".join(INJECTION_KINDS) + " (docs/reconciliation.md, Known answers).")
 @click.pass_context
 def demo(ctx: click.Context, days: int, seed: int, start: str, inject: tuple[str, ...]) -> None:
     """Start a sandbox chain, simulate DAYS of protocol life, run the whole pipeline, print the coverage table."""

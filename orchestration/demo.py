@@ -131,6 +131,13 @@ def run_demo(home: Path, days: int = 30, seed: int = 7, start: date = date(2026,
     with AnvilNode(genesis_timestamp(start)) as node:
         echo(f"anvil on {node.rpc_url}; simulating {days} days from {start} (seed {seed})"
              + (f", injecting {', '.join(inject)}" if inject else ""))
-        simulate(home, node.rpc_url, days=days, seed=seed, start=start, inject=list(inject))
+
+        def ingest_before_reorg(day: date) -> None:
+            # A reorganisation only matters to a pipeline that already ingested the day it replaces.
+            echo(f"the chain will reorganise {day}: the pipeline first ingests through it")
+            run_pipeline(home, [d for d in day_list if d <= day], echo)
+
+        simulate(home, node.rpc_url, days=days, seed=seed, start=start, inject=list(inject),
+                 before_reorg=ingest_before_reorg)
         result = run_pipeline(home, day_list, echo)
     return result

@@ -183,6 +183,7 @@ class SandboxChain:
         self._contracts: dict[str, Contract] = {}
         self._request_id = 0
         self.last_timestamp: int | None = None
+        self.last_tx_hash: str | None = None
 
     def close(self) -> None:
         self._session.close()
@@ -228,9 +229,19 @@ class SandboxChain:
         self.rpc("evm_setNextBlockTimestamp", at)
         raw = self.rpc("eth_sendTransactionSync", dict(transaction))
         self.last_timestamp = at
+        self.last_tx_hash = raw["transactionHash"]
         if int(raw["status"], 16) != 1:
             raise ChainError(f"transaction {raw['transactionHash']} reverted{self._replayed_revert(transaction, raw)}")
         return self._receipt(raw)
+
+    def snapshot(self) -> str:
+        return self.rpc("evm_snapshot")
+
+    def revert(self, snapshot_id: str) -> None:
+        """Back to the snapshot: its blocks after it are gone, and the next block may again take any later time."""
+        if self.rpc("evm_revert", snapshot_id) is not True:
+            raise ChainError(f"anvil could not revert to snapshot {snapshot_id}")
+        self.last_timestamp = int(self.block("latest")["timestamp"], 16)
 
     def mine_empty_block(self, at: int) -> int:
         if self.last_timestamp is not None and at <= self.last_timestamp:

@@ -158,7 +158,10 @@ LENDER_B_HEADER = (
 )
 
 
-def write_lender_b_csv(path: Path, rows: Sequence[LoanTapeRow]) -> None:
+def write_lender_b_csv(path: Path, rows: Sequence[LoanTapeRow],
+                       extra_columns: Sequence[tuple[str, str]] = ()) -> None:
+    """Lender B's servicer CSV; `extra_columns` (header, value of every row) are appended, as a servicer's system
+    does when it starts exporting a new field."""
     def us_date(value: date) -> str:
         return f"{value:%m/%d/%Y}"
 
@@ -168,10 +171,11 @@ def write_lender_b_csv(path: Path, rows: Sequence[LoanTapeRow]) -> None:
          usd_text(row.accrued_interest), usd_text(row.daily_interest), str(row.interest_rate_bps), row.status,
          str(row.days_past_due), us_date(row.origination_date), us_date(row.maturity_date), row.collateral,
          "" if row.insurance_cover_ratio is None else f"{row.insurance_cover_ratio:f}",
-         "" if row.insurance_waiting_period_days is None else str(row.insurance_waiting_period_days)]
+         "" if row.insurance_waiting_period_days is None else str(row.insurance_waiting_period_days),
+         *(value for _, value in extra_columns)]
         for row in rows
     ]
-    write_atomically(path, _csv_bytes(LENDER_B_HEADER, lines))
+    write_atomically(path, _csv_bytes([*LENDER_B_HEADER, *(name for name, _ in extra_columns)], lines))
 
 
 def _as_midnight(value: date) -> datetime:

@@ -15,15 +15,17 @@ compared; any difference raises SimulatorMismatch.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
+import random
 import signal
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 
 import eth_abi
@@ -33,6 +35,7 @@ from sandbox.chain_client import ChainError, Receipt, SandboxChain, SimulatorMis
 from sandbox.compile import compile_contracts
 from sandbox.deploy import AddressBookEntry, SandboxProtocol, deploy_protocol
 from sandbox.file_drops import (
+    GpuFeed,
     LoanTapeRow,
     StatementRow,
     collateral_schedule,
@@ -46,8 +49,17 @@ from sandbox.file_drops import (
     write_lender_a_workbook,
     write_lender_b_csv,
 )
-from sandbox.ground_truth import GroundTruthLedger, credit, credit_risks, debit, token_amount
-from sandbox.injections import UNBACKED_MINT_USDAI, Injection, parse_injections
+from sandbox.ground_truth import GroundTruthLedger, LoanCreditRisk, credit, credit_risks, debit, token_amount
+from sandbox.injections import (
+    DRIFTED_COLUMN,
+    REORGED_DEPOSIT_USD,
+    TAPE_PRINCIPAL_OVERSTATEMENT,
+    TBILL_SHORTFALL_PAR,
+    INJECTION_KINDS,
+    UNBACKED_MINT_USDAI,
+    Injection,
+    parse_injections,
+)
 from sandbox.scenario import (
     CUSTODIAN_ACCOUNT,
     CUSTODIAN_ID,
@@ -80,6 +92,11 @@ SWAP_LIQUIDITY = 50_000_000 * DOLLAR
 CONFIRMING_BLOCKS_AT = (30, 60)
 # Router status codes of loanState().
 ACTIVE, REPAID, LIQUIDATED, COLLATERAL_LIQUIDATED = 1, 2, 3, 4
+# The lender whose CSV tape the file injections tamper with (a tape row added, repeated or given a new column).
+TAMPERED_LENDER = "lender-b"
+# What the injected orphan loan looks like on the tape.
+ORPHAN_PRINCIPAL = Decimal(250_000)
+ORPHAN_RATE_BPS = 1_100
 
 
 def genesis_timestamp(start: date) -> int:
@@ -101,14 +118,19 @@ class DayClose:
 
 @dataclass(frozen=True)
 class AppliedInjection:
+    """What an injection did: on which entity (a loan's terms hash, a CUSIP, a GPU serial, a file, a tx), by how much
+    (in the kind's own unit: USD, USDai or par), and the transaction if it made one."""
+
     kind: str
     date: date
-    tx_hash: str
-    amount_usdai: Decimal
+    entity: str = ""
+    amount: Decimal = Decimal(0)
+    tx_hash: str = ""
+    detail: str = ""
 
     def as_json(self) -> dict[str, str]:
-        return {"kind": self.kind, "date": self.date.isoformat(), "tx_hash": self.tx_hash,
-                "amount_usdai": f"{self.amount_usdai:f}"}
+        return {"kind": self.kind, "date": self.date.isoformat(), "entity": self.entity,
+                "amount": f"{self.amount:f}", "tx_hash": self.tx_hash, "detail": self.detail}
 
 
 @dataclass(frozen=True)
@@ -127,20 +149,59 @@ class SimulationResult:
 
 
 def simulate(home: Path, rpc_url: str, days: int = 30, seed: int = 7, start: date = date(2026, 1, 1),
-             inject: Sequence[str] = (), scrape_interval_s: int = 600) -> SimulationResult:
-    """Deploy on the fresh chain at `rpc_url`, simulate `days` days from `start`, write the inbox and ground truth."""
+             inject: Sequence[str] = (), scrape_interval_s: int = 600,
+             before_reorg: Callable[[date], None] | None = None) -> SimulationResult:
+    """Deploy on the fresh chain at `rpc_url`, simulate `days` days from `start`, write the inbox and ground truth.
+
+    With a `reorg` injection on day D, D is first mined with an extra deposit and confirmed, `before_reorg(D)` is
+    called (the pipeline ingests through D: deployment.json is already written), then the chain is reverted to
+    D's start and D is mined again without the deposit, and the simulation goes on."""
     if not 1 <= scrape_interval_s <= 86_400:
         raise ValueError(f"scrape_interval_s must be between 1 and 86400, got {scrape_interval_s}")
-    injections = parse_injections(inject, start, days, seed)
+    parse_injections(inject, start, days, seed)  # refuse a bad spec before touching the chain
     chain = SandboxChain(rpc_url, compile_contracts())
     try:
         _require_fresh_chain(chain, start)
         accounts = Accounts.from_anvil(chain.accounts())
         scenario = build_scenario(days, seed, start, accounts)
-        simulation = _ProtocolSimulation(Path(home), chain, scenario, injections, scrape_interval_s)
+        injections = parse_injections(inject, start, days, seed,
+                                      eligible_days=lambda kind: injectable_days(scenario, kind))
+        simulation = _ProtocolSimulation(Path(home), chain, scenario, injections, scrape_interval_s, before_reorg)
         return simulation.run()
     finally:
         chain.close()
+
+
+def injectable_days(scenario: Scenario, kind: str) -> list[date]:
+    """The days of the scenario on which `kind` can happen."""
+    days = range(1, scenario.days + 1)
+
+    def loans_current(day: int) -> list[PlannedLoan]:
+        return [loan for loan in scenario.loans
+                if loan.origination_day <= day and loan.status_on(day) == "current"]
+
+    def trades_bills(day: int) -> bool:
+        today = scenario.date_of(day)
+        return any(today in (bill.purchase_date, bill.maturity_date) for bill in scenario.bills)
+
+    def has_tape_rows(day: int, lender_id: str) -> bool:
+        return any(loan.lender_id == lender_id and loan.origination_day <= day for loan in scenario.loans)
+
+    rules: dict[str, Callable[[int], bool]] = {
+        "unbacked-mint": lambda day: True,
+        "reorg": lambda day: True,
+        "orphan-tape-loan": lambda day: has_tape_rows(day, TAMPERED_LENDER),
+        "duplicate-tape-row": lambda day: has_tape_rows(day, TAMPERED_LENDER),
+        "schema-drift": lambda day: has_tape_rows(day, TAMPERED_LENDER),
+        "missing-statement": lambda day: not trades_bills(day),
+        "tbill-shortfall": lambda day: any(bill.is_held_on(scenario.date_of(day)) for bill in scenario.bills),
+        "loan-missing-from-tape": lambda day: any(_omissible(scenario, loan, day) for loan in scenario.loans),
+        "loan-principal-mismatch": lambda day: bool(loans_current(day)),
+        "gpu-dark": lambda day: any(loan.gpus for loan in loans_current(day)),
+        "status-mismatch": lambda day: any(loan.full_repayment_day is not None and loan.full_repayment_day <= day
+                                           for loan in scenario.loans),
+    }
+    return [scenario.date_of(day) for day in days if rules[kind](day)]
 
 
 def _require_fresh_chain(chain: SandboxChain, start: date) -> None:
@@ -152,6 +213,14 @@ def _require_fresh_chain(chain: SandboxChain, start: date) -> None:
                          f"genesis_timestamp({start}) = {genesis_timestamp(start)}")
     if int(chain.rpc("eth_chainId"), 16) != CHAIN_ID:
         raise ValueError(f"the sandbox chain id is {CHAIN_ID}")
+
+
+def _omissible(scenario: Scenario, loan: PlannedLoan, day: int) -> bool:
+    """Can be left off the day's tape and come back the next day (rule interest_catch_up then posts the missed
+    day's interest): current the day before, the day and the day after."""
+    return (loan.origination_day < day < scenario.days
+            and all(loan.status_on(d) == "current" for d in (day - 1, day, day + 1))
+            and loan.full_repayment_day not in (day, day + 1))
 
 
 @dataclass
@@ -192,7 +261,7 @@ class _VaultBook:
 
 class _ProtocolSimulation:
     def __init__(self, home: Path, chain: SandboxChain, scenario: Scenario, injections: list[Injection],
-                 scrape_interval_s: int):
+                 scrape_interval_s: int, before_reorg: Callable[[date], None] | None = None):
         self.home = home
         self.inbox = home / "inbox"
         self.chain = chain
@@ -200,6 +269,8 @@ class _ProtocolSimulation:
         self.accounts = scenario.accounts
         self.injections = injections
         self.scrape_interval_s = scrape_interval_s
+        self.before_reorg = before_reorg
+        self._tampered_loans: set[str] = set()  # loans an injection of the day already changed
         self.ledger = GroundTruthLedger()
         self.protocol: SandboxProtocol | None = None
         self.usdai_balances: dict[str, int] = defaultdict(int)
@@ -222,12 +293,9 @@ class _ProtocolSimulation:
             "sell_collateral": self._sell_collateral, "blacklist": self._blacklist,
             "request_redeem": self._request_redeem, "service_redemptions": self._service_redemptions,
             "claim": self._claim, "withdraw": self._withdraw,
-            # injections
-            "unbacked-mint": self._unbacked_mint,
+            # injections on chain; the others tamper with the day's files (see _drop_files) or its telemetry
+            "unbacked-mint": self._unbacked_mint, "reorged-deposit": self._reorged_deposit,
         }
-        unsupported = sorted({i.kind for i in injections} - set(self._handlers))
-        if unsupported:
-            raise ValueError(f"the simulator cannot inject {', '.join(unsupported)} yet")
 
     # --- the run ------------------------------------------------------------------------------------------------
 
@@ -238,7 +306,10 @@ class _ProtocolSimulation:
         self._fund_actors()
         for day in range(1, self.scenario.days + 1):
             self.day = day
-            self._run_day()
+            if self._injected("reorg"):
+                self._run_reorganised_day()
+            else:
+                self._run_day()
         after = day_start_timestamp(self.scenario.date_of(self.scenario.days) + timedelta(days=1))
         for offset in CONFIRMING_BLOCKS_AT:
             self.chain.mine_empty_block(after + offset)
@@ -272,27 +343,62 @@ class _ProtocolSimulation:
         for borrower in a.borrowers:
             p.gpu_title.transact("setApprovalForAll", p.loan_router.address, True, sender=borrower, at=self._at(0))
 
-    def _run_day(self) -> None:
+    def _injected(self, kind: str) -> bool:
+        return any(injection.kind == kind and injection.date == self.today for injection in self.injections)
+
+    def _run_day(self, with_reorged_deposit: bool = False) -> None:
         actions = list(self.scenario.actions[self.day])
-        for injection in self.injections:
-            if injection.date == self.today:
-                actions.append(Action(injection.kind, INJECTION_AT))
+        if self._injected("unbacked-mint"):
+            actions.append(Action("unbacked-mint", INJECTION_AT))
+        if with_reorged_deposit:
+            actions.append(Action("reorged-deposit", INJECTION_AT + 1, actor=self.accounts.users[2], token="base",
+                                  amount=REORGED_DEPOSIT_USD * DOLLAR))
         for action in sorted(actions, key=lambda act: act.at):
             self._handlers[action.kind](action)
         statement = self._custodian_day()
         tapes = self._loan_tapes_day()
+        feeds = self._gpu_feeds_day()
         # The allowance is trued up on each tape day, from the tapes and the GPUs' telemetry, as the ledger does.
-        self.ledger.post_credit_loss_allowance(credit_risks(
-            [row for rows in tapes.values() for row in rows],
-            self.scenario.gpu_feeds(self.day, self.scrape_interval_s), self.scrape_interval_s))
+        risks = credit_risks([row for rows in tapes.values() for row in rows], feeds, self.scrape_interval_s)
+        self.ledger.post_credit_loss_allowance(risks)
         self.ledger.post_susdai_yield()
         nav = self._closing_nav()
         receipt = self.protocol.susdai.transact("reportNav", nav, sender=self.accounts.admin,
                                                 at=self._at(REPORT_NAV_AT))
         self.vault.nav = nav
         self.ledger.close_day(self.today)
-        self._drop_files(statement, tapes)
+        self._drop_files(statement, tapes, feeds, risks)
         self._check_day_close(receipt.block_number)
+
+    def _run_reorganised_day(self) -> None:
+        """The day as first mined (with a deposit that the reorganisation drops) and confirmed, handed to
+        `before_reorg`; then the chain and the simulator's books go back to the day's start and the day is mined
+        again without the deposit. The day's other transactions are sent again with the same inputs; from the
+        dropped deposit on, their blocks, fees and so hashes differ, so the ledger restates them all."""
+        snapshot = self.chain.snapshot()
+        books = self._books()
+        self._run_day(with_reorged_deposit=True)
+        dropped = next(applied for applied in self.applied if applied.kind == "reorged-deposit")
+        for offset in CONFIRMING_BLOCKS_AT:
+            self.chain.mine_empty_block(day_start_timestamp(self.today + timedelta(days=1)) + offset)
+        self._write_deployment()
+        if self.before_reorg is not None:
+            self.before_reorg(self.today)
+        self.chain.revert(snapshot)
+        self._restore_books(books)
+        self._run_day()
+        self.applied.append(replace(dropped, kind="reorg", detail="deposit dropped by the reorganisation"))
+
+    # The simulator's own state, everything a revert of the chain must take back with it.
+    _BOOKS = ("ledger", "usdai_balances", "usdai_supply", "usdai_reserve", "router_usdc", "vault", "loans",
+              "custodian_cash", "custodian_opening_cash", "custodian_receipts", "closes", "applied", "files")
+
+    def _books(self) -> dict:
+        return copy.deepcopy({name: getattr(self, name) for name in self._BOOKS})
+
+    def _restore_books(self, books: dict) -> None:
+        for name, value in books.items():
+            setattr(self, name, value)
 
     # --- chain actions ------------------------------------------------------------------------------------------
 
@@ -550,9 +656,17 @@ class _ProtocolSimulation:
             raise SimulatorMismatch("an unbacked mint must not emit Deposited")
         self.usdai_supply += amount
         self.usdai_balances[COMPROMISED_MINTER_WALLET] += amount
-        self.applied.append(AppliedInjection("unbacked-mint", self.today, receipt.tx_hash, UNBACKED_MINT_USDAI))
+        self.applied.append(AppliedInjection("unbacked-mint", self.today, entity=COMPROMISED_MINTER_WALLET,
+                                             amount=UNBACKED_MINT_USDAI, tx_hash=receipt.tx_hash))
         usd = token_amount(amount, 18)
         self.ledger.post("usdai_unbacked_mint", [debit("3000", usd), credit("2000", usd)])
+
+    def _reorged_deposit(self, action: Action) -> None:
+        """A plain deposit, mined only in the version of the day that the reorganisation replaces."""
+        self._deposit(action)
+        tx_hash = self.chain.last_tx_hash
+        self.applied.append(AppliedInjection("reorged-deposit", self.today, entity=self.protocol.usdai.address,
+                                             amount=Decimal(REORGED_DEPOSIT_USD), tx_hash=tx_hash))
 
     def _move_usdai(self, sender: str, recipient: str, amount: int) -> None:
         self.usdai_balances[sender] -= amount
@@ -643,12 +757,15 @@ class _ProtocolSimulation:
             raise SimulatorMismatch(f"{self.today}: the sUSDai claim {claim} has more than 18 decimals")
         return int(nav)
 
-    def _drop_files(self, statement: list[StatementRow], tapes: dict[str, list[LoanTapeRow]]) -> None:
+    def _drop_files(self, statement: list[StatementRow], tapes: dict[str, list[LoanTapeRow]], feeds: list[GpuFeed],
+                    risks: list[LoanCreditRisk]) -> None:
         # Each counterparty in its own format: lender A's workbook, lender B's servicer CSV, the custodian's
-        # ISO 20022 holdings and cash statements, the DCGM exporter's Prometheus text.
+        # ISO 20022 holdings and cash statements, the DCGM exporter's Prometheus text. The injections that are
+        # about what a counterparty reports change the files only, never the ground truth.
+        tapes, extra_columns = self._tampered_tapes(tapes, risks)
         writers = {
             "lender-a": ("xlsx", lambda path, rows: write_lender_a_workbook(path, self.today, rows)),
-            "lender-b": ("csv", write_lender_b_csv),
+            "lender-b": ("csv", lambda path, rows: write_lender_b_csv(path, rows, extra_columns.get("lender-b", ()))),
         }
         for lender, rows in tapes.items():
             extension, write = writers[lender]
@@ -656,13 +773,119 @@ class _ProtocolSimulation:
             write(path, rows)
             self.files.append(path)
         path = dcgm_path(self.inbox, self.today)
-        write_dcgm_scrapes(path, self.today, self.scenario.gpu_feeds(self.day, self.scrape_interval_s),
-                           self.scrape_interval_s, self.scenario.seed)
+        write_dcgm_scrapes(path, self.today, feeds, self.scrape_interval_s, self.scenario.seed)
         self.files.append(path)
+        if self._injected("missing-statement"):
+            self.applied.append(AppliedInjection("missing-statement", self.today, entity=CUSTODIAN_ID,
+                                                 detail="semt.002 and camt.053 of the day not delivered"))
+            return
+        statement = self._tampered_statement(statement)
         for kind, write in (("semt002", write_holdings_statement), ("camt053", write_cash_statement)):
             path = custodian_statement_path(self.inbox, CUSTODIAN_ID, self.today, kind, "xml")
             write(path, self.today, CUSTODIAN_ACCOUNT, statement)
             self.files.append(path)
+
+    # --- injections about what the counterparties report -----------------------------------------------------
+
+    def _choice(self, kind: str, candidates: Sequence):
+        """One of `candidates`, drawn from the seed, the kind and the day alone."""
+        if not candidates:
+            raise SimulatorMismatch(f"{self.today}: nothing for {kind} to happen to")
+        return candidates[random.Random(f"{self.scenario.seed}:{kind}:{self.today}").randrange(len(candidates))]
+
+    def _gpu_feeds_day(self) -> list[GpuFeed]:
+        """The day's GPU feeds; with gpu-dark, one collateral GPU of a current loan reports nothing all day."""
+        feeds = self.scenario.gpu_feeds(self.day, self.scrape_interval_s)
+        self._tampered_loans = set()
+        if not self._injected("gpu-dark"):
+            return feeds
+        reporting = {feed.serial for feed in feeds}
+        collateral = sorted((gpu.serial, position.plan.terms_hash) for position in self.loans.values()
+                            if position.plan.origination_day <= self.day and position.plan.status_on(self.day) == "current"
+                            for gpu in position.plan.gpus if gpu.serial in reporting)
+        serial, loan = self._choice("gpu-dark", collateral)
+        self._tampered_loans.add(loan)
+        self.applied.append(AppliedInjection("gpu-dark", self.today, entity=serial, detail=f"collateral of {loan}"))
+        return [feed for feed in feeds if feed.serial != serial]
+
+    def _tampered_tapes(self, tapes: dict[str, list[LoanTapeRow]], risks: list[LoanCreditRisk]
+                        ) -> tuple[dict[str, list[LoanTapeRow]], dict[str, list[tuple[str, str]]]]:
+        tapes = {lender: list(rows) for lender, rows in tapes.items()}
+        extra_columns: dict[str, list[tuple[str, str]]] = {}
+        plans = {position.plan.terms_hash: position.plan for position in self.loans.values()}
+        required = {risk.loan_terms_hash: risk.required_allowance(self.ledger.allowance_policy) for risk in risks}
+
+        def rows_where(condition) -> list[tuple[str, int, LoanTapeRow]]:
+            return [(lender, index, row) for lender, rows in sorted(tapes.items()) for index, row in enumerate(rows)
+                    if row.loan_terms_hash not in self._tampered_loans and condition(row)]
+
+        def record(kind: str, row: LoanTapeRow, amount: Decimal = Decimal(0), detail: str = "") -> None:
+            self._tampered_loans.add(row.loan_terms_hash)
+            self.applied.append(AppliedInjection(kind, self.today, entity=row.loan_terms_hash, amount=amount,
+                                                 detail=detail or row.lender_id))
+
+        if self._injected("loan-missing-from-tape"):
+            # A loan with no allowance, so that leaving it off moves nothing but its interest.
+            lender, index, row = self._choice("loan-missing-from-tape", rows_where(
+                lambda r: _omissible(self.scenario, plans[r.loan_terms_hash], self.day)
+                and required[r.loan_terms_hash] == 0 and self.ledger.balance("1190", r.loan_terms_hash) == 0))
+            del tapes[lender][index]
+            record("loan-missing-from-tape", row, row.daily_interest)
+        if self._injected("loan-principal-mismatch"):
+            lender, index, row = self._choice("loan-principal-mismatch", rows_where(
+                lambda r: r.status == "current" and r.principal_outstanding > 0 and required[r.loan_terms_hash] == 0))
+            tapes[lender][index] = replace(row, principal_outstanding=row.principal_outstanding
+                                           + TAPE_PRINCIPAL_OVERSTATEMENT)
+            record("loan-principal-mismatch", row, TAPE_PRINCIPAL_OVERSTATEMENT)
+        if self._injected("status-mismatch"):
+            lender, index, row = self._choice("status-mismatch", rows_where(lambda r: r.status == "repaid"))
+            tapes[lender][index] = replace(row, status="current")
+            record("status-mismatch", row, detail="repaid on chain, current on the tape")
+        if self._injected("duplicate-tape-row"):
+            lender_rows = [entry for entry in rows_where(lambda r: True) if entry[0] == TAMPERED_LENDER]
+            lender, index, row = self._choice("duplicate-tape-row", lender_rows)
+            tapes[lender].insert(index + 1, row)
+            path = loan_tape_path(self.inbox, lender, self.today, "csv")
+            record("duplicate-tape-row", row, Decimal(1), detail=f"{path.name} row {index + 2} repeats row {index + 1}")
+        if self._injected("orphan-tape-loan"):
+            orphan = self._orphan_row(tapes[TAMPERED_LENDER])
+            tapes[TAMPERED_LENDER].append(orphan)
+            record("orphan-tape-loan", orphan, orphan.principal_outstanding)
+        if self._injected("schema-drift"):
+            extra_columns[TAMPERED_LENDER] = [(DRIFTED_COLUMN, "")]
+            path = loan_tape_path(self.inbox, TAMPERED_LENDER, self.today, "csv")
+            self.applied.append(AppliedInjection("schema-drift", self.today, entity=path.name, detail=DRIFTED_COLUMN))
+        return tapes, extra_columns
+
+    def _orphan_row(self, lender_rows: list[LoanTapeRow]) -> LoanTapeRow:
+        """A plausible loan of the lender's that the vault never funded: a fresh terms hash and a GPU nobody runs."""
+        borrower = lender_rows[0]
+        daily = (ORPHAN_PRINCIPAL * ORPHAN_RATE_BPS / 3_650_000).quantize(Decimal("0.000001"))
+        prefix = borrower.loan_id.split("-")[0]
+        return LoanTapeRow(
+            as_of_date=self.today, lender_id=TAMPERED_LENDER, loan_id=f"{prefix}-9{self.day:03d}",
+            loan_terms_hash="0x" + keccak(text=f"backed-sandbox:orphan:{self.today}").hex().removeprefix("0x"),
+            borrower_id=borrower.borrower_id, borrower_name=borrower.borrower_name, currency="USDC",
+            original_principal=ORPHAN_PRINCIPAL, principal_outstanding=ORPHAN_PRINCIPAL, accrued_interest=daily,
+            daily_interest=daily, interest_rate_bps=ORPHAN_RATE_BPS, status="current", days_past_due=0,
+            origination_date=self.today, maturity_date=self.today + timedelta(days=365),
+            collateral=collateral_schedule([(9_000_000 + self.day, [f"{9_000_000_000_000 + self.day}"])]),
+        )
+
+    def _tampered_statement(self, statement: list[StatementRow]) -> list[StatementRow]:
+        if not self._injected("tbill-shortfall"):
+            return statement
+        holdings = [index for index, row in enumerate(statement) if row.record_type == "holding"]
+        index = self._choice("tbill-shortfall", holdings)
+        row = statement[index]
+        short = min(TBILL_SHORTFALL_PAR, row.par_value)
+        reported = replace(row, par_value=row.par_value - short,
+                           market_value=((row.par_value - short) * row.price / 100).quantize(Decimal("0.01"),
+                                                                                          ROUND_HALF_EVEN))
+        self.applied.append(AppliedInjection("tbill-shortfall", self.today, entity=row.cusip,
+                                             amount=row.market_value - reported.market_value,
+                                             detail=f"holding reports par {reported.par_value:f} of {row.par_value:f}"))
+        return [*statement[:index], reported, *statement[index + 1:]]
 
     def _check_day_close(self, block: int) -> None:
         """The chain at the day's last block, and the ground-truth ledger, agree with the simulator's books."""
@@ -705,8 +928,8 @@ class _ProtocolSimulation:
 
     # --- outputs ------------------------------------------------------------------------------------------------
 
-    def _write_outputs(self) -> SimulationResult:
-        sandbox_dir = self.home / "sandbox"
+    def _write_deployment(self) -> Path:
+        """sandbox/deployment.json: what the pipeline needs to find the chain, and the injections applied so far."""
         address_book = self.protocol.address_book(self.accounts.custodian)
         deployment = {
             "profile": "sandbox", "rpc_url": self.chain.rpc_url, "chain_id": CHAIN_ID,
@@ -715,8 +938,14 @@ class _ProtocolSimulation:
             "address_book": [entry.as_json() for entry in address_book],
             "injections": [injection.as_json() for injection in self.applied],
         }
-        deployment_path = sandbox_dir / "deployment.json"
+        deployment_path = self.home / "sandbox" / "deployment.json"
         write_atomically(deployment_path, (json.dumps(deployment, indent=2, sort_keys=True) + "\n").encode())
+        return deployment_path
+
+    def _write_outputs(self) -> SimulationResult:
+        sandbox_dir = self.home / "sandbox"
+        address_book = self.protocol.address_book(self.accounts.custodian)
+        deployment_path = self._write_deployment()
         balances_path = sandbox_dir / "ground_truth_balances.csv"
         sub_balances_path = sandbox_dir / "ground_truth_sub_balances.csv"
         self.ledger.write(balances_path, sub_balances_path)
@@ -742,7 +971,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--start", type=date.fromisoformat, default=date(2026, 1, 1))
     parser.add_argument("--inject", action="append", default=[], metavar="KIND[@DAY]",
-                        help="e.g. unbacked-mint, unbacked-mint@3, unbacked-mint@2026-01-03 (repeatable)")
+                        help="KIND is one of " + ", ".join(INJECTION_KINDS) + "; e.g. gpu-dark, reorg@3, "
+                             "tbill-shortfall@2026-01-03 (repeatable)")
     parser.add_argument("--scrape-interval", type=int, default=600, help="DCGM scrape interval in seconds")
     parser.add_argument("--rpc-url", help="a fresh anvil started with the genesis timestamp of --start; "
                                           "without it a node is started here")
@@ -756,7 +986,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"simulated {len(result.days)} days to block {result.days[-1].last_block}; "
               f"{len(result.inbox_files)} files in {args.home / 'inbox'}; ground truth in {result.ground_truth_path}")
         for injection in result.injections:
-            print(f"injected {injection.kind} on {injection.date}: {injection.tx_hash}")
+            what = ", ".join(part for part in (injection.entity, injection.detail, injection.tx_hash) if part)
+            print(f"injected {injection.kind} on {injection.date}: {what}")
 
     try:
         if args.rpc_url:

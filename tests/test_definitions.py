@@ -29,6 +29,9 @@ CHECKS = {
     ("usdai_supply_reconciliation", "h1_usdai_supply_reconciliation"),
     ("trial_balance", "h2_trial_balance"),
     ("trial_balance", "h3_trial_balance"),
+    ("trial_balance", "h4_trial_balance"),
+    ("trial_balance", "h5_trial_balance"),
+    ("usdai_supply_reconciliation", "h6_usdai_supply_reconciliation"),
 }
 
 

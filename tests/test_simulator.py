@@ -263,8 +263,8 @@ def test_an_injected_unbacked_mint_exceeds_the_backing_by_exactly_its_amount(tmp
         assert completed.returncode == 0, completed.stderr
         deployment = json.loads((home / "sandbox" / "deployment.json").read_text())
         [injection] = deployment["injections"]
-        assert (injection["kind"], injection["date"], injection["amount_usdai"]) == ("unbacked-mint", day.isoformat(),
-                                                                                     "250000")
+        assert (injection["kind"], injection["date"], injection["amount"]) == ("unbacked-mint", day.isoformat(),
+                                                                               "250000")
         w3 = Web3(Web3.HTTPProvider(node.rpc_url))
         artifacts = compile_contracts()
         book = {entry["role"]: entry["address"] for entry in deployment["address_book"]}

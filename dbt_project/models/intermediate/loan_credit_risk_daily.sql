@@ -11,12 +11,26 @@
     insured_impairment  = impairment x the tape's insurance cover ratio, once the cover is claimable: its waiting
                           period (days from the loan's origination date) has run
     required_allowance  = min(exposure, exposure x days_past_due_rate + impairment - insured_impairment)
-  Each product is rounded to 18 places, half away from zero. The row keeps the day's interest accrual too (rule
-  interest_accrual posts it when positive): a liquidation writes off what accrued over the loan's life.
+  Each product is rounded to 18 places, half away from zero. The row keeps the day's interest accrual and the
+  tape's accrued balance too (rule interest_accrual posts from them): a liquidation writes off what accrued over
+  the loan's life. Only loans originated on chain by the tape's day are assessed.
 #}
-with tapes as (
-  select * from {{ ref('stg_loan_tapes') }}
-  where {{ in_rebuild_window("partition_date") }}
+with originations as (
+  select lower(loan_terms_hash) as loan_terms_hash, min(partition_date) as originated_on
+  from {{ ref('loan_router_events_usd') }}
+  where event = 'LoanOriginated'
+  group by lower(loan_terms_hash)
+),
+
+-- Only loans the vault funded on chain by the tape's day are its loans: a tape row for any other loan is R5's
+-- orphan, and must neither accrue interest nor need an allowance in the vault's ledger.
+tapes as (
+  select stg_loan_tapes.*
+  from {{ ref('stg_loan_tapes') }}
+  inner join originations
+    on originations.loan_terms_hash = lower(stg_loan_tapes.loan_terms_hash)
+    and originations.originated_on <= stg_loan_tapes.partition_date
+  where {{ in_rebuild_window("stg_loan_tapes.partition_date") }}
 ),
 
 assessed as (
@@ -29,6 +43,7 @@ assessed as (
     tapes.status,
     tapes.days_past_due,
     tapes.daily_interest,
+    tapes.accrued_interest,
     tapes.source_sha256,
     tapes.source_row,
     case
@@ -109,6 +124,7 @@ select
   status,
   days_past_due,
   daily_interest,
+  accrued_interest,
   source_sha256,
   source_row,
   exposure,

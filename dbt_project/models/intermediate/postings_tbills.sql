@@ -1,9 +1,13 @@
 {#
   T-bills at the custodian, from its statements: tbill_purchase (cost) and tbill_maturity (par) move cash and
-  T-bills; tbill_accretion marks each CUSIP to the statement's market value:
-    MV(d) - MV(previous statement) - cost bought(d) + par matured(d)
+  T-bills; tbill_accretion marks each CUSIP's position to the statement's price:
+    value(d)     = round_half_even(par position(d) x price(d) / 100, cents)
+    accretion(d) = value(d) - value(previous statement) - cost bought(d) + par matured(d)
   per custodian account and CUSIP, posted with lineage `<statement sha256>:<CUSIP>` (a matured CUSIP has no
-  holding row to point at). A custodian's `cash_receipt` is not posted: the on-chain transfer already was.
+  holding row to point at). The position is the par the custodian's own transactions bought and matured, not
+  the par its holdings report: a holding that comes up short is a break for R3 to raise, never a loss booked as
+  a mark. A CUSIP missing from a statement keeps its last price. A custodian's `cash_receipt` is not posted: the
+  on-chain transfer already was.
   Statements are read over all history (a mark needs the previous one); the entries are the rebuild window's.
 #}
 with statement_rows as (
@@ -37,68 +41,87 @@ cusip_flows as (
     account_id,
     statement_date,
     cusip,
-    sum(case when record_type = 'holding' then market_value else 0 end) as market_value,
+    max(case when record_type = 'holding' then price end) as price,
     sum(case when record_type = 'transaction' and transaction_type = 'tbill_purchase' then amount else 0 end) as cost_bought,
-    sum(case when record_type = 'transaction' and transaction_type = 'tbill_maturity' then amount else 0 end) as par_matured
+    sum(case when record_type = 'transaction' and transaction_type = 'tbill_purchase' then par_value else 0 end) as par_bought,
+    sum(case when record_type = 'transaction' and transaction_type = 'tbill_maturity' then amount else 0 end) as par_matured,
+    sum(case when record_type = 'transaction' and transaction_type = 'tbill_maturity' then par_value else 0 end) as par_retired
   from statement_rows
   where cusip is not null
     and (record_type = 'holding' or transaction_type in ('tbill_purchase', 'tbill_maturity'))
   group by custodian_id, account_id, statement_date, cusip
 ),
 
--- Every CUSIP a statement must mark: held now, held at the previous statement, bought or matured today.
-cusips_to_mark as (
+-- Every CUSIP at every statement of its account from the first that mentions it: a CUSIP missing from a
+-- statement is still marked (at its last price), so a holding that vanishes cannot vanish from the ledger.
+cusip_grid as (
   select
     statement_sequence.custodian_id,
     statement_sequence.account_id,
     statement_sequence.statement_date,
-    statement_sequence.previous_statement_date,
-    cusip_flows.cusip
-  from statement_sequence
-  inner join cusip_flows
-    on cusip_flows.custodian_id = statement_sequence.custodian_id
-    and cusip_flows.account_id = statement_sequence.account_id
-    and cusip_flows.statement_date = statement_sequence.statement_date
-  union
-  select
-    statement_sequence.custodian_id,
-    statement_sequence.account_id,
-    statement_sequence.statement_date,
-    statement_sequence.previous_statement_date,
-    cusip_flows.cusip
-  from statement_sequence
-  inner join cusip_flows
-    on cusip_flows.custodian_id = statement_sequence.custodian_id
-    and cusip_flows.account_id = statement_sequence.account_id
-    and cusip_flows.statement_date = statement_sequence.previous_statement_date
-  where cusip_flows.market_value <> 0
-),
-
-accretion as (
-  select
     statement_sequence.partition_date,
     statement_sequence.cut_off_time,
     statement_sequence.source_sha256,
-    cusips_to_mark.cusip,
-    coalesce(today.market_value, 0)
-      - coalesce(previous.market_value, 0)
-      - coalesce(today.cost_bought, 0)
-      + coalesce(today.par_matured, 0) as amount
-  from cusips_to_mark
-  inner join statement_sequence
-    on statement_sequence.custodian_id = cusips_to_mark.custodian_id
-    and statement_sequence.account_id = cusips_to_mark.account_id
-    and statement_sequence.statement_date = cusips_to_mark.statement_date
-  left join cusip_flows as today
-    on today.custodian_id = cusips_to_mark.custodian_id
-    and today.account_id = cusips_to_mark.account_id
-    and today.statement_date = cusips_to_mark.statement_date
-    and today.cusip = cusips_to_mark.cusip
-  left join cusip_flows as previous
-    on previous.custodian_id = cusips_to_mark.custodian_id
-    and previous.account_id = cusips_to_mark.account_id
-    and previous.statement_date = cusips_to_mark.previous_statement_date
-    and previous.cusip = cusips_to_mark.cusip
+    first_mentions.cusip
+  from statement_sequence
+  inner join (
+    select custodian_id, account_id, cusip, min(statement_date) as first_statement_date
+    from cusip_flows
+    group by custodian_id, account_id, cusip
+  ) as first_mentions
+    on first_mentions.custodian_id = statement_sequence.custodian_id
+    and first_mentions.account_id = statement_sequence.account_id
+    and first_mentions.first_statement_date <= statement_sequence.statement_date
+),
+
+cusip_positions as (
+  select
+    cusip_grid.*,
+    cusip_flows.cusip is not null as is_mentioned,
+    coalesce(cusip_flows.cost_bought, 0) as cost_bought,
+    coalesce(cusip_flows.par_matured, 0) as par_matured,
+    sum(coalesce(cusip_flows.par_bought, 0) - coalesce(cusip_flows.par_retired, 0)) over cusip_history as par_position,
+    last_value(cusip_flows.price ignore nulls) over cusip_history as price
+  from cusip_grid
+  left join cusip_flows
+    on cusip_flows.custodian_id = cusip_grid.custodian_id
+    and cusip_flows.account_id = cusip_grid.account_id
+    and cusip_flows.statement_date = cusip_grid.statement_date
+    and cusip_flows.cusip = cusip_grid.cusip
+  window cusip_history as (
+    partition by cusip_grid.custodian_id, cusip_grid.account_id, cusip_grid.cusip order by cusip_grid.statement_date
+    rows between unbounded preceding and current row
+  )
+),
+
+cusip_values as (
+  select
+    cusip_positions.*,
+    -- par in cents and prices to 8 places keep the exact product inside DECIMAL(38); / 100 as a decimal product
+    {{ usd("round_even(cast(par_position as decimal(20, 2)) * cast(coalesce(price, 0) as decimal(18, 8))"
+           " * cast('0.01' as decimal(3, 2)), 2)") }} as position_value
+  from cusip_positions
+),
+
+-- Marked: a CUSIP mentioned by the statement, or valued at the previous one.
+accretion as (
+  select
+    partition_date,
+    cut_off_time,
+    source_sha256,
+    cusip,
+    is_mentioned,
+    previous_value,
+    position_value - coalesce(previous_value, 0) - cost_bought + par_matured as amount
+  from (
+    select
+      cusip_values.*,
+      lag(position_value) over (
+        partition by custodian_id, account_id, cusip order by statement_date
+      ) as previous_value
+    from cusip_values
+  )
+  where is_mentioned or coalesce(previous_value, 0) <> 0
 ),
 
 entries as (

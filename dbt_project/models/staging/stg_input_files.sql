@@ -10,7 +10,10 @@ with lake as (
     cast(size_bytes as bigint) as size_bytes,
     cast(rows_in as bigint) as rows_in,
     cast(rows_accepted as bigint) as rows_accepted,
-    cast(rows_quarantined as bigint) as rows_quarantined
+    cast(rows_quarantined as bigint) as rows_quarantined,
+    cast(format as varchar) as format,
+    coalesce(cast(quarantine_reasons as varchar), '') as quarantine_reasons,
+    coalesce(cast(unexpected_columns as varchar), '') as unexpected_columns
   from {{ source('lake', 'input_files') }}
 )
 

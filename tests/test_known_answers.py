@@ -1,0 +1,139 @@
+"""Known answers: every injection of the simulator, run through the whole pipeline, raises exactly the exceptions
+it must (check, date, entity, difference) and no others; the ledger still equals the simulator's ground truth on
+every day the counterparties' files describe truthfully.
+
+Two runs: one 6-day run carrying every injection about what the counterparties report (each on its own day or
+its own loan, so their answers are independent), and one with a chain reorganisation of a day the pipeline had
+already ingested. The clean run's "no exceptions" is tests/test_end_to_end.py.
+"""
+import csv
+import json
+from datetime import date
+from decimal import Decimal
+
+import duckdb
+import pytest
+
+from orchestration.demo import run_demo
+
+START = date(2026, 1, 1)
+FILE_INJECTIONS = [
+    "orphan-tape-loan@2", "schema-drift@2", "missing-statement@3", "loan-missing-from-tape@3", "tbill-shortfall@4",
+    "gpu-dark@4", "loan-principal-mismatch@5", "status-mismatch@5", "duplicate-tape-row@6",
+]
+
+
+def _run(home, days, inject):
+    result = run_demo(home, days=days, seed=7, start=START, inject=inject, echo=lambda message: None)
+    deployment = json.loads((home / "sandbox" / "deployment.json").read_text())
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+        exceptions = con.execute("""select check_id, check_date, entity_key, severity, difference from recon.exceptions
+                                    where status != 'resolved' order by all""").fetchall()
+        balances = {(d.isoformat(), account): balance for d, account, balance in con.execute(
+            "select partition_date, account_code, closing_balance from main.trial_balance").fetchall()}
+        journal = con.execute("select partition_date, rule_id, debit, credit, source_key, lower(sub_account) from main.journal_lines"
+                              ).fetchall()
+    injections = {i["kind"]: i for i in deployment["injections"]}
+    return result, injections, exceptions, balances, journal
+
+
+def _ledger_differences(home, balances):
+    with (home / "sandbox" / "ground_truth_balances.csv").open() as f:
+        truth = {(r["date"], r["account_code"]): Decimal(r["balance"]) for r in csv.DictReader(f)}
+    return {day for (day, account), balance in truth.items() if balances.get((day, account), Decimal(0)) != balance}
+
+
+@pytest.fixture(scope="module")
+def reported(tmp_path_factory):
+    home = tmp_path_factory.mktemp("injected") / "home"
+    return home, *_run(home, 6, FILE_INJECTIONS)
+
+
+@pytest.fixture(scope="module")
+def reorganised(tmp_path_factory):
+    home = tmp_path_factory.mktemp("reorg") / "home"
+    return home, *_run(home, 4, ["reorg@2"])
+
+
+def _expected(injections) -> dict[str, tuple]:
+    """Each injection's one exception: (check, date, entity, severity, difference)."""
+    day = {kind: date.fromisoformat(i["date"]) for kind, i in injections.items()}
+    entity = {kind: i["entity"] for kind, i in injections.items()}
+    amount = {kind: Decimal(i["amount"]) for kind, i in injections.items()}
+    return {
+        "orphan-tape-loan": ("R5", day["orphan-tape-loan"], f"loan:{entity['orphan-tape-loan']}:presence",
+                             "blocker", "orphan tape loan"),
+        "schema-drift": ("H4", day["schema-drift"], f"schema:loan_tapes:{entity['schema-drift']}", "warn",
+                         "unexpected columns: servicer_note"),
+        "missing-statement": ("R9", day["missing-statement"], "source:custodian_statement", "blocker", ""),
+        "loan-missing-from-tape": ("R5", day["loan-missing-from-tape"],
+                                   f"loan:{entity['loan-missing-from-tape']}:presence", "blocker", "missing from tape"),
+        "tbill-shortfall": ("R3", day["tbill-shortfall"], f"cusip:{entity['tbill-shortfall']}", "blocker",
+                            -amount["tbill-shortfall"]),
+        "gpu-dark": ("R7", day["gpu-dark"], f"gpu:{entity['gpu-dark']}", "warn", "no telemetry"),
+        "loan-principal-mismatch": ("R5", day["loan-principal-mismatch"],
+                                    f"loan:{entity['loan-principal-mismatch']}:principal", "blocker",
+                                    -amount["loan-principal-mismatch"]),
+        "status-mismatch": ("R5", day["status-mismatch"], f"loan:{entity['status-mismatch']}:status", "blocker", ""),
+        "duplicate-tape-row": ("H5", day["duplicate-tape-row"],
+                               f"quarantine:loan_tapes:lender-b-{day['duplicate-tape-row'].isoformat()}.csv", "warn",
+                               "repeated_row=1"),
+    }
+
+
+def _normalised(exception):
+    check, day, entity, severity, difference = exception
+    try:
+        difference = Decimal(difference)
+    except ArithmeticError:
+        pass
+    return check, day, entity, severity, difference
+
+
+@pytest.mark.parametrize("kind", [spec.split("@")[0] for spec in FILE_INJECTIONS])
+def test_each_injection_raises_its_exception_on_its_day(reported, kind):
+    _, _, injections, exceptions, _, _ = reported
+    assert kind in injections, f"{kind} was not applied"
+    spec_day = next(spec.split("@")[1] for spec in FILE_INJECTIONS if spec.startswith(kind + "@"))
+    assert injections[kind]["date"] == date(2026, 1, int(spec_day)).isoformat()
+    assert _expected(injections)[kind] in {_normalised(e) for e in exceptions}
+
+
+def test_the_injections_raise_no_other_exception(reported):
+    _, _, injections, exceptions, _, _ = reported
+    assert {_normalised(e) for e in exceptions} == set(_expected(injections).values())
+
+
+def test_blockers_stop_their_days_attestation_and_warnings_do_not(reported):
+    _, result, _, exceptions, _, _ = reported
+    blocked = {day for _, day, _, severity, _ in exceptions if severity == "blocker"}
+    assert set(result.refused) == blocked
+    assert set(result.attestations) == {date(2026, 1, d) for d in range(1, 7)} - blocked
+
+
+def test_the_ledger_keeps_to_the_truth_where_the_files_do(reported):
+    home, _, injections, _, balances, journal = reported
+    # What the counterparties left out (a day's statement, a loan's row) is missing from that day's ledger only:
+    # the next statement marks the T-bills from the last one, the loan's next row catches its interest up.
+    assert _ledger_differences(home, balances) == {injections["missing-statement"]["date"]}
+    assert injections["loan-missing-from-tape"]["date"] == injections["missing-statement"]["date"]
+    catch_ups = [line for line in journal if line[1] == "interest_catch_up"]
+    assert [line[2] for line in catch_ups if line[2]] == [Decimal(injections["loan-missing-from-tape"]["amount"])]
+    # The orphan loan posts nothing: it was never funded on chain.
+    posted_loans = {line[5] for line in journal}
+    assert injections["loan-principal-mismatch"]["entity"].lower() in posted_loans
+    assert injections["orphan-tape-loan"]["entity"].lower() not in posted_loans
+
+
+def test_a_reorganised_day_is_reingested_restated_and_reported(reorganised):
+    home, result, injections, exceptions, balances, journal = reorganised
+    reorg = injections["reorg"]
+    assert [(check, day, severity, difference) for check, day, _, severity, difference in exceptions] == [
+        ("H6", date.fromisoformat(reorg["date"]), "warn", "reingested")]
+    assert _ledger_differences(home, balances) == set()
+    # The deposit that dropped out was posted when first ingested, and is now reversed; nothing else is lost.
+    dropped = [line for line in journal if line[4] and line[4].startswith(reorg["tx_hash"])]
+    assert {line[1] for line in dropped} == {"usdai_mint"}
+    reversed_amounts = sorted(line[3] for line in journal if line[1] == "reversal" and line[3])
+    assert Decimal(reorg["amount"]) in reversed_amounts
+    assert set(result.attestations) == {date(2026, 1, d) for d in range(1, 5)}
