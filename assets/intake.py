@@ -58,6 +58,10 @@ _MAX_NAME_BYTES = 160
 _HEADER_MATCH_THRESHOLD = 0.5
 
 
+class UnsafeArchive(RuntimeError):
+    """The inbox's archive leads out of BACKED_HOME (a link in its place): nothing is taken in until it is removed."""
+
+
 @dataclass(frozen=True)
 class IntakeResult:
     file_name: str
@@ -229,6 +233,11 @@ def _archive(lake: Lake, path: Path, name: str, sha256: str, status: str, recogn
              received_at: datetime, keep_original: bool, duplicate_of: str | None = None,
              link: bytes | None = None) -> IntakeResult:
     target = archive_path(lake, status, name, sha256, recognition.source, partition)
+    # The archive is inside the inbox, where others write: a link planted as `archive` or one of its folders must
+    # not carry intake's writes out of BACKED_HOME.
+    if not target.parent.resolve().is_relative_to(lake.home.resolve()):
+        raise UnsafeArchive(f"{target.parent} leads to {target.parent.resolve()}, outside BACKED_HOME: intake writes "
+                            "nothing there; remove the link from the inbox")
     target.parent.mkdir(parents=True, exist_ok=True)
     _place(path, target, keep_original, link)
     append_receipts(lake, pl.DataFrame([{

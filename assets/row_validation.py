@@ -16,6 +16,7 @@ import io
 import math
 import re
 import zipfile
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
@@ -34,6 +35,8 @@ MAX_DOCUMENT_BYTES = 64 * 1024 * 1024
 # A worksheet's cells (rows × header columns) are bounded too: a few kilobytes of XLSX can declare a million rows.
 # A tape of 100,000 loans is 2 million cells.
 MAX_DOCUMENT_CELLS = 10_000_000
+# A tape has 19 columns, a statement 15: a header of thousands is not one (and each column read costs memory).
+MAX_DOCUMENT_COLUMNS = 1_000
 _LAST_SPREADSHEET_ROW = 1_048_576
 
 # 20 integer digits + 18 decimals fit DECIMAL(38,18); more would round or overflow, so it is an error.
@@ -164,6 +167,9 @@ def csv_table(content: bytes) -> TextTable:
         raise UnreadableFile("unreadable_file", "", f"not a readable CSV at line {reader.line_num}: {exc}") from exc
     if not records or not any(cell.strip() for cell in records[0]):
         raise UnreadableFile("unreadable_file", "", "no header row")
+    if len(records[0]) > MAX_DOCUMENT_COLUMNS:
+        raise UnreadableFile("too_many_columns", "", f"{len(records[0])} columns, more than {MAX_DOCUMENT_COLUMNS}",
+                             len(records) - 1)
     header, rows = [cell.strip() for cell in records[0]], records[1:]
     problems = []
     # A quoted field still open at the end of the file: the file was cut short, its last row is not whole.
@@ -202,9 +208,6 @@ def xlsx_table(content: bytes, sheet: str | None = None, header_row: int = 1) ->
     # Blank rows after the last row with a value are not rows; those before it keep the rows' numbering.
     last = max(number for number, row in enumerate(cells) if any(value is not None for value in row))
     cells = cells[: last + 1]
-    if len(cells) * len(cells[0]) > MAX_DOCUMENT_CELLS:
-        raise UnreadableFile("file_too_large", "", f"{len(cells) - 1} rows of {len(cells[0])} columns, more than "
-                                                   f"{MAX_DOCUMENT_CELLS} cells")
     header = [_cell_text(value)[0] or "" for value in cells[0]]
     rows, problems = [], []
     for number, row in enumerate(cells[1:], start=1):
@@ -237,10 +240,19 @@ def _worksheet_cells(content: bytes, sheet: str | None, header_row: int) -> tupl
             width = max((column + 1 for column, value in enumerate(header) if value is not None), default=0)
             if width == 0:
                 return workbook.sheetnames, []
-            return workbook.sheetnames, list(chosen.iter_rows(min_row=header_row, max_row=_LAST_SPREADSHEET_ROW,
-                                                              max_col=width, values_only=True))
+            cells = []
+            for row in chosen.iter_rows(min_row=header_row, max_row=_LAST_SPREADSHEET_ROW, max_col=width,
+                                        values_only=True):
+                # counted as they come: the XML of a million rows of 16,384 columns deflates to a few kilobytes
+                if (len(cells) + 1) * width > MAX_DOCUMENT_CELLS:
+                    raise UnreadableFile("file_too_large", "", f"more than {MAX_DOCUMENT_CELLS} cells in rows of "
+                                                               f"{width} columns")
+                cells.append(row)
+            return workbook.sheetnames, cells
         finally:
             workbook.close()
+    except UnreadableFile:
+        raise
     except Exception as exc:
         # Whatever openpyxl (or the zip, deflate and XML layers under it) raises on these bytes (a damaged entry, an
         # XML error, a value of the wrong type), the workbook cannot be read. A DTD (entity expansion, an external
@@ -259,29 +271,29 @@ def _worksheet_cells(content: bytes, sheet: str | None, header_row: int) -> tupl
 def text_frame(table: TextTable, columns: dict[str, str], source_file: str) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Our columns (`columns`: ours → the document's header name; absent ones are null) as trimmed text, the 1-based
     data row number, and the reading problems renamed to our columns. Rows with every field empty are not rows."""
-    header_index = {_header_key(name): index for index, name in enumerate(table.header)}
+    keys = [_header_key(name) for name in table.header]
+    header_index = {key: index for index, key in enumerate(keys)}
     wanted = {_header_key(theirs) for theirs in columns.values()}
-    repeated = sorted({name for name in table.header if _header_key(name) in wanted
-                       and sum(_header_key(other) == _header_key(name) for other in table.header) > 1})
+    times = Counter(key for key in keys if key in wanted)
+    repeated = sorted({name for name, key in zip(table.header, keys) if times[key] > 1})
     if repeated:
         # two columns under one name: which one holds the value is anyone's guess
         raise UnreadableFile("duplicate_column", ",".join(repeated), ",".join(table.header)[:200], len(table.rows))
     positions = {ours: header_index.get(_header_key(theirs)) for ours, theirs in columns.items()}
-    by_column = list(zip(*table.rows)) if table.rows else [()] * len(table.header)
+    # Only the columns read become polars columns: a file may have any number of others (a few hundred kilobytes of
+    # commas is a hundred thousand columns), and a frame of them all would take gigabytes.
     frame = pl.DataFrame(
         {
-            ours: pl.Series(ours, by_column[index] if index is not None else [None] * len(table.rows), pl.String)
+            ours: pl.Series(ours, [row[index] for row in table.rows] if index is not None else [None] * len(table.rows),
+                            pl.String)
             for ours, index in positions.items()
         },
         schema={ours: pl.String for ours in columns},
     ).with_columns(pl.all().str.strip_chars().replace("", None))
     frame = frame.with_row_index(SOURCE_ROW, offset=1).with_columns(pl.col(SOURCE_ROW).cast(pl.Int64))
-    everything = pl.DataFrame(
-        {f"c{i}": pl.Series(values, dtype=pl.String) for i, values in enumerate(by_column)}
-    ) if table.rows else pl.DataFrame()
-    if everything.width:
-        blank = everything.select(pl.all_horizontal(pl.all().str.strip_chars().replace("", None).is_null()))
-        frame = frame.filter(~blank.to_series())
+    blank = [not any(cell is not None and cell.strip() for cell in row) for row in table.rows]
+    if any(blank):
+        frame = frame.filter(~pl.Series(blank, dtype=pl.Boolean))
     ours_by_theirs = {_header_key(theirs): ours for ours, theirs in columns.items()}
     problems = table.problems.with_columns(
         pl.col("field").map_elements(lambda name: ours_by_theirs.get(_header_key(name), name), return_dtype=pl.String),

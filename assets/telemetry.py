@@ -393,7 +393,8 @@ class _GpuRegistry:
         return (
             samples.join(self.label_sets.select("labels", "label_id"), on="labels", how="left", maintain_order="left")
             .join(self.uuids, on="gpu_uuid", how="left", maintain_order="left")
-            .with_columns(pl.col("metric").replace_strict(self.metrics, return_dtype=pl.UInt16).alias("metric_id"))
+            # as wide as the other ids: a file may name more metric families than 16 bits count
+            .with_columns(pl.col("metric").replace_strict(self.metrics, return_dtype=pl.UInt32).alias("metric_id"))
         )
 
     def metric_ids(self, names: set[str] | tuple[str, ...]) -> list[int]:
@@ -404,7 +405,7 @@ class _Spill:
     """Accepted samples on disk, in Arrow IPC streams, one per bucket of GPUs."""
 
     _SCHEMA = pa.schema([
-        pa.field(SOURCE_ROW, pa.int64()), pa.field("metric_id", pa.uint16()), pa.field("uuid_id", pa.uint32()),
+        pa.field(SOURCE_ROW, pa.int64()), pa.field("metric_id", pa.uint32()), pa.field("uuid_id", pa.uint32()),
         pa.field("label_id", pa.uint32()), pa.field("value", pa.float64()), pa.field("timestamp_ms", pa.int64()),
     ])
 

@@ -37,7 +37,7 @@ from assets.chain.rpc import JsonRpcError, RpcHttpError, RpcUnavailable
 from assets.custodian import ingest_custodian_day
 from assets.inbox import REJECTED, ROUTED, read_receipts
 from assets.ingestion import loan_tape_ingestion
-from assets.intake import take_in_inbox
+from assets.intake import UnsafeArchive, take_in_inbox
 from assets.lake import Lake
 from assets.loan_tapes import ingest_loan_tapes_day
 from expectations.exceptions import BLOCKER, TABLE, WARN, Break, record_evaluation
@@ -222,6 +222,17 @@ def test_a_link_in_the_inbox_is_never_followed_and_is_rejected_with_its_reason(w
     assert b"root:" not in everything_written(lake)
     assert [p for p in lake.inbox.rglob("*") if not p.is_relative_to(lake.archive) and not p.is_dir()] == []
     assert take_in_inbox(lake) == []
+
+
+@pytest.mark.parametrize("planted", ["archive", "archive/loan_tapes"])
+def test_a_link_planted_in_place_of_the_archive_stops_intake_before_it_writes_outside(world, planted):
+    lake, outside = world
+    (lake.inbox / planted).parent.mkdir(parents=True, exist_ok=True)
+    (lake.inbox / planted).symlink_to(outside, target_is_directory=True)
+    write_loan_tape(lake.inbox / "tape.csv", [tape_row(1)])
+    with pytest.raises(UnsafeArchive, match="outside BACKED_HOME"):
+        take_in_inbox(lake, clock=lambda: RECEIVED_AT)
+    assert os.listdir(outside) == [] and (lake.inbox / "tape.csv").exists()
 
 
 # --- XML that asks for more than its text ------------------------------------------------------------------------
