@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export BACKED_HOME ?= $(CURDIR)/.backed
 
-.PHONY: setup demo test bench dagster-dev clean browser
+.PHONY: setup demo test bench reliability dagster-dev clean browser
 
 setup: $(VENV)/.deps-stamp node_modules/.stamp sandbox/build/contracts.json dbt_project/target/manifest.json browser
 
@@ -37,6 +37,15 @@ demo: setup
 
 test: setup
 	$(PY) -m pytest -q -p no:cacheprovider
+
+# The fault scenarios, hostile inputs and fuzzing (a longer hunt than `make test`'s), then the summary: scenarios
+# survived, bad inputs tried, rows lost, duplicates (tests/reliability.py).
+RELIABILITY_TESTS := $(wildcard tests/test_crash_safety.py tests/test_idempotency.py tests/test_parallel_backfill.py) \
+	tests/test_chain_production.py tests/test_known_answers.py tests/test_ledger_dbt.py \
+	tests/test_hostile_input.py tests/test_ingest_bad_inputs.py tests/test_fuzz_parsers.py
+reliability: setup
+	BACKED_RELIABILITY_DIR=$(BACKED_HOME) BACKED_FUZZ_SCALE=$${BACKED_FUZZ_SCALE:-5} \
+	  $(PY) -m pytest -q -p no:cacheprovider $(RELIABILITY_TESTS)
 
 bench: setup
 	$(PY) -m bench

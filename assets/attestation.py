@@ -455,6 +455,63 @@ def _inputs(con, day: date, ledger_hash: str, chain_hash: str, version: str) -> 
     )
 
 
+# Reversed entries listed one by one up to this many; the rest are counted (`backed trail` shows every one).
+RESTATED_ENTRIES_LISTED = 50
+
+
+def _restatements(con, day: date, lake_dir: Path | None) -> Section:
+    """What was corrected in this day after it was first posted: the chain reorganisations that reached it, and the
+    ledger's reversals and revisions dated on it. A restatement never edits a posted line: it adds lines."""
+    from expectations.reconciliation import register_lake_table
+
+    register_lake_table(con, lake_dir, "chain_reorgs")
+    reorgs = _rows(con, """
+        select reorg_id, min(detected_at) as detected_at, max(fork_block) as fork_block, max(depth) as depth,
+               count(block_number) as blocks_changed, max(action) as action, max(affected_days) as affected_days
+        from lake_chain_reorgs where partition_date = ? group by reorg_id order by detected_at, reorg_id""", [day])
+    kinds = _rows(con, """
+        select case when rule_id = 'reversal' then 'reversal' else 'revision' end as kind,
+               coalesce(restatement_reason, 'corrected entry') as reason, source,
+               count(distinct entry_id) as entries, count(*) as lines, sum(debit) as amount
+        from main.journal_lines
+        where partition_date = ? and (rule_id = 'reversal' or revision > 0)
+        group by all order by kind, reason, source""", [day])
+    reversed_entries = _rows(con, """
+        select r.reverses_entry_id, any_value(o.source_key) as source_key, any_value(o.rule_id) as rule_id,
+               any_value(r.restatement_reason) as reason, sum(r.debit) as amount
+        from main.journal_lines r left join main.journal_lines o on o.entry_id = r.reverses_entry_id
+                                                                  and o.line_no = r.line_no
+        where r.partition_date = ? and r.rule_id = 'reversal'
+        group by r.reverses_entry_id order by r.reverses_entry_id""", [day])
+    notes = []
+    if len(reversed_entries) > RESTATED_ENTRIES_LISTED:
+        notes.append(f"{len(reversed_entries) - RESTATED_ENTRIES_LISTED} more reversed entries are not listed: "
+                     f"`backed trail` shows every one.")
+    restated = bool(reorgs or kinds)
+    return Section(
+        key="restatements", title="Restatements",
+        intro=("This day was restated after it was first posted: the entries below reverse lines posted before and "
+               "post the corrected ones. Posted lines are never edited; the balances above include the "
+               "corrections." if restated else "Nothing in this day has been restated since it was first posted."),
+        tables=[
+            Table(columns=("chain reorganisation", "detected at (UTC)", "fork block", "depth (blocks)",
+                           "recorded blocks changed", "days reached", "action"),
+                  rows=[(r["reorg_id"], _text(r["detected_at"]), str(r["fork_block"]), str(r["depth"]),
+                         str(r["blocks_changed"]), r["affected_days"] or "", r["action"] or "") for r in reorgs],
+                  code=frozenset({0}), numeric=frozenset({2, 3, 4}), empty="no chain reorganisation reached this day"),
+            Table(columns=("restatement", "reason", "source", "entries", "lines", "USD (debits)"),
+                  rows=[(k["kind"], k["reason"], k["source"], str(k["entries"]), str(k["lines"]), usd(k["amount"]))
+                        for k in kinds],
+                  numeric=frozenset({3, 4, 5}), empty="no reversal or revised entry is dated on this day"),
+            Table(columns=("reversed entry", "source key", "rule", "reason", "USD"),
+                  rows=[(e["reverses_entry_id"], e["source_key"] or "", e["rule_id"] or "", e["reason"] or "",
+                         usd(e["amount"])) for e in reversed_entries[:RESTATED_ENTRIES_LISTED]],
+                  code=frozenset({0, 1}), numeric=frozenset({4}), empty="no entry of this day was reversed"),
+        ],
+        notes=notes,
+    )
+
+
 def _signoff(preparer: str) -> Section:
     blank = "\u00a0" * 40
     return Section(key="signoff", title="Sign-off", tables=[Table(columns=("role", "name", "signature", "date"), rows=[
@@ -473,8 +530,10 @@ def _ledger_hash(con, day: date) -> str:
 
 
 def gather_attestation(con: duckdb.DuckDBPyConnection, day: date, override_reason: str | None = None,
-                       preparer: str = "", policy: ReconciliationPolicy | None = None) -> Attestation:
-    """Every fact of the day's attestation, in sections, with its charts. Refuses on open blockers without override."""
+                       preparer: str = "", policy: ReconciliationPolicy | None = None,
+                       lake_dir: Path | None = None) -> Attestation:
+    """Every fact of the day's attestation, in sections, with its charts. Refuses on open blockers without override.
+    `lake_dir` is where the lake's records of chain reorganisations are read (none without it)."""
     from assets.attestation_charts import attestation_charts
 
     policy = policy or ReconciliationPolicy()
@@ -500,6 +559,7 @@ def gather_attestation(con: duckdb.DuckDBPyConnection, day: date, override_reaso
         loans_section,
         _comparison(cov, exceptions, policy),
         _balance_sheet(con, day),
+        _restatements(con, day, lake_dir),
         _inputs(con, day, ledger_hash, chain_hash[0] if chain_hash else "", version),
         _signoff(preparer),
     ]
@@ -539,14 +599,31 @@ def _write_atomically(path: Path, content: bytes) -> None:
     tmp.replace(path)
 
 
+def superseded_paths(reports_dir: Path, day: date, html_sha256: str) -> tuple[Path, Path]:
+    """Where an earlier, different attestation of the day is kept once a new one replaces it: (HTML, PDF)."""
+    stem = f"attestation-{day.isoformat()}.{html_sha256[:16]}"
+    return reports_dir / "superseded" / f"{stem}.html", reports_dir / "superseded" / f"{stem}.pdf"
+
+
 def write_attestation(reports_dir: Path, attestation: Attestation) -> tuple[Path, Path]:
-    """Write the HTML and the PDF (each atomically); returns their paths."""
+    """Write the HTML and the PDF (each atomically); returns their paths. An earlier attestation of the day with
+    other content (the day was restated, or the code changed) is not lost: it moves to reports/superseded/, named
+    by the sha256 of its HTML. The same content written again changes nothing."""
     from assets.attestation_pdf import render_pdf
 
     reports_dir.mkdir(parents=True, exist_ok=True)
     html_path, pdf_path = report_paths(reports_dir, attestation.day)
+    html = attestation.html.encode("utf-8")
+    if html_path.exists() and html_path.read_bytes() != html:
+        # what may already have been signed: kept as it was issued
+        old_html, old_pdf = superseded_paths(reports_dir, attestation.day,
+                                             hashlib.sha256(html_path.read_bytes()).hexdigest())
+        old_html.parent.mkdir(parents=True, exist_ok=True)
+        if pdf_path.exists():
+            pdf_path.replace(old_pdf)
+        html_path.replace(old_html)
     _write_atomically(pdf_path, render_pdf(attestation))
-    _write_atomically(html_path, attestation.html.encode("utf-8"))
+    _write_atomically(html_path, html)
     return html_path, pdf_path
 
 
@@ -573,7 +650,7 @@ def reserve_attestation(context: dg.AssetExecutionContext, config: AttestationCo
     with duckdb.connect(str(backed_home.warehouse_path), read_only=True) as con:
         try:
             attestation = gather_attestation(con, day, config.override_reason, config.preparer,
-                                             ReconciliationPolicy.for_home(backed_home.root))
+                                             ReconciliationPolicy.for_home(backed_home.root), backed_home.lake().root)
         except AttestationRefused as exc:
             raise dg.Failure(description=f"attestation refused: {exc}") from exc
     html_path, pdf_path = write_attestation(backed_home.reports_dir, attestation)

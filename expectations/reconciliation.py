@@ -71,7 +71,7 @@ class Reconciliation:
     def evaluate(self, con: duckdb.DuckDBPyConnection, days: list[date], policy: ReconciliationPolicy,
                  lake_dir: Path | None = None) -> pd.DataFrame:
         for table in self.lake_tables:
-            _register_lake_table(con, lake_dir, table)
+            register_lake_table(con, lake_dir, table)
         params = {"min_date": min(days), "max_date": max(days), **policy.as_params()}
         # DuckDB refuses named parameters a statement doesn't use.
         used = {name: value for name, value in params.items() if f"${name}" in self.sql}
@@ -101,7 +101,9 @@ class Reconciliation:
         ]
 
 
-def _register_lake_table(con: duckdb.DuckDBPyConnection, lake_dir: Path | None, table: str) -> None:
+def register_lake_table(con: duckdb.DuckDBPyConnection, lake_dir: Path | None, table: str) -> None:
+    """The lake's `table` (every partition) as the view `lake_<table>`; empty, with its schema, when nothing was
+    ever written to it."""
     files = sorted((lake_dir / table).glob("date=*/part-0.parquet")) if lake_dir is not None else []
     if files:
         relation = con.read_parquet([str(f) for f in files], union_by_name=True)

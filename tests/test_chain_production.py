@@ -58,6 +58,7 @@ def sandbox(tmp_path_factory):
         yield home, load_profile("sandbox", home)
 
 
+@pytest.mark.fault("an RPC provider failing, timing out and rate-limiting mid-ingest")
 def test_a_faulty_provider_yields_the_same_parquet_bytes_as_a_direct_ingest(sandbox, tmp_path, caplog):
     _, profile = sandbox
     direct_lake, proxied_lake = Lake(tmp_path / "direct"), Lake(tmp_path / "proxied")
@@ -117,6 +118,7 @@ def test_concurrency_is_bounded_and_requests_are_paced(sandbox):
         assert time.monotonic() - started >= 10 / 40
 
 
+@pytest.mark.fault("an RPC provider refusing batches")
 def test_batches_shrink_on_413_and_fall_back_to_single_calls_where_refused(sandbox):
     _, profile = sandbox
     numbers = list(range(0, 40, 2))
@@ -222,6 +224,7 @@ def _day_2_and_3(chain: LocalChain, usdai: str, token: str, amount: int, extra_b
     chain.mine(utc("2026-01-03T00:01:00"))
 
 
+@pytest.mark.fault("a chain reorganisation below ingested days")
 def test_a_reorganisation_is_found_recorded_and_its_days_restated(forked, tmp_path):
     chain, profile, token, usdai = forked
     lake = Lake(tmp_path)
@@ -255,6 +258,7 @@ def test_a_reorganisation_is_found_recorded_and_its_days_restated(forked, tmp_pa
     assert verify_and_repair(profile, chain.rpc, lake) == []  # repaired: the lake agrees with the chain again
 
 
+@pytest.mark.fault("a reorganisation deeper than finality")
 def test_a_day_the_reorganisation_left_unconfirmed_is_withdrawn(forked, tmp_path):
     chain, profile, token, usdai = forked
     lake = Lake(tmp_path)

@@ -69,6 +69,7 @@ from sandbox.file_drops import (
     write_lender_b_csv,
     write_loan_tape,
 )
+from reliability import Comparisons, record_bad_inputs
 
 DAY = date(2026, 1, 5)
 # Intake's clock: the day after the files' day, so "dated in the future" is decided the same way on every run.
@@ -392,6 +393,12 @@ def fuzz_summary(request, tmp_path_factory):
     """After the module: the counts as JSON (here, and under BACKED_RELIABILITY_DIR when set), and one line."""
     yield
     summary = TALLY.summary()
+    record_bad_inputs("fuzzing", summary["inputs_tried"])
+    for target in TALLY.inputs:
+        rows_in = TALLY.rows[(target, "in")]
+        # every row read was accepted or quarantined: anything else was lost
+        Comparisons().compared(rows=rows_in, duplicates=0,
+                               lost=rows_in - TALLY.rows[(target, "accepted")] - TALLY.rows[(target, "quarantined")])
     paths = [tmp_path_factory.mktemp("reliability") / "fuzz.json"]
     if os.environ.get("BACKED_RELIABILITY_DIR"):
         paths.append(Path(os.environ["BACKED_RELIABILITY_DIR"]) / "reports" / "reliability" / "fuzz.json")

@@ -52,6 +52,9 @@ from sandbox.file_drops import (
     write_loan_tape,
 )
 
+# every test here feeds a hostile or malformed input: counted in the reliability summary
+pytestmark = pytest.mark.bad_input
+
 DAY = date(2026, 1, 5)
 RECEIVED_AT = datetime(2026, 1, 6, 12, 0)
 BORROWERS = ("Helios Compute Ltd", "Société Générale Compute", "Zeta Tensor Labs")

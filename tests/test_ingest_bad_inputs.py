@@ -40,6 +40,9 @@ from sandbox.file_drops import (
     write_loan_tape,
 )
 
+# every test here feeds a hostile or malformed input: counted in the reliability summary
+pytestmark = pytest.mark.bad_input
+
 DAY = date(2026, 1, 5)
 TODAY = datetime.now(timezone.utc).date()
 INGEST = {"loan_tapes": ingest_loan_tapes_day, "custodian": ingest_custodian_day, "telemetry": ingest_telemetry_day}

@@ -12,9 +12,11 @@ from datetime import date
 from decimal import Decimal
 
 import duckdb
+import pyarrow.parquet as pq
 import pytest
 
 from orchestration.demo import run_demo
+from orchestration.display import usd
 
 START = date(2026, 1, 1)
 FILE_INJECTIONS = [
@@ -125,6 +127,7 @@ def test_the_ledger_keeps_to_the_truth_where_the_files_do(reported):
     assert injections["orphan-tape-loan"]["entity"].lower() not in posted_loans
 
 
+@pytest.mark.fault("a reorganisation of an ingested day, end to end")
 def test_a_reorganised_day_is_reingested_restated_and_reported(reorganised):
     home, result, injections, exceptions, balances, journal = reorganised
     reorg = injections["reorg"]
@@ -137,3 +140,31 @@ def test_a_reorganised_day_is_reingested_restated_and_reported(reorganised):
     reversed_amounts = sorted(line[3] for line in journal if line[1] == "reversal" and line[3])
     assert Decimal(reorg["amount"]) in reversed_amounts
     assert set(result.attestations) == {date(2026, 1, d) for d in range(1, 5)}
+
+
+@pytest.mark.fault("an attested day restated after a reorganisation")
+def test_the_attestation_of_a_reorganised_day_shows_its_restatement_and_keeps_the_one_it_replaces(reorganised):
+    home, result, injections, exceptions, balances, journal = reorganised
+    reorg = injections["reorg"]
+    day = date.fromisoformat(reorg["date"])
+    html = result.attestations[day].read_text()
+    restatements = html[html.index('<section id="restatements">'):]
+    restatements = restatements[:restatements.index("</section>")]
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+        reversed_entries, reversed_usd = con.execute(
+            """select count(distinct entry_id), sum(debit) from main.journal_lines
+               where partition_date = ? and rule_id = 'reversal'""", [day]).fetchone()
+    reorg_ids = {row["reorg_id"] for row in pq.read_table(home / "lake" / "chain_reorgs").to_pylist()}
+    assert reversed_entries >= 1 and len(reorg_ids) == 1
+    assert "This day was restated" in restatements and reorg_ids.pop() in restatements
+    assert "source_withdrawn" in restatements and usd(reversed_usd) in restatements
+    # The dropped deposit's own entry is among those listed as reversed.
+    assert reorg["tx_hash"] in restatements
+    # The attestation issued before the reorganisation is kept as it was, without the restatement.
+    (earlier,) = (home / "reports" / "superseded").glob(f"attestation-{day.isoformat()}.*.html")
+    assert "Nothing in this day has been restated" in earlier.read_text()
+    assert earlier.with_suffix(".pdf").exists()
+    # Days the reorganisation did not reach say so, and were not re-issued.
+    before = date(2026, 1, 1)
+    assert "Nothing in this day has been restated" in result.attestations[before].read_text()
+    assert not list((home / "reports" / "superseded").glob(f"attestation-{before.isoformat()}.*"))

@@ -383,6 +383,7 @@ def assert_restated_like_a_fresh_build(restatement: Restatement) -> None:
     assert query(restatement.home, netted) == query(restatement.home.parent / "fresh", netted)
 
 
+@pytest.mark.fault("a lender replacing a posted tape")
 def test_a_corrected_tape_is_reversed_and_reposted_and_later_days_follow(daily_builds, tmp_path):
     restatement = restate(daily_builds, tmp_path, write_corrected_tape, "2026-01-05")
     assert_restated_like_a_fresh_build(restatement)
@@ -412,6 +413,7 @@ def test_a_corrected_tape_is_reversed_and_reposted_and_later_days_follow(daily_b
     assert all(hashes(restatement.after)[day] != hashes(restatement.before)[day] for day in (DAY_1, DAY_2))
 
 
+@pytest.mark.fault("logs leaving the chain after they were posted")
 def test_a_reorg_reverses_the_logs_that_left_the_chain(daily_builds, tmp_path):
     restatement = restate(daily_builds, tmp_path, write_reorg, "2026-01-06")
     assert_restated_like_a_fresh_build(restatement)
@@ -432,6 +434,7 @@ def test_a_reorg_reverses_the_logs_that_left_the_chain(daily_builds, tmp_path):
     assert Warehouse.read(restatement.home).rows == restatement.after.rows
 
 
+@pytest.mark.fault("posted history edited in the warehouse")
 def test_an_edit_of_posted_history_breaks_the_hash_chain(daily_builds, tmp_path):
     home = tmp_path / "tampered"
     shutil.copytree(daily_builds.home, home)
