@@ -12,11 +12,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+import pandas as pd
 
-import great_expectations as gx  # noqa: E402
-import pandas as pd  # noqa: E402
-from great_expectations.data_context.types.base import ProgressBarsConfig  # noqa: E402
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 
 DOCS_SITE = "backed"
 
@@ -32,6 +30,11 @@ class SuiteOutcome:
 
 @lru_cache(maxsize=8)
 def _context(docs_dir: str | None):
+    # Imported here, not with the module: GX takes seconds to import, and every process that loads the
+    # Definitions (the CLI, each run's subprocess) imports this module without validating anything.
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     if docs_dir:
@@ -44,6 +47,8 @@ def _context(docs_dir: str | None):
 
 
 def _checkpoint(context, suite_name: str, key_columns: list[str], with_docs: bool):
+    import great_expectations as gx
+
     try:
         return context.checkpoints.get(suite_name)
     except Exception:  # noqa: BLE001 - GX raises several types for "not found"
