@@ -65,6 +65,7 @@ def attest(ctx: click.Context, day: str, override_reason: str | None, preparer: 
     Refuses (exit status 1) while a blocker exception is open for DAY, unless --override "reason" is given.
     """
     from assets.attestation import report_paths
+    from orchestration.crashed_runs import process_tags, release_crashed_runs
     from orchestration.definitions import build_definitions
     from orchestration.demo import QUIET_RUN_CONFIG
     from orchestration.instance import instance_for
@@ -80,9 +81,11 @@ def attest(ctx: click.Context, day: str, override_reason: str | None, preparer: 
     run_config = {**QUIET_RUN_CONFIG,
                   "ops": {"reserve_attestation": {"config": {"override_reason": override_reason, "preparer": preparer}}}}
     click.echo(f"attesting {measured} (gathering the ledger, drawing the charts, writing HTML and PDF)", err=True)
+    instance = instance_for(home)
+    release_crashed_runs(instance)  # the attestation takes the warehouse pool: see orchestration/crashed_runs.py
     result = defs.resolve_job_def("attestation").execute_in_process(
-        instance=instance_for(home), partition_key=measured.isoformat(), run_config=run_config,
-        tags={"backed/override_reason": override_reason[:200]} if override_reason else None,
+        instance=instance, partition_key=measured.isoformat(), run_config=run_config,
+        tags={**process_tags(), **({"backed/override_reason": override_reason[:200]} if override_reason else {})},
         raise_on_error=False)
     if not result.success:
         messages = [e.message for e in result.all_events if e.event_type_value == "STEP_FAILURE"]

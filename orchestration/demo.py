@@ -14,6 +14,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
+from orchestration.crashed_runs import process_tags, release_crashed_runs
 from orchestration.definitions import build_definitions
 from orchestration.display import ratio, usd
 from orchestration.instance import instance_for
@@ -55,14 +56,17 @@ def run_pipeline(home: Path, days: list[date], echo: Callable[[str], None] = pri
     result = DemoResult(home=home, days=days)
     defs = build_definitions(home, profile)
     instance = instance_for(home)
+    # A run killed earlier (kill -9 during dbt) would keep the warehouse pool's slot and this run would wait forever.
+    release_crashed_runs(instance)
     echo("loading reference data (chart of accounts)")
     seeds = defs.resolve_job_def("reference_data").execute_in_process(instance=instance, run_config=QUIET_RUN_CONFIG,
-                                                                        raise_on_error=False)
+                                                                        tags=process_tags(), raise_on_error=False)
     if not seeds.success:
         raise RuntimeError("loading the dbt seeds failed; see the run in the Dagster UI")
     echo(f"ingesting and reconciling {days[0]} .. {days[-1]} in one run")
     run = defs.resolve_job_def("ingest_and_reconcile").execute_in_process(
-        instance=instance, tags=range_tags(days[0], days[-1]), run_config=QUIET_RUN_CONFIG, raise_on_error=False)
+        instance=instance, tags={**range_tags(days[0], days[-1]), **process_tags()}, run_config=QUIET_RUN_CONFIG,
+        raise_on_error=False)
     crashes = step_crashes(run)
     if crashes:
         raise RuntimeError("the ingest-and-reconcile run failed:\n" + "\n".join(crashes[:5]))
@@ -72,7 +76,8 @@ def run_pipeline(home: Path, days: list[date], echo: Callable[[str], None] = pri
     echo(f"attesting {len(days)} days")
     for day in days:
         att = attestation_job.execute_in_process(instance=instance, partition_key=day.isoformat(),
-                                                 run_config=QUIET_RUN_CONFIG, raise_on_error=False)
+                                                 run_config=QUIET_RUN_CONFIG, tags=process_tags(),
+                                                 raise_on_error=False)
         path = home / "reports" / f"attestation-{day.isoformat()}.html"
         if att.success and path.exists():
             result.attestations[day] = path

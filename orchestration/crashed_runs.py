@@ -1,0 +1,84 @@
+"""Runs whose process died (kill -9, out of memory, a power cut) while executing in-process, and the pool slots
+they still hold.
+
+`backed demo`, `backed attest` (and run_pipeline) execute their runs in their own process (`execute_in_process`),
+with no daemon watching. A step of the `warehouse` pool (dbt, the checks, the attestation; limit 1, see
+orchestration/pools.py) claims the pool's slot in the instance's storage and gives it back when it ends. A process
+killed in such a step never gives it back and its run stays STARTED, so every later run waits forever for the
+warehouse slot (found by tests/test_crash_safety.py: the re-run after a `kill -9` during `dbt build` hung).
+
+Each in-process run is tagged with the process running it (pid, host, the process's start time so that a reused
+pid is not taken for the same process). Before running anything, `release_crashed_runs` marks failed the runs of
+this host whose process is gone, and frees the slots of every run that has ended. Runs launched by a daemon or a
+run launcher carry no such tags and are left to Dagster's run monitoring.
+"""
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import dagster as dg
+
+PID_TAG = "backed/pid"
+HOST_TAG = "backed/host"
+PROCESS_START_TAG = "backed/process_start"
+
+UNFINISHED = [dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED,
+              dg.DagsterRunStatus.CANCELING]
+
+
+def process_tags() -> dict[str, str]:
+    """The tags that tie a run executed in this process to it."""
+    return {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname(),
+            PROCESS_START_TAG: _process_start(os.getpid()) or ""}
+
+
+def release_crashed_runs(instance: dg.DagsterInstance) -> list[str]:
+    """Mark failed the in-process runs of this host whose process is gone; free the pool slots of ended runs.
+
+    Returns the ids of the runs marked failed."""
+    crashed = []
+    records = instance.get_run_records(filters=dg.RunsFilter(statuses=UNFINISHED,
+                                                             tags={HOST_TAG: socket.gethostname()}))
+    for record in records:
+        run = record.dagster_run
+        try:
+            pid = int(run.tags.get(PID_TAG, ""))
+        except ValueError:
+            continue
+        if _alive(pid, run.tags.get(PROCESS_START_TAG) or None):
+            continue
+        instance.report_run_failed(run, f"the process that ran it (pid {pid}) died before the run ended; "
+                                        "marked failed and its pool slots released")
+        crashed.append(run.run_id)
+    storage = instance.event_log_storage
+    if storage.supports_global_concurrency_limits:
+        for run_id in storage.get_concurrency_run_ids():
+            run = instance.get_run_by_id(run_id)
+            if run is None or run.is_finished:
+                storage.free_concurrency_slots_for_run(run_id)
+    return crashed
+
+
+def _process_start(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot (Linux), None when there is no such process (or no /proc)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # fields after the command name (which may hold spaces) start at field 3; starttime is field 22
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def _alive(pid: int, started: str | None) -> bool:
+    if Path("/proc/self/stat").exists():
+        now = _process_start(pid)
+        return now is not None and (started is None or now == started)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,82 @@
+"""Copies of a finished demo home (the session fixture `clean_demo`) for tests that run its pipeline again: the
+chain brought back, and what the home holds (lake files, warehouse tables) in a comparable form.
+
+`run_demo` stops its anvil node when it returns, so a copy of its home (the session fixture `clean_demo`) has a
+lake, a warehouse and an inbox but no node to read the chain from. The simulator is deterministic: the same start,
+days, seed and injections on a fresh anvil with the same genesis timestamp mine the same blocks (same hashes), in
+well under a second for a few days. `revived_chain` does that into a scratch folder and points a home's
+`sandbox/deployment.json` at the new node; everything else in the home is left as the demo wrote it. A revived
+chain that differed would show at once: the chain assets check every recorded block hash against the node and
+record a reorganisation (`lake/chain_reorgs`) on any difference.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+
+@contextlib.contextmanager
+def revived_chain(demo_home: Path, scratch: Path) -> Iterator[str]:
+    """A fresh anvil carrying the demo's chain again; yields its RPC URL (see `point_at`)."""
+    from sandbox.anvil import AnvilNode
+    from sandbox.simulator import genesis_timestamp, simulate
+
+    deployment = json.loads((demo_home / "sandbox" / "deployment.json").read_text())
+    start = date.fromisoformat(deployment["start_date"])
+    inject = [f"{i['kind']}@{(date.fromisoformat(i['date']) - start).days + 1}" for i in deployment["injections"]]
+    with AnvilNode(genesis_timestamp(start)) as node:
+        simulate(scratch, node.rpc_url, days=deployment["days"], seed=deployment["seed"], start=start,
+                 inject=inject, scrape_interval_s=deployment["scrape_interval_s"])
+        again = json.loads((scratch / "sandbox" / "deployment.json").read_text())
+        # the same contracts at the same addresses from the same blocks
+        assert {**again, "rpc_url": None} == {**deployment, "rpc_url": None}, "the simulator is not deterministic"
+        yield node.rpc_url
+
+
+def point_at(home: Path, rpc_url: str) -> None:
+    """Make `home`'s sandbox profile read the chain from `rpc_url` (the only field of deployment.json changed)."""
+    path = home / "sandbox" / "deployment.json"
+    deployment = json.loads(path.read_text())
+    deployment["rpc_url"] = rpc_url
+    path.write_text(json.dumps(deployment, indent=2, sort_keys=True) + "\n")
+
+
+# ------------------------------------------------------------------------------------- what a home holds
+
+def is_temporary(path: Path) -> bool:
+    """A file being written (Lake writes `.<name>.<random>.tmp` and renames it): never data."""
+    return path.name.startswith(".") and path.name.endswith(".tmp")
+
+
+def lake_files(home: Path, day: date | None = None) -> dict[str, str]:
+    """sha256 of every data file of the lake and the quarantine (of `day`'s partitions only, when given), by path.
+
+    The partition locks (`.lock`, empty) and files still being written (`is_temporary`) are not data."""
+    import hashlib
+
+    found = {}
+    for folder in ("lake", "quarantine"):
+        for path in sorted((home / folder).rglob("*")):
+            if not path.is_file() or path.name == ".lock" or is_temporary(path):
+                continue
+            if day is not None and f"date={day.isoformat()}" not in path.parts:
+                continue
+            found[str(path.relative_to(home))] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return found
+
+
+def table_digest(home: Path, table: str, order_by: str) -> tuple[int, str]:
+    """Row count and sha256 of every row of a warehouse table in `order_by` order (read-only: no lock kept)."""
+    import hashlib
+
+    import duckdb
+
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+        rows = con.execute(f"select * from {table} order by {order_by}").fetchall()
+    return len(rows), hashlib.sha256(repr(rows).encode()).hexdigest()
+
+
+JOURNAL_ORDER = "entry_id, line_no"
