@@ -9,7 +9,7 @@ Parquet atomically; a re-run of a day replaces that day's files and nothing else
 
 import dagster as dg
 
-from orchestration.partitions import daily_partitions, window_days
+from orchestration.partitions import daily_partitions, offchain_backfill_policy, window_days
 from orchestration.resources import BackedHome, ChainSource
 
 CHAIN_TABLES = ["chain_events", "chain_logs_unknown", "chain_state", "chain_days", "chain_address_book", "chain_blocks"]
@@ -100,7 +100,7 @@ def _log_files(context: dg.AssetExecutionContext, summaries) -> None:
                      group_name="loan_books", kinds={"parquet"}),
     ],
     partitions_def=daily_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
+    backfill_policy=offchain_backfill_policy(),  # N days per run in parallel backfills
     retry_policy=INGEST_RETRY,
     name="loan_tape_ingestion",
 )
@@ -121,7 +121,7 @@ def loan_tape_ingestion(context: dg.AssetExecutionContext, backed_home: BackedHo
     group_name="telemetry",
     kinds={"parquet", "polars"},
     partitions_def=daily_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
+    backfill_policy=offchain_backfill_policy(),  # N days per run in parallel backfills
     retry_policy=INGEST_RETRY,
 )
 def gpu_telemetry_daily(context: dg.AssetExecutionContext, backed_home: BackedHome) -> dg.MaterializeResult:
@@ -140,7 +140,7 @@ def gpu_telemetry_daily(context: dg.AssetExecutionContext, backed_home: BackedHo
     kinds={"parquet", "polars"},
     deps=["loan_collateral", "gpu_telemetry_daily"],
     partitions_def=daily_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
+    backfill_policy=offchain_backfill_policy(),  # N days per run in parallel backfills
 )
 def collateral_gpu_daily(context: dg.AssetExecutionContext, backed_home: BackedHome) -> dg.MaterializeResult:
     from assets.telemetry import join_collateral_telemetry
@@ -160,7 +160,7 @@ def collateral_gpu_daily(context: dg.AssetExecutionContext, backed_home: BackedH
                      group_name="custodian", kinds={"parquet"}),
     ],
     partitions_def=daily_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
+    backfill_policy=offchain_backfill_policy(),  # N days per run in parallel backfills
     retry_policy=INGEST_RETRY,
     name="custodian_ingestion",
 )

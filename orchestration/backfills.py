@@ -10,10 +10,18 @@ backfill completes with no daemon running. When a daemon is running (`dagster de
 A backfill interrupted (Ctrl-C, a crash) stays `REQUESTED` and `resume_backfill` carries on from where it was;
 one that finished with failures is re-executed from failure (a new backfill of what was not materialised,
 tagged with its parent, like the UI's "Re-execute from failure").
+
+Parallel backfills (BACKED_BACKFILL_PARTITIONS_PER_RUN=N, see orchestration.partitions): the off-chain sources run
+N days per run, several runs at once, while the chain is ingested in order in its own run. The ledger must not start
+on the days ingested first while earlier ones are still running (it carries balances forward from day to day, and
+Dagster would hand it whichever days' parents finished), so a backfill selecting both ingestion and what is built on
+it is launched in two stages: the ingestion, then, once it completed, the rest (the ledger, its checks, the
+attestations) as a second backfill tagged with the first. `drive_backfill` and `resume_backfill` go on to it.
 """
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import sys
@@ -28,7 +36,8 @@ from typing import TextIO
 import dagster as dg
 
 from orchestration.instance import instance_for
-from orchestration.jobs import DAILY_PIPELINE_SELECTION
+from orchestration.jobs import DAILY_PIPELINE_SELECTION, INGESTION
+from orchestration.partitions import partitions_per_run
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 WORKSPACE_FILE = REPO_ROOT / "workspace.yaml"
@@ -43,6 +52,10 @@ BACKFILL_RUN_CONFIG = {
 }
 # A daemon that beat within this many seconds is alive: it runs the backfill, we only watch.
 DAEMON_ALIVE_SECONDS = 90
+# A parallel backfill's first stage (the ingestion) names what its second stage materialises: asset keys and days.
+NEXT_STAGE_TAG = "backed/next_stage"
+PREVIOUS_STAGE_TAG = "backed/previous_stage"
+TITLE_MAX = 100  # Dagster's limit on a backfill's title
 
 
 class BackfillError(Exception):
@@ -99,10 +112,6 @@ def check_chain_profile(home: Path) -> None:
 
 def launch_backfill(home: Path, first: date, last: date, select: str | None = None) -> str:
     """Add an asset backfill of the selection (default: the daily pipeline) over [first, last]; returns its id."""
-    from dagster._core.execution.backfill import PartitionBackfill
-    from dagster._core.utils import make_new_backfill_id
-    from dagster._time import get_current_timestamp
-
     from orchestration.definitions import build_definitions
 
     days = _days(first, last)
@@ -120,17 +129,53 @@ def launch_backfill(home: Path, first: date, last: date, select: str | None = No
         raise BackfillError(f"--select {select!r} selects no asset")
     if any(asset_graph.get(key).group_name == CHAIN_GROUP for key in keys):
         check_chain_profile(home)
-    backfill_id = make_new_backfill_id()
+    tags = {"backed/launched_by": "backed backfill"}
     title = f"{days[0]} .. {days[-1]}" + (f" ({select})" if select else " (daily pipeline)")
+    ingestion = keys & INGESTION.resolve(asset_graph)
+    if partitions_per_run() is not None and ingestion and keys - ingestion:
+        # Parallel: the ingestion first; the rest once every day is ingested (see the module's docstring).
+        tags[NEXT_STAGE_TAG] = json.dumps({"assets": sorted(key.to_user_string() for key in keys - ingestion),
+                                           "days": days})
+        keys, title = ingestion, f"{title}, stage 1: ingestion"
+    return _add_backfill(instance, asset_graph, days, keys, tags, title,
+                         f"backed backfill --from {first} --to {last}" + (f" --select {select!r}" if select else ""))
+
+
+def _add_backfill(instance: dg.DagsterInstance, asset_graph, days: list[str], keys, tags: dict[str, str], title: str,
+                  description: str) -> str:
+    from dagster._core.execution.backfill import PartitionBackfill
+    from dagster._core.utils import make_new_backfill_id
+    from dagster._time import get_current_timestamp
+
+    backfill_id = make_new_backfill_id()
+    if len(title) > TITLE_MAX:  # Dagster refuses longer titles; a long --select made one (the description has it all)
+        title = title[:TITLE_MAX - 3] + "..."
     backfill = PartitionBackfill.from_asset_partitions(
         backfill_id=backfill_id, asset_graph=asset_graph, partition_names=days, asset_selection=sorted(keys),
-        backfill_timestamp=get_current_timestamp(), tags={"backed/launched_by": "backed backfill"},
-        dynamic_partitions_store=instance, all_partitions=False, title=title,
-        description=f"backed backfill --from {first} --to {last}" + (f" --select {select!r}" if select else ""),
+        backfill_timestamp=get_current_timestamp(), tags=tags,
+        dynamic_partitions_store=instance, all_partitions=False, title=title, description=description,
         run_config=BACKFILL_RUN_CONFIG,
     )
     instance.add_backfill(backfill)
     return backfill_id
+
+
+def next_stage(instance: dg.DagsterInstance, backfill_id: str, asset_graph) -> str | None:
+    """The second stage of a parallel backfill whose first stage completed successfully: launched on first call."""
+    from dagster._core.execution.backfill import BulkActionStatus
+
+    backfill = instance.get_backfill(backfill_id)
+    if backfill is None or NEXT_STAGE_TAG not in backfill.tags or \
+            backfill.status != BulkActionStatus.COMPLETED_SUCCESS:
+        return None
+    for other in instance.get_backfills(limit=50):
+        if other.tags.get(PREVIOUS_STAGE_TAG) == backfill_id:
+            return other.backfill_id
+    stage = json.loads(backfill.tags[NEXT_STAGE_TAG])
+    tags = {key: value for key, value in backfill.tags.items() if key != NEXT_STAGE_TAG}
+    title = f"{stage['days'][0]} .. {stage['days'][-1]}, stage 2: ledger and attestation"
+    return _add_backfill(instance, asset_graph, stage["days"], [dg.AssetKey.from_user_string(k) for k in stage["assets"]],
+                         {**tags, PREVIOUS_STAGE_TAG: backfill_id}, title, backfill.description or "")
 
 
 def progress_of(instance: dg.DagsterInstance, backfill_id: str, asset_graph, started: float) -> BackfillProgress:
@@ -179,11 +224,24 @@ def drive_backfill(home: Path, backfill_id: str, echo: Callable[[str], None], po
             last_line = line.split("] ", 1)[1]
         return progress
 
+    def go_on(progress: BackfillProgress) -> bool:
+        """Switch to the next stage of a parallel backfill, if there is one to run."""
+        nonlocal backfill_id, last_line
+        following = next_stage(instance, progress.backfill_id, asset_graph)
+        if following is None:
+            return False
+        echo(f"backfill {progress.backfill_id} ingested every day: the ledger and attestations follow as backfill "
+             f"{following}")
+        backfill_id, last_line = following, ""
+        return True
+
     if daemon_is_running(instance):
         echo("a Dagster daemon is running on this instance: it runs the backfill; following its progress")
-        while not (progress := report()).finished:
-            time.sleep(poll_seconds)
-        return progress
+        while True:
+            while not (progress := report()).finished:
+                time.sleep(poll_seconds)
+            if not go_on(progress):
+                return progress
 
     logger = logging.getLogger("backed.backfill")
     logger.setLevel(logging.WARNING)
@@ -196,7 +254,7 @@ def drive_backfill(home: Path, backfill_id: str, echo: Callable[[str], None], po
                     echo(f"backfill iteration error: {error.message.strip()}")
             list(run_queue.run_iteration(workspace))
             progress = report()
-            if progress.finished and not _runs_still_going(progress):
+            if progress.finished and not _runs_still_going(progress) and not go_on(progress):
                 return progress
             time.sleep(poll_seconds)
 
@@ -221,6 +279,10 @@ def resume_backfill(home: Path, backfill_id: str) -> str:
     if backfill.status in (BulkActionStatus.REQUESTED, BulkActionStatus.CANCELING, BulkActionStatus.FAILING):
         return backfill_id
     if backfill.status == BulkActionStatus.COMPLETED_SUCCESS:
+        asset_graph = build_definitions(home).resolve_asset_graph()
+        following = next_stage(instance, backfill_id, asset_graph)
+        if following is not None:  # a parallel backfill's ingestion: its second stage carries on
+            return resume_backfill(home, following)
         raise BackfillError(f"backfill {backfill_id} completed successfully: nothing to resume")
     if not backfill.is_asset_backfill:
         raise BackfillError(f"backfill {backfill_id} is a job backfill: re-execute it from the Dagster UI")

@@ -1,4 +1,5 @@
 """Every source is partitioned by UTC day: the block's day, the tape's as-of date, the sample's day, the statement date."""
+import os
 from datetime import date, timedelta
 
 import dagster as dg
@@ -14,3 +15,26 @@ def window_days(context) -> list[date]:
     window = context.partition_time_window
     start, end = window.start.date(), window.end.date()
     return [start + timedelta(days=i) for i in range((end - start).days)]
+
+
+# Parallel backfills (issue 9): with BACKED_BACKFILL_PARTITIONS_PER_RUN=N in the environment of the code location,
+# a backfill materialises the off-chain sources N days per run, and the run queue launches those runs side by side.
+# Only they: each of their days reads nothing but its own inbox files. The chain's ingestion reads the loans of the
+# days before it (its state reads) and the ledger carries balances from day to day, so both stay one run in order,
+# and `orchestration.backfills` runs the ledger once every day is ingested. Unset: one run per backfill, as before.
+PARTITIONS_PER_RUN_ENV = "BACKED_BACKFILL_PARTITIONS_PER_RUN"
+
+
+def partitions_per_run() -> int | None:
+    value = os.environ.get(PARTITIONS_PER_RUN_ENV, "").strip()
+    if not value:
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"{PARTITIONS_PER_RUN_ENV}={value!r}: expected a whole number of days, 1 or more")
+    return int(value)
+
+
+def offchain_backfill_policy() -> dg.BackfillPolicy:
+    """The backfill policy of the off-chain ingestion assets: one run per backfill, or N days per run."""
+    per_run = partitions_per_run()
+    return dg.BackfillPolicy.single_run() if per_run is None else dg.BackfillPolicy.multi_run(per_run)

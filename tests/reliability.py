@@ -73,6 +73,7 @@ def reliability() -> Comparisons:
 def pytest_configure(config) -> None:
     config.addinivalue_line("markers", "fault(description): a fault scenario of the reliability summary")
     config.addinivalue_line("markers", "bad_input: a test whose input is hostile or malformed (counted as tried)")
+    config.addinivalue_line("markers", "long: minutes long; `make reliability` runs it, `make test` leaves it out")
 
 
 @pytest.hookimpl(wrapper=True)
