@@ -145,8 +145,18 @@ def loan_book_by_status(loans: Sequence[dict]) -> Figure:
     return figure
 
 
+# A bar per loan up to this many loans; a larger book shows its weakest loans (the table lists them all).
+MAX_LOAN_BARS = 25
+
+
 def collateral_health(loans: Sequence[dict]) -> Figure:
     rated = [loan for loan in loans if loan["collateral_health"] is not None]
+    title = "Collateral health by loan"
+    if len(rated) > MAX_LOAN_BARS:
+        # the weakest first, ties in the table's order (lender, loan): the same bars for the same book
+        order = sorted(range(len(rated)), key=lambda i: (rated[i]["collateral_health"], i))
+        title = f"Collateral health: the {MAX_LOAN_BARS} weakest of {len(rated):,} loans"
+        rated = [rated[i] for i in order[:MAX_LOAN_BARS]]
     figure = _figure(height=max(1.8, 0.28 * len(rated) + 1.0))
     with matplotlib.rc_context(RENDERING):
         axes = figure.add_subplot()
@@ -163,7 +173,7 @@ def collateral_health(loans: Sequence[dict]) -> Figure:
         axes.set_xlim(0, 1.25)
         axes.xaxis.set_major_formatter(PercentFormatter(xmax=1, decimals=0))
         axes.set_xlabel("share of collateral GPUs online and within limits")
-        axes.set_title("Collateral health by loan", color=INK)
+        axes.set_title(title, color=INK)
     return figure
 
 

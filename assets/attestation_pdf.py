@@ -96,7 +96,8 @@ def render_pdf(attestation: Attestation) -> bytes:
         for key in section.charts:
             chart = attestation.charts[key]
             image = Image(io.BytesIO(chart.png))
-            scale = min(1.0, (width * 0.55) / image.imageWidth)
+            # at most the page's height: a taller chart would stop the PDF (reportlab's LayoutError)
+            scale = min(1.0, (width * 0.55) / image.imageWidth, (PAGE[1] - 2 * MARGIN) * 0.9 / image.imageHeight)
             image.drawWidth, image.drawHeight = image.imageWidth * scale, image.imageHeight * scale
             image.hAlign = "LEFT"
             flowables += [image, Spacer(1, 4)]

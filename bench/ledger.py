@@ -71,6 +71,10 @@ class Volume:
     dark_gpu_every: int = 25
 
 
+# Sizes of a smoke run (`python -m bench --quick`): every step, over 3 days at 2% of the volume.
+QUICK_RUN = {"days": 3, "volume": Volume(mints=120, burns=60, stakes=30, loans=70), "beancount_lines": 10_000}
+
+
 # Each table of the lake for all days at once, from DuckDB's range(): $days days from $start, deterministic.
 LAKE_QUERIES: dict[str, str] = {
     "chain_address_book": """
@@ -198,8 +202,10 @@ EVENT_ARGUMENTS = """
     from ({events}) as logs"""
 
 
-def write_lake(home: Path, days: int, volume: Volume) -> Lake:
-    """The synthetic lake of `days` days from START, one Parquet file per table per day (assets.lake.Lake)."""
+def write_lake(home: Path, days: int, volume: Volume, queries: dict[str, str] | None = None) -> Lake:
+    """The synthetic lake of `days` days from START, one Parquet file per table per day (assets.lake.Lake): every
+    table of LAKE_QUERIES, or only those of `queries` (same templates and parameters; bench/year.py writes the
+    chain's tables only)."""
     lake = Lake(home)
     parameters = dict(USDAI=USDAI, SUSDAI=SUSDAI, LOAN_ROUTER=LOAN_ROUTER, BASE_TOKEN=BASE_TOKEN, USDC=USDC,
                       CUSTODIAN=CUSTODIAN, start=START.isoformat(), **volume.__dict__)
@@ -207,7 +213,7 @@ def write_lake(home: Path, days: int, volume: Volume) -> Lake:
         con.execute(f"""create temp table days as
                         select cast(date '{START.isoformat()}' + interval (k) day as date) as day, k
                         from range({days}) r(k)""")
-        for table, template in LAKE_QUERIES.items():
+        for table, template in (LAKE_QUERIES if queries is None else queries).items():
             sql = template.format(**parameters)
             if table == "chain_events":
                 sql = EVENT_ARGUMENTS.format(events=sql, **parameters)
@@ -262,11 +268,12 @@ def export_journal(home: Path, parquet_path: Path, beancount_path: Path, beancou
         || j.account_code || case when j.sub_account = '' then '' else ':S' || upper(left(md5(j.sub_account), 12)) end"""
     with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
         con.execute(f"copy (select * from main.journal_lines) to '{parquet_path}' (format parquet)")
+        # the first day by which `beancount_lines` are reached; the last day if the journal is shorter (quick runs)
         last_day = con.execute("""
-            select min(partition_date) from (
+            select coalesce(min(partition_date) filter (where lines_through >= ?), max(partition_date)) from (
                 select partition_date, sum(count(*)) over (order by partition_date) as lines_through
                 from main.journal_lines group by partition_date
-            ) as days where lines_through >= ?""", [beancount_lines]).fetchall()[0][0]
+            ) as days""", [beancount_lines]).fetchall()[0][0]
         exported = con.execute("select count(*) from main.journal_lines where partition_date <= ?",
                                [last_day]).fetchall()[0][0]
         text = con.sql(f"""
@@ -341,7 +348,8 @@ def row(name: str, value: float, unit: str, baseline_name: str, baseline_value: 
                 ratio=value / baseline_value if baseline_value else None)
 
 
-def run(days: int = YEAR, volume: Volume = Volume(), home: Path | None = None, keep: bool = False) -> list[dict]:
+def run(days: int = YEAR, volume: Volume = Volume(), home: Path | None = None, keep: bool = False,
+        beancount_lines: int = BEANCOUNT_LINES) -> list[dict]:
     work = Path(home) if home else Path(tempfile.mkdtemp(prefix="backed-bench-ledger-"))
     try:
         year, first_day = work / "year", work / "first_day"
@@ -356,7 +364,7 @@ def run(days: int = YEAR, volume: Volume = Volume(), home: Path | None = None, k
         year_seconds = dbt_build(year, {"min_date": START.isoformat(), "max_date": last.isoformat()})
         lines = journal_line_count(year)
         parquet_path, beancount_path = work / "journal_lines.parquet", work / "journal.beancount"
-        beancount_lines = export_journal(year, parquet_path, beancount_path, BEANCOUNT_LINES)
+        beancount_lines = export_journal(year, parquet_path, beancount_path, beancount_lines)
         next_day_seconds = dbt_build(year, {"min_date": next_day.isoformat(), "max_date": next_day.isoformat()})
 
         scan = duckdb_scan_seconds(parquet_path)
