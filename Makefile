@@ -35,8 +35,9 @@ dbt_project/target/manifest.json: $(VENV)/.deps-stamp $(shell find dbt_project -
 demo: setup
 	$(VENV)/bin/backed demo
 
+# Two workers, a test file each at a time (module fixtures stay in one process); `long` tests are `make reliability`'s.
 test: setup
-	$(PY) -m pytest -q -p no:cacheprovider
+	$(PY) -m pytest -q -p no:cacheprovider -n 2 --dist loadfile -m "not long"
 
 # The fault scenarios, hostile inputs and fuzzing (a longer hunt than `make test`'s), then the summary: scenarios
 # survived, bad inputs tried, rows lost, duplicates (tests/reliability.py).

@@ -11,8 +11,8 @@ from datetime import date  # noqa: E402
 
 import pytest  # noqa: E402
 # the reliability summary's hooks and fixture, found here by name
-from reliability import (pytest_configure, pytest_runtest_makereport,  # noqa: E402,F401
-                         pytest_terminal_summary, reliability)
+from reliability import (pytest_configure, pytest_runtest_makereport, pytest_sessionfinish,  # noqa: E402,F401
+                         pytest_terminal_summary, pytest_testnodedown, reliability)
 
 START = date(2026, 1, 1)
 DAYS = 3

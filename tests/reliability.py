@@ -90,6 +90,28 @@ def pytest_runtest_makereport(item, call):
     return report
 
 
+def pytest_sessionfinish(session) -> None:
+    # An xdist worker hands its tally to the controller, which prints the summary of them all.
+    if hasattr(session.config, "workeroutput"):
+        session.config.workeroutput["reliability"] = json.dumps({
+            "scenarios": TALLY.scenarios, "scenario_names": TALLY.scenario_names, "bad_inputs": TALLY.bad_inputs,
+            "counts": [TALLY.comparisons, TALLY.rows_compared, TALLY.rows_lost, TALLY.duplicates]})
+
+
+def pytest_testnodedown(node, error) -> None:
+    worker = json.loads(getattr(node, "workeroutput", {}).get("reliability") or "null")
+    if worker is None:
+        return
+    TALLY.scenarios.update(worker["scenarios"])
+    TALLY.scenario_names.update(worker["scenario_names"])
+    TALLY.bad_inputs.update(worker["bad_inputs"])
+    comparisons, rows, lost, duplicates = worker["counts"]
+    TALLY.comparisons += comparisons
+    TALLY.rows_compared += rows
+    TALLY.rows_lost += lost
+    TALLY.duplicates += duplicates
+
+
 def pytest_terminal_summary(terminalreporter) -> None:
     summary = TALLY.summary()
     if not (summary["fault_scenarios"] or summary["bad_inputs_tried"] or summary["row_accountings"]):
