@@ -39,6 +39,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from assets.lake import SCHEMAS, Lake  # noqa: E402
+from bench import row  # noqa: E402
 
 PROJECT_DIR = REPO / "dbt_project"
 DBT = Path(sys.executable).parent / "dbt"
@@ -340,12 +341,6 @@ def duckdb_scan_seconds(parquet_path: Path) -> float:
         con.execute(f"""select account_code, sub_account, sum(debit) - sum(credit)
                         from read_parquet('{parquet_path}') group by all""").fetchall()
         return time.perf_counter() - started
-
-
-def row(name: str, value: float, unit: str, baseline_name: str, baseline_value: float) -> dict:
-    """ratio = value / baseline_value: above 1 a throughput beats its peer; for a cost, how many times day 1's."""
-    return dict(name=name, value=value, unit=unit, baseline_name=baseline_name, baseline_value=baseline_value,
-                ratio=value / baseline_value if baseline_value else None)
 
 
 def run(days: int = YEAR, volume: Volume = Volume(), home: Path | None = None, keep: bool = False,

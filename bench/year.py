@@ -67,6 +67,7 @@ import duckdb
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench import row  # noqa: E402
 from bench.ledger import LAKE_QUERIES, LOAN_ROUTER, START, YEAR, Volume, write_lake  # noqa: E402
 
 GPUS = 10_000
@@ -380,11 +381,6 @@ def _in_fresh_process(work: Path, sizes: dict) -> dict:
     if completed.returncode != 0:
         raise RuntimeError(f"the measuring process failed (exit status {completed.returncode}); its stderr is above")
     return json.loads(completed.stdout.strip().splitlines()[-1])
-
-
-def row(name: str, value, unit: str, baseline_name: str | None = None, baseline_value=None) -> dict:
-    return dict(name=name, value=value, unit=unit, baseline_name=baseline_name, baseline_value=baseline_value,
-                ratio=round(value / baseline_value, 3) if baseline_value else None)
 
 
 def run(days: int = YEAR, volume: Volume = Volume(), gpus: int = GPUS, scrape_interval_s: int = SCRAPE_INTERVAL_S,

@@ -65,7 +65,8 @@ def dagster_home(home: Path) -> Path:
     config = path / "dagster.yaml"
     wanted = dagster_yaml()
     # A dagster.yaml backed wrote follows the environment (storage, run limit); one edited by hand is left alone.
-    if not config.exists() or (config.read_text().startswith(MARKER) and config.read_text() != wanted):
+    written = config.read_text() if config.exists() else None
+    if written is None or (written.startswith(MARKER) and written != wanted):
         config.write_text(wanted)
     return path
 

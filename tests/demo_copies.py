@@ -18,6 +18,17 @@ from datetime import date
 from pathlib import Path
 
 
+def copy_of_demo(clean_demo, tmp_path_factory, name: str) -> tuple[Path, Path, Path]:
+    """(the demo's home, a new scratch folder, a copy of the demo's home in it) for a test that runs it again."""
+    import shutil
+
+    demo, _ = clean_demo
+    tmp_path = tmp_path_factory.mktemp(name)
+    home = tmp_path / "home"
+    shutil.copytree(demo, home)
+    return demo, tmp_path, home
+
+
 @contextlib.contextmanager
 def revived_chain(demo_home: Path, scratch: Path) -> Iterator[str]:
     """A fresh anvil carrying the demo's chain again; yields its RPC URL (see `point_at`)."""

@@ -30,7 +30,8 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 from conftest import DAYS, START
-from demo_copies import JOURNAL_ORDER, is_temporary, lake_files, point_at, revived_chain, table_digest
+from demo_copies import (JOURNAL_ORDER, copy_of_demo, is_temporary, lake_files, point_at, revived_chain,
+                         table_digest)
 
 REPO = Path(__file__).resolve().parent.parent
 DAY = START.replace(day=DAYS)
@@ -136,10 +137,7 @@ def dbt_log_says(target: Path, text: str) -> Callable[[], bool]:
 @pytest.fixture(scope="module")
 def crashes(clean_demo, tmp_path_factory):
     """The demo copied, its last day run and killed during ingestion, re-run and killed during dbt, re-run."""
-    demo, _ = clean_demo
-    tmp_path = tmp_path_factory.mktemp("crash")
-    home = tmp_path / "home"
-    shutil.copytree(demo, home)
+    demo, tmp_path, home = copy_of_demo(clean_demo, tmp_path_factory, "crash")
     env = pipeline_env(tmp_path)
     clean_day = {path: digest for path, digest in lake_files(demo, DAY).items()}
     rebuilt = sorted(Path(path).parts[1] for path in clean_day if Path(path).parts[1] not in REGISTERS)

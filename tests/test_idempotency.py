@@ -10,12 +10,11 @@ days built them. Each run really rewrote them: a new file (the lake writes a new
 one) and a new materialisation of the ledger.
 """
 import os
-import shutil
 
 import dagster as dg
 import pytest
 from conftest import DAYS, START
-from demo_copies import JOURNAL_ORDER, lake_files, point_at, revived_chain, table_digest
+from demo_copies import JOURNAL_ORDER, copy_of_demo, lake_files, point_at, revived_chain, table_digest
 
 DAY = START.replace(day=DAYS)
 # Appended registers, not rebuilt by a run of the day: they must stay as they are.
@@ -46,10 +45,7 @@ def runs(clean_demo, tmp_path_factory):
     from orchestration.demo import QUIET_RUN_CONFIG, step_crashes
     from orchestration.instance import instance_for
 
-    demo, _ = clean_demo
-    tmp_path = tmp_path_factory.mktemp("idempotency")
-    home = tmp_path / "home"
-    shutil.copytree(demo, home)
+    demo, tmp_path, home = copy_of_demo(clean_demo, tmp_path_factory, "idempotency")
     snapshots = [snapshot(demo)]
     with pytest.MonkeyPatch.context() as env, revived_chain(demo, tmp_path / "chain") as rpc_url:
         # the instance and the dbt assets point DAGSTER_HOME and BACKED_HOME at the copy: put them back afterwards
