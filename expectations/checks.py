@@ -27,7 +27,7 @@ def run_reconciliation(
     outcome = validate_reconciliation_rows(recon.check_id, rows, recon.key_columns, docs_dir)
     breaks = recon.breaks(rows, outcome.failing_row_indexes)
     counts = record_evaluation(con, recon.check_id, days, breaks, run_id)
-    blockers = [b for b in breaks if b.severity == BLOCKER]
+    blockers = int((breaks["severity"] == BLOCKER).sum())
     severity = dg.AssetCheckSeverity.ERROR if blockers else dg.AssetCheckSeverity.WARN
     metadata = {
         "days": f"{days[0]} .. {days[-1]}",
@@ -35,16 +35,16 @@ def run_reconciliation(
         "gx_expectations": outcome.evaluated_expectations,
         "gx_failed_expectations": ", ".join(outcome.failed_expectations) or "none",
         "breaks": len(breaks),
-        "blocker_breaks": len(blockers),
+        "blocker_breaks": blockers,
         **{f"exceptions_{k}": v for k, v in counts.items()},
     }
     if outcome.docs_url:
         metadata["data_docs"] = dg.MetadataValue.url(outcome.docs_url)
-    if breaks:
+    if len(breaks):
         metadata["first_breaks"] = dg.MetadataValue.md(
             "\n".join(
                 f"- {b.check_date} `{b.entity_key}` expected {b.expected}, actual {b.actual}, difference {b.difference}"
-                for b in breaks[:20]
+                for b in breaks.head(20).itertuples()
             )
         )
     return outcome.success, severity, metadata

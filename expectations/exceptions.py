@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import date
 
 import duckdb
+import pandas as pd
 
 SCHEMA = "recon"
 TABLE = f"{SCHEMA}.exceptions"
@@ -73,61 +74,73 @@ def ensure_table(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(DDL)
 
 
+# The columns of a Break, in order: what a check's failing rows carry into the table.
+BREAK_COLUMNS = ["check_id", "check_date", "entity_key", "severity", "expected", "actual", "difference", "tolerance",
+                 "description", "lineage", "cutoffs"]
+# exception_id() in SQL: the same 16 hex digits (sha256 of the UTF-8 text), so a break found by either is one row.
+EXCEPTION_ID_SQL = "substr(sha256(check_id || '|' || strftime(check_date, '%Y-%m-%d') || '|' || entity_key), 1, 16)"
+
+
+def breaks_frame(breaks: list[Break]) -> pd.DataFrame:
+    return pd.DataFrame([[getattr(b, c) for c in BREAK_COLUMNS] for b in breaks], columns=BREAK_COLUMNS)
+
+
 def record_evaluation(
     con: duckdb.DuckDBPyConnection,
     check_id: str,
     days: list[date],
-    breaks: list[Break],
+    breaks: pd.DataFrame | list[Break],
     run_id: str,
 ) -> dict[str, int]:
-    """Upsert the breaks a check found over `days`; resolve that check's earlier breaks on those days that are gone."""
+    """Upsert the breaks a check found over `days`; resolve that check's earlier breaks on those days that are gone.
+
+    Set-based: a window of a year can hold tens of thousands of breaks (a dark GPU is one a day), and a statement
+    per break would make the checks cost more than the ledger. A break found twice in one evaluation is one
+    exception (the last found wins, as a second evaluation would)."""
     ensure_table(con)
-    seen = {b.exception_id for b in breaks}
-    counts = {"opened": 0, "still_open": 0, "reopened": 0, "resolved": 0}
+    frame = breaks if isinstance(breaks, pd.DataFrame) else breaks_frame(breaks)
+    frame = frame[BREAK_COLUMNS].assign(found_order=range(len(frame)))
     con.execute("begin transaction")
     try:
-        for b in breaks:
-            row = con.execute(f"select status from {TABLE} where exception_id = ?", [b.exception_id]).fetchone()
-            if row is None:
-                con.execute(
-                    f"""insert into {TABLE} (exception_id, check_id, check_date, entity_key, severity, status, expected,
-                        actual, difference, tolerance, description, lineage, cutoffs, first_seen_run, last_seen_run)
-                        values (?, ?, ?, ?, ?, 'open', ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-                    [b.exception_id, b.check_id, b.check_date, b.entity_key, b.severity, b.expected, b.actual,
-                     b.difference, b.tolerance, b.description, b.lineage, b.cutoffs, run_id, run_id],
-                )
-                counts["opened"] += 1
-            else:
-                reopened = row[0] == "resolved"
-                con.execute(
-                    f"""update {TABLE} set severity = ?, expected = ?, actual = ?, difference = ?, tolerance = ?,
-                        description = ?, lineage = ?, cutoffs = ?, last_seen_run = ?,
-                        status = case when status = 'resolved' then 'open' else status end,
-                        resolved_by_run = case when status = 'resolved' then null else resolved_by_run end
-                        where exception_id = ?""",
-                    [b.severity, b.expected, b.actual, b.difference, b.tolerance, b.description, b.lineage, b.cutoffs,
-                     run_id, b.exception_id],
-                )
-                counts["reopened" if reopened else "still_open"] += 1
-        if days:
-            placeholders = ", ".join("?" for _ in days)
-            stale = con.execute(
-                f"""select exception_id from {TABLE} where check_id = ? and status != 'resolved'
-                    and check_date in ({placeholders})""",
-                [check_id, *days],
-            ).fetchall()
-            for (eid,) in stale:
-                if eid not in seen:
-                    con.execute(
-                        f"update {TABLE} set status = 'resolved', resolved_by_run = ? where exception_id = ?",
-                        [run_id, eid],
-                    )
-                    counts["resolved"] += 1
+        con.register("found_breaks", frame)
+        con.execute(f"""
+            create or replace temp table incoming_breaks as
+            select {EXCEPTION_ID_SQL} as exception_id, check_id, cast(check_date as date) as check_date, entity_key,
+                   severity, expected, actual, difference, tolerance, description, lineage,
+                   coalesce(cutoffs, '') as cutoffs
+            from found_breaks
+            qualify row_number() over (partition by exception_id order by found_order desc) = 1""")
+        con.unregister("found_breaks")
+        opened, still_open, reopened = con.execute(f"""
+            select count(*) filter (where t.exception_id is null),
+                   count(*) filter (where t.status != 'resolved'),
+                   count(*) filter (where t.status = 'resolved')
+            from incoming_breaks i left join {TABLE} t using (exception_id)""").fetchone()
+        con.execute(f"""
+            update {TABLE} as t set severity = i.severity, expected = i.expected, actual = i.actual,
+                difference = i.difference, tolerance = i.tolerance, description = i.description, lineage = i.lineage,
+                cutoffs = i.cutoffs, last_seen_run = $run_id,
+                status = case when t.status = 'resolved' then 'open' else t.status end,
+                resolved_by_run = case when t.status = 'resolved' then null else t.resolved_by_run end
+            from incoming_breaks i where t.exception_id = i.exception_id""", {"run_id": run_id})
+        con.execute(f"""
+            insert into {TABLE} (exception_id, check_id, check_date, entity_key, severity, status, expected, actual,
+                                 difference, tolerance, description, lineage, cutoffs, first_seen_run, last_seen_run)
+            select exception_id, check_id, check_date, entity_key, severity, 'open', expected, actual, difference,
+                   tolerance, description, lineage, cutoffs, $run_id, $run_id
+            from incoming_breaks i where not exists (select 1 from {TABLE} t where t.exception_id = i.exception_id)
+            order by check_date, check_id, entity_key""", {"run_id": run_id})
+        resolved = 0 if not days else con.execute(f"""
+            update {TABLE} as t set status = 'resolved', resolved_by_run = $run_id
+            where t.check_id = $check_id and t.status != 'resolved' and t.check_date in (select unnest($days))
+              and not exists (select 1 from incoming_breaks i where i.exception_id = t.exception_id)""",
+            {"run_id": run_id, "check_id": check_id, "days": list(days)}).fetchone()[0]
+        con.execute("drop table incoming_breaks")
         con.execute("commit")
     except Exception:
         con.execute("rollback")
         raise
-    return counts
+    return {"opened": opened, "still_open": still_open, "reopened": reopened, "resolved": resolved}
 
 
 def open_exceptions(con: duckdb.DuckDBPyConnection, on: date | None = None, severity: str | None = None) -> list[dict]:

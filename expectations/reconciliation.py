@@ -15,7 +15,7 @@ import duckdb
 import pandas as pd
 
 from assets.lake import SCHEMAS
-from expectations.exceptions import BLOCKER, WARN, Break
+from expectations.exceptions import BLOCKER, BREAK_COLUMNS, WARN
 from expectations.policy import ReconciliationPolicy
 
 EVALUATION_COLUMNS = [
@@ -81,24 +81,12 @@ class Reconciliation:
                 frame[column] = ""
         return frame[EVALUATION_COLUMNS].reset_index(drop=True)
 
-    def breaks(self, rows: pd.DataFrame, failing_indexes: list[int]) -> list[Break]:
+    def breaks(self, rows: pd.DataFrame, failing_indexes: list[int]) -> pd.DataFrame:
+        """The failing rows as breaks (exceptions.BREAK_COLUMNS), as a frame: a window can hold thousands."""
         failing = rows.loc[failing_indexes] if failing_indexes else rows.iloc[0:0]
-        return [
-            Break(
-                check_id=self.check_id,
-                check_date=pd.Timestamp(r.check_date).date(),
-                entity_key=str(r.entity_key),
-                severity=str(r.severity),
-                expected=str(r.expected),
-                actual=str(r.actual),
-                difference=str(r.difference),
-                tolerance=str(r.tolerance),
-                description=str(r.description),
-                lineage=str(r.lineage),
-                cutoffs=str(r.cutoffs),
-            )
-            for r in failing.itertuples()
-        ]
+        frame = failing.assign(check_id=self.check_id, check_date=pd.to_datetime(failing["check_date"]).dt.date)
+        return frame[BREAK_COLUMNS].astype({c: str for c in BREAK_COLUMNS if c not in ("check_date",)}) \
+            .reset_index(drop=True)
 
 
 def register_lake_table(con: duckdb.DuckDBPyConnection, lake_dir: Path | None, table: str) -> None:

@@ -42,3 +42,34 @@ def test_evaluating_other_days_leaves_a_break_alone():
     record_evaluation(con, "R1", [D1], [], "run-2")
     record_evaluation(con, "R4", [D2], [], "run-3")
     assert [e["check_date"] for e in open_exceptions(con)] == [D2]
+
+
+def test_the_warehouse_keys_a_break_as_exception_id_does():
+    con = duckdb.connect()
+    breaks = [Break(check_id="R7", check_date=D1, entity_key=key, severity=BLOCKER, expected="1", actual="0",
+                    difference="1", tolerance="0", description="d", lineage="l")
+              for key in ("gpu:1000000000001", "lender:Zoë Ünal|x", "emoji:\U0001F4B8")]
+    record_evaluation(con, "R7", [D1], breaks, "run-1")
+    stored = {row[0] for row in con.execute(f"select exception_id from {TABLE}").fetchall()}
+    assert stored == {b.exception_id for b in breaks}
+
+
+def test_a_break_found_twice_in_one_evaluation_is_one_exception_with_the_last_values():
+    con = duckdb.connect()
+    counts = record_evaluation(con, "R1", [D2], [_break(D2, "1"), _break(D2, "2")], "run-1")
+    assert counts == {"opened": 1, "still_open": 0, "reopened": 0, "resolved": 0}
+    assert con.execute(f"select difference from {TABLE}").fetchall() == [("2",)]
+
+
+def test_a_window_of_many_breaks_is_recorded_and_resolved_as_a_set():
+    con = duckdb.connect()
+    days = [date(2026, 1, 1 + i) for i in range(30)]
+    breaks = [Break(check_id="R7", check_date=day, entity_key=f"gpu:{n}", severity="warn", expected="1440",
+                    actual="0", difference="1440", tolerance="720", description="dark", lineage="l")
+              for day in days for n in range(500)]
+    assert record_evaluation(con, "R7", days, breaks, "run-1")["opened"] == 15_000
+    # A re-evaluation of the last ten days where half the GPUs came back.
+    back = [b for b in breaks if b.check_date >= days[20] and int(b.entity_key[4:]) % 2 == 0]
+    counts = record_evaluation(con, "R7", days[20:], back, "run-2")
+    assert counts == {"opened": 0, "still_open": 2_500, "reopened": 0, "resolved": 2_500}
+    assert con.execute(f"select count(*) from {TABLE} where status = 'open'").fetchone()[0] == 12_500
