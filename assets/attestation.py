@@ -111,7 +111,6 @@ class Attestation:
     override_reason: str | None
     preparer: str
     ledger_hash: str
-    journal_chain_hash: str
     code_version: str
     html: str = ""
 
@@ -428,7 +427,7 @@ def _balance_sheet(con, day: date) -> Section:
                                  numeric=frozenset({3}))])
 
 
-def _inputs(con, day: date, ledger_hash: str, chain_hash: str, version: str) -> Section:
+def _inputs(con, day: date, ledger_hash: str, version: str) -> Section:
     files = _rows(con, """
         select source, file_name, sha256, rows_in, rows_accepted, rows_quarantined
         from main.stg_input_files where partition_date = ? order by source, file_name""", [day])
@@ -447,8 +446,8 @@ def _inputs(con, day: date, ledger_hash: str, chain_hash: str, version: str) -> 
             Table(columns=("source", "file / range", "sha256 / last block hash", "rows in / accepted / quarantined"),
                   rows=rows, code=frozenset({2}), numeric=frozenset({3})),
             Table(columns=("what", "value"), rows=[
-                ("Ledger hash (every journal line through the day)", ledger_hash),
-                ("Journal hash chain at the day", chain_hash),
+                ("Ledger hash (the journal's hash chain at the day: every line of every day through it)",
+                 ledger_hash),
                 ("Code version (git)", version),
             ], code=frozenset({1})),
         ],
@@ -522,11 +521,13 @@ def _signoff(preparer: str) -> Section:
 
 
 def _ledger_hash(con, day: date) -> str:
-    return con.execute("""
-        select sha256(coalesce(string_agg(entry_id || ':' || line_no || ':' || account_code || ':' || sub_account
-               || ':' || cast(debit as varchar) || ':' || cast(credit as varchar), chr(10)
-               order by entry_id, line_no), ''))
-        from main.journal_lines where partition_date <= ?""", [day]).fetchall()[0][0]
+    """The journal's hash chain at the day: it commits to every line of every day through the day (each day's
+    lines hashed, chained to the day before: journal_day_hashes), and costs one row to read however long the
+    history. Hashing the lines themselves here would make every attestation read the whole journal."""
+    chained = con.execute("select chain_hash from main.journal_day_hashes where partition_date = ?", [day]).fetchall()
+    if not chained:
+        raise AttestationRefused(f"no journal_day_hashes for {day}: the ledger for that day has not been built")
+    return chained[0][0]
 
 
 def gather_attestation(con: duckdb.DuckDBPyConnection, day: date, override_reason: str | None = None,
@@ -547,9 +548,6 @@ def gather_attestation(con: duckdb.DuckDBPyConnection, day: date, override_reaso
         raise AttestationRefused(f"no reserve_coverage for {day}: the ledger for that day has not been built")
     cov = coverage[0]
     ledger_hash = _ledger_hash(con, day)
-    chain_hashes = con.execute("select chain_hash from main.journal_day_hashes where partition_date = ?",
-                               [day]).fetchall()
-    chain_hash = chain_hashes[0] if chain_hashes else None
     version = code_version()
     loans_section, loans = _loan_book(con, day)
     sections = [
@@ -560,7 +558,7 @@ def gather_attestation(con: duckdb.DuckDBPyConnection, day: date, override_reaso
         _comparison(cov, exceptions, policy),
         _balance_sheet(con, day),
         _restatements(con, day, lake_dir),
-        _inputs(con, day, ledger_hash, chain_hash[0] if chain_hash else "", version),
+        _inputs(con, day, ledger_hash, version),
         _signoff(preparer),
     ]
     history = _rows(con, """
@@ -576,7 +574,7 @@ def gather_attestation(con: duckdb.DuckDBPyConnection, day: date, override_reaso
     attestation = Attestation(
         day=day, verdict=verdict, verdict_ok=verdict_ok, sections=sections, charts=charts, blockers=blockers,
         override_reason=override_reason.strip() if override_reason else None, preparer=preparer,
-        ledger_hash=ledger_hash, journal_chain_hash=chain_hash[0] if chain_hash else "", code_version=version)
+        ledger_hash=ledger_hash, code_version=version)
     attestation.html = render_html(attestation)
     return attestation
 
