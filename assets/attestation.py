@@ -463,7 +463,7 @@ def _restatements(con, day: date, lake_dir: Path | None) -> Section:
     ledger's reversals and revisions dated on it. A restatement never edits a posted line: it adds lines."""
     from expectations.reconciliation import register_lake_table
 
-    register_lake_table(con, lake_dir, "chain_reorgs")
+    register_lake_table(con, lake_dir, "chain_reorgs", (day, day))
     reorgs = _rows(con, """
         select reorg_id, min(detected_at) as detected_at, max(fork_block) as fork_block, max(depth) as depth,
                count(block_number) as blocks_changed, max(action) as action, max(affected_days) as affected_days

@@ -71,7 +71,7 @@ class Reconciliation:
     def evaluate(self, con: duckdb.DuckDBPyConnection, days: list[date], policy: ReconciliationPolicy,
                  lake_dir: Path | None = None) -> pd.DataFrame:
         for table in self.lake_tables:
-            register_lake_table(con, lake_dir, table)
+            register_lake_table(con, lake_dir, table, (min(days), max(days)))
         params = {"min_date": min(days), "max_date": max(days), **policy.as_params()}
         # DuckDB refuses named parameters a statement doesn't use.
         used = {name: value for name, value in params.items() if f"${name}" in self.sql}
@@ -89,10 +89,15 @@ class Reconciliation:
             .reset_index(drop=True)
 
 
-def register_lake_table(con: duckdb.DuckDBPyConnection, lake_dir: Path | None, table: str) -> None:
-    """The lake's `table` (every partition) as the view `lake_<table>`; empty, with its schema, when nothing was
-    ever written to it."""
+def register_lake_table(con: duckdb.DuckDBPyConnection, lake_dir: Path | None, table: str,
+                        window: tuple[date, date] | None = None) -> None:
+    """The lake's `table` as the view `lake_<table>`: the partitions of `window` (both ends inclusive), or every
+    one; empty, with its schema, when there is none. A check reads its window's files only, so its cost does not
+    grow with the history."""
     files = sorted((lake_dir / table).glob("date=*/part-0.parquet")) if lake_dir is not None else []
+    if window is not None:
+        first, last = (day.isoformat() for day in window)
+        files = [f for f in files if first <= f.parent.name.removeprefix("date=") <= last]
     if files:
         relation = con.read_parquet([str(f) for f in files], union_by_name=True)
     else:
@@ -298,7 +303,7 @@ R5_LOANS = Reconciliation(
     tapes as (
         select as_of_date as partition_date, lower(loan_terms_hash) as loan_terms_hash, lender_id, status,
                principal_outstanding, source_file, source_row
-        from main.stg_loan_tapes where as_of_date between $min_date and $max_date
+        from main.stg_loan_tapes where partition_date between $min_date and $max_date
     ),
     tape_days as (select distinct partition_date from tapes),
     both_sides as (
@@ -390,11 +395,12 @@ R7_COLLATERAL_TELEMETRY = Reconciliation(
         select t.as_of_date as partition_date, t.loan_terms_hash
         from main.stg_loan_tapes t
         join active_on_chain a on a.partition_date = t.as_of_date and a.loan_terms_hash = lower(t.loan_terms_hash)
-        where t.status in ('current', 'delinquent') and t.as_of_date between $min_date and $max_date
+        where t.status in ('current', 'delinquent') and t.partition_date between $min_date and $max_date
     ),
     collateral as (
         select distinct c.partition_date, c.loan_terms_hash, c.gpu_serial
         from main.stg_loan_collateral c join performing p using (partition_date, loan_terms_hash)
+        where c.partition_date between $min_date and $max_date
     ),
     telemetry as (
         select partition_date, gpu_serial, sum(minutes_online) as minutes_online,
@@ -424,15 +430,28 @@ R9_SOURCES_DELIVERED = Reconciliation(
     title="Every source delivered for the day: chain to a confirmed block, the custodian statement, tapes, telemetry",
     sql=f"""
     with {WINDOW_DAYS},
-    chain as (select partition_date, state_block from main.stg_chain_days),
-    statements as (select distinct statement_date as partition_date from main.stg_custodian_statements),
-    tapes as (select distinct as_of_date as partition_date, lender_id from main.stg_loan_tapes),
+    chain as (
+        select partition_date, state_block from main.stg_chain_days where partition_date between $min_date and $max_date
+    ),
+    statements as (
+        select distinct statement_date as partition_date from main.stg_custodian_statements
+        where statement_date between $min_date and $max_date
+    ),
+    tapes as (
+        select distinct as_of_date as partition_date, lender_id from main.stg_loan_tapes
+        where partition_date between cast($min_date as date) - interval 7 day and $max_date
+    ),
     expected_lenders as (
         select distinct d.partition_date, t.lender_id
         from days d join tapes t on t.partition_date between d.partition_date - interval 7 day and d.partition_date - interval 1 day
     ),
-    telemetry as (select distinct partition_date from main.stg_gpu_telemetry_daily),
-    collateral_days as (select distinct partition_date from main.stg_loan_collateral)
+    telemetry as (
+        select distinct partition_date from main.stg_gpu_telemetry_daily
+        where partition_date between $min_date and $max_date
+    ),
+    collateral_days as (
+        select distinct partition_date from main.stg_loan_collateral where partition_date between $min_date and $max_date
+    )
     select d.partition_date as check_date, 'source:chain' as entity_key, '{BLOCKER}' as severity,
            'ingested to a confirmed block' as expected,
            case when c.state_block is null then 'missing' else 'block ' || cast(c.state_block as varchar) end as actual,
@@ -543,17 +562,26 @@ H1_SUPPLY_GROWTH = Reconciliation(
     """,
 )
 
+# H2 compares a day with the previous day that has rows, looked for this far back (a check never reads all history).
+VOLUME_LOOKBACK_DAYS = 7
+
 H2_VOLUME = Reconciliation(
     check_id="H2",
     asset="trial_balance",
     title="No source's daily volume drops by more than the limit from the previous day",
     sql=f"""
     with volumes as (
-        select partition_date, 'loan_tape_rows' as metric, count(*) as rows from main.stg_loan_tapes group by 1
+        select partition_date, 'loan_tape_rows' as metric, count(*) as rows from main.stg_loan_tapes
+        where partition_date between cast($min_date as date) - interval {VOLUME_LOOKBACK_DAYS} day and $max_date
+        group by 1
         union all
-        select partition_date, 'telemetry_gpus', count(distinct gpu_serial) from main.stg_gpu_telemetry_daily group by 1
+        select partition_date, 'telemetry_gpus', count(distinct gpu_serial) from main.stg_gpu_telemetry_daily
+        where partition_date between cast($min_date as date) - interval {VOLUME_LOOKBACK_DAYS} day and $max_date
+        group by 1
         union all
-        select partition_date, 'statement_rows', count(*) from main.stg_custodian_statements group by 1
+        select partition_date, 'statement_rows', count(*) from main.stg_custodian_statements
+        where partition_date between cast($min_date as date) - interval {VOLUME_LOOKBACK_DAYS} day and $max_date
+        group by 1
     ),
     with_previous as (
         select partition_date, metric, rows,
@@ -581,10 +609,13 @@ H3_FRESHNESS = Reconciliation(
     sql=f"""
     with cutoffs as (
         select partition_date, 'chain' as source, to_block_time as cutoff from main.stg_chain_days
+        where partition_date between $min_date and $max_date
         union all
-        select statement_date, 'custodian_statement', max(cut_off_time) from main.stg_custodian_statements group by 1
+        select statement_date, 'custodian_statement', max(cut_off_time) from main.stg_custodian_statements
+        where statement_date between $min_date and $max_date group by 1
         union all
-        select partition_date, 'telemetry', max(last_seen) from main.stg_gpu_telemetry_daily group by 1
+        select partition_date, 'telemetry', max(last_seen) from main.stg_gpu_telemetry_daily
+        where partition_date between $min_date and $max_date group by 1
     )
     select partition_date as check_date, 'freshness:' || source as entity_key, '{WARN}' as severity,
            'within ' || $max_cutoff_lag_minutes || ' min of the day''s end' as expected,

@@ -38,8 +38,8 @@ def materialise(con, view: str) -> None:
     con.execute(f"alter table main.{view}__rows rename to {view}")
 
 
-def breaks_of(con, check_id: str, tmp_path) -> set[tuple]:
-    run_reconciliation(BY_ID[check_id], con, DAY_LIST, "test-run", ReconciliationPolicy(), tmp_path / "docs")
+def breaks_of(con, check_id: str, tmp_path, days: list[date] = DAY_LIST) -> set[tuple]:
+    run_reconciliation(BY_ID[check_id], con, days, "test-run", ReconciliationPolicy(), tmp_path / "docs")
     return {(e["check_id"], e["check_date"], e["entity_key"], e["severity"])
             for e in list_exceptions(con, check_id=check_id, status="open")}
 
@@ -135,3 +135,24 @@ def test_policy_overrides_come_from_the_home(tmp_path):
     (tmp_path / "reconciliation.toml").write_text('coverage_bufer = "1.10"\n')
     with pytest.raises(ValueError, match="coverage_bufer"):
         ReconciliationPolicy.for_home(tmp_path)
+
+
+# A daily run evaluates a window of one day; what a check compares the day with comes from before the window.
+
+def test_r9_on_a_one_day_window_expects_the_lenders_of_the_week_before(warehouse, tmp_path):
+    materialise(warehouse, "stg_loan_tapes")
+    lender = warehouse.execute("select min(lender_id) from main.stg_loan_tapes where as_of_date = ?",
+                               [LAST]).fetchone()[0]
+    warehouse.execute("delete from main.stg_loan_tapes where as_of_date = ? and lender_id = ?", [LAST, lender])
+    assert breaks_of(warehouse, "R9", tmp_path, [LAST]) == {("R9", LAST, f"source:loan_tape:{lender}", "warn")}
+
+
+def test_h2_on_a_one_day_window_compares_with_the_day_before_it(warehouse, tmp_path):
+    materialise(warehouse, "stg_gpu_telemetry_daily")
+    before = warehouse.execute("select count(distinct gpu_serial) from main.stg_gpu_telemetry_daily "
+                               "where partition_date = ?", [DAY_LIST[-2]]).fetchone()[0]
+    assert before >= 10, "the sandbox's fleet is too small for H2's minimum"
+    warehouse.execute("""delete from main.stg_gpu_telemetry_daily where partition_date = ?
+        and gpu_serial not in (select min(gpu_serial) from main.stg_gpu_telemetry_daily where partition_date = ?)""",
+                      [LAST, LAST])
+    assert breaks_of(warehouse, "H2", tmp_path, [LAST]) == {("H2", LAST, "volume:telemetry_gpus", "warn")}
