@@ -42,8 +42,10 @@ tables carry Deposited/Withdrawn but no USDai Transfer events and `totalSupply` 
 the attestations are generated with an override reason (as `backed attest DAY --override` does); others as the
 checks find them (the counts are reported). Loan tapes agree with the chain (R5).
 
-Peak memory is that of the measuring process (the pipeline runs in one fresh process, as `backed demo` does) and
-its children (each `dbt` process): ru_maxrss of RUSAGE_SELF and RUSAGE_CHILDREN. The synthetic chain lake is written
+Each phase runs in a fresh process of its own (day 1, the year's ingestion, the year's ledger run, each sampled
+attestation, day N+1), as each Dagster run does in production (the run launcher starts a process per run): one
+process for everything would carry the year's objects into day N+1 and measure the bench, not the pipeline. Peak
+memory is the largest of the phases': each process's ru_maxrss and its children's (each `dbt` process). The synthetic chain lake is written
 before, in the parent process, and counted apart (its setup time is reported, not in the year's total).
 """
 from __future__ import annotations
@@ -304,82 +306,107 @@ def one_day_through_jobs(pipeline: Pipeline, day: date, volume: Volume, feeds: l
     phases = split_steps(ingest["steps"])
     return {"day": day.isoformat(), "files_seconds": files_s, "file_bytes": dropped,
             "inbox_run_seconds": ingest["seconds"], "attestation_seconds": attest["seconds"],
-            "seconds": ingest["seconds"] + attest["seconds"], **{f"{k}_seconds": v for k, v in phases.items()}}
+            "seconds": ingest["seconds"] + attest["seconds"], **{f"{k}_seconds": v for k, v in phases.items()},
+            "steps": {**ingest["steps"], **attest["steps"]}}
 
 
-def measure(work: Path, days: int, volume: Volume, gpus: int, scrape_interval_s: int, lenders: int,
-            attest_every: int) -> dict:
-    """Everything timed, in this (fresh) process: returns the figures as a dict."""
-    log = lambda message: print(f"bench.year: {message}", file=sys.stderr, flush=True)  # noqa: E731
+def _log(message: str) -> None:
+    print(f"bench.year: {message}", file=sys.stderr, flush=True)
+
+
+def measure_phase(phase: str, work: Path, days: int, volume: Volume, gpus: int, scrape_interval_s: int,
+                  lenders: int, attest_every: int) -> dict:
+    """One phase of the benchmark, timed in this (fresh) process: a Dagster run in production is a process of its
+    own (the run launcher's), so each run here starts from a fresh process too, and its peak memory is its own.
+    `phase` is day_1, ingestion, ledger, attestation:<day> or day_n1. Returns the figures as a dict."""
     feeds = fleet(gpus, volume)
-    out: dict = {"phases": {}, "peaks_mib": {}}
-
-    # Day 1 on an empty home (its chain lake of one day was written by the parent).
-    first = Pipeline(work / "first_day")
-    first.run("reference_data", [])
-    out["day_1"] = one_day_through_jobs(first, START, volume, feeds, scrape_interval_s, lenders)
-    out["day_1"]["open_exceptions"] = open_exceptions(first.home)
-    log(f"day 1 on an empty home: {out['day_1']['seconds']:.1f} s")
-    out["peaks_mib"]["day_1"] = peak_mib()
-
-    year = Pipeline(work / "year")
     all_days = [START + timedelta(days=i) for i in range(days)]
-    seeds = year.run("reference_data", [])
-    out["phases"]["reference data (dbt seeds)"] = seeds["seconds"]
-
-    # Ingestion, day by day: the day's files dropped (not timed), then its ingest.
-    files_s = ingest_s = 0.0
-    dropped_bytes = rows_in = quarantined = 0
-    for number, day in enumerate(all_days, 1):
-        started = time.perf_counter()
-        dropped_bytes += drop_day(year.home, day, volume, feeds, scrape_interval_s, lenders)
-        files_s += time.perf_counter() - started
-        started = time.perf_counter()
-        summary = ingest_day(year.home, day)
-        ingest_s += time.perf_counter() - started
-        rows_in += summary["rows_in"]
-        quarantined += summary["rows_quarantined"]
-        if number % 30 == 0 or number == days:
-            log(f"ingested {number} days ({ingest_s:.0f} s ingest, {files_s:.0f} s writing the files)")
-    out["phases"]["ingestion"] = ingest_s
-    out["files"] = {"seconds": files_s, "bytes": dropped_bytes, "rows_in": rows_in, "rows_quarantined": quarantined}
-    out["peaks_mib"]["ingestion"] = peak_mib()
-
-    # The year's ledger and its checks in one window.
-    ledger = year.run("inbox_ingestion", all_days, asset_selection=year.ledger_keys())
-    phases = split_steps(ledger["steps"])
-    out["phases"]["ledger (dbt build of the window)"] = phases["ledger"]
-    out["phases"]["checks (R1..R9, H1..H6 over the window)"] = phases["checks"]
-    out["phases"]["ledger run: other steps and Dagster"] = ledger["seconds"] - phases["ledger"] - phases["checks"]
-    out["ledger_steps"] = ledger["steps"]
-    out["exceptions_after_year"] = open_exceptions(year.home)
-    with duckdb.connect(str(year.home / "warehouse.duckdb"), read_only=True) as con:
-        out["journal_lines"] = con.execute("select count(*) from main.journal_lines").fetchall()[0][0]
-    log(f"ledger and checks of {days} days: {ledger['seconds']:.0f} s ({out['journal_lines']:,} journal lines)")
-    out["peaks_mib"]["ledger"] = peak_mib()
-
-    # Attestations: first, last and every attest_every-th day.
-    sampled = sorted({all_days[0], all_days[-1], *all_days[::attest_every]})
-    attest_s = [year.attest(day)["seconds"] for day in sampled]
-    out["attestations"] = {"days": len(sampled), "seconds": sum(attest_s), "mean": sum(attest_s) / len(attest_s)}
-    out["phases"][f"attestation ({len(sampled)} days sampled)"] = sum(attest_s)
-    log(f"{len(sampled)} attestations: {sum(attest_s):.0f} s")
-    out["peaks_mib"]["attestation"] = peak_mib()
-
-    # Day N+1 after the year (its chain tables were written with the year's).
-    out["day_n1"] = one_day_through_jobs(year, START + timedelta(days=days), volume, feeds, scrape_interval_s,
-                                         lenders)
-    log(f"day {days + 1} after {days} days: {out['day_n1']['seconds']:.1f} s")
-    out["peaks_mib"]["day_n1"] = peak_mib()
-    out["peak_mib"] = max(max(peaks.values()) for peaks in out["peaks_mib"].values())
+    out: dict = {}
+    if phase == "day_1":
+        # Day 1 on an empty home (its chain lake of one day was written by the parent).
+        first = Pipeline(work / "first_day")
+        first.run("reference_data", [])
+        out = one_day_through_jobs(first, START, volume, feeds, scrape_interval_s, lenders)
+        out["open_exceptions"] = open_exceptions(first.home)
+        _log(f"day 1 on an empty home: {out['seconds']:.1f} s")
+    elif phase == "ingestion":
+        year = Pipeline(work / "year")
+        out["reference_data_seconds"] = year.run("reference_data", [])["seconds"]
+        # Ingestion, day by day: the day's files dropped (not timed), then its ingest.
+        files_s = ingest_s = 0.0
+        dropped_bytes = rows_in = quarantined = 0
+        for number, day in enumerate(all_days, 1):
+            started = time.perf_counter()
+            dropped_bytes += drop_day(year.home, day, volume, feeds, scrape_interval_s, lenders)
+            files_s += time.perf_counter() - started
+            started = time.perf_counter()
+            summary = ingest_day(year.home, day)
+            ingest_s += time.perf_counter() - started
+            rows_in += summary["rows_in"]
+            quarantined += summary["rows_quarantined"]
+            if number % 30 == 0 or number == days:
+                _log(f"ingested {number} days ({ingest_s:.0f} s ingest, {files_s:.0f} s writing the files)")
+        out.update(seconds=ingest_s, files={"seconds": files_s, "bytes": dropped_bytes, "rows_in": rows_in,
+                                            "rows_quarantined": quarantined})
+    elif phase == "ledger":
+        # The year's ledger and its checks in one window.
+        year = Pipeline(work / "year")
+        ledger = year.run("inbox_ingestion", all_days, asset_selection=year.ledger_keys())
+        out.update(seconds=ledger["seconds"], steps=ledger["steps"], phases=split_steps(ledger["steps"]),
+                   exceptions_after_year=open_exceptions(year.home))
+        with duckdb.connect(str(year.home / "warehouse.duckdb"), read_only=True) as con:
+            out["journal_lines"] = con.execute("select count(*) from main.journal_lines").fetchall()[0][0]
+        _log(f"ledger and checks of {days} days: {ledger['seconds']:.0f} s ({out['journal_lines']:,} journal lines)")
+    elif phase.startswith("attestation:"):
+        out["seconds"] = Pipeline(work / "year").attest(date.fromisoformat(phase.split(":", 1)[1]))["seconds"]
+    elif phase == "day_n1":
+        # Day N+1 after the year (its chain tables were written with the year's).
+        out = one_day_through_jobs(Pipeline(work / "year"), START + timedelta(days=days), volume, feeds,
+                                   scrape_interval_s, lenders)
+        _log(f"day {days + 1} after {days} days: {out['seconds']:.1f} s")
+    else:
+        raise ValueError(f"unknown phase {phase!r}")
+    out["peak_mib"] = max(peak_mib().values())
     return out
 
 
-def _in_fresh_process(work: Path, sizes: dict) -> dict:
-    completed = subprocess.run([sys.executable, "-m", "bench.year", "--measure", str(work), json.dumps(sizes)],
+def measure(work: Path, sizes: dict) -> dict:
+    """Every phase, each in a fresh process; the figures gathered as one dict."""
+    days, attest_every = sizes["days"], sizes["attest_every"]
+    all_days = [START + timedelta(days=i) for i in range(days)]
+    m: dict = {"phases": {}, "peaks_mib": {}}
+    m["day_1"] = _in_fresh_process(work, "day_1", sizes)
+    ingestion = _in_fresh_process(work, "ingestion", sizes)
+    m["phases"]["reference data (dbt seeds)"] = ingestion["reference_data_seconds"]
+    m["phases"]["ingestion"] = ingestion["seconds"]
+    m["files"] = ingestion["files"]
+    ledger = _in_fresh_process(work, "ledger", sizes)
+    m["phases"]["ledger (dbt build of the window)"] = ledger["phases"]["ledger"]
+    m["phases"]["checks (R1..R9, H1..H6 over the window)"] = ledger["phases"]["checks"]
+    m["phases"]["ledger run: other steps and Dagster"] = (ledger["seconds"] - ledger["phases"]["ledger"]
+                                                          - ledger["phases"]["checks"])
+    m.update(ledger_steps=ledger["steps"], exceptions_after_year=ledger["exceptions_after_year"],
+             journal_lines=ledger["journal_lines"])
+    # Attestations: first, last and every attest_every-th day, each its own run.
+    sampled = sorted({all_days[0], all_days[-1], *all_days[::attest_every]})
+    attestations = [_in_fresh_process(work, f"attestation:{day.isoformat()}", sizes) for day in sampled]
+    attest_s = [a["seconds"] for a in attestations]
+    m["attestations"] = {"days": len(sampled), "seconds": sum(attest_s), "mean": sum(attest_s) / len(attest_s)}
+    m["phases"][f"attestation ({len(sampled)} days sampled)"] = sum(attest_s)
+    _log(f"{len(sampled)} attestations: {sum(attest_s):.0f} s")
+    m["day_n1"] = _in_fresh_process(work, "day_n1", sizes)
+    m["peaks_mib"] = {"day_1": m["day_1"]["peak_mib"], "ingestion": ingestion["peak_mib"],
+                      "ledger": ledger["peak_mib"], "attestation": max(a["peak_mib"] for a in attestations),
+                      "day_n1": m["day_n1"]["peak_mib"]}
+    m["peak_mib"] = max(m["peaks_mib"].values())
+    return m
+
+
+def _in_fresh_process(work: Path, phase: str, sizes: dict) -> dict:
+    completed = subprocess.run([sys.executable, "-m", "bench.year", "--measure", phase, str(work), json.dumps(sizes)],
                                cwd=REPO, stdout=subprocess.PIPE, text=True, check=False)
     if completed.returncode != 0:
-        raise RuntimeError(f"the measuring process failed (exit status {completed.returncode}); its stderr is above")
+        raise RuntimeError(f"the {phase} phase failed (exit status {completed.returncode}); its stderr is above")
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
@@ -396,7 +423,7 @@ def run(days: int = YEAR, volume: Volume = Volume(), gpus: int = GPUS, scrape_in
         setup_s = time.perf_counter() - started
         sizes = {"days": days, "volume": asdict(volume), "gpus": gpus, "scrape_interval_s": scrape_interval_s,
                  "lenders": lenders, "attest_every": attest_every}
-        m = _in_fresh_process(work, sizes)
+        m = measure(work, sizes)
     finally:
         if home is None:
             shutil.rmtree(work, ignore_errors=True)
@@ -417,8 +444,16 @@ def run(days: int = YEAR, volume: Volume = Volume(), gpus: int = GPUS, scrape_in
     print(f"bench.year: files dropped: {m['files']['bytes'] / 1e9:.2f} GB in {m['files']['seconds']:.0f} s "
           f"(not in the total); synthetic chain lake written in {setup_s:.0f} s (not in the total)", file=sys.stderr)
     print(f"bench.year: open exceptions after the year: {m['exceptions_after_year']}", file=sys.stderr)
-    print(f"bench.year: day 1: {json.dumps(d1)}\nbench.year: day N+1: {json.dumps(dn)}", file=sys.stderr)
+    for name, figures in (("day 1", d1), ("day N+1", dn)):
+        print(f"bench.year: {name}: " + json.dumps({k: v for k, v in figures.items() if k != "steps"}), file=sys.stderr)
     print(f"bench.year: peaks (MiB) by phase: {json.dumps(m['peaks_mib'])}", file=sys.stderr)
+    slowest = sorted(m["ledger_steps"].items(), key=lambda item: -item[1])[:8]
+    print("bench.year: the year's ledger run, slowest steps: "
+          + ", ".join(f"{step} {seconds:.0f} s" for step, seconds in slowest), file=sys.stderr)
+    grown = sorted(dn["steps"], key=lambda step: -(dn["steps"][step] - d1["steps"].get(step, 0)))[:8]
+    print(f"bench.year: day {days + 1} vs day 1, the steps that grew most: "
+          + ", ".join(f"{step} {d1['steps'].get(step, 0):.1f} -> {dn['steps'][step]:.1f} s" for step in grown),
+          file=sys.stderr)
     rows = [
         row(f"a year end to end, wall time ({scale}; attestations: {attested['days']} days run, the other "
             f"{days - attested['days']} at their mean {attested['mean']:.1f} s)", round(total_s), "s",
@@ -440,7 +475,7 @@ def run(days: int = YEAR, volume: Volume = Volume(), gpus: int = GPUS, scrape_in
             "day 1", round(d1["checks_seconds"], 1)),
         row(f"  of which attestation (day {days + 1} / day 1)", round(dn["attestation_seconds"], 1), "s",
             "day 1", round(d1["attestation_seconds"], 1)),
-        row("peak resident memory, the pipeline's process and its children (dbt)", round(m["peak_mib"]), "MiB",
+        row("peak resident memory: the largest phase (a run's process and its dbt children)", round(m["peak_mib"]), "MiB",
             "machine memory", round(memory_mib)),
     ]
     return rows
@@ -454,12 +489,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--interval", type=int, default=SCRAPE_INTERVAL_S, help="DCGM scrape interval, seconds")
     parser.add_argument("--attest-every", type=int, default=ATTEST_EVERY)
     parser.add_argument("--home", type=Path, help="work directory to keep (default: a temporary one, removed)")
-    parser.add_argument("--measure", nargs=2, metavar=("WORK", "SIZES"), help=argparse.SUPPRESS)
+    parser.add_argument("--measure", nargs=3, metavar=("PHASE", "WORK", "SIZES"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.measure:
-        work, sizes = Path(args.measure[0]), json.loads(args.measure[1])
+        phase, work, sizes = args.measure[0], Path(args.measure[1]), json.loads(args.measure[2])
         sizes["volume"] = Volume(**sizes["volume"])
-        print(json.dumps(measure(work, **sizes)))
+        print(json.dumps(measure_phase(phase, work, **sizes)))
         return 0
     base = Volume()
     volume = Volume(**{name: max(1, round(value * args.scale)) if name not in ("delinquent_every", "dark_gpu_every")
