@@ -11,6 +11,7 @@ import contextlib
 import fcntl
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -507,3 +508,17 @@ def _write_parquet_atomically(rows: pa.Table, path: Path) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temp_name)
         raise
+    _remove_abandoned_temporaries(path)
+
+
+# A writer killed between its fsync and its rename leaves its temporary behind (readers never see it: they read
+# part-0.parquet only). One this old is no live writer's: a partition is written in seconds.
+ABANDONED_TEMPORARY_AGE_S = 3600
+
+
+def _remove_abandoned_temporaries(path: Path) -> None:
+    cutoff = time.time() - ABANDONED_TEMPORARY_AGE_S
+    for temporary in path.parent.glob(f".{path.name}.*.tmp"):
+        with contextlib.suppress(FileNotFoundError):
+            if temporary.stat().st_mtime < cutoff:
+                temporary.unlink()

@@ -265,3 +265,25 @@ def test_the_killed_runs_are_marked_failed_and_hold_no_warehouse_slot(crashes):
     assert storage.get_concurrency_run_ids() == set()
     assert storage.get_concurrency_info("warehouse").claimed_slots == []
 
+
+
+def test_a_temporary_left_by_a_killed_writer_is_removed_by_the_next_write_of_the_partition(tmp_path):
+    import os
+    import time
+    from datetime import date
+
+    from assets.lake import ABANDONED_TEMPORARY_AGE_S, SCHEMAS, Lake
+
+    lake, day = Lake(tmp_path), date(2026, 1, 1)
+    empty = SCHEMAS["chain_days"].empty_table()
+    path = lake.write_table("chain_days", day, empty)
+    abandoned = path.parent / ".part-0.parquet.killed.tmp"
+    in_flight = path.parent / ".part-0.parquet.writing.tmp"
+    for temporary in (abandoned, in_flight):
+        temporary.write_bytes(path.read_bytes())
+    old = time.time() - ABANDONED_TEMPORARY_AGE_S - 60
+    os.utime(abandoned, (old, old))
+    lake.write_table("chain_days", day, empty)
+    assert not abandoned.exists()
+    assert in_flight.exists(), "a temporary as young as a live writer's is left alone"
+    assert lake.read_table("chain_days", day).num_rows == 0
