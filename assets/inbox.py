@@ -22,6 +22,7 @@ from pathlib import Path
 
 import polars as pl
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pyarrow.compute as pc
 
 from assets.lake import SCHEMAS, Lake
@@ -139,11 +140,13 @@ def archive_path(lake: Lake, status: str, name: str, sha256: str, source: str | 
 
 
 def read_receipts(lake: Lake) -> pl.DataFrame:
-    """Every receipt of every day (the register is small: one row per file received)."""
+    """Every receipt of every day (the register is small: one row per file received), read in one pass: a year of
+    days read one file at a time costs a second on every intake."""
     days = lake.partition_days("inbox_receipts")
     if not days:
         return pl.from_arrow(SCHEMAS["inbox_receipts"].empty_table())
-    return pl.concat([pl.from_arrow(lake.read_table("inbox_receipts", day)) for day in days])
+    paths = [str(lake.partition_path("inbox_receipts", day)) for day in days]
+    return pl.from_arrow(pq.read_table(paths, schema=SCHEMAS["inbox_receipts"]))
 
 
 def append_receipts(lake: Lake, receipts: pl.DataFrame) -> None:

@@ -293,10 +293,16 @@ def _dropped_files(lake: Lake) -> list[Path]:
     """Files and links under `inbox/`, outside the archive (by where they are, not where a link points)."""
     if not lake.inbox.is_dir():
         return []
-    return sorted(
-        path for path in lake.inbox.rglob("*")
-        if (path.is_symlink() or path.is_file()) and not path.is_relative_to(lake.archive) and not _is_ignored(path)
-    )
+    found = []
+    # The archive (every file ever received) is not walked: its size grows with the history, the inbox's does not.
+    for folder, subfolders, names in os.walk(lake.inbox):
+        here = Path(folder)
+        # A link to a folder is listed among the folders and not followed: it is a dropped file like any link.
+        found += [here / name for name in names + [d for d in subfolders if (here / d).is_symlink()]]
+        subfolders[:] = [name for name in subfolders if here / name != lake.archive]
+    return sorted(path for path in found
+                  if (path.is_symlink() or path.is_file()) and not path.is_relative_to(lake.archive)
+                  and not _is_ignored(path))
 
 
 def _is_ignored(path: Path) -> bool:
