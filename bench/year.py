@@ -45,7 +45,7 @@ checks find them (the counts are reported). Loan tapes agree with the chain (R5)
 Each phase runs in a fresh process of its own (day 1, the year's ingestion, the year's ledger run, each sampled
 attestation, day N+1), as each Dagster run does in production (the run launcher starts a process per run): one
 process for everything would carry the year's objects into day N+1 and measure the bench, not the pipeline. Peak
-memory is the largest of the phases': each process's ru_maxrss and its children's (each `dbt` process). The synthetic chain lake is written
+memory is the largest of the phases': each process's own (VmHWM) and its children's (each `dbt` process). The synthetic chain lake is written
 before, in the parent process, and counted apart (its setup time is reported, not in the year's total).
 """
 from __future__ import annotations
@@ -290,8 +290,13 @@ def open_exceptions(home: Path) -> dict[str, int]:
 
 
 def peak_mib() -> dict[str, float]:
-    return {"self": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            "children": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}
+    """This process's peak resident memory, and its children's (each dbt). Not ru_maxrss for this process: Linux
+    carries the high-water mark across exec, so a process started by the bench's parent (gigabytes after writing
+    the synthetic lake) would report the parent's peak; VmHWM is this process's own. A child's ru_maxrss can
+    likewise include this process's peak at the spawn, which the larger of the two already counts."""
+    status = Path("/proc/self/status").read_text()
+    own_kib = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:"))
+    return {"self": own_kib / 1024, "children": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}
 
 
 def one_day_through_jobs(pipeline: Pipeline, day: date, volume: Volume, feeds: list, scrape_interval_s: int,
