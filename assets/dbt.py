@@ -64,6 +64,11 @@ def ledger_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, backed
     # dbt's profile reads the warehouse path from BACKED_HOME.
     os.environ["BACKED_HOME"] = backed_home.home
     dbt_vars = partition_window_vars(context)
+    # dbt reads each lake table with one schema (models/sources.yml): files written before a column was added
+    # get it first.
+    rewritten = backed_home.lake().conform_partitions()
+    if rewritten:
+        context.log.info(f"lake partitions given their table's declared schema: {rewritten}")
     yield from dbt.cli(["build", "--vars", json.dumps(dbt_vars)], context=context).stream()
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import os
 import tempfile
 import time
@@ -397,6 +398,40 @@ class Lake:
         """Withdraw the day's partition of `table` (its data is known to be wrong and cannot be rebuilt yet)."""
         self.partition_path(table, day).unlink(missing_ok=True)
 
+    def conform_partitions(self) -> dict[str, int]:
+        """Give every partition of every table its declared schema; returns the files rewritten, by table.
+
+        The warehouse reads each table as one glob without unifying schemas file by file (DuckDB's union_by_name
+        reads every file's footer at every query: a cost that grows with the history) and prunes the days by the
+        `date=` folder. Reading that way binds on the first file's schema: a column that file lacks would be
+        silently dropped from every later file, a column a later file lacks stops the query. So before the
+        warehouse reads, a table whose declared schema changed since its files were written (a marker file keeps
+        the schema they were all checked against), or whose first file does not carry it, has every file that
+        differs rewritten with the columns it lacks as nulls. Otherwise this reads one footer per table."""
+        rewritten: dict[str, int] = {}
+        for table, schema in SCHEMAS.items():
+            folder = self.root / table
+            files = sorted(folder.glob("date=*/part-0.parquet")) if folder.is_dir() else []
+            if not files:
+                continue
+            marker = folder / SCHEMA_MARKER
+            fingerprint = _schema_fingerprint(schema)
+            if _carries(files[0], schema) and marker.exists() and marker.read_text() == fingerprint:
+                continue
+            count = 0
+            for path in files:
+                if _carries(path, schema):
+                    continue
+                day = date.fromisoformat(path.parent.name.removeprefix("date="))
+                with self.partition_lock(table, day):
+                    rows = pq.read_table(path)
+                    _write_parquet_atomically(_conform(_with_null_columns(rows, schema, table), schema, table), path)
+                count += 1
+            _write_text_atomically(marker, fingerprint)
+            if count:
+                rewritten[table] = count
+        return rewritten
+
     def partition_days(self, table: str) -> list[date]:
         """Days that have a partition of `table`, in order."""
         _schema_of(table)
@@ -492,6 +527,35 @@ def _conform(rows: pa.Table, schema: pa.Schema, table: str) -> pa.Table:
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
         raise LakeSchemaError(f"{table}: rows do not fit the declared schema: {exc}") from exc
     return conformed.replace_schema_metadata(None).combine_chunks()
+
+
+# In lake/<table>/: the fingerprint of the declared schema every partition of the table was found to carry.
+SCHEMA_MARKER = "_schema.sha256"
+
+
+def _schema_fingerprint(schema: pa.Schema) -> str:
+    return hashlib.sha256(schema.remove_metadata().to_string().encode()).hexdigest()
+
+
+def _carries(path: Path, schema: pa.Schema) -> bool:
+    return pq.read_schema(path).remove_metadata().equals(schema.remove_metadata())
+
+
+def _with_null_columns(rows: pa.Table, schema: pa.Schema, table: str) -> pa.Table:
+    """`rows` of a partition written before columns were added to its table, with those columns as nulls: a
+    column added to a lake table is nullable (docs/lake.md); one that is not cannot be made up."""
+    for field in schema:
+        if field.name not in rows.column_names:
+            if not field.nullable:
+                raise LakeSchemaError(f"{table}: a partition lacks the non-nullable column {field.name}")
+            rows = rows.append_column(field, pa.nulls(rows.num_rows, field.type))
+    return rows
+
+
+def _write_text_atomically(path: Path, text: str) -> None:
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(text)
+    os.replace(temporary, path)
 
 
 def _write_parquet_atomically(rows: pa.Table, path: Path) -> None:

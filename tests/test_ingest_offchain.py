@@ -96,6 +96,33 @@ def test_write_table_refuses_rows_that_do_not_fit_the_table(lake):
     assert lake.read_table("chain_address_book", DAY).column("partition_date").to_pylist() == [DAY]
 
 
+def test_partitions_written_before_a_column_was_added_get_it_before_the_warehouse_reads_them(lake):
+    import pyarrow.parquet as pq
+
+    from assets.lake import SCHEMA_MARKER
+
+    first, later = date(2026, 1, 4), DAY
+    rows = pa.table({"role": ["usdai"], "address": ["0x1"], "is_protocol": [True], "token_symbol": ["USDai"],
+                     "token_decimals": [18]})
+    for day in (first, later):
+        lake.write_table("chain_address_book", day, rows)
+    # The first day as a version of the code without token_symbol wrote it.
+    old = lake.read_table("chain_address_book", first).drop_columns(["token_symbol"])
+    pq.write_table(old, lake.partition_path("chain_address_book", first))
+    glob = str(lake.root / "chain_address_book" / "date=*" / "part-0.parquet")
+    # How the warehouse reads the lake (models/sources.yml): one schema, the first file's.
+    read = f"select * from read_parquet('{glob}', hive_partitioning=true, union_by_name=false) order by \"date\""
+    with duckdb.connect() as con:
+        assert "token_symbol" not in con.execute(read).fetch_arrow_table().column_names, "the hazard conformed away"
+
+    assert lake.conform_partitions() == {"chain_address_book": 1}
+    assert lake.read_table("chain_address_book", first).column("token_symbol").to_pylist() == [None]
+    with duckdb.connect() as con:
+        assert con.execute(read.replace("*", "token_symbol")).fetchall() == [(None,), ("USDai",)]
+    assert (lake.root / "chain_address_book" / SCHEMA_MARKER).exists()
+    assert lake.conform_partitions() == {}
+
+
 # ---------------------------------------------------------------------------------------------- loan tapes
 
 def test_good_loan_tape_rows_land_exactly_with_their_collateral_and_lineage(lake):
