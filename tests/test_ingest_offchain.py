@@ -111,14 +111,15 @@ def test_partitions_written_before_a_column_was_added_get_it_before_the_warehous
     pq.write_table(old, lake.partition_path("chain_address_book", first))
     glob = str(lake.root / "chain_address_book" / "date=*" / "part-0.parquet")
     # How the warehouse reads the lake (models/sources.yml): one schema, the first file's.
-    read = f"select * from read_parquet('{glob}', hive_partitioning=true, union_by_name=false) order by \"date\""
+    read = ("select {columns} from read_parquet('" + glob + "', hive_partitioning=true, union_by_name=false) "
+            "order by \"date\"")
     with duckdb.connect() as con:
-        assert "token_symbol" not in con.execute(read).fetch_arrow_table().column_names, "the hazard conformed away"
+        assert "token_symbol" not in [c[0] for c in con.execute(read.format(columns="*")).description], "the hazard conformed away"
 
     assert lake.conform_partitions() == {"chain_address_book": 1}
     assert lake.read_table("chain_address_book", first).column("token_symbol").to_pylist() == [None]
     with duckdb.connect() as con:
-        assert con.execute(read.replace("*", "token_symbol")).fetchall() == [(None,), ("USDai",)]
+        assert con.execute(read.format(columns="token_symbol")).fetchall() == [(None,), ("USDai",)]
     assert (lake.root / "chain_address_book" / SCHEMA_MARKER).exists()
     assert lake.conform_partitions() == {}
 
