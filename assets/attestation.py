@@ -272,17 +272,21 @@ def _reserves(con, day: date, coverage: dict) -> Section:
                    where account_code = '1010' and partition_date <= ? group by sub_account) l
           on l.sub_account = s.cusip
         where s.statement_date = ? and s.record_type = 'holding' order by s.cusip, s.custodian_id""", [day, day])
+    # Balances first, names after: the address book is joined to one row per token and holder, not to every line.
     stablecoins = _rows(con, """
-        select j.sub_account, token.token_symbol, token.address as token_address, holder.role as holder_role,
-               holder.address as holder_address, sum(j.debit) - sum(j.credit) as balance
-        from main.journal_lines j
+        with balances as (
+            select sub_account, sum(debit) - sum(credit) as balance from main.journal_lines
+            where account_code = '1020' and partition_date <= ? group by sub_account
+            having sum(debit) - sum(credit) != 0
+        )
+        select b.sub_account, token.token_symbol, token.address as token_address, holder.role as holder_role,
+               holder.address as holder_address, b.balance
+        from balances b
         left join main.stg_chain_address_book token
-          on token.partition_date = ? and lower(token.address) = lower(split_part(j.sub_account, '@', 1))
+          on token.partition_date = ? and lower(token.address) = lower(split_part(b.sub_account, '@', 1))
         left join main.stg_chain_address_book holder
-          on holder.partition_date = ? and lower(holder.address) = lower(split_part(j.sub_account, '@', 2))
-        where j.account_code = '1020' and j.partition_date <= ?
-        group by all having sum(j.debit) - sum(j.credit) != 0
-        order by j.sub_account""", [day, day, day])
+          on holder.partition_date = ? and lower(holder.address) = lower(split_part(b.sub_account, '@', 2))
+        order by b.sub_account""", [day, day, day])
 
     def custodian(custodian_id: str) -> tuple[str, str]:
         spec = custodians.get(custodian_id, {})
