@@ -210,8 +210,8 @@ def _tokens(con, day: date, coverage: dict) -> Section:
         select account from (
             select account, is_blacklisted,
                    row_number() over (partition by lower(account) order by block_number desc, log_index desc) as latest
-            from main.stg_chain_events
-            where contract_role = 'usdai' and event = 'BlacklistUpdated' and partition_date <= ?)
+            from main.usdai_blacklist_updates
+            where partition_date <= ?)
         where latest = 1 and is_blacklisted order by account""", [day])
     held_by_protocol = sum((r["amount"] for r in protocol_held), Decimal(0))
     supply = coverage["usdai_total_supply"]
@@ -643,7 +643,7 @@ class AttestationConfig(dg.Config):
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=1),
     deps=["reserve_coverage", "trial_balance", "journal_lines", "usdai_supply_reconciliation", "balance_sheet",
-          "loan_positions", "susdai_yield", "journal_day_hashes"],
+          "loan_positions", "susdai_yield", "journal_day_hashes", "usdai_blacklist_updates"],
     pool=WAREHOUSE_POOL,
 )
 def reserve_attestation(context: dg.AssetExecutionContext, config: AttestationConfig,

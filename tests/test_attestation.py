@@ -87,6 +87,9 @@ def test_html_and_pdf_carry_every_field_of_the_attestation(clean_demo, warehouse
     for needle in ("minted supply", "bridged supply", "excluded: held by the protocol", "blacklisted",
                    "redeemable tokens outstanding", facts["usdai"], "chain id 31337"):
         assert needle in html, needle
+    # the wallet the sandbox's admin blacklists on day 2, from the warehouse's blacklist updates
+    from sandbox.scenario import SANCTIONED_WALLET
+    assert "excluded: blacklisted or frozen accounts (1)" in html and f"Blacklisted accounts: {SANCTIONED_WALLET}" in html
     # reserves by class with custodian and segregation; T-bills by CUSIP with maturity and fair value
     for needle in ("custodian cash (1000)", "T-bills at fair value (1010)", "stablecoins on chain (1020)",
                    "segregated", "maturity", "fair value", *facts["cusips"]):
