@@ -410,22 +410,21 @@ class Lake:
         differs rewritten with the columns it lacks as nulls. Otherwise this reads one footer per table."""
         rewritten: dict[str, int] = {}
         for table, schema in SCHEMAS.items():
-            folder = self.root / table
-            files = sorted(folder.glob("date=*/part-0.parquet")) if folder.is_dir() else []
-            if not files:
+            days = self.partition_days(table)
+            if not days:
                 continue
-            marker = folder / SCHEMA_MARKER
+            marker = self.root / table / SCHEMA_MARKER
             fingerprint = _schema_fingerprint(schema)
-            if _carries(files[0], schema) and marker.exists() and marker.read_text() == fingerprint:
+            if _carries(self.partition_path(table, days[0]), schema) and marker.exists() \
+                    and marker.read_text() == fingerprint:
                 continue
             count = 0
-            for path in files:
-                if _carries(path, schema):
+            for day in days:
+                if _carries(self.partition_path(table, day), schema):
                     continue
-                day = date.fromisoformat(path.parent.name.removeprefix("date="))
                 with self.partition_lock(table, day):
-                    rows = pq.read_table(path)
-                    _write_parquet_atomically(_conform(_with_null_columns(rows, schema, table), schema, table), path)
+                    rows = pq.read_table(self.partition_path(table, day))
+                    self.write_table(table, day, _with_null_columns(rows, schema, table))
                 count += 1
             _write_text_atomically(marker, fingerprint)
             if count:

@@ -564,6 +564,7 @@ H1_SUPPLY_GROWTH = Reconciliation(
 
 # H2 compares a day with the previous day that has rows, looked for this far back (a check never reads all history).
 VOLUME_LOOKBACK_DAYS = 7
+VOLUME_DAYS = f"partition_date between cast($min_date as date) - interval {VOLUME_LOOKBACK_DAYS} day and $max_date"
 
 H2_VOLUME = Reconciliation(
     check_id="H2",
@@ -572,15 +573,15 @@ H2_VOLUME = Reconciliation(
     sql=f"""
     with volumes as (
         select partition_date, 'loan_tape_rows' as metric, count(*) as rows from main.stg_loan_tapes
-        where partition_date between cast($min_date as date) - interval {VOLUME_LOOKBACK_DAYS} day and $max_date
+        where {VOLUME_DAYS}
         group by 1
         union all
         select partition_date, 'telemetry_gpus', count(distinct gpu_serial) from main.stg_gpu_telemetry_daily
-        where partition_date between cast($min_date as date) - interval {VOLUME_LOOKBACK_DAYS} day and $max_date
+        where {VOLUME_DAYS}
         group by 1
         union all
         select partition_date, 'statement_rows', count(*) from main.stg_custodian_statements
-        where partition_date between cast($min_date as date) - interval {VOLUME_LOOKBACK_DAYS} day and $max_date
+        where {VOLUME_DAYS}
         group by 1
     ),
     with_previous as (
