@@ -259,25 +259,28 @@ def _segregation(spec: dict) -> str:
     return "not stated" if value is None else ("yes" if value else "no")
 
 
+# The reserve sub-accounts' balances at the close of the day: the mart's last ledger day through it.
+RESERVE_BALANCES = """
+    select account_code, sub_account, closing_balance from main.reserve_balances
+    where partition_date = (select max(partition_date) from main.reserve_balances where partition_date <= ?)"""
+
+
 def _reserves(con, day: date, coverage: dict) -> Section:
     custodians = _custodian_names()
     cash = _rows(con, """
         select custodian_id, account_id, amount from main.stg_custodian_statements
         where statement_date = ? and record_type = 'closing_cash' order by custodian_id, account_id""", [day])
-    tbills = _rows(con, """
+    tbills = _rows(con, f"""
         select s.cusip, s.security_description, s.maturity_date, s.par_value, s.price, s.market_value,
-               s.custodian_id, s.account_id, l.balance as ledger_balance
+               s.custodian_id, s.account_id, l.closing_balance as ledger_balance
         from main.stg_custodian_statements s
-        left join (select sub_account, sum(debit) - sum(credit) as balance from main.journal_lines
-                   where account_code = '1010' and partition_date <= ? group by sub_account) l
-          on l.sub_account = s.cusip
+        left join ({RESERVE_BALANCES}) l
+          on l.account_code = '1010' and l.sub_account = s.cusip
         where s.statement_date = ? and s.record_type = 'holding' order by s.cusip, s.custodian_id""", [day, day])
-    # Balances first, names after: the address book is joined to one row per token and holder, not to every line.
-    stablecoins = _rows(con, """
+    stablecoins = _rows(con, f"""
         with balances as (
-            select sub_account, sum(debit) - sum(credit) as balance from main.journal_lines
-            where account_code = '1020' and partition_date <= ? group by sub_account
-            having sum(debit) - sum(credit) != 0
+            select sub_account, closing_balance as balance from ({RESERVE_BALANCES})
+            where account_code = '1020' and closing_balance != 0
         )
         select b.sub_account, token.token_symbol, token.address as token_address, holder.role as holder_role,
                holder.address as holder_address, b.balance
@@ -643,7 +646,7 @@ class AttestationConfig(dg.Config):
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=1),
     deps=["reserve_coverage", "trial_balance", "journal_lines", "usdai_supply_reconciliation", "balance_sheet",
-          "loan_positions", "susdai_yield", "journal_day_hashes", "usdai_blacklist_updates"],
+          "loan_positions", "susdai_yield", "journal_day_hashes", "usdai_blacklist_updates", "reserve_balances"],
     pool=WAREHOUSE_POOL,
 )
 def reserve_attestation(context: dg.AssetExecutionContext, config: AttestationConfig,

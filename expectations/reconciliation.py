@@ -172,11 +172,11 @@ R2_ONCHAIN_BACKING = Reconciliation(
         join book h on h.partition_date = s.partition_date and h.address_key = lower(s.key) and h.is_protocol
         where s.method = 'balanceOf' and s.contract_role in ('base_token', 'usdc')
     ),
-    chain_days as (select distinct partition_date from onchain),
     ledger as (
-        select d.partition_date, lower(j.sub_account) as sub_key, sum(j.debit) - sum(j.credit) as ledger_usd
-        from chain_days d join main.journal_lines j on j.account_code = '1020' and j.partition_date <= d.partition_date
-        group by d.partition_date, lower(j.sub_account)
+        select b.partition_date, lower(b.sub_account) as sub_key, sum(b.closing_balance) as ledger_usd
+        from main.reserve_balances b
+        where b.account_code = '1020' and b.partition_date in (select partition_date from onchain)
+        group by b.partition_date, lower(b.sub_account)
     ),
     balances as (
         select coalesce(o.partition_date, l.partition_date) as partition_date,
@@ -204,7 +204,7 @@ R2_ONCHAIN_BACKING = Reconciliation(
 
 R3_CUSTODIAN = Reconciliation(
     check_id="R3",
-    asset="trial_balance",
+    asset="reserve_balances",
     title="Custodian cash and T-bill holdings by CUSIP equal ledger 1000 and 1010",
     sql=f"""
     with {STATEMENT_CUTOFF},
@@ -220,15 +220,30 @@ R3_CUSTODIAN = Reconciliation(
         select statement_date as partition_date, cusip, sum(market_value) as statement_usd
         from statements where record_type = 'holding' group by statement_date, cusip
     ),
-    ledger_cash as (
-        select d.partition_date, sum(j.debit) - sum(j.credit) as ledger_usd
-        from statement_days d join main.journal_lines j on j.account_code = '1000' and j.partition_date <= d.partition_date
+    -- A statement day's ledger balances are those of the last ledger day through it (reserve_balances holds every
+    -- sub-account on every ledger day); the window's days and the one ledger day before it are all that is read.
+    ledger_days as (
+        select distinct partition_date from main.reserve_balances
+        where partition_date <= $max_date and partition_date >= coalesce(
+            (select max(partition_date) from main.reserve_balances where partition_date < $min_date), $min_date)
+    ),
+    as_of as (
+        select d.partition_date, max(l.partition_date) as ledger_day
+        from statement_days d join ledger_days l on l.partition_date <= d.partition_date
         group by d.partition_date
     ),
+    ledger_accounts as (
+        select a.partition_date, b.account_code, b.sub_account, b.closing_balance
+        from as_of a join main.reserve_balances b
+          on b.partition_date = a.ledger_day and b.account_code in ('1000', '1010')
+    ),
+    ledger_cash as (
+        select partition_date, sum(closing_balance) as ledger_usd
+        from ledger_accounts where account_code = '1000' group by partition_date
+    ),
     ledger_bills as (
-        select d.partition_date, j.sub_account as cusip, sum(j.debit) - sum(j.credit) as ledger_usd
-        from statement_days d join main.journal_lines j on j.account_code = '1010' and j.partition_date <= d.partition_date
-        group by d.partition_date, j.sub_account
+        select partition_date, sub_account as cusip, sum(closing_balance) as ledger_usd
+        from ledger_accounts where account_code = '1010' group by partition_date, sub_account
     ),
     comparisons as (
         select d.partition_date, 'custodian:cash' as entity_key, coalesce(c.statement_usd, 0) as expected,

@@ -15,11 +15,11 @@ INGESTION_KEYS = {
     "chain_events", "chain_logs_unknown", "chain_state", "chain_days", "chain_address_book", "chain_blocks",
     "loan_tapes", "loan_collateral", "gpu_telemetry_daily", "custodian_statements",
 }
-LEDGER_KEYS = {"journal_lines", "trial_balance", "reserve_coverage", "usdai_supply_reconciliation"}
+LEDGER_KEYS = {"journal_lines", "trial_balance", "reserve_balances", "reserve_coverage", "usdai_supply_reconciliation"}
 CHECKS = {
     ("usdai_supply_reconciliation", "r1_usdai_supply_reconciliation"),
     ("reserve_coverage", "r2_reserve_coverage"),
-    ("trial_balance", "r3_trial_balance"),
+    ("reserve_balances", "r3_reserve_balances"),
     ("reserve_coverage", "r4_reserve_coverage"),
     ("trial_balance", "r5_trial_balance"),
     ("reserve_coverage", "r6_reserve_coverage"),
