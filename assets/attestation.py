@@ -133,7 +133,7 @@ def _cutoffs(con, day: date, policy: ReconciliationPolicy) -> Section:
     statements = _rows(con, """
         select custodian_id, account_id, statement_date, max(cut_off_time) as cut_off_time,
                string_agg(distinct source_file, ', ' order by source_file) as files
-        from main.stg_custodian_statements where statement_date = ?
+        from main.stg_custodian_statements where partition_date = ?
         group by custodian_id, account_id, statement_date order by custodian_id, account_id""", [day])
     tapes = _rows(con, """
         select lender_id, max(as_of_date) as as_of_date, count(*) as loans,
@@ -269,14 +269,14 @@ def _reserves(con, day: date, coverage: dict) -> Section:
     custodians = _custodian_names()
     cash = _rows(con, """
         select custodian_id, account_id, amount from main.stg_custodian_statements
-        where statement_date = ? and record_type = 'closing_cash' order by custodian_id, account_id""", [day])
+        where partition_date = ? and record_type = 'closing_cash' order by custodian_id, account_id""", [day])
     tbills = _rows(con, f"""
         select s.cusip, s.security_description, s.maturity_date, s.par_value, s.price, s.market_value,
                s.custodian_id, s.account_id, l.closing_balance as ledger_balance
         from main.stg_custodian_statements s
         left join ({RESERVE_BALANCES}) l
           on l.account_code = '1010' and l.sub_account = s.cusip
-        where s.statement_date = ? and s.record_type = 'holding' order by s.cusip, s.custodian_id""", [day, day])
+        where s.partition_date = ? and s.record_type = 'holding' order by s.cusip, s.custodian_id""", [day, day])
     stablecoins = _rows(con, f"""
         with balances as (
             select sub_account, closing_balance as balance from ({RESERVE_BALANCES})

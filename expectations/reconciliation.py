@@ -23,7 +23,9 @@ EVALUATION_COLUMNS = [
     "description", "cutoffs", "lineage",
 ]
 
-# Shared fragments. $min_date/$max_date bound the run's partition window.
+# Shared fragments. $min_date/$max_date bound the run's partition window. Lake-backed views are filtered on their
+# partition_date, which prunes the lake's day folders: a statement's day is its statement_date and a tape's its
+# as_of_date (ingestion rejects a row dated otherwise), so the filter means the same and reads one day's files.
 WINDOW_DAYS = """days as (
     select cast(d as date) as partition_date
     from generate_series(cast($min_date as timestamp), cast($max_date as timestamp), interval 1 day) as t(d)
@@ -40,7 +42,7 @@ CHAIN_CUTOFF = """chain_cutoff as (
 STATEMENT_CUTOFF = """statement_cutoff as (
     select statement_date as partition_date,
            'statement ' || string_agg(distinct custodian_id, ',') || ' cut-off ' || cast(max(cut_off_time) as varchar) as cutoff
-    from main.stg_custodian_statements where statement_date between $min_date and $max_date group by statement_date
+    from main.stg_custodian_statements where partition_date between $min_date and $max_date group by statement_date
 )"""
 
 
@@ -209,7 +211,7 @@ R3_CUSTODIAN = Reconciliation(
     sql=f"""
     with {STATEMENT_CUTOFF},
     statements as (
-        select * from main.stg_custodian_statements where statement_date between $min_date and $max_date
+        select * from main.stg_custodian_statements where partition_date between $min_date and $max_date
     ),
     statement_days as (select distinct statement_date as partition_date from statements),
     cash as (
@@ -450,7 +452,7 @@ R9_SOURCES_DELIVERED = Reconciliation(
     ),
     statements as (
         select distinct statement_date as partition_date from main.stg_custodian_statements
-        where statement_date between $min_date and $max_date
+        where partition_date between $min_date and $max_date
     ),
     tapes as (
         select distinct as_of_date as partition_date, lender_id from main.stg_loan_tapes
@@ -628,7 +630,7 @@ H3_FRESHNESS = Reconciliation(
         where partition_date between $min_date and $max_date
         union all
         select statement_date, 'custodian_statement', max(cut_off_time) from main.stg_custodian_statements
-        where statement_date between $min_date and $max_date group by 1
+        where partition_date between $min_date and $max_date group by 1
         union all
         select partition_date, 'telemetry', max(last_seen) from main.stg_gpu_telemetry_daily
         where partition_date between $min_date and $max_date group by 1

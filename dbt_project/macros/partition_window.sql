@@ -81,12 +81,26 @@
 {#
   The ledger's days in the rebuild window: every day the chain was ingested and any day with journal lines.
 #}
-{% macro ledger_days() -%}
+{% macro ledger_days(since=none) -%}
+  {%- set window = (since ~ " and " ~ rebuild_window_end()) if since is not none else none -%}
   select partition_date
   from {{ ref('stg_chain_days') }}
-  where {{ in_rebuild_window("partition_date") }}
+  where {{ "partition_date between " ~ window if window else in_rebuild_window("partition_date") }}
   union
   select partition_date
   from {{ ref('journal_lines') }}
-  where {{ in_rebuild_window("partition_date") }}
+  where {{ "partition_date between " ~ window if window else in_rebuild_window("partition_date") }}
+{%- endmacro %}
+
+{#
+  Where a cumulative mart built from the journal starts reading: the window's start once it holds earlier days to
+  carry forward; on its first build (a mart added to a home that already has a journal, or a full refresh) the
+  first day of history, since a first build has nothing to carry forward and would otherwise open at zero.
+#}
+{% macro cumulative_window_start() -%}
+  {%- if is_incremental() -%}
+    {{ partition_window_start() }}
+  {%- else -%}
+    cast('1970-01-01' as date)
+  {%- endif -%}
 {%- endmacro %}

@@ -1,38 +1,54 @@
+{{ config(materialized='incremental', incremental_strategy='rebuild_from_window_start', on_schema_change='fail') }}
 {#
-  The loan router's events over the loan's whole history with their amounts in USD: in the loan's currency token
-  (LoanRepaid and the liquidation events do not name it: it is the currency of the loan's origination), held by
-  the router that emitted the event (`router_holding`, the 1020 sub-account).
+  The loan router's events with their amounts in USD: in the loan's currency token (LoanRepaid and the
+  liquidation events do not name it: it is the currency of the loan's origination), held by the router that
+  emitted the event (`router_holding`, the 1020 sub-account).
+  A table kept day by day over the rebuild window, like the journal: a liquidation needs the loan's whole life and
+  a repayment its loan's currency, and reading them here costs a scan of a small table where the lake would be
+  opened at every day's file. A loan originated before the window takes its currency from the table's own earlier
+  rows; the first build reads all history.
 #}
-with router_history as (
+{% set window_start = cumulative_window_start() %}
+with router_window as (
   select *
   from {{ ref('stg_loan_router_events') }}
   where event in ('LoanOriginated', 'LoanRepaid', 'LoanCollateralLiquidated', 'LiquidationProceedsDeposited')
+    and partition_date between {{ window_start }} and {{ rebuild_window_end() }}
 ),
 
 loan_currencies as (
   select loan_terms_hash, min(currency_token) as currency_token
-  from router_history
-  where event = 'LoanOriginated'
+  from (
+    select loan_terms_hash, currency_token from router_window where event = 'LoanOriginated'
+    {% if is_incremental() %}
+    union all
+    select loan_terms_hash, currency_token from {{ this }}
+    where event = 'LoanOriginated' and partition_date < {{ window_start }}
+    {% endif %}
+  ) as originations
   group by loan_terms_hash
 ),
 
 loan_events as (
   select
-    router_history.*,
-    router_history.contract_address as router_address,
+    router_window.*,
+    router_window.contract_address as router_address,
     currency.currency_token as loan_currency_token,
-    {{ token_holding("currency.currency_token", "router_history.contract_address") }} as router_holding,
-    {{ raw_to_usd("router_history.principal", "token.usd_per_raw_unit") }} as principal_usd,
-    {{ raw_to_usd("router_history.origination_fee", "token.usd_per_raw_unit") }} as origination_fee_usd,
-    {{ raw_to_usd("router_history.interest", "token.usd_per_raw_unit") }} as interest_usd,
-    {{ raw_to_usd("router_history.prepayment", "token.usd_per_raw_unit") }} as prepayment_usd,
-    {{ raw_to_usd("router_history.exit_fee", "token.usd_per_raw_unit") }} as exit_fee_usd,
-    {{ raw_to_usd("router_history.proceeds", "token.usd_per_raw_unit") }} as proceeds_usd
-  from router_history
+    {{ token_holding("currency.currency_token", "router_window.contract_address") }} as router_holding,
+    {{ raw_to_usd("router_window.principal", "token.usd_per_raw_unit") }} as principal_usd,
+    {{ raw_to_usd("router_window.origination_fee", "token.usd_per_raw_unit") }} as origination_fee_usd,
+    {{ raw_to_usd("router_window.interest", "token.usd_per_raw_unit") }} as interest_usd,
+    {{ raw_to_usd("router_window.prepayment", "token.usd_per_raw_unit") }} as prepayment_usd,
+    {{ raw_to_usd("router_window.exit_fee", "token.usd_per_raw_unit") }} as exit_fee_usd,
+    {{ raw_to_usd("router_window.proceeds", "token.usd_per_raw_unit") }} as proceeds_usd
+  from router_window
   left join loan_currencies as currency
-    on currency.loan_terms_hash = router_history.loan_terms_hash
-  left join {{ ref('address_roles_daily') }} as token
-    on token.partition_date = router_history.partition_date
+    on currency.loan_terms_hash = router_window.loan_terms_hash
+  left join (
+    select * from {{ ref('address_roles_daily') }}
+    where partition_date between {{ window_start }} and {{ rebuild_window_end() }}
+  ) as token
+    on token.partition_date = router_window.partition_date
     and token.address_key = lower(currency.currency_token)
 )
 

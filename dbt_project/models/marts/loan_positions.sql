@@ -39,13 +39,14 @@ opening as (
 assessments as (
   select *
   from {{ ref('loan_credit_risk_daily') }}
-  where {{ in_rebuild_window("as_of_date") }}
+  where {{ in_rebuild_window("partition_date") }}
 ),
 
 tapes as (
   select partition_date, lender_id, loan_id, borrower_id, loan_terms_hash, principal_outstanding, accrued_interest
   from {{ ref('stg_loan_tapes') }}
-  where {{ in_rebuild_window("as_of_date") }}
+  -- a tape's day is its as-of date (ingestion rejects any other): filtered on the day, one day's files are read
+  where {{ in_rebuild_window("partition_date") }}
 ),
 
 first_days as (

@@ -4,17 +4,18 @@
   movement and the closing balance (debits minus credits of every line through the day). A sub-account stays on
   every later day, at zero too, so each ledger day holds the whole set. The reconciliations against statements
   and the chain (R2, R3) and the attestation's reserve tables read a day's balances here instead of summing the
-  journal from its first day. Balances carry forward from the mart's own last day before the rebuild window.
+  journal from its first day. Balances carry forward from the mart's own last day before the rebuild window; its
+  first build reads the journal from its first day.
 #}
 with ledger_days as (
-  {{ ledger_days() }}
+  {{ ledger_days(since=cumulative_window_start()) }}
 ),
 
 movements as (
   select partition_date, account_code, sub_account, sum(debit) - sum(credit) as movement
   from {{ ref('journal_lines') }}
   where account_code in ('1000', '1010', '1020')
-    and {{ in_rebuild_window("partition_date") }}
+    and partition_date between {{ cumulative_window_start() }} and {{ rebuild_window_end() }}
   group by partition_date, account_code, sub_account
 ),
 
@@ -27,7 +28,7 @@ opening as (
 first_days as (
   select account_code, sub_account, min(partition_date) as first_day
   from (
-    select account_code, sub_account, {{ partition_window_start() }} as partition_date from opening
+    select account_code, sub_account, {{ cumulative_window_start() }} as partition_date from opening
     union all
     select account_code, sub_account, partition_date from movements
   ) as appearances

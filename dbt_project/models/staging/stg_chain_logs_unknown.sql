@@ -1,5 +1,7 @@
 {#
-  Logs whose topic0 is not in the registry, one row per (tx_hash, log_index).
+  Logs whose topic0 is not in the registry, one row per (partition_date, tx_hash, log_index) like stg_chain_events:
+  after a reorg moves a transaction across midnight both days are re-ingested, so a log is on one day. Keyed by
+  day, a filter on the day reaches the Parquet scan.
 #}
 with lake as (
   select
@@ -17,4 +19,4 @@ with lake as (
   from {{ source('lake', 'chain_logs_unknown') }}
 )
 
-{{ deduplicate('lake', ['tx_hash', 'log_index'], 'partition_date desc, block_number desc, block_hash') }}
+{{ deduplicate('lake', ['partition_date', 'tx_hash', 'log_index'], 'block_number desc, block_hash') }}

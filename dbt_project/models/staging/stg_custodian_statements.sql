@@ -1,5 +1,7 @@
 {#
-  Custodian statement rows, one per (source_sha256, source_row): a file ingested again counts once.
+  Custodian statement rows, one per (source_sha256, source_row): a file ingested again counts once. A statement
+  is filed under its statement date, so the same file is always on the same day: keyed by day too, a filter on the
+  day reaches the Parquet scan instead of every day's file being read to deduplicate.
 #}
 with lake as (
   select
@@ -25,4 +27,4 @@ with lake as (
   from {{ source('lake', 'custodian_statements') }}
 )
 
-{{ deduplicate('lake', ['source_sha256', 'source_row'], 'partition_date, source_file') }}
+{{ deduplicate('lake', ['partition_date', 'source_sha256', 'source_row'], 'source_file') }}
