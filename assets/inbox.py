@@ -149,6 +149,53 @@ def read_receipts(lake: Lake) -> pl.DataFrame:
     return pl.from_arrow(pq.read_table(paths, schema=SCHEMAS["inbox_receipts"]))
 
 
+# The routed files by content: `lake/inbox_receipts/_routed/<sha256[:2]>/<sha256>` holds the day of the file's routed
+# receipt. Intake recognises a re-sent file by looking its sha256 up here, one small file, instead of reading every
+# day of the register (whose size grows with the history). A marker is written before its receipt, so every routed
+# receipt has one; a marker whose day holds no routed receipt of that sha256 (intake stopped between the two) is
+# not a receipt, and the file is routed again. `.complete` marks an index built for every receipt of the register:
+# a register from before the index is indexed once, on first use.
+_ROUTED_INDEX = "_routed"
+
+
+def _routed_index(lake: Lake) -> Path:
+    return lake.root / "inbox_receipts" / _ROUTED_INDEX
+
+
+def record_routed(lake: Lake, sha256: str, day: date) -> None:
+    """Mark `sha256` as routed to `day`; called before its receipt is appended."""
+    marker = _routed_index(lake) / sha256[:2] / sha256
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    partial = marker.with_name(f".{sha256}.tmp")
+    partial.write_text(day.isoformat())
+    os.replace(partial, marker)
+
+
+def routed_receipt(lake: Lake, sha256: str) -> dict | None:
+    """The first routed receipt of a file with this sha256, or None when no file with these bytes was routed."""
+    _index_register_once(lake)
+    marker = _routed_index(lake) / sha256[:2] / sha256
+    if not marker.is_file():
+        return None
+    receipts = lake.read_table("inbox_receipts", date.fromisoformat(marker.read_text().strip()))
+    if receipts is None:
+        return None
+    rows = (pl.from_arrow(receipts).filter((pl.col("status") == ROUTED) & (pl.col("sha256") == sha256))
+            .sort("received_at"))
+    return rows.row(0, named=True) if rows.height else None
+
+
+def _index_register_once(lake: Lake) -> None:
+    complete = _routed_index(lake) / ".complete"
+    if complete.is_file():
+        return
+    routed = read_receipts(lake).filter(pl.col("status") == ROUTED).sort("received_at").unique("sha256", keep="first")
+    for sha256, day in routed.select("sha256", "partition_date").iter_rows():  # one row per file ever routed, once
+        record_routed(lake, sha256, day)
+    complete.parent.mkdir(parents=True, exist_ok=True)
+    complete.touch()
+
+
 def append_receipts(lake: Lake, receipts: pl.DataFrame) -> None:
     """Add receipts to their days' partitions of the register; earlier receipts are never changed."""
     for (day,), rows in receipts.partition_by("partition_date", as_dict=True).items():

@@ -37,7 +37,8 @@ from assets.inbox import (
     Recognition,
     append_receipts,
     archive_path,
-    read_receipts,
+    record_routed,
+    routed_receipt,
     sha256_of,
 )
 from assets.iso20022 import message_of
@@ -148,7 +149,7 @@ def _take_in(lake: Lake, paths: list[Path], clock: Clock, keep_originals: bool,
              max_bytes: int | None = None) -> list[IntakeResult]:
     if not paths:
         return []
-    known = _routed_by_sha256(lake)
+    known: dict[str, dict | None] = {}  # routed receipts by sha256, looked up once per batch
     limit = max_inbox_file_bytes()
     results = []
     taken = 0
@@ -163,6 +164,8 @@ def _take_in(lake: Lake, paths: list[Path], clock: Clock, keep_originals: bool,
         taken += size
         sha256 = hashlib.sha256(link).hexdigest() if link is not None else sha256_of(path)
         received_at = clock()
+        if link is None and sha256 not in known:
+            known[sha256] = routed_receipt(lake, sha256)
         original = known.get(sha256) if link is None else None
         if original is not None:
             recognition = Recognition(original["source"], original["format"], original["producer_id"],
@@ -240,6 +243,8 @@ def _archive(lake: Lake, path: Path, name: str, sha256: str, status: str, recogn
                             "nothing there; remove the link from the inbox")
     target.parent.mkdir(parents=True, exist_ok=True)
     _place(path, target, keep_original, link)
+    if status == ROUTED:
+        record_routed(lake, sha256, partition)
     append_receipts(lake, pl.DataFrame([{
         "partition_date": partition,
         "received_at": received_at,
@@ -282,11 +287,6 @@ def _place(path: Path, target: Path, keep_original: bool, link: bytes | None = N
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
         raise
-
-
-def _routed_by_sha256(lake: Lake) -> dict[str, dict]:
-    receipts = read_receipts(lake).filter(pl.col("status") == ROUTED).sort("received_at")
-    return {row["sha256"]: row for row in receipts.unique("sha256", keep="first").iter_rows(named=True)}
 
 
 def _dropped_files(lake: Lake) -> list[Path]:

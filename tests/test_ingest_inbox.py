@@ -5,6 +5,7 @@ from `backed ingest` and from the Dagster sensor."""
 from __future__ import annotations
 
 import hashlib
+import shutil
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -14,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
-from assets.inbox import DUPLICATE, REJECTED, ROUTED, read_receipts
+from assets.inbox import DUPLICATE, REJECTED, ROUTED, read_receipts, record_routed
 from assets.intake import take_in_inbox, take_in_paths
 from assets.lake import Lake
 from assets.loan_tapes import ingest_loan_tapes_day
@@ -132,6 +133,41 @@ def test_the_same_file_dropped_twice_is_ingested_once_and_both_drops_are_kept(la
     receipts = read_receipts(lake).sort("received_at")
     assert receipts.select("file_name", "status").rows() == [("acme-2026-01-05.csv", ROUTED),
                                                              ("tape (copy).csv", DUPLICATE)]
+
+
+def test_a_resent_file_is_known_by_its_sha256_without_reading_the_register_and_from_a_register_before_the_index(
+        lake):
+    write_loan_tape(lake.inbox / "acme-2026-01-05.csv", [tape_row("acme")])
+    (first,) = take_in_inbox(lake)
+    index = lake.root / "inbox_receipts" / "_routed"
+    assert (index / first.sha256[:2] / first.sha256).read_text() == DAY.isoformat()
+
+    # The lookup reads the one day its marker names: another day's register, unreadable, is not opened.
+    other_day = lake.partition_path("inbox_receipts", DAY + timedelta(days=3))
+    other_day.parent.mkdir(parents=True)
+    other_day.write_bytes(b"not parquet")
+    write_loan_tape(lake.inbox / "copy.csv", [tape_row("acme")])
+    (again,) = take_in_inbox(lake)
+    assert (again.status, again.duplicate_of) == (DUPLICATE, "acme-2026-01-05.csv")
+    other_day.unlink()
+
+    # A home whose register predates the index: indexed once, on first use, and the re-sent file still known.
+    shutil.rmtree(index)
+    write_loan_tape(lake.inbox / "copy 2.csv", [tape_row("acme")])
+    (third,) = take_in_inbox(lake)
+    assert (third.status, third.duplicate_of) == (DUPLICATE, "acme-2026-01-05.csv")
+    assert (index / ".complete").is_file() and (index / first.sha256[:2] / first.sha256).is_file()
+
+
+def test_a_marker_without_its_receipt_does_not_make_a_file_a_duplicate(lake):
+    # Intake stopped after writing the marker and before the receipt: the file was never routed, and is routed now.
+    write_loan_tape(lake.inbox / "acme-2026-01-05.csv", [tape_row("acme")])
+    digest = sha256(lake.inbox / "acme-2026-01-05.csv")
+    record_routed(lake, digest, DAY)
+    (result,) = take_in_inbox(lake)
+    assert (result.status, result.partition) == (ROUTED, DAY)
+    (summary,) = ingest_loan_tapes_day(DAY, lake)
+    assert summary.rows_accepted == 1
 
 
 def test_a_file_is_routed_to_the_day_its_rows_name_not_the_day_in_its_name(lake):
