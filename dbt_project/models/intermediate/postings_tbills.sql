@@ -8,10 +8,11 @@
   the par its holdings report: a holding that comes up short is a break for R3 to raise, never a loss booked as
   a mark. A CUSIP missing from a statement keeps its last price. A custodian's `cash_receipt` is not posted: the
   on-chain transfer already was.
-  Statements are read over all history (a mark needs the previous one); the entries are the rebuild window's.
+  Statements are read over all history (a mark needs the previous one), from custodian_statement_rows, a table
+  kept day by day; the entries are the rebuild window's.
 #}
 with statement_rows as (
-  select * from {{ ref('stg_custodian_statements') }}
+  select * from {{ ref('custodian_statement_rows') }}
 ),
 
 statements as (

@@ -1,0 +1,10 @@
+{{ config(materialized='incremental', incremental_strategy='rebuild_from_window_start', on_schema_change='fail') }}
+{#
+  The custodian's statement rows (stg_custodian_statements) kept in a table day by day over the rebuild window:
+  the T-bill rules mark each CUSIP against its position since the first purchase and its previous statement, so
+  they read every statement; here that is a scan of a small table, where the lake would be opened at every day's
+  file. The first build reads all history.
+#}
+select *
+from {{ ref('stg_custodian_statements') }}
+where partition_date between {{ cumulative_window_start() }} and {{ rebuild_window_end() }}
