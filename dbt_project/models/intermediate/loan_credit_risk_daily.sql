@@ -145,3 +145,5 @@ select
     ~ " else days_past_due_reserve + impairment - insured_impairment end"
   ) }} as required_allowance
 from insured
+-- in day order, like the journal: a filter on the day skips the other days' row groups
+order by partition_date

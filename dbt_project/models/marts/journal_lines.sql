@@ -38,6 +38,9 @@ select
   cast(null as {{ dbt.type_string() }}) as supersedes_entry_id,
   cast(null as {{ dbt.type_string() }}) as restatement_reason
 from computed_lines
+-- Appended in day order: a table's row groups then each hold a few days, and a filter on the day (every reader of
+-- the journal has one) skips the others instead of reading every line ever posted.
+order by partition_date
 
 {% else %}
 
@@ -128,7 +131,12 @@ fresh_entries as (
   where live.entry_id is null
 ),
 
--- Revisions already posted under the same key, on any day: the next revision's number.
+-- Revisions already posted under the same key: the next revision's number. A key is posted on one day only: a
+-- file's rows on the day its content names, a computed entry on its own day; a chain log moves day only when a
+-- reorg carries its transaction across midnight, to the next or the previous day (a reorg is blocks deep, and
+-- the test chain_logs_are_on_one_day reads the same week either side). So the window's days and the week before
+-- hold every earlier revision, and the lookup reads those days, not the whole journal (a new day's keys would
+-- otherwise be looked up among all the lines ever posted).
 prior_revisions as (
   select journal.source, journal.source_key, journal.rule_id, count(distinct journal.entry_id) as revisions
   from {{ this }} as journal
@@ -137,6 +145,7 @@ prior_revisions as (
     and fresh.source_key = journal.source_key
     and fresh.rule_id = journal.rule_id
   where journal.reverses_entry_id is null
+    and journal.partition_date >= {{ partition_window_start() }} - interval 7 day
   group by journal.source, journal.source_key, journal.rule_id
 ),
 
@@ -208,5 +217,7 @@ select
 from posted_lines as posted
 inner join stale_entries as stale
   on stale.entry_id = posted.entry_id
+
+order by partition_date
 
 {% endif %}

@@ -146,3 +146,5 @@ left join tapes
 left join loan_states
   on loan_states.partition_date = balances.partition_date
   and loan_states.loan_terms_hash = balances.loan_terms_hash
+-- in day order, like the journal: a filter on the day skips the other days' row groups
+order by balances.partition_date
