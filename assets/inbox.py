@@ -162,9 +162,13 @@ def _routed_index(lake: Lake) -> Path:
     return lake.root / "inbox_receipts" / _ROUTED_INDEX
 
 
+def _routed_marker(lake: Lake, sha256: str) -> Path:
+    return _routed_index(lake) / sha256[:2] / sha256
+
+
 def record_routed(lake: Lake, sha256: str, day: date) -> None:
     """Mark `sha256` as routed to `day`; called before its receipt is appended."""
-    marker = _routed_index(lake) / sha256[:2] / sha256
+    marker = _routed_marker(lake, sha256)
     marker.parent.mkdir(parents=True, exist_ok=True)
     partial = marker.with_name(f".{sha256}.tmp")
     partial.write_text(day.isoformat())
@@ -174,7 +178,7 @@ def record_routed(lake: Lake, sha256: str, day: date) -> None:
 def routed_receipt(lake: Lake, sha256: str) -> dict | None:
     """The first routed receipt of a file with this sha256, or None when no file with these bytes was routed."""
     _index_register_once(lake)
-    marker = _routed_index(lake) / sha256[:2] / sha256
+    marker = _routed_marker(lake, sha256)
     if not marker.is_file():
         return None
     receipts = lake.read_table("inbox_receipts", date.fromisoformat(marker.read_text().strip()))

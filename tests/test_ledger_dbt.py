@@ -196,6 +196,29 @@ def test_a_full_build_equals_the_day_by_day_build(daily_builds, tmp_path):
         assert full.rows[mart] == daily_builds.after_day_2.rows[mart], mart
 
 
+# Tables kept day by day that read all history on their first build (macro cumulative_window_start).
+CUMULATIVE_TABLES = ("reserve_balances", "usdai_blacklist_updates", "loan_router_events_usd",
+                     "custodian_statement_rows")
+
+
+def test_a_table_kept_day_by_day_added_to_a_home_with_history_holds_all_of_it(daily_builds, tmp_path):
+    home = tmp_path / "home"
+    shutil.copytree(daily_builds.home, home)
+    with duckdb.connect(str(home / "warehouse.duckdb")) as con:
+        before = {table: sorted(con.execute(f"select * from main.{table}").fetchall(), key=repr)
+                  for table in CUMULATIVE_TABLES}
+        for table in CUMULATIVE_TABLES:
+            con.execute(f"drop table main.{table}")
+    assert before["reserve_balances"] and before["loan_router_events_usd"]
+    # The daily run of day 2 is the first build of these tables: day 1 is outside its window.
+    build_window(home, DAY_2.isoformat(), DAY_2.isoformat(), **FIXTURE_VARS)
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+        for table in CUMULATIVE_TABLES:
+            assert sorted(con.execute(f"select * from main.{table}").fetchall(), key=repr) == before[table], table
+    after = Warehouse.read(home)
+    assert after.rows == daily_builds.after_rebuilding_day_1.rows
+
+
 def test_journal_lines_carry_their_rule_lineage_and_sub_accounts(daily_builds):
     with duckdb.connect(str(daily_builds.home / "warehouse.duckdb"), read_only=True) as con:
         lines = con.execute("""

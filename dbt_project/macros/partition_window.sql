@@ -79,17 +79,18 @@
 {%- endmacro %}
 
 {#
-  The ledger's days in the rebuild window: every day the chain was ingested and any day with journal lines.
+  The ledger's days in the rebuild window (with `cumulative`, in the cumulative window): every day the chain was
+  ingested and any day with journal lines.
 #}
-{% macro ledger_days(since=none) -%}
-  {%- set window = (since ~ " and " ~ rebuild_window_end()) if since is not none else none -%}
+{% macro ledger_days(cumulative=false) -%}
+  {%- set in_window = in_cumulative_window if cumulative else in_rebuild_window -%}
   select partition_date
   from {{ ref('stg_chain_days') }}
-  where {{ "partition_date between " ~ window if window else in_rebuild_window("partition_date") }}
+  where {{ in_window("partition_date") }}
   union
   select partition_date
   from {{ ref('journal_lines') }}
-  where {{ "partition_date between " ~ window if window else in_rebuild_window("partition_date") }}
+  where {{ in_window("partition_date") }}
 {%- endmacro %}
 
 {#
@@ -103,4 +104,11 @@
   {%- else -%}
     cast('1970-01-01' as date)
   {%- endif -%}
+{%- endmacro %}
+
+{#
+  The rows a table kept day by day rebuilds: its rebuild window, or all history on its first build.
+#}
+{% macro in_cumulative_window(column) -%}
+  {{ column }} between {{ cumulative_window_start() }} and {{ rebuild_window_end() }}
 {%- endmacro %}

@@ -7,4 +7,4 @@
 #}
 select *
 from {{ ref('stg_custodian_statements') }}
-where partition_date between {{ cumulative_window_start() }} and {{ rebuild_window_end() }}
+where {{ in_cumulative_window("partition_date") }}

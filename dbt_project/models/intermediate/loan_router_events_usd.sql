@@ -8,12 +8,11 @@
   opened at every day's file. A loan originated before the window takes its currency from the table's own earlier
   rows; the first build reads all history.
 #}
-{% set window_start = cumulative_window_start() %}
 with router_window as (
   select *
   from {{ ref('stg_loan_router_events') }}
   where event in ('LoanOriginated', 'LoanRepaid', 'LoanCollateralLiquidated', 'LiquidationProceedsDeposited')
-    and partition_date between {{ window_start }} and {{ rebuild_window_end() }}
+    and {{ in_cumulative_window("partition_date") }}
 ),
 
 loan_currencies as (
@@ -23,7 +22,7 @@ loan_currencies as (
     {% if is_incremental() %}
     union all
     select loan_terms_hash, currency_token from {{ this }}
-    where event = 'LoanOriginated' and partition_date < {{ window_start }}
+    where event = 'LoanOriginated' and partition_date < {{ cumulative_window_start() }}
     {% endif %}
   ) as originations
   group by loan_terms_hash
@@ -46,7 +45,7 @@ loan_events as (
     on currency.loan_terms_hash = router_window.loan_terms_hash
   left join (
     select * from {{ ref('address_roles_daily') }}
-    where partition_date between {{ window_start }} and {{ rebuild_window_end() }}
+    where {{ in_cumulative_window("partition_date") }}
   ) as token
     on token.partition_date = router_window.partition_date
     and token.address_key = lower(currency.currency_token)

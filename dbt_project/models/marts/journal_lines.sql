@@ -133,10 +133,10 @@ fresh_entries as (
 
 -- Revisions already posted under the same key: the next revision's number. A key is posted on one day only: a
 -- file's rows on the day its content names, a computed entry on its own day; a chain log moves day only when a
--- reorg carries its transaction across midnight, to the next or the previous day (a reorg is blocks deep, and
--- the test chain_logs_are_on_one_day reads the same week either side). So the window's days and the week before
--- hold every earlier revision, and the lookup reads those days, not the whole journal (a new day's keys would
--- otherwise be looked up among all the lines ever posted).
+-- reorg carries its transaction across midnight (var `reorg_day_margin_days`, which the test
+-- chain_logs_are_on_one_day holds). So the window's days and that margin before them hold every earlier
+-- revision, and the lookup reads those days, not the whole journal (a new day's keys would otherwise be looked up
+-- among all the lines ever posted).
 prior_revisions as (
   select journal.source, journal.source_key, journal.rule_id, count(distinct journal.entry_id) as revisions
   from {{ this }} as journal
@@ -145,7 +145,7 @@ prior_revisions as (
     and fresh.source_key = journal.source_key
     and fresh.rule_id = journal.rule_id
   where journal.reverses_entry_id is null
-    and journal.partition_date >= {{ partition_window_start() }} - interval 7 day
+    and journal.partition_date >= {{ partition_window_start() }} - interval {{ var("reorg_day_margin_days") }} day
   group by journal.source, journal.source_key, journal.rule_id
 ),
 

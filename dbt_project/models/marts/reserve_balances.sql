@@ -8,14 +8,14 @@
   first build reads the journal from its first day.
 #}
 with ledger_days as (
-  {{ ledger_days(since=cumulative_window_start()) }}
+  {{ ledger_days(cumulative=true) }}
 ),
 
 movements as (
   select partition_date, account_code, sub_account, sum(debit) - sum(credit) as movement
   from {{ ref('journal_lines') }}
   where account_code in ('1000', '1010', '1020')
-    and partition_date between {{ cumulative_window_start() }} and {{ rebuild_window_end() }}
+    and {{ in_cumulative_window("partition_date") }}
   group by partition_date, account_code, sub_account
 ),
 

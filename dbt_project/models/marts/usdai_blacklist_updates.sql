@@ -1,7 +1,8 @@
 {#
   Every USDai BlacklistUpdated log, kept in the warehouse: the attestation lists the accounts blacklisted at a day
   from the latest update of each through the day. Read from the lake's events, that meant opening every day's
-  file of chain_events at every attestation; these rows are few, whatever the history.
+  file of chain_events at every attestation; these rows are few, whatever the history. The first build reads all
+  history: a blacklist that started on the day the table was added would leave earlier updates out.
 #}
 select
   partition_date,
@@ -13,4 +14,4 @@ select
 from {{ ref('stg_chain_events') }}
 where contract_role = 'usdai'
   and event = 'BlacklistUpdated'
-  and {{ in_rebuild_window("partition_date") }}
+  and {{ in_cumulative_window("partition_date") }}
