@@ -2,11 +2,9 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import dagster as dg
-from dagster_dbt import DbtCliResource
 
 from assets.attestation import reserve_attestation
 from assets.dbt import dbt_project, ledger_models, ledger_reference_seeds
@@ -14,7 +12,7 @@ from assets.ingestion import ingestion_assets
 from expectations.checks import reconciliation_checks
 from orchestration.jobs import all_jobs
 from orchestration.partition_checks import checks_for_unchecked_assets, with_daily_freshness
-from orchestration.resources import BackedHome, ChainSource, default_home
+from orchestration.resources import BackedHome, ChainSource, default_home, warehouse_dbt
 from orchestration.schedules import daily_pipeline_schedule
 from orchestration.sensors import inbox_sensor
 
@@ -32,8 +30,7 @@ def build_definitions(home: Path | None = None, profile: str | None = None) -> d
         resources={
             "backed_home": BackedHome(home=str(home)),
             "chain": ChainSource(profile=profile, home=str(home)),
-            # The venv's dbt, whether or not the venv is on PATH.
-            "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=str(Path(sys.prefix) / "bin" / "dbt")),
+            "dbt": warehouse_dbt(dbt_project),
         },
     )
 

@@ -118,3 +118,14 @@ def test_dagster_dev_loads_the_code_location(tmp_path):
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
+
+
+def test_the_dbt_resource_reports_the_version_of_the_dbt_it_runs(tmp_path):
+    """WarehouseDbt reads dbt's version from the installed package instead of running `dbt --version`: the two must
+    agree, or dagster-dbt would treat the executable as another engine (dbt Fusion from 2.0)."""
+    from packaging import version
+
+    dbt = build_definitions(tmp_path / "home").resources["dbt"]
+    printed = subprocess.run([dbt.dbt_executable, "--version"], capture_output=True, text=True, check=True).stdout
+    assert f"installed: {dbt._cli_version}" in printed
+    assert dbt._cli_version.major < 2 and isinstance(dbt._cli_version, version.Version)
