@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -196,9 +197,10 @@ def test_a_full_build_equals_the_day_by_day_build(daily_builds, tmp_path):
         assert full.rows[mart] == daily_builds.after_day_2.rows[mart], mart
 
 
+STAGING_TABLES = tuple(sorted(path.stem for path in (PROJECT_DIR / "models" / "staging").glob("stg_*.sql")))
 # Tables kept day by day that read all history on their first build (macro cumulative_window_start).
 CUMULATIVE_TABLES = ("reserve_balances", "usdai_blacklist_updates", "loan_router_events_usd",
-                     "custodian_statement_rows")
+                     "custodian_statement_rows", *STAGING_TABLES)
 
 
 def test_a_table_kept_day_by_day_added_to_a_home_with_history_holds_all_of_it(daily_builds, tmp_path):
@@ -217,6 +219,20 @@ def test_a_table_kept_day_by_day_added_to_a_home_with_history_holds_all_of_it(da
             assert sorted(con.execute(f"select * from main.{table}").fetchall(), key=repr) == before[table], table
     after = Warehouse.read(home)
     assert after.rows == daily_builds.after_rebuilding_day_1.rows
+
+
+def test_a_days_build_reads_its_days_of_the_lake_not_every_folder(daily_builds, tmp_path):
+    """Staging names the window's `date=` folders: a glob of the lake would list every day of history."""
+    home = tmp_path / "home"
+    shutil.copytree(daily_builds.home, home)
+    build_window(home, DAY_2.isoformat(), DAY_2.isoformat(), **FIXTURE_VARS)
+    for model in STAGING_TABLES:
+        compiled = (home / "dbt_target" / "compiled" / "backed" / "models" / "staging" / f"{model}.sql").read_text()
+        assert "date=*" not in compiled, model
+        assert set(re.findall(r"/date=([0-9-]+)/part-0\.parquet", compiled)) == {DAY_2.isoformat()}, model
+    days = query(home, "select distinct partition_date from main.stg_chain_days order by 1")
+    assert [day for (day,) in days] == [DAY_1, DAY_2]
+    assert Warehouse.read(home).rows == daily_builds.after_rebuilding_day_1.rows
 
 
 def test_journal_lines_carry_their_rule_lineage_and_sub_accounts(daily_builds):

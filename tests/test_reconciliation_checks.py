@@ -31,13 +31,6 @@ def warehouse(clean_demo, tmp_path):
     con.close()
 
 
-def materialise(con, view: str) -> None:
-    """Turn a staging view into a table of the same rows so a case can edit one source."""
-    con.execute(f"create table main.{view}__rows as select * from main.{view}")
-    con.execute(f"drop view main.{view}")
-    con.execute(f"alter table main.{view}__rows rename to {view}")
-
-
 def breaks_of(con, check_id: str, tmp_path, days: list[date] = DAY_LIST) -> set[tuple]:
     run_reconciliation(BY_ID[check_id], con, days, "test-run", ReconciliationPolicy(), tmp_path / "docs")
     return {(e["check_id"], e["check_date"], e["entity_key"], e["severity"])
@@ -53,7 +46,6 @@ def test_each_check_evaluates_rows_and_is_clean_on_the_sandbox(warehouse, check_
 
 
 def test_r2_flags_a_stablecoin_balance_the_ledger_does_not_have(warehouse, tmp_path):
-    materialise(warehouse, "stg_chain_state")
     warehouse.execute("""update main.stg_chain_state set value = value + 5000000
         where partition_date = ? and contract_role = 'usdc' and method = 'balanceOf'
         and lower(key) = (select lower(address) from main.stg_chain_address_book
@@ -64,7 +56,6 @@ def test_r2_flags_a_stablecoin_balance_the_ledger_does_not_have(warehouse, tmp_p
 
 
 def test_r3_flags_a_tbill_missing_from_the_statement(warehouse, tmp_path):
-    materialise(warehouse, "stg_custodian_statements")
     cusip = warehouse.execute("""select min(cusip) from main.stg_custodian_statements
         where statement_date = ? and record_type = 'holding'""", [LAST]).fetchone()[0]
     warehouse.execute("delete from main.stg_custodian_statements where statement_date = ? and cusip = ? "
@@ -73,7 +64,6 @@ def test_r3_flags_a_tbill_missing_from_the_statement(warehouse, tmp_path):
 
 
 def test_r5_flags_a_loan_missing_from_the_tape_and_a_status_mismatch(warehouse, tmp_path):
-    materialise(warehouse, "stg_loan_tapes")
     hashes = [h for (h,) in warehouse.execute("""select loan_terms_hash from main.stg_loan_tapes
         where as_of_date = ? and status = 'current' order by loan_terms_hash limit 2""", [LAST]).fetchall()]
     warehouse.execute("delete from main.stg_loan_tapes where as_of_date = ? and loan_terms_hash = ?", [LAST, hashes[0]])
@@ -86,14 +76,12 @@ def test_r5_flags_a_loan_missing_from_the_tape_and_a_status_mismatch(warehouse, 
 
 
 def test_r6_warns_when_nav_and_ledger_claim_differ(warehouse, tmp_path):
-    materialise(warehouse, "stg_chain_state")
     warehouse.execute("""update main.stg_chain_state set value = value + 1000000000000000000000
         where partition_date = ? and contract_role = 'susdai' and method = 'totalAssets'""", [LAST])
     assert breaks_of(warehouse, "R6", tmp_path) == {("R6", LAST, "susdai:total_assets", "warn")}
 
 
 def test_r7_warns_for_a_dark_collateral_gpu(warehouse, tmp_path):
-    materialise(warehouse, "stg_gpu_telemetry_daily")
     serial = warehouse.execute("""select min(c.gpu_serial) from main.stg_loan_collateral c
         join main.stg_loan_tapes t on t.as_of_date = c.partition_date and t.loan_terms_hash = c.loan_terms_hash
         where c.partition_date = ? and t.status = 'current'""", [LAST]).fetchone()[0]
@@ -113,7 +101,6 @@ def test_r8_flags_an_unbalanced_entry(warehouse, tmp_path):
 
 
 def test_r9_flags_a_missing_statement_and_r3_leaves_that_day_alone(warehouse, tmp_path):
-    materialise(warehouse, "stg_custodian_statements")
     warehouse.execute("delete from main.stg_custodian_statements where statement_date = ?", [LAST])
     assert breaks_of(warehouse, "R9", tmp_path) == {("R9", LAST, "source:custodian_statement", "blocker")}
     assert breaks_of(warehouse, "R3", tmp_path) == set()
@@ -140,7 +127,6 @@ def test_policy_overrides_come_from_the_home(tmp_path):
 # A daily run evaluates a window of one day; what a check compares the day with comes from before the window.
 
 def test_r9_on_a_one_day_window_expects_the_lenders_of_the_week_before(warehouse, tmp_path):
-    materialise(warehouse, "stg_loan_tapes")
     lender = warehouse.execute("select min(lender_id) from main.stg_loan_tapes where as_of_date = ?",
                                [LAST]).fetchone()[0]
     warehouse.execute("delete from main.stg_loan_tapes where as_of_date = ? and lender_id = ?", [LAST, lender])
@@ -148,7 +134,6 @@ def test_r9_on_a_one_day_window_expects_the_lenders_of_the_week_before(warehouse
 
 
 def test_h2_on_a_one_day_window_compares_with_the_day_before_it(warehouse, tmp_path):
-    materialise(warehouse, "stg_gpu_telemetry_daily")
     before = warehouse.execute("select count(distinct gpu_serial) from main.stg_gpu_telemetry_daily "
                                "where partition_date = ?", [DAY_LIST[-2]]).fetchone()[0]
     assert before >= 10, "the sandbox's fleet is too small for H2's minimum"

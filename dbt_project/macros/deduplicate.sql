@@ -1,6 +1,6 @@
 {#
   One row per key from `relation` (a CTE name), the first by `order_by`; the lake can hold the same fact twice
-  (a re-ingested file, a duplicated log), the staging views never do.
+  (a re-ingested file, a duplicated log), staging never does.
 #}
 {% macro deduplicate(relation, unique_key, order_by) -%}
   select * exclude (duplicate_rank)

@@ -22,18 +22,23 @@
   later day already posted is rebuilt with it; adding the next day costs that day only. All models take the
   journal's last day, read when the model runs, so they agree on the window and the bound is a literal the scans
   can prune on. (The journal is found by name: a ref() would make it upstream of the models that feed it.)
+  `rebuild_window_last_day` is that day as an ISO string, `rebuild_window_end` as SQL.
 #}
-{% macro rebuild_window_end() -%}
+{% macro rebuild_window_last_day() -%}
   {%- if execute -%}
     {%- set journal = adapter.get_relation(database=target.database, schema=target.schema, identifier="journal_lines") -%}
     {%- if journal is not none -%}
       {%- set latest = run_query("select cast(max(partition_date) as varchar) from " ~ journal).columns[0].values()[0] -%}
       {%- if latest is not none and latest > (var("max_date") | string) -%}
-        {{- return("cast('" ~ latest ~ "' as date)") -}}
+        {{- return(latest) -}}
       {%- endif -%}
     {%- endif -%}
   {%- endif -%}
-  {{- return(partition_window_end()) -}}
+  {{- return(var("max_date") | string) -}}
+{%- endmacro %}
+
+{% macro rebuild_window_end() -%}
+  {{- return("cast('" ~ rebuild_window_last_day() ~ "' as date)") -}}
 {%- endmacro %}
 
 {% macro in_rebuild_window(column) -%}

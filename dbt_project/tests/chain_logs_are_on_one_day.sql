@@ -1,8 +1,8 @@
 -- A log (tx_hash, log_index) is on one day of the lake only: a log the window's days share with another day means
 -- a day was not re-ingested after a reorg moved its transaction across midnight, and the ledger would post it
 -- twice. The other day may lie outside the window: the days within `reorg_day_margin_days` either side are read
--- too (a reorg moves a transaction to the next or the previous day only), a bounded slice of the lake, not all of
--- its history.
+-- too (a reorg moves a transaction to the next or the previous day only), a bounded slice of staging, not all of
+-- its history. Staging holds every day built, each as the lake had it when its window was last built.
 with window_logs as (
   select distinct partition_date, tx_hash, log_index
   from {{ ref('stg_chain_events') }}
@@ -10,11 +10,10 @@ with window_logs as (
 ),
 
 all_logs as (
-  select distinct cast(partition_date as date) as partition_date, cast(tx_hash as varchar) as tx_hash,
-         cast(log_index as integer) as log_index
-  from {{ source('lake', 'chain_events') }}
-  where cast(partition_date as date) between {{ partition_window_start() }} - interval {{ var("reorg_day_margin_days") }} day
-                                        and {{ partition_window_end() }} + interval {{ var("reorg_day_margin_days") }} day
+  select distinct partition_date, tx_hash, log_index
+  from {{ ref('stg_chain_events') }}
+  where partition_date between {{ partition_window_start() }} - interval {{ var("reorg_day_margin_days") }} day
+                           and {{ partition_window_end() }} + interval {{ var("reorg_day_margin_days") }} day
     and tx_hash in (select tx_hash from window_logs)
 )
 

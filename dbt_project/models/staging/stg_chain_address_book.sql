@@ -11,7 +11,8 @@ with lake as (
     cast(is_protocol as boolean) as is_protocol,
     cast(token_symbol as varchar) as token_symbol,
     cast(token_decimals as integer) as token_decimals
-  from {{ source('lake', 'chain_address_book') }}
+  from {{ lake_table('chain_address_book') }}
+  where {{ in_cumulative_window("partition_date") }}
 ),
 
 deduplicated as (

@@ -13,7 +13,8 @@ with lake as (
     cast(state_block as bigint) as state_block,
     cast(state_block_hash as varchar) as state_block_hash,
     cast(log_count as bigint) as log_count
-  from {{ source('lake', 'chain_days') }}
+  from {{ lake_table('chain_days') }}
+  where {{ in_cumulative_window("partition_date") }}
 )
 
 {{ deduplicate('lake', ['partition_date'], 'to_block desc nulls last, state_block desc nulls last') }}

@@ -69,7 +69,8 @@ with lake as (
     cast(all_redemptions_serviced as boolean) as all_redemptions_serviced,
     cast(is_repaid as boolean) as is_repaid,
     cast(approved as boolean) as approved
-  from {{ source('lake', 'chain_events') }}
+  from {{ lake_table('chain_events') }}
+  where {{ in_cumulative_window("partition_date") }}
 )
 
 {{ deduplicate('lake', ['partition_date', 'tx_hash', 'log_index'], 'block_number desc, block_hash') }}

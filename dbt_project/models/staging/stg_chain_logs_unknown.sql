@@ -16,7 +16,8 @@ with lake as (
     cast(topic0 as varchar) as topic0,
     cast(topics as varchar) as topics,
     cast(data as varchar) as data
-  from {{ source('lake', 'chain_logs_unknown') }}
+  from {{ lake_table('chain_logs_unknown') }}
+  where {{ in_cumulative_window("partition_date") }}
 )
 
 {{ deduplicate('lake', ['partition_date', 'tx_hash', 'log_index'], 'block_number desc, block_hash') }}

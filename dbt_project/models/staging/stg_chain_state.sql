@@ -13,7 +13,8 @@ with lake as (
     cast(key as varchar) as key,
     cast(field as varchar) as field,
     cast(value as decimal(38, 0)) as value
-  from {{ source('lake', 'chain_state') }}
+  from {{ lake_table('chain_state') }}
+  where {{ in_cumulative_window("partition_date") }}
 )
 
 {{ deduplicate('lake', ['partition_date', 'contract_address', 'method', 'key', 'field'], 'block_number desc, block_hash') }}

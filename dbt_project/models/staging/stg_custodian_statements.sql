@@ -24,7 +24,8 @@ with lake as (
     cast(source_file as varchar) as source_file,
     cast(source_sha256 as varchar) as source_sha256,
     cast(source_row as bigint) as source_row
-  from {{ source('lake', 'custodian_statements') }}
+  from {{ lake_table('custodian_statements') }}
+  where {{ in_cumulative_window("partition_date") }}
 )
 
 {{ deduplicate('lake', ['partition_date', 'source_sha256', 'source_row'], 'source_file') }}

@@ -20,7 +20,8 @@ with lake as (
     cast(last_seen as timestamp) as last_seen,
     cast(source_file as varchar) as source_file,
     cast(source_sha256 as varchar) as source_sha256
-  from {{ source('lake', 'gpu_telemetry_daily') }}
+  from {{ lake_table('gpu_telemetry_daily') }}
+  where {{ in_cumulative_window("partition_date") }}
 )
 
 {{ deduplicate('lake', ['partition_date', 'gpu_uuid'], 'samples desc, source_file desc, source_sha256 desc') }}

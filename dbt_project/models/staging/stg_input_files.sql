@@ -14,7 +14,8 @@ with lake as (
     cast(format as varchar) as format,
     coalesce(cast(quarantine_reasons as varchar), '') as quarantine_reasons,
     coalesce(cast(unexpected_columns as varchar), '') as unexpected_columns
-  from {{ source('lake', 'input_files') }}
+  from {{ lake_table('input_files') }}
+  where {{ in_cumulative_window("partition_date") }}
 )
 
 {{ deduplicate('lake', ['partition_date', 'source', 'file_name'], 'sha256') }}

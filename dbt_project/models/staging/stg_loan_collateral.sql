@@ -11,7 +11,8 @@ with lake as (
     cast(source_file as varchar) as source_file,
     cast(source_sha256 as varchar) as source_sha256,
     cast(source_row as bigint) as source_row
-  from {{ source('lake', 'loan_collateral') }}
+  from {{ lake_table('loan_collateral') }}
+  where {{ in_cumulative_window("partition_date") }}
 )
 
 {{ deduplicate('lake', ['partition_date', 'lender_id', 'loan_terms_hash', 'nft_token_id', 'gpu_serial'], 'source_file desc, source_sha256 desc, source_row') }}

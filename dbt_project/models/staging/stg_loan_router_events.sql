@@ -21,8 +21,9 @@ with lake as (
     cast(prepayment as decimal(38, 0)) as prepayment,
     cast(exit_fee as decimal(38, 0)) as exit_fee,
     cast(proceeds as decimal(38, 0)) as proceeds
-  from {{ source('lake', 'chain_events') }}
+  from {{ lake_table('chain_events') }}
   where contract_role = 'loan_router'
+    and {{ in_cumulative_window("partition_date") }}
 )
 
 {{ deduplicate('lake', ['partition_date', 'tx_hash', 'log_index'], 'block_number desc, block_hash') }}

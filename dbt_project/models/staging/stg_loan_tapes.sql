@@ -4,7 +4,7 @@
   day too and a filter on the day reaches the Parquet scan. The insurance columns (cover ratio 0..1 and waiting period) are null on tapes that predate them.
 #}
 with lake_rows as (
-  {{ with_optional_columns(source('lake', 'loan_tapes'), {
+  {{ with_optional_columns(lake_table('loan_tapes'), {
     'insurance_cover_ratio': 'decimal(38, 18)', 'insurance_waiting_period_days': 'integer'
   }) }}
 ),
@@ -34,6 +34,7 @@ lake as (
     cast(source_sha256 as varchar) as source_sha256,
     cast(source_row as bigint) as source_row
   from lake_rows
+  where {{ in_cumulative_window("partition_date") }}
 )
 
 {{ deduplicate('lake', ['partition_date', 'as_of_date', 'lender_id', 'loan_terms_hash'], 'source_file desc, source_sha256 desc, source_row desc') }}

@@ -1,0 +1,50 @@
+{#
+  The rows of `relation` (a lake table) with `columns` (name -> type) present even when no file of the lake has
+  them yet: a column added to a table's schema is null on the days written before it existed. DuckDB's UNION
+  BY NAME fills the columns a side lacks with nulls; staging is where the lake's DuckDB reader lives anyway.
+#}
+{% macro with_optional_columns(relation, columns) -%}
+  select * from {{ relation }}
+  union all by name
+  select
+    {%- for name, type in columns.items() %}
+    cast(null as {{ type }}) as {{ name }}{{ "," if not loop.last }}
+    {%- endfor %}
+  where 1 = 0
+{%- endmacro %}
+
+{#
+  Lake table `name` as its staging model reads it. The source globs every `date=` folder of the table, and DuckDB
+  lists them all before the day filter prunes any: a cost of every read that grows with history. An incremental
+  build names the folders of its rebuild window instead, those that exist (one listing-free query), so a day's
+  build costs the same after years as on day two. A first build, a window of more than a year (a rebuild of most of
+  history) and a window without a folder read the source; either way the model still filters on the day.
+#}
+{% macro lake_table(name) -%}
+  {%- set whole = source('lake', name) | string -%}
+  {%- if not (execute and is_incremental()) -%}
+    {{- return(whole) -}}
+  {%- endif -%}
+  {%- set first = modules.datetime.date.fromisoformat(var("min_date") | string) -%}
+  {%- set last = modules.datetime.date.fromisoformat(rebuild_window_last_day()) -%}
+  {%- if (last - first).days > 366 -%}
+    {{- return(whole) -}}
+  {%- endif -%}
+  {%- set glob = modules.re.search("'([^']*)/date=\\*/part-0\\.parquet'", whole) -%}
+  {%- if glob is none -%}
+    {{- exceptions.raise_compiler_error("lake_table: the source lake." ~ name ~ " is not read as <folder>/date=*/part-0.parquet: " ~ whole) -}}
+  {%- endif -%}
+  {%- set paths = [] -%}
+  {%- for offset in range((last - first).days + 1) -%}
+    {%- do paths.append(glob.group(1) ~ "/date=" ~ (first + modules.datetime.timedelta(days=offset)).isoformat() ~ "/part-0.parquet") -%}
+  {%- endfor -%}
+  {%- set lookups = [] -%}
+  {%- for path in paths -%}
+    {%- do lookups.append("select file from glob('" ~ path ~ "')") -%}
+  {%- endfor -%}
+  {%- set existing = run_query(lookups | join(" union all ")).columns[0].values() | sort -%}
+  {%- if existing | length == 0 -%}
+    {{- return(whole) -}}
+  {%- endif -%}
+  {{- return(whole.replace(glob.group(0), "['" ~ existing | join("', '") ~ "']")) -}}
+{%- endmacro %}
