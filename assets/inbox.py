@@ -16,7 +16,7 @@ import hashlib
 import os
 import tomllib
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from functools import cache
 from pathlib import Path
 
@@ -139,14 +139,26 @@ def archive_path(lake: Lake, status: str, name: str, sha256: str, source: str | 
     return folder / f"{sha256}-{name}"
 
 
-def read_receipts(lake: Lake) -> pl.DataFrame:
+# How much earlier than its last write a register file's modification time may read (file systems that keep
+# whole or even seconds).
+_MTIME_GRANULARITY_S = 2.0
+
+
+def read_receipts(lake: Lake, received_after: datetime | None = None) -> pl.DataFrame:
     """Every receipt of every day (the register is small: one row per file received), read in one pass: a year of
-    days read one file at a time costs a second on every intake."""
-    days = lake.partition_days("inbox_receipts")
-    if not days:
+    days read one file at a time costs a second on every intake.
+
+    With `received_after` (naive UTC, like `received_at`), the receipts received after it. A receipt is filed under
+    the day its file is about, any day of the history, but it is written after it is received: only the days whose
+    register file was written since are read, not the whole history at every sensor tick."""
+    paths = [lake.partition_path("inbox_receipts", day) for day in lake.partition_days("inbox_receipts")]
+    if received_after is not None:
+        since = received_after.replace(tzinfo=timezone.utc).timestamp() - _MTIME_GRANULARITY_S
+        paths = [path for path in paths if path.stat().st_mtime >= since]
+    if not paths:
         return pl.from_arrow(SCHEMAS["inbox_receipts"].empty_table())
-    paths = [str(lake.partition_path("inbox_receipts", day)) for day in days]
-    return pl.from_arrow(pq.read_table(paths, schema=SCHEMAS["inbox_receipts"]))
+    receipts = pl.from_arrow(pq.read_table([str(path) for path in paths], schema=SCHEMAS["inbox_receipts"]))
+    return receipts if received_after is None else receipts.filter(pl.col("received_at") > received_after)
 
 
 # The routed files by content: `lake/inbox_receipts/_routed/<sha256[:2]>/<sha256>` holds the day of the file's routed

@@ -33,9 +33,7 @@ def inbox_sensor(context: dg.SensorEvaluationContext, backed_home: BackedHome):
             context.log.warning(f"{result.file_name}: rejected ({result.recognition.problem}) "
                                 f"{result.recognition.detail}; archived at {result.archive_path}")
     watermark = datetime.fromisoformat(context.cursor) if context.cursor else None
-    receipts = read_receipts(lake)
-    if watermark is not None:
-        receipts = receipts.filter(receipts["received_at"] > watermark)
+    receipts = read_receipts(lake, received_after=watermark)
     if receipts.is_empty():
         yield dg.SkipReason("no new files in the inbox")
         return

@@ -5,6 +5,7 @@ from `backed ingest` and from the Dagster sensor."""
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -275,3 +276,21 @@ def test_the_sensor_takes_files_in_and_asks_for_one_run_per_day_once(lake):
         (request,) = list(inbox_sensor(context))
         assert request.partition_key == "2026-01-03"
         assert request.run_key.startswith("2026-01-03:")
+
+
+def test_the_sensor_reads_only_the_register_days_written_since_its_last_tick(lake):
+    write_loan_tape(lake.inbox / "a.csv", [tape_row("acme")])
+    write_loan_tape(lake.inbox / "b.csv", [tape_row("acme", as_of=date(2026, 1, 4))])
+    resources = {"backed_home": BackedHome(home=str(lake.home))}
+    with dg.build_sensor_context(resources=resources) as context:
+        assert sorted(r.partition_key for r in inbox_sensor(context)) == ["2026-01-04", "2026-01-05"]
+        # 2026-01-04's register file, last written an hour before that tick and unreadable now: a tick that read
+        # the whole register would fail on it
+        old_day = lake.partition_path("inbox_receipts", date(2026, 1, 4))
+        written = old_day.stat().st_mtime - 3600
+        old_day.write_bytes(b"not a parquet file")
+        os.utime(old_day, (written, written))
+        write_loan_tape(lake.inbox / "c.csv", [tape_row("acme", hash_=HASH_2)])
+        (request,) = list(inbox_sensor(context))
+        assert request.partition_key == DAY.isoformat()
+        assert [type(r).__name__ for r in inbox_sensor(context)] == ["SkipReason"]
