@@ -20,6 +20,7 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute  # noqa: F401  (pa.compute)
 import pytest
 
 from assets.lake import SCHEMAS
@@ -232,6 +233,25 @@ def test_a_days_build_reads_its_days_of_the_lake_not_every_folder(daily_builds, 
         assert set(re.findall(r"/date=([0-9-]+)/part-0\.parquet", compiled)) == {DAY_2.isoformat()}, model
     days = query(home, "select distinct partition_date from main.stg_chain_days order by 1")
     assert [day for (day,) in days] == [DAY_1, DAY_2]
+    assert Warehouse.read(home).rows == daily_builds.after_rebuilding_day_1.rows
+
+
+def test_a_log_written_twice_into_a_day_is_posted_once(daily_builds, tmp_path):
+    """Staging keeps one row per (day, tx_hash, log_index): the highest block's, however often the lake holds it."""
+    home = tmp_path / "home"
+    shutil.copytree(daily_builds.home, home)
+    lake = Lake(home)
+    logs = lake.read_table("chain_events", DAY_2)
+    stale = logs.set_column(logs.schema.get_field_index("block_hash"), "block_hash",
+                            pa.array(["0x" + "ee" * 32] * logs.num_rows))
+    stale = stale.set_column(stale.schema.get_field_index("block_number"), "block_number",
+                             pa.compute.subtract(stale.column("block_number"), 1))
+    lake.write_table("chain_events", DAY_2, pa.concat_tables([stale, logs, stale]))
+    build_window(home, DAY_2.isoformat(), DAY_2.isoformat(), **FIXTURE_VARS)
+    staged = query(home, "select count(*), count(distinct (tx_hash, log_index)), count(*) filter (block_hash = ?) "
+                         "from main.stg_chain_events where partition_date = ?", ["0x" + "ee" * 32, DAY_2])
+    keys = len(set(zip(logs.column("tx_hash").to_pylist(), logs.column("log_index").to_pylist())))
+    assert staged == [(keys, keys, 0)]
     assert Warehouse.read(home).rows == daily_builds.after_rebuilding_day_1.rows
 
 
