@@ -139,8 +139,8 @@ def archive_path(lake: Lake, status: str, name: str, sha256: str, source: str | 
     return folder / f"{sha256}-{name}"
 
 
-# How much earlier than its last write a register file's modification time may read (file systems that keep
-# whole or even seconds).
+# How much earlier than its last write a register file's modification time may read: some file systems keep whole
+# seconds, FAT even seconds only.
 _MTIME_GRANULARITY_S = 2.0
 
 

@@ -34,13 +34,10 @@
   {%- if glob is none -%}
     {{- exceptions.raise_compiler_error("lake_table: the source lake." ~ name ~ " is not read as <folder>/date=*/part-0.parquet: " ~ whole) -}}
   {%- endif -%}
-  {%- set paths = [] -%}
-  {%- for offset in range((last - first).days + 1) -%}
-    {%- do paths.append(glob.group(1) ~ "/date=" ~ (first + modules.datetime.timedelta(days=offset)).isoformat() ~ "/part-0.parquet") -%}
-  {%- endfor -%}
   {%- set lookups = [] -%}
-  {%- for path in paths -%}
-    {%- do lookups.append("select file from glob('" ~ path ~ "')") -%}
+  {%- for offset in range((last - first).days + 1) -%}
+    {%- set day = (first + modules.datetime.timedelta(days=offset)).isoformat() -%}
+    {%- do lookups.append("select file from glob('" ~ glob.group(1) ~ "/date=" ~ day ~ "/part-0.parquet')") -%}
   {%- endfor -%}
   {%- set existing = run_query(lookups | join(" union all ")).columns[0].values() | sort -%}
   {%- if existing | length == 0 -%}
