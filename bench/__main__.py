@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="smoke-run sizes (each module's QUICK_RUN)")
     args = parser.parse_args(argv)
 
-    from orchestration.resources import default_home  # the one place BACKED_HOME is resolved
+    from foundation.home import DataHome, default_home  # the one place BACKED_HOME is resolved
 
     started = datetime.now(timezone.utc)
     clock = time.perf_counter()
@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": code_and_machine,
         "benchmarks": results,
     }
-    path = write_report(report, default_home() / "reports", started)
+    path = write_report(report, DataHome(default_home()).reports, started)
     print(table(results))
     print(f"\nresults: {path} (and {path.parent / 'bench-latest.json'})")
     return 1 if any(result["error"] for result in results) else 0

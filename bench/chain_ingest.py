@@ -42,7 +42,7 @@ from assets.chain.ingest import _event_row, _table
 from assets.chain.logs import AdaptiveSpan, LogFetcher
 from assets.chain.registry import decode_log
 from assets.chain.rpc import JsonRpcClient
-from orchestration.resources import default_home
+from foundation.home import default_home
 from tests.local_chain import LocalChain, compile_solidity
 
 TARGET_LOGS = 200_000

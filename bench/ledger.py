@@ -38,7 +38,8 @@ import pyarrow.csv as pa_csv
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from assets.lake import SCHEMAS, Lake  # noqa: E402
+from foundation.home import DataHome  # noqa: E402
+from foundation.lake import SCHEMAS, Lake  # noqa: E402
 from bench import row  # noqa: E402
 
 PROJECT_DIR = REPO / "dbt_project"
@@ -255,7 +256,7 @@ def dbt_build(home: Path, dbt_vars: dict | None = None) -> float:
 
 
 def journal_line_count(home: Path) -> int:
-    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+    with duckdb.connect(str(DataHome(home).warehouse), read_only=True) as con:
         return con.execute("select count(*) from main.journal_lines").fetchall()[0][0]
 
 
@@ -267,7 +268,7 @@ def export_journal(home: Path, parquet_path: Path, beancount_path: Path, beancou
         case a.account_type when 'asset' then 'Assets:A' when 'liability' then 'Liabilities:L'
              when 'equity' then 'Equity:E' when 'income' then 'Income:I' else 'Expenses:X' end
         || j.account_code || case when j.sub_account = '' then '' else ':S' || upper(left(md5(j.sub_account), 12)) end"""
-    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+    with duckdb.connect(str(DataHome(home).warehouse), read_only=True) as con:
         con.execute(f"copy (select * from main.journal_lines) to '{parquet_path}' (format parquet)")
         # the first day by which `beancount_lines` are reached; the last day if the journal is shorter (quick runs)
         last_day = con.execute("""

@@ -107,15 +107,19 @@ def _samples_in(text: bytes) -> int:
 
 
 def _measure_backed(path: Path) -> dict:
-    from assets.lake import Lake
-    from assets.telemetry import ingest_telemetry_day
+    from assets.inbox.intake import take_in_inbox
+    from assets.telemetry.scrapes import ingest_telemetry_day
+    from foundation.home import DataHome
+    from foundation.lake import Lake
 
-    home = Path(tempfile.mkdtemp(prefix="bench-home-", dir=path.parent))
+    home = DataHome(Path(tempfile.mkdtemp(prefix="bench-home-", dir=path.parent)))
     try:
-        (home / "inbox").mkdir(parents=True)
-        os.link(path, home / "inbox" / path.name)  # the same bytes, no copy
+        home.inbox.mkdir(parents=True)
+        os.link(path, home.inbox / path.name)  # the same bytes, no copy
         started = time.perf_counter()
-        (summary,) = ingest_telemetry_day(DAY, Lake(home))
+        lake = Lake(home)
+        take_in_inbox(lake)
+        (summary,) = ingest_telemetry_day(DAY, lake)
         seconds = time.perf_counter() - started
         return {"samples": summary.rows_accepted, "rows_in": summary.rows_in, "seconds": seconds}
     finally:

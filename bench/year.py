@@ -74,6 +74,7 @@ sys.path.insert(0, str(REPO))
 
 from bench import row  # noqa: E402
 from bench.ledger import LAKE_QUERIES, LOAN_ROUTER, START, YEAR, Volume, write_lake  # noqa: E402
+from foundation.home import DataHome  # noqa: E402
 
 GPUS = 10_000
 SCRAPE_INTERVAL_S = 21_600
@@ -185,19 +186,21 @@ def write_telemetry(inbox: Path, day: date, feeds: list, scrape_interval_s: int)
 
 
 def drop_day(home: Path, day: date, volume: Volume, feeds: list, scrape_interval_s: int, lenders: int) -> int:
-    inbox = home / "inbox"
+    inbox = DataHome(home).inbox
     return (write_tapes(inbox, day, volume, lenders) + write_statement(inbox, day)
             + write_telemetry(inbox, day, feeds, scrape_interval_s))
 
 
 def ingest_day(home: Path, day: date) -> dict:
     """The day's off-chain ingestion by the functions the Dagster assets call, in the assets' order."""
-    from assets.custodian import ingest_custodian_day
-    from assets.lake import Lake
-    from assets.loan_tapes import ingest_loan_tapes_day
-    from assets.telemetry import ingest_telemetry_day, join_collateral_telemetry
+    from assets.custodian.statements import ingest_custodian_day
+    from assets.inbox.intake import take_in_inbox
+    from assets.loan_tapes.tape import ingest_loan_tapes_day
+    from assets.telemetry.scrapes import ingest_telemetry_day, join_collateral_telemetry
+    from foundation.lake import Lake
 
     lake = Lake(home)
+    take_in_inbox(lake)
     summaries = [*ingest_loan_tapes_day(day, lake), *ingest_telemetry_day(day, lake), *ingest_custodian_day(day, lake)]
     dark = join_collateral_telemetry(day, lake)
     drop_archived_telemetry(home, day)
@@ -207,7 +210,7 @@ def ingest_day(home: Path, day: date) -> dict:
 
 def drop_archived_telemetry(home: Path, day: date) -> None:
     # The bench's only departure from production: the archive keeps every file; a year of DCGM text would not fit.
-    shutil.rmtree(home / "inbox" / "archive" / "telemetry" / day.isoformat(), ignore_errors=True)
+    shutil.rmtree(DataHome(home).archive / "telemetry" / day.isoformat(), ignore_errors=True)
 
 
 # --- the Definitions' jobs ------------------------------------------------------------------------------------
@@ -226,7 +229,7 @@ class Pipeline:
     def run(self, job: str, days: list[date], asset_selection=None, run_config: dict | None = None) -> dict:
         """One run of `job` over the window of `days` (or unpartitioned); its wall time, the seconds of each step
         (from the run's event log), and the failures other than blocking checks that found blockers."""
-        from orchestration.demo import QUIET_RUN_CONFIG, range_tags, step_crashes
+        from orchestration.pipeline import QUIET_RUN_CONFIG, range_tags, step_crashes
 
         config = {**QUIET_RUN_CONFIG, **(run_config or {})}
         kwargs = {"tags": range_tags(days[0], days[-1])} if days else {}
@@ -286,7 +289,7 @@ def split_steps(steps: dict[str, float]) -> dict[str, float]:
 
 
 def open_exceptions(home: Path) -> dict[str, int]:
-    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+    with duckdb.connect(str(DataHome(home).warehouse), read_only=True) as con:
         rows = con.execute("""select check_id || ' ' || severity, count(*) from recon.exceptions
                               where status != 'resolved' group by 1 order by 1""").fetchall()
     return {key: count for key, count in rows}
@@ -367,7 +370,7 @@ def measure_phase(phase: str, work: Path, days: int, volume: Volume, gpus: int, 
         ledger = year.run("inbox_ingestion", all_days, asset_selection=year.ledger_keys())
         out.update(seconds=ledger["seconds"], steps=ledger["steps"], phases=split_steps(ledger["steps"]),
                    exceptions_after_year=open_exceptions(year.home))
-        with duckdb.connect(str(year.home / "warehouse.duckdb"), read_only=True) as con:
+        with duckdb.connect(str(DataHome(year.home).warehouse), read_only=True) as con:
             out["journal_lines"] = con.execute("select count(*) from main.journal_lines").fetchall()[0][0]
         _log(f"ledger and checks of {days} days: {ledger['seconds']:.0f} s ({out['journal_lines']:,} journal lines)")
     elif phase.startswith("attestation:"):

@@ -14,9 +14,9 @@ from expectations.exceptions import BLOCKER, record_evaluation
 from expectations.gx_validation import validate_reconciliation_rows
 from expectations.policy import ReconciliationPolicy
 from expectations.reconciliation import RECONCILIATIONS, Reconciliation
-from orchestration.partitions import daily_partitions, window_days
-from orchestration.pools import WAREHOUSE_POOL
-from orchestration.resources import BackedHome
+from foundation.partitions import daily_partitions, window_days
+from foundation.pools import WAREHOUSE_POOL
+from foundation.home import BackedHome
 
 
 def run_reconciliation(
@@ -61,10 +61,11 @@ def build_reconciliation_check(recon: Reconciliation) -> dg.AssetChecksDefinitio
     )
     def reconciliation_check(context: dg.AssetCheckExecutionContext, backed_home: BackedHome) -> dg.AssetCheckResult:
         days = window_days(context)
-        with duckdb.connect(str(backed_home.warehouse_path)) as con:
+        home = backed_home.paths
+        with duckdb.connect(str(home.warehouse)) as con:
             passed, severity, metadata = run_reconciliation(
-                recon, con, days, context.run.run_id, ReconciliationPolicy.for_home(backed_home.root),
-                docs_dir=backed_home.reports_dir / "data_docs", lake_dir=backed_home.lake().root)
+                recon, con, days, context.run.run_id, ReconciliationPolicy.for_home(home),
+                docs_dir=home.data_docs, lake_dir=home.lake)
         return dg.AssetCheckResult(passed=passed, severity=severity, metadata=metadata)
 
     return reconciliation_check

@@ -10,8 +10,7 @@ import tomllib
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
-POLICY_FILE = "reconciliation.toml"
-
+from foundation.home import DataHome
 
 @dataclass(frozen=True)
 class ReconciliationPolicy:
@@ -43,8 +42,8 @@ class ReconciliationPolicy:
     max_cutoff_lag_minutes: str = "120"
 
     @classmethod
-    def for_home(cls, home: Path) -> "ReconciliationPolicy":
-        path = home / POLICY_FILE
+    def for_home(cls, home: DataHome | Path) -> "ReconciliationPolicy":
+        path = DataHome.of(home).reconciliation_policy
         if not path.exists():
             return cls()
         with path.open("rb") as f:

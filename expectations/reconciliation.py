@@ -14,7 +14,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from assets.lake import SCHEMAS
+from foundation.lake import SCHEMAS
 from expectations.exceptions import BLOCKER, BREAK_COLUMNS, WARN
 from expectations.policy import ReconciliationPolicy
 

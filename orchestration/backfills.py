@@ -37,7 +37,7 @@ import dagster as dg
 
 from orchestration.instance import instance_for
 from orchestration.jobs import DAILY_PIPELINE_SELECTION, INGESTION
-from orchestration.partitions import partitions_per_run
+from foundation.partitions import partitions_per_run
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 WORKSPACE_FILE = REPO_ROOT / "workspace.yaml"

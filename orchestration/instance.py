@@ -1,5 +1,11 @@
 """The Dagster instance lives in BACKED_HOME/dagster, with the warehouse pool limited to one writer.
 
+This module is where a command's values become the environment of the processes Dagster starts. Dagster names its
+instance by `DAGSTER_HOME` only (`DagsterInstance.get()`, its public way in); the code server and the run workers it
+starts load the code location of workspace.yaml, which finds the data home and the chain profile in `BACKED_HOME` and
+`BACKED_PROFILE`; and they all inherit this process's environment, with no public way to hand them values. So
+`instance_for` writes those variables, here and nowhere else; everything in this process takes values.
+
 Its storage (runs, event logs, schedules) is SQLite files in that folder unless BACKED_DAGSTER_PG_URL holds a
 `postgresql://` URL: then it is that PostgreSQL database (dagster-postgres), which the runs of a parallel backfill
 write concurrently without SQLite's file locks. The URL may hold a password: dagster.yaml names the variable
@@ -12,7 +18,11 @@ from pathlib import Path
 
 import dagster as dg
 
+from foundation.home import HOME_ENV, DataHome
+
 PG_URL_ENV = "BACKED_DAGSTER_PG_URL"
+# The chain profile of the code location (orchestration.definitions): sandbox unless set.
+PROFILE_ENV = "BACKED_PROFILE"
 # Optional: how many runs the run queue launches at once (Dagster's default is 10); 1 runs a backfill serially.
 MAX_RUNS_ENV = "BACKED_MAX_CONCURRENT_RUNS"
 MARKER = "# Written by backed."
@@ -58,9 +68,9 @@ def _psycopg2_url() -> None:
             os.environ[PG_URL_ENV] = "postgresql+psycopg2://" + url[len(scheme):]
 
 
-def dagster_home(home: Path) -> Path:
+def dagster_home(home: DataHome) -> Path:
     _psycopg2_url()
-    path = home / "dagster"
+    path = home.dagster
     path.mkdir(parents=True, exist_ok=True)
     config = path / "dagster.yaml"
     wanted = dagster_yaml()
@@ -71,6 +81,11 @@ def dagster_home(home: Path) -> Path:
     return path
 
 
-def instance_for(home: Path) -> dg.DagsterInstance:
+def instance_for(home: DataHome | Path, profile: str | None = None) -> dg.DagsterInstance:
+    """The Dagster instance of `home`; the processes it starts work on `home` (and on the chain `profile`, if given)."""
+    home = DataHome.of(home)
     os.environ["DAGSTER_HOME"] = str(dagster_home(home))
+    os.environ[HOME_ENV] = str(home.root)
+    if profile:
+        os.environ[PROFILE_ENV] = profile
     return dg.DagsterInstance.get()

@@ -1,10 +1,12 @@
 """Jobs. Partitioned and unpartitioned assets can't share a run, so the seeds have their own job."""
 import dagster as dg
 
-from orchestration.partitions import daily_partitions
+from assets.inbox.assets import INBOX_GROUP
+from assets.sources import SOURCES, inbox_sources
+from foundation.partitions import daily_partitions
 
-INGESTION = dg.AssetSelection.groups("chain", "loan_books", "telemetry", "custodian")
-OFFCHAIN_INGESTION = dg.AssetSelection.groups("loan_books", "telemetry", "custodian")
+INGESTION = dg.AssetSelection.groups(INBOX_GROUP, *(source.group for source in SOURCES))
+OFFCHAIN_INGESTION = dg.AssetSelection.groups(INBOX_GROUP, *(source.group for source in inbox_sources()))
 LEDGER = dg.AssetSelection.groups("staging", "ledger_postings", "ledger")
 ATTESTATION = dg.AssetSelection.assets("reserve_attestation")
 # What a day needs end to end; also what `backed backfill` selects unless told otherwise.

@@ -1,6 +1,6 @@
 """The inbox sensor: files dropped in `inbox/` start the ingestion of the days they are about.
 
-Each tick takes the dropped files in (`assets.intake.take_in_inbox`: recognised by content, deduplicated by sha256,
+Each tick takes the dropped files in (`assets.inbox.intake.take_in_inbox`: recognised by content, deduplicated by sha256,
 routed to the day their content names, archived), then asks for one run per day that received files since the
 last tick, whoever took them in (this sensor, an ingest run, `backed ingest`). The run key is made of the files'
 hashes, so the same files never start a second run. Hashing is bounded per tick; a larger backlog is taken in over
@@ -14,7 +14,8 @@ from datetime import datetime
 import dagster as dg
 
 from orchestration.jobs import inbox_job
-from orchestration.resources import BackedHome
+from foundation.home import BackedHome
+from foundation.lake import Lake
 
 # Bytes hashed and archived per tick: a day of a large fleet's telemetry is ~11 GB, hashed at roughly 1 GB/s.
 INTAKE_BYTES_PER_TICK = 4 * 1024**3
@@ -24,10 +25,10 @@ INTAKE_BYTES_PER_TICK = 4 * 1024**3
            description="Takes in files dropped in the inbox (by content, once per sha256) and starts the ingestion "
                        "of the days they are about.")
 def inbox_sensor(context: dg.SensorEvaluationContext, backed_home: BackedHome):
-    from assets.inbox import REJECTED, ROUTED, read_receipts
-    from assets.intake import take_in_inbox
+    from assets.inbox.register import REJECTED, ROUTED, read_receipts
+    from assets.inbox.intake import take_in_inbox
 
-    lake = backed_home.lake()
+    lake = Lake(backed_home.paths)
     for result in take_in_inbox(lake, max_bytes=INTAKE_BYTES_PER_TICK):
         if result.status == REJECTED:
             context.log.warning(f"{result.file_name}: rejected ({result.recognition.problem}) "

@@ -21,7 +21,7 @@ DAYS = 3
 @pytest.fixture(scope="session")
 def clean_demo(tmp_path_factory):
     """A clean 3-day sandbox run through Dagster, shared by the tests that only read it."""
-    from orchestration.demo import run_demo
+    from orchestration.pipeline import run_demo
 
     home = tmp_path_factory.mktemp("clean") / "home"
     result = run_demo(home, days=DAYS, seed=7, start=START, echo=lambda m: None)

@@ -16,6 +16,7 @@ import json
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
+from foundation.home import DataHome
 
 
 def copy_of_demo(clean_demo, tmp_path_factory, name: str) -> tuple[Path, Path, Path]:
@@ -85,7 +86,7 @@ def table_digest(home: Path, table: str, order_by: str) -> tuple[int, str]:
 
     import duckdb
 
-    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+    with duckdb.connect(str(DataHome(home).warehouse), read_only=True) as con:
         rows = con.execute(f"select * from {table} order by {order_by}").fetchall()
     return len(rows), hashlib.sha256(repr(rows).encode()).hexdigest()
 

@@ -28,7 +28,7 @@ from typing import Any
 import pyarrow as pa
 from eth_utils import keccak, to_checksum_address
 
-from assets.lake import SCHEMAS, Lake
+from foundation.lake import SCHEMAS, Lake
 
 DAY_1 = date(2026, 1, 5)
 DAY_2 = date(2026, 1, 6)

@@ -12,6 +12,7 @@ from pathlib import Path
 import duckdb
 import pytest
 from conftest import DAYS, START
+from foundation.home import DataHome
 
 CLI = Path(sys.executable).parent / "backed"
 DAY = START.replace(day=DAYS)
@@ -51,7 +52,7 @@ def attest_in_process(monkeypatch, home: Path, *args: str):
 @pytest.fixture(scope="module")
 def warehouse_facts(clean_demo):
     home, _ = clean_demo
-    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+    with duckdb.connect(str(DataHome(home).warehouse), read_only=True) as con:
         one = lambda sql: con.execute(sql, [DAY]).fetchone()  # noqa: E731
         return {
             "state_block_hash": one("select state_block_hash from main.stg_chain_days where partition_date = ?")[0],
@@ -134,7 +135,7 @@ def test_an_open_blocker_refuses_and_an_override_is_printed_in_both_files(clean_
     before = html_path.read_bytes(), pdf_path.read_bytes()
     blocker = Break(check_id="R3", check_date=DAY, entity_key="custodian:cash", severity=BLOCKER, expected="100",
                     actual="90", difference="-10", tolerance="0.01", description="cash short", lineage="test")
-    with duckdb.connect(str(home / "warehouse.duckdb")) as con:
+    with duckdb.connect(str(DataHome(home).warehouse)) as con:
         record_evaluation(con, "R3", [DAY], [blocker], run_id="test")
 
     refused = attest_in_process(monkeypatch, home, DAY.isoformat())

@@ -23,8 +23,8 @@ from assets.chain.registry import REGISTRY
 from assets.chain.reorgs import verify_and_repair
 from assets.chain.rpc import JsonRpcClient
 from assets.chain.state import MULTICALL3_ADDRESS
-from assets.lake import Lake
-from orchestration.cli_chain import chain as chain_cli
+from foundation.lake import Lake
+from orchestration.cli.chain import chain as chain_cli
 from tests.local_chain import AGGREGATOR_SOL, EMITTERS_SOL, LocalChain, compile_solidity, utc
 from tests.rpc_fault_proxy import FaultPlan, RpcFaultProxy
 

@@ -30,6 +30,7 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 from conftest import DAYS, START
+from foundation.home import DataHome
 from demo_copies import (JOURNAL_ORDER, copy_of_demo, is_temporary, lake_files, point_at, revived_chain,
                          table_digest)
 
@@ -51,12 +52,12 @@ from pathlib import Path
 sys.path.insert(0, {str(REPO)!r})
 home, day, how = Path(sys.argv[1]), date.fromisoformat(sys.argv[2]), sys.argv[3]
 if how == "demo":
-    from orchestration.demo import run_pipeline
+    from orchestration.pipeline import run_pipeline
     result = run_pipeline(home, [day], echo=lambda m: print(m, flush=True))
     sys.exit(0 if result.pipeline_success and result.attestations else 3)
 from orchestration.crashed_runs import process_tags
 from orchestration.definitions import build_definitions
-from orchestration.demo import QUIET_RUN_CONFIG
+from orchestration.pipeline import QUIET_RUN_CONFIG
 from orchestration.instance import instance_for
 run = build_definitions(home, "sandbox").resolve_job_def("daily_pipeline").execute_in_process(
     instance=instance_for(home), partition_key=day.isoformat(), tags=process_tags(), run_config=QUIET_RUN_CONFIG,
@@ -161,7 +162,7 @@ def crashes(clean_demo, tmp_path_factory):
             dbt_log_says(tmp_path / "dbt-target", "START sql incremental model main.journal_lines"))
         stages["lake_after_dbt_kill"] = lake_files(home, DAY)
         stages["journal_after_dbt_kill"] = table_digest(home, "main.journal_lines", JOURNAL_ORDER)
-        with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+        with duckdb.connect(str(DataHome(home).warehouse), read_only=True) as con:
             stages["duplicate_lines_after_dbt_kill"] = con.execute(
                 "select count(*) - count(distinct (entry_id, line_no)) from main.journal_lines").fetchone()[0]
 
@@ -232,7 +233,7 @@ def test_the_rerun_after_both_crashes_completes_and_rebuilds_what_an_uninterrupt
     assert lake_files(home) == lake_files(demo)
     assert not (home / "lake" / "chain_reorgs").exists()  # the revived chain is the demo's
     journal, clean_journal = (table_digest(h, "main.journal_lines", JOURNAL_ORDER) for h in (home, demo))
-    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+    with duckdb.connect(str(DataHome(home).warehouse), read_only=True) as con:
         duplicates = con.execute(
             "select count(*) - count(distinct (entry_id, line_no)) from main.journal_lines").fetchone()[0]
     reliability.compared(rows=clean_journal[0], lost=max(clean_journal[0] - journal[0], 0), duplicates=duplicates)
@@ -272,7 +273,7 @@ def test_a_temporary_left_by_a_killed_writer_is_removed_by_the_next_write_of_the
     import time
     from datetime import date
 
-    from assets.lake import ABANDONED_TEMPORARY_AGE_S, SCHEMAS, Lake
+    from foundation.lake import ABANDONED_TEMPORARY_AGE_S, SCHEMAS, Lake
 
     lake, day = Lake(tmp_path), date(2026, 1, 1)
     empty = SCHEMAS["chain_days"].empty_table()

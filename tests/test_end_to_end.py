@@ -8,6 +8,7 @@ from pathlib import Path
 
 import duckdb
 from conftest import DAYS, START
+from foundation.home import DataHome
 
 
 
@@ -20,7 +21,7 @@ def test_every_ledger_account_equals_ground_truth_every_day(clean_demo):
     home, _ = clean_demo
     expected = ground_truth(home)
     assert len(expected) == DAYS * 16
-    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+    with duckdb.connect(str(DataHome(home).warehouse), read_only=True) as con:
         rows = con.execute("select partition_date, account_code, closing_balance from main.trial_balance").fetchall()
     actual = {(d, a): Decimal(b) for d, a, b in rows}
     mismatches = {k: (v, actual.get(k)) for k, v in expected.items() if actual.get(k) != v}
@@ -33,7 +34,7 @@ def test_every_ledger_account_equals_ground_truth_every_day(clean_demo):
 
 def test_clean_run_has_no_exceptions_and_attests_every_day(clean_demo):
     home, result = clean_demo
-    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+    with duckdb.connect(str(DataHome(home).warehouse), read_only=True) as con:
         open_rows = con.execute("select check_id, check_date, entity_key from recon.exceptions where status != 'resolved'").fetchall()
         checks_ran = con.execute("select count(*) from main.usdai_supply_reconciliation").fetchone()[0]
     assert open_rows == []
@@ -43,7 +44,7 @@ def test_clean_run_has_no_exceptions_and_attests_every_day(clean_demo):
     for needle in ("Reserve attestation", "Liquid coverage", "USDai totalSupply()", "sha256", "Ledger hash"):
         assert needle in report
     # every input file of the day is named in the report with its hash
-    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+    with duckdb.connect(str(DataHome(home).warehouse), read_only=True) as con:
         hashes = [h for (h,) in con.execute("select sha256 from main.stg_input_files where partition_date = ?",
                                             [result.days[-1]]).fetchall()]
     assert hashes and all(h in report for h in hashes)
@@ -67,7 +68,7 @@ def test_injected_unbacked_mint_raises_a_blocker_on_its_day(tmp_path):
                          capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "blocker" in out.stdout
-    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+    with duckdb.connect(str(DataHome(home).warehouse), read_only=True) as con:
         rows = con.execute("""select check_id, check_date, entity_key, severity, difference from recon.exceptions
                               where status = 'open' order by check_date, entity_key""").fetchall()
     first_day = min(r[1] for r in rows)

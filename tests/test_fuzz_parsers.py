@@ -50,12 +50,13 @@ from openpyxl.utils.exceptions import IllegalCharacterError
 from assets.chain.blocks import BlockHeader
 from assets.chain.ingest import _event_row, _table, _unknown_log_row
 from assets.chain.registry import REGISTRY, DecodedLog, decode_log
-from assets.custodian import ingest_custodian_day
-from assets.inbox import REJECTED, ROUTED
-from assets.intake import take_in_inbox
-from assets.lake import Lake, RawAmountOutOfRange
-from assets.loan_tapes import ingest_loan_tapes_day
-from assets.telemetry import ingest_telemetry_day, join_collateral_telemetry
+from assets.custodian.statements import ingest_custodian_day
+from assets.inbox.register import REJECTED, ROUTED
+from assets.inbox.intake import take_in_inbox
+from foundation.lake import Lake
+from foundation.money import RawAmountOutOfRange
+from assets.loan_tapes.tape import ingest_loan_tapes_day
+from assets.telemetry.scrapes import ingest_telemetry_day, join_collateral_telemetry
 from sandbox.file_drops import (
     GpuFeed,
     LoanTapeRow,
@@ -436,8 +437,8 @@ def take_in_and_ingest(homes: Path, target: str, content: bytes, name: str) -> N
 
 
 def _take_in_and_ingest(lake: Lake, target: str, content: bytes, name: str) -> str:
-    lake.inbox.mkdir(parents=True)
-    (lake.inbox / name).write_bytes(content)
+    lake.home.inbox.mkdir(parents=True)
+    (lake.home.inbox / name).write_bytes(content)
     (result,) = take_in_inbox(lake, clock=lambda: RECEIVED_AT)
     assert result.status in (ROUTED, REJECTED)
     if result.status == REJECTED:
@@ -481,8 +482,8 @@ def _take_in_and_ingest(lake: Lake, target: str, content: bytes, name: str) -> s
 def test_the_files_mutated_are_accepted_whole_as_written(tmp_path, content):
     """The fuzzing starts from files that go through untouched, so what it finds is what a mutation broke."""
     lake = Lake(tmp_path)
-    lake.inbox.mkdir(parents=True)
-    (lake.inbox / "file").write_bytes(content)
+    lake.home.inbox.mkdir(parents=True)
+    (lake.home.inbox / "file").write_bytes(content)
     (result,) = take_in_inbox(lake, clock=lambda: RECEIVED_AT)
     assert result.status == ROUTED, result.recognition
     (summary,) = INGEST[result.source](result.partition, lake)

@@ -34,15 +34,15 @@ from click.testing import CliRunner
 from assets.chain.ingest import ChainRun
 from assets.chain.profiles import load_profile, rpc_client
 from assets.chain.rpc import JsonRpcError, RpcHttpError, RpcUnavailable
-from assets.custodian import ingest_custodian_day
-from assets.inbox import REJECTED, ROUTED, read_receipts
-from assets.ingestion import loan_tape_ingestion
-from assets.intake import UnsafeArchive, take_in_inbox
-from assets.lake import Lake
-from assets.loan_tapes import ingest_loan_tapes_day
+from assets.custodian.statements import ingest_custodian_day
+from assets.inbox.register import REJECTED, ROUTED, read_receipts
+from assets.loan_tapes.assets import loan_tape_ingestion
+from assets.inbox.intake import UnsafeArchive, take_in_inbox
+from foundation.lake import Lake
+from assets.loan_tapes.tape import ingest_loan_tapes_day
 from expectations.exceptions import BLOCKER, TABLE, WARN, Break, record_evaluation
 from orchestration.cli import main as backed
-from orchestration.resources import BackedHome
+from foundation.home import BackedHome
 from orchestration.sensors import inbox_sensor
 from sandbox.file_drops import (
     LoanTapeRow,
@@ -101,7 +101,7 @@ def tree(folder: Path) -> dict[str, tuple]:
 
 def everything_written(lake: Lake) -> bytes:
     """The bytes of every file under BACKED_HOME, to search for what must not be there."""
-    return b"\n".join(path.read_bytes() for path in lake.home.rglob("*") if path.is_file() and not path.is_symlink())
+    return b"\n".join(path.read_bytes() for path in lake.home.root.rglob("*") if path.is_file() and not path.is_symlink())
 
 
 def sha256(content: bytes) -> str:
@@ -132,45 +132,45 @@ def tape_bytes(rows: list[LoanTapeRow]) -> bytes:
 def test_a_hostile_file_name_is_taken_in_under_a_safe_name_inside_backed_home(world, case):
     lake, outside = world
     name = HOSTILE_NAMES[case]
-    lake.inbox.mkdir(parents=True)
-    (lake.inbox / name).write_bytes(tape_bytes([tape_row(1)]))
+    lake.home.inbox.mkdir(parents=True)
+    (lake.home.inbox / name).write_bytes(tape_bytes([tape_row(1)]))
     before = tree(outside)
     (result,) = take_in_inbox(lake, clock=lambda: RECEIVED_AT)
     assert (result.status, result.partition) == (ROUTED, DAY), result.recognition
     # recorded under a name that is printable UTF-8, one line, short enough to add a hash to
     assert "\n" not in result.file_name and "\x1b" not in result.file_name and "/" not in result.file_name
     assert len(result.file_name.encode()) <= 160 and result.file_name.encode().decode() == result.file_name
-    assert result.archive_path.resolve().is_relative_to(lake.archive.resolve())
+    assert result.archive_path.resolve().is_relative_to(lake.home.archive.resolve())
     (summary,) = ingest_loan_tapes_day(DAY, lake)
     assert (summary.file_name, summary.rows_accepted) == (result.file_name, 1)
     assert lake.read_table("loan_tapes", DAY).column("source_file").to_pylist() == [result.file_name]
     assert read_receipts(lake).get_column("file_name").to_list() == [result.file_name]
-    assert [p for p in lake.inbox.rglob("*") if p.is_file() and not p.is_relative_to(lake.archive)] == []
+    assert [p for p in lake.home.inbox.rglob("*") if p.is_file() and not p.is_relative_to(lake.home.archive)] == []
     assert tree(outside) == before
-    assert {p.name for p in lake.home.parent.iterdir()} == {"home", "outside"}
+    assert {p.name for p in lake.home.root.parent.iterdir()} == {"home", "outside"}
 
 
 def test_a_dot_file_is_a_file_still_being_written_and_is_left_alone_whatever_its_name(world):
     lake, outside = world
-    lake.inbox.mkdir(parents=True)
-    (lake.inbox / "..%2f..%2fetc%2fpasswd").write_bytes(tape_bytes([tape_row(1)]))
+    lake.home.inbox.mkdir(parents=True)
+    (lake.home.inbox / "..%2f..%2fetc%2fpasswd").write_bytes(tape_bytes([tape_row(1)]))
     assert take_in_inbox(lake, clock=lambda: RECEIVED_AT) == []
-    assert (lake.inbox / "..%2f..%2fetc%2fpasswd").exists() and read_receipts(lake).is_empty()
+    assert (lake.home.inbox / "..%2f..%2fetc%2fpasswd").exists() and read_receipts(lake).is_empty()
     assert os.listdir(outside) == []
 
 
 def test_a_hostile_file_name_that_cannot_be_read_is_rejected_inside_backed_home(world):
     lake, outside = world
     name = "x..%2f..%2foutside%2f" + "y" * 230
-    (lake.inbox / "deep" / "er").mkdir(parents=True)
-    (lake.inbox / "deep" / "er" / name).write_bytes(b"\x00\x01 not a document")
+    (lake.home.inbox / "deep" / "er").mkdir(parents=True)
+    (lake.home.inbox / "deep" / "er" / name).write_bytes(b"\x00\x01 not a document")
     (result,) = take_in_inbox(lake, clock=lambda: RECEIVED_AT)
     assert (result.status, result.recognition.problem) == (REJECTED, "unrecognised_content")
     quarantined = lake.rejected_file_quarantine_path(RECEIVED_AT.date(), result.file_name, result.sha256)
-    assert quarantined.resolve().is_relative_to(lake.quarantine_dir.resolve())
+    assert quarantined.resolve().is_relative_to(lake.home.quarantine.resolve())
     (entry,) = pq.read_table(quarantined).to_pylist()
     assert (entry["source_file"], entry["reason"]) == (result.file_name, "unrecognised_content")
-    assert result.archive_path.resolve().is_relative_to(lake.archive.resolve())
+    assert result.archive_path.resolve().is_relative_to(lake.home.archive.resolve())
     assert os.listdir(outside) == []
 
 
@@ -179,13 +179,13 @@ def test_backed_ingest_of_a_path_with_dot_dot_copies_the_file_and_writes_only_in
     write_loan_tape(outside / "tape.csv", [tape_row(1)])
     before = tree(outside)
     monkeypatch.setenv("BACKED_HOME", str(lake.home))
-    (lake.inbox / "sub").mkdir(parents=True)
-    climbing = lake.inbox / "sub" / ".." / ".." / ".." / "outside" / "tape.csv"
+    (lake.home.inbox / "sub").mkdir(parents=True)
+    climbing = lake.home.inbox / "sub" / ".." / ".." / ".." / "outside" / "tape.csv"
     result = CliRunner().invoke(backed, ["--home", str(lake.home), "ingest", str(climbing)])
     assert result.exit_code == 0, result.output
     assert "tape.csv: loan_tapes (loan_tape_csv), partition 2026-01-05, 1 rows accepted, 0 quarantined" in result.output
     assert tree(outside) == before  # named explicitly, so read; copied, never moved or changed
-    (archived,) = (lake.archive / "loan_tapes" / DAY.isoformat()).iterdir()
+    (archived,) = (lake.home.archive / "loan_tapes" / DAY.isoformat()).iterdir()
     assert archived.read_bytes() == (outside / "tape.csv").read_bytes() and archived.stat().st_nlink == 1
 
 
@@ -194,7 +194,7 @@ def test_a_link_in_the_inbox_is_never_followed_and_is_rejected_with_its_reason(w
     # What the links point at would be taken in if read: a valid tape, a folder of them; and /etc/passwd.
     write_loan_tape(outside / "secret-tape.csv", [tape_row(1, borrower_name="Confidential Borrower LLC")])
     write_loan_tape(outside / "folder" / "more.csv", [tape_row(2)])
-    lake.inbox.mkdir(parents=True)
+    lake.home.inbox.mkdir(parents=True)
     links = {
         "tape.csv": outside / "secret-tape.csv",
         "folder": outside / "folder",
@@ -202,9 +202,9 @@ def test_a_link_in_the_inbox_is_never_followed_and_is_rejected_with_its_reason(w
         "etc-passwd": Path("/etc/passwd"),
     }
     for name, target in links.items():
-        (lake.inbox / name).symlink_to(target)
-    (lake.inbox / "nested").mkdir()
-    (lake.inbox / "nested" / "relative.csv").symlink_to(Path("..") / ".." / ".." / "outside" / "secret-tape.csv")
+        (lake.home.inbox / name).symlink_to(target)
+    (lake.home.inbox / "nested").mkdir()
+    (lake.home.inbox / "nested" / "relative.csv").symlink_to(Path("..") / ".." / ".." / "outside" / "secret-tape.csv")
     before = tree(outside)
     secret = (outside / "secret-tape.csv").read_bytes()
 
@@ -223,19 +223,19 @@ def test_a_link_in_the_inbox_is_never_followed_and_is_rejected_with_its_reason(w
     assert (outside / "secret-tape.csv").stat().st_nlink == 1
     assert secret not in everything_written(lake) and b"Confidential Borrower" not in everything_written(lake)
     assert b"root:" not in everything_written(lake)
-    assert [p for p in lake.inbox.rglob("*") if not p.is_relative_to(lake.archive) and not p.is_dir()] == []
+    assert [p for p in lake.home.inbox.rglob("*") if not p.is_relative_to(lake.home.archive) and not p.is_dir()] == []
     assert take_in_inbox(lake) == []
 
 
 @pytest.mark.parametrize("planted", ["archive", "archive/loan_tapes"])
 def test_a_link_planted_in_place_of_the_archive_stops_intake_before_it_writes_outside(world, planted):
     lake, outside = world
-    (lake.inbox / planted).parent.mkdir(parents=True, exist_ok=True)
-    (lake.inbox / planted).symlink_to(outside, target_is_directory=True)
-    write_loan_tape(lake.inbox / "tape.csv", [tape_row(1)])
+    (lake.home.inbox / planted).parent.mkdir(parents=True, exist_ok=True)
+    (lake.home.inbox / planted).symlink_to(outside, target_is_directory=True)
+    write_loan_tape(lake.home.inbox / "tape.csv", [tape_row(1)])
     with pytest.raises(UnsafeArchive, match="outside BACKED_HOME"):
         take_in_inbox(lake, clock=lambda: RECEIVED_AT)
-    assert os.listdir(outside) == [] and (lake.inbox / "tape.csv").exists()
+    assert os.listdir(outside) == [] and (lake.home.inbox / "tape.csv").exists()
 
 
 # --- XML that asks for more than its text ------------------------------------------------------------------------
@@ -304,8 +304,8 @@ def test_xml_with_a_dtd_is_rejected_before_anything_is_expanded_or_fetched(world
         # the entity goes where the custodian's account id goes
         content = good.replace(declaration, declaration + b"\n" + prolog.encode())
         content = content.replace(b"ACC-1</Id>", (ENTITY_USES[case] or b"ACC-1") + b"</Id>")
-        (lake.inbox / f"{case}.xml").parent.mkdir(parents=True, exist_ok=True)
-        (lake.inbox / f"{case}.xml").write_bytes(content)
+        (lake.home.inbox / f"{case}.xml").parent.mkdir(parents=True, exist_ok=True)
+        (lake.home.inbox / f"{case}.xml").write_bytes(content)
     tracemalloc.start()
     started = time.monotonic()
     results = take_in_inbox(lake, clock=lambda: RECEIVED_AT)
@@ -327,8 +327,8 @@ def test_xinclude_in_a_statement_is_plain_markup_and_includes_nothing(world):
         b"<Id>ACC-1</Id>",
         f'<Id>ACC-1<xi:include xmlns:xi="http://www.w3.org/2001/XInclude" href="file://{secret_file}" '
         f'parse="text"/></Id>'.encode())
-    (lake.inbox / "holdings.xml").parent.mkdir(parents=True)
-    (lake.inbox / "holdings.xml").write_bytes(content)
+    (lake.home.inbox / "holdings.xml").parent.mkdir(parents=True)
+    (lake.home.inbox / "holdings.xml").write_bytes(content)
     (result,) = take_in_inbox(lake, clock=lambda: RECEIVED_AT)
     assert result.status == ROUTED, result.recognition
     (summary,) = ingest_custodian_day(DAY, lake)
@@ -350,8 +350,8 @@ def test_a_workbook_whose_sheet_carries_a_dtd_is_rejected_as_unsafe(world, liste
                     used = ENTITY_USES[case] or b"L-1"  # in place of the loan id
                     data = prolog.encode() + data.replace(b"<t>L-1</t>", b"<t>" + used + b"</t>")
                 target.writestr(member, data)
-        (lake.inbox / f"{case}.xlsx").parent.mkdir(parents=True, exist_ok=True)
-        (lake.inbox / f"{case}.xlsx").write_bytes(out.getvalue())
+        (lake.home.inbox / f"{case}.xlsx").parent.mkdir(parents=True, exist_ok=True)
+        (lake.home.inbox / f"{case}.xlsx").write_bytes(out.getvalue())
     outcomes = {r.file_name: (r.status, r.recognition.problem) for r in take_in_inbox(lake, clock=lambda: RECEIVED_AT)}
     # openpyxl's XML goes through defusedxml, which refuses every entity; a DTD that declares none is not fetched
     assert outcomes.pop("external-dtd.xlsx")[0] in (ROUTED, REJECTED)
@@ -366,21 +366,21 @@ def test_a_file_over_the_inbox_limit_is_rejected_naming_the_file_and_the_limit(w
     lake, outside = world
     monkeypatch.setenv("BACKED_HOME", str(lake.home))
     monkeypatch.setenv("BACKED_MAX_INBOX_FILE_BYTES", "4096")
-    write_loan_tape(lake.inbox / "small.csv", [tape_row(1)])
-    write_loan_tape(lake.inbox / "large.csv", [tape_row(n) for n in range(1, 30)])
-    size = (lake.inbox / "large.csv").stat().st_size
-    assert (lake.inbox / "small.csv").stat().st_size <= 4096 < size
-    result = CliRunner().invoke(backed, ["--home", str(lake.home), "ingest", str(lake.inbox)])
+    write_loan_tape(lake.home.inbox / "small.csv", [tape_row(1)])
+    write_loan_tape(lake.home.inbox / "large.csv", [tape_row(n) for n in range(1, 30)])
+    size = (lake.home.inbox / "large.csv").stat().st_size
+    assert (lake.home.inbox / "small.csv").stat().st_size <= 4096 < size
+    result = CliRunner().invoke(backed, ["--home", str(lake.home), "ingest", str(lake.home.inbox)])
     assert result.exit_code == 1, result.output
     assert (f"large.csv: rejected, file_too_large: {size} bytes, more than the inbox's limit of 4096 bytes "
             "(BACKED_MAX_INBOX_FILE_BYTES)") in result.output
     assert "small.csv: loan_tapes (loan_tape_csv), partition 2026-01-05, 1 rows accepted" in result.output
 
     monkeypatch.setenv("BACKED_MAX_INBOX_FILE_BYTES", "lots")
-    write_loan_tape(lake.inbox / "again.csv", [tape_row(2)])
+    write_loan_tape(lake.home.inbox / "again.csv", [tape_row(2)])
     with pytest.raises(ValueError, match="BACKED_MAX_INBOX_FILE_BYTES must be a positive whole number of bytes"):
         take_in_inbox(lake)
-    assert (lake.inbox / "again.csv").exists()  # a misconfiguration takes nothing in
+    assert (lake.home.inbox / "again.csv").exists()  # a misconfiguration takes nothing in
 
 
 # --- exported CSV ------------------------------------------------------------------------------------------------
@@ -423,10 +423,10 @@ def hostile_warehouse(path: Path) -> None:
 
 def test_an_exported_trail_neutralises_every_formula_a_counterparty_typed(world, monkeypatch):
     lake, _ = world
-    lake.home.mkdir(parents=True)
-    hostile_warehouse(lake.home / "warehouse.duckdb")
+    lake.home.root.mkdir(parents=True)
+    hostile_warehouse(lake.home.warehouse)
     monkeypatch.setenv("BACKED_HOME", str(lake.home))
-    out = lake.home / "reports" / "trail.csv"
+    out = lake.home.root / "reports" / "trail.csv"
     result = CliRunner().invoke(backed, ["--home", str(lake.home), "trail", "--file", FORMULAS[0], "--out", str(out),
                                          "--include-pii"])
     assert result.exit_code == 0, result.output
@@ -454,8 +454,8 @@ INJECTIONS = ("open' OR 1=1 --", "R1' OR '1'='1", "x'); drop table recon.excepti
 
 def test_sql_in_command_line_filters_is_data_never_sql(world, monkeypatch):
     lake, _ = world
-    lake.home.mkdir(parents=True)
-    hostile_warehouse(lake.home / "warehouse.duckdb")
+    lake.home.root.mkdir(parents=True)
+    hostile_warehouse(lake.home.warehouse)
     monkeypatch.setenv("BACKED_HOME", str(lake.home))
 
     def run(*arguments: str):
@@ -482,7 +482,7 @@ def test_sql_in_command_line_filters_is_data_never_sql(world, monkeypatch):
                                           injection).output
         account = run("trail", "--account", injection, "--date", "2026-01-05")
         assert account.exit_code == 1 and "no account" in account.output
-    with duckdb.connect(str(lake.home / "warehouse.duckdb"), read_only=True) as con:
+    with duckdb.connect(str(lake.home.warehouse), read_only=True) as con:
         assert con.execute(f"select count(*), count(acknowledged_by) from {TABLE}").fetchone() == (2, 0)
         assert con.execute("select count(*) from main.journal_lines").fetchone() == (2,)
 
@@ -497,9 +497,9 @@ def test_borrower_names_never_reach_a_log_or_the_terminal(world, monkeypatch, ca
     # Latin-1, one cut short inside its quotes; and a tape sent without its header row, so unrecognised.
     tape = tape_bytes([tape_row(1), tape_row(2), tape_row(3, borrower_name="=HYPERLINK(1), Inc.")])
     latin1 = tape.replace(BORROWERS[2].encode(), BORROWERS[1].encode("latin-1"))
-    lake.inbox.mkdir(parents=True)
-    (lake.inbox / "acme.csv").write_bytes(latin1[: latin1.rindex(b'"=HYPERLINK') + 8])
-    (lake.inbox / "headless.csv").write_bytes(tape.split(b"\n", 1)[1])
+    lake.home.inbox.mkdir(parents=True)
+    (lake.home.inbox / "acme.csv").write_bytes(latin1[: latin1.rindex(b'"=HYPERLINK') + 8])
+    (lake.home.inbox / "headless.csv").write_bytes(tape.split(b"\n", 1)[1])
     (outside / "acme-corrected.csv").write_bytes(latin1.replace(b"L-1,", b"L-9,")[: latin1.rindex(b'"=HYPERLINK') + 8])
     caplog.set_level(logging.DEBUG)
 

@@ -42,7 +42,7 @@ def snapshot(home, instance=None) -> dict:
 def runs(clean_demo, tmp_path_factory):
     """The demo's snapshot, then the copy's after each of two more runs of the day."""
     from orchestration.definitions import build_definitions
-    from orchestration.demo import QUIET_RUN_CONFIG, step_crashes
+    from orchestration.pipeline import QUIET_RUN_CONFIG, step_crashes
     from orchestration.instance import instance_for
 
     demo, tmp_path, home = copy_of_demo(clean_demo, tmp_path_factory, "idempotency")

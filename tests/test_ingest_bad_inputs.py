@@ -21,12 +21,12 @@ import openpyxl
 import pyarrow.parquet as pq
 import pytest
 
-from assets.custodian import ingest_custodian_day
-from assets.inbox import REJECTED, ROUTED
-from assets.intake import take_in_inbox
-from assets.lake import Lake
-from assets.loan_tapes import ingest_loan_tapes_day
-from assets.telemetry import ingest_telemetry_day
+from assets.custodian.statements import ingest_custodian_day
+from assets.inbox.register import REJECTED, ROUTED
+from assets.inbox.intake import take_in_inbox
+from foundation.lake import Lake
+from assets.loan_tapes.tape import ingest_loan_tapes_day
+from assets.telemetry.scrapes import ingest_telemetry_day
 from sandbox.file_drops import (
     GpuFeed,
     LoanTapeRow,
@@ -299,8 +299,8 @@ def test_bad_input(case_id, tmp_path):
     scratch = tmp_path / "scratch"
     scratch.mkdir()
     content = case.content(scratch)
-    (lake.inbox / case.file_name).parent.mkdir(parents=True, exist_ok=True)
-    (lake.inbox / case.file_name).write_bytes(content)
+    (lake.home.inbox / case.file_name).parent.mkdir(parents=True, exist_ok=True)
+    (lake.home.inbox / case.file_name).write_bytes(content)
     (result,) = take_in_inbox(lake)
     if case.rejected is not None:
         assert (result.status, result.recognition.problem) == (REJECTED, case.rejected), result.recognition.detail

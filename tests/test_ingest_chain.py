@@ -26,7 +26,7 @@ from assets.chain.registry import (
     signature_topic0,
 )
 from assets.chain.rpc import JsonRpcClient, RpcUnavailable
-from assets.lake import Lake
+from foundation.lake import Lake
 from tests.local_chain import EMITTERS_SOL, LocalChain, compile_solidity, free_port, utc
 
 ALICE = to_checksum_address("0x" + "a1" * 20)
@@ -452,9 +452,10 @@ def sandbox_lake(tmp_path_factory):
     simulator = pytest.importorskip("sandbox.simulator")
     from sandbox.anvil import AnvilNode
 
-    from assets.custodian import ingest_custodian_day
-    from assets.loan_tapes import ingest_loan_tapes_day
-    from assets.telemetry import ingest_telemetry_day
+    from assets.custodian.statements import ingest_custodian_day
+    from assets.inbox.intake import take_in_inbox
+    from assets.loan_tapes.tape import ingest_loan_tapes_day
+    from assets.telemetry.scrapes import ingest_telemetry_day
 
     home = tmp_path_factory.mktemp("sandbox") / "home"
     days = [date(2026, 1, 1 + offset) for offset in range(SANDBOX_DAYS)]
@@ -464,6 +465,7 @@ def sandbox_lake(tmp_path_factory):
         lake = Lake(home)
         summaries = {}
         with JsonRpcClient(profile.rpc_url) as rpc:
+            take_in_inbox(lake)
             for day in days:
                 summaries[day] = {
                     "chain": ingest_chain_day(day, profile, rpc, lake),

@@ -14,11 +14,12 @@ import openpyxl
 import polars as pl
 import pytest
 
-from assets import telemetry
-from assets.custodian import ingest_custodian_day
-from assets.lake import Lake
-from assets.loan_tapes import ingest_loan_tapes_day
-from assets.telemetry import ingest_telemetry_day, join_collateral_telemetry
+from assets.inbox.intake import take_in_inbox
+from assets.telemetry import scrapes as telemetry
+from assets.custodian.statements import ingest_custodian_day
+from foundation.lake import Lake
+from assets.loan_tapes.tape import ingest_loan_tapes_day
+from assets.telemetry.scrapes import ingest_telemetry_day, join_collateral_telemetry
 from sandbox.file_drops import (
     GpuFeed,
     LoanTapeRow,
@@ -71,9 +72,11 @@ def test_a_lenders_xlsx_workbook_lands_the_same_rows_as_the_tape_schemas_csv(lak
                  insurance_waiting_period_days=None, collateral=""),
             loan("lender-a", 3, HASH_3, status="repaid", principal_outstanding=Decimal(0),
                  accrued_interest=Decimal(0), daily_interest=Decimal(0))]
-    write_loan_tape(plain.inbox / "lender-a-2026-01-05.csv", rows)
-    write_lender_a_workbook(native.inbox / "loan_tapes" / "Loan Book Export.xlsx", DAY, rows)
+    write_loan_tape(plain.home.inbox / "lender-a-2026-01-05.csv", rows)
+    write_lender_a_workbook(native.home.inbox / "loan_tapes" / "Loan Book Export.xlsx", DAY, rows)
+    take_in_inbox(plain)
     (csv_summary,) = ingest_loan_tapes_day(DAY, plain)
+    take_in_inbox(native)
     (xlsx_summary,) = ingest_loan_tapes_day(DAY, native)
     assert (xlsx_summary.format, xlsx_summary.rows_in, xlsx_summary.rows_quarantined) == ("loan_tape_xlsx", 3, 0)
     assert (csv_summary.format, csv_summary.rows_quarantined) == ("loan_tape_csv", 0)
@@ -92,9 +95,11 @@ def test_a_lenders_own_csv_layout_with_us_dates_lands_the_same_rows(lakes):
     plain, native = lakes
     rows = [loan("lender-b", 1, HASH_1), loan("lender-b", 2, HASH_2, insurance_cover_ratio=None,
                                                insurance_waiting_period_days=None)]
-    write_loan_tape(plain.inbox / "lender-b-2026-01-05.csv", rows)
-    write_lender_b_csv(native.inbox / "servicer_report.csv", rows)
+    write_loan_tape(plain.home.inbox / "lender-b-2026-01-05.csv", rows)
+    write_lender_b_csv(native.home.inbox / "servicer_report.csv", rows)
+    take_in_inbox(plain)
     ingest_loan_tapes_day(DAY, plain)
+    take_in_inbox(native)
     (summary,) = ingest_loan_tapes_day(DAY, native)
     assert (summary.rows_in, summary.rows_quarantined) == (2, 0)
     assert lake_rows(native, "loan_tapes") == lake_rows(plain, "loan_tapes")
@@ -118,8 +123,9 @@ def test_a_spreadsheet_number_that_is_not_an_exact_decimal_and_a_timed_date_are_
                 assert data.count(b"<v>12.5</v>") == 1
                 data = data.replace(b"<v>12.5</v>", b"<v>0.30000000000000004</v>")
             target.writestr(member, data)
-    (lake.inbox / "tape.xlsx").parent.mkdir(parents=True)
-    (lake.inbox / "tape.xlsx").write_bytes(repacked.getvalue())
+    (lake.home.inbox / "tape.xlsx").parent.mkdir(parents=True)
+    (lake.home.inbox / "tape.xlsx").write_bytes(repacked.getvalue())
+    take_in_inbox(lake)
     (summary,) = ingest_loan_tapes_day(DAY, lake)
     assert (summary.rows_in, summary.rows_accepted, summary.rows_quarantined) == (2, 0, 2)
     assert summary.reasons == {"inexact_number": 1, "invalid_date": 1}
@@ -138,7 +144,8 @@ def test_a_spreadsheet_number_that_is_not_an_exact_decimal_and_a_timed_date_are_
 ])
 def test_insurance_and_collateral_rules(tmp_path, changes, field, reason):
     lake = Lake(tmp_path / "home")
-    write_loan_tape(lake.inbox / "acme-2026-01-05.csv", [loan("acme", 1, HASH_1, **changes), loan("acme", 2, HASH_2)])
+    write_loan_tape(lake.home.inbox / "acme-2026-01-05.csv", [loan("acme", 1, HASH_1, **changes), loan("acme", 2, HASH_2)])
+    take_in_inbox(lake)
     (summary,) = ingest_loan_tapes_day(DAY, lake)
     if reason is None:
         assert summary.rows_quarantined == 0
@@ -178,10 +185,12 @@ STATEMENT = [
 def test_iso20022_holdings_and_cash_statements_land_the_same_rows_as_the_custodian_csv(lakes, holdings_version,
                                                                                         cash_version):
     plain, native = lakes
-    write_custodian_statement(plain.inbox / "custodian-a-2026-01-05.csv", DAY, "custodian-a", "ACC-1", STATEMENT)
-    write_holdings_statement(native.inbox / "holdings.xml", DAY, "ACC-1", STATEMENT, version=holdings_version)
-    write_cash_statement(native.inbox / "cash.xml", DAY, "ACC-1", STATEMENT, version=cash_version)
+    write_custodian_statement(plain.home.inbox / "custodian-a-2026-01-05.csv", DAY, "custodian-a", "ACC-1", STATEMENT)
+    write_holdings_statement(native.home.inbox / "holdings.xml", DAY, "ACC-1", STATEMENT, version=holdings_version)
+    write_cash_statement(native.home.inbox / "cash.xml", DAY, "ACC-1", STATEMENT, version=cash_version)
+    take_in_inbox(plain)
     (csv_summary,) = ingest_custodian_day(DAY, plain)
+    take_in_inbox(native)
     summaries = {s.format: s for s in ingest_custodian_day(DAY, native)}
     assert set(summaries) == {holdings_version, cash_version}
     assert (summaries[holdings_version].rows_in, summaries[cash_version].rows_in) == (2, 5)
@@ -203,9 +212,10 @@ def test_iso20022_holdings_and_cash_statements_land_the_same_rows_as_the_custodi
 
 def test_a_statement_cut_off_with_an_offset_is_kept_in_utc(tmp_path):
     lake = Lake(tmp_path / "home")
-    path = lake.inbox / "holdings.xml"
+    path = lake.home.inbox / "holdings.xml"
     write_holdings_statement(path, DAY, "ACC-1", STATEMENT)
     path.write_text(path.read_text().replace("2026-01-05T23:59:59Z", "2026-01-05T18:00:00-05:00"))
+    take_in_inbox(lake)
     (summary,) = ingest_custodian_day(DAY, lake)
     assert summary.rows_quarantined == 0
     assert {r["cut_off_time"] for r in lake_rows(lake, "custodian_statements")} == {datetime(2026, 1, 5, 23, 0)}
@@ -223,9 +233,11 @@ GPUS = [
 
 def test_dcgm_json_lines_roll_up_exactly_like_prometheus_text(lakes):
     plain, native = lakes
-    write_dcgm_scrapes(plain.inbox / "scrapes.prom", DAY, GPUS, 300, seed=1)
-    write_dcgm_json_lines(native.inbox / "scrapes.jsonl", DAY, GPUS, 300, seed=1)
+    write_dcgm_scrapes(plain.home.inbox / "scrapes.prom", DAY, GPUS, 300, seed=1)
+    write_dcgm_json_lines(native.home.inbox / "scrapes.jsonl", DAY, GPUS, 300, seed=1)
+    take_in_inbox(plain)
     (prom,) = ingest_telemetry_day(DAY, plain)
+    take_in_inbox(native)
     (jsonl,) = ingest_telemetry_day(DAY, native)
     assert (jsonl.format, prom.format) == ("dcgm_jsonl", "dcgm_prometheus")
     assert jsonl.rows_in == prom.rows_in == jsonl.rows_accepted > 0
@@ -241,16 +253,18 @@ def test_dcgm_json_lines_roll_up_exactly_like_prometheus_text(lakes):
 def test_telemetry_streamed_in_small_batches_and_many_buckets_gives_the_same_day(lakes, monkeypatch):
     plain, native = lakes
     for lake in lakes:
-        write_dcgm_scrapes(lake.inbox / "dcgm.prom", DAY, GPUS, 300, seed=2)
+        write_dcgm_scrapes(lake.home.inbox / "dcgm.prom", DAY, GPUS, 300, seed=2)
     # a broken line deep in the file: its number must survive the batching
     for lake in lakes:
-        path = lake.inbox / "dcgm.prom"
+        path = lake.home.inbox / "dcgm.prom"
         text = path.read_text().splitlines()
         text.insert(2000, 'DCGM_FI_DEV_GPU_UTIL{UUID="GPU-0a1b2c3d-0000-4000-8000-000000000001"} oops 1767571200000')
         path.write_text("\n".join(text) + "\n")
+    take_in_inbox(plain)
     (whole,) = ingest_telemetry_day(DAY, plain)
     monkeypatch.setattr(telemetry, "BATCH_BYTES", 4096)
     monkeypatch.setattr(telemetry, "BUCKET_SOURCE_BYTES", 100_000)
+    take_in_inbox(native)
     (batched,) = ingest_telemetry_day(DAY, native)
     assert (batched.rows_in, batched.rows_quarantined, batched.reasons) == (whole.rows_in, 1, {"invalid_value": 1})
     assert batched.messages == whole.messages
@@ -267,8 +281,9 @@ def test_xid_errors_of_a_counter_family_are_its_increase_over_the_day(tmp_path):
              "# TYPE DCGM_FI_DEV_XID_ERRORS counter",
              *(f'DCGM_FI_DEV_XID_ERRORS{{UUID="{uuid}",serial="1652922000001"}} {c} {t0 + i * 60_000}'
                for i, c in enumerate(counts))]
-    (lake.inbox / "xid.prom").parent.mkdir(parents=True)
-    (lake.inbox / "xid.prom").write_text("\n".join(lines) + "\n")
+    (lake.home.inbox / "xid.prom").parent.mkdir(parents=True)
+    (lake.home.inbox / "xid.prom").write_text("\n".join(lines) + "\n")
+    take_in_inbox(lake)
     ingest_telemetry_day(DAY, lake)
     (gpu,) = lake_rows(lake, "gpu_telemetry_daily", drop=())
     assert (gpu["xid_errors"], gpu["xid_error_samples"], gpu["samples"]) == (6, 5, 5)
@@ -278,9 +293,11 @@ def test_collateral_gpus_are_joined_to_their_days_telemetry_by_serial_or_uuid(tm
     lake = Lake(tmp_path / "home")
     reporting, dark, by_uuid = GPUS[0], GPUS[1], GPUS[2]
     collateral = f"1001={reporting.serial}|{dark.serial};1002={by_uuid.uuid}"
-    write_loan_tape(lake.inbox / "acme.csv", [loan("acme", 1, HASH_1, collateral=collateral)])
-    write_dcgm_scrapes(lake.inbox / "dcgm.prom", DAY, [reporting, by_uuid, GPUS[6]], 600, seed=3)
+    write_loan_tape(lake.home.inbox / "acme.csv", [loan("acme", 1, HASH_1, collateral=collateral)])
+    write_dcgm_scrapes(lake.home.inbox / "dcgm.prom", DAY, [reporting, by_uuid, GPUS[6]], 600, seed=3)
+    take_in_inbox(lake)
     ingest_loan_tapes_day(DAY, lake)
+    take_in_inbox(lake)
     ingest_telemetry_day(DAY, lake)
     assert join_collateral_telemetry(DAY, lake) == 1
     rows = {(r["gpu_serial"] or r["gpu_uuid"]): r for r in lake_rows(lake, "collateral_gpu_daily", drop=())}

@@ -16,12 +16,12 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
-from assets.inbox import DUPLICATE, REJECTED, ROUTED, read_receipts, record_routed
-from assets.intake import take_in_inbox, take_in_paths
-from assets.lake import Lake
-from assets.loan_tapes import ingest_loan_tapes_day
-from orchestration.cli_ingest import ingest
-from orchestration.resources import BackedHome
+from assets.inbox.register import DUPLICATE, REJECTED, ROUTED, read_receipts, record_routed
+from assets.inbox.intake import take_in_inbox, take_in_paths
+from foundation.lake import Lake
+from assets.loan_tapes.tape import ingest_loan_tapes_day
+from orchestration.cli.ingest import ingest
+from foundation.home import BackedHome
 from orchestration.sensors import inbox_sensor
 from sandbox.file_drops import (
     GpuFeed,
@@ -93,8 +93,8 @@ def test_files_are_recognised_by_content_whatever_their_name_or_folder(lake):
         "deeper/still/dcgm.json": lambda p: write_dcgm_json_lines(p, DAY + timedelta(days=1), [GPU], 3600, seed=1),
     }
     for name, write in drops.items():
-        write(lake.inbox / name)
-    hashes = {Path(name).name: sha256(lake.inbox / name) for name in drops}
+        write(lake.home.inbox / name)
+    hashes = {Path(name).name: sha256(lake.home.inbox / name) for name in drops}
     results = {r.file_name: r for r in take_in_inbox(lake, clock=Clock())}
     seen = {name: (r.status, r.source, r.recognition.format, r.recognition.producer_id, r.partition)
             for name, r in results.items()}
@@ -107,26 +107,28 @@ def test_files_are_recognised_by_content_whatever_their_name_or_folder(lake):
         "dcgm.json": (ROUTED, "telemetry", "dcgm_jsonl", "dcgm", DAY + timedelta(days=1)),
     }
     for name, result in results.items():
-        assert result.archive_path == (lake.archive / result.source / result.partition.isoformat()
+        assert result.archive_path == (lake.home.archive / result.source / result.partition.isoformat()
                                        / f"{hashes[name]}-{name}")
         assert sha256(result.archive_path) == hashes[name]
-    assert [p for p in lake.inbox.rglob("*") if p.is_file() and lake.archive not in p.parents] == []
+    assert [p for p in lake.home.inbox.rglob("*") if p.is_file() and lake.home.archive not in p.parents] == []
     receipts = read_receipts(lake)
     assert sorted(receipts["file_name"].to_list()) == sorted(hashes)
     assert set(receipts["status"]) == {ROUTED}
 
 
 def test_the_same_file_dropped_twice_is_ingested_once_and_both_drops_are_kept(lake):
-    write_loan_tape(lake.inbox / "acme-2026-01-05.csv", [tape_row("acme")])
-    first = sha256(lake.inbox / "acme-2026-01-05.csv")
+    write_loan_tape(lake.home.inbox / "acme-2026-01-05.csv", [tape_row("acme")])
+    first = sha256(lake.home.inbox / "acme-2026-01-05.csv")
+    take_in_inbox(lake)
     (summary,) = ingest_loan_tapes_day(DAY, lake)
     assert summary.rows_accepted == 1
     # the same bytes again, under another name, in another folder
-    write_loan_tape(lake.inbox / "resent" / "tape (copy).csv", [tape_row("acme")])
+    write_loan_tape(lake.home.inbox / "resent" / "tape (copy).csv", [tape_row("acme")])
     (again,) = take_in_inbox(lake)
     assert (again.status, again.duplicate_of, again.partition) == (DUPLICATE, "acme-2026-01-05.csv", DAY)
-    assert again.archive_path == lake.archive / "duplicates" / f"{first}-tape (copy).csv"
+    assert again.archive_path == lake.home.archive / "duplicates" / f"{first}-tape (copy).csv"
     assert again.archive_path.exists()
+    take_in_inbox(lake)
     (summary,) = ingest_loan_tapes_day(DAY, lake)
     assert summary.file_name == "acme-2026-01-05.csv"
     assert lake.read_table("input_files", DAY).column("file_name").to_pylist() == ["acme-2026-01-05.csv"]
@@ -138,7 +140,7 @@ def test_the_same_file_dropped_twice_is_ingested_once_and_both_drops_are_kept(la
 
 def test_a_resent_file_is_known_by_its_sha256_without_reading_the_register_and_from_a_register_before_the_index(
         lake):
-    write_loan_tape(lake.inbox / "acme-2026-01-05.csv", [tape_row("acme")])
+    write_loan_tape(lake.home.inbox / "acme-2026-01-05.csv", [tape_row("acme")])
     (first,) = take_in_inbox(lake)
     index = lake.root / "inbox_receipts" / "_routed"
     assert (index / first.sha256[:2] / first.sha256).read_text() == DAY.isoformat()
@@ -147,14 +149,14 @@ def test_a_resent_file_is_known_by_its_sha256_without_reading_the_register_and_f
     other_day = lake.partition_path("inbox_receipts", DAY + timedelta(days=3))
     other_day.parent.mkdir(parents=True)
     other_day.write_bytes(b"not parquet")
-    write_loan_tape(lake.inbox / "copy.csv", [tape_row("acme")])
+    write_loan_tape(lake.home.inbox / "copy.csv", [tape_row("acme")])
     (again,) = take_in_inbox(lake)
     assert (again.status, again.duplicate_of) == (DUPLICATE, "acme-2026-01-05.csv")
     other_day.unlink()
 
     # A home whose register predates the index: indexed once, on first use, and the re-sent file still known.
     shutil.rmtree(index)
-    write_loan_tape(lake.inbox / "copy 2.csv", [tape_row("acme")])
+    write_loan_tape(lake.home.inbox / "copy 2.csv", [tape_row("acme")])
     (third,) = take_in_inbox(lake)
     assert (third.status, third.duplicate_of) == (DUPLICATE, "acme-2026-01-05.csv")
     assert (index / ".complete").is_file() and (index / first.sha256[:2] / first.sha256).is_file()
@@ -162,17 +164,18 @@ def test_a_resent_file_is_known_by_its_sha256_without_reading_the_register_and_f
 
 def test_a_marker_without_its_receipt_does_not_make_a_file_a_duplicate(lake):
     # Intake stopped after writing the marker and before the receipt: the file was never routed, and is routed now.
-    write_loan_tape(lake.inbox / "acme-2026-01-05.csv", [tape_row("acme")])
-    digest = sha256(lake.inbox / "acme-2026-01-05.csv")
+    write_loan_tape(lake.home.inbox / "acme-2026-01-05.csv", [tape_row("acme")])
+    digest = sha256(lake.home.inbox / "acme-2026-01-05.csv")
     record_routed(lake, digest, DAY)
     (result,) = take_in_inbox(lake)
     assert (result.status, result.partition) == (ROUTED, DAY)
+    take_in_inbox(lake)
     (summary,) = ingest_loan_tapes_day(DAY, lake)
     assert summary.rows_accepted == 1
 
 
 def test_a_file_is_routed_to_the_day_its_rows_name_not_the_day_in_its_name(lake):
-    write_loan_tape(lake.inbox / "acme-2026-01-09.csv",
+    write_loan_tape(lake.home.inbox / "acme-2026-01-09.csv",
                     [tape_row("acme", as_of=date(2026, 1, 3), origination_date=date(2026, 1, 2))])
     (result,) = take_in_inbox(lake)
     assert result.partition == date(2026, 1, 3)
@@ -183,13 +186,14 @@ def test_a_file_is_routed_to_the_day_its_rows_name_not_the_day_in_its_name(lake)
 
 def test_a_corrected_tape_supersedes_the_earlier_one_on_the_record_and_the_earlier_one_stays_archived(lake):
     clock = Clock()
-    path = lake.inbox / "acme-2026-01-05.csv"
+    path = lake.home.inbox / "acme-2026-01-05.csv"
     versions = [Decimal("500000"), Decimal("499000"), Decimal("498000")]
     received = []
     for outstanding in versions:
         write_loan_tape(path, [tape_row("acme", principal_outstanding=outstanding)])
         (result,) = take_in_inbox(lake, clock=clock)
         received.append((result.sha256, clock.now))
+        take_in_inbox(lake)
         ingest_loan_tapes_day(DAY, lake)
         (row,) = lake.read_table("loan_tapes", DAY).to_pylist()
         assert row["principal_outstanding"] == outstanding and row["source_sha256"] == result.sha256
@@ -202,20 +206,21 @@ def test_a_corrected_tape_supersedes_the_earlier_one_on_the_record_and_the_earli
     assert {(s["lender_id"], s["as_of_date"], s["superseded_file"], s["superseding_file"]) for s in supersessions} == {
         ("acme", DAY, "acme-2026-01-05.csv", "acme-2026-01-05.csv")}
     # every version is still in the archive; only the current one is in the day's manifest
-    assert all((lake.archive / "loan_tapes" / DAY.isoformat() / f"{sha}-acme-2026-01-05.csv").exists()
+    assert all((lake.home.archive / "loan_tapes" / DAY.isoformat() / f"{sha}-acme-2026-01-05.csv").exists()
                for sha, _ in received)
     assert lake.read_table("input_files", DAY).column("sha256").to_pylist() == [received[2][0]]
     # another lender's tape of the same day is another document: nothing supersedes it
-    write_loan_tape(lake.inbox / "beta.csv", [tape_row("beta", HASH_2)])
+    write_loan_tape(lake.home.inbox / "beta.csv", [tape_row("beta", HASH_2)])
+    take_in_inbox(lake)
     assert len(ingest_loan_tapes_day(DAY, lake)) == 2
     assert lake.read_table("loan_tape_supersessions", DAY).num_rows == 2
 
 
 def test_a_file_that_cannot_be_routed_is_archived_with_its_reason_never_deleted(lake):
-    (lake.inbox / "notes.txt").parent.mkdir(parents=True)
-    (lake.inbox / "notes.txt").write_text("hello, this is not a tape\nsecond line\n")
-    (lake.inbox / "empty.csv").write_bytes(b"")
-    write_loan_tape(lake.inbox / "tomorrow.csv", [tape_row("acme", as_of=date(2026, 1, 7))])
+    (lake.home.inbox / "notes.txt").parent.mkdir(parents=True)
+    (lake.home.inbox / "notes.txt").write_text("hello, this is not a tape\nsecond line\n")
+    (lake.home.inbox / "empty.csv").write_bytes(b"")
+    write_loan_tape(lake.home.inbox / "tomorrow.csv", [tape_row("acme", as_of=date(2026, 1, 7))])
     clock = Clock(datetime(2026, 1, 5, 12, 0))
     results = {r.file_name: r for r in take_in_inbox(lake, clock=clock)}
     assert {name: (r.status, r.recognition.problem) for name, r in results.items()} == {
@@ -224,12 +229,12 @@ def test_a_file_that_cannot_be_routed_is_archived_with_its_reason_never_deleted(
         "tomorrow.csv": (REJECTED, "future_date"),
     }
     for name, result in results.items():
-        assert result.archive_path.parent == lake.archive / "rejected" / DAY.isoformat()
+        assert result.archive_path.parent == lake.home.archive / "rejected" / DAY.isoformat()
         assert result.archive_path.exists()
         (entry,) = pq.read_table(lake.rejected_file_quarantine_path(DAY, name, result.sha256)).to_pylist()
         assert (entry["source_file"], entry["source_row"], entry["reason"]) == (name, 0, result.recognition.problem)
     # dropped again once its day has come, the same tape is taken in (a rejection is not a receipt to dedupe on)
-    write_loan_tape(lake.inbox / "tomorrow.csv", [tape_row("acme", as_of=date(2026, 1, 7))])
+    write_loan_tape(lake.home.inbox / "tomorrow.csv", [tape_row("acme", as_of=date(2026, 1, 7))])
     (again,) = take_in_inbox(lake, clock=Clock(datetime(2026, 1, 8, 9, 0)))
     assert (again.status, again.partition) == (ROUTED, date(2026, 1, 7))
 
@@ -241,7 +246,7 @@ def test_backed_ingest_prints_per_file_source_partition_rows_and_reasons(lake, t
     write_holdings_statement(outside / "holdings.xml", DAY, "ACC-1", STATEMENT)
     (outside / "junk.bin").write_bytes(b"\x00\x01binary")
     runner = CliRunner()
-    result = runner.invoke(ingest, [str(outside)], obj={"home": lake.home})
+    result = runner.invoke(ingest, [str(outside)], obj={"home": lake.home.root})
     assert result.exit_code == 1, result.output
     lines = result.output.splitlines()
     assert "dcgm.prom: telemetry (dcgm_prometheus), partition 2026-01-05, 576 rows accepted, 0 quarantined" in lines
@@ -253,7 +258,7 @@ def test_backed_ingest_prints_per_file_source_partition_rows_and_reasons(lake, t
     # files outside the inbox are copied, not moved
     assert (outside / "lender-b.csv").exists()
     # the same files again: duplicates, not ingested twice
-    again = runner.invoke(ingest, [str(outside / "dcgm.prom")], obj={"home": lake.home})
+    again = runner.invoke(ingest, [str(outside / "dcgm.prom")], obj={"home": lake.home.root})
     assert again.exit_code == 0
     assert again.output.startswith("dcgm.prom: duplicate of dcgm.prom received ")
     assert lake.read_table("gpu_telemetry_daily", DAY).num_rows == 1
@@ -261,26 +266,26 @@ def test_backed_ingest_prints_per_file_source_partition_rows_and_reasons(lake, t
 
 
 def test_the_sensor_takes_files_in_and_asks_for_one_run_per_day_once(lake):
-    write_loan_tape(lake.inbox / "a.csv", [tape_row("acme")])
-    write_dcgm_scrapes(lake.inbox / "b.prom", DAY, [GPU], 600, seed=5)
-    write_loan_tape(lake.inbox / "c.csv", [tape_row("acme", as_of=date(2026, 1, 4))])
+    write_loan_tape(lake.home.inbox / "a.csv", [tape_row("acme")])
+    write_dcgm_scrapes(lake.home.inbox / "b.prom", DAY, [GPU], 600, seed=5)
+    write_loan_tape(lake.home.inbox / "c.csv", [tape_row("acme", as_of=date(2026, 1, 4))])
     resources = {"backed_home": BackedHome(home=str(lake.home))}
     with dg.build_sensor_context(resources=resources) as context:
         requests = list(inbox_sensor(context))
         assert sorted(r.partition_key for r in requests) == ["2026-01-04", "2026-01-05"]
-        assert [p for p in lake.inbox.glob("*") if p.is_file()] == []
+        assert [p for p in lake.home.inbox.glob("*") if p.is_file()] == []
         # nothing new: no run; a file taken in elsewhere (an ingest run) is still noticed
         assert [type(r).__name__ for r in inbox_sensor(context)] == ["SkipReason"]
-        write_loan_tape(lake.inbox / "d.csv", [tape_row("acme", as_of=date(2026, 1, 3))])
-        take_in_paths(lake, [lake.inbox / "d.csv"])
+        write_loan_tape(lake.home.inbox / "d.csv", [tape_row("acme", as_of=date(2026, 1, 3))])
+        take_in_paths(lake, [lake.home.inbox / "d.csv"])
         (request,) = list(inbox_sensor(context))
         assert request.partition_key == "2026-01-03"
         assert request.run_key.startswith("2026-01-03:")
 
 
 def test_the_sensor_reads_only_the_register_days_written_since_its_last_tick(lake):
-    write_loan_tape(lake.inbox / "a.csv", [tape_row("acme")])
-    write_loan_tape(lake.inbox / "b.csv", [tape_row("acme", as_of=date(2026, 1, 4))])
+    write_loan_tape(lake.home.inbox / "a.csv", [tape_row("acme")])
+    write_loan_tape(lake.home.inbox / "b.csv", [tape_row("acme", as_of=date(2026, 1, 4))])
     resources = {"backed_home": BackedHome(home=str(lake.home))}
     with dg.build_sensor_context(resources=resources) as context:
         assert sorted(r.partition_key for r in inbox_sensor(context)) == ["2026-01-04", "2026-01-05"]
@@ -290,7 +295,7 @@ def test_the_sensor_reads_only_the_register_days_written_since_its_last_tick(lak
         written = old_day.stat().st_mtime - 3600
         old_day.write_bytes(b"not a parquet file")
         os.utime(old_day, (written, written))
-        write_loan_tape(lake.inbox / "c.csv", [tape_row("acme", hash_=HASH_2)])
+        write_loan_tape(lake.home.inbox / "c.csv", [tape_row("acme", hash_=HASH_2)])
         (request,) = list(inbox_sensor(context))
         assert request.partition_key == DAY.isoformat()
         assert [type(r).__name__ for r in inbox_sensor(context)] == ["SkipReason"]

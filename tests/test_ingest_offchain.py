@@ -11,10 +11,11 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from assets.custodian import ingest_custodian_day
-from assets.lake import SCHEMAS, Lake, LakeSchemaError
-from assets.loan_tapes import LOAN_TAPE_COLUMNS, ingest_loan_tapes_day
-from assets.telemetry import ingest_telemetry_day
+from assets.inbox.intake import take_in_inbox
+from assets.custodian.statements import ingest_custodian_day
+from foundation.lake import SCHEMAS, Lake, LakeSchemaError
+from assets.loan_tapes.tape import LOAN_TAPE_COLUMNS, ingest_loan_tapes_day
+from assets.telemetry.scrapes import ingest_telemetry_day
 
 DAY = date(2026, 1, 5)
 HASH_A = "0x" + "ab" * 32
@@ -36,7 +37,7 @@ def write(path: Path, text: str) -> Path:
 
 
 def tape(lake: Lake, rows: list[str], name: str = "acme-2026-01-05.csv", header: str = TAPE_HEADER) -> Path:
-    return write(lake.inbox / "loan_tapes" / name, "\n".join([header, *rows]) + "\n")
+    return write(lake.home.inbox / "loan_tapes" / name, "\n".join([header, *rows]) + "\n")
 
 
 def good_row_with(column: str, value: str) -> str:
@@ -99,7 +100,7 @@ def test_write_table_refuses_rows_that_do_not_fit_the_table(lake):
 def test_partitions_written_before_a_column_was_added_get_it_before_the_warehouse_reads_them(lake):
     import pyarrow.parquet as pq
 
-    from assets.lake import SCHEMA_MARKER
+    from foundation.lake import SCHEMA_MARKER
 
     first, later = date(2026, 1, 4), DAY
     rows = pa.table({"role": ["usdai"], "address": ["0x1"], "is_protocol": [True], "token_symbol": ["USDai"],
@@ -128,6 +129,7 @@ def test_partitions_written_before_a_column_was_added_get_it_before_the_warehous
 
 def test_good_loan_tape_rows_land_exactly_with_their_collateral_and_lineage(lake):
     tape(lake, GOOD_TAPE_ROWS)
+    take_in_inbox(lake)
     (summary,) = ingest_loan_tapes_day(DAY, lake)
     assert (summary.rows_in, summary.rows_accepted, summary.rows_quarantined, summary.reasons) == (2, 2, 0, {})
 
@@ -172,6 +174,7 @@ def test_a_bad_loan_tape_row_is_quarantined_with_its_field_and_reason_and_the_go
     lake, column, value, reason
 ):
     tape(lake, [GOOD_TAPE_ROWS[0], good_row_with(column, value)])
+    take_in_inbox(lake)
     (summary,) = ingest_loan_tapes_day(DAY, lake)
     assert (summary.rows_in, summary.rows_accepted, summary.rows_quarantined) == (2, 1, 1)
     assert summary.reasons == {reason: 1}
@@ -195,6 +198,7 @@ def test_two_rows_for_one_loan_are_both_quarantined_and_a_file_without_a_column_
          header=TAPE_HEADER.replace(",collateral", ""))
     # rows with one field more than the header names: each is rejected, naming its row
     tape(lake, [r.replace(",acme,", ",gamma,") + ",extra" for r in GOOD_TAPE_ROWS], name="gamma-2026-01-05.csv")
+    take_in_inbox(lake)
     acme, beta, gamma = sorted(ingest_loan_tapes_day(DAY, lake), key=lambda s: s.file_name)
     assert (acme.rows_accepted, acme.rows_quarantined, acme.reasons) == (1, 2, {"duplicate_loan": 2})
     assert (beta.rows_in, beta.rows_accepted, beta.rows_quarantined, beta.reasons) == (2, 0, 2, {"missing_column": 1})
@@ -209,6 +213,7 @@ def test_rerunning_a_day_gives_byte_identical_files(lake):
     tape(lake, [GOOD_TAPE_ROWS[0], good_row_with("status", "bogus")])
     tape(lake, [GOOD_TAPE_ROWS[1].replace(",acme,", ",beta,")], name="beta-2026-01-05.csv")
     tape(lake, [r.replace("2026-01-05,acme", "2026-01-06,acme") for r in GOOD_TAPE_ROWS], name="acme-2026-01-06.csv")
+    take_in_inbox(lake)
     summaries = ingest_loan_tapes_day(DAY, lake)
     assert [s.file_name for s in summaries] == ["acme-2026-01-05.csv", "beta-2026-01-05.csv"]
     for s in summaries:
@@ -220,6 +225,7 @@ def test_rerunning_a_day_gives_byte_identical_files(lake):
         lake.quarantine_path("loan_tapes", DAY, "acme-2026-01-05.csv", summaries[0].sha256),
     ]
     before = [path.read_bytes() for path in written]
+    take_in_inbox(lake)
     ingest_loan_tapes_day(DAY, lake)
     assert [path.read_bytes() for path in written] == before
     # the other day's tape was taken in too, and routed to its own day
@@ -227,6 +233,7 @@ def test_rerunning_a_day_gives_byte_identical_files(lake):
 
 
 def test_a_day_without_tapes_still_writes_empty_tables(lake):
+    take_in_inbox(lake)
     assert ingest_loan_tapes_day(DAY, lake) == []
     assert lake.read_table("loan_tapes", DAY).num_rows == 0
     assert lake.read_table("loan_collateral", DAY).schema == SCHEMAS["loan_collateral"]
@@ -277,7 +284,8 @@ def test_dcgm_scrapes_roll_up_per_gpu_per_day(lake):
         sample("DCGM_FI_DEV_GPU_UTIL", UUID_A, "1652922001234", "10", T0),
         "{not a sample",
     ]
-    write(lake.inbox / "telemetry" / "dcgm-2026-01-05.prom", "\n".join(lines) + "\n")
+    write(lake.home.inbox / "telemetry" / "dcgm-2026-01-05.prom", "\n".join(lines) + "\n")
+    take_in_inbox(lake)
     (summary,) = ingest_telemetry_day(DAY, lake)
     assert summary.rows_in == 20  # sample lines; comments and blank lines are not rows
     assert (summary.rows_accepted, summary.rows_quarantined) == (14, 6)
@@ -300,6 +308,7 @@ def test_dcgm_scrapes_roll_up_per_gpu_per_day(lake):
     assert a["source_sha256"] == summary.sha256
 
     before = lake.partition_path("gpu_telemetry_daily", DAY).read_bytes()
+    take_in_inbox(lake)
     ingest_telemetry_day(DAY, lake)
     assert lake.partition_path("gpu_telemetry_daily", DAY).read_bytes() == before
 
@@ -319,11 +328,12 @@ GOOD_STATEMENT_ROWS = [
 
 
 def statement(lake: Lake, rows: list[str]) -> None:
-    write(lake.inbox / "custodian" / "bny-2026-01-05.csv", "\n".join([STATEMENT_HEADER, *rows]) + "\n")
+    write(lake.home.inbox / "custodian" / "bny-2026-01-05.csv", "\n".join([STATEMENT_HEADER, *rows]) + "\n")
 
 
 def test_custodian_statement_rows_land_as_exact_decimals(lake):
     statement(lake, GOOD_STATEMENT_ROWS)
+    take_in_inbox(lake)
     (summary,) = ingest_custodian_day(DAY, lake)
     assert (summary.rows_in, summary.rows_accepted, summary.rows_quarantined) == (5, 5, 0)
     rows = lake.read_table("custodian_statements", DAY).to_pylist()
@@ -358,6 +368,7 @@ def test_a_bad_statement_row_is_quarantined_with_its_field_and_reason(lake, row_
     assert old in rows[row_index]
     rows[row_index] = rows[row_index].replace(old, new, 1)
     statement(lake, rows)
+    take_in_inbox(lake)
     (summary,) = ingest_custodian_day(DAY, lake)
     assert (summary.rows_in, summary.rows_accepted, summary.rows_quarantined, summary.reasons) == (5, 4, 1, {reason: 1})
     (rejected,) = quarantine(lake, "custodian", "bny-2026-01-05.csv")
@@ -370,12 +381,16 @@ def test_a_bad_statement_row_is_quarantined_with_its_field_and_reason(lake, row_
 def test_input_files_holds_every_source_of_the_day_and_each_source_replaces_only_its_own_rows(lake):
     tape(lake, GOOD_TAPE_ROWS)
     statement(lake, GOOD_STATEMENT_ROWS)
-    write(lake.inbox / "telemetry" / "dcgm-2026-01-05.prom",
+    write(lake.home.inbox / "telemetry" / "dcgm-2026-01-05.prom",
           sample("DCGM_FI_DEV_GPU_UTIL", UUID_A, "1652922001234", "1", T0) + "\n")
+    take_in_inbox(lake)
     ingest_loan_tapes_day(DAY, lake)
+    take_in_inbox(lake)
     ingest_telemetry_day(DAY, lake)
+    take_in_inbox(lake)
     (custodian_summary,) = ingest_custodian_day(DAY, lake)
     tape(lake, [GOOD_TAPE_ROWS[0]])
+    take_in_inbox(lake)
     ingest_loan_tapes_day(DAY, lake)
     manifest = {(r["source"], r["file_name"]): r for r in lake.read_table("input_files", DAY).to_pylist()}
     assert set(manifest) == {("loan_tapes", "acme-2026-01-05.csv"), ("telemetry", "dcgm-2026-01-05.prom"),
@@ -387,7 +402,7 @@ def test_input_files_holds_every_source_of_the_day_and_each_source_replaces_only
     custodian_row = manifest[("custodian", "bny-2026-01-05.csv")]
     assert custodian_row["sha256"] == custodian_summary.sha256
     # the statement left the drop folder for the archive, under its hash
-    archived = lake.archive / "custodian" / "2026-01-05" / f"{custodian_summary.sha256}-bny-2026-01-05.csv"
+    archived = lake.home.archive / "custodian" / "2026-01-05" / f"{custodian_summary.sha256}-bny-2026-01-05.csv"
     assert custodian_row["size_bytes"] == archived.stat().st_size == len(
         ("\n".join([STATEMENT_HEADER, *GOOD_STATEMENT_ROWS]) + "\n").encode())
-    assert not (lake.inbox / "custodian" / "bny-2026-01-05.csv").exists()
+    assert not (lake.home.inbox / "custodian" / "bny-2026-01-05.csv").exists()

@@ -15,8 +15,9 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from orchestration.demo import run_demo
-from orchestration.display import usd
+from orchestration.pipeline import run_demo
+from foundation.money import usd
+from foundation.home import DataHome
 
 START = date(2026, 1, 1)
 FILE_INJECTIONS = [
@@ -28,7 +29,7 @@ FILE_INJECTIONS = [
 def _run(home, days, inject):
     result = run_demo(home, days=days, seed=7, start=START, inject=inject, echo=lambda message: None)
     deployment = json.loads((home / "sandbox" / "deployment.json").read_text())
-    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+    with duckdb.connect(str(DataHome(home).warehouse), read_only=True) as con:
         exceptions = con.execute("""select check_id, check_date, entity_key, severity, difference from recon.exceptions
                                     where status != 'resolved' order by all""").fetchall()
         balances = {(d.isoformat(), account): balance for d, account, balance in con.execute(
@@ -150,7 +151,7 @@ def test_the_attestation_of_a_reorganised_day_shows_its_restatement_and_keeps_th
     html = result.attestations[day].read_text()
     restatements = html[html.index('<section id="restatements">'):]
     restatements = restatements[:restatements.index("</section>")]
-    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+    with duckdb.connect(str(DataHome(home).warehouse), read_only=True) as con:
         reversed_entries, reversed_usd = con.execute(
             """select count(distinct entry_id), sum(debit) from main.journal_lines
                where partition_date = ? and rule_id = 'reversal'""", [day]).fetchone()

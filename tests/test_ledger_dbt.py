@@ -23,8 +23,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from assets.lake import SCHEMAS
-from assets.lake import Lake
+from foundation.home import DataHome
+from foundation.lake import SCHEMAS, Lake
 from tests.ledger_fixtures import (
     BASE_TOKEN, CORRECTED_TAPE_SHA256, CUSIP, DAY_1, DAY_2, LOAN_1, LOAN_2, LOAN_ROUTER, TAPE_FILES, USDAI, USDC,
     build_ledger_lake, chain_address_book, file_sha256, tx_hash, write_corrected_tape, write_reorg,
@@ -109,7 +109,7 @@ def build_window(home: Path, first: str, last: str, **dbt_vars) -> str:
 
 
 def query(home: Path, sql: str, params: list | None = None) -> list[tuple]:
-    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+    with duckdb.connect(str(DataHome(home).warehouse), read_only=True) as con:
         return con.execute(sql, params or []).fetchall()
 
 
@@ -121,7 +121,7 @@ class Warehouse:
 
     @classmethod
     def read(cls, home: Path) -> Warehouse:
-        with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+        with duckdb.connect(str(DataHome(home).warehouse), read_only=True) as con:
             return cls({mart: sorted(con.execute(f"select * from main.{mart}").fetchall(), key=repr)
                         for mart in MARTS})
 
@@ -207,7 +207,7 @@ CUMULATIVE_TABLES = ("reserve_balances", "usdai_blacklist_updates", "loan_router
 def test_a_table_kept_day_by_day_added_to_a_home_with_history_holds_all_of_it(daily_builds, tmp_path):
     home = tmp_path / "home"
     shutil.copytree(daily_builds.home, home)
-    with duckdb.connect(str(home / "warehouse.duckdb")) as con:
+    with duckdb.connect(str(DataHome(home).warehouse)) as con:
         before = {table: sorted(con.execute(f"select * from main.{table}").fetchall(), key=repr)
                   for table in CUMULATIVE_TABLES}
         for table in CUMULATIVE_TABLES:
@@ -215,7 +215,7 @@ def test_a_table_kept_day_by_day_added_to_a_home_with_history_holds_all_of_it(da
     assert before["reserve_balances"] and before["loan_router_events_usd"]
     # The daily run of day 2 is the first build of these tables: day 1 is outside its window.
     build_window(home, DAY_2.isoformat(), DAY_2.isoformat(), **FIXTURE_VARS)
-    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+    with duckdb.connect(str(DataHome(home).warehouse), read_only=True) as con:
         for table in CUMULATIVE_TABLES:
             assert sorted(con.execute(f"select * from main.{table}").fetchall(), key=repr) == before[table], table
     after = Warehouse.read(home)
@@ -256,7 +256,7 @@ def test_a_log_written_twice_into_a_day_is_posted_once(daily_builds, tmp_path):
 
 
 def test_journal_lines_carry_their_rule_lineage_and_sub_accounts(daily_builds):
-    with duckdb.connect(str(daily_builds.home / "warehouse.duckdb"), read_only=True) as con:
+    with duckdb.connect(str(DataHome(daily_builds.home).warehouse), read_only=True) as con:
         lines = con.execute("""
             select entry_id, line_no, account_code, sub_account, cast(debit as varchar), cast(credit as varchar),
                    source, source_key, rule_id
@@ -297,7 +297,7 @@ def test_journal_lines_carry_their_rule_lineage_and_sub_accounts(daily_builds):
 
 
 def test_reserve_coverage_and_supply_reconciliation(daily_builds):
-    with duckdb.connect(str(daily_builds.home / "warehouse.duckdb"), read_only=True) as con:
+    with duckdb.connect(str(DataHome(daily_builds.home).warehouse), read_only=True) as con:
         coverage = {row[0]: row[1:] for row in con.execute("""
             select partition_date, usdai_total_supply, usdai_outstanding, liquid_reserves, liquid_coverage,
                    total_coverage
@@ -335,7 +335,7 @@ def test_a_token_whose_decimals_cannot_be_posted_exactly_fails_the_build(tmp_pat
     )
     assert result.returncode != 0
     assert "FAIL 2 token_decimals_are_supported" in result.stdout  # USDC on both days
-    with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as con:
+    with duckdb.connect(str(DataHome(tmp_path).warehouse), read_only=True) as con:
         built = {name for (name,) in con.execute("select table_name from information_schema.tables").fetchall()}
     assert "stg_chain_address_book" in built
     assert not built & set(MARTS), "a mart was built from amounts that could not be converted"
@@ -497,7 +497,7 @@ def test_a_reorg_reverses_the_logs_that_left_the_chain(daily_builds, tmp_path):
 def test_an_edit_of_posted_history_breaks_the_hash_chain(daily_builds, tmp_path):
     home = tmp_path / "tampered"
     shutil.copytree(daily_builds.home, home)
-    with duckdb.connect(str(home / "warehouse.duckdb")) as con:
+    with duckdb.connect(str(DataHome(home).warehouse)) as con:
         con.execute("""update main.journal_lines set debit = debit + 1
                        where rule_id = 'usdai_mint' and account_code = '1020'""")
         con.execute("""update main.journal_lines set credit = credit + 1

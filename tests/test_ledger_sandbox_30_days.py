@@ -16,7 +16,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from orchestration.demo import run_demo
+from orchestration.pipeline import run_demo
+from foundation.home import DataHome
 
 START = date(2026, 1, 1)
 DAYS = 30
@@ -37,7 +38,7 @@ def read_csv(path: Path) -> list[dict]:
 
 
 def query(home: Path, sql: str) -> list[tuple]:
-    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+    with duckdb.connect(str(DataHome(home).warehouse), read_only=True) as con:
         return con.execute(sql).fetchall()
 
 

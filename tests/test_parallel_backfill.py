@@ -23,6 +23,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from foundation.home import DataHome
 
 START = date(2026, 1, 1)
 DAYS = 30
@@ -95,7 +96,7 @@ def lake_tables(home: Path) -> dict[tuple[str, str], list[tuple]]:
 
 
 def ledger(home: Path) -> tuple[str, int, list[tuple]]:
-    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+    with duckdb.connect(str(DataHome(home).warehouse), read_only=True) as con:
         lines = con.execute("select * from main.journal_lines order by entry_id, line_no").fetchall()
         coverage = con.execute("select * from main.reserve_coverage order by partition_date").fetchall()
     digest = hashlib.sha256("\n".join(repr(line) for line in lines).encode()).hexdigest()

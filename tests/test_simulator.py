@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from web3 import Web3
 
-from assets.iso20022 import read_statement_message
-from assets.loan_tapes import CSV_FORMAT, XLSX_FORMAT, read_tape
+from assets.custodian.iso20022 import read_statement_message
+from assets.loan_tapes.tape import CSV_FORMAT, XLSX_FORMAT, read_tape
 from sandbox.anvil import AnvilNode
 from sandbox.compile import compile_contracts
 from sandbox.ground_truth import CHART_OF_ACCOUNTS

@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import DAYS, START
 
+from foundation.home import DataHome
 from orchestration.audit_trail import (MASK, TRAIL_COLUMNS, neutralise_formulas, trail_by_account, trail_by_file,
                                        trail_by_loan, trail_by_transaction)
 
@@ -20,7 +21,7 @@ DAY = START.replace(day=DAYS)
 
 @pytest.fixture(scope="module")
 def con(clean_demo):
-    with duckdb.connect(str(clean_demo[0] / "warehouse.duckdb"), read_only=True) as connection:
+    with duckdb.connect(str(DataHome(clean_demo[0]).warehouse), read_only=True) as connection:
         yield connection
 
 

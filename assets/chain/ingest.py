@@ -24,7 +24,8 @@ from assets.chain.profiles import ChainProfile
 from assets.chain.registry import DecodedLog, decode_log
 from assets.chain.rpc import JsonRpcClient
 from assets.chain.state import StateReader, state_reads
-from assets.lake import MAX_RAW_AMOUNT, SCHEMAS, Lake, RawAmountOutOfRange, raw_amount
+from foundation.lake import SCHEMAS, Lake
+from foundation.money import MAX_RAW_AMOUNT, RawAmountOutOfRange, raw_amount
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from eth_abi.exceptions import DecodingError
 from eth_hash.auto import keccak as keccak256
 from eth_utils import keccak
 
-from assets.lake import SCHEMAS
+from foundation.lake import SCHEMAS
 
 # (declaring standard or contract, declaration)
 EVENT_DECLARATIONS: tuple[tuple[str, str], ...] = (

@@ -27,7 +27,7 @@ import pyarrow.dataset as ds
 from assets.chain.ingest import CHAIN_DAY_TABLES, ChainRun, ingest_chain_day
 from assets.chain.profiles import ChainProfile
 from assets.chain.rpc import JsonRpcClient
-from assets.lake import SCHEMAS, Lake
+from foundation.lake import SCHEMAS, Lake
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from eth_utils import keccak
 from assets.chain.blocks import BlockHeader
 from assets.chain.profiles import ChainProfile
 from assets.chain.rpc import JsonRpcClient, JsonRpcError
-from assets.lake import raw_amount
+from foundation.money import raw_amount
 
 # Multicall3 is deployed at the same address on every major chain (Arbitrum One included).
 MULTICALL3_ADDRESS = "0xcA11bde05977b3631167028862bE2a173976CA11"

@@ -1,0 +1,285 @@
+"""Custodian statements in ISO 20022: `semt.002` (statement of holdings) and `camt.053` (cash statement), read into
+the rows of the custodian statement (the columns of the custodian CSV, docs/lake.md).
+
+Parsing is safe by construction: defusedxml refuses any DTD (so no entity expansion, no external entity, no
+network), and the document's size is bounded before it is parsed. The message and its version come from the
+document's namespace (`urn:iso:std:iso:20022:tech:xsd:semt.002.001.11`); each supported version is listed, the
+elements read are the ones those versions share, and where versions differ (camt.053's entry status, the
+security identification of a cash entry) both forms are read.
+
+Which element is which statement field (the custodian profile, docs/lake.md):
+- semt.002: one `holding` per `BalForAcct`: CUSIP from `FinInstrmId/OthrId` of type `CUSP` (or a US ISIN's
+  characters 3-11), `Desc`, `FinInstrmAttrbts/MtrtyDt`, par = `AggtBal/Qty/Qty/FaceAmt`, price = the market price's
+  `Val/Rate` (per 100 of par), market value = `AcctBaseCcyAmts/HldgVal/Amt`. Statement date and cut-off from
+  `StmtGnlDtls/StmtDtTm`, account `SfkpgAcct/Id`, custodian by the account servicer's BIC.
+- camt.053: `opening_cash` / `closing_cash` from the `OPBD` / `CLBD` balances, one `transaction` per booked
+  `Ntry`, its type from the bank transaction code: `PMNT/RCDT/*` credit = `cash_receipt` (the on-chain tx hash in
+  `RmtInf/Ustrd`), `SECU/SETT/*` debit = `tbill_purchase`, `SECU/CORP/REDM` or `SECU/SETT/*` credit =
+  `tbill_maturity` (CUSIP from `TxDtls/FinInstrmId`, par from `TxDtls/RltdQties/Qty/FaceAmt`, the trade id in
+  `AcctSvcrRef`, the description in `FinInstrmId/Desc` or, in version 02, `TxDtls/AddtlTxInf`). Cut-off = `FrToDt/ToDtTm` (else the statement's `CreDtTm`); statement date = the `CLBD`
+  balance's date (else the cut-off's). Account `Acct/Id/Othr/Id` or `IBAN`, custodian by `Acct/Svcr` BIC.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from xml.etree.ElementTree import Element, ParseError
+
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import fromstring
+
+from assets.inbox.row_validation import MAX_DOCUMENT_BYTES, UnreadableFile, is_decimal_text
+
+ISO20022_NAMESPACE = "urn:iso:std:iso:20022:tech:xsd:"
+HOLDINGS_MESSAGE, CASH_MESSAGE = "semt.002", "camt.053"
+SUPPORTED_VERSIONS = {
+    HOLDINGS_MESSAGE: ("semt.002.001.09", "semt.002.001.10", "semt.002.001.11"),
+    CASH_MESSAGE: ("camt.053.001.02", "camt.053.001.08"),
+}
+_BIC_ELEMENTS = ("AnyBIC", "BICFI", "BIC")
+_CUSIP_SCHEMES = ("CUSP", "CUSIP")
+
+
+@dataclass
+class StatementMessage:
+    message: str  # `semt.002.001.11`
+    servicer_bic: str | None
+    records: list[dict[str, str | None]]  # statement fields as text, document order
+    problems: list[tuple[int, str, str, str]] = field(default_factory=list)  # (record, field, value, reason)
+    stated_holdings_total: str | None = None  # semt.002's own total of the holdings' value
+
+
+def message_of(content: bytes) -> str | None:
+    """The ISO 20022 message and version of a document (`camt.053.001.08`), None when not ISO 20022."""
+    namespace = _namespace(_document(_parse(content)).tag)
+    return namespace.removeprefix(ISO20022_NAMESPACE) if namespace.startswith(ISO20022_NAMESPACE) else None
+
+
+def read_statement_message(content: bytes) -> StatementMessage:
+    """The statement's records; UnreadableFile for an unsafe or malformed document or an unsupported message."""
+    document = _document(_parse(content))
+    namespace = _namespace(document.tag)
+    if not namespace.startswith(ISO20022_NAMESPACE):
+        raise UnreadableFile("unknown_xml_namespace", "", namespace or "(no namespace)")
+    message = namespace.removeprefix(ISO20022_NAMESPACE)
+    kind = message[:8]
+    if kind not in SUPPORTED_VERSIONS:
+        raise UnreadableFile("unsupported_message", "", f"{message}: not a semt.002 or camt.053 statement")
+    if message not in SUPPORTED_VERSIONS[kind]:
+        raise UnreadableFile("unsupported_message_version", "",
+                             f"{message}; supported: {', '.join(SUPPORTED_VERSIONS[kind])}")
+    reader = _Reader(namespace)
+    return reader.holdings(document, message) if kind == HOLDINGS_MESSAGE else reader.cash(document, message)
+
+
+def _parse(content: bytes) -> Element:
+    if len(content) > MAX_DOCUMENT_BYTES:
+        raise UnreadableFile("file_too_large", "", f"{len(content)} bytes, more than {MAX_DOCUMENT_BYTES}")
+    try:
+        return fromstring(content, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+    except DefusedXmlException as exc:
+        # A DTD is where entity expansion (billion laughs) and external entities live: none is read.
+        raise UnreadableFile("unsafe_xml", "", f"{type(exc).__name__}: {exc}"[:200]) from exc
+    except ParseError as exc:
+        line, column = exc.position
+        raise UnreadableFile("unreadable_file", "", f"not well-formed XML at line {line}, column {column}") from exc
+    except (LookupError, ValueError) as exc:
+        # expat's refusals of the declared encoding: unknown (LookupError) or multi-byte (ValueError)
+        raise UnreadableFile("unreadable_file", "", f"the XML's declared encoding cannot be read: {exc}"[:200]) from exc
+
+
+def _document(root: Element) -> Element:
+    """The `Document` element: the root, or inside a business application envelope."""
+    if _local(root.tag) == "Document":
+        return root
+    for element in root.iter():
+        if _local(element.tag) == "Document":
+            return element
+    return root
+
+
+def _namespace(tag: str) -> str:
+    return tag[1:].split("}", 1)[0] if tag.startswith("{") else ""
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+class _Reader:
+    """Paths in the message's own namespace, `/`-separated local names."""
+
+    def __init__(self, namespace: str) -> None:
+        self.namespace = namespace
+
+    def find(self, element: Element | None, path: str) -> Element | None:
+        if element is None:
+            return None
+        return element.find("/".join(f"{{{self.namespace}}}{step}" for step in path.split("/")))
+
+    def findall(self, element: Element, path: str) -> list[Element]:
+        return element.findall("/".join(f"{{{self.namespace}}}{step}" for step in path.split("/")))
+
+    def text(self, element: Element | None, path: str = "") -> str | None:
+        found = self.find(element, path) if path else element
+        if found is None or found.text is None:
+            return None
+        return found.text.strip() or None
+
+    def descendant(self, element: Element | None, local_names: tuple[str, ...]) -> str | None:
+        if element is None:
+            return None
+        for candidate in element.iter():
+            if _local(candidate.tag) in local_names and candidate.text and candidate.text.strip():
+                return candidate.text.strip()
+        return None
+
+    def date_time(self, element: Element | None) -> tuple[str | None, str | None]:
+        """(date, UTC cut-off) of a date-or-date-time choice."""
+        if element is None:
+            return None, None
+        moment = self.text(element, "DtTm")
+        if moment is not None:
+            utc = _utc_text(moment)
+            return (utc or moment)[:10], utc or moment
+        return self.text(element, "Dt"), None
+
+    def cusip(self, instrument: Element | None) -> str | None:
+        if instrument is None:
+            return None
+        for other in [*self.findall(instrument, "OthrId"), *self.findall(instrument, "Prtry")]:
+            scheme = self.text(other, "Tp/Cd") or self.text(other, "Tp/Prtry") or self.text(other, "Tp")
+            if scheme is not None and scheme.upper() in _CUSIP_SCHEMES:
+                return self.text(other, "Id")
+        isin = self.text(instrument, "ISIN")
+        if isin is not None and len(isin) == 12 and isin.startswith("US"):
+            return isin[2:11]
+        return isin
+
+    def signed_amount(self, amount: Element | None, negative: bool) -> str | None:
+        text = self.text(amount)
+        if text is None:
+            return None
+        return f"-{text}" if negative and not text.startswith("-") else text
+
+    def holdings(self, document: Element, message: str) -> StatementMessage:
+        report = self.find(document, "SctiesBalCtdyRpt")
+        if report is None:
+            raise UnreadableFile("missing_element", "SctiesBalCtdyRpt", message)
+        statement_date, cut_off = self.date_time(self.find(report, "StmtGnlDtls/StmtDtTm"))
+        if cut_off is None and statement_date is not None:
+            # A statement dated without a time holds the positions at the end of its day.
+            cut_off = f"{statement_date}T23:59:59.999999Z"
+        account_id = self.text(report, "SfkpgAcct/Id")
+        records = []
+        for balance in self.findall(report, "BalForAcct"):
+            instrument = self.find(balance, "FinInstrmId")
+            value = self.find(balance, "AcctBaseCcyAmts/HldgVal")
+            prices = self.findall(balance, "PricDtls")
+            market = next((p for p in prices if self.text(p, "Tp/Cd") == "MRKT"), prices[0] if prices else None)
+            records.append({
+                "statement_date": statement_date, "cut_off_time": cut_off, "account_id": account_id,
+                "record_type": "holding",
+                "cusip": self.cusip(instrument),
+                "security_description": self.text(instrument, "Desc"),
+                "maturity_date": self.text(balance, "FinInstrmAttrbts/MtrtyDt"),
+                "par_value": self.descendant(self.find(balance, "AggtBal"), ("FaceAmt",)),
+                "price": self.text(market, "Val/Rate") if market is not None else None,
+                "market_value": self.signed_amount(self.find(value, "Amt"), self.text(value, "Sgn") == "false"),
+                "amount": None,
+                "currency": (self.find(value, "Amt").get("Ccy") if self.find(value, "Amt") is not None else None),
+                "transaction_type": None, "reference": None,
+            })
+        total = self.find(report, "AcctBaseCcyTtlAmts/TtlHldgsValOfStmt")
+        stated_total = self.signed_amount(self.find(total, "Amt"), self.text(total, "Sgn") == "false")
+        if stated_total is not None and not is_decimal_text(stated_total):
+            # The custodian's own total is asserted on the ledger as it stands: one that is not an amount makes the
+            # statement unusable, not a total to guess.
+            raise UnreadableFile("invalid_decimal", "stated_holdings_total", stated_total[:200], len(records))
+        servicer = self.descendant(self.find(report, "AcctSvcr"), _BIC_ELEMENTS)
+        return StatementMessage(message, servicer, records, stated_holdings_total=stated_total)
+
+    def cash(self, document: Element, message: str) -> StatementMessage:
+        statements = self.findall(document, "BkToCstmrStmt/Stmt")
+        if not statements:
+            raise UnreadableFile("missing_element", "BkToCstmrStmt/Stmt", message)
+        records: list[dict[str, str | None]] = []
+        problems: list[tuple[int, str, str, str]] = []
+        servicer = None
+        for statement in statements:
+            account = self.find(statement, "Acct")
+            account_id = self.text(account, "Id/Othr/Id") or self.text(account, "Id/IBAN")
+            servicer = servicer or self.descendant(self.find(account, "Svcr"), _BIC_ELEMENTS)
+            to_moment = self.text(statement, "FrToDt/ToDtTm") or self.text(statement, "CreDtTm")
+            cut_off = _utc_text(to_moment) or to_moment if to_moment else None
+            balances = self.findall(statement, "Bal")
+            closing = next((b for b in balances if self.text(b, "Tp/CdOrPrtry/Cd") == "CLBD"), None)
+            closing_date, _ = self.date_time(self.find(closing, "Dt"))
+            statement_date = closing_date or (cut_off[:10] if cut_off else None)
+            common = {"statement_date": statement_date, "cut_off_time": cut_off, "account_id": account_id,
+                      "cusip": None, "security_description": None, "maturity_date": None, "par_value": None,
+                      "price": None, "market_value": None}
+            for balance in balances:
+                record_type = {"OPBD": "opening_cash", "CLBD": "closing_cash"}.get(self.text(balance, "Tp/CdOrPrtry/Cd"))
+                if record_type is None:
+                    continue  # interim and available balances are not part of the statement's record
+                amount = self.find(balance, "Amt")
+                records.append({**common, "record_type": record_type,
+                                "amount": self.signed_amount(amount, self.text(balance, "CdtDbtInd") == "DBIT"),
+                                "currency": amount.get("Ccy") if amount is not None else None,
+                                "transaction_type": None, "reference": None})
+            for entry in self.findall(statement, "Ntry"):
+                records.append(self._entry(entry, common))
+                status = self.text(entry, "Sts/Cd") or self.text(entry, "Sts")
+                if status != "BOOK":
+                    problems.append((len(records), "status", status or "", "entry_not_booked"))
+        return StatementMessage(message, servicer, records, problems)
+
+    def _entry(self, entry: Element, common: dict[str, str | None]) -> dict[str, str | None]:
+        credit = self.text(entry, "CdtDbtInd") == "CRDT"
+        domain = self.text(entry, "BkTxCd/Domn/Cd")
+        family = self.text(entry, "BkTxCd/Domn/Fmly/Cd")
+        sub_family = self.text(entry, "BkTxCd/Domn/Fmly/SubFmlyCd")
+        code = (domain, family, sub_family)
+        if code[:2] == ("PMNT", "RCDT") and credit:
+            transaction_type = "cash_receipt"
+        elif code[:2] == ("SECU", "SETT") and not credit:
+            transaction_type = "tbill_purchase"
+        elif (code == ("SECU", "CORP", "REDM") or code[:2] == ("SECU", "SETT")) and credit:
+            transaction_type = "tbill_maturity"
+        else:
+            proprietary = self.text(entry, "BkTxCd/Prtry/Cd")
+            transaction_type = proprietary or "/".join(part or "" for part in code) + ("/CRDT" if credit else "/DBIT")
+        details = self.find(entry, "NtryDtls/TxDtls")
+        amount = self.find(entry, "Amt")
+        is_receipt = transaction_type == "cash_receipt"
+        return {
+            **common,
+            "record_type": "transaction",
+            "cusip": None if is_receipt else self.cusip(self.find(details, "FinInstrmId")),
+            # version 02's security identification has no description: it travels as additional information
+            "security_description": None if is_receipt else (self.text(details, "FinInstrmId/Desc")
+                                                             or self.text(details, "AddtlTxInf")),
+            "par_value": None if is_receipt else self.descendant(self.find(details, "RltdQties"), ("FaceAmt",)),
+            "amount": self.text(amount),
+            "currency": amount.get("Ccy") if amount is not None else None,
+            "transaction_type": transaction_type,
+            "reference": self.text(details, "RmtInf/Ustrd") if is_receipt else self.text(entry, "AcctSvcrRef"),
+        }
+
+
+def _utc_text(moment: str) -> str | None:
+    """An ISO 8601 date-time with an offset, in UTC with `Z`; None when it has no offset (a local time whose zone
+    the statement does not say) or is not a date-time."""
+    try:
+        parsed = datetime.fromisoformat(moment.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        return None
+    try:
+        utc = parsed.astimezone(timezone.utc).replace(tzinfo=None)
+    except OverflowError:  # in UTC, before the year 1 or after the year 9999: no moment a statement can have
+        return None
+    return utc.isoformat(timespec="microseconds" if utc.microsecond else "seconds") + "Z"

@@ -1,0 +1,62 @@
+"""The telemetry assets (the day's DCGM files rolled up per GPU, and the loans' collateral joined to them) and how
+telemetry files are recognised."""
+import dagster as dg
+
+from assets.inbox.manifest import ingest_metadata, log_ingested_files
+from assets.source import FALLBACK, INGEST_RETRY, SIGNATURE, FileRecogniser, Source
+from assets.telemetry import scrapes
+from foundation.home import BackedHome
+from foundation.lake import Lake
+from foundation.partitions import daily_partitions, offchain_backfill_policy, window_days
+
+
+@dg.asset(
+    description="DCGM telemetry (Prometheus text or JSON lines, streamed) rolled up per GPU per day: samples, minutes "
+                "online, utilisation mean and p95, max temperature, mean power, XID errors, last seen.",
+    group_name="telemetry",
+    kinds={"parquet", "polars"},
+    deps=["inbox_receipts"],
+    partitions_def=daily_partitions,
+    backfill_policy=offchain_backfill_policy(),
+    retry_policy=INGEST_RETRY,
+)
+def gpu_telemetry_daily(context: dg.AssetExecutionContext, backed_home: BackedHome) -> dg.MaterializeResult:
+    lake = Lake(backed_home.paths)
+    summaries = [s for day in window_days(context) for s in scrapes.ingest_telemetry_day(day, lake)]
+    log_ingested_files(context, summaries)
+    return dg.MaterializeResult(metadata=ingest_metadata(summaries))
+
+
+@dg.asset(
+    description="Every collateral GPU of the day's loan tapes with its telemetry of the day (joined by serial or UUID); "
+                "`reporting` false for a GPU that sent nothing.",
+    group_name="telemetry",
+    kinds={"parquet", "polars"},
+    deps=["loan_collateral", "gpu_telemetry_daily"],
+    partitions_def=daily_partitions,
+    backfill_policy=offchain_backfill_policy(),
+)
+def collateral_gpu_daily(context: dg.AssetExecutionContext, backed_home: BackedHome) -> dg.MaterializeResult:
+    lake = Lake(backed_home.paths)
+    dark = {day.isoformat(): scrapes.join_collateral_telemetry(day, lake) for day in window_days(context)}
+    return dg.MaterializeResult(metadata={"collateral_gpus_not_reporting": dg.MetadataValue.json(dark)})
+
+
+SOURCE = Source(
+    name=scrapes.SOURCE,
+    group="telemetry",
+    description="GPU telemetry from NVIDIA's DCGM exporter (Prometheus text or JSON lines), per GPU per day.",
+    lake_tables=("gpu_telemetry_daily", "collateral_gpu_daily"),
+    assets=(gpu_telemetry_daily, collateral_gpu_daily),
+    recognisers=(
+        FileRecogniser(
+            scrapes.JSONL_FORMAT, SIGNATURE,
+            claim=lambda head: float(scrapes.looks_like_json_lines(head.text)),
+            recognise=lambda path, name: scrapes.recognise(path, scrapes.JSONL_FORMAT, name)),
+        FileRecogniser(
+            scrapes.PROMETHEUS_FORMAT, FALLBACK,
+            claim=lambda head: float(scrapes.looks_like_prometheus(head.text)),
+            recognise=lambda path, name: scrapes.recognise(path, scrapes.PROMETHEUS_FORMAT, name)),
+    ),
+    ingest_day=scrapes.ingest_telemetry_day,
+)

@@ -1,0 +1,549 @@
+"""GPU telemetry: NVIDIA DCGM exporter samples, in Prometheus text format or JSON lines, rolled up per GPU per day
+into `gpu_telemetry_daily`, and joined to the loans' collateral in `collateral_gpu_daily`.
+
+A day of a large fleet is tens of millions of samples (10,000 GPUs × 1,440 scrapes × 4 families = 57.6 million
+lines, about 11 GB of text), so a file is never held whole: it is read in batches of lines, each batch parsed with
+regular expressions in polars (no per-line Python), checked, and reduced to compact samples that are spilled to
+disk in buckets by GPU. Each bucket then holds every sample of its GPUs: repeats are found and the day's figures
+computed one bucket at a time. Memory stays bounded by the batch and the bucket, whatever the file's size.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, timezone
+from pathlib import Path
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.ipc as ipc
+
+from assets.inbox.manifest import FileIngestSummary, record_input_files
+from assets.inbox.register import ArchiveTampered, InboxFile, Recognition, current_files
+from foundation.lake import SCHEMAS, Lake
+from assets.inbox.row_validation import SOURCE_ROW, FieldRule, RowSplit, split_rows, validate_inbox_files
+
+SOURCE = "telemetry"
+PROMETHEUS_FORMAT, JSONL_FORMAT = "dcgm_prometheus", "dcgm_jsonl"
+
+UTILISATION = "DCGM_FI_DEV_GPU_UTIL"
+TEMPERATURE = "DCGM_FI_DEV_GPU_TEMP"
+POWER = "DCGM_FI_DEV_POWER_USAGE"
+XID_ERROR = "DCGM_FI_DEV_XID_ERRORS"
+
+# Values no GPU reports: beyond them a sample is a unit or exporter error (°C, W, %).
+PLAUSIBLE_RANGES = {UTILISATION: (0.0, 100.0), TEMPERATURE: (-40.0, 150.0), POWER: (0.0, 5_000.0),
+                    XID_ERROR: (0.0, float(2**31))}
+
+BATCH_BYTES = 32 * 1024 * 1024
+# Samples per spill bucket are about the file's size over this; a bucket's samples are held at once.
+BUCKET_SOURCE_BYTES = 256 * 1024 * 1024
+MAX_BUCKETS = 64
+
+# `metric{labels} value [timestamp_ms]`; a quoted label value may hold `}`, `,`, blanks and escaped quotes.
+# A line is cut in three with cheap anchored patterns (the metric name from the start, value and timestamp from the
+# end); what lies between is the label block, checked once per distinct block since a GPU repeats its block in
+# every scrape. One pattern over the whole line would cost several times more per line.
+_SAMPLE_LINE = (
+    r'^(?P<metric>[a-zA-Z_:][a-zA-Z0-9_:]*)'
+    r'(?:\{(?P<labels>(?:[^"}]|"(?:[^"\\]|\\.)*")*)\})?'
+    r'[ \t]+(?P<value>\S+)'
+    r'(?:[ \t]+(?P<timestamp>\S+))?[ \t]*$'
+)
+_METRIC_NAME = r"^([a-zA-Z_:][a-zA-Z0-9_:]*)"
+# Neither a value nor a timestamp holds a quote or a brace, so the tail never starts inside the label block.
+_VALUE_AND_TIMESTAMP = r'(?P<tail>[ \t]+(?P<value>[^ \t{}"]+)(?:[ \t]+(?P<timestamp>[^ \t{}"]+))?[ \t]*)$'
+_LABEL_BLOCK = r'^\{(?P<labels>(?:[^"}]|"(?:[^"\\]|\\.)*")*)\}$'
+_TYPE_LINE = r"^#[ \t]+TYPE[ \t]+(?P<family>\S+)[ \t]+(?P<type>\S+)"
+# Matched left to right from the first label, so a label-like text inside a quoted value is never
+# taken for a label of its own.
+_LABEL_PAIR = r'[a-zA-Z_][a-zA-Z0-9_]*[ \t]*=[ \t]*"(?:[^"\\]|\\.)*"'
+_FLOAT_TEXT = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$|^[+-]?(Inf|inf)$|^NaN$"
+_TIMESTAMP_TEXT = r"^-?[0-9]{1,15}$"
+_GPU_UUID_TEXT = r"^GPU-[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+_LABELS = {"UUID": "gpu_uuid", "serial": "gpu_serial", "Hostname": "hostname", "modelName": "model_name"}
+_DATE_IN_NAME = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2})")
+_SNIFF_BYTES = 8 * 1024 * 1024
+# Epoch milliseconds that fall on a calendar day (years 1 to 9999): a sample stamped outside them has no day.
+_EPOCH = datetime(1970, 1, 1)
+_DATED_EPOCH_MS = (-62_135_596_800_000, 253_402_300_799_999)
+
+
+@dataclass(frozen=True)
+class LineBatch:
+    first_line: int  # 1-based number of the batch's first line in the file
+    text: str
+
+
+def line_batches(path: Path, expected_sha256: str | None = None, batch_bytes: int = BATCH_BYTES,
+                 limit_bytes: int | None = None) -> Iterator[LineBatch]:
+    """The file's text in batches of whole lines; bytes that are not UTF-8 become U+FFFD (the line is then
+    rejected). With `expected_sha256`, the bytes read are checked against it at the end."""
+    digest = hashlib.sha256()
+    carry = b""
+    line = 1
+    read = 0
+    with path.open("rb") as stream:
+        while True:
+            chunk = stream.read(batch_bytes)
+            read += len(chunk)
+            digest.update(chunk)
+            data = carry + chunk
+            if not chunk:
+                if data:
+                    yield LineBatch(line, _decoded(data, line))
+                break
+            cut = data.rfind(b"\n") + 1
+            if cut == 0:
+                carry = data  # one line longer than a batch: keep reading
+                continue
+            whole, carry = data[:cut], data[cut:]
+            yield LineBatch(line, _decoded(whole, line))
+            line += whole.count(b"\n")
+            if limit_bytes is not None and read >= limit_bytes:
+                return
+    if expected_sha256 is not None and digest.hexdigest() != expected_sha256:
+        raise ArchiveTampered(f"{path} no longer has the sha256 {expected_sha256} it was received with")
+
+
+def _decoded(data: bytes, first_line: int) -> str:
+    text = data.decode("utf-8", errors="replace")
+    return text.removeprefix("\ufeff") if first_line == 1 else text
+
+
+def parse_prometheus(batch: LineBatch) -> tuple[pl.DataFrame, dict[str, str]]:
+    """One row per sample line of the batch (comments and blank lines are not rows), and the `# TYPE` of each
+    family declared in it.
+
+    Columns: source_row, line, metric, labels (the raw label text), value_text, timestamp_text, gpu_uuid, gpu_serial,
+    hostname, model_name.
+    """
+    lines = _lines(batch)
+    types = (
+        lines.filter(pl.col("line").str.starts_with("#"))
+        .select(pl.col("line").str.extract_groups(_TYPE_LINE).alias("declared")).unnest("declared")
+        .drop_nulls()
+    )
+    samples = lines.filter(~pl.col("line").str.contains(r"^[ \t]*(#.*)?$"))
+    line = pl.col("line")
+    # one select: polars runs the two patterns side by side
+    cut = samples.select(
+        SOURCE_ROW, "line",
+        line.str.extract(_METRIC_NAME, 1).alias("metric"),
+        line.str.extract_groups(_VALUE_AND_TIMESTAMP).alias("tail_parts"),
+    ).unnest("tail_parts")
+    block_start = pl.col("metric").str.len_chars()
+    cut = cut.with_columns(
+        line.str.slice(block_start, line.str.len_chars() - block_start - pl.col("tail").str.len_chars()).alias("block")
+    )
+    # A GPU repeats the same label block in every scrape: each distinct block is checked and parsed once, then joined.
+    label_pairs = pl.col("labels").str.extract_all(_LABEL_PAIR).list.eval(
+        pl.element().str.replace(r'^([a-zA-Z0-9_]+)[ \t]*=[ \t]*"', '$1="')
+    )
+    blocks = (
+        cut.select(pl.col("block").unique().drop_nulls())
+        .with_columns(pl.col("block").str.extract(_LABEL_BLOCK, 1).alias("labels"))
+        .with_columns(((pl.col("block") == "") | pl.col("labels").is_not_null()).alias("well_formed"),
+                      label_pairs.alias("pairs"))
+        .select("block", "well_formed",
+                *(_label_value(pl.col("pairs"), label).alias(column) for label, column in _LABELS.items()))
+    )
+    parsed = cut.join(blocks, on="block", how="left", maintain_order="left")
+    is_sample = pl.col("well_formed").fill_null(False)
+    rows = parsed.select(
+        SOURCE_ROW, "line",
+        pl.when(is_sample).then(pl.col("metric")).alias("metric"),
+        pl.col("block").alias("labels"),
+        pl.when(is_sample).then(pl.col("value")).alias("value_text"),
+        pl.when(is_sample).then(pl.col("timestamp")).alias("timestamp_text"),
+        *_LABELS.values(),
+    )
+    return rows, dict(zip(types.get_column("family").to_list(), types.get_column("type").to_list()))
+
+
+def parse_json_lines(batch: LineBatch) -> tuple[pl.DataFrame, dict[str, str]]:
+    """JSON lines, one sample per line: `{"metric": "DCGM_FI_DEV_GPU_UTIL", "labels": {"UUID": "GPU-…", ...},
+    "value": 87, "timestamp_ms": 1767571200000}` (a value may be "NaN", "+Inf" or "-Inf"). Same columns as
+    `parse_prometheus`; a line that is not such an object has no metric."""
+    lines = _lines(batch).filter(~pl.col("line").str.contains(r"^[ \t]*$"))
+    line = pl.col("line")
+    rows = lines.select(
+        SOURCE_ROW,
+        "line",
+        line.str.json_path_match("$.metric").alias("metric"),
+        line.str.json_path_match("$.labels").alias("labels"),
+        line.str.json_path_match("$.value").alias("value_text"),
+        line.str.json_path_match("$.timestamp_ms").alias("timestamp_text"),
+        *(line.str.json_path_match(f"$.labels.{label}").alias(column) for label, column in _LABELS.items()),
+    )
+    return rows, {}
+
+
+def recognise(path: Path, file_format: str, name: str) -> Recognition:
+    """A scrape file's day: the UTC day of its first timestamped sample (else the date in its name)."""
+    parse = parse_prometheus if file_format == PROMETHEUS_FORMAT else parse_json_lines
+    for batch in line_batches(path, batch_bytes=1024 * 1024, limit_bytes=_SNIFF_BYTES):
+        samples, _ = parse(batch)
+        stamped = pl.col("timestamp_text").str.contains(_TIMESTAMP_TEXT)
+        first = samples.select(
+            pl.col("timestamp_text").filter(
+                pl.col("metric").is_not_null() & stamped
+                & pl.col("timestamp_text").cast(pl.Int64, strict=False).is_between(*_DATED_EPOCH_MS)
+            ).first()
+        ).item()
+        if first is not None:
+            return Recognition(SOURCE, file_format, "dcgm", (_EPOCH + timedelta(milliseconds=int(first))).date())
+    in_name = _DATE_IN_NAME.search(name)
+    if in_name:
+        try:
+            return Recognition(SOURCE, file_format, "dcgm", date.fromisoformat(in_name.group(1)))
+        except ValueError:
+            pass
+    return Recognition(SOURCE, file_format, "dcgm", problem="no_as_of_date",
+                       detail="no timestamped sample in the first 8 MiB and no date in the file name")
+
+
+def looks_like_prometheus(head: str) -> bool:
+    first = next((line for line in head.splitlines() if line.strip()), "")
+    return first.startswith("# HELP") or first.startswith("# TYPE") or re.match(_SAMPLE_LINE, first) is not None
+
+
+def looks_like_json_lines(head: str) -> bool:
+    first = next((line for line in head.splitlines() if line.strip()), "")
+    try:
+        sample = json.loads(first)
+    except (ValueError, RecursionError):  # not JSON, or nested deeper than any sample
+        return False
+    return isinstance(sample, dict) and "metric" in sample and "value" in sample
+
+
+def ingest_telemetry_day(day: date, lake: Lake) -> list[FileIngestSummary]:
+    """Ingest the day's DCGM files; rewrites the day's `gpu_telemetry_daily` partition."""
+    files, _ = current_files(lake, SOURCE, day)
+    validated = validate_inbox_files(lake, SOURCE, day, files, lambda scrapes: _validate(scrapes, day, lake))
+    rollups = [
+        file.accepted.with_columns(
+            pl.lit(file.inbox_file.name).alias("source_file"),
+            pl.lit(file.inbox_file.sha256).alias("source_sha256"),
+        )
+        for file in validated
+        if file.accepted is not None
+    ]
+    rows = pl.concat(rollups).to_arrow() if rollups else SCHEMAS["gpu_telemetry_daily"].empty_table()
+    lake.write_table("gpu_telemetry_daily", day, rows)
+    summaries = [file.summary for file in validated]
+    record_input_files(lake, day, SOURCE, summaries)
+    return summaries
+
+
+def join_collateral_telemetry(day: date, lake: Lake) -> int:
+    """`collateral_gpu_daily`: every GPU of the day's collateral schedules with its telemetry of the day, matched by
+    serial (or by UUID where the schedule names the GPU by UUID). A GPU with no telemetry has `reporting` false.
+    Returns the number of collateral GPUs that did not report."""
+    collateral = lake.read_table("loan_collateral", day)
+    telemetry = lake.read_table("gpu_telemetry_daily", day)
+    collateral = pl.from_arrow(collateral if collateral is not None else SCHEMAS["loan_collateral"].empty_table())
+    telemetry = pl.from_arrow(telemetry if telemetry is not None else SCHEMAS["gpu_telemetry_daily"].empty_table())
+    # A GPU seen in two files of the day (two collectors) counts with the file that saw it most.
+    per_gpu = telemetry.sort("samples", "source_file", "source_sha256", descending=[True, False, False]).unique(
+        "gpu_uuid", keep="first", maintain_order=True)
+    figures = ["samples", "minutes_online", "util_mean", "util_p95", "temp_max", "power_mean", "xid_error_samples",
+               "last_seen"]
+    reported = per_gpu.select(
+        "gpu_uuid", pl.col("gpu_serial").alias("reported_serial"), *figures,
+        pl.col("source_file").alias("telemetry_source_file"), pl.col("source_sha256").alias("telemetry_source_sha256"),
+    )
+    by_serial = collateral.filter(pl.col("gpu_serial").is_not_null()).drop("gpu_uuid").join(
+        reported.filter(pl.col("reported_serial").is_not_null()).unique("reported_serial", keep="first",
+                                                                          maintain_order=True),
+        left_on="gpu_serial", right_on="reported_serial", how="left")
+    by_uuid = collateral.filter(pl.col("gpu_serial").is_null()).join(
+        reported.drop("reported_serial"), on="gpu_uuid", how="left")
+    joined = pl.concat([by_serial, by_uuid], how="diagonal_relaxed").with_columns(
+        pl.col("samples").is_not_null().alias("reporting"),
+        pl.col("samples").fill_null(0),
+    )
+    rows = joined.select(SCHEMAS["collateral_gpu_daily"].names[1:])
+    lake.write_table("collateral_gpu_daily", day, rows.to_arrow())
+    return int(rows.filter(~pl.col("reporting")).height)
+
+
+# --- one file ---------------------------------------------------------------------------------------------------
+
+def _validate(scrapes: InboxFile, day: date, lake: Lake) -> RowSplit:
+    """Parse, check and roll up one file. The accepted frame is the per-GPU rollup (the samples are not kept)."""
+    parse = parse_prometheus if scrapes.format == PROMETHEUS_FORMAT else parse_json_lines
+    buckets = max(1, min(MAX_BUCKETS, scrapes.size_bytes // BUCKET_SOURCE_BYTES))
+    spill_root = lake.home.spill
+    spill_root.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="telemetry-", dir=spill_root) as spill_dir:
+        spill = _Spill(Path(spill_dir), buckets)
+        gpus = _GpuRegistry()
+        rejected, rows_in, rows_quarantined = [], 0, 0
+        timestamps: list[pl.Series] = []
+        types: dict[str, str] = {}
+        rules = _rules(day)
+        for batch in line_batches(scrapes.path, scrapes.sha256, BATCH_BYTES):
+            samples, declared = parse(batch)
+            types.update(declared)
+            # Quarantine entries name the sample's own parts: its value, its timestamp, its UUID label.
+            samples = samples.with_columns(pl.col("value_text").alias("value"),
+                                           pl.col("timestamp_text").alias("timestamp"),
+                                           pl.col("gpu_uuid").alias("UUID"))
+            split = split_rows(samples, rules, scrapes.name)
+            rows_in += split.rows_in
+            rows_quarantined += split.rows_quarantined
+            rejected.append(split.rejected)
+            accepted = gpus.identify(split.accepted).select(
+                SOURCE_ROW,
+                "metric_id",
+                "uuid_id",
+                "label_id",
+                pl.col("value_text").cast(pl.Float64).alias("value"),
+                pl.col("timestamp_text").cast(pl.Int64).alias("timestamp_ms"),
+            )
+            timestamps.append(accepted.get_column("timestamp_ms").unique())
+            spill.write(accepted)
+        spill.close()
+        file_gap_ms = _smallest_gap(pl.concat(timestamps).unique().sort() if timestamps else pl.Series([], dtype=pl.Int64))
+        counters = {metric for metric, kind in types.items() if kind == "counter"}
+        rollups = []
+        for bucket in spill.buckets():
+            repeats, rollup = _bucket_rollup(bucket, gpus, counters, scrapes.name)
+            rejected.append(repeats)
+            rows_quarantined += repeats.height
+            rollups.append(rollup)
+    rollup = pl.concat(rollups) if rollups else _empty_rollup()
+    return RowSplit(
+        accepted=_finished_rollup(rollup, gpus, file_gap_ms),
+        rejected=pl.concat(rejected),
+        rows_in=rows_in,
+        rows_quarantined=rows_quarantined,
+    )
+
+
+def _rules(day: date) -> list[FieldRule]:
+    day_start = _epoch_ms(day)
+    day_end = _epoch_ms(day + timedelta(days=1))
+    timestamp_ms = pl.col("timestamp_text").cast(pl.Int64, strict=False)
+    well_formed_timestamp = pl.col("timestamp_text").str.contains(_TIMESTAMP_TEXT)
+    is_sample = pl.col("metric").is_not_null()
+    value = pl.when(pl.col("value_text").str.contains(_FLOAT_TEXT)).then(pl.col("value_text").cast(pl.Float64))
+    implausible = pl.lit(False)
+    for metric, (low, high) in PLAUSIBLE_RANGES.items():
+        implausible = implausible | ((pl.col("metric") == metric) & value.is_finite() & ((value < low) | (value > high)))
+    uuid = pl.col("gpu_uuid")
+    return [
+        FieldRule("line", "invalid_encoding", pl.col("line").str.contains("\ufffd", literal=True)),
+        FieldRule("line", "unparseable_line", ~is_sample),
+        FieldRule("value", "invalid_value", is_sample & ~pl.col("value_text").str.contains(_FLOAT_TEXT)),
+        FieldRule("value", "implausible_value", implausible),
+        FieldRule("timestamp", "missing_timestamp", is_sample & pl.col("timestamp_text").is_null()),
+        FieldRule("timestamp", "invalid_timestamp", ~well_formed_timestamp),
+        FieldRule(
+            "timestamp",
+            "outside_day",
+            well_formed_timestamp & ((timestamp_ms < day_start) | (timestamp_ms >= day_end)),
+        ),
+        # A sample that names no GPU, or not in DCGM's `GPU-` UUID form, cannot be tied to any collateral.
+        FieldRule("UUID", "missing_label", is_sample & uuid.is_null()),
+        FieldRule("UUID", "unknown_gpu", uuid.is_not_null() & ~uuid.str.contains(_GPU_UUID_TEXT)),
+    ]
+
+
+def _lines(batch: LineBatch) -> pl.DataFrame:
+    return (
+        pl.Series("line", [batch.text]).str.split("\n").explode().str.strip_suffix("\r").to_frame()
+        .with_row_index(SOURCE_ROW, offset=batch.first_line)
+        .with_columns(pl.col(SOURCE_ROW).cast(pl.Int64))
+    )
+
+
+@dataclass
+class _GpuRegistry:
+    """Small integer ids for the label sets, GPUs (UUIDs) and metric names of a file, so that spilled samples are
+    a few numbers each; the label sets' texts and their GPU attributes are kept once here."""
+
+    label_sets: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(
+        schema={"labels": pl.String, "label_id": pl.UInt32, "gpu_uuid": pl.String, "gpu_serial": pl.String,
+                "hostname": pl.String, "model_name": pl.String}))
+    uuids: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(
+        schema={"gpu_uuid": pl.String, "uuid_id": pl.UInt32}))
+    metrics: dict[str, int] = field(default_factory=dict)
+
+    def identify(self, samples: pl.DataFrame) -> pl.DataFrame:
+        fresh = samples.select("labels", "gpu_uuid", "gpu_serial", "hostname", "model_name").unique(
+            "labels", keep="first", maintain_order=True).join(self.label_sets.select("labels"), on="labels", how="anti")
+        if fresh.height:
+            self.label_sets = pl.concat([self.label_sets, fresh.with_row_index(
+                "label_id", offset=self.label_sets.height).select(self.label_sets.columns)])
+        new_uuids = fresh.select("gpu_uuid").unique(maintain_order=True).join(self.uuids, on="gpu_uuid", how="anti")
+        if new_uuids.height:
+            self.uuids = pl.concat([self.uuids, new_uuids.with_row_index("uuid_id", offset=self.uuids.height)
+                                    .select("gpu_uuid", "uuid_id")])
+        for metric in samples.get_column("metric").unique(maintain_order=True).to_list():
+            self.metrics.setdefault(metric, len(self.metrics))
+        return (
+            samples.join(self.label_sets.select("labels", "label_id"), on="labels", how="left", maintain_order="left")
+            .join(self.uuids, on="gpu_uuid", how="left", maintain_order="left")
+            # as wide as the other ids: a file may name more metric families than 16 bits count
+            .with_columns(pl.col("metric").replace_strict(self.metrics, return_dtype=pl.UInt32).alias("metric_id"))
+        )
+
+    def metric_ids(self, names: set[str] | tuple[str, ...]) -> list[int]:
+        return [self.metrics[name] for name in names if name in self.metrics]
+
+
+class _Spill:
+    """Accepted samples on disk, in Arrow IPC streams, one per bucket of GPUs."""
+
+    _SCHEMA = pa.schema([
+        pa.field(SOURCE_ROW, pa.int64()), pa.field("metric_id", pa.uint32()), pa.field("uuid_id", pa.uint32()),
+        pa.field("label_id", pa.uint32()), pa.field("value", pa.float64()), pa.field("timestamp_ms", pa.int64()),
+    ])
+
+    def __init__(self, directory: Path, buckets: int) -> None:
+        self.paths = [directory / f"bucket-{number}.arrows" for number in range(buckets)]
+        self.writers = [ipc.new_stream(str(path), self._SCHEMA) for path in self.paths]
+
+    def write(self, samples: pl.DataFrame) -> None:
+        if samples.is_empty():
+            return
+        bucketed = samples.with_columns((pl.col("uuid_id") % len(self.paths)).alias("bucket"))
+        for (bucket,), rows in bucketed.partition_by("bucket", as_dict=True).items():
+            self.writers[bucket].write_table(rows.drop("bucket").to_arrow().cast(self._SCHEMA))
+
+    def close(self) -> None:
+        for writer in self.writers:
+            writer.close()
+
+    def buckets(self) -> Iterator[pl.DataFrame]:
+        for path in self.paths:
+            with ipc.open_stream(str(path)) as reader:
+                yield pl.from_arrow(reader.read_all())
+
+
+def _bucket_rollup(samples: pl.DataFrame, gpus: _GpuRegistry, counters: set[str],
+                   source_file: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Quarantine entries for repeated samples, and the per-GPU figures of the bucket's GPUs."""
+    ordered = samples.sort(SOURCE_ROW)
+    # A repeated sample would weigh twice in the day's means: the first one in the file stands.
+    repeat = ~pl.struct("metric_id", "uuid_id", "timestamp_ms").is_first_distinct()
+    names = {metric_id: name for name, metric_id in gpus.metrics.items()}
+    repeats = ordered.filter(repeat).join(gpus.uuids, on="uuid_id", how="left").select(
+        pl.lit(source_file).alias("source_file"),
+        pl.col(SOURCE_ROW),
+        pl.lit("line").alias("field"),
+        pl.format("{} {} {}", pl.col("metric_id").replace_strict(names, return_dtype=pl.String), pl.col("gpu_uuid"),
+                  pl.col("timestamp_ms")).alias("value"),
+        pl.lit("duplicate_sample").alias("reason"),
+    )
+    kept = ordered.filter(~repeat).with_columns(
+        pl.when(pl.col("value").is_finite()).then(pl.col("value")).alias("value"),
+    )
+
+    def of(metric: str) -> pl.Expr:
+        ids = gpus.metric_ids((metric,))
+        return pl.col("metric_id").is_in(ids) if ids else pl.lit(False)
+
+    xid_counter = XID_ERROR in counters
+    increases = (
+        kept.filter(of(XID_ERROR)).sort("uuid_id", "timestamp_ms")
+        .with_columns(pl.col("value").diff().over("uuid_id").alias("delta"))
+        # A counter that went down was reset: what it counts since the reset is its value.
+        .group_by("uuid_id").agg(
+            pl.when(pl.col("delta") >= 0).then(pl.col("delta")).otherwise(
+                pl.when(pl.col("delta").is_not_null()).then(pl.col("value"))).sum().alias("counter_increase"))
+    )
+    per_gpu = kept.group_by("uuid_id").agg(
+        pl.col("label_id").sort_by("timestamp_ms").last(),
+        pl.col("timestamp_ms").n_unique().cast(pl.Int64).alias("samples"),
+        _smallest_gap_expr(pl.col("timestamp_ms")).alias("gap_ms"),
+        pl.col("value").filter(of(UTILISATION)).mean().alias("util_mean"),
+        pl.col("value").filter(of(UTILISATION)).quantile(0.95, "linear").alias("util_p95"),
+        pl.col("value").filter(of(TEMPERATURE)).max().alias("temp_max"),
+        pl.col("value").filter(of(POWER)).mean().alias("power_mean"),
+        (of(XID_ERROR) & (pl.col("value") != 0)).sum().cast(pl.Int64).alias("xid_error_samples"),
+        pl.col("timestamp_ms").min().alias("first_ms"),
+        pl.col("timestamp_ms").max().alias("last_ms"),
+    ).join(increases, on="uuid_id", how="left").with_columns(
+        (pl.col("counter_increase").fill_null(0).round(0).cast(pl.Int64) if xid_counter
+         else pl.col("xid_error_samples")).alias("xid_errors")
+    ).drop("counter_increase")
+    return repeats, per_gpu
+
+
+def _finished_rollup(per_gpu: pl.DataFrame, gpus: _GpuRegistry, file_gap_ms: int | None) -> pl.DataFrame:
+    """The scrape interval is the smallest positive gap between a GPU's scrapes, in whole seconds; a GPU scraped
+    once takes the file's smallest gap, since one sample alone says nothing about the cadence (and a file with a
+    single scrape time leaves interval and minutes online null)."""
+    gap_ms = pl.col("gap_ms") if file_gap_ms is None else pl.col("gap_ms").fill_null(file_gap_ms)
+    interval_s = gap_ms.cast(pl.Float64).truediv(1000).round(0).cast(pl.Int64).clip(lower_bound=1)
+    return (
+        per_gpu.join(gpus.uuids, on="uuid_id", how="left")
+        .join(gpus.label_sets.select("label_id", "gpu_serial", "hostname", "model_name"), on="label_id", how="left")
+        .with_columns(interval_s.alias("scrape_interval_s"))
+        .select(
+            "gpu_uuid",
+            "gpu_serial",
+            "hostname",
+            "model_name",
+            "samples",
+            "scrape_interval_s",
+            (pl.col("samples") * pl.col("scrape_interval_s") / 60).cast(pl.Float64).alias("minutes_online"),
+            pl.col("util_mean").cast(pl.Float64),
+            pl.col("util_p95").cast(pl.Float64),
+            pl.col("temp_max").cast(pl.Float64),
+            pl.col("power_mean").cast(pl.Float64),
+            "xid_error_samples",
+            _as_timestamp(pl.col("first_ms")).alias("first_seen"),
+            _as_timestamp(pl.col("last_ms")).alias("last_seen"),
+            "xid_errors",
+        )
+        .sort("gpu_uuid")
+    )
+
+
+def _empty_rollup() -> pl.DataFrame:
+    return pl.DataFrame(schema={
+        "uuid_id": pl.UInt32, "label_id": pl.UInt32, "samples": pl.Int64, "gap_ms": pl.Int64,
+        "util_mean": pl.Float64, "util_p95": pl.Float64, "temp_max": pl.Float64, "power_mean": pl.Float64,
+        "xid_error_samples": pl.Int64, "first_ms": pl.Int64, "last_ms": pl.Int64, "xid_errors": pl.Int64,
+    })
+
+
+def _label_value(label_pairs: pl.Expr, label: str) -> pl.Expr:
+    prefix = f'{label}="'
+    quoted = label_pairs.list.eval(pl.element().filter(pl.element().str.starts_with(prefix))).list.first()
+    escaped = quoted.str.strip_prefix(prefix).str.strip_suffix('"')
+    # Prometheus escapes only backslash, quote and newline; the backslash pair is parked first so that
+    # `\\n` stays a backslash followed by `n`.
+    return (
+        escaped.str.replace_all("\\\\", "\x00", literal=True)
+        .str.replace_all('\\"', '"', literal=True)
+        .str.replace_all("\\n", "\n", literal=True)
+        .str.replace_all("\x00", "\\", literal=True)
+    )
+
+
+def _smallest_gap_expr(timestamps_ms: pl.Expr) -> pl.Expr:
+    gaps = timestamps_ms.unique().sort().diff()
+    return gaps.filter(gaps > 0).min()
+
+
+def _smallest_gap(sorted_timestamps: pl.Series) -> int | None:
+    gaps = sorted_timestamps.diff()
+    return gaps.filter(gaps > 0).min()
+
+
+def _as_timestamp(epoch_ms: pl.Expr) -> pl.Expr:
+    return (epoch_ms * 1000).cast(pl.Datetime("us"))
+
+
+def _epoch_ms(day: date) -> int:
+    return int(datetime.combine(day, time(0), tzinfo=timezone.utc).timestamp()) * 1000

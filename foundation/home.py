@@ -1,0 +1,147 @@
+"""The data home (`BACKED_HOME`, default `./.backed`): every place under it, named once.
+
+```
+inbox/                   files dropped by lenders, collectors and custodians
+inbox/archive/           every file taken in, under its sha256 (never deleted)
+lake/<table>/date=DAY/   the Parquet lake, one file per table per day
+quarantine/              rejected rows and files, with the reason
+warehouse.duckdb         the dbt warehouse (DuckDB)
+reports/                 attestations (HTML and PDF), superseded ones, GX Data Docs
+dagster/                 the Dagster instance (DAGSTER_HOME): runs, event logs, backfill logs
+sandbox/                 the local chain's deployment and the simulator's ground truth
+tmp/                     spill space of the telemetry ingest
+reconciliation.toml      the deployment's tolerances (optional)
+```
+Code asks a `DataHome` for a place by its name; no other module spells a file or folder of the home.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import dagster as dg
+
+HOME_ENV = "BACKED_HOME"
+
+
+def default_home() -> Path:
+    """BACKED_HOME, default ./.backed, always absolute: where a command works when not told otherwise."""
+    return Path(os.environ.get(HOME_ENV, ".backed")).resolve()
+
+
+@dataclass(frozen=True)
+class DataHome:
+    """One data home, by its root directory."""
+
+    root: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root))
+
+    @classmethod
+    def of(cls, home: DataHome | os.PathLike | str) -> DataHome:
+        return home if isinstance(home, DataHome) else cls(Path(home))
+
+    def __fspath__(self) -> str:
+        return str(self.root)
+
+    def __str__(self) -> str:
+        return str(self.root)
+
+    # --- files received ------------------------------------------------------------------------------------------
+    @property
+    def inbox(self) -> Path:
+        return self.root / "inbox"
+
+    @property
+    def archive(self) -> Path:
+        """Every file taken in from the inbox, under its sha256, never deleted."""
+        return self.inbox / "archive"
+
+    @property
+    def intake_lock(self) -> Path:
+        return self.root / ".intake.lock"
+
+    @property
+    def quarantine(self) -> Path:
+        return self.root / "quarantine"
+
+    @property
+    def spill(self) -> Path:
+        """Scratch space of an ingest that does not fit in memory; emptied after each file."""
+        return self.root / "tmp"
+
+    # --- what is built from them ---------------------------------------------------------------------------------
+    @property
+    def lake(self) -> Path:
+        return self.root / "lake"
+
+    @property
+    def warehouse(self) -> Path:
+        return self.root / "warehouse.duckdb"
+
+    @property
+    def warehouse_files(self) -> tuple[Path, ...]:
+        """The warehouse and its write-ahead log."""
+        return self.warehouse, self.warehouse.with_name(self.warehouse.name + ".wal")
+
+    @property
+    def reports(self) -> Path:
+        return self.root / "reports"
+
+    @property
+    def data_docs(self) -> Path:
+        """Great Expectations' Data Docs site of the reconciliation checks."""
+        return self.reports / "data_docs"
+
+    def attestation_paths(self, day: date) -> tuple[Path, Path]:
+        """The day's attestation: (HTML, PDF)."""
+        stem = f"attestation-{day.isoformat()}"
+        return self.reports / f"{stem}.html", self.reports / f"{stem}.pdf"
+
+    def superseded_attestation_paths(self, day: date, html_sha256: str) -> tuple[Path, Path]:
+        """Where an earlier, different attestation of the day is kept once a new one replaces it: (HTML, PDF)."""
+        stem = f"attestation-{day.isoformat()}.{html_sha256[:16]}"
+        return self.reports / "superseded" / f"{stem}.html", self.reports / "superseded" / f"{stem}.pdf"
+
+    # --- settings and the orchestrator ---------------------------------------------------------------------------
+    @property
+    def reconciliation_policy(self) -> Path:
+        return self.root / "reconciliation.toml"
+
+    @property
+    def dagster(self) -> Path:
+        """The Dagster instance's folder (DAGSTER_HOME)."""
+        return self.root / "dagster"
+
+    def backfill_log(self, backfill_id: str) -> Path:
+        """What the code server and the runs of one `backed backfill` printed."""
+        return self.dagster / "logs" / f"backfill-{backfill_id}.log"
+
+    # --- the sandbox ---------------------------------------------------------------------------------------------
+    @property
+    def sandbox(self) -> Path:
+        """The local chain's deployment and the simulator's ground truth."""
+        return self.root / "sandbox"
+
+    @property
+    def sandbox_deployment(self) -> Path:
+        return self.sandbox / "deployment.json"
+
+    @property
+    def simulated_state(self) -> tuple[Path, ...]:
+        """Everything a simulation writes or the pipeline builds from it: reset before a new simulation. The Dagster
+        instance (the run history) is not part of it."""
+        return (self.inbox, self.lake, self.quarantine, self.reports, self.sandbox, *self.warehouse_files)
+
+
+class BackedHome(dg.ConfigurableResource):
+    """The data home as a Dagster resource."""
+
+    home: str
+
+    @property
+    def paths(self) -> DataHome:
+        return DataHome(Path(self.home))

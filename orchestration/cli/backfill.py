@@ -1,0 +1,90 @@
+"""`backed backfill`: a backfill through the Dagster instance, shown in the UI, run to the end, resumable."""
+from __future__ import annotations
+
+import sys
+from datetime import date
+
+import click
+
+from orchestration.cli.parameters import data_home
+
+
+def _date(value: str | None, option: str) -> date:
+    if not value:
+        raise click.UsageError(f"{option} is required (YYYY-MM-DD), or --resume ID")
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)", param_hint=option) from None
+
+
+@click.command("backfill")
+@click.option("--from", "first", help="First day (YYYY-MM-DD).")
+@click.option("--to", "last", help="Last day (YYYY-MM-DD), inclusive.")
+@click.option("--select", default=None,
+              help="Dagster asset selection, e.g. 'group:ledger or group:attestation' (default: the daily pipeline).")
+@click.option("--profile", default=None, help="Chain profile for the runs (sandbox, arbitrum); default $BACKED_PROFILE.")
+@click.option("--resume", "resume_id", default=None,
+              help="Carry on an interrupted backfill, or re-execute a failed one from failure.")
+@click.option("--submit-only", is_flag=True,
+              help="Add the backfill and return; a running daemon (dagster dev) or --resume runs it.")
+@click.option("--list", "list_recent", is_flag=True, help="List the latest backfills and their status.")
+@click.pass_context
+def backfill(ctx: click.Context, first: str | None, last: str | None, select: str | None, profile: str | None,
+             resume_id: str | None, submit_only: bool, list_recent: bool) -> None:
+    """Backfill the days --from .. --to through the Dagster instance (listed on the UI's Backfills page).
+
+    \b
+    backed backfill --from 2026-01-01 --to 2026-01-03
+    backed backfill --from 2026-01-02 --to 2026-01-03 --select 'group:ledger or group:attestation'
+    backed backfill --resume <ID>
+    """
+    from orchestration.backfills import (BackfillError, children_output_to, drive_backfill, launch_backfill,
+                                         recent_backfills, resume_backfill, run_failures)
+
+    from orchestration.instance import instance_for
+
+    paths = data_home(ctx)
+    home = paths.root
+    # The runs are started by Dagster in other processes: they get the chain profile from the instance's environment.
+    instance_for(paths, profile)
+    if list_recent:
+        for b in recent_backfills(home):
+            click.echo(f"{b['id']}  {b['status']:<18} {b['title']}")
+        return
+    try:
+        if resume_id:
+            if first or last or select:
+                raise click.UsageError("--resume takes no --from, --to or --select: the backfill has them")
+            backfill_id = resume_backfill(home, resume_id)
+            click.echo(f"resuming backfill {resume_id}" + (f" as {backfill_id} (re-execution from failure)"
+                                                            if backfill_id != resume_id else ""), err=True)
+        else:
+            start, end = _date(first, "--from"), _date(last, "--to")
+            click.echo(f"launching a backfill of {start} .. {end} on the Dagster instance in {paths.dagster}",
+                       err=True)
+            backfill_id = launch_backfill(home, start, end, select)
+    except BackfillError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"backfill {backfill_id}: the Dagster UI lists it under Overview > Backfills", err=True)
+    if submit_only:
+        click.echo(backfill_id)
+        return
+    log_path = paths.backfill_log(backfill_id)
+    click.echo(f"run output goes to {log_path}", err=True)
+    try:
+        with children_output_to(log_path) as terminal:
+            progress = drive_backfill(home, backfill_id, echo=lambda line: print(line, file=terminal, flush=True))
+    except KeyboardInterrupt:
+        click.echo(f"\ninterrupted: backfill {backfill_id} stays requested; runs already started finish on their "
+                   f"own. Carry on with: backed backfill --resume {backfill_id}", err=True)
+        sys.exit(130)
+    # A parallel backfill ends on its second stage (orchestration.backfills): report on the one that ran last.
+    backfill_id = progress.backfill_id
+    for failure in run_failures(home, backfill_id):
+        click.echo(failure, err=True)
+    click.echo(backfill_id)
+    if progress.status != "COMPLETED_SUCCESS":
+        click.echo(f"backfill {backfill_id} ended {progress.status.lower()}; "
+                   f"after fixing the cause: backed backfill --resume {backfill_id}", err=True)
+        sys.exit(1)

@@ -1,0 +1,80 @@
+"""`backed exceptions`: list, show and acknowledge reconciliation exceptions."""
+from __future__ import annotations
+
+import sys
+
+import click
+import duckdb
+
+from expectations.exceptions import STATUSES, acknowledge, get_exception, list_exceptions
+from foundation.money import plain
+from orchestration.cli.parameters import data_home
+
+
+def _connect(ctx: click.Context, read_only: bool) -> duckdb.DuckDBPyConnection:
+    warehouse = data_home(ctx).warehouse
+    if not warehouse.exists():
+        raise click.ClickException(f"no warehouse at {warehouse}: run the pipeline first (`backed demo` or a backfill)")
+    try:
+        return duckdb.connect(str(warehouse), read_only=read_only)
+    except duckdb.IOException as exc:
+        raise click.ClickException(f"the warehouse is busy (a dbt run holds it?): {exc}") from exc
+
+
+@click.group("exceptions")
+def exceptions_group() -> None:
+    """Reconciliation exceptions: every break a check found, with its life (open → acknowledged → resolved)."""
+
+
+@exceptions_group.command("list")
+@click.option("--date", "on", type=click.DateTime(formats=["%Y-%m-%d"]), default=None, help="Only this day (YYYY-MM-DD).")
+@click.option("--status", type=click.Choice([*STATUSES, "all"]), default=None,
+              help="Default: open and acknowledged.")
+@click.option("--severity", type=click.Choice(["blocker", "warn"]), default=None)
+@click.option("--check", "check_id", default=None, help="A check id, e.g. R1.")
+@click.pass_context
+def list_command(ctx: click.Context, on, status: str | None, severity: str | None,
+                 check_id: str | None) -> None:
+    day = on.date() if on else None
+    with _connect(ctx, read_only=True) as con:
+        rows = list_exceptions(con, on=day, status=status or "all", severity=severity, check_id=check_id)
+    if status is None:
+        rows = [r for r in rows if r["status"] != "resolved"]
+    if not rows:
+        click.echo("no exceptions")
+        return
+    header = ("id", "date", "check", "severity", "status", "entity", "difference")
+    body = [(r["exception_id"], str(r["check_date"]), r["check_id"], r["severity"], r["status"], r["entity_key"],
+             plain(r["difference"]) if r["difference"] else "") for r in rows]
+    widths = [max(len(h), *(len(b[i]) for b in body)) for i, h in enumerate(header)]
+    for line in (header, tuple("-" * w for w in widths), *body):
+        click.echo("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip())
+
+
+@exceptions_group.command("show")
+@click.argument("exception_id")
+@click.pass_context
+def show_command(ctx: click.Context, exception_id: str) -> None:
+    with _connect(ctx, read_only=True) as con:
+        row = get_exception(con, exception_id)
+    if row is None:
+        click.echo(f"no exception {exception_id}", err=True)
+        sys.exit(1)
+    width = max(len(k) for k in row)
+    for key, value in row.items():
+        shown = plain(value) if key in ("expected", "actual", "difference") and value else value
+        click.echo(f"{key.ljust(width)}  {'' if shown is None else shown}")
+
+
+@exceptions_group.command("ack")
+@click.argument("exception_id")
+@click.option("--by", required=True, help="Who acknowledges.")
+@click.option("--reason", required=True, help="Why: what was checked, what happens next.")
+@click.pass_context
+def ack_command(ctx: click.Context, exception_id: str, by: str, reason: str) -> None:
+    with _connect(ctx, read_only=False) as con:
+        try:
+            row = acknowledge(con, exception_id, by, reason)
+        except (KeyError, ValueError) as exc:
+            raise click.ClickException(str(exc).strip("'\"")) from exc
+    click.echo(f"{row['exception_id']} acknowledged by {row['acknowledged_by']}: {row['acknowledged_reason']}")

@@ -1,0 +1,138 @@
+"""Runs of the pipeline in this process, on the instance of the data home: the days' ingestion, ledger and checks in
+one run, then each day's attestation (`run_pipeline`); and the demo (`run_demo`): a fresh sandbox chain, N simulated
+days, then the pipeline over them.
+
+The sandbox's data (inbox, lake, warehouse, reports) is reset first so a demo always describes exactly the days it
+simulated; the Dagster instance (run history) is kept.
+"""
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+
+from orchestration.crashed_runs import process_tags, release_crashed_runs
+from orchestration.definitions import build_definitions
+from foundation.home import DataHome
+from orchestration.instance import instance_for
+
+
+
+@dataclass
+class DemoResult:
+    home: Path
+    days: list[date]
+    rows: list[dict] = field(default_factory=list)
+    attestations: dict[date, Path] = field(default_factory=dict)
+    refused: dict[date, str] = field(default_factory=dict)
+    pipeline_success: bool = False
+
+
+def reset_sandbox_state(home: Path) -> None:
+    for path in DataHome(home).simulated_state:
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+
+
+# The CLI prints its own progress; Dagster's per-event log lines stay in the run's log (the UI), not the terminal.
+QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+def range_tags(first: date, last: date) -> dict[str, str]:
+    return {"dagster/asset_partition_range_start": first.isoformat(),
+            "dagster/asset_partition_range_end": last.isoformat()}
+
+
+def run_pipeline(home: Path, days: list[date], echo: Callable[[str], None] = print,
+                 profile: str = "sandbox") -> DemoResult:
+    """Materialise every partition of `days` through the Definitions' jobs on the instance in BACKED_HOME/dagster."""
+    result = DemoResult(home=home, days=days)
+    defs = build_definitions(home, profile)
+    instance = instance_for(home)
+    # A run killed earlier (kill -9 during dbt) would keep the warehouse pool's slot and this run would wait forever.
+    release_crashed_runs(instance)
+    echo("loading reference data (chart of accounts)")
+    seeds = defs.resolve_job_def("reference_data").execute_in_process(instance=instance, run_config=QUIET_RUN_CONFIG,
+                                                                        tags=process_tags(), raise_on_error=False)
+    if not seeds.success:
+        raise RuntimeError("loading the dbt seeds failed; see the run in the Dagster UI")
+    echo(f"ingesting and reconciling {days[0]} .. {days[-1]} in one run")
+    run = defs.resolve_job_def("ingest_and_reconcile").execute_in_process(
+        instance=instance, tags={**range_tags(days[0], days[-1]), **process_tags()}, run_config=QUIET_RUN_CONFIG,
+        raise_on_error=False)
+    crashes = step_crashes(run)
+    if crashes:
+        raise RuntimeError("the ingest-and-reconcile run failed:\n" + "\n".join(crashes[:5]))
+    # A run whose only failures are blocking checks that found blockers did its work: the breaks are exceptions.
+    result.pipeline_success = run.success
+    attestation_job = defs.resolve_job_def("attestation")
+    echo(f"attesting {len(days)} days")
+    for day in days:
+        att = attestation_job.execute_in_process(instance=instance, partition_key=day.isoformat(),
+                                                 run_config=QUIET_RUN_CONFIG, tags=process_tags(),
+                                                 raise_on_error=False)
+        path, _ = DataHome(home).attestation_paths(day)
+        if att.success and path.exists():
+            result.attestations[day] = path
+        else:
+            reasons = [e.message for e in att.all_events if e.event_type_value == "STEP_FAILURE"]
+            result.refused[day] = reasons[0] if reasons else "failed"
+    result.rows = coverage_table(home, days)
+    return result
+
+
+def step_crashes(run) -> list[str]:
+    """Step failures other than a blocking asset check that evaluated and failed."""
+    crashes = []
+    for event in run.all_events:
+        if event.event_type_value != "STEP_FAILURE":
+            continue
+        error = getattr(event.event_specific_data, "error", None)
+        if error is not None and error.cls_name == "DagsterAssetCheckFailedError":
+            continue
+        crashes.append(f"{event.step_key}: {error.message.strip() if error else event.message}")
+    return crashes
+
+
+def coverage_table(home: Path, days: list[date]) -> list[dict]:
+    with duckdb.connect(str(DataHome(home).warehouse), read_only=True) as con:
+        cur = con.execute("""
+            select c.partition_date as day, c.usdai_total_supply, c.liquid_reserves, c.liquid_coverage,
+                   (select count(*) from recon.exceptions e where e.check_date = c.partition_date
+                      and e.status != 'resolved') as open_exceptions,
+                   (select count(*) from recon.exceptions e where e.check_date = c.partition_date
+                      and e.status != 'resolved' and e.severity = 'blocker') as open_blockers
+            from main.reserve_coverage c where c.partition_date between ? and ? order by 1""",
+            [days[0], days[-1]])
+        cols = [d[0] for d in cur.description]
+        return [dict(zip(cols, r)) for r in cur.fetchall()]
+
+
+def run_demo(home: Path, days: int = 30, seed: int = 7, start: date = date(2026, 1, 1),
+             inject: Sequence[str] = (), echo: Callable[[str], None] = print) -> DemoResult:
+    from sandbox.anvil import AnvilNode
+    from sandbox.simulator import genesis_timestamp, simulate
+
+    home.mkdir(parents=True, exist_ok=True)
+    reset_sandbox_state(home)
+    day_list = [start + timedelta(days=i) for i in range(days)]
+    with AnvilNode(genesis_timestamp(start)) as node:
+        echo(f"anvil on {node.rpc_url}; simulating {days} days from {start} (seed {seed})"
+             + (f", injecting {', '.join(inject)}" if inject else ""))
+
+        def ingest_before_reorg(day: date) -> None:
+            # A reorganisation only matters to a pipeline that already ingested the day it replaces.
+            echo(f"the chain will reorganise {day}: the pipeline first ingests through it")
+            run_pipeline(home, [d for d in day_list if d <= day], echo)
+
+        simulate(home, node.rpc_url, days=days, seed=seed, start=start, inject=list(inject),
+                 before_reorg=ingest_before_reorg)
+        result = run_pipeline(home, day_list, echo)
+    return result
