@@ -1,0 +1,49 @@
+"""The lake's schema is declared once (`foundation.lake.SCHEMAS`): the writers conform to it (tests of the lake), and
+the staging models cast each column they read to its declared type. A column added, dropped or retyped in one place
+and not the other fails here."""
+import re
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from foundation.lake import SCHEMAS
+
+REPO = Path(__file__).resolve().parent.parent
+STAGING = REPO / "dbt_project" / "models" / "staging"
+
+# `cast(column as type) as column`, possibly inside coalesce(...): the alias is the line's last `as`.
+CAST = re.compile(r"cast\((\w+) as ([a-z]+(?:\(\d+, \d+\))?)\).* as (\w+),?$", re.MULTILINE)
+# Lake columns no staging model reads yet, and why; anything else a table's own staging model must read.
+NOT_STAGED = {
+    "gpu_telemetry_daily": {"xid_errors"},  # the XID counter's increase: the checks and the allowance count samples
+    "loan_collateral": {"gpu_uuid"},  # GPUs named by UUID: the checks match collateral to telemetry by serial
+}
+LAKE_TABLE = re.compile(r"lake_table\('(\w+)'\)")
+
+
+def duckdb_type(arrow_type: pa.DataType) -> str:
+    """The type as the staging models and docs/lake.md spell it (lower case, as in SQL)."""
+    if pa.types.is_decimal(arrow_type):
+        return f"decimal({arrow_type.precision}, {arrow_type.scale})"
+    names = {pa.date32(): "date", pa.int64(): "bigint", pa.int32(): "integer", pa.string(): "varchar",
+             pa.bool_(): "boolean", pa.float64(): "double", pa.timestamp("us"): "timestamp"}
+    return names[arrow_type]
+
+
+def staging_reads() -> list[tuple[str, str]]:
+    """(staging model, lake table) for every staging model that reads the lake."""
+    return [(path.stem, table) for path in sorted(STAGING.glob("stg_*.sql"))
+            for table in LAKE_TABLE.findall(path.read_text())]
+
+
+@pytest.mark.parametrize("model, table", staging_reads())
+def test_staging_casts_each_lake_column_it_reads_to_its_declared_type(model, table):
+    declared = {field.name: duckdb_type(field.type) for field in SCHEMAS[table]}
+    casts = {alias: sql_type for column, sql_type, alias in CAST.findall((STAGING / f"{model}.sql").read_text())
+             if column == alias and column in declared}
+    assert casts, f"{model} casts none of {table}'s columns"
+    assert {column: declared[column] for column in casts} == casts
+    if model == f"stg_{table}":  # the table's own staging model reads all of it
+        unread = set(declared) - set(casts)
+        assert unread == NOT_STAGED.get(table, set()), f"{model} does not read {sorted(unread)}"
