@@ -7,9 +7,9 @@ export BACKED_HOME ?= $(CURDIR)/.backed
 
 .PHONY: setup demo test bench reliability dagster-dev clean browser
 
-setup: $(VENV)/.deps-stamp node_modules/.stamp sandbox/build/contracts.json dbt_project/target/manifest.json browser
+setup: $(VENV)/.deps-stamp node_modules/.stamp sandbox/build/contracts.json dbt_project/target/manifest.json
 
-# The browser tests drive Debian's chromium through its chromedriver (as root, as CI runs).
+# The browser tests (make test only) drive Debian's chromium through its chromedriver (as root, as CI runs).
 browser:
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
@@ -36,7 +36,7 @@ demo: setup
 	$(VENV)/bin/backed demo
 
 # Two workers, a test file each at a time (module fixtures stay in one process); `long` tests are `make reliability`'s.
-test: setup
+test: setup browser
 	$(PY) -m pytest -q -p no:cacheprovider -n 2 --dist loadfile -m "not long"
 
 # The fault scenarios, hostile inputs and fuzzing (a longer hunt than `make test`'s), then the summary: scenarios
