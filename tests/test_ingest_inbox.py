@@ -299,3 +299,37 @@ def test_the_sensor_reads_only_the_register_days_written_since_its_last_tick(lak
         (request,) = list(inbox_sensor(context))
         assert request.partition_key == DAY.isoformat()
         assert [type(r).__name__ for r in inbox_sensor(context)] == ["SkipReason"]
+
+
+def test_a_sources_day_reads_only_the_files_taken_in(lake):
+    """A source's day is the files routed to it: its ingest takes nothing in itself (the run did, once)."""
+    write_loan_tape(lake.home.inbox / "acme.csv", [tape_row("acme")])
+    assert ingest_loan_tapes_day(DAY, lake) == []
+    assert (lake.home.inbox / "acme.csv").exists()
+    take_in_inbox(lake)
+    (summary,) = ingest_loan_tapes_day(DAY, lake)
+    assert (summary.file_name, summary.rows_accepted) == ("acme.csv", 1)
+
+
+def test_a_run_takes_the_inbox_in_once_before_the_sources_read_their_days(lake, monkeypatch):
+    import assets.inbox.assets as inbox_assets
+    from assets.custodian.assets import custodian_ingestion
+    from assets.loan_tapes.assets import loan_tape_ingestion
+    from assets.telemetry.assets import gpu_telemetry_daily
+
+    write_loan_tape(lake.home.inbox / "acme.csv", [tape_row("acme")])
+    write_dcgm_scrapes(lake.home.inbox / "fleet.prom", DAY, [GPU], 600, seed=5)
+    write_holdings_statement(lake.home.inbox / "holdings.xml", DAY, "ACC-1", STATEMENT)
+    intakes = []
+    monkeypatch.setattr(inbox_assets, "take_in_inbox", lambda lake: intakes.append(lake) or take_in_inbox(lake))
+    result = dg.materialize([inbox_assets.inbox_receipts, loan_tape_ingestion, gpu_telemetry_daily,
+                             custodian_ingestion], partition_key=DAY.isoformat(),
+                            resources={"backed_home": BackedHome(home=str(lake.home))})
+    assert result.success and len(intakes) == 1
+    materialised = {event.asset_key.to_user_string(): event.materialization.metadata
+                    for event in result.get_asset_materialization_events()}
+    assert materialised["inbox_receipts"]["files_taken_in"].value == 3
+    accepted = {key: metadata["rows_accepted"].value for key, metadata in materialised.items()
+                if "rows_accepted" in metadata}
+    assert accepted["loan_tapes"] == 1 and accepted["custodian_statements"] > 0 and accepted["gpu_telemetry_daily"] > 0
+    assert [p for p in lake.home.inbox.glob("*") if p.is_file()] == []
