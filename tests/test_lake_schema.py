@@ -1,6 +1,6 @@
-"""The lake's schema is declared once (`foundation.lake.SCHEMAS`): the writers conform to it (tests of the lake), and
-the staging models cast each column they read to its declared type. A column added, dropped or retyped in one place
-and not the other fails here."""
+"""The lake's schema is declared once (`foundation.lake.SCHEMAS`): the writers conform to it (tests of the lake), the
+staging models cast each column they read to its declared type, and docs/lake.md documents every column with that
+type. A column added, dropped or retyped in one place and not the others fails here."""
 import re
 from pathlib import Path
 
@@ -47,3 +47,21 @@ def test_staging_casts_each_lake_column_it_reads_to_its_declared_type(model, tab
     if model == f"stg_{table}":  # the table's own staging model reads all of it
         unread = set(declared) - set(casts)
         assert unread == NOT_STAGED.get(table, set()), f"{model} does not read {sorted(unread)}"
+
+
+LAKE_DOC = REPO / "docs" / "lake.md"
+
+
+def documented_columns(table: str) -> dict[str, str]:
+    """The `| column | type | meaning |` rows of the table's section in docs/lake.md."""
+    text = LAKE_DOC.read_text()
+    section = re.search(rf"^### `{table}`.*?$(.*?)(?=^##)", text, re.MULTILINE | re.DOTALL)
+    assert section, f"docs/lake.md has no section ### `{table}`"
+    rows = re.findall(r"^\| *`?(\w+)`? *\| *([A-Z]+(?:\(\d+, ?\d+\))?) *\|", section.group(1), re.MULTILINE)
+    return {column: sql_type.lower().replace(",", ", ").replace(",  ", ", ") for column, sql_type in rows}
+
+
+@pytest.mark.parametrize("table", sorted(SCHEMAS))
+def test_docs_document_every_lake_column_with_its_type(table):
+    declared = {field.name: duckdb_type(field.type) for field in SCHEMAS[table]}
+    assert documented_columns(table) == declared
