@@ -205,7 +205,7 @@ EVENT_ARGUMENTS = """
 
 
 def write_lake(home: Path, days: int, volume: Volume, queries: dict[str, str] | None = None) -> Lake:
-    """The synthetic lake of `days` days from START, one Parquet file per table per day (assets.lake.Lake): every
+    """The synthetic lake of `days` days from START, one Parquet file per table per day (foundation.lake.Lake): every
     table of LAKE_QUERIES, or only those of `queries` (same templates and parameters; bench/year.py writes the
     chain's tables only)."""
     lake = Lake(home)

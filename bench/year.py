@@ -11,7 +11,7 @@ What is simulated, and how:
   (status active, principal as on the tapes) so that R5 compares the tapes with the chain loan by loan. Reading a
   real node is measured by bench/chain_ingest.py; here the chain ingest is not run.
 - The off-chain sources are real files dropped into `inbox/` day by day and taken in by the real intake and
-  ingestion code (`assets.intake`, `ingest_loan_tapes_day`, `ingest_telemetry_day`, `join_collateral_telemetry`,
+  ingestion code (`take_in_inbox`, `ingest_loan_tapes_day`, `ingest_telemetry_day`, `join_collateral_telemetry`,
   `ingest_custodian_day`: the functions the Dagster assets call):
   - a loan tape per lender per day (LENDERS lenders sharing the loans: the tape schema's CSV, written by DuckDB from
     the same LAKE_QUERIES["loan_tapes"] rows the ledger benchmark writes, so every tape loan is a chain loan with its

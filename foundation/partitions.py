@@ -17,11 +17,11 @@ def window_days(context) -> list[date]:
     return [start + timedelta(days=i) for i in range((end - start).days)]
 
 
-# Parallel backfills (issue 9): with BACKED_BACKFILL_PARTITIONS_PER_RUN=N in the environment of the code location,
+# Parallel backfills: with BACKED_BACKFILL_PARTITIONS_PER_RUN=N in the environment of the code location,
 # a backfill materialises the off-chain sources N days per run, and the run queue launches those runs side by side.
 # Only they: each of their days reads nothing but its own inbox files. The chain's ingestion reads the loans of the
 # days before it (its state reads) and the ledger carries balances from day to day, so both stay one run in order,
-# and `orchestration.backfills` runs the ledger once every day is ingested. Unset: one run per backfill, as before.
+# and `orchestration.backfills` runs the ledger once every day is ingested. Unset: one run per backfill.
 PARTITIONS_PER_RUN_ENV = "BACKED_BACKFILL_PARTITIONS_PER_RUN"
 
 

@@ -11,7 +11,7 @@ A backfill interrupted (Ctrl-C, a crash) stays `REQUESTED` and `resume_backfill`
 one that finished with failures is re-executed from failure (a new backfill of what was not materialised,
 tagged with its parent, like the UI's "Re-execute from failure").
 
-Parallel backfills (BACKED_BACKFILL_PARTITIONS_PER_RUN=N, see orchestration.partitions): the off-chain sources run
+Parallel backfills (BACKED_BACKFILL_PARTITIONS_PER_RUN=N, see foundation.partitions): the off-chain sources run
 N days per run, several runs at once, while the chain is ingested in order in its own run. The ledger must not start
 on the days ingested first while earlier ones are still running (it carries balances forward from day to day, and
 Dagster would hand it whichever days' parents finished), so a backfill selecting both ingestion and what is built on

@@ -3,9 +3,9 @@ they still hold.
 
 `backed demo`, `backed attest` (and run_pipeline) execute their runs in their own process (`execute_in_process`),
 with no daemon watching. A step of the `warehouse` pool (dbt, the checks, the attestation; limit 1, see
-orchestration/pools.py) claims the pool's slot in the instance's storage and gives it back when it ends. A process
+foundation/pools.py) claims the pool's slot in the instance's storage and gives it back when it ends. A process
 killed in such a step never gives it back and its run stays STARTED, so every later run waits forever for the
-warehouse slot (found by tests/test_crash_safety.py: the re-run after a `kill -9` during `dbt build` hung).
+warehouse slot (tests/test_crash_safety.py re-runs after a `kill -9` during `dbt build`).
 
 Each in-process run is tagged with the process running it (pid, host, the process's start time so that a reused
 pid is not taken for the same process). Before running anything, `release_crashed_runs` marks failed the runs of

@@ -4,7 +4,7 @@ DCGM exporter scrapes in Prometheus text format or JSON lines, and custodian sta
 camt.053, or the custodian's CSV).
 
 The lenders' and the custodian's formats are written here as those companies' systems write them, independently
-of how the pipeline is told to read them (assets/counterparties.toml): a mapping that drifted from the files shows
+of how the pipeline is told to read them (assets/inbox/counterparties.toml): a mapping that drifted from the files shows
 up as a failed ingest. Every file is written atomically (a temporary file, then a rename), so an ingester never
 sees half a file, and byte for byte the same for the same inputs (no creation times)."""
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The reliability tally of a test session (issue 9): fault scenarios survived, bad inputs tried, rows lost and
+"""The reliability tally of a test session: fault scenarios survived, bad inputs tried, rows lost and
 duplicates found, printed at the end of every session that ran any (`make test`, `make reliability`) and written
 to $BACKED_RELIABILITY_DIR/reports/reliability/summary.json when that is set.
 

@@ -1,4 +1,4 @@
-"""`backed attest`: every field of DESIGN.md's attestation, in HTML and PDF, byte-identical on re-runs, and refused
+"""`backed attest`: every field of the attestation (docs/design.md), in HTML and PDF, byte-identical on re-runs, and refused
 on an open blocker unless overridden (the override printed in both files). Real dbt warehouse of the clean demo."""
 import base64
 import re

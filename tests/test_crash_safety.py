@@ -1,4 +1,4 @@
-"""Crash safety (issue 9): `kill -9` of the pipeline during ingestion and during the dbt build, then a re-run.
+"""Crash safety: `kill -9` of the pipeline during ingestion and during the dbt build, then a re-run.
 
 A copy of the clean 3-day demo (session fixture `clean_demo`), its chain brought back on a fresh anvil
 (tests/demo_copies.py). The pipeline of the demo's last day (the Definitions' job `daily_pipeline`, executed

@@ -1,4 +1,4 @@
-"""Fuzzing every file parser and the chain log decoder (issue 9): whatever arrives, nothing raises out of intake or
+"""Fuzzing every file parser and the chain log decoder: whatever arrives, nothing raises out of intake or
 ingestion.
 
 Good files written by the sandbox's own writers (sandbox/file_drops.py) are broken the ways files really break: bits
@@ -491,8 +491,8 @@ def test_the_files_mutated_are_accepted_whole_as_written(tmp_path, content):
 
 
 ARABIC_INDIC_DIGITS = str.maketrans("0123456789", "".join(chr(0x660 + digit) for digit in range(10)))
-# Inputs that raised out of intake or ingestion, or took minutes or gigabytes, before issue 9's fixes: tried on every
-# run, whatever Hypothesis draws.
+# Inputs that once raised out of intake or ingestion, or took minutes or gigabytes: tried on every run, whatever
+# Hypothesis draws.
 FOUND = {
     # a 200 KB field: over the csv module's field limit
     "csv_field_limit": TAPE_CSV.replace(b"Foundry, Inc.", b"A" * 200_000, 1),

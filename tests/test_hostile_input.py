@@ -1,4 +1,4 @@
-"""Hostile input against the real components (issue 9): names that try to climb out of the inbox, links that point
+"""Hostile input against the real components: names that try to climb out of the inbox, links that point
 out of it, XML that asks for files, URLs or a billion entities, files too large, formulas waiting in exported CSV,
 SQL in command-line filters, and secrets and borrower names that must not reach a log.
 

@@ -1,4 +1,4 @@
-"""Idempotency (issue 9): materialising every asset of a day again changes nothing, byte for byte.
+"""Idempotency: materialising every asset of a day again changes nothing, byte for byte.
 
 A copy of the clean 3-day demo (session fixture `clean_demo`), its chain brought back on a fresh anvil
 (tests/demo_copies.py). Its last day is materialised twice more through the Definitions' job of a whole day,

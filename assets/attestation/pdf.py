@@ -2,7 +2,7 @@
 
 Deterministic: `invariant` fixes the creation date and the document id that reportlab would otherwise take from
 the clock, the fonts are the PDF standard fonts (nothing embedded, nothing depending on the machine), and the
-charts are the PNGs of `assets.attestation_charts`.
+charts are the PNGs of `assets.attestation.charts`.
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Custodian statements → `custodian_statements` and `balance_assertions`.
 
-A custodian reports in ISO 20022 (`semt.002` holdings, `camt.053` cash; assets/iso20022.py) or in its CSV
+A custodian reports in ISO 20022 (`semt.002` holdings, `camt.053` cash; assets/custodian/iso20022.py) or in its CSV
 (docs/lake.md). Both are read into the same statement rows and checked by the same rules. The statement's closing
 balances become balance assertions, each on its ledger account at the statement's cut-off: closing cash on 1000,
 each T-bill's market value on 1010 under its CUSIP, and the holdings' total on 1010 as a whole.

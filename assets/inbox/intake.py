@@ -9,7 +9,7 @@ Dagster sensor, the ingest assets and `backed ingest` all take files in through 
 
 Steps per file, each safe to repeat after a crash: the archived copy is written (a hard link for a file already in
 the inbox, a copy otherwise), then its receipt, then the dropped file is unlinked. Intake is serialised by a lock
-file in BACKED_HOME (one machine; see DESIGN.md on growing past it).
+file in BACKED_HOME (one machine; see docs/design.md on growing past it).
 """
 
 from __future__ import annotations

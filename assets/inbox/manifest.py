@@ -2,7 +2,7 @@
 accepted and quarantined, and why rows were held back.
 
 The manifest is one table per day shared by the off-chain sources: each source replaces its own rows and keeps the
-others', under a lock, so sources can ingest the same day concurrently on this machine.
+others', under a lock, so sources can ingest the same day concurrently on one machine.
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`backed chain ...`: the chain source from the command line (registered by orchestration/cli.py)."""
+"""`backed chain ...`: the chain source from the command line (registered by orchestration/cli/__init__.py)."""
 from __future__ import annotations
 
 import json

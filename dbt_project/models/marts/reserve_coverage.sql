@@ -1,6 +1,6 @@
 {#
   Per day: USDai supply as read on chain, the ledger's USDai held outside the protocol and the reserves that back
-  it, and the coverage ratios of DESIGN.md (exact DECIMAL quotients truncated to 18 places; null when the
+  it, and the coverage ratios of docs/design.md (exact DECIMAL quotients truncated to 18 places; null when the
   denominator is zero):
     liquid_coverage = (custodian cash 1000 + T-bills 1010 + on-chain stablecoins 1020) / USDai outstanding (2000)
     total_coverage  = total assets net of allowance / total liabilities
