@@ -7,14 +7,11 @@ comparison, decides whether the check passes. Each validation also updates the D
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
-
-os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 
 DOCS_SITE = "backed"
 
@@ -33,9 +30,12 @@ def _context(docs_dir: str | None):
     # Imported here, not with the module: GX takes seconds to import, and every process that loads the
     # Definitions (the CLI, each run's subprocess) imports this module without validating anything.
     import great_expectations as gx
-    from great_expectations.data_context.types.base import ProgressBarsConfig
+    from great_expectations.data_context.types.base import (DataContextConfig, InMemoryStoreBackendDefaults,
+                                                            ProgressBarsConfig)
 
-    context = gx.get_context(mode="ephemeral")
+    # In memory, as GX's own ephemeral default, with its usage statistics off: nothing leaves the machine.
+    context = gx.get_context(mode="ephemeral", project_config=DataContextConfig(
+        store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=True), analytics_enabled=False))
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     if docs_dir:
         context.add_data_docs_site(site_name=DOCS_SITE, site_config={
