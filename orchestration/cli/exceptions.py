@@ -8,7 +8,7 @@ import duckdb
 
 from expectations.exceptions import STATUSES, acknowledge, get_exception, list_exceptions
 from foundation.money import plain
-from orchestration.cli.parameters import data_home
+from orchestration.cli.parameters import DAY, data_home
 
 
 def _connect(ctx: click.Context, read_only: bool) -> duckdb.DuckDBPyConnection:
@@ -27,15 +27,14 @@ def exceptions_group() -> None:
 
 
 @exceptions_group.command("list")
-@click.option("--date", "on", type=click.DateTime(formats=["%Y-%m-%d"]), default=None, help="Only this day (YYYY-MM-DD).")
+@click.option("--date", "day", type=DAY, default=None, help="Only this day (YYYY-MM-DD).")
 @click.option("--status", type=click.Choice([*STATUSES, "all"]), default=None,
               help="Default: open and acknowledged.")
 @click.option("--severity", type=click.Choice(["blocker", "warn"]), default=None)
 @click.option("--check", "check_id", default=None, help="A check id, e.g. R1.")
 @click.pass_context
-def list_command(ctx: click.Context, on, status: str | None, severity: str | None,
+def list_command(ctx: click.Context, day, status: str | None, severity: str | None,
                  check_id: str | None) -> None:
-    day = on.date() if on else None
     with _connect(ctx, read_only=True) as con:
         rows = list_exceptions(con, on=day, status=status or "all", severity=severity, check_id=check_id)
     if status is None:
