@@ -6,12 +6,12 @@ window is rebuilt from them, its Parquet written atomically.
 import dagster as dg
 
 from assets.custodian import statements
-from assets.inbox.manifest import ingest_metadata, log_ingested_files
+from assets.inbox.manifest import ingest_window
 from assets.inbox.row_validation import recognise_document
 from assets.source import HEADER, INGEST_RETRY, SIGNATURE, FileRecogniser, Source
 from foundation.home import BackedHome
 from foundation.lake import Lake
-from foundation.partitions import daily_partitions, offchain_backfill_policy, window_days
+from foundation.partitions import daily_partitions, offchain_backfill_policy
 
 STATEMENT_TABLES = ("custodian_statements", "balance_assertions")
 
@@ -31,10 +31,7 @@ STATEMENT_TABLES = ("custodian_statements", "balance_assertions")
     name="custodian_ingestion",
 )
 def custodian_ingestion(context: dg.AssetExecutionContext, backed_home: BackedHome):
-    lake = Lake(backed_home.paths)
-    summaries = [s for day in window_days(context) for s in statements.ingest_custodian_day(day, lake)]
-    log_ingested_files(context, summaries)
-    metadata = ingest_metadata(summaries)
+    metadata = ingest_window(context, Lake(backed_home.paths), statements.ingest_custodian_day)
     for key in STATEMENT_TABLES:
         yield dg.MaterializeResult(asset_key=key, metadata=metadata)
 

@@ -6,6 +6,7 @@ others', under a lock, so sources can ingest the same day concurrently on one ma
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -14,6 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from foundation.lake import SCHEMAS, Lake
+from foundation.partitions import window_days
 
 
 @dataclass(frozen=True)
@@ -72,7 +74,16 @@ def _reason_text(reasons: dict[str, int]) -> str:
     return ", ".join(f"{reason}={count}" for reason, count in sorted(reasons.items(), key=lambda rc: (-rc[1], rc[0])))
 
 
-def ingest_metadata(summaries: list[FileIngestSummary]) -> dict:
+def ingest_window(context: dg.AssetExecutionContext, lake: Lake,
+                  ingest_day: Callable[[date, Lake], list[FileIngestSummary]]) -> dict:
+    """Ingest every day of the run's window in order with a source's `ingest_day`, log each file, and return what
+    the asset reports on its materialisation."""
+    summaries = [summary for day in window_days(context) for summary in ingest_day(day, lake)]
+    _log_ingested_files(context, summaries)
+    return _ingest_metadata(summaries)
+
+
+def _ingest_metadata(summaries: list[FileIngestSummary]) -> dict:
     """What an ingestion asset reports on its materialisation: files, rows in, accepted, quarantined, and why."""
     quarantined: dict[str, int] = {}
     for summary in summaries:
@@ -87,7 +98,7 @@ def ingest_metadata(summaries: list[FileIngestSummary]) -> dict:
     }
 
 
-def log_ingested_files(context: dg.AssetExecutionContext, summaries: list[FileIngestSummary]) -> None:
+def _log_ingested_files(context: dg.AssetExecutionContext, summaries: list[FileIngestSummary]) -> None:
     """One line per file ingested, and its first quarantine messages."""
     for s in summaries:
         context.log.info(f"{s.source} {s.partition} {s.file_name} ({s.format}): {s.rows_accepted} accepted, "

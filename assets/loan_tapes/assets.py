@@ -5,13 +5,13 @@ window is rebuilt from them, its Parquet written atomically.
 """
 import dagster as dg
 
-from assets.inbox.manifest import ingest_metadata, log_ingested_files
+from assets.inbox.manifest import ingest_window
 from assets.inbox.row_validation import recognise_document
 from assets.loan_tapes import tape
 from assets.source import HEADER, INGEST_RETRY, SIGNATURE, FileRecogniser, Source
 from foundation.home import BackedHome
 from foundation.lake import Lake
-from foundation.partitions import daily_partitions, offchain_backfill_policy, window_days
+from foundation.partitions import daily_partitions, offchain_backfill_policy
 
 ZIP_CONTAINER = b"PK\x03\x04"  # an XLSX workbook is a ZIP container
 
@@ -34,10 +34,7 @@ TAPE_TABLES = ("loan_tapes", "loan_collateral", "loan_tape_supersessions")
     name="loan_tape_ingestion",
 )
 def loan_tape_ingestion(context: dg.AssetExecutionContext, backed_home: BackedHome):
-    lake = Lake(backed_home.paths)
-    summaries = [s for day in window_days(context) for s in tape.ingest_loan_tapes_day(day, lake)]
-    log_ingested_files(context, summaries)
-    metadata = ingest_metadata(summaries)
+    metadata = ingest_window(context, Lake(backed_home.paths), tape.ingest_loan_tapes_day)
     for key in TAPE_TABLES:
         yield dg.MaterializeResult(asset_key=key, metadata=metadata)
 

@@ -2,7 +2,7 @@
 telemetry files are recognised."""
 import dagster as dg
 
-from assets.inbox.manifest import ingest_metadata, log_ingested_files
+from assets.inbox.manifest import ingest_window
 from assets.source import FALLBACK, INGEST_RETRY, SIGNATURE, FileRecogniser, Source
 from assets.telemetry import scrapes
 from foundation.home import BackedHome
@@ -21,10 +21,7 @@ from foundation.partitions import daily_partitions, offchain_backfill_policy, wi
     retry_policy=INGEST_RETRY,
 )
 def gpu_telemetry_daily(context: dg.AssetExecutionContext, backed_home: BackedHome) -> dg.MaterializeResult:
-    lake = Lake(backed_home.paths)
-    summaries = [s for day in window_days(context) for s in scrapes.ingest_telemetry_day(day, lake)]
-    log_ingested_files(context, summaries)
-    return dg.MaterializeResult(metadata=ingest_metadata(summaries))
+    return dg.MaterializeResult(metadata=ingest_window(context, Lake(backed_home.paths), scrapes.ingest_telemetry_day))
 
 
 @dg.asset(
