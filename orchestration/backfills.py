@@ -326,6 +326,20 @@ def recent_backfills(home: Path, limit: int = 10) -> list[dict]:
             for b in instance.get_backfills(limit=limit)]
 
 
+def backfill_log(home: Path, backfill_id: str) -> Path:
+    """Where `backed backfill` sends what the code server and the runs print.
+
+    Not DAGSTER_HOME/logs: that is Dagster's telemetry folder, whose files every Dagster daemon (`dagster dev`'s)
+    sends to Dagster's telemetry server and deletes, whatever dagster.yaml says of telemetry. Backfill logs found
+    there are moved out first.
+    """
+    folder = home / "dagster" / "backfill-logs"
+    folder.mkdir(parents=True, exist_ok=True)
+    for misplaced in (home / "dagster" / "logs").glob("backfill-*.log"):
+        misplaced.replace(folder / misplaced.name)
+    return folder / f"backfill-{backfill_id}.log"
+
+
 @contextlib.contextmanager
 def children_output_to(log_path: Path) -> Iterator[TextIO]:
     """Send this process's stdout and stderr, and so its children's (the code server, the runs), to `log_path`.

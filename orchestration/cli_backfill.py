@@ -39,8 +39,8 @@ def backfill(ctx: click.Context, first: str | None, last: str | None, select: st
     """
     import os
 
-    from orchestration.backfills import (BackfillError, children_output_to, drive_backfill, launch_backfill,
-                                         recent_backfills, resume_backfill, run_failures)
+    from orchestration.backfills import (BackfillError, backfill_log, children_output_to, drive_backfill,
+                                         launch_backfill, recent_backfills, resume_backfill, run_failures)
 
     home = ctx.obj["home"]
     if profile:
@@ -67,7 +67,7 @@ def backfill(ctx: click.Context, first: str | None, last: str | None, select: st
     if submit_only:
         click.echo(backfill_id)
         return
-    log_path = home / "dagster" / "logs" / f"backfill-{backfill_id}.log"
+    log_path = backfill_log(home, backfill_id)
     click.echo(f"run output goes to {log_path}", err=True)
     try:
         with children_output_to(log_path) as terminal:

@@ -71,7 +71,7 @@ def test_a_submitted_backfill_is_on_the_instance_and_resume_runs_it_to_the_end(h
     # the same inputs: the attestation it rewrote is the same bytes
     assert (report.read_bytes(), report.with_suffix(".pdf").read_bytes()) == before
     # the runs' own output went to the log, not the terminal
-    assert (home / "dagster" / "logs" / f"backfill-{backfill_id}.log").stat().st_size > 0
+    assert (home / "dagster" / "backfill-logs" / f"backfill-{backfill_id}.log").stat().st_size > 0
 
     again = backfill(home, "--resume", backfill_id)
     assert again.returncode == 1 and "nothing to resume" in again.stderr
