@@ -76,6 +76,9 @@ def backfill(ctx: click.Context, first: str | None, last: str | None, select: st
         click.echo(f"\ninterrupted: backfill {backfill_id} stays requested; runs already started finish on their "
                    f"own. Carry on with: backed backfill --resume {backfill_id}", err=True)
         sys.exit(130)
+    except BackfillError as error:
+        raise click.ClickException(f"{error} (its output is in {log_path}); carry on with: "
+                                   f"backed backfill --resume {backfill_id}") from None
     # A parallel backfill ends on its second stage (orchestration.backfills): report on the one that ran last.
     backfill_id = progress.backfill_id
     for failure in run_failures(home, backfill_id):

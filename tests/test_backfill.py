@@ -1,5 +1,6 @@
-"""`backed backfill`: a PartitionBackfill on the instance (what the UI's Backfills page lists), run to the end
-without a daemon, resumable. Real Dagster instance, real code location of workspace.yaml, real runs."""
+"""`backed backfill`: an asset backfill on the instance (what the UI's Backfills page lists), run to the end
+with no daemon running beforehand, resumable. Real Dagster instance, real code location of workspace.yaml, real
+daemon and runs."""
 import shutil
 import subprocess
 import sys
@@ -25,10 +26,9 @@ def home(clean_demo, tmp_path):
     return copy
 
 
-def instance_of(home: Path) -> dg.DagsterInstance:
-    from dagster._core.instance.ref import InstanceRef
-
-    return dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home / "dagster")))
+def instance_of(monkeypatch, home: Path) -> dg.DagsterInstance:
+    monkeypatch.setenv("DAGSTER_HOME", str(home / "dagster"))
+    return dg.DagsterInstance.get()
 
 
 def backfill_in_process(monkeypatch, home: Path, *args: str):
@@ -45,8 +45,6 @@ def backfill_in_process(monkeypatch, home: Path, *args: str):
 
 
 def test_a_submitted_backfill_is_on_the_instance_and_resume_runs_it_to_the_end(home, monkeypatch):
-    from dagster._core.execution.backfill import BulkActionStatus
-
     report = home / "reports" / f"attestation-{DAY.isoformat()}.html"
     before = report.read_bytes(), report.with_suffix(".pdf").read_bytes()
 
@@ -54,16 +52,16 @@ def test_a_submitted_backfill_is_on_the_instance_and_resume_runs_it_to_the_end(h
                                     "--select", "group:attestation", "--submit-only")
     assert submitted.exit_code == 0, submitted.output[-3000:]
     backfill_id = submitted.output.split()[-1]
-    instance = instance_of(home)
+    instance = instance_of(monkeypatch, home)
     record = instance.get_backfill(backfill_id)
-    assert record.status == BulkActionStatus.REQUESTED and record.is_asset_backfill
+    assert record.status.value == "REQUESTED" and record.is_asset_backfill
     assert record.asset_selection == [dg.AssetKey("reserve_attestation")]
     assert "Backfills" in submitted.output
 
     resumed = backfill(home, "--resume", backfill_id)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "1/1 asset partitions materialised" in resumed.stderr
-    assert instance.get_backfill(backfill_id).status == BulkActionStatus.COMPLETED_SUCCESS
+    assert instance.get_backfill(backfill_id).status.value == "COMPLETED_SUCCESS"
     runs = instance.get_runs(filters=dg.RunsFilter(tags={"dagster/backfill": backfill_id}))
     assert [r.status for r in runs] == [dg.DagsterRunStatus.SUCCESS]
     tags = runs[0].tags
@@ -72,6 +70,8 @@ def test_a_submitted_backfill_is_on_the_instance_and_resume_runs_it_to_the_end(h
     assert (report.read_bytes(), report.with_suffix(".pdf").read_bytes()) == before
     # the runs' own output went to the log, not the terminal
     assert (home / "dagster" / "backfill-logs" / f"backfill-{backfill_id}.log").stat().st_size > 0
+    # the daemon started for the backfill stopped, and no heartbeat of it says a daemon still runs the instance
+    assert instance.get_daemon_heartbeats() == {}
 
     again = backfill(home, "--resume", backfill_id)
     assert again.returncode == 1 and "nothing to resume" in again.stderr
@@ -88,4 +88,4 @@ def test_bad_ranges_selections_and_profiles_fail_before_anything_is_launched(hom
     arbitrum = backfill_in_process(monkeypatch, home, "--profile", "arbitrum", "--from", "2026-01-01", "--to",
                                    "2026-01-01", "--select", "group:chain")
     assert arbitrum.exit_code == 1 and "needs an Arbitrum One JSON-RPC URL in BACKED_RPC_URL" in arbitrum.output
-    assert instance_of(home).get_backfills() == []
+    assert instance_of(monkeypatch, home).get_backfills() == []
