@@ -118,7 +118,7 @@ class DataHome:
 
     def backfill_log(self, backfill_id: str) -> Path:
         """What the code server and the runs of one `backed backfill` printed."""
-        return self.dagster / "logs" / f"backfill-{backfill_id}.log"
+        return self.dagster / "backfill-logs" / f"backfill-{backfill_id}.log"
 
     # --- the sandbox ---------------------------------------------------------------------------------------------
     @property

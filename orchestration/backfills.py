@@ -1,15 +1,18 @@
 """Backfills through the Dagster instance: the same record the UI's "Launch backfill" creates, run to the end.
 
-`launch_backfill` adds an asset backfill (a `PartitionBackfill`) to the instance in BACKED_HOME/dagster, so it is
-listed on the UI's Backfills page with its runs. `drive_backfill` then does what the Dagster daemon would: it runs
-the backfill daemon's iteration (which submits the runs the backfill is ready for) and the run queue's iteration
-(which launches them through the code location of workspace.yaml) until the backfill reaches a final status, so a
-backfill completes with no daemon running. When a daemon is running (`dagster dev`), it runs the backfill and
-`drive_backfill` only follows its progress.
+Dagster's public interfaces: its GraphQL API (what the UI itself calls) to launch and re-execute backfills, run by
+the `dagster-graphql` command against the code location of workspace.yaml; `DagsterInstance` to read their
+progress. One exception, in `_run_backfill_here`, says why.
+
+`launch_backfill` adds an asset backfill to the instance in BACKED_HOME/dagster (GraphQL `launchPartitionBackfill`),
+so it is listed on the UI's Backfills page with its runs. `drive_backfill` then does what a Dagster daemon would: it
+runs the backfill daemon's iteration (which submits the runs the backfill is ready for) and the run queue's iteration
+(which launches them) until the backfill reaches a final status, so a backfill completes with no daemon running.
+When a daemon is running (`dagster dev`), it runs the backfill and `drive_backfill` only follows its progress.
 
 A backfill interrupted (Ctrl-C, a crash) stays `REQUESTED` and `resume_backfill` carries on from where it was;
-one that finished with failures is re-executed from failure (a new backfill of what was not materialised,
-tagged with its parent, like the UI's "Re-execute from failure").
+one that finished with failures is re-executed from failure (GraphQL `reexecutePartitionBackfill`, what the UI's
+"Re-execute from failure" calls: a new backfill of what was not materialised, tagged with its parent).
 
 Parallel backfills (BACKED_BACKFILL_PARTITIONS_PER_RUN=N, see foundation.partitions): the off-chain sources run
 N days per run, several runs at once, while the chain is ingested in order in its own run. The ledger must not start
@@ -22,9 +25,10 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import os
+import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -35,8 +39,8 @@ from typing import TextIO
 
 import dagster as dg
 
-from orchestration.instance import instance_for
-from orchestration.jobs import DAILY_PIPELINE_SELECTION, INGESTION
+from orchestration.instance import PG_URL_ENV, instance_for
+from orchestration.jobs import DAILY_PIPELINE_SELECTION, INBOX_INTAKE, INGESTION, TAKEN_IN_FILES_READERS
 from foundation.partitions import partitions_per_run
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -52,10 +56,30 @@ BACKFILL_RUN_CONFIG = {
 }
 # A daemon that beat within this many seconds is alive: it runs the backfill, we only watch.
 DAEMON_ALIVE_SECONDS = 90
+BACKFILL_DAEMON = "BACKFILL"  # the backfill daemon's name in the instance's daemon heartbeats
+# A backfill with one of these statuses is still running (or stopping its runs); any other status is final.
+UNFINISHED = ("REQUESTED", "CANCELING", "FAILING")
 # A parallel backfill's first stage (the ingestion) names what its second stage materialises: asset keys and days.
 NEXT_STAGE_TAG = "backed/next_stage"
 PREVIOUS_STAGE_TAG = "backed/previous_stage"
 TITLE_MAX = 100  # Dagster's limit on a backfill's title
+
+LAUNCH_BACKFILL = """
+mutation LaunchBackfill($params: LaunchBackfillParams!) {
+  launchPartitionBackfill(backfillParams: $params) {
+    __typename
+    ... on LaunchBackfillSuccess { backfillId }
+    ... on Error { message }
+  }
+}"""
+REEXECUTE_BACKFILL = """
+mutation ReexecuteBackfill($params: ReexecutionParams!) {
+  reexecutePartitionBackfill(reexecutionParams: $params) {
+    __typename
+    ... on LaunchBackfillSuccess { backfillId }
+    ... on Error { message }
+  }
+}"""
 
 
 class BackfillError(Exception):
@@ -81,7 +105,7 @@ class BackfillProgress:
 
     @property
     def finished(self) -> bool:
-        return self.status not in ("REQUESTED", "CANCELING", "FAILING")
+        return self.status not in UNFINISHED
 
 
 def _selection(select: str | None) -> dg.AssetSelection:
@@ -118,7 +142,7 @@ def launch_backfill(home: Path, first: date, last: date, select: str | None = No
     if select is None:
         # The daily pipeline reads the chain: say what the profile lacks before loading the code location.
         check_chain_profile(home)
-    instance = instance_for(home)
+    instance_for(home)  # BACKED_HOME/dagster, in DAGSTER_HOME for the Dagster commands started below
     asset_graph = build_definitions(home).resolve_asset_graph()
     try:
         keys = _selection(select).resolve(asset_graph)
@@ -129,6 +153,9 @@ def launch_backfill(home: Path, first: date, last: date, select: str | None = No
         raise BackfillError(f"--select {select!r} selects no asset")
     if any(asset_graph.get(key).group_name == CHAIN_GROUP for key in keys):
         check_chain_profile(home)
+    if keys & TAKEN_IN_FILES_READERS.resolve(asset_graph):
+        # The off-chain sources read the files the inbox took in: a selection of one of them takes the inbox in first.
+        keys |= INBOX_INTAKE.resolve(asset_graph)
     tags = {"backed/launched_by": "backed backfill"}
     title = f"{days[0]} .. {days[-1]}" + (f" ({select})" if select else " (daily pipeline)")
     ingestion = keys & INGESTION.resolve(asset_graph)
@@ -137,36 +164,67 @@ def launch_backfill(home: Path, first: date, last: date, select: str | None = No
         tags[NEXT_STAGE_TAG] = json.dumps({"assets": sorted(key.to_user_string() for key in keys - ingestion),
                                            "days": days})
         keys, title = ingestion, f"{title}, stage 1: ingestion"
-    return _add_backfill(instance, asset_graph, days, keys, tags, title,
+    return _add_backfill(days, keys, tags, title,
                          f"backed backfill --from {first} --to {last}" + (f" --select {select!r}" if select else ""))
 
 
-def _add_backfill(instance: dg.DagsterInstance, asset_graph, days: list[str], keys, tags: dict[str, str], title: str,
-                  description: str) -> str:
-    from dagster._core.execution.backfill import PartitionBackfill
-    from dagster._core.utils import make_new_backfill_id
-    from dagster._time import get_current_timestamp
-
-    backfill_id = make_new_backfill_id()
+def _add_backfill(days: list[str], keys, tags: dict[str, str], title: str, description: str) -> str:
     if len(title) > TITLE_MAX:  # Dagster refuses longer titles; a long --select made one (the description has it all)
         title = title[:TITLE_MAX - 3] + "..."
-    backfill = PartitionBackfill.from_asset_partitions(
-        backfill_id=backfill_id, asset_graph=asset_graph, partition_names=days, asset_selection=sorted(keys),
-        backfill_timestamp=get_current_timestamp(), tags=tags,
-        dynamic_partitions_store=instance, all_partitions=False, title=title, description=description,
-        run_config=BACKFILL_RUN_CONFIG,
-    )
-    instance.add_backfill(backfill)
-    return backfill_id
+    answer = _graphql(LAUNCH_BACKFILL, {"params": {
+        "partitionNames": days,
+        "assetSelection": [{"path": key.path} for key in sorted(keys)],
+        "tags": [{"key": key, "value": value} for key, value in tags.items()],
+        "title": title, "description": description, "runConfigData": BACKFILL_RUN_CONFIG,
+    }})
+    return _launched(answer["launchPartitionBackfill"])
 
 
-def next_stage(instance: dg.DagsterInstance, backfill_id: str, asset_graph) -> str | None:
+def _launched(result: dict) -> str:
+    if result["__typename"] != "LaunchBackfillSuccess":
+        raise BackfillError(f"Dagster refused the backfill: {(result.get('message') or result['__typename']).strip()}")
+    return result["backfillId"]
+
+
+def _graphql(document: str, variables: dict) -> dict:
+    """Execute a GraphQL document of Dagster's API against the instance and the code location of workspace.yaml.
+
+    `dagster-graphql -w workspace.yaml` runs it in a process of its own, with no webserver. Dagster has no public
+    Python function that adds or re-executes a backfill (a proposed `DagsterInstance.launch_backfill`, dagster PR
+    26731, was closed unmerged): its GraphQL API, which the UI calls, is the public way.
+    """
+    with tempfile.TemporaryDirectory(prefix="backed-graphql-") as scratch:
+        answer_path = Path(scratch) / "answer.json"
+        # The code server's logs go to stdout as well: the answer is read from its own file.
+        done = subprocess.run([_dagster_command("dagster-graphql"), "-w", str(WORKSPACE_FILE), "-t", document,
+                               "-v", json.dumps(variables), "-o", str(answer_path)],
+                              capture_output=True, text=True)
+        if done.returncode != 0 or not answer_path.exists():
+            raise BackfillError(f"dagster-graphql failed (exit code {done.returncode}): {_last_line(done.stderr)}")
+        answer = json.loads(answer_path.read_text())
+    if answer.get("errors"):
+        raise BackfillError("Dagster's GraphQL API refused the request: "
+                            + "; ".join(error.get("message", "") for error in answer["errors"]))
+    return answer["data"]
+
+
+def _dagster_command(name: str) -> str:
+    """A Dagster console script of this environment (the virtualenv's, whether or not it is on PATH)."""
+    return str(Path(sys.executable).parent / name)
+
+
+def _last_line(output: str) -> str:
+    """The last line of a command's error output, without the PostgreSQL URL (it may hold a password)."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    line = lines[-1] if lines else "no output"
+    url = os.environ.get(PG_URL_ENV, "").strip()
+    return line.replace(url, f"${PG_URL_ENV}") if url else line
+
+
+def next_stage(instance: dg.DagsterInstance, backfill_id: str) -> str | None:
     """The second stage of a parallel backfill whose first stage completed successfully: launched on first call."""
-    from dagster._core.execution.backfill import BulkActionStatus
-
     backfill = instance.get_backfill(backfill_id)
-    if backfill is None or NEXT_STAGE_TAG not in backfill.tags or \
-            backfill.status != BulkActionStatus.COMPLETED_SUCCESS:
+    if backfill is None or NEXT_STAGE_TAG not in backfill.tags or backfill.status.value != "COMPLETED_SUCCESS":
         return None
     for other in instance.get_backfills(limit=50):
         if other.tags.get(PREVIOUS_STAGE_TAG) == backfill_id:
@@ -174,40 +232,35 @@ def next_stage(instance: dg.DagsterInstance, backfill_id: str, asset_graph) -> s
     stage = json.loads(backfill.tags[NEXT_STAGE_TAG])
     tags = {key: value for key, value in backfill.tags.items() if key != NEXT_STAGE_TAG}
     title = f"{stage['days'][0]} .. {stage['days'][-1]}, stage 2: ledger and attestation"
-    return _add_backfill(instance, asset_graph, stage["days"], [dg.AssetKey.from_user_string(k) for k in stage["assets"]],
+    return _add_backfill(stage["days"], [dg.AssetKey.from_user_string(k) for k in stage["assets"]],
                          {**tags, PREVIOUS_STAGE_TAG: backfill_id}, title, backfill.description or "")
 
 
 def progress_of(instance: dg.DagsterInstance, backfill_id: str, asset_graph, started: float) -> BackfillProgress:
-    from dagster._core.storage.tags import BACKFILL_ID_TAG
-
+    # Read from the instance (its backfill record, its runs). GraphQL has the same counts (`partitionBackfillOrError`,
+    # `assetBackfillData`), but each `dagster-graphql` call loads the code location: seconds, not a 2-second poll.
     backfill = instance.get_backfill(backfill_id)
     data = backfill.get_asset_backfill_data(asset_graph)
     target = data.target_subset.num_partitions_and_non_partitioned_assets
     materialized = data.materialized_subset.num_partitions_and_non_partitioned_assets
     failed = data.failed_and_downstream_subset.num_partitions_and_non_partitioned_assets
     requested = data.requested_subset.num_partitions_and_non_partitioned_assets
-    runs = instance.get_runs(filters=dg.RunsFilter(tags={BACKFILL_ID_TAG: backfill_id}))
+    runs = instance.get_run_records(filters=dg.RunsFilter(tags=dg.DagsterRun.tags_for_backfill_id(backfill_id)))
     return BackfillProgress(
         backfill_id=backfill_id, status=backfill.status.value, elapsed_s=time.monotonic() - started,
         asset_partitions=target, materialized=materialized, failed=failed,
         in_progress=max(0, requested - materialized - failed),
-        runs=dict(Counter(run.status.value for run in runs)),
+        runs=dict(Counter(record.dagster_run.status.value for record in runs)),
     )
 
 
 def daemon_is_running(instance: dg.DagsterInstance) -> bool:
-    heartbeat = instance.get_daemon_heartbeats().get("BACKFILL")
+    heartbeat = instance.get_daemon_heartbeats().get(BACKFILL_DAEMON)
     return heartbeat is not None and time.time() - heartbeat.timestamp < DAEMON_ALIVE_SECONDS
 
 
 def drive_backfill(home: Path, backfill_id: str, echo: Callable[[str], None], poll_seconds: float = 2.0) -> BackfillProgress:
     """Run the backfill to a final status (or follow a running daemon doing it), reporting progress as it changes."""
-    from dagster._core.workspace.context import WorkspaceProcessContext
-    from dagster._core.workspace.load_target import WorkspaceFileTarget
-    from dagster._daemon.backfill import execute_backfill_iteration
-    from dagster._daemon.run_coordinator.queued_run_coordinator_daemon import QueuedRunCoordinatorDaemon
-
     from orchestration.definitions import build_definitions
 
     instance = instance_for(home)
@@ -227,7 +280,7 @@ def drive_backfill(home: Path, backfill_id: str, echo: Callable[[str], None], po
     def go_on(progress: BackfillProgress) -> bool:
         """Switch to the next stage of a parallel backfill, if there is one to run."""
         nonlocal backfill_id, last_line
-        following = next_stage(instance, progress.backfill_id, asset_graph)
+        following = next_stage(instance, progress.backfill_id)
         if following is None:
             return False
         echo(f"backfill {progress.backfill_id} ingested every day: the ledger and attestations follow as backfill "
@@ -243,9 +296,32 @@ def drive_backfill(home: Path, backfill_id: str, echo: Callable[[str], None], po
             if not go_on(progress):
                 return progress
 
+    echo("starting the code location of workspace.yaml")
+    for progress in _run_backfill_here(instance, report, echo, poll_seconds):
+        if progress.finished and not _runs_still_going(progress) and not go_on(progress):
+            return progress
+
+
+def _run_backfill_here(instance: dg.DagsterInstance, report: Callable[[], BackfillProgress],
+                       echo: Callable[[str], None], poll_seconds: float) -> Iterator[BackfillProgress]:
+    """Do in this process what a Dagster daemon would, turn after turn: the backfill daemon's iteration (it submits
+    the runs the backfill is ready for) and the run queue's (it launches them through the code location of
+    workspace.yaml); yields the progress after each turn.
+
+    Dagster's only public way to run these iterations is a daemon (`dagster-daemon run`, `dagster dev`), whose
+    backfill loop sleeps a fixed 30 seconds between turns (not configurable): every stage of a backfill (its first
+    runs, the runs that wait on them, its end, a parallel backfill's second stage) would wait up to that long, a
+    one-day backfill taking about 55 s instead of 20 s. So these four names are Dagster's internals, here only.
+    """
+    import logging
+
+    from dagster._core.workspace.context import WorkspaceProcessContext
+    from dagster._core.workspace.load_target import WorkspaceFileTarget
+    from dagster._daemon.backfill import execute_backfill_iteration
+    from dagster._daemon.run_coordinator.queued_run_coordinator_daemon import QueuedRunCoordinatorDaemon
+
     logger = logging.getLogger("backed.backfill")
     logger.setLevel(logging.WARNING)
-    echo("starting the code location of workspace.yaml")
     with (WorkspaceProcessContext(instance, WorkspaceFileTarget(paths=[str(WORKSPACE_FILE)])) as workspace,
           QueuedRunCoordinatorDaemon(interval_seconds=poll_seconds) as run_queue):
         while True:
@@ -253,9 +329,7 @@ def drive_backfill(home: Path, backfill_id: str, echo: Callable[[str], None], po
                 if error is not None:
                     echo(f"backfill iteration error: {error.message.strip()}")
             list(run_queue.run_iteration(workspace))
-            progress = report()
-            if progress.finished and not _runs_still_going(progress) and not go_on(progress):
-                return progress
+            yield report()
             time.sleep(poll_seconds)
 
 
@@ -265,22 +339,16 @@ def _runs_still_going(progress: BackfillProgress) -> bool:
 
 def resume_backfill(home: Path, backfill_id: str) -> str:
     """The id to drive: the backfill itself while it is unfinished, else a re-execution of what it did not finish."""
-    from dagster._core.execution.backfill import BulkActionStatus, PartitionBackfill
-    from dagster._core.storage.tags import PARENT_BACKFILL_ID_TAG, ROOT_BACKFILL_ID_TAG
-    from dagster._core.utils import make_new_backfill_id
-    from dagster._time import get_current_timestamp
-
     from orchestration.definitions import build_definitions
 
     instance = instance_for(home)
     backfill = instance.get_backfill(backfill_id)
     if backfill is None:
         raise BackfillError(f"no backfill {backfill_id} on the instance in {instance.root_directory}")
-    if backfill.status in (BulkActionStatus.REQUESTED, BulkActionStatus.CANCELING, BulkActionStatus.FAILING):
+    if backfill.status.value in UNFINISHED:
         return backfill_id
-    if backfill.status == BulkActionStatus.COMPLETED_SUCCESS:
-        asset_graph = build_definitions(home).resolve_asset_graph()
-        following = next_stage(instance, backfill_id, asset_graph)
+    if backfill.status.value == "COMPLETED_SUCCESS":
+        following = next_stage(instance, backfill_id)
         if following is not None:  # a parallel backfill's ingestion: its second stage carries on
             return resume_backfill(home, following)
         raise BackfillError(f"backfill {backfill_id} completed successfully: nothing to resume")
@@ -291,28 +359,21 @@ def resume_backfill(home: Path, backfill_id: str) -> str:
     remaining = data.target_subset - data.materialized_subset
     if remaining.num_partitions_and_non_partitioned_assets == 0:
         raise BackfillError(f"backfill {backfill_id} has nothing left to materialise")
-    retry = PartitionBackfill.from_asset_graph_subset(
-        backfill_id=make_new_backfill_id(), asset_graph_subset=remaining, dynamic_partitions_store=instance,
-        tags={**backfill.tags, PARENT_BACKFILL_ID_TAG: backfill_id,
-              ROOT_BACKFILL_ID_TAG: backfill.tags.get(ROOT_BACKFILL_ID_TAG, backfill_id)},
-        backfill_timestamp=get_current_timestamp(),
-        title=f"Re-execution of {backfill.title}" if backfill.title else None,
-        description=backfill.description, run_config=backfill.run_config or BACKFILL_RUN_CONFIG,
-    )
-    instance.add_backfill(retry)
-    return retry.backfill_id
+    # What the UI's "Re-execute from failure" does: a new backfill of what the parent did not materialise, with its
+    # run config and tags, tagged with its parent and root backfills.
+    answer = _graphql(REEXECUTE_BACKFILL, {"params": {"parentRunId": backfill_id, "strategy": "FROM_FAILURE"}})
+    return _launched(answer["reexecutePartitionBackfill"])
 
 
 def run_failures(home: Path, backfill_id: str, limit: int = 5) -> list[str]:
     """Why the backfill's failed runs failed: the first step failure of each."""
-    from dagster._core.events import DagsterEventType
-    from dagster._core.storage.tags import BACKFILL_ID_TAG
-
     instance = instance_for(home)
     failures = []
-    for run in instance.get_runs(filters=dg.RunsFilter(tags={BACKFILL_ID_TAG: backfill_id},
-                                                       statuses=[dg.DagsterRunStatus.FAILURE]), limit=limit):
-        records = instance.get_records_for_run(run.run_id, of_type=DagsterEventType.STEP_FAILURE, limit=1).records
+    failed_runs = dg.RunsFilter(tags=dg.DagsterRun.tags_for_backfill_id(backfill_id),
+                                statuses=[dg.DagsterRunStatus.FAILURE])
+    for record in instance.get_run_records(filters=failed_runs, limit=limit):
+        run = record.dagster_run
+        records = instance.get_records_for_run(run.run_id, of_type=dg.DagsterEventType.STEP_FAILURE, limit=1).records
         message = records[0].event_log_entry.dagster_event.message if records else "failed before any step"
         partition = run.tags.get("dagster/partition") or (
             f"{run.tags.get('dagster/asset_partition_range_start')}..{run.tags.get('dagster/asset_partition_range_end')}")
@@ -324,6 +385,20 @@ def recent_backfills(home: Path, limit: int = 10) -> list[dict]:
     instance = instance_for(home)
     return [{"id": b.backfill_id, "status": b.status.value, "title": b.title or "", "tags": dict(b.tags)}
             for b in instance.get_backfills(limit=limit)]
+
+
+def backfill_log(home: DataHome, backfill_id: str) -> Path:
+    """Where `backed backfill` sends what the code server and the runs print (`DataHome.backfill_log`).
+
+    Not DAGSTER_HOME/logs: that is Dagster's telemetry folder, whose files every Dagster daemon (`dagster dev`'s)
+    sends to Dagster's telemetry server and deletes, whatever dagster.yaml says of telemetry. Backfill logs found
+    there are moved out first.
+    """
+    path = home.backfill_log(backfill_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for misplaced in (home.dagster / "logs").glob("backfill-*.log"):
+        misplaced.replace(path.parent / misplaced.name)
+    return path
 
 
 @contextlib.contextmanager

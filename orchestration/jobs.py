@@ -5,6 +5,9 @@ from assets.inbox.assets import INBOX_GROUP
 from assets.sources import SOURCES, inbox_sources
 from foundation.partitions import daily_partitions
 
+INBOX_INTAKE = dg.AssetSelection.groups(INBOX_GROUP)
+# The assets that read what the inbox took in: the off-chain sources' ingestion.
+TAKEN_IN_FILES_READERS = INBOX_INTAKE.downstream(depth=1, include_self=False)
 INGESTION = dg.AssetSelection.groups(INBOX_GROUP, *(source.group for source in SOURCES))
 OFFCHAIN_INGESTION = dg.AssetSelection.groups(INBOX_GROUP, *(source.group for source in inbox_sources()))
 LEDGER = dg.AssetSelection.groups("staging", "ledger_postings", "ledger")

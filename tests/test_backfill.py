@@ -1,4 +1,4 @@
-"""`backed backfill`: a PartitionBackfill on the instance (what the UI's Backfills page lists), run to the end
+"""`backed backfill`: an asset backfill on the instance (what the UI's Backfills page lists), run to the end
 without a daemon, resumable. Real Dagster instance, real code location of workspace.yaml, real runs."""
 import shutil
 import subprocess
@@ -8,6 +8,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 from conftest import DAYS, START
+
+from foundation.home import DataHome
 
 CLI = Path(sys.executable).parent / "backed"
 DAY = START.replace(day=DAYS)
@@ -25,10 +27,9 @@ def home(clean_demo, tmp_path):
     return copy
 
 
-def instance_of(home: Path) -> dg.DagsterInstance:
-    from dagster._core.instance.ref import InstanceRef
-
-    return dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home / "dagster")))
+def instance_of(monkeypatch, home: Path) -> dg.DagsterInstance:
+    monkeypatch.setenv("DAGSTER_HOME", str(home / "dagster"))
+    return dg.DagsterInstance.get()
 
 
 def backfill_in_process(monkeypatch, home: Path, *args: str):
@@ -45,8 +46,6 @@ def backfill_in_process(monkeypatch, home: Path, *args: str):
 
 
 def test_a_submitted_backfill_is_on_the_instance_and_resume_runs_it_to_the_end(home, monkeypatch):
-    from dagster._core.execution.backfill import BulkActionStatus
-
     report = home / "reports" / f"attestation-{DAY.isoformat()}.html"
     before = report.read_bytes(), report.with_suffix(".pdf").read_bytes()
 
@@ -54,16 +53,16 @@ def test_a_submitted_backfill_is_on_the_instance_and_resume_runs_it_to_the_end(h
                                     "--select", "group:attestation", "--submit-only")
     assert submitted.exit_code == 0, submitted.output[-3000:]
     backfill_id = submitted.output.split()[-1]
-    instance = instance_of(home)
+    instance = instance_of(monkeypatch, home)
     record = instance.get_backfill(backfill_id)
-    assert record.status == BulkActionStatus.REQUESTED and record.is_asset_backfill
+    assert record.status.value == "REQUESTED" and record.is_asset_backfill
     assert record.asset_selection == [dg.AssetKey("reserve_attestation")]
     assert "Backfills" in submitted.output
 
     resumed = backfill(home, "--resume", backfill_id)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "1/1 asset partitions materialised" in resumed.stderr
-    assert instance.get_backfill(backfill_id).status == BulkActionStatus.COMPLETED_SUCCESS
+    assert instance.get_backfill(backfill_id).status.value == "COMPLETED_SUCCESS"
     runs = instance.get_runs(filters=dg.RunsFilter(tags={"dagster/backfill": backfill_id}))
     assert [r.status for r in runs] == [dg.DagsterRunStatus.SUCCESS]
     tags = runs[0].tags
@@ -71,7 +70,9 @@ def test_a_submitted_backfill_is_on_the_instance_and_resume_runs_it_to_the_end(h
     # the same inputs: the attestation it rewrote is the same bytes
     assert (report.read_bytes(), report.with_suffix(".pdf").read_bytes()) == before
     # the runs' own output went to the log, not the terminal
-    assert (home / "dagster" / "logs" / f"backfill-{backfill_id}.log").stat().st_size > 0
+    assert DataHome(home).backfill_log(backfill_id).stat().st_size > 0
+    # it ran in the command's process: no daemon heartbeat says a daemon runs the instance
+    assert instance.get_daemon_heartbeats() == {}
 
     again = backfill(home, "--resume", backfill_id)
     assert again.returncode == 1 and "nothing to resume" in again.stderr
@@ -88,4 +89,13 @@ def test_bad_ranges_selections_and_profiles_fail_before_anything_is_launched(hom
     arbitrum = backfill_in_process(monkeypatch, home, "--profile", "arbitrum", "--from", "2026-01-01", "--to",
                                    "2026-01-01", "--select", "group:chain")
     assert arbitrum.exit_code == 1 and "needs an Arbitrum One JSON-RPC URL in BACKED_RPC_URL" in arbitrum.output
-    assert instance_of(home).get_backfills() == []
+    assert instance_of(monkeypatch, home).get_backfills() == []
+
+
+def test_a_selection_of_an_off_chain_source_takes_the_inbox_in_first(home, monkeypatch):
+    submitted = backfill_in_process(monkeypatch, home, "--from", "2026-01-01", "--to", "2026-01-01",
+                                    "--select", "group:loan_books", "--submit-only")
+    assert submitted.exit_code == 0, submitted.output[-3000:]
+    record = instance_of(monkeypatch, home).get_backfill(submitted.output.split()[-1])
+    assert set(record.asset_selection) == {dg.AssetKey(key) for key in (
+        "inbox_receipts", "loan_tapes", "loan_collateral", "loan_tape_supersessions")}

@@ -78,10 +78,9 @@ def clean_env(**extra: str) -> dict[str, str]:
     return {**env, **extra}
 
 
-def instance_of(home: Path) -> dg.DagsterInstance:
-    from dagster._core.instance.ref import InstanceRef
-
-    return dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home / "dagster")))
+def instance_of(monkeypatch, home: Path) -> dg.DagsterInstance:
+    monkeypatch.setenv("DAGSTER_HOME", str(home / "dagster"))
+    return dg.DagsterInstance.get()
 
 
 def lake_tables(home: Path) -> dict[tuple[str, str], list[tuple]]:
@@ -103,13 +102,18 @@ def ledger(home: Path) -> tuple[str, int, list[tuple]]:
     return digest, len(lines), coverage
 
 
-def failures_mentioning_locks(instance: dg.DagsterInstance) -> list[str]:
-    from dagster._core.events import DagsterEventType
+def step_failures(instance: dg.DagsterInstance) -> list[str]:
+    """Each failed step's error, to say why a run failed."""
+    return [f"run {run.run_id[:8]}: {record.event_log_entry.message}"
+            for run in instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE]))
+            for record in instance.get_records_for_run(run.run_id, of_type=dg.DagsterEventType.STEP_FAILURE).records]
 
+
+def failures_mentioning_locks(instance: dg.DagsterInstance) -> list[str]:
     found = []
     for run in instance.get_runs():
-        for kind in (DagsterEventType.STEP_FAILURE, DagsterEventType.STEP_UP_FOR_RETRY, DagsterEventType.RUN_FAILURE,
-                     DagsterEventType.ENGINE_EVENT):
+        for kind in (dg.DagsterEventType.STEP_FAILURE, dg.DagsterEventType.STEP_UP_FOR_RETRY,
+                     dg.DagsterEventType.RUN_FAILURE, dg.DagsterEventType.ENGINE_EVENT):
             for record in instance.get_records_for_run(run.run_id, of_type=kind).records:
                 entry = record.event_log_entry
                 text = " ".join(filter(None, [entry.message, entry.user_message,
@@ -168,7 +172,7 @@ def test_a_parallel_backfill_on_postgres_gives_exactly_the_serial_result(tmp_pat
     monkeypatch.setenv("BACKED_DAGSTER_PG_URL", postgres_url.replace("postgresql://", "postgresql+psycopg2://", 1))
     assert "postgres" in (parallel_home / "dagster" / "dagster.yaml").read_text()
     assert postgres_url not in (parallel_home / "dagster" / "dagster.yaml").read_text()
-    instance = instance_of(parallel_home)
+    instance = instance_of(monkeypatch, parallel_home)
     assert type(instance.run_storage).__name__ == "PostgresRunStorage"
     # two stages: the ingestion, then the ledger once every day was ingested (orchestration.backfills)
     assert "ingested every day: the ledger and attestations follow as backfill" in parallel.stderr, \
@@ -179,10 +183,10 @@ def test_a_parallel_backfill_on_postgres_gives_exactly_the_serial_result(tmp_pat
     assert overlaps, "no two runs over different days were in progress at the same time"
     runs = instance.get_runs()
     assert len(runs) > 3 and all(run.status == dg.DagsterRunStatus.SUCCESS for run in runs), \
-        [(run.run_id[:8], run.status) for run in runs]
+        [(run.run_id[:8], run.status) for run in runs] + step_failures(instance)
     assert not failures_mentioning_locks(instance)
     monkeypatch.delenv("BACKED_DAGSTER_PG_URL")
-    assert not failures_mentioning_locks(instance_of(serial_home))
+    assert not failures_mentioning_locks(instance_of(monkeypatch, serial_home))
 
     # The lake: every table's every partition, row for row.
     serial_lake, parallel_lake = lake_tables(serial_home), lake_tables(parallel_home)

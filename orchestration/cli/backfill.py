@@ -39,8 +39,8 @@ def backfill(ctx: click.Context, first: str | None, last: str | None, select: st
     backed backfill --from 2026-01-02 --to 2026-01-03 --select 'group:ledger or group:attestation'
     backed backfill --resume <ID>
     """
-    from orchestration.backfills import (BackfillError, children_output_to, drive_backfill, launch_backfill,
-                                         recent_backfills, resume_backfill, run_failures)
+    from orchestration.backfills import (BackfillError, backfill_log, children_output_to, drive_backfill,
+                                         launch_backfill, recent_backfills, resume_backfill, run_failures)
 
     from orchestration.instance import instance_for
 
@@ -70,7 +70,7 @@ def backfill(ctx: click.Context, first: str | None, last: str | None, select: st
     if submit_only:
         click.echo(backfill_id)
         return
-    log_path = paths.backfill_log(backfill_id)
+    log_path = backfill_log(paths, backfill_id)
     click.echo(f"run output goes to {log_path}", err=True)
     try:
         with children_output_to(log_path) as terminal:
@@ -79,6 +79,9 @@ def backfill(ctx: click.Context, first: str | None, last: str | None, select: st
         click.echo(f"\ninterrupted: backfill {backfill_id} stays requested; runs already started finish on their "
                    f"own. Carry on with: backed backfill --resume {backfill_id}", err=True)
         sys.exit(130)
+    except BackfillError as error:
+        raise click.ClickException(f"{error} (its output is in {log_path}); carry on with: "
+                                   f"backed backfill --resume {backfill_id}") from None
     # A parallel backfill ends on its second stage (orchestration.backfills): report on the one that ran last.
     backfill_id = progress.backfill_id
     for failure in run_failures(home, backfill_id):
