@@ -247,12 +247,12 @@ def test_the_rerun_after_both_crashes_completes_and_rebuilds_what_an_uninterrupt
 
 
 @pytest.mark.fault("a run killed -9 holding the warehouse pool's slot")
-def test_the_killed_runs_are_marked_failed_and_hold_no_warehouse_slot(crashes):
+def test_the_killed_runs_are_marked_failed_and_hold_no_warehouse_slot(crashes, monkeypatch):
     import dagster as dg
-    from dagster._core.instance.ref import InstanceRef
 
     assert crashes["rerun"].returncode == 0
-    instance = dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(crashes["home"] / "dagster")))
+    monkeypatch.setenv("DAGSTER_HOME", str(DataHome(crashes["home"]).dagster))
+    instance = dg.DagsterInstance.get()
     killed_runs = instance.get_runs(filters=dg.RunsFilter(job_name="daily_pipeline"))
     assert [run.status for run in killed_runs] == [dg.DagsterRunStatus.FAILURE] * 2
     rerun = instance.get_runs(filters=dg.RunsFilter(job_name="ingest_and_reconcile",
