@@ -190,6 +190,18 @@ SCHEMAS: dict[str, pa.Schema] = {
         pa.field("superseding_sha256", pa.string()),
         pa.field("superseded_at", TIMESTAMP),
     ]),
+    "custodian_statement_supersessions": pa.schema([
+        pa.field("partition_date", pa.date32()),
+        pa.field("custodian_id", pa.string()),
+        pa.field("statement_date", pa.date32()),
+        pa.field("document_key", pa.string()),
+        pa.field("superseded_file", pa.string()),
+        pa.field("superseded_sha256", pa.string()),
+        pa.field("superseded_received_at", TIMESTAMP),
+        pa.field("superseding_file", pa.string()),
+        pa.field("superseding_sha256", pa.string()),
+        pa.field("superseded_at", TIMESTAMP),
+    ]),
     "collateral_gpu_daily": pa.schema([
         pa.field("partition_date", pa.date32()),
         pa.field("lender_id", pa.string()),
@@ -308,6 +320,7 @@ SORT_KEYS: dict[str, tuple[str, ...]] = {
     "gpu_telemetry_daily": ("source_file", "source_sha256", "gpu_uuid"),
     "custodian_statements": ("source_file", "source_sha256", "source_row"),
     "balance_assertions": ("source_file", "source_sha256", "source_row", "account_code", "sub_account"),
+    "custodian_statement_supersessions": ("document_key", "superseded_at", "superseded_sha256"),
     "input_files": ("source", "file_name", "sha256"),
     "inbox_receipts": ("received_at", "sha256", "file_name", "status"),
 }

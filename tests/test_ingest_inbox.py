@@ -19,6 +19,7 @@ from click.testing import CliRunner
 from assets.inbox.register import DUPLICATE, REJECTED, ROUTED, read_receipts, record_routed
 from assets.inbox.intake import take_in_inbox, take_in_paths
 from foundation.lake import Lake
+from assets.custodian.statements import ingest_custodian_day
 from assets.loan_tapes.tape import ingest_loan_tapes_day
 from orchestration.cli.ingest import ingest
 from foundation.home import BackedHome
@@ -214,6 +215,31 @@ def test_a_corrected_tape_supersedes_the_earlier_one_on_the_record_and_the_earli
     take_in_inbox(lake)
     assert len(ingest_loan_tapes_day(DAY, lake)) == 2
     assert lake.read_table("loan_tape_supersessions", DAY).num_rows == 2
+
+
+def test_a_re_sent_statement_supersedes_the_earlier_one_and_other_statements_of_the_day_all_count(lake):
+    clock = Clock()
+    corrected = [StatementRow("opening_cash", amount=Decimal("100.00")),
+                 StatementRow("closing_cash", amount=Decimal("250.00"))]
+    write_cash_statement(lake.home.inbox / "cash.xml", DAY, "ACC-1", STATEMENT)
+    take_in_inbox(lake, clock=clock)
+    write_cash_statement(lake.home.inbox / "cash-resent.xml", DAY, "ACC-1", corrected)
+    take_in_inbox(lake, clock=clock)
+    # Statements that are not versions of each other: another kind (holdings), another account.
+    write_holdings_statement(lake.home.inbox / "holdings.xml", DAY, "ACC-1", STATEMENT)
+    write_cash_statement(lake.home.inbox / "cash-acc-2.xml", DAY, "ACC-2", STATEMENT)
+    take_in_inbox(lake, clock=clock)
+    ingest_custodian_day(DAY, lake)
+    rows = lake.read_table("custodian_statements", DAY).to_pylist()
+    closing = sorted((r["account_id"], r["amount"]) for r in rows if r["record_type"] == "closing_cash")
+    assert closing == [("ACC-1", Decimal("250.00")), ("ACC-2", Decimal("100.00"))]
+    assert {r["source_file"] for r in rows} == {"cash-resent.xml", "holdings.xml", "cash-acc-2.xml"}
+    (supersession,) = lake.read_table("custodian_statement_supersessions", DAY).to_pylist()
+    assert (supersession["custodian_id"], supersession["statement_date"], supersession["superseded_file"],
+            supersession["superseding_file"]) == ("custodian-a", DAY, "cash.xml", "cash-resent.xml")
+    assert supersession["document_key"] == f"custodian:custodian-a:ACC-1:cash:{DAY.isoformat()}"
+    assert sorted(lake.read_table("input_files", DAY).column("file_name").to_pylist()) == [
+        "cash-acc-2.xml", "cash-resent.xml", "holdings.xml"]
 
 
 def test_a_file_that_cannot_be_routed_is_archived_with_its_reason_never_deleted(lake):

@@ -55,7 +55,9 @@ def reported(tmp_path_factory):
 @pytest.fixture(scope="module")
 def reorganised(tmp_path_factory):
     home = tmp_path_factory.mktemp("reorg") / "home"
-    return home, *_run(home, 4, ["reorg@2"])
+    # Day 1: the re-mined day's deposits reach the custodian under new transaction hashes, so the custodian re-sends
+    # the day's camt.053, which must replace the first one, not add to it.
+    return home, *_run(home, 4, ["reorg@1"])
 
 
 def _expected(injections) -> dict[str, tuple]:
@@ -143,6 +145,19 @@ def test_a_reorganised_day_is_reingested_restated_and_reported(reorganised):
     assert set(result.attestations) == {date(2026, 1, d) for d in range(1, 5)}
 
 
+@pytest.mark.fault("a custodian statement re-sent for the same account and day")
+def test_a_re_sent_statement_replaces_the_first_and_is_counted_once(reorganised):
+    home, result, injections, exceptions, balances, journal = reorganised
+    day = date.fromisoformat(injections["reorg"]["date"])
+    (supersession,) = pq.read_table(home / "lake" / "custodian_statement_supersessions").to_pylist()
+    assert supersession["statement_date"] == day and supersession["superseded_file"] == supersession["superseding_file"]
+    assert supersession["document_key"].startswith("custodian:custodian-a:") and ":cash:" in supersession["document_key"]
+    with (home / "sandbox" / "ground_truth_balances.csv").open() as f:
+        truth = {r["account_code"]: Decimal(r["balance"]) for r in csv.DictReader(f) if r["date"] == day.isoformat()}
+    assert balances[(day.isoformat(), "1000")] == truth["1000"]
+    assert balances[(day.isoformat(), "1010")] == truth["1010"]
+
+
 @pytest.mark.fault("an attested day restated after a reorganisation")
 def test_the_attestation_of_a_reorganised_day_shows_its_restatement_and_keeps_the_one_it_replaces(reorganised):
     home, result, injections, exceptions, balances, journal = reorganised
@@ -166,6 +181,6 @@ def test_the_attestation_of_a_reorganised_day_shows_its_restatement_and_keeps_th
     assert "Nothing in this day has been restated" in earlier.read_text()
     assert earlier.with_suffix(".pdf").exists()
     # Days the reorganisation did not reach say so, and were not re-issued.
-    before = date(2026, 1, 1)
-    assert "Nothing in this day has been restated" in result.attestations[before].read_text()
-    assert not list((home / "reports" / "superseded").glob(f"attestation-{before.isoformat()}.*"))
+    after = date(2026, 1, 3)
+    assert "Nothing in this day has been restated" in result.attestations[after].read_text()
+    assert not list((home / "reports" / "superseded").glob(f"attestation-{after.isoformat()}.*"))

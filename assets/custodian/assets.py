@@ -13,7 +13,7 @@ from foundation.home import BackedHome
 from foundation.lake import Lake
 from foundation.partitions import daily_partitions, offchain_backfill_policy
 
-STATEMENT_TABLES = ("custodian_statements", "balance_assertions")
+STATEMENT_TABLES = ("custodian_statements", "balance_assertions", "custodian_statement_supersessions")
 
 
 @dg.multi_asset(
@@ -24,6 +24,9 @@ STATEMENT_TABLES = ("custodian_statements", "balance_assertions")
         dg.AssetSpec("balance_assertions", description="Closing balances the custodian asserts, each on its ledger "
                      "account at the statement's cut-off (1000 cash, 1010 T-bills by CUSIP and in total).",
                      group_name="custodian", kinds={"parquet"}, deps=["inbox_receipts"]),
+        dg.AssetSpec("custodian_statement_supersessions", description="Re-sent or corrected statements: which "
+                     "statement file replaced which, and when.", group_name="custodian", kinds={"parquet"},
+                     deps=["inbox_receipts"]),
     ],
     partitions_def=daily_partitions,
     backfill_policy=offchain_backfill_policy(),

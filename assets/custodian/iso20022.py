@@ -56,6 +56,15 @@ def message_of(content: bytes) -> str | None:
     return namespace.removeprefix(ISO20022_NAMESPACE) if namespace.startswith(ISO20022_NAMESPACE) else None
 
 
+def statement_page(content: bytes) -> str | None:
+    """The page number of a paginated statement (semt.002 `Pgntn/PgNb`, camt.053 `Stmt/StmtPgntn/PgNb`): the pages
+    of one statement are parts of it, not versions of each other."""
+    document = _document(_parse(content))
+    reader = _Reader(_namespace(document.tag))
+    return (reader.text(document, "SctiesBalCtdyRpt/Pgntn/PgNb")
+            or reader.text(document, "BkToCstmrStmt/Stmt/StmtPgntn/PgNb"))
+
+
 def read_statement_message(content: bytes) -> StatementMessage:
     """The statement's records; UnreadableFile for an unsafe or malformed document or an unsupported message."""
     document = _document(_parse(content))

@@ -1,4 +1,4 @@
-"""Custodian statements → `custodian_statements` and `balance_assertions`.
+"""Custodian statements → `custodian_statements`, `balance_assertions` and `custodian_statement_supersessions`.
 
 A custodian reports in ISO 20022 (`semt.002` holdings, `camt.053` cash; assets/custodian/iso20022.py) or in its CSV
 (docs/lake.md). Both are read into the same statement rows and checked by the same rules. The statement's closing
@@ -16,8 +16,14 @@ import polars as pl
 
 from assets.inbox.counterparties import counterparties
 from assets.inbox.manifest import FileIngestSummary, record_input_files
-from assets.inbox.register import InboxFile, Recognition, current_files
-from assets.custodian.iso20022 import HOLDINGS_MESSAGE, StatementMessage, message_of, read_statement_message
+from assets.inbox.register import InboxFile, Recognition, current_files, supersession_table
+from assets.custodian.iso20022 import (
+    HOLDINGS_MESSAGE,
+    StatementMessage,
+    message_of,
+    read_statement_message,
+    statement_page,
+)
 from foundation.lake import SCHEMAS, Lake
 from assets.inbox.row_validation import (
     SOURCE_ROW,
@@ -108,7 +114,23 @@ def recognise(content: bytes, file_format: str, name: str) -> Recognition:
     if statement_date is None:
         return Recognition(SOURCE, file_format, custodian_id, problem="no_as_of_date",
                            detail="no record carries a valid statement date, nor does the file name")
-    return Recognition(SOURCE, file_format, custodian_id, statement_date)
+    return Recognition(SOURCE, file_format, custodian_id, statement_date,
+                       document_key=_document_key(content, file_format, custodian_id,
+                                                  most_common(frame.get_column("account_id")), statement_date))
+
+
+def _document_key(content: bytes, file_format: str, custodian_id: str, account_id: str | None,
+                  statement_date: date) -> str:
+    """One statement: a custodian's report of one kind on one account for one day (and one page of it). A file
+    received later with the same key is a re-sent or corrected statement and replaces the earlier one, so the day's
+    cash and holdings are counted once."""
+    if file_format == CSV_FORMAT:
+        kind, page = "csv", None
+    else:
+        kind = "holdings" if file_format.startswith(HOLDINGS_MESSAGE) else "cash"
+        page = statement_page(content)
+    key = f"{SOURCE}:{custodian_id}:{account_id or ''}:{kind}:{statement_date.isoformat()}"
+    return key if page in (None, "1") else f"{key}:page {page}"
 
 
 def recognise_message(content: bytes, name: str) -> Recognition:
@@ -120,7 +142,9 @@ def recognise_message(content: bytes, name: str) -> Recognition:
 
 def ingest_custodian_day(day: date, lake: Lake) -> list[FileIngestSummary]:
     """Ingest every custodian statement of `day`; rewrites the day's partitions."""
-    files, _ = current_files(lake, SOURCE, day)
+    files, supersessions = current_files(lake, SOURCE, day)
+    lake.write_table("custodian_statement_supersessions", day,
+                     supersession_table("custodian_statement_supersessions", supersessions))
     validated = validate_inbox_files(lake, SOURCE, day, files, lambda statement: _validate(statement, day))
     statements = [
         _statement_rows(file.accepted, file.inbox_file) for file in validated if file.accepted is not None

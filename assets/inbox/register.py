@@ -4,8 +4,8 @@ Files dropped anywhere under `inbox/` are taken in by `assets.inbox.intake`: rec
 into `inbox/archive/` under their sha256 (never deleted) and recorded in the `inbox_receipts` register, one row per
 file received. A day's ingest reads the register, not the drop folder: the files routed to the day are the day.
 
-This module holds the register and the archive layout, and the day's current files (a corrected loan tape
-supersedes the tape it corrects).
+This module holds the register and the archive layout, and the day's current files (a corrected loan tape or a
+re-sent statement supersedes the one it replaces).
 """
 
 from __future__ import annotations
@@ -75,6 +75,30 @@ class Supersession:
 
     superseded: InboxFile
     superseding: InboxFile
+
+
+# What a supersession row can say, by the column names of the tables that record them (foundation/lake.py).
+_SUPERSESSION_COLUMNS = {
+    "lender_id": lambda s: s.superseded.producer_id,
+    "custodian_id": lambda s: s.superseded.producer_id,
+    "as_of_date": lambda s: s.superseded.as_of_date,
+    "statement_date": lambda s: s.superseded.as_of_date,
+    "document_key": lambda s: s.superseded.document_key,
+    "superseded_file": lambda s: s.superseded.name,
+    "superseded_sha256": lambda s: s.superseded.sha256,
+    "superseded_received_at": lambda s: s.superseded.received_at,
+    "superseding_file": lambda s: s.superseding.name,
+    "superseding_sha256": lambda s: s.superseding.sha256,
+    "superseded_at": lambda s: s.superseding.received_at,
+}
+
+
+def supersession_table(table: str, supersessions: list[Supersession]) -> pa.Table:
+    """The lake table `table` recording `supersessions`: which file replaced which, and when (one row each)."""
+    schema = SCHEMAS[table]
+    columns = [name for name in schema.names if name != "partition_date"]
+    return pa.table({name: pa.array([_SUPERSESSION_COLUMNS[name](s) for s in supersessions], schema.field(name).type)
+                     for name in columns})
 
 
 def sha256_of(path: Path) -> str:
@@ -217,9 +241,9 @@ def routed_files(lake: Lake, source: str, day: date) -> list[InboxFile]:
 def current_files(lake: Lake, source: str, day: date) -> tuple[list[InboxFile], list[Supersession]]:
     """The day's files of `source` that make up the day, and which later file replaced each of the others.
 
-    Files sharing a document key are versions of one document (a lender's tape of one as-of date): the one received
-    last is current and each earlier one is superseded by the version received right after it. Files without a key
-    (telemetry scrapes, custodian statements) all count.
+    Files sharing a document key are versions of one document (a lender's tape of one as-of date, a custodian's
+    statement of one account and day): the one received last is current and each earlier one is superseded by the
+    version received right after it. Files without a key (telemetry scrapes) all count.
     """
     received = routed_files(lake, source, day)
     versions: dict[str, list[InboxFile]] = {}

@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from assets.inbox.counterparties import counterparties
 from assets.inbox.manifest import FileIngestSummary, record_input_files
-from assets.inbox.register import InboxFile, Recognition, current_files
+from assets.inbox.register import InboxFile, Recognition, current_files, supersession_table
 from foundation.lake import SCHEMAS, Lake
 from assets.inbox.row_validation import (
     SOURCE_ROW,
@@ -200,7 +200,7 @@ def ingest_loan_tapes_day(day: date, lake: Lake) -> list[FileIngestSummary]:
         collateral.append(_collateral_rows(file.accepted, lineage))
     lake.write_table("loan_tapes", day, _concat_or_empty(tapes, "loan_tapes"))
     lake.write_table("loan_collateral", day, _concat_or_empty(collateral, "loan_collateral"))
-    lake.write_table("loan_tape_supersessions", day, _supersession_rows(supersessions))
+    lake.write_table("loan_tape_supersessions", day, supersession_table("loan_tape_supersessions", supersessions))
     summaries = [file.summary for file in validated]
     record_input_files(lake, day, SOURCE, summaries)
     return summaries
@@ -357,20 +357,6 @@ def _collateral_rows(accepted: pl.DataFrame, lineage: list[pl.Expr]) -> pl.DataF
             pl.when(is_uuid).then(pl.lit("GPU-") + gpu.str.slice(4).str.to_lowercase()).alias("gpu_uuid"),
         )
     )
-
-
-def _supersession_rows(supersessions) -> pa.Table:
-    rows = {
-        "lender_id": [s.superseded.producer_id for s in supersessions],
-        "as_of_date": pa.array([s.superseded.as_of_date for s in supersessions], pa.date32()),
-        "superseded_file": [s.superseded.name for s in supersessions],
-        "superseded_sha256": [s.superseded.sha256 for s in supersessions],
-        "superseded_received_at": pa.array([s.superseded.received_at for s in supersessions], pa.timestamp("us")),
-        "superseding_file": [s.superseding.name for s in supersessions],
-        "superseding_sha256": [s.superseding.sha256 for s in supersessions],
-        "superseded_at": pa.array([s.superseding.received_at for s in supersessions], pa.timestamp("us")),
-    }
-    return pa.table(rows)
 
 
 def _date_or_none(text: str) -> date | None:
