@@ -104,7 +104,9 @@ def step_crashes(run) -> list[str]:
 def coverage_table(home: Path, days: list[date]) -> list[dict]:
     with duckdb.connect(str(DataHome(home).warehouse), read_only=True) as con:
         cur = con.execute("""
-            select c.partition_date as day, c.usdai_total_supply, c.liquid_reserves, c.liquid_coverage,
+            select c.partition_date as day, c.usdai_total_supply, c.usdai_bridged_supply, c.usdai_held_by_protocol,
+                   c.usdai_outstanding, c.liquid_reserves, c.liquid_coverage, c.total_assets_net,
+                   c.total_liabilities, c.total_coverage,
                    (select count(*) from recon.exceptions e where e.check_date = c.partition_date
                       and e.status != 'resolved') as open_exceptions,
                    (select count(*) from recon.exceptions e where e.check_date = c.partition_date

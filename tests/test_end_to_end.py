@@ -81,3 +81,18 @@ def test_injected_unbacked_mint_raises_a_blocker_on_its_day(tmp_path):
     assert not any(r[2] == "usdai:transfer_events" for r in rows)
     assert not (home / "reports" / "attestation-2026-01-02.html").exists()
     assert (home / "reports" / "attestation-2026-01-01.html").exists()
+
+
+def test_every_coverage_figure_of_the_demo_table_recomputes_from_the_parts_beside_it(clean_demo):
+    _, result = clean_demo
+    assert [row["day"] for row in result.rows] == result.days
+    cut = Decimal("1e-18")
+    for row in result.rows:
+        parts = {k: Decimal(v) for k, v in row.items() if k not in ("day", "open_exceptions", "open_blockers")}
+        assert parts["usdai_outstanding"] == (parts["usdai_total_supply"] + parts["usdai_bridged_supply"]
+                                              - parts["usdai_held_by_protocol"])
+        assert parts["usdai_held_by_protocol"] > 0  # the vault's stake is eliminated, not counted as outstanding
+        assert parts["liquid_coverage"] == (parts["liquid_reserves"] / parts["usdai_outstanding"]).quantize(
+            cut, rounding="ROUND_DOWN")
+        assert parts["total_coverage"] == (parts["total_assets_net"] / parts["total_liabilities"]).quantize(
+            cut, rounding="ROUND_DOWN")

@@ -33,8 +33,14 @@ def demo(ctx: click.Context, days: int, seed: int, start, inject: tuple[str, ...
 
 
 def format_table(rows: list[dict]) -> str:
-    header = ("date", "USDai supply", "liquid reserves", "liquid coverage", "open exceptions")
-    body = [(str(r["day"]), usd(r["usdai_total_supply"]), usd(r["liquid_reserves"]), ratio(r["liquid_coverage"]),
+    """Each ratio beside its parts: USDai outstanding = supply + bridged - held by the protocol; liquid coverage =
+    liquid reserves / outstanding; total coverage = total assets net of the allowance / total liabilities."""
+    header = ("date", "USDai supply", "bridged", "held by protocol", "outstanding", "liquid reserves",
+              "liquid cov.", "total assets net", "liabilities", "total cov.", "open exceptions")
+    body = [(str(r["day"]), usd(r["usdai_total_supply"]), usd(r["usdai_bridged_supply"]),
+             usd(r["usdai_held_by_protocol"]), usd(r["usdai_outstanding"]), usd(r["liquid_reserves"]),
+             ratio(r["liquid_coverage"]), usd(r["total_assets_net"]), usd(r["total_liabilities"]),
+             ratio(r["total_coverage"]),
              f"{r['open_exceptions']}" + (f" ({r['open_blockers']} blocker)" if r["open_blockers"] else ""))
             for r in rows]
     widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(header)]

@@ -1,6 +1,7 @@
 {#
-  Per day: USDai supply as read on chain, the ledger's USDai held outside the protocol and the reserves that back
-  it, and the coverage ratios of docs/design.md (exact DECIMAL quotients truncated to 18 places; null when the
+  Per day: USDai supply as read on chain (on Arbitrum and bridged out), the part of it the protocol holds itself
+  (eliminated: supply + bridged - outstanding), the ledger's USDai held outside the protocol and the reserves that
+  back it, and the coverage ratios of docs/design.md (exact DECIMAL quotients truncated to 18 places; null when the
   denominator is zero):
     liquid_coverage = (custodian cash 1000 + T-bills 1010 + on-chain stablecoins 1020) / USDai outstanding (2000)
     total_coverage  = total assets net of allowance / total liabilities
@@ -51,6 +52,8 @@ select
   cast(reserves.partition_date as date) as partition_date,
   {{ usd("onchain_supply.usdai_total_supply") }} as usdai_total_supply,
   {{ usd("onchain_supply.usdai_bridged_supply") }} as usdai_bridged_supply,
+  {{ usd("coalesce(onchain_supply.usdai_total_supply, 0) + coalesce(onchain_supply.usdai_bridged_supply, 0)"
+        ~ " - reserves.usdai_outstanding") }} as usdai_held_by_protocol,
   reserves.usdai_outstanding,
   reserves.susdai_claim,
   reserves.custodian_cash,
