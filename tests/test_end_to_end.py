@@ -96,3 +96,18 @@ def test_every_coverage_figure_of_the_demo_table_recomputes_from_the_parts_besid
             cut, rounding="ROUND_DOWN")
         assert parts["total_coverage"] == (parts["total_assets_net"] / parts["total_liabilities"]).quantize(
             cut, rounding="ROUND_DOWN")
+
+
+def test_the_holders_yield_from_the_share_price_is_the_one_the_ledger_explains(clean_demo):
+    home, result = clean_demo
+    with duckdb.connect(str(DataHome(home).warehouse), read_only=True) as con:
+        windows = con.execute("""select partition_date, window_days, share_price_yield, ledger_yield,
+                                        share_price_yield_by_day, yield_from_loan_interest, yield_from_tbills,
+                                        yield_from_fees from main.susdai_trailing_yield order by 1, 2""").fetchall()
+    # Three days: one-day windows only, the first without a share price the day before.
+    assert [(day, n) for day, n, *_ in windows] == [(day, 1) for day in result.days]
+    for day, _, share_price, ledger, by_day, loans, tbills, fees in windows[1:]:
+        # Equal but for the last digits of quotients truncated at 18 places (the share price is one).
+        assert abs(share_price - by_day) < Decimal("1e-12") and abs(by_day - ledger) < Decimal("1e-12"), day
+        assert abs(loans + tbills + fees - ledger) < Decimal("1e-15"), day
+    assert windows[0][2] is None and windows[0][3] > 0
