@@ -54,8 +54,15 @@ class AttestationConfig(dg.Config):
     kinds={"html", "pdf"},
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=1),
+    # Its figures are the dbt models of dbt_project/models/attestation. The marts are named too: the reconciliation
+    # checks on them are blocking, and they block the assets downstream of the mart they check, so the day's
+    # exceptions are recorded before the report reads them.
     deps=["reserve_coverage", "trial_balance", "journal_lines", "usdai_supply_reconciliation", "balance_sheet",
-          "loan_positions", "susdai_yield", "journal_day_hashes", "usdai_blacklist_updates", "reserve_balances"],
+          "loan_positions", "susdai_yield", "journal_day_hashes", "usdai_blacklist_updates", "reserve_balances",
+          "attestation_coverage", "attestation_cutoffs", "attestation_tokens", "attestation_blacklisted_accounts",
+          "attestation_token_contracts", "attestation_reserve_cash", "attestation_reserve_tbills",
+          "attestation_reserve_stablecoins", "attestation_loans", "attestation_susdai_nav", "attestation_balance_sheet",
+          "attestation_inputs", "attestation_restatements", "attestation_reversed_entries"],
     pool=WAREHOUSE_POOL,
 )
 def reserve_attestation(context: dg.AssetExecutionContext, config: AttestationConfig,
@@ -67,7 +74,7 @@ def reserve_attestation(context: dg.AssetExecutionContext, config: AttestationCo
     with duckdb.connect(str(home.warehouse), read_only=True) as con:
         try:
             attestation = gather_attestation(con, day, config.override_reason, config.preparer,
-                                             ReconciliationPolicy.for_home(home), home.lake)
+                                             ReconciliationPolicy.for_home(home))
         except AttestationRefused as exc:
             raise dg.Failure(description=f"attestation refused: {exc}") from exc
     html_path, pdf_path = write_attestation(home, attestation)
