@@ -4,9 +4,9 @@ Everything in it is a balance of the ledger or a reading of a source at its own 
 one per section (dbt_project/models/attestation), read here for the day: this module formats them and lays them
 out, adding only the totals of the rows a table shows and the loan book's collateral health weighted by principal.
 The facts are gathered once (`gather_attestation`) into sections of tables and charts, which the HTML template and
-the PDF renderer (`assets.attestation.pdf`) both lay out: the two files always say the same thing. Both are deterministic: no
-generation time anywhere, inputs identified by hash, charts written without dates or random ids, so the same
-inputs and code give the same bytes.
+the PDF renderer (`assets.attestation.pdf`) both lay out: the two files always say the same thing. Both are
+deterministic: no generation time anywhere, inputs identified by hash, charts written without dates or random ids,
+so the same inputs and code give the same bytes.
 
 Generation refuses while a blocker exception is open for the day, unless an override with a named reason is given;
 the override and the blockers it overrode are then printed in the report.
