@@ -54,15 +54,11 @@ class AttestationConfig(dg.Config):
     kinds={"html", "pdf"},
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=1),
-    # Its figures are the dbt models of dbt_project/models/attestation. The marts are named too: the reconciliation
-    # checks on them are blocking, and they block the assets downstream of the mart they check, so the day's
-    # exceptions are recorded before the report reads them.
+    # The marts it stands on. Its figures are the dbt models of group attestation_figures, views over these marts
+    # built in the same dbt step; the reconciliation checks on these marts are blocking, so the day's exceptions are
+    # recorded before the report reads them.
     deps=["reserve_coverage", "trial_balance", "journal_lines", "usdai_supply_reconciliation", "balance_sheet",
-          "loan_positions", "susdai_yield", "journal_day_hashes", "usdai_blacklist_updates", "reserve_balances",
-          "attestation_coverage", "attestation_cutoffs", "attestation_tokens", "attestation_blacklisted_accounts",
-          "attestation_token_contracts", "attestation_reserve_cash", "attestation_reserve_tbills",
-          "attestation_reserve_stablecoins", "attestation_loans", "attestation_susdai_nav", "attestation_balance_sheet",
-          "attestation_inputs", "attestation_restatements", "attestation_reversed_entries"],
+          "loan_positions", "susdai_yield", "journal_day_hashes", "usdai_blacklist_updates", "reserve_balances"],
     pool=WAREHOUSE_POOL,
 )
 def reserve_attestation(context: dg.AssetExecutionContext, config: AttestationConfig,
