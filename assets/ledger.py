@@ -43,7 +43,9 @@ class BackedDbtTranslator(DagsterDbtTranslator):
             return "ledger_reference"
         fqn = dbt_resource_props.get("fqn", [])
         folder = fqn[1] if len(fqn) > 2 else "marts"
-        return {"staging": "staging", "intermediate": "ledger_postings", "marts": "ledger"}.get(folder, folder)
+        # The attestation's figures are not the report: group `attestation` is the report alone.
+        return {"staging": "staging", "intermediate": "ledger_postings", "marts": "ledger",
+                "attestation": "attestation_figures"}.get(folder, folder)
 
 
 translator = BackedDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))

@@ -10,13 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
-from pathlib import Path
 
 import duckdb
 import pandas as pd
 
 from expectations.exceptions import BREAK_COLUMNS
-from foundation.lake import SCHEMAS
 
 EVALUATION_COLUMNS = [
     "check_date", "entity_key", "severity", "expected", "actual", "difference", "tolerance", "within_tolerance",
@@ -53,22 +51,6 @@ class Reconciliation:
         frame = failing.assign(check_id=self.check_id, check_date=pd.to_datetime(failing["check_date"]).dt.date)
         return frame[BREAK_COLUMNS].astype({c: str for c in BREAK_COLUMNS if c not in ("check_date",)}) \
             .reset_index(drop=True)
-
-
-def register_lake_table(con: duckdb.DuckDBPyConnection, lake_dir: Path | None, table: str,
-                        window: tuple[date, date] | None = None) -> None:
-    """The lake's `table` as the view `lake_<table>`: the partitions of `window` (both ends inclusive), or every
-    one; empty, with its schema, when there is none. For a reader outside dbt of a lake table that may have no
-    file (the attestation's restatements read `chain_reorgs`); the checks read such tables through their models."""
-    files = sorted((lake_dir / table).glob("date=*/part-0.parquet")) if lake_dir is not None else []
-    if window is not None:
-        first, last = (day.isoformat() for day in window)
-        files = [f for f in files if first <= f.parent.name.removeprefix("date=") <= last]
-    if files:
-        relation = con.read_parquet([str(f) for f in files], union_by_name=True)
-    else:
-        relation = con.from_arrow(SCHEMAS[table].empty_table())
-    con.register(f"lake_{table}", relation)
 
 
 RECONCILIATIONS = [
