@@ -50,7 +50,13 @@ def test_docs_are_served_with_the_lineage_from_the_lake_to_the_attestation(tmp_p
         manifest = json.loads(fetch(f"http://127.0.0.1:{port}/manifest.json", deadline))
     finally:
         server.terminate()
-        output = server.communicate(timeout=30)[0]
+        try:
+            output = server.communicate(timeout=30)[0]
+        except subprocess.TimeoutExpired:
+            # A server that does not stop on SIGTERM must not outlive the test, but is a failure all the same.
+            server.kill()
+            output = server.communicate()[0]
+            raise AssertionError(f"backed docs did not stop on SIGTERM:\n{output[-2000:]}") from None
     assert f"http://localhost:{port}/" in output
     assert (DataHome(home).dbt_docs / "index.html").exists()
 
