@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export BACKED_HOME ?= $(CURDIR)/.backed
 
-.PHONY: setup demo test bench reliability dagster-dev clean browser
+.PHONY: setup demo test docs bench reliability dagster-dev clean browser
 
 setup: $(VENV)/.deps-stamp node_modules/.stamp sandbox/build/contracts.json dbt_project/target/manifest.json
 
@@ -34,6 +34,12 @@ dbt_project/target/manifest.json: $(VENV)/.deps-stamp $(shell find dbt_project -
 
 demo: setup
 	$(VENV)/bin/backed demo
+
+# dbt's docs: every model with its columns and tests, and the lineage from the lake to the attestation; written to
+# reports/dbt_docs under the data home and served on localhost:$(DOCS_PORT).
+DOCS_PORT ?= 8580
+docs: setup
+	$(VENV)/bin/backed docs --port $(DOCS_PORT)
 
 # Two workers, a test file each at a time (module fixtures stay in one process); `long` tests are `make reliability`'s.
 test: setup browser

@@ -6,7 +6,7 @@ unpartitioned and live in their own selection, as Dagster can't mix partitioned 
 DuckDB allows one writer process per database file, so every dbt invocation takes the `warehouse` pool.
 
 Where the warehouse and the lake are reaches dbt as vars (`warehouse_path`, `lake_path`), read by the profile and
-by models/sources.yml.
+by models/sources.yml; the deployment's reconciliation tolerances as var `reconciliation`, read by the check models.
 """
 import importlib.metadata
 import json
@@ -21,6 +21,7 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
 from packaging import version
 
+from expectations.policy import ReconciliationPolicy
 from foundation.home import BackedHome, DataHome
 from foundation.lake import Lake
 from foundation.partitions import daily_partitions
@@ -42,15 +43,19 @@ class BackedDbtTranslator(DagsterDbtTranslator):
             return "ledger_reference"
         fqn = dbt_resource_props.get("fqn", [])
         folder = fqn[1] if len(fqn) > 2 else "marts"
-        return {"staging": "staging", "intermediate": "ledger_postings", "marts": "ledger"}.get(folder, folder)
+        # The attestation's figures are not the report: group `attestation` is the report alone.
+        return {"staging": "staging", "intermediate": "ledger_postings", "marts": "ledger",
+                "attestation": "attestation_figures"}.get(folder, folder)
 
 
 translator = BackedDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
 
 
-def home_vars(home: DataHome) -> dict[str, str]:
-    """Where dbt finds the warehouse (profiles.yml) and the lake (models/sources.yml)."""
-    return {"warehouse_path": str(home.warehouse), "lake_path": str(home.lake)}
+def home_vars(home: DataHome) -> dict[str, Any]:
+    """Where dbt finds the warehouse (profiles.yml) and the lake (models/sources.yml); the home's reconciliation
+    tolerances (BACKED_HOME/reconciliation.toml over the defaults), whole: dbt replaces a mapping var, never merges."""
+    return {"warehouse_path": str(home.warehouse), "lake_path": str(home.lake),
+            "reconciliation": ReconciliationPolicy.for_home(home).as_dbt_var()}
 
 
 def partition_window_vars(context: dg.AssetExecutionContext) -> dict[str, str]:

@@ -1,6 +1,7 @@
 """The reconciliation checks as Dagster asset checks on the ledger marts.
 
-Each check evaluates every day of the run's partition window, validates the rows with Great Expectations,
+Each check selects every day of the run's partition window from its dbt model (built by the run's `dbt build`, with
+the deployment's tolerances), validates the rows with Great Expectations,
 records breaks in the exceptions table and fails (blocking downstream assets in the run) when a blocker break is
 open. Checks write the warehouse, so they take the warehouse pool.
 """
@@ -12,7 +13,6 @@ import duckdb
 
 from expectations.exceptions import BLOCKER, record_evaluation
 from expectations.gx_validation import validate_reconciliation_rows
-from expectations.policy import ReconciliationPolicy
 from expectations.reconciliation import RECONCILIATIONS, Reconciliation
 from foundation.partitions import daily_partitions, window_days
 from foundation.pools import WAREHOUSE_POOL
@@ -21,9 +21,9 @@ from foundation.home import BackedHome
 
 def run_reconciliation(
     recon: Reconciliation, con: duckdb.DuckDBPyConnection, days: list[date], run_id: str,
-    policy: ReconciliationPolicy, docs_dir: Path | None = None, lake_dir: Path | None = None,
+    docs_dir: Path | None = None,
 ) -> tuple[bool, dg.AssetCheckSeverity, dict]:
-    rows = recon.evaluate(con, days, policy, lake_dir)
+    rows = recon.evaluate(con, days)
     outcome = validate_reconciliation_rows(recon.check_id, rows, recon.key_columns, docs_dir)
     breaks = recon.breaks(rows, outcome.failing_row_indexes)
     counts = record_evaluation(con, recon.check_id, days, breaks, run_id)
@@ -31,6 +31,7 @@ def run_reconciliation(
     severity = dg.AssetCheckSeverity.ERROR if blockers else dg.AssetCheckSeverity.WARN
     metadata = {
         "days": f"{days[0]} .. {days[-1]}",
+        "model": recon.model,
         "rows_evaluated": len(rows),
         "gx_expectations": outcome.evaluated_expectations,
         "gx_failed_expectations": ", ".join(outcome.failed_expectations) or "none",
@@ -54,6 +55,8 @@ def build_reconciliation_check(recon: Reconciliation) -> dg.AssetChecksDefinitio
     @dg.asset_check(
         asset=dg.AssetKey(recon.asset),
         name=recon.name,
+        # The model the check selects its rows from.
+        additional_deps=[dg.AssetKey(recon.model)],
         description=f"{recon.check_id}: {recon.title}",
         blocking=True,
         partitions_def=daily_partitions,
@@ -64,8 +67,7 @@ def build_reconciliation_check(recon: Reconciliation) -> dg.AssetChecksDefinitio
         home = backed_home.paths
         with duckdb.connect(str(home.warehouse)) as con:
             passed, severity, metadata = run_reconciliation(
-                recon, con, days, context.run.run_id, ReconciliationPolicy.for_home(home),
-                docs_dir=home.data_docs, lake_dir=home.lake)
+                recon, con, days, context.run.run_id, docs_dir=home.data_docs)
         return dg.AssetCheckResult(passed=passed, severity=severity, metadata=metadata)
 
     return reconciliation_check

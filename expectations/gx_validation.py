@@ -1,6 +1,6 @@
 """Great Expectations 1.x, run in-process: an ephemeral context with analytics off (dagster-ge doesn't support 1.x).
 
-The reconciliation SQL computes each comparison exactly in DECIMAL and states per row whether it is within
+A check's dbt model computes each comparison exactly in DECIMAL and states per row whether it is within
 tolerance; GX validates the rows (keys present, every comparison within tolerance) and its result, not a float
 comparison, decides whether the check passes. Each validation also updates the Data Docs site under
 `reports/data_docs/`, whose page for the validation is linked from the Dagster check's metadata.

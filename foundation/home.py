@@ -6,7 +6,7 @@ inbox/archive/           every file taken in, under its sha256 (never deleted)
 lake/<table>/date=DAY/   the Parquet lake, one file per table per day
 quarantine/              rejected rows and files, with the reason
 warehouse.duckdb         the dbt warehouse (DuckDB)
-reports/                 attestations (HTML and PDF), superseded ones, GX Data Docs
+reports/                 attestations (HTML and PDF), superseded ones, GX Data Docs, dbt docs
 dagster/                 the Dagster instance (DAGSTER_HOME): runs, event logs, backfill logs
 sandbox/                 the local chain's deployment and the simulator's ground truth
 tmp/                     spill space of the telemetry ingest
@@ -95,6 +95,11 @@ class DataHome:
     def data_docs(self) -> Path:
         """Great Expectations' Data Docs site of the reconciliation checks."""
         return self.reports / "data_docs"
+
+    @property
+    def dbt_docs(self) -> Path:
+        """dbt's docs site of the warehouse: every model and its lineage, from the lake to the attestation."""
+        return self.reports / "dbt_docs"
 
     def attestation_paths(self, day: date) -> tuple[Path, Path]:
         """The day's attestation: (HTML, PDF)."""

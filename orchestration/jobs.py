@@ -10,7 +10,10 @@ INBOX_INTAKE = dg.AssetSelection.groups(INBOX_GROUP)
 TAKEN_IN_FILES_READERS = INBOX_INTAKE.downstream(depth=1, include_self=False)
 INGESTION = dg.AssetSelection.groups(INBOX_GROUP, *(source.group for source in SOURCES))
 OFFCHAIN_INGESTION = dg.AssetSelection.groups(INBOX_GROUP, *(source.group for source in inbox_sources()))
-LEDGER = dg.AssetSelection.groups("staging", "ledger_postings", "ledger")
+# The dbt build: staging, postings, marts, the views of the reconciliation checks (read by the checks), the audit
+# trail's lineage and the attestation's figures (group attestation_figures; the report itself is ATTESTATION).
+LEDGER = dg.AssetSelection.groups("staging", "ledger_postings", "ledger", "reconciliation", "trail",
+                                  "attestation_figures")
 ATTESTATION = dg.AssetSelection.assets("reserve_attestation")
 # What a day needs end to end; also what `backed backfill` selects unless told otherwise.
 DAILY_PIPELINE_SELECTION = INGESTION | LEDGER | ATTESTATION

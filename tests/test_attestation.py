@@ -133,8 +133,9 @@ def test_an_open_blocker_refuses_and_an_override_is_printed_in_both_files(clean_
     html_path = home / "reports" / f"attestation-{DAY.isoformat()}.html"
     pdf_path = html_path.with_suffix(".pdf")
     before = html_path.read_bytes(), pdf_path.read_bytes()
-    blocker = Break(check_id="R3", check_date=DAY, entity_key="custodian:cash", severity=BLOCKER, expected="100",
-                    actual="90", difference="-10", tolerance="0.01", description="cash short", lineage="test")
+    blocker = Break(check_id="R3", check_date=DAY, entity_key="custodian:cash", severity=BLOCKER,
+                    expected="791232.000000000000000000", actual="781232.000000000000000000",
+                    difference="-10000.000000000000000000", tolerance="0.01", description="cash short", lineage="test")
     with duckdb.connect(str(DataHome(home).warehouse)) as con:
         record_evaluation(con, "R3", [DAY], [blocker], run_id="test")
 
@@ -150,8 +151,12 @@ def test_an_open_blocker_refuses_and_an_override_is_printed_in_both_files(clean_
     assert reason in overridden.output
     html = html_path.read_text()
     assert "OVERRIDE" in html and reason in html and blocker.exception_id in html and "A. Controller" in html
+    # The overridden blocker's amounts read as money, as everywhere else in the report.
+    money = "expected 791,232.00, actual 781,232.00, difference -10,000.00"
+    assert money in html and "000000000000" not in html[html.index('id="override"'):html.index("</ul>")]
     text = pdf_text(pdf_path.read_bytes())
     assert "OVERRIDE" in text and reason in text and blocker.exception_id in text
+    assert money in " ".join(text.split())
 
 
 def test_attest_rejects_an_empty_override_reason_and_a_day_without_a_ledger(clean_demo, tmp_path, monkeypatch):

@@ -17,21 +17,21 @@ INGESTION_KEYS = {
 }
 LEDGER_KEYS = {"journal_lines", "trial_balance", "reserve_balances", "reserve_coverage", "usdai_supply_reconciliation"}
 CHECKS = {
-    ("usdai_supply_reconciliation", "r1_usdai_supply_reconciliation"),
-    ("reserve_coverage", "r2_reserve_coverage"),
-    ("reserve_balances", "r3_reserve_balances"),
-    ("reserve_coverage", "r4_reserve_coverage"),
-    ("trial_balance", "r5_trial_balance"),
-    ("reserve_coverage", "r6_reserve_coverage"),
-    ("trial_balance", "r7_trial_balance"),
-    ("journal_lines", "r8_journal_lines"),
-    ("trial_balance", "r9_trial_balance"),
-    ("usdai_supply_reconciliation", "h1_usdai_supply_reconciliation"),
-    ("trial_balance", "h2_trial_balance"),
-    ("trial_balance", "h3_trial_balance"),
-    ("trial_balance", "h4_trial_balance"),
-    ("trial_balance", "h5_trial_balance"),
-    ("usdai_supply_reconciliation", "h6_usdai_supply_reconciliation"),
+    ("usdai_supply_reconciliation", "r1_supply_matches_events"),
+    ("reserve_coverage", "r2_supply_backed_on_chain"),
+    ("reserve_balances", "r3_custody_matches_ledger"),
+    ("reserve_coverage", "r4_liquid_reserves_cover_supply"),
+    ("trial_balance", "r5_loans_match_tapes"),
+    ("reserve_coverage", "r6_susdai_assets_match_ledger"),
+    ("trial_balance", "r7_collateral_gpus_online"),
+    ("journal_lines", "r8_ledger_balances"),
+    ("trial_balance", "r9_sources_delivered"),
+    ("usdai_supply_reconciliation", "h1_supply_growth_within_limits"),
+    ("trial_balance", "h2_source_volumes_steady"),
+    ("trial_balance", "h3_cutoffs_fresh"),
+    ("trial_balance", "h4_input_files_match_layouts"),
+    ("trial_balance", "h5_no_rows_quarantined"),
+    ("usdai_supply_reconciliation", "h6_chain_reorgs_restated"),
 }
 
 
@@ -69,8 +69,10 @@ def test_asset_graph_keys_deps_and_checks(tmp_path):
 
     check_keys = {(c.asset_key.to_user_string(), c.name) for c in graph.asset_check_keys}
     assert CHECKS <= check_keys
+    # Each reconciliation check is named after the dbt model it reads, an asset of the graph.
+    assert {name for _, name in CHECKS} <= keys
     # dbt tests come through as asset checks too (unique keys, balanced entries).
-    assert any(asset == "journal_lines" and name != "r8_journal_lines" for asset, name in check_keys)
+    assert any(asset == "journal_lines" and name != "r8_ledger_balances" for asset, name in check_keys)
 
     job_names = {j.name for j in defs.resolve_all_job_defs()}
     assert {"daily_pipeline", "ingest_and_reconcile", "attestation", "reference_data", "inbox_ingestion"} <= job_names

@@ -391,8 +391,9 @@ FILE_SHA256 = "f" * 64
 
 
 def hostile_warehouse(path: Path) -> None:
-    """The tables the trail reads (with the columns of the dbt models it reads), holding one loan tape row whose
-    every text field a lender could fill is a formula, and two exceptions."""
+    """The relations the trail reads (with the columns of the dbt models of models/trail, derived here from a journal
+    and a loan tape as those models derive them), holding one loan tape row whose every text field a lender could
+    fill is a formula, and two exceptions."""
     with duckdb.connect(str(path)) as con:
         con.execute("""
             create table main.chart_of_accounts (account_code varchar, account_name varchar);
@@ -415,6 +416,31 @@ def hostile_warehouse(path: Path) -> None:
             con.execute("insert into main.journal_lines values (?, ?, ?, ?, ?, ?, ?, ?, ?, 'loan_tape', ?)",
                         [DAY, datetime(2026, 1, 5, 23, 59), FORMULAS[5], line_no, account, "0x" + "01" * 32, debit,
                          credit, FORMULAS[4], f"{FILE_SHA256}:1"])
+        con.execute("""
+            create table main.journal_line_lineage as
+            select j.partition_date, j.effective_time, j.entry_id, j.line_no, j.account_code, c.account_name,
+                   j.sub_account, j.debit, j.credit,
+                   sum(j.debit - j.credit) over (partition by j.account_code order by j.partition_date,
+                       j.effective_time, j.entry_id, j.line_no) as account_balance_after,
+                   sum(j.debit - j.credit) over (partition by j.account_code, j.sub_account order by
+                       j.partition_date, j.effective_time, j.entry_id, j.line_no) as sub_account_balance_after,
+                   j.rule_id, j.source, j.source_key, cast(null as bigint) as block_number,
+                   cast(null as timestamp) as block_time, cast(null as varchar) as tx_hash,
+                   cast(null as integer) as log_index, cast(null as varchar) as contract_role,
+                   cast(null as varchar) as event, t.source_file as file_name, t.source_sha256 as file_sha256,
+                   t.source_row as file_row,
+                   'loan ' || coalesce(t.loan_id, '') || ' ' || coalesce(t.status, '') || ' principal 500000' as record,
+                   t.borrower_id, t.borrower_name
+            from main.journal_lines j left join main.chart_of_accounts c using (account_code)
+            left join main.stg_loan_tapes t on t.source_sha256 = split_part(j.source_key, ':', 1)
+                                          and cast(t.source_row as varchar) = split_part(j.source_key, ':', 2);
+            create table main.source_files as select distinct source_file, source_sha256 from main.stg_loan_tapes;
+            create table main.chain_transactions (tx_hash varchar, decoded_logs bigint, block_number bigint);
+            create table main.loan_tape_appearances as
+            select lower(loan_terms_hash) as loan_terms_hash, any_value(loan_id) as loan_id,
+                   any_value(lender_id) as lender_id, count(*) as tape_rows
+            from main.stg_loan_tapes group by lower(loan_terms_hash);
+        """)
         record_evaluation(con, "R1", [DAY], [
             Break("R1", DAY, "usdai:supply", BLOCKER, "1", "0", "1", "0", "supply", "lineage"),
             Break("R4", DAY, "=coverage", WARN, "1", "0", "1", "0", "coverage", "lineage"),

@@ -1,16 +1,23 @@
 """Every reconciliation check against a real warehouse: clean on the sandbox, and exactly the expected breaks when one
-source is made to disagree. Each case tampers with a copy of the clean 3-day warehouse (real DuckDB, real GX)."""
+source is made to disagree. Each case tampers with a copy of the clean 3-day warehouse (real DuckDB, real GX); the
+checks' models are views, so they compare what the tampered tables hold."""
+import json
 import shutil
+import subprocess
+import sys
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 
 import duckdb
 import pytest
 
+from assets.ledger import DBT_PROJECT_DIR, home_vars
 from expectations.checks import run_reconciliation
 from expectations.exceptions import list_exceptions
 from expectations.policy import ReconciliationPolicy
 from expectations.reconciliation import RECONCILIATIONS
+from foundation.home import DataHome
 
 from conftest import DAYS, START
 
@@ -31,15 +38,27 @@ def warehouse(clean_demo, tmp_path):
     con.close()
 
 
+def rebuild_check_model(home: Path, warehouse_path: Path, model: str, **settings: str) -> None:
+    """`model` rebuilt on the warehouse at `warehouse_path` with `settings` over the home's tolerances, as the
+    pipeline's dbt build does for a deployment that overrides them."""
+    dbt_vars = home_vars(DataHome(home))
+    dbt_vars["warehouse_path"] = str(warehouse_path)
+    dbt_vars["reconciliation"] = {**dbt_vars["reconciliation"], **settings}
+    subprocess.run([str(Path(sys.prefix) / "bin" / "dbt"), "run", "--quiet", "--select", model,
+                    "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
+                    "--target-path", str(warehouse_path.parent / "dbt_target"), "--vars", json.dumps(dbt_vars)],
+                   check=True, capture_output=True)
+
+
 def breaks_of(con, check_id: str, tmp_path, days: list[date] = DAY_LIST) -> set[tuple]:
-    run_reconciliation(BY_ID[check_id], con, days, "test-run", ReconciliationPolicy(), tmp_path / "docs")
+    run_reconciliation(BY_ID[check_id], con, days, "test-run", tmp_path / "docs")
     return {(e["check_id"], e["check_date"], e["entity_key"], e["severity"])
             for e in list_exceptions(con, check_id=check_id, status="open")}
 
 
 @pytest.mark.parametrize("check_id", sorted(BY_ID))
 def test_each_check_evaluates_rows_and_is_clean_on_the_sandbox(warehouse, check_id, tmp_path):
-    rows = BY_ID[check_id].evaluate(warehouse, DAY_LIST, ReconciliationPolicy())
+    rows = BY_ID[check_id].evaluate(warehouse, DAY_LIST)
     if check_id not in ("H2",):  # a volume drop needs a previous day with enough rows
         assert len(rows) > 0, f"{check_id} evaluated nothing"
     assert breaks_of(warehouse, check_id, tmp_path) == set()
@@ -106,19 +125,24 @@ def test_r9_flags_a_missing_statement_and_r3_leaves_that_day_alone(warehouse, tm
     assert breaks_of(warehouse, "R3", tmp_path) == set()
 
 
-def test_h1_warns_on_a_supply_jump_and_blocks_above_the_cap(warehouse, tmp_path):
+def test_h1_warns_on_a_supply_jump_and_blocks_above_the_cap(clean_demo, warehouse, tmp_path):
     warehouse.execute("""update main.usdai_supply_reconciliation set onchain_total_supply =
         (select onchain_total_supply * 1.2 from main.usdai_supply_reconciliation where partition_date = ?)
         where partition_date = ?""", [DAY_LIST[-2], LAST])
     assert breaks_of(warehouse, "H1", tmp_path) == {("H1", LAST, "usdai:daily_rise", "warn")}
-    capped = ReconciliationPolicy(supply_cap_usd="1")
-    rows = BY_ID["H1"].evaluate(warehouse, DAY_LIST, capped)
+    warehouse.close()  # dbt writes the warehouse: DuckDB takes one writer process
+    rebuild_check_model(clean_demo[0], tmp_path / "warehouse.duckdb", BY_ID["H1"].model, supply_cap_usd="1")
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as capped:
+        rows = BY_ID["H1"].evaluate(capped, DAY_LIST)
     assert set(rows[~rows.within_tolerance.astype(bool)].entity_key) >= {"usdai:supply_cap"}
 
 
 def test_policy_overrides_come_from_the_home(tmp_path):
     (tmp_path / "reconciliation.toml").write_text('coverage_buffer = "1.10"\n')
     assert ReconciliationPolicy.for_home(tmp_path).coverage_buffer == "1.10"
+    # The pipeline's dbt build gets every setting, the home's over the defaults.
+    tolerances = home_vars(DataHome(tmp_path))["reconciliation"]
+    assert tolerances == {**ReconciliationPolicy().as_dbt_var(), "coverage_buffer": "1.10"}
     (tmp_path / "reconciliation.toml").write_text('coverage_bufer = "1.10"\n')
     with pytest.raises(ValueError, match="coverage_bufer"):
         ReconciliationPolicy.for_home(tmp_path)

@@ -12,8 +12,8 @@ import pytest
 from conftest import DAYS, START
 
 from foundation.home import DataHome
-from orchestration.audit_trail import (MASK, TRAIL_COLUMNS, neutralise_formulas, trail_by_account, trail_by_file,
-                                       trail_by_loan, trail_by_transaction)
+from orchestration.cli.audit_trail import (MASK, TRAIL_COLUMNS, neutralise_formulas, trail_by_account,
+                                           trail_by_file, trail_by_loan, trail_by_transaction)
 
 CLI = Path(sys.executable).parent / "backed"
 DAY = START.replace(day=DAYS)

@@ -54,6 +54,9 @@ class AttestationConfig(dg.Config):
     kinds={"html", "pdf"},
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=1),
+    # The marts it stands on. Its figures are the dbt models of group attestation_figures, views over these marts
+    # built in the same dbt step; the reconciliation checks on these marts are blocking, so the day's exceptions are
+    # recorded before the report reads them.
     deps=["reserve_coverage", "trial_balance", "journal_lines", "usdai_supply_reconciliation", "balance_sheet",
           "loan_positions", "susdai_yield", "journal_day_hashes", "usdai_blacklist_updates", "reserve_balances"],
     pool=WAREHOUSE_POOL,
@@ -67,7 +70,7 @@ def reserve_attestation(context: dg.AssetExecutionContext, config: AttestationCo
     with duckdb.connect(str(home.warehouse), read_only=True) as con:
         try:
             attestation = gather_attestation(con, day, config.override_reason, config.preparer,
-                                             ReconciliationPolicy.for_home(home), home.lake)
+                                             ReconciliationPolicy.for_home(home))
         except AttestationRefused as exc:
             raise dg.Failure(description=f"attestation refused: {exc}") from exc
     html_path, pdf_path = write_attestation(home, attestation)

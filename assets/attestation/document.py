@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
+from decimal import Decimal, InvalidOperation
+
+from foundation.money import usd
 
 TITLE = "Reserve attestation"
 ISSUER = "USDai"
@@ -59,8 +62,25 @@ class Attestation:
         return f"{TITLE} {self.day.isoformat()}"
 
     @property
+    def overridden_blockers(self) -> list[str]:
+        """One line per blocker the override overrode, its amounts formatted as money where they are amounts."""
+        return [f"{b['check_id']} {b['entity_key']} ({b['exception_id']}): expected {_amount(b['expected'])}, "
+                f"actual {_amount(b['actual'])}, difference {_amount(b['difference'])}" for b in self.blockers]
+
+    @property
     def override_text(self) -> str | None:
         if not self.override_reason:
             return None
         return (f"Generated with an OVERRIDE while {len(self.blockers)} blocker exception(s) were open. "
                 f"Reason given: \u201c{self.override_reason}\u201d")
+
+
+def _amount(text: str | None) -> str:
+    """An exception's expected, actual or difference: a USD amount as money (791,232.00), anything else as it is
+    (a status, "missing from tape")."""
+    if text is None or text == "":
+        return "n/a"
+    try:
+        return usd(Decimal(text))
+    except (InvalidOperation, ValueError):
+        return text

@@ -1,10 +1,12 @@
 """The reserve attestation of one day: what finance signs (DESIGN.md, "The attestation").
 
-Everything in it is a balance of the ledger or a reading of a source at its own cut-off. The facts are gathered
-once (`gather_attestation`) into sections of tables and charts, which the HTML template and the PDF renderer
-(`assets.attestation.pdf`) both lay out: the two files always say the same thing. Both are deterministic: no
-generation time anywhere, inputs identified by hash, charts written without dates or random ids, so the same
-inputs and code give the same bytes.
+Everything in it is a balance of the ledger or a reading of a source at its own cut-off. Its figures are dbt models,
+one per section (dbt_project/models/attestation), read here for the day: this module formats them and lays them
+out, adding only the totals of the rows a table shows and the loan book's collateral health weighted by principal.
+The facts are gathered once (`gather_attestation`) into sections of tables and charts, which the HTML template and
+the PDF renderer (`assets.attestation.pdf`) both lay out: the two files always say the same thing. Both are
+deterministic: no generation time anywhere, inputs identified by hash, charts written without dates or random ids,
+so the same inputs and code give the same bytes.
 
 Generation refuses while a blocker exception is open for the day, unless an override with a named reason is given;
 the override and the blockers it overrode are then printed in the report.
@@ -47,6 +49,11 @@ def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list) -> list[dict]:
     return [dict(zip(cols, r)) for r in cur.fetchall()]
 
 
+def _model(con: duckdb.DuckDBPyConnection, model: str, day: date, order_by: str = "line_no") -> list[dict]:
+    """The day's rows of one attestation model (dbt_project/models/attestation), in the report's order."""
+    return _rows(con, f"select * from main.{model} where partition_date = ? order by {order_by}", [day])
+
+
 def _text(value) -> str:
     if value is None:
         return ""
@@ -62,20 +69,11 @@ def _short(value: str | None, keep: int = 10) -> str:
     return value if len(value) <= 2 * keep + 1 else f"{value[:keep]}…{value[-6:]}"
 
 
-def _cutoffs(con, day: date, policy: ReconciliationPolicy) -> Section:
-    chain = _rows(con, "select * from main.stg_chain_days where partition_date = ?", [day])
-    statements = _rows(con, """
-        select custodian_id, account_id, statement_date, max(cut_off_time) as cut_off_time,
-               string_agg(distinct source_file, ', ' order by source_file) as files
-        from main.stg_custodian_statements where partition_date = ?
-        group by custodian_id, account_id, statement_date order by custodian_id, account_id""", [day])
-    tapes = _rows(con, """
-        select lender_id, max(as_of_date) as as_of_date, count(*) as loans,
-               string_agg(distinct source_file, ', ' order by source_file) as files
-        from main.stg_loan_tapes where partition_date = ? group by lender_id order by lender_id""", [day])
-    telemetry = _rows(con, """
-        select max(last_seen) as last_sample, count(distinct coalesce(gpu_uuid, gpu_serial)) as gpus
-        from main.stg_gpu_telemetry_daily where partition_date = ?""", [day])[0]
+def _cutoffs(day: date, cutoffs: list[dict], policy: ReconciliationPolicy) -> Section:
+    chain = [c for c in cutoffs if c["source"] == "chain"]
+    statements = [c for c in cutoffs if c["source"] == "custodian_statement"]
+    tapes = [c for c in cutoffs if c["source"] == "loan_tape"]
+    telemetry = next((c for c in cutoffs if c["source"] == "gpu_telemetry"), {"last_sample": None, "gpus": 0})
     rows: list[tuple[str, ...]] = []
     if chain:
         c = chain[0]
@@ -125,49 +123,35 @@ def _cutoffs(con, day: date, policy: ReconciliationPolicy) -> Section:
     )
 
 
-def _tokens(con, day: date, coverage: dict) -> Section:
-    book = _rows(con, """
-        select role, address, is_protocol, token_symbol, token_decimals
-        from main.stg_chain_address_book where partition_date = ? order by role, address""", [day])
-    chain = _rows(con, "select chain_id, profile from main.stg_chain_days where partition_date = ?", [day])
-    protocol_held = _rows(con, """
-        select book.role as holder_role, state.key as holder,
-               state.value * usdai.usd_per_raw_unit as amount
-        from main.stg_chain_state as state
-        join main.stg_chain_address_book as usdai
-          on usdai.partition_date = state.partition_date and usdai.role = 'usdai'
-        join main.stg_chain_address_book as book
-          on book.partition_date = state.partition_date and lower(book.address) = lower(state.key) and book.is_protocol
-        where state.partition_date = ? and state.contract_role = 'usdai' and state.method = 'balanceOf'
-        order by book.role""", [day])
-    blacklisted = _rows(con, """
-        select account from (
-            select account, is_blacklisted,
-                   row_number() over (partition by lower(account) order by block_number desc, log_index desc) as latest
-            from main.usdai_blacklist_updates
-            where partition_date <= ?)
-        where latest = 1 and is_blacklisted order by account""", [day])
-    held_by_protocol = sum((r["amount"] for r in protocol_held), Decimal(0))
-    supply = coverage["usdai_total_supply"]
-    bridged = coverage["usdai_bridged_supply"] or Decimal(0)
-    redeemable_onchain = None if supply is None else supply + bridged - held_by_protocol
-    rows = [
-        ("minted supply: USDai totalSupply() at the state block", usd(supply)),
-        ("bridged supply: bridgedSupply() (backed here, circulating on other chains)", usd(bridged)),
-    ]
-    rows += [(f"excluded: held by the protocol's own contract ({r['holder_role']} {_short(r['holder'])})", usd(-r["amount"]))
-             for r in protocol_held]
-    rows.append((f"excluded: blacklisted or frozen accounts ({len(blacklisted)})",
-                 "balances not read" if blacklisted else usd(0)))
-    rows.append(("redeemable tokens outstanding, from the chain", usd(redeemable_onchain)))
-    rows.append(("redeemable tokens outstanding, ledger 2000 (attested)", usd(coverage["usdai_outstanding"])))
-    difference = None if redeemable_onchain is None else coverage["usdai_outstanding"] - redeemable_onchain
-    rows.append(("difference (ledger \u2212 chain)", usd(difference)))
+# What each line of the tokens table says, by the measure attestation_tokens gives it.
+TOKEN_MEASURES = {
+    "minted_supply": "minted supply: USDai totalSupply() at the state block",
+    "bridged_supply": "bridged supply: bridgedSupply() (backed here, circulating on other chains)",
+    "redeemable_onchain": "redeemable tokens outstanding, from the chain",
+    "redeemable_ledger": "redeemable tokens outstanding, ledger 2000 (attested)",
+    "difference": "difference (ledger \u2212 chain)",
+}
+
+
+def _token_line(line: dict) -> tuple[str, str]:
+    if line["measure"] == "held_by_protocol":
+        return (f"excluded: held by the protocol's own contract ({line['holder_role']} {_short(line['holder'])})",
+                usd(line["amount"]))
+    if line["measure"] == "blacklisted":
+        return (f"excluded: blacklisted or frozen accounts ({line['accounts']})",
+                "balances not read" if line["accounts"] else usd(line["amount"]))
+    return TOKEN_MEASURES[line["measure"]], usd(line["amount"])
+
+
+def _tokens(con, day: date, chain: dict | None) -> Section:
+    book = _model(con, "attestation_token_contracts", day, "role, address")
+    blacklisted = _model(con, "attestation_blacklisted_accounts", day, "account")
+    rows = [_token_line(line) for line in _model(con, "attestation_tokens", day)]
     notes = []
     if blacklisted:
         notes.append("Blacklisted accounts: " + ", ".join(r["account"] for r in blacklisted)
                      + ". Their balances are not read by this profile and are not excluded above.")
-    where = f"chain id {chain[0]['chain_id']} ({chain[0]['profile']})" if chain else "chain not ingested"
+    where = f"chain id {chain['chain_id']} ({chain['profile']})" if chain else "chain not ingested"
     contracts = Table(
         columns=("role", "address", "token", "protocol contract"),
         rows=[(b["role"], b["address"], b["token_symbol"] or "", "yes" if b["is_protocol"] else "no") for b in book],
@@ -193,37 +177,11 @@ def _segregation(spec: dict) -> str:
     return "not stated" if value is None else ("yes" if value else "no")
 
 
-# The reserve sub-accounts' balances at the close of the day: the mart's last ledger day through it.
-RESERVE_BALANCES = """
-    select account_code, sub_account, closing_balance from main.reserve_balances
-    where partition_date = (select max(partition_date) from main.reserve_balances where partition_date <= ?)"""
-
-
 def _reserves(con, day: date, coverage: dict) -> Section:
     custodians = _custodian_names()
-    cash = _rows(con, """
-        select custodian_id, account_id, amount from main.stg_custodian_statements
-        where partition_date = ? and record_type = 'closing_cash' order by custodian_id, account_id""", [day])
-    tbills = _rows(con, f"""
-        select s.cusip, s.security_description, s.maturity_date, s.par_value, s.price, s.market_value,
-               s.custodian_id, s.account_id, l.closing_balance as ledger_balance
-        from main.stg_custodian_statements s
-        left join ({RESERVE_BALANCES}) l
-          on l.account_code = '1010' and l.sub_account = s.cusip
-        where s.partition_date = ? and s.record_type = 'holding' order by s.cusip, s.custodian_id""", [day, day])
-    stablecoins = _rows(con, f"""
-        with balances as (
-            select sub_account, closing_balance as balance from ({RESERVE_BALANCES})
-            where account_code = '1020' and closing_balance != 0
-        )
-        select b.sub_account, token.token_symbol, token.address as token_address, holder.role as holder_role,
-               holder.address as holder_address, b.balance
-        from balances b
-        left join main.stg_chain_address_book token
-          on token.partition_date = ? and lower(token.address) = lower(split_part(b.sub_account, '@', 1))
-        left join main.stg_chain_address_book holder
-          on holder.partition_date = ? and lower(holder.address) = lower(split_part(b.sub_account, '@', 2))
-        order by b.sub_account""", [day, day, day])
+    cash = _model(con, "attestation_reserve_cash", day, "custodian_id, account_id, statement_date")
+    tbills = _model(con, "attestation_reserve_tbills", day, "cusip, custodian_id, account_id, statement_date")
+    stablecoins = _model(con, "attestation_reserve_stablecoins", day, "sub_account")
 
     def custodian(custodian_id: str) -> tuple[str, str]:
         spec = custodians.get(custodian_id, {})
@@ -267,13 +225,8 @@ def _reserves(con, day: date, coverage: dict) -> Section:
 
 
 def _loan_book(con, day: date) -> tuple[Section, list[dict]]:
-    loans = _rows(con, """
-        select loan_id, lender_id, borrower_id, loan_terms_hash, coalesce(status, 'not on tape') as status,
-               days_past_due, principal, accrued_interest, allowance, carrying_amount, collateral_gpus, dark_gpus,
-               erroring_gpus, collateral_health
-        from main.loan_positions where partition_date = ? and (principal != 0 or accrued_interest != 0 or allowance != 0)
-        order by lender_id, loan_id, loan_terms_hash""", [day])
-    nav = _rows(con, "select * from main.susdai_yield where partition_date = ?", [day])
+    loans = _model(con, "attestation_loans", day)
+    nav = _model(con, "attestation_susdai_nav", day, "partition_date")
     rows = [(l["loan_id"] or _short(l["loan_terms_hash"]), l["lender_id"] or "", l["borrower_id"] or "", l["status"],
              str(l["days_past_due"] if l["days_past_due"] is not None else ""), usd(l["principal"]),
              usd(l["accrued_interest"]), usd(l["allowance"]), usd(l["carrying_amount"]),
@@ -319,8 +272,8 @@ def _loan_book(con, day: date) -> tuple[Section, list[dict]]:
 
 
 def _comparison(coverage: dict, exceptions: list[dict], policy: ReconciliationPolicy) -> Section:
-    liquid_buffer = coverage["liquid_reserves"] - coverage["usdai_outstanding"]
-    total_buffer = coverage["total_assets_net"] - coverage["total_liabilities"]
+    liquid_buffer = coverage["liquid_buffer"]
+    total_buffer = coverage["total_buffer"]
     rows = [
         ("liquid reserves (1000 + 1010 + 1020)", usd(coverage["liquid_reserves"])),
         ("USDai outstanding, held outside the protocol (2000)", usd(coverage["usdai_outstanding"])),
@@ -352,11 +305,7 @@ def _comparison(coverage: dict, exceptions: list[dict], policy: ReconciliationPo
 
 
 def _balance_sheet(con, day: date) -> Section:
-    lines = _rows(con, """
-        select section, coalesce(account_code, '') as account_code, line_item, amount from main.balance_sheet
-        where partition_date = ?
-        order by case section when 'assets' then 0 when 'liabilities' then 1 else 2 end, account_code = '',
-                 account_code""", [day])
+    lines = _model(con, "attestation_balance_sheet", day)
     rows = [(l["section"], l["account_code"], l["line_item"], usd(l["amount"])) for l in lines]
     totals = {}
     for l in lines:
@@ -369,16 +318,14 @@ def _balance_sheet(con, day: date) -> Section:
 
 
 def _inputs(con, day: date, ledger_hash: str, version: str) -> Section:
-    files = _rows(con, """
-        select source, file_name, sha256, rows_in, rows_accepted, rows_quarantined
-        from main.stg_input_files where partition_date = ? order by source, file_name""", [day])
-    chain = _rows(con, "select * from main.stg_chain_days where partition_date = ?", [day])
-    rows = [(f["source"], f["file_name"], f["sha256"], f"{f['rows_in']} / {f['rows_accepted']} / {f['rows_quarantined']}")
-            for f in files]
-    if chain:
-        c = chain[0]
-        rows.append(("chain", f"blocks {c['from_block']}\u2013{c['to_block']} ({c['log_count']} logs)",
-                     c["to_block_hash"] or "", ""))
+    rows = []
+    for line in _model(con, "attestation_inputs", day):
+        if line["source"] == "chain":
+            rows.append(("chain", f"blocks {line['from_block']}\u2013{line['to_block']} ({line['log_count']} logs)",
+                         line["to_block_hash"] or "", ""))
+        else:
+            rows.append((line["source"], line["file_name"], line["sha256"],
+                         f"{line['rows_in']} / {line['rows_accepted']} / {line['rows_quarantined']}"))
     return Section(
         key="inputs", title="Inputs",
         intro=("Every input of the day by its sha256, the block range ingested, the code version and the hash of "
@@ -399,30 +346,12 @@ def _inputs(con, day: date, ledger_hash: str, version: str) -> Section:
 RESTATED_ENTRIES_LISTED = 50
 
 
-def _restatements(con, day: date, lake_dir: Path | None) -> Section:
+def _restatements(con, day: date) -> Section:
     """What was corrected in this day after it was first posted: the chain reorganisations that reached it, and the
     ledger's reversals and revisions dated on it. A restatement never edits a posted line: it adds lines."""
-    from expectations.reconciliation import register_lake_table
-
-    register_lake_table(con, lake_dir, "chain_reorgs", (day, day))
-    reorgs = _rows(con, """
-        select reorg_id, min(detected_at) as detected_at, max(fork_block) as fork_block, max(depth) as depth,
-               count(block_number) as blocks_changed, max(action) as action, max(affected_days) as affected_days
-        from lake_chain_reorgs where partition_date = ? group by reorg_id order by detected_at, reorg_id""", [day])
-    kinds = _rows(con, """
-        select case when rule_id = 'reversal' then 'reversal' else 'revision' end as kind,
-               coalesce(restatement_reason, 'corrected entry') as reason, source,
-               count(distinct entry_id) as entries, count(*) as lines, sum(debit) as amount
-        from main.journal_lines
-        where partition_date = ? and (rule_id = 'reversal' or revision > 0)
-        group by all order by kind, reason, source""", [day])
-    reversed_entries = _rows(con, """
-        select r.reverses_entry_id, any_value(o.source_key) as source_key, any_value(o.rule_id) as rule_id,
-               any_value(r.restatement_reason) as reason, sum(r.debit) as amount
-        from main.journal_lines r left join main.journal_lines o on o.entry_id = r.reverses_entry_id
-                                                                  and o.line_no = r.line_no
-        where r.partition_date = ? and r.rule_id = 'reversal'
-        group by r.reverses_entry_id order by r.reverses_entry_id""", [day])
+    reorgs = _model(con, "attestation_chain_reorganisations", day, "detected_at, reorg_id")
+    kinds = _model(con, "attestation_restatements", day, "kind, reason, source")
+    reversed_entries = _model(con, "attestation_reversed_entries", day, "reverses_entry_id")
     notes = []
     if len(reversed_entries) > RESTATED_ENTRIES_LISTED:
         notes.append(f"{len(reversed_entries) - RESTATED_ENTRIES_LISTED} more reversed entries are not listed: "
@@ -461,50 +390,42 @@ def _signoff(preparer: str) -> Section:
     ])])
 
 
-def _ledger_hash(con, day: date) -> str:
-    """The journal's hash chain at the day: it commits to every line of every day through the day (each day's
-    lines hashed, chained to the day before: journal_day_hashes), and costs one row to read however long the
-    history. Hashing the lines themselves here would make every attestation read the whole journal."""
-    chained = con.execute("select chain_hash from main.journal_day_hashes where partition_date = ?", [day]).fetchall()
-    if not chained:
-        raise AttestationRefused(f"no journal_day_hashes for {day}: the ledger for that day has not been built")
-    return chained[0][0]
-
-
 def gather_attestation(con: duckdb.DuckDBPyConnection, day: date, override_reason: str | None = None,
-                       preparer: str = "", policy: ReconciliationPolicy | None = None,
-                       lake_dir: Path | None = None) -> Attestation:
-    """Every fact of the day's attestation, in sections, with its charts. Refuses on open blockers without override.
-    `lake_dir` is where the lake's records of chain reorganisations are read (none without it)."""
+                       preparer: str = "", policy: ReconciliationPolicy | None = None) -> Attestation:
+    """Every fact of the day's attestation, in sections, with its charts. Refuses on open blockers without override."""
     policy = policy or ReconciliationPolicy()
     exceptions = open_exceptions(con, on=day)
     blockers = [e for e in exceptions if e["severity"] == BLOCKER]
     if blockers and not (override_reason and override_reason.strip()):
         ids = ", ".join(f"{e['check_id']}:{e['entity_key']} ({e['exception_id']})" for e in blockers)
         raise AttestationRefused(f"{len(blockers)} blocker exception(s) open for {day}: {ids}")
-    coverage = _rows(con, "select * from main.reserve_coverage where partition_date = ?", [day])
+    coverage = _model(con, "attestation_coverage", day, "partition_date")
     if not coverage:
         raise AttestationRefused(f"no reserve_coverage for {day}: the ledger for that day has not been built")
     cov = coverage[0]
-    ledger_hash = _ledger_hash(con, day)
+    # The journal's hash chain at the day commits to every line of every day through it, in one row.
+    ledger_hash = cov["ledger_hash"]
+    if ledger_hash is None:
+        raise AttestationRefused(f"no journal_day_hashes for {day}: the ledger for that day has not been built")
     version = code_version()
+    cutoffs = _model(con, "attestation_cutoffs", day)
+    chain = next((c for c in cutoffs if c["source"] == "chain"), None)
     loans_section, loans = _loan_book(con, day)
     sections = [
-        _cutoffs(con, day, policy),
-        _tokens(con, day, cov),
+        _cutoffs(day, cutoffs, policy),
+        _tokens(con, day, chain),
         _reserves(con, day, cov),
         loans_section,
         _comparison(cov, exceptions, policy),
         _balance_sheet(con, day),
-        _restatements(con, day, lake_dir),
+        _restatements(con, day),
         _inputs(con, day, ledger_hash, version),
         _signoff(preparer),
     ]
-    history = _rows(con, """
-        select partition_date, liquid_coverage, total_coverage from main.reserve_coverage
-        where partition_date <= ? order by partition_date""", [day])
+    history = _rows(con, "select * from main.attestation_coverage where partition_date <= ? order by partition_date",
+                    [day])
     charts = attestation_charts(cov, history, loans, policy)
-    excess = cov["liquid_reserves"] - cov["usdai_outstanding"]
+    excess = cov["liquid_buffer"]
     verdict_ok = cov["liquid_coverage"] is not None and cov["liquid_coverage"] >= Decimal(policy.coverage_floor)
     verdict = (f"Liquid coverage {ratio(cov['liquid_coverage'])}: liquid reserves {usd(cov['liquid_reserves'])} USD "
                f"against {usd(cov['usdai_outstanding'])} USDai outstanding, "

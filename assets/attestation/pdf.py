@@ -104,9 +104,7 @@ def render_pdf(attestation: Attestation) -> bytes:
         _verdict(attestation.verdict, "#e6f4ea" if attestation.verdict_ok else "#fde8e8"),
     ]
     if attestation.override_text:
-        lines = [attestation.override_text] + [
-            f"{b['check_id']} {b['entity_key']} ({b['exception_id']}): expected {b['expected']}, actual "
-            f"{b['actual']}, difference {b['difference']}" for b in attestation.blockers]
+        lines = [attestation.override_text, *attestation.overridden_blockers]
         story.append(_verdict("\n".join(lines), "#fde8e8", border="#c0392b"))
     for section in attestation.sections:
         block = [_paragraph(section.title, HEADING)]

@@ -9,6 +9,7 @@ from orchestration.cli.attest import attest
 from orchestration.cli.backfill import backfill
 from orchestration.cli.chain import chain
 from orchestration.cli.demo import demo
+from orchestration.cli.docs import docs
 from orchestration.cli.exceptions import exceptions_group
 from orchestration.cli.ingest import ingest
 from orchestration.cli.trail import trail
@@ -25,7 +26,7 @@ def main(ctx: click.Context, home: Path | None) -> None:
         ctx.obj["home"] = home.resolve()
 
 
-for command in (demo, attest, chain, exceptions_group, trail, backfill, ingest):
+for command in (demo, attest, chain, exceptions_group, trail, backfill, ingest, docs):
     main.add_command(command)
 
 if __name__ == "__main__":

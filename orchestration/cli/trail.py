@@ -73,7 +73,7 @@ def trail(ctx: click.Context, account: str | None, on: str | None, sub_account: 
     """
     import duckdb
 
-    from orchestration.audit_trail import (export_trail, trail_by_account, trail_by_file, trail_by_loan,
+    from orchestration.cli.audit_trail import (export_trail, trail_by_account, trail_by_file, trail_by_loan,
                                            trail_by_transaction)
 
     chosen = [name for name, value in (("--account", account), ("--tx", tx_hash), ("--loan", loan_terms_hash),

@@ -1,0 +1,7 @@
+{#
+  An exact decimal as text without trailing zeros (81000, not 81000.000000000000000000): how a source row's amounts
+  are quoted in the audit trail.
+#}
+{% macro exact_text(column) -%}
+  regexp_replace(regexp_replace(cast({{ column }} as varchar), '(\.[0-9]*?)0+$', '\1'), '\.$', '')
+{%- endmacro %}

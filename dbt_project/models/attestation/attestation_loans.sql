@@ -1,0 +1,25 @@
+{{ config(materialized='view') }}
+{#
+  The loan book of each ledger day, one row per (day, loan with a balance): at amortised cost (principal + accrued
+  interest) less the allowance for credit losses, its status and days past due as the tape states them, and its
+  collateral's GPUs (reporting, dark, erroring) and health. `line_no` is the report's order (lender, loan).
+#}
+select
+  partition_date,
+  row_number() over (partition by partition_date order by lender_id, loan_id, loan_terms_hash) as line_no,
+  loan_id,
+  lender_id,
+  borrower_id,
+  loan_terms_hash,
+  coalesce(status, 'not on tape') as status,
+  days_past_due,
+  principal,
+  accrued_interest,
+  allowance,
+  carrying_amount,
+  collateral_gpus,
+  dark_gpus,
+  erroring_gpus,
+  collateral_health
+from {{ ref('loan_positions') }}
+where principal != 0 or accrued_interest != 0 or allowance != 0

@@ -1,0 +1,69 @@
+{#
+  R5: every loan open on chain (loanState().status > 0) is on a lender's tape and vice versa, on each tape day;
+  where both have it, the tape's principal equals loanState().scaledBalance and its status is one the chain's
+  status allows.
+#}
+{%- set tape_statuses_allowed -%}
+case chain_status
+        when 1 then ['current', 'delinquent', 'default']
+        when 2 then ['repaid']
+        when 3 then ['default', 'liquidated']
+        when 4 then ['liquidated']
+        else [] end
+{%- endset %}
+with {{ chain_cutoff_cte() }}, {{ address_book_cte() }},
+chain_loans as (
+    select partition_date, lower(key) as loan_terms_hash,
+           cast(max(case when field = 'status' then value end) as integer) as chain_status,
+           max(case when field = 'scaledBalance' then value end) as scaled_balance
+    from {{ ref('chain_state_reads') }}
+    where method = 'loanState'
+    group by partition_date, lower(key)
+    having max(case when field = 'status' then value end) > 0
+),
+usdai_units as (select partition_date, usd_per_raw_unit from book where role = 'usdai'),
+tapes as (
+    select as_of_date as partition_date, lower(loan_terms_hash) as loan_terms_hash, lender_id, status,
+           principal_outstanding, source_file, source_row
+    from {{ ref('loan_tape_rows') }}
+),
+tape_days as (select distinct partition_date from tapes),
+both_sides as (
+    select coalesce(c.partition_date, t.partition_date) as partition_date,
+           coalesce(c.loan_terms_hash, t.loan_terms_hash) as loan_terms_hash,
+           c.chain_status, c.scaled_balance * u.usd_per_raw_unit as chain_principal,
+           t.status as tape_status, t.principal_outstanding as tape_principal, t.lender_id,
+           t.source_file, t.source_row
+    from (select * from chain_loans where partition_date in (select partition_date from tape_days)) c
+    full outer join tapes t on c.partition_date = t.partition_date and c.loan_terms_hash = t.loan_terms_hash
+    left join usdai_units u on u.partition_date = coalesce(c.partition_date, t.partition_date)
+),
+comparisons as (
+    select partition_date, 'loan:' || loan_terms_hash || ':presence' as entity_key,
+           'on chain and on a tape' as expected,
+           case when chain_status is null then 'on a tape (' || lender_id || ') only'
+                when tape_status is null then 'on chain only' else 'on chain and on a tape' end as actual,
+           case when chain_status is null then 'orphan tape loan' when tape_status is null then 'missing from tape'
+                else '' end as difference,
+           'exact' as tolerance, chain_status is not null and tape_status is not null as ok,
+           'loanState() vs the lenders'' tapes' as what, source_file, source_row
+    from both_sides
+    union all
+    select partition_date, 'loan:' || loan_terms_hash || ':principal', cast(chain_principal as varchar),
+           cast(tape_principal as varchar), cast(chain_principal - tape_principal as varchar),
+           'abs ' || {{ reconciliation_setting('loan_principal_abs_tolerance') }} || ', rel ' || {{ reconciliation_setting('loan_principal_rel_tolerance') }},
+           {{ within("chain_principal - tape_principal", "chain_principal", "loan_principal_abs_tolerance", "loan_principal_rel_tolerance") }},
+           'loanState().scaledBalance vs tape principal_outstanding', source_file, source_row
+    from both_sides where chain_status is not null and tape_status is not null
+    union all
+    select partition_date, 'loan:' || loan_terms_hash || ':status',
+           'status ' || cast(chain_status as varchar) || ' -> one of ' || array_to_string({{ tape_statuses_allowed }}, '/'),
+           tape_status, '', 'exact', list_contains({{ tape_statuses_allowed }}, tape_status),
+           'loanState().status vs tape status', source_file, source_row
+    from both_sides where chain_status is not null and tape_status is not null
+)
+select c.partition_date as check_date, entity_key, 'blocker' as severity, expected, actual, difference,
+       tolerance, ok as within_tolerance, what as description,
+       concat_ws('; ', k.cutoff, 'tapes as of ' || cast(c.partition_date as varchar)) as cutoffs,
+       coalesce(source_file || ':' || cast(source_row as varchar), 'chain_state@' || cast(c.partition_date as varchar)) as lineage
+from comparisons c left join chain_cutoff k using (partition_date)
