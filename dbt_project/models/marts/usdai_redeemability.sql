@@ -28,27 +28,18 @@ with state as (
 ),
 
 roles as (
-  select partition_date, lower(address) as address_key, role, is_protocol
-  from {{ ref('stg_chain_address_book') }}
+  select partition_date, lower(address) as address_key, role
+  from {{ ref('address_book') }}
 ),
 
--- Each account's latest BlacklistUpdated through each day.
-blacklist_history as (
-  select
-    days.partition_date,
-    lower(updates.account) as address_key,
-    updates.is_blacklisted,
-    row_number() over (
-      partition by days.partition_date, lower(updates.account)
-      order by updates.block_number desc, updates.log_index desc
-    ) as recency
-  from (select distinct partition_date from state) as days
-  inner join {{ ref('usdai_blacklist_updates') }} as updates
-    on updates.partition_date <= days.partition_date
+blacklisted as (
+  select partition_date, lower(account) as address_key
+  from {{ ref('usdai_blacklisted_accounts') }}
 ),
 
-blacklist_status as (
-  select partition_date, address_key, is_blacklisted from blacklist_history where recency = 1
+protocol_holdings as (
+  select partition_date, lower(holder) as address_key, holder_role
+  from {{ ref('usdai_protocol_holdings') }}
 ),
 
 balances as (
@@ -56,21 +47,20 @@ balances as (
     state.partition_date,
     state.key as holder,
     state.amount,
-    protocol_role.role as protocol_role,
+    protocol_holdings.holder_role as protocol_role,
     keyless.address_key is not null as is_keyless,
-    coalesce(blacklist_status.is_blacklisted, false) as is_blacklisted
+    blacklisted.address_key is not null as is_blacklisted
   from state
-  left join roles as protocol_role
-    on protocol_role.partition_date = state.partition_date
-    and protocol_role.address_key = state.key_address
-    and protocol_role.is_protocol
+  left join protocol_holdings
+    on protocol_holdings.partition_date = state.partition_date
+    and protocol_holdings.address_key = state.key_address
   left join roles as keyless
     on keyless.partition_date = state.partition_date
     and keyless.address_key = state.key_address
     and keyless.role = 'keyless'
-  left join blacklist_status
-    on blacklist_status.partition_date = state.partition_date
-    and blacklist_status.address_key = state.key_address
+  left join blacklisted
+    on blacklisted.partition_date = state.partition_date
+    and blacklisted.address_key = state.key_address
   where state.method = 'balanceOf'
 ),
 
