@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import random
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 
@@ -43,8 +43,13 @@ INSURANCE_COVER_RATIO = Decimal("0.70")
 INSURANCE_WAITING_PERIOD_DAYS = 21
 EXIT_FEE_BPS = 50
 AMORTISATION_BPS = 100  # principal repaid with each scheduled payment, of the original principal
-# An outside wallet the admin blacklists: no user's funds are frozen.
+# An outside wallet the admin blacklists after a user paid it: its USDai is frozen (temporarily non-redeemable).
 SANCTIONED_WALLET = to_checksum_address(keccak(text="backed-sandbox:sanctioned-wallet")[-20:])
+# The conventional address no one holds a key to: USDai sent there is permanently non-redeemable.
+DEAD_ADDRESS = "0x000000000000000000000000000000000000dEaD"
+# Whole USDai the USDC depositor sends, before the blacklist, to the sanctioned wallet and to the dead address.
+FROZEN_TRANSFER_USD = 2_500
+KEYLESS_TRANSFER_USD = 1_000
 
 # Time windows of the day (seconds after 00:00 UTC) per kind of action; the day's order follows them.
 WINDOWS = {
@@ -54,6 +59,7 @@ WINDOWS = {
     "send_to_custodian": (9 * 3600 + 1800, 10 * 3600),
     # Ends well before noon: each origination first mints its GPU titles, a block per second.
     "originate": (10 * 3600, 11 * 3600 + 1800),
+    "transfer": (11 * 3600 + 1800, 11 * 3600 + 3000),
     "repay": (13 * 3600, 14 * 3600 + 1800),
     "repay_in_full": (14 * 3600 + 1800, 15 * 3600),
     "liquidate": (15 * 3600, 15 * 3600 + 1800),
@@ -64,6 +70,9 @@ WINDOWS = {
     "claim": (19 * 3600, 20 * 3600 + 1800),
     "withdraw": (20 * 3600 + 1800, 22 * 3600),
 }
+# Kinds timed without drawing from the seed's randomness, so that every other draw of a seed (amounts, times,
+# XID errors) is the same whether or not they happen.
+UNDRAWN_KINDS = frozenset({"transfer"})
 # Fixed times: the injected mint at noon, the NAV report as the day's last transaction.
 INJECTION_AT = 12 * 3600
 REPORT_NAV_AT = 23 * 3600 + 59 * 60
@@ -172,7 +181,8 @@ class Action:
     at: int  # seconds after the day's 00:00 UTC
     actor: str = ""
     token: str = ""  # "base" or "usdc"
-    amount: int = 0  # token units for deposits; whole USD for stakes, loan funding and custodian sends
+    amount: int = 0  # token units for deposits; whole USD for stakes, loan funding, custodian sends and transfers
+    recipient: str = ""  # of a USDai transfer
     fraction_bps: int = 0  # of a balance, for requests, servicing and withdrawals
     loan: PlannedLoan | None = None
 
@@ -411,6 +421,8 @@ def _plan_actions(rng: random.Random, days: int, accounts: Accounts, loans: list
             add(loan.liquidation_day, "liquidate", loan=loan)
             add(loan.collateral_sale_day, "sell_collateral", loan=loan)
 
+    add(min(days, 2), "transfer", actor=u4, recipient=SANCTIONED_WALLET, amount=FROZEN_TRANSFER_USD)
+    add(min(days, 2), "transfer", actor=u4, recipient=DEAD_ADDRESS, amount=KEYLESS_TRANSFER_USD)
     add(min(days, 2), "blacklist", actor=SANCTIONED_WALLET)
 
     # Redemptions: requested, serviced (in part when two are queued), claimed; and withdrawals.
@@ -449,9 +461,11 @@ def _timed(rng: random.Random, actions: list[Action]) -> list[Action]:
     timed = []
     for kind, group in by_kind.items():
         low, high = WINDOWS[kind]
-        seconds = sorted(rng.sample(range(low, high), len(group)))
-        timed += [Action(a.kind, second, a.actor, a.token, a.amount, a.fraction_bps, a.loan)
-                  for a, second in zip(group, seconds)]
+        if kind in UNDRAWN_KINDS:
+            seconds = list(range(low, low + len(group)))
+        else:
+            seconds = sorted(rng.sample(range(low, high), len(group)))
+        timed += [replace(a, at=second) for a, second in zip(group, seconds)]
     return sorted(timed, key=lambda a: a.at)
 
 

@@ -290,7 +290,7 @@ class _ProtocolSimulation:
             "deposit": self._deposit, "stake": self._stake, "fund_loans": self._fund_loans,
             "send_to_custodian": self._send_to_custodian, "originate": self._originate, "repay": self._repay,
             "repay_in_full": self._repay_in_full, "liquidate": self._liquidate,
-            "sell_collateral": self._sell_collateral, "blacklist": self._blacklist,
+            "sell_collateral": self._sell_collateral, "blacklist": self._blacklist, "transfer": self._transfer,
             "request_redeem": self._request_redeem, "service_redemptions": self._service_redemptions,
             "claim": self._claim, "withdraw": self._withdraw,
             # injections on chain; the others tamper with the day's files (see _drop_files) or its telemetry
@@ -567,6 +567,14 @@ class _ProtocolSimulation:
                  if e.args["from"] == self.protocol.loan_router.address and e.args["to"] == to}
         if moved != {nft.token_id for nft in loan.collateral}:
             raise SimulatorMismatch(f"{loan.loan_id}: collateral moved to {to} was {moved}")
+
+    def _transfer(self, action: Action) -> None:
+        """A holder pays USDai to another wallet: nothing the ledger records (both sides are outside the protocol)."""
+        p = self.protocol
+        amount = action.amount * WAD
+        receipt = p.usdai.transact("transfer", action.recipient, amount, sender=action.actor, at=self._at(action.at))
+        receipt.expect(p.usdai.address, "Transfer", **{"from": action.actor, "to": action.recipient, "value": amount})
+        self._move_usdai(action.actor, action.recipient, amount)
 
     def _blacklist(self, action: Action) -> None:
         p = self.protocol

@@ -84,19 +84,44 @@ def test_html_and_pdf_carry_every_field_of_the_attestation(clean_demo, warehouse
                    "GPU telemetry", "last sample", "R4 liquid coverage", "tolerance",
                    *(f"loan tape {lender}" for lender in facts["lenders"])):
         assert needle in html, needle
-    # tokens: minted, bridged, exclusions, redeemable outstanding, contract addresses and chain
-    for needle in ("minted supply", "bridged supply", "excluded: held by the protocol", "blacklisted",
-                   "redeemable tokens outstanding", facts["usdai"], "chain id 31337"):
+    # tokens: minted, bridged, exclusions, outstanding from the chain and the ledger, contract addresses and chain
+    for needle in ("minted supply", "bridged supply", "excluded: held by the protocol",
+                   "tokens outstanding outside the protocol, from the chain", "USDai outstanding, ledger 2000",
+                   facts["usdai"], "chain id 31337"):
         assert needle in html, needle
-    # the wallet the sandbox's admin blacklists on day 2, from the warehouse's blacklist updates
-    from sandbox.scenario import SANCTIONED_WALLET
-    assert "excluded: blacklisted or frozen accounts (1)" in html and f"Blacklisted accounts: {SANCTIONED_WALLET}" in html
+    # tokens by redeemability: the wallet the sandbox pays and then blacklists on day 2 is frozen, the dead address
+    # holds what it was sent, each with its address
+    from sandbox.scenario import DEAD_ADDRESS, FROZEN_TRANSFER_USD, KEYLESS_TRANSFER_USD, SANCTIONED_WALLET
+    assert f"Blacklisted accounts: {SANCTIONED_WALLET}" in html
+    tokens = html[html.index('<section id="tokens">'):]
+    tokens = tokens[:tokens.index("</section>")]
+    for needle in ("redeemable", "temporarily non-redeemable", "frozen by the blacklist", SANCTIONED_WALLET,
+                   f"{FROZEN_TRANSFER_USD:,}.00", "permanently non-redeemable", DEAD_ADDRESS,
+                   f"{KEYLESS_TRANSFER_USD:,}.00", "held by the protocol", "on other chains"):
+        assert needle in tokens, needle
+    assert "balances not read" not in html
     # reserves by class with custodian and segregation; T-bills by CUSIP with maturity and fair value
     for needle in ("custodian cash (1000)", "T-bills at fair value (1010)", "stablecoins on chain (1020)",
                    "segregated", "maturity", "fair value", *facts["cusips"]):
         assert needle in html, needle
-    # loan book at amortised cost less allowance, collateral health, sUSDai NAV
-    for needle in ("amortised cost", "allowance", "Collateral health", "sUSDai NAV", *facts["loans"]):
+    # loan book at amortised cost less allowance, collateral health, sUSDai NAV, credit insurance, redemption queue
+    for needle in ("amortised cost", "allowance", "Collateral health", "sUSDai NAV", *facts["loans"],
+                   "insurance cover", "principal covered", "70.00%", "21 days", "no recovery from an insurer",
+                   "redemption queue", "sUSDai pending redemption", "redemptionQueueInfo().balance",
+                   "ledger 2110"):
+        assert needle in html, needle
+    # custody terms from counterparties.toml: the sandbox custodian's account is segregated
+    reserves = html[html.index('<section id="reserves">'):]
+    assert "not stated" not in reserves[:reserves.index("</section>")]
+    # the headline: liquid and total coverage, each with the amounts it is computed from
+    verdict = html[html.index('id="verdict"'):]
+    verdict = verdict[:verdict.index("</div>")]
+    for needle in ("Liquid coverage", "USDai outstanding", "Total coverage", "total assets net of the allowance",
+                   "total liabilities", "an excess of"):
+        assert needle in verdict, needle
+    # every coverage figure beside its parts
+    for needle in ("USDai total supply: totalSupply()", "bridged supply: bridgedSupply()",
+                   "held by the protocol, eliminated"):
         assert needle in html, needle
     # the comparison, open exceptions, the inputs, sign-off
     for needle in ("an excess of", "Liquid coverage", "Total coverage", "no open exceptions", "Ledger hash",

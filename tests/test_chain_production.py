@@ -286,8 +286,8 @@ def test_state_reads_through_multicall3_equal_plain_eth_calls(forked, tmp_path):
     assert through_multicall.state.multicall_blocks and not plain.state.multicall_blocks
     multicall_state = Lake(tmp_path / "multicall").partition_path("chain_state", DAY_1)
     assert multicall_state.read_bytes() == Lake(tmp_path / "plain").partition_path("chain_state", DAY_1).read_bytes()
-    state = {(r["method"], r["key"]): r["value"] for r in pq.read_table(multicall_state).to_pylist()}
-    assert state[("totalSupply", "")] == 10**24 and state[("balanceOf", usdai)] == 10**12
+    state = {(r["contract_role"], r["method"], r["key"]): r["value"] for r in pq.read_table(multicall_state).to_pylist()}
+    assert state[("usdai", "totalSupply", "")] == 10**24 and state[("base_token", "balanceOf", usdai)] == 10**12
 
 
 def test_finality_uses_the_finalized_tag_and_falls_back_to_depth(compiled, tmp_path):

@@ -111,3 +111,32 @@ def test_the_holders_yield_from_the_share_price_is_the_one_the_ledger_explains(c
         assert abs(share_price - by_day) < Decimal("1e-12") and abs(by_day - ledger) < Decimal("1e-12"), day
         assert abs(loans + tbills + fees - ledger) < Decimal("1e-15"), day
     assert windows[0][2] is None and windows[0][3] > 0
+
+
+def test_usdai_by_redeemability_adds_up_to_the_supply_and_to_what_the_ledger_says_is_outstanding(clean_demo):
+    from sandbox.scenario import FROZEN_TRANSFER_USD, KEYLESS_TRANSFER_USD
+
+    home, result = clean_demo
+    with duckdb.connect(str(DataHome(home).warehouse), read_only=True) as con:
+        classes = con.execute("""select partition_date, redeemability, component, sum(amount_usd)
+                                 from main.usdai_redeemability group by all""").fetchall()
+        coverage = {day: (supply, outstanding) for day, supply, outstanding in con.execute(
+            "select partition_date, usdai_total_supply, usdai_outstanding from main.reserve_coverage").fetchall()}
+    by_day: dict = {}
+    for day, redeemability, component, amount in classes:
+        by_day.setdefault(day, {})[(redeemability, component)] = amount
+    assert sorted(by_day) == result.days
+    for day, amounts in by_day.items():
+        supply, outstanding = coverage[day]
+        assert sum(a for (c, _), a in amounts.items() if c != "on other chains") == supply, day
+        assert all(amount >= 0 for amount in amounts.values()), day
+        frozen = amounts.get(("temporarily non-redeemable", "frozen by the blacklist"), 0)
+        keyless = amounts[("permanently non-redeemable", "held at a keyless address")]
+        redeemable = amounts[("redeemable", "held outside the protocol, free to move")]
+        # What is outside the protocol on chain is what the ledger says is outstanding (2000).
+        assert redeemable + frozen + keyless == outstanding, day
+    # The sandbox pays the sanctioned wallet and the dead address on day 2, then blacklists the wallet.
+    day_2 = result.days[1]
+    assert ("temporarily non-redeemable", "frozen by the blacklist") not in by_day[result.days[0]]
+    assert by_day[day_2][("temporarily non-redeemable", "frozen by the blacklist")] == FROZEN_TRANSFER_USD
+    assert by_day[day_2][("permanently non-redeemable", "held at a keyless address")] == KEYLESS_TRANSFER_USD

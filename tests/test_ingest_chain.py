@@ -346,8 +346,10 @@ def test_ingest_chain_day_writes_the_days_events_state_and_block_range(bytecode,
     assert state[("loan_router", "loanState", LOAN, "status")] == 1
     assert state[("loan_router", "loanState", LOAN, "scaledBalance")] == 500_000 * 10**18
     assert state[("loan_router", "loanState", LOAN, "maturity")] == utc("2026-07-01T00:00:00")
-    # 2 usdai + 1 usdai.balanceOf + 2 tokens × 3 protocol holders + 2 + 3 + 5 vault fields + 4 loan fields
-    assert len(state) == 3 + 6 + 10 + 4
+    assert state[("usdai", "balanceOf", router, "value")] == 0
+    # 2 usdai + usdai.balanceOf × 3 protocol holders + 2 tokens × 3 protocol holders + 2 + 3 + 5 vault fields
+    # + 4 loan fields
+    assert len(state) == 2 + 3 + 6 + 10 + 4
 
     (day_row,) = lake.read_table("chain_days", date(2026, 1, 1)).to_pylist()
     assert day_row["from_block"] == 0 and day_row["to_block"] == last_of_day_1 and day_row["log_count"] == 6

@@ -127,8 +127,8 @@ def _cutoffs(day: date, cutoffs: list[dict], policy: ReconciliationPolicy) -> Se
 TOKEN_MEASURES = {
     "minted_supply": "minted supply: USDai totalSupply() at the state block",
     "bridged_supply": "bridged supply: bridgedSupply() (backed here, circulating on other chains)",
-    "redeemable_onchain": "redeemable tokens outstanding, from the chain",
-    "redeemable_ledger": "redeemable tokens outstanding, ledger 2000 (attested)",
+    "outstanding_onchain": "tokens outstanding outside the protocol, from the chain",
+    "outstanding_ledger": "USDai outstanding, ledger 2000 (attested)",
     "difference": "difference (ledger \u2212 chain)",
 }
 
@@ -137,9 +137,6 @@ def _token_line(line: dict) -> tuple[str, str]:
     if line["measure"] == "held_by_protocol":
         return (f"excluded: held by the protocol's own contract ({line['holder_role']} {_short(line['holder'])})",
                 usd(line["amount"]))
-    if line["measure"] == "blacklisted":
-        return (f"excluded: blacklisted or frozen accounts ({line['accounts']})",
-                "balances not read" if line["accounts"] else usd(line["amount"]))
     return TOKEN_MEASURES[line["measure"]], usd(line["amount"])
 
 
@@ -147,10 +144,12 @@ def _tokens(con, day: date, chain: dict | None) -> Section:
     book = _model(con, "attestation_token_contracts", day, "role, address")
     blacklisted = _model(con, "attestation_blacklisted_accounts", day, "account")
     rows = [_token_line(line) for line in _model(con, "attestation_tokens", day)]
+    classes = _model(con, "attestation_redeemability", day)
+    by_class = [(c["redeemability"], c["component"], c["holder"], usd(c["amount_usd"])) for c in classes]
     notes = []
     if blacklisted:
         notes.append("Blacklisted accounts: " + ", ".join(r["account"] for r in blacklisted)
-                     + ". Their balances are not read by this profile and are not excluded above.")
+                     + ". Their balances are frozen: temporarily non-redeemable below.")
     where = f"chain id {chain['chain_id']} ({chain['profile']})" if chain else "chain not ingested"
     contracts = Table(
         columns=("role", "address", "token", "protocol contract"),
@@ -159,8 +158,14 @@ def _tokens(con, day: date, chain: dict | None) -> Section:
     )
     return Section(
         key="tokens", title="Tokens",
-        intro=f"USDai and sUSDai on {where}; amounts in USD (1 USDai = 1 USD).",
-        tables=[Table(columns=("measure", "USD"), rows=rows, numeric=frozenset({1}), total_row=True), contracts],
+        intro=(f"USDai and sUSDai on {where}; amounts in USD (1 USDai = 1 USD). By redeemability (AICPA criteria, "
+               "2025), the classes add up to totalSupply() plus bridgedSupply(). USDai outstanding (2000) is what is "
+               "held outside the protocol: the redeemable tokens, those frozen by the blacklist and those at "
+               "keyless addresses."),
+        tables=[Table(columns=("measure", "USD"), rows=rows, numeric=frozenset({1}), total_row=True),
+                Table(columns=("redeemability", "component", "held at", "USD"), rows=by_class,
+                      numeric=frozenset({3}), code=frozenset({2}), empty="chain state not read"),
+                contracts],
         notes=notes,
     )
 
@@ -255,6 +260,27 @@ def _loan_book(con, day: date) -> tuple[Section, list[dict]]:
             ("annualised holder yield (ledger / chain share price)",
              f"{ratio(n['annualised_yield'])} / {ratio(n['onchain_annualised_yield'])}"),
         ]
+    insured = [l for l in loans if l["insurance_cover_ratio"]]
+    insurance_rows = [(l["loan_id"] or _short(l["loan_terms_hash"]), l["lender_id"] or "",
+                       ratio(l["insurance_cover_ratio"]), f"{l['insurance_waiting_period_days']} days",
+                       "passed" if l["insurance_claimable"] else "not passed", usd(l["principal"]),
+                       usd(l["insured_principal"])) for l in insured]
+    if insured:
+        insurance_rows.append(("total", "", "", "", "", usd(sum((l["principal"] for l in insured), Decimal(0))),
+                               usd(sum((l["insured_principal"] for l in insured), Decimal(0)))))
+    queue = _model(con, "attestation_redemption_queue", day, "partition_date")
+    queue_rows = []
+    if queue:
+        q = queue[0]
+        queue_rows = [
+            ("sUSDai pending redemption (requested, not serviced)", plain(q["pending_shares"])),
+            ("   on chain: redemptionQueueInfo().pendingShares", plain(q["onchain_pending_shares"])),
+            ("sUSDai requested / serviced today", f"{plain(q['requested_shares'])} / {plain(q['fulfilled_shares'])}"),
+            ("USDai serviced / claimed today", f"{usd(q['serviced_amount'])} / {usd(q['claimed_amount'])}"),
+            ("USDai serviced, awaiting claim", usd(q["unclaimed_amount"])),
+            ("   on chain: redemptionQueueInfo().balance", usd(q["onchain_claimable_balance"])),
+            ("   ledger 2110, redemptions payable", usd(q["ledger_redemptions_payable"])),
+        ]
     section = Section(
         key="loans", title="Loan book and sUSDai NAV",
         intro=("GPU loans at amortised cost (principal + accrued interest) less the allowance for credit losses. "
@@ -265,7 +291,16 @@ def _loan_book(con, day: date) -> tuple[Section, list[dict]]:
                            "allowance", "carrying amount", "GPUs / dark / erroring", "collateral health"),
                   rows=rows, numeric=frozenset({4, 5, 6, 7, 8, 10}), total_row=True),
             Table(columns=("measure", "value"), rows=nav_rows, numeric=frozenset({1}), empty="no sUSDai NAV for the day"),
+            Table(columns=("loan", "lender", "insurance cover", "waiting period", "elapsed", "principal",
+                           "principal covered"),
+                  rows=insurance_rows, numeric=frozenset({2, 5, 6}), total_row=bool(insured),
+                  empty="no loan carries credit insurance"),
+            Table(columns=("redemption queue", "value"), rows=queue_rows, numeric=frozenset({1}),
+                  empty="no redemption queue for the day"),
         ],
+        notes=["Credit insurance: no recovery from an insurer is recorded; the ledger does not book insurance "
+               "recoveries yet, and counts the cover only in the allowance of a loan whose waiting period has "
+               "passed."] if insured else [],
         charts=["loan_book_by_status", "collateral_health"],
     )
     return section, loans
@@ -275,8 +310,12 @@ def _comparison(coverage: dict, exceptions: list[dict], policy: ReconciliationPo
     liquid_buffer = coverage["liquid_buffer"]
     total_buffer = coverage["total_buffer"]
     rows = [
-        ("liquid reserves (1000 + 1010 + 1020)", usd(coverage["liquid_reserves"])),
+        ("USDai total supply: totalSupply()", usd(coverage["usdai_total_supply"])),
+        ("bridged supply: bridgedSupply()", usd(coverage["usdai_bridged_supply"])),
+        ("held by the protocol, eliminated (supply + bridged \u2212 outstanding)",
+         usd(coverage["usdai_held_by_protocol"])),
         ("USDai outstanding, held outside the protocol (2000)", usd(coverage["usdai_outstanding"])),
+        ("liquid reserves (1000 + 1010 + 1020)", usd(coverage["liquid_reserves"])),
         ("excess" if liquid_buffer >= 0 else "DEFICIT", usd(liquid_buffer)),
         ("liquid coverage = (1000 + 1010 + 1020) / 2000", ratio(coverage["liquid_coverage"])),
         ("total assets net of allowance", usd(coverage["total_assets_net"])),
@@ -390,6 +429,23 @@ def _signoff(preparer: str) -> Section:
     ])])
 
 
+def _verdict(cov: dict, policy: ReconciliationPolicy) -> tuple[str, bool]:
+    """The headline: liquid coverage against USDai outstanding and total coverage against every liability, each with
+    the amounts it is computed from; it reads well only when both hold (a deficit in either turns it red)."""
+    liquid_ok = cov["liquid_coverage"] is not None and cov["liquid_coverage"] >= Decimal(policy.coverage_floor)
+    total_ok = cov["total_buffer"] is not None and cov["total_buffer"] >= 0
+
+    def standing(buffer) -> str:
+        return "n/a" if buffer is None else f"{'an excess' if buffer >= 0 else 'a DEFICIT'} of {usd(abs(buffer))} USD"
+
+    verdict = (f"Liquid coverage {ratio(cov['liquid_coverage'])}: liquid reserves {usd(cov['liquid_reserves'])} USD "
+               f"against {usd(cov['usdai_outstanding'])} USDai outstanding, {standing(cov['liquid_buffer'])}. "
+               f"Total coverage {ratio(cov['total_coverage'])}: total assets net of the allowance "
+               f"{usd(cov['total_assets_net'])} USD against total liabilities {usd(cov['total_liabilities'])} USD, "
+               f"{standing(cov['total_buffer'])}.")
+    return verdict, liquid_ok and total_ok
+
+
 def gather_attestation(con: duckdb.DuckDBPyConnection, day: date, override_reason: str | None = None,
                        preparer: str = "", policy: ReconciliationPolicy | None = None) -> Attestation:
     """Every fact of the day's attestation, in sections, with its charts. Refuses on open blockers without override."""
@@ -425,12 +481,7 @@ def gather_attestation(con: duckdb.DuckDBPyConnection, day: date, override_reaso
     history = _rows(con, "select * from main.attestation_coverage where partition_date <= ? order by partition_date",
                     [day])
     charts = attestation_charts(cov, history, loans, policy)
-    excess = cov["liquid_buffer"]
-    verdict_ok = cov["liquid_coverage"] is not None and cov["liquid_coverage"] >= Decimal(policy.coverage_floor)
-    verdict = (f"Liquid coverage {ratio(cov['liquid_coverage'])}: liquid reserves {usd(cov['liquid_reserves'])} USD "
-               f"against {usd(cov['usdai_outstanding'])} USDai outstanding, "
-               f"{'an excess' if excess >= 0 else 'a DEFICIT'} of {usd(abs(excess))} USD. "
-               f"Total coverage {ratio(cov['total_coverage'])}.")
+    verdict, verdict_ok = _verdict(cov, policy)
     attestation = Attestation(
         day=day, verdict=verdict, verdict_ok=verdict_ok, sections=sections, charts=charts, blockers=blockers,
         override_reason=override_reason.strip() if override_reason else None, preparer=preparer,

@@ -35,6 +35,7 @@ CHAIN_DAY_TABLES = ("chain_events", "chain_logs_unknown", "chain_state", "chain_
 
 # Events that bring a loanTermsHash into existence, and the column holding it.
 _LOAN_KEY_EVENTS = {"LoanOriginated": "loan_terms_hash", "LoanRefinanced": "new_loan_terms_hash"}
+_BLACKLIST_KEY_EVENTS = {"BlacklistUpdated": "account"}
 
 _EVENT_AMOUNT_COLUMNS = frozenset(
     field.name for field in SCHEMAS["chain_events"] if pa.types.is_decimal(field.type)
@@ -159,8 +160,10 @@ def ingest_chain_day(
     state_block = read_blocks[state_block_number] if state_block_number is not None else None
     state_rows, unavailable = [], []
     if state_block is not None:
-        loans = _loans_up_to(lake, day, events)
-        state_rows, unavailable = run.state.read(state_reads(profile, loans, state_block.number), state_block)
+        loans = _first_seen_up_to(lake, day, events, _LOAN_KEY_EVENTS)
+        blacklisted = tuple(_first_seen_up_to(lake, day, events, _BLACKLIST_KEY_EVENTS))
+        state_rows, unavailable = run.state.read(
+            state_reads(profile, loans, state_block.number, blacklisted), state_block)
 
     last_block = read_blocks[block_range[1]] if block_range else None
     tables = {
@@ -265,23 +268,25 @@ def _block_row(header: BlockHeader) -> dict[str, Any]:
             "block_time": header.time}
 
 
-def _loans_up_to(lake: Lake, day: date, todays_events: list[dict]) -> dict[str, str]:
-    """loanTermsHash → the router that created it, for every loan created on or before `day`."""
-    loans: dict[str, str] = {}
+def _first_seen_up_to(lake: Lake, day: date, todays_events: list[dict], key_events: dict[str, str]) -> dict[str, str]:
+    """Each key named by one of `key_events` (event name → the column holding the key) on or before `day` → the
+    contract whose log named it first, in chain order: every loanTermsHash → its router, every account ever
+    blacklisted → USDai."""
+    first_seen: dict[str, str] = {}
     events_dir = lake.root / "chain_events"
     if events_dir.is_dir():
         earlier = ds.dataset(events_dir, format="parquet", schema=SCHEMAS["chain_events"]).to_table(
-            columns=["block_number", "log_index", "event", "contract_address", *_LOAN_KEY_EVENTS.values()],
-            filter=(ds.field("partition_date") < day) & ds.field("event").isin(list(_LOAN_KEY_EVENTS)),
+            columns=["block_number", "log_index", "event", "contract_address", *sorted(set(key_events.values()))],
+            filter=(ds.field("partition_date") < day) & ds.field("event").isin(list(key_events)),
         )
         rows = earlier.sort_by([("block_number", "ascending"), ("log_index", "ascending")]).to_pylist()
     else:
         rows = []
     for row in [*rows, *todays_events]:
-        key_column = _LOAN_KEY_EVENTS.get(row["event"])
+        key_column = key_events.get(row["event"])
         if key_column is not None and row.get(key_column):
-            loans.setdefault(row[key_column], row["contract_address"])
-    return loans
+            first_seen.setdefault(row[key_column], row["contract_address"])
+    return first_seen
 
 
 def _address_book_rows(profile: ChainProfile) -> list[dict[str, Any]]:

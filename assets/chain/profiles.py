@@ -19,8 +19,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PROTOCOL_ROLES = ("usdai", "susdai", "loan_router")
-# The custodian's deposit address is an account, not a contract: it emits no logs of its own.
-_ROLES_WITHOUT_LOGS = frozenset({"custodian"})
+# The custodian's deposit address is an account, not a contract: it emits no logs of its own; nor do keyless ones.
+_ROLES_WITHOUT_LOGS = frozenset({"custodian", "keyless"})
+# Addresses no one holds a key to, by convention the destination of tokens taken out of circulation without a burn:
+# USDai held there is outstanding on chain and permanently non-redeemable. Every profile reads their balances.
+KEYLESS_ADDRESSES = ("0x000000000000000000000000000000000000dEaD",)
 
 ARBITRUM_CHAIN_ID = 42161
 # Used only when the node has no `finalized` tag: about half an hour of Arbitrum blocks (~4 per second), past the
@@ -145,10 +148,17 @@ class ProfileError(ValueError):
 
 def load_profile(name: str, home: Path) -> ChainProfile:
     if name == "sandbox":
-        return _sandbox_profile(Path(home) / "sandbox" / "deployment.json")
+        return _with_keyless_addresses(_sandbox_profile(Path(home) / "sandbox" / "deployment.json"))
     if name == "arbitrum":
-        return _arbitrum_profile()
+        return _with_keyless_addresses(_arbitrum_profile())
     raise ProfileError(f"unknown chain profile {name!r} (known: sandbox, arbitrum)")
+
+
+def _with_keyless_addresses(profile: ChainProfile) -> ChainProfile:
+    known = {entry.address.lower() for entry in profile.address_book}
+    keyless = tuple(AddressBookEntry("keyless", to_checksum_address(address), False)
+                    for address in KEYLESS_ADDRESSES if address.lower() not in known)
+    return dataclasses.replace(profile, address_book=profile.address_book + keyless)
 
 
 def _sandbox_profile(deployment_path: Path) -> ChainProfile:

@@ -42,9 +42,11 @@ class StateRead:
         return f"{self.contract_role}.{self.method}({self.key})"
 
 
-def state_reads(profile: ChainProfile, loans: dict[str, str], block_number: int) -> list[StateRead]:
+def state_reads(profile: ChainProfile, loans: dict[str, str], block_number: int,
+                blacklisted: tuple[str, ...] = ()) -> list[StateRead]:
     """The reads of docs/lake.md `chain_state` for contracts that exist at `block_number`; `loans` maps each
-    loanTermsHash created so far to the router that created it."""
+    loanTermsHash created so far to the router that created it; `blacklisted` is every account USDai has
+    blacklisted so far (its balance is frozen while it stays so)."""
     reads: list[StateRead] = []
     deployed = {entry.address for entry in profile.address_book
                 if entry.start_block is None or entry.start_block <= block_number}
@@ -58,8 +60,11 @@ def state_reads(profile: ChainProfile, loans: dict[str, str], block_number: int)
     for usdai in profile.entries("usdai"):
         read("usdai", usdai.address, "totalSupply")
         read("usdai", usdai.address, "bridgedSupply")
-        for susdai in profile.entries("susdai"):
-            read("usdai", usdai.address, "balanceOf", ("address",), (susdai.address,), key=susdai.address)
+        # USDai the protocol holds itself (eliminated from what is outstanding), and what the AICPA criteria call
+        # non-redeemable: balances frozen by the blacklist, and those held where no one has the key.
+        holders = (*profile.protocol_addresses, *blacklisted, *(entry.address for entry in profile.entries("keyless")))
+        for holder in dict.fromkeys(holders):
+            read("usdai", usdai.address, "balanceOf", ("address",), (holder,), key=holder)
     for token_role in ("base_token", "usdc"):
         for token in profile.entries(token_role):
             for holder in profile.protocol_addresses:

@@ -2,9 +2,9 @@
 {#
   The tokens outstanding of each ledger day, one row per (day, line), from the chain's reading to the ledger's:
   minted supply (totalSupply()), bridged supply (bridgedSupply(), backed here and circulating on other chains), less
-  the USDai the protocol's own contracts hold (one line per holder, negative), the blacklisted accounts (counted;
-  their balances are not read), the redeemable tokens outstanding from the chain, the ledger's 2000 (what is
-  attested) and the difference ledger - chain. `measure` names the line; `amount` is USD (1 USDai = 1 USD).
+  the USDai the protocol's own contracts hold (one line per holder, negative), the tokens outstanding outside the
+  protocol from the chain, the ledger's 2000 (what is attested) and the difference ledger - chain. Which of the
+  outstanding tokens are redeemable is attestation_redeemability. `measure` names the line; `amount` is USD (1 USDai = 1 USD).
 #}
 with coverage as (
   select partition_date, usdai_total_supply, coalesce(usdai_bridged_supply, 0) as bridged_supply, usdai_outstanding
@@ -23,12 +23,6 @@ held_total as (
   group by coverage.partition_date
 ),
 
-blacklisted as (
-  select partition_date, count(*) as accounts
-  from {{ ref('attestation_blacklisted_accounts') }}
-  group by partition_date
-),
-
 chain as (
   select
     coverage.*,
@@ -39,28 +33,23 @@ chain as (
 
 lines as (
   select partition_date, 1 as line_order, 'minted_supply' as measure, null as holder_role, null as holder,
-         cast(null as bigint) as accounts, usdai_total_supply as amount
+         usdai_total_supply as amount
   from chain
   union all
-  select partition_date, 2, 'bridged_supply', null, null, null, bridged_supply
+  select partition_date, 2, 'bridged_supply', null, null, bridged_supply
   from chain
   union all
-  select partition_date, 3, 'held_by_protocol', holder_role, holder, null, {{ usd("-amount") }}
+  select partition_date, 3, 'held_by_protocol', holder_role, holder, {{ usd("-amount") }}
   from held
   where partition_date in (select partition_date from coverage)
   union all
-  select chain.partition_date, 4, 'blacklisted', null, null, coalesce(blacklisted.accounts, 0),
-         case when coalesce(blacklisted.accounts, 0) = 0 then 0 end
-  from chain
-  left join blacklisted using (partition_date)
-  union all
-  select partition_date, 5, 'redeemable_onchain', null, null, null, redeemable_onchain
+  select partition_date, 5, 'outstanding_onchain', null, null, redeemable_onchain
   from chain
   union all
-  select partition_date, 6, 'redeemable_ledger', null, null, null, usdai_outstanding
+  select partition_date, 6, 'outstanding_ledger', null, null, usdai_outstanding
   from chain
   union all
-  select partition_date, 7, 'difference', null, null, null, {{ usd("usdai_outstanding - redeemable_onchain") }}
+  select partition_date, 7, 'difference', null, null, {{ usd("usdai_outstanding - redeemable_onchain") }}
   from chain
 )
 
@@ -70,6 +59,5 @@ select
   measure,
   holder_role,
   holder,
-  accounts,
   {{ usd("amount") }} as amount
 from lines
