@@ -26,3 +26,16 @@ def clean_demo(tmp_path_factory):
     home = tmp_path_factory.mktemp("clean") / "home"
     result = run_demo(home, days=DAYS, seed=7, start=START, echo=lambda m: None)
     return home, result
+
+
+# The files that run whole demos of their own, longest first. `make test` hands whole files to two workers in
+# collection order: started first, the longest overlap the many short files instead of finishing alone at the end.
+LONGEST_FIRST = (
+    "test_ledger_sandbox_30_days.py", "test_known_answers.py", "test_crash_safety.py", "test_idempotency.py",
+    "test_end_to_end.py", "test_reconciliation_checks.py", "test_ledger_dbt.py", "test_guides.py",
+)
+
+
+def pytest_collection_modifyitems(session, config, items):
+    rank = {name: position for position, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(LONGEST_FIRST)))  # stable: the rest keep their order

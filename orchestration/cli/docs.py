@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import json
+import signal
 import shutil
 import subprocess
 import sys
@@ -54,9 +55,16 @@ def docs(ctx: click.Context, port: int, no_serve: bool) -> None:
     if no_serve:
         return
     handler = functools.partial(SimpleHTTPRequestHandler, directory=str(site))
+    # Stopped as by Ctrl-C when terminated (a service manager's stop, a test's teardown): the libraries loaded above
+    # may have taken SIGTERM's default away.
+    signal.signal(signal.SIGTERM, _interrupt)
     with ThreadingHTTPServer(("127.0.0.1", port), handler) as server:
         click.echo(f"dbt docs: http://localhost:{port}/ (Ctrl-C stops)")
         try:
             server.serve_forever()
         except KeyboardInterrupt:
             pass
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
