@@ -1,4 +1,4 @@
-"""The reserve attestation of one day: what finance signs (DESIGN.md, "The attestation").
+"""The reserve attestation of one day: what finance signs (docs/design.md, "The attestation").
 
 Everything in it is a balance of the ledger or a reading of a source at its own cut-off. Its figures are dbt models,
 one per section (dbt_project/models/attestation), read here for the day: this module formats them and lays them
