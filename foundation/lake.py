@@ -74,6 +74,16 @@ _FILE_LINEAGE_FIELDS = (
     pa.field("source_row", pa.int64()),
 )
 
+# Which file replaced which, and when: the same in every table that records supersessions.
+_SUPERSESSION_FIELDS = (
+    pa.field("superseded_file", pa.string()),
+    pa.field("superseded_sha256", pa.string()),
+    pa.field("superseded_received_at", TIMESTAMP),
+    pa.field("superseding_file", pa.string()),
+    pa.field("superseding_sha256", pa.string()),
+    pa.field("superseded_at", TIMESTAMP),
+)
+
 SCHEMAS: dict[str, pa.Schema] = {
     "chain_events": pa.schema([
         pa.field("partition_date", pa.date32()),
@@ -183,24 +193,14 @@ SCHEMAS: dict[str, pa.Schema] = {
         pa.field("partition_date", pa.date32()),
         pa.field("lender_id", pa.string()),
         pa.field("as_of_date", pa.date32()),
-        pa.field("superseded_file", pa.string()),
-        pa.field("superseded_sha256", pa.string()),
-        pa.field("superseded_received_at", TIMESTAMP),
-        pa.field("superseding_file", pa.string()),
-        pa.field("superseding_sha256", pa.string()),
-        pa.field("superseded_at", TIMESTAMP),
+        *_SUPERSESSION_FIELDS,
     ]),
     "custodian_statement_supersessions": pa.schema([
         pa.field("partition_date", pa.date32()),
         pa.field("custodian_id", pa.string()),
         pa.field("statement_date", pa.date32()),
         pa.field("document_key", pa.string()),
-        pa.field("superseded_file", pa.string()),
-        pa.field("superseded_sha256", pa.string()),
-        pa.field("superseded_received_at", TIMESTAMP),
-        pa.field("superseding_file", pa.string()),
-        pa.field("superseding_sha256", pa.string()),
-        pa.field("superseded_at", TIMESTAMP),
+        *_SUPERSESSION_FIELDS,
     ]),
     "collateral_gpu_daily": pa.schema([
         pa.field("partition_date", pa.date32()),
