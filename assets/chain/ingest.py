@@ -160,8 +160,9 @@ def ingest_chain_day(
     state_block = read_blocks[state_block_number] if state_block_number is not None else None
     state_rows, unavailable = [], []
     if state_block is not None:
-        loans = _first_seen_up_to(lake, day, events, _LOAN_KEY_EVENTS)
-        blacklisted = tuple(_first_seen_up_to(lake, day, events, _BLACKLIST_KEY_EVENTS))
+        first_seen = _first_seen_up_to(lake, day, events, {"loans": _LOAN_KEY_EVENTS,
+                                                           "blacklisted": _BLACKLIST_KEY_EVENTS})
+        loans, blacklisted = first_seen["loans"], tuple(first_seen["blacklisted"])
         state_rows, unavailable = run.state.read(
             state_reads(profile, loans, state_block.number, blacklisted), state_block)
 
@@ -268,24 +269,27 @@ def _block_row(header: BlockHeader) -> dict[str, Any]:
             "block_time": header.time}
 
 
-def _first_seen_up_to(lake: Lake, day: date, todays_events: list[dict], key_events: dict[str, str]) -> dict[str, str]:
-    """Each key named by one of `key_events` (event name → the column holding the key) on or before `day` → the
-    contract whose log named it first, in chain order: every loanTermsHash → its router, every account ever
-    blacklisted → USDai."""
-    first_seen: dict[str, str] = {}
+def _first_seen_up_to(lake: Lake, day: date, todays_events: list[dict],
+                      groups: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+    """For each group of key events (event name → the column holding the key), each key one of them named on or
+    before `day` → the contract whose log named it first, in chain order: every loanTermsHash → its router, every
+    account ever blacklisted → USDai. The history is read once for every group."""
+    group_of = {event: group for group, key_events in groups.items() for event in key_events}
+    column_of = {event: column for key_events in groups.values() for event, column in key_events.items()}
+    first_seen: dict[str, dict[str, str]] = {group: {} for group in groups}
     events_dir = lake.root / "chain_events"
     if events_dir.is_dir():
         earlier = ds.dataset(events_dir, format="parquet", schema=SCHEMAS["chain_events"]).to_table(
-            columns=["block_number", "log_index", "event", "contract_address", *sorted(set(key_events.values()))],
-            filter=(ds.field("partition_date") < day) & ds.field("event").isin(list(key_events)),
+            columns=["block_number", "log_index", "event", "contract_address", *sorted(set(column_of.values()))],
+            filter=(ds.field("partition_date") < day) & ds.field("event").isin(list(column_of)),
         )
         rows = earlier.sort_by([("block_number", "ascending"), ("log_index", "ascending")]).to_pylist()
     else:
         rows = []
     for row in [*rows, *todays_events]:
-        key_column = key_events.get(row["event"])
-        if key_column is not None and row.get(key_column):
-            first_seen.setdefault(row[key_column], row["contract_address"])
+        column = column_of.get(row["event"])
+        if column is not None and row.get(column):
+            first_seen[group_of[row["event"]]].setdefault(row[column], row["contract_address"])
     return first_seen
 
 
