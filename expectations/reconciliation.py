@@ -1,4 +1,4 @@
-"""The reconciliation checks of docs/design.md (R1–R9) and the hygiene checks (H1–H6): one dbt model each.
+"""The reconciliation checks of docs/design.md (R1–R10) and the hygiene checks (H1–H7): one dbt model each.
 
 Each check's comparisons are the dbt model named for what it asserts (dbt_project/models/reconciliation/, a view
 over all history): evaluation rows, one per day and entity, with exact decimal strings, the tolerance applied, each
@@ -70,7 +70,8 @@ RECONCILIATIONS = [
                    "Every on-chain loan is on a lender's tape and vice versa; principal and status agree",
                    asset="trial_balance"),
     Reconciliation("R6", "r6_susdai_assets_match_ledger",
-                   "sUSDai totalAssets() equals the ledger's sUSDai holders' claim (2100)",
+                   "sUSDai totalAssets() equals the ledger's holders' claim (2100) plus the allowance less the "
+                   "insurance claims receivable",
                    asset="reserve_coverage"),
     Reconciliation("R7", "r7_collateral_gpus_online",
                    "Every performing loan's collateral GPUs reported telemetry for most of the day without XID errors",
@@ -82,6 +83,10 @@ RECONCILIATIONS = [
                    "Every source delivered for the day: chain to a confirmed block, the custodian statement, tapes, "
                    "telemetry",
                    asset="trial_balance"),
+    Reconciliation("R10", "r10_assets_cover_liabilities",
+                   "Solvency: total assets net of the allowance cover USDai outstanding, the sUSDai claim and "
+                   "redemptions payable",
+                   asset="reserve_coverage"),
     Reconciliation("H1", "h1_supply_growth_within_limits",
                    "USDai supply: no day-over-day rise above the limit (5% as the public monitor), never above the cap",
                    asset="usdai_supply_reconciliation"),
@@ -101,4 +106,8 @@ RECONCILIATIONS = [
     Reconciliation("H6", "h6_chain_reorgs_restated",
                    "A chain reorganisation reached an ingested day: the day was re-ingested (or withdrawn) and restated",
                    asset="usdai_supply_reconciliation"),
+    Reconciliation("H7", "h7_susdai_yield_explained",
+                   "sUSDai's share price grew by what the ledger explains: income net of the admin fee, less the "
+                   "credit losses borne, plus the change in losses the vault has not marked",
+                   asset="reserve_coverage"),
 ]

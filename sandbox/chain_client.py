@@ -14,6 +14,9 @@ import eth_abi
 import requests
 from eth_utils import keccak, to_checksum_address
 
+# Gas given to every contract call (a tenth of anvil's block gas limit): far above any sandbox transaction.
+CALL_GAS_LIMIT = 3_000_000
+
 
 class ChainError(RuntimeError):
     """A JSON-RPC call failed or a transaction reverted."""
@@ -227,7 +230,12 @@ class SandboxChain:
         if self.last_timestamp is not None and at <= self.last_timestamp:
             raise ChainError(f"block timestamps must increase: {at} after {self.last_timestamp}")
         self.rpc("evm_setNextBlockTimestamp", at)
-        raw = self.rpc("eth_sendTransactionSync", dict(transaction))
+        transaction = dict(transaction)
+        if "to" in transaction:
+            # A call's gas is not estimated: the node estimates at the previous block's time, and a call whose
+            # storage writes depend on the day (the router's accrual) would be given too little.
+            transaction.setdefault("gas", hex(CALL_GAS_LIMIT))
+        raw = self.rpc("eth_sendTransactionSync", transaction)
         self.last_timestamp = at
         self.last_tx_hash = raw["transactionHash"]
         if int(raw["status"], 16) != 1:

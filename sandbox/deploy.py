@@ -39,8 +39,9 @@ class SandboxProtocol:
     lender_position: Contract
     start_blocks: dict[str, int]
 
-    def address_book(self, custodian: str) -> list[AddressBookEntry]:
-        """Every role in a fixed order; the custodian is an account, not a contract, so it has no start block."""
+    def address_book(self, custodian: str, insurer: str) -> list[AddressBookEntry]:
+        """Every role in a fixed order; the custodian and the insurance pool are accounts, not contracts, so they
+        have no start block."""
         tokens = {"usdai": ("USDai", 18), "susdai": ("sUSDai", 18), "base_token": ("wM", 6), "usdc": ("USDC", 6),
                   "gpu_title": ("CALIBER", None), "lender_position": ("USDai-LR", None)}
         roles = ("usdai", "susdai", "loan_router", "base_token", "usdc", "gpu_title", "lender_position", "swap")
@@ -50,6 +51,7 @@ class SandboxProtocol:
             for role in roles
         ]
         entries.append(AddressBookEntry("custodian", custodian, False, None, None, None))
+        entries.append(AddressBookEntry("insurer", insurer, False, None, None, None))
         return entries
 
 

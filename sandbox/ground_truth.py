@@ -19,8 +19,8 @@ from typing import Protocol
 
 from sandbox.file_drops import write_atomically
 
-CHART_OF_ACCOUNTS = ("1000", "1010", "1020", "1100", "1110", "1190", "2000", "2100", "2110", "3000",
-                     "4000", "4010", "4020", "4030", "5000", "5010")
+CHART_OF_ACCOUNTS = ("1000", "1010", "1020", "1100", "1110", "1150", "1190", "2000", "2100", "2110", "3000",
+                     "4000", "4010", "4020", "4030", "5000", "5010", "5020")
 INCOME_ACCOUNTS = ("4000", "4010", "4020")
 # docs/ledger.md: susdai_yield passes the day's income to sUSDai holders net of the admin fee.
 ADMIN_FEE_RATE = Decimal("0.10")
@@ -188,11 +188,13 @@ class GroundTruthLedger:
         self.allowance_policy = allowance_policy
         self._balances: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
         self._day_movement: dict[str, Decimal] = defaultdict(Decimal)
+        self._day_interest_written_off = Decimal(0)
         self._closes: list[tuple[date, dict[tuple[str, str], Decimal]]] = []
 
     def post(self, rule_id: str, lines: Iterable[Line]) -> None:
         lines = [line for line in lines if line.amount != 0]
         if rule_id == "loan_liquidated":
+            self._day_interest_written_off += self._interest_written_off(lines)
             lines = self._charge_allowance_first(lines)
         with localcontext(_EXACT):
             total = sum((line.amount for line in lines), Decimal(0))
@@ -203,6 +205,15 @@ class GroundTruthLedger:
                     raise ValueError(f"entry {rule_id} posts to {line.account}, not in the chart of accounts")
                 self._balances[(line.account, line.sub_account)] += line.amount
                 self._day_movement[line.account] += line.amount
+
+    @staticmethod
+    def _interest_written_off(lines: list[Line]) -> Decimal:
+        """What a sale leaves unpaid of the accrued interest: the proceeds repay principal first."""
+        with localcontext(_EXACT):
+            principal = -sum((line.amount for line in lines if line.account == "1100"), Decimal(0))
+            accrued = -sum((line.amount for line in lines if line.account == "1110"), Decimal(0))
+            proceeds = sum((line.amount for line in lines if line.account == "1020"), Decimal(0))
+            return max(Decimal(0), min(accrued, principal + accrued - proceeds))
 
     def _charge_allowance_first(self, lines: list[Line]) -> list[Line]:
         """A liquidation's shortfall (its 5000 debit) is charged to the loan's allowance first, as far as it goes."""
@@ -237,10 +248,14 @@ class GroundTruthLedger:
             return -sum((self._day_movement[account] for account in INCOME_ACCOUNTS), Decimal(0))
 
     def post_susdai_yield(self) -> Decimal:
-        """The day's closing entry: its income, net of the admin fee, accrues to sUSDai holders."""
+        """The day's closing entries: its income, net of the admin fee, accrues to sUSDai holders; its credit
+        losses (net of insurance claims) are theirs too, less the admin fee on interest the losses wrote off (the
+        fee is only ever charged on interest that is paid)."""
         with localcontext(_EXACT):
             susdai_yield = self.day_income() * (1 - ADMIN_FEE_RATE)
+            borne = self._day_movement["5000"] - self._day_interest_written_off * ADMIN_FEE_RATE
         self.post("susdai_yield", [debit("5010", susdai_yield), credit("2100", susdai_yield)])
+        self.post("susdai_credit_loss", [debit("2100", borne), credit("5020", borne)])
         return susdai_yield
 
     def close_day(self, day: date) -> None:
@@ -249,6 +264,7 @@ class GroundTruthLedger:
                 raise ValueError(f"the trial balance of {day} does not sum to zero")
         self._closes.append((day, dict(self._balances)))
         self._day_movement.clear()
+        self._day_interest_written_off = Decimal(0)
 
     def balances_csv(self) -> str:
         """`date,account_code,balance` for every account of the chart on every closed day."""

@@ -37,10 +37,15 @@ GPU_MODELS = (
     ("NVIDIA B200", 45_000, 1_000_000),
 )
 XID_CODES = (13, 31, 43, 48, 63, 74, 79, 94)
-# Most loans carry credit insurance on the GPUs: 70% of the loss covered once a 21-day waiting period has passed
-# since the default; every third loan has none.
+# Most loans carry credit insurance on the GPUs: 70% of the principal lost is covered once the policy's 21-day
+# waiting period (from the loan's origination) has run; every third performing loan has none. The pool pays a
+# claim in USDai to the vault, RECOVERY_PAID_AFTER_DAYS after the claim is recognised.
 INSURANCE_COVER_RATIO = Decimal("0.70")
 INSURANCE_WAITING_PERIOD_DAYS = 21
+RECOVERY_PAID_AFTER_DAYS = 2
+# The credit insurance pool's wallet (outside the protocol) and the USDai it holds from day 1 to pay claims from.
+INSURANCE_POOL = to_checksum_address(keccak(text="backed-sandbox:insurance-pool")[-20:])
+INSURANCE_POOL_CAPITAL_USD = 100_000
 EXIT_FEE_BPS = 50
 AMORTISATION_BPS = 100  # principal repaid with each scheduled payment, of the original principal
 # An outside wallet the admin blacklists after a user paid it: its USDai is frozen (temporarily non-redeemable).
@@ -62,6 +67,7 @@ WINDOWS = {
     "transfer": (11 * 3600 + 1800, 11 * 3600 + 3000),
     "repay": (13 * 3600, 14 * 3600 + 1800),
     "repay_in_full": (14 * 3600 + 1800, 15 * 3600),
+    "insurance_payment": (14 * 3600, 14 * 3600 + 1800),
     "liquidate": (15 * 3600, 15 * 3600 + 1800),
     "sell_collateral": (15 * 3600 + 1800, 16 * 3600),
     "blacklist": (16 * 3600, 16 * 3600 + 1800),
@@ -168,6 +174,13 @@ class PlannedLoan:
     def closing_day(self) -> int | None:
         """The day the loan leaves the book: fully repaid, or its collateral sold."""
         return self.full_repayment_day or self.collateral_sale_day
+
+    @property
+    def insurance_claim_day(self) -> int | None:
+        """The day a claim on the loan's cover is recognised: its collateral sold and the waiting period run."""
+        if self.collateral_sale_day is None or not self.insurance_cover_ratio:
+            return None
+        return max(self.collateral_sale_day, self.origination_day + (self.insurance_waiting_period_days or 0))
 
     def is_on_book(self, day: int) -> bool:
         return self.origination_day <= day and (self.closing_day is None or day <= self.closing_day)
@@ -311,7 +324,7 @@ def _plan_loans(rng: random.Random, days: int, start: date, accounts: Accounts,
             payment_days=payment_days, amortisation=principal * AMORTISATION_BPS // 10_000 // DOLLAR * DOLLAR,
             fate=fate,
         )
-        if number % 3 != 0:
+        if number % 3 != 0 or fate == "defaulted":
             loan.update(insurance_cover_ratio=INSURANCE_COVER_RATIO,
                         insurance_waiting_period_days=INSURANCE_WAITING_PERIOD_DAYS)
         if fate == "repaid":
@@ -320,9 +333,11 @@ def _plan_loans(rng: random.Random, days: int, start: date, accounts: Accounts,
         elif fate == "defaulted":
             missed = next(d for d in payment_days if d >= max(2, math.ceil(0.25 * days)))
             default_day = min(days - 2, missed + max(2, round(0.25 * days)))
-            liquidation_day = min(days - 1, default_day + max(1, round(0.1 * days)))
-            sale_day = min(days, liquidation_day + 1)
-            if not missed < default_day < liquidation_day < sale_day:
+            # Liquidated the day it defaults (the router stops accruing interest then, as the tape does), the
+            # collateral sold over the following days.
+            liquidation_day = default_day
+            sale_day = min(days, liquidation_day + max(1, round(0.1 * days)))
+            if not missed < default_day == liquidation_day < sale_day:
                 raise AssertionError(f"default schedule out of order for {days} days")
             loan.update(
                 payment_days=tuple(d for d in payment_days if d < missed), missed_from_day=missed,
@@ -397,6 +412,7 @@ def _plan_actions(rng: random.Random, days: int, accounts: Accounts, loans: list
         stake = stake_total * weight // sum(weights.values()) // 1000 * 1000 + 1000
         add(1, "deposit", actor=user, token="base", amount=stake * 100 // rng.randint(85, 95) // 1000 * 1000 * DOLLAR)
         add(1, "stake", actor=user, amount=stake)
+    add(1, "deposit", actor=INSURANCE_POOL, token="base", amount=INSURANCE_POOL_CAPITAL_USD * DOLLAR)
     usdc_deposit = _whole_dollars(rng, 140_000, 170_000)
     add(1, "deposit", actor=u4, token="usdc", amount=usdc_deposit * DOLLAR)
     add(2, "stake", actor=u4, amount=usdc_deposit * 60 // 100 // 1000 * 1000)
@@ -420,6 +436,8 @@ def _plan_actions(rng: random.Random, days: int, accounts: Accounts, loans: list
         if loan.liquidation_day:
             add(loan.liquidation_day, "liquidate", loan=loan)
             add(loan.collateral_sale_day, "sell_collateral", loan=loan)
+        if loan.insurance_claim_day and loan.insurance_claim_day + RECOVERY_PAID_AFTER_DAYS <= days:
+            add(loan.insurance_claim_day + RECOVERY_PAID_AFTER_DAYS, "insurance_payment", loan=loan)
 
     add(min(days, 2), "transfer", actor=u4, recipient=SANCTIONED_WALLET, amount=FROZEN_TRANSFER_USD)
     add(min(days, 2), "transfer", actor=u4, recipient=DEAD_ADDRESS, amount=KEYLESS_TRANSFER_USD)

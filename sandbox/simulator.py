@@ -66,6 +66,7 @@ from sandbox.scenario import (
     DOLLAR,
     EXIT_FEE_BPS,
     INJECTION_AT,
+    INSURANCE_POOL,
     LENDERS,
     REPORT_NAV_AT,
     Accounts,
@@ -112,7 +113,7 @@ class DayClose:
     last_block: int
     usdai_total_supply: int  # raw, 18 decimals
     usdai_reserve: int  # base token held by USDai, raw, 6 decimals
-    susdai_total_assets: int  # raw, 18 decimals; equals ground-truth account 2100
+    susdai_total_assets: int  # raw, 18 decimals; ground-truth 2100 + the allowance - the insurance receivable
     unbacked_usdai: int  # totalSupply - reserve * 1e12: what injected mints left unbacked
 
 
@@ -227,8 +228,17 @@ def _omissible(scenario: Scenario, loan: PlannedLoan, day: int) -> bool:
 class _LoanPosition:
     plan: PlannedLoan
     outstanding: int = 0  # USDC units
-    accrued: int = 0  # USDC units of interest accrued and unpaid
+    accrued: int = 0  # USDC units of interest accrued and unpaid, as the tape has it at the day's close
     router_status: int = 0
+    accrual_day: int = 0  # the router's first unpaid day of interest (scenario day)
+    frozen_interest: int = 0  # the router's accrued interest from liquidation to collateral sale
+    principal_lost: int = 0  # USDC units of principal the collateral sale did not recover
+    shortfall: Decimal = Decimal(0)  # what the sale left unpaid, principal and interest, USD
+    recovery: Decimal = Decimal(0)  # insurance claim recognised (receivable until the pool pays)
+
+    @property
+    def daily_interest(self) -> int:
+        return self.outstanding * self.plan.rate_bps // 3_650_000
 
 
 @dataclass
@@ -240,9 +250,8 @@ class _Redemption:
 
 @dataclass
 class _VaultBook:
-    """sUSDai as the simulator expects the contract to be."""
+    """sUSDai as the simulator expects the contract to be (its NAV is computed: `_ProtocolSimulation.vault_assets`)."""
 
-    nav: int = 0
     share_supply: int = 0
     shares: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     queue: list[_Redemption] = field(default_factory=list)
@@ -250,13 +259,12 @@ class _VaultBook:
     claimable_assets: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     claimable_shares: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     claimable_balance: int = 0
+    custodian_principal: int = 0  # USDai (18 decimals) sent to the custodian
+    custodian_yield: int = 0  # the custodian's T-bill income to date as last reported, 18 decimals
 
     @property
     def pending_shares(self) -> int:
         return sum(r.pending_shares for r in self.queue)
-
-    def share_price(self) -> int:
-        return WAD if self.share_supply == 0 else self.nav * WAD // self.share_supply
 
 
 class _ProtocolSimulation:
@@ -277,6 +285,7 @@ class _ProtocolSimulation:
         self.usdai_supply = 0
         self.usdai_reserve = 0  # base token held by USDai
         self.router_usdc = 0
+        self.router_income = 0  # USDC units: fees, interest and sale proceeds beyond principal received
         self.vault = _VaultBook()
         self.loans = {loan.number: _LoanPosition(loan) for loan in scenario.loans}
         self.custodian_cash = Decimal(0)  # receipts are added as they arrive on chain
@@ -292,7 +301,7 @@ class _ProtocolSimulation:
             "repay_in_full": self._repay_in_full, "liquidate": self._liquidate,
             "sell_collateral": self._sell_collateral, "blacklist": self._blacklist, "transfer": self._transfer,
             "request_redeem": self._request_redeem, "service_redemptions": self._service_redemptions,
-            "claim": self._claim, "withdraw": self._withdraw,
+            "claim": self._claim, "withdraw": self._withdraw, "insurance_payment": self._insurance_payment,
             # injections on chain; the others tamper with the day's files (see _drop_files) or its telemetry
             "unbacked-mint": self._unbacked_mint, "reorged-deposit": self._reorged_deposit,
         }
@@ -342,6 +351,11 @@ class _ProtocolSimulation:
             p.usdc.transact("approve", p.loan_router.address, MAX_UINT, sender=borrower, at=self._at(0))
         for borrower in a.borrowers:
             p.gpu_title.transact("setApprovalForAll", p.loan_router.address, True, sender=borrower, at=self._at(0))
+        # The insurance pool is a wallet of the sandbox's own, not one of anvil's accounts.
+        self.chain.rpc("anvil_impersonateAccount", INSURANCE_POOL)
+        self.chain.rpc("anvil_setBalance", INSURANCE_POOL, hex(10**21))
+        p.base_token.transact("mint", INSURANCE_POOL, TOKEN_FLOAT, sender=admin, at=self._at(0))
+        p.base_token.transact("approve", p.usdai.address, MAX_UINT, sender=INSURANCE_POOL, at=self._at(0))
 
     def _injected(self, kind: str) -> bool:
         return any(injection.kind == kind and injection.date == self.today for injection in self.injections)
@@ -361,11 +375,14 @@ class _ProtocolSimulation:
         # The allowance is trued up on each tape day, from the tapes and the GPUs' telemetry, as the ledger does.
         risks = credit_risks([row for rows in tapes.values() for row in rows], feeds, self.scrape_interval_s)
         self.ledger.post_credit_loss_allowance(risks)
+        self._recognise_insurance_claims()
         self.ledger.post_susdai_yield()
-        nav = self._closing_nav()
-        receipt = self.protocol.susdai.transact("reportNav", nav, sender=self.accounts.admin,
+        # The custodian's T-bill income to date (account 4010: marks are its only income) reaches the vault's
+        # valuation through the admin's report, after the statement.
+        custodian_yield = self._usd_to_wad(-self.ledger.balance("4010"))
+        receipt = self.protocol.susdai.transact("reportCustodianYield", custodian_yield, sender=self.accounts.admin,
                                                 at=self._at(REPORT_NAV_AT))
-        self.vault.nav = nav
+        self.vault.custodian_yield = custodian_yield
         self.ledger.close_day(self.today)
         self._drop_files(statement, tapes, feeds, risks)
         self._check_day_close(receipt.block_number)
@@ -390,7 +407,8 @@ class _ProtocolSimulation:
         self.applied.append(replace(dropped, kind="reorg", detail="deposit dropped by the reorganisation"))
 
     # The simulator's own state, everything a revert of the chain must take back with it.
-    _BOOKS = ("ledger", "usdai_balances", "usdai_supply", "usdai_reserve", "router_usdc", "vault", "loans",
+    _BOOKS = ("ledger", "usdai_balances", "usdai_supply", "usdai_reserve", "router_usdc", "router_income", "vault",
+              "loans",
               "custodian_cash", "custodian_opening_cash", "custodian_receipts", "closes", "applied", "files")
 
     def _books(self) -> dict:
@@ -427,11 +445,11 @@ class _ProtocolSimulation:
     def _stake(self, action: Action) -> None:
         p, user, vault = self.protocol, action.actor, self.vault
         assets = action.amount * WAD
-        shares = assets if vault.share_supply == 0 or vault.nav == 0 else assets * vault.share_supply // vault.nav
+        nav = self.vault_assets()
+        shares = assets if vault.share_supply == 0 or nav == 0 else assets * vault.share_supply // nav
         receipt = p.susdai.transact("deposit", assets, user, sender=user, at=self._at(action.at))
         receipt.expect(p.susdai.address, "Deposit", sender=user, owner=user, assets=assets, shares=shares)
         self._move_usdai(user, p.susdai.address, assets)
-        vault.nav += assets
         vault.share_supply += shares
         vault.shares[user] += shares
         usd = token_amount(assets, 18)
@@ -449,6 +467,7 @@ class _ProtocolSimulation:
         p, custodian = self.protocol, self.accounts.custodian
         receipt = self._vault_withdrawal("sendToCustodian", action, (custodian,), custodian, p.base_token.address)
         usd = token_amount(action.amount * DOLLAR, 6)
+        self.vault.custodian_principal += action.amount * WAD
         self.custodian_receipts[self.today].append((receipt.tx_hash, usd))
         self.custodian_cash += usd
         self.ledger.post("reserve_to_custodian", [debit("1000", usd), credit("1020", usd, self._base_at_usdai)])
@@ -472,7 +491,8 @@ class _ProtocolSimulation:
         token_ids = [nft.token_id for nft in loan.collateral]
         receipt = p.loan_router.transact(
             "originate", _bytes32(loan.terms_hash), borrower, p.susdai.address, loan.principal, loan.origination_fee,
-            token_ids, loan.maturity_timestamp, loan.repayment_deadline, sender=admin, at=self._at(action.at))
+            loan.rate_bps, token_ids, loan.maturity_timestamp, loan.repayment_deadline, sender=admin,
+            at=self._at(action.at))
         receipt.expect(p.loan_router.address, "LoanOriginated", loanTermsHash=loan.terms_hash, borrower=borrower,
                        currencyToken=p.usdc.address, principal=loan.principal, originationFee=loan.origination_fee)
         position_id = int.from_bytes(keccak(eth_abi.encode(["bytes32", "uint8"], [_bytes32(loan.terms_hash), 0])))
@@ -484,8 +504,10 @@ class _ProtocolSimulation:
             raise SimulatorMismatch(f"origination of {loan.loan_id} moved GPU titles {moved}, not {token_ids}")
         position = self.loans[loan.number]
         position.outstanding, position.router_status = loan.principal, ACTIVE
+        position.accrual_day = self.day
         disbursed = loan.principal - loan.origination_fee
         self.router_usdc -= disbursed
+        self.router_income += loan.origination_fee
         self.ledger.post("loan_originated", [
             debit("1100", token_amount(loan.principal, 6), loan.terms_hash),
             credit("1020", token_amount(disbursed, 6), self._usdc_at_router),
@@ -521,7 +543,9 @@ class _ProtocolSimulation:
         paid = principal + interest + prepayment + exit_fee
         position.outstanding -= principal + prepayment
         position.accrued = 0
+        position.accrual_day = self.day
         self.router_usdc += paid
+        self.router_income += interest + exit_fee
         self.ledger.post("loan_repaid", [
             debit("1020", token_amount(paid, 6), self._usdc_at_router),
             credit("1100", token_amount(principal + prepayment, 6), loan.terms_hash),
@@ -535,7 +559,10 @@ class _ProtocolSimulation:
                                          at=self._at(action.at))
         receipt.expect(p.loan_router.address, "LoanLiquidated", loanTermsHash=loan.terms_hash)
         self._expect_collateral_moved(receipt, loan, self.accounts.liquidator)
-        self.loans[loan.number].router_status = LIQUIDATED
+        position = self.loans[loan.number]
+        # The router stops accruing: the days before the liquidation's day stay owed until the collateral is sold.
+        position.frozen_interest = position.daily_interest * (self.day - position.accrual_day)
+        position.router_status = LIQUIDATED
 
     def _sell_collateral(self, action: Action) -> None:
         p, loan = self.protocol, action.loan
@@ -559,8 +586,38 @@ class _ProtocolSimulation:
         lines.append(debit("5000", shortfall) if shortfall >= 0 else credit("4020", -shortfall))
         self.ledger.post("loan_liquidated", lines)
         self.router_usdc += proceeds
-        position.outstanding = position.accrued = 0
+        self.router_income += proceeds - principal_recovered
+        position.principal_lost = position.outstanding - principal_recovered
+        position.shortfall = shortfall
+        position.outstanding = position.accrued = position.frozen_interest = 0
         position.router_status = COLLATERAL_LIQUIDATED
+
+    def _recognise_insurance_claims(self) -> None:
+        """A sold loan's cover pays its ratio of the principal lost (at most the shortfall) once the waiting period
+        has run: a receivable from the pool from that day, as the ledger's rule insurance_recovery books it."""
+        for position in self.loans.values():
+            if position.plan.insurance_claim_day != self.day or position.shortfall <= 0:
+                continue
+            recovery = min(position.shortfall,
+                           token_amount(position.principal_lost, 6) * position.plan.insurance_cover_ratio)
+            position.recovery = recovery
+            self.ledger.post("insurance_recovery", [debit("1150", recovery),
+                                                    credit("5000", recovery)])
+
+    def _insurance_payment(self, action: Action) -> None:
+        """The pool pays the claim to the vault from the USDai it holds."""
+        p, position = self.protocol, self.loans[action.loan.number]
+        if position.recovery <= 0:
+            return
+        amount = self._usd_to_wad(position.recovery)
+        if amount > self.usdai_balances[INSURANCE_POOL]:
+            raise SimulatorMismatch(f"the insurance pool cannot pay a claim of {position.recovery}")
+        receipt = p.usdai.transact("transfer", p.susdai.address, amount, sender=INSURANCE_POOL, at=self._at(action.at))
+        receipt.expect(p.usdai.address, "Transfer", **{"from": INSURANCE_POOL, "to": p.susdai.address, "value": amount})
+        self._move_usdai(INSURANCE_POOL, p.susdai.address, amount)
+        self.ledger.post("insurance_recovery_received", [debit("2000", position.recovery),
+                                                         credit("1150", position.recovery)])
+        position.recovery = Decimal(0)
 
     def _expect_collateral_moved(self, receipt: Receipt, loan: PlannedLoan, to: str) -> None:
         moved = {e.args["tokenId"] for e in receipt.events_named("Transfer", self.protocol.gpu_title.address)
@@ -595,7 +652,8 @@ class _ProtocolSimulation:
     def _service_redemptions(self, action: Action) -> None:
         p, vault = self.protocol, self.vault
         to_service = vault.pending_shares * action.fraction_bps // 10_000
-        price = vault.share_price()
+        # Redemptions are paid at the conservative share price: the vault's assets without accrued interest.
+        price = WAD if vault.share_supply == 0 else self.vault_assets(optimistic=False) * WAD // vault.share_supply
         expected, remaining = [], to_service
         for redemption in vault.queue:
             if remaining == 0:
@@ -620,7 +678,6 @@ class _ProtocolSimulation:
         vault.queue = [r for r in vault.queue if r.pending_shares]
         receipt.expect(p.susdai.address, "RedemptionsServiced", shares=to_service - remaining, amount=total,
                        allRedemptionsServiced=not vault.queue)
-        vault.nav -= total
         vault.share_supply -= to_service - remaining
         vault.claimable_balance += total
 
@@ -757,13 +814,36 @@ class _ProtocolSimulation:
             ))
         return {lender: sorted(rows, key=lambda r: r.loan_id) for lender, rows in tapes.items()}
 
-    def _closing_nav(self) -> int:
-        """Account 2100 at the day's close in 18-decimal units: what reportNav publishes as totalAssets()."""
-        claim = -self.ledger.balance("2100")
-        nav = claim.scaleb(18)
-        if nav != nav.to_integral_value():
-            raise SimulatorMismatch(f"{self.today}: the sUSDai claim {claim} has more than 18 decimals")
-        return int(nav)
+    def vault_assets(self, optimistic: bool = True) -> int:
+        """sUSDai's totalAssets() (or, without accrued interest, conservativeAssets()) as the contract values itself
+        now: its USDai less what serviced redemptions are owed, the router's currency, principal and accrued
+        interest, the reserves at the custodian with their reported yield, less 10% of the income."""
+        vault = self.vault
+        accrued = sum(self._router_accrued(position) for position in self.loans.values()) if optimistic else 0
+        fee_bps, bps = 1_000, 10_000
+        assets = (self.usdai_balances[self.protocol.susdai.address] - vault.claimable_balance
+                  + (self.router_usdc + self._router_principal() + accrued) * SCALE
+                  - (self.router_income + accrued) * SCALE * fee_bps // bps
+                  + vault.custodian_principal + vault.custodian_yield - vault.custodian_yield * fee_bps // bps)
+        return max(assets, 0)
+
+    def _router_principal(self) -> int:
+        return sum(position.outstanding for position in self.loans.values()
+                   if position.router_status in (ACTIVE, LIQUIDATED))
+
+    def _router_accrued(self, position: _LoanPosition) -> int:
+        """The router's whole-day accrual: each day from the first unpaid one through today."""
+        if position.router_status == LIQUIDATED:
+            return position.frozen_interest
+        if position.router_status != ACTIVE:
+            return 0
+        return position.daily_interest * (self.day - position.accrual_day + 1)
+
+    def _usd_to_wad(self, usd: Decimal) -> int:
+        wad = usd.scaleb(18)
+        if wad != wad.to_integral_value():
+            raise SimulatorMismatch(f"{self.today}: {usd} has more than 18 decimals")
+        return int(wad)
 
     def _drop_files(self, statement: list[StatementRow], tapes: dict[str, list[LoanTapeRow]], feeds: list[GpuFeed],
                     risks: list[LoanCreditRisk]) -> None:
@@ -898,6 +978,7 @@ class _ProtocolSimulation:
     def _check_day_close(self, block: int) -> None:
         """The chain at the day's last block, and the ground-truth ledger, agree with the simulator's books."""
         p, vault = self.protocol, self.vault
+        nav = self.vault_assets()
         protocol_usdai = sum(self.usdai_balances[c.address] for c in (p.usdai, p.susdai, p.loan_router))
         usd6, usd18 = (lambda raw: token_amount(raw, 6)), (lambda raw: token_amount(raw, 18))
         expected = {
@@ -906,7 +987,7 @@ class _ProtocolSimulation:
             ("USDC.balanceOf(router)", p.usdc.call("balanceOf", p.loan_router.address, block=block)): self.router_usdc,
             ("USDai.balanceOf(sUSDai)", p.usdai.call("balanceOf", p.susdai.address, block=block)):
                 self.usdai_balances[p.susdai.address],
-            ("sUSDai.totalAssets", p.susdai.call("totalAssets", block=block)): vault.nav,
+            ("sUSDai.totalAssets", p.susdai.call("totalAssets", block=block)): nav,
             ("sUSDai.totalShares", p.susdai.call("totalShares", block=block)): vault.share_supply,
             ("sUSDai pending shares", p.susdai.call("redemptionQueueInfo", block=block)[3]): vault.pending_shares,
             ("sUSDai claimable", p.susdai.call("redemptionQueueInfo", block=block)[4]): vault.claimable_balance,
@@ -914,7 +995,10 @@ class _ProtocolSimulation:
             ("ledger 1020 USDC@router", self.ledger.balance("1020", self._usdc_at_router)): usd6(self.router_usdc),
             ("ledger 1020", self.ledger.balance("1020")): usd6(self.usdai_reserve + self.router_usdc),
             ("ledger 2000", -self.ledger.balance("2000")): usd18(self.usdai_supply - protocol_usdai),
-            ("ledger 2100", -self.ledger.balance("2100")): usd18(vault.nav),
+            # R6's identity: the vault's NAV is the holders' claim plus the losses the ledger has recognised ahead
+            # of the chain (the allowance) less the claims the pool has not paid yet.
+            ("ledger 2100 + allowance - insurance receivable",
+             -self.ledger.balance("2100") - self.ledger.balance("1190") - self.ledger.balance("1150")): usd18(nav),
             ("ledger 2110", -self.ledger.balance("2110")): usd18(vault.claimable_balance),
         }
         for position in self.loans.values():
@@ -928,17 +1012,20 @@ class _ProtocolSimulation:
                 usd6(position.outstanding)
             expected[(f"ledger 1110 {loan.loan_id}", self.ledger.balance("1110", loan.terms_hash))] = \
                 usd6(position.accrued)
+            expected[(f"router accruedInterest({loan.loan_id})",
+                      p.loan_router.call("accruedInterest", _bytes32(loan.terms_hash), block=block))] = \
+                self._router_accrued(position)
         differences = {name: (actual, own) for (name, actual), own in expected.items() if actual != own}
         if differences:
             raise SimulatorMismatch(f"{self.today} (block {block}): actual vs simulator {differences}")
-        self.closes.append(DayClose(self.today, block, self.usdai_supply, self.usdai_reserve, vault.nav,
+        self.closes.append(DayClose(self.today, block, self.usdai_supply, self.usdai_reserve, nav,
                                     self.usdai_supply - self.usdai_reserve * SCALE))
 
     # --- outputs ------------------------------------------------------------------------------------------------
 
     def _write_deployment(self) -> Path:
         """sandbox/deployment.json: what the pipeline needs to find the chain, and the injections applied so far."""
-        address_book = self.protocol.address_book(self.accounts.custodian)
+        address_book = self.protocol.address_book(self.accounts.custodian, INSURANCE_POOL)
         deployment = {
             "profile": "sandbox", "rpc_url": self.chain.rpc_url, "chain_id": CHAIN_ID,
             "start_date": self.scenario.start.isoformat(), "days": self.scenario.days, "seed": self.scenario.seed,
@@ -952,7 +1039,7 @@ class _ProtocolSimulation:
 
     def _write_outputs(self) -> SimulationResult:
         sandbox_dir = self.home / "sandbox"
-        address_book = self.protocol.address_book(self.accounts.custodian)
+        address_book = self.protocol.address_book(self.accounts.custodian, INSURANCE_POOL)
         deployment_path = self._write_deployment()
         balances_path = sandbox_dir / "ground_truth_balances.csv"
         sub_balances_path = sandbox_dir / "ground_truth_sub_balances.csv"

@@ -9,7 +9,9 @@ days; the custodian buys a T-bill (par 150 for 148.50).
 Day 2 (2026-01-06): Alice burns 100 USDai; her 100 USDai redemption is serviced and claimed; Bob repays 50 of L1's
 principal and 0.068493 of interest; L2 is liquidated for 90 of proceeds, its shortfall charged to its allowance;
 50 USDai are minted to Mallory with no deposit (logged twice, as a re-ingested log would be); the tape accrues on
-L1 only and reports L2 liquidated; L1's second GPU is still dark; the T-bill is marked at 148.52.
+L1 only and reports L2 liquidated; L1's second GPU is still dark; the T-bill is marked at 148.52. L2's cover pays
+70% of the 10 of principal lost: a claim of 7 on the pool, recognised the day of the sale. Each day's credit losses
+(the allowance, net of the claim) are the sUSDai holders', less the admin fee on L2's interest the sale wrote off.
 
 The chain state of each day agrees with the story (supply, the vault's NAV and shares, the redemption queue,
 loanState). Every table gets a file on both days, as ingestion always writes one.
@@ -162,8 +164,10 @@ def chain_events(day: date) -> list[dict]:
     ]
 
 
-# The vault's NAV as the ledger's 2100 closes each day (sUSDai 18 decimals).
-SUSDAI_TOTAL_ASSETS = {DAY_1: 604_586301369863013699, DAY_2: 504_653616438356164384}
+# The vault's totalAssets() (USDai, 18 decimals), valued as the real vault values itself: the ledger's 2100 plus the
+# allowance (the vault marks L2 down only at its sale) less the insurance claim it has not been paid (R6).
+# Day 2: 451.615260236301369863 + 50.013698667808219178 - 7.
+SUSDAI_TOTAL_ASSETS = {DAY_1: 604_586301369863013699, DAY_2: 494_628958904109589041}
 
 
 def chain_state(day: date) -> list[dict]:

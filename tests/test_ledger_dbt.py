@@ -49,11 +49,13 @@ CLOSING_DAY_1 = {
     "1020": "505",                       # PYUSD@USDai 1000 - 350 - 150; USDC@router 350 - 245 - 100
     "1100": "350",                       # L1 250 + L2 100
     "1110": "0.095890410958904110",      # 0.068493150684931507 + 0.027397260273972603
+    "1150": "0",
     # L1: half its GPUs dark, exposure 250.068493150684931507 / 2 x 50% loss, insurance not yet claimable;
     # L2: 35 days past due, 25% of 100.027397260273972603, plus its dark GPU's 50% net of 70% insured
     "1190": "-102.528082191780821919",   # 62.517123287671232877 + 40.010958904109589042
     "2000": "-400",                      # minted 1000 to Alice, 600 staked into the vault
-    "2100": "-604.586301369863013699",   # 600 staked + the day's yield
+    # 600 staked + the day's yield - the day's credit losses, which the holders bear
+    "2100": "-502.058219178082191780",   # -604.586301369863013699 + 102.528082191780821919
     "2110": "0",
     "3000": "0",
     "4000": "-0.095890410958904110",
@@ -62,6 +64,7 @@ CLOSING_DAY_1 = {
     "4030": "0",
     "5000": "102.528082191780821919",    # the allowance
     "5010": "4.586301369863013699",      # (5 + 0.095890410958904110) x 0.9
+    "5020": "-102.528082191780821919",   # the allowance, borne by the holders
 }
 
 CLOSING_DAY_2 = {
@@ -70,18 +73,25 @@ CLOSING_DAY_2 = {
     "1020": "545.068493",                # 505 - 100 burn + 50.068493 repaid + 90 liquidation proceeds
     "1100": "200",                       # 350 - 50 repaid - 100 liquidated
     "1110": "0.054794671232876712",      # 0.095890410958904110 - 0.068493 - 0.027397260273972603 + 0.054794520547945205
+    "1150": "7",                         # L2's claim: 70% of 100 - 90 principal lost, not paid yet
     # L2's allowance paid its 10.027397260273972603 shortfall, the rest released; L1 half dark on 200.054794671232876712
     "1190": "-50.013698667808219178",
     "2000": "-450",                      # -400 + 100 burnt - 100 claimed - 50 unbacked
-    "2100": "-504.653616438356164384",   # -604.586301369863013699 + 100 serviced - 0.067315068493150685
+    # -502.058219178082191780 + 100 serviced - 0.067315068493150685 yield - 49.489725989726027398 (the day's credit
+    # losses are a release of 42.486986263698630138 and the claim of 7, plus 10% of L2's 0.027397260273972603 of
+    # interest written off, the admin fee never charged)
+    "2100": "-451.615260236301369863",
     "2110": "0",                         # 100 serviced, 100 claimed
     "3000": "50",                        # the unbacked mint
     "4000": "-0.150684931506849315",     # + 0.054794520547945205
     "4010": "-0.02",                     # 148.52 - 148.50
     "4020": "-5",
     "4030": "0",
-    "5000": "60.041095928082191781",     # L2's loss 10.027397260273972603 + L1's allowance 50.013698667808219178
+    # L2's loss 10.027397260273972603 + L1's allowance 50.013698667808219178 - L2's claim 7
+    "5000": "53.041095928082191781",
     "5010": "4.653616438356164384",      # + (0.054794520547945205 + 0.02) x 0.9, rounded half up at 18 places
+    # the holders' share: 5000 less 0.002739726027397260, the fee on L2's interest written off
+    "5020": "-53.038356202054794521",
 }
 
 
@@ -185,7 +195,7 @@ def test_day_2_closes_at_the_hand_posted_balances_and_leaves_day_1_alone(daily_b
 
 def test_rebuilding_day_1_changes_nothing(daily_builds):
     before, after = daily_builds.after_day_2, daily_builds.after_rebuilding_day_1
-    assert len(after.journal()) == len(before.journal()) == 50
+    assert len(after.journal()) == len(before.journal()) == 56
     assert after.rows == before.rows
 
 
@@ -267,7 +277,8 @@ def test_journal_lines_carry_their_rule_lineage_and_sub_accounts(daily_builds):
     assert set(by_rule) == {
         "usdai_mint", "usdai_unbacked_mint", "usdai_burn", "reserve_conversion", "reserve_to_custodian",
         "susdai_stake", "redemption_serviced", "redemption_claimed", "loan_originated", "loan_repaid",
-        "loan_liquidated", "interest_accrual", "credit_loss_allowance", "tbill_purchase", "tbill_accretion",
+        "loan_liquidated", "interest_accrual", "credit_loss_allowance", "insurance_recovery", "susdai_credit_loss",
+        "tbill_purchase", "tbill_accretion",
         "susdai_yield",
     }
     # The unbacked mint was logged twice; it is one entry of two lines, keyed by sha256(source|source_key|rule_id).
@@ -307,15 +318,19 @@ def test_reserve_coverage_and_supply_reconciliation(daily_builds):
                    deposit_events_difference, transfer_events_difference
             from main.usdai_supply_reconciliation""").fetchall()}
     d = Decimal
-    # Quotients are truncated at 18 places: 655 / 400, 1005.095890410958904110 / 1004.586301369863013699, ...
-    # total coverage: (1005.095890410958904110 - 102.528082191780821919) / 1004.586301369863013699 on day 1,
-    # (895.143287671232876712 - 50.013698667808219178) / 954.653616438356164384 on day 2
-    assert coverage[DAY_1] == (d("500"), d("400"), d("655"), d("1.6375"), d("0.898447258327560721"))
+    # Quotients are truncated at 18 places: 655 / 400, ...; total coverage: (1005.095890410958904110 -
+    # 102.528082191780821919) / (400 + 502.058219178082191780) on day 1, the holders' claim net of the losses they
+    # bear; on day 2 (895.143287671232876712 - 50.013698667808219178 + 7 claim receivable) / (450 +
+    # 451.615260236301369863): below 100% by the unbacked mint of 50, less the admin fee kept
+    assert coverage[DAY_1] == (d("500"), d("400"), d("655"), d("1.6375"), d("1.000564918128632769"))
     assert coverage[DAY_2] == (d("450"), d("450"), d("695.088493"), d("1.544641095555555555"),
-                               d("0.885273542624238635"))
+                               d("0.945114425836240642"))
     buffers = {row[0]: row[1:] for row in query(daily_builds.home, """
         select partition_date, liquid_buffer, total_buffer from main.reserve_coverage""")}
-    assert buffers[DAY_2] == (d("245.088493"), d("845.129589003424657534") - d("954.653616438356164384"))
+    assert buffers[DAY_2] == (d("245.088493"), d("852.129589003424657534") - d("901.615260236301369863"))
+    solvency = query(daily_builds.home, """select check_date, within_tolerance, cast(difference as decimal(38, 18))
+                                           from main.r10_assets_cover_liabilities order by 1""")
+    assert solvency == [(DAY_1, True, d("0.509589041095890411")), (DAY_2, False, d("-49.485671232876712329"))]
     # The unbacked mint shows in the deposit-derived supply only.
     assert supply[DAY_1] == (d("500"), d("500"), d("500"), d("0"), d("0"))
     assert supply[DAY_2] == (d("400"), d("450"), d("450"), d("50"), d("0"))
@@ -361,17 +376,22 @@ def test_susdai_yield_splits_the_nav_growth_and_compares_the_share_price(daily_b
     rows = {row[0]: row[1:] for row in query(daily_builds.home, """
         select partition_date, nav_open, nav_close, net_flows, holder_yield, admin_fee, yield_from_loan_interest,
                yield_from_tbills, yield_from_fees, annualised_yield, onchain_share_price, onchain_annualised_yield,
-               nav_difference
+               nav_difference, credit_losses_borne, unmarked_losses
         from main.susdai_yield""")}
     d = Decimal
-    assert rows[DAY_1] == (d("0"), d("604.586301369863013699"), d("600"), d("4.586301369863013699"),
+    # Day 1: the holders bear the allowance (102.528082191780821919) the vault has not marked: the NAV on chain is
+    # that much above their claim.
+    assert rows[DAY_1] == (d("0"), d("502.058219178082191780"), d("600"), d("4.586301369863013699"),
                            d("0.509589041095890411"), d("0.086301369863013699"), d("0"), d("4.5"), None,
-                           d("1.007643835616438356"), None, d("0"))
-    # 0.067315068493150685 x 365 / 604.586301369863013699; the share price went 1.007643835616438356 -> 1.009307232876712328
-    assert rows[DAY_2] == (d("604.586301369863013699"), d("504.653616438356164384"), d("-100"),
+                           d("1.007643835616438356"), None, d("102.528082191780821919"), d("102.528082191780821919"),
+                           d("102.528082191780821919"))
+    # Day 2: 0.067315068493150685 x 365 / 502.058219178082191780; the share price went 1.007643835616438356 ->
+    # 0.989257917808219178 as the vault took L2's sale; the holders' claim rose by the release and the claim.
+    assert rows[DAY_2] == (d("502.058219178082191780"), d("451.615260236301369863"), d("-100"),
                            d("0.067315068493150685"), d("0.007479452054794520"), d("0.049315068493150685"),
-                           d("0.018"), d("0"), d("0.040639359417058647"), d("1.009307232876712328"),
-                           d("0.602534326653796785"), d("0"))
+                           d("0.018"), d("0"), d("0.048938547486033519"), d("0.989257917808219178"),
+                           d("-6.659952418499687292"), d("43.013698667808219178"), d("-49.489725989726027398"),
+                           d("43.013698667808219178"))
 
 
 def test_redemption_queue_reconciles_to_redemption_queue_info(daily_builds):
@@ -390,16 +410,18 @@ def test_balance_sheet_and_income_statement_of_any_period(daily_builds):
         select partition_date, section, coalesce(account_code, 'earnings'), amount from main.balance_sheet""")}
     d = Decimal
     assert sheet[(DAY_2, "assets", "1190")] == d("-50.013698667808219178")
-    assert sheet[(DAY_2, "liabilities", "2100")] == d("504.653616438356164384")
-    # income 0.150684931506849315 + 0.02 + 5 less expenses 60.041095928082191781 + 4.653616438356164384
-    assert sheet[(DAY_2, "equity", "earnings")] == d("-59.524027434931506850")
+    assert sheet[(DAY_2, "assets", "1150")] == d("7")
+    assert sheet[(DAY_2, "liabilities", "2100")] == d("451.615260236301369863")
+    # income 0.150684931506849315 + 0.02 + 5 less expenses 53.041095928082191781 + 4.653616438356164384 -
+    # 53.038356202054794521 borne by the holders
+    assert sheet[(DAY_2, "equity", "earnings")] == d("0.514328767123287671")
     output = run_dbt(daily_builds.home, "show", "--quiet", "--output", "json", "--limit", "-1", "--inline",
                      "select account_code, cast(amount as varchar) as amount"
                      " from ({{ income_statement_for_period('2026-01-05', '2026-01-06') }}) as period")
     statement = {row["account_code"] or "net income": Decimal(row["amount"]) for row in json.loads(output)["show"]}
     assert statement == {"4000": d("0.150684931506849315"), "4010": d("0.02"), "4020": d("5"), "4030": d("0"),
-                         "5000": d("60.041095928082191781"), "5010": d("4.653616438356164384"),
-                         "net income": d("-59.524027434931506850")}
+                         "5000": d("53.041095928082191781"), "5010": d("4.653616438356164384"),
+                         "5020": d("-53.038356202054794521"), "net income": d("0.514328767123287671")}
 
 
 @dataclass(frozen=True)
@@ -454,13 +476,16 @@ def test_a_corrected_tape_is_reversed_and_reposted_and_later_days_follow(daily_b
     withdrawn = {by_id[entry][9]: reason for entry, reason in reversed_entries.items() if reason == "source_withdrawn"}
     assert set(withdrawn) == {f"{old_tape}:1", f"{old_tape}:2"}
     assert sum(reason == "source_withdrawn" for reason in reversed_entries.values()) == 4
-    # Day 1's yield and day 2's L1 allowance true-up (which starts from day 1's) are the same keys, restated.
+    # Day 1's yield and credit losses borne, day 2's L1 allowance true-up (which starts from day 1's) and so day 2's
+    # credit losses borne are the same keys, restated.
     changed = sorted((by_id[entry][7], by_id[entry][10]) for entry, reason in reversed_entries.items()
                      if reason == "source_changed")
-    assert changed == [(DAY_1, "susdai_yield"), (DAY_2, "credit_loss_allowance")]
+    assert changed == [(DAY_1, "susdai_credit_loss"), (DAY_1, "susdai_yield"), (DAY_2, "credit_loss_allowance"),
+                       (DAY_2, "susdai_credit_loss")]
     revisions = [row for row in journal if row[11] == 1 and row[1] == 1]
     assert sorted((row[7], row[10], row[13] in reversed_entries) for row in revisions) == [
-        (DAY_1, "susdai_yield", True), (DAY_2, "credit_loss_allowance", True)]
+        (DAY_1, "susdai_credit_loss", True), (DAY_1, "susdai_yield", True), (DAY_2, "credit_loss_allowance", True),
+        (DAY_2, "susdai_credit_loss", True)]
     new_keys = {row[9] for row in journal if row[9].startswith(CORRECTED_TAPE_SHA256)}
     assert new_keys == {f"{CORRECTED_TAPE_SHA256}:1", f"{CORRECTED_TAPE_SHA256}:2"}
     # L1 accrued 0.07 instead of 0.068493150684931507: 4000 and 1190 moved on both days.

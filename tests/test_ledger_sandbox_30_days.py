@@ -18,6 +18,7 @@ import pytest
 
 from orchestration.pipeline import run_demo
 from foundation.home import DataHome
+from sandbox.ground_truth import CHART_OF_ACCOUNTS
 
 START = date(2026, 1, 1)
 DAYS = 30
@@ -45,7 +46,7 @@ def query(home: Path, sql: str) -> list[tuple]:
 def test_every_account_equals_ground_truth_every_day(sandbox_home):
     expected = {(date.fromisoformat(r["date"]), r["account_code"]): Decimal(r["balance"])
                 for r in read_csv(sandbox_home / "sandbox" / "ground_truth_balances.csv")}
-    assert len(expected) == DAYS * 16
+    assert len(expected) == DAYS * len(CHART_OF_ACCOUNTS)
     actual = {(day, account): balance for day, account, balance in query(sandbox_home, """
         select partition_date, account_code, closing_balance from main.trial_balance""")}
     mismatches = {key: (value, actual.get(key)) for key, value in expected.items() if actual.get(key) != value}
@@ -101,11 +102,40 @@ def test_the_marts_reconcile_to_the_chain_every_day(sandbox_home):
     assert all(row[1:] == (0, 0, 0) for row in queue), [row for row in queue if row[1:] != (0, 0, 0)]
     assert query(sandbox_home, "select max(pending_shares) > 0, max(unclaimed_amount) > 0 from main.redemption_queue") \
         == [(True, True)]
-    # The vault reports the ledger's NAV as totalAssets() (the simulator's reportNav), so they agree to the wei.
-    assert query(sandbox_home, "select count(*) from main.susdai_yield where nav_difference <> 0") == [(0,)]
+    # The vault values itself from its balances; the ledger takes losses off the holders' claim before the vault does
+    # and counts a claim on the insurance pool before it pays: those two, and nothing else, separate them, to the wei.
+    assert query(sandbox_home, "select count(*) from main.susdai_yield where nav_difference <> unmarked_losses") \
+        == [(0,)]
+    assert query(sandbox_home, "select count(*) > 0 from main.susdai_yield where unmarked_losses <> 0") == [(True,)]
+    assert query(sandbox_home, "select count(*) from main.r6_susdai_assets_match_ledger where not within_tolerance "
+                               "or cast(difference as decimal(38, 18)) <> 0") == [(0,)]
     # Every loan's principal on the router equals the ledger's 1100 of that loan.
     assert query(sandbox_home, """
         select count(*) from main.loan_positions
         where onchain_principal is not null and onchain_principal <> principal""") == [(0,)]
     hashes = query(sandbox_home, "select count(*), count(distinct chain_hash) from main.journal_day_hashes")
     assert hashes == [(DAYS, DAYS)]
+
+
+def test_the_holders_bear_the_liquidation_net_of_the_insurance_claim_and_coverage_holds(sandbox_home):
+    """The defaulted loan's sale is a loss to the sUSDai holders, less the pool's claim once its waiting period has run;
+    the pool pays in USDai; every day the assets net of the allowance cover every liability (R10), the surplus being
+    the admin fee kept, and the clean 30 days raise no exception."""
+    rules = dict(query(sandbox_home, """
+        select rule_id, min(partition_date) from main.journal_lines
+        where rule_id in ('loan_liquidated', 'insurance_recovery', 'insurance_recovery_received', 'susdai_credit_loss')
+        group by rule_id"""))
+    assert rules["loan_liquidated"] < rules["insurance_recovery"] < rules["insurance_recovery_received"] <= LAST
+    receivable = dict(query(sandbox_home, """select partition_date, closing_balance from main.trial_balance
+                                             where account_code = '1150'"""))
+    assert receivable[rules["insurance_recovery"]] > 0 and receivable[LAST] == 0
+    borne, kept = query(sandbox_home, f"""
+        select -sum(case when account_code = '5020' then closing_balance end),
+               sum(case when account_code = '5000' then closing_balance end)
+        from main.trial_balance where partition_date = '{LAST}'""")[0]
+    assert 0 < borne < kept  # the protocol keeps only the admin fee on the interest the sale wrote off
+    solvency = query(sandbox_home, """select count(*), count(*) filter (where within_tolerance),
+                                             min(cast(difference as decimal(38, 18)))
+                                      from main.r10_assets_cover_liabilities""")
+    assert solvency[0][:2] == (DAYS, DAYS) and solvency[0][2] > 0
+    assert query(sandbox_home, "select check_id, check_date, entity_key from recon.exceptions") == []

@@ -62,6 +62,8 @@ VIEWS = {
     ("StakedUSDai", "totalShares"): ([], [("", "uint256")]),
     ("StakedUSDai", "depositSharePrice"): ([], [("", "uint256")]),
     ("StakedUSDai", "redemptionSharePrice"): ([], [("", "uint256")]),
+    ("StakedUSDai", "conservativeAssets"): ([], [("", "uint256")]),
+    ("LoanRouter", "accruedInterest"): (["bytes32"], [("", "uint256")]),
     ("StakedUSDai", "redemptionQueueInfo"): (
         [], [("index", "uint256"), ("head", "uint256"), ("tail", "uint256"), ("pendingShares", "uint256"),
              ("balance", "uint256")]),
@@ -184,7 +186,7 @@ def test_loans_cannot_be_liquidated_before_their_deadline_nor_repaid_by_others(d
     p.usdc.transact("mint", p.loan_router.address, 1_000 * 10**6, sender=admin, at=next_second(chain))
     now = next_second(chain)
     receipt = p.loan_router.transact("originate", terms_hash, borrower, p.susdai.address, 1_000 * 10**6, 10 * 10**6,
-                                     [7], now + 86_400 * 365, now + 86_400 * 30, sender=admin, at=now)
+                                     1_200, [7], now + 86_400 * 365, now + 86_400 * 30, sender=admin, at=now)
     receipt.expect(p.loan_router.address, "LoanOriginated", loanTermsHash="0x" + terms_hash.hex(), borrower=borrower)
     assert p.gpu_title.call("ownerOf", 7) == p.loan_router.address
     status, _, deadline, scaled = p.loan_router.call("loanState", terms_hash)
@@ -194,5 +196,44 @@ def test_loans_cannot_be_liquidated_before_their_deadline_nor_repaid_by_others(d
     with pytest.raises(ChainError, match="NotBorrower"):
         p.loan_router.transact("repay", terms_hash, 10**6, 0, 0, 0, sender=admin, at=next_second(chain))
     with pytest.raises(ChainError, match="WrongStatus"):
-        p.loan_router.transact("originate", terms_hash, borrower, p.susdai.address, 10**6, 0, [7],
+        p.loan_router.transact("originate", terms_hash, borrower, p.susdai.address, 10**6, 0, 1_200, [7],
                                now + 86_400 * 365, now + 86_400 * 30, sender=admin, at=next_second(chain))
+
+
+def test_the_vault_values_its_loans_from_the_router_and_bears_a_sale_below_par(deployed):
+    """totalAssets() moves with the router's balances: whole days of interest accrue from the origination day, the
+    admin fee (10%) comes off income only, and a collateral sale for less than is owed lowers the NAV by the principal
+    lost and the interest net of the fee it never charged."""
+    chain, p, (admin, *_rest, liquidator) = deployed
+    borrower = _rest[2]
+    day = 86_400
+    terms_hash = keccak(text="a loan the vault values")
+    p.gpu_title.transact("mint", borrower, 8, sender=admin, at=next_second(chain))
+    p.gpu_title.transact("setApprovalForAll", p.loan_router.address, True, sender=borrower, at=next_second(chain))
+    p.usdc.transact("mint", p.loan_router.address, 990 * 10**6, sender=admin, at=next_second(chain))
+    funded = p.susdai.call("totalAssets")
+    # 3650 bps on 1,000 USDC: 1 USDC a day.
+    origination = next_second(chain)
+    p.loan_router.transact("originate", terms_hash, borrower, p.susdai.address, 1_000 * 10**6, 10 * 10**6, 3_650,
+                           [8], origination + 365 * day, origination + 2 * day, sender=admin, at=origination)
+    assert p.loan_router.call("accruedInterest", terms_hash) == 10**6
+    # Fee 10 + a day's interest 1, less the admin fee on both.
+    assert p.susdai.call("totalAssets") - funded == (10 + 1) * 10**18 * 9 // 10
+    # Redemptions are paid without the accrued interest (of every loan on the router).
+    accrued = p.susdai.call("loanRouterBalances")[2]
+    assert accrued >= 10**18
+    assert p.susdai.call("totalAssets") - p.susdai.call("conservativeAssets") == accrued * 9 // 10
+    next_day = (origination // day + 1) * day
+    p.usdc.transact("mint", liquidator, 600 * 10**6, sender=admin, at=next_day + 1)
+    assert p.loan_router.call("accruedInterest", terms_hash) == 2 * 10**6
+    liquidation_day = next_day + 2 * day
+    p.loan_router.transact("liquidate", terms_hash, sender=admin, at=liquidation_day + 1)
+    # Frozen at the days before the liquidation's day: the origination day and the two after it.
+    assert p.loan_router.call("accruedInterest", terms_hash) == 3 * 10**6
+    before_sale = p.susdai.call("totalAssets")
+    p.usdc.transact("approve", p.loan_router.address, 2**256 - 1, sender=liquidator, at=liquidation_day + 2)
+    p.loan_router.transact("collateralLiquidated", terms_hash, 600 * 10**6, 18 * 10**6, 0, sender=liquidator,
+                           at=liquidation_day + 3)
+    assert p.loan_router.call("accruedInterest", terms_hash) == 0
+    # 400 of principal lost, and 3 of interest the holders had been credited 90% of.
+    assert before_sale - p.susdai.call("totalAssets") == 400 * 10**18 + 3 * 10**18 * 9 // 10

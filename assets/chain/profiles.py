@@ -19,8 +19,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PROTOCOL_ROLES = ("usdai", "susdai", "loan_router")
-# The custodian's deposit address is an account, not a contract: it emits no logs of its own; nor do keyless ones.
-_ROLES_WITHOUT_LOGS = frozenset({"custodian", "keyless"})
+# The custodian's deposit address and the credit insurance pool's are accounts, not contracts: they emit no logs of
+# their own; nor do keyless ones.
+_ROLES_WITHOUT_LOGS = frozenset({"custodian", "insurer", "keyless"})
 # Addresses no one holds a key to, by convention the destination of tokens taken out of circulation without a burn:
 # USDai held there is outstanding on chain and permanently non-redeemable. Every profile reads their balances.
 KEYLESS_ADDRESSES = ("0x000000000000000000000000000000000000dEaD",)

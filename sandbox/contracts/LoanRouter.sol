@@ -6,6 +6,7 @@ import {LenderPosition} from "./LenderPosition.sol";
 interface LoanCurrency {
     function transfer(address to, uint256 value) external returns (bool);
     function transferFrom(address from, address to, uint256 value) external returns (bool);
+    function balanceOf(address account) external view returns (uint256);
 }
 
 interface Collateral {
@@ -14,6 +15,9 @@ interface Collateral {
 
 /// @notice Loans against GPU title NFTs, keyed by loanTermsHash, with one tranche per loan whose lender position
 /// NFT ("USDai-LR") this router mints. Principal and repayments are in the currency token (USDC, 6 decimals).
+/// Interest accrues on chain by whole days (actual/365 on the principal outstanding, as the lenders' tapes accrue
+/// it): from the day of origination or of the last repayment, each day counted once it has begun, until the day
+/// of liquidation. The lender (the sUSDai vault) values its position from `balances()`.
 contract LoanRouter {
     uint8 private constant TRANCHE = 0;
     /// @dev The loan currency (6 decimals) to the 18-decimal scaled balance of loanState().
@@ -32,6 +36,11 @@ contract LoanRouter {
         address borrower;
         address lender;
         uint256 outstandingPrincipal;
+        uint256 rateBps;
+        /// @dev First day (days since 1970-01-01) whose interest is unpaid.
+        uint64 accrualDay;
+        /// @dev Interest frozen at liquidation: the days before the liquidation's day.
+        uint256 frozenInterest;
         uint256[] collateral;
     }
 
@@ -42,9 +51,13 @@ contract LoanRouter {
     address public immutable liquidator;
 
     mapping(bytes32 => Loan) private _loans;
+    bytes32[] private _loanTermsHashes;
     uint256 public outstandingPrincipal;
     /// @notice Currency received from repayments and liquidations (never swept in the sandbox).
     uint256 public repayments;
+    /// @notice The lender's income received to date: origination and exit fees, interest, and what a collateral
+    /// sale recovers beyond principal. The vault charges its admin fee on it.
+    uint256 public incomeReceived;
 
     event LoanOriginated(
         bytes32 indexed loanTermsHash,
@@ -119,13 +132,36 @@ contract LoanRouter {
         return _loans[loanTermsHash].collateral;
     }
 
-    /// @notice The router's book in currency units. Interest accrues on the lenders' tapes, not on chain here.
+    /// @notice The lender's position in currency units: the currency the router holds (funds not yet lent,
+    /// repayments, sale proceeds), principal outstanding, and interest accrued and unpaid.
     function balances()
         external
         view
         returns (uint256 repaymentBalance, uint256 principalOutstanding, uint256 accruedInterest)
     {
-        return (repayments, outstandingPrincipal, 0);
+        for (uint256 i = 0; i < _loanTermsHashes.length; i++) {
+            accruedInterest += _accrued(_loans[_loanTermsHashes[i]]);
+        }
+        return (currencyToken.balanceOf(address(this)), outstandingPrincipal, accruedInterest);
+    }
+
+    /// @notice Interest accrued and unpaid on one loan, in currency units.
+    function accruedInterest(bytes32 loanTermsHash) external view returns (uint256) {
+        return _accrued(_loans[loanTermsHash]);
+    }
+
+    function _accrued(Loan storage loan) private view returns (uint256) {
+        if (loan.status == LIQUIDATED) return loan.frozenInterest;
+        if (loan.status != ACTIVE) return 0;
+        return _dailyInterest(loan) * (_today() - loan.accrualDay + 1);
+    }
+
+    function _dailyInterest(Loan storage loan) private view returns (uint256) {
+        return loan.outstandingPrincipal * loan.rateBps / 3_650_000;
+    }
+
+    function _today() private view returns (uint64) {
+        return uint64(block.timestamp / 1 days);
     }
 
     function originate(
@@ -134,6 +170,7 @@ contract LoanRouter {
         address lender,
         uint256 principal,
         uint256 originationFee,
+        uint256 rateBps,
         uint256[] calldata gpuTokenIds,
         uint64 maturity,
         uint64 repaymentDeadline
@@ -148,8 +185,12 @@ contract LoanRouter {
         loan.borrower = borrower;
         loan.lender = lender;
         loan.outstandingPrincipal = principal;
+        loan.rateBps = rateBps;
+        loan.accrualDay = _today();
         loan.collateral = gpuTokenIds;
+        _loanTermsHashes.push(loanTermsHash);
         outstandingPrincipal += principal;
+        incomeReceived += originationFee;
         for (uint256 i = 0; i < gpuTokenIds.length; i++) {
             gpuTitle.transferFrom(borrower, address(this), gpuTokenIds[i]);
         }
@@ -173,8 +214,10 @@ contract LoanRouter {
         uint256 total = principalPaid + interest + exitFee;
         currencyToken.transferFrom(msg.sender, address(this), total);
         loan.outstandingPrincipal -= principalPaid;
+        loan.accrualDay = _today();
         outstandingPrincipal -= principalPaid;
         repayments += total;
+        incomeReceived += interest + exitFee;
         bool isRepaid = loan.outstandingPrincipal == 0;
         emit LenderRepaid(loanTermsHash, loan.lender, TRANCHE, principal, interest, prepayment);
         if (isRepaid) {
@@ -189,6 +232,7 @@ contract LoanRouter {
         Loan storage loan = _loans[loanTermsHash];
         if (loan.status != ACTIVE) revert WrongStatus(loanTermsHash, loan.status);
         if (block.timestamp <= loan.repaymentDeadline) revert DeadlineNotPassed(loan.repaymentDeadline);
+        loan.frozenInterest = _dailyInterest(loan) * (_today() - loan.accrualDay);
         loan.status = LIQUIDATED;
         _releaseCollateral(loan, liquidator);
         emit LoanLiquidated(loanTermsHash);
@@ -208,8 +252,10 @@ contract LoanRouter {
         uint256 principalRecovered = recovered < loan.outstandingPrincipal ? recovered : loan.outstandingPrincipal;
         outstandingPrincipal -= loan.outstandingPrincipal;
         loan.outstandingPrincipal = 0;
+        loan.frozenInterest = 0;
         loan.status = COLLATERAL_LIQUIDATED;
         repayments += proceeds;
+        incomeReceived += recovered - principalRecovered;
         emit LenderLiquidationRepaid(loanTermsHash, loan.lender, TRANCHE, principalRecovered, recovered - principalRecovered);
         emit LoanCollateralLiquidated(loanTermsHash, proceeds, liquidationFee, surplus);
     }

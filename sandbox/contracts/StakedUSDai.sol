@@ -16,14 +16,20 @@ interface StakedAsset {
 interface LoanBook {
     function currencyToken() external view returns (address);
     function balances() external view returns (uint256 repayments, uint256 outstandingPrincipal, uint256 accruedInterest);
+    function incomeReceived() external view returns (uint256);
 }
 
 /// @notice sUSDai: staked USDai (18-decimal shares) with an asynchronous, FIFO redemption queue.
-/// The NAV is reported by the admin once a day and moved by stakes and serviced redemptions in between.
+/// As the real vault does, it values itself from what it holds: its USDai less what serviced redemptions are owed,
+/// its loan router position (currency held, principal outstanding, accrued interest) and the reserves it sent to
+/// the custodian, less the admin fee on income. A loan written off at its collateral sale lowers the share price.
+/// The custodian's T-bill yield is off chain: the admin reports it (cumulative) after each statement.
 contract StakedUSDai is ERC20Token {
     uint256 private constant PRICE_SCALE = 1e18;
     /// @dev The loan router's currency (6 decimals) to USDai (18 decimals).
     uint256 private constant CURRENCY_SCALE = 1e12;
+    uint256 public constant ADMIN_FEE_BPS = 1000;
+    uint256 private constant BPS = 10_000;
 
     struct Redemption {
         address controller;
@@ -34,7 +40,10 @@ contract StakedUSDai is ERC20Token {
     LoanBook public immutable loanRouter;
     address public immutable admin;
 
-    uint256 private _nav;
+    /// @notice USDai sent to the custodian (at par, as base token).
+    uint256 public custodianPrincipal;
+    /// @notice The custodian's T-bill income to date as last reported (negative after a mark-down).
+    int256 public custodianYield;
     mapping(uint256 => Redemption) public redemptions;
     /// @notice Oldest redemption not yet fully serviced; equals redemptionTail when the queue is empty.
     uint256 public redemptionHead = 1;
@@ -79,9 +88,25 @@ contract StakedUSDai is ERC20Token {
         admin = msg.sender;
     }
 
-    /// @notice The reported NAV, plus stakes and minus serviced redemptions since the report.
+    /// @notice What the vault holds, net of the admin fee on income (OPTIMISTIC: with accrued interest).
     function totalAssets() public view returns (uint256) {
-        return _nav;
+        return _assets(true);
+    }
+
+    /// @notice The vault's assets without interest accrued and unpaid (CONSERVATIVE): what redemptions are paid at.
+    function conservativeAssets() public view returns (uint256) {
+        return _assets(false);
+    }
+
+    function _assets(bool withAccrued) private view returns (uint256) {
+        (uint256 cash, uint256 principal, uint256 accrued) = loanRouter.balances();
+        if (!withAccrued) accrued = 0;
+        uint256 income = loanRouter.incomeReceived();
+        int256 assets = int256(usdai.balanceOf(address(this))) - int256(claimableBalance)
+            + int256((cash + principal + accrued) * CURRENCY_SCALE)
+            - int256((income + accrued) * CURRENCY_SCALE * ADMIN_FEE_BPS / BPS)
+            + int256(custodianPrincipal) + custodianYield - custodianYield * int256(ADMIN_FEE_BPS) / int256(BPS);
+        return assets > 0 ? uint256(assets) : 0;
     }
 
     /// @notice Shares in holders' hands plus pending redemption shares (held by the vault until serviced).
@@ -91,12 +116,12 @@ contract StakedUSDai is ERC20Token {
 
     function depositSharePrice() public view returns (uint256) {
         uint256 shares = totalShares();
-        return shares == 0 ? PRICE_SCALE : _nav * PRICE_SCALE / shares;
+        return shares == 0 ? PRICE_SCALE : totalAssets() * PRICE_SCALE / shares;
     }
 
-    /// @notice The sandbox reports one NAV, so the conservative redemption price equals the deposit price.
     function redemptionSharePrice() public view returns (uint256) {
-        return depositSharePrice();
+        uint256 shares = totalShares();
+        return shares == 0 ? PRICE_SCALE : conservativeAssets() * PRICE_SCALE / shares;
     }
 
     /// @return index id of the last fully serviced redemption (0 before any)
@@ -125,9 +150,9 @@ contract StakedUSDai is ERC20Token {
     function deposit(uint256 assets, address receiver) external returns (uint256 shares) {
         if (assets == 0) revert ZeroAmount();
         uint256 supply = totalShares();
-        shares = supply == 0 || _nav == 0 ? assets : assets * supply / _nav;
+        uint256 nav = totalAssets();
+        shares = supply == 0 || nav == 0 ? assets : assets * supply / nav;
         usdai.transferFrom(msg.sender, address(this), assets);
-        _nav += assets;
         _mint(receiver, shares);
         emit Deposit(msg.sender, receiver, assets, shares);
     }
@@ -167,7 +192,6 @@ contract StakedUSDai is ERC20Token {
         uint256 serviced = shares - remaining;
         _pendingShares -= serviced;
         _burn(address(this), serviced);
-        _nav -= amount;
         claimableBalance += amount;
         uint256 liquidity = usdai.balanceOf(address(this));
         if (liquidity < claimableBalance) revert InsufficientLiquidity(liquidity, claimableBalance);
@@ -188,8 +212,9 @@ contract StakedUSDai is ERC20Token {
         emit Withdraw(msg.sender, receiver, controller, assets, shares);
     }
 
-    function reportNav(uint256 nav) external onlyAdmin {
-        _nav = nav;
+    /// @notice The custodian's T-bill income to date, from its latest statement.
+    function reportCustodianYield(int256 yieldToDate) external onlyAdmin {
+        custodianYield = yieldToDate;
     }
 
     /// @notice Turns vault USDai into the loan currency, delivered to the loan router.
@@ -201,6 +226,7 @@ contract StakedUSDai is ERC20Token {
     /// @notice Turns vault USDai into base token delivered to the custodian's deposit address.
     function sendToCustodian(uint256 usdaiAmount, address custodian) external onlyAdmin returns (uint256) {
         _requireFree(usdaiAmount);
+        custodianPrincipal += usdaiAmount;
         return usdai.withdraw(usdai.baseToken(), usdaiAmount, 0, custodian);
     }
 

@@ -5,7 +5,11 @@
   interest_accrual posts) through the liquidation day minus interest repaid before the log. The shortfall against
   the proceeds is charged to the loan's allowance first, as far as the allowance required at the loan's last tape
   day before the liquidation's day covers it (allowance_used_usd); the rest is credit loss expense, a negative
-  shortfall a surplus. Liquidations are few: all history is kept, for the allowance's true-ups too.
+  shortfall a surplus. What the proceeds leave unpaid of the accrued interest is written off (the admin fee on it is
+  never charged: rule susdai_credit_loss). The loan's credit insurance (its last tape row before the sale) pays its
+  cover ratio of the principal lost, at most the shortfall, once its waiting period from origination has run
+  (insurance_claim_usd on insurance_claim_date: rule insurance_recovery). Liquidations are few: all history is kept,
+  for the allowance's true-ups too.
 #}
 with loan_events as (
   select * from {{ ref('loan_router_events_usd') }}
@@ -104,15 +108,80 @@ shortfalls as (
     and allowances_before.log_index = liquidated_positions.log_index
 ),
 
+-- The loan's credit insurance as its last tape row before the sale's day states it.
+covers as (
+  select tx_hash, log_index, insurance_cover_ratio, insurance_waiting_period_days, origination_date
+  from (
+    select
+      liquidations.tx_hash,
+      liquidations.log_index,
+      tapes.insurance_cover_ratio,
+      tapes.insurance_waiting_period_days,
+      tapes.origination_date,
+      row_number() over (
+        partition by liquidations.tx_hash, liquidations.log_index
+        order by tapes.as_of_date desc, tapes.partition_date desc
+      ) as latest
+    from liquidations
+    inner join {{ ref('stg_loan_tapes') }} as tapes
+      on lower(tapes.loan_terms_hash) = lower(liquidations.loan_terms_hash)
+      and tapes.as_of_date < liquidations.partition_date
+  ) as ranked
+  where latest = 1
+),
+
 liquidation_results as (
   select
-    *,
+    shortfalls.*,
     case
       when shortfall_usd <= 0 then 0
       when shortfall_usd < allowance_before_usd then shortfall_usd
       else allowance_before_usd
-    end as allowance_used_usd
+    end as allowance_used_usd,
+    -- The proceeds repay principal first: what they leave unpaid of the accrued interest is written off.
+    case
+      when shortfall_usd <= 0 then {{ usd(0) }}
+      when shortfall_usd < accrued_interest_usd then shortfall_usd
+      else accrued_interest_usd
+    end as interest_written_off_usd,
+    case
+      when proceeds_usd >= outstanding_principal_usd then {{ usd(0) }}
+      else {{ usd("outstanding_principal_usd - proceeds_usd") }}
+    end as principal_lost_usd,
+    covers.insurance_cover_ratio,
+    covers.insurance_waiting_period_days,
+    covers.origination_date
   from shortfalls
+  left join covers
+    on covers.tx_hash = shortfalls.tx_hash
+    and covers.log_index = shortfalls.log_index
+),
+
+-- The claim on the cover: its ratio of the principal lost, at most the shortfall, recognised on the later of the
+-- sale's day and the day the policy's waiting period (from the loan's origination) has run.
+covered as (
+  select
+    *,
+    {{ usd("principal_lost_usd * cast(coalesce(insurance_cover_ratio, 0) as decimal(9, 6))") }} as covered_loss_usd
+  from liquidation_results
+),
+
+claims as (
+  select
+    *,
+    case
+      when covered_loss_usd = 0 or shortfall_usd <= 0 then {{ usd(0) }}
+      when {{ usd("shortfall_usd") }} < covered_loss_usd then {{ usd("shortfall_usd") }}
+      else covered_loss_usd
+    end as insurance_claim_usd,
+    case
+      when coalesce(insurance_cover_ratio, 0) = 0 or shortfall_usd <= 0 then null
+      else greatest(
+        partition_date,
+        cast({{ dbt.dateadd('day', 'coalesce(insurance_waiting_period_days, 0)', 'origination_date') }} as date)
+      )
+    end as insurance_claim_date
+  from covered
 )
 
-select * from liquidation_results
+select * from claims

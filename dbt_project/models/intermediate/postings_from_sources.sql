@@ -1,12 +1,12 @@
 {{ config(materialized='table') }}
 {#
-  Every posting read from a source (chain, loan tapes, custodian) over the rebuild window, before the ledger's
-  computed entries. A table of the window: the day's sUSDai yield and the journal both read it, and the families
+  Every posting read from a source (chain, loan tapes, custodian) over the rebuild window, with the insurance claims
+  the liquidations give rise to, before the ledger's closing entries (sUSDai's yield and credit losses). A table of the window: the day's sUSDai yield and the journal both read it, and the families
   are computed once.
 #}
 {% set families = [
   'postings_usdai_reserve', 'postings_susdai', 'postings_loans', 'postings_interest_accrual',
-  'postings_credit_loss_allowance', 'postings_tbills'
+  'postings_credit_loss_allowance', 'postings_insurance_recovery', 'postings_tbills'
 ] %}
 {% for family in families %}
 select

@@ -1,6 +1,6 @@
 {#
   USDai's reserve events of the rebuild window (docs/ledger.md): usdai_mint, usdai_unbacked_mint, usdai_burn, reserve_conversion,
-  reserve_to_custodian. USDai held by the protocol's own contracts is eliminated, so only mints to and burns by
+  reserve_to_custodian, and insurance_recovery_received (the insurance pool's USDai paid to the protocol). USDai held by the protocol's own contracts is eliminated, so only mints to and burns by
   outside holders move 2000. Withdrawals are taken at par: the base token leaving USDai equals usdaiAmount.
 #}
 with usdai_events as (
@@ -23,7 +23,8 @@ with usdai_events as (
     coalesce(caller_roles.is_protocol, false) as caller_is_protocol,
     coalesce(recipient_roles.is_protocol, false) as recipient_is_protocol,
     coalesce(recipient_roles.is_custodian, false) as recipient_is_custodian,
-    coalesce(to_roles.is_protocol, false) as to_is_protocol
+    coalesce(to_roles.is_protocol, false) as to_is_protocol,
+    coalesce(from_roles.is_insurer, false) as from_is_insurer
   from {{ ref('stg_chain_events') }} as events
   inner join {{ ref('protocol_roles_daily') }} as protocol
     on protocol.partition_date = events.partition_date
@@ -33,6 +34,8 @@ with usdai_events as (
     on recipient_roles.partition_date = events.partition_date and recipient_roles.address_key = lower(events.recipient)
   left join {{ ref('address_roles_daily') }} as to_roles
     on to_roles.partition_date = events.partition_date and to_roles.address_key = lower(events.to_address)
+  left join {{ ref('address_roles_daily') }} as from_roles
+    on from_roles.partition_date = events.partition_date and from_roles.address_key = lower(events.from_address)
   where events.contract_role = 'usdai'
     and {{ in_rebuild_window("events.partition_date") }}
 ),
@@ -68,6 +71,19 @@ entries as (
     and value is not null
     and not to_is_protocol
     and tx_hash not in (select tx_hash from explained_mint_transactions)
+
+  union all
+
+  -- The credit insurance pool pays a claim in USDai to the protocol: the receivable is settled, and the USDai
+  -- leaves circulation outside the protocol.
+  select
+    partition_date, block_time, tx_hash, log_index,
+    'insurance_recovery_received',
+    '2000', '',
+    '1150', '',
+    {{ raw_to_usd("value", "usdai_usd_per_raw_unit") }}
+  from usdai_events
+  where event = 'Transfer' and from_is_insurer and to_is_protocol and value is not null
 
   union all
 

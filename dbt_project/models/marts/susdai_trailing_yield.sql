@@ -4,12 +4,18 @@
   ledger's account of it. A single day swings with one-off fees; the 7- and 30-day figures are the ones to quote.
     share_price_yield    (price at the day's close / price window_days earlier - 1) x 365 / window_days: what a
                          holder of one share over the window earned, annualised without compounding
-    ledger_yield         the sum over the window of each day's holder_yield / (nav_close - holder_yield), x 365 /
-                         window_days. The base is the opening NAV plus the day's stakes and redemptions, which move
-                         at the opening price, so each day's term is that day's share price growth as the ledger
-                         explains it
-    share_price_yield_by_day   the same sum of daily share price growths, what ledger_yield must equal
-    yield_from_*         the parts of ledger_yield (loan interest, T-bills, fees, each net of the admin fee)
+    ledger_yield         the sum over the window of each day's (holder_yield - credit_losses_borne) / (nav_close -
+                         that), x 365 / window_days: the holders' return as the ledger accounts for it. The base is
+                         the opening NAV plus the day's stakes and redemptions
+    share_price_yield_by_day   the same sum of daily share price growths on chain
+    explained_share_price_yield   the same sum of each day's (holder_yield - credit_losses_borne + the change in
+                         unmarked_losses) / (totalAssets() - that): the share price growth the ledger explains. The
+                         vault marks a loss at the sale, not as the allowance is built, and a recovery when the pool
+                         pays: the change in unmarked losses is that timing. What is left is the value moved within
+                         the day between stakes and redemptions and the day's income (the vault values itself
+                         continuously, the ledger at the close)
+    yield_from_*         the parts of ledger_yield (loan interest, T-bills, fees, each net of the admin fee, and the
+                         credit losses borne, negative)
     income_*, admin_fee  the window's income by source and what the protocol kept of it, in USD
   A window is reported only when the ledger has every one of its days.
 #}
@@ -25,7 +31,11 @@ with days as (
     yield_from_loan_interest,
     yield_from_tbills,
     yield_from_fees,
-    {{ usd("nav_close - holder_yield") }} as return_base,
+    credit_losses_borne,
+    onchain_total_assets,
+    {{ usd("holder_yield - credit_losses_borne") }} as holder_net_return,
+    {{ usd("nav_close - holder_yield + credit_losses_borne") }} as return_base,
+    {{ usd("unmarked_losses - lag(unmarked_losses) over (order by partition_date)") }} as unmarked_losses_change,
     lag(onchain_share_price) over (order by partition_date) as previous_share_price
   from {{ ref('susdai_yield') }}
 ),
@@ -33,10 +43,13 @@ with days as (
 daily_returns as (
   select
     days.*,
-    {{ exact_ratio("holder_yield", "return_base") }} as ledger_return,
+    {{ exact_ratio("holder_net_return", "return_base") }} as ledger_return,
     {{ exact_ratio("yield_from_loan_interest", "return_base") }} as loan_interest_return,
     {{ exact_ratio("yield_from_tbills", "return_base") }} as tbills_return,
     {{ exact_ratio("yield_from_fees", "return_base") }} as fees_return,
+    {{ exact_ratio("-credit_losses_borne", "return_base") }} as credit_losses_return,
+    {{ exact_ratio("holder_net_return + unmarked_losses_change",
+                   "onchain_total_assets - holder_net_return - unmarked_losses_change") }} as explained_return,
     {{ exact_ratio("onchain_share_price - previous_share_price", "previous_share_price") }} as share_price_return
   from days
 ),
@@ -60,6 +73,10 @@ window_sums as (
     {{ usd("sum(day.loan_interest_return)") }} as loan_interest_return,
     {{ usd("sum(day.tbills_return)") }} as tbills_return,
     {{ usd("sum(day.fees_return)") }} as fees_return,
+    {{ usd("sum(day.credit_losses_return)") }} as credit_losses_return,
+    {{ usd("sum(day.credit_losses_borne)") }} as credit_losses_borne,
+    {{ usd("sum(day.explained_return)") }} as explained_return,
+    count(day.explained_return) as days_with_explained_return,
     {{ usd("sum(day.share_price_return)") }} as share_price_return,
     count(day.share_price_return) as days_with_share_price_return
   from daily_returns as closing
@@ -93,12 +110,16 @@ select
   {{ exact_ratio("ledger_return * 365", "window_days") }} as ledger_yield,
   case when days_with_share_price_return = window_days
     then {{ exact_ratio("share_price_return * 365", "window_days") }} end as share_price_yield_by_day,
+  case when days_with_explained_return = window_days
+    then {{ exact_ratio("explained_return * 365", "window_days") }} end as explained_share_price_yield,
   {{ exact_ratio("loan_interest_return * 365", "window_days") }} as yield_from_loan_interest,
   {{ exact_ratio("tbills_return * 365", "window_days") }} as yield_from_tbills,
   {{ exact_ratio("fees_return * 365", "window_days") }} as yield_from_fees,
+  {{ exact_ratio("credit_losses_return * 365", "window_days") }} as yield_from_credit_losses,
   income_loan_interest,
   income_tbills,
   income_fees,
   admin_fee,
-  holder_yield
+  holder_yield,
+  credit_losses_borne
 from complete_windows

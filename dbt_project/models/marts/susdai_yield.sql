@@ -2,17 +2,21 @@
   The sUSDai vault's NAV per ledger day, its growth split by where the yield came from, and the same growth
   read from the chain (USD unless named otherwise):
     nav_open, nav_close            ledger 2100 (the holders' claim) at the previous and this day's close
-    net_flows                      stakes less redemptions serviced: the NAV change that is not yield
+    net_flows                      stakes less redemptions serviced: the NAV change that is neither yield nor loss
     income_loan_interest, income_tbills, income_fees   the day's 4000, 4010 and 4020 (credits less debits)
     holder_yield                   the day's 5010: income net of the admin fee (rule susdai_yield)
     admin_fee                      income less holder_yield, what the protocol keeps
+    credit_losses_borne            the day's credit losses the holders bear (5020 credits less debits, rule
+                                   susdai_credit_loss; negative on a release or a recovery)
+    unmarked_losses                the allowance less the insurance claims receivable at the close (1190, 1150):
+                                   what the ledger has taken off the claim and the vault's totalAssets() has not
     yield_from_loan_interest, yield_from_tbills   each income x (1 - admin_fee_rate), rounded to 18 places;
     yield_from_fees                the rest of holder_yield, so the three add up to it exactly
     annualised_yield               holder_yield x 365 / nav_open, and the same per source
     onchain_total_assets, onchain_total_shares, onchain_share_price   totalAssets(), totalShares() (in shares)
                                    and their quotient at the day's state block
     onchain_annualised_yield       the share price's growth over the previous ledger day x 365
-    nav_difference                 onchain_total_assets - nav_close
+    nav_difference                 onchain_total_assets - nav_close (unmarked_losses when the two agree: R6)
   Quotients are exact, truncated to 18 places, null when the denominator is zero or missing.
   The previous day's NAV and share price carry forward from the mart's own last day before the window.
 #}
@@ -29,7 +33,10 @@ accounts as (
       as income_loan_interest,
     {{ usd("sum(case when account_code = '4010' then period_credits - period_debits else 0 end)") }} as income_tbills,
     {{ usd("sum(case when account_code = '4020' then period_credits - period_debits else 0 end)") }} as income_fees,
-    {{ usd("sum(case when account_code = '5010' then period_debits - period_credits else 0 end)") }} as holder_yield
+    {{ usd("sum(case when account_code = '5010' then period_debits - period_credits else 0 end)") }} as holder_yield,
+    {{ usd("sum(case when account_code = '5020' then period_credits - period_debits else 0 end)") }}
+      as credit_losses_borne,
+    {{ usd("-sum(case when account_code in ('1190', '1150') then closing_balance else 0 end)") }} as unmarked_losses
   from {{ ref('trial_balance') }}
   where {{ in_rebuild_window("partition_date") }}
   group by partition_date
@@ -65,6 +72,8 @@ days as (
     accounts.income_tbills,
     accounts.income_fees,
     accounts.holder_yield,
+    accounts.credit_losses_borne,
+    accounts.unmarked_losses,
     onchain.onchain_total_assets,
     onchain.onchain_total_shares,
     {{ usd(exact_ratio("onchain.onchain_total_assets", "onchain.onchain_total_shares")) }} as onchain_share_price
@@ -115,7 +124,7 @@ select
   cast(partition_date as date) as partition_date,
   nav_open,
   nav_close,
-  {{ usd("nav_change - holder_yield") }} as net_flows,
+  {{ usd("nav_change - holder_yield + credit_losses_borne") }} as net_flows,
   income_loan_interest,
   income_tbills,
   income_fees,
@@ -124,6 +133,8 @@ select
   yield_from_loan_interest,
   yield_from_tbills,
   yield_from_fees,
+  credit_losses_borne,
+  unmarked_losses,
   {{ usd(exact_ratio("holder_yield_365", "nav_open")) }} as annualised_yield,
   {{ usd(exact_ratio("loan_interest_365", "nav_open")) }} as annualised_yield_from_loan_interest,
   {{ usd(exact_ratio("tbills_365", "nav_open")) }} as annualised_yield_from_tbills,

@@ -1,5 +1,9 @@
 {#
-  R6: sUSDai's totalAssets() at the day's last block equals the ledger's sUSDai holders' claim (2100).
+  R6: sUSDai's totalAssets() at the day's last block equals what the ledger says the vault is worth on the vault's
+  own terms: the holders' claim (2100), plus the losses the ledger has recognised before the chain does (the
+  allowance, 1190: the vault marks a loan down only when its collateral is sold), less the insurance claims the
+  pool has not paid yet (1150: the vault sees a recovery when it arrives). Two independent figures: the vault
+  values itself from its balances, the ledger from the journal.
 #}
 with {{ chain_cutoff_cte() }}, {{ address_book_cte() }},
 nav as (
@@ -9,14 +13,27 @@ nav as (
     where s.contract_role = 'susdai' and s.method = 'totalAssets' and s.field = 'value'
 ),
 ledger as (
-    select partition_date, -closing_balance as ledger_claim from {{ ref('trial_balance') }}
-    where account_code = '2100'
+    select partition_date,
+           -sum(case when account_code = '2100' then closing_balance else 0 end) as ledger_claim,
+           -sum(case when account_code = '1190' then closing_balance else 0 end) as allowance,
+           sum(case when account_code = '1150' then closing_balance else 0 end) as insurance_receivable
+    from {{ ref('trial_balance') }}
+    where account_code in ('2100', '1190', '1150')
+    group by partition_date
+),
+compared as (
+    select n.partition_date, onchain_nav, ledger_claim, allowance, insurance_receivable,
+           ledger_claim + allowance - insurance_receivable as ledger_nav
+    from nav n join ledger l using (partition_date)
 )
-select n.partition_date as check_date, 'susdai:total_assets' as entity_key, 'warn' as severity,
-       cast(onchain_nav as varchar) as expected, cast(ledger_claim as varchar) as actual,
-       cast(onchain_nav - ledger_claim as varchar) as difference,
+select c.partition_date as check_date, 'susdai:total_assets' as entity_key, 'warn' as severity,
+       cast(onchain_nav as varchar) as expected, cast(ledger_nav as varchar) as actual,
+       cast(onchain_nav - ledger_nav as varchar) as difference,
        'abs ' || {{ reconciliation_setting('nav_abs_tolerance') }} || ', rel ' || {{ reconciliation_setting('nav_rel_tolerance') }} as tolerance,
-       {{ within("onchain_nav - ledger_claim", "onchain_nav", "nav_abs_tolerance", "nav_rel_tolerance") }} as within_tolerance,
-       'sUSDai.totalAssets() vs ledger 2100' as description, k.cutoff as cutoffs,
-       'chain_state + trial_balance 2100@' || cast(n.partition_date as varchar) as lineage
-from nav n join ledger l using (partition_date) left join chain_cutoff k using (partition_date)
+       {{ within("onchain_nav - ledger_nav", "onchain_nav", "nav_abs_tolerance", "nav_rel_tolerance") }} as within_tolerance,
+       'sUSDai.totalAssets() vs ledger 2100 ' || cast(ledger_claim as varchar) || ' + allowance 1190 '
+           || cast(allowance as varchar) || ' - insurance receivable 1150 ' || cast(insurance_receivable as varchar)
+           as description,
+       k.cutoff as cutoffs,
+       'chain_state + trial_balance 2100, 1190, 1150@' || cast(c.partition_date as varchar) as lineage
+from compared c left join chain_cutoff k using (partition_date)
