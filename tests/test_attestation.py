@@ -106,7 +106,9 @@ def test_html_and_pdf_carry_every_field_of_the_attestation(clean_demo, warehouse
         assert needle in html, needle
     # loan book at amortised cost less allowance, collateral health, sUSDai NAV, credit insurance, redemption queue
     for needle in ("amortised cost", "allowance", "Collateral health", "sUSDai NAV", *facts["loans"],
-                   "insurance cover", "principal covered", "70.00%", "21 days", "no recovery from an insurer",
+                   "insurance cover", "principal covered", "70.00%", "21 days", "sUSDai holders bear the vault",
+                   "no claim on the insurance pool", "losses the vault marks only at the sale", "holder yield, 7 days",
+                   "credit losses borne by holders today",
                    "redemption queue", "sUSDai pending redemption", "redemptionQueueInfo().balance",
                    "ledger 2110"):
         assert needle in html, needle

@@ -105,11 +105,15 @@ def _cutoffs(day: date, cutoffs: list[dict], policy: ReconciliationPolicy) -> Se
                                    f"warning below {ratio(policy.coverage_buffer)}"),
             ("R5 tape principal against loanState().scaledBalance",
              f"{plain(policy.loan_principal_abs_tolerance)} USD or {plain(policy.loan_principal_rel_tolerance)} relative"),
-            ("R6 sUSDai totalAssets() against ledger 2100",
+            ("R6 sUSDai totalAssets() against ledger 2100 + unmarked losses",
              f"{plain(policy.nav_abs_tolerance)} USD or {plain(policy.nav_rel_tolerance)} relative"),
             ("R7 collateral GPU online and healthy",
              f"\u2265 {plain(policy.gpu_min_online_minutes)} minutes online, "
              f"\u2264 {plain(policy.gpu_max_xid_error_samples)} XID error samples"),
+            ("R10 total assets net of the allowance against all liabilities",
+             f"a deficit of at most {plain(policy.solvency_deficit_tolerance)} USD"),
+            ("H7 sUSDai share price growth against the ledger's",
+             f"{ratio(policy.yield_unexplained_daily_tolerance)} of the NAV a day"),
             ("cut-off lag between sources", f"{plain(policy.max_cutoff_lag_minutes)} minutes"),
         ],
     )
@@ -251,13 +255,20 @@ def _loan_book(con, day: date) -> tuple[Section, list[dict]]:
     if nav:
         n = nav[0]
         nav_rows = [
-            ("sUSDai NAV: holders' claim, ledger 2100", usd(n["nav_close"])),
+            ("sUSDai NAV: holders' claim, ledger 2100 (net of the credit losses they bear)", usd(n["nav_close"])),
+            ("+ losses the vault marks only at the sale, less insurance claims not yet paid",
+             usd(n["unmarked_losses"])),
             ("sUSDai totalAssets() on chain", usd(n["onchain_total_assets"])),
             ("difference (chain \u2212 ledger)", usd(n["nav_difference"])),
             ("share price on chain (USDai per sUSDai)", plain(n["onchain_share_price"])),
             ("yield to holders today: loan interest / T-bills / fees",
              f"{usd(n['yield_from_loan_interest'])} / {usd(n['yield_from_tbills'])} / {usd(n['yield_from_fees'])}"),
-            ("annualised holder yield (ledger / chain share price)",
+            ("credit losses borne by holders today", usd(n["credit_losses_borne"])),
+            ("holder yield, 7 days (share price / ledger)",
+             f"{ratio(n['share_price_yield_7d'])} / {ratio(n['ledger_yield_7d'])}"),
+            ("holder yield, 30 days (share price / ledger)",
+             f"{ratio(n['share_price_yield_30d'])} / {ratio(n['ledger_yield_30d'])}"),
+            ("holder yield, today only (ledger / chain share price): swings with one-off fees",
              f"{ratio(n['annualised_yield'])} / {ratio(n['onchain_annualised_yield'])}"),
         ]
     insured = [l for l in loans if l["insurance_cover_ratio"]]
@@ -268,6 +279,14 @@ def _loan_book(con, day: date) -> tuple[Section, list[dict]]:
     if insured:
         insurance_rows.append(("total", "", "", "", "", usd(sum((l["principal"] for l in insured), Decimal(0))),
                                usd(sum((l["insured_principal"] for l in insured), Decimal(0)))))
+    claims = _model(con, "attestation_insurance_claims", day, "insurance_claim_date, loan_terms_hash")
+    names = {l["loan_terms_hash"]: l["loan_id"] for l in loans}
+    claim_rows = [(names.get(c["loan_terms_hash"]) or _short(c["loan_terms_hash"]), str(c["sale_date"]),
+                   usd(c["principal_lost_usd"]), ratio(c["insurance_cover_ratio"]), usd(c["insurance_claim_usd"]),
+                   str(c["insurance_claim_date"])) for c in claims]
+    if claims:
+        claim_rows.append(("receivable from the pool at the close (1150)", "", "", "", usd(claims[0]["receivable_at_close"]),
+                           ""))
     queue = _model(con, "attestation_redemption_queue", day, "partition_date")
     queue_rows = []
     if queue:
@@ -295,12 +314,17 @@ def _loan_book(con, day: date) -> tuple[Section, list[dict]]:
                            "principal covered"),
                   rows=insurance_rows, numeric=frozenset({2, 5, 6}), total_row=bool(insured),
                   empty="no loan carries credit insurance"),
+            Table(columns=("insurance claim: loan", "sold", "principal lost", "cover", "claim", "recognised"),
+                  rows=claim_rows, numeric=frozenset({2, 3, 4}), total_row=bool(claims),
+                  empty="no claim on the insurance pool"),
             Table(columns=("redemption queue", "value"), rows=queue_rows, numeric=frozenset({1}),
                   empty="no redemption queue for the day"),
         ],
-        notes=["Credit insurance: no recovery from an insurer is recorded; the ledger does not book insurance "
-               "recoveries yet, and counts the cover only in the allowance of a loan whose waiting period has "
-               "passed."] if insured else [],
+        notes=["sUSDai holders bear the vault's credit losses: the allowance and a sale's shortfall reduce their "
+               "claim (2100) the day the ledger recognises them, net of a claim on the credit insurance pool (the "
+               "cover's ratio of the principal lost, once its waiting period from origination has run), which is "
+               "a receivable until the pool pays. totalAssets() on chain marks a loss only at the sale and a "
+               "recovery only when paid; the difference is shown above."] if (insured or claims) else [],
         charts=["loan_book_by_status", "collateral_health"],
     )
     return section, loans
