@@ -101,7 +101,11 @@ def test_html_and_pdf_carry_every_field_of_the_attestation(clean_demo, warehouse
         assert needle in tokens, needle
     assert "balances not read" not in html
     # reserves by class with custodian and segregation; T-bills by CUSIP with maturity and fair value
-    for needle in ("custodian cash (1000)", "T-bills at fair value (1010)", "stablecoins on chain (1020)",
+    # reserves by class: type, holder, jurisdiction, account nature, encumbrance, notional beside market value,
+    # and what backs the base token held on chain
+    for needle in ("cash (1000)", "T-bills (1010)", "stablecoins on chain (1020)", "GPU loans (1100 - 1190)",
+                   "jurisdiction", "United States (New York)", "encumbrance", "not pledged, lent or rehypothecated",
+                   "notional (par)", "market / carrying value", "what backs it", "M0 Foundation",
                    "segregated", "maturity", "fair value", *facts["cusips"]):
         assert needle in html, needle
     # loan book at amortised cost less allowance, collateral health, sUSDai NAV, credit insurance, redemption queue

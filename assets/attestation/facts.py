@@ -186,8 +186,15 @@ def _segregation(spec: dict) -> str:
     return "not stated" if value is None else ("yes" if value else "no")
 
 
-def _reserves(con, day: date, coverage: dict) -> Section:
+def _token_issuers() -> dict[str, dict]:
+    from assets.inbox.counterparties import counterparties
+
+    return counterparties().get("tokens", {})
+
+
+def _reserves(con, day: date, coverage: dict, loans: list[dict]) -> Section:
     custodians = _custodian_names()
+    issuers = _token_issuers()
     cash = _model(con, "attestation_reserve_cash", day, "custodian_id, account_id, statement_date")
     tbills = _model(con, "attestation_reserve_tbills", day, "cusip, custodian_id, account_id, statement_date")
     stablecoins = _model(con, "attestation_reserve_stablecoins", day, "sub_account")
@@ -196,16 +203,41 @@ def _reserves(con, day: date, coverage: dict) -> Section:
         spec = custodians.get(custodian_id, {})
         return spec.get("name", custodian_id), _segregation(spec)
 
+    def terms(ids: list[str], key: str) -> str:
+        # Custody terms are facts of each agreement (counterparties.toml); unstated ones say so.
+        return ", ".join(sorted({str(custodians.get(cid, {}).get(key, "not stated")) for cid in ids})) or "n/a"
+
     # Ledger 1000 holds every custodian account together; the statements name who holds it.
     holders = sorted({(c["custodian_id"], c["account_id"]) for c in cash})
-    classes = [("custodian cash (1000)",
-                ", ".join(f"{custodian(cid)[0]} {account}" for cid, account in holders) or "no cash statement",
-                ", ".join(sorted({custodian(cid)[1] for cid, _ in holders})),
-                usd(coverage["custodian_cash"]))]
-    classes.append(("T-bills at fair value (1010)", "by CUSIP below", "", usd(coverage["tbills"])))
-    classes.append(("stablecoins on chain (1020)", "self-custody in the protocol's contracts, by token below",
-                    "yes (contract balances)", usd(coverage["onchain_stablecoins"])))
-    classes.append(("liquid reserves", "", "", usd(coverage["liquid_reserves"])))
+    cash_ids = [cid for cid, _ in holders]
+    bill_ids = sorted({t["custodian_id"] for t in tbills})
+    par = sum((t["par_value"] for t in tbills), Decimal(0))
+    principal = sum((l["principal"] for l in loans), Decimal(0))
+    carrying = sum((l["carrying_amount"] for l in loans), Decimal(0))
+    account = {True: "segregated", False: "omnibus"}
+
+    def nature(ids: list[str]) -> str:
+        return ", ".join(sorted({account.get(custodians.get(cid, {}).get("segregated"), "not stated")
+                                 for cid in ids})) or "n/a"
+
+    classes = [
+        ("cash (1000)", "USD deposit",
+         ", ".join(f"{custodian(cid)[0]} {acct}" for cid, acct in holders) or "no cash statement",
+         terms(cash_ids, "jurisdiction"), nature(cash_ids), terms(cash_ids, "encumbrance"),
+         usd(coverage["custodian_cash"]), usd(coverage["custodian_cash"])),
+        ("T-bills (1010)", "US Treasury bills, by CUSIP below",
+         ", ".join(custodian(cid)[0] for cid in bill_ids) or "none held", terms(bill_ids, "jurisdiction"),
+         nature(bill_ids), terms(bill_ids, "encumbrance"), usd(par), usd(coverage["tbills"])),
+        ("stablecoins on chain (1020)", "tokens by contract below",
+         "self-custody: the protocol's contracts", "on chain (Arbitrum)", "contract balances",
+         "none: no key can move them but the contracts' own rules",
+         usd(coverage["onchain_stablecoins"]), usd(coverage["onchain_stablecoins"])),
+        ("liquid reserves", "", "", "", "", "", usd(coverage["custodian_cash"] + par + coverage["onchain_stablecoins"]),
+         usd(coverage["liquid_reserves"])),
+        ("GPU loans (1100 - 1190)", "loans to AI companies against GPU title NFTs (loan book below)",
+         "the loan router, for the sUSDai vault", "on chain (Arbitrum)", "per loan",
+         "the loans are the vault's; their GPUs are pledged to them", usd(principal), usd(carrying)),
+    ]
     tbill_rows = []
     for t in tbills:
         name, segregated = custodian(t["custodian_id"])
@@ -214,13 +246,20 @@ def _reserves(con, day: date, coverage: dict) -> Section:
                            f"{name} / {t['account_id']}", segregated))
     coin_rows = [(s["token_symbol"] or "?", _short(s["token_address"]), f"{s['holder_role'] or '?'} {_short(s['holder_address'])}",
                   usd(s["balance"])) for s in stablecoins]
+    symbols = sorted({s["token_symbol"] for s in stablecoins if s["token_symbol"]})
+    backing_rows = [(symbol, issuers.get(symbol, {}).get("issuer", "not stated"),
+                     issuers.get(symbol, {}).get("backing", "not stated")) for symbol in symbols]
     statement_cash = [(f"{custodian(c['custodian_id'])[0]} / {c['account_id']}", usd(c["amount"])) for c in cash]
     return Section(
         key="reserves", title="Reserve assets",
-        intro="Reserve assets by class at their cut-offs, from the ledger; the custodian's own statement beside it.",
+        intro=("Reserve assets by class at their cut-offs, from the ledger, with who holds each, where, in what kind "
+               "of account and whether anything encumbers it; notional (par) beside market value (T-bills at the "
+               "custodian's price; loans at amortised cost less the allowance). The custodian's own statement is "
+               "beside the ledger."),
         tables=[
-            Table(columns=("class", "custodian", "segregated", "USD"), rows=classes, numeric=frozenset({3}),
-                  total_row=True),
+            Table(columns=("class", "type", "holder / custodian", "jurisdiction", "account", "encumbrance",
+                           "notional (par)", "market / carrying value"),
+                  rows=classes, numeric=frozenset({6, 7})),
             Table(columns=("CUSIP", "description", "maturity", "par", "price", "fair value (statement)",
                            "ledger 1010", "custodian / account", "segregated"),
                   rows=tbill_rows, numeric=frozenset({3, 4, 5, 6}), empty="no T-bill holdings on the statement"),
@@ -228,6 +267,8 @@ def _reserves(con, day: date, coverage: dict) -> Section:
                   numeric=frozenset({1}), empty="no cash statement"),
             Table(columns=("token", "token contract", "held by", "USD"), rows=coin_rows, numeric=frozenset({3}),
                   code=frozenset({1, 2})),
+            Table(columns=("token", "issuer", "what backs it (the issuer's own reports)"), rows=backing_rows,
+                  empty="no stablecoin held on chain"),
         ],
         charts=["reserve_composition"],
     )
@@ -494,7 +535,7 @@ def gather_attestation(con: duckdb.DuckDBPyConnection, day: date, override_reaso
     sections = [
         _cutoffs(day, cutoffs, policy),
         _tokens(con, day, chain),
-        _reserves(con, day, cov),
+        _reserves(con, day, cov, loans),
         loans_section,
         _comparison(cov, exceptions, policy),
         _balance_sheet(con, day),
