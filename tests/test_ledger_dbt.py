@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
@@ -23,6 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
+from assets.ledger import dbt_environment, vars_args
 from foundation.home import DataHome
 from foundation.lake import SCHEMAS, Lake
 from tests.ledger_fixtures import (
@@ -85,8 +87,10 @@ CLOSING_DAY_2 = {
 }
 
 
-def start_dbt(home: Path, *args: str) -> subprocess.Popen:
-    env = {**os.environ, "BACKED_HOME": str(home), "DBT_PROFILES_DIR": str(PROJECT_DIR)}
+def start_dbt(home: Path, *args: str, window: tuple[str, str] | None = None) -> subprocess.Popen:
+    """dbt on `home` as the pipeline runs it: the home and the partition window (both inclusive) in its environment."""
+    days = None if window is None else (date.fromisoformat(window[0]), date.fromisoformat(window[1]))
+    env = {**os.environ, **dbt_environment(DataHome(home), days), "DBT_PROFILES_DIR": str(PROJECT_DIR)}
     command = [
         str(DBT), *args, "--project-dir", str(PROJECT_DIR),
         "--target-path", str(home / "dbt_target"), "--log-path", str(home / "dbt_logs"),
@@ -105,7 +109,7 @@ def run_dbt(home: Path, *args: str) -> str:
 
 
 def build_window(home: Path, first: str, last: str, **dbt_vars) -> str:
-    return run_dbt(home, "build", "--vars", json.dumps({"min_date": first, "max_date": last, **dbt_vars}))
+    return finish_dbt(start_dbt(home, "build", *vars_args(dbt_vars), window=(first, last)))
 
 
 def query(home: Path, sql: str, params: list | None = None) -> list[tuple]:
@@ -162,6 +166,19 @@ def daily_builds(tmp_path_factory) -> DailyBuilds:
 def test_every_build_posts_the_hand_posted_journal(daily_builds):
     for output in daily_builds.dbt_outputs:
         assert "PASS journal_lines_match_hand_posted_scenario" in output
+
+
+def test_a_new_window_reuses_dbt_s_parse_of_the_project(daily_builds):
+    """The window reaches dbt in its environment, read when nodes run: the builds of days 2 and 1 after day 1's keep
+    its parse (dbt prints why when it cannot), and the tests' `where` got the window's bounds."""
+    first, *later = daily_builds.dbt_outputs
+    assert "Unable to do partial parsing" in first  # a new target folder: nothing saved yet
+    for output in later:
+        assert "Unable to do partial parsing" not in output, output[:3000]
+    compiled = daily_builds.home / "dbt_target" / "compiled" / "backed" / "models" / "marts" / "marts.yml"
+    texts = [path.read_text() for path in compiled.rglob("*.sql")]
+    assert texts and not any("__min_date__" in text or "__max_date__" in text for text in texts)
+    assert any(f"partition_date >= cast('{DAY_1.isoformat()}' as date)" in text for text in texts)
 
 
 def expected(balances: dict[str, str]) -> dict[str, Decimal]:
