@@ -9,12 +9,16 @@ process per database file, so every dbt invocation takes the `warehouse` pool.
 Where the warehouse and the lake are reaches dbt as the data home in its environment (`BACKED_HOME`, read by the
 profile and by models/sources.yml); a deployment's own reconciliation tolerances as var `reconciliation`, read by
 the check models. Nothing a run changes is a dbt var: dbt drops its saved parse of the project whenever the vars on
-the command line change and parses it all again (about 3 s of a day's dbt step; docs/performance.md).
+the command line change and parses it all again (about 3 s of a day's dbt step; docs/performance.md). dbt also
+drops it when the profile changes, and the profile holds the home's warehouse: each home keeps the parse of its
+last dbt run for the next one (`saved_parse`).
 """
 import contextlib
+import hashlib
 import importlib.metadata
 import json
 import os
+import shutil
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import date, timedelta
@@ -23,7 +27,8 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
+from dagster_dbt import (DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliInvocation, DbtCliResource,
+                         DbtProject, dbt_assets)
 from packaging import version
 
 from expectations.policy import ReconciliationPolicy
@@ -79,10 +84,64 @@ def dbt_environment(home: DataHome, window: tuple[date, date] | None = None) -> 
     return env
 
 
+PARTIAL_PARSE_FILE = "partial_parse.msgpack"
+
+
+def saved_parse(home: DataHome) -> Path:
+    """Where `home` keeps dbt's parse of this project from its last dbt run. dbt reuses a saved parse only for the
+    profile it was made with, and the profile holds the home's warehouse, so the parse a project folder keeps
+    (target/, made by `make setup` for BACKED_HOME) serves that home alone. A parse also names the folder of the
+    project that made it (dbt loads seeds from there): one file per project folder."""
+    project = hashlib.sha256(str(DBT_PROJECT_DIR).encode()).hexdigest()[:16]
+    return home.dbt_state / f"partial_parse-{project}.msgpack"
+
+
+def keep_parse(invocation: DbtCliInvocation, saved: Path) -> None:
+    """Save the parse a finished dbt invocation made (or reused) as `saved`, for the next run."""
+    made = Path(invocation.target_path) / PARTIAL_PARSE_FILE
+    if made.exists():
+        saved.parent.mkdir(parents=True, exist_ok=True)
+        partial = saved.with_name(f".{saved.name}.tmp")
+        shutil.copyfile(made, partial)
+        os.replace(partial, saved)
+
+
 def partition_window(context: dg.AssetExecutionContext) -> tuple[date, date]:
     """The run's partition window as days, both inclusive (the time window's end is exclusive)."""
     window = context.partition_time_window
     return window.start.date(), (window.end - timedelta(days=1)).date()
+
+
+@contextlib.contextmanager
+def environment(extra: Mapping[str, str]) -> Iterator[None]:
+    """This process's environment with `extra` set, restored after."""
+    saved = {name: os.environ.get(name) for name in extra}
+    os.environ.update(extra)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def run_dbt(dbt: DbtCliResource, args: Sequence[str], context: dg.AssetExecutionContext, home: DataHome,
+            window: tuple[date, date] | None = None) -> Iterator:
+    """dbt `args` on `home`'s warehouse, its events streamed: the home and the window in dbt's environment
+    (dagster-dbt starts dbt with this process's, in `cli`), the home's vars, and the parse the home saved from its
+    last dbt run to start from (else dagster-dbt's copy of the project's target/), saved again after."""
+    saved = saved_parse(home)
+    target = dbt._get_unique_target_path(context=context)  # where dagster-dbt would put it: under DBT_TARGET_PATH
+    if saved.exists():
+        folder = target if target.is_absolute() else Path(dbt.project_dir) / target
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(saved, folder / PARTIAL_PARSE_FILE)
+    with environment(dbt_environment(home, window)):
+        invocation = dbt.cli([*args, *vars_args(home_vars(home))], context=context, target_path=target)
+    yield from invocation.stream()
+    keep_parse(invocation, saved)
 
 
 @dbt_assets(
@@ -102,8 +161,7 @@ def ledger_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, backed
     rewritten = Lake(home).conform_partitions()
     if rewritten:
         context.log.info(f"lake partitions given their table's declared schema: {rewritten}")
-    yield from dbt.cli(["build", *vars_args(home_vars(home))], context=context,
-                       env=dbt_environment(home, partition_window(context))).stream()
+    yield from run_dbt(dbt, ["build"], context, home, partition_window(context))
 
 
 @dbt_assets(
@@ -115,8 +173,7 @@ def ledger_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, backed
     name="ledger_reference_seeds",
 )
 def ledger_reference_seeds(context: dg.AssetExecutionContext, dbt: DbtCliResource, backed_home: BackedHome):
-    yield from dbt.cli(["seed", *vars_args(home_vars(backed_home.paths))], context=context,
-                       env=dbt_environment(backed_home.paths)).stream()
+    yield from run_dbt(dbt, ["seed"], context, backed_home.paths)
 
 
 class WarehouseDbt(DbtCliResource):
@@ -132,27 +189,6 @@ class WarehouseDbt(DbtCliResource):
 
     def _initialize_dbt_core_adapter(self, args):
         return None
-
-    def cli(self, args: Sequence[str], *, env: Mapping[str, str] | None = None, **kwargs) -> Any:
-        """dagster-dbt's `cli`, with `env` added to the environment dbt runs in (dagster-dbt starts dbt with this
-        process's environment, in the call)."""
-        with environment(env or {}):
-            return super().cli(args, **kwargs)
-
-
-@contextlib.contextmanager
-def environment(extra: Mapping[str, str]) -> Iterator[None]:
-    """This process's environment with `extra` set, restored after."""
-    saved = {name: os.environ.get(name) for name in extra}
-    os.environ.update(extra)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def warehouse_dbt() -> WarehouseDbt:
