@@ -1,28 +1,38 @@
 """The dbt project as Dagster assets.
 
-Partitioned models (tag `partitioned`) take the partition window as dbt vars `min_date` / `max_date` and run as
-one dbt invocation per run (single-run backfills: one `dbt build` for a whole range, not one per day). The seeds are
-unpartitioned and live in their own selection, as Dagster can't mix partitioned and unpartitioned assets in a run.
-DuckDB allows one writer process per database file, so every dbt invocation takes the `warehouse` pool.
+Partitioned models (tag `partitioned`) take the partition window from dbt's environment (`BACKED_MIN_DATE` /
+`BACKED_MAX_DATE`, read by macros/partition_window.sql when the models run) and run as one dbt invocation per run
+(single-run backfills: one `dbt build` for a whole range, not one per day). The seeds are unpartitioned and live in
+their own selection, as Dagster can't mix partitioned and unpartitioned assets in a run. DuckDB allows one writer
+process per database file, so every dbt invocation takes the `warehouse` pool.
 
-Where the warehouse and the lake are reaches dbt as vars (`warehouse_path`, `lake_path`), read by the profile and
-by models/sources.yml; the deployment's reconciliation tolerances as var `reconciliation`, read by the check models.
+Where the warehouse and the lake are reaches dbt as the data home in its environment (`BACKED_HOME`, read by the
+profile and by models/sources.yml); a deployment's own reconciliation tolerances as var `reconciliation`, read by
+the check models. Nothing a run changes is a dbt var: dbt drops its saved parse of the project whenever the vars on
+the command line change and parses it all again (about 3 s of a day's dbt step; docs/performance.md). dbt also
+drops it when the profile changes, and the profile holds the home's warehouse: each home keeps the parse of its
+last dbt run for the next one (`saved_parse`).
 """
+import contextlib
+import hashlib
 import importlib.metadata
 import json
+import os
+import shutil
 import sys
-from collections.abc import Mapping
-from datetime import timedelta
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import date, timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
-from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
+from dagster_dbt import (DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliInvocation, DbtCliResource,
+                         DbtProject, dbt_assets)
 from packaging import version
 
 from expectations.policy import ReconciliationPolicy
-from foundation.home import BackedHome, DataHome
+from foundation.home import HOME_ENV, BackedHome, DataHome
 from foundation.lake import Lake
 from foundation.partitions import daily_partitions
 from foundation.pools import WAREHOUSE_POOL
@@ -52,19 +62,86 @@ translator = BackedDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_as
 
 
 def home_vars(home: DataHome) -> dict[str, Any]:
-    """Where dbt finds the warehouse (profiles.yml) and the lake (models/sources.yml); the home's reconciliation
-    tolerances (BACKED_HOME/reconciliation.toml over the defaults), whole: dbt replaces a mapping var, never merges."""
-    return {"warehouse_path": str(home.warehouse), "lake_path": str(home.lake),
-            "reconciliation": ReconciliationPolicy.for_home(home).as_dbt_var()}
+    """The dbt vars of a home: its reconciliation tolerances when BACKED_HOME/reconciliation.toml overrides the
+    defaults of dbt_project.yml, whole (dbt replaces a mapping var, never merges); none otherwise, so that dbt can
+    reuse its parse of the project."""
+    policy = ReconciliationPolicy.for_home(home)
+    return {} if policy == ReconciliationPolicy() else {"reconciliation": policy.as_dbt_var()}
 
 
-def partition_window_vars(context: dg.AssetExecutionContext) -> dict[str, str]:
-    """The run's partition window as dbt vars; the window's end is exclusive, dbt's `max_date` inclusive."""
+def vars_args(dbt_vars: Mapping[str, Any]) -> list[str]:
+    """`--vars` and its JSON, or nothing when there are no vars."""
+    return ["--vars", json.dumps(dict(dbt_vars))] if dbt_vars else []
+
+
+def dbt_environment(home: DataHome, window: tuple[date, date] | None = None) -> dict[str, str]:
+    """What dbt reads from its environment: the data home, where the profile finds the warehouse and
+    models/sources.yml the lake, and the partition window, first and last day both inclusive (all history without
+    one). Read when dbt runs, not when it parses, so that a run reuses dbt's parse of the project."""
+    env = {HOME_ENV: str(home.root)}
+    if window is not None:
+        env.update(BACKED_MIN_DATE=window[0].isoformat(), BACKED_MAX_DATE=window[1].isoformat())
+    return env
+
+
+PARTIAL_PARSE_FILE = "partial_parse.msgpack"
+
+
+def saved_parse(home: DataHome) -> Path:
+    """Where `home` keeps dbt's parse of this project from its last dbt run. dbt reuses a saved parse only for the
+    profile it was made with, and the profile holds the home's warehouse, so the parse a project folder keeps
+    (target/, made by `make setup` for BACKED_HOME) serves that home alone. A parse also names the folder of the
+    project that made it (dbt loads seeds from there): one file per project folder."""
+    project = hashlib.sha256(str(DBT_PROJECT_DIR).encode()).hexdigest()[:16]
+    return home.dbt_state / f"partial_parse-{project}.msgpack"
+
+
+def keep_parse(invocation: DbtCliInvocation, saved: Path) -> None:
+    """Save the parse a finished dbt invocation made (or reused) as `saved`, for the next run."""
+    made = Path(invocation.target_path) / PARTIAL_PARSE_FILE
+    if made.exists():
+        saved.parent.mkdir(parents=True, exist_ok=True)
+        partial = saved.with_name(f".{saved.name}.tmp")
+        shutil.copyfile(made, partial)
+        os.replace(partial, saved)
+
+
+def partition_window(context: dg.AssetExecutionContext) -> tuple[date, date]:
+    """The run's partition window as days, both inclusive (the time window's end is exclusive)."""
     window = context.partition_time_window
-    return {
-        "min_date": window.start.date().isoformat(),
-        "max_date": (window.end - timedelta(days=1)).date().isoformat(),
-    }
+    return window.start.date(), (window.end - timedelta(days=1)).date()
+
+
+@contextlib.contextmanager
+def environment(extra: Mapping[str, str]) -> Iterator[None]:
+    """This process's environment with `extra` set, restored after."""
+    saved = {name: os.environ.get(name) for name in extra}
+    os.environ.update(extra)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def run_dbt(dbt: DbtCliResource, args: Sequence[str], context: dg.AssetExecutionContext, home: DataHome,
+            window: tuple[date, date] | None = None) -> Iterator:
+    """dbt `args` on `home`'s warehouse, its events streamed: the home and the window in dbt's environment
+    (dagster-dbt starts dbt with this process's, in `cli`), the home's vars, and the parse the home saved from its
+    last dbt run to start from (else dagster-dbt's copy of the project's target/), saved again after."""
+    saved = saved_parse(home)
+    target = dbt._get_unique_target_path(context=context)  # where dagster-dbt would put it: under DBT_TARGET_PATH
+    if saved.exists():
+        folder = target if target.is_absolute() else Path(dbt.project_dir) / target
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(saved, folder / PARTIAL_PARSE_FILE)
+    with environment(dbt_environment(home, window)):
+        invocation = dbt.cli([*args, *vars_args(home_vars(home))], context=context, target_path=target)
+    yield from invocation.stream()
+    keep_parse(invocation, saved)
 
 
 @dbt_assets(
@@ -78,13 +155,13 @@ def partition_window_vars(context: dg.AssetExecutionContext) -> dict[str, str]:
     name="ledger_models",
 )
 def ledger_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, backed_home: BackedHome):
-    dbt_vars = {**home_vars(backed_home.paths), **partition_window_vars(context)}
+    home = backed_home.paths
     # dbt reads each lake table with one schema (models/sources.yml): files written before a column was added
     # get it first.
-    rewritten = Lake(backed_home.paths).conform_partitions()
+    rewritten = Lake(home).conform_partitions()
     if rewritten:
         context.log.info(f"lake partitions given their table's declared schema: {rewritten}")
-    yield from dbt.cli(["build", "--vars", json.dumps(dbt_vars)], context=context).stream()
+    yield from run_dbt(dbt, ["build"], context, home, partition_window(context))
 
 
 @dbt_assets(
@@ -96,7 +173,7 @@ def ledger_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, backed
     name="ledger_reference_seeds",
 )
 def ledger_reference_seeds(context: dg.AssetExecutionContext, dbt: DbtCliResource, backed_home: BackedHome):
-    yield from dbt.cli(["seed", "--vars", json.dumps(home_vars(backed_home.paths))], context=context).stream()
+    yield from run_dbt(dbt, ["seed"], context, backed_home.paths)
 
 
 class WarehouseDbt(DbtCliResource):

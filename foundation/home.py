@@ -8,6 +8,7 @@ quarantine/              rejected rows and files, with the reason
 warehouse.duckdb         the dbt warehouse (DuckDB)
 reports/                 attestations (HTML and PDF), superseded ones, GX Data Docs, dbt docs
 dagster/                 the Dagster instance (DAGSTER_HOME): runs, event logs, backfill logs
+dbt/                     dbt's parse of the project, saved by a run on this warehouse for the next one
 sandbox/                 the local chain's deployment and the simulator's ground truth
 tmp/                     spill space of the telemetry ingest
 reconciliation.toml      the deployment's tolerances (optional)
@@ -120,6 +121,11 @@ class DataHome:
     def dagster(self) -> Path:
         """The Dagster instance's folder (DAGSTER_HOME)."""
         return self.root / "dagster"
+
+    @property
+    def dbt_state(self) -> Path:
+        """What dbt keeps from one run on this home's warehouse to the next: its parse of the project."""
+        return self.root / "dbt"
 
     def backfill_log(self, backfill_id: str) -> Path:
         """What the code server and the runs of one `backed backfill` printed."""

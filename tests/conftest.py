@@ -1,5 +1,9 @@
+import fcntl
 import os
+import pickle
+import shutil
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -20,12 +24,29 @@ DAYS = 3
 
 @pytest.fixture(scope="session")
 def clean_demo(tmp_path_factory):
-    """A clean 3-day sandbox run through Dagster, shared by the tests that only read it."""
+    """A clean 3-day sandbox run through Dagster, shared by the tests that only read it.
+
+    Run once per test session: `make test`'s two xdist workers are two processes with session fixtures each, and
+    both need this one. The first worker to ask runs the demo into the folder the workers share, under a lock; the
+    other waits for it. Each worker, the first too, gets a copy of its own, as when each ran the demo itself: a
+    home is one process's (DuckDB lets one process write a warehouse, and tests here attest in it again)."""
+    from orchestration.instance import instance_for
     from orchestration.pipeline import run_demo
 
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    demo = shared / "clean_demo"
+    with open(shared / "clean_demo.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not (demo / "result.pickle").exists():
+            result = run_demo(demo / "home", days=DAYS, seed=7, start=START, echo=lambda m: None)
+            (demo / "result.pickle").write_bytes(pickle.dumps(result))
+    result = pickle.loads((demo / "result.pickle").read_bytes())
     home = tmp_path_factory.mktemp("clean") / "home"
-    result = run_demo(home, days=DAYS, seed=7, start=START, echo=lambda m: None)
-    return home, result
+    shutil.copytree(demo / "home", home)
+    instance_for(home)  # the Dagster instance and data home the demo's process is left on, as run_demo leaves them
+    return home, replace(result, home=home, attestations={day: home / path.relative_to(result.home)
+                                                           for day, path in result.attestations.items()})
 
 
 # The files that run whole demos of their own, longest first. `make test` hands whole files to two workers in

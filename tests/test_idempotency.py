@@ -92,3 +92,21 @@ def test_rematerialising_a_day_writes_the_same_attestation_bytes(runs):
         assert second["reports"][name] == first["reports"][name] == demo["reports"][name], name
         assert second["report_ids"][name] != first["report_ids"][name], f"{name} was not written again"
 
+
+
+def test_the_second_run_starts_from_the_parse_of_the_project_the_first_saved_in_the_home(runs):
+    """dbt reuses a saved parse only for the profile it was made with, which names the home's warehouse: the first
+    run on the copy parses the project in full and saves its parse in the home (assets/ledger.py saved_parse); the
+    second starts from it and parses nothing again. dbt logs why whenever it cannot."""
+    from assets.ledger import DBT_PROJECT_DIR
+
+    _, first, second = runs
+
+    def dbt_log(state: dict) -> str:
+        run = state["journal_materialised_by"]
+        logs = list((DBT_PROJECT_DIR / "target").glob(f"ledger_models-{run[:7]}-*/dbt.log"))
+        assert len(logs) == 1, logs
+        return logs[0].read_text()
+
+    assert "Unable to do partial parsing because profile has changed" in dbt_log(first)
+    assert "Unable to do partial parsing" not in dbt_log(second)

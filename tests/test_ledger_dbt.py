@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
@@ -23,6 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
+from assets.ledger import dbt_environment, vars_args
 from foundation.home import DataHome
 from foundation.lake import SCHEMAS, Lake
 from tests.ledger_fixtures import (
@@ -95,18 +97,37 @@ CLOSING_DAY_2 = {
 }
 
 
-def start_dbt(home: Path, *args: str) -> subprocess.Popen:
-    env = {**os.environ, "BACKED_HOME": str(home), "DBT_PROFILES_DIR": str(PROJECT_DIR)}
+# The dbt target folder of the last run that succeeded with the same vars, where it saved its parse (see start_dbt).
+LAST_TARGET: dict[str, Path] = {}
+
+
+def start_dbt(home: Path, *args: str, window: tuple[str, str] | None = None) -> subprocess.Popen:
+    """dbt on `home` as the pipeline runs it: the home and the partition window (both inclusive) in its environment.
+
+    It runs in the home's folder with BACKED_HOME=".", so the profile names the same warehouse, ./warehouse.duckdb,
+    for every home of this module: dbt reuses a saved parse only for the profile and vars it was made with, and a
+    run starts from the parse the last one with the same vars saved (most here copy a home, or are a new one)."""
+    days = None if window is None else (date.fromisoformat(window[0]), date.fromisoformat(window[1]))
+    env = {**os.environ, **dbt_environment(DataHome(Path(".")), days), "DBT_PROFILES_DIR": str(PROJECT_DIR)}
+    target = home / "dbt_target"
+    dbt_vars = args[args.index("--vars") + 1] if "--vars" in args else ""
+    warm = LAST_TARGET.get(dbt_vars, target) / "partial_parse.msgpack"
+    if not (target / "partial_parse.msgpack").exists() and warm.exists():
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(warm, target / "partial_parse.msgpack")
     command = [
         str(DBT), *args, "--project-dir", str(PROJECT_DIR),
-        "--target-path", str(home / "dbt_target"), "--log-path", str(home / "dbt_logs"),
+        "--target-path", str(target), "--log-path", str(home / "dbt_logs"),
     ]
-    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(command, env=env, cwd=home, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process.parse_key, process.target = dbt_vars, target
+    return process
 
 
 def finish_dbt(process: subprocess.Popen) -> str:
     stdout, stderr = process.communicate(timeout=600)
     assert process.returncode == 0, f"{' '.join(process.args[:3])} failed:\n{stdout[-6000:]}\n{stderr[-3000:]}"
+    LAST_TARGET[process.parse_key] = process.target
     return stdout
 
 
@@ -115,7 +136,7 @@ def run_dbt(home: Path, *args: str) -> str:
 
 
 def build_window(home: Path, first: str, last: str, **dbt_vars) -> str:
-    return run_dbt(home, "build", "--vars", json.dumps({"min_date": first, "max_date": last, **dbt_vars}))
+    return finish_dbt(start_dbt(home, "build", *vars_args(dbt_vars), window=(first, last)))
 
 
 def query(home: Path, sql: str, params: list | None = None) -> list[tuple]:
@@ -172,6 +193,19 @@ def daily_builds(tmp_path_factory) -> DailyBuilds:
 def test_every_build_posts_the_hand_posted_journal(daily_builds):
     for output in daily_builds.dbt_outputs:
         assert "PASS journal_lines_match_hand_posted_scenario" in output
+
+
+def test_a_new_window_reuses_dbt_s_parse_of_the_project(daily_builds):
+    """The window reaches dbt in its environment, read when nodes run: the builds of days 2 and 1 after day 1's keep
+    its parse (dbt prints why when it cannot), and the tests' `where` got the window's bounds."""
+    first, *later = daily_builds.dbt_outputs
+    assert "Unable to do partial parsing" in first  # a new target folder: nothing saved yet
+    for output in later:
+        assert "Unable to do partial parsing" not in output, output[:3000]
+    compiled = daily_builds.home / "dbt_target" / "compiled" / "backed" / "models" / "marts" / "marts.yml"
+    texts = [path.read_text() for path in compiled.rglob("*.sql")]
+    assert texts and not any("__min_date__" in text or "__max_date__" in text for text in texts)
+    assert any(f"partition_date >= cast('{DAY_1.isoformat()}' as date)" in text for text in texts)
 
 
 def expected(balances: dict[str, str]) -> dict[str, Decimal]:
@@ -342,14 +376,10 @@ def test_a_token_whose_decimals_cannot_be_posted_exactly_fails_the_build(tmp_pat
     for day in (DAY_1, DAY_2):
         book = [dict(row, token_decimals=24) if row["token_symbol"] == "USDC" else row for row in chain_address_book(day)]
         lake.write_table("chain_address_book", day, pa.Table.from_pylist(book, schema=SCHEMAS["chain_address_book"]))
-    env = {**os.environ, "BACKED_HOME": str(tmp_path), "DBT_PROFILES_DIR": str(PROJECT_DIR)}
-    result = subprocess.run(
-        [str(DBT), "build", "--project-dir", str(PROJECT_DIR), "--target-path", str(tmp_path / "dbt_target"),
-         "--log-path", str(tmp_path / "dbt_logs")],
-        env=env, capture_output=True, text=True, timeout=600,
-    )
-    assert result.returncode != 0
-    assert "FAIL 2 token_decimals_are_supported" in result.stdout  # USDC on both days
+    build = start_dbt(tmp_path, "build")
+    stdout, _ = build.communicate(timeout=600)
+    assert build.returncode != 0
+    assert "FAIL 2 token_decimals_are_supported" in stdout  # USDC on both days
     with duckdb.connect(str(DataHome(tmp_path).warehouse), read_only=True) as con:
         built = {name for (name,) in con.execute("select table_name from information_schema.tables").fetchall()}
     assert "stg_chain_address_book" in built
@@ -527,13 +557,8 @@ def test_an_edit_of_posted_history_breaks_the_hash_chain(daily_builds, tmp_path)
                        where rule_id = 'usdai_mint' and account_code = '1020'""")
         con.execute("""update main.journal_lines set credit = credit + 1
                        where rule_id = 'usdai_mint' and account_code = '2000'""")
-    env = {**os.environ, "BACKED_HOME": str(home), "DBT_PROFILES_DIR": str(PROJECT_DIR)}
-    result = subprocess.run(
-        [str(DBT), "test", "--select", "journal_day_hash_chain_holds journal_entries_balance",
-         "--project-dir", str(PROJECT_DIR), "--target-path", str(home / "dbt_target"),
-         "--log-path", str(home / "dbt_logs")],
-        env=env, capture_output=True, text=True, timeout=600,
-    )
+    tests = start_dbt(home, "test", "--select", "journal_day_hash_chain_holds journal_entries_balance")
+    stdout, _ = tests.communicate(timeout=600)
     # The edited entry still balances: only the chain shows it, on day 1 and every day after.
-    assert "PASS journal_entries_balance" in result.stdout
-    assert "FAIL 2 journal_day_hash_chain_holds" in result.stdout, result.stdout[-3000:]
+    assert "PASS journal_entries_balance" in stdout
+    assert "FAIL 2 journal_day_hash_chain_holds" in stdout, stdout[-3000:]

@@ -2,6 +2,7 @@
 source is made to disagree. Each case tampers with a copy of the clean 3-day warehouse (real DuckDB, real GX); the
 checks' models are views, so they compare what the tampered tables hold."""
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -12,7 +13,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from assets.ledger import DBT_PROJECT_DIR, home_vars
+from assets.ledger import DBT_PROJECT_DIR, dbt_environment, home_vars
 from expectations.checks import run_reconciliation
 from expectations.exceptions import list_exceptions
 from expectations.policy import ReconciliationPolicy
@@ -41,13 +42,12 @@ def warehouse(clean_demo, tmp_path):
 def rebuild_check_model(home: Path, warehouse_path: Path, model: str, **settings: str) -> None:
     """`model` rebuilt on the warehouse at `warehouse_path` with `settings` over the home's tolerances, as the
     pipeline's dbt build does for a deployment that overrides them."""
-    dbt_vars = home_vars(DataHome(home))
-    dbt_vars["warehouse_path"] = str(warehouse_path)
-    dbt_vars["reconciliation"] = {**dbt_vars["reconciliation"], **settings}
+    dbt_vars = {"warehouse_path": str(warehouse_path),
+                "reconciliation": {**ReconciliationPolicy.for_home(home).as_dbt_var(), **settings}}
     subprocess.run([str(Path(sys.prefix) / "bin" / "dbt"), "run", "--quiet", "--select", model,
                     "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
                     "--target-path", str(warehouse_path.parent / "dbt_target"), "--vars", json.dumps(dbt_vars)],
-                   check=True, capture_output=True)
+                   env={**os.environ, **dbt_environment(DataHome(home))}, check=True, capture_output=True)
 
 
 def breaks_of(con, check_id: str, tmp_path, days: list[date] = DAY_LIST) -> set[tuple]:
@@ -138,6 +138,8 @@ def test_h1_warns_on_a_supply_jump_and_blocks_above_the_cap(clean_demo, warehous
 
 
 def test_policy_overrides_come_from_the_home(tmp_path):
+    # Without overrides the build gets no var at all: dbt_project.yml's defaults, and dbt keeps its parse.
+    assert home_vars(DataHome(tmp_path)) == {}
     (tmp_path / "reconciliation.toml").write_text('coverage_buffer = "1.10"\n')
     assert ReconciliationPolicy.for_home(tmp_path).coverage_buffer == "1.10"
     # The pipeline's dbt build gets every setting, the home's over the defaults.

@@ -25,7 +25,7 @@
   {%- if not (execute and is_incremental()) -%}
     {{- return(whole) -}}
   {%- endif -%}
-  {%- set first = modules.datetime.date.fromisoformat(var("min_date") | string) -%}
+  {%- set first = modules.datetime.date.fromisoformat(partition_window_first_day()) -%}
   {%- set last = modules.datetime.date.fromisoformat(rebuild_window_last_day()) -%}
   {%- if (last - first).days > 366 -%}
     {{- return(whole) -}}

@@ -1,14 +1,61 @@
 {#
-  The partition window: dbt vars `min_date` and `max_date`, both inclusive. Dagster passes the run's window; the
-  defaults cover all history.
+  The partition window: `min_date` through `max_date`, ISO dates, both inclusive; by default all history
+  (1970-01-01 through 2999-12-31).
+
+  The pipeline gives a run's window in dbt's environment, BACKED_MIN_DATE and BACKED_MAX_DATE (assets/ledger.py),
+  read when a node runs, never while dbt parses: the window is not part of what dbt parsed, so a run reuses dbt's
+  saved parse of the project (partial parsing). Passed as dbt vars, the window made every run parse the whole
+  project again: dbt drops its saved parse whenever the command line's vars change. By hand, dbt vars `min_date` /
+  `max_date` still set it (`dbt build --vars '{min_date: 2026-01-05, max_date: 2026-01-05}'`, a full parse) and win
+  over the environment. They have no project default, so a model reading `var('min_date')` itself fails to parse
+  instead of silently reading all history when the window comes from the environment: models, tests and macros read
+  the window through these macros, and a test's `where` through its placeholders `__min_date__` and
+  `__max_date__` (macro get_where_subquery below).
 #}
+{% macro partition_window_day(name) -%}
+  {%- set defaults = {"min_date": "1970-01-01", "max_date": "2999-12-31"} -%}
+  {%- set value = var(name, none) -%}
+  {%- if value is none and execute -%}
+    {%- set value = env_var("BACKED_" ~ (name | upper), "") or none -%}
+  {%- endif -%}
+  {%- if value is none -%}
+    {{- return(defaults[name]) -}}
+  {%- endif -%}
+  {{- return(modules.datetime.date.fromisoformat(value | string).isoformat()) -}}
+{%- endmacro %}
+
+{% macro partition_window_first_day() -%}
+  {{- return(partition_window_day("min_date")) -}}
+{%- endmacro %}
+
+{% macro partition_window_last_day() -%}
+  {{- return(partition_window_day("max_date")) -}}
+{%- endmacro %}
 
 {% macro partition_window_start() -%}
-  cast('{{ var("min_date") }}' as date)
+  cast('{{ partition_window_first_day() }}' as date)
 {%- endmacro %}
 
 {% macro partition_window_end() -%}
-  cast('{{ var("max_date") }}' as date)
+  cast('{{ partition_window_last_day() }}' as date)
+{%- endmacro %}
+
+{#
+  dbt's get_where_subquery (the relation a generic test reads, filtered by the test's `where` config) with the
+  window's placeholders filled in when the test runs: `__min_date__` and `__max_date__` become the window's
+  bounds as DATE literals. dbt renders a `where` while it parses, so the window cannot be written in it as Jinja
+  without making the parse depend on it; dbt documents this override for `where` filters computed at run time.
+#}
+{% macro get_where_subquery(relation) -%}
+  {%- set where = config.get("where", "") -%}
+  {%- if not where -%}
+    {{- return(relation) -}}
+  {%- endif -%}
+  {%- set where = where | replace("__min_date__", partition_window_start()) | replace("__max_date__", partition_window_end()) -%}
+  {%- set filtered -%}
+    (select * from {{ relation }} where {{ where }}) dbt_subquery
+  {%- endset -%}
+  {{- return(filtered) -}}
 {%- endmacro %}
 
 {% macro in_partition_window(column) -%}
@@ -29,12 +76,12 @@
     {%- set journal = adapter.get_relation(database=target.database, schema=target.schema, identifier="journal_lines") -%}
     {%- if journal is not none -%}
       {%- set latest = run_query("select cast(max(partition_date) as varchar) from " ~ journal).columns[0].values()[0] -%}
-      {%- if latest is not none and latest > (var("max_date") | string) -%}
+      {%- if latest is not none and latest > partition_window_last_day() -%}
         {{- return(latest) -}}
       {%- endif -%}
     {%- endif -%}
   {%- endif -%}
-  {{- return(var("max_date") | string) -}}
+  {{- return(partition_window_last_day()) -}}
 {%- endmacro %}
 
 {% macro rebuild_window_end() -%}

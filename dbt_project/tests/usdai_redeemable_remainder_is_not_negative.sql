@@ -4,4 +4,4 @@ select partition_date, amount_usd
 from {{ ref('usdai_redeemability') }}
 where redeemability = 'redeemable'
   and amount_usd < 0
-  and partition_date >= cast('{{ var("min_date", "1970-01-01") }}' as date)
+  and partition_date >= {{ partition_window_start() }}
