@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export BACKED_HOME ?= $(CURDIR)/.backed
 
-.PHONY: setup demo test docs bench reliability dagster-dev clean browser
+.PHONY: setup demo test docs bench reliability mutation dagster-dev clean browser
 
 setup: $(VENV)/.deps-stamp node_modules/.stamp sandbox/build/contracts.json dbt_project/target/manifest.json
 
@@ -58,6 +58,11 @@ RELIABILITY_TESTS := $(wildcard tests/test_crash_safety.py tests/test_idempotenc
 reliability: setup
 	BACKED_RELIABILITY_DIR=$(BACKED_HOME) BACKED_FUZZ_SCALE=$${BACKED_FUZZ_SCALE:-5} \
 	  $(PY) -m pytest -q -p no:cacheprovider $(RELIABILITY_TESTS)
+
+# The mutation gate: each realistic bug of tests/mutation/catalogue.toml planted alone in a scratch copy, and the
+# tests that must catch it run; prints "mutants killed N of M" and fails on a survivor. Minutes long: not in `make test`.
+mutation: setup browser
+	TMPDIR=$(TEST_TMPDIR) $(PY) -m tests.mutation
 
 bench: setup
 	$(PY) -m bench

@@ -35,6 +35,8 @@ def clean_demo(tmp_path_factory):
 
     base = tmp_path_factory.getbasetemp()
     shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    # The mutation gate (tests/mutation) keeps the demo of its baseline run for the mutants of the checks.
+    shared = Path(os.environ.get("BACKED_TEST_CLEAN_DEMO_DIR", shared))
     demo = shared / "clean_demo"
     with open(shared / "clean_demo.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
@@ -45,8 +47,24 @@ def clean_demo(tmp_path_factory):
     home = tmp_path_factory.mktemp("clean") / "home"
     shutil.copytree(demo / "home", home)
     instance_for(home)  # the Dagster instance and data home the demo's process is left on, as run_demo leaves them
+    if os.environ.get("BACKED_TEST_REBUILD_CHECK_VIEWS"):
+        rebuild_check_views(home)
     return home, replace(result, home=home, attestations={day: home / path.relative_to(result.home)
                                                            for day, path in result.attestations.items()})
+
+
+def rebuild_check_views(home: Path) -> None:
+    """The reconciliation checks' models (views) of `home`'s warehouse rebuilt from the project under test: a demo
+    built by other code then answers with this project's checks."""
+    import subprocess
+
+    from assets.ledger import DBT_PROJECT_DIR, dbt_environment, home_vars, vars_args
+    from foundation.home import DataHome
+
+    subprocess.run([str(Path(sys.executable).parent / "dbt"), "run", "--quiet", "--select", "path:models/reconciliation",
+                    "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
+                    "--target-path", str(home / "dbt_check_views"), *vars_args(home_vars(DataHome(home)))],
+                   env={**os.environ, **dbt_environment(DataHome(home))}, check=True, capture_output=True)
 
 
 # The files that run whole demos of their own, longest first. `make test` hands whole files to two workers in

@@ -3,7 +3,9 @@ duplicates found, printed at the end of every session that ran any (`make test`,
 to $BACKED_RELIABILITY_DIR/reports/reliability/summary.json when that is set.
 
 - A fault scenario is a test marked `@pytest.mark.fault("what happens")`: a crash, a reorganisation, a node
-  failing, runs racing. It survived when the test passed.
+  failing, runs racing. It survived only when the test passed AND accounted for the rows the fault put at risk
+  (through the `reliability` fixture) with none lost and none duplicated: a pass alone proves nothing about rows,
+  so a scenario that accounted for none is listed as unproven, never counted as survived.
 - Bad inputs are the inputs of tests marked `@pytest.mark.bad_input` (one per test run, parameters included) plus
   what fuzzing tried (`record_bad_inputs`).
 - Rows lost and duplicates are what the tests that account for rows measured (a faulty run against a clean one,
@@ -15,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,19 +28,32 @@ import pytest
 class ReliabilityTally:
     scenarios: dict[str, str] = field(default_factory=dict)  # test id → "passed" / "failed" / "skipped"
     scenario_names: dict[str, str] = field(default_factory=dict)  # test id → the fault it puts the system through
+    # test id → [row accountings, rows lost, duplicates] that the test itself reported
+    accounted: dict[str, list[int]] = field(default_factory=dict)
     bad_inputs: Counter[str] = field(default_factory=Counter)  # where from → inputs tried
     comparisons: int = 0
     rows_compared: int = 0
     rows_lost: int = 0
     duplicates: int = 0
 
+    def verdict(self, test: str) -> str:
+        """survived, failed, skipped, or unproven (passed without accounting for a single row)."""
+        outcome = self.scenarios[test]
+        accountings, lost, duplicates = self.accounted.get(test, (0, 0, 0))
+        if outcome != "passed":
+            return outcome
+        if lost or duplicates:
+            return "failed"
+        return "survived" if accountings else "unproven"
+
     def summary(self) -> dict:
-        outcomes = Counter(self.scenarios.values())
+        verdicts = {test: self.verdict(test) for test in self.scenarios}
+        outcomes = Counter(verdicts.values())
         return {
             "fault_scenarios": len(self.scenarios),
-            "fault_scenarios_survived": outcomes["passed"],
-            "fault_scenarios_failed": [self.scenario_names[test] for test, outcome in self.scenarios.items()
-                                       if outcome == "failed"],
+            "fault_scenarios_survived": outcomes["survived"],
+            "fault_scenarios_failed": [self.scenario_names[test] for test, v in verdicts.items() if v == "failed"],
+            "fault_scenarios_unproven": [self.scenario_names[test] for test, v in verdicts.items() if v == "unproven"],
             "fault_scenarios_skipped": outcomes["skipped"],
             "bad_inputs_tried": sum(self.bad_inputs.values()),
             "bad_inputs_by_origin": dict(sorted(self.bad_inputs.items())),
@@ -58,16 +74,32 @@ def record_bad_inputs(origin: str, count: int) -> None:
 class Comparisons:
     """What one test found accounting for rows: how many, how many went missing, how many were counted twice."""
 
+    def __init__(self, test: str) -> None:
+        self.test = test
+
     def compared(self, rows: int, lost: int, duplicates: int) -> None:
         TALLY.comparisons += 1
         TALLY.rows_compared += rows
         TALLY.rows_lost += lost
         TALLY.duplicates += duplicates
+        mine = TALLY.accounted.setdefault(self.test, [0, 0, 0])
+        mine[0] += 1
+        mine[1] += lost
+        mine[2] += duplicates
+
+    def compare_rows(self, expected: Iterable, actual: Iterable) -> tuple[int, int]:
+        """Account for `actual` against `expected` as multisets of rows: (lost, duplicated). A row in `expected` that
+        `actual` lacks is lost; a row `actual` holds more often than `expected` (or at all, when `expected` has not
+        got it) is a duplicate or a row that should not be there."""
+        wanted, got = Counter(expected), Counter(actual)
+        lost, duplicates = sum((wanted - got).values()), sum((got - wanted).values())
+        self.compared(rows=sum(wanted.values()), lost=lost, duplicates=duplicates)
+        return lost, duplicates
 
 
 @pytest.fixture
-def reliability() -> Comparisons:
-    return Comparisons()
+def reliability(request) -> Comparisons:
+    return Comparisons(request.node.nodeid)
 
 
 def pytest_configure(config) -> None:
@@ -95,6 +127,7 @@ def pytest_sessionfinish(session) -> None:
     if hasattr(session.config, "workeroutput"):
         session.config.workeroutput["reliability"] = json.dumps({
             "scenarios": TALLY.scenarios, "scenario_names": TALLY.scenario_names, "bad_inputs": TALLY.bad_inputs,
+            "accounted": TALLY.accounted,
             "counts": [TALLY.comparisons, TALLY.rows_compared, TALLY.rows_lost, TALLY.duplicates]})
 
 
@@ -104,6 +137,7 @@ def pytest_testnodedown(node, error) -> None:
         return
     TALLY.scenarios.update(worker["scenarios"])
     TALLY.scenario_names.update(worker["scenario_names"])
+    TALLY.accounted.update(worker["accounted"])
     TALLY.bad_inputs.update(worker["bad_inputs"])
     comparisons, rows, lost, duplicates = worker["counts"]
     TALLY.comparisons += comparisons
@@ -122,6 +156,8 @@ def pytest_terminal_summary(terminalreporter) -> None:
           + (f" ({summary['fault_scenarios_skipped']} skipped)" if summary["fault_scenarios_skipped"] else ""))
     for name in summary["fault_scenarios_failed"]:
         write(f"  FAILED: {name}")
+    for name in summary["fault_scenarios_unproven"]:
+        write(f"  UNPROVEN (passed without accounting for its rows): {name}")
     origins = ", ".join(f"{origin} {count}" for origin, count in summary["bad_inputs_by_origin"].items())
     write(f"bad inputs tried: {summary['bad_inputs_tried']}" + (f" ({origins})" if origins else ""))
     compared = f" (of {summary['rows_accounted_for']:,} rows accounted for in {summary['row_accountings']} checks)"

@@ -40,9 +40,13 @@ def _run(home, days, inject):
     return result, injections, exceptions, balances, journal
 
 
-def _ledger_differences(home, balances):
+def _ground_truth_balances(home) -> dict[tuple[str, str], Decimal]:
     with (home / "sandbox" / "ground_truth_balances.csv").open() as f:
-        truth = {(r["date"], r["account_code"]): Decimal(r["balance"]) for r in csv.DictReader(f)}
+        return {(r["date"], r["account_code"]): Decimal(r["balance"]) for r in csv.DictReader(f)}
+
+
+def _ledger_differences(home, balances):
+    truth = _ground_truth_balances(home)
     return {day for (day, account), balance in truth.items() if balances.get((day, account), Decimal(0)) != balance}
 
 
@@ -150,12 +154,14 @@ def test_the_ledger_keeps_to_the_truth_where_the_files_do(reported):
 
 
 @pytest.mark.fault("a reorganisation of an ingested day, end to end")
-def test_a_reorganised_day_is_reingested_restated_and_reported(reorganised):
+def test_a_reorganised_day_is_reingested_restated_and_reported(reorganised, reliability):
     home, result, injections, exceptions, balances, journal = reorganised
     reorg = injections["reorg"]
     assert [(check, day, severity, difference) for check, day, _, severity, difference in exceptions] == [
         ("H6", date.fromisoformat(reorg["date"]), "warn", "reingested")]
     assert _ledger_differences(home, balances) == set()
+    truth = _ground_truth_balances(home)
+    assert reliability.compare_rows(truth.items(), ((key, balances.get(key, Decimal(0))) for key in truth)) == (0, 0)
     # The deposit that dropped out was posted when first ingested, and is now reversed; nothing else is lost.
     dropped = [line for line in journal if line[4] and line[4].startswith(reorg["tx_hash"])]
     assert {line[1] for line in dropped} == {"usdai_mint"}
@@ -165,20 +171,25 @@ def test_a_reorganised_day_is_reingested_restated_and_reported(reorganised):
 
 
 @pytest.mark.fault("a custodian statement re-sent for the same account and day")
-def test_a_re_sent_statement_replaces_the_first_and_is_counted_once(reorganised):
+def test_a_re_sent_statement_replaces_the_first_and_is_counted_once(reorganised, reliability):
     home, result, injections, exceptions, balances, journal = reorganised
     day = date.fromisoformat(injections["reorg"]["date"])
     (supersession,) = pq.read_table(home / "lake" / "custodian_statement_supersessions").to_pylist()
     assert supersession["statement_date"] == day and supersession["superseded_file"] == supersession["superseding_file"]
     assert supersession["document_key"].startswith("custodian:custodian-a:") and ":cash:" in supersession["document_key"]
-    with (home / "sandbox" / "ground_truth_balances.csv").open() as f:
-        truth = {r["account_code"]: Decimal(r["balance"]) for r in csv.DictReader(f) if r["date"] == day.isoformat()}
-    assert balances[(day.isoformat(), "1000")] == truth["1000"]
-    assert balances[(day.isoformat(), "1010")] == truth["1010"]
+    truth = {key: balance for key, balance in _ground_truth_balances(home).items() if key[0] == day.isoformat()}
+    assert balances[(day.isoformat(), "1000")] == truth[(day.isoformat(), "1000")]
+    assert balances[(day.isoformat(), "1010")] == truth[(day.isoformat(), "1010")]
+    # the statement's lines are in the warehouse once: those of the file that superseded the first, each line once
+    with duckdb.connect(str(DataHome(home).warehouse), read_only=True) as con:
+        lines = con.execute("""select source_sha256, source_row from main.stg_custodian_statements
+                               where statement_date = ?""", [day]).fetchall()
+    sent = pq.read_table(home / "lake" / "custodian_statements" / f"date={day.isoformat()}").to_pylist()
+    assert reliability.compare_rows([(r["source_sha256"], r["source_row"]) for r in sent], lines) == (0, 0)
 
 
 @pytest.mark.fault("an attested day restated after a reorganisation")
-def test_the_attestation_of_a_reorganised_day_shows_its_restatement_and_keeps_the_one_it_replaces(reorganised):
+def test_the_attestation_of_a_reorganised_day_shows_its_restatement_and_keeps_the_one_it_replaces(reorganised, reliability):
     home, result, injections, exceptions, balances, journal = reorganised
     reorg = injections["reorg"]
     day = date.fromisoformat(reorg["date"])
@@ -199,6 +210,12 @@ def test_the_attestation_of_a_reorganised_day_shows_its_restatement_and_keeps_th
     (earlier,) = (home / "reports" / "superseded").glob(f"attestation-{day.isoformat()}.*.html")
     assert "Nothing in this day has been restated" in earlier.read_text()
     assert earlier.with_suffix(".pdf").exists()
+    # Every attestation issued is kept: each day's current one, and the one the restatement replaced.
+    issued = [(d, "current") for d in result.attestations] + [(day, "superseded")]
+    kept = [(d, "current") for d, path in result.attestations.items() if path.exists()] + [
+        (date.fromisoformat(path.name.split(".")[0].removeprefix("attestation-")), "superseded")
+        for path in (home / "reports" / "superseded").glob("attestation-*.html")]
+    assert reliability.compare_rows(issued, kept) == (0, 0)
     # Days the reorganisation did not reach say so, and were not re-issued.
     after = date(2026, 1, 3)
     assert "Nothing in this day has been restated" in result.attestations[after].read_text()
