@@ -74,15 +74,15 @@ def record_bad_inputs(origin: str, count: int) -> None:
 class Comparisons:
     """What one test found accounting for rows: how many, how many went missing, how many were counted twice."""
 
-    def __init__(self, test: str) -> None:
-        self.test = test
+    def __init__(self, test: str, tally: ReliabilityTally = TALLY) -> None:
+        self.test, self.tally = test, tally
 
     def compared(self, rows: int, lost: int, duplicates: int) -> None:
-        TALLY.comparisons += 1
-        TALLY.rows_compared += rows
-        TALLY.rows_lost += lost
-        TALLY.duplicates += duplicates
-        mine = TALLY.accounted.setdefault(self.test, [0, 0, 0])
+        self.tally.comparisons += 1
+        self.tally.rows_compared += rows
+        self.tally.rows_lost += lost
+        self.tally.duplicates += duplicates
+        mine = self.tally.accounted.setdefault(self.test, [0, 0, 0])
         mine[0] += 1
         mine[1] += lost
         mine[2] += duplicates
