@@ -18,7 +18,7 @@ import csv
 import json
 import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
+from datetime import date
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal, localcontext
 from html.parser import HTMLParser
 from pathlib import Path
@@ -184,10 +184,6 @@ class DayTruth:
     def chain_usd(self, role: str, method: str, key: str = "", output: str = "value", decimals: int = 18) -> Decimal:
         return Decimal(self.chain[(role, method, key, output)]).scaleb(-decimals)
 
-    def role_address(self, role: str) -> str:
-        (address,) = [a["address"] for a in self.roles.values() if a["role"] == role]
-        return address
-
     # The figures, each from the sources above only.
     @property
     def usdai_total_supply(self) -> Decimal:
@@ -311,7 +307,8 @@ def _holdings(home: Path, day: date) -> list[StatementHolding]:
 
 def _lender_b_tape(path: Path) -> list[TapeLoan]:
     with path.open(newline="") as f:
-        return [TapeLoan(terms_hash=r["TermsHash"].lower(), loan_id=r["LoanID"], lender_id=r["Lender"], borrower_id=r["BorrowerID"], status=r["Status"],
+        return [TapeLoan(terms_hash=r["TermsHash"].lower(), loan_id=r["LoanID"], lender_id=r["Lender"],
+                         borrower_id=r["BorrowerID"], status=r["Status"],
                          days_past_due=int(r["DPD"]), principal=Decimal(r["UPB"]),
                          accrued_interest=Decimal(r["AccruedInt"]))
                 for r in csv.DictReader(f)]
@@ -331,7 +328,8 @@ def _lender_a_tape(path: Path) -> list[TapeLoan]:
         r = dict(zip(header, values))
         if not r.get("Loan Number"):
             continue
-        loans.append(TapeLoan(terms_hash=r["Loan Terms Hash"].lower(), loan_id=r["Loan Number"], lender_id="lender-a", borrower_id=r["Obligor ID"],
+        loans.append(TapeLoan(terms_hash=r["Loan Terms Hash"].lower(), loan_id=r["Loan Number"], lender_id="lender-a",
+                              borrower_id=r["Obligor ID"],
                               status=LENDER_A_STATUS[r["Loan Status"]], days_past_due=int(r["Days Delinquent"]),
                               # the workbook's cells are numbers: their shortest repr is the amount as written
                               principal=Decimal(repr(r["Current Principal Balance"])),
