@@ -220,3 +220,90 @@ def test_the_attestation_of_a_reorganised_day_shows_its_restatement_and_keeps_th
     after = date(2026, 1, 3)
     assert "Nothing in this day has been restated" in result.attestations[after].read_text()
     assert not list((home / "reports" / "superseded").glob(f"attestation-{after.isoformat()}.*"))
+
+
+@pytest.fixture(scope="module")
+def printed_days(reported):
+    """Every day of the injected run as its attestation prints it: the one issued, or, on a day a blocker refuses,
+    the one an override would sign (rendered from the same warehouse, read only)."""
+    from assets.attestation import facts
+    from assets.attestation.document import Chart
+    from attestation_answers import read_printed
+
+    class Undrawn(dict):
+        """The charts, not drawn: pictures of the figures read here, they are four fifths of a render's time."""
+
+        def __missing__(self, key):
+            return Chart(key=key, title="", svg="", png=b"")
+
+    home, result, *_ = reported
+    days = [START + timedelta(days=n) for n in range(6)]
+    printed = {day: read_printed(path.read_text()) for day, path in result.attestations.items()}
+    with pytest.MonkeyPatch.context() as patch, \
+            duckdb.connect(str(DataHome(home).warehouse), read_only=True) as con:
+        patch.setattr(facts, "attestation_charts", lambda *args: Undrawn())
+        for day in days:
+            if day not in printed:
+                attestation = facts.gather_attestation(con, day,
+                                                       override_reason="known answers: what an override would sign")
+                printed[day] = read_printed(attestation.html)
+    return printed
+
+
+def test_every_days_attestation_prints_the_independent_figures_of_its_discrepancies(reported, printed_days):
+    """On each injected day the attestation (signed, or with an override where a blocker refuses it) prints every
+    headline figure as the simulator's ground truth, the chain's raw state and the counterparties' files give it;
+    on the day the custodian's statement and a loan's tape row are missing, as those files leave the day: the
+    T-bills at the last statement's marks and the loan without the day's interest."""
+    from attestation_answers import as_the_files_tell_it, day_truth, figure_differences
+
+    home, _, injections, *_ = reported
+    missing = date.fromisoformat(injections["missing-statement"]["date"])
+    assert injections["loan-missing-from-tape"]["date"] == missing.isoformat()
+    for day, printed in sorted(printed_days.items()):
+        truth = day_truth(home, day)
+        if day == missing:
+            not_on_tape = {injections["loan-missing-from-tape"]["entity"].lower():
+                           Decimal(injections["loan-missing-from-tape"]["amount"])}
+            truth = as_the_files_tell_it(truth, day_truth(home, day - timedelta(days=1)), not_on_tape)
+        assert figure_differences(truth, printed) == {}, day
+
+
+def test_each_discrepancy_shows_in_the_attestation_by_its_amount(reported, printed_days):
+    """The injected amounts themselves, read off the printed report: the unbacked mint turns the total coverage
+    into a deficit and shows as equity spent; the T-bill the statement under-reports is short on the statement by
+    the amount beside the ledger; the loan whose tape principal differs is attested at its principal on chain."""
+    from attestation_answers import day_truth, printed_balance_sheet, printed_loans
+
+    home, _, injections, *_ = reported
+
+    def amount(cell: str) -> Decimal:
+        return Decimal(cell.replace(",", ""))
+
+    mint = injections["unbacked-mint"]
+    day = date.fromisoformat(mint["date"])
+    printed = printed_days[day]
+    assert not printed.verdict_ok and "a DEFICIT of" in printed.verdict
+    assert amount(printed_balance_sheet(printed)["3000"]) == -Decimal(mint["amount"])
+    assert amount(printed.measures("comparison")["DEFICIT"]) < 0
+    supply = {d: amount(printed_days[d].measures("comparison")["USDai total supply: totalSupply()"])
+              for d in (day - timedelta(days=1), day)}
+    chain = {d: day_truth(home, d).usdai_total_supply for d in supply}
+    assert supply == {d: chain[d].quantize(Decimal("0.01")) for d in supply}
+
+    shortfall = injections["tbill-shortfall"]
+    printed = printed_days[date.fromisoformat(shortfall["date"])]
+    (row,) = [row for row in printed.table("reserves", "CUSIP") if row[0] == shortfall["entity"]]
+    assert amount(row[6]) - amount(row[5]) == Decimal(shortfall["amount"])  # ledger 1010 less the statement's value
+
+    mismatch = injections["loan-principal-mismatch"]
+    day = date.fromisoformat(mismatch["date"])
+    truth = day_truth(home, day)
+    tape = truth.tape[mismatch["entity"].lower()]
+    (row,) = [row for row in printed_loans(printed_days[day]) if row[0] == tape.loan_id]
+    assert amount(row[5]) == truth.loan(mismatch["entity"].lower(), "1100")
+    assert abs(truth.loan(mismatch["entity"].lower(), "1100") - tape.principal) == Decimal(mismatch["amount"])
+
+    printed = printed_days[date.fromisoformat(injections["missing-statement"]["date"])]
+    assert ["custodian statement", "missing", ""] in printed.table("cutoffs", "source")
+    assert printed.table("reserves", "custodian / account") == [["no cash statement"]]
