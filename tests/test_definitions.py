@@ -32,6 +32,8 @@ CHECKS = {
     ("trial_balance", "h4_input_files_match_layouts"),
     ("trial_balance", "h5_no_rows_quarantined"),
     ("usdai_supply_reconciliation", "h6_chain_reorgs_restated"),
+    ("reserve_coverage", "r10_assets_cover_liabilities"),
+    ("reserve_coverage", "h7_susdai_yield_explained"),
 }
 
 
