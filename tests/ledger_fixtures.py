@@ -1,6 +1,6 @@
 """A four-day lake small enough to post by hand, written through the real lake writer (docs/lake.md). Between them
-the days post every rule of docs/ledger.md's posting-rules table (test_every_posting_rule_of_the_docs_has_a_hand_posted_answer);
-the whole journal, posted by hand, is dbt_project/seeds/ledger_fixture/expected_journal_lines.csv.
+the days post every rule of docs/ledger.md's posting-rules table (tests/test_ledger_dbt.py checks it); the whole
+journal, posted by hand, is dbt_project/seeds/ledger_fixture/expected_journal_lines.csv.
 
 Day 1 (2026-01-05): Alice deposits 1,000 USDC and USDai mints 1,000; she stakes 600 in sUSDai; the vault converts
 350 USDai into USDC for the loan router (fundLoans) and sends 150 to the custodian (sendToCustodian); the router
