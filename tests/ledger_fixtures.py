@@ -1,4 +1,6 @@
-"""A two-day lake small enough to post by hand, written through the real lake writer (docs/lake.md).
+"""A four-day lake small enough to post by hand, written through the real lake writer (docs/lake.md). Between them
+the days post every rule of docs/ledger.md's posting-rules table (tests/test_ledger_dbt.py checks it); the whole
+journal, posted by hand, is dbt_project/seeds/ledger_fixture/expected_journal_lines.csv.
 
 Day 1 (2026-01-05): Alice deposits 1,000 USDC and USDai mints 1,000; she stakes 600 in sUSDai; the vault converts
 350 USDai into USDC for the loan router (fundLoans) and sends 150 to the custodian (sendToCustodian); the router
@@ -12,9 +14,27 @@ principal and 0.068493 of interest; L2 is liquidated for 90 of proceeds, its sho
 L1 only and reports L2 liquidated; L1's second GPU is still dark; the T-bill is marked at 148.52. L2's cover pays
 70% of the 10 of principal lost: a claim of 7 on the pool, recognised the day of the sale. Each day's credit losses
 (the allowance, net of the claim) are the sUSDai holders', less the admin fee on L2's interest the sale wrote off.
+Day 3 (2026-01-07): Heidi deposits 500 USDC (USDai mints 500) and stakes them; the vault converts 400 for the router
+and sends 50 to the custodian; the router lends four loans on which the lender's tape reports arrears carried over
+from the borrowers' earlier loans with it: L3 to Dave (100, fee 1; 1 day past due, one of its two GPUs erroring with
+XID errors), L4 to Erin (200; 60 days past due), L5 to Frank (100; in default at 30 days past due) and L6 to Grace
+(100; 90 days past due, its only GPU dark: the allowance would exceed the exposure and is capped at it). None is
+insured. Bob pays L1's interest to date (0.109589), prepays 50 of its principal and pays an exit fee of 0.50; the
+lender leaves L1 off the day's tape. The insurance pool mints 7 USDai against USDC and pays L2's claim with them to
+the vault. USDai harvests 2 of base yield, minted to the treasury in the Harvested transaction: not an unbacked mint,
+nothing posted. The April bill is marked down to 148.50 (price 99); the custodian buys a bill maturing on day 4,
+par 50 for 49.99.
+Day 4 (2026-01-08): Dave repays L3 in full (100 and two days of interest, 0.054794: the loan is repaid); Erin's L4
+is liquidated by the v2 router (LiquidationProceedsDeposited) for 80, a shortfall of 120.054794520547945205 beyond
+its allowance of 100.027397260273972603; Frank's L5 is liquidated by the v1 router for 120, a surplus of
+19.972602739726027397 over its principal and interest. L1 is back on the tape, current, with all GPUs reporting:
+the tape's accrued balance shows day 3's interest, which the ledger catches up; its allowance is released. L6 is 91
+days past due with its GPU back: 100% of its exposure. The short bill matures at par; the April bill rises to
+148.53. The day's credit losses are a net release, the holders' claim rising by it and by the fee on L4's interest
+written off.
 
 The chain state of each day agrees with the story (supply, the vault's NAV and shares, the redemption queue,
-loanState). Every table gets a file on both days, as ingestion always writes one.
+loanState). Every table gets a file on every day, as ingestion always writes one.
 
 The restatements rewrite one day's partition as ingestion would on new input: a corrected loan tape for day 1
 (same as-of date, another file sha256, L1's interest revised) and a reorg of day 2 (other blocks, other logs).
@@ -34,7 +54,9 @@ from foundation.lake import SCHEMAS, Lake
 
 DAY_1 = date(2026, 1, 5)
 DAY_2 = date(2026, 1, 6)
-DAYS = (DAY_1, DAY_2)
+DAY_3 = date(2026, 1, 7)
+DAY_4 = date(2026, 1, 8)
+DAYS = (DAY_1, DAY_2, DAY_3, DAY_4)
 
 USDAI = "0x0A1a1A107E45b7Ced86833863f482BC5f4ed82EF"
 SUSDAI = "0x0B2b2B2076d95dda7817e785989fE353fe955ef9"
@@ -46,11 +68,23 @@ ALICE = to_checksum_address("0x" + "a1" * 20)
 BOB = to_checksum_address("0x" + "b0" * 20)
 CAROL = to_checksum_address("0x" + "ca" * 20)
 MALLORY = to_checksum_address("0x" + "ee" * 20)
+HEIDI = to_checksum_address("0x" + "d1" * 20)
+DAVE = to_checksum_address("0x" + "da" * 20)
+ERIN = to_checksum_address("0x" + "e1" * 20)
+FRANK = to_checksum_address("0x" + "f1" * 20)
+GRACE = to_checksum_address("0x" + "9a" * 20)
+INSURER = to_checksum_address("0x" + "15" * 20)  # the credit insurance pool's wallet (address book role insurer)
+TREASURY = to_checksum_address("0x" + "7e" * 20)  # where USDai mints the reserve's base yield: not the protocol
 ZERO = "0x0000000000000000000000000000000000000000"
 
 LOAN_1 = "0x" + keccak(text="loan L1").hex()
 LOAN_2 = "0x" + keccak(text="loan L2").hex()
+LOAN_3 = "0x" + keccak(text="loan L3").hex()
+LOAN_4 = "0x" + keccak(text="loan L4").hex()
+LOAN_5 = "0x" + keccak(text="loan L5").hex()
+LOAN_6 = "0x" + keccak(text="loan L6").hex()
 CUSIP = "912797QM2"
+SHORT_BILL = "912797QN0"  # bought on day 3, a day before it matures
 
 USDAI_UNIT = 10**18
 USDC_UNIT = 10**6
@@ -67,11 +101,13 @@ SIGNATURES = {
     "LoanLiquidated": "LoanLiquidated(bytes32)",
     "LoanCollateralLiquidated": "LoanCollateralLiquidated(bytes32,uint256,uint256,uint256)",
     "RedeemRequest": "RedeemRequest(address,address,uint256,address,uint256)",
+    "Harvested": "Harvested(uint256)",
+    "LiquidationProceedsDeposited": "LiquidationProceedsDeposited(bytes32,uint256,uint256,uint256)",
 }
 CONTRACTS = {"usdai": USDAI, "susdai": SUSDAI, "loan_router": LOAN_ROUTER}
 
-TAPE_FILES = {DAY_1: "lender-a-2026-01-05.csv", DAY_2: "lender-a-2026-01-06.csv"}
-STATEMENT_FILES = {DAY_1: "custodian-a-2026-01-05.csv", DAY_2: "custodian-a-2026-01-06.csv"}
+TAPE_FILES = {day: f"lender-a-{day.isoformat()}.csv" for day in DAYS}
+STATEMENT_FILES = {day: f"custodian-a-{day.isoformat()}.csv" for day in DAYS}
 
 
 def file_sha256(file_name: str) -> str:
@@ -143,6 +179,10 @@ def chain_events(day: date) -> list[dict]:
             _event(day, 105, 13, 1, "susdai", "RedeemRequest", controller=ALICE, owner=ALICE, request_id="1",
                    sender=ALICE, shares=100 * USDAI_UNIT),
         ]
+    if day == DAY_3:
+        return _chain_events_day_3()
+    if day == DAY_4:
+        return _chain_events_day_4()
     unbacked_mint = _event(day, 205, 12, 0, "usdai", "Transfer", from_address=ZERO, to_address=MALLORY,
                            value=50 * USDAI_UNIT)
     return [
@@ -164,27 +204,103 @@ def chain_events(day: date) -> list[dict]:
     ]
 
 
+def _chain_events_day_3() -> list[dict]:
+    day = DAY_3
+    return [
+        # usdai_mint 500 and susdai_stake 500: Heidi's USDC becomes USDai and her USDai the vault's.
+        _event(day, 300, 31, 0, "usdai", "Transfer", from_address=ZERO, to_address=HEIDI, value=500 * USDAI_UNIT),
+        _event(day, 300, 31, 1, "usdai", "Deposited", caller=HEIDI, recipient=HEIDI, deposit_token=USDC,
+               deposit_amount=500 * USDC_UNIT, mint_amount=500 * USDAI_UNIT),
+        _event(day, 301, 32, 0, "usdai", "Transfer", from_address=HEIDI, to_address=SUSDAI, value=500 * USDAI_UNIT),
+        _event(day, 301, 32, 1, "susdai", "Transfer", from_address=ZERO, to_address=HEIDI, value=505 * USDAI_UNIT),
+        _event(day, 301, 32, 2, "susdai", "Deposit", sender=HEIDI, owner=HEIDI,
+               assets=500 * USDAI_UNIT, shares=505 * USDAI_UNIT),
+        # reserve_conversion 400 (the router's USDC for four loans) and reserve_to_custodian 50.
+        _event(day, 302, 33, 0, "usdai", "Transfer", from_address=SUSDAI, to_address=ZERO, value=400 * USDAI_UNIT),
+        _event(day, 302, 33, 1, "usdai", "Withdrawn", caller=SUSDAI, recipient=LOAN_ROUTER, withdraw_token=USDC,
+               usdai_amount=400 * USDAI_UNIT, withdraw_amount=400 * USDC_UNIT),
+        _event(day, 303, 34, 0, "usdai", "Transfer", from_address=SUSDAI, to_address=ZERO, value=50 * USDAI_UNIT),
+        _event(day, 303, 34, 1, "usdai", "Withdrawn", caller=SUSDAI, recipient=CUSTODIAN,
+               withdraw_token=BASE_TOKEN, usdai_amount=50 * USDAI_UNIT, withdraw_amount=50 * USDC_UNIT),
+        # loan_originated: L3 100 with a fee of 1 (the router pays out 99), L4 200, L5 100, L6 100 without fees.
+        _event(day, 304, 35, 0, "loan_router", "LoanOriginated", loan_terms_hash=LOAN_3, borrower=DAVE,
+               currency_token=USDC, principal=100 * USDC_UNIT, origination_fee=1 * USDC_UNIT),
+        _event(day, 305, 36, 0, "loan_router", "LoanOriginated", loan_terms_hash=LOAN_4, borrower=ERIN,
+               currency_token=USDC, principal=200 * USDC_UNIT, origination_fee=0),
+        _event(day, 306, 37, 0, "loan_router", "LoanOriginated", loan_terms_hash=LOAN_5, borrower=FRANK,
+               currency_token=USDC, principal=100 * USDC_UNIT, origination_fee=0),
+        _event(day, 307, 38, 0, "loan_router", "LoanOriginated", loan_terms_hash=LOAN_6, borrower=GRACE,
+               currency_token=USDC, principal=100 * USDC_UNIT, origination_fee=0),
+        # loan_repaid: Bob pays L1's interest to date, 0.109589 (0.054794671232876712 accrued through day 2 +
+        # 0.054794520547945205 of day 3 = 0.109589191780821917, paid in whole USDC units), prepays 50 of principal
+        # and pays an exit fee of 0.50 on the prepayment: 1020 50.609589 / 1100 50, 1110 0.109589, 4020 0.5.
+        _event(day, 308, 39, 0, "loan_router", "LoanRepaid", loan_terms_hash=LOAN_1, borrower=BOB,
+               principal=0, interest=109_589, prepayment=50 * USDC_UNIT, exit_fee=500_000, is_repaid=False),
+        # The insurance pool buys 7 USDai (usdai_mint 7) and pays L2's claim with them to the vault:
+        # insurance_recovery_received 2000 7 / 1150 7.
+        _event(day, 309, 40, 0, "usdai", "Transfer", from_address=ZERO, to_address=INSURER, value=7 * USDAI_UNIT),
+        _event(day, 309, 40, 1, "usdai", "Deposited", caller=INSURER, recipient=INSURER, deposit_token=USDC,
+               deposit_amount=7 * USDC_UNIT, mint_amount=7 * USDAI_UNIT),
+        _event(day, 309, 40, 2, "usdai", "Transfer", from_address=INSURER, to_address=SUSDAI, value=7 * USDAI_UNIT),
+        # USDai harvests 2 of the reserve's base yield, minted to the treasury in the Harvested transaction: a mint
+        # with no Deposited that is not unbacked, so nothing is posted (R1 counts it as minted_by_harvests).
+        _event(day, 310, 41, 0, "usdai", "Transfer", from_address=ZERO, to_address=TREASURY, value=2 * USDAI_UNIT),
+        _event(day, 310, 41, 1, "usdai", "Harvested", usdai_amount=2 * USDAI_UNIT),
+    ]
+
+
+def _chain_events_day_4() -> list[dict]:
+    day = DAY_4
+    return [
+        # loan_repaid closing L3 (is_repaid): principal 100 and two days of interest, 0.054794 (2 x
+        # 0.027397260273972603 = 0.054794520547945206, paid in whole USDC units): 1020 100.054794 / 1100 100,
+        # 1110 0.054794.
+        _event(day, 400, 42, 0, "loan_router", "LoanRepaid", loan_terms_hash=LOAN_3, borrower=DAVE,
+               principal=100 * USDC_UNIT, interest=54_794, prepayment=0, exit_fee=0, is_repaid=True),
+        # L4 liquidated through the v2 router: the proceeds of its collateral, 80, come in LiquidationProceedsDeposited.
+        _event(day, 401, 43, 0, "loan_router", "LoanLiquidated", loan_terms_hash=LOAN_4),
+        _event(day, 401, 43, 1, "loan_router", "LiquidationProceedsDeposited", loan_terms_hash=LOAN_4,
+               proceeds=80 * USDC_UNIT, fee=2 * USDC_UNIT, surplus=0),
+        # L5 liquidated through the v1 router for 120: more than its principal and interest.
+        _event(day, 402, 44, 0, "loan_router", "LoanLiquidated", loan_terms_hash=LOAN_5),
+        _event(day, 402, 44, 1, "loan_router", "LoanCollateralLiquidated", loan_terms_hash=LOAN_5,
+               proceeds=120 * USDC_UNIT, liquidation_fee=1 * USDC_UNIT, surplus=0),
+    ]
+
+
 # The vault's totalAssets() (USDai, 18 decimals), valued as the real vault values itself: the ledger's 2100 plus the
-# allowance (the vault marks L2 down only at its sale) less the insurance claim it has not been paid (R6).
-# Day 2: 451.615260236301369863 + 50.013698667808219178 - 7.
-SUSDAI_TOTAL_ASSETS = {DAY_1: 604_586301369863013699, DAY_2: 494_628958904109589041}
+# allowance (the vault marks a loan down only at its sale) less the insurance claim it has not been paid (R6).
+# Day 2: 451.615260236301369863 + 50.013698667808219178 - 7; day 3: 672.993835578767123287 +
+# 330.090410996575342467 - 0 (the pool paid); day 4: 801.127095890410958905 + 100.054794520547945206 (L6's).
+SUSDAI_TOTAL_ASSETS = {DAY_1: 604_586301369863013699, DAY_2: 494_628958904109589041,
+                       DAY_3: 1003_084246575342465754, DAY_4: 901_181890410958904111}
+# Day 3: 450 + 500 minted to Heidi - 400 - 50 burnt by the vault's withdrawals + 7 minted to the pool + 2 harvested.
+USDAI_TOTAL_SUPPLY = {DAY_1: 500, DAY_2: 450, DAY_3: 509, DAY_4: 509}
+SUSDAI_TOTAL_SHARES = {DAY_1: 600, DAY_2: 500, DAY_3: 1005, DAY_4: 1005}  # Heidi's 505 shares on day 3
+# loanState(loan): (status, scaledBalance) each day; status 1 active, 2 repaid, 4 liquidated.
+LOAN_STATES = {
+    DAY_1: {LOAN_1: (1, 250), LOAN_2: (1, 100)},
+    DAY_2: {LOAN_1: (1, 200), LOAN_2: (4, 0)},
+    DAY_3: {LOAN_1: (1, 150), LOAN_2: (4, 0), LOAN_3: (1, 100), LOAN_4: (1, 200), LOAN_5: (1, 100), LOAN_6: (1, 100)},
+    DAY_4: {LOAN_1: (1, 150), LOAN_2: (4, 0), LOAN_3: (2, 0), LOAN_4: (4, 0), LOAN_5: (4, 0), LOAN_6: (1, 100)},
+}
+# Each day's blocks: (first, last); the state is read at the last.
+BLOCKS = {DAY_1: (100, 105), DAY_2: (200, 205), DAY_3: (300, 310), DAY_4: (400, 402)}
 
 
 def chain_state(day: date) -> list[dict]:
-    block = 105 if day == DAY_1 else 205
-    total_supply = {DAY_1: 500, DAY_2: 450}[day] * USDAI_UNIT
+    block = BLOCKS[day][1]
     reads = [
-        ("usdai", "totalSupply", "", "value", total_supply),
+        ("usdai", "totalSupply", "", "value", USDAI_TOTAL_SUPPLY[day] * USDAI_UNIT),
         ("usdai", "bridgedSupply", "", "value", 0),
         ("susdai", "totalAssets", "", "value", SUSDAI_TOTAL_ASSETS[day]),
-        ("susdai", "totalShares", "", "value", {DAY_1: 600, DAY_2: 500}[day] * USDAI_UNIT),
-        ("susdai", "redemptionQueueInfo", "", "pendingShares", {DAY_1: 100, DAY_2: 0}[day] * USDAI_UNIT),
+        ("susdai", "totalShares", "", "value", SUSDAI_TOTAL_SHARES[day] * USDAI_UNIT),
+        ("susdai", "redemptionQueueInfo", "", "pendingShares", {DAY_1: 100}.get(day, 0) * USDAI_UNIT),
         ("susdai", "redemptionQueueInfo", "", "balance", 0),
-        ("loan_router", "loanState", LOAN_1, "status", 1),
-        ("loan_router", "loanState", LOAN_1, "scaledBalance", {DAY_1: 250, DAY_2: 200}[day] * USDAI_UNIT),
-        ("loan_router", "loanState", LOAN_2, "status", {DAY_1: 1, DAY_2: 4}[day]),
-        ("loan_router", "loanState", LOAN_2, "scaledBalance", {DAY_1: 100, DAY_2: 0}[day] * USDAI_UNIT),
     ]
+    for loan, (status, principal) in LOAN_STATES[day].items():
+        reads += [("loan_router", "loanState", loan, "status", status),
+                  ("loan_router", "loanState", loan, "scaledBalance", principal * USDAI_UNIT)]
     return [
         dict(partition_date=day, block_number=block, block_hash=_block_hash(block),
              block_time=_block_time(day, block), contract_role=role, contract_address=CONTRACTS[role],
@@ -194,7 +310,7 @@ def chain_state(day: date) -> list[dict]:
 
 
 def chain_days(day: date) -> list[dict]:
-    first, last = (100, 105) if day == DAY_1 else (200, 205)
+    first, last = BLOCKS[day]
     return [dict(partition_date=day, chain_id=31337, profile="sandbox", from_block=first, to_block=last,
                  to_block_hash=_block_hash(last), to_block_time=_block_time(day, last), state_block=last,
                  state_block_hash=_block_hash(last), log_count=len(chain_events(day)))]
@@ -208,6 +324,7 @@ def chain_address_book(day: date) -> list[dict]:
         ("base_token", BASE_TOKEN, False, "PYUSD", 6),
         ("usdc", USDC, False, "USDC", 6),
         ("custodian", CUSTODIAN, False, None, None),
+        ("insurer", INSURER, False, None, None),
     ]
     return [dict(partition_date=day, role=role, address=address, is_protocol=is_protocol, token_symbol=symbol,
                  token_decimals=decimals) for role, address, is_protocol, symbol, decimals in entries]
@@ -229,14 +346,75 @@ def loan_tapes(day: date) -> list[dict]:
             dict(l2, principal_outstanding=_usd("100"), accrued_interest=_usd("0.027397260273972603"),
                  daily_interest=_usd("0.027397260273972603"), status="delinquent", days_past_due=35),
         ]
-    else:
+    elif day == DAY_2:
         rows = [
             dict(l1, principal_outstanding=_usd("200"), accrued_interest=_usd("0.054794671232876712"),
                  daily_interest=_usd("0.054794520547945205"), status="current", days_past_due=0),
             dict(l2, principal_outstanding=_usd("0"), accrued_interest=_usd("0"), daily_interest=_usd("0"),
                  status="liquidated", days_past_due=36),
         ]
+    else:
+        rows = _later_tape_rows(day, l1)
     return [{**common, **row, "source_row": n} for n, row in enumerate(rows, start=1)]
+
+
+def _later_tape_rows(day: date, l1: dict) -> list[dict]:
+    """Days 3 and 4. A day's interest is principal x 10% / 365, rounded to 18 places: 100 -> 0.027397260273972603,
+    200 -> 0.054794520547945205, 150 -> 0.041095890410958904. The new loans carry no credit insurance.
+
+    The allowances, by the policy of docs/ledger.md (products rounded half up at 18 places, the share at risk
+    truncated), posted as credit_loss_allowance 5000 / 1190 (a fall: 1190 / 5000):
+    day 3 (exposure = principal + the day's interest; the true-up starts from nothing)
+      L3  100.027397260273972603 x 5% (1 day) = 5.001369863013698630; half its GPUs erroring: at risk
+          50.013698630136986301 x 50% = 25.006849315068493151; required 30.008219178082191781
+      L4  200.054794520547945205 x 50% (60 days) = 100.027397260273972603
+      L5  100.027397260273972603 x 50% (in default: 30 days' 25% raised to the default rate) = 50.013698630136986302
+      L6  100.027397260273972603 x 100% (90 days) + its dark GPU's 50.013698630136986302 = 150.041095890410958905,
+          capped at the exposure: 100.027397260273972603
+    day 4
+      L1  current, both GPUs reporting, cover not claimable yet (3 of 21 days): 0; release of day 2's
+          50.013698667808219178 (its last tape day)
+      L3  repaid: 0, release of 30.008219178082191781
+      L4  liquidated: 0 - 100.027397260273972603 + 100.027397260273972603 the sale used = 0, no entry
+      L5  liquidated: release of 50.013698630136986302 (the sale, a surplus, used none)
+      L6  100 + 0.054794520547945206 accrued, x 100% (91 days) = 100.054794520547945206: + 0.027397260273972603
+    L1's catch-up on day 4: accrued 0.041096082191780821 - the day's 0.041095890410958904 - (0.054794671232876712
+    accrued at day 2 - 0.109589 repaid on day 3) = 0.054794520547945205, day 3's interest.
+    """
+    new_loan = dict(origination_date=DAY_3, maturity_date=date(2026, 7, 7), insurance_cover_ratio=None,
+                    insurance_waiting_period_days=None)
+    l3 = dict(new_loan, loan_id="A-3", loan_terms_hash=LOAN_3, borrower_id="B-3", borrower_name="Dave Render Co",
+              original_principal=_usd("100"))
+    l4 = dict(new_loan, loan_id="A-4", loan_terms_hash=LOAN_4, borrower_id="B-4", borrower_name="Erin Inference",
+              original_principal=_usd("200"))
+    l5 = dict(new_loan, loan_id="A-5", loan_terms_hash=LOAN_5, borrower_id="B-5", borrower_name="Frank Cloud",
+              original_principal=_usd("100"))
+    l6 = dict(new_loan, loan_id="A-6", loan_terms_hash=LOAN_6, borrower_id="B-6", borrower_name="Grace Tensor",
+              original_principal=_usd("100"))
+    one_day = dict(accrued_interest=_usd("0.027397260273972603"), daily_interest=_usd("0.027397260273972603"))
+    settled = dict(principal_outstanding=_usd("0"), accrued_interest=_usd("0"), daily_interest=_usd("0"))
+    if day == DAY_3:
+        # L1 is missing: the lender left it out of day 3's tape.
+        return [
+            dict(l3, principal_outstanding=_usd("100"), **one_day, status="delinquent", days_past_due=1),
+            dict(l4, principal_outstanding=_usd("200"), accrued_interest=_usd("0.054794520547945205"),
+                 daily_interest=_usd("0.054794520547945205"), status="delinquent", days_past_due=60),
+            dict(l5, principal_outstanding=_usd("100"), **one_day, status="default", days_past_due=30),
+            dict(l6, principal_outstanding=_usd("100"), **one_day, status="delinquent", days_past_due=90),
+        ]
+    return [
+        # L1 is back: 150 after the prepayment; accrued = 0.000000191780821917 left after day 3's payment
+        # (0.109589191780821917 - 0.109589) + the day's 0.041095890410958904.
+        dict(l1, principal_outstanding=_usd("150"), accrued_interest=_usd("0.041096082191780821"),
+             daily_interest=_usd("0.041095890410958904"), status="current", days_past_due=0),
+        # L3 accrued its last day and was repaid.
+        dict(l3, principal_outstanding=_usd("0"), accrued_interest=_usd("0"),
+             daily_interest=_usd("0.027397260273972603"), status="repaid", days_past_due=0),
+        dict(l4, **settled, status="liquidated", days_past_due=61),
+        dict(l5, **settled, status="liquidated", days_past_due=31),
+        dict(l6, principal_outstanding=_usd("100"), accrued_interest=_usd("0.054794520547945206"),
+             daily_interest=_usd("0.027397260273972603"), status="delinquent", days_past_due=91),
+    ]
 
 
 CORRECTED_TAPE_SHA256 = hashlib.sha256(b"lender-a-2026-01-05.csv, corrected").hexdigest()
@@ -289,27 +467,46 @@ def reorged_chain_days() -> list[dict]:
             for row in chain_days(DAY_2)]
 
 
+COLLATERAL = {  # (loan, NFT token id, GPU serial, tape row) of each tape's collateral schedule
+    DAY_1: ((LOAN_1, "1", "1652922001234", 1), (LOAN_1, "1", "1652922001235", 1), (LOAN_2, "2", "1652922009999", 2)),
+    DAY_3: ((LOAN_3, "3", "1652922003001", 1), (LOAN_3, "3", "1652922003002", 1), (LOAN_4, "4", "1652922004001", 2),
+            (LOAN_5, "5", "1652922005001", 3), (LOAN_6, "6", "1652922006001", 4)),
+    DAY_4: ((LOAN_1, "1", "1652922001234", 1), (LOAN_1, "1", "1652922001235", 1), (LOAN_3, "3", "1652922003001", 2),
+            (LOAN_3, "3", "1652922003002", 2), (LOAN_6, "6", "1652922006001", 5)),
+}
+COLLATERAL[DAY_2] = COLLATERAL[DAY_1]
+
+
 def loan_collateral(day: date) -> list[dict]:
     file_name = TAPE_FILES[day]
     return [
         dict(partition_date=day, lender_id="lender-a", loan_terms_hash=loan, nft_token_id=token_id,
              gpu_serial=serial, source_file=file_name, source_sha256=file_sha256(file_name), source_row=row)
-        for loan, token_id, serial, row in (
-            (LOAN_1, "1", "1652922001234", 1),
-            (LOAN_1, "1", "1652922001235", 1),
-            (LOAN_2, "2", "1652922009999", 2),
-        )
+        for loan, token_id, serial, row in COLLATERAL[day]
     ]
+
+
+# GPUs reporting each day with their XID error scrapes; a collateral GPU missing from a day is dark. Day 3: one of
+# L3's two GPUs reports 5 scrapes with an XID error (erroring from 3), L6's only GPU is dark; day 4: all report.
+TELEMETRY = {
+    DAY_1: (("GPU-0001", "1652922001234", 0),),
+    DAY_3: (("GPU-0001", "1652922001234", 0), ("GPU-3001", "1652922003001", 0), ("GPU-3002", "1652922003002", 5),
+            ("GPU-4001", "1652922004001", 0), ("GPU-5001", "1652922005001", 0)),
+    DAY_4: (("GPU-0001", "1652922001234", 0), ("GPU-0002", "1652922001235", 0), ("GPU-3001", "1652922003001", 0),
+            ("GPU-3002", "1652922003002", 0), ("GPU-6001", "1652922006001", 0)),
+}
+TELEMETRY[DAY_2] = TELEMETRY[DAY_1]
 
 
 def gpu_telemetry_daily(day: date) -> list[dict]:
     start = datetime(day.year, day.month, day.day)
     end = datetime(day.year, day.month, day.day, 23, 59)
-    return [dict(partition_date=day, gpu_uuid="GPU-0001", gpu_serial="1652922001234", hostname="node-01",
+    return [dict(partition_date=day, gpu_uuid=uuid, gpu_serial=serial, hostname="node-01",
                  model_name="NVIDIA H100 80GB HBM3", samples=1440, scrape_interval_s=60, minutes_online=1440.0,
-                 util_mean=87.0, util_p95=99.0, temp_max=71.0, power_mean=612.5, xid_error_samples=0,
+                 util_mean=87.0, util_p95=99.0, temp_max=71.0, power_mean=612.5, xid_error_samples=xid_errors,
                  first_seen=start, last_seen=end, source_file=f"dcgm-{day.isoformat()}.prom",
-                 source_sha256=file_sha256(f"dcgm-{day.isoformat()}.prom"))]
+                 source_sha256=file_sha256(f"dcgm-{day.isoformat()}.prom"))
+            for uuid, serial, xid_errors in TELEMETRY[day]]
 
 
 def custodian_statements(day: date) -> list[dict]:
@@ -320,6 +517,7 @@ def custodian_statements(day: date) -> list[dict]:
     empty = dict(cusip=None, security_description=None, maturity_date=None, par_value=None, price=None,
                  market_value=None, amount=None, transaction_type=None, reference=None)
     bill = dict(cusip=CUSIP, security_description="US TREASURY BILL 04/02/2026")
+    short_bill = dict(cusip=SHORT_BILL, security_description="US TREASURY BILL 01/08/2026")
     if day == DAY_1:
         rows = [
             dict(empty, record_type="opening_cash", amount=_usd("0")),
@@ -331,18 +529,47 @@ def custodian_statements(day: date) -> list[dict]:
                  price=_usd("99"), market_value=_usd("148.50")),
             dict(empty, record_type="closing_cash", amount=_usd("1.50")),
         ]
-    else:
+    elif day == DAY_2:
         rows = [
             dict(empty, record_type="opening_cash", amount=_usd("1.50")),
             dict(empty, **bill, record_type="holding", maturity_date=date(2026, 4, 2), par_value=_usd("150"),
                  price=_usd("99.013333333333333333"), market_value=_usd("148.52")),
             dict(empty, record_type="closing_cash", amount=_usd("1.50")),
         ]
+    elif day == DAY_3:
+        # 50 arrives from the vault; the custodian buys a bill maturing tomorrow, par 50 for 49.99 (tbill_purchase);
+        # the April bill falls to 99: 150 x 99 / 100 = 148.50, 0.02 below day 2's 148.52 (tbill_accretion, a mark
+        # down: 4010 debit 0.02, 1010 credit 0.02). The short bill is marked at what it cost: 50 x 99.98 / 100 =
+        # 49.99 - 0 - 49.99 bought = 0, no line.
+        rows = [
+            dict(empty, record_type="opening_cash", amount=_usd("1.50")),
+            dict(empty, record_type="transaction", transaction_type="cash_receipt", amount=_usd("50"),
+                 reference=tx_hash(34)),
+            dict(empty, **short_bill, record_type="transaction", transaction_type="tbill_purchase",
+                 par_value=_usd("50"), amount=_usd("49.99"), reference="T-0002"),
+            dict(empty, **bill, record_type="holding", maturity_date=date(2026, 4, 2), par_value=_usd("150"),
+                 price=_usd("99"), market_value=_usd("148.50")),
+            dict(empty, **short_bill, record_type="holding", maturity_date=DAY_4, par_value=_usd("50"),
+                 price=_usd("99.98"), market_value=_usd("49.99")),
+            dict(empty, record_type="closing_cash", amount=_usd("1.51")),
+        ]
+    else:
+        # The short bill matures at par 50 (tbill_maturity: 1000 50 / 1010 50); its mark is 0 held - 49.99 at day
+        # 3 + 50 matured = 0.01 (tbill_accretion); the April bill rises to 99.02: 148.53 - 148.50 = 0.03.
+        rows = [
+            dict(empty, record_type="opening_cash", amount=_usd("1.51")),
+            dict(empty, **short_bill, record_type="transaction", transaction_type="tbill_maturity",
+                 par_value=_usd("50"), amount=_usd("50"), reference="T-0003"),
+            dict(empty, **bill, record_type="holding", maturity_date=date(2026, 4, 2), par_value=_usd("150"),
+                 price=_usd("99.02"), market_value=_usd("148.53")),
+            dict(empty, record_type="closing_cash", amount=_usd("51.51")),
+        ]
     return [{**common, **row, "source_row": n} for n, row in enumerate(rows, start=1)]
 
 
 def input_files(day: date) -> list[dict]:
-    files = [("loan_tapes", TAPE_FILES[day], 2), ("custodian", STATEMENT_FILES[day], 5 if day == DAY_1 else 3),
+    files = [("loan_tapes", TAPE_FILES[day], len(loan_tapes(day))),
+             ("custodian", STATEMENT_FILES[day], len(custodian_statements(day))),
              ("telemetry", f"dcgm-{day.isoformat()}.prom", 5760)]
     return [dict(partition_date=day, source=source, file_name=name, sha256=file_sha256(name), size_bytes=1000,
                  rows_in=rows, rows_accepted=rows, rows_quarantined=0) for source, name, rows in files]

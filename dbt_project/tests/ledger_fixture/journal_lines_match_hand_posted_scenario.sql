@@ -1,6 +1,8 @@
-{{ config(enabled=var('ledger_fixture', false) | as_bool) }}
+{{ config(enabled=var('ledger_fixture', false) | as_bool, severity='warn') }}
 -- The journal of the build window equals the hand-posted journal of tests/ledger_fixtures.py line for line, and
 -- every entry is keyed sha256(source|source_key|rule_id). Rows: what is missing or unexpected, and why.
+-- A warning, not an error: the build goes on, so tests/test_ledger_dbt.py still reads the marts and its own
+-- assertions name what differs (test_every_build_posts_the_hand_posted_journal requires the PASS).
 with expected as (
   select
     partition_date, effective_time, source, source_key, rule_id, line_no, account_code,
