@@ -7,13 +7,14 @@ import shutil
 import subprocess
 import sys
 from datetime import date
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from assets.ledger import DBT_PROJECT_DIR, dbt_environment, home_vars
+from assets.attestation.facts import AttestationRefused, gather_attestation
+from assets.ledger import DBT_PROJECT_DIR, dbt_environment, home_vars, vars_args
 from expectations.checks import run_reconciliation
 from expectations.exceptions import list_exceptions
 from expectations.policy import ReconciliationPolicy
@@ -23,7 +24,9 @@ from foundation.home import DataHome
 from conftest import DAYS, START
 
 DAY_LIST = [date(2026, 1, d) for d in range(1, DAYS + 1)]
-LAST = DAY_LIST[-1]
+FIRST, SECOND, LAST = DAY_LIST
+# The smallest step of a USD amount: the warehouse keeps DECIMAL(38, 18).
+ONE_UNIT = Decimal("1e-18")
 BY_ID = {r.check_id: r for r in RECONCILIATIONS}
 
 
@@ -50,10 +53,53 @@ def rebuild_check_model(home: Path, warehouse_path: Path, model: str, **settings
                    env={**os.environ, **dbt_environment(DataHome(home))}, check=True, capture_output=True)
 
 
+def rebuild_home_check_models(home: Path, *models: str) -> None:
+    """`models` rebuilt on the home's warehouse exactly as the pipeline's dbt build passes the home's settings
+    (BACKED_HOME/reconciliation.toml through ReconciliationPolicy.for_home to dbt var `reconciliation`)."""
+    subprocess.run([str(Path(sys.prefix) / "bin" / "dbt"), "run", "--quiet", "--select", *models,
+                    "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
+                    "--target-path", str(home / "dbt_target"), *vars_args(home_vars(DataHome(home)))],
+                   env={**os.environ, **dbt_environment(DataHome(home))}, check=True, capture_output=True)
+
+
 def breaks_of(con, check_id: str, tmp_path, days: list[date] = DAY_LIST) -> set[tuple]:
     run_reconciliation(BY_ID[check_id], con, days, "test-run", tmp_path / "docs")
     return {(e["check_id"], e["check_date"], e["entity_key"], e["severity"])
             for e in list_exceptions(con, check_id=check_id, status="open")}
+
+
+def as_difference(text: str) -> Decimal | str:
+    """An exception's difference as an exact Decimal where it is a number, else its text ('no telemetry')."""
+    try:
+        return Decimal(text)
+    except InvalidOperation:
+        return text
+
+
+def exceptions_of(con, check_id: str, tmp_path, days: list[date] = DAY_LIST) -> set[tuple]:
+    """The open exceptions `check_id` records over `days`: (check, day, entity, severity, difference)."""
+    run_reconciliation(BY_ID[check_id], con, days, "test-run", tmp_path / "docs")
+    return {(e["check_id"], e["check_date"], e["entity_key"], e["severity"], as_difference(e["difference"]))
+            for e in list_exceptions(con, check_id=check_id, status="open")}
+
+
+def assert_attestation_refused(con, day: date, check_id: str) -> None:
+    """The day's attestation refuses, naming a blocker of `check_id`."""
+    with pytest.raises(AttestationRefused, match=rf"\b{check_id}:"):
+        gather_attestation(con, day)
+
+
+def usd_per_raw_unit(con, day: date, role: str) -> Decimal:
+    return con.execute("select usd_per_raw_unit from main.address_book where partition_date = ? and role = ?",
+                       [day, role]).fetchone()[0]
+
+
+def materialise(con, view: str) -> None:
+    """The copy's `view` replaced by a table of its rows, so that a case can tamper with what the checks read from
+    it (a view over the lake or a computation over the marts)."""
+    con.execute(f"create table main.{view}__rows as select * from main.{view}")
+    con.execute(f"drop view main.{view}")
+    con.execute(f"alter table main.{view}__rows rename to {view}")
 
 
 @pytest.mark.parametrize("check_id", sorted(BY_ID))
@@ -167,3 +213,181 @@ def test_h2_on_a_one_day_window_compares_with_the_day_before_it(warehouse, tmp_p
         and gpu_serial not in (select min(gpu_serial) from main.stg_gpu_telemetry_daily where partition_date = ?)""",
                       [LAST, LAST])
     assert breaks_of(warehouse, "H2", tmp_path, [LAST]) == {("H2", LAST, "volume:telemetry_gpus", "warn")}
+
+
+# Every branch of every check: each kind of entity a check's SQL emits, built on the clean warehouse and asserted
+# exactly (check, day, entity, severity, difference); a blocker refuses the day's attestation, naming the check.
+
+def test_r1_flags_each_derivation_of_supply_that_disagrees_with_total_supply(warehouse, tmp_path):
+    warehouse.execute("update main.usdai_supply_reconciliation set supply_from_deposit_events = "
+                      "supply_from_deposit_events - ? where partition_date = ?", [ONE_UNIT, LAST])
+    warehouse.execute("update main.usdai_supply_reconciliation set supply_from_transfer_events = "
+                      "supply_from_transfer_events + 2 where partition_date = ?", [SECOND])
+    assert exceptions_of(warehouse, "R1", tmp_path) == {
+        ("R1", LAST, "usdai:deposit_events", "blocker", ONE_UNIT),
+        ("R1", SECOND, "usdai:transfer_events", "blocker", Decimal("-2"))}
+    assert_attestation_refused(warehouse, LAST, "R1")
+    assert_attestation_refused(warehouse, SECOND, "R1")
+
+
+def test_r2_flags_a_ledger_stablecoin_balance_not_on_chain_and_one_the_ledger_lacks(warehouse, tmp_path):
+    usdc_raw_unit = usd_per_raw_unit(warehouse, SECOND, "usdc")
+    warehouse.execute("""update main.stg_chain_state set value = value + 1
+        where partition_date = ? and contract_role = 'usdc' and method = 'balanceOf'
+        and lower(key) = (select address_key from main.address_book where role = 'loan_router' and partition_date = ?)
+        """, [SECOND, SECOND])
+    # LAST: the base token the USDai contract holds is missing from ledger 1020, and 1020 holds a balance of an
+    # address pair no chain read has.
+    held = warehouse.execute("""select sub_account, closing_balance from main.reserve_balances
+        where partition_date = ? and account_code = '1020' and closing_balance > 100000""", [LAST]).fetchall()
+    assert len(held) == 1, held
+    warehouse.execute("delete from main.reserve_balances where partition_date = ? and sub_account = ?",
+                      [LAST, held[0][0]])
+    warehouse.execute("insert into main.reserve_balances values (?, '1020', '0xToken@0xHolder', 0, 5)", [LAST])
+    assert exceptions_of(warehouse, "R2", tmp_path) == {
+        ("R2", SECOND, "stablecoin:USDC@loan_router", "blocker", usdc_raw_unit),
+        ("R2", LAST, "stablecoin:wM@usdai", "blocker", held[0][1]),
+        ("R2", LAST, "stablecoin:0xtoken@0xholder", "blocker", Decimal("-5"))}
+    assert_attestation_refused(warehouse, SECOND, "R2")
+    assert_attestation_refused(warehouse, LAST, "R2")
+
+
+def test_r3_flags_a_cusip_valued_differently_and_one_only_on_the_statement(warehouse, tmp_path):
+    cusip = warehouse.execute("""select min(cusip) from main.stg_custodian_statements
+        where statement_date = ? and record_type = 'holding'""", [LAST]).fetchone()[0]
+    warehouse.execute("""update main.stg_custodian_statements set market_value = market_value + 20
+        where statement_date = ? and record_type = 'holding' and cusip = ?""", [LAST, cusip])
+    warehouse.execute("""insert into main.stg_custodian_statements by name
+        select partition_date, statement_date, cut_off_time, custodian_id, account_id, record_type,
+               'TAMPERED1' as cusip, market_value, source_file, source_sha256, source_row + 1000 as source_row
+        from main.stg_custodian_statements where statement_date = ? and record_type = 'holding' and cusip = ?""",
+                      [SECOND, cusip])
+    statement_only = warehouse.execute("""select market_value from main.stg_custodian_statements
+        where cusip = 'TAMPERED1'""").fetchone()[0]
+    assert exceptions_of(warehouse, "R3", tmp_path) == {
+        ("R3", LAST, f"cusip:{cusip}", "blocker", Decimal("20")),
+        ("R3", SECOND, "cusip:TAMPERED1", "blocker", statement_only)}
+    assert_attestation_refused(warehouse, LAST, "R3")
+    assert_attestation_refused(warehouse, SECOND, "R3")
+
+
+def test_r4_blocks_a_day_without_a_coverage_ratio_unless_no_usdai_is_outstanding(warehouse, tmp_path):
+    reserves, outstanding = warehouse.execute("""select liquid_reserves, usdai_outstanding from main.reserve_coverage
+        where partition_date = ?""", [LAST]).fetchone()
+    warehouse.execute("update main.reserve_coverage set liquid_coverage = null where partition_date in (?, ?)",
+                      [SECOND, LAST])
+    warehouse.execute("update main.reserve_coverage set usdai_outstanding = 0 where partition_date = ?", [SECOND])
+    assert exceptions_of(warehouse, "R4", tmp_path) == {
+        ("R4", LAST, "protocol:liquid_coverage", "blocker", reserves - outstanding)}
+    assert_attestation_refused(warehouse, LAST, "R4")
+
+
+def test_r5_flags_a_loan_on_a_tape_never_funded_on_chain(warehouse, tmp_path):
+    orphan = "0x" + "ab" * 32
+    warehouse.execute("""insert into main.stg_loan_tapes by name
+        select * replace (? as loan_terms_hash, source_row + 1000 as source_row)
+        from main.stg_loan_tapes where as_of_date = ? order by loan_terms_hash limit 1""", [orphan, LAST])
+    assert exceptions_of(warehouse, "R5", tmp_path) == {
+        ("R5", LAST, f"loan:{orphan}:presence", "blocker", "orphan tape loan")}
+    assert_attestation_refused(warehouse, LAST, "R5")
+
+
+def test_r8_flags_a_trial_balance_that_does_not_sum_to_zero_and_a_line_without_lineage(warehouse, tmp_path):
+    warehouse.execute("update main.trial_balance set closing_balance = closing_balance + ? "
+                      "where partition_date = ? and account_code = '1000'", [ONE_UNIT, LAST])
+    warehouse.execute("""update main.journal_lines set rule_id = ''
+        where (entry_id, line_no) = (select (min(entry_id), 1) from main.journal_lines where partition_date = ?)""",
+                      [SECOND])
+    assert exceptions_of(warehouse, "R8", tmp_path) == {
+        ("R8", LAST, "trial_balance:sum", "blocker", ONE_UNIT),
+        ("R8", SECOND, "journal:lineage", "blocker", Decimal("1"))}
+    assert_attestation_refused(warehouse, LAST, "R8")
+    assert_attestation_refused(warehouse, SECOND, "R8")
+
+
+def test_r9_flags_a_chain_day_not_ingested_and_a_day_without_telemetry(warehouse, tmp_path):
+    warehouse.execute("delete from main.stg_chain_days where partition_date = ?", [LAST])
+    warehouse.execute("delete from main.stg_gpu_telemetry_daily where partition_date = ?", [SECOND])
+    assert exceptions_of(warehouse, "R9", tmp_path) == {
+        ("R9", LAST, "source:chain", "blocker", ""),
+        ("R9", SECOND, "source:telemetry", "warn", "")}
+    assert_attestation_refused(warehouse, LAST, "R9")
+
+
+def test_r7_warns_for_a_collateral_gpu_with_no_telemetry_and_says_so(warehouse, tmp_path):
+    serial = warehouse.execute("""select min(c.gpu_serial) from main.stg_loan_collateral c
+        join main.stg_loan_tapes t on t.as_of_date = c.partition_date and t.loan_terms_hash = c.loan_terms_hash
+        where c.partition_date = ? and t.status = 'current'""", [LAST]).fetchone()[0]
+    warehouse.execute("delete from main.stg_gpu_telemetry_daily where partition_date = ? and gpu_serial = ?",
+                      [LAST, serial])
+    assert exceptions_of(warehouse, "R7", tmp_path) == {("R7", LAST, f"gpu:{serial}", "warn", "no telemetry")}
+
+
+def test_h2_warns_when_tape_rows_or_statement_rows_drop_by_more_than_half(warehouse, tmp_path):
+    # The sandbox's tapes and statements are too short for H2's minimum of 10 rows the day before: the day before
+    # is given copies of a row, to more than twice the last day's rows and at least 10.
+    tape_rows = warehouse.execute("select count(*) from main.stg_loan_tapes where partition_date = ?",
+                                  [LAST]).fetchone()[0]
+    statement_rows = warehouse.execute("select count(*) from main.stg_custodian_statements where partition_date = ?",
+                                       [LAST]).fetchone()[0]
+    for table, rows in (("stg_loan_tapes", tape_rows), ("stg_custodian_statements", statement_rows)):
+        warehouse.execute(f"""insert into main.{table} by name
+            select t.* replace (t.source_row + 1000 * r.range as source_row)
+            from (select * from main.{table} where partition_date = ? order by all limit 1) t, range(1, ?) r""",
+                          [SECOND, max(2 * rows + 1, 10) + 1 - warehouse.execute(
+                              f"select count(*) from main.{table} where partition_date = ?", [SECOND]).fetchone()[0]])
+    previous = dict(warehouse.execute("""select 'tapes', count(*) from main.stg_loan_tapes where partition_date = ?
+        union all select 'statements', count(*) from main.stg_custodian_statements where partition_date = ?""",
+                                      [SECOND, SECOND]).fetchall())
+    assert previous["tapes"] > 2 * tape_rows and previous["statements"] > 2 * statement_rows
+    assert exceptions_of(warehouse, "H2", tmp_path) == {
+        ("H2", LAST, "volume:loan_tape_rows", "warn", Decimal(tape_rows - previous["tapes"])),
+        ("H2", LAST, "volume:statement_rows", "warn", Decimal(statement_rows - previous["statements"]))}
+
+
+def test_h4_warns_for_a_file_with_columns_its_layout_does_not_read(warehouse, tmp_path):
+    file_name = warehouse.execute("select min(file_name) from main.stg_input_files where partition_date = ? "
+                                  "and source = 'loan_tapes'", [LAST]).fetchone()[0]
+    warehouse.execute("update main.stg_input_files set unexpected_columns = 'servicer_note' "
+                      "where partition_date = ? and file_name = ?", [LAST, file_name])
+    assert exceptions_of(warehouse, "H4", tmp_path) == {
+        ("H4", LAST, f"schema:loan_tapes:{file_name}", "warn", "unexpected columns: servicer_note")}
+
+
+def test_h5_warns_for_quarantined_rows_and_for_a_rejected_inbox_file(warehouse, tmp_path):
+    file_name = warehouse.execute("select min(file_name) from main.stg_input_files where partition_date = ? "
+                                  "and source = 'loan_tapes'", [LAST]).fetchone()[0]
+    warehouse.execute("update main.stg_input_files set rows_quarantined = 1, quarantine_reasons = 'repeated_row=1' "
+                      "where partition_date = ? and file_name = ?", [LAST, file_name])
+    materialise(warehouse, "inbox_rejected_files")
+    warehouse.execute("""insert into main.inbox_rejected_files values
+        (?, timestamp '2026-01-02 08:00:00', 'stray.pdf', 'ab12', 'inbox/rejected/stray.pdf', 'no_source',
+         'no source reads .pdf')""", [SECOND])
+    assert exceptions_of(warehouse, "H5", tmp_path) == {
+        ("H5", LAST, f"quarantine:loan_tapes:{file_name}", "warn", "repeated_row=1"),
+        ("H5", SECOND, "rejected_file:stray.pdf:ab12", "warn", "no_source: no source reads .pdf")}
+
+
+def test_h6_warns_for_a_chain_reorganisation_that_reached_an_ingested_day(warehouse, tmp_path):
+    materialise(warehouse, "chain_reorganisations")
+    warehouse.execute("""insert into main.chain_reorganisations values
+        (?, 'reorg-1', timestamp '2026-01-03 12:00:00', 90, 89, 3, '2026-01-03', 'reingested', 90, '0xold', '0xnew')""",
+                      [LAST])
+    assert exceptions_of(warehouse, "H6", tmp_path) == {("H6", LAST, "chain_reorg:reorg-1", "warn", "reingested")}
+
+
+def test_a_day_with_only_warnings_still_attests(warehouse, tmp_path):
+    """Warnings of every kind open on the day (R4 below the buffer, R6, R7, H3) and no blocker: the day attests."""
+    warehouse.execute("update main.reserve_coverage set liquid_coverage = 1.01 where partition_date = ?", [LAST])
+    warehouse.execute("""update main.stg_chain_state set value = value + 1000000000000000000000
+        where partition_date = ? and contract_role = 'susdai' and method = 'totalAssets'""", [LAST])
+    warehouse.execute("update main.stg_gpu_telemetry_daily set xid_error_samples = 100 where partition_date = ?",
+                      [LAST])
+    warehouse.execute("update main.stg_chain_days set to_block_time = to_block_time - interval 6 hour "
+                      "where partition_date = ?", [LAST])
+    warnings = set()
+    for check_id in ("R4", "R6", "R7", "H3"):
+        warnings |= {(c, d, s) for c, d, _, s, _ in exceptions_of(warehouse, check_id, tmp_path, [LAST])}
+    assert warnings == {("R4", LAST, "warn"), ("R6", LAST, "warn"), ("R7", LAST, "warn"), ("H3", LAST, "warn")}
+    attestation = gather_attestation(warehouse, LAST)
+    assert attestation.blockers == [] and attestation.day == LAST
