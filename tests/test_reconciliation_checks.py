@@ -1,7 +1,6 @@
 """Every reconciliation check against a real warehouse: clean on the sandbox, and exactly the expected breaks when one
 source is made to disagree. Each case tampers with a copy of the clean 3-day warehouse (real DuckDB, real GX); the
 checks' models are views, so they compare what the tampered tables hold."""
-import json
 import os
 import shutil
 import subprocess
@@ -40,17 +39,6 @@ def warehouse(clean_demo, tmp_path):
     con.execute("drop table if exists recon.exceptions")
     yield con
     con.close()
-
-
-def rebuild_check_model(home: Path, warehouse_path: Path, model: str, **settings: str) -> None:
-    """`model` rebuilt on the warehouse at `warehouse_path` with `settings` over the home's tolerances, as the
-    pipeline's dbt build does for a deployment that overrides them."""
-    dbt_vars = {"warehouse_path": str(warehouse_path),
-                "reconciliation": {**ReconciliationPolicy.for_home(home).as_dbt_var(), **settings}}
-    subprocess.run([str(Path(sys.prefix) / "bin" / "dbt"), "run", "--quiet", "--select", model,
-                    "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
-                    "--target-path", str(warehouse_path.parent / "dbt_target"), "--vars", json.dumps(dbt_vars)],
-                   env={**os.environ, **dbt_environment(DataHome(home))}, check=True, capture_output=True)
 
 
 def rebuild_home_check_models(home: Path, *models: str) -> None:
@@ -171,16 +159,12 @@ def test_r9_flags_a_missing_statement_and_r3_leaves_that_day_alone(warehouse, tm
     assert breaks_of(warehouse, "R3", tmp_path) == set()
 
 
-def test_h1_warns_on_a_supply_jump_and_blocks_above_the_cap(clean_demo, warehouse, tmp_path):
+def test_h1_warns_on_a_supply_jump(warehouse, tmp_path):
+    """A 20% rise warns (the cap, off by default, is tested with a home's cap in test_check_tolerances.py)."""
     warehouse.execute("""update main.usdai_supply_reconciliation set onchain_total_supply =
         (select onchain_total_supply * 1.2 from main.usdai_supply_reconciliation where partition_date = ?)
         where partition_date = ?""", [DAY_LIST[-2], LAST])
     assert breaks_of(warehouse, "H1", tmp_path) == {("H1", LAST, "usdai:daily_rise", "warn")}
-    warehouse.close()  # dbt writes the warehouse: DuckDB takes one writer process
-    rebuild_check_model(clean_demo[0], tmp_path / "warehouse.duckdb", BY_ID["H1"].model, supply_cap_usd="1")
-    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as capped:
-        rows = BY_ID["H1"].evaluate(capped, DAY_LIST)
-    assert set(rows[~rows.within_tolerance.astype(bool)].entity_key) >= {"usdai:supply_cap"}
 
 
 def test_policy_overrides_come_from_the_home(tmp_path):
