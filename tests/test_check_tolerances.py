@@ -178,14 +178,14 @@ def keep_telemetry_gpus(con, day, count):
 
 
 def test_h2_a_drop_of_exactly_half_passes_and_one_row_more_warns(warehouse, tmp_path):
-    """volume_drop_limit 0.5: 9 of 18 GPUs the day before passes, 8 warns."""
-    keep_telemetry_gpus(warehouse, FIRST, 18)
-    keep_telemetry_gpus(warehouse, SECOND, 18)
+    """volume_drop_limit 0.5: 9 of the 18 GPUs of the day before passes, 8 warns."""
+    assert warehouse.execute("select count(distinct gpu_serial) from main.stg_gpu_telemetry_daily "
+                             "where partition_date = ?", [SECOND]).fetchone()[0] == 18, "the sandbox's fleet changed"
+    keep_telemetry_gpus(warehouse, LAST, 9)
+    assert exceptions_of(warehouse, "H2", tmp_path, [LAST]) == set()
     keep_telemetry_gpus(warehouse, LAST, 8)
-    counts = [n for (n,) in warehouse.execute("select count(distinct gpu_serial) from main.stg_gpu_telemetry_daily "
-                                              "group by partition_date order by partition_date").fetchall()]
-    assert counts[1:] == [18, 8], "the sandbox's fleet changed: pick other counts"
-    assert exceptions_of(warehouse, "H2", tmp_path) == {("H2", LAST, "volume:telemetry_gpus", "warn", Decimal(-10))}
+    assert exceptions_of(warehouse, "H2", tmp_path, [LAST]) == {
+        ("H2", LAST, "volume:telemetry_gpus", "warn", Decimal(-10))}
 
 
 def test_h2_judges_a_drop_only_after_a_day_with_the_minimum_rows(warehouse, tmp_path):
@@ -238,9 +238,11 @@ OVERRIDES = {
     "nav_rel_tolerance": "0",
     # The second day's supply.
     "supply_cap_usd": "642107",
+    # Ten times the default: a step of 10^-18 beyond it is below a DOUBLE's resolution there.
+    "yield_unexplained_daily_tolerance": "0.05",
 }
 OVERRIDDEN_MODELS = ("r3_custody_matches_ledger", "r4_liquid_reserves_cover_supply", "r5_loans_match_tapes",
-                     "r6_susdai_assets_match_ledger", "h1_supply_growth_within_limits")
+                     "r6_susdai_assets_match_ledger", "h1_supply_growth_within_limits", "h7_susdai_yield_explained")
 
 
 @pytest.fixture(scope="module")
@@ -317,3 +319,15 @@ def test_a_supply_cap_passes_a_supply_at_it_and_blocks_one_above(overridden, tmp
         ("H1", FIRST, "usdai:supply_cap", "blocker", Decimal(93819)),
         ("H1", SECOND, "usdai:supply_cap", "blocker", ONE_UNIT)}
     assert_attestation_refused(overridden, SECOND, "H1")
+
+
+def test_a_wider_yield_tolerance_still_breaks_one_unit_beyond_it(overridden, tmp_path):
+    """yield_unexplained_daily_tolerance 0.05: the return is compared in DECIMAL, so 0.05 passes and 0.05 + 10^-18
+    warns (in DOUBLE both are 0.05)."""
+    materialise(overridden, "susdai_trailing_yield")
+    for day, annualised in ((SECOND, Decimal("18.25")), (LAST, Decimal("18.25") + 365 * ONE_UNIT)):
+        overridden.execute("""update main.susdai_trailing_yield
+            set share_price_yield_by_day = explained_share_price_yield + ?
+            where partition_date = ? and window_days = 1""", [annualised, day])
+    assert exceptions_of(overridden, "H7", tmp_path) == {
+        ("H7", LAST, "susdai:share_price_yield", "warn", Decimal("0.05") + ONE_UNIT)}

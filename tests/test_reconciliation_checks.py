@@ -103,17 +103,21 @@ def test_r2_flags_a_stablecoin_balance_the_ledger_does_not_have(warehouse, tmp_p
         where partition_date = ? and contract_role = 'usdc' and method = 'balanceOf'
         and lower(key) = (select lower(address) from main.stg_chain_address_book
                           where role = 'loan_router' and partition_date = ?)""", [LAST, LAST])
-    assert breaks_of(warehouse, "R2", tmp_path) == {("R2", LAST, "stablecoin:USDC@loan_router", "blocker")}
-    row = list_exceptions(warehouse, check_id="R2")[0]
-    assert Decimal(row["difference"]) == Decimal("5") and "chain block" in row["cutoffs"]
+    assert exceptions_of(warehouse, "R2", tmp_path) == {
+        ("R2", LAST, "stablecoin:USDC@loan_router", "blocker", Decimal("5"))}
+    assert "chain block" in list_exceptions(warehouse, check_id="R2")[0]["cutoffs"]
+    assert_attestation_refused(warehouse, LAST, "R2")
 
 
 def test_r3_flags_a_tbill_missing_from_the_statement(warehouse, tmp_path):
     cusip = warehouse.execute("""select min(cusip) from main.stg_custodian_statements
         where statement_date = ? and record_type = 'holding'""", [LAST]).fetchone()[0]
+    ledger = warehouse.execute("select closing_balance from main.reserve_balances where partition_date = ? "
+                               "and account_code = '1010' and sub_account = ?", [LAST, cusip]).fetchone()[0]
     warehouse.execute("delete from main.stg_custodian_statements where statement_date = ? and cusip = ? "
                       "and record_type = 'holding'", [LAST, cusip])
-    assert breaks_of(warehouse, "R3", tmp_path) == {("R3", LAST, f"cusip:{cusip}", "blocker")}
+    assert exceptions_of(warehouse, "R3", tmp_path) == {("R3", LAST, f"cusip:{cusip}", "blocker", -ledger)}
+    assert_attestation_refused(warehouse, LAST, "R3")
 
 
 def test_r5_flags_a_loan_missing_from_the_tape_and_a_status_mismatch(warehouse, tmp_path):
@@ -122,25 +126,17 @@ def test_r5_flags_a_loan_missing_from_the_tape_and_a_status_mismatch(warehouse, 
     warehouse.execute("delete from main.stg_loan_tapes where as_of_date = ? and loan_terms_hash = ?", [LAST, hashes[0]])
     warehouse.execute("update main.stg_loan_tapes set status = 'repaid' where as_of_date = ? and loan_terms_hash = ?",
                       [LAST, hashes[1]])
-    assert breaks_of(warehouse, "R5", tmp_path) == {
-        ("R5", LAST, f"loan:{hashes[0].lower()}:presence", "blocker"),
-        ("R5", LAST, f"loan:{hashes[1].lower()}:status", "blocker"),
+    assert exceptions_of(warehouse, "R5", tmp_path) == {
+        ("R5", LAST, f"loan:{hashes[0].lower()}:presence", "blocker", "missing from tape"),
+        ("R5", LAST, f"loan:{hashes[1].lower()}:status", "blocker", ""),
     }
+    assert_attestation_refused(warehouse, LAST, "R5")
 
 
 def test_r6_warns_when_nav_and_ledger_claim_differ(warehouse, tmp_path):
     warehouse.execute("""update main.stg_chain_state set value = value + 1000000000000000000000
         where partition_date = ? and contract_role = 'susdai' and method = 'totalAssets'""", [LAST])
-    assert breaks_of(warehouse, "R6", tmp_path) == {("R6", LAST, "susdai:total_assets", "warn")}
-
-
-def test_r7_warns_for_a_dark_collateral_gpu(warehouse, tmp_path):
-    serial = warehouse.execute("""select min(c.gpu_serial) from main.stg_loan_collateral c
-        join main.stg_loan_tapes t on t.as_of_date = c.partition_date and t.loan_terms_hash = c.loan_terms_hash
-        where c.partition_date = ? and t.status = 'current'""", [LAST]).fetchone()[0]
-    warehouse.execute("delete from main.stg_gpu_telemetry_daily where partition_date = ? and gpu_serial = ?",
-                      [LAST, serial])
-    assert breaks_of(warehouse, "R7", tmp_path) == {("R7", LAST, f"gpu:{serial}", "warn")}
+    assert exceptions_of(warehouse, "R6", tmp_path) == {("R6", LAST, "susdai:total_assets", "warn", Decimal("1000"))}
 
 
 def test_r8_flags_an_unbalanced_entry(warehouse, tmp_path):
@@ -149,22 +145,27 @@ def test_r8_flags_an_unbalanced_entry(warehouse, tmp_path):
                0 as credit, effective_time, partition_date, 'chain' as source, 'x:1' as source_key,
                'usdai_mint' as rule_id
         from main.journal_lines where partition_date = ? limit 1""", [LAST])
-    assert breaks_of(warehouse, "R8", tmp_path) == {
-        ("R8", LAST, "journal:entries", "blocker"), ("R8", LAST, "entry:tampered", "blocker")}
+    assert exceptions_of(warehouse, "R8", tmp_path) == {
+        ("R8", LAST, "journal:entries", "blocker", Decimal("1")), ("R8", LAST, "entry:tampered", "blocker", Decimal("1"))}
+    assert_attestation_refused(warehouse, LAST, "R8")
 
 
 def test_r9_flags_a_missing_statement_and_r3_leaves_that_day_alone(warehouse, tmp_path):
     warehouse.execute("delete from main.stg_custodian_statements where statement_date = ?", [LAST])
-    assert breaks_of(warehouse, "R9", tmp_path) == {("R9", LAST, "source:custodian_statement", "blocker")}
+    assert exceptions_of(warehouse, "R9", tmp_path) == {("R9", LAST, "source:custodian_statement", "blocker", "")}
     assert breaks_of(warehouse, "R3", tmp_path) == set()
+    assert_attestation_refused(warehouse, LAST, "R9")
 
 
 def test_h1_warns_on_a_supply_jump(warehouse, tmp_path):
     """A 20% rise warns (the cap, off by default, is tested with a home's cap in test_check_tolerances.py)."""
     warehouse.execute("""update main.usdai_supply_reconciliation set onchain_total_supply =
         (select onchain_total_supply * 1.2 from main.usdai_supply_reconciliation where partition_date = ?)
-        where partition_date = ?""", [DAY_LIST[-2], LAST])
-    assert breaks_of(warehouse, "H1", tmp_path) == {("H1", LAST, "usdai:daily_rise", "warn")}
+        where partition_date = ?""", [SECOND, LAST])
+    second = warehouse.execute("select onchain_total_supply from main.usdai_supply_reconciliation "
+                               "where partition_date = ?", [SECOND]).fetchone()[0]
+    assert exceptions_of(warehouse, "H1", tmp_path) == {
+        ("H1", LAST, "usdai:daily_rise", "warn", second * Decimal("0.2"))}
 
 
 def test_policy_overrides_come_from_the_home(tmp_path):
@@ -186,7 +187,7 @@ def test_r9_on_a_one_day_window_expects_the_lenders_of_the_week_before(warehouse
     lender = warehouse.execute("select min(lender_id) from main.stg_loan_tapes where as_of_date = ?",
                                [LAST]).fetchone()[0]
     warehouse.execute("delete from main.stg_loan_tapes where as_of_date = ? and lender_id = ?", [LAST, lender])
-    assert breaks_of(warehouse, "R9", tmp_path, [LAST]) == {("R9", LAST, f"source:loan_tape:{lender}", "warn")}
+    assert exceptions_of(warehouse, "R9", tmp_path, [LAST]) == {("R9", LAST, f"source:loan_tape:{lender}", "warn", "")}
 
 
 def test_h2_on_a_one_day_window_compares_with_the_day_before_it(warehouse, tmp_path):
@@ -196,7 +197,8 @@ def test_h2_on_a_one_day_window_compares_with_the_day_before_it(warehouse, tmp_p
     warehouse.execute("""delete from main.stg_gpu_telemetry_daily where partition_date = ?
         and gpu_serial not in (select min(gpu_serial) from main.stg_gpu_telemetry_daily where partition_date = ?)""",
                       [LAST, LAST])
-    assert breaks_of(warehouse, "H2", tmp_path, [LAST]) == {("H2", LAST, "volume:telemetry_gpus", "warn")}
+    assert exceptions_of(warehouse, "H2", tmp_path, [LAST]) == {
+        ("H2", LAST, "volume:telemetry_gpus", "warn", Decimal(1 - before))}
 
 
 # Every branch of every check: each kind of entity a check's SQL emits, built on the clean warehouse and asserted
