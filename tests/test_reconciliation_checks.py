@@ -363,17 +363,34 @@ def test_h6_warns_for_a_chain_reorganisation_that_reached_an_ingested_day(wareho
 
 
 def test_a_day_with_only_warnings_still_attests(warehouse, tmp_path):
-    """Warnings of every kind open on the day (R4 below the buffer, R6, R7, H3) and no blocker: the day attests."""
+    """A warning of every check that warns open on the day, and no blocker: the day attests."""
     warehouse.execute("update main.reserve_coverage set liquid_coverage = 1.01 where partition_date = ?", [LAST])
     warehouse.execute("""update main.stg_chain_state set value = value + 1000000000000000000000
         where partition_date = ? and contract_role = 'susdai' and method = 'totalAssets'""", [LAST])
     warehouse.execute("update main.stg_gpu_telemetry_daily set xid_error_samples = 100 where partition_date = ?",
                       [LAST])
+    warehouse.execute("""delete from main.stg_gpu_telemetry_daily where partition_date = ? and gpu_serial not in
+        (select min(gpu_serial) from main.stg_gpu_telemetry_daily where partition_date = ?)""", [LAST, LAST])
     warehouse.execute("update main.stg_chain_days set to_block_time = to_block_time - interval 6 hour "
                       "where partition_date = ?", [LAST])
-    warnings = set()
-    for check_id in ("R4", "R6", "R7", "H3"):
-        warnings |= {(c, d, s) for c, d, _, s, _ in exceptions_of(warehouse, check_id, tmp_path, [LAST])}
-    assert warnings == {("R4", LAST, "warn"), ("R6", LAST, "warn"), ("R7", LAST, "warn"), ("H3", LAST, "warn")}
+    warehouse.execute("update main.usdai_supply_reconciliation set onchain_total_supply = onchain_total_supply * 2 "
+                      "where partition_date = ?", [LAST])
+    lender = warehouse.execute("select max(lender_id) from main.stg_loan_tapes where as_of_date = ?",
+                               [LAST]).fetchone()[0]
+    warehouse.execute("delete from main.stg_loan_tapes where as_of_date = ? and lender_id = ?", [LAST, lender])
+    warehouse.execute("""update main.stg_input_files set unexpected_columns = 'servicer_note', rows_quarantined = 1,
+        quarantine_reasons = 'repeated_row=1' where partition_date = ? and source = 'telemetry'""", [LAST])
+    materialise(warehouse, "chain_reorganisations")
+    warehouse.execute("""insert into main.chain_reorganisations values
+        (?, 'reorg-1', timestamp '2026-01-03 12:00:00', 90, 89, 3, '2026-01-03', 'reingested', 90, '0xold', '0xnew')""",
+                      [LAST])
+    materialise(warehouse, "susdai_trailing_yield")
+    warehouse.execute("update main.susdai_trailing_yield set share_price_yield_by_day = explained_share_price_yield + 5 "
+                      "where partition_date = ? and window_days = 1", [LAST])
+    warning_checks = ("R4", "R6", "R7", "R9", "H1", "H2", "H3", "H4", "H5", "H6", "H7")
+    severities = set()
+    for check_id in warning_checks:
+        severities |= {(c, d, s) for c, d, _, s, _ in exceptions_of(warehouse, check_id, tmp_path, [LAST])}
+    assert severities == {(check_id, LAST, "warn") for check_id in warning_checks}
     attestation = gather_attestation(warehouse, LAST)
     assert attestation.blockers == [] and attestation.day == LAST
