@@ -7,11 +7,16 @@
   ledger at the close).
 #}
 with {{ chain_cutoff_cte() }},
-days as (
+yields as (
     select partition_date, share_price_yield_by_day, explained_share_price_yield,
-           (share_price_yield_by_day - explained_share_price_yield) / 365 as unexplained_daily_return
+           {{ usd("share_price_yield_by_day - explained_share_price_yield") }} as unexplained_yield,
+           {{ usd("365") }} as days_a_year
     from {{ ref('susdai_trailing_yield') }}
     where window_days = 1 and share_price_yield_by_day is not null and explained_share_price_yield is not null
+),
+-- The day's return in DECIMAL (DuckDB divides decimals in DOUBLE): compared with the tolerance exactly.
+days as (
+    select *, {{ exact_ratio("unexplained_yield", "days_a_year") }} as unexplained_daily_return from yields
 )
 select d.partition_date as check_date, 'susdai:share_price_yield' as entity_key, 'warn' as severity,
        cast(explained_share_price_yield as varchar) as expected,

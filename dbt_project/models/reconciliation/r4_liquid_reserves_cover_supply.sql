@@ -10,7 +10,10 @@ select c.partition_date as check_date, 'protocol:liquid_coverage' as entity_key,
        cast(liquid_reserves as varchar) as actual,
        cast(liquid_reserves - usdai_outstanding as varchar) as difference,
        '>= ' || {{ reconciliation_setting('coverage_buffer') }} || 'x (floor ' || {{ reconciliation_setting('coverage_floor') }} || 'x)' as tolerance,
-       coalesce(liquid_coverage >= cast({{ reconciliation_setting('coverage_buffer') }} as decimal(38, 18)), usdai_outstanding = 0) as within_tolerance,
+       -- A floor set above the buffer still breaks below the floor.
+       coalesce(liquid_coverage >= cast({{ reconciliation_setting('coverage_buffer') }} as decimal(38, 18))
+                and liquid_coverage >= cast({{ reconciliation_setting('coverage_floor') }} as decimal(38, 18)),
+                usdai_outstanding = 0) as within_tolerance,
        'liquid reserves (1000 + 1010 + 1020) vs USDai outstanding (2000); coverage '
            || coalesce(cast(round(liquid_coverage, 6) as varchar), 'n/a') as description,
        concat_ws('; ', k.cutoff, s.cutoff) as cutoffs,
