@@ -630,9 +630,15 @@ def reversals(journal: list[tuple]) -> dict[str, str]:
     return {row[12]: row[14] for row in journal if row[10] == "reversal"}
 
 
-def assert_restated_like_a_fresh_build(restatement: Restatement) -> None:
+def assert_restated_like_a_fresh_build(restatement: Restatement, reliability) -> None:
     # Posted history stays: every line of before is still there, unchanged.
     assert set(restatement.before.journal()) <= set(restatement.after.journal())
+    # The restated ledger holds, account by account, what a build of the final sources alone holds: nothing of
+    # the replaced input lost or counted twice (the reliability tally's accounting of the scenario).
+    positions = """select partition_date, account_code, sub_account, sum(debit) - sum(credit) from main.journal_lines
+                   group by all having sum(debit) <> sum(credit)"""
+    assert reliability.compare_rows(query(restatement.home.parent / "fresh", positions),
+                                    query(restatement.home, positions)) == (0, 0)
     for day in DAYS:
         assert restatement.after.closing_balances(day) == restatement.fresh.closing_balances(day)
     for mart in STATE_MARTS:
@@ -644,9 +650,9 @@ def assert_restated_like_a_fresh_build(restatement: Restatement) -> None:
 
 
 @pytest.mark.fault("a lender replacing a posted tape")
-def test_a_corrected_tape_is_reversed_and_reposted_and_later_days_follow(daily_builds, tmp_path):
+def test_a_corrected_tape_is_reversed_and_reposted_and_later_days_follow(daily_builds, tmp_path, reliability):
     restatement = restate(daily_builds, tmp_path, write_corrected_tape, "2026-01-05")
-    assert_restated_like_a_fresh_build(restatement)
+    assert_restated_like_a_fresh_build(restatement, reliability)
     journal = restatement.after.journal()
     by_id = {row[0]: row for row in journal}
     old_tape = file_sha256(TAPE_FILES[DAY_1])
@@ -677,9 +683,9 @@ def test_a_corrected_tape_is_reversed_and_reposted_and_later_days_follow(daily_b
 
 
 @pytest.mark.fault("logs leaving the chain after they were posted")
-def test_a_reorg_reverses_the_logs_that_left_the_chain(daily_builds, tmp_path):
+def test_a_reorg_reverses_the_logs_that_left_the_chain(daily_builds, tmp_path, reliability):
     restatement = restate(daily_builds, tmp_path, write_reorg, "2026-01-06")
-    assert_restated_like_a_fresh_build(restatement)
+    assert_restated_like_a_fresh_build(restatement, reliability)
     journal = restatement.after.journal()
     by_id = {row[0]: row for row in journal}
     reversed_entries = reversals(journal)
@@ -698,7 +704,7 @@ def test_a_reorg_reverses_the_logs_that_left_the_chain(daily_builds, tmp_path):
 
 
 @pytest.mark.fault("posted history edited in the warehouse")
-def test_an_edit_of_posted_history_breaks_the_hash_chain(daily_builds, tmp_path):
+def test_an_edit_of_posted_history_breaks_the_hash_chain(daily_builds, tmp_path, reliability):
     home = tmp_path / "tampered"
     shutil.copytree(daily_builds.home, home)
     with duckdb.connect(str(DataHome(home).warehouse)) as con:
@@ -711,3 +717,6 @@ def test_an_edit_of_posted_history_breaks_the_hash_chain(daily_builds, tmp_path)
     # The edited entry still balances: only the chain shows it, on day 1 and every day after.
     assert "PASS journal_entries_balance" in stdout
     assert f"FAIL {len(DAYS)} journal_day_hash_chain_holds" in stdout, stdout[-3000:]
+    # The edit changed amounts in place: every line is still there once, and only the chain can tell.
+    keys = "select entry_id, line_no from main.journal_lines"
+    assert reliability.compare_rows(query(daily_builds.home, keys), query(home, keys)) == (0, 0)
