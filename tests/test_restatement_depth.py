@@ -1,0 +1,271 @@
+"""Restatements that reach further than one day or one correction, through the real components: a reorganisation
+of a real anvil chain replacing two (and three) ingested days, found by the next run's verification and re-ingested
+by the real chain ingestion; a loan tape delivered three times for the same as-of date; each then built by real dbt
+and compared with a ledger built afresh from the final sources.
+
+The chain here is a bare anvil (tests/local_chain.py) carrying the emitters' USDai and a base token; every day not
+on it (tapes, statements, telemetry) is empty, as ingestion writes it when nothing arrived: the ledger's chain
+postings (USDai mints of `Deposited` logs) are what the reorganisation moves.
+
+What ingestion promises (assets/chain/reorgs.py, docs/lake.md): a day is ingested once its last second is
+`confirmations` blocks deep; a reorganisation no deeper than that changes no ingested day; a deeper one is recorded
+in `chain_reorgs` and every ingested day from the first changed one on is re-ingested when its end is confirmed on
+the new chain, or withdrawn (its chain partitions removed) when it is not, until a later run ingests it again.
+"""
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from eth_utils import to_checksum_address
+
+from assets.chain.ingest import CHAIN_DAY_TABLES, ChainRun, ingest_chain_day, ingest_chain_days
+from assets.chain.profiles import AddressBookEntry, ChainProfile
+from assets.chain.reorgs import Reorg, verify_and_repair
+from foundation.lake import SCHEMAS, Lake
+from tests.local_chain import EMITTERS_SOL, LocalChain, compile_solidity, utc
+from tests.test_ledger_dbt import finish_dbt, query, start_dbt
+
+# The sandbox's and the tests' forks confirm at one block; a depth of several makes "one block short" a real case.
+CONFIRMATIONS = 3
+DAY_N = date(2026, 1, 5)
+ALICE = to_checksum_address("0x" + "a1" * 20)
+USD = 10**6  # the base token's unit
+# The lake tables of the sources off the chain: written empty on every day, as ingestion does when nothing arrived.
+OFF_CHAIN_TABLES = ("loan_tapes", "loan_collateral", "collateral_gpu_daily", "gpu_telemetry_daily",
+                    "custodian_statements", "balance_assertions", "input_files")
+NETTED = """select partition_date, account_code, sub_account, sum(debit) - sum(credit) from main.journal_lines
+            group by all having sum(debit) <> sum(credit) order by all"""
+
+
+def day_at(day: date, clock: str) -> int:
+    return utc(f"{day.isoformat()}T{clock}")
+
+
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory):
+    return compile_solidity(EMITTERS_SOL, "Emitters.sol", tmp_path_factory.mktemp("solc"),
+                            ["FungibleToken", "Protocol"])
+
+
+@dataclass
+class DeepChain:
+    chain: LocalChain
+    profile: ChainProfile
+    usdai: str
+    token: str
+
+    def deposit(self, timestamp: int, dollars: int) -> str:
+        receipt = self.chain.at(timestamp).transact(
+            self.usdai, "emitDeposited(address,address,address,uint256,uint256)", ALICE, ALICE, self.token,
+            dollars * USD, dollars * 10**18)
+        return receipt["transactionHash"].lower()
+
+    def confirm_through(self, last_day: date, offset_s: int, short_by: int = 0) -> None:
+        """Mine the next day's first block and `CONFIRMATIONS - short_by` blocks on it: with `short_by` 0 the
+        confirmed head (head - CONFIRMATIONS) is exactly the first block after `last_day`, the least that
+        confirms it."""
+        after = day_at(last_day + timedelta(days=1), "00:00:00") + offset_s
+        for second in range(CONFIRMATIONS + 1 - short_by):
+            self.chain.mine(after + second)
+
+
+@pytest.fixture
+def deep_chain(compiled):
+    chain = LocalChain(day_at(DAY_N, "00:00:00"))
+    try:
+        chain.at(day_at(DAY_N, "01:00:00"))
+        token = chain.deploy(compiled["FungibleToken"])
+        usdai = chain.deploy(compiled["Protocol"])
+        profile = ChainProfile(
+            name="deep", chain_id=31337, rpc_url=chain.url, confirmations=CONFIRMATIONS, finality="depth",
+            address_book=(AddressBookEntry("usdai", usdai, True, "USDai", 18),
+                          AddressBookEntry("base_token", token, False, "PYUSD", 6)),
+        )
+        yield DeepChain(chain, profile, usdai, token)
+    finally:
+        chain.close()
+
+
+def fill_off_chain(lake: Lake, days: list[date]) -> None:
+    for day in days:
+        for table in OFF_CHAIN_TABLES:
+            if lake.read_table(table, day) is None:
+                lake.write_table(table, day, SCHEMAS[table].empty_table())
+
+
+def build(home: Path, days: list[date] | None = None):
+    """Start dbt build on `home` for the window `days` (first, last), or from nothing on all of the lake."""
+    window = None if days is None else (days[0].isoformat(), days[-1].isoformat())
+    return start_dbt(home, "build", window=window)
+
+
+@dataclass(frozen=True)
+class ReorgScenario:
+    home: Path  # the pipeline's home: ingested, built, reorganised, verified and built again
+    fresh: Path  # the new chain's days ingested into an empty lake and built from nothing
+    days: list[date]
+    reorg: Reorg
+    orphaned: set[str]  # transactions of the days as first ingested that the new chain does not carry
+    survivor: str  # the transaction below the fork
+
+
+def reorganise(deep: DeepChain, tmp_path: Path, span: int, short_by: int = 0) -> ReorgScenario:
+    """Day N carries a deposit below the fork; the fork is later on day N and the chain first mined replaces
+    every one of the `span` days from N on with deposits of other amounts. The pipeline ingests and builds those
+    days, the chain reorganises, the next run verifies (chain_ingestion's first step) and the ledger is built again.
+    The new chain confirms the last day with `short_by` blocks too few."""
+    days = [DAY_N + timedelta(days=offset) for offset in range(span)]
+    survivor = deep.deposit(day_at(DAY_N, "10:00:00"), 1000)
+    fork = deep.chain.snapshot()
+    orphaned = {deep.deposit(day_at(DAY_N, "20:00:00"), 200)}
+    orphaned |= {deep.deposit(day_at(day, "10:00:00"), 300 + 100 * offset) for offset, day in enumerate(days[1:])}
+    deep.confirm_through(days[-1], offset_s=30)
+
+    home = tmp_path / "home"
+    lake = Lake(home)
+    ingest_chain_days(days, deep.profile, deep.chain.rpc, lake)
+    fill_off_chain(lake, days)
+    finish_dbt(build(home, days))
+    assert {row[9].split(":")[0] for row in query(home, "select * from main.journal_lines")} == {survivor, *orphaned}
+
+    deep.chain.revert(fork)
+    deep.deposit(day_at(DAY_N, "21:00:00"), 250)
+    deep.deposit(day_at(DAY_N, "22:00:00"), 260)
+    for offset, day in enumerate(days[1:]):
+        deep.deposit(day_at(day, "11:00:00"), 350 + 100 * offset)
+    deep.confirm_through(days[-1], offset_s=40, short_by=short_by)
+
+    (reorg,) = verify_and_repair(deep.profile, deep.chain.rpc, lake, run=ChainRun(deep.profile, deep.chain.rpc))
+    return ReorgScenario(home, tmp_path / "fresh", days, reorg, orphaned, survivor)
+
+
+def build_afresh(deep: DeepChain, scenario: ReorgScenario):
+    """Start the ledger of the new chain built from nothing: every day it confirms ingested into an empty lake."""
+    lake = Lake(scenario.fresh)
+    ingest_chain_days(scenario.days, deep.profile, deep.chain.rpc, lake)
+    fill_off_chain(lake, scenario.days)
+    return build(scenario.fresh)
+
+
+def canonical_hash(deep: DeepChain, number: int) -> str | None:
+    block = deep.chain.rpc.call("eth_getBlockByNumber", [hex(number), False])
+    return block["hash"].lower() if block else None
+
+
+def assert_days_hold_the_new_chain(deep: DeepChain, lake: Lake, days: list[date]) -> None:
+    """Every block hash the lake recorded for `days` (chain_blocks, chain_days, each event's block) is the one
+    the node has now."""
+    for day in days:
+        (chain_day,) = lake.read_table("chain_days", day).to_pylist()
+        assert canonical_hash(deep, chain_day["to_block"]) == chain_day["to_block_hash"], day
+        assert canonical_hash(deep, chain_day["state_block"]) == chain_day["state_block_hash"], day
+        for row in [*lake.read_table("chain_blocks", day).to_pylist(), *lake.read_table("chain_events", day).to_pylist()]:
+            assert canonical_hash(deep, row["block_number"]) == row["block_hash"], (day, row["block_number"])
+
+
+def assert_no_journal_line_rests_on_an_orphaned_log(deep: DeepChain, home: Path) -> set[str]:
+    """Every chain entry the journal still counts (not reversed) is a log of a receipt the node has now, in a block
+    of the entry's day; returns the source keys of the chain entries reversed."""
+    reversed_ids = {row[0] for row in query(home, "select distinct reverses_entry_id from main.journal_lines "
+                                                  "where rule_id = 'reversal'")}
+    counted = query(home, """select distinct entry_id, source_key, partition_date from main.journal_lines
+                             where source = 'chain'""")
+    assert counted
+    for entry_id, source_key, day in counted:
+        if entry_id in reversed_ids:
+            continue
+        tx, log_index = source_key.split(":")
+        receipt = deep.chain.rpc.call("eth_getTransactionReceipt", [tx])
+        assert receipt is not None, f"{source_key} ({day}) is posted but its transaction left the chain"
+        assert int(log_index) in {int(log["logIndex"], 16) for log in receipt["logs"]}, source_key
+        block = deep.chain.rpc.call("eth_getBlockByHash", [receipt["blockHash"], False])
+        assert canonical_hash(deep, int(block["number"], 16)) == receipt["blockHash"].lower()
+        assert datetime.fromtimestamp(int(block["timestamp"], 16), tz=timezone.utc).date() == day, source_key
+    return {source_key for entry_id, source_key, _ in counted if entry_id in reversed_ids}
+
+
+def tally_against_fresh(reliability, restated: list[tuple], fresh: list[tuple]) -> tuple[int, int]:
+    """Rows of the fresh ledger's netted journal (day, account, sub-account, amount) missing from the restated
+    one (lost) and rows the restated one has beyond it (counted twice), reported to the reliability summary."""
+    lost = len(set(fresh) - set(restated))
+    duplicates = len(set(restated) - set(fresh))
+    reliability.compared(rows=len(fresh), lost=lost, duplicates=duplicates)
+    return lost, duplicates
+
+
+def h6_rows(home: Path) -> dict[date, set[tuple[str, str]]]:
+    # H6 is a view over the lake's chain_reorgs, read by the path relative to the home dbt ran in
+    with contextlib.chdir(home):
+        rows = query(home, "select check_date, entity_key, difference from main.h6_chain_reorgs_restated")
+    found: dict[date, set[tuple[str, str]]] = {}
+    for day, entity, difference in rows:
+        found.setdefault(day, set()).add((entity, difference))
+    return found
+
+
+@pytest.mark.fault("a reorganisation replacing two ingested days, at the confirmation depth")
+def test_a_reorganisation_across_two_days_restates_both_like_a_fresh_build(deep_chain, tmp_path, reliability):
+    """A fork on day N replacing days N and N+1, the new chain confirming N+1 by exactly `confirmations` blocks:
+    the next run re-ingests both days (their recorded hashes are the new chain's), H6 reports both, every posted
+    log of the orphaned chain is reversed (`source_withdrawn`), no counted journal line rests on a log the node
+    no longer has, and the ledger equals one built afresh from the new chain."""
+    scenario = reorganise(deep_chain, tmp_path, span=2)
+    fresh_build = build_afresh(deep_chain, scenario)
+    finish_dbt(build(scenario.home, scenario.days))
+    finish_dbt(fresh_build)
+    reorg = scenario.reorg
+
+    reversed_keys = assert_no_journal_line_rests_on_an_orphaned_log(deep_chain, scenario.home)
+    assert {key.split(":")[0] for key in reversed_keys} == scenario.orphaned
+    reasons = query(scenario.home, """select distinct restatement_reason from main.journal_lines
+                                      where rule_id = 'reversal'""")
+    assert reasons == [("source_withdrawn",)]
+    restated, fresh = query(scenario.home, NETTED), query(scenario.fresh, NETTED)
+    assert tally_against_fresh(reliability, restated, fresh) == (0, 0)
+    assert restated == fresh
+    closing = "select partition_date, account_code, closing_balance from main.trial_balance order by all"
+    assert query(scenario.home, closing) == query(scenario.fresh, closing)
+    # 1000 below the fork, 250 + 260 on day N and 350 on N+1 from the new chain: 1860 minted, nothing else.
+    assert dict(((day, code), balance) for day, code, balance in query(scenario.home, closing))[
+        (scenario.days[-1], "2000")] == Decimal(-1860)
+
+    assert h6_rows(scenario.home) == {day: {(f"chain_reorg:{reorg.reorg_id}", "reingested")} for day in scenario.days}
+    assert reorg.days == reorg.reingested == tuple(scenario.days) and reorg.withdrawn == ()
+    lake = Lake(scenario.home)
+    assert_days_hold_the_new_chain(deep_chain, lake, scenario.days)
+    assert {row["action"] for day in scenario.days for row in lake.read_table("chain_reorgs", day).to_pylist()} == {
+        "reingested"}
+
+
+@pytest.mark.fault("a reorganisation within the confirmation depth")
+def test_a_reorganisation_no_deeper_than_the_confirmations_changes_no_ingested_day(deep_chain, tmp_path):
+    """Replacing the `confirmations` newest blocks (the deepest reorganisation a confirmed day is promised to
+    survive), or one block more (the confirmed head itself, the first block after the day), finds nothing to
+    restate and leaves the ingested day's files as they were: every block the day was read from lies below."""
+    deep = deep_chain
+    deep.deposit(day_at(DAY_N, "10:00:00"), 1000)
+    next_day = DAY_N + timedelta(days=1)
+    below_confirmed_head = deep.chain.snapshot()
+    deep.chain.mine(day_at(next_day, "00:00:30"))
+    below_newest = deep.chain.snapshot()
+    for second in range(CONFIRMATIONS):
+        deep.chain.mine(day_at(next_day, "00:01:00") + second)
+    lake = Lake(tmp_path)
+    ingest_chain_days([DAY_N], deep.profile, deep.chain.rpc, lake)
+    ingested = {table: lake.partition_path(table, DAY_N).read_bytes() for table in CHAIN_DAY_TABLES}
+
+    for snapshot, replaced, clock in ((below_newest, CONFIRMATIONS, "00:02:00"),
+                                      (below_confirmed_head, CONFIRMATIONS + 1, "00:03:00")):
+        head = deep.chain.head()
+        old_hashes = {number: canonical_hash(deep, number) for number in range(head - replaced + 1, head + 1)}
+        deep.chain.revert(snapshot)
+        for second in range(replaced):
+            deep.chain.mine(day_at(next_day, clock) + second)
+        assert all(canonical_hash(deep, number) != old for number, old in old_hashes.items()), replaced
+        assert verify_and_repair(deep.profile, deep.chain.rpc, lake) == [], replaced
+        assert {table: lake.partition_path(table, DAY_N).read_bytes() for table in CHAIN_DAY_TABLES} == ingested
