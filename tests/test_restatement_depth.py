@@ -269,3 +269,47 @@ def test_a_reorganisation_no_deeper_than_the_confirmations_changes_no_ingested_d
         assert all(canonical_hash(deep, number) != old for number, old in old_hashes.items()), replaced
         assert verify_and_repair(deep.profile, deep.chain.rpc, lake) == [], replaced
         assert {table: lake.partition_path(table, DAY_N).read_bytes() for table in CHAIN_DAY_TABLES} == ingested
+
+
+@pytest.mark.long
+@pytest.mark.fault("a reorganisation replacing three ingested days, the last one block short of confirmed")
+def test_a_reorganisation_across_three_days_one_block_short_withdraws_the_last_until_it_is_confirmed(
+        deep_chain, tmp_path, reliability):
+    """A fork on day N replacing days N, N+1 and N+2, the new chain one block short of confirming N+2: the next
+    run re-ingests N and N+1 and withdraws N+2 (its chain partitions removed, `withdrawn` in chain_reorgs and H6),
+    and the ledger built then reverses every orphaned log, N+2's included, and counts none; once one more block
+    confirms N+2, a run ingests it and the ledger equals one built afresh from the new chain."""
+    scenario = reorganise(deep_chain, tmp_path, span=3, short_by=1)
+    reorg, days, lake = scenario.reorg, scenario.days, Lake(scenario.home)
+    assert reorg.days == tuple(days) and reorg.reingested == tuple(days[:2]) and reorg.withdrawn == (days[2],)
+    assert all(lake.read_table(table, days[2]) is None for table in CHAIN_DAY_TABLES)
+    assert_days_hold_the_new_chain(deep_chain, lake, days[:2])
+    finish_dbt(build(scenario.home, days))
+
+    reversed_keys = assert_no_journal_line_rests_on_an_orphaned_log(deep_chain, scenario.home)
+    assert {key.split(":")[0] for key in reversed_keys} == scenario.orphaned
+    assert h6_rows(scenario.home) == {
+        days[0]: {(f"chain_reorg:{reorg.reorg_id}", "reingested")},
+        days[1]: {(f"chain_reorg:{reorg.reorg_id}", "reingested")},
+        days[2]: {(f"chain_reorg:{reorg.reorg_id}", "withdrawn")},
+    }
+    closing = "select partition_date, account_code, closing_balance from main.trial_balance order by all"
+    withdrawn = {(day, code): balance for day, code, balance in query(scenario.home, closing)}
+    # Until N+2 is ingested again it posts nothing: its orphaned deposit is reversed and it closes as N+1 did.
+    assert withdrawn[(days[2], "2000")] == withdrawn[(days[1], "2000")] == Decimal(-(1000 + 250 + 260 + 350))
+
+    deep_chain.chain.mine(day_at(days[2] + timedelta(days=1), "00:05:00"))
+    run = ChainRun(deep_chain.profile, deep_chain.chain.rpc)
+    assert verify_and_repair(deep_chain.profile, deep_chain.chain.rpc, lake, run=run) == []
+    ingest_chain_day(days[2], deep_chain.profile, deep_chain.chain.rpc, lake, run=run)
+    fresh_build = build_afresh(deep_chain, scenario)
+    finish_dbt(build(scenario.home, days[2:]))
+    finish_dbt(fresh_build)
+    assert_days_hold_the_new_chain(deep_chain, lake, days)
+    assert_no_journal_line_rests_on_an_orphaned_log(deep_chain, scenario.home)
+    restated, fresh = query(scenario.home, NETTED), query(scenario.fresh, NETTED)
+    assert tally_against_fresh(reliability, restated, fresh) == (0, 0)
+    assert restated == fresh
+    assert query(scenario.home, closing) == query(scenario.fresh, closing)
+    assert {(day, code): balance for day, code, balance in query(scenario.home, closing)}[(days[2], "2000")] == (
+        Decimal(-(1000 + 250 + 260 + 350 + 450)))
