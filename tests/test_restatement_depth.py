@@ -15,11 +15,14 @@ the new chain, or withdrawn (its chain partitions removed) when it is not, until
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import shutil
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 from eth_utils import to_checksum_address
 
@@ -27,6 +30,8 @@ from assets.chain.ingest import CHAIN_DAY_TABLES, ChainRun, ingest_chain_day, in
 from assets.chain.profiles import AddressBookEntry, ChainProfile
 from assets.chain.reorgs import Reorg, verify_and_repair
 from foundation.lake import SCHEMAS, Lake
+from tests.ledger_fixtures import (CORRECTED_TAPE_SHA256, DAY_1 as TAPE_DAY, TAPE_FILES, build_ledger_lake,
+                                   file_sha256, input_files, loan_collateral, loan_tapes, write_corrected_tape)
 from tests.local_chain import EMITTERS_SOL, LocalChain, compile_solidity, utc
 from tests.test_ledger_dbt import finish_dbt, query, start_dbt
 
@@ -98,10 +103,12 @@ def fill_off_chain(lake: Lake, days: list[date]) -> None:
                 lake.write_table(table, day, SCHEMAS[table].empty_table())
 
 
-def build(home: Path, days: list[date] | None = None):
-    """Start dbt build on `home` for the window `days` (first, last), or from nothing on all of the lake."""
+def build(home: Path, days: list[date] | None = None, *, tests: bool = True):
+    """Start dbt build on `home` for the window `days` (first, last), or from nothing on all of the lake. Without
+    `tests`, the data tests are left out: a build that only sets up the ledger a restatement starts from (tests
+    write nothing, and the build after the restatement runs them all)."""
     window = None if days is None else (days[0].isoformat(), days[-1].isoformat())
-    return start_dbt(home, "build", window=window)
+    return start_dbt(home, "build", *(() if tests else ("--exclude", "resource_type:test")), window=window)
 
 
 @dataclass(frozen=True)
@@ -130,7 +137,7 @@ def reorganise(deep: DeepChain, tmp_path: Path, span: int, short_by: int = 0) ->
     lake = Lake(home)
     ingest_chain_days(days, deep.profile, deep.chain.rpc, lake)
     fill_off_chain(lake, days)
-    finish_dbt(build(home, days))
+    finish_dbt(build(home, days, tests=False))
     assert {row[9].split(":")[0] for row in query(home, "select * from main.journal_lines")} == {survivor, *orphaned}
 
     deep.chain.revert(fork)
@@ -313,3 +320,88 @@ def test_a_reorganisation_across_three_days_one_block_short_withdraws_the_last_u
     assert query(scenario.home, closing) == query(scenario.fresh, closing)
     assert {(day, code): balance for day, code, balance in query(scenario.home, closing)}[(days[2], "2000")] == (
         Decimal(-(1000 + 250 + 260 + 350 + 450)))
+
+
+# ---------------------------------------------------------------------------------------------- a tape corrected twice
+
+SECOND_CORRECTION_SHA256 = hashlib.sha256(b"lender-a-2026-01-05.csv, corrected again").hexdigest()
+
+
+def write_second_correction(lake: Lake) -> None:
+    """Day 1's tape delivered a third time (same name and as-of date, another sha256): L1's day of interest now
+    0.071, L2 reported 40 days past due instead of 35."""
+    tape = [dict(row, source_sha256=SECOND_CORRECTION_SHA256) for row in loan_tapes(TAPE_DAY)]
+    tape[0] = dict(tape[0], accrued_interest=Decimal("0.071"), daily_interest=Decimal("0.071"))
+    tape[1] = dict(tape[1], days_past_due=40)
+    collateral = [dict(row, source_sha256=SECOND_CORRECTION_SHA256) for row in loan_collateral(TAPE_DAY)]
+    files = [dict(row, sha256=SECOND_CORRECTION_SHA256) if row["source"] == "loan_tapes" else row
+             for row in input_files(TAPE_DAY)]
+    for table, rows in (("loan_tapes", tape), ("loan_collateral", collateral), ("input_files", files)):
+        lake.write_table(table, TAPE_DAY, pa.Table.from_pylist(rows, schema=SCHEMAS[table]))
+
+
+@pytest.mark.fault("a lender correcting a posted tape twice")
+def test_a_tape_corrected_twice_keeps_the_last_revision_and_counts_nothing_twice(tmp_path, reliability):
+    """Three deliveries of day 1's tape (same as-of date, three sha256), each built as the daily run would: the
+    journal reverses the entries of the first two tapes (`source_withdrawn`), the entries every tape changes are
+    at revision 2, each superseding revision 1 which superseded revision 0 and both reversed; the attestation's
+    restatement lists name both corrections; and the closing state equals a ledger built only from the last tape."""
+    home = tmp_path / "home"
+    lake = build_ledger_lake(home)
+    days = [TAPE_DAY, TAPE_DAY + timedelta(days=1)]
+    finish_dbt(build(home, days, tests=False))
+    write_corrected_tape(lake)
+    finish_dbt(build(home, days[:1], tests=False))
+    write_second_correction(lake)
+    fresh = tmp_path / "fresh"
+    shutil.copytree(home / "lake", fresh / "lake")
+    fresh_build = build(fresh)
+    finish_dbt(build(home, days[:1]))
+    finish_dbt(fresh_build)
+
+    journal = query(home, """select entry_id, source_key, rule_id, revision, reverses_entry_id, supersedes_entry_id,
+                                    restatement_reason, partition_date
+                             from main.journal_lines where line_no = 1""")
+    by_id = {row[0]: row for row in journal}
+    reversed_reason = {row[4]: row[6] for row in journal if row[2] == "reversal"}
+    tapes = [file_sha256(TAPE_FILES[TAPE_DAY]), CORRECTED_TAPE_SHA256, SECOND_CORRECTION_SHA256]
+    # Every entry of the first two tapes left with its file; the last tape's stand.
+    for sha256 in tapes:
+        entries = [row for row in journal if row[1].startswith(f"{sha256}:")]
+        assert entries, sha256
+        withdrawn = {row[0] for row in entries if reversed_reason.get(row[0]) == "source_withdrawn"}
+        assert withdrawn == (set() if sha256 == tapes[-1] else {row[0] for row in entries}), sha256
+    # The keys every tape changes: revision 2 now, over revision 1 over revision 0, both earlier ones reversed.
+    latest = [row for row in journal if row[3] == 2]
+    assert {(row[7], row[2]) for row in latest} >= {(TAPE_DAY, "susdai_yield"), (TAPE_DAY, "susdai_credit_loss")}
+    for row in latest:
+        first = by_id[by_id[row[5]][5]]
+        assert (by_id[row[5]][3], first[3], first[5]) == (1, 0, None)
+        assert reversed_reason[row[5]] == reversed_reason[first[0]] == "source_changed", row
+        assert row[0] not in reversed_reason
+    assert not [row for row in journal if row[3] > 2]
+
+    # The attestation's restatement lists: every reversed entry of both corrections, by source key and reason.
+    with contextlib.chdir(home):
+        reversed_listed = query(home, """select source_key, reason from main.attestation_reversed_entries
+                                         where partition_date = ?""", [TAPE_DAY])
+        restatements = query(home, """select kind, reason, source, entries from main.attestation_restatements
+                                      where partition_date = ?""", [TAPE_DAY])
+    listed_keys = {key for key, reason in reversed_listed if reason == "source_withdrawn"}
+    assert listed_keys == {f"{sha256}:{row}" for sha256 in tapes[:2] for row in (1, 2)}
+    restated_counts = {(kind, reason): entries for kind, reason, source, entries in restatements}
+    withdrawn_entries = [row for row in journal if row[1].split(":")[0] in tapes[:2]]
+    revised_keys = {row[1] for row in latest if row[7] == TAPE_DAY}
+    # Each earlier tape's entries reversed once; each key every tape changed reversed and revised at 1 and at 2.
+    assert len(withdrawn_entries) == 8  # two loans' accrual and allowance, on each of two tapes
+    assert restated_counts == {("reversal", "source_withdrawn"): len(withdrawn_entries),
+                               ("reversal", "source_changed"): 2 * len(revised_keys),
+                               ("revision", "corrected entry"): 2 * len(revised_keys)}
+
+    restated, rebuilt = query(home, NETTED), query(fresh, NETTED)
+    assert tally_against_fresh(reliability, restated, rebuilt) == (0, 0)
+    assert restated == rebuilt
+    closing = "select partition_date, account_code, closing_balance from main.trial_balance order by all"
+    assert query(home, closing) == query(fresh, closing)
+    assert {(day, code): balance for day, code, balance in query(home, closing)}[(TAPE_DAY, "4000")] == Decimal(
+        "-0.098397260273972603")  # L1's 0.071 + L2's 0.027397260273972603 of interest
