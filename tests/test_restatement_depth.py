@@ -29,6 +29,7 @@ from eth_utils import to_checksum_address
 from assets.chain.ingest import CHAIN_DAY_TABLES, ChainRun, ingest_chain_day, ingest_chain_days
 from assets.chain.profiles import AddressBookEntry, ChainProfile
 from assets.chain.reorgs import Reorg, verify_and_repair
+from foundation.home import DataHome
 from foundation.lake import SCHEMAS, Lake
 from tests.ledger_fixtures import (CORRECTED_TAPE_SHA256, DAY_1 as TAPE_DAY, TAPE_FILES, build_ledger_lake,
                                    file_sha256, input_files, loan_collateral, loan_tapes, write_corrected_tape)
@@ -405,3 +406,72 @@ def test_a_tape_corrected_twice_keeps_the_last_revision_and_counts_nothing_twice
     assert query(home, closing) == query(fresh, closing)
     assert {(day, code): balance for day, code, balance in query(home, closing)}[(TAPE_DAY, "4000")] == Decimal(
         "-0.098397260273972603")  # L1's 0.071 + L2's 0.027397260273972603 of interest
+
+
+# ---------------------------------------------------------------------------------------------- an attested day restated
+
+@pytest.mark.long
+@pytest.mark.fault("a custodian statement re-sent after its day was attested")
+def test_a_statement_superseded_after_attestation_restates_the_day_and_keeps_the_attestation_it_replaces(
+        clean_demo, tmp_path_factory, reliability):
+    """The custodian re-sends the last demo day's holdings statement (same account, kind and day; a new statement
+    id, so another sha256) after the day was attested. The day's run takes it in as superseding the first, reverses every
+    entry of the first file (`source_withdrawn`) and posts the new file's, which count the same money once; the
+    new attestation says the day was restated, lists the reversals and names the new file's sha256; the one issued
+    before moves to reports/superseded/ under its own sha256, byte for byte as it was issued."""
+    from orchestration.definitions import build_definitions
+    from orchestration.instance import instance_for
+    from orchestration.pipeline import QUIET_RUN_CONFIG, step_crashes
+    from tests.demo_copies import copy_of_demo, point_at, revived_chain
+
+    demo, tmp_path, home = copy_of_demo(clean_demo, tmp_path_factory, "statement_superseded")
+    day = max(clean_demo[1].attestations)
+    issued_html, issued_pdf = (path.read_bytes() for path in DataHome(demo).attestation_paths(day))
+    (first,) = (DataHome(home).archive).rglob(f"*custodian-a-semt002-{day.isoformat()}.xml")
+    statement = first.read_text()
+    statement_id = "<StmtId>HLD-"
+    assert statement.count(statement_id) == 1
+    resent = statement.replace(statement_id, "<StmtId>RESENT-HLD-")
+    (DataHome(home).inbox / "custodian").mkdir(parents=True, exist_ok=True)
+    (DataHome(home).inbox / "custodian" / f"custodian-a-semt002-{day.isoformat()}.xml").write_text(resent)
+    resent_sha256 = hashlib.sha256(resent.encode()).hexdigest()
+
+    with pytest.MonkeyPatch.context() as env, revived_chain(demo, tmp_path / "chain") as rpc_url:
+        env.setenv("DAGSTER_HOME", str(home / "dagster"))
+        env.setenv("BACKED_HOME", str(home))
+        point_at(home, rpc_url)
+        daily = build_definitions(home, "sandbox").resolve_job_def("daily_pipeline")
+        run = daily.execute_in_process(instance=instance_for(home), partition_key=day.isoformat(),
+                                       run_config=QUIET_RUN_CONFIG, raise_on_error=False)
+        assert run.success, step_crashes(run)
+
+    lake = Lake(home)
+    (supersession,) = lake.read_table("custodian_statement_supersessions", day).to_pylist()
+    assert supersession["superseding_sha256"] == resent_sha256
+    first_sha256 = supersession["superseded_sha256"]
+    reversed_keys = query(home, """select original.source_key, reversal.restatement_reason
+                                   from main.journal_lines as reversal
+                                   join main.journal_lines as original
+                                     on original.entry_id = reversal.reverses_entry_id and original.line_no = 1
+                                   where reversal.rule_id = 'reversal' and reversal.line_no = 1""")
+    assert reversed_keys and {reason for _, reason in reversed_keys} == {"source_withdrawn"}
+    assert {key.split(":")[0] for key, _ in reversed_keys} == {first_sha256}
+    posted_again = query(home, "select count(distinct entry_id) from main.journal_lines where source_key like ?",
+                         [f"{resent_sha256}:%"])
+    assert posted_again == [(len(reversed_keys),)]
+    # The same money, counted once: the restated day nets to what the demo's ledger of the first file held.
+    restated, issued = query(home, NETTED), query(demo, NETTED)
+    assert tally_against_fresh(reliability, restated, issued) == (0, 0)
+
+    html_path, pdf_path = DataHome(home).attestation_paths(day)
+    html = html_path.read_text()
+    restatements = html[html.index('<section id="restatements">'):]
+    restatements = restatements[:restatements.index("</section>")]
+    assert "This day was restated" in restatements and "source_withdrawn" in restatements
+    assert resent_sha256 in html
+    issued_sha256 = hashlib.sha256(issued_html).hexdigest()
+    old_html, old_pdf = DataHome(home).superseded_attestation_paths(day, issued_sha256)
+    assert old_html.read_bytes() == issued_html and old_pdf.read_bytes() == issued_pdf
+    assert "Nothing in this day has been restated" in old_html.read_text()
+    assert sorted(path.name for path in (DataHome(home).reports / "superseded").iterdir()) == sorted(
+        [old_html.name, old_pdf.name])
