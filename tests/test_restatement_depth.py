@@ -31,7 +31,8 @@ from assets.chain.profiles import AddressBookEntry, ChainProfile
 from assets.chain.reorgs import Reorg, verify_and_repair
 from foundation.home import DataHome
 from foundation.lake import SCHEMAS, Lake
-from tests.ledger_fixtures import (CORRECTED_TAPE_SHA256, DAY_1 as TAPE_DAY, TAPE_FILES, build_ledger_lake,
+from tests.ledger_fixtures import (CORRECTED_TAPE_SHA256, DAY_1 as TAPE_DAY, DAYS as FIXTURE_DAYS, TAPE_FILES,
+                                   build_ledger_lake,
                                    file_sha256, input_files, loan_collateral, loan_tapes, write_corrected_tape)
 from tests.local_chain import EMITTERS_SOL, LocalChain, compile_solidity, utc
 from tests.test_ledger_dbt import finish_dbt, query, start_dbt
@@ -106,8 +107,8 @@ def fill_off_chain(lake: Lake, days: list[date]) -> None:
 
 def build(home: Path, days: list[date] | None = None, *, tests: bool = True):
     """Start dbt build on `home` for the window `days` (first, last), or from nothing on all of the lake. Without
-    `tests`, the data tests are left out: a build that only sets up the ledger a restatement starts from (tests
-    write nothing, and the build after the restatement runs them all)."""
+    `tests`, the data tests are left out: for the builds a test only compares with or starts from (tests write
+    nothing; the build after each restatement runs them all)."""
     window = None if days is None else (days[0].isoformat(), days[-1].isoformat())
     return start_dbt(home, "build", *(() if tests else ("--exclude", "resource_type:test")), window=window)
 
@@ -157,7 +158,7 @@ def build_afresh(deep: DeepChain, scenario: ReorgScenario):
     lake = Lake(scenario.fresh)
     ingest_chain_days(scenario.days, deep.profile, deep.chain.rpc, lake)
     fill_off_chain(lake, scenario.days)
-    return build(scenario.fresh)
+    return build(scenario.fresh, tests=False)
 
 
 def canonical_hash(deep: DeepChain, number: int) -> str | None:
@@ -349,14 +350,14 @@ def test_a_tape_corrected_twice_keeps_the_last_revision_and_counts_nothing_twice
     restatement lists name both corrections; and the closing state equals a ledger built only from the last tape."""
     home = tmp_path / "home"
     lake = build_ledger_lake(home)
-    days = [TAPE_DAY, TAPE_DAY + timedelta(days=1)]
+    days = sorted(FIXTURE_DAYS)  # every day the hand-posted lake holds, as the fresh build reads them all
     finish_dbt(build(home, days, tests=False))
     write_corrected_tape(lake)
     finish_dbt(build(home, days[:1], tests=False))
     write_second_correction(lake)
     fresh = tmp_path / "fresh"
     shutil.copytree(home / "lake", fresh / "lake")
-    fresh_build = build(fresh)
+    fresh_build = build(fresh, tests=False)
     finish_dbt(build(home, days[:1]))
     finish_dbt(fresh_build)
 
