@@ -72,8 +72,7 @@ def rebuild_check_views(home: Path) -> None:
 LONGEST_FIRST = (
     "test_ledger_sandbox_30_days.py", "test_known_answers.py", "test_crash_safety.py", "test_idempotency.py",
     "test_end_to_end.py", "test_reconciliation_checks.py", "test_check_tolerances.py", "test_ledger_dbt.py",
-    "test_restatement_depth.py",
-    "test_guides.py",
+    "test_restatement_depth.py", "test_guides.py",
 )
 
 

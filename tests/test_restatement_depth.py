@@ -207,6 +207,12 @@ def tally_against_fresh(reliability, restated: list[tuple], fresh: list[tuple]) 
     return lost, duplicates
 
 
+def day_rows(lake: Lake, day: date) -> set[tuple[str, str]]:
+    """Every row of the day's chain tables, as (table, row)."""
+    return {(table, repr(row)) for table in CHAIN_DAY_TABLES
+            for row in (lake.read_table(table, day) or SCHEMAS[table].empty_table()).to_pylist()}
+
+
 def h6_rows(home: Path) -> dict[date, set[tuple[str, str]]]:
     # H6 is a view over the lake's chain_reorgs, read by the path relative to the home dbt ran in
     with contextlib.chdir(home):
@@ -254,7 +260,8 @@ def test_a_reorganisation_across_two_days_restates_both_like_a_fresh_build(deep_
 
 
 @pytest.mark.fault("a reorganisation within the confirmation depth")
-def test_a_reorganisation_no_deeper_than_the_confirmations_changes_no_ingested_day(deep_chain, tmp_path):
+def test_a_reorganisation_no_deeper_than_the_confirmations_changes_no_ingested_day(deep_chain, tmp_path,
+                                                                                   reliability):
     """Replacing the `confirmations` newest blocks (the deepest reorganisation a confirmed day is promised to
     survive), or one block more (the confirmed head itself, the first block after the day), finds nothing to
     restate and leaves the ingested day's files as they were: every block the day was read from lies below."""
@@ -269,6 +276,7 @@ def test_a_reorganisation_no_deeper_than_the_confirmations_changes_no_ingested_d
     lake = Lake(tmp_path)
     ingest_chain_days([DAY_N], deep.profile, deep.chain.rpc, lake)
     ingested = {table: lake.partition_path(table, DAY_N).read_bytes() for table in CHAIN_DAY_TABLES}
+    ingested_rows = day_rows(lake, DAY_N)
 
     for snapshot, replaced, clock in ((below_newest, CONFIRMATIONS, "00:02:00"),
                                       (below_confirmed_head, CONFIRMATIONS + 1, "00:03:00")):
@@ -279,6 +287,9 @@ def test_a_reorganisation_no_deeper_than_the_confirmations_changes_no_ingested_d
             deep.chain.mine(day_at(next_day, clock) + second)
         assert all(canonical_hash(deep, number) != old for number, old in old_hashes.items()), replaced
         assert verify_and_repair(deep.profile, deep.chain.rpc, lake) == [], replaced
+        kept_rows = day_rows(lake, DAY_N)
+        reliability.compared(rows=len(ingested_rows), lost=len(ingested_rows - kept_rows),
+                             duplicates=len(kept_rows - ingested_rows))
         assert {table: lake.partition_path(table, DAY_N).read_bytes() for table in CHAIN_DAY_TABLES} == ingested
 
 
