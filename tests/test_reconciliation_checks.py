@@ -139,6 +139,25 @@ def test_r6_warns_when_nav_and_ledger_claim_differ(warehouse, tmp_path):
     assert exceptions_of(warehouse, "R6", tmp_path) == {("R6", LAST, "susdai:total_assets", "warn", Decimal("1000"))}
 
 
+def test_r6_counts_the_allowance_the_vault_has_not_marked_and_the_claims_it_has_not_been_paid(warehouse, tmp_path):
+    """The ledger side of R6 is 2100 + the allowance (1190) - the insurance receivable (1150): an allowance of 25,000
+    and a claim of 4,000 raise it by 21,000, which a totalAssets() 21,000 higher matches, and which shows whole as
+    the difference when the chain does not move."""
+    for account, amount in (("1190", "-25000"), ("1150", "4000")):
+        changed = warehouse.execute("""update main.trial_balance set closing_balance = closing_balance + ?
+            where partition_date = ? and account_code = ? returning account_code""",
+                                    [Decimal(amount), LAST, account]).fetchall()
+        assert changed, f"the trial balance has no {account} row on {LAST}"
+    raw = Decimal(21000) / usd_per_raw_unit(warehouse, LAST, "usdai")
+    total_assets = """update main.stg_chain_state set value = value + ?
+        where partition_date = ? and contract_role = 'susdai' and method = 'totalAssets'"""
+    warehouse.execute(total_assets, [raw, LAST])
+    assert exceptions_of(warehouse, "R6", tmp_path) == set()
+    warehouse.execute(total_assets, [-raw, LAST])
+    assert exceptions_of(warehouse, "R6", tmp_path) == {
+        ("R6", LAST, "susdai:total_assets", "warn", Decimal("-21000"))}
+
+
 def test_r8_flags_an_unbalanced_entry(warehouse, tmp_path):
     warehouse.execute("""insert into main.journal_lines by name
         select 'tampered' as entry_id, 1 as line_no, '1000' as account_code, '' as sub_account, 1 as debit,
