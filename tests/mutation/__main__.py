@@ -28,6 +28,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -143,6 +144,20 @@ def environment(copy: Path, demo_dir: Path, rebuild_check_views: bool) -> dict[s
     return env
 
 
+def run_tests(command: list[str], cwd: Path, env: dict[str, str], timeout: float | None = None) -> subprocess.CompletedProcess:
+    """`command` in a process group of its own, killed whole (xdist workers, anvil, Dagster's runs) when it times out
+    or the gate is interrupted, so that no test outlives the gate."""
+    process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True)
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except BaseException:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        raise
+    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+
+
 def failed_tests(output: str) -> list[str]:
     return re.findall(r"^(?:FAILED|ERROR) (\S+)", output, re.M)
 
@@ -154,9 +169,8 @@ def run_mutant(mutant: Mutant, copy: Path, demo_dir: Path) -> Outcome:
     try:
         # Each mutant gets a new demo folder unless it may use the baseline's (its check views rebuilt).
         own_demo = demo_dir if mutant.demo == "prebuilt" else Path(tempfile.mkdtemp(dir=copy.parent, prefix="demo-"))
-        result = subprocess.run(pytest_command(list(mutant.tests), basetemp), cwd=copy, capture_output=True,
-                                text=True, timeout=TIMEOUT_S,
-                                env=environment(copy, own_demo, rebuild_check_views=mutant.demo == "prebuilt"))
+        result = run_tests(pytest_command(list(mutant.tests), basetemp), copy,
+                           environment(copy, own_demo, rebuild_check_views=mutant.demo == "prebuilt"), TIMEOUT_S)
         output = result.stdout + result.stderr
         if result.returncode == 1:
             verdict, detail = "killed", ", ".join(failed_tests(output)) or "tests failed"
@@ -239,9 +253,8 @@ def main(argv: list[str] | None = None) -> int:
                 tests = sorted({test for mutant in mutants if mutant.demo == "prebuilt" for test in mutant.tests})
             print(f"baseline: {len(tests)} test selections on the unmutated project ...", flush=True)
             started = time.monotonic()
-            baseline = subprocess.run(pytest_command(tests, scratch / "baseline-pytest", workers=jobs),
-                                      cwd=copies[0], capture_output=True, text=True,
-                                      env=environment(copies[0], demo_dir, rebuild_check_views=False))
+            baseline = run_tests(pytest_command(tests, scratch / "baseline-pytest", workers=jobs), copies[0],
+                                 environment(copies[0], demo_dir, rebuild_check_views=False))
             log.write(f"== baseline\n{baseline.stdout}\n{baseline.stderr}\n")
             if baseline.returncode != 0:
                 print(f"the baseline fails: {', '.join(failed_tests(baseline.stdout)) or baseline.stdout[-1500:]}\n"
