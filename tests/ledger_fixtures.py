@@ -18,8 +18,8 @@ Day 3 (2026-01-07): Heidi deposits 500 USDC (USDai mints 500) and stakes them; t
 and sends 50 to the custodian; the router lends four loans on which the lender's tape reports arrears carried over
 from the borrowers' earlier loans with it: L3 to Dave (100, fee 1; 1 day past due, one of its two GPUs erroring with
 XID errors), L4 to Erin (200; 60 days past due), L5 to Frank (100; in default at 30 days past due) and L6 to Grace
-(100; 90 days past due, its only GPU dark: the allowance would exceed the exposure and is capped at it). None is
-insured. Bob pays L1's interest to date (0.109589), prepays 50 of its principal and pays an exit fee of 0.50; the
+(100; 90 days past due, its only GPU dark: the allowance would exceed the exposure and is capped at it). Only L4 is
+insured: 50% of the principal lost, once 30 days from its origination have run. Bob pays L1's interest to date (0.109589), prepays 50 of its principal and pays an exit fee of 0.50; the
 lender leaves L1 off the day's tape. The insurance pool mints 7 USDai against USDC and pays L2's claim with them to
 the vault. USDai harvests 2 of base yield, minted to the treasury in the Harvested transaction: not an unbacked mint,
 nothing posted. The April bill is marked down to 148.50 (price 99); the custodian buys a bill maturing on day 4,
@@ -31,7 +31,8 @@ its allowance of 100.027397260273972603; Frank's L5 is liquidated by the v1 rout
 the tape's accrued balance shows day 3's interest, which the ledger catches up; its allowance is released. L6 is 91
 days past due with its GPU back: 100% of its exposure. The short bill matures at par; the April bill rises to
 148.53. The day's credit losses are a net release, the holders' claim rising by it and by the fee on L4's interest
-written off.
+written off. L4's claim on its cover (50% of the 120 of principal lost, 60) waits for its waiting
+period, which runs past day 4: nothing is recognised yet.
 
 The chain state of each day agrees with the story (supply, the vault's NAV and shares, the redemption queue,
 loanState). Every table gets a file on every day, as ingestion always writes one.
@@ -386,7 +387,7 @@ def _later_tape_rows(day: date, l1: dict) -> list[dict]:
     l3 = dict(new_loan, loan_id="A-3", loan_terms_hash=LOAN_3, borrower_id="B-3", borrower_name="Dave Render Co",
               original_principal=_usd("100"))
     l4 = dict(new_loan, loan_id="A-4", loan_terms_hash=LOAN_4, borrower_id="B-4", borrower_name="Erin Inference",
-              original_principal=_usd("200"))
+              original_principal=_usd("200"), insurance_cover_ratio=_usd("0.50"), insurance_waiting_period_days=30)
     l5 = dict(new_loan, loan_id="A-5", loan_terms_hash=LOAN_5, borrower_id="B-5", borrower_name="Frank Cloud",
               original_principal=_usd("100"))
     l6 = dict(new_loan, loan_id="A-6", loan_terms_hash=LOAN_6, borrower_id="B-6", borrower_name="Grace Tensor",
