@@ -398,7 +398,7 @@ def fuzz_summary(request, tmp_path_factory):
     for target in TALLY.inputs:
         rows_in = TALLY.rows[(target, "in")]
         # every row read was accepted or quarantined: anything else was lost
-        Comparisons().compared(rows=rows_in, duplicates=0,
+        Comparisons(f"{request.node.nodeid}::{target}").compared(rows=rows_in, duplicates=0,
                                lost=rows_in - TALLY.rows[(target, "accepted")] - TALLY.rows[(target, "quarantined")])
     paths = [tmp_path_factory.mktemp("reliability") / "fuzz.json"]
     if os.environ.get("BACKED_RELIABILITY_DIR"):
