@@ -635,7 +635,8 @@ def restate(daily_builds: DailyBuilds, tmp_path: Path, rewrite, day: str) -> Res
     rewrite(Lake(home))
     fresh = tmp_path / "fresh"
     shutil.copytree(home / "lake", fresh / "lake")
-    fresh_build = start_dbt(fresh, "build")
+    # the reference for the restated marts: its own data tests would test nothing the restated build does not
+    fresh_build = start_dbt(fresh, "build", "--exclude", "resource_type:test")
     build_window(home, day, day)
     finish_dbt(fresh_build)
     return Restatement(daily_builds.after_last_day, Warehouse.read(home), Warehouse.read(fresh), home)
