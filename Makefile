@@ -14,12 +14,12 @@ browser:
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
 
-# Python deps are pinned by constraints.txt (a full freeze of the resolved set). Not byte-compiled at install (half
-# of its time): Python compiles what is imported, once, on first use.
+# Python deps are pinned by constraints.txt (a full freeze of the resolved set). Byte-compiled at install: where
+# PYTHONDONTWRITEBYTECODE is set (as here), nothing compiled later is kept, and every process would compile again.
 $(VENV)/.deps-stamp: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade "pip>=24"
-	$(VENV)/bin/pip install -q --no-compile -c constraints.txt -e '.[dev]'
+	$(VENV)/bin/pip install -q -c constraints.txt -e '.[dev]'
 	touch $@
 
 node_modules/.stamp: package.json package-lock.json
