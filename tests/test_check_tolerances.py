@@ -216,13 +216,19 @@ def test_h3_a_cutoff_120_minutes_before_the_day_ends_passes_a_moment_earlier_war
         for source in ("chain", "custodian_statement", "telemetry")}
 
 
-def test_h7_an_unexplained_return_of_exactly_the_tolerance_passes_a_unit_more_warns(warehouse, tmp_path):
-    """yield_unexplained_daily_tolerance 0.005 of a day's return (annualised x 365 in the model), either way."""
-    materialise(warehouse, "susdai_trailing_yield")
-    for day, annualised in ((SECOND, Decimal("-1.825")), (LAST, Decimal("1.825") + 365 * ONE_UNIT)):
-        warehouse.execute("""update main.susdai_trailing_yield
+def unexplain_returns_by(con, tolerance: Decimal, second_day_sign: int = -1) -> None:
+    """The share price's daily return (annualised x 365 in the model) set apart from what the ledger explains by
+    exactly `tolerance` on the second day (down, unless `second_day_sign` is 1) and by one unit more on the last."""
+    materialise(con, "susdai_trailing_yield")
+    for day, annualised in ((SECOND, second_day_sign * 365 * tolerance), (LAST, 365 * (tolerance + ONE_UNIT))):
+        con.execute("""update main.susdai_trailing_yield
             set share_price_yield_by_day = explained_share_price_yield + ?
             where partition_date = ? and window_days = 1""", [annualised, day])
+
+
+def test_h7_an_unexplained_return_of_exactly_the_tolerance_passes_a_unit_more_warns(warehouse, tmp_path):
+    """yield_unexplained_daily_tolerance 0.005 of a day's return (annualised x 365 in the model), either way."""
+    unexplain_returns_by(warehouse, Decimal("0.005"))
     assert exceptions_of(warehouse, "H7", tmp_path) == {
         ("H7", LAST, "susdai:share_price_yield", "warn", Decimal("0.005") + ONE_UNIT)}
 
@@ -324,10 +330,6 @@ def test_a_supply_cap_passes_a_supply_at_it_and_blocks_one_above(overridden, tmp
 def test_a_wider_yield_tolerance_still_breaks_one_unit_beyond_it(overridden, tmp_path):
     """yield_unexplained_daily_tolerance 0.05: the return is compared in DECIMAL, so 0.05 passes and 0.05 + 10^-18
     warns (in DOUBLE both are 0.05)."""
-    materialise(overridden, "susdai_trailing_yield")
-    for day, annualised in ((SECOND, Decimal("18.25")), (LAST, Decimal("18.25") + 365 * ONE_UNIT)):
-        overridden.execute("""update main.susdai_trailing_yield
-            set share_price_yield_by_day = explained_share_price_yield + ?
-            where partition_date = ? and window_days = 1""", [annualised, day])
+    unexplain_returns_by(overridden, Decimal("0.05"), second_day_sign=1)
     assert exceptions_of(overridden, "H7", tmp_path) == {
         ("H7", LAST, "susdai:share_price_yield", "warn", Decimal("0.05") + ONE_UNIT)}

@@ -199,7 +199,7 @@ def run_mutmut(copy: Path) -> list[Outcome]:
     found = re.findall(r"^\s*(\S+): (\w+)$", results.stdout, re.M)
     if run.returncode != 0 or not found:
         detail = (run.stdout + run.stderr)[-600:]
-        return [Outcome(Mutant("mutmut", "float", "mutmut did not run", "pyproject.toml", "", "-", ("-",)),
+        return [Outcome(Mutant("mutmut", "mutmut", "mutmut did not run", "pyproject.toml", "", "-", ("-",)),
                         "error", time.monotonic() - started, detail)]
     seconds = (time.monotonic() - started) / len(found)
     outcomes = []
