@@ -357,6 +357,7 @@ def write_second_correction(lake: Lake) -> None:
 
 
 @pytest.mark.fault("a lender correcting a posted tape twice")
+@pytest.mark.long
 def test_a_tape_corrected_twice_keeps_the_last_revision_and_counts_nothing_twice(tmp_path, reliability):
     """Three deliveries of day 1's tape (same as-of date, three sha256), each built as the daily run would: the
     journal reverses the entries of the first two tapes (`source_withdrawn`), the entries every tape changes are
