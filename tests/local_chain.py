@@ -70,6 +70,15 @@ contract Protocol {
     event BundleMinted(uint256 indexed tokenId, address indexed account, bytes encodedBundle);
     event BundleUnwrapped(uint256 indexed tokenId, address indexed account);
     event NotInTheCatalogue(uint256 indexed what, uint256 value);
+    // Declared events whose types the modelled ones do not use: a tuple array, an indexed string (its keccak is the
+    // topic), uint64, an indexed uint128, arrays, an indexed bytes4.
+    struct RateTier { uint256 rate; uint256 threshold; }
+    event BaseYieldRateTiersSet(RateTier[] rateTiers);
+    event ActionFailed(string indexed action, bytes reason);
+    event LoanTimelockDeposited(bytes32 indexed loanTermsHash, uint256 usdaiAmount, uint64 expiration);
+    event PoolDeposited(address indexed pool, uint128 indexed tick, uint256 usdaiAmount, uint256 poolCurrencyAmount);
+    event WhitelistedTokensAdded(address[] tokens, uint256[] minAmounts);
+    event Executed(address indexed target, bytes4 indexed selector);
 
     struct LoanState { uint8 status; uint64 maturity; uint64 repaymentDeadline; uint256 scaledBalance; }
 
@@ -121,6 +130,23 @@ contract Protocol {
     function emitBundleMinted(uint256 tokenId, address account, bytes calldata bundle) external { emit BundleMinted(tokenId, account, bundle); }
     function emitBundleUnwrapped(uint256 tokenId, address account) external { emit BundleUnwrapped(tokenId, account); }
     function emitNotInTheCatalogue(uint256 what, uint256 value) external { emit NotInTheCatalogue(what, value); }
+    function emitDeclaredTypes() external {
+        RateTier[] memory tiers = new RateTier[](2);
+        tiers[0] = RateTier(317097919, 5000000 ether);
+        tiers[1] = RateTier(158548959, type(uint256).max);
+        emit BaseYieldRateTiersSet(tiers);
+        emit ActionFailed("deposit", hex"08c379a0");
+        emit LoanTimelockDeposited(bytes32(uint256(0x11)), 250000 ether, type(uint64).max);
+        emit PoolDeposited(address(0xA1), type(uint128).max, 1 ether, 1000000);
+        address[] memory tokens = new address[](2);
+        tokens[0] = address(0xC5);
+        tokens[1] = address(this);
+        uint256[] memory minimums = new uint256[](2);
+        minimums[0] = 1;
+        minimums[1] = 10 ** 30;
+        emit WhitelistedTokensAdded(tokens, minimums);
+        emit Executed(address(this), bytes4(0xdeadbeef));
+    }
 }
 """
 

@@ -154,13 +154,15 @@ def test_chain_decode_prints_what_the_lake_holds(sandbox, tmp_path):
     with JsonRpcClient(profile.rpc_url) as rpc:
         (summary,) = ingest_chain_days([SANDBOX_START], profile, rpc, lake)
         raw_logs = rpc.get_logs(summary.from_block, summary.to_block, profile.watched_addresses)
+    # a log of a watched contract whose topic0 no release declares: printed raw and reported
+    stranger = {**raw_logs[-1], "topics": ["0x" + "ee" * 32], "data": "0x" + "01" * 32, "logIndex": "0x3e7"}
     logs_file = tmp_path / "logs.json"
-    logs_file.write_text(json.dumps(raw_logs))
+    logs_file.write_text(json.dumps([*raw_logs, stranger]))
 
     result = CliRunner().invoke(chain_cli, ["decode", str(logs_file)])
     assert result.exit_code == 0, result.output
     lines = [json.loads(line) for line in result.stdout.splitlines()]
-    assert len(lines) == len(raw_logs) == summary.log_count
+    assert len(lines) == len(raw_logs) + 1 and len(raw_logs) == summary.log_count
 
     events = {(row["tx_hash"], row["log_index"]): row
               for row in lake.read_table("chain_events", SANDBOX_START).to_pylist()}
@@ -172,6 +174,11 @@ def test_chain_decode_prints_what_the_lake_holds(sandbox, tmp_path):
         row = events[(line["tx_hash"], line["log_index"])]
         assert (line["event"], line["signature"], line["address"], line["block_number"]) == (
             row["event"], row["signature"], row["contract_address"], row["block_number"])
+        assert line["status"] == ("modelled" if row["modelled"] else "declared, not modelled")
+        assert json.loads(row["arguments"]) == line["args"]
+        if not row["modelled"]:  # the sandbox swap's `Swapped`: no lake columns, its arguments in `arguments`
+            assert line["event"] == "Swapped"
+            continue
         for event_input in specs[(line["signature"], tuple(line["args"]))].inputs:
             value, stored = line["args"][event_input.name], row[event_input.column]
             if isinstance(stored, bool):
@@ -183,9 +190,10 @@ def test_chain_decode_prints_what_the_lake_holds(sandbox, tmp_path):
             if event_input.abi_type == "address":
                 assert value == to_checksum_address(value)
     unknown = [line for line in lines if line["event"] is None]
-    assert len(unknown) == summary.unknown_logs > 0
-    assert unknown[0]["topic0"] == unknown[0]["topics"][0] and unknown[0]["data"].startswith("0x")
-    assert "topic0 the registry does not know" in result.stderr
+    assert summary.unknown_logs == 0 and len(unknown) == 1
+    assert unknown[0]["topic0"] == unknown[0]["topics"][0] == "0x" + "ee" * 32 and unknown[0]["data"] == stranger["data"]
+    assert f"1 of {len(raw_logs) + 1} logs have a topic0 the registry does not know" in result.stderr
+    assert "declared, not modelled (decoded, no ledger rule reads them): Swapped" in result.stderr
 
     # A receipt (its `logs`) decodes too; a file that is no list of logs is refused with a message.
     receipt_file = tmp_path / "receipt.json"

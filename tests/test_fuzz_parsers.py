@@ -596,22 +596,39 @@ HEX_TEXT = st.one_of(
 )
 
 
-ABI_VALUES = {
+ELEMENTARY_VALUES = {
     "address": st.binary(min_size=20, max_size=20).map(lambda raw: "0x" + raw.hex()),
     "uint256": st.integers(0, (1 << 256) - 1) | st.integers(0, 10**38) | st.integers(0, 10**24),
     "uint8": st.integers(0, 255),
     "bool": st.booleans(),
     "bytes32": st.binary(min_size=32, max_size=32),
     "bytes": st.binary(max_size=100),
+    "string": st.text(max_size=40),
 }
+
+
+def abi_values(abi_type: str):
+    """Values of any type the registry declares: arrays and tuples of the elementary ones, integers and fixed
+    bytes of every width."""
+    if abi_type.endswith("]"):
+        return st.lists(abi_values(abi_type[:abi_type.rindex("[")]), max_size=3)
+    if abi_type.startswith("("):
+        return st.tuples(*(abi_values(part) for part in abi_type[1:-1].split(",")))
+    if abi_type in ELEMENTARY_VALUES:
+        return ELEMENTARY_VALUES[abi_type]
+    if abi_type.startswith("uint"):
+        return st.integers(0, (1 << int(abi_type[4:])) - 1)
+    return st.binary(min_size=int(abi_type[5:]), max_size=int(abi_type[5:]))  # bytes1..bytes31
 
 
 @st.composite
 def fitting_logs(draw) -> dict:
     """A log of a registered event with arguments of the right types, as a contract emits it."""
     spec = draw(st.sampled_from(SPECS))
-    values = {event_input.name: draw(ABI_VALUES[event_input.abi_type]) for event_input in spec.inputs}
-    topics = [spec.topic0, *("0x" + abi_encode([event_input.abi_type], [values[event_input.name]]).hex()
+    values = {event_input.name: draw(abi_values(event_input.abi_type)) for event_input in spec.inputs}
+    # an indexed string, bytes, array or tuple is in its topic as a keccak: any 32 bytes
+    topics = [spec.topic0, *("0x" + (draw(st.binary(min_size=32, max_size=32)) if event_input.hashed_in_topic
+                                     else abi_encode([event_input.abi_type], [values[event_input.name]])).hex()
                              for event_input in spec.inputs if event_input.indexed)]
     unindexed = [event_input for event_input in spec.inputs if not event_input.indexed]
     data = "0x" + abi_encode([i.abi_type for i in unindexed], [values[i.name] for i in unindexed]).hex()

@@ -47,7 +47,7 @@ def chain_ingestion(context: dg.AssetExecutionContext, backed_home: BackedHome, 
             f"reorg {reorg.reorg_id}: fork at block {reorg.fork_block}, depth {reorg.depth}, days "
             f"{', '.join(str(d) for d in reorg.days)} re-ingested {', '.join(str(d) for d in reorg.reingested) or '-'}"
             f", withdrawn {', '.join(str(d) for d in reorg.withdrawn) or '-'}: rebuild the ledger from the first of them")
-    totals = {"days": 0, "logs": 0, "unknown_topic0s": set()}
+    totals = {"days": 0, "logs": 0, "unknown_topic0s": set(), "declared_not_modelled": set()}
     for day in window_days(context):
         try:
             summary = ingest_chain_day(day, profile, rpc, lake, run=run)
@@ -56,9 +56,11 @@ def chain_ingestion(context: dg.AssetExecutionContext, backed_home: BackedHome, 
         totals["days"] += 1
         totals["logs"] += int(getattr(summary, "log_count", 0) or 0)
         totals["unknown_topic0s"].update(getattr(summary, "unknown_topic0s", ()) or ())
+        totals["declared_not_modelled"].update(getattr(summary, "declared_not_modelled", ()) or ())
         context.log.info(f"chain {day}: {summary}")
     metadata = {"days": totals["days"], "logs": totals["logs"], "reorgs_found": len(reorgs),
                 "unknown_topic0s": ", ".join(sorted(totals["unknown_topic0s"])) or "none",
+                "declared_not_modelled": ", ".join(sorted(totals["declared_not_modelled"])) or "none",
                 "rpc_outcomes": str(dict(getattr(rpc, "outcomes", {}) or {}))}
     for table in CHAIN_DAY_TABLES:
         yield dg.MaterializeResult(asset_key=table, metadata=metadata)

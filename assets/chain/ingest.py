@@ -21,7 +21,7 @@ from eth_utils import to_checksum_address
 from assets.chain.blocks import BlockHeader, BlockHeaders, day_block_range, day_start_timestamp, last_block_at_or_before
 from assets.chain.logs import DEFAULT_SPAN, AdaptiveSpan, LogFetcher, log_order
 from assets.chain.profiles import ChainProfile
-from assets.chain.registry import DecodedLog, decode_log
+from assets.chain.registry import DecodedLog, arguments_json, decode_log
 from assets.chain.rpc import JsonRpcClient
 from assets.chain.state import StateReader, state_reads
 from foundation.lake import SCHEMAS, Lake
@@ -76,6 +76,8 @@ class ChainDaySummary:
     state_values: int
     state_unavailable: tuple[str, ...]  # reads the contracts did not answer (reverted or no code)
     unknown_topic0s: tuple[str, ...] = ()  # topic0s of the logs kept raw, for the run's log
+    # signatures of the decoded events no model reads (kept in chain_events with their arguments), for the run's log
+    declared_not_modelled: tuple[str, ...] = ()
 
 
 class ChainRun:
@@ -153,6 +155,10 @@ def ingest_chain_day(
         else:
             events.append(_event_row(decoded, header, role))
     unknown_topic0s = tuple(sorted({row["topic0"] or "(no topics)" for row in unknown}))
+    declared_not_modelled = tuple(sorted({row["signature"] for row in events if not row["modelled"]}))
+    if declared_not_modelled:
+        log.info("%s: logs of events declared, not modelled (kept with their arguments): %s", day,
+                 ", ".join(declared_not_modelled))
     if unknown:
         log.warning("%s: %d logs of watched contracts have a topic0 the registry does not know (%s); kept raw in "
                     "chain_logs_unknown", day, len(unknown), ", ".join(unknown_topic0s))
@@ -200,6 +206,7 @@ def ingest_chain_day(
         state_values=len(state_rows),
         state_unavailable=tuple(unavailable),
         unknown_topic0s=unknown_topic0s,
+        declared_not_modelled=declared_not_modelled,
     )
 
 
@@ -226,7 +233,8 @@ def _require_canonical(raw_log: dict, header: BlockHeader) -> None:
 def _event_row(decoded: DecodedLog, header: BlockHeader, role: str | None) -> dict[str, Any]:
     where = f"{decoded.event.name} {decoded.tx_hash}:{decoded.log_index}"
     args = {}
-    for column, value in decoded.args.items():
+    # A declared event that is not modelled has no lake columns: its arguments are in `arguments` only.
+    for column, value in (decoded.args.items() if decoded.event.modelled else ()):
         if (decoded.event.signature, column) in _ALLOWANCE_ARGUMENTS and value > MAX_RAW_AMOUNT:
             args[column] = None
         elif column in _EVENT_AMOUNT_COLUMNS:
@@ -244,6 +252,8 @@ def _event_row(decoded: DecodedLog, header: BlockHeader, role: str | None) -> di
         "event": decoded.event.name,
         "signature": decoded.event.signature,
         "topic0": decoded.event.topic0,
+        "modelled": decoded.event.modelled,
+        "arguments": arguments_json(decoded),
         **args,
     }
 

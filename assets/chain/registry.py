@@ -1,16 +1,25 @@
 """Every event the platform decodes, keyed by (topic0, number of indexed arguments).
 
-Contracts are upgraded in place, so decoding goes by topic0, never by one ABI: every known version of an
-event stays here. ERC-20 and ERC-721 `Transfer` (and `Approval`) share a topic0 and differ only in how many
-arguments are indexed, hence the second half of the key. topic0 is computed from the declaration text
-below (copied from the protocol's event catalogue), so the text is the single source of truth.
+Contracts are upgraded in place, so decoding goes by topic0, never by one ABI: every version of an event that the
+public USD.AI repositories ever declared is here (usdai_events_catalogue.json, kept as received, plus the few library
+events of events.toml). ERC-20 and ERC-721 `Transfer` (and `Approval`) share a topic0 and differ only in how many
+arguments are indexed, hence the second half of the key. topic0 is computed from the declaration text, so the text is
+the single source of truth.
+
+Every registered event is decoded by name with typed arguments (`arguments`, JSON in the lake). The events the ledger
+and the checks read are *modelled*: `MODELLED_DECLARATIONS` maps their arguments to the lake's columns. The others are
+*declared, not modelled*: kept with their arguments and reported by name, never mistaken for a modelled event of the
+same name (the staging model reads modelled rows only).
 """
 
 from __future__ import annotations
 
+import json
 import re
-from dataclasses import dataclass
+import tomllib
+from dataclasses import dataclass, replace
 from functools import cached_property, lru_cache
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -21,8 +30,12 @@ from eth_utils import keccak
 
 from foundation.lake import SCHEMAS
 
-# (declaring standard or contract, declaration)
-EVENT_DECLARATIONS: tuple[tuple[str, str], ...] = (
+CATALOGUE_PATH = Path(__file__).with_name("usdai_events_catalogue.json")
+OVERLAY_PATH = Path(__file__).with_name("events.toml")
+
+# The events whose arguments the lake has columns for: (declaring standard or contract, declaration). The argument
+# names here are the lake's (snake_cased); the names printed and kept in `arguments` are the catalogue's.
+MODELLED_DECLARATIONS: tuple[tuple[str, str], ...] = (
     ("erc20", "Transfer(address indexed from, address indexed to, uint256 value)"),
     ("erc20", "Approval(address indexed owner, address indexed spender, uint256 value)"),
     ("erc721", "Transfer(address indexed from, address indexed to, uint256 indexed tokenId)"),
@@ -66,15 +79,24 @@ _COLUMN_OVERRIDES: dict[tuple[str, str], str] = {
 
 _HEX_DIGITS = re.compile(r"[0-9a-f]*")
 _DECLARATION = re.compile(r"^(?P<name>[A-Za-z_][A-Za-z0-9_]*)\((?P<params>.*)\)$")
-_PARAMETER = re.compile(r"^(?P<type>[a-z0-9]+)(?P<indexed>\s+indexed)?\s+(?P<name>[A-Za-z_][A-Za-z0-9_]*)$")
+# A type is elementary (`uint256`, `bytes32`) or a tuple of types, either followed by array suffixes.
+_PARAMETER = re.compile(r"^(?P<type>(?:\((?:[^()]|\([^()]*\))*\)|[a-z][a-z0-9]*)(?:\[[0-9]*\])*)"
+                        r"(?P<indexed>\s+indexed)?(?:\s+(?P<name>[A-Za-z_][A-Za-z0-9_]*))?$")
+_ELEMENTARY = re.compile(r"^(?:address|bool|string|bytes(?:[1-9]|[12][0-9]|3[0-2])?|u?int(?:[0-9]{1,3})?)$")
 
 
 @dataclass(frozen=True)
 class EventInput:
-    name: str
+    name: str  # as the contract declares it (the catalogue's name)
     abi_type: str
     indexed: bool
-    column: str
+    column: str  # the lake column of a modelled event; the snake_case name otherwise (not a lake column)
+
+    @property
+    def hashed_in_topic(self) -> bool:
+        """An indexed argument of a dynamic type (string, bytes, array, tuple) is in its topic as its keccak only."""
+        return self.indexed and (self.abi_type in ("string", "bytes") or self.abi_type.endswith("]")
+                                 or self.abi_type.startswith("("))
 
 
 @dataclass(frozen=True)
@@ -84,16 +106,22 @@ class EventSpec:
     topic0: str
     inputs: tuple[EventInput, ...]
     declared_by: str
+    modelled: bool = False
+    release: str = ""  # the release that emits it, where known
 
     @property
     def indexed_count(self) -> int:
         return sum(1 for event_input in self.inputs if event_input.indexed)
 
+    @property
+    def status(self) -> str:
+        return "modelled" if self.modelled else "declared, not modelled"
+
     @cached_property
     def word_plan(self) -> WordPlan | None:
-        """How to read each argument from the topics and data as text, when every argument is one 32-byte word
-        (no `bytes`); None sends the event through eth_abi."""
-        if not all(event_input.abi_type in _WORD_DECODERS for event_input in self.inputs):
+        """How to read each argument from the topics and data as text, when the event is modelled and every
+        argument is one 32-byte word (no `bytes`); None sends the event through eth_abi."""
+        if not self.modelled or not all(event_input.abi_type in _WORD_DECODERS for event_input in self.inputs):
             return None
         # The words are read from the indexed topics followed by the data, in that order.
         indexed = [event_input for event_input in self.inputs if event_input.indexed]
@@ -126,12 +154,13 @@ class DecodedLog:
     block_hash: str
     tx_hash: str
     log_index: int
-    # lake column → value: checksummed address, int amount, str identifier, 0x-hex bytes, bool
+    # input column → value. Modelled events: checksummed address, int amount, str identifier, 0x-hex bytes, bool.
+    # Others: the same, with lists for arrays and tuples and 0x-hex for a topic that holds a hash.
     args: dict[str, Any]
 
 
 class RegistryError(ValueError):
-    """The registry contradicts itself or the lake schema."""
+    """The registry contradicts itself, the catalogue or the lake schema."""
 
 
 def signature_topic0(signature: str) -> str:
@@ -142,24 +171,41 @@ def snake_case(name: str) -> str:
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
 
 
-def parse_declaration(declaration: str, declared_by: str = "") -> EventSpec:
+def _split_parameters(params: str) -> list[str]:
+    parts, depth, current = [], 0, []
+    for character in params:
+        depth += (character == "(") - (character == ")")
+        if character == "," and depth == 0:
+            parts.append("".join(current).strip())
+            current = []
+        else:
+            current.append(character)
+    parts.append("".join(current).strip())
+    return [part for part in parts if part]
+
+
+def _valid_type(abi_type: str) -> bool:
+    base = re.sub(r"(\[[0-9]*\])+$", "", abi_type)
+    if base.startswith("("):
+        return all(_valid_type(component) for component in _split_parameters(base[1:-1]))
+    return bool(_ELEMENTARY.match(base))
+
+
+def parse_declaration(declaration: str, declared_by: str = "", modelled: bool = False, release: str = "",
+                      columns: dict[tuple[str, str], str] | None = None) -> EventSpec:
     matched = _DECLARATION.match(declaration.strip())
     if not matched:
         raise RegistryError(f"not an event declaration: {declaration!r}")
     inputs = []
-    for parameter in filter(None, (part.strip() for part in matched.group("params").split(","))):
+    for position, parameter in enumerate(_split_parameters(matched.group("params"))):
         parsed = _PARAMETER.match(parameter)
-        if not parsed:
+        if not parsed or not _valid_type(parsed.group("type")):
             raise RegistryError(f"cannot read parameter {parameter!r} of {declaration!r}")
-        name, abi_type = parsed.group("name"), parsed.group("type")
-        inputs.append(
-            EventInput(
-                name=name,
-                abi_type=abi_type,
-                indexed=bool(parsed.group("indexed")),
-                column=_COLUMN_OVERRIDES.get((name, abi_type), snake_case(name)),
-            )
-        )
+        name, abi_type = parsed.group("name") or f"arg{position}", parsed.group("type")
+        column = (columns or {}).get((name, abi_type), snake_case(name))
+        inputs.append(EventInput(name=name, abi_type=abi_type, indexed=bool(parsed.group("indexed")), column=column))
+    if len({event_input.column for event_input in inputs}) != len(inputs):
+        raise RegistryError(f"two arguments of {declaration!r} have one name")
     signature = f"{matched.group('name')}({','.join(event_input.abi_type for event_input in inputs)})"
     return EventSpec(
         name=matched.group("name"),
@@ -167,24 +213,55 @@ def parse_declaration(declaration: str, declared_by: str = "") -> EventSpec:
         topic0=signature_topic0(signature),
         inputs=tuple(inputs),
         declared_by=declared_by,
+        modelled=modelled,
+        release=release,
     )
+
+
+def _key(spec: EventSpec) -> tuple[str, int]:
+    return spec.topic0, spec.indexed_count
+
+
+def _declared_events() -> list[tuple[str, str, str]]:
+    """(declaration, declared in, release) of every event the catalogue and the overlay list."""
+    catalogue = json.loads(CATALOGUE_PATH.read_text())["events"]
+    overlay = tomllib.loads(OVERLAY_PATH.read_text())
+    declared = [(event["declaration"], ", ".join(event["declared_in"]), event["emitted_by_release"] or "")
+                for event in catalogue]
+    declared += [(event["declaration"], event["declared_in"], event["release"]) for event in overlay["also_emitted"]]
+    return declared
 
 
 def _build_registry() -> dict[tuple[str, int], EventSpec]:
     registry: dict[tuple[str, int], EventSpec] = {}
+    for declaration, declared_in, release in _declared_events():
+        spec = parse_declaration(declaration, declared_in, release=release)
+        if _key(spec) in registry:
+            raise RegistryError(f"{spec.signature} is declared twice with {spec.indexed_count} indexed arguments")
+        registry[_key(spec)] = spec
+    releases = tomllib.loads(OVERLAY_PATH.read_text())["releases"]
+    for key_text, release in releases.items():
+        signature, _, indexed = key_text.rpartition("/")
+        key = (signature_topic0(signature), int(indexed))
+        if key not in registry:
+            raise RegistryError(f"events.toml names a release for {key_text}, which no catalogue event is")
+        registry[key] = replace(registry[key], release=release)
     event_schema = SCHEMAS["chain_events"]
-    for declared_by, declaration in EVENT_DECLARATIONS:
-        spec = parse_declaration(declaration, declared_by)
-        key = (spec.topic0, spec.indexed_count)
-        if key in registry:
-            raise RegistryError(f"{spec.signature} collides with {registry[key].signature}")
-        for event_input in spec.inputs:
+    for declared_by, declaration in MODELLED_DECLARATIONS:
+        ours = parse_declaration(declaration, declared_by, modelled=True, columns=_COLUMN_OVERRIDES)
+        declared = registry.get(_key(ours))
+        if declared is None or [(i.abi_type, i.indexed) for i in declared.inputs] != [
+                (i.abi_type, i.indexed) for i in ours.inputs]:
+            raise RegistryError(f"modelled {declaration!r} is not an event of the catalogue")
+        for event_input in ours.inputs:
             if event_input.column not in event_schema.names:
-                raise RegistryError(f"{spec.signature}: no chain_events column {event_input.column!r}")
+                raise RegistryError(f"{ours.signature}: no chain_events column {event_input.column!r}")
             column_type = event_schema.field(event_input.column).type
             if not _fits(event_input.abi_type, column_type):
-                raise RegistryError(f"{spec.signature}: {event_input.abi_type} cannot go in {event_input.column} {column_type}")
-        registry[key] = spec
+                raise RegistryError(f"{ours.signature}: {event_input.abi_type} cannot go in {event_input.column} {column_type}")
+        # the contract's names, the lake's columns
+        inputs = tuple(replace(mine, name=theirs.name) for mine, theirs in zip(ours.inputs, declared.inputs))
+        registry[_key(ours)] = replace(declared, inputs=inputs, modelled=True)
     return registry
 
 
@@ -301,13 +378,16 @@ def _decode_arguments(spec: EventSpec, indexed_topics: list[str], data: bytes) -
     unindexed = [event_input for event_input in spec.inputs if not event_input.indexed]
     values: dict[str, Any] = {}
     for event_input, topic in zip(indexed, indexed_topics, strict=True):
-        (values[event_input.column],) = abi_decode([event_input.abi_type], bytes.fromhex(topic[2:]))
+        topic_type = "bytes32" if event_input.hashed_in_topic else event_input.abi_type
+        (values[event_input.column],) = abi_decode([topic_type], bytes.fromhex(topic[2:]))
     decoded = abi_decode([event_input.abi_type for event_input in unindexed], data) if unindexed else ()
     for event_input, value in zip(unindexed, decoded, strict=True):
         values[event_input.column] = value
-    return {
-        event_input.column: _lake_value(event_input, values[event_input.column]) for event_input in spec.inputs
-    }
+    if spec.modelled:
+        return {event_input.column: _lake_value(event_input, values[event_input.column]) for event_input in spec.inputs}
+    return {event_input.column: _plain_value("bytes32" if event_input.hashed_in_topic else event_input.abi_type,
+                                             values[event_input.column])
+            for event_input in spec.inputs}
 
 
 def _lake_value(event_input: EventInput, value: Any) -> Any:
@@ -317,6 +397,45 @@ def _lake_value(event_input: EventInput, value: Any) -> Any:
         return "0x" + bytes(value).hex()
     if event_input.abi_type == "uint256" and event_input.column in _IDENTIFIER_COLUMNS:
         return str(value)
+    return value
+
+
+def _plain_value(abi_type: str, value: Any) -> Any:
+    """eth_abi's value of `abi_type` as plain data: checksummed addresses, 0x-hex bytes, lists for arrays and
+    tuples; integers, booleans and strings as they are."""
+    array = re.search(r"\[[0-9]*\]$", abi_type)
+    if array:
+        element = abi_type[:array.start()]
+        return [_plain_value(element, item) for item in value]
+    if abi_type.startswith("("):
+        return [_plain_value(component, item) for component, item in zip(_split_parameters(abi_type[1:-1]), value,
+                                                                          strict=True)]
+    if abi_type == "address":
+        return checksummed(value)
+    if abi_type.startswith("bytes"):
+        return "0x" + bytes(value).hex()
+    return value
+
+
+def argument_values(decoded: DecodedLog) -> dict[str, Any]:
+    """The log's arguments by the contract's names, as JSON values: integers as decimal strings (no reader loses
+    a digit of a uint256), booleans, strings, and lists for arrays and tuples."""
+    return {event_input.name: _json_value(decoded.args[event_input.column]) for event_input in decoded.event.inputs}
+
+
+def arguments_json(decoded: DecodedLog) -> str:
+    """`argument_values` as the lake keeps them: compact JSON, the declaration's order."""
+    return json.dumps(argument_values(decoded), separators=(",", ":"), ensure_ascii=False)
+
+
+def _json_value(value: Any) -> Any:
+    # bool before int: a bool is an int in Python, and must stay a JSON boolean
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, (list, tuple)):
+        return [_json_value(item) for item in value]
     return value
 
 

@@ -13,7 +13,8 @@ contract SandboxSwap {
     SwappableToken public immutable tokenA;
     SwappableToken public immutable tokenB;
 
-    event Swapped(address indexed caller, address indexed tokenIn, address indexed recipient, uint256 amountIn, uint256 amountOut);
+    // The event of the protocol's swap adapters (ISwapAdapter), so the sandbox's swaps decode as the real ones do.
+    event Swapped(address indexed inputToken, address indexed outputToken, uint256 inputAmount, uint256 outputAmount);
 
     error UnknownToken(address token);
     error DecimalsDiffer();
@@ -33,6 +34,6 @@ contract SandboxSwap {
         SwappableToken(tokenIn).transferFrom(msg.sender, address(this), amountIn);
         amountOut = amountIn;
         tokenOut.transfer(recipient, amountOut);
-        emit Swapped(msg.sender, tokenIn, recipient, amountIn, amountOut);
+        emit Swapped(tokenIn, address(tokenOut), amountIn, amountOut);
     }
 }

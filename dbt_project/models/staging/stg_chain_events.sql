@@ -2,6 +2,10 @@
   Decoded logs, one row per (partition_date, tx_hash, log_index): a log ingested twice into a day counts once. A
   log is on one day only (test chain_logs_are_on_one_day): after a reorg moves a transaction across midnight,
   both days are re-ingested. Keyed by day, a filter on the day reaches the Parquet scan.
+
+  Modelled events only: an event the registry decodes but no model reads (declared, not modelled) stays in the lake
+  with its arguments, and is never taken for a modelled event of the same name (the timelocks' `Deposited`, say).
+  Lake days written before `modelled` and `arguments` existed hold modelled events only.
 #}
 with lake as (
   select
@@ -16,6 +20,7 @@ with lake as (
     cast(event as varchar) as event,
     cast(signature as varchar) as signature,
     cast(topic0 as varchar) as topic0,
+    cast(arguments as varchar) as arguments,
     cast(from_address as varchar) as from_address,
     cast(to_address as varchar) as to_address,
     cast(caller as varchar) as caller,
@@ -69,8 +74,9 @@ with lake as (
     cast(all_redemptions_serviced as boolean) as all_redemptions_serviced,
     cast(is_repaid as boolean) as is_repaid,
     cast(approved as boolean) as approved
-  from {{ lake_table('chain_events') }}
+  from ({{ with_optional_columns(lake_table('chain_events'), {'modelled': 'boolean', 'arguments': 'varchar'}) }})
   where {{ in_cumulative_window("partition_date") }}
+    and coalesce(modelled, true)
 )
 
 {{ deduplicate('lake', ['partition_date', 'tx_hash', 'log_index'], 'block_number desc, block_hash') }}
