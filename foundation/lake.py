@@ -95,7 +95,7 @@ SCHEMAS: dict[str, pa.Schema] = {
         pa.field("event", pa.string()),
         pa.field("signature", pa.string()),
         pa.field("topic0", pa.string()),
-        pa.field("modelled", pa.bool_()),
+        pa.field("model", pa.string()),
         pa.field("arguments", pa.string()),
         *CHAIN_EVENT_ARGUMENT_FIELDS,
     ]),

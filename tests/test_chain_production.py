@@ -174,9 +174,9 @@ def test_chain_decode_prints_what_the_lake_holds(sandbox, tmp_path):
         row = events[(line["tx_hash"], line["log_index"])]
         assert (line["event"], line["signature"], line["address"], line["block_number"]) == (
             row["event"], row["signature"], row["contract_address"], row["block_number"])
-        assert line["status"] == ("modelled" if row["modelled"] else "declared, not modelled")
+        assert line["status"] == ("modelled" if row["model"] else "declared, not modelled")
         assert json.loads(row["arguments"]) == line["args"]
-        if not row["modelled"]:  # the sandbox swap's `Swapped`: no lake columns, its arguments in `arguments`
+        if not row["model"]:  # the sandbox swap's `Swapped`: no lake columns, its arguments in `arguments`
             assert line["event"] == "Swapped"
             continue
         for event_input in specs[(line["signature"], tuple(line["args"]))].inputs:

@@ -18,7 +18,6 @@ CAST = re.compile(r"cast\((\w+) as ([a-z]+(?:\(\d+, \d+\))?)\).* as (\w+),?$", r
 NOT_STAGED = {
     "gpu_telemetry_daily": {"xid_errors"},  # the XID counter's increase: the checks and the allowance count samples
     "loan_collateral": {"gpu_uuid"},  # GPUs named by UUID: the checks match collateral to telemetry by serial
-    "chain_events": {"modelled"},  # the filter: staging holds the modelled events only
 }
 LAKE_TABLE = re.compile(r"lake_table\('(\w+)'\)")
 

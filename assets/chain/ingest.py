@@ -155,7 +155,7 @@ def ingest_chain_day(
         else:
             events.append(_event_row(decoded, header, role))
     unknown_topic0s = tuple(sorted({row["topic0"] or "(no topics)" for row in unknown}))
-    declared_not_modelled = tuple(sorted({row["signature"] for row in events if not row["modelled"]}))
+    declared_not_modelled = tuple(sorted({row["signature"] for row in events if not row["model"]}))
     if declared_not_modelled:
         log.info("%s: logs of events declared, not modelled (kept with their arguments): %s", day,
                  ", ".join(declared_not_modelled))
@@ -233,8 +233,8 @@ def _require_canonical(raw_log: dict, header: BlockHeader) -> None:
 def _event_row(decoded: DecodedLog, header: BlockHeader, role: str | None) -> dict[str, Any]:
     where = f"{decoded.event.name} {decoded.tx_hash}:{decoded.log_index}"
     args = {}
-    # A declared event that is not modelled has no lake columns: its arguments are in `arguments` only.
-    for column, value in (decoded.args.items() if decoded.event.modelled else ()):
+    # Only the ledger's events have lake columns; every event's arguments are in `arguments`.
+    for column, value in (decoded.args.items() if decoded.event.in_lake_columns else ()):
         if (decoded.event.signature, column) in _ALLOWANCE_ARGUMENTS and value > MAX_RAW_AMOUNT:
             args[column] = None
         elif column in _EVENT_AMOUNT_COLUMNS:
@@ -252,7 +252,7 @@ def _event_row(decoded: DecodedLog, header: BlockHeader, role: str | None) -> di
         "event": decoded.event.name,
         "signature": decoded.event.signature,
         "topic0": decoded.event.topic0,
-        "modelled": decoded.event.modelled,
+        "model": decoded.event.model or None,
         "arguments": arguments_json(decoded),
         **args,
     }

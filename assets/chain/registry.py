@@ -6,10 +6,11 @@ events of events.toml). ERC-20 and ERC-721 `Transfer` (and `Approval`) share a t
 arguments are indexed, hence the second half of the key. topic0 is computed from the declaration text, so the text is
 the single source of truth.
 
-Every registered event is decoded by name with typed arguments (`arguments`, JSON in the lake). The events the ledger
-and the checks read are *modelled*: `MODELLED_DECLARATIONS` maps their arguments to the lake's columns. The others are
-*declared, not modelled*: kept with their arguments and reported by name, never mistaken for a modelled event of the
-same name (the staging model reads modelled rows only).
+Every registered event is decoded by name with typed arguments (`arguments`, JSON in the lake). The events a model
+reads are *modelled*, and `model` says which: `ledger` (`MODELLED_DECLARATIONS` maps their arguments to the lake's
+columns) or `contract_changes` (upgrades, roles, pauses and parameter setters: `CONTRACT_CHANGE_EVENTS`, read from
+`arguments`). The others are *declared, not modelled*: kept with their arguments and reported by name, never mistaken
+for a modelled event of the same name (the staging model reads modelled rows only).
 """
 
 from __future__ import annotations
@@ -71,6 +72,18 @@ MODELLED_DECLARATIONS: tuple[tuple[str, str], ...] = (
 
 # Argument names whose snake_case form is not the lake column: `from`/`to` are SQL keywords, and
 # ERC-721's `approved` address is the spender of the token (the `approved` column is ApprovalForAll's flag).
+# Every version of these: what changes the contracts themselves (code, admins, roles, pause, parameters), listed by
+# the contract_changes model, warned of by H8 and printed in the attestation of its period.
+CONTRACT_CHANGE_EVENTS = frozenset({
+    "Upgraded", "AdminChanged", "BeaconUpgraded", "Initialized", "Migrated", "EIP712DomainChanged",
+    "RoleGranted", "RoleRevoked", "RoleAdminChanged", "Paused", "Unpaused",
+    "SupplyCapSet", "DepositCapSet", "DepositCapUpdated", "DepositTotalReset", "FeeRecipientSet",
+    "LiquidationFeeRateSet", "AdminFeeRateSet", "BaseYieldRateTiersSet", "ReservesRequiredSet", "AuctionDurationSet",
+    "TokenPriceFeedAdded", "TokenPriceFeedRemoved", "TokenPriceFeedSet", "SwapAdapterAdded", "SwapAdapterRemoved",
+    "WhitelistedTokensAdded", "WhitelistedTokensRemoved", "WhitelistedOAdaptersAdded", "WhitelistedOAdaptersRemoved",
+    "DepositEidWhitelistUpdated", "ReceiptTokenDeployed", "ReserveAccountCreated",
+})
+
 _COLUMN_OVERRIDES: dict[tuple[str, str], str] = {
     ("from", "address"): "from_address",
     ("to", "address"): "to_address",
@@ -106,8 +119,17 @@ class EventSpec:
     topic0: str
     inputs: tuple[EventInput, ...]
     declared_by: str
-    modelled: bool = False
+    model: str = ""  # what reads it: "ledger", "contract_changes", or "" (declared, not modelled)
     release: str = ""  # the release that emits it, where known
+
+    @property
+    def modelled(self) -> bool:
+        return bool(self.model)
+
+    @property
+    def in_lake_columns(self) -> bool:
+        """Whether its arguments also fill the lake's argument columns (the ledger's events)."""
+        return self.model == "ledger"
 
     @property
     def indexed_count(self) -> int:
@@ -119,9 +141,9 @@ class EventSpec:
 
     @cached_property
     def word_plan(self) -> WordPlan | None:
-        """How to read each argument from the topics and data as text, when the event is modelled and every
+        """How to read each argument from the topics and data as text, when the event is the ledger's and every
         argument is one 32-byte word (no `bytes`); None sends the event through eth_abi."""
-        if not self.modelled or not all(event_input.abi_type in _WORD_DECODERS for event_input in self.inputs):
+        if not self.in_lake_columns or not all(event_input.abi_type in _WORD_DECODERS for event_input in self.inputs):
             return None
         # The words are read from the indexed topics followed by the data, in that order.
         indexed = [event_input for event_input in self.inputs if event_input.indexed]
@@ -191,7 +213,7 @@ def _valid_type(abi_type: str) -> bool:
     return bool(_ELEMENTARY.match(base))
 
 
-def parse_declaration(declaration: str, declared_by: str = "", modelled: bool = False, release: str = "",
+def parse_declaration(declaration: str, declared_by: str = "", model: str = "", release: str = "",
                       columns: dict[tuple[str, str], str] | None = None) -> EventSpec:
     matched = _DECLARATION.match(declaration.strip())
     if not matched:
@@ -213,7 +235,7 @@ def parse_declaration(declaration: str, declared_by: str = "", modelled: bool = 
         topic0=signature_topic0(signature),
         inputs=tuple(inputs),
         declared_by=declared_by,
-        modelled=modelled,
+        model=model,
         release=release,
     )
 
@@ -235,7 +257,8 @@ def _declared_events() -> list[tuple[str, str, str]]:
 def _build_registry() -> dict[tuple[str, int], EventSpec]:
     registry: dict[tuple[str, int], EventSpec] = {}
     for declaration, declared_in, release in _declared_events():
-        spec = parse_declaration(declaration, declared_in, release=release)
+        spec = parse_declaration(declaration, declared_in, release=release,
+                                 model="contract_changes" if declaration.split("(")[0] in CONTRACT_CHANGE_EVENTS else "")
         if _key(spec) in registry:
             raise RegistryError(f"{spec.signature} is declared twice with {spec.indexed_count} indexed arguments")
         registry[_key(spec)] = spec
@@ -248,7 +271,7 @@ def _build_registry() -> dict[tuple[str, int], EventSpec]:
         registry[key] = replace(registry[key], release=release)
     event_schema = SCHEMAS["chain_events"]
     for declared_by, declaration in MODELLED_DECLARATIONS:
-        ours = parse_declaration(declaration, declared_by, modelled=True, columns=_COLUMN_OVERRIDES)
+        ours = parse_declaration(declaration, declared_by, model="ledger", columns=_COLUMN_OVERRIDES)
         declared = registry.get(_key(ours))
         if declared is None or [(i.abi_type, i.indexed) for i in declared.inputs] != [
                 (i.abi_type, i.indexed) for i in ours.inputs]:
@@ -261,7 +284,7 @@ def _build_registry() -> dict[tuple[str, int], EventSpec]:
                 raise RegistryError(f"{ours.signature}: {event_input.abi_type} cannot go in {event_input.column} {column_type}")
         # the contract's names, the lake's columns
         inputs = tuple(replace(mine, name=theirs.name) for mine, theirs in zip(ours.inputs, declared.inputs))
-        registry[_key(ours)] = replace(declared, inputs=inputs, modelled=True)
+        registry[_key(ours)] = replace(declared, inputs=inputs, model="ledger")
     return registry
 
 
@@ -383,7 +406,7 @@ def _decode_arguments(spec: EventSpec, indexed_topics: list[str], data: bytes) -
     decoded = abi_decode([event_input.abi_type for event_input in unindexed], data) if unindexed else ()
     for event_input, value in zip(unindexed, decoded, strict=True):
         values[event_input.column] = value
-    if spec.modelled:
+    if spec.in_lake_columns:
         return {event_input.column: _lake_value(event_input, values[event_input.column]) for event_input in spec.inputs}
     return {event_input.column: _plain_value("bytes32" if event_input.hashed_in_topic else event_input.abi_type,
                                              values[event_input.column])

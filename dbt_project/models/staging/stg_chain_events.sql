@@ -5,7 +5,9 @@
 
   Modelled events only: an event the registry decodes but no model reads (declared, not modelled) stays in the lake
   with its arguments, and is never taken for a modelled event of the same name (the timelocks' `Deposited`, say).
-  Lake days written before `modelled` and `arguments` existed hold modelled events only.
+  Lake days written before `model` and `arguments` existed hold the ledger's events only (and no `arguments`). The
+  filter tests `is not null` of `model` and `is null` of `arguments` (never null in a new day): DuckDB 2.0 answers
+  `model is null` (and a coalesce of it) with every row of a Parquet row group whose non-null values are all one.
 #}
 with lake as (
   select
@@ -20,6 +22,7 @@ with lake as (
     cast(event as varchar) as event,
     cast(signature as varchar) as signature,
     cast(topic0 as varchar) as topic0,
+    coalesce(cast(model as varchar), 'ledger') as model,
     cast(arguments as varchar) as arguments,
     cast(from_address as varchar) as from_address,
     cast(to_address as varchar) as to_address,
@@ -74,9 +77,9 @@ with lake as (
     cast(all_redemptions_serviced as boolean) as all_redemptions_serviced,
     cast(is_repaid as boolean) as is_repaid,
     cast(approved as boolean) as approved
-  from ({{ with_optional_columns(lake_table('chain_events'), {'modelled': 'boolean', 'arguments': 'varchar'}) }})
+  from ({{ with_optional_columns(lake_table('chain_events'), {'model': 'varchar', 'arguments': 'varchar'}) }})
   where {{ in_cumulative_window("partition_date") }}
-    and coalesce(modelled, true)
+    and (model is not null or arguments is null)
 )
 
 {{ deduplicate('lake', ['partition_date', 'tx_hash', 'log_index'], 'block_number desc, block_hash') }}
