@@ -42,6 +42,7 @@ INJECTION_KINDS: dict[str, InjectionKind] = {
         InjectionKind("duplicate-tape-row", "a lender's tape repeats one of its rows word for word"),
         InjectionKind("schema-drift", "a lender's tape gains a column its layout does not know"),
         InjectionKind("reorg", "after the day is ingested, the chain reorganises it (a deposit drops out)"),
+        InjectionKind("unannounced-upgrade", "USDai's proxy is upgraded to code nobody announced, on the day attested"),
     )
 }
 

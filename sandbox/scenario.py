@@ -71,6 +71,7 @@ WINDOWS = {
     "liquidate": (15 * 3600, 15 * 3600 + 1800),
     "sell_collateral": (15 * 3600 + 1800, 16 * 3600),
     "blacklist": (16 * 3600, 16 * 3600 + 1800),
+    "upgrade": (16 * 3600 + 1800, 16 * 3600 + 1800),
     "request_redeem": (16 * 3600 + 1800, 17 * 3600 + 1800),
     "service_redemptions": (17 * 3600 + 1800, 19 * 3600),
     "claim": (19 * 3600, 20 * 3600 + 1800),
@@ -78,7 +79,12 @@ WINDOWS = {
 }
 # Kinds timed without drawing from the seed's randomness, so that every other draw of a seed (amounts, times,
 # XID errors) is the same whether or not they happen.
-UNDRAWN_KINDS = frozenset({"transfer"})
+UNDRAWN_KINDS = frozenset({"transfer", "upgrade"})
+# Runs this long see USDai's proxy upgraded to this implementation once (a month holds a release).
+UPGRADE_AFTER_DAYS = 10
+RELEASED_IMPLEMENTATION = "0x5da1000000000000000000000000000000000105"
+# The implementation of the injected upgrade nobody announced (sandbox/injections.py, `upgrade`).
+UNANNOUNCED_IMPLEMENTATION = "0xbad0000000000000000000000000000000000bad"
 # Fixed times: the injected mint at noon, the NAV report as the day's last transaction.
 INJECTION_AT = 12 * 3600
 REPORT_NAV_AT = 23 * 3600 + 59 * 60
@@ -195,7 +201,7 @@ class Action:
     actor: str = ""
     token: str = ""  # "base" or "usdc"
     amount: int = 0  # token units for deposits; whole USD for stakes, loan funding, custodian sends and transfers
-    recipient: str = ""  # of a USDai transfer
+    recipient: str = ""  # of a USDai transfer; the new implementation of an upgrade
     fraction_bps: int = 0  # of a balance, for requests, servicing and withdrawals
     loan: PlannedLoan | None = None
 
@@ -442,6 +448,9 @@ def _plan_actions(rng: random.Random, days: int, accounts: Accounts, loans: list
     add(min(days, 2), "transfer", actor=u4, recipient=SANCTIONED_WALLET, amount=FROZEN_TRANSFER_USD)
     add(min(days, 2), "transfer", actor=u4, recipient=DEAD_ADDRESS, amount=KEYLESS_TRANSFER_USD)
     add(min(days, 2), "blacklist", actor=SANCTIONED_WALLET)
+    # A month holds one release of the code: USDai's proxy is upgraded (H8 warns of it; its attestation lists it).
+    if days >= UPGRADE_AFTER_DAYS:
+        add(planner.at(0.6), "upgrade", recipient=RELEASED_IMPLEMENTATION)
 
     # Redemptions: requested, serviced (in part when two are queued), claimed; and withdrawals.
     if planner.lifecycle:

@@ -69,6 +69,7 @@ from sandbox.scenario import (
     INSURANCE_POOL,
     LENDERS,
     REPORT_NAV_AT,
+    UNANNOUNCED_IMPLEMENTATION,
     Accounts,
     Action,
     PlannedLoan,
@@ -190,6 +191,7 @@ def injectable_days(scenario: Scenario, kind: str) -> list[date]:
 
     rules: dict[str, Callable[[int], bool]] = {
         "unbacked-mint": lambda day: True,
+        "unannounced-upgrade": lambda day: True,
         "reorg": lambda day: True,
         "orphan-tape-loan": lambda day: has_tape_rows(day, TAMPERED_LENDER),
         "duplicate-tape-row": lambda day: has_tape_rows(day, TAMPERED_LENDER),
@@ -304,6 +306,7 @@ class _ProtocolSimulation:
             "claim": self._claim, "withdraw": self._withdraw, "insurance_payment": self._insurance_payment,
             # injections on chain; the others tamper with the day's files (see _drop_files) or its telemetry
             "unbacked-mint": self._unbacked_mint, "reorged-deposit": self._reorged_deposit,
+            "upgrade": self._upgrade, "unannounced-upgrade": self._upgrade,
         }
 
     # --- the run ------------------------------------------------------------------------------------------------
@@ -364,6 +367,8 @@ class _ProtocolSimulation:
         actions = list(self.scenario.actions[self.day])
         if self._injected("unbacked-mint"):
             actions.append(Action("unbacked-mint", INJECTION_AT))
+        if self._injected("unannounced-upgrade"):
+            actions.append(Action("unannounced-upgrade", INJECTION_AT + 2, recipient=UNANNOUNCED_IMPLEMENTATION))
         if with_reorged_deposit:
             actions.append(Action("reorged-deposit", INJECTION_AT + 1, actor=self.accounts.users[2], token="base",
                                   amount=REORGED_DEPOSIT_USD * DOLLAR))
@@ -638,6 +643,16 @@ class _ProtocolSimulation:
         receipt = p.usdai.transact("setBlacklist", action.actor, True, sender=self.accounts.admin,
                                    at=self._at(action.at))
         receipt.expect(p.usdai.address, "BlacklistUpdated", account=action.actor, isBlacklisted=True)
+
+    def _upgrade(self, action: Action) -> None:
+        """USDai's proxy gets new code: no value moves, so the ground truth posts nothing; H8 warns of it."""
+        p = self.protocol
+        implementation = to_checksum_address(action.recipient)
+        receipt = p.usdai.transact("upgradeTo", implementation, sender=self.accounts.admin, at=self._at(action.at))
+        receipt.expect(p.usdai.address, "Upgraded", implementation=implementation)
+        if action.kind == "unannounced-upgrade":
+            self.applied.append(AppliedInjection("unannounced-upgrade", self.today, entity=implementation,
+                                                 tx_hash=receipt.tx_hash))
 
     def _request_redeem(self, action: Action) -> None:
         p, user, vault = self.protocol, action.actor, self.vault

@@ -21,7 +21,7 @@ from foundation.home import DataHome
 
 START = date(2026, 1, 1)
 INJECTIONS = [
-    "orphan-tape-loan@2", "schema-drift@2", "missing-statement@3", "loan-missing-from-tape@3", "tbill-shortfall@4",
+    "unannounced-upgrade@1", "orphan-tape-loan@2", "schema-drift@2", "missing-statement@3", "loan-missing-from-tape@3", "tbill-shortfall@4",
     "gpu-dark@4", "loan-principal-mismatch@5", "status-mismatch@5", "duplicate-tape-row@6", "unbacked-mint@6",
 ]
 
@@ -104,6 +104,8 @@ def _expected(home, injections) -> dict[str, set[tuple]]:
         "duplicate-tape-row": ("H5", day["duplicate-tape-row"],
                                f"quarantine:loan_tapes:lender-b-{day['duplicate-tape-row'].isoformat()}.csv", "warn",
                                "repeated_row=1"),
+        "unannounced-upgrade": ("H8", day["unannounced-upgrade"],
+                                f"contract_change:{injections['unannounced-upgrade']['tx_hash']}:0", "warn", "Upgraded"),
     }
     return {kind: {answer} for kind, answer in one.items()} | {
         "unbacked-mint": _unbacked_mint_answers(home, day["unbacked-mint"], amount["unbacked-mint"])}
@@ -130,6 +132,17 @@ def test_each_injection_raises_its_exception_on_its_day(reported, kind):
 def test_the_injections_raise_no_other_exception(reported):
     home, _, injections, exceptions, _, _ = reported
     assert {_normalised(e) for e in exceptions} == set().union(*_expected(home, injections).values())
+
+
+def test_an_upgrade_on_the_attested_day_is_listed_in_its_attestation(reported):
+    """docs/reconciliation.md, Known answers: the unannounced upgrade is H8's warning, and the attestation of its day
+    (which warnings do not stop) lists the change."""
+    _, result, injections, _, _, _ = reported
+    upgrade = injections["unannounced-upgrade"]
+    day = date.fromisoformat(upgrade["date"])
+    html = result.attestations[day].read_text()
+    section = html[html.index("Changes to the contracts"):html.index("Inputs")]
+    assert f"implementation set to {upgrade['entity']}" in section and upgrade["tx_hash"][:10] in section
 
 
 def test_blockers_stop_their_days_attestation_and_warnings_do_not(reported):

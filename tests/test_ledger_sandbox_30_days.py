@@ -16,10 +16,12 @@ from pathlib import Path
 import duckdb
 import pyarrow.parquet as pq
 import pytest
+from eth_utils import to_checksum_address
 
 from orchestration.pipeline import run_demo
 from foundation.home import DataHome
 from sandbox.ground_truth import CHART_OF_ACCOUNTS
+from sandbox.scenario import RELEASED_IMPLEMENTATION
 
 START = date(2026, 1, 1)
 DAYS = 30
@@ -144,7 +146,8 @@ def test_the_vaults_totalassets_on_chain_is_the_ground_truth_claim_plus_the_loss
 def test_the_holders_bear_the_liquidation_net_of_the_insurance_claim_and_coverage_holds(sandbox_home):
     """The defaulted loan's sale is a loss to the sUSDai holders, less the pool's claim once its waiting period has run;
     the pool pays in USDai; every day the assets net of the allowance cover every liability (R10), the surplus being
-    the admin fee kept, and the clean 30 days raise no exception."""
+    the admin fee kept, and the 30 days raise one exception only: H8's warning of the month's release of USDai's
+    code (an upgrade is news to an auditor, not a fault)."""
     rules = dict(query(sandbox_home, """
         select rule_id, min(partition_date) from main.journal_lines
         where rule_id in ('loan_liquidated', 'insurance_recovery', 'insurance_recovery_received', 'susdai_credit_loss')
@@ -162,4 +165,6 @@ def test_the_holders_bear_the_liquidation_net_of_the_insurance_claim_and_coverag
                                              min(cast(difference as decimal(38, 18)))
                                       from main.r10_assets_cover_liabilities""")
     assert solvency[0][:2] == (DAYS, DAYS) and solvency[0][2] > 0
-    assert query(sandbox_home, "select check_id, check_date, entity_key from recon.exceptions") == []
+    raised = query(sandbox_home, "select check_id, check_date, severity, actual from recon.exceptions")
+    assert raised == [("H8", START + timedelta(days=17), "warn",
+                       f"usdai Upgraded: implementation set to {to_checksum_address(RELEASED_IMPLEMENTATION)}")]

@@ -381,6 +381,22 @@ def test_h6_warns_for_a_chain_reorganisation_that_reached_an_ingested_day(wareho
     assert exceptions_of(warehouse, "H6", tmp_path) == {("H6", LAST, "chain_reorg:reorg-1", "warn", "reingested")}
 
 
+GRANTED = """insert into main.contract_changes values (?, 90, timestamp '2026-01-03 16:30:00', '0xabc', 4,
+    '0x0A1a1A107E45b7Ced86833863f482BC5f4ed82EF', 'usdai', 'RoleGranted', 'RoleGranted(bytes32,address,address)',
+    'access', 'BLACKLIST_ADMIN_ROLE granted to 0xA1 by 0xB2', '{}')"""
+
+
+def test_h8_warns_for_each_change_to_the_contracts_and_the_attestation_lists_it(warehouse, tmp_path):
+    warehouse.execute(GRANTED, [LAST])
+    assert exceptions_of(warehouse, "H8", tmp_path) == {
+        ("H8", LAST, "contract_change:0xabc:4", "warn", "RoleGranted")}
+    section = next(s for s in gather_attestation(warehouse, LAST).sections if s.key == "contract_changes")
+    assert [row[1:5] for row in section.tables[0].rows] == [
+        ("usdai", "access", "RoleGranted", "BLACKLIST_ADMIN_ROLE granted to 0xA1 by 0xB2")]
+    unchanged = next(s for s in gather_attestation(warehouse, SECOND).sections if s.key == "contract_changes")
+    assert unchanged.tables[0].rows == [] and unchanged.intro.startswith("No contract of the protocol changed")
+
+
 def test_a_day_with_only_warnings_still_attests(warehouse, tmp_path):
     """A warning of every check that warns open on the day, and no blocker: the day attests."""
     warehouse.execute("update main.reserve_coverage set liquid_coverage = 1.01 where partition_date = ?", [LAST])
@@ -406,7 +422,8 @@ def test_a_day_with_only_warnings_still_attests(warehouse, tmp_path):
     materialise(warehouse, "susdai_trailing_yield")
     warehouse.execute("update main.susdai_trailing_yield set share_price_yield_by_day = explained_share_price_yield + 5 "
                       "where partition_date = ? and window_days = 1", [LAST])
-    warning_checks = ("R4", "R6", "R7", "R9", "H1", "H2", "H3", "H4", "H5", "H6", "H7")
+    warehouse.execute(GRANTED, [LAST])
+    warning_checks = ("R4", "R6", "R7", "R9", "H1", "H2", "H3", "H4", "H5", "H6", "H7", "H8")
     severities = set()
     for check_id in warning_checks:
         severities |= {(c, d, s) for c, d, _, s, _ in exceptions_of(warehouse, check_id, tmp_path, [LAST])}

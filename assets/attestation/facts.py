@@ -485,6 +485,22 @@ def _restatements(con, day: date) -> Section:
     )
 
 
+def _contract_changes(con, day: date) -> Section:
+    """What changed in the protocol's contracts in the period: code, admins, roles, pauses, parameters (H8)."""
+    changes = _model(con, "attestation_contract_changes", day, "block_time, tx_hash, log_index")
+    return Section(
+        key="contract_changes", title="Changes to the contracts",
+        intro=("The protocol's contracts changed in this period; each change is an H8 warning until reviewed. The "
+               "figures above were produced by the contracts as they ran after each change."
+               if changes else "No contract of the protocol changed in this period: no upgrade, admin or role "
+               "change, pause or new parameter."),
+        tables=[Table(columns=("mined at (UTC)", "contract", "kind", "event", "change", "transaction"),
+                      rows=[(_text(c["block_time"]), c["contract_role"] or _short(c["contract_address"]),
+                             c["change_kind"], c["event"], c["change"], _short(c["tx_hash"])) for c in changes],
+                      code=frozenset({5}), empty="no change to the contracts in this period")],
+    )
+
+
 def _signoff(preparer: str) -> Section:
     blank = "\u00a0" * 40
     return Section(key="signoff", title="Sign-off", tables=[Table(columns=("role", "name", "signature", "date"), rows=[
@@ -540,6 +556,7 @@ def gather_attestation(con: duckdb.DuckDBPyConnection, day: date, override_reaso
         _comparison(cov, exceptions, policy),
         _balance_sheet(con, day),
         _restatements(con, day),
+        _contract_changes(con, day),
         _inputs(con, day, ledger_hash, version),
         _signoff(preparer),
     ]

@@ -25,6 +25,8 @@ contract USDai is ERC20Token {
     /// @notice USDai bridged to other chains: not in totalSupply here, yet backed by this contract's reserves.
     uint256 public bridgedSupply;
     mapping(address => bool) public isBlacklisted;
+    /// @notice The code the deployed USDai runs behind its ERC-1967 proxy; an upgrade replaces it.
+    address public implementation;
 
     event Deposited(
         address indexed caller, address indexed recipient, address depositToken, uint256 depositAmount, uint256 mintAmount
@@ -33,6 +35,7 @@ contract USDai is ERC20Token {
         address indexed caller, address indexed recipient, address withdrawToken, uint256 usdaiAmount, uint256 withdrawAmount
     );
     event BlacklistUpdated(address indexed account, bool isBlacklisted);
+    event Upgraded(address indexed implementation);
 
     error NotAdmin(address caller);
     error Blacklisted(address account);
@@ -47,6 +50,12 @@ contract USDai is ERC20Token {
         baseToken = baseToken_;
         swap = swap_;
         admin = msg.sender;
+    }
+
+    /// @notice The proxy's upgrade, as the deployed contract's admin performs it: the event ERC-1967 proxies emit.
+    function upgradeTo(address newImplementation) external onlyAdmin {
+        implementation = newImplementation;
+        emit Upgraded(newImplementation);
     }
 
     function deposit(address depositToken, uint256 depositAmount, uint256 usdaiAmountMin, address recipient)
