@@ -159,6 +159,7 @@ SCHEMAS: dict[str, pa.Schema] = {
         pa.field("is_protocol", pa.bool_()),
         pa.field("token_symbol", pa.string()),
         pa.field("token_decimals", pa.int32()),
+        pa.field("interface", pa.string()),
     ]),
     "loan_tapes": pa.schema([
         pa.field("partition_date", pa.date32()),

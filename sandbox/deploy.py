@@ -18,11 +18,12 @@ class AddressBookEntry:
     token_symbol: str | None
     token_decimals: int | None
     start_block: int | None
+    interface: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {"role": self.role, "address": self.address, "is_protocol": self.is_protocol,
                 "token_symbol": self.token_symbol, "token_decimals": self.token_decimals,
-                "start_block": self.start_block}
+                "start_block": self.start_block, "interface": self.interface}
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ class SandboxProtocol:
         roles = ("usdai", "susdai", "loan_router", "base_token", "usdc", "gpu_title", "lender_position", "swap")
         entries = [
             AddressBookEntry(role, getattr(self, role).address, role in PROTOCOL_ROLES, *tokens.get(role, (None, None)),
-                             self.start_blocks[role])
+                             self.start_blocks[role], "LoanRouterV1" if role == "loan_router" else None)
             for role in roles
         ]
         entries.append(AddressBookEntry("custodian", custodian, False, None, None, None))

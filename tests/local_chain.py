@@ -42,6 +42,16 @@ contract TitleToken {
     function setApprovalForAll(address operator, bool approved) external { emit ApprovalForAll(msg.sender, operator, approved); }
 }
 
+// LoanRouterV2's loanState: the repayment count and origination time where V1 has the maturity and deadline.
+contract RouterV2 {
+    struct LoanStateV2 { uint8 status; uint16 repaymentCount; uint64 originationTimestamp; uint256 scaledBalance; }
+    mapping(bytes32 => LoanStateV2) loans;
+    function setLoan(bytes32 h, uint8 status, uint16 repayments, uint64 originated, uint256 scaledBalance) external {
+        loans[h] = LoanStateV2(status, repayments, originated, scaledBalance);
+    }
+    function loanState(bytes32 h) external view returns (LoanStateV2 memory) { return loans[h]; }
+}
+
 contract Protocol {
     event Transfer(address indexed from, address indexed to, uint256 value);
     event Deposited(address indexed caller, address indexed recipient, address depositToken, uint256 depositAmount, uint256 mintAmount);

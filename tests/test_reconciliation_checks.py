@@ -133,6 +133,23 @@ def test_r5_flags_a_loan_missing_from_the_tape_and_a_status_mismatch(warehouse, 
     assert_attestation_refused(warehouse, LAST, "R5")
 
 
+def test_r5_reads_a_v2_routers_status_codes_by_its_own_numbering(warehouse, tmp_path):
+    """On LoanRouterV2, 3 is Breached (V1's Liquidated) and 5 CollateralLiquidated (V1's Migrated): the address book
+    says which router runs which interface, and R5 judges each loan's tape status by its router's meaning."""
+    warehouse.execute("update main.stg_chain_address_book set interface = 'LoanRouterV2' where role = 'loan_router'")
+    hashes = [h.lower() for (h,) in warehouse.execute("""select loan_terms_hash from main.stg_loan_tapes
+        where as_of_date = ? and status = 'current' order by loan_terms_hash limit 2""", [LAST]).fetchall()]
+    for loan, code in zip(hashes, (3, 5)):
+        warehouse.execute("""update main.stg_chain_state set value = ? where partition_date = ? and lower(key) = ?
+            and method = 'loanState' and field = 'status'""", [code, LAST, loan])
+    warehouse.execute("update main.stg_loan_tapes set status = 'liquidated' where as_of_date = ? and lower(loan_terms_hash) = ?",
+                      [LAST, hashes[1]])
+    rows = {r["entity_key"]: r for r in BY_ID["R5"].evaluate(warehouse, [LAST]).to_dict("records")}
+    assert rows[f"loan:{hashes[0]}:status"]["expected"] == "status 3 (Breached) -> one of delinquent/default"
+    assert rows[f"loan:{hashes[1]}:status"]["expected"] == "status 5 (CollateralLiquidated) -> one of liquidated"
+    assert exceptions_of(warehouse, "R5", tmp_path) == {("R5", LAST, f"loan:{hashes[0]}:status", "blocker", "")}
+
+
 def test_r6_warns_when_nav_and_ledger_claim_differ(warehouse, tmp_path):
     warehouse.execute("""update main.stg_chain_state set value = value + 1000000000000000000000
         where partition_date = ? and contract_role = 'susdai' and method = 'totalAssets'""", [LAST])

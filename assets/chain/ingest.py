@@ -311,6 +311,7 @@ def _address_book_rows(profile: ChainProfile) -> list[dict[str, Any]]:
             "is_protocol": entry.is_protocol,
             "token_symbol": entry.token_symbol,
             "token_decimals": entry.token_decimals,
+            "interface": entry.interface,
         }
         for entry in profile.address_book
     ]

@@ -45,6 +45,9 @@ class AddressBookEntry:
     token_symbol: str | None = None
     token_decimals: int | None = None
     start_block: int | None = None
+    # The contract's interface where reads differ by release: the loan routers' `loanState` returns other fields
+    # and numbers its statuses otherwise in V2 (LOAN_STATE_FIELDS in state.py; seed loan_router_statuses).
+    interface: str | None = None
 
 
 @dataclass(frozen=True)
@@ -183,6 +186,7 @@ def _sandbox_profile(deployment_path: Path) -> ChainProfile:
                     token_symbol=entry.get("token_symbol"),
                     token_decimals=entry.get("token_decimals"),
                     start_block=entry.get("start_block"),
+                    interface=entry.get("interface"),
                 )
                 for entry in deployment["address_book"]
             ),
@@ -200,8 +204,8 @@ def _arbitrum_profile() -> ChainProfile:
     book = [
         AddressBookEntry("usdai", "0x0A1a1A107E45b7Ced86833863f482BC5f4ed82EF", True, "USDai", 18),
         AddressBookEntry("susdai", "0x0B2b2B2076d95dda7817e785989fE353fe955ef9", True, "sUSDai", 18),
-        AddressBookEntry("loan_router", "0x0C2ED170F2bB1DF1a44292Ad621B577b3C9597D1", True),
-        AddressBookEntry("loan_router", "0x1C2ED170de32846316784c4fd58A5e3C7563E12f", True),
+        AddressBookEntry("loan_router", "0x0C2ED170F2bB1DF1a44292Ad621B577b3C9597D1", True, interface="LoanRouterV1"),
+        AddressBookEntry("loan_router", "0x1C2ED170de32846316784c4fd58A5e3C7563E12f", True, interface="LoanRouterV2"),
         AddressBookEntry("bundle_wrapper", "0x80E3146FB2328fE1b79f92F5a3a6bF35515AEe37", False),
         # wM was the base token until USDai v1.4, PYUSD since: both stay, history spans both.
         AddressBookEntry("base_token", "0x437cc33344a0b27a429f795ff6b469c72698b291", False, "wM", 6),
@@ -229,6 +233,7 @@ def _arbitrum_profile() -> ChainProfile:
                 entry.token_symbol,
                 entry.token_decimals,
                 entry.start_block,
+                entry.interface,
             )
             for entry in book
         ),

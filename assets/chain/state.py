@@ -26,6 +26,13 @@ MULTICALL3_ADDRESS = "0xcA11bde05977b3631167028862bE2a173976CA11"
 _AGGREGATE3 = keccak(text="aggregate3((address,bool,bytes)[])")[:4]
 # Reads per aggregate3: keeps each eth_call far below providers' gas caps for calls.
 MULTICALL_CHUNK = 50
+# What `loanState(bytes32)` returns, by the router's interface (each a static word): V1 gives the maturity and the
+# repayment deadline, V2 the repayment count and the origination time. The status codes differ too (seed
+# loan_router_statuses). A router whose interface the profile does not say is read as V1, the sandbox's.
+LOAN_STATE_FIELDS = {
+    "LoanRouterV1": ("status", "maturity", "repaymentDeadline", "scaledBalance"),
+    "LoanRouterV2": ("status", "repaymentCount", "originationTimestamp", "scaledBalance"),
+}
 
 
 @dataclass(frozen=True)
@@ -76,10 +83,11 @@ def state_reads(profile: ChainProfile, loans: dict[str, str], block_number: int,
              fields=("repayments", "outstandingPrincipal", "accruedInterest"))
         read("susdai", susdai.address, "redemptionQueueInfo",
              fields=("index", "head", "tail", "pendingShares", "balance"))
+    interfaces = {entry.address.lower(): entry.interface for entry in profile.address_book}
     for loan_terms_hash, router in sorted(loans.items()):
+        interface = interfaces.get(router.lower()) or "LoanRouterV1"
         read(profile.role_of(router) or "loan_router", router, "loanState", ("bytes32",),
-             (bytes.fromhex(loan_terms_hash[2:]),), key=loan_terms_hash,
-             fields=("status", "maturity", "repaymentDeadline", "scaledBalance"))
+             (bytes.fromhex(loan_terms_hash[2:]),), key=loan_terms_hash, fields=LOAN_STATE_FIELDS[interface])
     return reads
 
 

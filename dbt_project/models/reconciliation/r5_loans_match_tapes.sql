@@ -4,22 +4,15 @@
   status allows.
 #}
 {%- set tape_statuses_allowed -%}
-case chain_status
-        when 1 then ['current', 'delinquent', 'default']
-        when 2 then ['repaid']
-        when 3 then ['default', 'liquidated']
-        when 4 then ['liquidated']
-        else [] end
+coalesce(string_split(nullif(tape_statuses, ''), '/'), [])
 {%- endset %}
 with {{ chain_cutoff_cte() }}, {{ address_book_cte() }},
+-- A loan V1 marks Migrated lives on under its V2 hash: the tapes carry that one.
 chain_loans as (
-    select partition_date, lower(key) as loan_terms_hash,
-           cast(max(case when field = 'status' then value end) as integer) as chain_status,
-           max(case when field = 'scaledBalance' then value end) as scaled_balance
-    from {{ ref('chain_state_reads') }}
-    where method = 'loanState'
-    group by partition_date, lower(key)
-    having max(case when field = 'status' then value end) > 0
+    select partition_date, loan_terms_hash, status_code as chain_status, status as chain_status_name,
+           tape_statuses, scaled_balance
+    from {{ ref('loan_router_states') }}
+    where status_code > 0 and coalesce(status, '') != 'Migrated'
 ),
 usdai_units as (select partition_date, usd_per_raw_unit from book where role = 'usdai'),
 tapes as (
@@ -31,7 +24,7 @@ tape_days as (select distinct partition_date from tapes),
 both_sides as (
     select coalesce(c.partition_date, t.partition_date) as partition_date,
            coalesce(c.loan_terms_hash, t.loan_terms_hash) as loan_terms_hash,
-           c.chain_status, c.scaled_balance * u.usd_per_raw_unit as chain_principal,
+           c.chain_status, c.chain_status_name, c.tape_statuses, c.scaled_balance * u.usd_per_raw_unit as chain_principal,
            t.status as tape_status, t.principal_outstanding as tape_principal, t.lender_id,
            t.source_file, t.source_row
     from (select * from chain_loans where partition_date in (select partition_date from tape_days)) c
@@ -57,7 +50,8 @@ comparisons as (
     from both_sides where chain_status is not null and tape_status is not null
     union all
     select partition_date, 'loan:' || loan_terms_hash || ':status',
-           'status ' || cast(chain_status as varchar) || ' -> one of ' || array_to_string({{ tape_statuses_allowed }}, '/'),
+           'status ' || cast(chain_status as varchar) || coalesce(' (' || chain_status_name || ')', ' (unknown)')
+             || ' -> one of ' || array_to_string({{ tape_statuses_allowed }}, '/'),
            tape_status, '', 'exact', list_contains({{ tape_statuses_allowed }}, tape_status),
            'loanState().status vs tape status', source_file, source_row
     from both_sides where chain_status is not null and tape_status is not null

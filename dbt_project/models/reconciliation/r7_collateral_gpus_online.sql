@@ -3,9 +3,9 @@
   One row per day and GPU.
 #}
 with active_on_chain as (
-    select partition_date, lower(key) as loan_terms_hash
-    from {{ ref('chain_state_reads') }}
-    where method = 'loanState' and field = 'status' and value = 1
+    select partition_date, loan_terms_hash
+    from {{ ref('loan_router_states') }}
+    where status = 'Active'
 ),
 -- The vault's collateral: loans active on chain that their lender reports performing (a tape-only loan is
 -- R5's orphan; a loan the chain has closed holds no collateral).

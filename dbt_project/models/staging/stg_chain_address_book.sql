@@ -10,8 +10,9 @@ with lake as (
     cast(address as varchar) as address,
     cast(is_protocol as boolean) as is_protocol,
     cast(token_symbol as varchar) as token_symbol,
-    cast(token_decimals as integer) as token_decimals
-  from {{ lake_table('chain_address_book') }}
+    cast(token_decimals as integer) as token_decimals,
+    cast(interface as varchar) as interface
+  from ({{ with_optional_columns(lake_table('chain_address_book'), {'interface': 'varchar'}) }})
   where {{ in_cumulative_window("partition_date") }}
 ),
 
