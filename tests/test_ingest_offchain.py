@@ -86,7 +86,7 @@ def test_every_table_is_written_with_its_schema_even_when_empty_and_duckdb_reads
 
 def test_write_table_refuses_rows_that_do_not_fit_the_table(lake):
     rows = pa.table({"role": ["usdai"], "address": ["0x1"], "is_protocol": [True], "token_symbol": ["USDai"],
-                     "token_decimals": [18]})
+                     "token_decimals": [18], "interface": pa.array([None], pa.string())})
     lake.write_table("chain_address_book", DAY, rows)
     with pytest.raises(LakeSchemaError, match="missing columns"):
         lake.write_table("chain_address_book", DAY, rows.drop_columns(["token_decimals"]))
@@ -104,7 +104,7 @@ def test_partitions_written_before_a_column_was_added_get_it_before_the_warehous
 
     first, later = date(2026, 1, 4), DAY
     rows = pa.table({"role": ["usdai"], "address": ["0x1"], "is_protocol": [True], "token_symbol": ["USDai"],
-                     "token_decimals": [18]})
+                     "token_decimals": [18], "interface": pa.array([None], pa.string())})
     for day in (first, later):
         lake.write_table("chain_address_book", day, rows)
     # The first day as a version of the code without token_symbol wrote it.
