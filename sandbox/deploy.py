@@ -38,6 +38,7 @@ class SandboxProtocol:
     loan_router: Contract
     gpu_title: Contract
     lender_position: Contract
+    usdai_bridge_adapter: Contract
     start_blocks: dict[str, int]
 
     def address_book(self, custodian: str, insurer: str) -> list[AddressBookEntry]:
@@ -45,7 +46,8 @@ class SandboxProtocol:
         have no start block."""
         tokens = {"usdai": ("USDai", 18), "susdai": ("sUSDai", 18), "base_token": ("wM", 6), "usdc": ("USDC", 6),
                   "gpu_title": ("CALIBER", None), "lender_position": ("USDai-LR", None)}
-        roles = ("usdai", "susdai", "loan_router", "base_token", "usdc", "gpu_title", "lender_position", "swap")
+        roles = ("usdai", "susdai", "loan_router", "base_token", "usdc", "gpu_title", "lender_position", "swap",
+                 "usdai_bridge_adapter")
         entries = [
             AddressBookEntry(role, getattr(self, role).address, role in PROTOCOL_ROLES, *tokens.get(role, (None, None)),
                              self.start_blocks[role], "LoanRouterV1" if role == "loan_router" else None)
@@ -70,11 +72,14 @@ def deploy_protocol(chain: SandboxChain, admin: str, liquidator: str, at: int) -
     lender_position = chain.contract("LenderPosition", loan_router.call("lenderPosition"))
     susdai, susdai_receipt = chain.deploy("StakedUSDai", usdai.address, loan_router.address, sender=admin,
                                           at=next(clock))
+    bridge, bridge_receipt = chain.deploy("SandboxOAdapter", usdai.address, sender=admin, at=next(clock))
+    usdai.transact("setBridgeAdapter", bridge.address, sender=admin, at=next(clock))
     return SandboxProtocol(
         base_token=base_token, usdc=usdc, swap=swap, usdai=usdai, susdai=susdai, loan_router=loan_router,
-        gpu_title=gpu_title, lender_position=lender_position,
+        gpu_title=gpu_title, lender_position=lender_position, usdai_bridge_adapter=bridge,
         start_blocks={"base_token": base_receipt.block_number, "usdc": usdc_receipt.block_number,
                       "swap": swap_receipt.block_number, "usdai": usdai_receipt.block_number,
                       "gpu_title": title_receipt.block_number, "loan_router": router_receipt.block_number,
-                      "lender_position": router_receipt.block_number, "susdai": susdai_receipt.block_number},
+                      "lender_position": router_receipt.block_number, "susdai": susdai_receipt.block_number,
+                      "usdai_bridge_adapter": bridge_receipt.block_number},
     )

@@ -72,6 +72,8 @@ WINDOWS = {
     "sell_collateral": (15 * 3600 + 1800, 16 * 3600),
     "blacklist": (16 * 3600, 16 * 3600 + 1800),
     "upgrade": (16 * 3600 + 1800, 16 * 3600 + 1800),
+    "bridge_out": (11 * 3600 + 3000, 11 * 3600 + 3300),
+    "bridge_in": (11 * 3600 + 3300, 11 * 3600 + 3600),
     "request_redeem": (16 * 3600 + 1800, 17 * 3600 + 1800),
     "service_redemptions": (17 * 3600 + 1800, 19 * 3600),
     "claim": (19 * 3600, 20 * 3600 + 1800),
@@ -79,10 +81,15 @@ WINDOWS = {
 }
 # Kinds timed without drawing from the seed's randomness, so that every other draw of a seed (amounts, times,
 # XID errors) is the same whether or not they happen.
-UNDRAWN_KINDS = frozenset({"transfer", "upgrade"})
+UNDRAWN_KINDS = frozenset({"transfer", "upgrade", "bridge_out", "bridge_in"})
 # Runs this long see USDai's proxy upgraded to this implementation once (a month holds a release).
 UPGRADE_AFTER_DAYS = 10
 RELEASED_IMPLEMENTATION = "0x5da1000000000000000000000000000000000105"
+# Whole USDai a holder sends to another chain, and the part that comes back later (runs of UPGRADE_AFTER_DAYS or more).
+BRIDGED_OUT_USD = 20_000
+BRIDGED_BACK_USD = 5_000
+# The LayerZero endpoint id of the chain the bridged USDai goes to and comes from (Ethereum's, for the record).
+REMOTE_EID = 30101
 # The implementation of the injected upgrade nobody announced (sandbox/injections.py, `upgrade`).
 UNANNOUNCED_IMPLEMENTATION = "0xbad0000000000000000000000000000000000bad"
 # Fixed times: the injected mint at noon, the NAV report as the day's last transaction.
@@ -449,8 +456,11 @@ def _plan_actions(rng: random.Random, days: int, accounts: Accounts, loans: list
     add(min(days, 2), "transfer", actor=u4, recipient=DEAD_ADDRESS, amount=KEYLESS_TRANSFER_USD)
     add(min(days, 2), "blacklist", actor=SANCTIONED_WALLET)
     # A month holds one release of the code: USDai's proxy is upgraded (H8 warns of it; its attestation lists it).
+    # And a holder takes USDai to another chain through the omnichain adapter, and brings part of it back.
     if days >= UPGRADE_AFTER_DAYS:
         add(planner.at(0.6), "upgrade", recipient=RELEASED_IMPLEMENTATION)
+        add(planner.at(0.4), "bridge_out", actor=u4, amount=BRIDGED_OUT_USD)
+        add(planner.at(0.7), "bridge_in", actor=u4, amount=BRIDGED_BACK_USD)
 
     # Redemptions: requested, serviced (in part when two are queued), claimed; and withdrawals.
     if planner.lifecycle:

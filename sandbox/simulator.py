@@ -68,6 +68,7 @@ from sandbox.scenario import (
     INJECTION_AT,
     INSURANCE_POOL,
     LENDERS,
+    REMOTE_EID,
     REPORT_NAV_AT,
     UNANNOUNCED_IMPLEMENTATION,
     Accounts,
@@ -285,6 +286,7 @@ class _ProtocolSimulation:
         self.protocol: SandboxProtocol | None = None
         self.usdai_balances: dict[str, int] = defaultdict(int)
         self.usdai_supply = 0
+        self.usdai_bridged = 0  # USDai burned here for other chains, still backed here (USDai.bridgedSupply)
         self.usdai_reserve = 0  # base token held by USDai
         self.router_usdc = 0
         self.router_income = 0  # USDC units: fees, interest and sale proceeds beyond principal received
@@ -307,6 +309,7 @@ class _ProtocolSimulation:
             # injections on chain; the others tamper with the day's files (see _drop_files) or its telemetry
             "unbacked-mint": self._unbacked_mint, "reorged-deposit": self._reorged_deposit,
             "upgrade": self._upgrade, "unannounced-upgrade": self._upgrade,
+            "bridge_out": self._bridge_out, "bridge_in": self._bridge_in,
         }
 
     # --- the run ------------------------------------------------------------------------------------------------
@@ -412,7 +415,7 @@ class _ProtocolSimulation:
         self.applied.append(replace(dropped, kind="reorg", detail="deposit dropped by the reorganisation"))
 
     # The simulator's own state, everything a revert of the chain must take back with it.
-    _BOOKS = ("ledger", "usdai_balances", "usdai_supply", "usdai_reserve", "router_usdc", "router_income", "vault",
+    _BOOKS = ("ledger", "usdai_balances", "usdai_supply", "usdai_bridged", "usdai_reserve", "router_usdc", "router_income", "vault",
               "loans",
               "custodian_cash", "custodian_opening_cash", "custodian_receipts", "closes", "applied", "files")
 
@@ -643,6 +646,32 @@ class _ProtocolSimulation:
         receipt = p.usdai.transact("setBlacklist", action.actor, True, sender=self.accounts.admin,
                                    at=self._at(action.at))
         receipt.expect(p.usdai.address, "BlacklistUpdated", account=action.actor, isBlacklisted=True)
+
+    def _bridge_out(self, action: Action) -> None:
+        """A holder sends USDai to another chain: burned here, still outstanding and backed here, so the ground
+        truth posts nothing (2000 counts USDai held outside the protocol on every chain)."""
+        p = self.protocol
+        amount = action.amount * WAD
+        receipt = p.usdai_bridge_adapter.transact("send", REMOTE_EID, amount, sender=action.actor,
+                                                  at=self._at(action.at))
+        receipt.expect(p.usdai.address, "Transfer", **{"from": action.actor, "to": ZERO_ADDRESS, "value": amount})
+        receipt.expect(p.usdai_bridge_adapter.address, "OFTSent", fromAddress=action.actor, amountSentLD=amount)
+        self.usdai_balances[action.actor] -= amount
+        self.usdai_supply -= amount
+        self.usdai_bridged += amount
+
+    def _bridge_in(self, action: Action) -> None:
+        """USDai comes back from another chain: minted here out of the bridged supply; nothing to post either."""
+        p = self.protocol
+        amount = action.amount * WAD
+        guid = keccak(text=f"backed-sandbox:bridge-in:{self.today}:{action.actor}")
+        receipt = p.usdai_bridge_adapter.transact("deliver", guid, REMOTE_EID, action.actor, amount,
+                                                  sender=self.accounts.admin, at=self._at(action.at))
+        receipt.expect(p.usdai.address, "Transfer", **{"from": ZERO_ADDRESS, "to": action.actor, "value": amount})
+        receipt.expect(p.usdai_bridge_adapter.address, "OFTReceived", toAddress=action.actor, amountReceivedLD=amount)
+        self.usdai_balances[action.actor] += amount
+        self.usdai_supply += amount
+        self.usdai_bridged -= amount
 
     def _upgrade(self, action: Action) -> None:
         """USDai's proxy gets new code: no value moves, so the ground truth posts nothing; H8 warns of it."""
@@ -998,6 +1027,7 @@ class _ProtocolSimulation:
         usd6, usd18 = (lambda raw: token_amount(raw, 6)), (lambda raw: token_amount(raw, 18))
         expected = {
             ("USDai.totalSupply", p.usdai.call("totalSupply", block=block)): self.usdai_supply,
+            ("USDai.bridgedSupply", p.usdai.call("bridgedSupply", block=block)): self.usdai_bridged,
             ("base.balanceOf(USDai)", p.base_token.call("balanceOf", p.usdai.address, block=block)): self.usdai_reserve,
             ("USDC.balanceOf(router)", p.usdc.call("balanceOf", p.loan_router.address, block=block)): self.router_usdc,
             ("USDai.balanceOf(sUSDai)", p.usdai.call("balanceOf", p.susdai.address, block=block)):
@@ -1009,7 +1039,7 @@ class _ProtocolSimulation:
             ("ledger 1020 base@USDai", self.ledger.balance("1020", self._base_at_usdai)): usd6(self.usdai_reserve),
             ("ledger 1020 USDC@router", self.ledger.balance("1020", self._usdc_at_router)): usd6(self.router_usdc),
             ("ledger 1020", self.ledger.balance("1020")): usd6(self.usdai_reserve + self.router_usdc),
-            ("ledger 2000", -self.ledger.balance("2000")): usd18(self.usdai_supply - protocol_usdai),
+            ("ledger 2000", -self.ledger.balance("2000")): usd18(self.usdai_supply + self.usdai_bridged - protocol_usdai),
             # R6's identity: the vault's NAV is the holders' claim plus the losses the ledger has recognised ahead
             # of the chain (the allowance) less the claims the pool has not paid yet.
             ("ledger 2100 + allowance - insurance receivable",

@@ -21,7 +21,7 @@ from eth_utils import to_checksum_address
 from orchestration.pipeline import run_demo
 from foundation.home import DataHome
 from sandbox.ground_truth import CHART_OF_ACCOUNTS
-from sandbox.scenario import RELEASED_IMPLEMENTATION
+from sandbox.scenario import BRIDGED_BACK_USD, BRIDGED_OUT_USD, RELEASED_IMPLEMENTATION
 
 START = date(2026, 1, 1)
 DAYS = 30
@@ -168,3 +168,14 @@ def test_the_holders_bear_the_liquidation_net_of_the_insurance_claim_and_coverag
     raised = query(sandbox_home, "select check_id, check_date, severity, actual from recon.exceptions")
     assert raised == [("H8", START + timedelta(days=17), "warn",
                        f"usdai Upgraded: implementation set to {to_checksum_address(RELEASED_IMPLEMENTATION)}")]
+
+
+def test_usdai_sent_to_another_chain_stays_outstanding_and_its_return_is_no_unbacked_mint(sandbox_home):
+    """A holder sends 20,000 USDai to another chain through the omnichain adapter and brings 5,000 back: the burn
+    and the mint post nothing (the USDai stays outstanding and backed here, as USDai.bridgedSupply() says), R1
+    compares the deposit-derived supply with totalSupply() + bridgedSupply() and holds every day."""
+    bridged = dict(query(sandbox_home, "select partition_date, onchain_bridged_supply from main.usdai_supply_reconciliation"))
+    assert max(bridged.values()) == Decimal(BRIDGED_OUT_USD) and bridged[LAST] == BRIDGED_OUT_USD - BRIDGED_BACK_USD
+    assert query(sandbox_home, "select count(*) from main.journal_lines where rule_id = 'usdai_unbacked_mint'") == [(0,)]
+    assert query(sandbox_home, """select count(*), count(*) filter (where within_tolerance)
+                                  from main.r1_supply_matches_events""") == [(2 * DAYS, 2 * DAYS)]

@@ -110,7 +110,7 @@ def test_every_expected_file_exists(three_days):
     assert (deployment["start_date"], deployment["days"], deployment["seed"]) == ("2026-01-01", DAYS, 7)
     roles = {entry["role"]: entry for entry in deployment["address_book"]}
     assert set(roles) == {"usdai", "susdai", "loan_router", "base_token", "usdc", "gpu_title", "lender_position",
-                          "swap", "custodian", "insurer"}
+                          "swap", "usdai_bridge_adapter", "custodian", "insurer"}
     assert {role for role, entry in roles.items() if entry["is_protocol"]} == {"usdai", "susdai", "loan_router"}
     assert (roles["usdai"]["token_symbol"], roles["usdai"]["token_decimals"]) == ("USDai", 18)
     assert deployment["injections"] == []

@@ -8,8 +8,8 @@ the single source of truth.
 
 Every registered event is decoded by name with typed arguments (`arguments`, JSON in the lake). The events a model
 reads are *modelled*, and `model` says which: `ledger` (`MODELLED_DECLARATIONS` maps their arguments to the lake's
-columns) or `contract_changes` (upgrades, roles, pauses and parameter setters: `CONTRACT_CHANGE_EVENTS`, read from
-`arguments`). The others are *declared, not modelled*: kept with their arguments and reported by name, never mistaken
+columns), `bridge` (the omnichain adapters' OFT events: a mint they deliver is no unbacked mint) or `contract_changes`
+(upgrades, roles, pauses and parameter setters: `CONTRACT_CHANGE_EVENTS`); the last two read from `arguments`. The others are *declared, not modelled*: kept with their arguments and reported by name, never mistaken
 for a modelled event of the same name (the staging model reads modelled rows only).
 """
 
@@ -84,6 +84,9 @@ CONTRACT_CHANGE_EVENTS = frozenset({
     "DepositEidWhitelistUpdated", "ReceiptTokenDeployed", "ReserveAccountCreated",
 })
 
+# USDai leaving for and coming back from other chains through the omnichain adapter (LayerZero OFT).
+BRIDGE_EVENTS = frozenset({"OFTSent", "OFTReceived"})
+
 _COLUMN_OVERRIDES: dict[tuple[str, str], str] = {
     ("from", "address"): "from_address",
     ("to", "address"): "to_address",
@@ -119,7 +122,7 @@ class EventSpec:
     topic0: str
     inputs: tuple[EventInput, ...]
     declared_by: str
-    model: str = ""  # what reads it: "ledger", "contract_changes", or "" (declared, not modelled)
+    model: str = ""  # what reads it: "ledger", "bridge", "contract_changes", or "" (declared, not modelled)
     release: str = ""  # the release that emits it, where known
 
     @property
@@ -257,8 +260,9 @@ def _declared_events() -> list[tuple[str, str, str]]:
 def _build_registry() -> dict[tuple[str, int], EventSpec]:
     registry: dict[tuple[str, int], EventSpec] = {}
     for declaration, declared_in, release in _declared_events():
-        spec = parse_declaration(declaration, declared_in, release=release,
-                                 model="contract_changes" if declaration.split("(")[0] in CONTRACT_CHANGE_EVENTS else "")
+        name = declaration.split("(")[0]
+        model = ("contract_changes" if name in CONTRACT_CHANGE_EVENTS else "bridge" if name in BRIDGE_EVENTS else "")
+        spec = parse_declaration(declaration, declared_in, release=release, model=model)
         if _key(spec) in registry:
             raise RegistryError(f"{spec.signature} is declared twice with {spec.indexed_count} indexed arguments")
         registry[_key(spec)] = spec

@@ -96,6 +96,29 @@ contract USDai is ERC20Token {
         bridgedSupply = supply;
     }
 
+    /// @notice The omnichain adapter that alone may burn USDai leaving for another chain and mint it back (USDai v1.5).
+    address public bridgeAdapter;
+
+    error NotBridgeAdapter(address caller);
+
+    function setBridgeAdapter(address adapter) external onlyAdmin {
+        bridgeAdapter = adapter;
+    }
+
+    /// @notice USDai leaves for another chain: burned here, counted in bridgedSupply, still backed here.
+    function burn(address from, uint256 amount) external {
+        if (msg.sender != bridgeAdapter) revert NotBridgeAdapter(msg.sender);
+        _burn(from, amount);
+        bridgedSupply += amount;
+    }
+
+    /// @notice USDai comes back from another chain: minted here, out of bridgedSupply.
+    function mint(address to, uint256 amount) external {
+        if (msg.sender != bridgeAdapter) revert NotBridgeAdapter(msg.sender);
+        bridgedSupply -= amount;
+        _mint(to, amount);
+    }
+
     /// @notice SANDBOX ONLY: a compromised minter. Mints with a bare Transfer and no Deposited, against no reserve,
     /// so that the reconciliation has a known unbacked mint to find.
     function adminMint(address to, uint256 amount) external onlyAdmin {

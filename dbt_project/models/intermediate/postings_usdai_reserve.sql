@@ -40,11 +40,18 @@ with usdai_events as (
     and {{ in_rebuild_window("events.partition_date") }}
 ),
 
--- A mint in one of these transactions is backed by a deposit or is base yield; any other mint is unbacked.
+-- A mint in one of these transactions is backed by a deposit, is base yield, or is USDai coming back from another
+-- chain through the omnichain adapter (already outstanding, in bridgedSupply, and backed here); any other mint is
+-- unbacked. USDai leaving for another chain is burned with no Withdrawn and posts nothing: it stays outstanding.
 explained_mint_transactions as (
   select distinct tx_hash
   from usdai_events
   where event in ('Deposited', 'Harvested')
+  union
+  select distinct tx_hash
+  from {{ ref('stg_chain_events') }}
+  where contract_role = 'usdai_bridge_adapter' and event = 'OFTReceived'
+    and {{ in_rebuild_window("partition_date") }}
 ),
 
 entries as (

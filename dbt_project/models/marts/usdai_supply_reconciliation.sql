@@ -1,8 +1,10 @@
 {#
   Check R1's inputs per day: USDai supply derived two ways from events, cumulative over all history through the
-  day, against totalSupply() read at the day's last block (all in USD):
-    supply_from_deposit_events  = Deposited.mintAmount + Harvested.usdaiAmount - Withdrawn.usdaiAmount
-    supply_from_transfer_events = Transfer mints (from 0x0) - Transfer burns (to 0x0)
+  day, against the supply read at the day's last block (all in USD):
+    supply_from_deposit_events  = Deposited.mintAmount + Harvested.usdaiAmount - Withdrawn.usdaiAmount,
+                                  against totalSupply() + bridgedSupply(): USDai sent to another chain is burned here
+                                  with no Withdrawn and counted in bridgedSupply, and minted back out of it
+    supply_from_transfer_events = Transfer mints (from 0x0) - Transfer burns (to 0x0), against totalSupply()
   A difference is supply the events do not explain (an unbacked mint shows in the first, not the second).
   The supplies carry forward from the mart's own last day before the rebuild window.
 #}
@@ -82,13 +84,16 @@ onchain_supply as (
   select
     state.partition_date,
     max(state.block_number) as state_block_number,
-    sum({{ raw_to_usd("state.value", "token.usd_per_raw_unit") }}) as onchain_total_supply
+    sum(case when state.method = 'totalSupply' then {{ raw_to_usd("state.value", "token.usd_per_raw_unit") }} end)
+      as onchain_total_supply,
+    sum(case when state.method = 'bridgedSupply' then {{ raw_to_usd("state.value", "token.usd_per_raw_unit") }} end)
+      as onchain_bridged_supply
   from {{ ref('stg_chain_state') }} as state
   inner join {{ ref('address_roles_daily') }} as token
     on token.partition_date = state.partition_date
     and token.address_key = lower(state.contract_address)
   where state.contract_role = 'usdai'
-    and state.method = 'totalSupply'
+    and state.method in ('totalSupply', 'bridgedSupply')
     and state.field = 'value'
     and {{ in_rebuild_window("state.partition_date") }}
   group by state.partition_date
@@ -105,7 +110,9 @@ select
   cumulative.burned_by_transfers,
   cumulative.supply_from_transfer_events,
   {{ usd("onchain_supply.onchain_total_supply") }} as onchain_total_supply,
-  {{ usd("onchain_supply.onchain_total_supply - cumulative.supply_from_deposit_events") }}
+  {{ usd("coalesce(onchain_supply.onchain_bridged_supply, 0)") }} as onchain_bridged_supply,
+  {{ usd("onchain_supply.onchain_total_supply + coalesce(onchain_supply.onchain_bridged_supply, 0)"
+         " - cumulative.supply_from_deposit_events") }}
     as deposit_events_difference,
   {{ usd("onchain_supply.onchain_total_supply - cumulative.supply_from_transfer_events") }}
     as transfer_events_difference

@@ -1,6 +1,7 @@
 {#
-  R1: USDai supply derived from events (Deposited/Harvested minus Withdrawn; Transfer mints minus burns) equals
-  totalSupply() read at the day's last block. One row per day and derivation.
+  R1: USDai supply derived from events equals the supply read at the day's last block: Deposited/Harvested minus
+  Withdrawn against totalSupply() + bridgedSupply() (USDai on other chains was minted here by a deposit); Transfer
+  mints minus burns against totalSupply(). One row per day and derivation.
 #}
 with {{ chain_cutoff_cte() }},
 days as (
@@ -8,18 +9,18 @@ days as (
 ),
 comparisons as (
     select partition_date, 'usdai:deposit_events' as entity_key,
-           onchain_total_supply as expected, supply_from_deposit_events as actual,
-           'mints of Deposited (+Harvested) minus burns of Withdrawn' as what
+           onchain_total_supply + onchain_bridged_supply as expected, supply_from_deposit_events as actual,
+           'mints of Deposited (+Harvested) minus burns of Withdrawn, vs totalSupply() + bridgedSupply()' as what
     from days
     union all
     select partition_date, 'usdai:transfer_events', onchain_total_supply, supply_from_transfer_events,
-           'mints minus burns of USDai Transfer events'
+           'mints minus burns of USDai Transfer events, vs totalSupply()'
     from days
 )
 select c.partition_date as check_date, entity_key, 'blocker' as severity,
        cast(expected as varchar) as expected, cast(actual as varchar) as actual,
        cast(expected - actual as varchar) as difference, 'abs ' || {{ reconciliation_setting('supply_abs_tolerance') }} as tolerance,
        {{ within("expected - actual", "expected", "supply_abs_tolerance") }} as within_tolerance,
-       what || ' vs USDai.totalSupply() (USD)' as description, k.cutoff as cutoffs,
+       what || ' (USD)' as description, k.cutoff as cutoffs,
        'usdai_supply_reconciliation@' || cast(c.partition_date as varchar) as lineage
 from comparisons c left join chain_cutoff k using (partition_date)
