@@ -1,4 +1,4 @@
-"""The reconciliation checks of docs/design.md (R1–R10) and the hygiene checks (H1–H7): one dbt model each.
+"""The reconciliation checks of docs/design.md (R1–R10) and the hygiene checks (H1–H7, H9): one dbt model each.
 
 Each check's comparisons are the dbt model named for what it asserts (dbt_project/models/reconciliation/, a view
 over all history): evaluation rows, one per day and entity, with exact decimal strings, the tolerance applied, each
@@ -110,4 +110,7 @@ RECONCILIATIONS = [
                    "sUSDai's share price grew by what the ledger explains: income net of the admin fee, less the "
                    "credit losses borne, plus the change in losses the vault has not marked",
                    asset="reserve_coverage"),
+    Reconciliation("H9", "h9_prefundings_settled",
+                   "No loan pre-funding is held in the deposit timelock past its expiration, neither originated nor "
+                   "cancelled", asset="trial_balance"),
 ]

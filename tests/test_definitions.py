@@ -34,6 +34,7 @@ CHECKS = {
     ("usdai_supply_reconciliation", "h6_chain_reorgs_restated"),
     ("reserve_coverage", "r10_assets_cover_liabilities"),
     ("reserve_coverage", "h7_susdai_yield_explained"),
+    ("trial_balance", "h9_prefundings_settled"),
 }
 
 
