@@ -4,8 +4,10 @@ Everything random is drawn here, from `random.Random(seed)`, before anything run
 the plan deterministically, computing the amounts that depend on state (interest due, share prices). The
 schedule compresses with N: days 1..3 already hold deposits (one in USDC through the swap), stakes, loan
 funding, a reserve sent to the custodian and its T-bill purchase, five originations, interest, a partial
-repayment, a redemption requested, serviced and claimed, and a withdrawal; from N = 6 on, one loan is fully
-repaid and another stops paying, defaults and is liquidated for less than it owes.
+repayment, a redemption requested, serviced and claimed, and a withdrawal; the last loan is pre-funded through the
+deposit timelock the day before its origination, which takes the deposit. From N = 6 on, one loan is fully repaid
+and another stops paying, defaults and is liquidated for less than it owes, and the vault pre-funds terms whose loan
+never comes and cancels the deposit after its expiration.
 """
 from __future__ import annotations
 
