@@ -1,4 +1,4 @@
-"""The reconciliation checks of docs/design.md (R1–R10) and the hygiene checks (H1–H8): one dbt model each.
+"""The reconciliation checks of docs/design.md (R1–R10) and the hygiene checks (H1–H9): one dbt model each.
 
 Each check's comparisons are the dbt model named for what it asserts (dbt_project/models/reconciliation/, a view
 over all history): evaluation rows, one per day and entity, with exact decimal strings, the tolerance applied, each
@@ -113,4 +113,7 @@ RECONCILIATIONS = [
     Reconciliation("H8", "h8_contracts_unchanged",
                    "The protocol's contracts did not change: no upgrade, admin or role change, pause or new parameter",
                    asset="contract_changes"),
+    Reconciliation("H9", "h9_prefundings_settled",
+                   "No loan pre-funding is held in the deposit timelock past its expiration, neither originated nor "
+                   "cancelled", asset="trial_balance"),
 ]

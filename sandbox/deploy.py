@@ -39,6 +39,8 @@ class SandboxProtocol:
     gpu_title: Contract
     lender_position: Contract
     usdai_bridge_adapter: Contract
+    # Not in the address book: the USDai it holds is outstanding, and the ledger reads the vault's events about it.
+    deposit_timelock: Contract
     start_blocks: dict[str, int]
 
     def address_book(self, custodian: str, insurer: str) -> list[AddressBookEntry]:
@@ -66,17 +68,20 @@ def deploy_protocol(chain: SandboxChain, admin: str, liquidator: str, at: int) -
     swap, swap_receipt = chain.deploy("SandboxSwap", base_token.address, usdc.address, sender=admin, at=next(clock))
     usdai, usdai_receipt = chain.deploy("USDai", base_token.address, swap.address, sender=admin, at=next(clock))
     gpu_title, title_receipt = chain.deploy("GpuTitle", sender=admin, at=next(clock))
+    deposit_timelock, _ = chain.deploy("DepositTimelock", sender=admin, at=next(clock))
     loan_router, router_receipt = chain.deploy(
-        "LoanRouter", usdc.address, gpu_title.address, liquidator, sender=admin, at=next(clock))
+        "LoanRouter", usdc.address, gpu_title.address, liquidator, usdai.address, deposit_timelock.address,
+        sender=admin, at=next(clock))
     # The router creates its lender-position token in its constructor.
     lender_position = chain.contract("LenderPosition", loan_router.call("lenderPosition"))
-    susdai, susdai_receipt = chain.deploy("StakedUSDai", usdai.address, loan_router.address, sender=admin,
-                                          at=next(clock))
+    susdai, susdai_receipt = chain.deploy("StakedUSDai", usdai.address, loan_router.address,
+                                          deposit_timelock.address, sender=admin, at=next(clock))
     bridge, bridge_receipt = chain.deploy("SandboxOAdapter", usdai.address, sender=admin, at=next(clock))
     usdai.transact("setBridgeAdapter", bridge.address, sender=admin, at=next(clock))
     return SandboxProtocol(
         base_token=base_token, usdc=usdc, swap=swap, usdai=usdai, susdai=susdai, loan_router=loan_router,
         gpu_title=gpu_title, lender_position=lender_position, usdai_bridge_adapter=bridge,
+        deposit_timelock=deposit_timelock,
         start_blocks={"base_token": base_receipt.block_number, "usdc": usdc_receipt.block_number,
                       "swap": swap_receipt.block_number, "usdai": usdai_receipt.block_number,
                       "gpu_title": title_receipt.block_number, "loan_router": router_receipt.block_number,

@@ -43,6 +43,8 @@ INJECTION_KINDS: dict[str, InjectionKind] = {
         InjectionKind("schema-drift", "a lender's tape gains a column its layout does not know"),
         InjectionKind("reorg", "after the day is ingested, the chain reorganises it (a deposit drops out)"),
         InjectionKind("unannounced-upgrade", "USDai's proxy is upgraded to code nobody announced, on the day attested"),
+        InjectionKind("stale-prefunding", "the vault pre-funds a loan through the timelock that is neither "
+                                          "originated nor cancelled past its expiration"),
     )
 }
 
@@ -54,6 +56,8 @@ TBILL_SHORTFALL_PAR = Decimal(20_000)
 TAPE_PRINCIPAL_OVERSTATEMENT = Decimal(5_000)
 # The deposit a reorg drops out of the chain, in whole base-token dollars.
 REORGED_DEPOSIT_USD = 10_000
+# What a stale-prefunding commits to a loan that never comes, in USDai.
+STALE_PREFUNDING_USDAI = Decimal(10_000)
 # The column a schema-drift tape gains.
 DRIFTED_COLUMN = "servicer_note"
 

@@ -4,8 +4,10 @@ Everything random is drawn here, from `random.Random(seed)`, before anything run
 the plan deterministically, computing the amounts that depend on state (interest due, share prices). The
 schedule compresses with N: days 1..3 already hold deposits (one in USDC through the swap), stakes, loan
 funding, a reserve sent to the custodian and its T-bill purchase, five originations, interest, a partial
-repayment, a redemption requested, serviced and claimed, and a withdrawal; from N = 6 on, one loan is fully
-repaid and another stops paying, defaults and is liquidated for less than it owes.
+repayment, a redemption requested, serviced and claimed, and a withdrawal; the last loan is pre-funded through the
+deposit timelock the day before its origination, which takes the deposit. From N = 6 on, one loan is fully repaid
+and another stops paying, defaults and is liquidated for less than it owes, and the vault pre-funds terms whose loan
+never comes and cancels the deposit after its expiration.
 """
 from __future__ import annotations
 
@@ -63,6 +65,7 @@ WINDOWS = {
     "fund_loans": (9 * 3600, 9 * 3600 + 1800),
     "send_to_custodian": (9 * 3600 + 1800, 10 * 3600),
     # Ends well before noon: each origination first mints its GPU titles, a block per second.
+    "prefund": (9 * 3600 + 2400, 9 * 3600 + 2500),
     "originate": (10 * 3600, 11 * 3600 + 1800),
     "transfer": (11 * 3600 + 1800, 11 * 3600 + 3000),
     "repay": (13 * 3600, 14 * 3600 + 1800),
@@ -70,6 +73,7 @@ WINDOWS = {
     "insurance_payment": (14 * 3600, 14 * 3600 + 1800),
     "liquidate": (15 * 3600, 15 * 3600 + 1800),
     "sell_collateral": (15 * 3600 + 1800, 16 * 3600),
+    "cancel_prefunding": (12 * 3600 + 600, 12 * 3600 + 700),
     "blacklist": (16 * 3600, 16 * 3600 + 1800),
     "upgrade": (16 * 3600 + 1800, 16 * 3600 + 1800),
     "bridge_out": (11 * 3600 + 3000, 11 * 3600 + 3300),
@@ -81,7 +85,13 @@ WINDOWS = {
 }
 # Kinds timed without drawing from the seed's randomness, so that every other draw of a seed (amounts, times,
 # XID errors) is the same whether or not they happen.
-UNDRAWN_KINDS = frozenset({"transfer", "upgrade", "bridge_out", "bridge_in"})
+UNDRAWN_KINDS = frozenset({"transfer", "prefund", "cancel_prefunding", "upgrade", "bridge_out", "bridge_in"})
+# The loan the vault pre-funds through the deposit timelock, the day before its origination.
+PREFUNDED_LOAN_NUMBER = 6
+# A pre-funding whose loan never comes: deposited, expired at noon of CANCELLED_PREFUNDING_DAYS later, cancelled.
+CANCELLED_PREFUNDING_USD = 20_000
+CANCELLED_PREFUNDING_DAYS = 2
+PREFUNDING_EXPIRES_AT = 12 * 3600
 # Runs this long see USDai's proxy upgraded to this implementation once (a month holds a release).
 UPGRADE_AFTER_DAYS = 10
 RELEASED_IMPLEMENTATION = "0x5da1000000000000000000000000000000000105"
@@ -160,6 +170,7 @@ class PlannedLoan:
     dark_from_s: int | None = None  # time on the default day from which its GPUs stop reporting
     insurance_cover_ratio: Decimal | None = None
     insurance_waiting_period_days: int | None = None
+    prefunded: bool = False  # its principal waits in the deposit timelock from the day before its origination
 
     @property
     def maturity_timestamp(self) -> int:
@@ -211,6 +222,19 @@ class Action:
     recipient: str = ""  # of a USDai transfer; the new implementation of an upgrade
     fraction_bps: int = 0  # of a balance, for requests, servicing and withdrawals
     loan: PlannedLoan | None = None
+    prefunding: Prefunding | None = None
+
+
+@dataclass(frozen=True)
+class Prefunding:
+    """USDai the vault commits to a loan's terms through the deposit timelock."""
+
+    terms_hash: str
+    usdai_amount: int  # whole USDai
+    deposit_day: int
+    expiration: int  # unix seconds
+    cancel_day: int | None = None  # the vault takes it back, after the expiration
+    loan_number: int | None = None  # the loan originated from it
 
 
 @dataclass
@@ -223,6 +247,7 @@ class Scenario:
     bills: list[TreasuryBill]
     actions: dict[int, list[Action]]  # day index -> the day's chain actions in time order
     xid_events: dict[int, list[tuple[str, int, int]]] = field(default_factory=dict)  # day -> (serial, second, code)
+    prefundings: list[Prefunding] = field(default_factory=list)
 
     def date_of(self, day: int) -> date:
         return self.start + timedelta(days=day - 1)
@@ -250,9 +275,10 @@ def build_scenario(days: int, seed: int, start: date, accounts: Accounts) -> Sce
     planner = _DayPlanner(days)
     loans = _plan_loans(rng, days, start, accounts, planner)
     bills = _plan_bills(rng, days, start, planner)
-    actions = _plan_actions(rng, days, accounts, loans, planner)
+    prefundings = _plan_prefundings(days, start, loans, planner)
+    actions = _plan_actions(rng, days, accounts, loans, planner, prefundings)
     xid_events = _plan_xid_errors(rng, days, loans)
-    return Scenario(days, start, seed, accounts, loans, bills, actions, xid_events)
+    return Scenario(days, start, seed, accounts, loans, bills, actions, xid_events, prefundings)
 
 
 class _DayPlanner:
@@ -337,6 +363,8 @@ def _plan_loans(rng: random.Random, days: int, start: date, accounts: Accounts,
             payment_days=payment_days, amortisation=principal * AMORTISATION_BPS // 10_000 // DOLLAR * DOLLAR,
             fate=fate,
         )
+        if number == PREFUNDED_LOAN_NUMBER:
+            loan["prefunded"] = True
         if number % 3 != 0 or fate == "defaulted":
             loan.update(insurance_cover_ratio=INSURANCE_COVER_RATIO,
                         insurance_waiting_period_days=INSURANCE_WAITING_PERIOD_DAYS)
@@ -361,6 +389,26 @@ def _plan_loans(rng: random.Random, days: int, start: date, accounts: Accounts,
             )
         loans.append(PlannedLoan(**loan))
     return loans
+
+
+def _plan_prefundings(days: int, start: date, loans: list[PlannedLoan], planner: _DayPlanner) -> list[Prefunding]:
+    """The pre-funded loan's principal, deposited the day before its origination and expiring at the end of it; with
+    room for it, a pre-funding whose loan never comes, cancelled after its expiration. Draws nothing from the seed."""
+    prefundings = []
+    for loan in loans:
+        if loan.prefunded:
+            expiration = day_start_timestamp(loan.origination_date + timedelta(days=1)) - 1
+            prefundings.append(Prefunding(loan.terms_hash, loan.principal // DOLLAR, max(1, loan.origination_day - 1),
+                                          expiration, loan_number=loan.number))
+    if planner.lifecycle:
+        deposit_day = planner.at(0.4, lo=2)
+        cancel_day = deposit_day + CANCELLED_PREFUNDING_DAYS
+        if cancel_day <= days:
+            terms_hash = "0x" + keccak(text=f"backed-sandbox:withdrawn-offer:{start}").hex().removeprefix("0x")
+            expiration = day_start_timestamp(start + timedelta(days=cancel_day - 1)) + PREFUNDING_EXPIRES_AT
+            prefundings.append(Prefunding(terms_hash, CANCELLED_PREFUNDING_USD, deposit_day, expiration,
+                                          cancel_day=cancel_day))
+    return prefundings
 
 
 def _new_serial(rng: random.Random, used: set[str]) -> str:
@@ -398,7 +446,7 @@ def _plan_bills(rng: random.Random, days: int, start: date, planner: _DayPlanner
 
 
 def _plan_actions(rng: random.Random, days: int, accounts: Accounts, loans: list[PlannedLoan],
-                  planner: _DayPlanner) -> dict[int, list[Action]]:
+                  planner: _DayPlanner, prefundings: list[Prefunding]) -> dict[int, list[Action]]:
     u1, u2, u3, u4 = accounts.users
     planned: dict[int, list[Action]] = defaultdict(list)
 
@@ -408,9 +456,14 @@ def _plan_actions(rng: random.Random, days: int, accounts: Accounts, loans: list
     # The vault funds each day's originations and sends reserves to the custodian.
     for loan in loans:
         add(loan.origination_day, "originate", loan=loan)
-    for day in sorted({loan.origination_day for loan in loans}):
-        net = sum(loan.principal - loan.origination_fee for loan in loans if loan.origination_day == day)
+    for day in sorted({loan.origination_day for loan in loans if not loan.prefunded}):
+        net = sum(loan.principal - loan.origination_fee for loan in loans
+                  if loan.origination_day == day and not loan.prefunded)
         add(day, "fund_loans", amount=net // DOLLAR)
+    for prefunding in prefundings:
+        add(prefunding.deposit_day, "prefund", prefunding=prefunding)
+        if prefunding.cancel_day is not None:
+            add(prefunding.cancel_day, "cancel_prefunding", prefunding=prefunding)
     custodian_sends = {1: _whole_dollars(rng, 140_000, 160_000)}
     if planner.lifecycle:
         custodian_sends[planner.at(0.5, lo=2)] = _whole_dollars(rng, 30_000, 50_000)

@@ -53,6 +53,7 @@ from sandbox.ground_truth import GroundTruthLedger, LoanCreditRisk, credit, cred
 from sandbox.injections import (
     DRIFTED_COLUMN,
     REORGED_DEPOSIT_USD,
+    STALE_PREFUNDING_USDAI,
     TAPE_PRINCIPAL_OVERSTATEMENT,
     TBILL_SHORTFALL_PAR,
     INJECTION_KINDS,
@@ -68,12 +69,14 @@ from sandbox.scenario import (
     INJECTION_AT,
     INSURANCE_POOL,
     LENDERS,
+    PREFUNDING_EXPIRES_AT,
     REMOTE_EID,
     REPORT_NAV_AT,
     UNANNOUNCED_IMPLEMENTATION,
     Accounts,
     Action,
     PlannedLoan,
+    Prefunding,
     Scenario,
     build_scenario,
     day_start_timestamp,
@@ -85,6 +88,8 @@ WAD = 10**18
 SCALE = 10**12  # 6-decimal tokens to 18-decimal USDai
 MAX_UINT = 2**256 - 1
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
+# When the injected stale pre-funding is deposited (it expires at PREFUNDING_EXPIRES_AT).
+STALE_PREFUNDING_AT = 9 * 3600 + 2700
 # Where the injected unbacked mint goes: a wallet outside the protocol and outside the scenario's actors.
 COMPROMISED_MINTER_WALLET = to_checksum_address(keccak(text="backed-sandbox:compromised-minter-wallet")[-20:])
 # anvil's default accounts are funded once on day 1; generous enough for any scenario.
@@ -193,6 +198,7 @@ def injectable_days(scenario: Scenario, kind: str) -> list[date]:
     rules: dict[str, Callable[[int], bool]] = {
         "unbacked-mint": lambda day: True,
         "unannounced-upgrade": lambda day: True,
+        "stale-prefunding": lambda day: True,
         "reorg": lambda day: True,
         "orphan-tape-loan": lambda day: has_tape_rows(day, TAMPERED_LENDER),
         "duplicate-tape-row": lambda day: has_tape_rows(day, TAMPERED_LENDER),
@@ -306,10 +312,12 @@ class _ProtocolSimulation:
             "sell_collateral": self._sell_collateral, "blacklist": self._blacklist, "transfer": self._transfer,
             "request_redeem": self._request_redeem, "service_redemptions": self._service_redemptions,
             "claim": self._claim, "withdraw": self._withdraw, "insurance_payment": self._insurance_payment,
+            "prefund": self._prefund, "cancel_prefunding": self._cancel_prefunding,
             # injections on chain; the others tamper with the day's files (see _drop_files) or its telemetry
             "unbacked-mint": self._unbacked_mint, "reorged-deposit": self._reorged_deposit,
             "upgrade": self._upgrade, "unannounced-upgrade": self._upgrade,
             "bridge_out": self._bridge_out, "bridge_in": self._bridge_in,
+            "stale-prefunding": self._stale_prefunding,
         }
 
     # --- the run ------------------------------------------------------------------------------------------------
@@ -372,6 +380,8 @@ class _ProtocolSimulation:
             actions.append(Action("unbacked-mint", INJECTION_AT))
         if self._injected("unannounced-upgrade"):
             actions.append(Action("unannounced-upgrade", INJECTION_AT + 2, recipient=UNANNOUNCED_IMPLEMENTATION))
+        if self._injected("stale-prefunding"):
+            actions.append(Action("stale-prefunding", STALE_PREFUNDING_AT))
         if with_reorged_deposit:
             actions.append(Action("reorged-deposit", INJECTION_AT + 1, actor=self.accounts.users[2], token="base",
                                   amount=REORGED_DEPOSIT_USD * DOLLAR))
@@ -436,6 +446,10 @@ class _ProtocolSimulation:
     def _usdc_at_router(self) -> str:
         return f"{self.protocol.usdc.address}@{self.protocol.loan_router.address}"
 
+    @property
+    def _timelock(self) -> str:
+        return self.protocol.deposit_timelock.address
+
     def _deposit(self, action: Action) -> None:
         p, user, amount = self.protocol, action.actor, action.amount
         token = p.base_token if action.token == "base" else p.usdc
@@ -491,6 +505,49 @@ class _ProtocolSimulation:
         self._burn_usdai(p.susdai.address, usdai_amount, paid)
         return receipt
 
+    def _prefund(self, action: Action) -> None:
+        prefunding = action.prefunding
+        self._deposit_in_timelock(prefunding.terms_hash, prefunding.usdai_amount * WAD, prefunding.expiration,
+                                  action.at)
+
+    def _deposit_in_timelock(self, terms_hash: str, usdai_amount: int, expiration: int, at: int) -> Receipt:
+        """The vault commits USDai to a loan's terms: it moves to the deposit timelock, outside the protocol, and
+        the vault's claim on it is an asset of its own (1030) until the loan takes it or the vault cancels."""
+        p = self.protocol
+        receipt = p.susdai.transact("depositLoanTimelock", _bytes32(terms_hash), usdai_amount, expiration,
+                                    sender=self.accounts.admin, at=self._at(at))
+        receipt.expect(p.susdai.address, "LoanTimelockDeposited", loanTermsHash=terms_hash, usdaiAmount=usdai_amount,
+                       expiration=expiration)
+        receipt.expect(p.usdai.address, "Transfer",
+                       **{"from": p.susdai.address, "to": self._timelock, "value": usdai_amount})
+        self._move_usdai(p.susdai.address, self._timelock, usdai_amount)
+        usd = token_amount(usdai_amount, 18)
+        self.ledger.post("loan_timelock_deposited", [debit("1030", usd, terms_hash), credit("2000", usd)])
+        return receipt
+
+    def _cancel_prefunding(self, action: Action) -> None:
+        p, prefunding = self.protocol, action.prefunding
+        usdai_amount = prefunding.usdai_amount * WAD
+        receipt = p.susdai.transact("cancelLoanTimelock", _bytes32(prefunding.terms_hash), sender=self.accounts.admin,
+                                    at=self._at(action.at))
+        receipt.expect(p.susdai.address, "LoanTimelockCancelled", loanTermsHash=prefunding.terms_hash,
+                       usdaiAmount=usdai_amount)
+        receipt.expect(p.usdai.address, "Transfer",
+                       **{"from": self._timelock, "to": p.susdai.address, "value": usdai_amount})
+        self._move_usdai(self._timelock, p.susdai.address, usdai_amount)
+        usd = token_amount(usdai_amount, 18)
+        self.ledger.post("loan_timelock_cancelled", [debit("2000", usd), credit("1030", usd, prefunding.terms_hash)])
+
+    def _stale_prefunding(self, action: Action) -> None:
+        """A pre-funding for terms no loan will have, expiring at noon, that the vault never cancels."""
+        terms_hash = "0x" + keccak(text=f"backed-sandbox:stale-prefunding:{self.today}").hex().removeprefix("0x")
+        amount = int(STALE_PREFUNDING_USDAI) * WAD
+        expiration = day_start_timestamp(self.today) + PREFUNDING_EXPIRES_AT
+        receipt = self._deposit_in_timelock(terms_hash, amount, expiration, action.at)
+        self.applied.append(AppliedInjection("stale-prefunding", self.today, entity=terms_hash,
+                                             amount=STALE_PREFUNDING_USDAI, tx_hash=receipt.tx_hash,
+                                             detail=f"expires at {expiration}, never cancelled"))
+
     def _originate(self, action: Action) -> None:
         p, loan = self.protocol, action.loan
         admin, borrower = self.accounts.admin, loan.borrower.address
@@ -510,6 +567,8 @@ class _ProtocolSimulation:
                  if e.args["from"] == borrower and e.args["to"] == p.loan_router.address}
         if moved != set(token_ids):
             raise SimulatorMismatch(f"origination of {loan.loan_id} moved GPU titles {moved}, not {token_ids}")
+        if loan.prefunded:
+            self._take_prefunding(receipt, loan)
         position = self.loans[loan.number]
         position.outstanding, position.router_status = loan.principal, ACTIVE
         position.accrual_day = self.day
@@ -521,6 +580,23 @@ class _ProtocolSimulation:
             credit("1020", token_amount(disbursed, 6), self._usdc_at_router),
             credit("4020", token_amount(loan.origination_fee, 6)),
         ])
+
+    def _take_prefunding(self, receipt: Receipt, loan: PlannedLoan) -> None:
+        """The router takes the loan's pre-funding from the timelock and swaps it into the currency: the USDai is
+        burned (a conversion of the reserve, as the vault's loan funding is) and the timelock's claim is used up."""
+        p = self.protocol
+        usdai_amount = loan.principal * SCALE
+        receipt.expect(p.usdai.address, "Transfer",
+                       **{"from": self._timelock, "to": p.loan_router.address, "value": usdai_amount})
+        receipt.expect(p.usdai.address, "Withdrawn", caller=p.loan_router.address, recipient=p.loan_router.address,
+                       withdrawToken=p.usdc.address, usdaiAmount=usdai_amount, withdrawAmount=loan.principal)
+        self._move_usdai(self._timelock, p.loan_router.address, usdai_amount)
+        self._burn_usdai(p.loan_router.address, usdai_amount, loan.principal)
+        self.router_usdc += loan.principal
+        usd = token_amount(loan.principal, 6)
+        self.ledger.post("reserve_conversion", [debit("1020", usd, self._usdc_at_router),
+                                                credit("1020", usd, self._base_at_usdai)])
+        self.ledger.post("loan_timelock_consumed", [debit("2000", usd), credit("1030", usd, loan.terms_hash)])
 
     def _repay(self, action: Action) -> None:
         position = self.loans[action.loan.number]
@@ -866,6 +942,7 @@ class _ProtocolSimulation:
         accrued = sum(self._router_accrued(position) for position in self.loans.values()) if optimistic else 0
         fee_bps, bps = 1_000, 10_000
         assets = (self.usdai_balances[self.protocol.susdai.address] - vault.claimable_balance
+                  + self.usdai_balances[self._timelock]
                   + (self.router_usdc + self._router_principal() + accrued) * SCALE
                   - (self.router_income + accrued) * SCALE * fee_bps // bps
                   + vault.custodian_principal + vault.custodian_yield - vault.custodian_yield * fee_bps // bps)
@@ -1045,6 +1122,9 @@ class _ProtocolSimulation:
             ("ledger 2100 + allowance - insurance receivable",
              -self.ledger.balance("2100") - self.ledger.balance("1190") - self.ledger.balance("1150")): usd18(nav),
             ("ledger 2110", -self.ledger.balance("2110")): usd18(vault.claimable_balance),
+            ("USDai.balanceOf(timelock)", p.usdai.call("balanceOf", self._timelock, block=block)):
+                self.usdai_balances[self._timelock],
+            ("ledger 1030", self.ledger.balance("1030")): usd18(self.usdai_balances[self._timelock]),
         }
         for position in self.loans.values():
             loan = position.plan

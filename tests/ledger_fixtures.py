@@ -14,8 +14,10 @@ principal and 0.068493 of interest; L2 is liquidated for 90 of proceeds, its sho
 L1 only and reports L2 liquidated; L1's second GPU is still dark; the T-bill is marked at 148.52. L2's cover pays
 70% of the 10 of principal lost: a claim of 7 on the pool, recognised the day of the sale. Each day's credit losses
 (the allowance, net of the claim) are the sUSDai holders', less the admin fee on L2's interest the sale wrote off.
-Day 3 (2026-01-07): Heidi deposits 500 USDC (USDai mints 500) and stakes them; the vault converts 400 for the router
-and sends 50 to the custodian; the router lends four loans on which the lender's tape reports arrears carried over
+Day 3 (2026-01-07): Heidi deposits 500 USDC (USDai mints 500) and stakes them; the vault converts 300 for the router,
+sends 50 to the custodian, and pre-funds L6 with 100 USDai through the deposit timelock and, with 20, terms whose
+loan never comes (expiring at 09:00 on day 4); the router lends four loans, L6 from its pre-funding (the router takes
+the 100 USDai and swaps them into USDC), on which the lender's tape reports arrears carried over
 from the borrowers' earlier loans with it: L3 to Dave (100, fee 1; 1 day past due, one of its two GPUs erroring with
 XID errors), L4 to Erin (200; 60 days past due), L5 to Frank (100; in default at 30 days past due) and L6 to Grace
 (100; 90 days past due, its only GPU dark: the allowance would exceed the exposure and is capped at it). Only L4 is
@@ -30,7 +32,7 @@ its allowance of 100.027397260273972603; Frank's L5 is liquidated by the v1 rout
 19.972602739726027397 over its principal and interest. L1 is back on the tape, current, with all GPUs reporting:
 the tape's accrued balance shows day 3's interest, which the ledger catches up; its allowance is released. L6 is 91
 days past due with its GPU back: 100% of its exposure. The short bill matures at par; the April bill rises to
-148.53. The day's credit losses are a net release, the holders' claim rising by it and by the fee on L4's interest
+148.53. The vault cancels the withdrawn offer's pre-funding after its expiration. The day's credit losses are a net release, the holders' claim rising by it and by the fee on L4's interest
 written off. L4's claim on its cover (50% of the 120 of principal lost, 60) waits for its waiting
 period, which runs past day 4: nothing is recognised yet.
 
@@ -43,7 +45,7 @@ The restatements rewrite one day's partition as ingestion would on new input: a 
 from __future__ import annotations
 
 import hashlib
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -76,6 +78,7 @@ FRANK = to_checksum_address("0x" + "f1" * 20)
 GRACE = to_checksum_address("0x" + "9a" * 20)
 INSURER = to_checksum_address("0x" + "15" * 20)  # the credit insurance pool's wallet (address book role insurer)
 TREASURY = to_checksum_address("0x" + "7e" * 20)  # where USDai mints the reserve's base yield: not the protocol
+TIMELOCK = to_checksum_address("0x" + "71" * 20)  # the deposit timelock that holds pre-fundings: not the protocol
 ZERO = "0x0000000000000000000000000000000000000000"
 
 LOAN_1 = "0x" + keccak(text="loan L1").hex()
@@ -84,6 +87,8 @@ LOAN_3 = "0x" + keccak(text="loan L3").hex()
 LOAN_4 = "0x" + keccak(text="loan L4").hex()
 LOAN_5 = "0x" + keccak(text="loan L5").hex()
 LOAN_6 = "0x" + keccak(text="loan L6").hex()
+# Terms the vault pre-funds on day 3 and that no loan ever takes: the deposit is cancelled on day 4.
+WITHDRAWN_OFFER = "0x" + keccak(text="loan offer withdrawn").hex()
 CUSIP = "912797QM2"
 SHORT_BILL = "912797QN0"  # bought on day 3, a day before it matures
 
@@ -104,6 +109,8 @@ SIGNATURES = {
     "RedeemRequest": "RedeemRequest(address,address,uint256,address,uint256)",
     "Harvested": "Harvested(uint256)",
     "LiquidationProceedsDeposited": "LiquidationProceedsDeposited(bytes32,uint256,uint256,uint256)",
+    "LoanTimelockDeposited": "LoanTimelockDeposited(bytes32,uint256,uint64)",
+    "LoanTimelockCancelled": "LoanTimelockCancelled(bytes32,uint256)",
 }
 CONTRACTS = {"usdai": USDAI, "susdai": SUSDAI, "loan_router": LOAN_ROUTER}
 
@@ -126,6 +133,10 @@ def _block_hash(block_number: int) -> str:
 
 def _block_time(day: date, block_number: int) -> datetime:
     return datetime(day.year, day.month, day.day, 10 + block_number % 100)
+
+
+def _unix(moment: datetime) -> int:
+    return int(moment.replace(tzinfo=timezone.utc).timestamp())
 
 
 def _usd(text: str) -> Decimal:
@@ -216,10 +227,19 @@ def _chain_events_day_3() -> list[dict]:
         _event(day, 301, 32, 1, "susdai", "Transfer", from_address=ZERO, to_address=HEIDI, value=505 * USDAI_UNIT),
         _event(day, 301, 32, 2, "susdai", "Deposit", sender=HEIDI, owner=HEIDI,
                assets=500 * USDAI_UNIT, shares=505 * USDAI_UNIT),
-        # reserve_conversion 400 (the router's USDC for four loans) and reserve_to_custodian 50.
-        _event(day, 302, 33, 0, "usdai", "Transfer", from_address=SUSDAI, to_address=ZERO, value=400 * USDAI_UNIT),
+        # reserve_conversion 300 (the router's USDC for three loans; L6's 100 is pre-funded) and
+        # reserve_to_custodian 50.
+        _event(day, 302, 33, 0, "usdai", "Transfer", from_address=SUSDAI, to_address=ZERO, value=300 * USDAI_UNIT),
         _event(day, 302, 33, 1, "usdai", "Withdrawn", caller=SUSDAI, recipient=LOAN_ROUTER, withdraw_token=USDC,
-               usdai_amount=400 * USDAI_UNIT, withdraw_amount=400 * USDC_UNIT),
+               usdai_amount=300 * USDAI_UNIT, withdraw_amount=300 * USDC_UNIT),
+        # loan_timelock_deposited: the vault commits 100 USDai to L6's terms until the day's end, and 20 to terms
+        # whose loan never comes, until 09:00 of day 4 (1030 L6 100, 1030 the offer 20 / 2000 120).
+        _event(day, 302, 50, 0, "usdai", "Transfer", from_address=SUSDAI, to_address=TIMELOCK, value=100 * USDAI_UNIT),
+        _event(day, 302, 50, 1, "susdai", "LoanTimelockDeposited", loan_terms_hash=LOAN_6,
+               usdai_amount=100 * USDAI_UNIT, expiration=_unix(datetime(2026, 1, 7, 23, 59, 59))),
+        _event(day, 303, 51, 0, "usdai", "Transfer", from_address=SUSDAI, to_address=TIMELOCK, value=20 * USDAI_UNIT),
+        _event(day, 303, 51, 1, "susdai", "LoanTimelockDeposited", loan_terms_hash=WITHDRAWN_OFFER,
+               usdai_amount=20 * USDAI_UNIT, expiration=_unix(datetime(2026, 1, 8, 9))),
         _event(day, 303, 34, 0, "usdai", "Transfer", from_address=SUSDAI, to_address=ZERO, value=50 * USDAI_UNIT),
         _event(day, 303, 34, 1, "usdai", "Withdrawn", caller=SUSDAI, recipient=CUSTODIAN,
                withdraw_token=BASE_TOKEN, usdai_amount=50 * USDAI_UNIT, withdraw_amount=50 * USDC_UNIT),
@@ -230,7 +250,14 @@ def _chain_events_day_3() -> list[dict]:
                currency_token=USDC, principal=200 * USDC_UNIT, origination_fee=0),
         _event(day, 306, 37, 0, "loan_router", "LoanOriginated", loan_terms_hash=LOAN_5, borrower=FRANK,
                currency_token=USDC, principal=100 * USDC_UNIT, origination_fee=0),
-        _event(day, 307, 38, 0, "loan_router", "LoanOriginated", loan_terms_hash=LOAN_6, borrower=GRACE,
+        # L6 is originated from its pre-funding: the router takes the 100 USDai from the timelock and swaps them
+        # into USDC (reserve_conversion 100), and the deposit is used up (loan_timelock_consumed 2000 100 / 1030 100).
+        _event(day, 307, 38, 0, "usdai", "Transfer", from_address=TIMELOCK, to_address=LOAN_ROUTER,
+               value=100 * USDAI_UNIT),
+        _event(day, 307, 38, 1, "usdai", "Transfer", from_address=LOAN_ROUTER, to_address=ZERO, value=100 * USDAI_UNIT),
+        _event(day, 307, 38, 2, "usdai", "Withdrawn", caller=LOAN_ROUTER, recipient=LOAN_ROUTER, withdraw_token=USDC,
+               usdai_amount=100 * USDAI_UNIT, withdraw_amount=100 * USDC_UNIT),
+        _event(day, 307, 38, 3, "loan_router", "LoanOriginated", loan_terms_hash=LOAN_6, borrower=GRACE,
                currency_token=USDC, principal=100 * USDC_UNIT, origination_fee=0),
         # loan_repaid: Bob pays L1's interest to date, 0.109589 (0.054794671232876712 accrued through day 2 +
         # 0.054794520547945205 of day 3 = 0.109589191780821917, paid in whole USDC units), prepays 50 of principal
@@ -266,6 +293,11 @@ def _chain_events_day_4() -> list[dict]:
         _event(day, 402, 44, 0, "loan_router", "LoanLiquidated", loan_terms_hash=LOAN_5),
         _event(day, 402, 44, 1, "loan_router", "LoanCollateralLiquidated", loan_terms_hash=LOAN_5,
                proceeds=120 * USDC_UNIT, liquidation_fee=1 * USDC_UNIT, surplus=0),
+        # The offer's pre-funding expired at 09:00 with no loan: the vault takes its 20 USDai back
+        # (loan_timelock_cancelled 2000 20 / 1030 20).
+        _event(day, 401, 52, 0, "usdai", "Transfer", from_address=TIMELOCK, to_address=SUSDAI, value=20 * USDAI_UNIT),
+        _event(day, 401, 52, 1, "susdai", "LoanTimelockCancelled", loan_terms_hash=WITHDRAWN_OFFER,
+               usdai_amount=20 * USDAI_UNIT),
     ]
 
 

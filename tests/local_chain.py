@@ -86,6 +86,7 @@ contract Protocol {
     event BaseYieldRateTiersSet(RateTier[] rateTiers);
     event ActionFailed(string indexed action, bytes reason);
     event LoanTimelockDeposited(bytes32 indexed loanTermsHash, uint256 usdaiAmount, uint64 expiration);
+    event LoanTimelockCancelled(bytes32 indexed loanTermsHash, uint256 usdaiAmount);
     event PoolDeposited(address indexed pool, uint128 indexed tick, uint256 usdaiAmount, uint256 poolCurrencyAmount);
     event WhitelistedTokensAdded(address[] tokens, uint256[] minAmounts);
     event Executed(address indexed target, bytes4 indexed selector);
@@ -137,6 +138,8 @@ contract Protocol {
     function emitLoanRefinanced(bytes32 oldHash, bytes32 newHash, bytes calldata terms) external { emit LoanRefinanced(oldHash, newHash, terms); }
     function emitLoanBreached(bytes32 h) external { emit LoanBreached(h); }
     function emitLiquidationProceedsDeposited(bytes32 h, uint256 proceeds, uint256 fee, uint256 surplus) external { emit LiquidationProceedsDeposited(h, proceeds, fee, surplus); }
+    function emitLoanTimelockDeposited(bytes32 h, uint256 usdaiAmount, uint64 expiration) external { emit LoanTimelockDeposited(h, usdaiAmount, expiration); }
+    function emitLoanTimelockCancelled(bytes32 h, uint256 usdaiAmount) external { emit LoanTimelockCancelled(h, usdaiAmount); }
     function emitBundleMinted(uint256 tokenId, address account, bytes calldata bundle) external { emit BundleMinted(tokenId, account, bundle); }
     function emitBundleUnwrapped(uint256 tokenId, address account) external { emit BundleUnwrapped(tokenId, account); }
     function emitNotInTheCatalogue(uint256 what, uint256 value) external { emit NotInTheCatalogue(what, value); }

@@ -35,6 +35,7 @@ CHECKS = {
     ("reserve_coverage", "r10_assets_cover_liabilities"),
     ("reserve_coverage", "h7_susdai_yield_explained"),
     ("contract_changes", "h8_contracts_unchanged"),
+    ("trial_balance", "h9_prefundings_settled"),
 }
 
 

@@ -3,7 +3,8 @@ it must (check, date, entity, difference) and no others; the ledger still equals
 every day the counterparties' files describe truthfully.
 
 Two runs: one 6-day run carrying every injection about what the counterparties report (each on its own day or
-its own loan, so their answers are independent) and an unbacked mint on its last day, and one with a chain
+its own loan, so their answers are independent), a pre-funding left in the timelock past its expiration and an
+unbacked mint on its last day, and one with a chain
 reorganisation of a day the pipeline had already ingested. (tests/test_end_to_end.py injects the mint on day 1.) The clean run's "no exceptions" is tests/test_end_to_end.py.
 """
 import csv
@@ -20,9 +21,11 @@ from foundation.money import usd
 from foundation.home import DataHome
 
 START = date(2026, 1, 1)
+REPORTED_DAYS = 6
 INJECTIONS = [
     "unannounced-upgrade@1", "orphan-tape-loan@2", "schema-drift@2", "missing-statement@3", "loan-missing-from-tape@3", "tbill-shortfall@4",
     "gpu-dark@4", "loan-principal-mismatch@5", "status-mismatch@5", "duplicate-tape-row@6", "unbacked-mint@6",
+    "stale-prefunding@4",
 ]
 
 
@@ -53,7 +56,7 @@ def _ledger_differences(home, balances):
 @pytest.fixture(scope="module")
 def reported(tmp_path_factory):
     home = tmp_path_factory.mktemp("injected") / "home"
-    return home, *_run(home, 6, INJECTIONS)
+    return home, *_run(home, REPORTED_DAYS, INJECTIONS)
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +72,7 @@ def _unbacked_mint_answers(home, day: date, amount: Decimal) -> set[tuple]:
     every liability); H1 by the day's rise of totalSupply() on chain."""
     with (home / "sandbox" / "ground_truth_balances.csv").open() as f:
         truth = {r["account_code"]: Decimal(r["balance"]) for r in csv.DictReader(f) if r["date"] == day.isoformat()}
-    assets = sum(truth[a] for a in ("1000", "1010", "1020", "1100", "1110", "1150", "1190"))
+    assets = sum(truth[a] for a in ("1000", "1010", "1020", "1030", "1100", "1110", "1150", "1190"))
     liabilities = -(truth["2000"] + truth["2100"] + truth["2110"])
     with duckdb.connect(str(DataHome(home).warehouse), read_only=True) as con:
         supply = dict(con.execute("""select partition_date, value from main.stg_chain_state
@@ -107,8 +110,13 @@ def _expected(home, injections) -> dict[str, set[tuple]]:
         "unannounced-upgrade": ("H8", day["unannounced-upgrade"],
                                 f"contract_change:{injections['unannounced-upgrade']['tx_hash']}:0", "warn", "Upgraded"),
     }
+    # A stale pre-funding is held past its expiration from its day on, until it is cancelled: H9 warns every day.
+    last = START + timedelta(days=REPORTED_DAYS - 1)
+    stale = {("H9", day["stale-prefunding"] + timedelta(days=n), f"prefunding:{entity['stale-prefunding']}", "warn",
+              amount["stale-prefunding"]) for n in range((last - day["stale-prefunding"]).days + 1)}
     return {kind: {answer} for kind, answer in one.items()} | {
-        "unbacked-mint": _unbacked_mint_answers(home, day["unbacked-mint"], amount["unbacked-mint"])}
+        "unbacked-mint": _unbacked_mint_answers(home, day["unbacked-mint"], amount["unbacked-mint"]),
+        "stale-prefunding": stale}
 
 
 def _normalised(exception):

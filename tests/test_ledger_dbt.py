@@ -30,7 +30,8 @@ from foundation.home import DataHome
 from foundation.lake import SCHEMAS, Lake
 from tests.ledger_fixtures import (
     BASE_TOKEN, CORRECTED_TAPE_SHA256, CUSIP, DAY_1, DAY_2, DAY_3, DAY_4, DAYS, LOAN_1, LOAN_2, LOAN_3, LOAN_6,
-    LOAN_ROUTER, SHORT_BILL, STATEMENT_FILES, TAPE_FILES, USDAI, USDC, build_ledger_lake, chain_address_book,
+    LOAN_ROUTER, SHORT_BILL, STATEMENT_FILES, TAPE_FILES, USDAI, USDC, WITHDRAWN_OFFER, build_ledger_lake,
+    chain_address_book,
     file_sha256, tx_hash, write_corrected_tape, write_reorg,
 )
 
@@ -51,6 +52,7 @@ CLOSING_DAY_1 = {
     "1000": "1.5",                       # 150 sent to the custodian - 148.50 T-bill cost
     "1010": "148.5",
     "1020": "505",                       # PYUSD@USDai 1000 - 350 - 150; USDC@router 350 - 245 - 100
+    "1030": "0",
     "1100": "350",                       # L1 250 + L2 100
     "1110": "0.095890410958904110",      # 0.068493150684931507 + 0.027397260273972603
     "1150": "0",
@@ -75,6 +77,7 @@ CLOSING_DAY_2 = {
     "1000": "1.5",
     "1010": "148.52",                    # marked to 148.52
     "1020": "545.068493",                # 505 - 100 burn + 50.068493 repaid + 90 liquidation proceeds
+    "1030": "0",
     "1100": "200",                       # 350 - 50 repaid - 100 liquidated
     "1110": "0.054794671232876712",      # 0.095890410958904110 - 0.068493 - 0.027397260273972603 + 0.054794520547945205
     "1150": "7",                         # L2's claim: 70% of 100 - 90 principal lost, not paid yet
@@ -101,9 +104,11 @@ CLOSING_DAY_2 = {
 CLOSING_DAY_3 = {
     "1000": "1.51",                      # 1.5 + 50 from the vault - 49.99 for the short bill
     "1010": "198.49",                    # 148.52 - 0.02 marked down + 49.99 short bill
-    # + 500 Heidi's deposit + 7 the pool's - 400 converted - 50 to the custodian (PYUSD@USDai); + 400 converted
-    # - 99 (L3 net of its fee) - 200 - 100 - 100 lent + 50.609589 Bob's payment (USDC@router)
+    # + 500 Heidi's deposit + 7 the pool's - 300 converted by the vault - 100 by the router from L6's pre-funding -
+    # 50 to the custodian (PYUSD@USDai); + 400 converted - 99 (L3 net of its fee) - 200 - 100 - 100 lent + 50.609589
+    # Bob's payment (USDC@router)
     "1020": "553.678082",
+    "1030": "20",                        # the withdrawn offer's pre-funding; L6's was used up at its origination
     "1100": "650",                       # 200 - 50 prepaid by Bob + 100 L3 + 200 L4 + 100 L5 + 100 L6
     # 0.054794671232876712 - 0.109589 paid by Bob + 0.136986301369863014, a day on L3, L4, L5 and L6 (L1 is
     # missing from the tape: nothing accrues on it)
@@ -113,7 +118,9 @@ CLOSING_DAY_3 = {
     # GPU); L4 100.027397260273972603 (60 days, 50%); L5 50.013698630136986302 (default, 50% over 30 days' 25%);
     # L6 100.027397260273972603 (90 days, 100%, plus its dark GPU: capped at the exposure)
     "1190": "-330.090410996575342467",
-    "2000": "-450",                      # + 500 to Heidi - 500 she staked + 7 to the pool - 7 it paid the vault
+    # + 500 to Heidi - 500 she staked + 7 to the pool - 7 it paid the vault - 120 the vault put in the timelock
+    # + 100 of it burned at L6's origination
+    "2000": "-470",
     # -451.615260236301369863 - 500 staked - 1.455287671232876713 yield + 280.076712328767123289 losses borne
     "2100": "-672.993835578767123287",
     "2110": "0",
@@ -131,6 +138,7 @@ CLOSING_DAY_4 = {
     "1000": "51.51",                     # + 50, the short bill's par at maturity
     "1010": "148.53",                    # 198.49 - 50 matured + 0.01 + 0.03 marked up
     "1020": "853.732876",                # + 100.054794 L3 repaid + 80 L4's and 120 L5's proceeds
+    "1030": "0",
     "1100": "250",                       # L1 150 + L6 100
     # L1 0.041096082191780821 (its tape's accrued, after the catch-up of 0.054794520547945205) + L3
     # 0.000000520547945206 (two days 0.054794520547945206 - 0.054794 paid) + L6 0.054794520547945206 (two days)
@@ -138,7 +146,7 @@ CLOSING_DAY_4 = {
     "1150": "0",
     # L6 only, 100% of 100.054794520547945206: L1's and L5's released, L3's repaid, L4's used by its sale
     "1190": "-100.054794520547945206",
-    "2000": "-450",
+    "2000": "-450",                      # the offer's 20 back in the vault
     # -672.993835578767123287 - 18.146958904109589041 yield - 109.986301407534246577 (a net release: the holders'
     # claim rises)
     "2100": "-801.127095890410958905",
@@ -316,7 +324,7 @@ def test_a_later_day_closes_at_the_hand_posted_balances_and_leaves_earlier_days_
 
 def test_rebuilding_day_1_changes_nothing(daily_builds):
     before, after = daily_builds.after_last_day, daily_builds.after_rebuilding_day_1
-    assert len(after.journal()) == len(before.journal()) == 143
+    assert len(after.journal()) == len(before.journal()) == 153
     assert after.rows == before.rows
 
 
@@ -503,6 +511,36 @@ def test_journal_lines_carry_their_rule_lineage_and_sub_accounts(daily_builds):
     assert LOAN_3 in {line[3] for line in by_rule["interest_accrual"]} and LOAN_6 in {
         line[3] for line in by_rule["interest_accrual"]}
     assert {line[7] for line in by_rule["susdai_yield"]} == {f"susdai_yield:{day.isoformat()}" for day in DAYS}
+
+
+def test_a_pre_funded_loan_and_a_cancelled_pre_funding_move_1030_by_loan_terms(daily_builds):
+    """docs/ledger.md, "Loans pre-funded through the deposit timelock": L6's 100 USDai and the withdrawn offer's 20 are
+    deposited on day 3 (1030 by loanTermsHash / 2000); L6's origination uses its deposit up (2000 / 1030) while its
+    swap into USDC posts as a conversion; the offer's is cancelled on day 4 (2000 / 1030)."""
+    entries = query(daily_builds.home, """
+        select partition_date, source_key, rule_id, account_code, sub_account, cast(debit - credit as varchar)
+        from main.journal_lines where rule_id like 'loan_timelock_%' order by partition_date, source_key, line_no""")
+    l6, offer = LOAN_6, WITHDRAWN_OFFER
+    assert entries == [
+        (DAY_3, f"{tx_hash(38)}:3", "loan_timelock_consumed", "2000", "", "100.000000000000000000"),
+        (DAY_3, f"{tx_hash(38)}:3", "loan_timelock_consumed", "1030", l6, "-100.000000000000000000"),
+        (DAY_3, f"{tx_hash(50)}:1", "loan_timelock_deposited", "1030", l6, "100.000000000000000000"),
+        (DAY_3, f"{tx_hash(50)}:1", "loan_timelock_deposited", "2000", "", "-100.000000000000000000"),
+        (DAY_3, f"{tx_hash(51)}:1", "loan_timelock_deposited", "1030", offer, "20.000000000000000000"),
+        (DAY_3, f"{tx_hash(51)}:1", "loan_timelock_deposited", "2000", "", "-20.000000000000000000"),
+        (DAY_4, f"{tx_hash(52)}:1", "loan_timelock_cancelled", "2000", "", "20.000000000000000000"),
+        (DAY_4, f"{tx_hash(52)}:1", "loan_timelock_cancelled", "1030", offer, "-20.000000000000000000"),
+    ]
+    conversion = query(daily_builds.home, f"""
+        select account_code, sub_account, cast(debit - credit as varchar) from main.journal_lines
+        where source_key = '{tx_hash(38)}:2' order by line_no""")
+    assert conversion == [("1020", f"{USDC}@{LOAN_ROUTER}", "100.000000000000000000"),
+                          ("1020", f"{BASE_TOKEN}@{USDAI}", "-100.000000000000000000")]
+    # L6's loan is lent as any other: 1100 100 / 1020 USDC @ router 100.
+    assert query(daily_builds.home, f"""
+        select rule_id, account_code, cast(debit - credit as varchar) from main.journal_lines
+        where source_key = '{tx_hash(38)}:3' and rule_id = 'loan_originated' order by line_no""") == [
+        ("loan_originated", "1100", "100.000000000000000000"), ("loan_originated", "1020", "-100.000000000000000000")]
 
 
 def test_reserve_coverage_and_supply_reconciliation(daily_builds):

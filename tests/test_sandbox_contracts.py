@@ -44,6 +44,8 @@ EVENT_TEXTS = {
     "uint256 surplus)": ("LoanRouter",),
     # ERC standards the tokens also follow.
     "Approval(address indexed owner, address indexed spender, uint256 value)": ("USDai", "StakedUSDai", "SandboxERC20"),
+    "LoanTimelockDeposited(bytes32 indexed loanTermsHash, uint256 usdaiAmount, uint64 expiration)": ("StakedUSDai",),
+    "LoanTimelockCancelled(bytes32 indexed loanTermsHash, uint256 usdaiAmount)": ("StakedUSDai",),
     "Approval(address indexed owner, address indexed approved, uint256 indexed tokenId)": ("GpuTitle",
                                                                                            "LenderPosition"),
     "ApprovalForAll(address indexed owner, address indexed operator, bool approved)": ("GpuTitle", "LenderPosition"),
@@ -237,3 +239,37 @@ def test_the_vault_values_its_loans_from_the_router_and_bears_a_sale_below_par(d
     assert p.loan_router.call("accruedInterest", terms_hash) == 0
     # 400 of principal lost, and 3 of interest the holders had been credited 90% of.
     assert before_sale - p.susdai.call("totalAssets") == 400 * 10**18 + 3 * 10**18 * 9 // 10
+
+
+def test_a_pre_funding_is_the_routers_until_its_expiration_and_the_vaults_after(deployed):
+    """The vault's USDai committed to a loan's terms moves to the timelock, still counted in totalAssets(); the
+    vault cannot take it back before its expiration, nor the router lend it after; cancelled, it is the vault's."""
+    chain, p, (admin, user, _outsider, borrower, *_rest) = deployed
+    p.base_token.transact("mint", user, 500 * 10**6, sender=admin, at=next_second(chain))
+    p.base_token.transact("approve", p.usdai.address, 2**256 - 1, sender=user, at=next_second(chain))
+    p.usdai.transact("deposit", p.base_token.address, 500 * 10**6, 0, user, sender=user, at=next_second(chain))
+    p.usdai.transact("approve", p.susdai.address, 2**256 - 1, sender=user, at=next_second(chain))
+    p.susdai.transact("deposit", 500 * 10**18, user, sender=user, at=next_second(chain))
+    nav, vault_usdai = p.susdai.call("totalAssets"), p.usdai.call("balanceOf", p.susdai.address)
+    terms_hash = keccak(text="terms pre-funded by the contract tests")
+    now = next_second(chain)
+    expiration = now + 3_600
+    receipt = p.susdai.transact("depositLoanTimelock", terms_hash, 300 * 10**18, expiration, sender=admin, at=now)
+    receipt.expect(p.susdai.address, "LoanTimelockDeposited", loanTermsHash="0x" + terms_hash.hex(),
+                   usdaiAmount=300 * 10**18, expiration=expiration)
+    assert p.usdai.call("balanceOf", p.deposit_timelock.address) == 300 * 10**18
+    assert p.usdai.call("balanceOf", p.susdai.address) == vault_usdai - 300 * 10**18
+    assert p.susdai.call("totalAssets") == nav
+    with pytest.raises(ChainError, match="NotExpired"):
+        p.susdai.transact("cancelLoanTimelock", terms_hash, sender=admin, at=next_second(chain))
+    # Past the expiration the router may not lend it.
+    p.gpu_title.transact("mint", borrower, 9, sender=admin, at=expiration + 1)
+    p.gpu_title.transact("setApprovalForAll", p.loan_router.address, True, sender=borrower, at=expiration + 2)
+    with pytest.raises(ChainError, match="Expired"):
+        p.loan_router.transact("originate", terms_hash, borrower, p.susdai.address, 300 * 10**6, 0, 1_200, [9],
+                               expiration + 86_400 * 365, expiration + 86_400 * 30, sender=admin, at=expiration + 3)
+    receipt = p.susdai.transact("cancelLoanTimelock", terms_hash, sender=admin, at=expiration + 4)
+    receipt.expect(p.susdai.address, "LoanTimelockCancelled", loanTermsHash="0x" + terms_hash.hex(),
+                   usdaiAmount=300 * 10**18)
+    assert p.usdai.call("balanceOf", p.susdai.address) == vault_usdai
+    assert p.usdai.call("balanceOf", p.deposit_timelock.address) == 0

@@ -56,6 +56,8 @@ MODELLED_DECLARATIONS: tuple[tuple[str, str], ...] = (
     ("susdai v1.0", "BaseYieldDeposited(uint256 depositedAmount)"),
     ("susdai", "LoanRepaymentDeposited(address indexed currencyToken, uint256 depositAmount, uint256 usdaiDepositAmount)"),
     ("susdai", "AdminFeeWithdrawn(address indexed currencyToken, uint256 adminFeeAmount, uint256 usdaiDepositAmount)"),
+    ("susdai v1.5-v1.8", "LoanTimelockDeposited(bytes32 indexed loanTermsHash, uint256 usdaiAmount, uint64 expiration)"),
+    ("susdai v1.5-v1.8", "LoanTimelockCancelled(bytes32 indexed loanTermsHash, uint256 usdaiAmount)"),
     ("loan_router", "LoanOriginated(bytes32 indexed loanTermsHash, address indexed borrower, address indexed currencyToken, uint256 principal, uint256 originationFee)"),
     ("loan_router", "LenderPositionMinted(bytes32 indexed loanTermsHash, address indexed lender, uint8 indexed trancheIndex, uint256 tokenId)"),
     ("loan_router", "LenderRepaid(bytes32 indexed loanTermsHash, address indexed lender, uint8 indexed trancheIndex, uint256 principal, uint256 interest, uint256 prepay)"),
@@ -299,6 +301,9 @@ def _fits(abi_type: str, column_type: pa.DataType) -> bool:
         return pa.types.is_boolean(column_type)
     if abi_type == "uint8":
         return pa.types.is_int32(column_type)
+    if abi_type == "uint64":
+        # times (a pre-funding's expiration): exact decimals like the amounts, since a uint64 can exceed a BIGINT
+        return pa.types.is_decimal(column_type)
     if abi_type == "uint256":
         # amounts are exact decimals; identifiers (token ids, request ids) are decimal strings
         return pa.types.is_decimal(column_type) or pa.types.is_string(column_type)
@@ -379,6 +384,7 @@ def _word_bool(word: str) -> bool:
 _WORD_DECODERS = {
     "address": _word_address,
     "uint256": lambda word: int(word, 16),
+    "uint64": lambda word: int(word, 16),
     "uint8": _word_uint8,
     "bool": _word_bool,
     "bytes32": lambda word: "0x" + word,

@@ -2,11 +2,18 @@
 pragma solidity ^0.8.20;
 
 import {LenderPosition} from "./LenderPosition.sol";
+import {DepositTimelock} from "./DepositTimelock.sol";
 
 interface LoanCurrency {
     function transfer(address to, uint256 value) external returns (bool);
     function transferFrom(address from, address to, uint256 value) external returns (bool);
     function balanceOf(address account) external view returns (uint256);
+}
+
+interface Usdai {
+    function withdraw(address withdrawToken, uint256 usdaiAmount, uint256 withdrawAmountMin, address recipient)
+        external
+        returns (uint256);
 }
 
 interface Collateral {
@@ -17,7 +24,9 @@ interface Collateral {
 /// NFT ("USDai-LR") this router mints. Principal and repayments are in the currency token (USDC, 6 decimals).
 /// Interest accrues on chain by whole days (actual/365 on the principal outstanding, as the lenders' tapes accrue
 /// it): from the day of origination or of the last repayment, each day counted once it has begun, until the day
-/// of liquidation. The lender (the sUSDai vault) values its position from `balances()`.
+/// of liquidation. The lender (the sUSDai vault) values its position from `balances()`. A loan the vault pre-funded
+/// through the deposit timelock is originated from that deposit: the router takes the USDai, swaps it into the
+/// currency through USDai's withdraw, and lends it as the principal.
 contract LoanRouter {
     uint8 private constant TRANCHE = 0;
     /// @dev The loan currency (6 decimals) to the 18-decimal scaled balance of loanState().
@@ -49,6 +58,8 @@ contract LoanRouter {
     LenderPosition public immutable lenderPosition;
     address public immutable admin;
     address public immutable liquidator;
+    Usdai public immutable usdai;
+    DepositTimelock public immutable depositTimelock;
 
     mapping(bytes32 => Loan) private _loans;
     bytes32[] private _loanTermsHashes;
@@ -101,14 +112,23 @@ contract LoanRouter {
     error ExceedsOutstanding(uint256 principal, uint256 outstanding);
     error DeadlineNotPassed(uint64 repaymentDeadline);
     error SurplusExceedsProceeds(uint256 surplus, uint256 proceeds);
+    error PrefundingMismatch(uint256 deposited, uint256 principal);
 
     modifier onlyAdmin() {
         if (msg.sender != admin) revert NotAdmin(msg.sender);
         _;
     }
 
-    constructor(LoanCurrency currencyToken_, Collateral gpuTitle_, address liquidator_) {
+    constructor(
+        LoanCurrency currencyToken_,
+        Collateral gpuTitle_,
+        address liquidator_,
+        Usdai usdai_,
+        DepositTimelock depositTimelock_
+    ) {
         currencyToken = currencyToken_;
+        usdai = usdai_;
+        depositTimelock = depositTimelock_;
         gpuTitle = gpuTitle_;
         liquidator = liquidator_;
         admin = msg.sender;
@@ -179,6 +199,12 @@ contract LoanRouter {
         if (loan.status != UNINITIALIZED) revert WrongStatus(loanTermsHash, loan.status);
         if (gpuTokenIds.length == 0) revert NoCollateral();
         if (principal == 0 || originationFee >= principal || maturity <= block.timestamp) revert InvalidTerms();
+        (,,, uint256 prefunded,) = depositTimelock.depositOf(loanTermsHash);
+        if (prefunded != 0) {
+            if (prefunded != principal * BALANCE_SCALE) revert PrefundingMismatch(prefunded, principal);
+            depositTimelock.withdraw(loanTermsHash);
+            usdai.withdraw(address(currencyToken), prefunded, principal, address(this));
+        }
         loan.status = ACTIVE;
         loan.maturity = maturity;
         loan.repaymentDeadline = repaymentDeadline;

@@ -2,10 +2,12 @@
 pragma solidity ^0.8.20;
 
 import {ERC20Token} from "./ERC20Token.sol";
+import {DepositTimelock} from "./DepositTimelock.sol";
 
 interface StakedAsset {
     function transfer(address to, uint256 value) external returns (bool);
     function transferFrom(address from, address to, uint256 value) external returns (bool);
+    function approve(address spender, uint256 value) external returns (bool);
     function balanceOf(address account) external view returns (uint256);
     function baseToken() external view returns (address);
     function withdraw(address withdrawToken, uint256 usdaiAmount, uint256 withdrawAmountMin, address recipient)
@@ -24,6 +26,8 @@ interface LoanBook {
 /// its loan router position (currency held, principal outstanding, accrued interest) and the reserves it sent to
 /// the custodian, less the admin fee on income. A loan written off at its collateral sale lowers the share price.
 /// The custodian's T-bill yield is off chain: the admin reports it (cumulative) after each statement.
+/// USDai pre-funding a loan sits in the deposit timelock until the router originates the loan or the vault cancels
+/// the deposit after its expiration; the vault counts it at face value meanwhile.
 contract StakedUSDai is ERC20Token {
     uint256 private constant PRICE_SCALE = 1e18;
     /// @dev The loan router's currency (6 decimals) to USDai (18 decimals).
@@ -38,6 +42,7 @@ contract StakedUSDai is ERC20Token {
 
     StakedAsset public immutable usdai;
     LoanBook public immutable loanRouter;
+    DepositTimelock public immutable depositTimelock;
     address public immutable admin;
 
     /// @notice USDai sent to the custodian (at par, as base token).
@@ -70,6 +75,8 @@ contract StakedUSDai is ERC20Token {
         uint256 pendingShares
     );
     event RedemptionsServiced(uint256 shares, uint256 amount, bool allRedemptionsServiced);
+    event LoanTimelockDeposited(bytes32 indexed loanTermsHash, uint256 usdaiAmount, uint64 expiration);
+    event LoanTimelockCancelled(bytes32 indexed loanTermsHash, uint256 usdaiAmount);
 
     error NotAdmin(address caller);
     error NotController(address caller, address controller);
@@ -82,9 +89,12 @@ contract StakedUSDai is ERC20Token {
         _;
     }
 
-    constructor(StakedAsset usdai_, LoanBook loanRouter_) ERC20Token("Staked USDai", "sUSDai", 18) {
+    constructor(StakedAsset usdai_, LoanBook loanRouter_, DepositTimelock depositTimelock_)
+        ERC20Token("Staked USDai", "sUSDai", 18)
+    {
         usdai = usdai_;
         loanRouter = loanRouter_;
+        depositTimelock = depositTimelock_;
         admin = msg.sender;
     }
 
@@ -102,7 +112,9 @@ contract StakedUSDai is ERC20Token {
         (uint256 cash, uint256 principal, uint256 accrued) = loanRouter.balances();
         if (!withAccrued) accrued = 0;
         uint256 income = loanRouter.incomeReceived();
+        // The timelock holds only this vault's pre-fundings.
         int256 assets = int256(usdai.balanceOf(address(this))) - int256(claimableBalance)
+            + int256(usdai.balanceOf(address(depositTimelock)))
             + int256((cash + principal + accrued) * CURRENCY_SCALE)
             - int256((income + accrued) * CURRENCY_SCALE * ADMIN_FEE_BPS / BPS)
             + int256(custodianPrincipal) + custodianYield - custodianYield * int256(ADMIN_FEE_BPS) / int256(BPS);
@@ -221,6 +233,22 @@ contract StakedUSDai is ERC20Token {
     function fundLoans(uint256 usdaiAmount) external onlyAdmin returns (uint256) {
         _requireFree(usdaiAmount);
         return usdai.withdraw(loanRouter.currencyToken(), usdaiAmount, 0, address(loanRouter));
+    }
+
+    /// @notice Commits vault USDai to a loan not yet originated: the router may take it for the loan with these terms
+    /// until `expiration`; deposits for the same terms add up.
+    function depositLoanTimelock(bytes32 loanTermsHash, uint256 usdaiAmount, uint64 expiration) external onlyAdmin {
+        if (usdaiAmount == 0) revert ZeroAmount();
+        _requireFree(usdaiAmount);
+        usdai.approve(address(depositTimelock), usdaiAmount);
+        depositTimelock.deposit(address(loanRouter), loanTermsHash, address(usdai), usdaiAmount, expiration);
+        emit LoanTimelockDeposited(loanTermsHash, usdaiAmount, expiration);
+    }
+
+    /// @notice Takes back a pre-funding the router did not use, after its expiration.
+    function cancelLoanTimelock(bytes32 loanTermsHash) external onlyAdmin returns (uint256 usdaiAmount) {
+        usdaiAmount = depositTimelock.cancel(loanTermsHash);
+        emit LoanTimelockCancelled(loanTermsHash, usdaiAmount);
     }
 
     /// @notice Turns vault USDai into base token delivered to the custodian's deposit address.

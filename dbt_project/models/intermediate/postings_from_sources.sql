@@ -5,7 +5,7 @@
   are computed once.
 #}
 {% set families = [
-  'postings_usdai_reserve', 'postings_susdai', 'postings_loans', 'postings_interest_accrual',
+  'postings_usdai_reserve', 'postings_susdai', 'postings_loan_timelock', 'postings_loans', 'postings_interest_accrual',
   'postings_credit_loss_allowance', 'postings_insurance_recovery', 'postings_tbills'
 ] %}
 {% for family in families %}

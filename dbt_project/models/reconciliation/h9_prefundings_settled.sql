@@ -1,0 +1,58 @@
+{#
+  H9: no loan pre-funding outlives its expiration. USDai the vault committed to a loan's terms through the deposit
+  timelock (1030, by loanTermsHash) is either taken by the loan's origination or cancelled by the vault once it has
+  expired; one still held at a day's close past its expiration (the latest deposit's, as the contract keeps it) is
+  neither a loan nor the vault's USDai, and is a warning every day until it is cancelled. One row per ledger day
+  and per pre-funding held at its close (`prefunding:none` when none is).
+#}
+with ledger_days as (
+    select distinct partition_date from {{ ref('trial_balance') }}
+),
+movements as (
+    select partition_date, sub_account as loan_terms_hash, sum(debit) - sum(credit) as movement
+    from {{ ref('journal_lines') }}
+    where account_code = '1030'
+    group by partition_date, sub_account
+),
+held as (
+    select d.partition_date, m.loan_terms_hash, sum(m.movement) as balance
+    from ledger_days d
+    inner join movements m on m.partition_date <= d.partition_date
+    group by d.partition_date, m.loan_terms_hash
+    having sum(m.movement) <> 0
+),
+deposits as (
+    select partition_date, block_number, log_index, loan_terms_hash, expiration
+    from {{ ref('loan_timelock_deposits') }}
+    where event = 'LoanTimelockDeposited'
+),
+expirations as (
+    select h.partition_date, h.loan_terms_hash, h.balance,
+           (select dep.expiration from deposits dep
+            where dep.loan_terms_hash = h.loan_terms_hash and dep.partition_date <= h.partition_date
+            order by dep.block_number desc, dep.log_index desc limit 1) as expiration,
+           {{ dbt.datediff("cast('1970-01-01' as timestamp)", "cast(h.partition_date as timestamp)", "second") }}
+             + 86400 as day_end
+    from held h
+),
+rows as (
+    select partition_date, 'prefunding:' || loan_terms_hash as entity_key, balance, expiration, day_end
+    from expirations
+    union all
+    select d.partition_date, 'prefunding:none', null, null, null
+    from ledger_days d
+    where not exists (select 1 from held h where h.partition_date = d.partition_date)
+)
+select partition_date as check_date, entity_key, 'warn' as severity,
+       'originated or cancelled by its expiration' as expected,
+       case when balance is null then 'none held'
+            else cast(balance as varchar) || ' USDai held, expiring at unix '
+                 || coalesce(cast(expiration as varchar), 'unknown') end as actual,
+       coalesce(cast(balance as varchar), '0') as difference,
+       'none' as tolerance,
+       balance is null or (expiration is not null and expiration >= day_end) as within_tolerance,
+       'USDai pre-funding a loan through the deposit timelock, past its expiration with neither the loan '
+         || 'originated nor the deposit cancelled' as description,
+       coalesce('day ends at unix ' || cast(day_end as varchar), '') as cutoffs,
+       'journal_lines 1030 + loan_timelock_deposits@' || cast(partition_date as varchar) as lineage
+from rows
