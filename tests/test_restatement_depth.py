@@ -224,6 +224,7 @@ def h6_rows(home: Path) -> dict[date, set[tuple[str, str]]]:
 
 
 @pytest.mark.fault("a reorganisation replacing two ingested days, at the confirmation depth")
+@pytest.mark.long
 def test_a_reorganisation_across_two_days_restates_both_like_a_fresh_build(deep_chain, tmp_path, reliability):
     """A fork on day N replacing days N and N+1, the new chain confirming N+1 by exactly `confirmations` blocks:
     the next run re-ingests both days (their recorded hashes are the new chain's), H6 reports both, every posted
