@@ -30,10 +30,11 @@ DAYS = 30
 LAST = START + timedelta(days=DAYS - 1)
 CLI = Path(sys.executable).parent / "backed"
 PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
-# What a backfill of the daily pipeline ingests and builds; the attestations (one run per day either way, their
+# What a backfill of the daily pipeline ingests and builds (the checks' views with the marts they check, as the
+# ledger job builds them); the attestations (one run per day either way, their
 # concurrency is that of any backfill) are left out to keep the test's wall time down.
 SELECT = "group:chain or group:loan_books or group:telemetry or group:custodian or group:staging " \
-         "or group:ledger_postings or group:ledger"
+         "or group:ledger_postings or group:ledger or group:reconciliation"
 PARTITIONS_PER_RUN = 10  # 3 runs of the off-chain sources side by side, beside the chain's run, on 2 cores
 # Wall-clock columns: when a file reached the inbox differs between any two runs, serial or not.
 WALL_CLOCK_COLUMNS = {"received_at", "superseded_received_at"}
