@@ -22,7 +22,8 @@ def _date(value: str | None, option: str) -> date:
 @click.option("--from", "first", help="First day (YYYY-MM-DD).")
 @click.option("--to", "last", help="Last day (YYYY-MM-DD), inclusive.")
 @click.option("--select", default=None,
-              help="Dagster asset selection, e.g. 'group:ledger or group:attestation' (default: the daily pipeline).")
+              help="Dagster asset selection, e.g. 'group:ledger or group:reconciliation' (the marts and the views "
+                   "their checks read; default: the daily pipeline).")
 @click.option("--profile", default=None, help="Chain profile for the runs (sandbox, arbitrum); default $BACKED_PROFILE.")
 @click.option("--resume", "resume_id", default=None,
               help="Carry on an interrupted backfill, or re-execute a failed one from failure.")
@@ -36,7 +37,7 @@ def backfill(ctx: click.Context, first: str | None, last: str | None, select: st
 
     \b
     backed backfill --from 2026-01-01 --to 2026-01-03
-    backed backfill --from 2026-01-02 --to 2026-01-03 --select 'group:ledger or group:attestation'
+    backed backfill --from 2026-01-02 --to 2026-01-03 --select 'group:ledger or group:reconciliation'
     backed backfill --resume <ID>
     """
     from orchestration.backfills import (BackfillError, backfill_log, children_output_to, drive_backfill,
