@@ -249,27 +249,32 @@ def _key(spec: EventSpec) -> tuple[str, int]:
     return spec.topic0, spec.indexed_count
 
 
-def _declared_events() -> list[tuple[str, str, str]]:
+def _declared_events(overlay: dict) -> list[tuple[str, str, str]]:
     """(declaration, declared in, release) of every event the catalogue and the overlay list."""
     catalogue = json.loads(CATALOGUE_PATH.read_text())["events"]
-    overlay = tomllib.loads(OVERLAY_PATH.read_text())
     declared = [(event["declaration"], ", ".join(event["declared_in"]), event["emitted_by_release"] or "")
                 for event in catalogue]
     declared += [(event["declaration"], event["declared_in"], event["release"]) for event in overlay["also_emitted"]]
     return declared
 
 
+def _model_from_arguments(name: str) -> str:
+    """The model that reads an event from its `arguments` alone (the ledger's are MODELLED_DECLARATIONS)."""
+    if name in CONTRACT_CHANGE_EVENTS:
+        return "contract_changes"
+    return "bridge" if name in BRIDGE_EVENTS else ""
+
+
 def _build_registry() -> dict[tuple[str, int], EventSpec]:
     registry: dict[tuple[str, int], EventSpec] = {}
-    for declaration, declared_in, release in _declared_events():
-        name = declaration.split("(")[0]
-        model = ("contract_changes" if name in CONTRACT_CHANGE_EVENTS else "bridge" if name in BRIDGE_EVENTS else "")
-        spec = parse_declaration(declaration, declared_in, release=release, model=model)
+    overlay = tomllib.loads(OVERLAY_PATH.read_text())
+    for declaration, declared_in, release in _declared_events(overlay):
+        spec = parse_declaration(declaration, declared_in, release=release)
+        spec = replace(spec, model=_model_from_arguments(spec.name))
         if _key(spec) in registry:
             raise RegistryError(f"{spec.signature} is declared twice with {spec.indexed_count} indexed arguments")
         registry[_key(spec)] = spec
-    releases = tomllib.loads(OVERLAY_PATH.read_text())["releases"]
-    for key_text, release in releases.items():
+    for key_text, release in overlay["releases"].items():
         signature, _, indexed = key_text.rpartition("/")
         key = (signature_topic0(signature), int(indexed))
         if key not in registry:

@@ -21,19 +21,24 @@ interfaces as (
   select distinct partition_date, lower(address) as router_address, interface
   from {{ ref('stg_chain_address_book') }}
   where role = 'loan_router'
+),
+
+typed as (
+  select reads.*, coalesce(interfaces.interface, 'LoanRouterV1') as interface
+  from reads
+  left join interfaces
+    on interfaces.partition_date = reads.partition_date and interfaces.router_address = lower(reads.router_address)
 )
 
 select
-  reads.partition_date,
-  reads.loan_terms_hash,
-  reads.router_address,
-  coalesce(interfaces.interface, 'LoanRouterV1') as interface,
-  reads.status_code,
+  typed.partition_date,
+  typed.loan_terms_hash,
+  typed.router_address,
+  typed.interface,
+  typed.status_code,
   statuses.status,
   coalesce(statuses.tape_statuses, '') as tape_statuses,
-  reads.scaled_balance
-from reads
-left join interfaces
-  on interfaces.partition_date = reads.partition_date and interfaces.router_address = lower(reads.router_address)
+  typed.scaled_balance
+from typed
 left join {{ ref('loan_router_statuses') }} statuses
-  on statuses.interface = coalesce(interfaces.interface, 'LoanRouterV1') and statuses.status_code = reads.status_code
+  on statuses.interface = typed.interface and statuses.status_code = typed.status_code
