@@ -41,6 +41,9 @@ class SandboxProtocol:
     usdai_bridge_adapter: Contract
     # Not in the address book: the USDai it holds is outstanding, and the ledger reads the vault's events about it.
     deposit_timelock: Contract
+    # The base token and swap adapter of USDai's v1.4 release (PYUSD), in the book as a base token from the start.
+    next_base_token: Contract
+    next_swap: Contract
     start_blocks: dict[str, int]
 
     def address_book(self, custodian: str, insurer: str) -> list[AddressBookEntry]:
@@ -55,6 +58,8 @@ class SandboxProtocol:
                              self.start_blocks[role], "LoanRouterV1" if role == "loan_router" else None)
             for role in roles
         ]
+        entries.insert(roles.index("base_token") + 1, AddressBookEntry(
+            "base_token", self.next_base_token.address, False, "PYUSD", 6, self.start_blocks["next_base_token"]))
         entries.append(AddressBookEntry("custodian", custodian, False, None, None, None))
         entries.append(AddressBookEntry("insurer", insurer, False, None, None, None))
         return entries
@@ -66,6 +71,9 @@ def deploy_protocol(chain: SandboxChain, admin: str, liquidator: str, at: int) -
     base_token, base_receipt = chain.deploy("SandboxERC20", "Wrapped M", "wM", 6, sender=admin, at=next(clock))
     usdc, usdc_receipt = chain.deploy("SandboxERC20", "USD Coin", "USDC", 6, sender=admin, at=next(clock))
     swap, swap_receipt = chain.deploy("SandboxSwap", base_token.address, usdc.address, sender=admin, at=next(clock))
+    next_base_token, next_base_receipt = chain.deploy("SandboxERC20", "PayPal USD", "PYUSD", 6, sender=admin,
+                                                      at=next(clock))
+    next_swap, _ = chain.deploy("SandboxSwap", next_base_token.address, usdc.address, sender=admin, at=next(clock))
     usdai, usdai_receipt = chain.deploy("USDai", base_token.address, swap.address, sender=admin, at=next(clock))
     gpu_title, title_receipt = chain.deploy("GpuTitle", sender=admin, at=next(clock))
     deposit_timelock, _ = chain.deploy("DepositTimelock", sender=admin, at=next(clock))
@@ -81,8 +89,8 @@ def deploy_protocol(chain: SandboxChain, admin: str, liquidator: str, at: int) -
     return SandboxProtocol(
         base_token=base_token, usdc=usdc, swap=swap, usdai=usdai, susdai=susdai, loan_router=loan_router,
         gpu_title=gpu_title, lender_position=lender_position, usdai_bridge_adapter=bridge,
-        deposit_timelock=deposit_timelock,
-        start_blocks={"base_token": base_receipt.block_number, "usdc": usdc_receipt.block_number,
+        deposit_timelock=deposit_timelock, next_base_token=next_base_token, next_swap=next_swap,
+        start_blocks={"base_token": base_receipt.block_number, "next_base_token": next_base_receipt.block_number, "usdc": usdc_receipt.block_number,
                       "swap": swap_receipt.block_number, "usdai": usdai_receipt.block_number,
                       "gpu_title": title_receipt.block_number, "loan_router": router_receipt.block_number,
                       "lender_position": router_receipt.block_number, "susdai": susdai_receipt.block_number,

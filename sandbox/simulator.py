@@ -294,6 +294,7 @@ class _ProtocolSimulation:
         self.usdai_supply = 0
         self.usdai_bridged = 0  # USDai burned here for other chains, still backed here (USDai.bridgedSupply)
         self.usdai_reserve = 0  # base token held by USDai
+        self.base_token_migrated = False  # USDai's v1.4 release: its base token is PYUSD, no longer wM
         self.router_usdc = 0
         self.router_income = 0  # USDC units: fees, interest and sale proceeds beyond principal received
         self.vault = _VaultBook()
@@ -352,11 +353,13 @@ class _ProtocolSimulation:
     def _fund_actors(self) -> None:
         p, a = self.protocol, self.accounts
         admin = a.admin
-        for token in (p.base_token, p.usdc):
-            token.transact("mint", p.swap.address, SWAP_LIQUIDITY, sender=admin, at=self._at(0))
+        for swap, base_token in ((p.swap, p.base_token), (p.next_swap, p.next_base_token)):
+            for token in (base_token, p.usdc):
+                token.transact("mint", swap.address, SWAP_LIQUIDITY, sender=admin, at=self._at(0))
         for user in a.users:
-            p.base_token.transact("mint", user, TOKEN_FLOAT, sender=admin, at=self._at(0))
-            p.base_token.transact("approve", p.usdai.address, MAX_UINT, sender=user, at=self._at(0))
+            for base_token in (p.base_token, p.next_base_token):
+                base_token.transact("mint", user, TOKEN_FLOAT, sender=admin, at=self._at(0))
+                base_token.transact("approve", p.usdai.address, MAX_UINT, sender=user, at=self._at(0))
             p.usdai.transact("approve", p.susdai.address, MAX_UINT, sender=user, at=self._at(0))
         p.usdc.transact("mint", a.users[3], TOKEN_FLOAT, sender=admin, at=self._at(0))
         p.usdc.transact("approve", p.usdai.address, MAX_UINT, sender=a.users[3], at=self._at(0))
@@ -368,8 +371,9 @@ class _ProtocolSimulation:
         # The insurance pool is a wallet of the sandbox's own, not one of anvil's accounts.
         self.chain.rpc("anvil_impersonateAccount", INSURANCE_POOL)
         self.chain.rpc("anvil_setBalance", INSURANCE_POOL, hex(10**21))
-        p.base_token.transact("mint", INSURANCE_POOL, TOKEN_FLOAT, sender=admin, at=self._at(0))
-        p.base_token.transact("approve", p.usdai.address, MAX_UINT, sender=INSURANCE_POOL, at=self._at(0))
+        for base_token in (p.base_token, p.next_base_token):
+            base_token.transact("mint", INSURANCE_POOL, TOKEN_FLOAT, sender=admin, at=self._at(0))
+            base_token.transact("approve", p.usdai.address, MAX_UINT, sender=INSURANCE_POOL, at=self._at(0))
 
     def _injected(self, kind: str) -> bool:
         return any(injection.kind == kind and injection.date == self.today for injection in self.injections)
@@ -425,7 +429,8 @@ class _ProtocolSimulation:
         self.applied.append(replace(dropped, kind="reorg", detail="deposit dropped by the reorganisation"))
 
     # The simulator's own state, everything a revert of the chain must take back with it.
-    _BOOKS = ("ledger", "usdai_balances", "usdai_supply", "usdai_bridged", "usdai_reserve", "router_usdc", "router_income", "vault",
+    _BOOKS = ("ledger", "usdai_balances", "usdai_supply", "usdai_bridged", "usdai_reserve", "base_token_migrated",
+              "router_usdc", "router_income", "vault",
               "loans",
               "custodian_cash", "custodian_opening_cash", "custodian_receipts", "closes", "applied", "files")
 
@@ -439,8 +444,13 @@ class _ProtocolSimulation:
     # --- chain actions ------------------------------------------------------------------------------------------
 
     @property
+    def _base_token(self):
+        """The token USDai holds its reserve in now: wM, then PYUSD from the v1.4 release on."""
+        return self.protocol.next_base_token if self.base_token_migrated else self.protocol.base_token
+
+    @property
     def _base_at_usdai(self) -> str:
-        return f"{self.protocol.base_token.address}@{self.protocol.usdai.address}"
+        return f"{self._base_token.address}@{self.protocol.usdai.address}"
 
     @property
     def _usdc_at_router(self) -> str:
@@ -452,7 +462,7 @@ class _ProtocolSimulation:
 
     def _deposit(self, action: Action) -> None:
         p, user, amount = self.protocol, action.actor, action.amount
-        token = p.base_token if action.token == "base" else p.usdc
+        token = self._base_token if action.token == "base" else p.usdc
         minted = amount * SCALE
         receipt = p.usdai.transact("deposit", token.address, amount, minted, user, sender=user, at=self._at(action.at))
         receipt.expect(p.usdai.address, "Deposited", caller=user, recipient=user, depositToken=token.address,
@@ -487,7 +497,7 @@ class _ProtocolSimulation:
 
     def _send_to_custodian(self, action: Action) -> None:
         p, custodian = self.protocol, self.accounts.custodian
-        receipt = self._vault_withdrawal("sendToCustodian", action, (custodian,), custodian, p.base_token.address)
+        receipt = self._vault_withdrawal("sendToCustodian", action, (custodian,), custodian, self._base_token.address)
         usd = token_amount(action.amount * DOLLAR, 6)
         self.vault.custodian_principal += action.amount * WAD
         self.custodian_receipts[self.today].append((receipt.tx_hash, usd))
@@ -750,14 +760,36 @@ class _ProtocolSimulation:
         self.usdai_bridged -= amount
 
     def _upgrade(self, action: Action) -> None:
-        """USDai's proxy gets new code: no value moves, so the ground truth posts nothing; H8 warns of it."""
-        p = self.protocol
+        """USDai's proxy gets new code (H8 warns of it). The released one is USDai v1.4's: the base token becomes
+        PYUSD, and the admin converts the whole reserve from wM at once (base_token_converted). The code nobody
+        announced moves no value: nothing to post."""
+        p, admin = self.protocol, self.accounts.admin
         implementation = to_checksum_address(action.recipient)
-        receipt = p.usdai.transact("upgradeTo", implementation, sender=self.accounts.admin, at=self._at(action.at))
+        if action.kind == "upgrade" and not self.base_token_migrated:
+            receipt = p.usdai.transact("migrateBaseToken", implementation, p.next_base_token.address,
+                                       p.next_swap.address, sender=admin, at=self._at(action.at))
+            receipt.expect(p.usdai.address, "Upgraded", implementation=implementation)
+            self._convert_reserve(action)
+            return
+        receipt = p.usdai.transact("upgradeTo", implementation, sender=admin, at=self._at(action.at))
         receipt.expect(p.usdai.address, "Upgraded", implementation=implementation)
         if action.kind == "unannounced-upgrade":
             self.applied.append(AppliedInjection("unannounced-upgrade", self.today, entity=implementation,
                                                  tx_hash=receipt.tx_hash))
+
+    def _convert_reserve(self, action: Action) -> None:
+        p, admin, amount = self.protocol, self.accounts.admin, self.usdai_reserve
+        former_at_usdai = self._base_at_usdai
+        p.next_base_token.transact("mint", admin, amount, sender=admin, at=self._at(action.at))
+        p.next_base_token.transact("approve", p.usdai.address, amount, sender=admin, at=self._at(action.at))
+        receipt = p.usdai.transact("convertBaseToken", amount, sender=admin, at=self._at(action.at))
+        receipt.expect(p.usdai.address, "BaseTokenConverted", converter=admin, amount=amount)
+        receipt.expect(p.base_token.address, "Transfer", **{"from": p.usdai.address, "to": admin, "value": amount})
+        receipt.expect(p.next_base_token.address, "Transfer", **{"from": admin, "to": p.usdai.address, "value": amount})
+        self.base_token_migrated = True
+        usd = token_amount(amount, 6)
+        self.ledger.post("base_token_converted", [debit("1020", usd, self._base_at_usdai),
+                                                  credit("1020", usd, former_at_usdai)])
 
     def _request_redeem(self, action: Action) -> None:
         p, user, vault = self.protocol, action.actor, self.vault
@@ -820,7 +852,7 @@ class _ProtocolSimulation:
         dollars = self.usdai_balances[user] * action.fraction_bps // 10_000 // WAD
         if dollars == 0:
             return
-        token = p.base_token if action.token == "base" else p.usdc
+        token = self._base_token if action.token == "base" else p.usdc
         usdai_amount, paid = dollars * WAD, dollars * DOLLAR
         receipt = p.usdai.transact("withdraw", token.address, usdai_amount, paid, user, sender=user,
                                    at=self._at(action.at))
@@ -1105,7 +1137,10 @@ class _ProtocolSimulation:
         expected = {
             ("USDai.totalSupply", p.usdai.call("totalSupply", block=block)): self.usdai_supply,
             ("USDai.bridgedSupply", p.usdai.call("bridgedSupply", block=block)): self.usdai_bridged,
-            ("base.balanceOf(USDai)", p.base_token.call("balanceOf", p.usdai.address, block=block)): self.usdai_reserve,
+            ("base.balanceOf(USDai)", self._base_token.call("balanceOf", p.usdai.address, block=block)):
+                self.usdai_reserve,
+            ("wM.balanceOf(USDai), after the conversion", p.base_token.call("balanceOf", p.usdai.address, block=block)
+             if self.base_token_migrated else 0): 0,
             ("USDC.balanceOf(router)", p.usdc.call("balanceOf", p.loan_router.address, block=block)): self.router_usdc,
             ("USDai.balanceOf(sUSDai)", p.usdai.call("balanceOf", p.susdai.address, block=block)):
                 self.usdai_balances[p.susdai.address],

@@ -32,7 +32,8 @@ its allowance of 100.027397260273972603; Frank's L5 is liquidated by the v1 rout
 19.972602739726027397 over its principal and interest. L1 is back on the tape, current, with all GPUs reporting:
 the tape's accrued balance shows day 3's interest, which the ledger catches up; its allowance is released. L6 is 91
 days past due with its GPU back: 100% of its exposure. The short bill matures at par; the April bill rises to
-148.53. The vault cancels the withdrawn offer's pre-funding after its expiration. The day's credit losses are a net release, the holders' claim rising by it and by the fee on L4's interest
+148.53. The vault cancels the withdrawn offer's pre-funding after its expiration. USDai's admin converts its reserve
+from wM to PYUSD (USDai v1.4): 457 of each, the reserve's size unchanged. The day's credit losses are a net release, the holders' claim rising by it and by the fee on L4's interest
 written off. L4's claim on its cover (50% of the 120 of principal lost, 60) waits for its waiting
 period, which runs past day 4: nothing is recognised yet.
 
@@ -64,7 +65,9 @@ DAYS = (DAY_1, DAY_2, DAY_3, DAY_4)
 USDAI = "0x0A1a1A107E45b7Ced86833863f482BC5f4ed82EF"
 SUSDAI = "0x0B2b2B2076d95dda7817e785989fE353fe955ef9"
 LOAN_ROUTER = "0x0C2ED170F2bB1DF1a44292Ad621B577b3C9597D1"
-BASE_TOKEN = "0x46850aD61C2B7d64d08c9C754F45254596696984"  # PYUSD
+BASE_TOKEN = "0x437cc33344a0B27A429f795ff6B469C72698B291"  # wM, USDai's base token until day 4's conversion
+PYUSD = "0x46850aD61C2B7d64d08c9C754F45254596696984"  # the base token from day 4 (USDai v1.4)
+ADMIN = to_checksum_address("0x" + "ad" * 20)  # USDai's admin, who converts the reserve
 USDC = "0xaf88d065e77c8cC2239327C5EDb3A432268e5831"
 CUSTODIAN = to_checksum_address("0x" + "c5" * 20)
 ALICE = to_checksum_address("0x" + "a1" * 20)
@@ -111,6 +114,7 @@ SIGNATURES = {
     "LiquidationProceedsDeposited": "LiquidationProceedsDeposited(bytes32,uint256,uint256,uint256)",
     "LoanTimelockDeposited": "LoanTimelockDeposited(bytes32,uint256,uint64)",
     "LoanTimelockCancelled": "LoanTimelockCancelled(bytes32,uint256)",
+    "BaseTokenConverted": "BaseTokenConverted(address,uint256)",
 }
 CONTRACTS = {"usdai": USDAI, "susdai": SUSDAI, "loan_router": LOAN_ROUTER}
 
@@ -143,8 +147,9 @@ def _usd(text: str) -> Decimal:
     return Decimal(text)
 
 
-def _event(day: date, block_number: int, tx: int, log_index: int, role: str, event: str, **arguments: Any) -> dict:
-    address = {"usdai": USDAI, "susdai": SUSDAI, "loan_router": LOAN_ROUTER}[role]
+def _event(day: date, block_number: int, tx: int, log_index: int, role: str, event: str, *, token: str = "",
+           **arguments: Any) -> dict:
+    address = token or {"usdai": USDAI, "susdai": SUSDAI, "loan_router": LOAN_ROUTER}[role]
     signature = SIGNATURES[event]
     row = {name: None for name in SCHEMAS["chain_events"].names}
     row.update(
@@ -298,6 +303,13 @@ def _chain_events_day_4() -> list[dict]:
         _event(day, 401, 52, 0, "usdai", "Transfer", from_address=TIMELOCK, to_address=SUSDAI, value=20 * USDAI_UNIT),
         _event(day, 401, 52, 1, "susdai", "LoanTimelockCancelled", loan_terms_hash=WITHDRAWN_OFFER,
                usdai_amount=20 * USDAI_UNIT),
+        # USDai v1.4 moves the reserve from wM to PYUSD: the admin takes USDai's 457 wM (1000 - 350 - 150 - 100 + 500
+        # - 300 - 100 - 50 + 7) and puts in 457 PYUSD (base_token_converted 1020 PYUSD@USDai / 1020 wM@USDai 457).
+        _event(day, 402, 53, 0, "base_token", "Transfer", token=BASE_TOKEN, from_address=USDAI, to_address=ADMIN,
+               value=457 * USDC_UNIT),
+        _event(day, 402, 53, 1, "base_token", "Transfer", token=PYUSD, from_address=ADMIN, to_address=USDAI,
+               value=457 * USDC_UNIT),
+        _event(day, 402, 53, 2, "usdai", "BaseTokenConverted", caller=ADMIN, amount=457 * USDC_UNIT),
     ]
 
 
@@ -354,7 +366,9 @@ def chain_address_book(day: date) -> list[dict]:
         ("usdai", USDAI, True, "USDai", 18),
         ("susdai", SUSDAI, True, "sUSDai", 18),
         ("loan_router", LOAN_ROUTER, True, None, None),
-        ("base_token", BASE_TOKEN, False, "PYUSD", 6),
+        # USDai's reserve is in wM until day 4's conversion, in PYUSD from then (the day's baseToken()).
+        ("base_token" if day < DAY_4 else "inactive_base_token", BASE_TOKEN, False, "wM", 6),
+        ("base_token" if day >= DAY_4 else "inactive_base_token", PYUSD, False, "PYUSD", 6),
         ("usdc", USDC, False, "USDC", 6),
         ("custodian", CUSTODIAN, False, None, None),
         ("insurer", INSURER, False, None, None),

@@ -87,6 +87,7 @@ contract Protocol {
     event ActionFailed(string indexed action, bytes reason);
     event LoanTimelockDeposited(bytes32 indexed loanTermsHash, uint256 usdaiAmount, uint64 expiration);
     event LoanTimelockCancelled(bytes32 indexed loanTermsHash, uint256 usdaiAmount);
+    event BaseTokenConverted(address indexed converter, uint256 amount);
     event PoolDeposited(address indexed pool, uint128 indexed tick, uint256 usdaiAmount, uint256 poolCurrencyAmount);
     event WhitelistedTokensAdded(address[] tokens, uint256[] minAmounts);
     event Executed(address indexed target, bytes4 indexed selector);
@@ -107,6 +108,9 @@ contract Protocol {
     function setVault(uint256 assets, uint256 shares, uint256[3] calldata balances, uint256[5] calldata queue) external {
         totalAssets = assets; totalShares = shares; routerBalances = balances; queueInfo = queue;
     }
+    // USDai's baseToken(): the token its reserve is held in (wM until v1.4, PYUSD since).
+    address public baseToken;
+    function setBaseToken(address token) external { baseToken = token; }
     function setLoan(bytes32 h, uint8 status, uint64 maturity, uint64 deadline, uint256 scaledBalance) external {
         loans[h] = LoanState(status, maturity, deadline, scaledBalance);
     }
@@ -140,6 +144,7 @@ contract Protocol {
     function emitLiquidationProceedsDeposited(bytes32 h, uint256 proceeds, uint256 fee, uint256 surplus) external { emit LiquidationProceedsDeposited(h, proceeds, fee, surplus); }
     function emitLoanTimelockDeposited(bytes32 h, uint256 usdaiAmount, uint64 expiration) external { emit LoanTimelockDeposited(h, usdaiAmount, expiration); }
     function emitLoanTimelockCancelled(bytes32 h, uint256 usdaiAmount) external { emit LoanTimelockCancelled(h, usdaiAmount); }
+    function emitBaseTokenConverted(address converter, uint256 amount) external { emit BaseTokenConverted(converter, amount); }
     function emitBundleMinted(uint256 tokenId, address account, bytes calldata bundle) external { emit BundleMinted(tokenId, account, bundle); }
     function emitBundleUnwrapped(uint256 tokenId, address account) external { emit BundleUnwrapped(tokenId, account); }
     function emitNotInTheCatalogue(uint256 what, uint256 value) external { emit NotInTheCatalogue(what, value); }

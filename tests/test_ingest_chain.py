@@ -153,6 +153,8 @@ EMITTED = [
      {"loan_terms_hash": LOAN, "usdai_amount": 7 * 10**18, "expiration": 2**64 - 1}),
     ("Protocol", "emitLoanTimelockCancelled(bytes32,uint256)", (bytes.fromhex(LOAN[2:]), 7 * 10**18),
      "LoanTimelockCancelled(bytes32,uint256)", {"loan_terms_hash": LOAN, "usdai_amount": 7 * 10**18}),
+    ("Protocol", "emitBaseTokenConverted(address,uint256)", (ALICE, 457 * 10**6), "BaseTokenConverted(address,uint256)",
+     {"caller": ALICE, "amount": 457 * 10**6}),
     ("Protocol", "emitBundleMinted(uint256,address,bytes)", (5, ALICE, b"\xaa" * 70), "BundleMinted(uint256,address,bytes)",
      {"token_id": "5", "account": ALICE, "encoded_bundle": "0x" + "aa" * 70}),
     ("Protocol", "emitBundleUnwrapped(uint256,address)", (5, ALICE), "BundleUnwrapped(uint256,address)",
@@ -504,11 +506,19 @@ def test_sandbox_days_ingest_to_the_numbers_the_simulator_closed_each_day_with(s
                                             else 0 end)) over (order by partition_date)
         from {chain_events} where contract_role = 'usdai' and event = 'Transfer' group by partition_date"""))
     for day, close in closes.items():
-        state = {(role, method, key, field): int(value) for role, method, key, field, value in lake_query(
-            lake, "select contract_role, method, key, field, value from {chain_state} where partition_date = ?", [day])}
+        rows = lake_query(lake, "select contract_role, contract_address, method, key, field, value from {chain_state} "
+                                "where partition_date = ?", [day])
+        state = {(role, method, key, field): int(value) for role, _, method, key, field, value in rows}
         usdai, susdai = result.address_of("usdai"), result.address_of("susdai")
         assert state[("usdai", "totalSupply", "", "value")] == close.usdai_total_supply == supply_from_events[day]
-        assert state[("base_token", "balanceOf", usdai, "value")] == close.usdai_reserve
+        # Both base tokens are read (wM, and PYUSD of USDai's v1.4 release); the book names the one USDai uses.
+        reserve = {token: int(value) for role, token, method, key, _, value in rows
+                   if (role, method, key) == ("base_token", "balanceOf", usdai)}
+        base_tokens = [entry.address for entry in result.address_book if entry.role == "base_token"]
+        assert reserve == {base_tokens[0]: close.usdai_reserve, base_tokens[1]: 0}
+        assert lake_query(lake, "select role, address from {chain_address_book} where partition_date = ? and "
+                                "role like '%base_token'", [day]) == [("base_token", base_tokens[0]),
+                                                                      ("inactive_base_token", base_tokens[1])]
         assert state[("susdai", "totalAssets", "", "value")] == close.susdai_total_assets
         chain = summaries[day]["chain"]
         assert chain.to_block == chain.state_block == close.last_block

@@ -179,3 +179,30 @@ def test_usdai_sent_to_another_chain_stays_outstanding_and_its_return_is_no_unba
     assert query(sandbox_home, "select count(*) from main.journal_lines where rule_id = 'usdai_unbacked_mint'") == [(0,)]
     assert query(sandbox_home, """select count(*), count(*) filter (where within_tolerance)
                                   from main.r1_supply_matches_events""") == [(2 * DAYS, 2 * DAYS)]
+
+
+def test_the_reserve_moves_from_wm_to_pyusd_at_the_release_and_coverage_never_dips(sandbox_home):
+    """The month's release is USDai v1.4's: its base token becomes PYUSD and the admin converts the whole reserve
+    (BaseTokenConverted). From that day the address book names PYUSD the base token (USDai.baseToken() at the
+    close), the ledger's wM @ USDai is empty and its PYUSD @ USDai holds what wM held, and R2 (every base token's
+    balance against supply and against the ledger) holds every day, the day of the conversion included."""
+    release = START + timedelta(days=17)
+    tokens = dict(query(sandbox_home, """select token_symbol, address from main.address_book
+                                         where role in ('base_token', 'inactive_base_token') group by all"""))
+    base = dict(query(sandbox_home, """select b.partition_date, b.token_symbol from main.address_book as b
+                                       where b.role = 'base_token'"""))
+    assert {day for day, symbol in base.items() if symbol == "PYUSD"} == {
+        release + timedelta(days=n) for n in range((LAST - release).days + 1)}
+    [(converted_on, amount)] = query(sandbox_home, """select partition_date, sum(debit) from main.journal_lines
+                                                       where rule_id = 'base_token_converted' group by all""")
+    held = dict(query(sandbox_home, f"""select split_part(sub_account, '@', 1), closing_balance
+                                        from main.reserve_balances where account_code = '1020'
+                                        and partition_date = '{release - timedelta(days=1)}'"""))
+    assert converted_on == release and 0 < amount <= held[tokens["wM"]]
+    after = dict(query(sandbox_home, f"""select split_part(sub_account, '@', 1), closing_balance
+                                         from main.reserve_balances where account_code = '1020'
+                                         and partition_date = '{LAST}'"""))
+    assert after[tokens["wM"]] == 0 and after[tokens["PYUSD"]] > 0
+    assert query(sandbox_home, """select count(*), count(*) filter (where within_tolerance)
+                                  from main.r2_supply_backed_on_chain where entity_key = 'usdai:public_backing_rule'""") \
+        == [(DAYS, DAYS)]

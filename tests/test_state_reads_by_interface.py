@@ -4,11 +4,12 @@ repaymentDeadline, scaledBalance), and numbers its statuses otherwise. Read from
 from __future__ import annotations
 
 import pytest
+from eth_utils import to_checksum_address
 
 from assets.chain.blocks import BlockHeader
 from assets.chain.profiles import AddressBookEntry, ChainProfile
 from assets.chain.rpc import JsonRpcClient
-from assets.chain.state import StateReader, state_reads
+from assets.chain.state import StateReader, UnlistedBaseToken, current_base_token, state_reads
 from tests.local_chain import EMITTERS_SOL, LocalChain, compile_solidity, utc
 
 LOAN_V1 = "0x" + "11" * 32
@@ -59,3 +60,27 @@ def test_the_arbitrum_profile_says_which_router_runs_which_interface(monkeypatch
     assert {entry.address: entry.interface for entry in profile.entries("loan_router")} == {
         "0x0C2ED170F2bB1DF1a44292Ad621B577b3C9597D1": "LoanRouterV1",
         "0x1C2ED170de32846316784c4fd58A5e3C7563E12f": "LoanRouterV2"}
+
+
+def test_the_base_token_of_the_day_is_the_one_usdai_names_at_the_close(routers):
+    """With wM and PYUSD both in the book, `USDai.baseToken()` at the day's close says which one the reserve is in
+    (the address book names it `base_token`, the other `inactive_base_token`); a token the book does not list stops
+    the day with what to add."""
+    chain, usdai, _ = routers
+    wm, pyusd, unlisted = (to_checksum_address("0x" + digits * 20) for digits in ("4a", "46", "99"))
+    profile = ChainProfile(name="test", chain_id=31337, rpc_url=chain.url, confirmations=1, address_book=(
+        AddressBookEntry("usdai", usdai, True), AddressBookEntry("base_token", wm, False, "wM", 6),
+        AddressBookEntry("base_token", pyusd, False, "PYUSD", 6)))
+    with JsonRpcClient(chain.url) as rpc:
+        def at_head() -> BlockHeader:
+            head = rpc.call("eth_getBlockByNumber", ["latest", False])
+            return BlockHeader(number=int(head["number"], 16), hash=head["hash"],
+                               timestamp=int(head["timestamp"], 16), parent_hash=head["parentHash"])
+
+        chain.transact(usdai, "setBaseToken(address)", wm)
+        before = at_head()
+        chain.transact(usdai, "setBaseToken(address)", pyusd)
+        assert (current_base_token(rpc, profile, before), current_base_token(rpc, profile, at_head())) == (wm, pyusd)
+        chain.transact(usdai, "setBaseToken(address)", unlisted)
+        with pytest.raises(UnlistedBaseToken, match=f"baseToken\\(\\) at block .* is {unlisted}"):
+            current_base_token(rpc, profile, at_head())

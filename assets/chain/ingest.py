@@ -23,7 +23,7 @@ from assets.chain.logs import DEFAULT_SPAN, AdaptiveSpan, LogFetcher, log_order
 from assets.chain.profiles import ChainProfile
 from assets.chain.registry import DecodedLog, arguments_json, decode_log
 from assets.chain.rpc import JsonRpcClient
-from assets.chain.state import StateReader, state_reads
+from assets.chain.state import StateReader, current_base_token, state_reads
 from foundation.lake import SCHEMAS, Lake
 from foundation.money import MAX_RAW_AMOUNT, RawAmountOutOfRange, raw_amount
 
@@ -178,7 +178,7 @@ def ingest_chain_day(
         "chain_logs_unknown": unknown,
         "chain_state": state_rows,
         "chain_blocks": [_block_row(header) for header in read_blocks.values()],
-        "chain_address_book": _address_book_rows(profile),
+        "chain_address_book": _address_book_rows(profile, current_base_token(rpc, profile, state_block)),
         "chain_days": [{
             "chain_id": profile.chain_id,
             "profile": profile.name,
@@ -303,10 +303,13 @@ def _first_seen_up_to(lake: Lake, day: date, todays_events: list[dict],
     return first_seen
 
 
-def _address_book_rows(profile: ChainProfile) -> list[dict[str, Any]]:
+def _address_book_rows(profile: ChainProfile, base_token: str | None) -> list[dict[str, Any]]:
+    """The profile's book for the day; of its base tokens, the one USDai holds its reserve in at the day's close is
+    the `base_token`, the others are each an `inactive_base_token` (their balances are still read and reconciled)."""
     return [
         {
-            "role": entry.role,
+            "role": ("inactive_base_token" if entry.role == "base_token" and entry.address != base_token
+                     else entry.role),
             "address": entry.address,
             "is_protocol": entry.is_protocol,
             "token_symbol": entry.token_symbol,

@@ -46,6 +46,7 @@ MODELLED_DECLARATIONS: tuple[tuple[str, str], ...] = (
     ("usdai", "Withdrawn(address indexed caller, address indexed recipient, address withdrawToken, uint256 usdaiAmount, uint256 withdrawAmount)"),
     ("usdai", "Harvested(uint256 usdaiAmount)"),
     ("usdai", "BlacklistUpdated(address indexed account, bool isBlacklisted)"),
+    ("usdai v1.4", "BaseTokenConverted(address indexed converter, uint256 amount)"),
     ("susdai", "Deposit(address indexed sender, address indexed owner, uint256 assets, uint256 shares)"),
     ("susdai", "Withdraw(address indexed sender, address indexed receiver, address indexed owner, uint256 assets, uint256 shares)"),
     ("susdai", "RedeemRequest(address indexed controller, address indexed owner, uint256 indexed requestId, address sender, uint256 shares)"),
@@ -93,6 +94,8 @@ _COLUMN_OVERRIDES: dict[tuple[str, str], str] = {
     ("from", "address"): "from_address",
     ("to", "address"): "to_address",
     ("approved", "address"): "spender",
+    # the admin who swaps the reserve from the former base token to the new one: the call's sender
+    ("converter", "address"): "caller",
 }
 
 _HEX_DIGITS = re.compile(r"[0-9a-f]*")

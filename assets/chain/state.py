@@ -24,6 +24,7 @@ from foundation.money import raw_amount
 # Multicall3 is deployed at the same address on every major chain (Arbitrum One included).
 MULTICALL3_ADDRESS = "0xcA11bde05977b3631167028862bE2a173976CA11"
 _AGGREGATE3 = keccak(text="aggregate3((address,bool,bytes)[])")[:4]
+_BASE_TOKEN = keccak(text="baseToken()")[:4]
 # Reads per aggregate3: keeps each eth_call far below providers' gas caps for calls.
 MULTICALL_CHUNK = 50
 # What `loanState(bytes32)` returns, by the router's interface (each a static word): V1 gives the maturity and the
@@ -89,6 +90,35 @@ def state_reads(profile: ChainProfile, loans: dict[str, str], block_number: int,
         read(profile.role_of(router) or "loan_router", router, "loanState", ("bytes32",),
              (bytes.fromhex(loan_terms_hash[2:]),), key=loan_terms_hash, fields=LOAN_STATE_FIELDS[interface])
     return reads
+
+
+def current_base_token(rpc: JsonRpcClient, profile: ChainProfile, block: BlockHeader | None) -> str | None:
+    """The base token USDai holds its reserve in at `block`, of the profile's `base_token` entries: read from
+    `USDai.baseToken()` when the profile lists more than one (USDai v1.4 moved it from wM to PYUSD; the token is fixed
+    in each implementation, so it changes only at an upgrade). Before USDai answers, the first one listed."""
+    candidates = [entry.address for entry in profile.entries("base_token")]
+    if len(candidates) < 2 or block is None:
+        return candidates[0] if candidates else None
+    for usdai in profile.entries("usdai"):
+        if usdai.start_block is not None and usdai.start_block > block.number:
+            continue
+        answer = rpc.batch([("eth_call", [{"to": usdai.address, "data": "0x" + _BASE_TOKEN.hex()},
+                                          {"blockHash": block.hash}])], errors_as_values=True)[0]
+        output = _output_or_none(StateRead("usdai", usdai.address, "baseToken", "", _BASE_TOKEN, ("value",)), answer)
+        if output is None or len(output) < 32:
+            continue
+        (address,) = abi_decode(["address"], output[:32])
+        known = {candidate.lower(): candidate for candidate in candidates}
+        if address.lower() not in known:
+            raise UnlistedBaseToken(
+                f"USDai.baseToken() at block {block.number} is {address}, which the {profile.name} profile does not "
+                f"list as a base_token: add it to the profile's address book")
+        return known[address.lower()]
+    return candidates[0]
+
+
+class UnlistedBaseToken(Exception):
+    """USDai holds its reserve in a token the profile does not list."""
 
 
 class StateReader:

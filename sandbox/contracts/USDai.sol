@@ -19,8 +19,10 @@ contract USDai is ERC20Token {
     /// @dev Base token (6 decimals) to USDai (18 decimals).
     uint256 private constant SCALE = 1e12;
 
-    address public immutable baseToken;
-    ReserveSwap public immutable swap;
+    /// @notice Fixed in each implementation of the real USDai (wM until v1.4, PYUSD since): changed here only by
+    /// `migrateBaseToken`, the stand-in for the v1.4 upgrade.
+    address public baseToken;
+    ReserveSwap public swap;
     address public immutable admin;
     /// @notice USDai bridged to other chains: not in totalSupply here, yet backed by this contract's reserves.
     uint256 public bridgedSupply;
@@ -36,6 +38,7 @@ contract USDai is ERC20Token {
     );
     event BlacklistUpdated(address indexed account, bool isBlacklisted);
     event Upgraded(address indexed implementation);
+    event BaseTokenConverted(address indexed converter, uint256 amount);
 
     error NotAdmin(address caller);
     error Blacklisted(address account);
@@ -57,6 +60,27 @@ contract USDai is ERC20Token {
         implementation = newImplementation;
         emit Upgraded(newImplementation);
     }
+
+    /// @notice The v1.4 release: new code whose base token and swap adapter are new (the real ones are immutables
+    /// of the implementation). The reserve stays in the former token until the admin converts it.
+    function migrateBaseToken(address newImplementation, address newBaseToken, ReserveSwap newSwap) external onlyAdmin {
+        formerBaseToken = baseToken;
+        baseToken = newBaseToken;
+        swap = newSwap;
+        implementation = newImplementation;
+        emit Upgraded(newImplementation);
+    }
+
+    /// @notice The admin takes `amount` of the former base token out of the reserve and puts the same raw amount of
+    /// the base token in (both have 6 decimals): the reserve changes token, not size.
+    function convertBaseToken(uint256 amount) external onlyAdmin {
+        ReserveToken(formerBaseToken).transfer(msg.sender, amount);
+        ReserveToken(baseToken).transferFrom(msg.sender, address(this), amount);
+        emit BaseTokenConverted(msg.sender, amount);
+    }
+
+    /// @notice The base token before the last migration (zero before any).
+    address public formerBaseToken;
 
     function deposit(address depositToken, uint256 depositAmount, uint256 usdaiAmountMin, address recipient)
         external

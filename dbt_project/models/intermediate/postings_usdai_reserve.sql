@@ -1,9 +1,28 @@
 {#
   USDai's reserve events of the rebuild window (docs/ledger.md): usdai_mint, usdai_unbacked_mint, usdai_burn, reserve_conversion,
-  reserve_to_custodian, and insurance_recovery_received (the insurance pool's USDai paid to the protocol). USDai held by the protocol's own contracts is eliminated, so only mints to and burns by
+  reserve_to_custodian, insurance_recovery_received (the insurance pool's USDai paid to the protocol) and
+  base_token_converted. USDai held by the protocol's own contracts is eliminated, so only mints to and burns by
   outside holders move 2000. Withdrawals are taken at par: the base token leaving USDai equals usdaiAmount.
 #}
-with usdai_events as (
+with base_token_transfers as (
+  -- Each transaction's base-token transfers into and out of USDai (any base token the address book lists): the
+  -- reserve leg of a deposit or a withdrawal is in the token that really moved, so the day USDai's base token
+  -- changes both tokens post right.
+  select
+    transfers.tx_hash,
+    min(case when lower(transfers.to_address) = lower(protocol.usdai_address) then transfers.contract_address end)
+      as token_in,
+    min(case when lower(transfers.from_address) = lower(protocol.usdai_address) then transfers.contract_address end)
+      as token_out
+  from {{ ref('stg_chain_events') }} as transfers
+  inner join {{ ref('protocol_roles_daily') }} as protocol
+    on protocol.partition_date = transfers.partition_date
+  where transfers.contract_role = 'base_token' and transfers.event = 'Transfer'
+    and {{ in_rebuild_window("transfers.partition_date") }}
+  group by transfers.tx_hash
+),
+
+usdai_events as (
   select
     events.partition_date,
     events.block_time,
@@ -18,8 +37,16 @@ with usdai_events as (
     events.value,
     events.mint_amount,
     events.usdai_amount,
+    events.amount,
     protocol.usdai_usd_per_raw_unit,
-    {{ token_holding("protocol.base_token_address", "protocol.usdai_address") }} as base_token_reserve,
+    -- Without a base-token transfer in the transaction (a lake without them), the day's base token.
+    {{ token_holding("coalesce(moved.token_in, moved.token_out, protocol.base_token_address)", "protocol.usdai_address") }}
+      as base_token_reserve,
+    {{ token_holding("coalesce(moved.token_in, protocol.base_token_address)", "protocol.usdai_address") }}
+      as converted_to_reserve,
+    {{ token_holding("coalesce(moved.token_out, protocol.inactive_base_token_address)", "protocol.usdai_address") }}
+      as converted_from_reserve,
+    base_token.usd_per_raw_unit as base_token_usd_per_raw_unit,
     coalesce(caller_roles.is_protocol, false) as caller_is_protocol,
     coalesce(recipient_roles.is_protocol, false) as recipient_is_protocol,
     coalesce(recipient_roles.is_custodian, false) as recipient_is_custodian,
@@ -28,6 +55,10 @@ with usdai_events as (
   from {{ ref('stg_chain_events') }} as events
   inner join {{ ref('protocol_roles_daily') }} as protocol
     on protocol.partition_date = events.partition_date
+  left join base_token_transfers as moved
+    on moved.tx_hash = events.tx_hash
+  left join {{ ref('stg_chain_address_book') }} as base_token
+    on base_token.partition_date = events.partition_date and base_token.role = 'base_token'
   left join {{ ref('address_roles_daily') }} as caller_roles
     on caller_roles.partition_date = events.partition_date and caller_roles.address_key = lower(events.caller)
   left join {{ ref('address_roles_daily') }} as recipient_roles
@@ -115,6 +146,19 @@ entries as (
   from usdai_events
   where event = 'Withdrawn'
     and (not caller_is_protocol or recipient_is_protocol or recipient_is_custodian)
+
+  union all
+
+  -- USDai v1.4 moved its reserve from wM to PYUSD: the admin takes `amount` of the former base token out and puts
+  -- the same raw amount of the new one in (both 6 decimals), in one transaction. The reserve changes token, not size.
+  select
+    partition_date, block_time, tx_hash, log_index,
+    'base_token_converted',
+    '1020', converted_to_reserve,
+    '1020', converted_from_reserve,
+    {{ raw_to_usd("amount", "base_token_usd_per_raw_unit") }}
+  from usdai_events
+  where event = 'BaseTokenConverted'
 ),
 
 chain_entries as (

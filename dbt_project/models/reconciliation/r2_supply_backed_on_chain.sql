@@ -13,17 +13,20 @@ supply as (
     from state s join book b on b.partition_date = s.partition_date and b.address_key = lower(s.contract_address)
     where s.contract_role = 'usdai' group by s.partition_date
 ),
+-- Every base token the book lists (the one in use and the one USDai moved from, or is moving to): the day of
+-- USDai v1.4's conversion the reserve is held in both.
 base_held as (
-    select s.partition_date, s.value * t.usd_per_raw_unit as held
+    select s.partition_date, sum(s.value * t.usd_per_raw_unit) as held
     from state s
     join book t on t.partition_date = s.partition_date and t.address_key = lower(s.contract_address)
     join book u on u.partition_date = s.partition_date and u.address_key = lower(s.key) and u.role = 'usdai'
     where s.contract_role = 'base_token' and s.method = 'balanceOf'
+    group by s.partition_date
 ),
 public_rule as (
     select p.partition_date, 'usdai:public_backing_rule' as entity_key, p.needed as expected,
            coalesce(h.held, 0) as actual,
-           'totalSupply + bridgedSupply <= baseToken.balanceOf(USDai) (the public monitor''s rule)' as what
+           'totalSupply + bridgedSupply <= the base tokens'' balanceOf(USDai) (the public monitor''s rule)' as what
     from supply p left join base_held h using (partition_date)
 ),
 onchain as (
