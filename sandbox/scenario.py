@@ -50,13 +50,16 @@ INSURANCE_POOL = to_checksum_address(keccak(text="backed-sandbox:insurance-pool"
 INSURANCE_POOL_CAPITAL_USD = 100_000
 EXIT_FEE_BPS = 50
 AMORTISATION_BPS = 100  # principal repaid with each scheduled payment, of the original principal
-# An outside wallet the admin blacklists after a user paid it: its USDai is frozen (temporarily non-redeemable).
+# An outside wallet the admin blacklists on USDai and on sUSDai after a user paid it: its USDai is frozen
+# (temporarily non-redeemable), and its sUSDai shares too.
 SANCTIONED_WALLET = to_checksum_address(keccak(text="backed-sandbox:sanctioned-wallet")[-20:])
 # The conventional address no one holds a key to: USDai sent there is permanently non-redeemable.
 DEAD_ADDRESS = "0x000000000000000000000000000000000000dEaD"
 # Whole USDai the USDC depositor sends, before the blacklist, to the sanctioned wallet and to the dead address.
 FROZEN_TRANSFER_USD = 2_500
 KEYLESS_TRANSFER_USD = 1_000
+# Whole sUSDai shares the same holder sends the sanctioned wallet: frozen by sUSDai's own blacklist (v1.0–v1.6).
+FROZEN_SHARES = 1_000
 
 # Time windows of the day (seconds after 00:00 UTC) per kind of action; the day's order follows them.
 WINDOWS = {
@@ -507,6 +510,7 @@ def _plan_actions(rng: random.Random, days: int, accounts: Accounts, loans: list
 
     add(min(days, 2), "transfer", actor=u4, recipient=SANCTIONED_WALLET, amount=FROZEN_TRANSFER_USD)
     add(min(days, 2), "transfer", actor=u4, recipient=DEAD_ADDRESS, amount=KEYLESS_TRANSFER_USD)
+    add(min(days, 2), "transfer", actor=u4, recipient=SANCTIONED_WALLET, token="susdai", amount=FROZEN_SHARES)
     add(min(days, 2), "blacklist", actor=SANCTIONED_WALLET)
     # A month holds one release of the code: USDai's proxy is upgraded (H8 warns of it; its attestation lists it).
     # And a holder takes USDai to another chain through the omnichain adapter, and brings part of it back.

@@ -720,9 +720,18 @@ class _ProtocolSimulation:
             raise SimulatorMismatch(f"{loan.loan_id}: collateral moved to {to} was {moved}")
 
     def _transfer(self, action: Action) -> None:
-        """A holder pays USDai to another wallet: nothing the ledger records (both sides are outside the protocol)."""
+        """A holder pays USDai, or sUSDai shares, to another wallet: nothing the ledger records (both sides are outside
+        the protocol; the holders' claim on the vault, 2100, is the same whoever holds the shares)."""
         p = self.protocol
         amount = action.amount * WAD
+        if action.token == "susdai":
+            receipt = p.susdai.transact("transfer", action.recipient, amount, sender=action.actor,
+                                        at=self._at(action.at))
+            receipt.expect(p.susdai.address, "Transfer",
+                           **{"from": action.actor, "to": action.recipient, "value": amount})
+            self.vault.shares[action.actor] -= amount
+            self.vault.shares[action.recipient] += amount
+            return
         receipt = p.usdai.transact("transfer", action.recipient, amount, sender=action.actor, at=self._at(action.at))
         receipt.expect(p.usdai.address, "Transfer", **{"from": action.actor, "to": action.recipient, "value": amount})
         self._move_usdai(action.actor, action.recipient, amount)
@@ -732,6 +741,9 @@ class _ProtocolSimulation:
         receipt = p.usdai.transact("setBlacklist", action.actor, True, sender=self.accounts.admin,
                                    at=self._at(action.at))
         receipt.expect(p.usdai.address, "BlacklistUpdated", account=action.actor, isBlacklisted=True)
+        receipt = p.susdai.transact("setBlacklist", action.actor, True, sender=self.accounts.admin,
+                                    at=self._at(action.at))
+        receipt.expect(p.susdai.address, "Blacklisted", value=action.actor, isBlacklisted=True)
 
     def _bridge_out(self, action: Action) -> None:
         """A holder sends USDai to another chain: burned here, still outstanding and backed here, so the ground

@@ -88,6 +88,7 @@ contract Protocol {
     event LoanTimelockDeposited(bytes32 indexed loanTermsHash, uint256 usdaiAmount, uint64 expiration);
     event LoanTimelockCancelled(bytes32 indexed loanTermsHash, uint256 usdaiAmount);
     event BaseTokenConverted(address indexed converter, uint256 amount);
+    event Blacklisted(address indexed value, bool isBlacklisted);
     event PoolDeposited(address indexed pool, uint128 indexed tick, uint256 usdaiAmount, uint256 poolCurrencyAmount);
     event WhitelistedTokensAdded(address[] tokens, uint256[] minAmounts);
     event Executed(address indexed target, bytes4 indexed selector);
@@ -145,6 +146,7 @@ contract Protocol {
     function emitLoanTimelockDeposited(bytes32 h, uint256 usdaiAmount, uint64 expiration) external { emit LoanTimelockDeposited(h, usdaiAmount, expiration); }
     function emitLoanTimelockCancelled(bytes32 h, uint256 usdaiAmount) external { emit LoanTimelockCancelled(h, usdaiAmount); }
     function emitBaseTokenConverted(address converter, uint256 amount) external { emit BaseTokenConverted(converter, amount); }
+    function emitBlacklisted(address value, bool isBlacklisted) external { emit Blacklisted(value, isBlacklisted); }
     function emitBundleMinted(uint256 tokenId, address account, bytes calldata bundle) external { emit BundleMinted(tokenId, account, bundle); }
     function emitBundleUnwrapped(uint256 tokenId, address account) external { emit BundleUnwrapped(tokenId, account); }
     function emitNotInTheCatalogue(uint256 what, uint256 value) external { emit NotInTheCatalogue(what, value); }

@@ -100,6 +100,10 @@ def test_html_and_pdf_carry_every_field_of_the_attestation(clean_demo, warehouse
                    f"{KEYLESS_TRANSFER_USD:,}.00", "held by the protocol", "on other chains"):
         assert needle in tokens, needle
     assert "balances not read" not in html
+    # the same wallet's sUSDai shares, frozen by sUSDai's own blacklist (StakedUSDai v1.0-v1.6), in the NAV section
+    from sandbox.scenario import FROZEN_SHARES
+    assert f"frozen by sUSDai&#39;s blacklist, not redeemable: {SANCTIONED_WALLET[:10]}" in html
+    assert f"{FROZEN_SHARES} sUSDai" in html
     # reserves by class with custodian and segregation; T-bills by CUSIP with maturity and fair value
     # reserves by class: type, holder, jurisdiction, account nature, encumbrance, notional beside market value,
     # and what backs the base token held on chain

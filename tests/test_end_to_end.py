@@ -186,3 +186,15 @@ def test_usdai_by_redeemability_adds_up_to_the_supply_and_to_what_the_ledger_say
     assert ("temporarily non-redeemable", "frozen by the blacklist") not in by_day[result.days[0]]
     assert by_day[day_2][("temporarily non-redeemable", "frozen by the blacklist")] == FROZEN_TRANSFER_USD
     assert by_day[day_2][("permanently non-redeemable", "held at a keyless address")] == KEYLESS_TRANSFER_USD
+    # sUSDai's own blacklist freezes the shares the wallet was sent, valued at the day's share price on chain.
+    from sandbox.scenario import FROZEN_SHARES, SANCTIONED_WALLET
+
+    with duckdb.connect(str(DataHome(home).warehouse), read_only=True) as con:
+        frozen_shares = con.execute("""select b.partition_date, b.account, b.shares, b.value_usd, y.onchain_share_price
+                                       from main.susdai_blacklisted_shares as b
+                                       join main.susdai_yield as y using (partition_date)
+                                       order by 1""").fetchall()
+    assert [(day, account, shares) for day, account, shares, _, _ in frozen_shares] == [
+        (day, SANCTIONED_WALLET, FROZEN_SHARES) for day in result.days[1:]]
+    for _, _, shares, value, price in frozen_shares:
+        assert value == shares * price and value > shares

@@ -155,6 +155,8 @@ EMITTED = [
      "LoanTimelockCancelled(bytes32,uint256)", {"loan_terms_hash": LOAN, "usdai_amount": 7 * 10**18}),
     ("Protocol", "emitBaseTokenConverted(address,uint256)", (ALICE, 457 * 10**6), "BaseTokenConverted(address,uint256)",
      {"caller": ALICE, "amount": 457 * 10**6}),
+    ("Protocol", "emitBlacklisted(address,bool)", (BOB, True), "Blacklisted(address,bool)",
+     {"account": BOB, "is_blacklisted": True}),
     ("Protocol", "emitBundleMinted(uint256,address,bytes)", (5, ALICE, b"\xaa" * 70), "BundleMinted(uint256,address,bytes)",
      {"token_id": "5", "account": ALICE, "encoded_bundle": "0x" + "aa" * 70}),
     ("Protocol", "emitBundleUnwrapped(uint256,address)", (5, ALICE), "BundleUnwrapped(uint256,address)",

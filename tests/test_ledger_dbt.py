@@ -355,7 +355,7 @@ def test_a_full_build_equals_the_day_by_day_build(daily_builds, full_build):
 
 STAGING_TABLES = tuple(sorted(path.stem for path in (PROJECT_DIR / "models" / "staging").glob("stg_*.sql")))
 # Tables kept day by day that read all history on their first build (macro cumulative_window_start).
-CUMULATIVE_TABLES = ("reserve_balances", "usdai_blacklist_updates", "loan_router_events_usd",
+CUMULATIVE_TABLES = ("reserve_balances", "blacklist_updates", "loan_router_events_usd",
                      "custodian_statement_rows", *STAGING_TABLES)
 
 

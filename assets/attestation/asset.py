@@ -58,7 +58,7 @@ class AttestationConfig(dg.Config):
     # built in the same dbt step; the reconciliation checks on these marts are blocking, so the day's exceptions are
     # recorded before the report reads them.
     deps=["reserve_coverage", "trial_balance", "journal_lines", "usdai_supply_reconciliation", "balance_sheet",
-          "loan_positions", "susdai_yield", "journal_day_hashes", "usdai_blacklist_updates", "reserve_balances"],
+          "loan_positions", "susdai_yield", "journal_day_hashes", "blacklist_updates", "reserve_balances"],
     pool=WAREHOUSE_POOL,
 )
 def reserve_attestation(context: dg.AssetExecutionContext, config: AttestationConfig,

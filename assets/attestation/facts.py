@@ -277,6 +277,7 @@ def _reserves(con, day: date, coverage: dict, loans: list[dict]) -> Section:
 def _loan_book(con, day: date) -> tuple[Section, list[dict]]:
     loans = _model(con, "attestation_loans", day)
     nav = _model(con, "attestation_susdai_nav", day, "partition_date")
+    frozen = _model(con, "attestation_susdai_blacklisted_shares", day, "account")
     rows = [(l["loan_id"] or _short(l["loan_terms_hash"]), l["lender_id"] or "", l["borrower_id"] or "", l["status"],
              str(l["days_past_due"] if l["days_past_due"] is not None else ""), usd(l["principal"]),
              usd(l["accrued_interest"]), usd(l["allowance"]), usd(l["carrying_amount"]),
@@ -305,6 +306,8 @@ def _loan_book(con, day: date) -> tuple[Section, list[dict]]:
             ("yield to holders today: loan interest / T-bills / fees",
              f"{usd(n['yield_from_loan_interest'])} / {usd(n['yield_from_tbills'])} / {usd(n['yield_from_fees'])}"),
             ("credit losses borne by holders today", usd(n["credit_losses_borne"])),
+            *((f"frozen by sUSDai's blacklist, not redeemable: {_short(f['account'])}, "
+               f"{plain(f['shares'] or 0)} sUSDai", usd(f["value_usd"] or 0)) for f in frozen),
             ("holder yield, 7 days (share price / ledger)",
              f"{ratio(n['share_price_yield_7d'])} / {ratio(n['ledger_yield_7d'])}"),
             ("holder yield, 30 days (share price / ledger)",

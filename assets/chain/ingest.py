@@ -36,6 +36,8 @@ CHAIN_DAY_TABLES = ("chain_events", "chain_logs_unknown", "chain_state", "chain_
 # Events that bring a loanTermsHash into existence, and the column holding it.
 _LOAN_KEY_EVENTS = {"LoanOriginated": "loan_terms_hash", "LoanRefinanced": "new_loan_terms_hash"}
 _BLACKLIST_KEY_EVENTS = {"BlacklistUpdated": "account"}
+# sUSDai's own blacklist (StakedUSDai v1.0–v1.6): the shares of each account it ever named are read every day.
+_SUSDAI_BLACKLIST_KEY_EVENTS = {"Blacklisted": "account"}
 
 _EVENT_AMOUNT_COLUMNS = frozenset(
     field.name for field in SCHEMAS["chain_events"] if pa.types.is_decimal(field.type)
@@ -167,10 +169,12 @@ def ingest_chain_day(
     state_rows, unavailable = [], []
     if state_block is not None:
         first_seen = _first_seen_up_to(lake, day, events, {"loans": _LOAN_KEY_EVENTS,
-                                                           "blacklisted": _BLACKLIST_KEY_EVENTS})
+                                                           "blacklisted": _BLACKLIST_KEY_EVENTS,
+                                                           "susdai_blacklisted": _SUSDAI_BLACKLIST_KEY_EVENTS})
         loans, blacklisted = first_seen["loans"], tuple(first_seen["blacklisted"])
         state_rows, unavailable = run.state.read(
-            state_reads(profile, loans, state_block.number, blacklisted), state_block)
+            state_reads(profile, loans, state_block.number, blacklisted, tuple(first_seen["susdai_blacklisted"])),
+            state_block)
 
     last_block = read_blocks[block_range[1]] if block_range else None
     tables = {

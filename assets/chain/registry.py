@@ -47,6 +47,7 @@ MODELLED_DECLARATIONS: tuple[tuple[str, str], ...] = (
     ("usdai", "Harvested(uint256 usdaiAmount)"),
     ("usdai", "BlacklistUpdated(address indexed account, bool isBlacklisted)"),
     ("usdai v1.4", "BaseTokenConverted(address indexed converter, uint256 amount)"),
+    ("susdai v1.0-v1.6", "Blacklisted(address indexed value, bool isBlacklisted)"),
     ("susdai", "Deposit(address indexed sender, address indexed owner, uint256 assets, uint256 shares)"),
     ("susdai", "Withdraw(address indexed sender, address indexed receiver, address indexed owner, uint256 assets, uint256 shares)"),
     ("susdai", "RedeemRequest(address indexed controller, address indexed owner, uint256 indexed requestId, address sender, uint256 shares)"),
@@ -94,6 +95,8 @@ _COLUMN_OVERRIDES: dict[tuple[str, str], str] = {
     ("from", "address"): "from_address",
     ("to", "address"): "to_address",
     ("approved", "address"): "spender",
+    # sUSDai's own blacklist (v1.0–v1.6) names the account `value`
+    ("value", "address"): "account",
     # the admin who swaps the reserve from the former base token to the new one: the call's sender
     ("converter", "address"): "caller",
 }

@@ -51,10 +51,11 @@ class StateRead:
 
 
 def state_reads(profile: ChainProfile, loans: dict[str, str], block_number: int,
-                blacklisted: tuple[str, ...] = ()) -> list[StateRead]:
+                blacklisted: tuple[str, ...] = (), susdai_blacklisted: tuple[str, ...] = ()) -> list[StateRead]:
     """The reads of docs/lake.md `chain_state` for contracts that exist at `block_number`; `loans` maps each
     loanTermsHash created so far to the router that created it; `blacklisted` is every account USDai has
-    blacklisted so far (its balance is frozen while it stays so)."""
+    blacklisted so far (its balance is frozen while it stays so), `susdai_blacklisted` every account sUSDai's own
+    blacklist has named (StakedUSDai v1.0–v1.6: its shares are frozen while it stays so)."""
     reads: list[StateRead] = []
     deployed = {entry.address for entry in profile.address_book
                 if entry.start_block is None or entry.start_block <= block_number}
@@ -84,6 +85,8 @@ def state_reads(profile: ChainProfile, loans: dict[str, str], block_number: int,
              fields=("repayments", "outstandingPrincipal", "accruedInterest"))
         read("susdai", susdai.address, "redemptionQueueInfo",
              fields=("index", "head", "tail", "pendingShares", "balance"))
+        for holder in susdai_blacklisted:
+            read("susdai", susdai.address, "balanceOf", ("address",), (holder,), key=holder)
     interfaces = {entry.address.lower(): entry.interface for entry in profile.address_book}
     for loan_terms_hash, router in sorted(loans.items()):
         interface = interfaces.get(router.lower()) or "LoanRouterV1"

@@ -19,6 +19,16 @@
 {%- endmacro %}
 
 {#
+  amount x ratio as DECIMAL(38,18), for an amount and a ratio below 100 (a share price, a rate), both DECIMAL(38,18):
+  DuckDB multiplies the scaled 128-bit integers, which overflow past 1.7e38 (1,000 x 1.005 already does), so the
+  amount's whole part and its fraction are multiplied apart and the fraction's product rounded to 18 places.
+#}
+{% macro usd_times_ratio(amount, ratio) -%}
+  ({{ usd("cast(trunc(" ~ amount ~ ") as decimal(38, 0)) * " ~ ratio) }}
+   + {{ usd("round((" ~ amount ~ " - trunc(" ~ amount ~ ")) * " ~ ratio ~ ", 18)") }})
+{%- endmacro %}
+
+{#
   numerator / denominator as DECIMAL(38,18), truncated toward zero; null when the denominator is zero or null.
   Arguments are DECIMAL(38,18) expressions (column names are best: they are repeated).
 #}

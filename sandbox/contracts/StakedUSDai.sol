@@ -77,8 +77,11 @@ contract StakedUSDai is ERC20Token {
     event RedemptionsServiced(uint256 shares, uint256 amount, bool allRedemptionsServiced);
     event LoanTimelockDeposited(bytes32 indexed loanTermsHash, uint256 usdaiAmount, uint64 expiration);
     event LoanTimelockCancelled(bytes32 indexed loanTermsHash, uint256 usdaiAmount);
+    /// @notice sUSDai's own blacklist (StakedUSDai v1.0–v1.6; v1.7 moved to USDai's): the account's shares are frozen.
+    event Blacklisted(address indexed value, bool isBlacklisted);
 
     error NotAdmin(address caller);
+    error BlacklistedAccount(address account);
     error NotController(address caller, address controller);
     error ZeroAmount();
     error ExceedsClaimable(uint256 assets, uint256 claimable);
@@ -96,6 +99,18 @@ contract StakedUSDai is ERC20Token {
         loanRouter = loanRouter_;
         depositTimelock = depositTimelock_;
         admin = msg.sender;
+    }
+
+    mapping(address => bool) public isBlacklisted;
+
+    function setBlacklist(address account, bool blacklisted) external onlyAdmin {
+        isBlacklisted[account] = blacklisted;
+        emit Blacklisted(account, blacklisted);
+    }
+
+    function _checkTransfer(address from, address to) internal view override {
+        if (isBlacklisted[from]) revert BlacklistedAccount(from);
+        if (isBlacklisted[to]) revert BlacklistedAccount(to);
     }
 
     /// @notice What the vault holds, net of the admin fee on income (OPTIMISTIC: with accrued interest).

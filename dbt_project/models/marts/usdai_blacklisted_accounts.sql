@@ -18,8 +18,8 @@ latest as (
       order by updates.block_number desc, updates.log_index desc
     ) as recency
   from days
-  inner join {{ ref('usdai_blacklist_updates') }} as updates
-    on updates.partition_date <= days.partition_date
+  inner join {{ ref('blacklist_updates') }} as updates
+    on updates.partition_date <= days.partition_date and updates.contract_role = 'usdai'
 )
 
 select partition_date, account
