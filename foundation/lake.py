@@ -43,7 +43,7 @@ CHAIN_EVENT_ARGUMENT_FIELDS: tuple[pa.Field, ...] = (
             "shares", "fulfilled_shares", "amount", "pending_shares", "deposited_amount", "admin_fee",
             "usdai_deposit_amount", "admin_fee_amount", "principal", "origination_fee", "interest",
             "prepay", "prepayment", "exit_fee", "proceeds", "liquidation_fee", "surplus", "fee",
-            "expiration",
+            "expiration", "interest_rate",
         )
     ),
     pa.field("token_id", pa.string()),

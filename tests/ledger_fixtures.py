@@ -92,6 +92,11 @@ LOAN_5 = "0x" + keccak(text="loan L5").hex()
 LOAN_6 = "0x" + keccak(text="loan L6").hex()
 # Terms the vault pre-funds on day 3 and that no loan ever takes: the deposit is cancelled on day 4.
 WITHDRAWN_OFFER = "0x" + keccak(text="loan offer withdrawn").hex()
+# Terms pre-funded on day 3 through StakedUSDai v1.10's deposit timelock and through v1.9's escrow (earning interest),
+# both cancelled on day 4.
+V110_OFFER = "0x" + keccak(text="loan offer v1.10").hex()
+ESCROW_OFFER = "0x" + keccak(text="loan offer in escrow").hex()
+ESCROW = to_checksum_address("0x" + "e5" * 20)  # the escrow timelock (v1.9): not the protocol
 CUSIP = "912797QM2"
 SHORT_BILL = "912797QN0"  # bought on day 3, a day before it matures
 
@@ -115,6 +120,10 @@ SIGNATURES = {
     "LoanTimelockDeposited": "LoanTimelockDeposited(bytes32,uint256,uint64)",
     "LoanTimelockCancelled": "LoanTimelockCancelled(bytes32,uint256)",
     "BaseTokenConverted": "BaseTokenConverted(address,uint256)",
+    "LoanDepositTimelockDeposited": "LoanDepositTimelockDeposited(bytes32,uint256,uint64)",
+    "LoanDepositTimelockCancelled": "LoanDepositTimelockCancelled(bytes32,uint256)",
+    "LoanEscrowTimelockDeposited": "LoanEscrowTimelockDeposited(bytes32,uint256,uint256)",
+    "LoanEscrowTimelockCancelled": "LoanEscrowTimelockCancelled(bytes32,uint256,uint256)",
 }
 CONTRACTS = {"usdai": USDAI, "susdai": SUSDAI, "loan_router": LOAN_ROUTER}
 
@@ -245,6 +254,14 @@ def _chain_events_day_3() -> list[dict]:
         _event(day, 303, 51, 0, "usdai", "Transfer", from_address=SUSDAI, to_address=TIMELOCK, value=20 * USDAI_UNIT),
         _event(day, 303, 51, 1, "susdai", "LoanTimelockDeposited", loan_terms_hash=WITHDRAWN_OFFER,
                usdai_amount=20 * USDAI_UNIT, expiration=_unix(datetime(2026, 1, 8, 9))),
+        # The same through v1.10's deposit timelock (10, until 09:00 of day 4) and v1.9's escrow (30, earning 5% a
+        # year, no expiration): loan_timelock_deposited 1030 by terms / 2000, 40.
+        _event(day, 303, 54, 0, "usdai", "Transfer", from_address=SUSDAI, to_address=TIMELOCK, value=10 * USDAI_UNIT),
+        _event(day, 303, 54, 1, "susdai", "LoanDepositTimelockDeposited", loan_terms_hash=V110_OFFER,
+               usdai_amount=10 * USDAI_UNIT, expiration=_unix(datetime(2026, 1, 8, 9))),
+        _event(day, 303, 55, 0, "usdai", "Transfer", from_address=SUSDAI, to_address=ESCROW, value=30 * USDAI_UNIT),
+        _event(day, 303, 55, 1, "susdai", "LoanEscrowTimelockDeposited", loan_terms_hash=ESCROW_OFFER,
+               usdai_amount=30 * USDAI_UNIT, interest_rate=1_585_489_599),
         _event(day, 303, 34, 0, "usdai", "Transfer", from_address=SUSDAI, to_address=ZERO, value=50 * USDAI_UNIT),
         _event(day, 303, 34, 1, "usdai", "Withdrawn", caller=SUSDAI, recipient=CUSTODIAN,
                withdraw_token=BASE_TOKEN, usdai_amount=50 * USDAI_UNIT, withdraw_amount=50 * USDC_UNIT),
@@ -303,6 +320,15 @@ def _chain_events_day_4() -> list[dict]:
         _event(day, 401, 52, 0, "usdai", "Transfer", from_address=TIMELOCK, to_address=SUSDAI, value=20 * USDAI_UNIT),
         _event(day, 401, 52, 1, "susdai", "LoanTimelockCancelled", loan_terms_hash=WITHDRAWN_OFFER,
                usdai_amount=20 * USDAI_UNIT),
+        # And the v1.10 and escrow offers: 10 and 30 back to the vault (loan_timelock_cancelled), with the 0.25 USDai
+        # of interest the escrow earned (loan_escrow_interest 2000 0.25 / 4000 0.25).
+        _event(day, 401, 56, 0, "usdai", "Transfer", from_address=TIMELOCK, to_address=SUSDAI, value=10 * USDAI_UNIT),
+        _event(day, 401, 56, 1, "susdai", "LoanDepositTimelockCancelled", loan_terms_hash=V110_OFFER,
+               usdai_amount=10 * USDAI_UNIT),
+        _event(day, 402, 57, 0, "usdai", "Transfer", from_address=ESCROW, to_address=SUSDAI,
+               value=30_250_000_000_000_000_000),
+        _event(day, 402, 57, 1, "susdai", "LoanEscrowTimelockCancelled", loan_terms_hash=ESCROW_OFFER,
+               usdai_amount=30 * USDAI_UNIT, interest=250_000_000_000_000_000),
         # USDai v1.4 moves the reserve from wM to PYUSD: the admin takes USDai's 457 wM (1000 - 350 - 150 - 100 + 500
         # - 300 - 100 - 50 + 7) and puts in 457 PYUSD (base_token_converted 1020 PYUSD@USDai / 1020 wM@USDai 457).
         _event(day, 402, 53, 0, "base_token", "Transfer", token=BASE_TOKEN, from_address=USDAI, to_address=ADMIN,
@@ -314,11 +340,12 @@ def _chain_events_day_4() -> list[dict]:
 
 
 # The vault's totalAssets() (USDai, 18 decimals), valued as the real vault values itself: the ledger's 2100 plus the
-# allowance (the vault marks a loan down only at its sale) less the insurance claim it has not been paid (R6).
+# allowance (the vault marks a loan down only at its sale) less the insurance claim it has not been paid (R6); day 4
+# includes the escrow's interest less the admin fee, 0.225.
 # Day 2: 451.615260236301369863 + 50.013698667808219178 - 7; day 3: 672.993835578767123287 +
 # 330.090410996575342467 - 0 (the pool paid); day 4: 801.127095890410958905 + 100.054794520547945206 (L6's).
 SUSDAI_TOTAL_ASSETS = {DAY_1: 604_586301369863013699, DAY_2: 494_628958904109589041,
-                       DAY_3: 1003_084246575342465754, DAY_4: 901_181890410958904111}
+                       DAY_3: 1003_084246575342465754, DAY_4: 901_406890410958904111}
 # Day 3: 450 + 500 minted to Heidi - 400 - 50 burnt by the vault's withdrawals + 7 minted to the pool + 2 harvested.
 USDAI_TOTAL_SUPPLY = {DAY_1: 500, DAY_2: 450, DAY_3: 509, DAY_4: 509}
 SUSDAI_TOTAL_SHARES = {DAY_1: 600, DAY_2: 500, DAY_3: 1005, DAY_4: 1005}  # Heidi's 505 shares on day 3

@@ -89,6 +89,11 @@ contract Protocol {
     event LoanTimelockCancelled(bytes32 indexed loanTermsHash, uint256 usdaiAmount);
     event BaseTokenConverted(address indexed converter, uint256 amount);
     event Blacklisted(address indexed value, bool isBlacklisted);
+    event LoanDepositTimelockDeposited(bytes32 indexed loanTermsHash, uint256 usdaiAmount, uint64 expiration);
+    event LoanDepositTimelockCancelled(bytes32 indexed loanTermsHash, uint256 usdaiAmount);
+    event LoanEscrowTimelockDeposited(bytes32 indexed loanTermsHash, uint256 usdaiAmount, uint256 interestRate);
+    event LoanEscrowTimelockWithdrawn(bytes32 indexed loanTermsHash, uint256 interestAmount);
+    event LoanEscrowTimelockCancelled(bytes32 indexed loanTermsHash, uint256 usdaiAmount, uint256 interestAmount);
     event PoolDeposited(address indexed pool, uint128 indexed tick, uint256 usdaiAmount, uint256 poolCurrencyAmount);
     event WhitelistedTokensAdded(address[] tokens, uint256[] minAmounts);
     event Executed(address indexed target, bytes4 indexed selector);
@@ -147,6 +152,11 @@ contract Protocol {
     function emitLoanTimelockCancelled(bytes32 h, uint256 usdaiAmount) external { emit LoanTimelockCancelled(h, usdaiAmount); }
     function emitBaseTokenConverted(address converter, uint256 amount) external { emit BaseTokenConverted(converter, amount); }
     function emitBlacklisted(address value, bool isBlacklisted) external { emit Blacklisted(value, isBlacklisted); }
+    function emitLoanDepositTimelockDeposited(bytes32 h, uint256 a, uint64 e) external { emit LoanDepositTimelockDeposited(h, a, e); }
+    function emitLoanDepositTimelockCancelled(bytes32 h, uint256 a) external { emit LoanDepositTimelockCancelled(h, a); }
+    function emitLoanEscrowTimelockDeposited(bytes32 h, uint256 a, uint256 r) external { emit LoanEscrowTimelockDeposited(h, a, r); }
+    function emitLoanEscrowTimelockWithdrawn(bytes32 h, uint256 i) external { emit LoanEscrowTimelockWithdrawn(h, i); }
+    function emitLoanEscrowTimelockCancelled(bytes32 h, uint256 a, uint256 i) external { emit LoanEscrowTimelockCancelled(h, a, i); }
     function emitBundleMinted(uint256 tokenId, address account, bytes calldata bundle) external { emit BundleMinted(tokenId, account, bundle); }
     function emitBundleUnwrapped(uint256 tokenId, address account) external { emit BundleUnwrapped(tokenId, account); }
     function emitNotInTheCatalogue(uint256 what, uint256 value) external { emit NotInTheCatalogue(what, value); }

@@ -29,8 +29,9 @@ from assets.ledger import dbt_environment, vars_args
 from foundation.home import DataHome
 from foundation.lake import SCHEMAS, Lake
 from tests.ledger_fixtures import (
-    BASE_TOKEN, CORRECTED_TAPE_SHA256, CUSIP, DAY_1, DAY_2, DAY_3, DAY_4, DAYS, LOAN_1, LOAN_2, LOAN_3, LOAN_6,
-    LOAN_ROUTER, SHORT_BILL, STATEMENT_FILES, TAPE_FILES, USDAI, USDC, WITHDRAWN_OFFER, build_ledger_lake,
+    BASE_TOKEN, CORRECTED_TAPE_SHA256, CUSIP, DAY_1, DAY_2, DAY_3, DAY_4, DAYS, ESCROW_OFFER, LOAN_1, LOAN_2, LOAN_3,
+    LOAN_6, LOAN_ROUTER, SHORT_BILL, STATEMENT_FILES, TAPE_FILES, USDAI, USDC, V110_OFFER, WITHDRAWN_OFFER,
+    build_ledger_lake,
     chain_address_book,
     file_sha256, tx_hash, write_corrected_tape, write_reorg,
 )
@@ -108,7 +109,8 @@ CLOSING_DAY_3 = {
     # 50 to the custodian (PYUSD@USDai); + 400 converted - 99 (L3 net of its fee) - 200 - 100 - 100 lent + 50.609589
     # Bob's payment (USDC@router)
     "1020": "553.678082",
-    "1030": "20",                        # the withdrawn offer's pre-funding; L6's was used up at its origination
+    # the withdrawn offer's pre-funding, the v1.10 offer's 10 and the escrow's 30; L6's was used up at its origination
+    "1030": "60",
     "1100": "650",                       # 200 - 50 prepaid by Bob + 100 L3 + 200 L4 + 100 L5 + 100 L6
     # 0.054794671232876712 - 0.109589 paid by Bob + 0.136986301369863014, a day on L3, L4, L5 and L6 (L1 is
     # missing from the tape: nothing accrues on it)
@@ -119,8 +121,8 @@ CLOSING_DAY_3 = {
     # L6 100.027397260273972603 (90 days, 100%, plus its dark GPU: capped at the exposure)
     "1190": "-330.090410996575342467",
     # + 500 to Heidi - 500 she staked + 7 to the pool - 7 it paid the vault - 120 the vault put in the timelock
-    # + 100 of it burned at L6's origination
-    "2000": "-470",
+    # + 100 of it burned at L6's origination - 40 the vault put in the v1.10 timelock and in escrow
+    "2000": "-510",
     # -451.615260236301369863 - 500 staked - 1.455287671232876713 yield + 280.076712328767123289 losses borne
     "2100": "-672.993835578767123287",
     "2110": "0",
@@ -146,21 +148,22 @@ CLOSING_DAY_4 = {
     "1150": "0",
     # L6 only, 100% of 100.054794520547945206: L1's and L5's released, L3's repaid, L4's used by its sale
     "1190": "-100.054794520547945206",
-    "2000": "-450",                      # the offer's 20 back in the vault
-    # -672.993835578767123287 - 18.146958904109589041 yield - 109.986301407534246577 (a net release: the holders'
+    "2000": "-449.75",                   # the offers' 60 back in the vault, with the escrow's 0.25 of interest
+    # -672.993835578767123287 - 18.371958904109589041 yield - 109.986301407534246577 (a net release: the holders'
     # claim rises)
-    "2100": "-801.127095890410958905",
+    "2100": "-801.352095890410958905",
     "2110": "0",
     "3000": "50",
-    # - 0.041095890410958904 L1 - 0.054794520547945205 L1's catch-up - 0.027397260273972603 L3 - same L6
-    "4000": "-0.438356164383561644",
+    # - 0.041095890410958904 L1 - 0.054794520547945205 L1's catch-up - 0.027397260273972603 L3 - same L6 - 0.25
+    # the escrow's interest
+    "4000": "-0.688356164383561644",
     "4010": "-0.04",                     # + 0.03 + 0.01
     "4020": "-26.472602739726027397",    # - 19.972602739726027397, L5's surplus: 120 - 100 - 0.027397260273972603
     "4030": "0",
     # + 20.027397260273972602 (L4's shortfall beyond its allowance) + 0.027397260273972603 (L6's true-up) -
     # 50.013698667808219178 (L1 released) - 30.008219178082191781 (L3) - 50.013698630136986302 (L5)
     "5000": "223.136986301369863014",
-    "5010": "24.255863013698630138",     # + 20.163287671232876712 x 0.9 = 18.146958904109589041
+    "5010": "24.480863013698630138",     # + 20.413287671232876712 x 0.9 = 18.371958904109589041
     # + 109.980821955479452056 released + 0.005479452054794521 (10% of L4's 0.054794520547945205 written off)
     "5020": "-223.128767123287671233",
 }
@@ -324,7 +327,7 @@ def test_a_later_day_closes_at_the_hand_posted_balances_and_leaves_earlier_days_
 
 def test_rebuilding_day_1_changes_nothing(daily_builds):
     before, after = daily_builds.after_last_day, daily_builds.after_rebuilding_day_1
-    assert len(after.journal()) == len(before.journal()) == 155
+    assert len(after.journal()) == len(before.journal()) == 165
     assert after.rows == before.rows
 
 
@@ -520,7 +523,7 @@ def test_a_pre_funded_loan_and_a_cancelled_pre_funding_move_1030_by_loan_terms(d
     entries = query(daily_builds.home, """
         select partition_date, source_key, rule_id, account_code, sub_account, cast(debit - credit as varchar)
         from main.journal_lines where rule_id like 'loan_timelock_%' order by partition_date, source_key, line_no""")
-    l6, offer = LOAN_6, WITHDRAWN_OFFER
+    l6, offer, v110, escrow = LOAN_6, WITHDRAWN_OFFER, V110_OFFER, ESCROW_OFFER
     assert entries == [
         (DAY_3, f"{tx_hash(38)}:3", "loan_timelock_consumed", "2000", "", "100.000000000000000000"),
         (DAY_3, f"{tx_hash(38)}:3", "loan_timelock_consumed", "1030", l6, "-100.000000000000000000"),
@@ -528,9 +531,22 @@ def test_a_pre_funded_loan_and_a_cancelled_pre_funding_move_1030_by_loan_terms(d
         (DAY_3, f"{tx_hash(50)}:1", "loan_timelock_deposited", "2000", "", "-100.000000000000000000"),
         (DAY_3, f"{tx_hash(51)}:1", "loan_timelock_deposited", "1030", offer, "20.000000000000000000"),
         (DAY_3, f"{tx_hash(51)}:1", "loan_timelock_deposited", "2000", "", "-20.000000000000000000"),
+        (DAY_3, f"{tx_hash(54)}:1", "loan_timelock_deposited", "1030", v110, "10.000000000000000000"),
+        (DAY_3, f"{tx_hash(54)}:1", "loan_timelock_deposited", "2000", "", "-10.000000000000000000"),
+        (DAY_3, f"{tx_hash(55)}:1", "loan_timelock_deposited", "1030", escrow, "30.000000000000000000"),
+        (DAY_3, f"{tx_hash(55)}:1", "loan_timelock_deposited", "2000", "", "-30.000000000000000000"),
         (DAY_4, f"{tx_hash(52)}:1", "loan_timelock_cancelled", "2000", "", "20.000000000000000000"),
         (DAY_4, f"{tx_hash(52)}:1", "loan_timelock_cancelled", "1030", offer, "-20.000000000000000000"),
+        (DAY_4, f"{tx_hash(56)}:1", "loan_timelock_cancelled", "2000", "", "10.000000000000000000"),
+        (DAY_4, f"{tx_hash(56)}:1", "loan_timelock_cancelled", "1030", v110, "-10.000000000000000000"),
+        (DAY_4, f"{tx_hash(57)}:1", "loan_timelock_cancelled", "2000", "", "30.000000000000000000"),
+        (DAY_4, f"{tx_hash(57)}:1", "loan_timelock_cancelled", "1030", escrow, "-30.000000000000000000"),
     ]
+    # the escrow's interest, paid to the vault in USDai with its cancellation (docs/ledger.md)
+    assert query(daily_builds.home, """
+        select source_key, account_code, cast(debit - credit as varchar) from main.journal_lines
+        where rule_id = 'loan_escrow_interest' order by line_no""") == [
+        (f"{tx_hash(57)}:1", "2000", "0.250000000000000000"), (f"{tx_hash(57)}:1", "4000", "-0.250000000000000000")]
     conversion = query(daily_builds.home, f"""
         select account_code, sub_account, cast(debit - credit as varchar) from main.journal_lines
         where source_key = '{tx_hash(38)}:2' order by line_no""")

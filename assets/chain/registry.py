@@ -60,6 +60,11 @@ MODELLED_DECLARATIONS: tuple[tuple[str, str], ...] = (
     ("susdai", "AdminFeeWithdrawn(address indexed currencyToken, uint256 adminFeeAmount, uint256 usdaiDepositAmount)"),
     ("susdai v1.5-v1.8", "LoanTimelockDeposited(bytes32 indexed loanTermsHash, uint256 usdaiAmount, uint64 expiration)"),
     ("susdai v1.5-v1.8", "LoanTimelockCancelled(bytes32 indexed loanTermsHash, uint256 usdaiAmount)"),
+    ("susdai v1.10", "LoanDepositTimelockDeposited(bytes32 indexed loanTermsHash, uint256 usdaiAmount, uint64 expiration)"),
+    ("susdai v1.10", "LoanDepositTimelockCancelled(bytes32 indexed loanTermsHash, uint256 usdaiAmount)"),
+    ("susdai v1.9+", "LoanEscrowTimelockDeposited(bytes32 indexed loanTermsHash, uint256 usdaiAmount, uint256 interestRate)"),
+    ("susdai v1.9+", "LoanEscrowTimelockWithdrawn(bytes32 indexed loanTermsHash, uint256 interestAmount)"),
+    ("susdai v1.9+", "LoanEscrowTimelockCancelled(bytes32 indexed loanTermsHash, uint256 usdaiAmount, uint256 interestAmount)"),
     ("loan_router", "LoanOriginated(bytes32 indexed loanTermsHash, address indexed borrower, address indexed currencyToken, uint256 principal, uint256 originationFee)"),
     ("loan_router", "LenderPositionMinted(bytes32 indexed loanTermsHash, address indexed lender, uint8 indexed trancheIndex, uint256 tokenId)"),
     ("loan_router", "LenderRepaid(bytes32 indexed loanTermsHash, address indexed lender, uint8 indexed trancheIndex, uint256 principal, uint256 interest, uint256 prepay)"),
@@ -97,6 +102,8 @@ _COLUMN_OVERRIDES: dict[tuple[str, str], str] = {
     ("approved", "address"): "spender",
     # sUSDai's own blacklist (v1.0–v1.6) names the account `value`
     ("value", "address"): "account",
+    # the escrow's interest, in USDai: what the `interest` column holds for the router's repayments
+    ("interestAmount", "uint256"): "interest",
     # the admin who swaps the reserve from the former base token to the new one: the call's sender
     ("converter", "address"): "caller",
 }

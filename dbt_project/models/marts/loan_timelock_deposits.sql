@@ -1,7 +1,9 @@
 {#
-  Every sUSDai LoanTimelockDeposited and LoanTimelockCancelled log (StakedUSDai v1.5-v1.8), kept in the warehouse:
-  check H9 reads each pre-funding's expiration from them, and they are few whatever the history. USDai in USD; the
-  expiration as the contract gives it, unix seconds (null on a cancellation). The first build reads all history.
+  Every sUSDai pre-funding deposit and cancellation log (StakedUSDai v1.5-v1.8 LoanTimelock*, v1.10
+  LoanDepositTimelock*, v1.9 LoanEscrowTimelock*), kept in the warehouse: check H9 reads each pre-funding's
+  expiration from them, and they are few whatever the history. USDai in USD; the expiration as the contract gives
+  it, unix seconds (null on a cancellation and on an escrow deposit, which has none). The first build reads all
+  history.
 #}
 select
   events.partition_date,
@@ -17,5 +19,6 @@ from {{ ref('stg_chain_events') }} as events
 inner join {{ ref('protocol_roles_daily') }} as protocol
   on protocol.partition_date = events.partition_date
 where events.contract_role = 'susdai'
-  and events.event in ('LoanTimelockDeposited', 'LoanTimelockCancelled')
+  and events.event in ('LoanTimelockDeposited', 'LoanTimelockCancelled', 'LoanDepositTimelockDeposited',
+                       'LoanDepositTimelockCancelled', 'LoanEscrowTimelockDeposited', 'LoanEscrowTimelockCancelled')
   and {{ in_cumulative_window("events.partition_date") }}

@@ -2,8 +2,9 @@
   H9: no loan pre-funding outlives its expiration. USDai the vault committed to a loan's terms through the deposit
   timelock (1030, by loanTermsHash) is either taken by the loan's origination or cancelled by the vault once it has
   expired; one still held at a day's close past its expiration (the latest deposit's, as the contract keeps it) is
-  neither a loan nor the vault's USDai, and is a warning every day until it is cancelled. One row per ledger day
-  and per pre-funding held at its close (`prefunding:none` when none is).
+  neither a loan nor the vault's USDai, and is a warning every day until it is cancelled. An escrow deposit
+  (StakedUSDai v1.9) has no expiration: it earns interest until the loan takes it or the vault cancels it. One row
+  per ledger day and per pre-funding held at its close (`prefunding:none` when none is).
 #}
 with ledger_days as (
     select distinct partition_date from {{ ref('trial_balance') }}
@@ -22,35 +23,43 @@ held as (
     having sum(m.movement) <> 0
 ),
 deposits as (
-    select partition_date, block_number, log_index, loan_terms_hash, expiration
+    select partition_date, block_number, log_index, loan_terms_hash, expiration,
+           event = 'LoanEscrowTimelockDeposited' as is_escrow
     from {{ ref('loan_timelock_deposits') }}
-    where event = 'LoanTimelockDeposited'
+    where event in ('LoanTimelockDeposited', 'LoanDepositTimelockDeposited', 'LoanEscrowTimelockDeposited')
+),
+latest_deposits as (
+    select h.partition_date, h.loan_terms_hash, h.balance, dep.expiration, dep.is_escrow,
+           row_number() over (partition by h.partition_date, h.loan_terms_hash
+                              order by dep.block_number desc, dep.log_index desc) as recency
+    from held h
+    left join deposits dep
+      on dep.loan_terms_hash = h.loan_terms_hash and dep.partition_date <= h.partition_date
 ),
 expirations as (
-    select h.partition_date, h.loan_terms_hash, h.balance,
-           (select dep.expiration from deposits dep
-            where dep.loan_terms_hash = h.loan_terms_hash and dep.partition_date <= h.partition_date
-            order by dep.block_number desc, dep.log_index desc limit 1) as expiration,
-           {{ dbt.datediff("cast('1970-01-01' as timestamp)", "cast(h.partition_date as timestamp)", "second") }}
+    select partition_date, loan_terms_hash, balance, expiration, coalesce(is_escrow, false) as is_escrow,
+           {{ dbt.datediff("cast('1970-01-01' as timestamp)", "cast(partition_date as timestamp)", "second") }}
              + 86400 as day_end
-    from held h
+    from latest_deposits
+    where recency = 1
 ),
 rows as (
-    select partition_date, 'prefunding:' || loan_terms_hash as entity_key, balance, expiration, day_end
+    select partition_date, 'prefunding:' || loan_terms_hash as entity_key, balance, expiration, is_escrow, day_end
     from expirations
     union all
-    select d.partition_date, 'prefunding:none', null, null, null
+    select d.partition_date, 'prefunding:none', null, null, false, null
     from ledger_days d
     where not exists (select 1 from held h where h.partition_date = d.partition_date)
 )
 select partition_date as check_date, entity_key, 'warn' as severity,
        'originated or cancelled by its expiration' as expected,
        case when balance is null then 'none held'
+            when is_escrow then cast(balance as varchar) || ' USDai held in escrow (no expiration)'
             else cast(balance as varchar) || ' USDai held, expiring at unix '
                  || coalesce(cast(expiration as varchar), 'unknown') end as actual,
        coalesce(cast(balance as varchar), '0') as difference,
        'none' as tolerance,
-       balance is null or (expiration is not null and expiration >= day_end) as within_tolerance,
+       balance is null or is_escrow or (expiration is not null and expiration >= day_end) as within_tolerance,
        'USDai pre-funding a loan through the deposit timelock, past its expiration with neither the loan '
          || 'originated nor the deposit cancelled' as description,
        coalesce('day ends at unix ' || cast(day_end as varchar), '') as cutoffs,

@@ -65,6 +65,7 @@ with lake as (
     cast(surplus as decimal(38, 0)) as surplus,
     cast(fee as decimal(38, 0)) as fee,
     cast(expiration as decimal(38, 0)) as expiration,
+    cast(interest_rate as decimal(38, 0)) as interest_rate,
     cast(token_id as varchar) as token_id,
     cast(request_id as varchar) as request_id,
     cast(redemption_id as varchar) as redemption_id,
@@ -78,7 +79,7 @@ with lake as (
     cast(all_redemptions_serviced as boolean) as all_redemptions_serviced,
     cast(is_repaid as boolean) as is_repaid,
     cast(approved as boolean) as approved
-  from ({{ with_optional_columns(lake_table('chain_events'), {'model': 'varchar', 'arguments': 'varchar', 'expiration': 'decimal(38, 0)'}) }})
+  from ({{ with_optional_columns(lake_table('chain_events'), {'model': 'varchar', 'arguments': 'varchar', 'expiration': 'decimal(38, 0)', 'interest_rate': 'decimal(38, 0)'}) }})
   where {{ in_cumulative_window("partition_date") }}
     and (model is not null or arguments is null)
 )
