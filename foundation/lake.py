@@ -33,7 +33,7 @@ CHAIN_EVENT_ARGUMENT_FIELDS: tuple[pa.Field, ...] = (
         for name in (
             "from_address", "to_address", "caller", "recipient", "deposit_token", "withdraw_token",
             "account", "sender", "owner", "receiver", "controller", "currency_token", "borrower",
-            "lender", "spender", "operator",
+            "lender", "spender", "operator", "pool",
         )
     ),
     *(
@@ -43,12 +43,13 @@ CHAIN_EVENT_ARGUMENT_FIELDS: tuple[pa.Field, ...] = (
             "shares", "fulfilled_shares", "amount", "pending_shares", "deposited_amount", "admin_fee",
             "usdai_deposit_amount", "admin_fee_amount", "principal", "origination_fee", "interest",
             "prepay", "prepayment", "exit_fee", "proceeds", "liquidation_fee", "surplus", "fee",
-            "expiration", "interest_rate",
+            "expiration", "interest_rate", "pool_currency_amount",
         )
     ),
     pa.field("token_id", pa.string()),
     pa.field("request_id", pa.string()),
     pa.field("redemption_id", pa.string()),
+    pa.field("tick", pa.string()),
     pa.field("tranche_index", pa.int32()),
     *(
         pa.field(name, pa.string())

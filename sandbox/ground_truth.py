@@ -19,7 +19,7 @@ from typing import Protocol
 
 from sandbox.file_drops import write_atomically
 
-CHART_OF_ACCOUNTS = ("1000", "1010", "1020", "1030", "1100", "1110", "1150", "1190", "2000", "2100", "2110", "3000",
+CHART_OF_ACCOUNTS = ("1000", "1010", "1020", "1030", "1100", "1110", "1120", "1150", "1190", "2000", "2100", "2110", "3000",
                      "4000", "4010", "4020", "4030", "5000", "5010", "5020")
 INCOME_ACCOUNTS = ("4000", "4010", "4020")
 # docs/ledger.md: susdai_yield passes the day's income to sUSDai holders net of the admin fee.

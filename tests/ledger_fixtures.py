@@ -97,6 +97,8 @@ WITHDRAWN_OFFER = "0x" + keccak(text="loan offer withdrawn").hex()
 V110_OFFER = "0x" + keccak(text="loan offer v1.10").hex()
 ESCROW_OFFER = "0x" + keccak(text="loan offer in escrow").hex()
 ESCROW = to_checksum_address("0x" + "e5" * 20)  # the escrow timelock (v1.9): not the protocol
+POOL = to_checksum_address("0x" + "90" * 20)  # a MetaStreet pool the vault lends through (v1.0-v1.5), in USDC
+POOL_TICK = "340282366920938463463374607431768211455"  # a tick is a uint128: the largest, to hold every digit
 CUSIP = "912797QM2"
 SHORT_BILL = "912797QN0"  # bought on day 3, a day before it matures
 
@@ -124,6 +126,9 @@ SIGNATURES = {
     "LoanDepositTimelockCancelled": "LoanDepositTimelockCancelled(bytes32,uint256)",
     "LoanEscrowTimelockDeposited": "LoanEscrowTimelockDeposited(bytes32,uint256,uint256)",
     "LoanEscrowTimelockCancelled": "LoanEscrowTimelockCancelled(bytes32,uint256,uint256)",
+    "PoolDeposited": "PoolDeposited(address,uint128,uint256,uint256)",
+    "PoolRedeemed": "PoolRedeemed(address,uint128,uint256,uint128)",
+    "PoolWithdrawn": "PoolWithdrawn(address,uint128,uint256,uint128,uint256,uint256)",
 }
 CONTRACTS = {"usdai": USDAI, "susdai": SUSDAI, "loan_router": LOAN_ROUTER}
 
@@ -336,16 +341,34 @@ def _chain_events_day_4() -> list[dict]:
         _event(day, 402, 53, 1, "base_token", "Transfer", token=PYUSD, from_address=ADMIN, to_address=USDAI,
                value=457 * USDC_UNIT),
         _event(day, 402, 53, 2, "usdai", "BaseTokenConverted", caller=ADMIN, amount=457 * USDC_UNIT),
+        # The vault lends 40 through a MetaStreet pool and has it back with 0.5 of interest the same day: 40 USDai
+        # swapped into USDC for itself (reserve_conversion 1020 USDC@sUSDai / 1020 PYUSD@USDai 40), deposited at
+        # a tick (pool_deposited 1120 / 1020 USDC@sUSDai 40), redeemed (nothing posted), withdrawn (pool_withdrawn
+        # 1020 USDC@sUSDai 40.5 / 1120 40, the cost, and 4000 0.5) and swapped back into USDai for itself
+        # (reserve_deposit 1020 PYUSD@USDai / 1020 USDC@sUSDai 40.5).
+        _event(day, 402, 58, 0, "usdai", "Transfer", from_address=SUSDAI, to_address=ZERO, value=40 * USDAI_UNIT),
+        _event(day, 402, 58, 1, "usdai", "Withdrawn", caller=SUSDAI, recipient=SUSDAI, withdraw_token=USDC,
+               usdai_amount=40 * USDAI_UNIT, withdraw_amount=40 * USDC_UNIT),
+        _event(day, 402, 58, 2, "susdai", "PoolDeposited", pool=POOL, tick=POOL_TICK, usdai_amount=40 * USDAI_UNIT,
+               pool_currency_amount=40 * USDC_UNIT),
+        _event(day, 402, 59, 0, "susdai", "PoolRedeemed", pool=POOL, tick=POOL_TICK, shares=40 * USDAI_UNIT,
+               redemption_id="7"),
+        _event(day, 402, 60, 0, "usdai", "Transfer", from_address=ZERO, to_address=SUSDAI,
+               value=40_500_000_000_000_000_000),
+        _event(day, 402, 60, 1, "usdai", "Deposited", caller=SUSDAI, recipient=SUSDAI, deposit_token=USDC,
+               deposit_amount=40_500_000, mint_amount=40_500_000_000_000_000_000),
+        _event(day, 402, 60, 2, "susdai", "PoolWithdrawn", pool=POOL, tick=POOL_TICK, shares=40 * USDAI_UNIT,
+               redemption_id="7", pool_currency_amount=40_500_000, usdai_amount=40_500_000_000_000_000_000),
     ]
 
 
 # The vault's totalAssets() (USDai, 18 decimals), valued as the real vault values itself: the ledger's 2100 plus the
 # allowance (the vault marks a loan down only at its sale) less the insurance claim it has not been paid (R6); day 4
-# includes the escrow's interest less the admin fee, 0.225.
+# includes the escrow's and the pool's interest less the admin fee, 0.225 + 0.45.
 # Day 2: 451.615260236301369863 + 50.013698667808219178 - 7; day 3: 672.993835578767123287 +
 # 330.090410996575342467 - 0 (the pool paid); day 4: 801.127095890410958905 + 100.054794520547945206 (L6's).
 SUSDAI_TOTAL_ASSETS = {DAY_1: 604_586301369863013699, DAY_2: 494_628958904109589041,
-                       DAY_3: 1003_084246575342465754, DAY_4: 901_406890410958904111}
+                       DAY_3: 1003_084246575342465754, DAY_4: 901_856890410958904111}
 # Day 3: 450 + 500 minted to Heidi - 400 - 50 burnt by the vault's withdrawals + 7 minted to the pool + 2 harvested.
 USDAI_TOTAL_SUPPLY = {DAY_1: 500, DAY_2: 450, DAY_3: 509, DAY_4: 509}
 SUSDAI_TOTAL_SHARES = {DAY_1: 600, DAY_2: 500, DAY_3: 1005, DAY_4: 1005}  # Heidi's 505 shares on day 3

@@ -30,7 +30,7 @@ from foundation.home import DataHome
 from foundation.lake import SCHEMAS, Lake
 from tests.ledger_fixtures import (
     BASE_TOKEN, CORRECTED_TAPE_SHA256, CUSIP, DAY_1, DAY_2, DAY_3, DAY_4, DAYS, ESCROW_OFFER, LOAN_1, LOAN_2, LOAN_3,
-    LOAN_6, LOAN_ROUTER, SHORT_BILL, STATEMENT_FILES, TAPE_FILES, USDAI, USDC, V110_OFFER, WITHDRAWN_OFFER,
+    LOAN_6, LOAN_ROUTER, PYUSD, SHORT_BILL, SUSDAI, STATEMENT_FILES, TAPE_FILES, USDAI, USDC, V110_OFFER, WITHDRAWN_OFFER,
     build_ledger_lake,
     chain_address_book,
     file_sha256, tx_hash, write_corrected_tape, write_reorg,
@@ -56,6 +56,7 @@ CLOSING_DAY_1 = {
     "1030": "0",
     "1100": "350",                       # L1 250 + L2 100
     "1110": "0.095890410958904110",      # 0.068493150684931507 + 0.027397260273972603
+    "1120": "0",                         # the pool position of day 4 is withdrawn the same day
     "1150": "0",
     # L1: half its GPUs dark, exposure 250.068493150684931507 / 2 x 50% loss, insurance not yet claimable;
     # L2: 35 days past due, 25% of 100.027397260273972603, plus its dark GPU's 50% net of 70% insured
@@ -81,6 +82,7 @@ CLOSING_DAY_2 = {
     "1030": "0",
     "1100": "200",                       # 350 - 50 repaid - 100 liquidated
     "1110": "0.054794671232876712",      # 0.095890410958904110 - 0.068493 - 0.027397260273972603 + 0.054794520547945205
+    "1120": "0",                         # the pool position of day 4 is withdrawn the same day
     "1150": "7",                         # L2's claim: 70% of 100 - 90 principal lost, not paid yet
     # L2's allowance paid its 10.027397260273972603 shortfall, the rest released; L1 half dark on 200.054794671232876712
     "1190": "-50.013698667808219178",
@@ -115,6 +117,7 @@ CLOSING_DAY_3 = {
     # 0.054794671232876712 - 0.109589 paid by Bob + 0.136986301369863014, a day on L3, L4, L5 and L6 (L1 is
     # missing from the tape: nothing accrues on it)
     "1110": "0.082191972602739726",
+    "1120": "0",                         # the pool position of day 4 is withdrawn the same day
     "1150": "0",                         # the pool paid L2's 7
     # L1 keeps 50.013698667808219178 (no tape row); L3 30.008219178082191781 (1 day past due, 5%, and an erroring
     # GPU); L4 100.027397260273972603 (60 days, 50%); L5 50.013698630136986302 (default, 50% over 30 days' 25%);
@@ -139,31 +142,33 @@ CLOSING_DAY_3 = {
 CLOSING_DAY_4 = {
     "1000": "51.51",                     # + 50, the short bill's par at maturity
     "1010": "148.53",                    # 198.49 - 50 matured + 0.01 + 0.03 marked up
-    "1020": "853.732876",                # + 100.054794 L3 repaid + 80 L4's and 120 L5's proceeds
+    # + 100.054794 L3 repaid + 80 L4's and 120 L5's proceeds + 0.5 the pool's interest
+    "1020": "854.232876",
     "1030": "0",
     "1100": "250",                       # L1 150 + L6 100
     # L1 0.041096082191780821 (its tape's accrued, after the catch-up of 0.054794520547945205) + L3
     # 0.000000520547945206 (two days 0.054794520547945206 - 0.054794 paid) + L6 0.054794520547945206 (two days)
     "1110": "0.095891123287671233",
+    "1120": "0",                         # the pool position of day 4 is withdrawn the same day
     "1150": "0",
     # L6 only, 100% of 100.054794520547945206: L1's and L5's released, L3's repaid, L4's used by its sale
     "1190": "-100.054794520547945206",
     "2000": "-449.75",                   # the offers' 60 back in the vault, with the escrow's 0.25 of interest
-    # -672.993835578767123287 - 18.371958904109589041 yield - 109.986301407534246577 (a net release: the holders'
+    # -672.993835578767123287 - 18.821958904109589041 yield - 109.986301407534246577 (a net release: the holders'
     # claim rises)
-    "2100": "-801.352095890410958905",
+    "2100": "-801.802095890410958905",
     "2110": "0",
     "3000": "50",
     # - 0.041095890410958904 L1 - 0.054794520547945205 L1's catch-up - 0.027397260273972603 L3 - same L6 - 0.25
-    # the escrow's interest
-    "4000": "-0.688356164383561644",
+    # the escrow's interest - 0.5 the pool's
+    "4000": "-1.188356164383561644",
     "4010": "-0.04",                     # + 0.03 + 0.01
     "4020": "-26.472602739726027397",    # - 19.972602739726027397, L5's surplus: 120 - 100 - 0.027397260273972603
     "4030": "0",
     # + 20.027397260273972602 (L4's shortfall beyond its allowance) + 0.027397260273972603 (L6's true-up) -
     # 50.013698667808219178 (L1 released) - 30.008219178082191781 (L3) - 50.013698630136986302 (L5)
     "5000": "223.136986301369863014",
-    "5010": "24.480863013698630138",     # + 20.413287671232876712 x 0.9 = 18.371958904109589041
+    "5010": "24.930863013698630138",     # + 20.913287671232876712 x 0.9 = 18.821958904109589041
     # + 109.980821955479452056 released + 0.005479452054794521 (10% of L4's 0.054794520547945205 written off)
     "5020": "-223.128767123287671233",
 }
@@ -327,7 +332,7 @@ def test_a_later_day_closes_at_the_hand_posted_balances_and_leaves_earlier_days_
 
 def test_rebuilding_day_1_changes_nothing(daily_builds):
     before, after = daily_builds.after_last_day, daily_builds.after_rebuilding_day_1
-    assert len(after.journal()) == len(before.journal()) == 165
+    assert len(after.journal()) == len(before.journal()) == 174
     assert after.rows == before.rows
 
 
@@ -491,7 +496,9 @@ def test_journal_lines_carry_their_rule_lineage_and_sub_accounts(daily_builds):
         ("2000", "0.000000000000000000", "50.000000000000000000"),
     ]
     assert {line[3] for line in by_rule["usdai_mint"]} == {f"{BASE_TOKEN}@{USDAI}", ""}
-    assert {line[3] for line in by_rule["reserve_conversion"]} == {f"{USDC}@{LOAN_ROUTER}", f"{BASE_TOKEN}@{USDAI}"}
+    # wM until day 4's conversion, PYUSD after it (the vault's swap into USDC for the pool, to itself)
+    assert {line[3] for line in by_rule["reserve_conversion"]} == {
+        f"{USDC}@{LOAN_ROUTER}", f"{BASE_TOKEN}@{USDAI}", f"{USDC}@{SUSDAI}", f"{PYUSD}@{USDAI}"}
     # The shortfall is charged to L2's allowance, which covers all of it: no credit loss expense line.
     l2_sale = [line for line in by_rule["loan_liquidated"] if line[7] == f"{tx_hash(11)}:1"]
     assert [(line[2], line[3], line[4], line[5]) for line in l2_sale] == [

@@ -58,6 +58,10 @@ MODELLED_DECLARATIONS: tuple[tuple[str, str], ...] = (
     ("susdai v1.0", "BaseYieldDeposited(uint256 depositedAmount)"),
     ("susdai", "LoanRepaymentDeposited(address indexed currencyToken, uint256 depositAmount, uint256 usdaiDepositAmount)"),
     ("susdai", "AdminFeeWithdrawn(address indexed currencyToken, uint256 adminFeeAmount, uint256 usdaiDepositAmount)"),
+    # MetaStreet pool positions (StakedUSDai v1.0-v1.5: deposits and redemptions to v1.3, withdrawals to v1.5)
+    ("susdai v1.0-v1.3", "PoolDeposited(address indexed pool, uint128 indexed tick, uint256 usdaiAmount, uint256 poolCurrencyAmount)"),
+    ("susdai v1.0-v1.3", "PoolRedeemed(address indexed pool, uint128 indexed tick, uint256 shares, uint128 redemptionId)"),
+    ("susdai v1.0-v1.5", "PoolWithdrawn(address indexed pool, uint128 indexed tick, uint256 shares, uint128 redemptionId, uint256 poolCurrencyAmount, uint256 usdaiAmount)"),
     ("susdai v1.5-v1.8", "LoanTimelockDeposited(bytes32 indexed loanTermsHash, uint256 usdaiAmount, uint64 expiration)"),
     ("susdai v1.5-v1.8", "LoanTimelockCancelled(bytes32 indexed loanTermsHash, uint256 usdaiAmount)"),
     ("susdai v1.10", "LoanDepositTimelockDeposited(bytes32 indexed loanTermsHash, uint256 usdaiAmount, uint64 expiration)"),
@@ -325,6 +329,9 @@ def _fits(abi_type: str, column_type: pa.DataType) -> bool:
     if abi_type == "uint256":
         # amounts are exact decimals; identifiers (token ids, request ids) are decimal strings
         return pa.types.is_decimal(column_type) or pa.types.is_string(column_type)
+    if abi_type == "uint128":
+        # identifiers only (a pool's tick, a pool redemption's id): decimal strings
+        return pa.types.is_string(column_type)
     return False
 
 
@@ -446,7 +453,7 @@ def _lake_value(event_input: EventInput, value: Any) -> Any:
         return checksummed(value)
     if event_input.abi_type in ("bytes", "bytes32"):
         return "0x" + bytes(value).hex()
-    if event_input.abi_type == "uint256" and event_input.column in _IDENTIFIER_COLUMNS:
+    if event_input.abi_type in ("uint256", "uint128") and event_input.column in _IDENTIFIER_COLUMNS:
         return str(value)
     return value
 

@@ -6,7 +6,7 @@
 #}
 {% set families = [
   'postings_usdai_reserve', 'postings_susdai', 'postings_loan_timelock', 'postings_loans', 'postings_interest_accrual',
-  'postings_credit_loss_allowance', 'postings_insurance_recovery', 'postings_tbills'
+  'postings_credit_loss_allowance', 'postings_insurance_recovery', 'postings_tbills', 'postings_pool_positions'
 ] %}
 {% for family in families %}
 select

@@ -1,5 +1,5 @@
 {#
-  USDai's reserve events of the rebuild window (docs/ledger.md): usdai_mint, usdai_unbacked_mint, usdai_burn, reserve_conversion,
+  USDai's reserve events of the rebuild window (docs/ledger.md): usdai_mint, usdai_unbacked_mint, usdai_burn, reserve_conversion, reserve_deposit,
   reserve_to_custodian, insurance_recovery_received (the insurance pool's USDai paid to the protocol) and
   base_token_converted. USDai held by the protocol's own contracts is eliminated, so only mints to and burns by
   outside holders move 2000. Withdrawals are taken at par: the base token leaving USDai equals usdaiAmount.
@@ -34,6 +34,7 @@ usdai_events as (
     events.caller,
     events.recipient,
     events.withdraw_token,
+    events.deposit_token,
     events.value,
     events.mint_amount,
     events.usdai_amount,
@@ -94,6 +95,19 @@ entries as (
     {{ raw_to_usd("mint_amount", "usdai_usd_per_raw_unit") }} as amount
   from usdai_events
   where event = 'Deposited' and not recipient_is_protocol
+
+  union all
+
+  -- The vault turns currency it holds into USDai for itself (a pool withdrawal, a loan repayment): the currency
+  -- goes into the reserve, taken at par; the USDai minted stays in the protocol, eliminated.
+  select
+    partition_date, block_time, tx_hash, log_index,
+    'reserve_deposit',
+    '1020', base_token_reserve,
+    '1020', {{ token_holding("deposit_token", "caller") }},
+    {{ raw_to_usd("mint_amount", "usdai_usd_per_raw_unit") }}
+  from usdai_events
+  where event = 'Deposited' and caller_is_protocol and recipient_is_protocol
 
   union all
 

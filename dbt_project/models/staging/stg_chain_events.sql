@@ -40,6 +40,7 @@ with lake as (
     cast(lender as varchar) as lender,
     cast(spender as varchar) as spender,
     cast(operator as varchar) as operator,
+    cast(pool as varchar) as pool,
     cast(value as decimal(38, 0)) as value,
     cast(deposit_amount as decimal(38, 0)) as deposit_amount,
     cast(mint_amount as decimal(38, 0)) as mint_amount,
@@ -66,9 +67,11 @@ with lake as (
     cast(fee as decimal(38, 0)) as fee,
     cast(expiration as decimal(38, 0)) as expiration,
     cast(interest_rate as decimal(38, 0)) as interest_rate,
+    cast(pool_currency_amount as decimal(38, 0)) as pool_currency_amount,
     cast(token_id as varchar) as token_id,
     cast(request_id as varchar) as request_id,
     cast(redemption_id as varchar) as redemption_id,
+    cast(tick as varchar) as tick,
     cast(tranche_index as integer) as tranche_index,
     cast(loan_terms_hash as varchar) as loan_terms_hash,
     cast(old_loan_terms_hash as varchar) as old_loan_terms_hash,
@@ -79,7 +82,8 @@ with lake as (
     cast(all_redemptions_serviced as boolean) as all_redemptions_serviced,
     cast(is_repaid as boolean) as is_repaid,
     cast(approved as boolean) as approved
-  from ({{ with_optional_columns(lake_table('chain_events'), {'model': 'varchar', 'arguments': 'varchar', 'expiration': 'decimal(38, 0)', 'interest_rate': 'decimal(38, 0)'}) }})
+  from ({{ with_optional_columns(lake_table('chain_events'), {'model': 'varchar', 'arguments': 'varchar', 'expiration': 'decimal(38, 0)', 'interest_rate': 'decimal(38, 0)',
+     'pool': 'varchar', 'tick': 'varchar', 'pool_currency_amount': 'decimal(38, 0)'}) }})
   where {{ in_cumulative_window("partition_date") }}
     and (model is not null or arguments is null)
 )
