@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-ASSETS = ("1000", "1010", "1020", "1030", "1100", "1110", "1150", "1190")
+ASSETS = ("1000", "1010", "1020", "1030", "1100", "1110", "1120", "1150", "1190")
 LIABILITIES = ("2000", "2100", "2110")
 INCOME_AND_EXPENSES = ("4000", "4010", "4020", "4030", "5000", "5010", "5020")
 # The liquid coverage floor of the reconciliation policy (docs/reconciliation.md, R4): the verdict reads well at or
