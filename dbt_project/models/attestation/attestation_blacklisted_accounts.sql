@@ -1,4 +1,5 @@
 {{ config(materialized='view') }}
 {# The accounts blacklisted at each ledger day's close, as the attestation lists them. #}
 select partition_date, account
-from {{ ref('usdai_blacklisted_accounts') }}
+from {{ ref('blacklisted_accounts') }}
+where contract_role = 'usdai'

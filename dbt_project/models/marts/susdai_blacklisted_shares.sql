@@ -6,25 +6,7 @@
   No transfer, redemption or withdrawal of theirs goes through while the account stays blacklisted: the attestation
   shows them as not redeemable.
 #}
-with days as (
-  select partition_date from {{ ref('reserve_coverage') }}
-),
-
-latest as (
-  select
-    days.partition_date,
-    updates.account,
-    updates.is_blacklisted,
-    row_number() over (
-      partition by days.partition_date, lower(updates.account)
-      order by updates.block_number desc, updates.log_index desc
-    ) as recency
-  from days
-  inner join {{ ref('blacklist_updates') }} as updates
-    on updates.partition_date <= days.partition_date and updates.contract_role = 'susdai'
-),
-
-shares as (
+with shares as (
   select
     state.partition_date,
     lower(state.key) as account_key,
@@ -36,13 +18,13 @@ shares as (
 )
 
 select
-  latest.partition_date,
-  latest.account,
+  blacklisted.partition_date,
+  blacklisted.account,
   shares.shares,
   {{ usd_times_ratio("shares.shares", "nav.onchain_share_price") }} as value_usd
-from latest
+from {{ ref('blacklisted_accounts') }} as blacklisted
 left join shares
-  on shares.partition_date = latest.partition_date and shares.account_key = lower(latest.account)
+  on shares.partition_date = blacklisted.partition_date and shares.account_key = lower(blacklisted.account)
 left join {{ ref('susdai_yield') }} as nav
-  on nav.partition_date = latest.partition_date
-where latest.recency = 1 and latest.is_blacklisted
+  on nav.partition_date = blacklisted.partition_date
+where blacklisted.contract_role = 'susdai'

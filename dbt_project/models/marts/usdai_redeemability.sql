@@ -34,7 +34,8 @@ roles as (
 
 blacklisted as (
   select partition_date, lower(account) as address_key
-  from {{ ref('usdai_blacklisted_accounts') }}
+  from {{ ref('blacklisted_accounts') }}
+  where contract_role = 'usdai'
 ),
 
 protocol_holdings as (
