@@ -52,6 +52,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+from eth_abi import encode as abi_encode
 from eth_utils import keccak, to_checksum_address
 
 from foundation.lake import SCHEMAS, Lake
@@ -90,6 +91,17 @@ LOAN_3 = "0x" + keccak(text="loan L3").hex()
 LOAN_4 = "0x" + keccak(text="loan L4").hex()
 LOAN_5 = "0x" + keccak(text="loan L5").hex()
 LOAN_6 = "0x" + keccak(text="loan L6").hex()
+# LoanRouterV2 (v1.0) migrates L1 from the V1 router on day 4: its V2 terms (LoanTermsV2: expiration, borrower,
+# currency, collateral, repayment spec, rate spec, collateral ids, tranches, fee specs, approvals, options) lend the
+# V1 loan's scaled balance, 150, in USDai to the vault as the only tranche; the V2 hash is keccak(chain id, terms).
+LOAN_ROUTER_V2 = "0x1C2ED170de32846316784c4fd58A5e3C7563E12f"
+_LOAN_TERMS_V2 = ("(uint64,address,address,address,(uint16,uint8,int32),(address,bytes),uint256[],"
+                  "(address,uint256,uint256)[],(uint8,address,address,bytes)[],address[],bytes)")
+_L1_TERMS_V2 = (2**40, to_checksum_address("0x" + "b0" * 20), "0x0A1a1A107E45b7Ced86833863f482BC5f4ed82EF",
+                to_checksum_address("0x" + "9e" * 20), (180, 5, 0), (to_checksum_address("0x" + "a7" * 20), b""),
+                [1], [("0x0B2b2B2076d95dda7817e785989fE353fe955ef9", 150 * 10**18, 10**17)], [], [], b"")
+L1_TERMS_V2_ENCODED = "0x" + abi_encode([_LOAN_TERMS_V2], [_L1_TERMS_V2]).hex()
+LOAN_1_V2 = "0x" + keccak(abi_encode(["uint256", _LOAN_TERMS_V2], [31337, _L1_TERMS_V2])).hex()
 # Terms the vault pre-funds on day 3 and that no loan ever takes: the deposit is cancelled on day 4.
 WITHDRAWN_OFFER = "0x" + keccak(text="loan offer withdrawn").hex()
 # Terms pre-funded on day 3 through StakedUSDai v1.10's deposit timelock and through v1.9's escrow (earning interest),
@@ -126,6 +138,7 @@ SIGNATURES = {
     "LoanDepositTimelockCancelled": "LoanDepositTimelockCancelled(bytes32,uint256)",
     "LoanEscrowTimelockDeposited": "LoanEscrowTimelockDeposited(bytes32,uint256,uint256)",
     "LoanEscrowTimelockCancelled": "LoanEscrowTimelockCancelled(bytes32,uint256,uint256)",
+    "LoanMigrated": "LoanMigrated(bytes32,bytes32,bytes)",
     "PoolDeposited": "PoolDeposited(address,uint128,uint256,uint256)",
     "PoolRedeemed": "PoolRedeemed(address,uint128,uint256,uint128)",
     "PoolWithdrawn": "PoolWithdrawn(address,uint128,uint256,uint128,uint256,uint256)",
@@ -341,6 +354,10 @@ def _chain_events_day_4() -> list[dict]:
         _event(day, 402, 53, 1, "base_token", "Transfer", token=PYUSD, from_address=ADMIN, to_address=USDAI,
                value=457 * USDC_UNIT),
         _event(day, 402, 53, 2, "usdai", "BaseTokenConverted", caller=ADMIN, amount=457 * USDC_UNIT),
+        # LoanRouterV2 migrates L1: no token moves, and the loan keeps its identity (its sub-accounts stay L1's); the
+        # lender's tape names it by its V2 hash from today.
+        _event(day, 400, 61, 0, "loan_router", "LoanMigrated", token=LOAN_ROUTER_V2, old_loan_terms_hash=LOAN_1,
+               new_loan_terms_hash=LOAN_1_V2, new_loan_terms=L1_TERMS_V2_ENCODED),
         # The vault lends 40 through a MetaStreet pool and has it back with 0.5 of interest the same day: 40 USDai
         # swapped into USDC for itself (reserve_conversion 1020 USDC@sUSDai / 1020 PYUSD@USDai 40), deposited at
         # a tick (pool_deposited 1120 / 1020 USDC@sUSDai 40), redeemed (nothing posted), withdrawn (pool_withdrawn
@@ -377,7 +394,9 @@ LOAN_STATES = {
     DAY_1: {LOAN_1: (1, 250), LOAN_2: (1, 100)},
     DAY_2: {LOAN_1: (1, 200), LOAN_2: (4, 0)},
     DAY_3: {LOAN_1: (1, 150), LOAN_2: (4, 0), LOAN_3: (1, 100), LOAN_4: (1, 200), LOAN_5: (1, 100), LOAN_6: (1, 100)},
-    DAY_4: {LOAN_1: (1, 150), LOAN_2: (4, 0), LOAN_3: (2, 0), LOAN_4: (4, 0), LOAN_5: (4, 0), LOAN_6: (1, 100)},
+    # L1 migrated: V1 says Migrated (5), V2 (its own router, below) holds the 150
+    DAY_4: {LOAN_1: (5, 0), LOAN_2: (4, 0), LOAN_3: (2, 0), LOAN_4: (4, 0), LOAN_5: (4, 0), LOAN_6: (1, 100),
+            LOAN_1_V2: (1, 150)},
 }
 # Each day's blocks: (first, last); the state is read at the last.
 BLOCKS = {DAY_1: (100, 105), DAY_2: (200, 205), DAY_3: (300, 310), DAY_4: (400, 402)}
@@ -398,7 +417,8 @@ def chain_state(day: date) -> list[dict]:
                   ("loan_router", "loanState", loan, "scaledBalance", principal * USDAI_UNIT)]
     return [
         dict(partition_date=day, block_number=block, block_hash=_block_hash(block),
-             block_time=_block_time(day, block), contract_role=role, contract_address=CONTRACTS[role],
+             block_time=_block_time(day, block), contract_role=role,
+             contract_address=LOAN_ROUTER_V2 if key == LOAN_1_V2 else CONTRACTS[role],
              method=method, key=key, field=field, value=Decimal(value))
         for role, method, key, field, value in reads
     ]
@@ -416,6 +436,7 @@ def chain_address_book(day: date) -> list[dict]:
         ("usdai", USDAI, True, "USDai", 18),
         ("susdai", SUSDAI, True, "sUSDai", 18),
         ("loan_router", LOAN_ROUTER, True, None, None),
+        ("loan_router", LOAN_ROUTER_V2, True, None, None),
         # USDai's reserve is in wM until day 4's conversion, in PYUSD from then (the day's baseToken()).
         ("base_token" if day < DAY_4 else "inactive_base_token", BASE_TOKEN, False, "wM", 6),
         ("base_token" if day >= DAY_4 else "inactive_base_token", PYUSD, False, "PYUSD", 6),
@@ -500,9 +521,9 @@ def _later_tape_rows(day: date, l1: dict) -> list[dict]:
             dict(l6, principal_outstanding=_usd("100"), **one_day, status="delinquent", days_past_due=90),
         ]
     return [
-        # L1 is back: 150 after the prepayment; accrued = 0.000000191780821917 left after day 3's payment
-        # (0.109589191780821917 - 0.109589) + the day's 0.041095890410958904.
-        dict(l1, principal_outstanding=_usd("150"), accrued_interest=_usd("0.041096082191780821"),
+        # L1 is back, under its V2 hash since its migration: 150 after the prepayment; accrued = 0.000000191780821917
+        # left after day 3's payment (0.109589191780821917 - 0.109589) + the day's 0.041095890410958904.
+        dict(l1, loan_terms_hash=LOAN_1_V2, principal_outstanding=_usd("150"), accrued_interest=_usd("0.041096082191780821"),
              daily_interest=_usd("0.041095890410958904"), status="current", days_past_due=0),
         # L3 accrued its last day and was repaid.
         dict(l3, principal_outstanding=_usd("0"), accrued_interest=_usd("0"),
@@ -568,7 +589,7 @@ COLLATERAL = {  # (loan, NFT token id, GPU serial, tape row) of each tape's coll
     DAY_1: ((LOAN_1, "1", "1652922001234", 1), (LOAN_1, "1", "1652922001235", 1), (LOAN_2, "2", "1652922009999", 2)),
     DAY_3: ((LOAN_3, "3", "1652922003001", 1), (LOAN_3, "3", "1652922003002", 1), (LOAN_4, "4", "1652922004001", 2),
             (LOAN_5, "5", "1652922005001", 3), (LOAN_6, "6", "1652922006001", 4)),
-    DAY_4: ((LOAN_1, "1", "1652922001234", 1), (LOAN_1, "1", "1652922001235", 1), (LOAN_3, "3", "1652922003001", 2),
+    DAY_4: ((LOAN_1_V2, "1", "1652922001234", 1), (LOAN_1_V2, "1", "1652922001235", 1), (LOAN_3, "3", "1652922003001", 2),
             (LOAN_3, "3", "1652922003002", 2), (LOAN_6, "6", "1652922006001", 5)),
 }
 COLLATERAL[DAY_2] = COLLATERAL[DAY_1]

@@ -89,6 +89,7 @@ contract Protocol {
     event LoanTimelockCancelled(bytes32 indexed loanTermsHash, uint256 usdaiAmount);
     event BaseTokenConverted(address indexed converter, uint256 amount);
     event Blacklisted(address indexed value, bool isBlacklisted);
+    event LoanMigrated(bytes32 indexed loanTermsHashV1, bytes32 indexed loanTermsHashV2, bytes loanTerms);
     event PoolRedeemed(address indexed pool, uint128 indexed tick, uint256 shares, uint128 redemptionId);
     event PoolWithdrawn(address indexed pool, uint128 indexed tick, uint256 shares, uint128 redemptionId, uint256 poolCurrencyAmount, uint256 usdaiAmount);
     event LoanDepositTimelockDeposited(bytes32 indexed loanTermsHash, uint256 usdaiAmount, uint64 expiration);
@@ -154,6 +155,7 @@ contract Protocol {
     function emitLoanTimelockCancelled(bytes32 h, uint256 usdaiAmount) external { emit LoanTimelockCancelled(h, usdaiAmount); }
     function emitBaseTokenConverted(address converter, uint256 amount) external { emit BaseTokenConverted(converter, amount); }
     function emitBlacklisted(address value, bool isBlacklisted) external { emit Blacklisted(value, isBlacklisted); }
+    function emitLoanMigrated(bytes32 v1, bytes32 v2, bytes calldata terms) external { emit LoanMigrated(v1, v2, terms); }
     function emitPoolDeposited(address p, uint128 t, uint256 u, uint256 c) external { emit PoolDeposited(p, t, u, c); }
     function emitPoolRedeemed(address p, uint128 t, uint256 s, uint128 r) external { emit PoolRedeemed(p, t, s, r); }
     function emitPoolWithdrawn(address p, uint128 t, uint256 s, uint128 r, uint256 c, uint256 u) external { emit PoolWithdrawn(p, t, s, r, c, u); }

@@ -29,7 +29,7 @@ from assets.ledger import dbt_environment, vars_args
 from foundation.home import DataHome
 from foundation.lake import SCHEMAS, Lake
 from tests.ledger_fixtures import (
-    BASE_TOKEN, CORRECTED_TAPE_SHA256, CUSIP, DAY_1, DAY_2, DAY_3, DAY_4, DAYS, ESCROW_OFFER, LOAN_1, LOAN_2, LOAN_3,
+    BASE_TOKEN, CORRECTED_TAPE_SHA256, CUSIP, LOAN_1_V2, DAY_1, DAY_2, DAY_3, DAY_4, DAYS, ESCROW_OFFER, LOAN_1, LOAN_2, LOAN_3,
     LOAN_6, LOAN_ROUTER, PYUSD, SHORT_BILL, SUSDAI, STATEMENT_FILES, TAPE_FILES, USDAI, USDC, V110_OFFER, WITHDRAWN_OFFER,
     build_ledger_lake,
     chain_address_book,
@@ -521,6 +521,27 @@ def test_journal_lines_carry_their_rule_lineage_and_sub_accounts(daily_builds):
     assert LOAN_3 in {line[3] for line in by_rule["interest_accrual"]} and LOAN_6 in {
         line[3] for line in by_rule["interest_accrual"]}
     assert {line[7] for line in by_rule["susdai_yield"]} == {f"susdai_yield:{day.isoformat()}" for day in DAYS}
+
+
+def test_a_migrated_loan_keeps_its_identity_and_either_hash_finds_its_trail(daily_builds):
+    """docs/ledger.md, "A loan renamed": LoanRouterV2 migrates L1 on day 4 and its lender's tape names it by the V2
+    hash from then. The ledger keeps one loan: day 4's interest, catch-up and allowance release post on L1's
+    sub-accounts (the hand-posted journal, unchanged by the migration, says so); loan_identities names L1 the V2
+    hash's identity, with the currency its V2 terms carry; and `backed trail --loan` finds the same lines by either
+    hash, saying what became of it."""
+    from orchestration.cli.audit_trail import trail_by_loan
+
+    assert query(daily_builds.home, """select loan_terms_hash, renamed_from, identity_hash, renamed_by, partition_date,
+                                              currency_token
+                                       from main.loan_identities""") == [
+        (LOAN_1_V2, LOAN_1, LOAN_1, "LoanMigrated", DAY_4, USDAI.lower())]
+    with duckdb.connect(str(DataHome(daily_builds.home).warehouse), read_only=True) as con:
+        by_v1, by_v2 = trail_by_loan(con, LOAN_1), trail_by_loan(con, LOAN_1_V2)
+    assert by_v1.rows.num_rows > 0 and by_v2.rows.to_pylist() == by_v1.rows.to_pylist()
+    assert {r["sub_account"] for r in by_v2.rows.to_pylist() if r["account_code"] in ("1100", "1110", "1190")} == {
+        LOAN_1}
+    assert f"{LOAN_1} became {LOAN_1_V2} (LoanMigrated on {DAY_4.isoformat()})" in by_v2.heading
+    assert "interest_catch_up" in {r["rule_id"] for r in by_v2.rows.to_pylist()}
 
 
 def test_a_pre_funded_loan_and_a_cancelled_pre_funding_move_1030_by_loan_terms(daily_builds):

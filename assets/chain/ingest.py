@@ -34,7 +34,8 @@ CHAIN_DAY_TABLES = ("chain_events", "chain_logs_unknown", "chain_state", "chain_
                     "chain_days")
 
 # Events that bring a loanTermsHash into existence, and the column holding it.
-_LOAN_KEY_EVENTS = {"LoanOriginated": "loan_terms_hash", "LoanRefinanced": "new_loan_terms_hash"}
+_LOAN_KEY_EVENTS = {"LoanOriginated": "loan_terms_hash", "LoanRefinanced": "new_loan_terms_hash",
+                    "LoanMigrated": "new_loan_terms_hash"}
 _BLACKLIST_KEY_EVENTS = {"BlacklistUpdated": "account"}
 # sUSDai's own blacklist (StakedUSDai v1.0–v1.6): the shares of each account it ever named are read every day.
 _SUSDAI_BLACKLIST_KEY_EVENTS = {"Blacklisted": "account"}

@@ -76,6 +76,7 @@ MODELLED_DECLARATIONS: tuple[tuple[str, str], ...] = (
     ("loan_router", "LoanLiquidated(bytes32 indexed loanTermsHash)"),
     ("loan_router", "LenderLiquidationRepaid(bytes32 indexed loanTermsHash, address indexed lender, uint8 indexed trancheIndex, uint256 principal, uint256 interest)"),
     ("loan_router v1", "LoanCollateralLiquidated(bytes32 indexed loanTermsHash, uint256 proceeds, uint256 liquidationFee, uint256 surplus)"),
+    ("loan_router v2 v1.0", "LoanMigrated(bytes32 indexed loanTermsHashV1, bytes32 indexed loanTermsHashV2, bytes loanTerms)"),
     ("loan_router v2", "LoanRefinanced(bytes32 indexed oldLoanTermsHash, bytes32 indexed newLoanTermsHash, bytes newLoanTerms)"),
     ("loan_router v2", "LoanBreached(bytes32 indexed loanTermsHash)"),
     ("loan_router v2", "LiquidationProceedsDeposited(bytes32 indexed loanTermsHash, uint256 proceeds, uint256 fee, uint256 surplus)"),
@@ -108,6 +109,10 @@ _COLUMN_OVERRIDES: dict[tuple[str, str], str] = {
     ("value", "address"): "account",
     # the escrow's interest, in USDai: what the `interest` column holds for the router's repayments
     ("interestAmount", "uint256"): "interest",
+    # a migration renames a V1 loan to its V2 terms, as a refinance renames a V2 loan
+    ("loanTermsHashV1", "bytes32"): "old_loan_terms_hash",
+    ("loanTermsHashV2", "bytes32"): "new_loan_terms_hash",
+    ("loanTerms", "bytes"): "new_loan_terms",
     # the admin who swaps the reserve from the former base token to the new one: the call's sender
     ("converter", "address"): "caller",
 }

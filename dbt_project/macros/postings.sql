@@ -28,3 +28,12 @@
 {% macro token_holding(token_address, holder_address) -%}
   {{ dbt.concat([token_address, "'@'", holder_address]) }}
 {%- endmacro %}
+
+{#
+  The currency token of LoanRouterV2 loan terms as `LoanMigrated` and `LoanRefinanced` carry them (0x hex of
+  abi.encode of the terms tuple): after the tuple's offset word come expiration, borrower and currencyToken, one
+  word each, so the currency is the last 20 bytes of the fourth word.
+#}
+{% macro loan_terms_v2_currency(encoded_terms) -%}
+  lower('0x' || substr({{ encoded_terms }}, 3 + 64 * 3 + 24, 40))
+{%- endmacro %}

@@ -95,15 +95,24 @@ def trail_by_transaction(con: duckdb.DuckDBPyConnection, tx_hash: str, include_p
 
 
 def trail_by_loan(con: duckdb.DuckDBPyConnection, loan_terms_hash: str, include_pii: bool = False) -> Trail:
-    """Every line of every entry that touches the loan (its 1100 / 1110 / 1190 sub-account), with its source."""
+    """Every line of every entry that touches the loan (its 1100 / 1110 / 1190 sub-account), with its source. A loan
+    renamed by LoanMigrated or LoanRefinanced is one loan under every name it has had (its identity, the first
+    hash, is the sub-account): any of its hashes finds all its lines, and the heading lists the renames."""
+    identity = con.execute("select identity_hash from main.loan_identities where loan_terms_hash = lower(?)",
+                           [loan_terms_hash]).fetchall()
+    identity_hash = identity[0][0] if identity else loan_terms_hash.lower()
+    renames = con.execute("""select renamed_from, loan_terms_hash, renamed_by, partition_date from main.loan_identities
+                             where identity_hash = ? order by block_number, log_index""", [identity_hash]).fetchall()
     rows = _lineage(con, """entry_id in (select entry_id from main.journal_line_lineage
-                                          where lower(sub_account) = lower($loan_terms_hash))""",
-                    {"loan_terms_hash": loan_terms_hash}, include_pii)
+                                          where lower(sub_account) = $identity_hash)""",
+                    {"identity_hash": identity_hash}, include_pii)
     found = con.execute("select loan_id, lender_id, tape_rows from main.loan_tape_appearances "
-                        "where loan_terms_hash = lower(?)", [loan_terms_hash]).fetchall()
-    tape = found[0] if found else (None, None, 0)
+                        "where loan_terms_hash in (select unnest($hashes))",
+                        {"hashes": [identity_hash, *(new for _, new, _, _ in renames)]}).fetchall()
+    tape = (found[0][0], found[0][1], sum(rows_on_tape for *_, rows_on_tape in found)) if found else (None, None, 0)
+    names = "".join(f"; {old} became {new} ({event} on {day.isoformat()})" for old, new, event, day in renames)
     return Trail(heading=(f"loan {loan_terms_hash} ({tape[0] or 'not on any tape'}, {tape[1] or '-'}; "
-                          f"{tape[2]} tape rows): {rows.num_rows} journal lines"), rows=rows)
+                          f"{tape[2]} tape rows{names}): {rows.num_rows} journal lines"), rows=rows)
 
 
 def trail_by_file(con: duckdb.DuckDBPyConnection, file: str, include_pii: bool = False) -> Trail:

@@ -23,12 +23,18 @@ with originations as (
 ),
 
 -- Only loans the vault funded on chain by the tape's day are its loans: a tape row for any other loan is R5's
--- orphan, and must neither accrue interest nor need an allowance in the vault's ledger.
+-- orphan, and must neither accrue interest nor need an allowance in the vault's ledger. A tape that names a loan by
+-- a later hash (after LoanMigrated or LoanRefinanced) is assessed as the loan it always was: its identity.
 tapes as (
-  select stg_loan_tapes.*
+  select
+    stg_loan_tapes.* exclude (loan_terms_hash),
+    coalesce(identity.identity_hash, stg_loan_tapes.loan_terms_hash) as loan_terms_hash,
+    stg_loan_tapes.loan_terms_hash as tape_loan_terms_hash
   from {{ ref('stg_loan_tapes') }}
+  left join {{ ref('loan_identities') }} as identity
+    on identity.loan_terms_hash = lower(stg_loan_tapes.loan_terms_hash)
   inner join originations
-    on originations.loan_terms_hash = lower(stg_loan_tapes.loan_terms_hash)
+    on originations.loan_terms_hash = lower(coalesce(identity.identity_hash, stg_loan_tapes.loan_terms_hash))
     and originations.originated_on <= stg_loan_tapes.partition_date
   where {{ in_rebuild_window("stg_loan_tapes.partition_date") }}
 ),
@@ -71,7 +77,7 @@ assessed as (
   ) as health
     on health.partition_date = tapes.partition_date
     and health.lender_id = tapes.lender_id
-    and health.loan_terms_hash = tapes.loan_terms_hash
+    and health.loan_terms_hash = tapes.tape_loan_terms_hash
 ),
 
 rated as (

@@ -2,7 +2,10 @@
 {#
   The loan router's events with their amounts in USD: in the loan's currency token (LoanRepaid and the
   liquidation events do not name it: it is the currency of the loan's origination), held by the router that
-  emitted the event (`router_holding`, the 1020 sub-account).
+  emitted the event (`router_holding`, the 1020 sub-account). `loan_terms_hash` is the loan's identity (its first
+  hash: loan_identities), so its position, interest and allowance keep one sub-account when LoanMigrated or
+  LoanRefinanced renames it; `event_loan_terms_hash` is the hash the event names, whose currency its amounts are in
+  (a renamed loan's from its new terms).
   A table kept day by day over the rebuild window, like the journal: a liquidation needs the loan's whole life and
   a repayment its loan's currency, and reading them here costs a scan of a small table where the lake would be
   opened at every day's file. A loan originated before the window takes its currency from the table's own earlier
@@ -16,21 +19,25 @@ with router_window as (
 ),
 
 loan_currencies as (
-  select loan_terms_hash, min(currency_token) as currency_token
+  select lower(loan_terms_hash) as loan_terms_hash, min(currency_token) as currency_token
   from (
     select loan_terms_hash, currency_token from router_window where event = 'LoanOriginated'
     {% if is_incremental() %}
     union all
-    select loan_terms_hash, currency_token from {{ this }}
+    select event_loan_terms_hash, currency_token from {{ this }}
     where event = 'LoanOriginated' and partition_date < {{ cumulative_window_start() }}
     {% endif %}
+    union all
+    select loan_terms_hash, currency_token from {{ ref('loan_identities') }}
   ) as originations
-  group by loan_terms_hash
+  group by lower(loan_terms_hash)
 ),
 
 loan_events as (
   select
-    router_window.*,
+    router_window.* exclude (loan_terms_hash),
+    coalesce(identity.identity_hash, router_window.loan_terms_hash) as loan_terms_hash,
+    router_window.loan_terms_hash as event_loan_terms_hash,
     router_window.contract_address as router_address,
     currency.currency_token as loan_currency_token,
     {{ token_holding("currency.currency_token", "router_window.contract_address") }} as router_holding,
@@ -42,7 +49,9 @@ loan_events as (
     {{ raw_to_usd("router_window.proceeds", "token.usd_per_raw_unit") }} as proceeds_usd
   from router_window
   left join loan_currencies as currency
-    on currency.loan_terms_hash = router_window.loan_terms_hash
+    on currency.loan_terms_hash = lower(router_window.loan_terms_hash)
+  left join {{ ref('loan_identities') }} as identity
+    on identity.loan_terms_hash = lower(router_window.loan_terms_hash)
   left join (
     select * from {{ ref('address_roles_daily') }}
     where {{ in_cumulative_window("partition_date") }}
