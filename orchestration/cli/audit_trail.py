@@ -98,11 +98,16 @@ def trail_by_loan(con: duckdb.DuckDBPyConnection, loan_terms_hash: str, include_
     """Every line of every entry that touches the loan (its 1100 / 1110 / 1190 sub-account), with its source. A loan
     renamed by LoanMigrated or LoanRefinanced is one loan under every name it has had (its identity, the first
     hash, is the sub-account): any of its hashes finds all its lines, and the heading lists the renames."""
-    identity = con.execute("select identity_hash from main.loan_identities where loan_terms_hash = lower(?)",
-                           [loan_terms_hash]).fetchall()
-    identity_hash = identity[0][0] if identity else loan_terms_hash.lower()
-    renames = con.execute("""select renamed_from, loan_terms_hash, renamed_by, partition_date from main.loan_identities
-                             where identity_hash = ? order by block_number, log_index""", [identity_hash]).fetchall()
+    identity_hash, renames = loan_terms_hash.lower(), []
+    # A warehouse built before loans could be renamed has no loan_identities: none was renamed in it.
+    if con.execute("select count(*) from information_schema.tables where table_schema = 'main' "
+                   "and table_name = 'loan_identities'").fetchone()[0]:
+        identity = con.execute("select identity_hash from main.loan_identities where loan_terms_hash = lower(?)",
+                               [loan_terms_hash]).fetchall()
+        identity_hash = identity[0][0] if identity else identity_hash
+        renames = con.execute("""select renamed_from, loan_terms_hash, renamed_by, partition_date
+                                 from main.loan_identities where identity_hash = ?
+                                 order by block_number, log_index""", [identity_hash]).fetchall()
     rows = _lineage(con, """entry_id in (select entry_id from main.journal_line_lineage
                                           where lower(sub_account) = $identity_hash)""",
                     {"identity_hash": identity_hash}, include_pii)
