@@ -358,6 +358,11 @@ def _chain_events_day_4() -> list[dict]:
         # lender's tape names it by its V2 hash from today.
         _event(day, 400, 61, 0, "loan_router", "LoanMigrated", token=LOAN_ROUTER_V2, old_loan_terms_hash=LOAN_1,
                new_loan_terms_hash=LOAN_1_V2, new_loan_terms=L1_TERMS_V2_ENCODED),
+        # Bob prepays 10 of it in USDai, its V2 currency: the USDai comes back into the protocol (loan_repaid 2000 10
+        # / 1100 L1 10, on L1's sub-account: the same loan).
+        _event(day, 402, 62, 0, "usdai", "Transfer", from_address=BOB, to_address=LOAN_ROUTER_V2, value=10 * USDAI_UNIT),
+        _event(day, 402, 62, 1, "loan_router", "LoanRepaid", token=LOAN_ROUTER_V2, loan_terms_hash=LOAN_1_V2,
+               borrower=BOB, principal=0, interest=0, prepayment=10 * USDAI_UNIT, exit_fee=0, is_repaid=False),
         # The vault lends 40 through a MetaStreet pool and has it back with 0.5 of interest the same day: 40 USDai
         # swapped into USDC for itself (reserve_conversion 1020 USDC@sUSDai / 1020 PYUSD@USDai 40), deposited at
         # a tick (pool_deposited 1120 / 1020 USDC@sUSDai 40), redeemed (nothing posted), withdrawn (pool_withdrawn
@@ -396,7 +401,7 @@ LOAN_STATES = {
     DAY_3: {LOAN_1: (1, 150), LOAN_2: (4, 0), LOAN_3: (1, 100), LOAN_4: (1, 200), LOAN_5: (1, 100), LOAN_6: (1, 100)},
     # L1 migrated: V1 says Migrated (5), V2 (its own router, below) holds the 150
     DAY_4: {LOAN_1: (5, 0), LOAN_2: (4, 0), LOAN_3: (2, 0), LOAN_4: (4, 0), LOAN_5: (4, 0), LOAN_6: (1, 100),
-            LOAN_1_V2: (1, 150)},
+            LOAN_1_V2: (1, 140)},
 }
 # Each day's blocks: (first, last); the state is read at the last.
 BLOCKS = {DAY_1: (100, 105), DAY_2: (200, 205), DAY_3: (300, 310), DAY_4: (400, 402)}
@@ -521,9 +526,9 @@ def _later_tape_rows(day: date, l1: dict) -> list[dict]:
             dict(l6, principal_outstanding=_usd("100"), **one_day, status="delinquent", days_past_due=90),
         ]
     return [
-        # L1 is back, under its V2 hash since its migration: 150 after the prepayment; accrued = 0.000000191780821917
+        # L1 is back, under its V2 hash since its migration: 140 after the prepayments; accrued = 0.000000191780821917
         # left after day 3's payment (0.109589191780821917 - 0.109589) + the day's 0.041095890410958904.
-        dict(l1, loan_terms_hash=LOAN_1_V2, principal_outstanding=_usd("150"), accrued_interest=_usd("0.041096082191780821"),
+        dict(l1, loan_terms_hash=LOAN_1_V2, principal_outstanding=_usd("140"), accrued_interest=_usd("0.041096082191780821"),
              daily_interest=_usd("0.041095890410958904"), status="current", days_past_due=0),
         # L3 accrued its last day and was repaid.
         dict(l3, principal_outstanding=_usd("0"), accrued_interest=_usd("0"),

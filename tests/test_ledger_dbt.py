@@ -145,7 +145,7 @@ CLOSING_DAY_4 = {
     # + 100.054794 L3 repaid + 80 L4's and 120 L5's proceeds + 0.5 the pool's interest
     "1020": "854.232876",
     "1030": "0",
-    "1100": "250",                       # L1 150 + L6 100
+    "1100": "240",                       # L1 140 (10 prepaid in USDai after its migration) + L6 100
     # L1 0.041096082191780821 (its tape's accrued, after the catch-up of 0.054794520547945205) + L3
     # 0.000000520547945206 (two days 0.054794520547945206 - 0.054794 paid) + L6 0.054794520547945206 (two days)
     "1110": "0.095891123287671233",
@@ -153,7 +153,8 @@ CLOSING_DAY_4 = {
     "1150": "0",
     # L6 only, 100% of 100.054794520547945206: L1's and L5's released, L3's repaid, L4's used by its sale
     "1190": "-100.054794520547945206",
-    "2000": "-449.75",                   # the offers' 60 back in the vault, with the escrow's 0.25 of interest
+    # the offers' 60 back in the vault, with the escrow's 0.25 of interest; Bob's 10 USDai back in the protocol
+    "2000": "-439.75",
     # -672.993835578767123287 - 18.821958904109589041 yield - 109.986301407534246577 (a net release: the holders'
     # claim rises)
     "2100": "-801.802095890410958905",
@@ -332,7 +333,7 @@ def test_a_later_day_closes_at_the_hand_posted_balances_and_leaves_earlier_days_
 
 def test_rebuilding_day_1_changes_nothing(daily_builds):
     before, after = daily_builds.after_last_day, daily_builds.after_rebuilding_day_1
-    assert len(after.journal()) == len(before.journal()) == 174
+    assert len(after.journal()) == len(before.journal()) == 176
     assert after.rows == before.rows
 
 

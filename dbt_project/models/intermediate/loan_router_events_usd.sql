@@ -41,6 +41,13 @@ loan_events as (
     router_window.contract_address as router_address,
     currency.currency_token as loan_currency_token,
     {{ token_holding("currency.currency_token", "router_window.contract_address") }} as router_holding,
+    -- A loan in USDai (LoanRouterV2 lends any token) settles in the protocol's own token: its cash is USDai leaving
+    -- or coming back into the protocol (2000), never a reserve (1020).
+    case when lower(currency.currency_token) = lower(protocol.usdai_address) then '2000' else '1020' end
+      as cash_account,
+    case when lower(currency.currency_token) = lower(protocol.usdai_address) then ''
+         else {{ token_holding("currency.currency_token", "router_window.contract_address") }} end
+      as cash_sub_account,
     {{ raw_to_usd("router_window.principal", "token.usd_per_raw_unit") }} as principal_usd,
     {{ raw_to_usd("router_window.origination_fee", "token.usd_per_raw_unit") }} as origination_fee_usd,
     {{ raw_to_usd("router_window.interest", "token.usd_per_raw_unit") }} as interest_usd,
@@ -52,6 +59,8 @@ loan_events as (
     on currency.loan_terms_hash = lower(router_window.loan_terms_hash)
   left join {{ ref('loan_identities') }} as identity
     on identity.loan_terms_hash = lower(router_window.loan_terms_hash)
+  left join {{ ref('protocol_roles_daily') }} as protocol
+    on protocol.partition_date = router_window.partition_date
   left join (
     select * from {{ ref('address_roles_daily') }}
     where {{ in_cumulative_window("partition_date") }}

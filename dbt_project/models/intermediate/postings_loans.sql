@@ -28,7 +28,7 @@ lines as (
   from window_originations
   union all
   select partition_date, block_time, tx_hash, log_index, 'loan_originated',
-         2, '1020', router_holding, -(principal_usd - origination_fee_usd)
+         2, cash_account, cash_sub_account, -(principal_usd - origination_fee_usd)
   from window_originations
   union all
   select partition_date, block_time, tx_hash, log_index, 'loan_originated',
@@ -37,7 +37,7 @@ lines as (
 
   union all
   select partition_date, block_time, tx_hash, log_index, 'loan_repaid',
-         1, '1020', router_holding, principal_usd + interest_usd + prepayment_usd + exit_fee_usd
+         1, cash_account, cash_sub_account, principal_usd + interest_usd + prepayment_usd + exit_fee_usd
   from window_repayments
   union all
   select partition_date, block_time, tx_hash, log_index, 'loan_repaid',
@@ -54,7 +54,7 @@ lines as (
 
   union all
   select partition_date, block_time, tx_hash, log_index, 'loan_liquidated',
-         1, '1020', router_holding, proceeds_usd
+         1, cash_account, cash_sub_account, proceeds_usd
   from liquidation_results
   union all
   select partition_date, block_time, tx_hash, log_index, 'loan_liquidated',
