@@ -107,7 +107,7 @@ def current_base_token(rpc: JsonRpcClient, profile: ChainProfile, block: BlockHe
             continue
         answer = rpc.batch([("eth_call", [{"to": usdai.address, "data": "0x" + _BASE_TOKEN.hex()},
                                           {"blockHash": block.hash}])], errors_as_values=True)[0]
-        output = _output_or_none(StateRead("usdai", usdai.address, "baseToken", "", _BASE_TOKEN, ("value",)), answer)
+        output = _output_or_none(answer)
         if output is None or len(output) < 32:
             continue
         (address,) = abi_decode(["address"], output[:32])
@@ -172,7 +172,7 @@ class StateReader:
              for read in reads],
             errors_as_values=True,
         )
-        return [_output_or_none(read, answer) for read, answer in zip(reads, answers, strict=True)]
+        return [_output_or_none(answer) for answer in answers]
 
     def _through_multicall(self, reads: list[StateRead], pinned: dict) -> list[bytes | None]:
         chunks = [reads[start : start + MULTICALL_CHUNK] for start in range(0, len(reads), MULTICALL_CHUNK)]
@@ -193,7 +193,8 @@ class StateReader:
         return outputs
 
 
-def _output_or_none(read: StateRead, answer: Any) -> bytes | None:
+def _output_or_none(answer: Any) -> bytes | None:
+    """An eth_call's output, or None when the contract reverted (or has no such view)."""
     if isinstance(answer, JsonRpcError):
         if answer.code == 3 or "revert" in answer.message.lower():
             return None

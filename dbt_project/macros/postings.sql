@@ -24,6 +24,24 @@
   from {{ entries }}
 {%- endmacro %}
 
+{#
+  The postings of chain events from `lines` (a CTE with partition_date, block_time, tx_hash, log_index, rule_id,
+  line_no, account_code, sub_account, signed_amount): each keyed by its log, effective at its block's time.
+#}
+{% macro chain_line_postings(lines) -%}
+  select
+    partition_date,
+    block_time as effective_time,
+    'chain' as source,
+    {{ chain_source_key("tx_hash", "log_index") }} as source_key,
+    rule_id,
+    line_no,
+    account_code,
+    sub_account,
+    {{ usd("signed_amount") }} as signed_amount
+  from {{ lines }}
+{%- endmacro %}
+
 {# Sub-account of 1020: the token held and who holds it. #}
 {% macro token_holding(token_address, holder_address) -%}
   {{ dbt.concat([token_address, "'@'", holder_address]) }}

@@ -78,14 +78,4 @@ lines as (
   from liquidation_results
 )
 
-select
-  partition_date,
-  block_time as effective_time,
-  'chain' as source,
-  {{ chain_source_key("tx_hash", "log_index") }} as source_key,
-  rule_id,
-  line_no,
-  account_code,
-  sub_account,
-  {{ usd("signed_amount") }} as signed_amount
-from lines
+{{ chain_line_postings("lines") }}

@@ -63,44 +63,34 @@ currencies as (
   group by tx_hash
 ),
 
-entries as (
+-- The window's events, each with the vault's holding of the pool's currency (the 1020 sub-account).
+window_events as (
   select
-    e.partition_date, e.block_time, e.tx_hash, e.log_index,
-    'pool_deposited' as rule_id,
-    '1120' as debit_account, e.position as debit_sub_account,
-    '1020' as credit_account, {{ token_holding("c.currency", "protocol.susdai_address") }} as credit_sub_account,
-    e.usdai_usd as amount
-  from withdrawals as e
-  inner join {{ ref('protocol_roles_daily') }} as protocol on protocol.partition_date = e.partition_date
-  left join currencies as c on c.tx_hash = e.tx_hash
-  where e.event = 'PoolDeposited' and {{ in_rebuild_window("e.partition_date") }}
-)
+    withdrawals.*,
+    {{ token_holding("currencies.currency", "protocol.susdai_address") }} as currency_holding
+  from withdrawals
+  inner join {{ ref('protocol_roles_daily') }} as protocol on protocol.partition_date = withdrawals.partition_date
+  left join currencies on currencies.tx_hash = withdrawals.tx_hash
+  where {{ in_rebuild_window("withdrawals.partition_date") }}
+),
 
-select
-  partition_date, block_time as effective_time, 'chain' as source,
-  {{ chain_source_key("tx_hash", "log_index") }} as source_key,
-  rule_id, line_no, account_code, sub_account, {{ usd("signed_amount") }} as signed_amount
-from (
-  select partition_date, block_time, tx_hash, log_index, rule_id, 1 as line_no, debit_account as account_code,
-         debit_sub_account as sub_account, amount as signed_amount
-  from entries
+lines as (
+  select partition_date, block_time, tx_hash, log_index, 'pool_deposited' as rule_id,
+         1 as line_no, '1120' as account_code, position as sub_account, usdai_usd as signed_amount
+  from window_events where event = 'PoolDeposited'
   union all
-  select partition_date, block_time, tx_hash, log_index, rule_id, 2, credit_account, credit_sub_account, -amount
-  from entries
+  select partition_date, block_time, tx_hash, log_index, 'pool_deposited', 2, '1020', currency_holding, -usdai_usd
+  from window_events where event = 'PoolDeposited'
   union all
   -- A withdrawal: the currency comes back to the vault (1020), recovering cost (1120) and, beyond it, income (4000).
-  select w.partition_date, w.block_time, w.tx_hash, w.log_index, 'pool_withdrawn', 1, '1020',
-         {{ token_holding("c.currency", "protocol.susdai_address") }}, w.usdai_usd
-  from withdrawals as w
-  inner join {{ ref('protocol_roles_daily') }} as protocol on protocol.partition_date = w.partition_date
-  left join currencies as c on c.tx_hash = w.tx_hash
-  where w.event = 'PoolWithdrawn' and {{ in_rebuild_window("w.partition_date") }}
+  select partition_date, block_time, tx_hash, log_index, 'pool_withdrawn', 1, '1020', currency_holding, usdai_usd
+  from window_events where event = 'PoolWithdrawn'
   union all
   select partition_date, block_time, tx_hash, log_index, 'pool_withdrawn', 2, '1120', position, -recovered_usd
-  from withdrawals
-  where event = 'PoolWithdrawn' and recovered_usd > 0 and {{ in_rebuild_window("partition_date") }}
+  from window_events where event = 'PoolWithdrawn' and recovered_usd > 0
   union all
   select partition_date, block_time, tx_hash, log_index, 'pool_withdrawn', 3, '4000', '', recovered_usd - usdai_usd
-  from withdrawals
-  where event = 'PoolWithdrawn' and usdai_usd > recovered_usd and {{ in_rebuild_window("partition_date") }}
-) as lines
+  from window_events where event = 'PoolWithdrawn' and usdai_usd > recovered_usd
+)
+
+{{ chain_line_postings("lines") }}

@@ -47,7 +47,7 @@ usdai_events as (
       as converted_to_reserve,
     {{ token_holding("coalesce(moved.token_out, protocol.inactive_base_token_address)", "protocol.usdai_address") }}
       as converted_from_reserve,
-    base_token.usd_per_raw_unit as base_token_usd_per_raw_unit,
+    protocol.base_token_usd_per_raw_unit,
     coalesce(caller_roles.is_protocol, false) as caller_is_protocol,
     coalesce(recipient_roles.is_protocol, false) as recipient_is_protocol,
     coalesce(recipient_roles.is_custodian, false) as recipient_is_custodian,
@@ -58,8 +58,6 @@ usdai_events as (
     on protocol.partition_date = events.partition_date
   left join base_token_transfers as moved
     on moved.tx_hash = events.tx_hash
-  left join {{ ref('stg_chain_address_book') }} as base_token
-    on base_token.partition_date = events.partition_date and base_token.role = 'base_token'
   left join {{ ref('address_roles_daily') }} as caller_roles
     on caller_roles.partition_date = events.partition_date and caller_roles.address_key = lower(events.caller)
   left join {{ ref('address_roles_daily') }} as recipient_roles

@@ -10,10 +10,10 @@ with shares as (
   select
     state.partition_date,
     lower(state.key) as account_key,
-    {{ raw_to_usd("state.value", "susdai.usd_per_raw_unit") }} as shares
+    {{ raw_to_usd("state.value", "protocol.susdai_units_per_raw_unit") }} as shares
   from {{ ref('stg_chain_state') }} as state
-  inner join {{ ref('stg_chain_address_book') }} as susdai
-    on susdai.partition_date = state.partition_date and susdai.role = 'susdai'
+  inner join {{ ref('protocol_roles_daily') }} as protocol
+    on protocol.partition_date = state.partition_date
   where state.contract_role = 'susdai' and state.method = 'balanceOf'
 )
 
