@@ -4,7 +4,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from eth_utils import keccak, to_checksum_address
+
 from sandbox.chain_client import Contract, SandboxChain
+
+# Where the loan router sends the origination, exit and liquidation fees and a collateral sale's surplus: an address
+# outside the protocol, as the released router's fee recipient is.
+ROUTER_FEE_RECIPIENT = to_checksum_address(keccak(text="backed-sandbox:router-fee-recipient")[-20:])
 
 # Roles whose contracts are the reporting entity (docs/ledger.md): their own USDai is eliminated.
 PROTOCOL_ROLES = ("usdai", "susdai", "loan_router")
@@ -79,7 +85,7 @@ def deploy_protocol(chain: SandboxChain, admin: str, liquidator: str, at: int) -
     deposit_timelock, _ = chain.deploy("DepositTimelock", sender=admin, at=next(clock))
     loan_router, router_receipt = chain.deploy(
         "LoanRouter", usdc.address, gpu_title.address, liquidator, usdai.address, deposit_timelock.address,
-        sender=admin, at=next(clock))
+        ROUTER_FEE_RECIPIENT, sender=admin, at=next(clock))
     # The router creates its lender-position token in its constructor.
     lender_position = chain.contract("LenderPosition", loan_router.call("lenderPosition"))
     susdai, susdai_receipt = chain.deploy("StakedUSDai", usdai.address, loan_router.address,

@@ -33,7 +33,7 @@ from eth_utils import keccak, to_checksum_address
 
 from sandbox.chain_client import ChainError, Receipt, SandboxChain, SimulatorMismatch
 from sandbox.compile import compile_contracts
-from sandbox.deploy import AddressBookEntry, SandboxProtocol, deploy_protocol
+from sandbox.deploy import ROUTER_FEE_RECIPIENT, AddressBookEntry, SandboxProtocol, deploy_protocol
 from sandbox.file_drops import (
     GpuFeed,
     LoanTapeRow,
@@ -66,6 +66,7 @@ from sandbox.scenario import (
     CUSTODIAN_ID,
     DOLLAR,
     EXIT_FEE_BPS,
+    LIQUIDATION_FEE_BPS,
     INJECTION_AT,
     INSURANCE_POOL,
     LENDERS,
@@ -94,6 +95,10 @@ STALE_PREFUNDING_AT = 9 * 3600 + 2700
 COMPROMISED_MINTER_WALLET = to_checksum_address(keccak(text="backed-sandbox:compromised-minter-wallet")[-20:])
 # anvil's default accounts are funded once on day 1; generous enough for any scenario.
 TOKEN_FLOAT = 10_000_000 * DOLLAR
+# The vault's admin fee on loan interest and T-bill yield (StakedUSDai's ADMIN_FEE_BPS).
+VAULT_ADMIN_FEE_BPS = 1_000
+# The most of USDai's supply the vault swaps back from loan currency in a day.
+REPAYMENT_DEPOSIT_SUPPLY_BPS = 200
 BORROWER_FLOAT = 2_000_000 * DOLLAR
 SWAP_LIQUIDITY = 50_000_000 * DOLLAR
 # After the last day, two blocks on the next day confirm every simulated day (confirmations = 1).
@@ -295,8 +300,9 @@ class _ProtocolSimulation:
         self.usdai_bridged = 0  # USDai burned here for other chains, still backed here (USDai.bridgedSupply)
         self.usdai_reserve = 0  # base token held by USDai
         self.base_token_migrated = False  # USDai's v1.4 release: its base token is PYUSD, no longer wM
-        self.router_usdc = 0
-        self.router_income = 0  # USDC units: fees, interest and sale proceeds beyond principal received
+        self.router_usdc = 0  # the router holds currency only within a transaction: 0 at every close
+        self.vault_usdc = 0  # USDC units the router paid the vault: repayments and sale proceeds (never swept)
+        self.vault_interest = 0  # USDC units of loan interest in vault_usdc, on which the admin fee is charged
         self.vault = _VaultBook()
         self.loans = {loan.number: _LoanPosition(loan) for loan in scenario.loans}
         self.custodian_cash = Decimal(0)  # receipts are added as they arrive on chain
@@ -308,6 +314,7 @@ class _ProtocolSimulation:
         self.files: list[Path] = []
         self._handlers = {
             "deposit": self._deposit, "stake": self._stake, "fund_loans": self._fund_loans,
+            "deposit_repayments": self._deposit_repayments,
             "send_to_custodian": self._send_to_custodian, "originate": self._originate, "repay": self._repay,
             "repay_in_full": self._repay_in_full, "liquidate": self._liquidate,
             "sell_collateral": self._sell_collateral, "blacklist": self._blacklist, "transfer": self._transfer,
@@ -430,7 +437,7 @@ class _ProtocolSimulation:
 
     # The simulator's own state, everything a revert of the chain must take back with it.
     _BOOKS = ("ledger", "usdai_balances", "usdai_supply", "usdai_bridged", "usdai_reserve", "base_token_migrated",
-              "router_usdc", "router_income", "vault",
+              "router_usdc", "vault_usdc", "vault_interest", "vault",
               "loans",
               "custodian_cash", "custodian_opening_cash", "custodian_receipts", "closes", "applied", "files")
 
@@ -455,6 +462,10 @@ class _ProtocolSimulation:
     @property
     def _usdc_at_router(self) -> str:
         return f"{self.protocol.usdc.address}@{self.protocol.loan_router.address}"
+
+    @property
+    def _usdc_at_vault(self) -> str:
+        return f"{self.protocol.usdc.address}@{self.protocol.susdai.address}"
 
     @property
     def _timelock(self) -> str:
@@ -488,12 +499,40 @@ class _ProtocolSimulation:
         self.ledger.post("susdai_stake", [debit("2000", usd), credit("2100", usd)])
 
     def _fund_loans(self, action: Action) -> None:
+        """The vault pre-funds each of the day's loans through the deposit timelock, as the real vault must (the
+        router takes a contract lender's principal from there only), expiring at the day's end."""
+        loans = [loan for loan in self.scenario.loans if loan.origination_day == self.day and not loan.prefunded]
+        if sum(loan.principal for loan in loans) != action.amount * DOLLAR:
+            raise SimulatorMismatch(f"the day's loan funding {action.amount} is not its loans' principal")
+        expiration = day_start_timestamp(self.today + timedelta(days=1)) - 1
+        for loan in loans:
+            self._deposit_in_timelock(loan.terms_hash, loan.principal * SCALE, expiration, action.at)
+
+    def _deposit_repayments(self, action: Action) -> None:
+        """The vault swaps whole dollars of its repayment balance (the currency the router paid it less the admin fee
+        on the interest in it) into USDai through USDai's deposit: the USDC becomes reserve and the USDai minted
+        is the vault's own (rule reserve_deposit)."""
         p = self.protocol
-        self._vault_withdrawal("fundLoans", action, (), p.loan_router.address, p.usdc.address)
-        usd = token_amount(action.amount * DOLLAR, 6)
-        self.router_usdc += action.amount * DOLLAR
-        self.ledger.post("reserve_conversion", [debit("1020", usd, self._usdc_at_router),
-                                                credit("1020", usd, self._base_at_usdai)])
+        balance = self.vault_usdc - self.vault_interest * VAULT_ADMIN_FEE_BPS // 10_000
+        # Paced at 2% of the supply a day: a large repayment swapped at once would raise totalSupply past the 5%
+        # daily rise the public monitor (and check H1) flags.
+        amount = min(balance, self.usdai_supply // SCALE * REPAYMENT_DEPOSIT_SUPPLY_BPS // 10_000) // DOLLAR * DOLLAR
+        if amount <= 0:
+            return
+        receipt = p.susdai.transact("depositLoanRepayment", amount, sender=self.accounts.admin,
+                                    at=self._at(action.at))
+        minted = amount * SCALE
+        receipt.expect(p.usdai.address, "Deposited", caller=p.susdai.address, recipient=p.susdai.address,
+                       depositToken=p.usdc.address, depositAmount=amount, mintAmount=minted)
+        receipt.expect(p.susdai.address, "LoanRepaymentDeposited", currencyToken=p.usdc.address,
+                       claimableBalanceAmount=amount, usdaiDepositAmount=minted)
+        self.vault_usdc -= amount
+        self.usdai_supply += minted
+        self.usdai_balances[p.susdai.address] += minted
+        self.usdai_reserve += amount
+        usd = token_amount(amount, 6)
+        self.ledger.post("reserve_deposit", [debit("1020", usd, self._base_at_usdai),
+                                             credit("1020", usd, self._usdc_at_vault)])
 
     def _send_to_custodian(self, action: Action) -> None:
         p, custodian = self.protocol, self.accounts.custodian
@@ -577,18 +616,21 @@ class _ProtocolSimulation:
                  if e.args["from"] == borrower and e.args["to"] == p.loan_router.address}
         if moved != set(token_ids):
             raise SimulatorMismatch(f"origination of {loan.loan_id} moved GPU titles {moved}, not {token_ids}")
-        if loan.prefunded:
-            self._take_prefunding(receipt, loan)
+        self._take_prefunding(receipt, loan)
+        if loan.origination_fee:
+            receipt.expect(p.usdc.address, "Transfer", **{"from": p.loan_router.address, "to": ROUTER_FEE_RECIPIENT,
+                                                          "value": loan.origination_fee})
+        receipt.expect(p.usdc.address, "Transfer", **{"from": p.loan_router.address, "to": borrower,
+                                                      "value": loan.principal - loan.origination_fee})
         position = self.loans[loan.number]
         position.outstanding, position.router_status = loan.principal, ACTIVE
         position.accrual_day = self.day
-        disbursed = loan.principal - loan.origination_fee
-        self.router_usdc -= disbursed
-        self.router_income += loan.origination_fee
+        # The whole principal leaves the router: the fee to its fee recipient, outside the protocol, the rest to the
+        # borrower. The fee is not the vault's income.
+        self.router_usdc -= loan.principal
         self.ledger.post("loan_originated", [
             debit("1100", token_amount(loan.principal, 6), loan.terms_hash),
-            credit("1020", token_amount(disbursed, 6), self._usdc_at_router),
-            credit("4020", token_amount(loan.origination_fee, 6)),
+            credit("1020", token_amount(loan.principal, 6), self._usdc_at_router),
         ])
 
     def _take_prefunding(self, receipt: Receipt, loan: PlannedLoan) -> None:
@@ -634,17 +676,23 @@ class _ProtocolSimulation:
         if is_repaid:
             self._expect_collateral_moved(receipt, loan, loan.borrower.address)
             position.router_status = REPAID
-        paid = principal + interest + prepayment + exit_fee
+        # Principal and interest go on to the vault at once; the exit fee goes from the borrower to the router's
+        # fee recipient, outside the protocol.
+        paid = principal + interest + prepayment
+        receipt.expect(p.usdc.address, "Transfer", **{"from": p.loan_router.address, "to": p.susdai.address,
+                                                      "value": paid})
+        if exit_fee:
+            receipt.expect(p.usdc.address, "Transfer", **{"from": loan.borrower.address, "to": ROUTER_FEE_RECIPIENT,
+                                                          "value": exit_fee})
         position.outstanding -= principal + prepayment
         position.accrued = 0
         position.accrual_day = self.day
-        self.router_usdc += paid
-        self.router_income += interest + exit_fee
+        self.vault_usdc += paid
+        self.vault_interest += interest
         self.ledger.post("loan_repaid", [
-            debit("1020", token_amount(paid, 6), self._usdc_at_router),
+            debit("1020", token_amount(paid, 6), self._usdc_at_vault),
             credit("1100", token_amount(principal + prepayment, 6), loan.terms_hash),
             credit("1110", token_amount(interest, 6), loan.terms_hash),
-            credit("4020", token_amount(exit_fee, 6)),
         ])
 
     def _liquidate(self, action: Action) -> None:
@@ -661,26 +709,34 @@ class _ProtocolSimulation:
     def _sell_collateral(self, action: Action) -> None:
         p, loan = self.protocol, action.loan
         position = self.loans[loan.number]
-        proceeds = position.outstanding * loan.recovery_bps // 10_000 // DOLLAR * DOLLAR
-        # The liquidator keeps 3% of the gross sale; the router receives the rest.
-        liquidation_fee = proceeds * 3 // 97 // DOLLAR * DOLLAR
-        receipt = p.loan_router.transact("collateralLiquidated", _bytes32(loan.terms_hash), proceeds, liquidation_fee,
-                                         0, sender=self.accounts.liquidator, at=self._at(action.at))
+        sale = position.outstanding * loan.recovery_bps // 10_000 // DOLLAR * DOLLAR
+        receipt = p.loan_router.transact("collateralLiquidated", _bytes32(loan.terms_hash), sale,
+                                         sender=self.accounts.liquidator, at=self._at(action.at))
+        # The router keeps 3% of the sale for its fee recipient; the rest repays principal, then the interest owed
+        # up to the liquidation; a surplus beyond both is the fee recipient's too. `proceeds` is the vault's part.
+        liquidation_fee = sale * LIQUIDATION_FEE_BPS // 10_000
+        principal_recovered = min(sale - liquidation_fee, position.outstanding)
+        interest_recovered = min(sale - liquidation_fee - principal_recovered, position.frozen_interest)
+        surplus = sale - liquidation_fee - principal_recovered - interest_recovered
+        proceeds = principal_recovered + interest_recovered
         receipt.expect(p.loan_router.address, "LoanCollateralLiquidated", loanTermsHash=loan.terms_hash,
-                       proceeds=proceeds, liquidationFee=liquidation_fee, surplus=0)
-        principal_recovered = min(proceeds, position.outstanding)
+                       proceeds=proceeds, liquidationFee=liquidation_fee, surplus=surplus)
         receipt.expect(p.loan_router.address, "LenderLiquidationRepaid", loanTermsHash=loan.terms_hash,
                        lender=p.susdai.address, trancheIndex=0, principal=principal_recovered,
-                       interest=proceeds - principal_recovered)
+                       interest=interest_recovered)
+        if proceeds:
+            receipt.expect(p.usdc.address, "Transfer", **{"from": p.loan_router.address, "to": p.susdai.address,
+                                                          "value": proceeds})
         outstanding, accrued = token_amount(position.outstanding, 6), token_amount(position.accrued, 6)
         recovered = token_amount(proceeds, 6)
         shortfall = outstanding + accrued - recovered
-        lines = [debit("1020", recovered, self._usdc_at_router), credit("1100", outstanding, loan.terms_hash),
+        lines = [debit("1020", recovered, self._usdc_at_vault), credit("1100", outstanding, loan.terms_hash),
                  credit("1110", accrued, loan.terms_hash)]
-        lines.append(debit("5000", shortfall) if shortfall >= 0 else credit("4020", -shortfall))
+        # Interest the router charged beyond what the tapes accrued is income, as the ledger's rule has it.
+        lines.append(debit("5000", shortfall) if shortfall >= 0 else credit("4000", -shortfall))
         self.ledger.post("loan_liquidated", lines)
-        self.router_usdc += proceeds
-        self.router_income += proceeds - principal_recovered
+        self.vault_usdc += proceeds
+        self.vault_interest += interest_recovered
         position.principal_lost = position.outstanding - principal_recovered
         position.shortfall = shortfall
         position.outstanding = position.accrued = position.frozen_interest = 0
@@ -980,15 +1036,15 @@ class _ProtocolSimulation:
 
     def vault_assets(self, optimistic: bool = True) -> int:
         """sUSDai's totalAssets() (or, without accrued interest, conservativeAssets()) as the contract values itself
-        now: its USDai less what serviced redemptions are owed, the router's currency, principal and accrued
-        interest, the reserves at the custodian with their reported yield, less 10% of the income."""
+        now: its USDai less what serviced redemptions are owed, the currency the router paid it, principal and accrued
+        interest, the reserves at the custodian with their reported yield, less 10% of the interest and yield."""
         vault = self.vault
         accrued = sum(self._router_accrued(position) for position in self.loans.values()) if optimistic else 0
-        fee_bps, bps = 1_000, 10_000
+        fee_bps, bps = VAULT_ADMIN_FEE_BPS, 10_000
         assets = (self.usdai_balances[self.protocol.susdai.address] - vault.claimable_balance
                   + self.usdai_balances[self._timelock]
-                  + (self.router_usdc + self._router_principal() + accrued) * SCALE
-                  - (self.router_income + accrued) * SCALE * fee_bps // bps
+                  + (self.vault_usdc + self._router_principal() + accrued) * SCALE
+                  - (self.vault_interest + accrued) * SCALE * fee_bps // bps
                   + vault.custodian_principal + vault.custodian_yield - vault.custodian_yield * fee_bps // bps)
         return max(assets, 0)
 
@@ -1154,6 +1210,7 @@ class _ProtocolSimulation:
             ("wM.balanceOf(USDai), after the conversion", p.base_token.call("balanceOf", p.usdai.address, block=block)
              if self.base_token_migrated else 0): 0,
             ("USDC.balanceOf(router)", p.usdc.call("balanceOf", p.loan_router.address, block=block)): self.router_usdc,
+            ("USDC.balanceOf(sUSDai)", p.usdc.call("balanceOf", p.susdai.address, block=block)): self.vault_usdc,
             ("USDai.balanceOf(sUSDai)", p.usdai.call("balanceOf", p.susdai.address, block=block)):
                 self.usdai_balances[p.susdai.address],
             ("sUSDai.totalAssets", p.susdai.call("totalAssets", block=block)): nav,
@@ -1162,7 +1219,9 @@ class _ProtocolSimulation:
             ("sUSDai claimable", p.susdai.call("redemptionQueueInfo", block=block)[4]): vault.claimable_balance,
             ("ledger 1020 base@USDai", self.ledger.balance("1020", self._base_at_usdai)): usd6(self.usdai_reserve),
             ("ledger 1020 USDC@router", self.ledger.balance("1020", self._usdc_at_router)): usd6(self.router_usdc),
-            ("ledger 1020", self.ledger.balance("1020")): usd6(self.usdai_reserve + self.router_usdc),
+            ("ledger 1020 USDC@sUSDai", self.ledger.balance("1020", self._usdc_at_vault)): usd6(self.vault_usdc),
+            ("ledger 1020", self.ledger.balance("1020")):
+                usd6(self.usdai_reserve + self.router_usdc + self.vault_usdc),
             ("ledger 2000", -self.ledger.balance("2000")): usd18(self.usdai_supply + self.usdai_bridged - protocol_usdai),
             # R6's identity: the vault's NAV is the holders' claim plus the losses the ledger has recognised ahead
             # of the chain (the allowance) less the claims the pool has not paid yet.

@@ -2,40 +2,51 @@
 the days post every rule of docs/ledger.md's posting-rules table (tests/test_ledger_dbt.py checks it); the whole
 journal, posted by hand, is dbt_project/seeds/ledger_fixture/expected_journal_lines.csv.
 
+The loan router works as the released USD.AI V1 LoanRouter does: it holds nothing. At an origination it receives the
+principal (the vault's USDai converted into USDC for it, or a pre-funding it swaps itself) and pays it all out the
+same transaction, the principal less the origination fee to the borrower and the fee to its fee recipient, an
+address outside the protocol: the router ends every day at 0 USDC, and the vault converts for it each day exactly
+the principal it lends. A repayment's principal, interest and prepayment, and a collateral sale's proceeds (net of
+the liquidation fee and of any surplus, both the fee recipient's), go on at once to the lender, the sUSDai vault,
+which holds them as USDC; an exit fee goes from the borrower to the fee recipient. Fees are never the protocol's.
+
 Day 1 (2026-01-05): Alice deposits 1,000 USDC and USDai mints 1,000; she stakes 600 in sUSDai; the vault converts
 350 USDai into USDC for the loan router (fundLoans) and sends 150 to the custodian (sendToCustodian); the router
-originates loan L1 (250 USDC, fee 5) and loan L2 (100 USDC, no fee); Alice asks to redeem 100 sUSDai shares; the
-lender's tape accrues a day of interest on both loans and reports L2 35 days past due; one of L1's two GPUs and
-L2's only GPU send no telemetry (dark); L2's 70% insurance cover is claimable at once, L1's (70%) only after 21
-days; the custodian buys a T-bill (par 150 for 148.50).
+originates loan L1 (250 USDC: 245 to Bob, a fee of 5 to its fee recipient) and loan L2 (100 USDC, no fee); Alice
+asks to redeem 100 sUSDai shares; the lender's tape accrues a day of interest on both loans and reports L2 35 days
+past due; one of L1's two GPUs and L2's only GPU send no telemetry (dark); L2's 70% insurance cover is claimable at
+once, L1's (70%) only after 21 days; the custodian buys a T-bill (par 150 for 148.50).
 Day 2 (2026-01-06): Alice burns 100 USDai; her 100 USDai redemption is serviced and claimed; Bob repays 50 of L1's
-principal and 0.068493 of interest; L2 is liquidated for 90 of proceeds, its shortfall charged to its allowance;
-50 USDai are minted to Mallory with no deposit (logged twice, as a re-ingested log would be); the tape accrues on
-L1 only and reports L2 liquidated; L1's second GPU is still dark; the T-bill is marked at 148.52. L2's cover pays
-70% of the 10 of principal lost: a claim of 7 on the pool, recognised the day of the sale. Each day's credit losses
-(the allowance, net of the claim) are the sUSDai holders', less the admin fee on L2's interest the sale wrote off.
-Day 3 (2026-01-07): Heidi deposits 500 USDC (USDai mints 500) and stakes them; the vault converts 300 for the router,
-sends 50 to the custodian, and pre-funds L6 with 100 USDai through the deposit timelock and, with 20, terms whose
-loan never comes (expiring at 09:00 on day 4); the router lends four loans, L6 from its pre-funding (the router takes
-the 100 USDai and swaps them into USDC), on which the lender's tape reports arrears carried over
+principal and 0.068493 of interest, which the router forwards to the vault; L2 is liquidated for 90 of net proceeds,
+the vault's, its shortfall charged to its allowance; 50 USDai are minted to Mallory with no deposit (logged twice,
+as a re-ingested log would be); the tape accrues on L1 only and reports L2 liquidated; L1's second GPU is still
+dark; the T-bill is marked at 148.52. L2's cover pays 70% of the 10 of principal lost: a claim of 7 on the pool,
+recognised the day of the sale. Each day's credit losses (the allowance, net of the claim) are the sUSDai holders',
+less the admin fee on L2's interest the sale wrote off.
+Day 3 (2026-01-07): Heidi deposits 500 USDC (USDai mints 500) and stakes them; the vault converts 400 for the router
+(L3, L4 and L5), sends 50 to the custodian, and pre-funds L6 with 100 USDai through the deposit timelock and, with
+20, terms whose loan never comes (expiring at 09:00 on day 4); the router lends four loans, L6 from its pre-funding
+(the router takes the 100 USDai and swaps them into USDC), on which the lender's tape reports arrears carried over
 from the borrowers' earlier loans with it: L3 to Dave (100, fee 1; 1 day past due, one of its two GPUs erroring with
 XID errors), L4 to Erin (200; 60 days past due), L5 to Frank (100; in default at 30 days past due) and L6 to Grace
 (100; 90 days past due, its only GPU dark: the allowance would exceed the exposure and is capped at it). Only L4 is
-insured: 50% of the principal lost, once 30 days from its origination have run. Bob pays L1's interest to date (0.109589), prepays 50 of its principal and pays an exit fee of 0.50; the
-lender leaves L1 off the day's tape. The insurance pool mints 7 USDai against USDC and pays L2's claim with them to
-the vault. USDai harvests 2 of base yield, minted to the treasury in the Harvested transaction: not an unbacked mint,
-nothing posted. The April bill is marked down to 148.50 (price 99); the custodian buys a bill maturing on day 4,
-par 50 for 49.99.
+insured: 50% of the principal lost, once 30 days from its origination have run. Bob pays L1's interest to date
+(0.109589) and prepays 50 of its principal, both forwarded to the vault, and an exit fee of 0.50 to the router's fee
+recipient; the lender leaves L1 off the day's tape. The insurance pool mints 7 USDai against USDC and pays L2's
+claim with them to the vault. USDai harvests 2 of base yield, minted to the treasury in the Harvested transaction:
+not an unbacked mint, nothing posted. The April bill is marked down to 148.50 (price 99); the custodian buys a bill
+maturing on day 4, par 50 for 49.99.
 Day 4 (2026-01-08): Dave repays L3 in full (100 and two days of interest, 0.054794: the loan is repaid); Erin's L4
-is liquidated by the v2 router (LiquidationProceedsDeposited) for 80, a shortfall of 120.054794520547945205 beyond
-its allowance of 100.027397260273972603; Frank's L5 is liquidated by the v1 router for 120, a surplus of
-19.972602739726027397 over its principal and interest. L1 is back on the tape, current, with all GPUs reporting:
-the tape's accrued balance shows day 3's interest, which the ledger catches up; its allowance is released. L6 is 91
-days past due with its GPU back: 100% of its exposure. The short bill matures at par; the April bill rises to
-148.53. The vault cancels the withdrawn offer's pre-funding after its expiration. USDai's admin converts its reserve
-from wM to PYUSD (USDai v1.4): 457 of each, the reserve's size unchanged. The day's credit losses are a net release, the holders' claim rising by it and by the fee on L4's interest
-written off. L4's claim on its cover (50% of the 120 of principal lost, 60) waits for its waiting
-period, which runs past day 4: nothing is recognised yet.
+is liquidated by the v2 router (LiquidationProceedsDeposited) for 80, a shortfall of 120.054794520547945205, beyond
+its allowance of 100.027397260273972603; Frank's L5 is liquidated by the v1 router: the vault receives 120 of net
+proceeds, 19.972602739726027397 above its principal and accrued interest, interest the tape had not accrued
+(interest income). L1 is back on the tape, current, with all GPUs reporting: the tape's accrued balance shows day
+3's interest, which the ledger catches up; its allowance is released. L6 is 91 days past due with its GPU back: 100%
+of its exposure. The short bill matures at par; the April bill rises to 148.53. The vault cancels the withdrawn
+offer's pre-funding after its expiration. USDai's admin converts its reserve from wM to PYUSD (USDai v1.4): 357 of
+each, the reserve's size unchanged. The day's credit losses are a net release, the holders' claim rising by it and
+by the fee on L4's interest written off. L4's claim on its cover (50% of the 120 of principal lost, 60) waits for
+its waiting period, which runs past day 4: nothing is recognised yet.
 
 The chain state of each day agrees with the story (supply, the vault's NAV and shares, the redemption queue,
 loanState). Every table gets a file on every day, as ingestion always writes one.
@@ -256,14 +267,15 @@ def _chain_events_day_3() -> list[dict]:
         _event(day, 300, 31, 1, "usdai", "Deposited", caller=HEIDI, recipient=HEIDI, deposit_token=USDC,
                deposit_amount=500 * USDC_UNIT, mint_amount=500 * USDAI_UNIT),
         _event(day, 301, 32, 0, "usdai", "Transfer", from_address=HEIDI, to_address=SUSDAI, value=500 * USDAI_UNIT),
-        _event(day, 301, 32, 1, "susdai", "Transfer", from_address=ZERO, to_address=HEIDI, value=505 * USDAI_UNIT),
+        # Her shares at the vault's price: 500 x 500 shares / totalAssets() 490.128958904109589041 = 510.07, whole.
+        _event(day, 301, 32, 1, "susdai", "Transfer", from_address=ZERO, to_address=HEIDI, value=510 * USDAI_UNIT),
         _event(day, 301, 32, 2, "susdai", "Deposit", sender=HEIDI, owner=HEIDI,
-               assets=500 * USDAI_UNIT, shares=505 * USDAI_UNIT),
-        # reserve_conversion 300 (the router's USDC for three loans; L6's 100 is pre-funded) and
-        # reserve_to_custodian 50.
-        _event(day, 302, 33, 0, "usdai", "Transfer", from_address=SUSDAI, to_address=ZERO, value=300 * USDAI_UNIT),
+               assets=500 * USDAI_UNIT, shares=510 * USDAI_UNIT),
+        # reserve_conversion 400 (the router's USDC for L3, L4 and L5: the principal it lends them, as it holds
+        # nothing; L6's 100 is pre-funded) and reserve_to_custodian 50.
+        _event(day, 302, 33, 0, "usdai", "Transfer", from_address=SUSDAI, to_address=ZERO, value=400 * USDAI_UNIT),
         _event(day, 302, 33, 1, "usdai", "Withdrawn", caller=SUSDAI, recipient=LOAN_ROUTER, withdraw_token=USDC,
-               usdai_amount=300 * USDAI_UNIT, withdraw_amount=300 * USDC_UNIT),
+               usdai_amount=400 * USDAI_UNIT, withdraw_amount=400 * USDC_UNIT),
         # loan_timelock_deposited: the vault commits 100 USDai to L6's terms until the day's end, and 20 to terms
         # whose loan never comes, until 09:00 of day 4 (1030 L6 100, 1030 the offer 20 / 2000 120).
         _event(day, 302, 50, 0, "usdai", "Transfer", from_address=SUSDAI, to_address=TIMELOCK, value=100 * USDAI_UNIT),
@@ -283,7 +295,8 @@ def _chain_events_day_3() -> list[dict]:
         _event(day, 303, 34, 0, "usdai", "Transfer", from_address=SUSDAI, to_address=ZERO, value=50 * USDAI_UNIT),
         _event(day, 303, 34, 1, "usdai", "Withdrawn", caller=SUSDAI, recipient=CUSTODIAN,
                withdraw_token=BASE_TOKEN, usdai_amount=50 * USDAI_UNIT, withdraw_amount=50 * USDC_UNIT),
-        # loan_originated: L3 100 with a fee of 1 (the router pays out 99), L4 200, L5 100, L6 100 without fees.
+        # loan_originated (1100 / 1020 USDC@router, the principal): L3 100 with a fee of 1 (the router pays Dave 99
+        # and its fee recipient 1: nothing of the fee is posted), L4 200, L5 100, L6 100 without fees.
         _event(day, 304, 35, 0, "loan_router", "LoanOriginated", loan_terms_hash=LOAN_3, borrower=DAVE,
                currency_token=USDC, principal=100 * USDC_UNIT, origination_fee=1 * USDC_UNIT),
         _event(day, 305, 36, 0, "loan_router", "LoanOriginated", loan_terms_hash=LOAN_4, borrower=ERIN,
@@ -301,7 +314,8 @@ def _chain_events_day_3() -> list[dict]:
                currency_token=USDC, principal=100 * USDC_UNIT, origination_fee=0),
         # loan_repaid: Bob pays L1's interest to date, 0.109589 (0.054794671232876712 accrued through day 2 +
         # 0.054794520547945205 of day 3 = 0.109589191780821917, paid in whole USDC units), prepays 50 of principal
-        # and pays an exit fee of 0.50 on the prepayment: 1020 50.609589 / 1100 50, 1110 0.109589, 4020 0.5.
+        # and pays an exit fee of 0.50 on the prepayment. The router forwards 50.109589 to the vault (1020
+        # USDC@sUSDai 50.109589 / 1100 50, 1110 0.109589); the exit fee goes to its fee recipient: nothing posted.
         _event(day, 308, 39, 0, "loan_router", "LoanRepaid", loan_terms_hash=LOAN_1, borrower=BOB,
                principal=0, interest=109_589, prepayment=50 * USDC_UNIT, exit_fee=500_000, is_repaid=False),
         # The insurance pool buys 7 USDai (usdai_mint 7) and pays L2's claim with them to the vault:
@@ -321,15 +335,17 @@ def _chain_events_day_4() -> list[dict]:
     day = DAY_4
     return [
         # loan_repaid closing L3 (is_repaid): principal 100 and two days of interest, 0.054794 (2 x
-        # 0.027397260273972603 = 0.054794520547945206, paid in whole USDC units): 1020 100.054794 / 1100 100,
-        # 1110 0.054794.
+        # 0.027397260273972603 = 0.054794520547945206, paid in whole USDC units), forwarded to the vault: 1020
+        # USDC@sUSDai 100.054794 / 1100 100, 1110 0.054794.
         _event(day, 400, 42, 0, "loan_router", "LoanRepaid", loan_terms_hash=LOAN_3, borrower=DAVE,
                principal=100 * USDC_UNIT, interest=54_794, prepayment=0, exit_fee=0, is_repaid=True),
-        # L4 liquidated through the v2 router: the proceeds of its collateral, 80, come in LiquidationProceedsDeposited.
+        # L4 liquidated through the v2 router: the proceeds of its collateral the vault receives, 80 (net of the fee),
+        # come in LiquidationProceedsDeposited (1020 USDC@sUSDai 80).
         _event(day, 401, 43, 0, "loan_router", "LoanLiquidated", loan_terms_hash=LOAN_4),
         _event(day, 401, 43, 1, "loan_router", "LiquidationProceedsDeposited", loan_terms_hash=LOAN_4,
                proceeds=80 * USDC_UNIT, fee=2 * USDC_UNIT, surplus=0),
-        # L5 liquidated through the v1 router for 120: more than its principal and interest.
+        # L5 liquidated through the v1 router: 120 of net proceeds to the vault (the liquidation fee went to the
+        # router's fee recipient), more than its principal and accrued interest: the rest is interest income (4000).
         _event(day, 402, 44, 0, "loan_router", "LoanLiquidated", loan_terms_hash=LOAN_5),
         _event(day, 402, 44, 1, "loan_router", "LoanCollateralLiquidated", loan_terms_hash=LOAN_5,
                proceeds=120 * USDC_UNIT, liquidation_fee=1 * USDC_UNIT, surplus=0),
@@ -347,13 +363,13 @@ def _chain_events_day_4() -> list[dict]:
                value=30_250_000_000_000_000_000),
         _event(day, 402, 57, 1, "susdai", "LoanEscrowTimelockCancelled", loan_terms_hash=ESCROW_OFFER,
                usdai_amount=30 * USDAI_UNIT, interest=250_000_000_000_000_000),
-        # USDai v1.4 moves the reserve from wM to PYUSD: the admin takes USDai's 457 wM (1000 - 350 - 150 - 100 + 500
-        # - 300 - 100 - 50 + 7) and puts in 457 PYUSD (base_token_converted 1020 PYUSD@USDai / 1020 wM@USDai 457).
+        # USDai v1.4 moves the reserve from wM to PYUSD: the admin takes USDai's 357 wM (1000 - 350 - 150 - 100 + 500
+        # - 400 - 100 - 50 + 7) and puts in 357 PYUSD (base_token_converted 1020 PYUSD@USDai / 1020 wM@USDai 357).
         _event(day, 402, 53, 0, "base_token", "Transfer", token=BASE_TOKEN, from_address=USDAI, to_address=ADMIN,
-               value=457 * USDC_UNIT),
+               value=357 * USDC_UNIT),
         _event(day, 402, 53, 1, "base_token", "Transfer", token=PYUSD, from_address=ADMIN, to_address=USDAI,
-               value=457 * USDC_UNIT),
-        _event(day, 402, 53, 2, "usdai", "BaseTokenConverted", caller=ADMIN, amount=457 * USDC_UNIT),
+               value=357 * USDC_UNIT),
+        _event(day, 402, 53, 2, "usdai", "BaseTokenConverted", caller=ADMIN, amount=357 * USDC_UNIT),
         # LoanRouterV2 migrates L1: no token moves, and the loan keeps its identity (its sub-accounts stay L1's); the
         # lender's tape names it by its V2 hash from today.
         _event(day, 400, 61, 0, "loan_router", "LoanMigrated", token=LOAN_ROUTER_V2, old_loan_terms_hash=LOAN_1,
@@ -385,15 +401,18 @@ def _chain_events_day_4() -> list[dict]:
 
 
 # The vault's totalAssets() (USDai, 18 decimals), valued as the real vault values itself: the ledger's 2100 plus the
-# allowance (the vault marks a loan down only at its sale) less the insurance claim it has not been paid (R6); day 4
-# includes the escrow's and the pool's interest less the admin fee, 0.225 + 0.45.
-# Day 2: 451.615260236301369863 + 50.013698667808219178 - 7; day 3: 672.993835578767123287 +
-# 330.090410996575342467 - 0 (the pool paid); day 4: 801.127095890410958905 + 100.054794520547945206 (L6's).
-SUSDAI_TOTAL_ASSETS = {DAY_1: 604_586301369863013699, DAY_2: 494_628958904109589041,
-                       DAY_3: 1003_084246575342465754, DAY_4: 901_856890410958904111}
-# Day 3: 450 + 500 minted to Heidi - 400 - 50 burnt by the vault's withdrawals + 7 minted to the pool + 2 harvested.
-USDAI_TOTAL_SUPPLY = {DAY_1: 500, DAY_2: 450, DAY_3: 509, DAY_4: 509}
-SUSDAI_TOTAL_SHARES = {DAY_1: 600, DAY_2: 500, DAY_3: 1005, DAY_4: 1005}  # Heidi's 505 shares on day 3
+# allowance (the vault marks a loan down only at its sale) less the insurance claim it has not been paid (R6). No
+# fee is the vault's (the router's fee recipient takes them), so none is in it.
+# Day 1: 497.558219178082191780 + 102.528082191780821919; day 2: 447.115260236301369863 + 50.013698667808219178 - 7;
+# day 3: 667.143835578767123287 + 330.090410996575342467 - 0 (the pool paid); day 4: 795.952095890410958905 (with
+# the escrow's and the pool's interest and L5's sale's 19.972602739726027397 of interest, less the admin fee) +
+# 100.054794520547945206 (L6's).
+SUSDAI_TOTAL_ASSETS = {DAY_1: 600_086301369863013699, DAY_2: 490_128958904109589041,
+                       DAY_3: 997_234246575342465754, DAY_4: 896_006890410958904111}
+# Day 3: 450 + 500 minted to Heidi - 400 - 100 - 50 burnt by the withdrawals (the vault's for the router and the
+# custodian, the router's of L6's pre-funding) + 7 minted to the pool + 2 harvested.
+USDAI_TOTAL_SUPPLY = {DAY_1: 500, DAY_2: 450, DAY_3: 409, DAY_4: 409}
+SUSDAI_TOTAL_SHARES = {DAY_1: 600, DAY_2: 500, DAY_3: 1010, DAY_4: 1010}  # Heidi's 510 shares on day 3
 # loanState(loan): (status, scaledBalance) each day; status 1 active, 2 repaid, 4 liquidated.
 LOAN_STATES = {
     DAY_1: {LOAN_1: (1, 250), LOAN_2: (1, 100)},
@@ -499,7 +518,7 @@ def _later_tape_rows(day: date, l1: dict) -> list[dict]:
           50.013698667808219178 (its last tape day)
       L3  repaid: 0, release of 30.008219178082191781
       L4  liquidated: 0 - 100.027397260273972603 + 100.027397260273972603 the sale used = 0, no entry
-      L5  liquidated: release of 50.013698630136986302 (the sale, a surplus, used none)
+      L5  liquidated: release of 50.013698630136986302 (the sale, above principal and interest, used none)
       L6  100 + 0.054794520547945206 accrued, x 100% (91 days) = 100.054794520547945206: + 0.027397260273972603
     L1's catch-up on day 4: accrued 0.041096082191780821 - the day's 0.041095890410958904 - (0.054794671232876712
     accrued at day 2 - 0.109589 repaid on day 3) = 0.054794520547945205, day 3's interest.

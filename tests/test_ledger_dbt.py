@@ -49,10 +49,15 @@ STATE_MARTS = ("reserve_coverage", "usdai_supply_reconciliation", "loan_position
                "redemption_queue", "balance_sheet", "income_statement")
 FIXTURE_VARS = {"ledger_fixture": True}
 
+# The loan router holds nothing and no fee is the protocol's (docs/ledger.md: the released V1 LoanRouter pays the
+# origination fee out of the principal, and the exit and liquidation fees from the borrower and the sale, to its fee
+# recipient): 4020 posts nothing in this scenario, and repayments and sale proceeds land on USDC@sUSDai.
 CLOSING_DAY_1 = {
     "1000": "1.5",                       # 150 sent to the custodian - 148.50 T-bill cost
     "1010": "148.5",
-    "1020": "505",                       # PYUSD@USDai 1000 - 350 - 150; USDC@router 350 - 245 - 100
+    # wM@USDai 1000 - 350 - 150; USDC@router 350 converted - 250 lent (245 to Bob, the fee of 5 to the router's fee
+    # recipient) - 100 lent = 0
+    "1020": "500",
     "1030": "0",
     "1100": "350",                       # L1 250 + L2 100
     "1110": "0.095890410958904110",      # 0.068493150684931507 + 0.027397260273972603
@@ -63,22 +68,24 @@ CLOSING_DAY_1 = {
     "1190": "-102.528082191780821919",   # 62.517123287671232877 + 40.010958904109589042
     "2000": "-400",                      # minted 1000 to Alice, 600 staked into the vault
     # 600 staked + the day's yield - the day's credit losses, which the holders bear
-    "2100": "-502.058219178082191780",   # -604.586301369863013699 + 102.528082191780821919
+    "2100": "-497.558219178082191780",   # -600.086301369863013699 + 102.528082191780821919
     "2110": "0",
     "3000": "0",
     "4000": "-0.095890410958904110",
     "4010": "0",                         # bought at 148.50, marked at 148.50
-    "4020": "-5",                        # L1's origination fee
+    "4020": "0",                         # L1's origination fee of 5 is the router's fee recipient's
     "4030": "0",
     "5000": "102.528082191780821919",    # the allowance
-    "5010": "4.586301369863013699",      # (5 + 0.095890410958904110) x 0.9
+    "5010": "0.086301369863013699",      # 0.095890410958904110 x 0.9
     "5020": "-102.528082191780821919",   # the allowance, borne by the holders
 }
 
 CLOSING_DAY_2 = {
     "1000": "1.5",
     "1010": "148.52",                    # marked to 148.52
-    "1020": "545.068493",                # 505 - 100 burn + 50.068493 repaid + 90 liquidation proceeds
+    # 500 - 100 burn (wM@USDai 400) + 50.068493 repaid + 90 liquidation proceeds, forwarded to the vault
+    # (USDC@sUSDai 140.068493)
+    "1020": "540.068493",
     "1030": "0",
     "1100": "200",                       # 350 - 50 repaid - 100 liquidated
     "1110": "0.054794671232876712",      # 0.095890410958904110 - 0.068493 - 0.027397260273972603 + 0.054794520547945205
@@ -87,19 +94,20 @@ CLOSING_DAY_2 = {
     # L2's allowance paid its 10.027397260273972603 shortfall, the rest released; L1 half dark on 200.054794671232876712
     "1190": "-50.013698667808219178",
     "2000": "-450",                      # -400 + 100 burnt - 100 claimed - 50 unbacked
-    # -502.058219178082191780 + 100 serviced - 0.067315068493150685 yield - 49.489725989726027398 (the day's credit
+    # -497.558219178082191780 + 100 serviced - 0.067315068493150685 yield - 49.489725989726027398 (the day's credit
     # losses are a release of 42.486986263698630138 and the claim of 7, plus 10% of L2's 0.027397260273972603 of
     # interest written off, the admin fee never charged)
-    "2100": "-451.615260236301369863",
+    "2100": "-447.115260236301369863",
     "2110": "0",                         # 100 serviced, 100 claimed
     "3000": "50",                        # the unbacked mint
     "4000": "-0.150684931506849315",     # + 0.054794520547945205
     "4010": "-0.02",                     # 148.52 - 148.50
-    "4020": "-5",
+    "4020": "0",
     "4030": "0",
     # L2's loss 10.027397260273972603 + L1's allowance 50.013698667808219178 - L2's claim 7
     "5000": "53.041095928082191781",
-    "5010": "4.653616438356164384",      # + (0.054794520547945205 + 0.02) x 0.9, rounded half up at 18 places
+    # + (0.054794520547945205 + 0.02) x 0.9 = 0.067315068493150685, rounded half up at 18 places
+    "5010": "0.153616438356164384",
     # the holders' share: 5000 less 0.002739726027397260, the fee on L2's interest written off
     "5020": "-53.038356202054794521",
 }
@@ -107,10 +115,11 @@ CLOSING_DAY_2 = {
 CLOSING_DAY_3 = {
     "1000": "1.51",                      # 1.5 + 50 from the vault - 49.99 for the short bill
     "1010": "198.49",                    # 148.52 - 0.02 marked down + 49.99 short bill
-    # + 500 Heidi's deposit + 7 the pool's - 300 converted by the vault - 100 by the router from L6's pre-funding -
-    # 50 to the custodian (PYUSD@USDai); + 400 converted - 99 (L3 net of its fee) - 200 - 100 - 100 lent + 50.609589
-    # Bob's payment (USDC@router)
-    "1020": "553.678082",
+    # wM@USDai 400 + 500 Heidi's deposit + 7 the pool's - 400 converted by the vault - 100 by the router from L6's
+    # pre-funding - 50 to the custodian = 357; USDC@router 400 + 100 converted - 100 L3 (99 to Dave, 1 to the fee
+    # recipient) - 200 L4 - 100 L5 - 100 L6 = 0; USDC@sUSDai 140.068493 + 50.109589 Bob's interest and prepayment
+    # (his 0.50 exit fee went to the fee recipient) = 190.178082
+    "1020": "547.178082",
     # the withdrawn offer's pre-funding, the v1.10 offer's 10 and the escrow's 30; L6's was used up at its origination
     "1030": "60",
     "1100": "650",                       # 200 - 50 prepaid by Bob + 100 L3 + 200 L4 + 100 L5 + 100 L6
@@ -126,24 +135,27 @@ CLOSING_DAY_3 = {
     # + 500 to Heidi - 500 she staked + 7 to the pool - 7 it paid the vault - 120 the vault put in the timelock
     # + 100 of it burned at L6's origination - 40 the vault put in the v1.10 timelock and in escrow
     "2000": "-510",
-    # -451.615260236301369863 - 500 staked - 1.455287671232876713 yield + 280.076712328767123289 losses borne
-    "2100": "-672.993835578767123287",
+    # -447.115260236301369863 - 500 staked - 0.105287671232876713 yield + 280.076712328767123289 losses borne
+    "2100": "-667.143835578767123287",
     "2110": "0",
     "3000": "50",
     "4000": "-0.287671232876712329",     # - 0.136986301369863014
     "4010": "0",                         # - 0.02 + 0.02 marked down
-    "4020": "-6.5",                      # - 1 L3's origination fee - 0.5 Bob's exit fee
+    "4020": "0",                         # L3's origination fee and Bob's exit fee are the fee recipient's
     "4030": "0",
     "5000": "333.117808256849315070",    # + 280.076712328767123289, the four new loans' allowances
-    "5010": "6.108904109589041097",      # + (0.136986301369863014 - 0.02 + 1.5) x 0.9 = 1.455287671232876713
+    # + (0.136986301369863014 - 0.02) x 0.9 = 0.1052876712328767126, rounded half up: 0.105287671232876713
+    "5010": "0.258904109589041097",
     "5020": "-333.115068530821917810",   # - 280.076712328767123289
 }
 
 CLOSING_DAY_4 = {
     "1000": "51.51",                     # + 50, the short bill's par at maturity
     "1010": "148.53",                    # 198.49 - 50 matured + 0.01 + 0.03 marked up
-    # + 100.054794 L3 repaid + 80 L4's and 120 L5's proceeds + 0.5 the pool's interest
-    "1020": "854.232876",
+    # PYUSD@USDai 357 converted from wM (wM@USDai 0) - 40 swapped for the pool + 40.5 back = 357.5; USDC@sUSDai
+    # 190.178082 + 100.054794 L3 repaid + 80 L4's and 120 L5's net proceeds (+ 40 - 40 the pool, + 40.5 - 40.5 its
+    # return swapped back) = 490.232876
+    "1020": "847.732876",
     "1030": "0",
     "1100": "240",                       # L1 140 (10 prepaid in USDai after its migration) + L6 100
     # L1 0.041096082191780821 (its tape's accrued, after the catch-up of 0.054794520547945205) + L3
@@ -155,21 +167,23 @@ CLOSING_DAY_4 = {
     "1190": "-100.054794520547945206",
     # the offers' 60 back in the vault, with the escrow's 0.25 of interest; Bob's 10 USDai back in the protocol
     "2000": "-439.75",
-    # -672.993835578767123287 - 18.821958904109589041 yield - 109.986301407534246577 (a net release: the holders'
+    # -667.143835578767123287 - 18.821958904109589041 yield - 109.986301407534246577 (a net release: the holders'
     # claim rises)
-    "2100": "-801.802095890410958905",
+    "2100": "-795.952095890410958905",
     "2110": "0",
     "3000": "50",
     # - 0.041095890410958904 L1 - 0.054794520547945205 L1's catch-up - 0.027397260273972603 L3 - same L6 - 0.25
-    # the escrow's interest - 0.5 the pool's
-    "4000": "-1.188356164383561644",
+    # the escrow's interest - 0.5 the pool's - 19.972602739726027397, L5's net proceeds above its principal and
+    # accrued interest: 120 - 100 - 0.027397260273972603
+    "4000": "-21.160958904109589041",
     "4010": "-0.04",                     # + 0.03 + 0.01
-    "4020": "-26.472602739726027397",    # - 19.972602739726027397, L5's surplus: 120 - 100 - 0.027397260273972603
+    "4020": "0",
     "4030": "0",
     # + 20.027397260273972602 (L4's shortfall beyond its allowance) + 0.027397260273972603 (L6's true-up) -
     # 50.013698667808219178 (L1 released) - 30.008219178082191781 (L3) - 50.013698630136986302 (L5)
     "5000": "223.136986301369863014",
-    "5010": "24.930863013698630138",     # + 20.913287671232876712 x 0.9 = 18.821958904109589041
+    # + 20.913287671232876712 (20.873287671232876712 of 4000 + 0.04 of 4010) x 0.9 = 18.821958904109589041
+    "5010": "19.080863013698630138",
     # + 109.980821955479452056 released + 0.005479452054794521 (10% of L4's 0.054794520547945205 written off)
     "5020": "-223.128767123287671233",
 }
@@ -333,7 +347,7 @@ def test_a_later_day_closes_at_the_hand_posted_balances_and_leaves_earlier_days_
 
 def test_rebuilding_day_1_changes_nothing(daily_builds):
     before, after = daily_builds.after_last_day, daily_builds.after_rebuilding_day_1
-    assert len(after.journal()) == len(before.journal()) == 176
+    assert len(after.journal()) == len(before.journal()) == 173
     assert after.rows == before.rows
 
 
@@ -454,11 +468,9 @@ def test_every_posting_rule_of_the_docs_has_a_hand_posted_answer():
 # The cases of docs/ledger.md's rules that post differently, each by the line only that case writes:
 # (rule_id, account, side) -> the case.
 RULE_CASES = {
-    ("loan_originated", "4020", "credit"): "an origination fee",
-    ("loan_repaid", "4020", "credit"): "an exit fee",
     ("loan_liquidated", "1190", "debit"): "a shortfall charged to the allowance",
     ("loan_liquidated", "5000", "debit"): "a shortfall beyond the allowance",
-    ("loan_liquidated", "4020", "credit"): "a surplus over principal and interest",
+    ("loan_liquidated", "4000", "credit"): "net proceeds above principal and accrued interest: interest income",
     ("credit_loss_allowance", "1190", "credit"): "an allowance built",
     ("credit_loss_allowance", "1190", "debit"): "an allowance released",
     ("tbill_accretion", "1010", "debit"): "a T-bill marked up",
@@ -469,8 +481,8 @@ RULE_CASES = {
 
 
 def test_the_hand_posted_journal_answers_each_case_of_the_rules():
-    """Each case of a rule that writes a line of its own (a fee, a shortfall beyond the allowance, a surplus, a
-    release, a mark down) has such a line in the seed: dropping the case from the scenario fails here."""
+    """Each case of a rule that writes a line of its own (a shortfall beyond the allowance, proceeds above what the
+    loan owed, a release, a mark down) has such a line in the seed: dropping the case from the scenario fails here."""
     with SEED.open(newline="") as seed:
         posted = {(row["rule_id"], row["account_code"], "debit" if Decimal(row["debit"]) else "credit")
                   for row in csv.DictReader(seed)}
@@ -500,10 +512,11 @@ def test_journal_lines_carry_their_rule_lineage_and_sub_accounts(daily_builds):
     # wM until day 4's conversion, PYUSD after it (the vault's swap into USDC for the pool, to itself)
     assert {line[3] for line in by_rule["reserve_conversion"]} == {
         f"{USDC}@{LOAN_ROUTER}", f"{BASE_TOKEN}@{USDAI}", f"{USDC}@{SUSDAI}", f"{PYUSD}@{USDAI}"}
-    # The shortfall is charged to L2's allowance, which covers all of it: no credit loss expense line.
+    # The shortfall is charged to L2's allowance, which covers all of it: no credit loss expense line. The proceeds
+    # are the vault's: the router forwards them to the lender at once.
     l2_sale = [line for line in by_rule["loan_liquidated"] if line[7] == f"{tx_hash(11)}:1"]
     assert [(line[2], line[3], line[4], line[5]) for line in l2_sale] == [
-        ("1020", f"{USDC}@{LOAN_ROUTER}", "90.000000000000000000", "0.000000000000000000"),
+        ("1020", f"{USDC}@{SUSDAI}", "90.000000000000000000", "0.000000000000000000"),
         ("1190", LOAN_2, "10.027397260273972603", "0.000000000000000000"),
         ("1100", LOAN_2, "0.000000000000000000", "100.000000000000000000"),
         ("1110", LOAN_2, "0.000000000000000000", "0.027397260273972603"),
@@ -599,20 +612,23 @@ def test_reserve_coverage_and_supply_reconciliation(daily_builds):
                    deposit_events_difference, transfer_events_difference
             from main.usdai_supply_reconciliation""").fetchall()}
     d = Decimal
-    # Quotients are truncated at 18 places: 655 / 400, ...; total coverage: (1005.095890410958904110 -
-    # 102.528082191780821919) / (400 + 502.058219178082191780) on day 1, the holders' claim net of the losses they
-    # bear; on day 2 (895.143287671232876712 - 50.013698667808219178 + 7 claim receivable) / (450 +
-    # 451.615260236301369863): below 100% by the unbacked mint of 50, less the admin fee kept
-    assert coverage[DAY_1] == (d("500"), d("400"), d("655"), d("1.6375"), d("1.000564918128632769"))
-    assert coverage[DAY_2] == (d("450"), d("450"), d("695.088493"), d("1.544641095555555555"),
-                               d("0.945114425836240642"))
+    # Quotients are truncated at 18 places: 650 / 400 (liquid reserves 1.5 + 148.5 + 500: the router holds no
+    # USDC), ...; total coverage: (1000.095890410958904110 - 102.528082191780821919) / (400 +
+    # 497.558219178082191780) on day 1, the holders' claim net of the losses they bear; on day 2
+    # (890.143287671232876712 - 50.013698667808219178 + 7 claim receivable) / (450 + 447.115260236301369863): below
+    # 100% by the unbacked mint of 50, less the admin fee kept (no fee income: the router's fees are not the
+    # protocol's)
+    assert coverage[DAY_1] == (d("500"), d("400"), d("650"), d("1.625"), d("1.000010683475334526"))
+    assert coverage[DAY_2] == (d("450"), d("450"), d("690.088493"), d("1.533529984444444444"),
+                               d("0.944281773537426596"))
     buffers = {row[0]: row[1:] for row in query(daily_builds.home, """
         select partition_date, liquid_buffer, total_buffer from main.reserve_coverage""")}
-    assert buffers[DAY_2] == (d("245.088493"), d("852.129589003424657534") - d("901.615260236301369863"))
+    assert buffers[DAY_2] == (d("240.088493"), d("847.129589003424657534") - d("897.115260236301369863"))
     solvency = query(daily_builds.home, """select check_date, within_tolerance, cast(difference as decimal(38, 18))
                                            from main.r10_assets_cover_liabilities where check_date <= ? order by 1""",
                      [DAY_2])
-    assert solvency == [(DAY_1, True, d("0.509589041095890411")), (DAY_2, False, d("-49.485671232876712329"))]
+    # day 1: the admin fee on the day's interest, 0.095890410958904110 - 0.086301369863013699
+    assert solvency == [(DAY_1, True, d("0.009589041095890411")), (DAY_2, False, d("-49.985671232876712329"))]
     # The unbacked mint shows in the deposit-derived supply only.
     assert supply[DAY_1] == (d("500"), d("500"), d("500"), d("0"), d("0"))
     assert supply[DAY_2] == (d("400"), d("450"), d("450"), d("50"), d("0"))
@@ -658,17 +674,20 @@ def test_susdai_yield_splits_the_nav_growth_and_compares_the_share_price(daily_b
         from main.susdai_yield""")}
     d = Decimal
     # Day 1: the holders bear the allowance (102.528082191780821919) the vault has not marked: the NAV on chain is
-    # that much above their claim.
-    assert rows[DAY_1] == (d("0"), d("502.058219178082191780"), d("600"), d("4.586301369863013699"),
-                           d("0.509589041095890411"), d("0.086301369863013699"), d("0"), d("4.5"), None,
-                           d("1.007643835616438356"), None, d("102.528082191780821919"), d("102.528082191780821919"),
+    # that much above their claim. Their yield is the interest's only (0.095890410958904110 x 0.9): L1's origination
+    # fee went to the router's fee recipient, so nothing comes from fees; totalAssets() 600.086301369863013699 / 600
+    # shares.
+    assert rows[DAY_1] == (d("0"), d("497.558219178082191780"), d("600"), d("0.086301369863013699"),
+                           d("0.009589041095890411"), d("0.086301369863013699"), d("0"), d("0"), None,
+                           d("1.000143835616438356"), None, d("102.528082191780821919"), d("102.528082191780821919"),
                            d("102.528082191780821919"))
-    # Day 2: 0.067315068493150685 x 365 / 502.058219178082191780; the share price went 1.007643835616438356 ->
-    # 0.989257917808219178 as the vault took L2's sale; the holders' claim rose by the release and the claim.
-    assert rows[DAY_2] == (d("502.058219178082191780"), d("451.615260236301369863"), d("-100"),
+    # Day 2: 0.067315068493150685 x 365 / 497.558219178082191780; the share price went 1.000143835616438356 ->
+    # 0.980257917808219178 (490.128958904109589041 / 500) as the vault took L2's sale: (0.980257917808219178 -
+    # 1.000143835616438356) x 365 / 1.000143835616438356; the holders' claim rose by the release and the claim.
+    assert rows[DAY_2] == (d("497.558219178082191780"), d("447.115260236301369863"), d("-100"),
                            d("0.067315068493150685"), d("0.007479452054794520"), d("0.049315068493150685"),
-                           d("0.018"), d("0"), d("0.048938547486033519"), d("0.989257917808219178"),
-                           d("-6.659952418499687292"), d("43.013698667808219178"), d("-49.489725989726027398"),
+                           d("0.018"), d("0"), d("0.049381155918974168"), d("0.980257917808219178"),
+                           d("-7.257316139459392798"), d("43.013698667808219178"), d("-49.489725989726027398"),
                            d("43.013698667808219178"))
 
 
@@ -689,17 +708,18 @@ def test_balance_sheet_and_income_statement_of_any_period(daily_builds):
     d = Decimal
     assert sheet[(DAY_2, "assets", "1190")] == d("-50.013698667808219178")
     assert sheet[(DAY_2, "assets", "1150")] == d("7")
-    assert sheet[(DAY_2, "liabilities", "2100")] == d("451.615260236301369863")
-    # income 0.150684931506849315 + 0.02 + 5 less expenses 53.041095928082191781 + 4.653616438356164384 -
-    # 53.038356202054794521 borne by the holders
-    assert sheet[(DAY_2, "equity", "earnings")] == d("0.514328767123287671")
+    assert sheet[(DAY_2, "liabilities", "2100")] == d("447.115260236301369863")
+    # income 0.150684931506849315 + 0.02 (no fee income: the router's fees are its fee recipient's) less expenses
+    # 53.041095928082191781 + 0.153616438356164384 - 53.038356202054794521 borne by the holders: the admin fee kept,
+    # 0.009589041095890411 + 0.007479452054794520, less the 0.002739726027397260 of it on L2's interest written off
+    assert sheet[(DAY_2, "equity", "earnings")] == d("0.014328767123287671")
     output = run_dbt(daily_builds.home, "show", "--quiet", "--output", "json", "--limit", "-1", "--inline",
                      "select account_code, cast(amount as varchar) as amount"
                      " from ({{ income_statement_for_period('2026-01-05', '2026-01-06') }}) as period")
     statement = {row["account_code"] or "net income": Decimal(row["amount"]) for row in json.loads(output)["show"]}
-    assert statement == {"4000": d("0.150684931506849315"), "4010": d("0.02"), "4020": d("5"), "4030": d("0"),
-                         "5000": d("53.041095928082191781"), "5010": d("4.653616438356164384"),
-                         "5020": d("-53.038356202054794521"), "net income": d("0.514328767123287671")}
+    assert statement == {"4000": d("0.150684931506849315"), "4010": d("0.02"), "4020": d("0"), "4030": d("0"),
+                         "5000": d("53.041095928082191781"), "5010": d("0.153616438356164384"),
+                         "5020": d("-53.038356202054794521"), "net income": d("0.014328767123287671")}
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from eth_utils import keccak
 from sandbox.anvil import AnvilNode
 from sandbox.chain_client import ChainError, SandboxChain
 from sandbox.compile import compile_contracts
-from sandbox.deploy import deploy_protocol
+from sandbox.deploy import ROUTER_FEE_RECIPIENT, deploy_protocol
 from sandbox.simulator import genesis_timestamp
 
 # Signature texts exactly as usdai-events.md gives them, with the contract that must emit each.
@@ -180,12 +180,29 @@ def test_a_blacklisted_account_can_neither_send_nor_receive_usdai(deployed):
         p.usdai.transact("transfer", outsider, 10**18, sender=user, at=next_second(chain))
 
 
+def _prefund(chain, p, admin, staker, terms_hash, usd):
+    """The vault pre-funds a loan of `usd` through the deposit timelock (the only way the router lends the vault's
+    money), from a stake of that much; the swap holds the USDC USDai's withdraw pays out."""
+    p.usdc.transact("mint", p.swap.address, usd * 10**6, sender=admin, at=next_second(chain))
+    p.base_token.transact("mint", staker, usd * 10**6, sender=admin, at=next_second(chain))
+    p.base_token.transact("approve", p.usdai.address, 2**256 - 1, sender=staker, at=next_second(chain))
+    p.usdai.transact("deposit", p.base_token.address, usd * 10**6, 0, staker, sender=staker, at=next_second(chain))
+    p.usdai.transact("approve", p.susdai.address, 2**256 - 1, sender=staker, at=next_second(chain))
+    p.susdai.transact("deposit", usd * 10**18, staker, sender=staker, at=next_second(chain))
+    now = next_second(chain)
+    p.susdai.transact("depositLoanTimelock", terms_hash, usd * 10**18, now + 86_400, sender=admin, at=now)
+
+
 def test_loans_cannot_be_liquidated_before_their_deadline_nor_repaid_by_others(deployed):
-    chain, p, (admin, _user, _outsider, borrower, *_rest) = deployed
+    chain, p, (admin, user, _outsider, borrower, *_rest) = deployed
     terms_hash = keccak(text="a loan of the contract tests")
     p.gpu_title.transact("mint", borrower, 7, sender=admin, at=next_second(chain))
     p.gpu_title.transact("setApprovalForAll", p.loan_router.address, True, sender=borrower, at=next_second(chain))
-    p.usdc.transact("mint", p.loan_router.address, 1_000 * 10**6, sender=admin, at=next_second(chain))
+    now = next_second(chain)
+    with pytest.raises(ChainError, match="NotPrefunded"):
+        p.loan_router.transact("originate", terms_hash, borrower, p.susdai.address, 1_000 * 10**6, 10 * 10**6,
+                               1_200, [7], now + 86_400 * 365, now + 86_400 * 30, sender=admin, at=now)
+    _prefund(chain, p, admin, user, terms_hash, 1_000)
     now = next_second(chain)
     receipt = p.loan_router.transact("originate", terms_hash, borrower, p.susdai.address, 1_000 * 10**6, 10 * 10**6,
                                      1_200, [7], now + 86_400 * 365, now + 86_400 * 30, sender=admin, at=now)
@@ -200,27 +217,69 @@ def test_loans_cannot_be_liquidated_before_their_deadline_nor_repaid_by_others(d
     with pytest.raises(ChainError, match="WrongStatus"):
         p.loan_router.transact("originate", terms_hash, borrower, p.susdai.address, 10**6, 0, 1_200, [7],
                                now + 86_400 * 365, now + 86_400 * 30, sender=admin, at=next_second(chain))
+    with pytest.raises(ChainError, match="NotLoanRouter"):
+        p.susdai.transact("onLoanRepayment", terms_hash, 10**6, 10**6, sender=admin, at=next_second(chain))
+
+
+def test_the_router_keeps_nothing_and_its_fees_are_never_the_vaults(deployed):
+    """As the released router does: the origination fee goes to the fee recipient and the rest to the borrower; a
+    repayment's principal and interest go on to the vault and its exit fee to the fee recipient; the router holds no
+    currency between transactions, and the vault's NAV never counts a fee."""
+    chain, p, (admin, user, *_rest) = deployed
+    borrower = _rest[3]
+    terms_hash = keccak(text="a loan whose fees are the router's")
+    p.gpu_title.transact("mint", borrower, 10, sender=admin, at=next_second(chain))
+    p.gpu_title.transact("setApprovalForAll", p.loan_router.address, True, sender=borrower, at=next_second(chain))
+    _prefund(chain, p, admin, user, terms_hash, 500)
+    fees_before = p.usdc.call("balanceOf", ROUTER_FEE_RECIPIENT)
+    now = next_second(chain)
+    receipt = p.loan_router.transact("originate", terms_hash, borrower, p.susdai.address, 500 * 10**6, 5 * 10**6,
+                                     1_200, [10], now + 86_400 * 365, now + 86_400 * 30, sender=admin, at=now)
+    receipt.expect(p.usdc.address, "Transfer", **{"from": p.loan_router.address, "to": ROUTER_FEE_RECIPIENT,
+                                                  "value": 5 * 10**6})
+    receipt.expect(p.usdc.address, "Transfer", **{"from": p.loan_router.address, "to": borrower,
+                                                  "value": 495 * 10**6})
+    assert p.usdc.call("balanceOf", p.loan_router.address) == 0
+    vault_usdc, received = p.usdc.call("balanceOf", p.susdai.address), p.susdai.call("currencyReceived")
+    repayments_before = p.susdai.call("loanRouterBalances")[0]
+    p.usdc.transact("mint", borrower, 600 * 10**6, sender=admin, at=next_second(chain))
+    p.usdc.transact("approve", p.loan_router.address, 2**256 - 1, sender=borrower, at=next_second(chain))
+    nav = p.susdai.call("totalAssets")
+    receipt = p.loan_router.transact("repay", terms_hash, 0, 2 * 10**6, 500 * 10**6, 3 * 10**6, sender=borrower,
+                                     at=next_second(chain))
+    receipt.expect(p.usdc.address, "Transfer", **{"from": p.loan_router.address, "to": p.susdai.address,
+                                                  "value": 502 * 10**6})
+    receipt.expect(p.usdc.address, "Transfer", **{"from": borrower, "to": ROUTER_FEE_RECIPIENT, "value": 3 * 10**6})
+    assert p.usdc.call("balanceOf", p.loan_router.address) == 0
+    assert p.usdc.call("balanceOf", p.susdai.address) - vault_usdc == 502 * 10**6
+    assert p.susdai.call("currencyReceived") - received == 502 * 10**6
+    assert p.usdc.call("balanceOf", ROUTER_FEE_RECIPIENT) - fees_before == 8 * 10**6
+    # The repayment balance is net of the admin fee on the interest in it: 502 less 10% of 2.
+    assert p.susdai.call("loanRouterBalances")[0] - repayments_before == 502 * 10**18 - 2 * 10**18 // 10
+    # Interest paid above what had accrued raises the NAV by 90% of the difference; the exit fee adds nothing.
+    assert p.susdai.call("totalAssets") > nav
 
 
 def test_the_vault_values_its_loans_from_the_router_and_bears_a_sale_below_par(deployed):
     """totalAssets() moves with the router's balances: whole days of interest accrue from the origination day, the
-    admin fee (10%) comes off income only, and a collateral sale for less than is owed lowers the NAV by the principal
-    lost and the interest net of the fee it never charged."""
-    chain, p, (admin, *_rest, liquidator) = deployed
+    admin fee (10%) comes off interest only (the origination fee is the router's fee recipient's), and a collateral
+    sale for less than is owed lowers the NAV by the principal lost and the interest net of the fee it never
+    charged; the router's liquidation fee (3% of the sale) never reaches the vault."""
+    chain, p, (admin, user, *_rest, liquidator) = deployed
     borrower = _rest[2]
     day = 86_400
     terms_hash = keccak(text="a loan the vault values")
     p.gpu_title.transact("mint", borrower, 8, sender=admin, at=next_second(chain))
     p.gpu_title.transact("setApprovalForAll", p.loan_router.address, True, sender=borrower, at=next_second(chain))
-    p.usdc.transact("mint", p.loan_router.address, 990 * 10**6, sender=admin, at=next_second(chain))
+    _prefund(chain, p, admin, user, terms_hash, 1_000)
     funded = p.susdai.call("totalAssets")
     # 3650 bps on 1,000 USDC: 1 USDC a day.
     origination = next_second(chain)
     p.loan_router.transact("originate", terms_hash, borrower, p.susdai.address, 1_000 * 10**6, 10 * 10**6, 3_650,
                            [8], origination + 365 * day, origination + 2 * day, sender=admin, at=origination)
     assert p.loan_router.call("accruedInterest", terms_hash) == 10**6
-    # Fee 10 + a day's interest 1, less the admin fee on both.
-    assert p.susdai.call("totalAssets") - funded == (10 + 1) * 10**18 * 9 // 10
+    # A day's interest, less the admin fee on it; the fee of 10 is not the vault's.
+    assert p.susdai.call("totalAssets") - funded == 1 * 10**18 * 9 // 10
     # Redemptions are paid without the accrued interest (of every loan on the router).
     accrued = p.susdai.call("loanRouterBalances")[2]
     assert accrued >= 10**18
@@ -234,11 +293,15 @@ def test_the_vault_values_its_loans_from_the_router_and_bears_a_sale_below_par(d
     assert p.loan_router.call("accruedInterest", terms_hash) == 3 * 10**6
     before_sale = p.susdai.call("totalAssets")
     p.usdc.transact("approve", p.loan_router.address, 2**256 - 1, sender=liquidator, at=liquidation_day + 2)
-    p.loan_router.transact("collateralLiquidated", terms_hash, 600 * 10**6, 18 * 10**6, 0, sender=liquidator,
-                           at=liquidation_day + 3)
+    receipt = p.loan_router.transact("collateralLiquidated", terms_hash, 600 * 10**6, sender=liquidator,
+                                     at=liquidation_day + 3)
+    receipt.expect(p.loan_router.address, "LoanCollateralLiquidated", loanTermsHash="0x" + terms_hash.hex(),
+                   proceeds=582 * 10**6, liquidationFee=18 * 10**6, surplus=0)
     assert p.loan_router.call("accruedInterest", terms_hash) == 0
-    # 400 of principal lost, and 3 of interest the holders had been credited 90% of.
-    assert before_sale - p.susdai.call("totalAssets") == 400 * 10**18 + 3 * 10**18 * 9 // 10
+    assert p.usdc.call("balanceOf", p.loan_router.address) == 0
+    # 418 of principal lost (the sale's 600 less the router's fee of 18 repays 582), and 3 of interest the holders
+    # had been credited 90% of.
+    assert before_sale - p.susdai.call("totalAssets") == 418 * 10**18 + 3 * 10**18 * 9 // 10
 
 
 def test_a_pre_funding_is_the_routers_until_its_expiration_and_the_vaults_after(deployed):

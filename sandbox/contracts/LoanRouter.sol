@@ -20,13 +20,22 @@ interface Collateral {
     function transferFrom(address from, address to, uint256 tokenId) external;
 }
 
+/// @notice What the lender (the sUSDai vault) is told as the router pays it, as the real ILoanRouterHooks do.
+interface LoanLender {
+    function onLoanRepayment(bytes32 loanTermsHash, uint256 principal, uint256 interest) external;
+    function onLoanCollateralLiquidated(bytes32 loanTermsHash, uint256 principal, uint256 interest) external;
+}
+
 /// @notice Loans against GPU title NFTs, keyed by loanTermsHash, with one tranche per loan whose lender position
 /// NFT ("USDai-LR") this router mints. Principal and repayments are in the currency token (USDC, 6 decimals).
 /// Interest accrues on chain by whole days (actual/365 on the principal outstanding, as the lenders' tapes accrue
 /// it): from the day of origination or of the last repayment, each day counted once it has begun, until the day
-/// of liquidation. The lender (the sUSDai vault) values its position from `balances()`. A loan the vault pre-funded
-/// through the deposit timelock is originated from that deposit: the router takes the USDai, swaps it into the
-/// currency through USDai's withdraw, and lends it as the principal.
+/// of liquidation. As the released router does, it keeps nothing: a loan is originated from the lender's
+/// pre-funding in the deposit timelock (the router takes the USDai and swaps it into the currency through USDai's
+/// withdraw), the origination fee goes to the fee recipient and the rest to the borrower; a repayment's principal
+/// and interest go on to the lender at once (the exit fee from the borrower to the fee recipient); a collateral
+/// sale's proceeds, less the liquidation fee and any surplus over principal and interest (both the fee
+/// recipient's), go to the lender.
 contract LoanRouter {
     uint8 private constant TRANCHE = 0;
     /// @dev The loan currency (6 decimals) to the 18-decimal scaled balance of loanState().
@@ -37,6 +46,7 @@ contract LoanRouter {
     uint8 public constant REPAID = 2;
     uint8 public constant LIQUIDATED = 3;
     uint8 public constant COLLATERAL_LIQUIDATED = 4;
+    uint256 public constant LIQUIDATION_FEE_BPS = 300;
 
     struct Loan {
         uint8 status;
@@ -60,15 +70,12 @@ contract LoanRouter {
     address public immutable liquidator;
     Usdai public immutable usdai;
     DepositTimelock public immutable depositTimelock;
+    /// @notice Receives the origination, exit and liquidation fees and a sale's surplus (outside the protocol).
+    address public immutable feeRecipient;
 
     mapping(bytes32 => Loan) private _loans;
     bytes32[] private _loanTermsHashes;
     uint256 public outstandingPrincipal;
-    /// @notice Currency received from repayments and liquidations (never swept in the sandbox).
-    uint256 public repayments;
-    /// @notice The lender's income received to date: origination and exit fees, interest, and what a collateral
-    /// sale recovers beyond principal. The vault charges its admin fee on it.
-    uint256 public incomeReceived;
 
     event LoanOriginated(
         bytes32 indexed loanTermsHash,
@@ -111,8 +118,8 @@ contract LoanRouter {
     error InvalidTerms();
     error ExceedsOutstanding(uint256 principal, uint256 outstanding);
     error DeadlineNotPassed(uint64 repaymentDeadline);
-    error SurplusExceedsProceeds(uint256 surplus, uint256 proceeds);
     error PrefundingMismatch(uint256 deposited, uint256 principal);
+    error NotPrefunded(bytes32 loanTermsHash);
 
     modifier onlyAdmin() {
         if (msg.sender != admin) revert NotAdmin(msg.sender);
@@ -124,13 +131,15 @@ contract LoanRouter {
         Collateral gpuTitle_,
         address liquidator_,
         Usdai usdai_,
-        DepositTimelock depositTimelock_
+        DepositTimelock depositTimelock_,
+        address feeRecipient_
     ) {
         currencyToken = currencyToken_;
         usdai = usdai_;
         depositTimelock = depositTimelock_;
         gpuTitle = gpuTitle_;
         liquidator = liquidator_;
+        feeRecipient = feeRecipient_;
         admin = msg.sender;
         lenderPosition = new LenderPosition();
     }
@@ -152,17 +161,12 @@ contract LoanRouter {
         return _loans[loanTermsHash].collateral;
     }
 
-    /// @notice The lender's position in currency units: the currency the router holds (funds not yet lent,
-    /// repayments, sale proceeds), principal outstanding, and interest accrued and unpaid.
-    function balances()
-        external
-        view
-        returns (uint256 repaymentBalance, uint256 principalOutstanding, uint256 accruedInterest)
-    {
+    /// @notice Interest accrued and unpaid on all loans, in currency units (what the lender values on top of the
+    /// principal outstanding).
+    function totalAccruedInterest() external view returns (uint256 accruedInterest) {
         for (uint256 i = 0; i < _loanTermsHashes.length; i++) {
             accruedInterest += _accrued(_loans[_loanTermsHashes[i]]);
         }
-        return (currencyToken.balanceOf(address(this)), outstandingPrincipal, accruedInterest);
     }
 
     /// @notice Interest accrued and unpaid on one loan, in currency units.
@@ -200,11 +204,10 @@ contract LoanRouter {
         if (gpuTokenIds.length == 0) revert NoCollateral();
         if (principal == 0 || originationFee >= principal || maturity <= block.timestamp) revert InvalidTerms();
         (,,, uint256 prefunded,) = depositTimelock.depositOf(loanTermsHash);
-        if (prefunded != 0) {
-            if (prefunded != principal * BALANCE_SCALE) revert PrefundingMismatch(prefunded, principal);
-            depositTimelock.withdraw(loanTermsHash);
-            usdai.withdraw(address(currencyToken), prefunded, principal, address(this));
-        }
+        if (prefunded == 0) revert NotPrefunded(loanTermsHash);
+        if (prefunded != principal * BALANCE_SCALE) revert PrefundingMismatch(prefunded, principal);
+        depositTimelock.withdraw(loanTermsHash);
+        usdai.withdraw(address(currencyToken), prefunded, principal, address(this));
         loan.status = ACTIVE;
         loan.maturity = maturity;
         loan.repaymentDeadline = repaymentDeadline;
@@ -216,19 +219,19 @@ contract LoanRouter {
         loan.collateral = gpuTokenIds;
         _loanTermsHashes.push(loanTermsHash);
         outstandingPrincipal += principal;
-        incomeReceived += originationFee;
         for (uint256 i = 0; i < gpuTokenIds.length; i++) {
             gpuTitle.transferFrom(borrower, address(this), gpuTokenIds[i]);
         }
-        currencyToken.transfer(borrower, principal - originationFee);
         uint256 tokenId = lenderPositionTokenId(loanTermsHash);
         lenderPosition.mint(lender, tokenId);
         emit LenderPositionMinted(loanTermsHash, lender, TRANCHE, tokenId);
+        if (originationFee != 0) currencyToken.transfer(feeRecipient, originationFee);
+        currencyToken.transfer(borrower, principal - originationFee);
         emit LoanOriginated(loanTermsHash, borrower, address(currencyToken), principal, originationFee);
     }
 
-    /// @notice The borrower pays interest, scheduled principal, a prepayment and its exit fee; paying the last
-    /// principal returns the collateral.
+    /// @notice The borrower pays interest, scheduled principal and a prepayment, which go on to the lender, and the
+    /// exit fee, which goes to the fee recipient; paying the last principal returns the collateral.
     function repay(bytes32 loanTermsHash, uint256 principal, uint256 interest, uint256 prepayment, uint256 exitFee)
         external
     {
@@ -237,19 +240,19 @@ contract LoanRouter {
         if (msg.sender != loan.borrower) revert NotBorrower(msg.sender);
         uint256 principalPaid = principal + prepayment;
         if (principalPaid > loan.outstandingPrincipal) revert ExceedsOutstanding(principalPaid, loan.outstandingPrincipal);
-        uint256 total = principalPaid + interest + exitFee;
-        currencyToken.transferFrom(msg.sender, address(this), total);
         loan.outstandingPrincipal -= principalPaid;
         loan.accrualDay = _today();
         outstandingPrincipal -= principalPaid;
-        repayments += total;
-        incomeReceived += interest + exitFee;
         bool isRepaid = loan.outstandingPrincipal == 0;
-        emit LenderRepaid(loanTermsHash, loan.lender, TRANCHE, principal, interest, prepayment);
+        if (exitFee != 0) currencyToken.transferFrom(msg.sender, feeRecipient, exitFee);
         if (isRepaid) {
             loan.status = REPAID;
             _releaseCollateral(loan, loan.borrower);
         }
+        currencyToken.transferFrom(msg.sender, address(this), principalPaid + interest);
+        _payLender(loan.lender, principalPaid + interest);
+        LoanLender(loan.lender).onLoanRepayment(loanTermsHash, principalPaid, interest);
+        emit LenderRepaid(loanTermsHash, loan.lender, TRANCHE, principal, interest, prepayment);
         emit LoanRepaid(loanTermsHash, loan.borrower, principal, interest, prepayment, exitFee, isRepaid);
     }
 
@@ -264,26 +267,36 @@ contract LoanRouter {
         emit LoanLiquidated(loanTermsHash);
     }
 
-    /// @notice The liquidator pays in the sale's proceeds (net of its fee). Proceeds short of the surplus repay
-    /// principal first, then interest; principal still unpaid is written off, so the loan leaves the book.
-    function collateralLiquidated(bytes32 loanTermsHash, uint256 proceeds, uint256 liquidationFee, uint256 surplus)
-        external
-    {
+    /// @notice The liquidator pays in what the sale fetched. The router keeps its liquidation fee for the fee
+    /// recipient; the rest repays principal first, then the interest owed; a surplus beyond both goes to the fee
+    /// recipient too. Principal still unpaid is written off, so the loan leaves the book. The event's `proceeds` is
+    /// what the lender received, net of the fee and the surplus.
+    function collateralLiquidated(bytes32 loanTermsHash, uint256 saleProceeds) external {
         if (msg.sender != liquidator) revert NotLiquidator(msg.sender);
         Loan storage loan = _loans[loanTermsHash];
         if (loan.status != LIQUIDATED) revert WrongStatus(loanTermsHash, loan.status);
-        if (surplus > proceeds) revert SurplusExceedsProceeds(surplus, proceeds);
-        currencyToken.transferFrom(msg.sender, address(this), proceeds);
-        uint256 recovered = proceeds - surplus;
-        uint256 principalRecovered = recovered < loan.outstandingPrincipal ? recovered : loan.outstandingPrincipal;
+        currencyToken.transferFrom(msg.sender, address(this), saleProceeds);
+        uint256 liquidationFee = saleProceeds * LIQUIDATION_FEE_BPS / 10_000;
+        uint256 remaining = saleProceeds - liquidationFee;
+        uint256 principalRecovered = remaining < loan.outstandingPrincipal ? remaining : loan.outstandingPrincipal;
+        remaining -= principalRecovered;
+        uint256 interestRecovered = remaining < loan.frozenInterest ? remaining : loan.frozenInterest;
+        uint256 surplus = remaining - interestRecovered;
         outstandingPrincipal -= loan.outstandingPrincipal;
         loan.outstandingPrincipal = 0;
         loan.frozenInterest = 0;
         loan.status = COLLATERAL_LIQUIDATED;
-        repayments += proceeds;
-        incomeReceived += recovered - principalRecovered;
-        emit LenderLiquidationRepaid(loanTermsHash, loan.lender, TRANCHE, principalRecovered, recovered - principalRecovered);
-        emit LoanCollateralLiquidated(loanTermsHash, proceeds, liquidationFee, surplus);
+        _payLender(loan.lender, principalRecovered + interestRecovered);
+        LoanLender(loan.lender).onLoanCollateralLiquidated(loanTermsHash, principalRecovered, interestRecovered);
+        emit LenderLiquidationRepaid(loanTermsHash, loan.lender, TRANCHE, principalRecovered, interestRecovered);
+        if (liquidationFee + surplus != 0) currencyToken.transfer(feeRecipient, liquidationFee + surplus);
+        emit LoanCollateralLiquidated(
+            loanTermsHash, principalRecovered + interestRecovered, liquidationFee, surplus
+        );
+    }
+
+    function _payLender(address lender, uint256 amount) private {
+        if (amount != 0) currencyToken.transfer(lender, amount);
     }
 
     function _releaseCollateral(Loan storage loan, address to) private {

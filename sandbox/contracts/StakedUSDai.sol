@@ -13,18 +13,27 @@ interface StakedAsset {
     function withdraw(address withdrawToken, uint256 usdaiAmount, uint256 withdrawAmountMin, address recipient)
         external
         returns (uint256);
+    function deposit(address depositToken, uint256 depositAmount, uint256 usdaiAmountMin, address recipient)
+        external
+        returns (uint256);
+}
+
+interface Approvable {
+    function approve(address spender, uint256 value) external returns (bool);
 }
 
 interface LoanBook {
     function currencyToken() external view returns (address);
-    function balances() external view returns (uint256 repayments, uint256 outstandingPrincipal, uint256 accruedInterest);
-    function incomeReceived() external view returns (uint256);
+    function outstandingPrincipal() external view returns (uint256);
+    function totalAccruedInterest() external view returns (uint256);
 }
 
 /// @notice sUSDai: staked USDai (18-decimal shares) with an asynchronous, FIFO redemption queue.
 /// As the real vault does, it values itself from what it holds: its USDai less what serviced redemptions are owed,
-/// its loan router position (currency held, principal outstanding, accrued interest) and the reserves it sent to
-/// the custodian, less the admin fee on income. A loan written off at its collateral sale lowers the share price.
+/// its loan router position (the currency the router paid it, principal outstanding, accrued interest) and the
+/// reserves it sent to the custodian, less the admin fee on interest and T-bill income. The router pays it each
+/// repayment's and each collateral sale's principal and interest as they come (and tells it, as the real
+/// ILoanRouterHooks do); the router's fees are never the vault's. A loan written off at its collateral sale lowers the share price.
 /// The custodian's T-bill yield is off chain: the admin reports it (cumulative) after each statement.
 /// USDai pre-funding a loan sits in the deposit timelock until the router originates the loan or the vault cancels
 /// the deposit after its expiration; the vault counts it at face value meanwhile.
@@ -55,6 +64,10 @@ contract StakedUSDai is ERC20Token {
     /// @notice Id the next redemption request receives.
     uint256 public redemptionTail = 1;
     uint256 private _pendingShares;
+    /// @notice The loan currency the router has paid the vault (principal and interest; never swept in the sandbox).
+    uint256 public currencyReceived;
+    /// @notice The loan interest received to date, on which the admin fee is charged.
+    uint256 public interestReceived;
     /// @notice USDai set aside for serviced redemptions not yet claimed.
     uint256 public claimableBalance;
     mapping(address => uint256) public claimableAssets;
@@ -77,6 +90,7 @@ contract StakedUSDai is ERC20Token {
     event RedemptionsServiced(uint256 shares, uint256 amount, bool allRedemptionsServiced);
     event LoanTimelockDeposited(bytes32 indexed loanTermsHash, uint256 usdaiAmount, uint64 expiration);
     event LoanTimelockCancelled(bytes32 indexed loanTermsHash, uint256 usdaiAmount);
+    event LoanRepaymentDeposited(address indexed currencyToken, uint256 claimableBalanceAmount, uint256 usdaiDepositAmount);
     /// @notice sUSDai's own blacklist (StakedUSDai v1.0–v1.6; v1.7 moved to USDai's): the account's shares are frozen.
     event Blacklisted(address indexed value, bool isBlacklisted);
 
@@ -86,6 +100,8 @@ contract StakedUSDai is ERC20Token {
     error ZeroAmount();
     error ExceedsClaimable(uint256 assets, uint256 claimable);
     error InsufficientLiquidity(uint256 balance, uint256 needed);
+    error NotLoanRouter(address caller);
+    error ExceedsRepaymentBalance(uint256 amount, uint256 repaymentBalance);
 
     modifier onlyAdmin() {
         if (msg.sender != admin) revert NotAdmin(msg.sender);
@@ -124,14 +140,13 @@ contract StakedUSDai is ERC20Token {
     }
 
     function _assets(bool withAccrued) private view returns (uint256) {
-        (uint256 cash, uint256 principal, uint256 accrued) = loanRouter.balances();
-        if (!withAccrued) accrued = 0;
-        uint256 income = loanRouter.incomeReceived();
+        uint256 principal = loanRouter.outstandingPrincipal();
+        uint256 accrued = withAccrued ? loanRouter.totalAccruedInterest() : 0;
         // The timelock holds only this vault's pre-fundings.
         int256 assets = int256(usdai.balanceOf(address(this))) - int256(claimableBalance)
             + int256(usdai.balanceOf(address(depositTimelock)))
-            + int256((cash + principal + accrued) * CURRENCY_SCALE)
-            - int256((income + accrued) * CURRENCY_SCALE * ADMIN_FEE_BPS / BPS)
+            + int256((currencyReceived + principal + accrued) * CURRENCY_SCALE)
+            - int256((interestReceived + accrued) * CURRENCY_SCALE * ADMIN_FEE_BPS / BPS)
             + int256(custodianPrincipal) + custodianYield - custodianYield * int256(ADMIN_FEE_BPS) / int256(BPS);
         return assets > 0 ? uint256(assets) : 0;
     }
@@ -164,14 +179,43 @@ contract StakedUSDai is ERC20Token {
         return (redemptionHead - 1, redemptionHead, redemptionTail, _pendingShares, claimableBalance);
     }
 
-    /// @notice The router's book in USDai units (18 decimals).
+    /// @notice The vault's loan position in USDai units (18 decimals), as the real vault gives it: the currency the
+    /// router paid it net of the admin fee on the interest in it, principal outstanding, interest accrued and unpaid.
     function loanRouterBalances()
         external
         view
         returns (uint256 repayments, uint256 outstandingPrincipal, uint256 accruedInterest)
     {
-        (repayments, outstandingPrincipal, accruedInterest) = loanRouter.balances();
-        return (repayments * CURRENCY_SCALE, outstandingPrincipal * CURRENCY_SCALE, accruedInterest * CURRENCY_SCALE);
+        repayments = currencyReceived * CURRENCY_SCALE - interestReceived * CURRENCY_SCALE * ADMIN_FEE_BPS / BPS;
+        return (repayments, loanRouter.outstandingPrincipal() * CURRENCY_SCALE,
+                loanRouter.totalAccruedInterest() * CURRENCY_SCALE);
+    }
+
+    /// @notice The router has paid the vault a repayment's principal and interest.
+    function onLoanRepayment(bytes32, uint256 principal, uint256 interest) external {
+        _received(principal, interest);
+    }
+
+    /// @notice The router has paid the vault what a collateral sale recovered of principal and interest.
+    function onLoanCollateralLiquidated(bytes32, uint256 principal, uint256 interest) external {
+        _received(principal, interest);
+    }
+
+    /// @notice Swaps loan currency the router paid the vault into USDai (the admin fee on its interest stays).
+    function depositLoanRepayment(uint256 amount) external onlyAdmin returns (uint256 usdaiAmount) {
+        uint256 repaymentBalance = currencyReceived - interestReceived * ADMIN_FEE_BPS / BPS;
+        if (amount > repaymentBalance) revert ExceedsRepaymentBalance(amount, repaymentBalance);
+        currencyReceived -= amount;
+        address currency = loanRouter.currencyToken();
+        Approvable(currency).approve(address(usdai), amount);
+        usdaiAmount = usdai.deposit(currency, amount, amount * CURRENCY_SCALE, address(this));
+        emit LoanRepaymentDeposited(currency, amount, usdaiAmount);
+    }
+
+    function _received(uint256 principal, uint256 interest) private {
+        if (msg.sender != address(loanRouter)) revert NotLoanRouter(msg.sender);
+        currencyReceived += principal + interest;
+        interestReceived += interest;
     }
 
     function deposit(uint256 assets, address receiver) external returns (uint256 shares) {
@@ -242,12 +286,6 @@ contract StakedUSDai is ERC20Token {
     /// @notice The custodian's T-bill income to date, from its latest statement.
     function reportCustodianYield(int256 yieldToDate) external onlyAdmin {
         custodianYield = yieldToDate;
-    }
-
-    /// @notice Turns vault USDai into the loan currency, delivered to the loan router.
-    function fundLoans(uint256 usdaiAmount) external onlyAdmin returns (uint256) {
-        _requireFree(usdaiAmount);
-        return usdai.withdraw(loanRouter.currencyToken(), usdaiAmount, 0, address(loanRouter));
     }
 
     /// @notice Commits vault USDai to a loan not yet originated: the router may take it for the loan with these terms

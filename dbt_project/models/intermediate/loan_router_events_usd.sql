@@ -1,8 +1,11 @@
 {{ config(materialized='incremental', incremental_strategy='rebuild_from_window_start', on_schema_change='fail') }}
 {#
   The loan router's events with their amounts in USD: in the loan's currency token (LoanRepaid and the
-  liquidation events do not name it: it is the currency of the loan's origination), held by the router that
-  emitted the event (`router_holding`, the 1020 sub-account). `loan_terms_hash` is the loan's identity (its first
+  liquidation events do not name it: it is the currency of the loan's origination). The cash leg's sub-account
+  (`cash_sub_account`) is where the currency is: at an origination the router that emitted the event (it receives
+  the pre-funding and pays all of it out, to the borrower and to its fee recipient); at a repayment or a collateral
+  sale the sUSDai vault, the lender, to which the router forwards principal and interest at once (fees go to the
+  router's fee recipient, outside the protocol). `loan_terms_hash` is the loan's identity (its first
   hash: loan_identities), so its position, interest and allowance keep one sub-account when LoanMigrated or
   LoanRefinanced renames it; `event_loan_terms_hash` is the hash the event names, whose currency its amounts are in
   (a renamed loan's from its new terms).
@@ -40,13 +43,14 @@ loan_events as (
     router_window.loan_terms_hash as event_loan_terms_hash,
     router_window.contract_address as router_address,
     currency.currency_token as loan_currency_token,
-    {{ token_holding("currency.currency_token", "router_window.contract_address") }} as router_holding,
     -- A loan in USDai (LoanRouterV2 lends any token) settles in the protocol's own token: its cash is USDai leaving
     -- or coming back into the protocol (2000), never a reserve (1020).
     case when lower(currency.currency_token) = lower(protocol.usdai_address) then '2000' else '1020' end
       as cash_account,
     case when lower(currency.currency_token) = lower(protocol.usdai_address) then ''
-         else {{ token_holding("currency.currency_token", "router_window.contract_address") }} end
+         when router_window.event = 'LoanOriginated'
+           then {{ token_holding("currency.currency_token", "router_window.contract_address") }}
+         else {{ token_holding("currency.currency_token", "protocol.susdai_address") }} end
       as cash_sub_account,
     {{ raw_to_usd("router_window.principal", "token.usd_per_raw_unit") }} as principal_usd,
     {{ raw_to_usd("router_window.origination_fee", "token.usd_per_raw_unit") }} as origination_fee_usd,

@@ -1,8 +1,11 @@
 {#
   The loan router's events of the rebuild window: loan_originated, loan_repaid and loan_liquidated, amounts in
-  the loan's currency held by the router (loan_router_events_usd). A liquidation settles the loan's principal and
-  interest against the proceeds, its shortfall charged to the loan's allowance (1190) first and to credit loss
-  expense (5000) beyond it; a surplus is income (4020) (loan_liquidations).
+  the loan's currency where the router's transfers put it (loan_router_events_usd). The origination, exit and
+  liquidation fees are paid to the router's fee recipient, outside the protocol: they are not the vault's and post
+  nothing. A liquidation settles the loan's principal and interest against the proceeds the vault received (net of
+  the fee and of the surplus the router keeps for its fee recipient), its shortfall charged to the loan's allowance
+  (1190) first and to credit loss expense (5000) beyond it; proceeds above what the tapes accrued are interest
+  income (4000) (loan_liquidations).
 #}
 with loan_events as (
   select * from {{ ref('loan_router_events_usd') }}
@@ -28,16 +31,12 @@ lines as (
   from window_originations
   union all
   select partition_date, block_time, tx_hash, log_index, 'loan_originated',
-         2, cash_account, cash_sub_account, -(principal_usd - origination_fee_usd)
-  from window_originations
-  union all
-  select partition_date, block_time, tx_hash, log_index, 'loan_originated',
-         3, '4020', '', -origination_fee_usd
+         2, cash_account, cash_sub_account, -principal_usd
   from window_originations
 
   union all
   select partition_date, block_time, tx_hash, log_index, 'loan_repaid',
-         1, cash_account, cash_sub_account, principal_usd + interest_usd + prepayment_usd + exit_fee_usd
+         1, cash_account, cash_sub_account, principal_usd + interest_usd + prepayment_usd
   from window_repayments
   union all
   select partition_date, block_time, tx_hash, log_index, 'loan_repaid',
@@ -46,10 +45,6 @@ lines as (
   union all
   select partition_date, block_time, tx_hash, log_index, 'loan_repaid',
          3, '1110', loan_terms_hash, -interest_usd
-  from window_repayments
-  union all
-  select partition_date, block_time, tx_hash, log_index, 'loan_repaid',
-         4, '4020', '', -exit_fee_usd
   from window_repayments
 
   union all
@@ -74,7 +69,7 @@ lines as (
   from liquidation_results
   union all
   select partition_date, block_time, tx_hash, log_index, 'loan_liquidated',
-         6, '4020', '', case when shortfall_usd < 0 then shortfall_usd else 0 end
+         6, '4000', '', case when shortfall_usd < 0 then shortfall_usd else 0 end
   from liquidation_results
 )
 
