@@ -37,8 +37,9 @@ claim with them to the vault. USDai harvests 2 of base yield, minted to the trea
 not an unbacked mint, nothing posted. The April bill is marked down to 148.50 (price 99); the custodian buys a bill
 maturing on day 4, par 50 for 49.99.
 Day 4 (2026-01-08): Dave repays L3 in full (100 and two days of interest, 0.054794: the loan is repaid); Erin's L4
-is liquidated by the v2 router (LiquidationProceedsDeposited) for 80, a shortfall of 120.054794520547945205, beyond
-its allowance of 100.027397260273972603; Frank's L5 is liquidated by the v1 router: the vault receives 120 of net
+is liquidated by the v2 router (LiquidationProceedsDeposited): its collateral fetches 80, of which the router's fee
+of 2 goes to its fee recipient, so the vault receives 78, a shortfall of 122.054794520547945205, beyond its
+allowance of 100.027397260273972603; Frank's L5 is liquidated by the v1 router: the vault receives 120 of net
 proceeds, 19.972602739726027397 above its principal and accrued interest, interest the tape had not accrued
 (interest income). L1 is back on the tape, current, with all GPUs reporting: the tape's accrued balance shows day
 3's interest, which the ledger catches up; its allowance is released. L6 is 91 days past due with its GPU back: 100%
@@ -339,8 +340,8 @@ def _chain_events_day_4() -> list[dict]:
         # USDC@sUSDai 100.054794 / 1100 100, 1110 0.054794.
         _event(day, 400, 42, 0, "loan_router", "LoanRepaid", loan_terms_hash=LOAN_3, borrower=DAVE,
                principal=100 * USDC_UNIT, interest=54_794, prepayment=0, exit_fee=0, is_repaid=True),
-        # L4 liquidated through the v2 router: the proceeds of its collateral the vault receives, 80 (net of the fee),
-        # come in LiquidationProceedsDeposited (1020 USDC@sUSDai 80).
+        # L4 liquidated through the v2 router: LiquidationProceedsDeposited gives the sale's gross proceeds, 80, and
+        # the router's fee, 2, paid to its fee recipient; the vault receives the rest (1020 USDC@sUSDai 78).
         _event(day, 401, 43, 0, "loan_router", "LoanLiquidated", loan_terms_hash=LOAN_4),
         _event(day, 401, 43, 1, "loan_router", "LiquidationProceedsDeposited", loan_terms_hash=LOAN_4,
                proceeds=80 * USDC_UNIT, fee=2 * USDC_UNIT, surplus=0),
@@ -404,11 +405,11 @@ def _chain_events_day_4() -> list[dict]:
 # allowance (the vault marks a loan down only at its sale) less the insurance claim it has not been paid (R6). No
 # fee is the vault's (the router's fee recipient takes them), so none is in it.
 # Day 1: 497.558219178082191780 + 102.528082191780821919; day 2: 447.115260236301369863 + 50.013698667808219178 - 7;
-# day 3: 667.143835578767123287 + 330.090410996575342467 - 0 (the pool paid); day 4: 795.952095890410958905 (with
+# day 3: 667.143835578767123287 + 330.090410996575342467 - 0 (the pool paid); day 4: 793.952095890410958905 (with
 # the escrow's and the pool's interest and L5's sale's 19.972602739726027397 of interest, less the admin fee) +
 # 100.054794520547945206 (L6's).
 SUSDAI_TOTAL_ASSETS = {DAY_1: 600_086301369863013699, DAY_2: 490_128958904109589041,
-                       DAY_3: 997_234246575342465754, DAY_4: 896_006890410958904111}
+                       DAY_3: 997_234246575342465754, DAY_4: 894_006890410958904111}
 # Day 3: 450 + 500 minted to Heidi - 400 - 100 - 50 burnt by the withdrawals (the vault's for the router and the
 # custodian, the router's of L6's pre-funding) + 7 minted to the pool + 2 harvested.
 USDAI_TOTAL_SUPPLY = {DAY_1: 500, DAY_2: 450, DAY_3: 409, DAY_4: 409}

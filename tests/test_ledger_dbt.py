@@ -153,9 +153,9 @@ CLOSING_DAY_4 = {
     "1000": "51.51",                     # + 50, the short bill's par at maturity
     "1010": "148.53",                    # 198.49 - 50 matured + 0.01 + 0.03 marked up
     # PYUSD@USDai 357 converted from wM (wM@USDai 0) - 40 swapped for the pool + 40.5 back = 357.5; USDC@sUSDai
-    # 190.178082 + 100.054794 L3 repaid + 80 L4's and 120 L5's net proceeds (+ 40 - 40 the pool, + 40.5 - 40.5 its
-    # return swapped back) = 490.232876
-    "1020": "847.732876",
+    # 190.178082 + 100.054794 L3 repaid + 78 of L4's sale (its 80 less the v2 router's fee of 2) and 120 L5's net
+    # proceeds (+ 40 - 40 the pool, + 40.5 - 40.5 its return swapped back) = 488.232876
+    "1020": "845.732876",
     "1030": "0",
     "1100": "240",                       # L1 140 (10 prepaid in USDai after its migration) + L6 100
     # L1 0.041096082191780821 (its tape's accrued, after the catch-up of 0.054794520547945205) + L3
@@ -167,9 +167,9 @@ CLOSING_DAY_4 = {
     "1190": "-100.054794520547945206",
     # the offers' 60 back in the vault, with the escrow's 0.25 of interest; Bob's 10 USDai back in the protocol
     "2000": "-439.75",
-    # -667.143835578767123287 - 18.821958904109589041 yield - 109.986301407534246577 (a net release: the holders'
+    # -667.143835578767123287 - 18.821958904109589041 yield - 107.986301407534246577 (a net release: the holders'
     # claim rises)
-    "2100": "-795.952095890410958905",
+    "2100": "-793.952095890410958905",
     "2110": "0",
     "3000": "50",
     # - 0.041095890410958904 L1 - 0.054794520547945205 L1's catch-up - 0.027397260273972603 L3 - same L6 - 0.25
@@ -179,13 +179,13 @@ CLOSING_DAY_4 = {
     "4010": "-0.04",                     # + 0.03 + 0.01
     "4020": "0",
     "4030": "0",
-    # + 20.027397260273972602 (L4's shortfall beyond its allowance) + 0.027397260273972603 (L6's true-up) -
+    # + 22.027397260273972602 (L4's shortfall beyond its allowance) + 0.027397260273972603 (L6's true-up) -
     # 50.013698667808219178 (L1 released) - 30.008219178082191781 (L3) - 50.013698630136986302 (L5)
-    "5000": "223.136986301369863014",
+    "5000": "225.136986301369863014",
     # + 20.913287671232876712 (20.873287671232876712 of 4000 + 0.04 of 4010) x 0.9 = 18.821958904109589041
     "5010": "19.080863013698630138",
-    # + 109.980821955479452056 released + 0.005479452054794521 (10% of L4's 0.054794520547945205 written off)
-    "5020": "-223.128767123287671233",
+    # + 107.980821955479452056 released + 0.005479452054794521 (10% of L4's 0.054794520547945205 written off)
+    "5020": "-225.128767123287671233",
 }
 CLOSING = {DAY_1: CLOSING_DAY_1, DAY_2: CLOSING_DAY_2, DAY_3: CLOSING_DAY_3, DAY_4: CLOSING_DAY_4}
 

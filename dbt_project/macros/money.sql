@@ -12,10 +12,11 @@
 
 {#
   Raw token units to USD at 1 token = 1 USD. `usd_per_raw_unit` is 10^-decimals as DECIMAL(38,18) (see
-  stg_chain_address_book): DECIMAL(38,0) x DECIMAL(38,18) is exact, and overflows loudly past 10^20 USD.
+  stg_chain_address_book): DECIMAL(38,0) x DECIMAL(38,18) is exact, and overflows loudly past 10^20 USD. The amount
+  may be an expression (a sum of fees): it is multiplied whole.
 #}
 {% macro raw_to_usd(raw_amount, usd_per_raw_unit) -%}
-  {{ usd(raw_amount ~ " * " ~ usd_per_raw_unit) }}
+  {{ usd("(" ~ raw_amount ~ ") * " ~ usd_per_raw_unit) }}
 {%- endmacro %}
 
 {#

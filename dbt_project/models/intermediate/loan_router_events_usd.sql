@@ -57,7 +57,13 @@ loan_events as (
     {{ raw_to_usd("router_window.interest", "token.usd_per_raw_unit") }} as interest_usd,
     {{ raw_to_usd("router_window.prepayment", "token.usd_per_raw_unit") }} as prepayment_usd,
     {{ raw_to_usd("router_window.exit_fee", "token.usd_per_raw_unit") }} as exit_fee_usd,
-    {{ raw_to_usd("router_window.proceeds", "token.usd_per_raw_unit") }} as proceeds_usd
+    -- What the lenders received of a collateral sale: V1's LoanCollateralLiquidated gives it (net of the router's
+    -- fee and surplus); V2's LiquidationProceedsDeposited gives the sale's gross proceeds, its fee and its surplus.
+    {{ raw_to_usd("router_window.proceeds", "token.usd_per_raw_unit") }}
+      - case when router_window.event = 'LiquidationProceedsDeposited'
+             then {{ raw_to_usd("coalesce(router_window.fee, 0) + coalesce(router_window.surplus, 0)",
+                                "token.usd_per_raw_unit") }}
+             else {{ usd(0) }} end as proceeds_usd
   from router_window
   left join loan_currencies as currency
     on currency.loan_terms_hash = lower(router_window.loan_terms_hash)

@@ -23,7 +23,10 @@ with lake as (
     cast(interest as decimal(38, 0)) as interest,
     cast(prepayment as decimal(38, 0)) as prepayment,
     cast(exit_fee as decimal(38, 0)) as exit_fee,
-    cast(proceeds as decimal(38, 0)) as proceeds
+    cast(proceeds as decimal(38, 0)) as proceeds,
+    cast(liquidation_fee as decimal(38, 0)) as liquidation_fee,
+    cast(fee as decimal(38, 0)) as fee,
+    cast(surplus as decimal(38, 0)) as surplus
   from {{ lake_table('chain_events') }}
   where contract_role = 'loan_router'
     and {{ in_cumulative_window("partition_date") }}
