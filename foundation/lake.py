@@ -33,7 +33,7 @@ CHAIN_EVENT_ARGUMENT_FIELDS: tuple[pa.Field, ...] = (
         for name in (
             "from_address", "to_address", "caller", "recipient", "deposit_token", "withdraw_token",
             "account", "sender", "owner", "receiver", "controller", "currency_token", "borrower",
-            "lender", "spender", "operator", "pool",
+            "lender", "spender", "operator", "pool", "fee_model",
         )
     ),
     *(
@@ -51,6 +51,7 @@ CHAIN_EVENT_ARGUMENT_FIELDS: tuple[pa.Field, ...] = (
     pa.field("redemption_id", pa.string()),
     pa.field("tick", pa.string()),
     pa.field("tranche_index", pa.int32()),
+    pa.field("fee_kind", pa.int32()),
     *(
         pa.field(name, pa.string())
         for name in (

@@ -11,6 +11,8 @@ from sandbox.chain_client import Contract, SandboxChain
 # Where the loan router sends the origination, exit and liquidation fees and a collateral sale's surplus: an address
 # outside the protocol, as the released router's fee recipient is.
 ROUTER_FEE_RECIPIENT = to_checksum_address(keccak(text="backed-sandbox:router-fee-recipient")[-20:])
+# Where the vault pays its admin fee on loan interest, in USDai: outside the protocol.
+ADMIN_FEE_RECIPIENT = to_checksum_address(keccak(text="backed-sandbox:admin-fee-recipient")[-20:])
 
 # Roles whose contracts are the reporting entity (docs/ledger.md): their own USDai is eliminated.
 PROTOCOL_ROLES = ("usdai", "susdai", "loan_router")
@@ -89,7 +91,7 @@ def deploy_protocol(chain: SandboxChain, admin: str, liquidator: str, at: int) -
     # The router creates its lender-position token in its constructor.
     lender_position = chain.contract("LenderPosition", loan_router.call("lenderPosition"))
     susdai, susdai_receipt = chain.deploy("StakedUSDai", usdai.address, loan_router.address,
-                                          deposit_timelock.address, sender=admin, at=next(clock))
+                                          deposit_timelock.address, ADMIN_FEE_RECIPIENT, sender=admin, at=next(clock))
     bridge, bridge_receipt = chain.deploy("SandboxOAdapter", usdai.address, sender=admin, at=next(clock))
     usdai.transact("setBridgeAdapter", bridge.address, sender=admin, at=next(clock))
     return SandboxProtocol(

@@ -85,6 +85,7 @@ WINDOWS = {
     "bridge_in": (11 * 3600 + 3300, 11 * 3600 + 3600),
     "request_redeem": (16 * 3600 + 1800, 17 * 3600 + 1800),
     "deposit_repayments": (22 * 3600, 22 * 3600 + 100),
+    "withdraw_admin_fee": (22 * 3600 + 100, 22 * 3600 + 200),
     "service_redemptions": (17 * 3600 + 1800, 19 * 3600),
     "claim": (19 * 3600, 20 * 3600 + 1800),
     "withdraw": (20 * 3600 + 1800, 22 * 3600),
@@ -92,7 +93,7 @@ WINDOWS = {
 # Kinds timed without drawing from the seed's randomness, so that every other draw of a seed (amounts, times,
 # XID errors) is the same whether or not they happen.
 UNDRAWN_KINDS = frozenset({"transfer", "prefund", "cancel_prefunding", "upgrade", "bridge_out", "bridge_in",
-                           "deposit_repayments"})
+                           "deposit_repayments", "withdraw_admin_fee"})
 # The loan the vault pre-funds through the deposit timelock, the day before its origination.
 PREFUNDED_LOAN_NUMBER = 6
 # A pre-funding whose loan never comes: deposited, expired at noon of CANCELLED_PREFUNDING_DAYS later, cancelled.
@@ -521,6 +522,8 @@ def _plan_actions(rng: random.Random, days: int, accounts: Accounts, loans: list
         add(planner.at(0.6), "upgrade", recipient=RELEASED_IMPLEMENTATION)
         add(planner.at(0.4), "bridge_out", actor=u4, amount=BRIDGED_OUT_USD)
         add(planner.at(0.7), "bridge_in", actor=u4, amount=BRIDGED_BACK_USD)
+        # Once a month the vault pays its admin fee on loan interest out, in USDai (StakedUSDai v1.7+).
+        add(planner.at(0.9), "withdraw_admin_fee")
 
     # Redemptions: requested, serviced (in part when two are queued), claimed; and withdrawals.
     if planner.lifecycle:

@@ -33,7 +33,7 @@ from eth_utils import keccak, to_checksum_address
 
 from sandbox.chain_client import ChainError, Receipt, SandboxChain, SimulatorMismatch
 from sandbox.compile import compile_contracts
-from sandbox.deploy import ROUTER_FEE_RECIPIENT, AddressBookEntry, SandboxProtocol, deploy_protocol
+from sandbox.deploy import ADMIN_FEE_RECIPIENT, ROUTER_FEE_RECIPIENT, AddressBookEntry, SandboxProtocol, deploy_protocol
 from sandbox.file_drops import (
     GpuFeed,
     LoanTapeRow,
@@ -303,6 +303,7 @@ class _ProtocolSimulation:
         self.router_usdc = 0  # the router holds currency only within a transaction: 0 at every close
         self.vault_usdc = 0  # USDC units the router paid the vault: repayments and sale proceeds (never swept)
         self.vault_interest = 0  # USDC units of loan interest in vault_usdc, on which the admin fee is charged
+        self.vault_admin_fee_paid = 0  # USDC units of that admin fee paid out to the admin fee recipient
         self.vault = _VaultBook()
         self.loans = {loan.number: _LoanPosition(loan) for loan in scenario.loans}
         self.custodian_cash = Decimal(0)  # receipts are added as they arrive on chain
@@ -315,6 +316,7 @@ class _ProtocolSimulation:
         self._handlers = {
             "deposit": self._deposit, "stake": self._stake, "fund_loans": self._fund_loans,
             "deposit_repayments": self._deposit_repayments,
+            "withdraw_admin_fee": self._withdraw_admin_fee,
             "send_to_custodian": self._send_to_custodian, "originate": self._originate, "repay": self._repay,
             "repay_in_full": self._repay_in_full, "liquidate": self._liquidate,
             "sell_collateral": self._sell_collateral, "blacklist": self._blacklist, "transfer": self._transfer,
@@ -437,7 +439,7 @@ class _ProtocolSimulation:
 
     # The simulator's own state, everything a revert of the chain must take back with it.
     _BOOKS = ("ledger", "usdai_balances", "usdai_supply", "usdai_bridged", "usdai_reserve", "base_token_migrated",
-              "router_usdc", "vault_usdc", "vault_interest", "vault",
+              "router_usdc", "vault_usdc", "vault_interest", "vault_admin_fee_paid", "vault",
               "loans",
               "custodian_cash", "custodian_opening_cash", "custodian_receipts", "closes", "applied", "files")
 
@@ -513,7 +515,7 @@ class _ProtocolSimulation:
         on the interest in it) into USDai through USDai's deposit: the USDC becomes reserve and the USDai minted
         is the vault's own (rule reserve_deposit)."""
         p = self.protocol
-        balance = self.vault_usdc - self.vault_interest * VAULT_ADMIN_FEE_BPS // 10_000
+        balance = (self.vault_usdc * SCALE - self._vault_admin_fee_held()) // SCALE
         # Paced at 2% of the supply a day: a large repayment swapped at once would raise totalSupply past the 5%
         # daily rise the public monitor (and check H1) flags.
         amount = min(balance, self.usdai_supply // SCALE * REPAYMENT_DEPOSIT_SUPPLY_BPS // 10_000) // DOLLAR * DOLLAR
@@ -533,6 +535,34 @@ class _ProtocolSimulation:
         usd = token_amount(amount, 6)
         self.ledger.post("reserve_deposit", [debit("1020", usd, self._base_at_usdai),
                                              credit("1020", usd, self._usdc_at_vault)])
+
+    def _vault_admin_fee_held(self) -> int:
+        """The admin fee on the loan interest the vault received that it has not paid out, in USDai units."""
+        return (self.vault_interest * SCALE * VAULT_ADMIN_FEE_BPS // 10_000) - self.vault_admin_fee_paid * SCALE
+
+    def _withdraw_admin_fee(self, action: Action) -> None:
+        """The vault pays the whole dollars of its admin fee on loan interest to the admin fee recipient, swapped
+        into USDai: the currency becomes reserve (reserve_deposit) and the USDai minted, outstanding, is the
+        protocol's retained fee paid out (admin_fee_withdrawn)."""
+        p = self.protocol
+        amount = self._vault_admin_fee_held() // SCALE // DOLLAR * DOLLAR
+        if amount <= 0:
+            return
+        receipt = p.susdai.transact("withdrawAdminFee", amount, sender=self.accounts.admin, at=self._at(action.at))
+        minted = amount * SCALE
+        receipt.expect(p.usdai.address, "Deposited", caller=p.susdai.address, recipient=ADMIN_FEE_RECIPIENT,
+                       depositToken=p.usdc.address, depositAmount=amount, mintAmount=minted)
+        receipt.expect(p.susdai.address, "AdminFeeWithdrawn", currencyToken=p.usdc.address, adminFeeAmount=amount,
+                       usdaiDepositAmount=minted)
+        self.vault_usdc -= amount
+        self.vault_admin_fee_paid += amount
+        self.usdai_supply += minted
+        self.usdai_balances[ADMIN_FEE_RECIPIENT] += minted
+        self.usdai_reserve += amount
+        usd = token_amount(amount, 6)
+        self.ledger.post("reserve_deposit", [debit("1020", usd, self._base_at_usdai),
+                                             credit("1020", usd, self._usdc_at_vault)])
+        self.ledger.post("admin_fee_withdrawn", [debit("3000", usd), credit("2000", usd)])
 
     def _send_to_custodian(self, action: Action) -> None:
         p, custodian = self.protocol, self.accounts.custodian
@@ -1044,7 +1074,7 @@ class _ProtocolSimulation:
         assets = (self.usdai_balances[self.protocol.susdai.address] - vault.claimable_balance
                   + self.usdai_balances[self._timelock]
                   + (self.vault_usdc + self._router_principal() + accrued) * SCALE
-                  - (self.vault_interest + accrued) * SCALE * fee_bps // bps
+                  - ((self.vault_interest + accrued) * SCALE * fee_bps // bps - self.vault_admin_fee_paid * SCALE)
                   + vault.custodian_principal + vault.custodian_yield - vault.custodian_yield * fee_bps // bps)
         return max(assets, 0)
 

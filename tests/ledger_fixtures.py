@@ -8,7 +8,9 @@ same transaction, the principal less the origination fee to the borrower and the
 address outside the protocol: the router ends every day at 0 USDC, and the vault converts for it each day exactly
 the principal it lends. A repayment's principal, interest and prepayment, and a collateral sale's proceeds (net of
 the liquidation fee and of any surplus, both the fee recipient's), go on at once to the lender, the sUSDai vault,
-which holds them as USDC; an exit fee goes from the borrower to the fee recipient. Fees are never the protocol's.
+which holds them as USDC; an exit fee goes from the borrower to the fee recipient. The V1 router's fees are never the
+protocol's; the V2 router names each fee it pays and to whom (FeePaid), and a fee it pays a protocol address is the
+protocol's income (loan_fee_received, 4020).
 
 Day 1 (2026-01-05): Alice deposits 1,000 USDC and USDai mints 1,000; she stakes 600 in sUSDai; the vault converts
 350 USDai into USDC for the loan router (fundLoans) and sends 150 to the custodian (sendToCustodian); the router
@@ -38,13 +40,15 @@ not an unbacked mint, nothing posted. The April bill is marked down to 148.50 (p
 maturing on day 4, par 50 for 49.99.
 Day 4 (2026-01-08): Dave repays L3 in full (100 and two days of interest, 0.054794: the loan is repaid); Erin's L4
 is liquidated by the v2 router (LiquidationProceedsDeposited): its collateral fetches 80, of which the router's fee
-of 2 goes to its fee recipient, so the vault receives 78, a shortfall of 122.054794520547945205, beyond its
-allowance of 100.027397260273972603; Frank's L5 is liquidated by the v1 router: the vault receives 120 of net
-proceeds, 19.972602739726027397 above its principal and accrued interest, interest the tape had not accrued
-(interest income). L1 is back on the tape, current, with all GPUs reporting: the tape's accrued balance shows day
-3's interest, which the ledger catches up; its allowance is released. L6 is 91 days past due with its GPU back: 100%
-of its exposure. The short bill matures at par; the April bill rises to 148.53. The vault cancels the withdrawn
-offer's pre-funding after its expiration. USDai's admin converts its reserve from wM to PYUSD (USDai v1.4): 357 of
+of 2 goes to its fee recipient (FeePaid: outside the protocol, nothing posted), so the vault receives 78, a
+shortfall of 122.054794520547945205, beyond its allowance of 100.027397260273972603; Frank's L5 is liquidated by the
+v1 router: the vault receives 120 of net proceeds, 19.972602739726027397 above its principal and accrued interest,
+interest the tape had not accrued (interest income). LoanRouterV2 migrates L1 (its currency becomes USDai) and Bob
+prepays 10 of it with a repayment fee of 0.1 USDai that the V2 router pays to the sUSDai vault (FeePaid): the
+protocol's fee income (4020), 90% of it the holders' yield. L1 is back on the tape, current, with all GPUs
+reporting: the tape's accrued balance shows day 3's interest, which the ledger catches up; its allowance is
+released. L6 is 91 days past due with its GPU back: 100% of its exposure. The short bill matures at par; the April
+bill rises to 148.53. The vault cancels the withdrawn offer's pre-funding after its expiration. USDai's admin converts its reserve from wM to PYUSD (USDai v1.4): 357 of
 each, the reserve's size unchanged. The day's credit losses are a net release, the holders' claim rising by it and
 by the fee on L4's interest written off. L4's claim on its cover (50% of the 120 of principal lost, 60) waits for
 its waiting period, which runs past day 4: nothing is recognised yet.
@@ -95,6 +99,9 @@ GRACE = to_checksum_address("0x" + "9a" * 20)
 INSURER = to_checksum_address("0x" + "15" * 20)  # the credit insurance pool's wallet (address book role insurer)
 TREASURY = to_checksum_address("0x" + "7e" * 20)  # where USDai mints the reserve's base yield: not the protocol
 TIMELOCK = to_checksum_address("0x" + "71" * 20)  # the deposit timelock that holds pre-fundings: not the protocol
+FEE_RECIPIENT = to_checksum_address("0x" + "fe" * 20)  # the routers' fee recipient: not the protocol
+ADMIN_FEE_RECIPIENT = to_checksum_address("0x" + "af" * 20)  # the vault's admin fee recipient: not the protocol
+FEE_MODEL = to_checksum_address("0x" + "f0" * 20)  # the fee model contract a V2 loan's fee spec names
 ZERO = "0x0000000000000000000000000000000000000000"
 
 LOAN_1 = "0x" + keccak(text="loan L1").hex()
@@ -132,6 +139,7 @@ USDC_UNIT = 10**6
 SIGNATURES = {
     "Transfer": "Transfer(address,address,uint256)",
     "Deposited": "Deposited(address,address,address,uint256,uint256)",
+    "AdminFeeWithdrawn": "AdminFeeWithdrawn(address,uint256,uint256)",
     "Withdrawn": "Withdrawn(address,address,address,uint256,uint256)",
     "Deposit": "Deposit(address,address,uint256,uint256)",
     "Withdraw": "Withdraw(address,address,address,uint256,uint256)",
@@ -151,6 +159,7 @@ SIGNATURES = {
     "LoanEscrowTimelockDeposited": "LoanEscrowTimelockDeposited(bytes32,uint256,uint256)",
     "LoanEscrowTimelockCancelled": "LoanEscrowTimelockCancelled(bytes32,uint256,uint256)",
     "LoanMigrated": "LoanMigrated(bytes32,bytes32,bytes)",
+    "FeePaid": "FeePaid(bytes32,uint8,address,address,uint256)",
     "PoolDeposited": "PoolDeposited(address,uint128,uint256,uint256)",
     "PoolRedeemed": "PoolRedeemed(address,uint128,uint256,uint128)",
     "PoolWithdrawn": "PoolWithdrawn(address,uint128,uint256,uint128,uint256,uint256)",
@@ -341,10 +350,14 @@ def _chain_events_day_4() -> list[dict]:
         _event(day, 400, 42, 0, "loan_router", "LoanRepaid", loan_terms_hash=LOAN_3, borrower=DAVE,
                principal=100 * USDC_UNIT, interest=54_794, prepayment=0, exit_fee=0, is_repaid=True),
         # L4 liquidated through the v2 router: LiquidationProceedsDeposited gives the sale's gross proceeds, 80, and
-        # the router's fee, 2, paid to its fee recipient; the vault receives the rest (1020 USDC@sUSDai 78).
+        # the router's fee, 2, paid to its fee recipient; the vault receives the rest (1020 USDC@sUSDai 78). The
+        # router names the fee it paid (FeePaid kind 3, liquidation, 2 USDC, in the sale's transaction, by the router
+        # that emits the sale's events): its recipient is outside the protocol, so loan_fee_received posts nothing.
         _event(day, 401, 43, 0, "loan_router", "LoanLiquidated", loan_terms_hash=LOAN_4),
         _event(day, 401, 43, 1, "loan_router", "LiquidationProceedsDeposited", loan_terms_hash=LOAN_4,
                proceeds=80 * USDC_UNIT, fee=2 * USDC_UNIT, surplus=0),
+        _event(day, 401, 43, 2, "loan_router", "FeePaid", loan_terms_hash=LOAN_4, fee_kind=3, recipient=FEE_RECIPIENT,
+               fee_model=FEE_MODEL, amount=2 * USDC_UNIT),
         # L5 liquidated through the v1 router: 120 of net proceeds to the vault (the liquidation fee went to the
         # router's fee recipient), more than its principal and accrued interest: the rest is interest income (4000).
         _event(day, 402, 44, 0, "loan_router", "LoanLiquidated", loan_terms_hash=LOAN_5),
@@ -375,11 +388,23 @@ def _chain_events_day_4() -> list[dict]:
         # lender's tape names it by its V2 hash from today.
         _event(day, 400, 61, 0, "loan_router", "LoanMigrated", token=LOAN_ROUTER_V2, old_loan_terms_hash=LOAN_1,
                new_loan_terms_hash=LOAN_1_V2, new_loan_terms=L1_TERMS_V2_ENCODED),
-        # Bob prepays 10 of it in USDai, its V2 currency: the USDai comes back into the protocol (loan_repaid 2000 10
-        # / 1100 L1 10, on L1's sub-account: the same loan).
-        _event(day, 402, 62, 0, "usdai", "Transfer", from_address=BOB, to_address=LOAN_ROUTER_V2, value=10 * USDAI_UNIT),
+        # Bob prepays 10 of it in USDai, its V2 currency, with a repayment fee of 0.1 that its V2 terms pay to the
+        # sUSDai vault: he pays the router 10.1, which forwards the 10 to the vault, the lender, and pays the fee to the
+        # vault, its recipient. The USDai comes back into the protocol: loan_repaid 2000 10 / 1100 L1 10 (on L1's
+        # sub-account: the same loan); LoanRepaid's sixth field is all the payment's fees, 0.1, and posts nothing
+        # itself. FeePaid (kind 1, repayment) names the vault, a protocol address: the fee is the protocol's income,
+        # loan_fee_received 2000 0.1 / 4020 0.1 (a loan in USDai: its cash is 2000, not 1020).
+        _event(day, 402, 62, 0, "usdai", "Transfer", from_address=BOB, to_address=LOAN_ROUTER_V2,
+               value=10_100_000_000_000_000_000),
         _event(day, 402, 62, 1, "loan_router", "LoanRepaid", token=LOAN_ROUTER_V2, loan_terms_hash=LOAN_1_V2,
-               borrower=BOB, principal=0, interest=0, prepayment=10 * USDAI_UNIT, exit_fee=0, is_repaid=False),
+               borrower=BOB, principal=0, interest=0, prepayment=10 * USDAI_UNIT, exit_fee=USDAI_UNIT // 10,
+               is_repaid=False),
+        _event(day, 402, 62, 2, "usdai", "Transfer", from_address=LOAN_ROUTER_V2, to_address=SUSDAI,
+               value=USDAI_UNIT // 10),
+        _event(day, 402, 62, 3, "loan_router", "FeePaid", token=LOAN_ROUTER_V2, loan_terms_hash=LOAN_1_V2, fee_kind=1,
+               recipient=SUSDAI, fee_model=FEE_MODEL, amount=USDAI_UNIT // 10),
+        _event(day, 402, 62, 4, "usdai", "Transfer", from_address=LOAN_ROUTER_V2, to_address=SUSDAI,
+               value=10 * USDAI_UNIT),
         # The vault lends 40 through a MetaStreet pool and has it back with 0.5 of interest the same day: 40 USDai
         # swapped into USDC for itself (reserve_conversion 1020 USDC@sUSDai / 1020 PYUSD@USDai 40), deposited at
         # a tick (pool_deposited 1120 / 1020 USDC@sUSDai 40), redeemed (nothing posted), withdrawn (pool_withdrawn
@@ -398,21 +423,35 @@ def _chain_events_day_4() -> list[dict]:
                deposit_amount=40_500_000, mint_amount=40_500_000_000_000_000_000),
         _event(day, 402, 60, 2, "susdai", "PoolWithdrawn", pool=POOL, tick=POOL_TICK, shares=40 * USDAI_UNIT,
                redemption_id="7", pool_currency_amount=40_500_000, usdai_amount=40_500_000_000_000_000_000),
+        # The vault pays 0.02 of its admin fee on loan interest (kept in USDC) out to its admin fee recipient, swapped
+        # into USDai (StakedUSDai v1.7+ withdrawAdminFee): the USDC goes into the reserve (reserve_deposit 1020
+        # PYUSD@USDai / 1020 USDC@sUSDai 0.02) and the USDai minted, outstanding, is the protocol's retained fee paid
+        # out (admin_fee_withdrawn 3000 / 2000 0.02).
+        _event(day, 402, 63, 0, "usdai", "Transfer", from_address=ZERO, to_address=ADMIN_FEE_RECIPIENT,
+               value=20_000_000_000_000_000),
+        _event(day, 402, 63, 1, "usdai", "Deposited", caller=SUSDAI, recipient=ADMIN_FEE_RECIPIENT, deposit_token=USDC,
+               deposit_amount=20_000, mint_amount=20_000_000_000_000_000),
+        _event(day, 402, 63, 2, "susdai", "AdminFeeWithdrawn", currency_token=USDC, admin_fee_amount=20_000,
+               usdai_deposit_amount=20_000_000_000_000_000),
     ]
 
 
 # The vault's totalAssets() (USDai, 18 decimals), valued as the real vault values itself: the ledger's 2100 plus the
-# allowance (the vault marks a loan down only at its sale) less the insurance claim it has not been paid (R6). No
-# fee is the vault's (the router's fee recipient takes them), so none is in it.
+# allowance (the vault marks a loan down only at its sale) less the insurance claim it has not been paid (R6). The
+# V1 router's fees are its fee recipient's, so none is in it; the 0.1 USDai fee the V2 router pays the vault on day 4
+# is USDai the vault holds, counted whole.
 # Day 1: 497.558219178082191780 + 102.528082191780821919; day 2: 447.115260236301369863 + 50.013698667808219178 - 7;
 # day 3: 667.143835578767123287 + 330.090410996575342467 - 0 (the pool paid); day 4: 793.952095890410958905 (with
 # the escrow's and the pool's interest and L5's sale's 19.972602739726027397 of interest, less the admin fee) +
-# 100.054794520547945206 (L6's).
+# 0.09 (L1's repayment fee, received in USDai, less the admin fee's 10% of it, as the ledger's susdai_yield keeps
+# 10% of every income) + 100.054794520547945206 (L6's). The admin fee paid out on day 4 was never the holders'.
 SUSDAI_TOTAL_ASSETS = {DAY_1: 600_086301369863013699, DAY_2: 490_128958904109589041,
-                       DAY_3: 997_234246575342465754, DAY_4: 894_006890410958904111}
+                       DAY_3: 997_234246575342465754, DAY_4: 894_096890410958904111}
 # Day 3: 450 + 500 minted to Heidi - 400 - 100 - 50 burnt by the withdrawals (the vault's for the router and the
 # custodian, the router's of L6's pre-funding) + 7 minted to the pool + 2 harvested.
-USDAI_TOTAL_SUPPLY = {DAY_1: 500, DAY_2: 450, DAY_3: 409, DAY_4: 409}
+# Day 4: + 0.02 minted to the admin fee recipient.
+USDAI_TOTAL_SUPPLY = {DAY_1: 500 * USDAI_UNIT, DAY_2: 450 * USDAI_UNIT, DAY_3: 409 * USDAI_UNIT,
+                      DAY_4: 409_020_000_000_000_000_000}
 SUSDAI_TOTAL_SHARES = {DAY_1: 600, DAY_2: 500, DAY_3: 1010, DAY_4: 1010}  # Heidi's 510 shares on day 3
 # loanState(loan): (status, scaledBalance) each day; status 1 active, 2 repaid, 4 liquidated.
 LOAN_STATES = {
@@ -430,7 +469,7 @@ BLOCKS = {DAY_1: (100, 105), DAY_2: (200, 205), DAY_3: (300, 310), DAY_4: (400, 
 def chain_state(day: date) -> list[dict]:
     block = BLOCKS[day][1]
     reads = [
-        ("usdai", "totalSupply", "", "value", USDAI_TOTAL_SUPPLY[day] * USDAI_UNIT),
+        ("usdai", "totalSupply", "", "value", USDAI_TOTAL_SUPPLY[day]),
         ("usdai", "bridgedSupply", "", "value", 0),
         ("susdai", "totalAssets", "", "value", SUSDAI_TOTAL_ASSETS[day]),
         ("susdai", "totalShares", "", "value", SUSDAI_TOTAL_SHARES[day] * USDAI_UNIT),

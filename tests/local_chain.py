@@ -77,6 +77,7 @@ contract Protocol {
     event LoanRefinanced(bytes32 indexed oldLoanTermsHash, bytes32 indexed newLoanTermsHash, bytes newLoanTerms);
     event LoanBreached(bytes32 indexed loanTermsHash);
     event LiquidationProceedsDeposited(bytes32 indexed loanTermsHash, uint256 proceeds, uint256 fee, uint256 surplus);
+    event FeePaid(bytes32 indexed loanTermsHash, uint8 indexed kind, address indexed recipient, address feeModel, uint256 amount);
     event BundleMinted(uint256 indexed tokenId, address indexed account, bytes encodedBundle);
     event BundleUnwrapped(uint256 indexed tokenId, address indexed account);
     event NotInTheCatalogue(uint256 indexed what, uint256 value);
@@ -151,6 +152,7 @@ contract Protocol {
     function emitLoanRefinanced(bytes32 oldHash, bytes32 newHash, bytes calldata terms) external { emit LoanRefinanced(oldHash, newHash, terms); }
     function emitLoanBreached(bytes32 h) external { emit LoanBreached(h); }
     function emitLiquidationProceedsDeposited(bytes32 h, uint256 proceeds, uint256 fee, uint256 surplus) external { emit LiquidationProceedsDeposited(h, proceeds, fee, surplus); }
+    function emitFeePaid(bytes32 h, uint8 kind, address recipient, address feeModel, uint256 amount) external { emit FeePaid(h, kind, recipient, feeModel, amount); }
     function emitLoanTimelockDeposited(bytes32 h, uint256 usdaiAmount, uint64 expiration) external { emit LoanTimelockDeposited(h, usdaiAmount, expiration); }
     function emitLoanTimelockCancelled(bytes32 h, uint256 usdaiAmount) external { emit LoanTimelockCancelled(h, usdaiAmount); }
     function emitBaseTokenConverted(address converter, uint256 amount) external { emit BaseTokenConverted(converter, amount); }

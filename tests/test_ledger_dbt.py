@@ -29,8 +29,9 @@ from assets.ledger import dbt_environment, vars_args
 from foundation.home import DataHome
 from foundation.lake import SCHEMAS, Lake
 from tests.ledger_fixtures import (
-    BASE_TOKEN, CORRECTED_TAPE_SHA256, CUSIP, LOAN_1_V2, DAY_1, DAY_2, DAY_3, DAY_4, DAYS, ESCROW_OFFER, LOAN_1, LOAN_2, LOAN_3,
-    LOAN_6, LOAN_ROUTER, PYUSD, SHORT_BILL, SUSDAI, STATEMENT_FILES, TAPE_FILES, USDAI, USDC, V110_OFFER, WITHDRAWN_OFFER,
+    BASE_TOKEN, CORRECTED_TAPE_SHA256, CUSIP, LOAN_1_V2, DAY_1, DAY_2, DAY_3, DAY_4, DAYS, ESCROW_OFFER, FEE_MODEL,
+    FEE_RECIPIENT, LOAN_1, LOAN_2, LOAN_3, LOAN_4, LOAN_6, LOAN_ROUTER, LOAN_ROUTER_V2, PYUSD, SHORT_BILL, SUSDAI,
+    STATEMENT_FILES, TAPE_FILES, USDAI, USDC, V110_OFFER, WITHDRAWN_OFFER,
     build_ledger_lake,
     chain_address_book,
     file_sha256, tx_hash, write_corrected_tape, write_reorg,
@@ -49,9 +50,11 @@ STATE_MARTS = ("reserve_coverage", "usdai_supply_reconciliation", "loan_position
                "redemption_queue", "balance_sheet", "income_statement")
 FIXTURE_VARS = {"ledger_fixture": True}
 
-# The loan router holds nothing and no fee is the protocol's (docs/ledger.md: the released V1 LoanRouter pays the
-# origination fee out of the principal, and the exit and liquidation fees from the borrower and the sale, to its fee
-# recipient): 4020 posts nothing in this scenario, and repayments and sale proceeds land on USDC@sUSDai.
+# The loan router holds nothing and the V1 router's fees are never the protocol's (docs/ledger.md: the released V1
+# LoanRouter pays the origination fee out of the principal, and the exit and liquidation fees from the borrower and
+# the sale, to its fee recipient): 4020 posts nothing through day 3, and repayments and sale proceeds land on
+# USDC@sUSDai. On day 4 the V2 router pays L1's repayment fee, 0.1 USDai, to the sUSDai vault (FeePaid to a protocol
+# address: loan_fee_received 2000 / 4020 0.1), and L4's liquidation fee, 2, to its fee recipient (nothing posted).
 CLOSING_DAY_1 = {
     "1000": "1.5",                       # 150 sent to the custodian - 148.50 T-bill cost
     "1010": "148.5",
@@ -152,9 +155,10 @@ CLOSING_DAY_3 = {
 CLOSING_DAY_4 = {
     "1000": "51.51",                     # + 50, the short bill's par at maturity
     "1010": "148.53",                    # 198.49 - 50 matured + 0.01 + 0.03 marked up
-    # PYUSD@USDai 357 converted from wM (wM@USDai 0) - 40 swapped for the pool + 40.5 back = 357.5; USDC@sUSDai
+    # PYUSD@USDai 357 converted from wM (wM@USDai 0) - 40 swapped for the pool + 40.5 back + 0.02 = 357.52; USDC@sUSDai
     # 190.178082 + 100.054794 L3 repaid + 78 of L4's sale (its 80 less the v2 router's fee of 2) and 120 L5's net
-    # proceeds (+ 40 - 40 the pool, + 40.5 - 40.5 its return swapped back) = 488.232876
+    # proceeds (+ 40 - 40 the pool, + 40.5 - 40.5 its return swapped back, - 0.02 the admin fee paid out + 0.02 into
+    # PYUSD@USDai) = 488.212876
     "1020": "845.732876",
     "1030": "0",
     "1100": "240",                       # L1 140 (10 prepaid in USDai after its migration) + L6 100
@@ -165,25 +169,28 @@ CLOSING_DAY_4 = {
     "1150": "0",
     # L6 only, 100% of 100.054794520547945206: L1's and L5's released, L3's repaid, L4's used by its sale
     "1190": "-100.054794520547945206",
-    # the offers' 60 back in the vault, with the escrow's 0.25 of interest; Bob's 10 USDai back in the protocol
-    "2000": "-439.75",
-    # -667.143835578767123287 - 18.821958904109589041 yield - 107.986301407534246577 (a net release: the holders'
+    # the offers' 60 back in the vault, with the escrow's 0.25 of interest; Bob's 10.1 USDai back in the protocol
+    # (10 prepaid, loan_repaid; 0.1 the repayment fee the V2 router paid the vault, loan_fee_received); 0.02 minted to
+    # the admin fee recipient (admin_fee_withdrawn)
+    "2000": "-439.67",
+    # -667.143835578767123287 - 18.911958904109589041 yield - 107.986301407534246577 (a net release: the holders'
     # claim rises)
-    "2100": "-793.952095890410958905",
+    "2100": "-794.042095890410958905",
     "2110": "0",
-    "3000": "50",
+    "3000": "50.02",                     # + 0.02 of admin fee paid out (admin_fee_withdrawn)
     # - 0.041095890410958904 L1 - 0.054794520547945205 L1's catch-up - 0.027397260273972603 L3 - same L6 - 0.25
     # the escrow's interest - 0.5 the pool's - 19.972602739726027397, L5's net proceeds above its principal and
     # accrued interest: 120 - 100 - 0.027397260273972603
     "4000": "-21.160958904109589041",
     "4010": "-0.04",                     # + 0.03 + 0.01
-    "4020": "0",
+    "4020": "-0.1",                      # L1's repayment fee, paid by the V2 router to the vault (FeePaid kind 1)
     "4030": "0",
     # + 22.027397260273972602 (L4's shortfall beyond its allowance) + 0.027397260273972603 (L6's true-up) -
     # 50.013698667808219178 (L1 released) - 30.008219178082191781 (L3) - 50.013698630136986302 (L5)
     "5000": "225.136986301369863014",
-    # + 20.913287671232876712 (20.873287671232876712 of 4000 + 0.04 of 4010) x 0.9 = 18.821958904109589041
-    "5010": "19.080863013698630138",
+    # + 21.013287671232876712 (20.873287671232876712 of 4000 + 0.04 of 4010 + 0.1 of 4020) x 0.9 =
+    # 18.9119589041095890408, rounded half up: 18.911958904109589041 (0.09 more than without the fee)
+    "5010": "19.170863013698630138",
     # + 107.980821955479452056 released + 0.005479452054794521 (10% of L4's 0.054794520547945205 written off)
     "5020": "-225.128767123287671233",
 }
@@ -347,7 +354,7 @@ def test_a_later_day_closes_at_the_hand_posted_balances_and_leaves_earlier_days_
 
 def test_rebuilding_day_1_changes_nothing(daily_builds):
     before, after = daily_builds.after_last_day, daily_builds.after_rebuilding_day_1
-    assert len(after.journal()) == len(before.journal()) == 173
+    assert len(after.journal()) == len(before.journal()) == 179
     assert after.rows == before.rows
 
 
@@ -477,6 +484,9 @@ RULE_CASES = {
     ("tbill_accretion", "1010", "credit"): "a T-bill marked down",
     ("susdai_credit_loss", "2100", "debit"): "credit losses borne by the holders",
     ("susdai_credit_loss", "2100", "credit"): "a net release returned to the holders",
+    ("loan_fee_received", "4020", "credit"): "a V2 router's fee paid to a protocol address: the protocol's income",
+    ("loan_fee_received", "2000", "debit"): "that fee in USDai (a loan in USDai): the USDai back into the protocol",
+    ("admin_fee_withdrawn", "3000", "debit"): "the vault's admin fee paid out in USDai: the retained surplus distributed",
 }
 
 
@@ -556,6 +566,37 @@ def test_a_migrated_loan_keeps_its_identity_and_either_hash_finds_its_trail(dail
         LOAN_1}
     assert f"{LOAN_1} became {LOAN_1_V2} (LoanMigrated on {DAY_4.isoformat()})" in by_v2.heading
     assert "interest_catch_up" in {r["rule_id"] for r in by_v2.rows.to_pylist()}
+
+
+def test_a_v2_routers_fee_is_the_protocols_only_when_paid_to_a_protocol_address(daily_builds):
+    """docs/ledger.md, rule loan_fee_received: LoanRouterV2's FeePaid is decoded into the lake's columns (fee_kind,
+    fee_model, recipient, amount) and read in the loan's currency. On day 4 the router pays L4's liquidation fee, 2
+    USDC, to its fee recipient, outside the protocol: nothing is posted; and L1's repayment fee, 0.1 USDai, to the
+    sUSDai vault: the protocol's fee income, its cash on 2000 (L1 is a loan in USDai since its migration)."""
+    staged = query(daily_builds.home, """
+        select tx_hash, log_index, contract_address, loan_terms_hash, fee_kind, recipient, fee_model, amount
+        from main.stg_chain_events where event = 'FeePaid' order by tx_hash, log_index""")
+    assert staged == [
+        (tx_hash(43), 2, LOAN_ROUTER, LOAN_4, 3, FEE_RECIPIENT, FEE_MODEL, Decimal(2 * 10**6)),
+        (tx_hash(62), 3, LOAN_ROUTER_V2, LOAN_1_V2, 1, SUSDAI, FEE_MODEL, Decimal(10**17))]
+    fees = query(daily_builds.home, """
+        select tx_hash, loan_terms_hash, fee_kind, recipient, fee_usd, cash_account, cash_sub_account
+        from main.loan_router_events_usd where event = 'FeePaid' order by tx_hash""")
+    assert fees == [
+        (tx_hash(43), LOAN_4, 3, FEE_RECIPIENT, Decimal("2"), "1020", f"{USDC}@{FEE_RECIPIENT}"),
+        (tx_hash(62), LOAN_1, 1, SUSDAI, Decimal("0.1"), "2000", "")]
+    assert query(daily_builds.home, """
+        select partition_date, source_key, account_code, sub_account, cast(debit - credit as varchar)
+        from main.journal_lines where rule_id = 'loan_fee_received' order by line_no""") == [
+        (DAY_4, f"{tx_hash(62)}:3", "2000", "", "0.100000000000000000"),
+        (DAY_4, f"{tx_hash(62)}:3", "4020", "", "-0.100000000000000000")]
+    # The fee to the fee recipient posts nothing, under any rule; LoanRepaid's fee field (0.1) posts nothing either.
+    assert query(daily_builds.home, f"""select count(*) from main.journal_lines
+                                        where source_key = '{tx_hash(43)}:2'""") == [(0,)]
+    assert query(daily_builds.home, f"""
+        select rule_id, account_code, cast(debit - credit as varchar) from main.journal_lines
+        where source_key = '{tx_hash(62)}:1' order by line_no""") == [
+        ("loan_repaid", "2000", "10.000000000000000000"), ("loan_repaid", "1100", "-10.000000000000000000")]
 
 
 def test_a_pre_funded_loan_and_a_cancelled_pre_funding_move_1030_by_loan_terms(daily_builds):
@@ -689,6 +730,21 @@ def test_susdai_yield_splits_the_nav_growth_and_compares_the_share_price(daily_b
                            d("0.018"), d("0"), d("0.049381155918974168"), d("0.980257917808219178"),
                            d("-7.257316139459392798"), d("43.013698667808219178"), d("-49.489725989726027398"),
                            d("43.013698667808219178"))
+    # Day 4: the income is 20.873287671232876712 of interest (4000), 0.04 of T-bill marks (4010) and L1's repayment
+    # fee of 0.1 that the V2 router paid the vault (4020); the holders' yield is 21.013287671232876712 x 0.9 rounded,
+    # 18.911958904109589041, of which the interest's 18.785958904109589041 and the marks' 0.036, the rest, 0.09, the
+    # fee's. The vault, as the ledger, keeps the admin fee's 10% of that fee: the NAV on chain is above the holders'
+    # claim by the allowance only, 100.054794520547945206.
+    assert query(daily_builds.home, """
+        select income_loan_interest, income_tbills, income_fees, holder_yield, admin_fee, yield_from_loan_interest,
+               yield_from_tbills, yield_from_fees, nav_difference
+        from main.susdai_yield where partition_date = ?""", [DAY_4]) == [(
+        d("20.873287671232876712"), d("0.04"), d("0.1"), d("18.911958904109589041"), d("2.101328767123287671"),
+        d("18.785958904109589041"), d("0.036"), d("0.09"), d("100.054794520547945206"))]
+    # R6 compares totalAssets() with 2100 + 1190 - 1150: 894.096890410958904111 on both sides.
+    assert query(daily_builds.home, """
+        select cast(difference as decimal(38, 18)), within_tolerance from main.r6_susdai_assets_match_ledger
+        where check_date = ?""", [DAY_4]) == [(d("0"), True)]
 
 
 def test_redemption_queue_reconciles_to_redemption_queue_info(daily_builds):
@@ -720,6 +776,18 @@ def test_balance_sheet_and_income_statement_of_any_period(daily_builds):
     assert statement == {"4000": d("0.150684931506849315"), "4010": d("0.02"), "4020": d("0"), "4030": d("0"),
                          "5000": d("53.041095928082191781"), "5010": d("0.153616438356164384"),
                          "5020": d("-53.038356202054794521"), "net income": d("0.014328767123287671")}
+    # Day 4: L1's repayment fee, paid by the V2 router to the vault, is fee income (4020 0.1); the expenses are the
+    # day's movements of 5000 (225.136986301369863014 - 333.117808256849315070, a net release), 5010 (the holders'
+    # yield, 90% of 21.013287671232876712 of income) and 5020 (the release returned to the holders, less 10% of L4's
+    # interest written off): net income 21.013287671232876712 - 18.917438356164383562 = 2.095849315068493150, the
+    # admin fee on the day's income less the 0.005479452054794521 of it on L4's interest written off.
+    output = run_dbt(daily_builds.home, "show", "--quiet", "--output", "json", "--limit", "-1", "--inline",
+                     "select account_code, cast(amount as varchar) as amount"
+                     " from ({{ income_statement_for_period('2026-01-08', '2026-01-08') }}) as period")
+    statement = {row["account_code"] or "net income": Decimal(row["amount"]) for row in json.loads(output)["show"]}
+    assert statement == {"4000": d("20.873287671232876712"), "4010": d("0.04"), "4020": d("0.1"), "4030": d("0"),
+                         "5000": d("-107.980821955479452056"), "5010": d("18.911958904109589041"),
+                         "5020": d("107.986301407534246577"), "net income": d("2.095849315068493150")}
 
 
 @dataclass(frozen=True)

@@ -80,6 +80,8 @@ MODELLED_DECLARATIONS: tuple[tuple[str, str], ...] = (
     ("loan_router v2", "LoanRefinanced(bytes32 indexed oldLoanTermsHash, bytes32 indexed newLoanTermsHash, bytes newLoanTerms)"),
     ("loan_router v2", "LoanBreached(bytes32 indexed loanTermsHash)"),
     ("loan_router v2", "LiquidationProceedsDeposited(bytes32 indexed loanTermsHash, uint256 proceeds, uint256 fee, uint256 surplus)"),
+    # each fee the V2 router pays out (kind 0 origination, 1 repayment, 2 exit, 3 liquidation), to whom, of how much
+    ("loan_router v2", "FeePaid(bytes32 indexed loanTermsHash, uint8 indexed kind, address indexed recipient, address feeModel, uint256 amount)"),
     ("bundle_wrapper", "BundleMinted(uint256 indexed tokenId, address indexed account, bytes encodedBundle)"),
     ("bundle_wrapper", "BundleUnwrapped(uint256 indexed tokenId, address indexed account)"),
 )
@@ -115,6 +117,8 @@ _COLUMN_OVERRIDES: dict[tuple[str, str], str] = {
     ("loanTerms", "bytes"): "new_loan_terms",
     # the admin who swaps the reserve from the former base token to the new one: the call's sender
     ("converter", "address"): "caller",
+    # LoanRouterV2 FeePaid's fee kind (0 origination, 1 repayment, 2 exit, 3 liquidation): `kind` alone says nothing
+    ("kind", "uint8"): "fee_kind",
 }
 
 _HEX_DIGITS = re.compile(r"[0-9a-f]*")

@@ -68,6 +68,10 @@ contract StakedUSDai is ERC20Token {
     uint256 public currencyReceived;
     /// @notice The loan interest received to date, on which the admin fee is charged.
     uint256 public interestReceived;
+    /// @notice The admin fee on loan interest paid out to the admin fee recipient so far, in loan currency.
+    uint256 public adminFeePaid;
+    /// @notice Receives the admin fee on loan interest, swapped into USDai (outside the protocol).
+    address public immutable adminFeeRecipient;
     /// @notice USDai set aside for serviced redemptions not yet claimed.
     uint256 public claimableBalance;
     mapping(address => uint256) public claimableAssets;
@@ -91,6 +95,7 @@ contract StakedUSDai is ERC20Token {
     event LoanTimelockDeposited(bytes32 indexed loanTermsHash, uint256 usdaiAmount, uint64 expiration);
     event LoanTimelockCancelled(bytes32 indexed loanTermsHash, uint256 usdaiAmount);
     event LoanRepaymentDeposited(address indexed currencyToken, uint256 claimableBalanceAmount, uint256 usdaiDepositAmount);
+    event AdminFeeWithdrawn(address indexed currencyToken, uint256 adminFeeAmount, uint256 usdaiDepositAmount);
     /// @notice sUSDai's own blacklist (StakedUSDai v1.0–v1.6; v1.7 moved to USDai's): the account's shares are frozen.
     event Blacklisted(address indexed value, bool isBlacklisted);
 
@@ -102,15 +107,17 @@ contract StakedUSDai is ERC20Token {
     error InsufficientLiquidity(uint256 balance, uint256 needed);
     error NotLoanRouter(address caller);
     error ExceedsRepaymentBalance(uint256 amount, uint256 repaymentBalance);
+    error ExceedsAdminFee(uint256 amount, uint256 adminFee);
 
     modifier onlyAdmin() {
         if (msg.sender != admin) revert NotAdmin(msg.sender);
         _;
     }
 
-    constructor(StakedAsset usdai_, LoanBook loanRouter_, DepositTimelock depositTimelock_)
+    constructor(StakedAsset usdai_, LoanBook loanRouter_, DepositTimelock depositTimelock_, address adminFeeRecipient_)
         ERC20Token("Staked USDai", "sUSDai", 18)
     {
+        adminFeeRecipient = adminFeeRecipient_;
         usdai = usdai_;
         loanRouter = loanRouter_;
         depositTimelock = depositTimelock_;
@@ -146,7 +153,7 @@ contract StakedUSDai is ERC20Token {
         int256 assets = int256(usdai.balanceOf(address(this))) - int256(claimableBalance)
             + int256(usdai.balanceOf(address(depositTimelock)))
             + int256((currencyReceived + principal + accrued) * CURRENCY_SCALE)
-            - int256((interestReceived + accrued) * CURRENCY_SCALE * ADMIN_FEE_BPS / BPS)
+            - int256((interestReceived + accrued) * CURRENCY_SCALE * ADMIN_FEE_BPS / BPS - adminFeePaid * CURRENCY_SCALE)
             + int256(custodianPrincipal) + custodianYield - custodianYield * int256(ADMIN_FEE_BPS) / int256(BPS);
         return assets > 0 ? uint256(assets) : 0;
     }
@@ -186,7 +193,7 @@ contract StakedUSDai is ERC20Token {
         view
         returns (uint256 repayments, uint256 outstandingPrincipal, uint256 accruedInterest)
     {
-        repayments = currencyReceived * CURRENCY_SCALE - interestReceived * CURRENCY_SCALE * ADMIN_FEE_BPS / BPS;
+        repayments = currencyReceived * CURRENCY_SCALE - _adminFeeHeld();
         return (repayments, loanRouter.outstandingPrincipal() * CURRENCY_SCALE,
                 loanRouter.totalAccruedInterest() * CURRENCY_SCALE);
     }
@@ -203,13 +210,30 @@ contract StakedUSDai is ERC20Token {
 
     /// @notice Swaps loan currency the router paid the vault into USDai (the admin fee on its interest stays).
     function depositLoanRepayment(uint256 amount) external onlyAdmin returns (uint256 usdaiAmount) {
-        uint256 repaymentBalance = currencyReceived - interestReceived * ADMIN_FEE_BPS / BPS;
+        uint256 repaymentBalance = (currencyReceived * CURRENCY_SCALE - _adminFeeHeld()) / CURRENCY_SCALE;
         if (amount > repaymentBalance) revert ExceedsRepaymentBalance(amount, repaymentBalance);
         currencyReceived -= amount;
         address currency = loanRouter.currencyToken();
         Approvable(currency).approve(address(usdai), amount);
         usdaiAmount = usdai.deposit(currency, amount, amount * CURRENCY_SCALE, address(this));
         emit LoanRepaymentDeposited(currency, amount, usdaiAmount);
+    }
+
+    /// @notice Pays the admin fee on loan interest out to the admin fee recipient, swapped into USDai.
+    function withdrawAdminFee(uint256 amount) external onlyAdmin returns (uint256 usdaiAmount) {
+        uint256 held = _adminFeeHeld() / CURRENCY_SCALE;
+        if (amount > held) revert ExceedsAdminFee(amount, held);
+        currencyReceived -= amount;
+        adminFeePaid += amount;
+        address currency = loanRouter.currencyToken();
+        Approvable(currency).approve(address(usdai), amount);
+        usdaiAmount = usdai.deposit(currency, amount, amount * CURRENCY_SCALE, adminFeeRecipient);
+        emit AdminFeeWithdrawn(currency, amount, usdaiAmount);
+    }
+
+    /// @dev The admin fee on the loan interest received that the vault still holds, in USDai units.
+    function _adminFeeHeld() private view returns (uint256) {
+        return interestReceived * CURRENCY_SCALE * ADMIN_FEE_BPS / BPS - adminFeePaid * CURRENCY_SCALE;
     }
 
     function _received(uint256 principal, uint256 interest) private {

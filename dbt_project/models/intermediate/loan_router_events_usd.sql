@@ -1,14 +1,15 @@
 {{ config(materialized='incremental', incremental_strategy='rebuild_from_window_start', on_schema_change='fail') }}
 {#
-  The loan router's events with their amounts in USD: in the loan's currency token (LoanRepaid and the
-  liquidation events do not name it: it is the currency of the loan's origination). The cash leg's sub-account
+  The loan router's events with their amounts in USD: in the loan's currency token (LoanRepaid, the liquidation
+  events and V2's FeePaid do not name it: it is the currency of the loan's origination). The cash leg's sub-account
   (`cash_sub_account`) is where the currency is: at an origination the router that emitted the event (it receives
   the pre-funding and pays all of it out, to the borrower and to its fee recipient); at a repayment or a collateral
   sale the sUSDai vault, the lender, to which the router forwards principal and interest at once (fees go to the
-  router's fee recipient, outside the protocol). `loan_terms_hash` is the loan's identity (its first
-  hash: loan_identities), so its position, interest and allowance keep one sub-account when LoanMigrated or
-  LoanRefinanced renames it; `event_loan_terms_hash` is the hash the event names, whose currency its amounts are in
-  (a renamed loan's from its new terms).
+  router's fee recipient, outside the protocol); for a FeePaid the fee's recipient (rule loan_fee_received posts
+  it when that is a protocol address). `loan_terms_hash` is the loan's identity (its first hash: loan_identities),
+  so its position, interest and allowance keep one sub-account when LoanMigrated or LoanRefinanced renames it;
+  `event_loan_terms_hash` is the hash the event names, whose currency its amounts are in (a renamed loan's from its
+  new terms).
   A table kept day by day over the rebuild window, like the journal: a liquidation needs the loan's whole life and
   a repayment its loan's currency, and reading them here costs a scan of a small table where the lake would be
   opened at every day's file. A loan originated before the window takes its currency from the table's own earlier
@@ -17,7 +18,8 @@
 with router_window as (
   select *
   from {{ ref('stg_loan_router_events') }}
-  where event in ('LoanOriginated', 'LoanRepaid', 'LoanCollateralLiquidated', 'LiquidationProceedsDeposited')
+  where event in ('LoanOriginated', 'LoanRepaid', 'LoanCollateralLiquidated', 'LiquidationProceedsDeposited',
+                  'FeePaid')
     and {{ in_cumulative_window("partition_date") }}
 ),
 
@@ -50,6 +52,8 @@ loan_events as (
     case when lower(currency.currency_token) = lower(protocol.usdai_address) then ''
          when router_window.event = 'LoanOriginated'
            then {{ token_holding("currency.currency_token", "router_window.contract_address") }}
+         when router_window.event = 'FeePaid'
+           then {{ token_holding("currency.currency_token", "router_window.recipient") }}
          else {{ token_holding("currency.currency_token", "protocol.susdai_address") }} end
       as cash_sub_account,
     {{ raw_to_usd("router_window.principal", "token.usd_per_raw_unit") }} as principal_usd,
@@ -63,7 +67,9 @@ loan_events as (
       - case when router_window.event = 'LiquidationProceedsDeposited'
              then {{ raw_to_usd("coalesce(router_window.fee, 0) + coalesce(router_window.surplus, 0)",
                                 "token.usd_per_raw_unit") }}
-             else {{ usd(0) }} end as proceeds_usd
+             else {{ usd(0) }} end as proceeds_usd,
+    -- V2's FeePaid: the fee the router paid `recipient` (fee_kind 0 origination, 1 repayment, 2 exit, 3 liquidation)
+    {{ raw_to_usd("router_window.amount", "token.usd_per_raw_unit") }} as fee_usd
   from router_window
   left join loan_currencies as currency
     on currency.loan_terms_hash = lower(router_window.loan_terms_hash)

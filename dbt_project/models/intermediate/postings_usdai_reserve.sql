@@ -1,6 +1,6 @@
 {#
   USDai's reserve events of the rebuild window (docs/ledger.md): usdai_mint, usdai_unbacked_mint, usdai_burn, reserve_conversion, reserve_deposit,
-  reserve_to_custodian, insurance_recovery_received (the insurance pool's USDai paid to the protocol) and
+  admin_fee_withdrawn, reserve_to_custodian, insurance_recovery_received (the insurance pool's USDai paid to the protocol) and
   base_token_converted. USDai held by the protocol's own contracts is eliminated, so only mints to and burns by
   outside holders move 2000. Withdrawals are taken at par: the base token leaving USDai equals usdaiAmount.
 #}
@@ -92,12 +92,12 @@ entries as (
     '2000' as credit_account, '' as credit_sub_account,
     {{ raw_to_usd("mint_amount", "usdai_usd_per_raw_unit") }} as amount
   from usdai_events
-  where event = 'Deposited' and not recipient_is_protocol
+  where event = 'Deposited' and not caller_is_protocol and not recipient_is_protocol
 
   union all
 
-  -- The vault turns currency it holds into USDai for itself (a pool withdrawal, a loan repayment): the currency
-  -- goes into the reserve, taken at par; the USDai minted stays in the protocol, eliminated.
+  -- The vault turns currency it holds into USDai (a pool withdrawal, a loan repayment, its admin fee): the
+  -- currency goes into the reserve, taken at par.
   select
     partition_date, block_time, tx_hash, log_index,
     'reserve_deposit',
@@ -105,7 +105,21 @@ entries as (
     '1020', {{ token_holding("deposit_token", "caller") }},
     {{ raw_to_usd("mint_amount", "usdai_usd_per_raw_unit") }}
   from usdai_events
-  where event = 'Deposited' and caller_is_protocol and recipient_is_protocol
+  where event = 'Deposited' and caller_is_protocol
+
+  union all
+
+  -- Minted for someone outside the protocol, that USDai is the admin fee paid out (StakedUSDai v1.7+'s
+  -- withdrawAdminFee, AdminFeeWithdrawn): the protocol's retained fee leaves its equity and becomes outstanding
+  -- USDai. Minted for the protocol itself, it stays eliminated.
+  select
+    partition_date, block_time, tx_hash, log_index,
+    'admin_fee_withdrawn',
+    '3000', '',
+    '2000', '',
+    {{ raw_to_usd("mint_amount", "usdai_usd_per_raw_unit") }}
+  from usdai_events
+  where event = 'Deposited' and caller_is_protocol and not recipient_is_protocol
 
   union all
 

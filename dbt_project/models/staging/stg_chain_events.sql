@@ -41,6 +41,7 @@ with lake as (
     cast(spender as varchar) as spender,
     cast(operator as varchar) as operator,
     cast(pool as varchar) as pool,
+    cast(fee_model as varchar) as fee_model,
     cast(value as decimal(38, 0)) as value,
     cast(deposit_amount as decimal(38, 0)) as deposit_amount,
     cast(mint_amount as decimal(38, 0)) as mint_amount,
@@ -73,6 +74,7 @@ with lake as (
     cast(redemption_id as varchar) as redemption_id,
     cast(tick as varchar) as tick,
     cast(tranche_index as integer) as tranche_index,
+    cast(fee_kind as integer) as fee_kind,
     cast(loan_terms_hash as varchar) as loan_terms_hash,
     cast(old_loan_terms_hash as varchar) as old_loan_terms_hash,
     cast(new_loan_terms_hash as varchar) as new_loan_terms_hash,
@@ -83,7 +85,8 @@ with lake as (
     cast(is_repaid as boolean) as is_repaid,
     cast(approved as boolean) as approved
   from ({{ with_optional_columns(lake_table('chain_events'), {'model': 'varchar', 'arguments': 'varchar', 'expiration': 'decimal(38, 0)', 'interest_rate': 'decimal(38, 0)',
-     'pool': 'varchar', 'tick': 'varchar', 'pool_currency_amount': 'decimal(38, 0)'}) }})
+     'pool': 'varchar', 'tick': 'varchar', 'pool_currency_amount': 'decimal(38, 0)', 'fee_model': 'varchar',
+     'fee_kind': 'integer'}) }})
   where {{ in_cumulative_window("partition_date") }}
     and (model is not null or arguments is null)
 )

@@ -1,7 +1,8 @@
 {#
   The loan router's events over all history, one row per (partition_date, tx_hash, log_index) like
   stg_chain_events: a liquidation needs the loan's whole life (what was lent and repaid before it) and a repayment
-  its loan's currency. Only the router's logs are read and deduplicated, a small part of the chain's.
+  or a fee (V2 `FeePaid`: `recipient`, `fee_kind`, `amount`) its loan's currency. Only the router's logs are read
+  and deduplicated, a small part of the chain's.
 #}
 with lake as (
   select
@@ -18,6 +19,8 @@ with lake as (
     cast(new_loan_terms_hash as varchar) as new_loan_terms_hash,
     cast(new_loan_terms as varchar) as new_loan_terms,
     cast(currency_token as varchar) as currency_token,
+    cast(recipient as varchar) as recipient,
+    cast(fee_kind as integer) as fee_kind,
     cast(principal as decimal(38, 0)) as principal,
     cast(origination_fee as decimal(38, 0)) as origination_fee,
     cast(interest as decimal(38, 0)) as interest,
@@ -26,7 +29,8 @@ with lake as (
     cast(proceeds as decimal(38, 0)) as proceeds,
     cast(liquidation_fee as decimal(38, 0)) as liquidation_fee,
     cast(fee as decimal(38, 0)) as fee,
-    cast(surplus as decimal(38, 0)) as surplus
+    cast(surplus as decimal(38, 0)) as surplus,
+    cast(amount as decimal(38, 0)) as amount
   from {{ lake_table('chain_events') }}
   where contract_role = 'loan_router'
     and {{ in_cumulative_window("partition_date") }}
