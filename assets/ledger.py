@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import duckdb
 from dagster_dbt import (DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliInvocation, DbtCliResource,
                          DbtProject, dbt_assets)
 from packaging import version
@@ -106,6 +107,37 @@ def keep_parse(invocation: DbtCliInvocation, saved: Path) -> None:
         os.replace(partial, saved)
 
 
+def project_fingerprint() -> str:
+    """What the warehouse's tables are built from: the dbt project's models, macros and dbt_project.yml."""
+    digest = hashlib.sha256()
+    sources = [DBT_PROJECT_DIR / "dbt_project.yml", *(DBT_PROJECT_DIR / "models").rglob("*"),
+               *(DBT_PROJECT_DIR / "macros").rglob("*")]
+    for path in sorted(path for path in sources if path.is_file()):
+        digest.update(path.relative_to(DBT_PROJECT_DIR).as_posix().encode() + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def built_by_another_project(home: DataHome) -> bool:
+    """The home's warehouse was built by another version of the project (or by one that kept no fingerprint): its
+    tables may lack columns the models now write, and its journal what the rules now post. A warehouse with only
+    the seeds in it (a new home's first run) was built by no version yet."""
+    if home.warehouse_project.exists():
+        return home.warehouse_project.read_text().strip() != project_fingerprint()
+    if not home.warehouse.exists():
+        return False
+    with duckdb.connect(str(home.warehouse), read_only=True) as warehouse:
+        return bool(warehouse.execute("select count(*) from information_schema.tables "
+                                      "where table_schema = 'main' and table_name = 'journal_lines'").fetchone()[0])
+
+
+def record_project(home: DataHome) -> None:
+    home.warehouse_project.parent.mkdir(parents=True, exist_ok=True)
+    partial = home.warehouse_project.with_name(f".{home.warehouse_project.name}.tmp")
+    partial.write_text(project_fingerprint() + "\n")
+    os.replace(partial, home.warehouse_project)
+
+
 def partition_window(context: dg.AssetExecutionContext) -> tuple[date, date]:
     """The run's partition window as days, both inclusive (the time window's end is exclusive)."""
     window = context.partition_time_window
@@ -161,7 +193,16 @@ def ledger_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, backed
     rewritten = Lake(home).conform_partitions()
     if rewritten:
         context.log.info(f"lake partitions given their table's declared schema: {rewritten}")
-    yield from run_dbt(dbt, ["build"], context, home, partition_window(context))
+    if built_by_another_project(home):
+        # A table whose columns changed fails an incremental build (on_schema_change: fail), and a changed rule
+        # would post differently on the window's days only: every table is rebuilt from the whole lake, and the
+        # journal (never refreshed) restates whatever the rules now post differently on any day.
+        context.log.warning("the warehouse was built by another version of the dbt project: rebuilding every "
+                            "table from the whole lake; the journal keeps its lines and restates what changed")
+        yield from run_dbt(dbt, ["build", "--full-refresh"], context, home)
+    else:
+        yield from run_dbt(dbt, ["build"], context, home, partition_window(context))
+    record_project(home)
 
 
 @dbt_assets(

@@ -8,7 +8,8 @@ quarantine/              rejected rows and files, with the reason
 warehouse.duckdb         the dbt warehouse (DuckDB)
 reports/                 attestations (HTML and PDF), superseded ones, GX Data Docs, dbt docs
 dagster/                 the Dagster instance (DAGSTER_HOME): runs, event logs, backfill logs
-dbt/                     dbt's parse of the project, saved by a run on this warehouse for the next one
+dbt/                     dbt's parse of the project, saved by a run on this warehouse for the next one, and the
+                         fingerprint of the project that built the warehouse
 sandbox/                 the local chain's deployment and the simulator's ground truth
 tmp/                     spill space of the telemetry ingest
 reconciliation.toml      the deployment's tolerances (optional)
@@ -126,6 +127,11 @@ class DataHome:
     def dbt_state(self) -> Path:
         """What dbt keeps from one run on this home's warehouse to the next: its parse of the project."""
         return self.root / "dbt"
+
+    @property
+    def warehouse_project(self) -> Path:
+        """The fingerprint of the dbt project that last built the warehouse."""
+        return self.dbt_state / "warehouse-project.sha256"
 
     def backfill_log(self, backfill_id: str) -> Path:
         """What the code server and the runs of one `backed backfill` printed."""
