@@ -758,6 +758,14 @@ def test_redemption_queue_reconciles_to_redemption_queue_info(daily_builds):
     assert rows[DAY_2] == (d("0"), d("100"), d("100"), d("100"), d("0"), d("0"), d("0"), d("0"), d("0"), d("0"), d("0"))
 
 
+def income_statement(home, first: str, last: str) -> dict[str, Decimal]:
+    """The macro income_statement_for_period over the days `first` through `last`: account -> amount."""
+    output = run_dbt(home, "show", "--quiet", "--output", "json", "--limit", "-1", "--inline",
+                     "select account_code, cast(amount as varchar) as amount"
+                     f" from ({{{{ income_statement_for_period('{first}', '{last}') }}}}) as period")
+    return {row["account_code"] or "net income": Decimal(row["amount"]) for row in json.loads(output)["show"]}
+
+
 def test_balance_sheet_and_income_statement_of_any_period(daily_builds):
     sheet = {(row[0], row[1], row[2]): row[3] for row in query(daily_builds.home, """
         select partition_date, section, coalesce(account_code, 'earnings'), amount from main.balance_sheet""")}
@@ -769,11 +777,7 @@ def test_balance_sheet_and_income_statement_of_any_period(daily_builds):
     # 53.041095928082191781 + 0.153616438356164384 - 53.038356202054794521 borne by the holders: the admin fee kept,
     # 0.009589041095890411 + 0.007479452054794520, less the 0.002739726027397260 of it on L2's interest written off
     assert sheet[(DAY_2, "equity", "earnings")] == d("0.014328767123287671")
-    output = run_dbt(daily_builds.home, "show", "--quiet", "--output", "json", "--limit", "-1", "--inline",
-                     "select account_code, cast(amount as varchar) as amount"
-                     " from ({{ income_statement_for_period('2026-01-05', '2026-01-06') }}) as period")
-    statement = {row["account_code"] or "net income": Decimal(row["amount"]) for row in json.loads(output)["show"]}
-    assert statement == {"4000": d("0.150684931506849315"), "4010": d("0.02"), "4020": d("0"), "4030": d("0"),
+    assert income_statement(daily_builds.home, "2026-01-05", "2026-01-06") == {"4000": d("0.150684931506849315"), "4010": d("0.02"), "4020": d("0"), "4030": d("0"),
                          "5000": d("53.041095928082191781"), "5010": d("0.153616438356164384"),
                          "5020": d("-53.038356202054794521"), "net income": d("0.014328767123287671")}
     # Day 4: L1's repayment fee, paid by the V2 router to the vault, is fee income (4020 0.1); the expenses are the
@@ -781,11 +785,7 @@ def test_balance_sheet_and_income_statement_of_any_period(daily_builds):
     # yield, 90% of 21.013287671232876712 of income) and 5020 (the release returned to the holders, less 10% of L4's
     # interest written off): net income 21.013287671232876712 - 18.917438356164383562 = 2.095849315068493150, the
     # admin fee on the day's income less the 0.005479452054794521 of it on L4's interest written off.
-    output = run_dbt(daily_builds.home, "show", "--quiet", "--output", "json", "--limit", "-1", "--inline",
-                     "select account_code, cast(amount as varchar) as amount"
-                     " from ({{ income_statement_for_period('2026-01-08', '2026-01-08') }}) as period")
-    statement = {row["account_code"] or "net income": Decimal(row["amount"]) for row in json.loads(output)["show"]}
-    assert statement == {"4000": d("20.873287671232876712"), "4010": d("0.04"), "4020": d("0.1"), "4030": d("0"),
+    assert income_statement(daily_builds.home, "2026-01-08", "2026-01-08") == {"4000": d("20.873287671232876712"), "4010": d("0.04"), "4020": d("0.1"), "4030": d("0"),
                          "5000": d("-107.980821955479452056"), "5010": d("18.911958904109589041"),
                          "5020": d("107.986301407534246577"), "net income": d("2.095849315068493150")}
 
