@@ -56,6 +56,22 @@ def point_at(home: Path, rpc_url: str) -> None:
     path.write_text(json.dumps(deployment, indent=2, sort_keys=True) + "\n")
 
 
+@contextlib.contextmanager
+def daily_pipeline_on(demo_home: Path, home: Path, scratch: Path) -> Iterator[tuple]:
+    """(the Definitions' `daily_pipeline` job, the Dagster instance) of `home`, a copy of the demo, with its chain
+    revived in `scratch` and DAGSTER_HOME and BACKED_HOME pointing at the copy until the block ends."""
+    import pytest
+
+    from orchestration.definitions import build_definitions
+    from orchestration.instance import instance_for
+
+    with pytest.MonkeyPatch.context() as env, revived_chain(demo_home, scratch) as rpc_url:
+        env.setenv("DAGSTER_HOME", str(home / "dagster"))
+        env.setenv("BACKED_HOME", str(home))
+        point_at(home, rpc_url)
+        yield build_definitions(home, "sandbox").resolve_job_def("daily_pipeline"), instance_for(home)
+
+
 # ------------------------------------------------------------------------------------- what a home holds
 
 def is_temporary(path: Path) -> bool:

@@ -14,7 +14,7 @@ import os
 import dagster as dg
 import pytest
 from conftest import DAYS, START
-from demo_copies import JOURNAL_ORDER, copy_of_demo, lake_files, point_at, revived_chain, table_digest
+from demo_copies import JOURNAL_ORDER, copy_of_demo, daily_pipeline_on, lake_files, table_digest
 
 DAY = START.replace(day=DAYS)
 # Appended registers, not rebuilt by a run of the day: they must stay as they are.
@@ -41,19 +41,11 @@ def snapshot(home, instance=None) -> dict:
 @pytest.fixture(scope="module")
 def runs(clean_demo, tmp_path_factory):
     """The demo's snapshot, then the copy's after each of two more runs of the day."""
-    from orchestration.definitions import build_definitions
     from orchestration.pipeline import QUIET_RUN_CONFIG, step_crashes
-    from orchestration.instance import instance_for
 
     demo, tmp_path, home = copy_of_demo(clean_demo, tmp_path_factory, "idempotency")
     snapshots = [snapshot(demo)]
-    with pytest.MonkeyPatch.context() as env, revived_chain(demo, tmp_path / "chain") as rpc_url:
-        # the instance and the dbt assets point DAGSTER_HOME and BACKED_HOME at the copy: put them back afterwards
-        env.setenv("DAGSTER_HOME", str(home / "dagster"))
-        env.setenv("BACKED_HOME", str(home))
-        point_at(home, rpc_url)
-        daily = build_definitions(home, "sandbox").resolve_job_def("daily_pipeline")
-        instance = instance_for(home)
+    with daily_pipeline_on(demo, home, tmp_path / "chain") as (daily, instance):
         for _ in range(2):
             run = daily.execute_in_process(instance=instance, partition_key=DAY.isoformat(),
                                            run_config=QUIET_RUN_CONFIG, raise_on_error=False)

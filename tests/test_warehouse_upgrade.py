@@ -10,7 +10,7 @@ unchanged because the rules did not change, and the current fingerprint is recor
 import duckdb
 import pytest
 from conftest import DAYS, START
-from demo_copies import JOURNAL_ORDER, copy_of_demo, point_at, revived_chain, table_digest
+from demo_copies import JOURNAL_ORDER, copy_of_demo, daily_pipeline_on, table_digest
 
 from foundation.home import DataHome
 
@@ -26,8 +26,6 @@ def columns(home, table: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def upgraded(clean_demo, tmp_path_factory):
-    from orchestration.definitions import build_definitions
-    from orchestration.instance import instance_for
     from orchestration.pipeline import QUIET_RUN_CONFIG, step_crashes
 
     demo, tmp_path, home = copy_of_demo(clean_demo, tmp_path_factory, "upgrade")
@@ -39,12 +37,7 @@ def upgraded(clean_demo, tmp_path_factory):
     with duckdb.connect(str(paths.warehouse)) as warehouse:
         warehouse.execute("alter table main.stg_loan_router_events drop column surplus")
     paths.warehouse_project.write_text("an earlier release of the project\n")
-    with pytest.MonkeyPatch.context() as env, revived_chain(demo, tmp_path / "chain") as rpc_url:
-        env.setenv("DAGSTER_HOME", str(home / "dagster"))
-        env.setenv("BACKED_HOME", str(home))
-        point_at(home, rpc_url)
-        daily = build_definitions(home, "sandbox").resolve_job_def("daily_pipeline")
-        instance = instance_for(home)
+    with daily_pipeline_on(demo, home, tmp_path / "chain") as (daily, instance):
         run = daily.execute_in_process(instance=instance, partition_key=DAY.isoformat(),
                                        run_config=QUIET_RUN_CONFIG, raise_on_error=False)
         assert run.success, step_crashes(run)
