@@ -34,7 +34,7 @@ from packaging import version
 
 from expectations.policy import ReconciliationPolicy
 from foundation.home import HOME_ENV, BackedHome, DataHome
-from foundation.lake import Lake
+from foundation.lake import Lake, write_text_atomically
 from foundation.partitions import daily_partitions
 from foundation.pools import WAREHOUSE_POOL
 
@@ -118,12 +118,12 @@ def project_fingerprint() -> str:
     return digest.hexdigest()
 
 
-def built_by_another_project(home: DataHome) -> bool:
-    """The home's warehouse was built by another version of the project (or by one that kept no fingerprint): its
-    tables may lack columns the models now write, and its journal what the rules now post. A warehouse with only
-    the seeds in it (a new home's first run) was built by no version yet."""
+def built_by_another_project(home: DataHome, fingerprint: str) -> bool:
+    """The home's warehouse was built by another version of the project than the one of `fingerprint` (or by one
+    that kept no fingerprint): its tables may lack columns the models now write, and its journal what the rules now
+    post. A warehouse with only the seeds in it (a new home's first run) was built by no version yet."""
     if home.warehouse_project.exists():
-        return home.warehouse_project.read_text().strip() != project_fingerprint()
+        return home.warehouse_project.read_text().strip() != fingerprint
     if not home.warehouse.exists():
         return False
     with duckdb.connect(str(home.warehouse), read_only=True) as warehouse:
@@ -131,11 +131,9 @@ def built_by_another_project(home: DataHome) -> bool:
                                       "where table_schema = 'main' and table_name = 'journal_lines'").fetchone()[0])
 
 
-def record_project(home: DataHome) -> None:
+def record_project(home: DataHome, fingerprint: str) -> None:
     home.warehouse_project.parent.mkdir(parents=True, exist_ok=True)
-    partial = home.warehouse_project.with_name(f".{home.warehouse_project.name}.tmp")
-    partial.write_text(project_fingerprint() + "\n")
-    os.replace(partial, home.warehouse_project)
+    write_text_atomically(home.warehouse_project, fingerprint + "\n")
 
 
 def partition_window(context: dg.AssetExecutionContext) -> tuple[date, date]:
@@ -193,7 +191,8 @@ def ledger_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, backed
     rewritten = Lake(home).conform_partitions()
     if rewritten:
         context.log.info(f"lake partitions given their table's declared schema: {rewritten}")
-    if built_by_another_project(home):
+    fingerprint = project_fingerprint()
+    if built_by_another_project(home, fingerprint):
         # A table whose columns changed fails an incremental build (on_schema_change: fail), and a changed rule
         # would post differently on the window's days only: every table is rebuilt from the whole lake, and the
         # journal (never refreshed) restates whatever the rules now post differently on any day.
@@ -202,7 +201,7 @@ def ledger_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, backed
         yield from run_dbt(dbt, ["build", "--full-refresh"], context, home)
     else:
         yield from run_dbt(dbt, ["build"], context, home, partition_window(context))
-    record_project(home)
+    record_project(home, fingerprint)
 
 
 @dbt_assets(

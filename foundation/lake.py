@@ -429,7 +429,7 @@ class Lake:
                     rows = pq.read_table(self.partition_path(table, day))
                     self.write_table(table, day, _with_null_columns(rows, schema, table))
                 count += 1
-            _write_text_atomically(marker, fingerprint)
+            write_text_atomically(marker, fingerprint)
             if count:
                 rewritten[table] = count
         return rewritten
@@ -554,7 +554,8 @@ def _with_null_columns(rows: pa.Table, schema: pa.Schema, table: str) -> pa.Tabl
     return rows
 
 
-def _write_text_atomically(path: Path, text: str) -> None:
+def write_text_atomically(path: Path, text: str) -> None:
+    """`text` in `path`, all or nothing: a reader sees the old file or the new one, never a part."""
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     temporary.write_text(text)
     os.replace(temporary, path)

@@ -512,8 +512,7 @@ class _ProtocolSimulation:
 
     def _deposit_repayments(self, action: Action) -> None:
         """The vault swaps whole dollars of its repayment balance (the currency the router paid it less the admin fee
-        on the interest in it) into USDai through USDai's deposit: the USDC becomes reserve and the USDai minted
-        is the vault's own (rule reserve_deposit)."""
+        on the interest in it) into USDai for itself: the USDai minted is the vault's own."""
         p = self.protocol
         balance = (self.vault_usdc * SCALE - self._vault_admin_fee_held()) // SCALE
         # Paced at 2% of the supply a day: a large repayment swapped at once would raise totalSupply past the 5%
@@ -521,20 +520,9 @@ class _ProtocolSimulation:
         amount = min(balance, self.usdai_supply // SCALE * REPAYMENT_DEPOSIT_SUPPLY_BPS // 10_000) // DOLLAR * DOLLAR
         if amount <= 0:
             return
-        receipt = p.susdai.transact("depositLoanRepayment", amount, sender=self.accounts.admin,
-                                    at=self._at(action.at))
-        minted = amount * SCALE
-        receipt.expect(p.usdai.address, "Deposited", caller=p.susdai.address, recipient=p.susdai.address,
-                       depositToken=p.usdc.address, depositAmount=amount, mintAmount=minted)
+        receipt = self._vault_deposit("depositLoanRepayment", action, amount, p.susdai.address)
         receipt.expect(p.susdai.address, "LoanRepaymentDeposited", currencyToken=p.usdc.address,
-                       claimableBalanceAmount=amount, usdaiDepositAmount=minted)
-        self.vault_usdc -= amount
-        self.usdai_supply += minted
-        self.usdai_balances[p.susdai.address] += minted
-        self.usdai_reserve += amount
-        usd = token_amount(amount, 6)
-        self.ledger.post("reserve_deposit", [debit("1020", usd, self._base_at_usdai),
-                                             credit("1020", usd, self._usdc_at_vault)])
+                       claimableBalanceAmount=amount, usdaiDepositAmount=amount * SCALE)
 
     def _vault_admin_fee_held(self) -> int:
         """The admin fee on the loan interest the vault received that it has not paid out, in USDai units."""
@@ -542,27 +530,34 @@ class _ProtocolSimulation:
 
     def _withdraw_admin_fee(self, action: Action) -> None:
         """The vault pays the whole dollars of its admin fee on loan interest to the admin fee recipient, swapped
-        into USDai: the currency becomes reserve (reserve_deposit) and the USDai minted, outstanding, is the
-        protocol's retained fee paid out (admin_fee_withdrawn)."""
+        into USDai: the USDai minted, outstanding, is the protocol's retained fee paid out (admin_fee_withdrawn)."""
         p = self.protocol
         amount = self._vault_admin_fee_held() // SCALE // DOLLAR * DOLLAR
         if amount <= 0:
             return
-        receipt = p.susdai.transact("withdrawAdminFee", amount, sender=self.accounts.admin, at=self._at(action.at))
-        minted = amount * SCALE
-        receipt.expect(p.usdai.address, "Deposited", caller=p.susdai.address, recipient=ADMIN_FEE_RECIPIENT,
-                       depositToken=p.usdc.address, depositAmount=amount, mintAmount=minted)
+        receipt = self._vault_deposit("withdrawAdminFee", action, amount, ADMIN_FEE_RECIPIENT)
         receipt.expect(p.susdai.address, "AdminFeeWithdrawn", currencyToken=p.usdc.address, adminFeeAmount=amount,
-                       usdaiDepositAmount=minted)
-        self.vault_usdc -= amount
+                       usdaiDepositAmount=amount * SCALE)
         self.vault_admin_fee_paid += amount
+        usd = token_amount(amount, 6)
+        self.ledger.post("admin_fee_withdrawn", [debit("3000", usd), credit("2000", usd)])
+
+    def _vault_deposit(self, function: str, action: Action, amount: int, recipient: str) -> Receipt:
+        """The vault's `function` swaps `amount` of the loan currency it holds into USDai for `recipient` through
+        USDai's deposit, at par: the USDC becomes reserve (rule reserve_deposit)."""
+        p = self.protocol
+        receipt = p.susdai.transact(function, amount, sender=self.accounts.admin, at=self._at(action.at))
+        minted = amount * SCALE
+        receipt.expect(p.usdai.address, "Deposited", caller=p.susdai.address, recipient=recipient,
+                       depositToken=p.usdc.address, depositAmount=amount, mintAmount=minted)
+        self.vault_usdc -= amount
         self.usdai_supply += minted
-        self.usdai_balances[ADMIN_FEE_RECIPIENT] += minted
+        self.usdai_balances[recipient] += minted
         self.usdai_reserve += amount
         usd = token_amount(amount, 6)
         self.ledger.post("reserve_deposit", [debit("1020", usd, self._base_at_usdai),
                                              credit("1020", usd, self._usdc_at_vault)])
-        self.ledger.post("admin_fee_withdrawn", [debit("3000", usd), credit("2000", usd)])
+        return receipt
 
     def _send_to_custodian(self, action: Action) -> None:
         p, custodian = self.protocol, self.accounts.custodian
@@ -1074,7 +1069,7 @@ class _ProtocolSimulation:
         assets = (self.usdai_balances[self.protocol.susdai.address] - vault.claimable_balance
                   + self.usdai_balances[self._timelock]
                   + (self.vault_usdc + self._router_principal() + accrued) * SCALE
-                  - ((self.vault_interest + accrued) * SCALE * fee_bps // bps - self.vault_admin_fee_paid * SCALE)
+                  - self._vault_admin_fee_held() - accrued * SCALE * fee_bps // bps
                   + vault.custodian_principal + vault.custodian_yield - vault.custodian_yield * fee_bps // bps)
         return max(assets, 0)
 

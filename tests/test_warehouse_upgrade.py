@@ -59,7 +59,7 @@ def test_a_warehouse_of_an_earlier_project_is_rebuilt_from_the_whole_lake(upgrad
     assert after["trial_balance"] == before["trial_balance"]
     assert after["journal"] == before["journal"]
     assert paths.warehouse_project.read_text().strip() == project_fingerprint()
-    assert not built_by_another_project(paths)
+    assert not built_by_another_project(paths, project_fingerprint())
 
 
 def test_a_new_home_with_only_its_seeds_is_not_taken_for_an_old_warehouse(tmp_path):
@@ -67,10 +67,10 @@ def test_a_new_home_with_only_its_seeds_is_not_taken_for_an_old_warehouse(tmp_pa
 
     paths = DataHome(tmp_path / "home")
     paths.root.mkdir()
-    assert not built_by_another_project(paths)
+    assert not built_by_another_project(paths, "current")
     with duckdb.connect(str(paths.warehouse)) as warehouse:
         warehouse.execute("create table main.chart_of_accounts (account_code varchar)")
-    assert not built_by_another_project(paths)
+    assert not built_by_another_project(paths, "current")
     with duckdb.connect(str(paths.warehouse)) as warehouse:
         warehouse.execute("create table main.journal_lines (entry_id varchar)")
-    assert built_by_another_project(paths)
+    assert built_by_another_project(paths, "current")

@@ -11,7 +11,6 @@ re-sent statement supersedes the one it replaces).
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -20,7 +19,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from foundation.lake import SCHEMAS, Lake
+from foundation.lake import SCHEMAS, Lake, write_text_atomically
 
 # Receipt statuses: routed to a day's partition, the same bytes as a file received before, or refused whole.
 ROUTED, DUPLICATE, REJECTED = "routed", "duplicate", "rejected"
@@ -165,9 +164,7 @@ def record_routed(lake: Lake, sha256: str, day: date) -> None:
     """Mark `sha256` as routed to `day`; called before its receipt is appended."""
     marker = _routed_marker(lake, sha256)
     marker.parent.mkdir(parents=True, exist_ok=True)
-    partial = marker.with_name(f".{sha256}.tmp")
-    partial.write_text(day.isoformat())
-    os.replace(partial, marker)
+    write_text_atomically(marker, day.isoformat())
 
 
 def routed_receipt(lake: Lake, sha256: str) -> dict | None:

@@ -153,7 +153,7 @@ contract StakedUSDai is ERC20Token {
         int256 assets = int256(usdai.balanceOf(address(this))) - int256(claimableBalance)
             + int256(usdai.balanceOf(address(depositTimelock)))
             + int256((currencyReceived + principal + accrued) * CURRENCY_SCALE)
-            - int256((interestReceived + accrued) * CURRENCY_SCALE * ADMIN_FEE_BPS / BPS - adminFeePaid * CURRENCY_SCALE)
+            - int256(_adminFeeHeld() + accrued * CURRENCY_SCALE * ADMIN_FEE_BPS / BPS)
             + int256(custodianPrincipal) + custodianYield - custodianYield * int256(ADMIN_FEE_BPS) / int256(BPS);
         return assets > 0 ? uint256(assets) : 0;
     }
@@ -212,23 +212,25 @@ contract StakedUSDai is ERC20Token {
     function depositLoanRepayment(uint256 amount) external onlyAdmin returns (uint256 usdaiAmount) {
         uint256 repaymentBalance = (currencyReceived * CURRENCY_SCALE - _adminFeeHeld()) / CURRENCY_SCALE;
         if (amount > repaymentBalance) revert ExceedsRepaymentBalance(amount, repaymentBalance);
-        currencyReceived -= amount;
-        address currency = loanRouter.currencyToken();
-        Approvable(currency).approve(address(usdai), amount);
-        usdaiAmount = usdai.deposit(currency, amount, amount * CURRENCY_SCALE, address(this));
-        emit LoanRepaymentDeposited(currency, amount, usdaiAmount);
+        usdaiAmount = _swapIntoUsdai(amount, address(this));
+        emit LoanRepaymentDeposited(loanRouter.currencyToken(), amount, usdaiAmount);
     }
 
     /// @notice Pays the admin fee on loan interest out to the admin fee recipient, swapped into USDai.
     function withdrawAdminFee(uint256 amount) external onlyAdmin returns (uint256 usdaiAmount) {
         uint256 held = _adminFeeHeld() / CURRENCY_SCALE;
         if (amount > held) revert ExceedsAdminFee(amount, held);
-        currencyReceived -= amount;
         adminFeePaid += amount;
+        usdaiAmount = _swapIntoUsdai(amount, adminFeeRecipient);
+        emit AdminFeeWithdrawn(loanRouter.currencyToken(), amount, usdaiAmount);
+    }
+
+    /// @dev Loan currency the vault holds, swapped at par into USDai for `recipient` through USDai's deposit.
+    function _swapIntoUsdai(uint256 amount, address recipient) private returns (uint256) {
+        currencyReceived -= amount;
         address currency = loanRouter.currencyToken();
         Approvable(currency).approve(address(usdai), amount);
-        usdaiAmount = usdai.deposit(currency, amount, amount * CURRENCY_SCALE, adminFeeRecipient);
-        emit AdminFeeWithdrawn(currency, amount, usdaiAmount);
+        return usdai.deposit(currency, amount, amount * CURRENCY_SCALE, recipient);
     }
 
     /// @dev The admin fee on the loan interest received that the vault still holds, in USDai units.
