@@ -65,12 +65,14 @@ def _run_solcjs(sources: dict[str, str]) -> dict[str, dict]:
         "sources": {name: {"content": text} for name, text in sources.items()},
         "settings": COMPILER_SETTINGS,
     }
-    # stdout goes to a file, not a pipe: solcjs exits before node has flushed a piped stdout past 64 KiB.
-    with tempfile.TemporaryFile(mode="w+") as stdout:
+    # stdin and stdout are files, not pipes: solcjs exits before node has flushed a piped stdout past 64 KiB, and
+    # node's synchronous read of a pipe not yet written to fails with EAGAIN.
+    with tempfile.TemporaryFile(mode="w+") as stdin, tempfile.TemporaryFile(mode="w+") as stdout:
+        stdin.write(json.dumps(request))
+        stdin.seek(0)
         completed = subprocess.run(
             [str(SOLCJS), "--standard-json", "--base-path", str(CONTRACTS_DIR)],
-            input=json.dumps(request), stdout=stdout, stderr=subprocess.PIPE, text=True, cwd=CONTRACTS_DIR,
-            timeout=600,
+            stdin=stdin, stdout=stdout, stderr=subprocess.PIPE, text=True, cwd=CONTRACTS_DIR, timeout=600,
         )
         stdout.seek(0)
         printed = stdout.read()

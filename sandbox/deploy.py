@@ -52,6 +52,9 @@ class SandboxProtocol:
     # The base token and swap adapter of USDai's v1.4 release (PYUSD), in the book as a base token from the start.
     next_base_token: Contract
     next_swap: Contract
+    # LoanRouterV2 (v1.0), lending in USDai, which takes a V1 loan over mid-run; its own lender-position token.
+    loan_router_v2: Contract
+    lender_position_v2: Contract
     start_blocks: dict[str, int]
 
     def address_book(self, custodian: str, insurer: str) -> list[AddressBookEntry]:
@@ -68,13 +71,20 @@ class SandboxProtocol:
         ]
         entries.insert(roles.index("base_token") + 1, AddressBookEntry(
             "base_token", self.next_base_token.address, False, "PYUSD", 6, self.start_blocks["next_base_token"]))
+        entries.insert(roles.index("loan_router") + 1, AddressBookEntry(
+            "loan_router", self.loan_router_v2.address, True, None, None, self.start_blocks["loan_router_v2"],
+            "LoanRouterV2"))
+        entries.append(AddressBookEntry("lender_position", self.lender_position_v2.address, False, "USDai-LR", None,
+                                        self.start_blocks["loan_router_v2"]))
         entries.append(AddressBookEntry("custodian", custodian, False, None, None, None))
         entries.append(AddressBookEntry("insurer", insurer, False, None, None, None))
         return entries
 
 
-def deploy_protocol(chain: SandboxChain, admin: str, liquidator: str, at: int) -> SandboxProtocol:
-    """Deploy every contract from `admin`, one block per second from timestamp `at`."""
+def deploy_protocol(chain: SandboxChain, admin: str, liquidator: str, at: int,
+                    checks_migrated_principal: bool = True) -> SandboxProtocol:
+    """Deploy every contract from `admin`, one block per second from timestamp `at`. Only the injected fault
+    migrated-principal-mismatch deploys a LoanRouterV2 that does not hold a migrated loan's principal to V1's."""
     clock = iter(range(at, at + 1000))
     base_token, base_receipt = chain.deploy("SandboxERC20", "Wrapped M", "wM", 6, sender=admin, at=next(clock))
     usdc, usdc_receipt = chain.deploy("SandboxERC20", "USD Coin", "USDC", 6, sender=admin, at=next(clock))
@@ -94,13 +104,21 @@ def deploy_protocol(chain: SandboxChain, admin: str, liquidator: str, at: int) -
                                           deposit_timelock.address, ADMIN_FEE_RECIPIENT, sender=admin, at=next(clock))
     bridge, bridge_receipt = chain.deploy("SandboxOAdapter", usdai.address, sender=admin, at=next(clock))
     usdai.transact("setBridgeAdapter", bridge.address, sender=admin, at=next(clock))
+    loan_router_v2, router_v2_receipt = chain.deploy(
+        "LoanRouterV2", usdai.address, gpu_title.address, loan_router.address, checks_migrated_principal,
+        sender=admin, at=next(clock))
+    lender_position_v2 = chain.contract("LenderPosition", loan_router_v2.call("lenderPosition"))
+    loan_router.transact("setMigrator", loan_router_v2.address, sender=admin, at=next(clock))
+    susdai.transact("setLoanRouterV2", loan_router_v2.address, sender=admin, at=next(clock))
     return SandboxProtocol(
         base_token=base_token, usdc=usdc, swap=swap, usdai=usdai, susdai=susdai, loan_router=loan_router,
         gpu_title=gpu_title, lender_position=lender_position, usdai_bridge_adapter=bridge,
         deposit_timelock=deposit_timelock, next_base_token=next_base_token, next_swap=next_swap,
+        loan_router_v2=loan_router_v2, lender_position_v2=lender_position_v2,
         start_blocks={"base_token": base_receipt.block_number, "next_base_token": next_base_receipt.block_number, "usdc": usdc_receipt.block_number,
                       "swap": swap_receipt.block_number, "usdai": usdai_receipt.block_number,
                       "gpu_title": title_receipt.block_number, "loan_router": router_receipt.block_number,
                       "lender_position": router_receipt.block_number, "susdai": susdai_receipt.block_number,
-                      "usdai_bridge_adapter": bridge_receipt.block_number},
+                      "usdai_bridge_adapter": bridge_receipt.block_number,
+                      "loan_router_v2": router_v2_receipt.block_number},
     )

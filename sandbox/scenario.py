@@ -79,6 +79,7 @@ WINDOWS = {
     "liquidate": (15 * 3600, 15 * 3600 + 1800),
     "sell_collateral": (15 * 3600 + 1800, 16 * 3600),
     "cancel_prefunding": (12 * 3600 + 600, 12 * 3600 + 700),
+    "migrate_loan": (12 * 3600 + 900, 12 * 3600 + 1000),
     "blacklist": (16 * 3600, 16 * 3600 + 1800),
     "upgrade": (16 * 3600 + 1800, 16 * 3600 + 1800),
     "bridge_out": (11 * 3600 + 3000, 11 * 3600 + 3300),
@@ -93,7 +94,7 @@ WINDOWS = {
 # Kinds timed without drawing from the seed's randomness, so that every other draw of a seed (amounts, times,
 # XID errors) is the same whether or not they happen.
 UNDRAWN_KINDS = frozenset({"transfer", "prefund", "cancel_prefunding", "upgrade", "bridge_out", "bridge_in",
-                           "deposit_repayments", "withdraw_admin_fee"})
+                           "deposit_repayments", "withdraw_admin_fee", "migrate_loan"})
 # The loan the vault pre-funds through the deposit timelock, the day before its origination.
 PREFUNDED_LOAN_NUMBER = 6
 # A pre-funding whose loan never comes: deposited, expired at noon of CANCELLED_PREFUNDING_DAYS later, cancelled.
@@ -103,6 +104,12 @@ PREFUNDING_EXPIRES_AT = 12 * 3600
 # Runs this long see USDai's proxy upgraded to this implementation once (a month holds a release).
 UPGRADE_AFTER_DAYS = 10
 RELEASED_IMPLEMENTATION = "0x5da1000000000000000000000000000000000105"
+# Runs of UPGRADE_AFTER_DAYS or more migrate this performing loan from the V1 router to LoanRouterV2 (its currency
+# becomes USDai) at this fraction of the window; its V2 terms charge this repayment fee, in whole USDai, paid to the
+# vault (FeePaid).
+MIGRATED_LOAN_NUMBER = 1
+MIGRATION_AT = 0.65
+V2_REPAYMENT_FEE_USD = 25
 # Whole USDai a holder sends to another chain, and the part that comes back later (runs of UPGRADE_AFTER_DAYS or more).
 BRIDGED_OUT_USD = 20_000
 BRIDGED_BACK_USD = 5_000
@@ -179,6 +186,7 @@ class PlannedLoan:
     insurance_cover_ratio: Decimal | None = None
     insurance_waiting_period_days: int | None = None
     prefunded: bool = False  # its principal waits in the deposit timelock from the day before its origination
+    migration_day: int | None = None  # LoanRouterV2 takes it over that day; repaid in USDai from then on
 
     @property
     def maturity_timestamp(self) -> int:
@@ -373,6 +381,8 @@ def _plan_loans(rng: random.Random, days: int, start: date, accounts: Accounts,
         )
         if number == PREFUNDED_LOAN_NUMBER:
             loan["prefunded"] = True
+        if number == MIGRATED_LOAN_NUMBER and fate == "performing" and days >= UPGRADE_AFTER_DAYS:
+            loan["migration_day"] = planner.at(MIGRATION_AT, lo=origination_day + 1)
         if number % 3 != 0 or fate == "defaulted":
             loan.update(insurance_cover_ratio=INSURANCE_COVER_RATIO,
                         insurance_waiting_period_days=INSURANCE_WAITING_PERIOD_DAYS)
@@ -509,6 +519,8 @@ def _plan_actions(rng: random.Random, days: int, accounts: Accounts, loans: list
         if loan.liquidation_day:
             add(loan.liquidation_day, "liquidate", loan=loan)
             add(loan.collateral_sale_day, "sell_collateral", loan=loan)
+        if loan.migration_day:
+            add(loan.migration_day, "migrate_loan", loan=loan)
         if loan.insurance_claim_day and loan.insurance_claim_day + RECOVERY_PAID_AFTER_DAYS <= days:
             add(loan.insurance_claim_day + RECOVERY_PAID_AFTER_DAYS, "insurance_payment", loan=loan)
 
@@ -553,7 +565,10 @@ def _plan_actions(rng: random.Random, days: int, accounts: Accounts, loans: list
     # In the evening the vault swaps loan currency the router paid it into USDai, as the real vault's strategy admin
     # does (depositLoanRepayment): a little at a time, on days nothing else mints, so that totalSupply's rise stays
     # inside the 5% a day that check H1 (and the public monitor) flags.
-    minting = {day for day, actions in planned.items() if any(a.kind in ("deposit", "bridge_in") for a in actions)}
+    # A migrated loan's borrower mints the USDai of each repayment just before it.
+    minting = {day for day, actions in planned.items()
+               if any(a.kind in ("deposit", "bridge_in")
+                      or a.kind == "repay" and a.loan.migration_day and day >= a.loan.migration_day for a in actions)}
     for day in range(2, days + 1):
         if day not in minting:
             add(day, "deposit_repayments")

@@ -70,6 +70,7 @@ from sandbox.scenario import (
     INJECTION_AT,
     INSURANCE_POOL,
     LENDERS,
+    V2_REPAYMENT_FEE_USD,
     PREFUNDING_EXPIRES_AT,
     REMOTE_EID,
     REPORT_NAV_AT,
@@ -103,8 +104,18 @@ BORROWER_FLOAT = 2_000_000 * DOLLAR
 SWAP_LIQUIDITY = 50_000_000 * DOLLAR
 # After the last day, two blocks on the next day confirm every simulated day (confirmations = 1).
 CONFIRMING_BLOCKS_AT = (30, 60)
-# Router status codes of loanState().
-ACTIVE, REPAID, LIQUIDATED, COLLATERAL_LIQUIDATED = 1, 2, 3, 4
+# Router status codes of loanState() (V1's; V2 shares 1 and 2).
+ACTIVE, REPAID, LIQUIDATED, COLLATERAL_LIQUIDATED, MIGRATED = 1, 2, 3, 4, 5
+# LoanRouterV2's LoanTermsV2 tuple, as migrateLoan takes it and LoanMigrated carries it (abi.encode).
+LOAN_TERMS_V2 = ("(uint64,address,address,address,(uint16,uint8,int32),(address,bytes),uint256[],"
+                 "(address,uint256,uint256)[],(uint8,address,address,bytes)[],address[],bytes)")
+# The fee model and interest-rate model the V2 terms name (the sandbox router reads the tranche's rate and a fee's
+# amount from the terms itself; the addresses are recorded as FeePaid gives them).
+V2_FEE_MODEL = to_checksum_address(keccak(text="backed-sandbox:absolute-fee-model")[-20:])
+V2_RATE_MODEL = to_checksum_address(keccak(text="backed-sandbox:simple-interest-rate-model")[-20:])
+FEE_KIND_REPAYMENT = 1
+# How much the injected migration overstates the V2 principal against the V1 balance (migrated-principal-mismatch).
+MIGRATED_PRINCIPAL_EXCESS_USD = 5_000
 # The lender whose CSV tape the file injections tamper with (a tape row added, repeated or given a new column).
 TAMPERED_LENDER = "lender-b"
 # What the injected orphan loan looks like on the tape.
@@ -247,12 +258,25 @@ class _LoanPosition:
     accrual_day: int = 0  # the router's first unpaid day of interest (scenario day)
     frozen_interest: int = 0  # the router's accrued interest from liquidation to collateral sale
     principal_lost: int = 0  # USDC units of principal the collateral sale did not recover
+    v2_hash: str | None = None  # its LoanRouterV2 terms hash, once migrated (the tapes name it so from then on)
+    v2_status: int = 0
+    v2_excess: int = 0  # USDai the V2 balance has beyond `outstanding` (only the injected faulty migration)
     shortfall: Decimal = Decimal(0)  # what the sale left unpaid, principal and interest, USD
     recovery: Decimal = Decimal(0)  # insurance claim recognised (receivable until the pool pays)
 
     @property
     def daily_interest(self) -> int:
         return self.outstanding * self.plan.rate_bps // 3_650_000
+
+    @property
+    def v2_balance(self) -> int:
+        """LoanRouterV2's balance of the loan, in USDai."""
+        return self.outstanding * SCALE + self.v2_excess if self.v2_hash else 0
+
+    @property
+    def v2_daily_interest(self) -> int:
+        """LoanRouterV2's whole-day interest: on the balance in whole millionths of a dollar, as the tapes accrue."""
+        return self.v2_balance // SCALE * self.plan.rate_bps // 3_650_000 * SCALE
 
 
 @dataclass
@@ -304,6 +328,7 @@ class _ProtocolSimulation:
         self.vault_usdc = 0  # USDC units the router paid the vault: repayments and sale proceeds (never swept)
         self.vault_interest = 0  # USDC units of loan interest in vault_usdc, on which the admin fee is charged
         self.vault_admin_fee_paid = 0  # USDC units of that admin fee paid out to the admin fee recipient
+        self.vault_usdai_income = 0  # USDai of interest and fees LoanRouterV2 paid the vault (admin fee charged)
         self.vault = _VaultBook()
         self.loans = {loan.number: _LoanPosition(loan) for loan in scenario.loans}
         self.custodian_cash = Decimal(0)  # receipts are added as they arrive on chain
@@ -327,15 +352,17 @@ class _ProtocolSimulation:
             "unbacked-mint": self._unbacked_mint, "reorged-deposit": self._reorged_deposit,
             "upgrade": self._upgrade, "unannounced-upgrade": self._upgrade,
             "bridge_out": self._bridge_out, "bridge_in": self._bridge_in,
-            "stale-prefunding": self._stale_prefunding,
+            "stale-prefunding": self._stale_prefunding, "migrate_loan": self._migrate_loan,
         }
 
     # --- the run ------------------------------------------------------------------------------------------------
 
     def run(self) -> SimulationResult:
         self.day = 1
+        faulty_migration = any(i.kind == "migrated-principal-mismatch" for i in self.injections)
         self.protocol = deploy_protocol(self.chain, self.accounts.admin, self.accounts.liquidator,
-                                        at=day_start_timestamp(self.scenario.start) + 1)
+                                        at=day_start_timestamp(self.scenario.start) + 1,
+                                        checks_migrated_principal=not faulty_migration)
         self._fund_actors()
         for day in range(1, self.scenario.days + 1):
             self.day = day
@@ -377,6 +404,9 @@ class _ProtocolSimulation:
             p.usdc.transact("approve", p.loan_router.address, MAX_UINT, sender=borrower, at=self._at(0))
         for borrower in a.borrowers:
             p.gpu_title.transact("setApprovalForAll", p.loan_router.address, True, sender=borrower, at=self._at(0))
+            # A loan migrated to LoanRouterV2 is repaid in USDai, which its borrower mints with USDC.
+            p.usdc.transact("approve", p.usdai.address, MAX_UINT, sender=borrower, at=self._at(0))
+            p.usdai.transact("approve", p.loan_router_v2.address, MAX_UINT, sender=borrower, at=self._at(0))
         # The insurance pool is a wallet of the sandbox's own, not one of anvil's accounts.
         self.chain.rpc("anvil_impersonateAccount", INSURANCE_POOL)
         self.chain.rpc("anvil_setBalance", INSURANCE_POOL, hex(10**21))
@@ -439,7 +469,7 @@ class _ProtocolSimulation:
 
     # The simulator's own state, everything a revert of the chain must take back with it.
     _BOOKS = ("ledger", "usdai_balances", "usdai_supply", "usdai_bridged", "usdai_reserve", "base_token_migrated",
-              "router_usdc", "vault_usdc", "vault_interest", "vault_admin_fee_paid", "vault",
+              "router_usdc", "vault_usdc", "vault_interest", "vault_admin_fee_paid", "vault_usdai_income", "vault",
               "loans",
               "custodian_cash", "custodian_opening_cash", "custodian_receipts", "closes", "applied", "files")
 
@@ -526,7 +556,8 @@ class _ProtocolSimulation:
 
     def _vault_admin_fee_held(self) -> int:
         """The admin fee on the loan interest the vault received that it has not paid out, in USDai units."""
-        return (self.vault_interest * SCALE * VAULT_ADMIN_FEE_BPS // 10_000) - self.vault_admin_fee_paid * SCALE
+        return ((self.vault_interest * SCALE + self.vault_usdai_income) * VAULT_ADMIN_FEE_BPS // 10_000
+                - self.vault_admin_fee_paid * SCALE)
 
     def _withdraw_admin_fee(self, action: Action) -> None:
         """The vault pays the whole dollars of its admin fee on loan interest to the admin fee recipient, swapped
@@ -688,6 +719,9 @@ class _ProtocolSimulation:
 
     def _repayment(self, action: Action, position: _LoanPosition, principal: int, prepayment: int,
                    exit_fee: int) -> None:
+        if position.v2_hash:
+            self._repayment_v2(action, position, principal + prepayment)
+            return
         p, loan = self.protocol, position.plan
         interest = position.accrued
         is_repaid = principal + prepayment == position.outstanding
@@ -719,6 +753,76 @@ class _ProtocolSimulation:
             credit("1100", token_amount(principal + prepayment, 6), loan.terms_hash),
             credit("1110", token_amount(interest, 6), loan.terms_hash),
         ])
+
+    def _migrate_loan(self, action: Action) -> None:
+        """LoanRouterV2 takes the loan over: V2 terms lending its V1 balance in USDai to the vault, with a repayment
+        fee paid to the vault. No token of value moves and the ledger posts nothing (the loan keeps its V1 identity)."""
+        p, loan = self.protocol, action.loan
+        position = self.loans[loan.number]
+        excess = MIGRATED_PRINCIPAL_EXCESS_USD * WAD if self._injected("migrated-principal-mismatch") else 0
+        balance = position.outstanding * SCALE + excess
+        terms = (loan.maturity_timestamp, loan.borrower.address, p.usdai.address, p.gpu_title.address,
+                 ((loan.maturity_date - self.today).days, self.today.day, 0), (V2_RATE_MODEL, b""),
+                 [nft.token_id for nft in loan.collateral], [(p.susdai.address, balance, loan.rate_bps)],
+                 [(FEE_KIND_REPAYMENT, p.susdai.address, V2_FEE_MODEL,
+                   eth_abi.encode(["uint256"], [V2_REPAYMENT_FEE_USD * WAD]))], [], b"")
+        encoded = "0x" + eth_abi.encode([LOAN_TERMS_V2], [terms]).hex()
+        v2_hash = "0x" + keccak(eth_abi.encode(["uint256", LOAN_TERMS_V2], [CHAIN_ID, terms])).hex()
+        receipt = p.loan_router_v2.transact("migrateLoan", _bytes32(loan.terms_hash), terms, sender=self.accounts.admin,
+                                            at=self._at(action.at))
+        receipt.expect(p.loan_router_v2.address, "LoanMigrated", loanTermsHashV1=loan.terms_hash,
+                       loanTermsHashV2=v2_hash, loanTerms=encoded)
+        position_id = int.from_bytes(keccak(eth_abi.encode(["bytes32", "uint8"], [_bytes32(v2_hash), 0])))
+        receipt.expect(p.loan_router_v2.address, "LenderPositionMinted", loanTermsHash=v2_hash,
+                       lender=p.susdai.address, trancheIndex=0, tokenId=position_id)
+        moved = {e.args["tokenId"] for e in receipt.events_named("Transfer", p.gpu_title.address)
+                 if e.args["from"] == p.loan_router.address and e.args["to"] == p.loan_router_v2.address}
+        if moved != {nft.token_id for nft in loan.collateral}:
+            raise SimulatorMismatch(f"the migration of {loan.loan_id} moved GPU titles {moved}")
+        position.v2_hash, position.v2_status, position.v2_excess = v2_hash, ACTIVE, excess
+        position.router_status = MIGRATED
+        if excess:
+            self.applied.append(AppliedInjection(
+                "migrated-principal-mismatch", self.today, entity=v2_hash, amount=Decimal(MIGRATED_PRINCIPAL_EXCESS_USD),
+                tx_hash=receipt.tx_hash, detail=f"V2 principal {token_amount(balance, 18)} against V1's "
+                                                f"{token_amount(position.outstanding, 6)}"))
+
+    def _repayment_v2(self, action: Action, position: _LoanPosition, principal: int) -> None:
+        """A repayment of a migrated loan, in USDai: the borrower mints it with USDC, then LoanRouterV2 pays the
+        principal and interest to the vault and the terms' repayment fee to the vault too (FeePaid). USDai coming
+        back to the protocol settles on 2000; the fee is the protocol's income (loan_fee_received)."""
+        p, loan, borrower = self.protocol, position.plan, position.plan.borrower.address
+        principal_wad, interest_wad, fee_wad = principal * SCALE, position.accrued * SCALE, V2_REPAYMENT_FEE_USD * WAD
+        owed = principal_wad + interest_wad + fee_wad
+        self._deposit(Action("deposit", action.at, actor=borrower, token="usdc", amount=owed // SCALE))
+        is_repaid = principal_wad == position.v2_balance
+        receipt = p.loan_router_v2.transact("repay", _bytes32(position.v2_hash), principal_wad, interest_wad,
+                                            sender=borrower, at=self._at(action.at))
+        receipt.expect(p.loan_router_v2.address, "LoanRepaid", loanTermsHash=position.v2_hash, borrower=borrower,
+                       principal=principal_wad, interest=interest_wad, prepayment=0, fees=fee_wad, isRepaid=is_repaid)
+        receipt.expect(p.loan_router_v2.address, "LenderRepaid", loanTermsHash=position.v2_hash,
+                       lender=p.susdai.address, trancheIndex=0, principal=principal_wad, interest=interest_wad,
+                       prepay=0)
+        receipt.expect(p.loan_router_v2.address, "FeePaid", loanTermsHash=position.v2_hash, kind=FEE_KIND_REPAYMENT,
+                       recipient=p.susdai.address, feeModel=V2_FEE_MODEL, amount=fee_wad)
+        receipt.expect(p.usdai.address, "Transfer", **{"from": p.loan_router_v2.address, "to": p.susdai.address,
+                                                       "value": principal_wad + interest_wad})
+        receipt.expect(p.usdai.address, "Transfer", **{"from": borrower, "to": p.susdai.address, "value": fee_wad})
+        self._move_usdai(borrower, p.susdai.address, owed)
+        if is_repaid:
+            position.v2_status = REPAID
+        position.outstanding -= principal
+        interest = position.accrued
+        position.accrued = 0
+        position.accrual_day = self.day
+        self.vault_usdai_income += interest_wad + fee_wad
+        self.ledger.post("loan_repaid", [
+            debit("2000", token_amount(principal_wad + interest_wad, 18)),
+            credit("1100", token_amount(principal, 6), loan.terms_hash),
+            credit("1110", token_amount(interest, 6), loan.terms_hash),
+        ])
+        self.ledger.post("loan_fee_received", [debit("2000", Decimal(V2_REPAYMENT_FEE_USD)),
+                                               credit("4020", Decimal(V2_REPAYMENT_FEE_USD))])
 
     def _liquidate(self, action: Action) -> None:
         p, loan = self.protocol, action.loan
@@ -1046,8 +1150,10 @@ class _ProtocolSimulation:
                 usd = token_amount(daily, 6)
                 self.ledger.post("interest_accrual", [debit("1110", usd, loan.terms_hash), credit("4000", usd)])
             tapes[loan.lender_id].append(LoanTapeRow(
-                as_of_date=self.today, lender_id=loan.lender_id, loan_id=loan.loan_id, loan_terms_hash=loan.terms_hash,
-                borrower_id=loan.borrower.borrower_id, borrower_name=loan.borrower.name, currency="USDC",
+                # A migrated loan is known by its V2 terms from the day of the migration, lent in USDai.
+                as_of_date=self.today, lender_id=loan.lender_id, loan_id=loan.loan_id,
+                loan_terms_hash=position.v2_hash or loan.terms_hash, borrower_id=loan.borrower.borrower_id,
+                borrower_name=loan.borrower.name, currency="USDai" if position.v2_hash else "USDC",
                 original_principal=token_amount(loan.principal, 6),
                 principal_outstanding=token_amount(position.outstanding, 6),
                 accrued_interest=token_amount(position.accrued, 6), daily_interest=token_amount(daily, 6),
@@ -1065,11 +1171,13 @@ class _ProtocolSimulation:
         interest, the reserves at the custodian with their reported yield, less 10% of the interest and yield."""
         vault = self.vault
         accrued = sum(self._router_accrued(position) for position in self.loans.values()) if optimistic else 0
+        accrued_v2 = sum(self._router_v2_accrued(position) for position in self.loans.values()) if optimistic else 0
+        principal_v2 = sum(position.v2_balance for position in self.loans.values() if position.v2_status == ACTIVE)
         fee_bps, bps = VAULT_ADMIN_FEE_BPS, 10_000
         assets = (self.usdai_balances[self.protocol.susdai.address] - vault.claimable_balance
                   + self.usdai_balances[self._timelock]
-                  + (self.vault_usdc + self._router_principal() + accrued) * SCALE
-                  - self._vault_admin_fee_held() - accrued * SCALE * fee_bps // bps
+                  + (self.vault_usdc + self._router_principal() + accrued) * SCALE + principal_v2 + accrued_v2
+                  - self._vault_admin_fee_held() - (accrued * SCALE + accrued_v2) * fee_bps // bps
                   + vault.custodian_principal + vault.custodian_yield - vault.custodian_yield * fee_bps // bps)
         return max(assets, 0)
 
@@ -1084,6 +1192,12 @@ class _ProtocolSimulation:
         if position.router_status != ACTIVE:
             return 0
         return position.daily_interest * (self.day - position.accrual_day + 1)
+
+    def _router_v2_accrued(self, position: _LoanPosition) -> int:
+        """LoanRouterV2's whole-day accrual of a migrated loan, from the first day V1 left unpaid."""
+        if position.v2_status != ACTIVE:
+            return 0
+        return position.v2_daily_interest * (self.day - position.accrual_day + 1)
 
     def _usd_to_wad(self, usd: Decimal) -> int:
         wad = usd.scaleb(18)
@@ -1225,7 +1339,8 @@ class _ProtocolSimulation:
         """The chain at the day's last block, and the ground-truth ledger, agree with the simulator's books."""
         p, vault = self.protocol, self.vault
         nav = self.vault_assets()
-        protocol_usdai = sum(self.usdai_balances[c.address] for c in (p.usdai, p.susdai, p.loan_router))
+        protocol_usdai = sum(self.usdai_balances[c.address] for c in (p.usdai, p.susdai, p.loan_router,
+                                                                      p.loan_router_v2))
         usd6, usd18 = (lambda raw: token_amount(raw, 6)), (lambda raw: token_amount(raw, 18))
         expected = {
             ("USDai.totalSupply", p.usdai.call("totalSupply", block=block)): self.usdai_supply,
@@ -1263,7 +1378,15 @@ class _ProtocolSimulation:
                 continue
             status, _, _, scaled = p.loan_router.call("loanState", _bytes32(loan.terms_hash), block=block)
             expected[(f"loanState({loan.loan_id}).status", status)] = position.router_status
-            expected[(f"loanState({loan.loan_id}).scaledBalance", scaled)] = position.outstanding * SCALE
+            expected[(f"loanState({loan.loan_id}).scaledBalance", scaled)] = \
+                0 if position.router_status == MIGRATED else position.outstanding * SCALE
+            if position.v2_hash:
+                status, _, _, scaled = p.loan_router_v2.call("loanState", _bytes32(position.v2_hash), block=block)
+                expected[(f"V2 loanState({loan.loan_id}).status", status)] = position.v2_status
+                expected[(f"V2 loanState({loan.loan_id}).scaledBalance", scaled)] = position.v2_balance
+                expected[(f"V2 accruedInterest({loan.loan_id})",
+                          p.loan_router_v2.call("accruedInterest", _bytes32(position.v2_hash), block=block))] = \
+                    self._router_v2_accrued(position)
             expected[(f"ledger 1100 {loan.loan_id}", self.ledger.balance("1100", loan.terms_hash))] = \
                 usd6(position.outstanding)
             expected[(f"ledger 1110 {loan.loan_id}", self.ledger.balance("1110", loan.terms_hash))] = \

@@ -63,7 +63,8 @@ LOAN_TAPE_COLUMNS = (
 )
 INSURANCE_COLUMNS = ("insurance_cover_ratio", "insurance_waiting_period_days")
 LOAN_STATUSES = ("current", "delinquent", "default", "repaid", "liquidated")
-LOAN_CURRENCIES = ("USDC",)
+# Both are dollars at par: the V1 router lends USDC, LoanRouterV2 (a migrated loan among them) USDai.
+LOAN_CURRENCIES = ("USDC", "USDai")
 _USD_COLUMNS = ("original_principal", "principal_outstanding", "accrued_interest", "daily_interest")
 _DATE_COLUMNS = ("as_of_date", "origination_date", "maturity_date")
 _OPTIONAL_VALUES = ("borrower_name", "collateral", *INSURANCE_COLUMNS)

@@ -46,6 +46,8 @@ contract LoanRouter {
     uint8 public constant REPAID = 2;
     uint8 public constant LIQUIDATED = 3;
     uint8 public constant COLLATERAL_LIQUIDATED = 4;
+    /// @dev The status LoanRouterV2 v1.0 expects of a V1 loan it has migrated (its ILoanRouterV1 declares it).
+    uint8 public constant MIGRATED = 5;
     uint256 public constant LIQUIDATION_FEE_BPS = 300;
 
     struct Loan {
@@ -72,6 +74,9 @@ contract LoanRouter {
     DepositTimelock public immutable depositTimelock;
     /// @notice Receives the origination, exit and liquidation fees and a sale's surplus (outside the protocol).
     address public immutable feeRecipient;
+
+    /// @notice The router that may take a loan over (`migrateOut`): LoanRouterV2, set once by the admin.
+    address public migrator;
 
     mapping(bytes32 => Loan) private _loans;
     bytes32[] private _loanTermsHashes;
@@ -120,6 +125,7 @@ contract LoanRouter {
     error DeadlineNotPassed(uint64 repaymentDeadline);
     error PrefundingMismatch(uint256 deposited, uint256 principal);
     error NotPrefunded(bytes32 loanTermsHash);
+    error NotMigrator(address caller);
 
     modifier onlyAdmin() {
         if (msg.sender != admin) revert NotAdmin(msg.sender);
@@ -142,6 +148,11 @@ contract LoanRouter {
         feeRecipient = feeRecipient_;
         admin = msg.sender;
         lenderPosition = new LenderPosition();
+    }
+
+    function setMigrator(address migrator_) external onlyAdmin {
+        if (migrator != address(0)) revert NotAdmin(msg.sender);
+        migrator = migrator_;
     }
 
     function lenderPositionTokenId(bytes32 loanTermsHash) public pure returns (uint256) {
@@ -167,6 +178,12 @@ contract LoanRouter {
         for (uint256 i = 0; i < _loanTermsHashes.length; i++) {
             accruedInterest += _accrued(_loans[_loanTermsHashes[i]]);
         }
+    }
+
+    /// @notice The first day (days since 1970-01-01) whose interest the loan has not paid: a migration back-dates the
+    /// new loan to it, so the interest in progress carries over.
+    function accrualDay(bytes32 loanTermsHash) external view returns (uint64) {
+        return _loans[loanTermsHash].accrualDay;
     }
 
     /// @notice Interest accrued and unpaid on one loan, in currency units.
@@ -293,6 +310,18 @@ contract LoanRouter {
         emit LoanCollateralLiquidated(
             loanTermsHash, principalRecovered + interestRecovered, liquidationFee, surplus
         );
+    }
+
+    /// @notice The migrator takes the loan over: its collateral goes to the migrator, and the loan leaves this
+    /// router's book (status Migrated, no balance). No token of the loan's currency moves.
+    function migrateOut(bytes32 loanTermsHash) external {
+        if (msg.sender != migrator) revert NotMigrator(msg.sender);
+        Loan storage loan = _loans[loanTermsHash];
+        if (loan.status != ACTIVE) revert WrongStatus(loanTermsHash, loan.status);
+        outstandingPrincipal -= loan.outstandingPrincipal;
+        loan.outstandingPrincipal = 0;
+        loan.status = MIGRATED;
+        _releaseCollateral(loan, msg.sender);
     }
 
     function _payLender(address lender, uint256 amount) private {

@@ -51,6 +51,8 @@ contract StakedUSDai is ERC20Token {
 
     StakedAsset public immutable usdai;
     LoanBook public immutable loanRouter;
+    /// @notice LoanRouterV2, whose loans are in USDai (set once by the admin when the vault moves to it).
+    LoanBook public loanRouterV2;
     DepositTimelock public immutable depositTimelock;
     address public immutable admin;
 
@@ -68,6 +70,8 @@ contract StakedUSDai is ERC20Token {
     uint256 public currencyReceived;
     /// @notice The loan interest received to date, on which the admin fee is charged.
     uint256 public interestReceived;
+    /// @notice The interest and fees LoanRouterV2 has paid the vault in USDai, on which the admin fee is charged too.
+    uint256 public usdaiIncomeReceived;
     /// @notice The admin fee on loan interest paid out to the admin fee recipient so far, in loan currency.
     uint256 public adminFeePaid;
     /// @notice Receives the admin fee on loan interest, swapped into USDai (outside the protocol).
@@ -131,6 +135,11 @@ contract StakedUSDai is ERC20Token {
         emit Blacklisted(account, blacklisted);
     }
 
+    function setLoanRouterV2(LoanBook loanRouterV2_) external onlyAdmin {
+        if (address(loanRouterV2) != address(0)) revert NotAdmin(msg.sender);
+        loanRouterV2 = loanRouterV2_;
+    }
+
     function _checkTransfer(address from, address to) internal view override {
         if (isBlacklisted[from]) revert BlacklistedAccount(from);
         if (isBlacklisted[to]) revert BlacklistedAccount(to);
@@ -149,13 +158,20 @@ contract StakedUSDai is ERC20Token {
     function _assets(bool withAccrued) private view returns (uint256) {
         uint256 principal = loanRouter.outstandingPrincipal();
         uint256 accrued = withAccrued ? loanRouter.totalAccruedInterest() : 0;
+        (uint256 principalV2, uint256 accruedV2) = _loansV2(withAccrued);
         // The timelock holds only this vault's pre-fundings.
         int256 assets = int256(usdai.balanceOf(address(this))) - int256(claimableBalance)
             + int256(usdai.balanceOf(address(depositTimelock)))
-            + int256((currencyReceived + principal + accrued) * CURRENCY_SCALE)
-            - int256(_adminFeeHeld() + accrued * CURRENCY_SCALE * ADMIN_FEE_BPS / BPS)
+            + int256((currencyReceived + principal + accrued) * CURRENCY_SCALE) + int256(principalV2 + accruedV2)
+            - int256(_adminFeeHeld() + (accrued * CURRENCY_SCALE + accruedV2) * ADMIN_FEE_BPS / BPS)
             + int256(custodianPrincipal) + custodianYield - custodianYield * int256(ADMIN_FEE_BPS) / int256(BPS);
         return assets > 0 ? uint256(assets) : 0;
+    }
+
+    /// @dev LoanRouterV2's principal outstanding and (when asked) accrued interest, in USDai.
+    function _loansV2(bool withAccrued) private view returns (uint256 principal, uint256 accrued) {
+        if (address(loanRouterV2) == address(0)) return (0, 0);
+        return (loanRouterV2.outstandingPrincipal(), withAccrued ? loanRouterV2.totalAccruedInterest() : 0);
     }
 
     /// @notice Shares in holders' hands plus pending redemption shares (held by the vault until serviced).
@@ -194,13 +210,24 @@ contract StakedUSDai is ERC20Token {
         returns (uint256 repayments, uint256 outstandingPrincipal, uint256 accruedInterest)
     {
         repayments = currencyReceived * CURRENCY_SCALE - _adminFeeHeld();
-        return (repayments, loanRouter.outstandingPrincipal() * CURRENCY_SCALE,
-                loanRouter.totalAccruedInterest() * CURRENCY_SCALE);
+        (uint256 principalV2, uint256 accruedV2) = _loansV2(true);
+        return (repayments, loanRouter.outstandingPrincipal() * CURRENCY_SCALE + principalV2,
+                loanRouter.totalAccruedInterest() * CURRENCY_SCALE + accruedV2);
     }
 
-    /// @notice The router has paid the vault a repayment's principal and interest.
+    /// @notice A router has paid the vault a repayment's principal and interest: V1's in its currency, V2's in USDai.
     function onLoanRepayment(bytes32, uint256 principal, uint256 interest) external {
-        _received(principal, interest);
+        if (msg.sender == address(loanRouterV2) && msg.sender != address(0)) {
+            usdaiIncomeReceived += interest;
+        } else {
+            _received(principal, interest);
+        }
+    }
+
+    /// @notice LoanRouterV2 has paid the vault a fee its loan terms name the vault the recipient of, in USDai.
+    function onLoanFeePaid(bytes32, uint256 fee) external {
+        if (msg.sender != address(loanRouterV2) || msg.sender == address(0)) revert NotLoanRouter(msg.sender);
+        usdaiIncomeReceived += fee;
     }
 
     /// @notice The router has paid the vault what a collateral sale recovered of principal and interest.
@@ -233,9 +260,10 @@ contract StakedUSDai is ERC20Token {
         return usdai.deposit(currency, amount, amount * CURRENCY_SCALE, recipient);
     }
 
-    /// @dev The admin fee on the loan interest received that the vault still holds, in USDai units.
+    /// @dev The admin fee on the loan interest (and V2 fees) received that the vault still holds, in USDai units.
     function _adminFeeHeld() private view returns (uint256) {
-        return interestReceived * CURRENCY_SCALE * ADMIN_FEE_BPS / BPS - adminFeePaid * CURRENCY_SCALE;
+        return (interestReceived * CURRENCY_SCALE + usdaiIncomeReceived) * ADMIN_FEE_BPS / BPS
+            - adminFeePaid * CURRENCY_SCALE;
     }
 
     function _received(uint256 principal, uint256 interest) private {
