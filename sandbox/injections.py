@@ -45,6 +45,8 @@ INJECTION_KINDS: dict[str, InjectionKind] = {
         InjectionKind("unannounced-upgrade", "USDai's proxy is upgraded to code nobody announced, on the day attested"),
         InjectionKind("stale-prefunding", "the vault pre-funds a loan through the timelock that is neither "
                                           "originated nor cancelled past its expiration"),
+        InjectionKind("migrated-principal-mismatch", "LoanRouterV2 migrates a loan with more principal than its V1 "
+                                                     "balance (a router built without v1.0's principal check)"),
     )
 }
 

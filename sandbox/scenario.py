@@ -104,7 +104,7 @@ PREFUNDING_EXPIRES_AT = 12 * 3600
 # Runs this long see USDai's proxy upgraded to this implementation once (a month holds a release).
 UPGRADE_AFTER_DAYS = 10
 RELEASED_IMPLEMENTATION = "0x5da1000000000000000000000000000000000105"
-# Runs of UPGRADE_AFTER_DAYS or more migrate this performing loan from the V1 router to LoanRouterV2 (its currency
+# Runs long enough for a loan's lifecycle migrate this performing loan from the V1 router to LoanRouterV2 (its currency
 # becomes USDai) at this fraction of the window; its V2 terms charge this repayment fee, in whole USDai, paid to the
 # vault (FeePaid).
 MIGRATED_LOAN_NUMBER = 1
@@ -381,7 +381,7 @@ def _plan_loans(rng: random.Random, days: int, start: date, accounts: Accounts,
         )
         if number == PREFUNDED_LOAN_NUMBER:
             loan["prefunded"] = True
-        if number == MIGRATED_LOAN_NUMBER and fate == "performing" and days >= UPGRADE_AFTER_DAYS:
+        if number == MIGRATED_LOAN_NUMBER and fate == "performing" and planner.lifecycle:
             loan["migration_day"] = planner.at(MIGRATION_AT, lo=origination_day + 1)
         if number % 3 != 0 or fate == "defaulted":
             loan.update(insurance_cover_ratio=INSURANCE_COVER_RATIO,

@@ -215,6 +215,7 @@ def injectable_days(scenario: Scenario, kind: str) -> list[date]:
         "unbacked-mint": lambda day: True,
         "unannounced-upgrade": lambda day: True,
         "stale-prefunding": lambda day: True,
+        "migrated-principal-mismatch": lambda day: any(loan.migration_day == day for loan in scenario.loans),
         "reorg": lambda day: True,
         "orphan-tape-loan": lambda day: has_tape_rows(day, TAMPERED_LENDER),
         "duplicate-tape-row": lambda day: has_tape_rows(day, TAMPERED_LENDER),
@@ -784,8 +785,8 @@ class _ProtocolSimulation:
         if excess:
             self.applied.append(AppliedInjection(
                 "migrated-principal-mismatch", self.today, entity=v2_hash, amount=Decimal(MIGRATED_PRINCIPAL_EXCESS_USD),
-                tx_hash=receipt.tx_hash, detail=f"V2 principal {token_amount(balance, 18)} against V1's "
-                                                f"{token_amount(position.outstanding, 6)}"))
+                tx_hash=receipt.tx_hash, detail=f"V2 principal {token_amount(balance, 18):,f} USDai against V1's "
+                                                f"{token_amount(position.outstanding, 6):,f}"))
 
     def _repayment_v2(self, action: Action, position: _LoanPosition, principal: int) -> None:
         """A repayment of a migrated loan, in USDai: the borrower mints it with USDC, then LoanRouterV2 pays the
@@ -799,7 +800,7 @@ class _ProtocolSimulation:
         receipt = p.loan_router_v2.transact("repay", _bytes32(position.v2_hash), principal_wad, interest_wad,
                                             sender=borrower, at=self._at(action.at))
         receipt.expect(p.loan_router_v2.address, "LoanRepaid", loanTermsHash=position.v2_hash, borrower=borrower,
-                       principal=principal_wad, interest=interest_wad, prepayment=0, fees=fee_wad, isRepaid=is_repaid)
+                       principal=principal_wad, interest=interest_wad, prepayment=0, exitFee=fee_wad, isRepaid=is_repaid)
         receipt.expect(p.loan_router_v2.address, "LenderRepaid", loanTermsHash=position.v2_hash,
                        lender=p.susdai.address, trancheIndex=0, principal=principal_wad, interest=interest_wad,
                        prepay=0)
@@ -1165,14 +1166,17 @@ class _ProtocolSimulation:
             ))
         return {lender: sorted(rows, key=lambda r: r.loan_id) for lender, rows in tapes.items()}
 
-    def vault_assets(self, optimistic: bool = True) -> int:
+    def vault_assets(self, optimistic: bool = True, with_migration_fault: bool = True) -> int:
         """sUSDai's totalAssets() (or, without accrued interest, conservativeAssets()) as the contract values itself
         now: its USDai less what serviced redemptions are owed, the currency the router paid it, principal and accrued
-        interest, the reserves at the custodian with their reported yield, less 10% of the interest and yield."""
+        interest, the reserves at the custodian with their reported yield, less 10% of the interest and yield.
+        Without `with_migration_fault`, as a faultless migration would have left it (the ledger's view)."""
         vault = self.vault
         accrued = sum(self._router_accrued(position) for position in self.loans.values()) if optimistic else 0
-        accrued_v2 = sum(self._router_v2_accrued(position) for position in self.loans.values()) if optimistic else 0
-        principal_v2 = sum(position.v2_balance for position in self.loans.values() if position.v2_status == ACTIVE)
+        positions = [position if with_migration_fault else replace(position, v2_excess=0)
+                     for position in self.loans.values()]
+        accrued_v2 = sum(self._router_v2_accrued(position) for position in positions) if optimistic else 0
+        principal_v2 = sum(position.v2_balance for position in positions if position.v2_status == ACTIVE)
         fee_bps, bps = VAULT_ADMIN_FEE_BPS, 10_000
         assets = (self.usdai_balances[self.protocol.susdai.address] - vault.claimable_balance
                   + self.usdai_balances[self._timelock]
@@ -1244,7 +1248,9 @@ class _ProtocolSimulation:
     def _gpu_feeds_day(self) -> list[GpuFeed]:
         """The day's GPU feeds; with gpu-dark, one collateral GPU of a current loan reports nothing all day."""
         feeds = self.scenario.gpu_feeds(self.day, self.scrape_interval_s)
-        self._tampered_loans = set()
+        # The tapes of a loan migrated with a faulty principal are left alone: its answer is R5 on its principal.
+        self._tampered_loans = {h for position in self.loans.values() if position.v2_excess
+                                for h in (position.plan.terms_hash, position.v2_hash)}
         if not self._injected("gpu-dark"):
             return feeds
         reporting = {feed.serial for feed in feeds}
@@ -1339,6 +1345,8 @@ class _ProtocolSimulation:
         """The chain at the day's last block, and the ground-truth ledger, agree with the simulator's books."""
         p, vault = self.protocol, self.vault
         nav = self.vault_assets()
+        # A faulty migration's extra principal is on chain only: the ledger (as the ground truth) never books it.
+        ledger_nav = self.vault_assets(with_migration_fault=False)
         protocol_usdai = sum(self.usdai_balances[c.address] for c in (p.usdai, p.susdai, p.loan_router,
                                                                       p.loan_router_v2))
         usd6, usd18 = (lambda raw: token_amount(raw, 6)), (lambda raw: token_amount(raw, 18))
@@ -1366,7 +1374,8 @@ class _ProtocolSimulation:
             # R6's identity: the vault's NAV is the holders' claim plus the losses the ledger has recognised ahead
             # of the chain (the allowance) less the claims the pool has not paid yet.
             ("ledger 2100 + allowance - insurance receivable",
-             -self.ledger.balance("2100") - self.ledger.balance("1190") - self.ledger.balance("1150")): usd18(nav),
+             -self.ledger.balance("2100") - self.ledger.balance("1190") - self.ledger.balance("1150")):
+                usd18(ledger_nav),
             ("ledger 2110", -self.ledger.balance("2110")): usd18(vault.claimable_balance),
             ("USDai.balanceOf(timelock)", p.usdai.call("balanceOf", self._timelock, block=block)):
                 self.usdai_balances[self._timelock],
@@ -1411,6 +1420,10 @@ class _ProtocolSimulation:
             "confirmations": CONFIRMATIONS, "scrape_interval_s": self.scrape_interval_s,
             "address_book": [entry.as_json() for entry in address_book],
             "injections": [injection.as_json() for injection in self.applied],
+            # The loans LoanRouterV2 took over so far: the tapes name each by its V2 hash from that day on.
+            "loan_migrations": [{"loan_id": p.plan.loan_id, "loan_terms_hash": p.plan.terms_hash,
+                                 "new_loan_terms_hash": p.v2_hash, "date": self.scenario.date_of(p.plan.migration_day)
+                                 .isoformat()} for p in self.loans.values() if p.v2_hash],
         }
         deployment_path = self.home / "sandbox" / "deployment.json"
         write_atomically(deployment_path, (json.dumps(deployment, indent=2, sort_keys=True) + "\n").encode())

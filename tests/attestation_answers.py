@@ -381,11 +381,15 @@ def as_the_files_tell_it(truth: DayTruth, previous: DayTruth, interest_not_on_ta
 def day_truth(home: Path, day: date) -> DayTruth:
     balances, subs = _ground_truth(home)
     deployment = json.loads((home / "sandbox" / "deployment.json").read_text())
+    # A migrated loan keeps its first hash in the ground truth; its tape rows name it by its V2 hash.
+    first_hash = {m["new_loan_terms_hash"].lower(): m["loan_terms_hash"].lower()
+                  for m in deployment.get("loan_migrations", [])}
+    tape = {first_hash.get(terms_hash, terms_hash): loan for terms_hash, loan in _tape(home, day).items()}
     return DayTruth(
         day=day, balances=balances[day.isoformat()], sub_balances=subs.get(day.isoformat(), {}),
         chain=_chain_state(home, day),
         roles={entry["address"].lower(): entry for entry in deployment["address_book"]},
-        statement_cash=_statement_cash(home, day), holdings=_holdings(home, day), tape=_tape(home, day))
+        statement_cash=_statement_cash(home, day), holdings=_holdings(home, day), tape=tape)
 
 
 def _standing(buffer: Decimal) -> str:

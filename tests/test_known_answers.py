@@ -25,7 +25,7 @@ REPORTED_DAYS = 6
 INJECTIONS = [
     "unannounced-upgrade@1", "orphan-tape-loan@2", "schema-drift@2", "missing-statement@3", "loan-missing-from-tape@3", "tbill-shortfall@4",
     "gpu-dark@4", "loan-principal-mismatch@5", "status-mismatch@5", "duplicate-tape-row@6", "unbacked-mint@6",
-    "stale-prefunding@4",
+    "stale-prefunding@4", "migrated-principal-mismatch@4",
 ]
 
 
@@ -84,6 +84,25 @@ def _unbacked_mint_answers(home, day: date, amount: Decimal) -> set[tuple]:
             ("H1", day, "usdai:daily_rise", "warn", rise)}
 
 
+def _faulty_migration_answers(home, day: date, v2_hash: str, amount: Decimal) -> set[tuple]:
+    """R5 by the principal the V2 router gave the loan beyond its V1 balance, every day from the migration (the tape
+    keeps the true principal); R6 warns by what that principal and its interest add to sUSDai.totalAssets() on chain
+    over the ledger's value of the vault, as the ground truth (which never books the excess) gives it."""
+    last = START + timedelta(days=REPORTED_DAYS - 1)
+    days = [day + timedelta(days=n) for n in range((last - day).days + 1)]
+    truth = _ground_truth_balances(home)
+    with duckdb.connect(str(DataHome(home).warehouse), read_only=True) as con:
+        onchain_nav = {d: Decimal(v).scaleb(-18) for d, v in con.execute(
+            """select partition_date, value from main.stg_chain_state
+               where contract_role = 'susdai' and method = 'totalAssets'""").fetchall()}
+    answers = {("R5", d, f"loan:{v2_hash}:principal", "blocker", amount) for d in days}
+    for d in days:
+        ledger_nav = -sum(truth[(d.isoformat(), account)] for account in ("2100", "1190", "1150"))
+        assert amount < onchain_nav[d] - ledger_nav < amount * Decimal("1.01")
+        answers.add(("R6", d, "susdai:total_assets", "warn", onchain_nav[d] - ledger_nav))
+    return answers
+
+
 def _expected(home, injections) -> dict[str, set[tuple]]:
     """Each injection's exceptions: (check, date, entity, severity, difference)."""
     day = {kind: date.fromisoformat(i["date"]) for kind, i in injections.items()}
@@ -116,7 +135,10 @@ def _expected(home, injections) -> dict[str, set[tuple]]:
               amount["stale-prefunding"]) for n in range((last - day["stale-prefunding"]).days + 1)}
     return {kind: {answer} for kind, answer in one.items()} | {
         "unbacked-mint": _unbacked_mint_answers(home, day["unbacked-mint"], amount["unbacked-mint"]),
-        "stale-prefunding": stale}
+        "stale-prefunding": stale,
+        "migrated-principal-mismatch": _faulty_migration_answers(
+            home, day["migrated-principal-mismatch"], entity["migrated-principal-mismatch"],
+            amount["migrated-principal-mismatch"])}
 
 
 def _normalised(exception):

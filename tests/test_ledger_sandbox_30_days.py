@@ -8,6 +8,7 @@ queued, serviced in two rounds and claimed, T-bills bought, marked, matured and 
 from __future__ import annotations
 
 import csv
+import json
 from collections import defaultdict
 from datetime import date, timedelta
 from decimal import Decimal
@@ -21,7 +22,7 @@ from eth_utils import to_checksum_address
 from orchestration.pipeline import run_demo
 from foundation.home import DataHome
 from sandbox.ground_truth import CHART_OF_ACCOUNTS
-from sandbox.scenario import BRIDGED_BACK_USD, BRIDGED_OUT_USD, RELEASED_IMPLEMENTATION
+from sandbox.scenario import BRIDGED_BACK_USD, BRIDGED_OUT_USD, RELEASED_IMPLEMENTATION, V2_REPAYMENT_FEE_USD
 
 START = date(2026, 1, 1)
 DAYS = 30
@@ -206,3 +207,34 @@ def test_the_reserve_moves_from_wm_to_pyusd_at_the_release_and_coverage_never_di
     assert query(sandbox_home, """select count(*), count(*) filter (where within_tolerance)
                                   from main.r2_supply_backed_on_chain where entity_key = 'usdai:public_backing_rule'""") \
         == [(DAYS, DAYS)]
+
+
+def test_a_loan_migrated_to_loan_router_v2_keeps_its_identity_and_its_v2_fees_are_income(sandbox_home):
+    """docs/ledger.md, "A loan renamed": LoanRouterV2 takes A-0001 over on the run's migration day; the tapes name it
+    by its V2 hash from then, R5 reads it on the V2 router (V1 says Migrated) and holds, and its USDai repayments post
+    on 2000 against the loan's first hash, each with the V2 terms' 25 USDai repayment fee as the vault's income."""
+    deployment = json.loads((sandbox_home / "sandbox" / "deployment.json").read_text())
+    (migration,) = deployment["loan_migrations"]
+    v1, v2 = migration["loan_terms_hash"].lower(), migration["new_loan_terms_hash"].lower()
+    migrated_on = date.fromisoformat(migration["date"])
+    assert query(sandbox_home, "select loan_terms_hash, identity_hash, partition_date from main.loan_identities") == [
+        (v2, v1, migrated_on)]
+    states = query(sandbox_home, f"""select interface, status, count(*) from main.loan_router_states
+                                     where partition_date = '{LAST}' and loan_terms_hash in ('{v1}', '{v2}')
+                                     group by all order by 1""")
+    assert states == [("LoanRouterV1", "Migrated", 1), ("LoanRouterV2", "Active", 1)]
+    assert query(sandbox_home, f"""select count(*), count(*) filter (where within_tolerance)
+                                   from main.r5_loans_match_tapes where entity_key like 'loan:{v2}:%'""") == [
+        (2 * ((LAST - migrated_on).days + 1), 2 * ((LAST - migrated_on).days + 1))]
+    repaid = query(sandbox_home, f"""select partition_date, account_code, lower(sub_account), sign(debit - credit)
+                                     from main.journal_lines where rule_id = 'loan_repaid' and partition_date >=
+                                     '{migrated_on}' and source_key in (select source_key from main.journal_lines
+                                     where lower(sub_account) = '{v1}') order by all""")
+    days = sorted({day for day, *_ in repaid})
+    assert days and all(day > migrated_on for day in days)
+    assert {(account, sub, sign) for _, account, sub, sign in repaid} == {("2000", "", 1), ("1100", v1, -1),
+                                                                         ("1110", v1, -1)}
+    fees = query(sandbox_home, """select partition_date, sum(credit) from main.journal_lines
+                                  where rule_id = 'loan_fee_received' and account_code = '4020' group by all
+                                  order by all""")
+    assert fees == [(day, Decimal(V2_REPAYMENT_FEE_USD)) for day in days]

@@ -32,11 +32,14 @@ EVENT_TEXTS = {
     "LoanOriginated(bytes32 indexed loanTermsHash, address indexed borrower, address indexed currencyToken, "
     "uint256 principal, uint256 originationFee)": ("LoanRouter",),
     "LenderPositionMinted(bytes32 indexed loanTermsHash, address indexed lender, uint8 indexed trancheIndex, "
-    "uint256 tokenId)": ("LoanRouter",),
+    "uint256 tokenId)": ("LoanRouter", "LoanRouterV2"),
     "LenderRepaid(bytes32 indexed loanTermsHash, address indexed lender, uint8 indexed trancheIndex, "
-    "uint256 principal, uint256 interest, uint256 prepay)": ("LoanRouter",),
+    "uint256 principal, uint256 interest, uint256 prepay)": ("LoanRouter", "LoanRouterV2"),
     "LoanRepaid(bytes32 indexed loanTermsHash, address indexed borrower, uint256 principal, uint256 interest, "
-    "uint256 prepayment, uint256 exitFee, bool isRepaid)": ("LoanRouter",),
+    "uint256 prepayment, uint256 exitFee, bool isRepaid)": ("LoanRouter", "LoanRouterV2"),
+    "FeePaid(bytes32 indexed loanTermsHash, uint8 indexed kind, address indexed recipient, address feeModel, "
+    "uint256 amount)": ("LoanRouterV2",),
+    "LoanMigrated(bytes32 indexed loanTermsHashV1, bytes32 indexed loanTermsHashV2, bytes loanTerms)": ("LoanRouterV2",),
     "LoanLiquidated(bytes32 indexed loanTermsHash)": ("LoanRouter",),
     "LenderLiquidationRepaid(bytes32 indexed loanTermsHash, address indexed lender, uint8 indexed trancheIndex, "
     "uint256 principal, uint256 interest)": ("LoanRouter",),
@@ -73,6 +76,9 @@ VIEWS = {
         [], [("repayments", "uint256"), ("outstandingPrincipal", "uint256"), ("accruedInterest", "uint256")]),
     ("LoanRouter", "loanState"): (
         ["bytes32"], [("status", "uint8"), ("maturity", "uint64"), ("repaymentDeadline", "uint64"),
+                      ("scaledBalance", "uint256")]),
+    ("LoanRouterV2", "loanState"): (
+        ["bytes32"], [("status", "uint8"), ("repaymentCount", "uint16"), ("originationTimestamp", "uint64"),
                       ("scaledBalance", "uint256")]),
 }
 
@@ -336,3 +342,58 @@ def test_a_pre_funding_is_the_routers_until_its_expiration_and_the_vaults_after(
                    usdaiAmount=300 * 10**18)
     assert p.usdai.call("balanceOf", p.susdai.address) == vault_usdai
     assert p.usdai.call("balanceOf", p.deposit_timelock.address) == 0
+
+
+def test_a_migration_holds_the_v2_principal_to_the_v1_balance_and_moves_no_money(deployed):
+    """LoanRouterV2 v1.0's migrateLoan: the V2 principal must be the V1 scaled balance (InvalidLoanTerms otherwise);
+    the V1 loan is left Migrated with no balance, its collateral goes to V2, the vault's NAV is unchanged; a V2
+    repayment in USDai pays principal and interest to the vault, and the repayment fee to the vault as FeePaid."""
+    from sandbox.simulator import FEE_KIND_REPAYMENT, LOAN_TERMS_V2, V2_FEE_MODEL, V2_RATE_MODEL
+    import eth_abi
+
+    chain, p, (admin, user, *_rest) = deployed
+    borrower = _rest[3]
+    terms_hash = keccak(text="a loan migrated to LoanRouterV2")
+    p.gpu_title.transact("mint", borrower, 20, sender=admin, at=next_second(chain))
+    p.gpu_title.transact("setApprovalForAll", p.loan_router.address, True, sender=borrower, at=next_second(chain))
+    _prefund(chain, p, admin, user, terms_hash, 400)
+    now = next_second(chain)
+    p.loan_router.transact("originate", terms_hash, borrower, p.susdai.address, 400 * 10**6, 0, 1_200, [20],
+                           now + 86_400 * 365, now + 86_400 * 300, sender=admin, at=now)
+    fee = 3 * 10**18
+
+    def terms(principal):
+        return (now + 86_400 * 365, borrower, p.usdai.address, p.gpu_title.address, (365, 1, 0), (V2_RATE_MODEL, b""),
+                [20], [(p.susdai.address, principal, 1_200)],
+                [(FEE_KIND_REPAYMENT, p.susdai.address, V2_FEE_MODEL, eth_abi.encode(["uint256"], [fee]))], [], b"")
+
+    with pytest.raises(ChainError, match="InvalidLoanTerms"):
+        p.loan_router_v2.transact("migrateLoan", terms_hash, terms(401 * 10**18), sender=admin, at=next_second(chain))
+    nav = p.susdai.call("totalAssets")
+    receipt = p.loan_router_v2.transact("migrateLoan", terms_hash, terms(400 * 10**18), sender=admin,
+                                        at=next_second(chain))
+    v2_hash = "0x" + keccak(eth_abi.encode(["uint256", LOAN_TERMS_V2], [31337, terms(400 * 10**18)])).hex()
+    receipt.expect(p.loan_router_v2.address, "LoanMigrated", loanTermsHashV1="0x" + terms_hash.hex(),
+                   loanTermsHashV2=v2_hash)
+    assert not receipt.events_named("Transfer", p.usdai.address) and not receipt.events_named("Transfer", p.usdc.address)
+    assert p.loan_router.call("loanState", terms_hash)[0::3] == (5, 0)
+    assert p.gpu_title.call("ownerOf", 20) == p.loan_router_v2.address
+    assert p.loan_router_v2.call("loanState", bytes.fromhex(v2_hash[2:]))[0::3] == (1, 400 * 10**18)
+    assert p.susdai.call("totalAssets") == nav
+    with pytest.raises(ChainError, match="InvalidLoanState"):
+        p.loan_router_v2.transact("migrateLoan", terms_hash, terms(400 * 10**18), sender=admin, at=next_second(chain))
+
+    p.usdc.transact("mint", borrower, 200 * 10**6, sender=admin, at=next_second(chain))
+    p.usdc.transact("approve", p.usdai.address, 2**256 - 1, sender=borrower, at=next_second(chain))
+    p.usdai.transact("deposit", p.usdc.address, 105 * 10**6, 0, borrower, sender=borrower, at=next_second(chain))
+    p.usdai.transact("approve", p.loan_router_v2.address, 2**256 - 1, sender=borrower, at=next_second(chain))
+    vault_usdai = p.usdai.call("balanceOf", p.susdai.address)
+    receipt = p.loan_router_v2.transact("repay", bytes.fromhex(v2_hash[2:]), 100 * 10**18, 2 * 10**18,
+                                        sender=borrower, at=next_second(chain))
+    receipt.expect(p.loan_router_v2.address, "FeePaid", loanTermsHash=v2_hash, kind=FEE_KIND_REPAYMENT,
+                   recipient=p.susdai.address, feeModel=V2_FEE_MODEL, amount=fee)
+    receipt.expect(p.loan_router_v2.address, "LoanRepaid", loanTermsHash=v2_hash, principal=100 * 10**18,
+                   interest=2 * 10**18, exitFee=fee, isRepaid=False)
+    assert p.usdai.call("balanceOf", p.susdai.address) - vault_usdai == 105 * 10**18
+    assert p.susdai.call("usdaiIncomeReceived") == 5 * 10**18
+    assert p.loan_router_v2.call("outstandingPrincipal") == 300 * 10**18

@@ -127,7 +127,8 @@ contract LoanRouterV2 {
         uint256 principal,
         uint256 interest,
         uint256 prepayment,
-        uint256 fees,
+        // V2 declares it under V1's name; it carries all of the payment's fees (repayment and exit).
+        uint256 exitFee,
         bool isRepaid
     );
     event FeePaid(

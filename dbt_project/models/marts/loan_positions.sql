@@ -9,7 +9,8 @@
     collateral_health             share of the collateral GPUs neither dark nor erroring (null without a
                                   collateral schedule), truncated to 18 places
     onchain_status, onchain_principal  loanState(loanTermsHash) at the day's state block: status code and
-                                  scaledBalance as USD
+                                  scaledBalance as USD, read under the loan's current name on its router
+  A renamed loan (LoanMigrated, LoanRefinanced) is one row under its first hash (loan_identities).
   Balances carry forward from the mart's own last day before the rebuild window.
 #}
 with ledger_days as (
@@ -42,11 +43,17 @@ assessments as (
   where {{ in_rebuild_window("partition_date") }}
 ),
 
+-- A loan renamed (LoanMigrated, LoanRefinanced) is one loan under its first hash: its tape rows and its state on
+-- the router that now holds it are read under that identity.
 tapes as (
-  select partition_date, lender_id, loan_id, borrower_id, loan_terms_hash, principal_outstanding, accrued_interest
-  from {{ ref('stg_loan_tapes') }}
+  select tape.partition_date, tape.lender_id, tape.loan_id, tape.borrower_id,
+         coalesce(identity.identity_hash, tape.loan_terms_hash) as loan_terms_hash, tape.principal_outstanding,
+         tape.accrued_interest
+  from {{ ref('stg_loan_tapes') }} as tape
+  left join {{ ref('loan_identities') }} as identity
+    on identity.loan_terms_hash = lower(tape.loan_terms_hash)
   -- a tape's day is its as-of date (ingestion rejects any other): filtered on the day, one day's files are read
-  where {{ in_rebuild_window("partition_date") }}
+  where {{ in_rebuild_window("tape.partition_date") }}
 ),
 
 first_days as (
@@ -64,15 +71,22 @@ first_days as (
 loan_states as (
   select
     state.partition_date,
-    state.key as loan_terms_hash,
+    coalesce(identity.identity_hash, state.key) as loan_terms_hash,
     cast(max(case when state.field = 'status' then state.value end) as integer) as onchain_status,
     {{ usd("max(case when state.field = 'scaledBalance' then state.value end) * cast('1e-18' as " ~ usd_type() ~ ")") }}
       as onchain_principal
   from {{ ref('stg_chain_state') }} as state
+  left join {{ ref('loan_identities') }} as identity
+    on identity.loan_terms_hash = lower(state.key)
   where state.contract_role = 'loan_router'
     and state.method = 'loanState'
     and {{ in_rebuild_window("state.partition_date") }}
-  group by state.partition_date, state.key
+    -- the name a loan was renamed from is the old router's record (V1: Migrated), no longer the loan's state
+    and not exists (
+      select 1 from {{ ref('loan_identities') }} as renamed
+      where renamed.renamed_from = lower(state.key) and renamed.partition_date <= state.partition_date
+    )
+  group by state.partition_date, coalesce(identity.identity_hash, state.key)
 ),
 
 grid as (
