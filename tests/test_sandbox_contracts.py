@@ -199,6 +199,13 @@ def _prefund(chain, p, admin, staker, terms_hash, usd):
     p.susdai.transact("depositLoanTimelock", terms_hash, usd * 10**18, now + 86_400, sender=admin, at=now)
 
 
+def _collateral_and_prefunding(chain, p, admin, staker, borrower, token_id, terms_hash, usd):
+    """The borrower's GPU title `token_id`, approved to the router, and the vault's pre-funding of `usd` for the loan."""
+    p.gpu_title.transact("mint", borrower, token_id, sender=admin, at=next_second(chain))
+    p.gpu_title.transact("setApprovalForAll", p.loan_router.address, True, sender=borrower, at=next_second(chain))
+    _prefund(chain, p, admin, staker, terms_hash, usd)
+
+
 def test_loans_cannot_be_liquidated_before_their_deadline_nor_repaid_by_others(deployed):
     chain, p, (admin, user, _outsider, borrower, *_rest) = deployed
     terms_hash = keccak(text="a loan of the contract tests")
@@ -234,9 +241,7 @@ def test_the_router_keeps_nothing_and_its_fees_are_never_the_vaults(deployed):
     chain, p, (admin, user, *_rest) = deployed
     borrower = _rest[3]
     terms_hash = keccak(text="a loan whose fees are the router's")
-    p.gpu_title.transact("mint", borrower, 10, sender=admin, at=next_second(chain))
-    p.gpu_title.transact("setApprovalForAll", p.loan_router.address, True, sender=borrower, at=next_second(chain))
-    _prefund(chain, p, admin, user, terms_hash, 500)
+    _collateral_and_prefunding(chain, p, admin, user, borrower, 10, terms_hash, 500)
     fees_before = p.usdc.call("balanceOf", ROUTER_FEE_RECIPIENT)
     now = next_second(chain)
     receipt = p.loan_router.transact("originate", terms_hash, borrower, p.susdai.address, 500 * 10**6, 5 * 10**6,
@@ -275,9 +280,7 @@ def test_the_vault_values_its_loans_from_the_router_and_bears_a_sale_below_par(d
     borrower = _rest[2]
     day = 86_400
     terms_hash = keccak(text="a loan the vault values")
-    p.gpu_title.transact("mint", borrower, 8, sender=admin, at=next_second(chain))
-    p.gpu_title.transact("setApprovalForAll", p.loan_router.address, True, sender=borrower, at=next_second(chain))
-    _prefund(chain, p, admin, user, terms_hash, 1_000)
+    _collateral_and_prefunding(chain, p, admin, user, borrower, 8, terms_hash, 1_000)
     funded = p.susdai.call("totalAssets")
     # 3650 bps on 1,000 USDC: 1 USDC a day.
     origination = next_second(chain)
@@ -354,9 +357,7 @@ def test_a_migration_holds_the_v2_principal_to_the_v1_balance_and_moves_no_money
     chain, p, (admin, user, *_rest) = deployed
     borrower = _rest[3]
     terms_hash = keccak(text="a loan migrated to LoanRouterV2")
-    p.gpu_title.transact("mint", borrower, 20, sender=admin, at=next_second(chain))
-    p.gpu_title.transact("setApprovalForAll", p.loan_router.address, True, sender=borrower, at=next_second(chain))
-    _prefund(chain, p, admin, user, terms_hash, 400)
+    _collateral_and_prefunding(chain, p, admin, user, borrower, 20, terms_hash, 400)
     now = next_second(chain)
     p.loan_router.transact("originate", terms_hash, borrower, p.susdai.address, 400 * 10**6, 0, 1_200, [20],
                            now + 86_400 * 365, now + 86_400 * 300, sender=admin, at=now)

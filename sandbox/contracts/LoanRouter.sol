@@ -3,6 +3,7 @@ pragma solidity ^0.8.20;
 
 import {LenderPosition} from "./LenderPosition.sol";
 import {DepositTimelock} from "./DepositTimelock.sol";
+import {LoanRouterEvents} from "./LoanRouterEvents.sol";
 
 interface LoanCurrency {
     function transfer(address to, uint256 value) external returns (bool);
@@ -36,7 +37,7 @@ interface LoanLender {
 /// and interest go on to the lender at once (the exit fee from the borrower to the fee recipient); a collateral
 /// sale's proceeds, less the liquidation fee and any surplus over principal and interest (both the fee
 /// recipient's), go to the lender.
-contract LoanRouter {
+contract LoanRouter is LoanRouterEvents {
     uint8 private constant TRANCHE = 0;
     /// @dev The loan currency (6 decimals) to the 18-decimal scaled balance of loanState().
     uint256 private constant BALANCE_SCALE = 1e12;
@@ -88,26 +89,6 @@ contract LoanRouter {
         address indexed currencyToken,
         uint256 principal,
         uint256 originationFee
-    );
-    event LenderPositionMinted(
-        bytes32 indexed loanTermsHash, address indexed lender, uint8 indexed trancheIndex, uint256 tokenId
-    );
-    event LenderRepaid(
-        bytes32 indexed loanTermsHash,
-        address indexed lender,
-        uint8 indexed trancheIndex,
-        uint256 principal,
-        uint256 interest,
-        uint256 prepay
-    );
-    event LoanRepaid(
-        bytes32 indexed loanTermsHash,
-        address indexed borrower,
-        uint256 principal,
-        uint256 interest,
-        uint256 prepayment,
-        uint256 exitFee,
-        bool isRepaid
     );
     event LoanLiquidated(bytes32 indexed loanTermsHash);
     event LenderLiquidationRepaid(

@@ -2,6 +2,7 @@
 pragma solidity ^0.8.20;
 
 import {LenderPosition} from "./LenderPosition.sol";
+import {LoanRouterEvents} from "./LoanRouterEvents.sol";
 
 interface LoanToken {
     function transfer(address to, uint256 value) external returns (bool);
@@ -34,7 +35,7 @@ interface LoanLenderV2 {
 /// interest in progress carries over), takes the collateral from V1, mints the lender positions, emits no
 /// LoanOriginated and moves no currency. Interest accrues by whole days on the balance, in whole millionths of a
 /// dollar as the lenders' tapes accrue it; the borrower pays the interest the tape has accrued.
-contract LoanRouterV2 {
+contract LoanRouterV2 is LoanRouterEvents {
     uint8 private constant TRANCHE = 0;
     /// @dev USDai (18 decimals) to the lenders' millionths of a dollar.
     uint256 private constant MICRO_USD = 1e12;
@@ -110,27 +111,6 @@ contract LoanRouterV2 {
     bytes32[] private _loanTermsHashes;
     uint256 public outstandingPrincipal;
 
-    event LenderPositionMinted(
-        bytes32 indexed loanTermsHash, address indexed lender, uint8 indexed trancheIndex, uint256 tokenId
-    );
-    event LenderRepaid(
-        bytes32 indexed loanTermsHash,
-        address indexed lender,
-        uint8 indexed trancheIndex,
-        uint256 principal,
-        uint256 interest,
-        uint256 prepay
-    );
-    event LoanRepaid(
-        bytes32 indexed loanTermsHash,
-        address indexed borrower,
-        uint256 principal,
-        uint256 interest,
-        uint256 prepayment,
-        // V2 declares it under V1's name; it carries all of the payment's fees (repayment and exit).
-        uint256 exitFee,
-        bool isRepaid
-    );
     event FeePaid(
         bytes32 indexed loanTermsHash, uint8 indexed kind, address indexed recipient, address feeModel, uint256 amount
     );
