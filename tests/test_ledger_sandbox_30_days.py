@@ -211,7 +211,7 @@ def test_the_reserve_moves_from_wm_to_pyusd_at_the_release_and_coverage_never_di
 
 def test_a_loan_migrated_to_loan_router_v2_keeps_its_identity_and_its_v2_fees_are_income(sandbox_home):
     """docs/ledger.md, "A loan renamed": LoanRouterV2 takes A-0001 over on the run's migration day; the tapes name it
-    by its V2 hash from then, R5 reads it on the V2 router (V1 says Migrated) and holds, and its USDai repayments post
+    by its V2 hash from then, R5 reads it on the V2 router (V1 says Migrated) and holds on its presence, principal and status every day, and its USDai repayments post
     on 2000 against the loan's first hash, each with the V2 terms' 25 USDai repayment fee as the vault's income."""
     deployment = json.loads((sandbox_home / "sandbox" / "deployment.json").read_text())
     (migration,) = deployment["loan_migrations"]
@@ -225,7 +225,7 @@ def test_a_loan_migrated_to_loan_router_v2_keeps_its_identity_and_its_v2_fees_ar
     assert states == [("LoanRouterV1", "Migrated", 1), ("LoanRouterV2", "Active", 1)]
     assert query(sandbox_home, f"""select count(*), count(*) filter (where within_tolerance)
                                    from main.r5_loans_match_tapes where entity_key like 'loan:{v2}:%'""") == [
-        (2 * ((LAST - migrated_on).days + 1), 2 * ((LAST - migrated_on).days + 1))]
+        (3 * ((LAST - migrated_on).days + 1), 3 * ((LAST - migrated_on).days + 1))]
     repaid = query(sandbox_home, f"""select partition_date, account_code, lower(sub_account), sign(debit - credit)
                                      from main.journal_lines where rule_id = 'loan_repaid' and partition_date >=
                                      '{migrated_on}' and source_key in (select source_key from main.journal_lines

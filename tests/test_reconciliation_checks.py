@@ -102,7 +102,8 @@ def test_r2_flags_a_stablecoin_balance_the_ledger_does_not_have(warehouse, tmp_p
     warehouse.execute("""update main.stg_chain_state set value = value + 5000000
         where partition_date = ? and contract_role = 'usdc' and method = 'balanceOf'
         and lower(key) = (select lower(address) from main.stg_chain_address_book
-                          where role = 'loan_router' and partition_date = ?)""", [LAST, LAST])
+                          where role = 'loan_router' and interface = 'LoanRouterV1' and partition_date = ?)""",
+                      [LAST, LAST])
     assert exceptions_of(warehouse, "R2", tmp_path) == {
         ("R2", LAST, "stablecoin:USDC@loan_router", "blocker", Decimal("5"))}
     assert "chain block" in list_exceptions(warehouse, check_id="R2")[0]["cutoffs"]
@@ -256,7 +257,8 @@ def test_r2_flags_a_ledger_stablecoin_balance_not_on_chain_and_one_the_ledger_la
     usdc_raw_unit = usd_per_raw_unit(warehouse, SECOND, "usdc")
     warehouse.execute("""update main.stg_chain_state set value = value + 1
         where partition_date = ? and contract_role = 'usdc' and method = 'balanceOf'
-        and lower(key) = (select address_key from main.address_book where role = 'loan_router' and partition_date = ?)
+        and lower(key) = (select lower(address) from main.stg_chain_address_book
+                          where role = 'loan_router' and interface = 'LoanRouterV1' and partition_date = ?)
         """, [SECOND, SECOND])
     # LAST: the base token the USDai contract holds is missing from ledger 1020, and 1020 holds a balance of an
     # address pair no chain read has.
