@@ -48,7 +48,9 @@ prepays 10 of it with a repayment fee of 0.1 USDai that the V2 router pays to th
 protocol's fee income (4020), 90% of it the holders' yield. L1 is back on the tape, current, with all GPUs
 reporting: the tape's accrued balance shows day 3's interest, which the ledger catches up; its allowance is
 released. L6 is 91 days past due with its GPU back: 100% of its exposure. The short bill matures at par; the April
-bill rises to 148.53. The vault cancels the withdrawn offer's pre-funding after its expiration. USDai's admin converts its reserve from wM to PYUSD (USDai v1.4): 357 of
+bill rises to 148.53. The vault pre-funds L7 (20 USDai to Grace, a LoanRouterV2 loan in USDai) through v1.9's escrow
+in the morning, and the V2 router originates it from the escrow at noon, the escrow paying the vault the 0.01 of
+interest the deposit earned (LoanEscrowTimelockWithdrawn): L7 is not on the lender's tape. The vault cancels the withdrawn offer's pre-funding after its expiration. USDai's admin converts its reserve from wM to PYUSD (USDai v1.4): 357 of
 each, the reserve's size unchanged. The day's credit losses are a net release, the holders' claim rising by it and
 by the fee on L4's interest written off. L4's claim on its cover (50% of the 120 of principal lost, 60) waits for
 its waiting period, which runs past day 4: nothing is recognised yet.
@@ -110,6 +112,7 @@ LOAN_3 = "0x" + keccak(text="loan L3").hex()
 LOAN_4 = "0x" + keccak(text="loan L4").hex()
 LOAN_5 = "0x" + keccak(text="loan L5").hex()
 LOAN_6 = "0x" + keccak(text="loan L6").hex()
+LOAN_7 = "0x" + keccak(text="loan L7").hex()  # LoanRouterV2's, in USDai, taken from the vault's escrow on day 4
 # LoanRouterV2 (v1.0) migrates L1 from the V1 router on day 4: its V2 terms (LoanTermsV2: expiration, borrower,
 # currency, collateral, repayment spec, rate spec, collateral ids, tranches, fee specs, approvals, options) lend the
 # V1 loan's scaled balance, 150, in USDai to the vault as the only tranche; the V2 hash is keccak(chain id, terms).
@@ -158,6 +161,7 @@ SIGNATURES = {
     "LoanDepositTimelockCancelled": "LoanDepositTimelockCancelled(bytes32,uint256)",
     "LoanEscrowTimelockDeposited": "LoanEscrowTimelockDeposited(bytes32,uint256,uint256)",
     "LoanEscrowTimelockCancelled": "LoanEscrowTimelockCancelled(bytes32,uint256,uint256)",
+    "LoanEscrowTimelockWithdrawn": "LoanEscrowTimelockWithdrawn(bytes32,uint256)",
     "LoanMigrated": "LoanMigrated(bytes32,bytes32,bytes)",
     "FeePaid": "FeePaid(bytes32,uint8,address,address,uint256)",
     "PoolDeposited": "PoolDeposited(address,uint128,uint256,uint256)",
@@ -405,6 +409,24 @@ def _chain_events_day_4() -> list[dict]:
                recipient=SUSDAI, fee_model=FEE_MODEL, amount=USDAI_UNIT // 10),
         _event(day, 402, 62, 4, "usdai", "Transfer", from_address=LOAN_ROUTER_V2, to_address=SUSDAI,
                value=10 * USDAI_UNIT),
+        # v1.9's escrow pre-funds L7, a LoanRouterV2 loan of 20 USDai to Grace, in the morning
+        # (loan_timelock_deposited 1030 L7 / 2000 20), and the V2 router originates it from the escrow at noon: the
+        # USDai goes from the escrow through the router to Grace, both outside the protocol, so the loan in USDai
+        # (loan_originated 1100 L7 / 2000 20) uses the claim up (loan_timelock_consumed 2000 / 1030 L7 20); the
+        # escrow pays the vault the 0.01 USDai of interest the deposit earned (LoanEscrowTimelockWithdrawn:
+        # loan_escrow_interest 2000 0.01 / 4000 0.01). Not on the lender's tape: it posts no accrual.
+        _event(day, 400, 65, 0, "usdai", "Transfer", from_address=SUSDAI, to_address=ESCROW, value=20 * USDAI_UNIT),
+        _event(day, 400, 65, 1, "susdai", "LoanEscrowTimelockDeposited", loan_terms_hash=LOAN_7,
+               usdai_amount=20 * USDAI_UNIT, interest_rate=1_585_489_599),
+        _event(day, 402, 66, 0, "usdai", "Transfer", from_address=ESCROW, to_address=LOAN_ROUTER_V2,
+               value=20 * USDAI_UNIT),
+        _event(day, 402, 66, 1, "usdai", "Transfer", from_address=LOAN_ROUTER_V2, to_address=GRACE,
+               value=20 * USDAI_UNIT),
+        _event(day, 402, 66, 2, "loan_router", "LoanOriginated", token=LOAN_ROUTER_V2, loan_terms_hash=LOAN_7,
+               borrower=GRACE, currency_token=USDAI, principal=20 * USDAI_UNIT, origination_fee=0),
+        _event(day, 402, 66, 3, "usdai", "Transfer", from_address=ESCROW, to_address=SUSDAI, value=USDAI_UNIT // 100),
+        _event(day, 402, 66, 4, "susdai", "LoanEscrowTimelockWithdrawn", loan_terms_hash=LOAN_7,
+               interest=USDAI_UNIT // 100),
         # The vault lends 40 through a MetaStreet pool and has it back with 0.5 of interest the same day: 40 USDai
         # swapped into USDC for itself (reserve_conversion 1020 USDC@sUSDai / 1020 PYUSD@USDai 40), deposited at
         # a tick (pool_deposited 1120 / 1020 USDC@sUSDai 40), redeemed (nothing posted), withdrawn (pool_withdrawn
@@ -444,9 +466,11 @@ def _chain_events_day_4() -> list[dict]:
 # day 3: 667.143835578767123287 + 330.090410996575342467 - 0 (the pool paid); day 4: 793.952095890410958905 (with
 # the escrow's and the pool's interest and L5's sale's 19.972602739726027397 of interest, less the admin fee) +
 # 0.09 (L1's repayment fee, received in USDai, less the admin fee's 10% of it, as the ledger's susdai_yield keeps
-# 10% of every income) + 100.054794520547945206 (L6's). The admin fee paid out on day 4 was never the holders'.
+# 10% of every income) + 100.054794520547945206 (L6's) + 0.009 (the escrow's 0.01 of interest on L7's pre-funding,
+# less the admin fee; L7's 20 moved from the vault's USDai through the escrow into the V2 loan, valued at par). The
+# admin fee paid out on day 4 was never the holders'.
 SUSDAI_TOTAL_ASSETS = {DAY_1: 600_086301369863013699, DAY_2: 490_128958904109589041,
-                       DAY_3: 997_234246575342465754, DAY_4: 894_096890410958904111}
+                       DAY_3: 997_234246575342465754, DAY_4: 894_105890410958904111}
 # Day 3: 450 + 500 minted to Heidi - 400 - 100 - 50 burnt by the withdrawals (the vault's for the router and the
 # custodian, the router's of L6's pre-funding) + 7 minted to the pool + 2 harvested.
 # Day 4: + 0.02 minted to the admin fee recipient.
@@ -460,7 +484,7 @@ LOAN_STATES = {
     DAY_3: {LOAN_1: (1, 150), LOAN_2: (4, 0), LOAN_3: (1, 100), LOAN_4: (1, 200), LOAN_5: (1, 100), LOAN_6: (1, 100)},
     # L1 migrated: V1 says Migrated (5), V2 (its own router, below) holds the 150
     DAY_4: {LOAN_1: (5, 0), LOAN_2: (4, 0), LOAN_3: (2, 0), LOAN_4: (4, 0), LOAN_5: (4, 0), LOAN_6: (1, 100),
-            LOAN_1_V2: (1, 140)},
+            LOAN_1_V2: (1, 140), LOAN_7: (1, 20)},
 }
 # Each day's blocks: (first, last); the state is read at the last.
 BLOCKS = {DAY_1: (100, 105), DAY_2: (200, 205), DAY_3: (300, 310), DAY_4: (400, 402)}
@@ -482,7 +506,7 @@ def chain_state(day: date) -> list[dict]:
     return [
         dict(partition_date=day, block_number=block, block_hash=_block_hash(block),
              block_time=_block_time(day, block), contract_role=role,
-             contract_address=LOAN_ROUTER_V2 if key == LOAN_1_V2 else CONTRACTS[role],
+             contract_address=LOAN_ROUTER_V2 if key in (LOAN_1_V2, LOAN_7) else CONTRACTS[role],
              method=method, key=key, field=field, value=Decimal(value))
         for role, method, key, field, value in reads
     ]

@@ -30,7 +30,7 @@ from foundation.home import DataHome
 from foundation.lake import SCHEMAS, Lake
 from tests.ledger_fixtures import (
     BASE_TOKEN, CORRECTED_TAPE_SHA256, CUSIP, LOAN_1_V2, DAY_1, DAY_2, DAY_3, DAY_4, DAYS, ESCROW_OFFER, FEE_MODEL,
-    FEE_RECIPIENT, LOAN_1, LOAN_2, LOAN_3, LOAN_4, LOAN_6, LOAN_ROUTER, LOAN_ROUTER_V2, PYUSD, SHORT_BILL, SUSDAI,
+    FEE_RECIPIENT, LOAN_1, LOAN_2, LOAN_3, LOAN_4, LOAN_6, LOAN_7, LOAN_ROUTER, LOAN_ROUTER_V2, PYUSD, SHORT_BILL, SUSDAI,
     STATEMENT_FILES, TAPE_FILES, USDAI, USDC, V110_OFFER, WITHDRAWN_OFFER,
     build_ledger_lake,
     chain_address_book,
@@ -161,7 +161,7 @@ CLOSING_DAY_4 = {
     # PYUSD@USDai) = 488.212876
     "1020": "845.732876",
     "1030": "0",
-    "1100": "240",                       # L1 140 (10 prepaid in USDai after its migration) + L6 100
+    "1100": "260",                       # L1 140 (10 prepaid in USDai after its migration) + L6 100 + L7 20
     # L1 0.041096082191780821 (its tape's accrued, after the catch-up of 0.054794520547945205) + L3
     # 0.000000520547945206 (two days 0.054794520547945206 - 0.054794 paid) + L6 0.054794520547945206 (two days)
     "1110": "0.095891123287671233",
@@ -171,26 +171,28 @@ CLOSING_DAY_4 = {
     "1190": "-100.054794520547945206",
     # the offers' 60 back in the vault, with the escrow's 0.25 of interest; Bob's 10.1 USDai back in the protocol
     # (10 prepaid, loan_repaid; 0.1 the repayment fee the V2 router paid the vault, loan_fee_received); 0.02 minted to
-    # the admin fee recipient (admin_fee_withdrawn)
-    "2000": "-439.67",
-    # -667.143835578767123287 - 18.911958904109589041 yield - 107.986301407534246577 (a net release: the holders'
+    # the admin fee recipient (admin_fee_withdrawn); L7's 20 from the vault through the escrow to Grace (deposited,
+    # consumed, lent) and the escrow's 0.01 of interest on it back to the vault
+    "2000": "-459.66",
+    # -667.143835578767123287 - 18.920958904109589041 yield - 107.986301407534246577 (a net release: the holders'
     # claim rises)
-    "2100": "-794.042095890410958905",
+    "2100": "-794.051095890410958905",
     "2110": "0",
     "3000": "50.02",                     # + 0.02 of admin fee paid out (admin_fee_withdrawn)
     # - 0.041095890410958904 L1 - 0.054794520547945205 L1's catch-up - 0.027397260273972603 L3 - same L6 - 0.25
-    # the escrow's interest - 0.5 the pool's - 19.972602739726027397, L5's net proceeds above its principal and
-    # accrued interest: 120 - 100 - 0.027397260273972603
-    "4000": "-21.160958904109589041",
+    # the escrow's interest on the cancelled offer - 0.01 on L7's pre-funding - 0.5 the pool's -
+    # 19.972602739726027397, L5's net proceeds above its principal and accrued interest: 120 - 100 -
+    # 0.027397260273972603
+    "4000": "-21.170958904109589041",
     "4010": "-0.04",                     # + 0.03 + 0.01
     "4020": "-0.1",                      # L1's repayment fee, paid by the V2 router to the vault (FeePaid kind 1)
     "4030": "0",
     # + 22.027397260273972602 (L4's shortfall beyond its allowance) + 0.027397260273972603 (L6's true-up) -
     # 50.013698667808219178 (L1 released) - 30.008219178082191781 (L3) - 50.013698630136986302 (L5)
     "5000": "225.136986301369863014",
-    # + 21.013287671232876712 (20.873287671232876712 of 4000 + 0.04 of 4010 + 0.1 of 4020) x 0.9 =
-    # 18.9119589041095890408, rounded half up: 18.911958904109589041 (0.09 more than without the fee)
-    "5010": "19.170863013698630138",
+    # + 21.023287671232876712 (20.883287671232876712 of 4000 + 0.04 of 4010 + 0.1 of 4020) x 0.9 =
+    # 18.9209589041095890408, rounded half up: 18.920958904109589041 (0.09 more than without the fee)
+    "5010": "19.179863013698630138",
     # + 107.980821955479452056 released + 0.005479452054794521 (10% of L4's 0.054794520547945205 written off)
     "5020": "-225.128767123287671233",
 }
@@ -354,7 +356,7 @@ def test_a_later_day_closes_at_the_hand_posted_balances_and_leaves_earlier_days_
 
 def test_rebuilding_day_1_changes_nothing(daily_builds):
     before, after = daily_builds.after_last_day, daily_builds.after_rebuilding_day_1
-    assert len(after.journal()) == len(before.journal()) == 179
+    assert len(after.journal()) == len(before.journal()) == 187
     assert after.rows == before.rows
 
 
@@ -602,7 +604,9 @@ def test_a_v2_routers_fee_is_the_protocols_only_when_paid_to_a_protocol_address(
 def test_a_pre_funded_loan_and_a_cancelled_pre_funding_move_1030_by_loan_terms(daily_builds):
     """docs/ledger.md, "Loans pre-funded through the deposit timelock": L6's 100 USDai and the withdrawn offer's 20 are
     deposited on day 3 (1030 by loanTermsHash / 2000); L6's origination uses its deposit up (2000 / 1030) while its
-    swap into USDC posts as a conversion; the offer's is cancelled on day 4 (2000 / 1030)."""
+    swap into USDC posts as a conversion; the offer's is cancelled on day 4 (2000 / 1030). On day 4 v1.9's escrow
+    pre-funds L7, which LoanRouterV2 originates in USDai from it the same day (LoanEscrowTimelockWithdrawn: the
+    deposit used up, its interest paid to the vault)."""
     entries = query(daily_builds.home, """
         select partition_date, source_key, rule_id, account_code, sub_account, cast(debit - credit as varchar)
         from main.journal_lines where rule_id like 'loan_timelock_%' order by partition_date, source_key, line_no""")
@@ -624,12 +628,23 @@ def test_a_pre_funded_loan_and_a_cancelled_pre_funding_move_1030_by_loan_terms(d
         (DAY_4, f"{tx_hash(56)}:1", "loan_timelock_cancelled", "1030", v110, "-10.000000000000000000"),
         (DAY_4, f"{tx_hash(57)}:1", "loan_timelock_cancelled", "2000", "", "30.000000000000000000"),
         (DAY_4, f"{tx_hash(57)}:1", "loan_timelock_cancelled", "1030", escrow, "-30.000000000000000000"),
+        (DAY_4, f"{tx_hash(65)}:1", "loan_timelock_deposited", "1030", LOAN_7, "20.000000000000000000"),
+        (DAY_4, f"{tx_hash(65)}:1", "loan_timelock_deposited", "2000", "", "-20.000000000000000000"),
+        (DAY_4, f"{tx_hash(66)}:2", "loan_timelock_consumed", "2000", "", "20.000000000000000000"),
+        (DAY_4, f"{tx_hash(66)}:2", "loan_timelock_consumed", "1030", LOAN_7, "-20.000000000000000000"),
     ]
     # the escrow's interest, paid to the vault in USDai with its cancellation (docs/ledger.md)
     assert query(daily_builds.home, """
         select source_key, account_code, cast(debit - credit as varchar) from main.journal_lines
-        where rule_id = 'loan_escrow_interest' order by line_no""") == [
-        (f"{tx_hash(57)}:1", "2000", "0.250000000000000000"), (f"{tx_hash(57)}:1", "4000", "-0.250000000000000000")]
+        where rule_id = 'loan_escrow_interest' order by source_key, line_no""") == [
+        (f"{tx_hash(57)}:1", "2000", "0.250000000000000000"), (f"{tx_hash(57)}:1", "4000", "-0.250000000000000000"),
+        (f"{tx_hash(66)}:4", "2000", "0.010000000000000000"), (f"{tx_hash(66)}:4", "4000", "-0.010000000000000000")]
+    # L7, a loan in USDai, is lent from the escrow: 1100 20 / 2000 20 (USDai from the escrow to its borrower).
+    assert query(daily_builds.home, f"""
+        select rule_id, account_code, sub_account, cast(debit - credit as varchar) from main.journal_lines
+        where source_key = '{tx_hash(66)}:2' and rule_id = 'loan_originated' order by line_no""") == [
+        ("loan_originated", "1100", LOAN_7, "20.000000000000000000"),
+        ("loan_originated", "2000", "", "-20.000000000000000000")]
     conversion = query(daily_builds.home, f"""
         select account_code, sub_account, cast(debit - credit as varchar) from main.journal_lines
         where source_key = '{tx_hash(38)}:2' order by line_no""")
@@ -730,18 +745,18 @@ def test_susdai_yield_splits_the_nav_growth_and_compares_the_share_price(daily_b
                            d("0.018"), d("0"), d("0.049381155918974168"), d("0.980257917808219178"),
                            d("-7.257316139459392798"), d("43.013698667808219178"), d("-49.489725989726027398"),
                            d("43.013698667808219178"))
-    # Day 4: the income is 20.873287671232876712 of interest (4000), 0.04 of T-bill marks (4010) and L1's repayment
-    # fee of 0.1 that the V2 router paid the vault (4020); the holders' yield is 21.013287671232876712 x 0.9 rounded,
-    # 18.911958904109589041, of which the interest's 18.785958904109589041 and the marks' 0.036, the rest, 0.09, the
-    # fee's. The vault, as the ledger, keeps the admin fee's 10% of that fee: the NAV on chain is above the holders'
+    # Day 4: the income is 20.883287671232876712 of interest (4000, with the escrow's 0.01 on L7's pre-funding), 0.04
+    # of T-bill marks (4010) and L1's repayment fee of 0.1 that the V2 router paid the vault (4020); the holders' yield
+    # is 21.023287671232876712 x 0.9 rounded, 18.920958904109589041, of which the interest's 18.794958904109589041 and
+    # the marks' 0.036, the rest, 0.09, the fee's. The vault, as the ledger, keeps the admin fee's 10% of that fee: the NAV on chain is above the holders'
     # claim by the allowance only, 100.054794520547945206.
     assert query(daily_builds.home, """
         select income_loan_interest, income_tbills, income_fees, holder_yield, admin_fee, yield_from_loan_interest,
                yield_from_tbills, yield_from_fees, nav_difference
         from main.susdai_yield where partition_date = ?""", [DAY_4]) == [(
-        d("20.873287671232876712"), d("0.04"), d("0.1"), d("18.911958904109589041"), d("2.101328767123287671"),
-        d("18.785958904109589041"), d("0.036"), d("0.09"), d("100.054794520547945206"))]
-    # R6 compares totalAssets() with 2100 + 1190 - 1150: 894.096890410958904111 on both sides.
+        d("20.883287671232876712"), d("0.04"), d("0.1"), d("18.920958904109589041"), d("2.102328767123287671"),
+        d("18.794958904109589041"), d("0.036"), d("0.09"), d("100.054794520547945206"))]
+    # R6 compares totalAssets() with 2100 + 1190 - 1150: 894.105890410958904111 on both sides.
     assert query(daily_builds.home, """
         select cast(difference as decimal(38, 18)), within_tolerance from main.r6_susdai_assets_match_ledger
         where check_date = ?""", [DAY_4]) == [(d("0"), True)]
@@ -782,12 +797,12 @@ def test_balance_sheet_and_income_statement_of_any_period(daily_builds):
                          "5020": d("-53.038356202054794521"), "net income": d("0.014328767123287671")}
     # Day 4: L1's repayment fee, paid by the V2 router to the vault, is fee income (4020 0.1); the expenses are the
     # day's movements of 5000 (225.136986301369863014 - 333.117808256849315070, a net release), 5010 (the holders'
-    # yield, 90% of 21.013287671232876712 of income) and 5020 (the release returned to the holders, less 10% of L4's
-    # interest written off): net income 21.013287671232876712 - 18.917438356164383562 = 2.095849315068493150, the
+    # yield, 90% of 21.023287671232876712 of income) and 5020 (the release returned to the holders, less 10% of L4's
+    # interest written off): net income 21.023287671232876712 - 18.926438356164383562 = 2.096849315068493150, the
     # admin fee on the day's income less the 0.005479452054794521 of it on L4's interest written off.
-    assert income_statement(daily_builds.home, "2026-01-08", "2026-01-08") == {"4000": d("20.873287671232876712"), "4010": d("0.04"), "4020": d("0.1"), "4030": d("0"),
-                         "5000": d("-107.980821955479452056"), "5010": d("18.911958904109589041"),
-                         "5020": d("107.986301407534246577"), "net income": d("2.095849315068493150")}
+    assert income_statement(daily_builds.home, "2026-01-08", "2026-01-08") == {"4000": d("20.883287671232876712"), "4010": d("0.04"), "4020": d("0.1"), "4030": d("0"),
+                         "5000": d("-107.980821955479452056"), "5010": d("18.920958904109589041"),
+                         "5020": d("107.986301407534246577"), "net income": d("2.096849315068493150")}
 
 
 @dataclass(frozen=True)
