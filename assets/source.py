@@ -21,6 +21,10 @@ from foundation.lake import Lake
 SIGNATURE, HEADER, FALLBACK = "signature", "header", "fallback"
 STAGES = (SIGNATURE, HEADER, FALLBACK)
 
+# The problem a file's recogniser reports when the file's samples carry no time and its name gives none (a raw
+# scrape): intake retries it under a name carrying the scrape time it was told (`backed ingest --scraped-at`).
+NO_SCRAPE_TIME = "no_scrape_time"
+
 # Every ingestion asset retries a failed day a few times: an RPC node or a file share that is briefly away.
 INGEST_RETRY = dg.RetryPolicy(max_retries=3, delay=5, backoff=dg.Backoff.EXPONENTIAL)
 

@@ -347,6 +347,24 @@ def telemetry_files(draw) -> bytes:
     return with_edits(content, draw(st.lists(BYTE_EDITS, max_size=4)))
 
 
+# A raw scrape of a stock exporter's /metrics: no sample timestamps, no serial, MIG instances of one GPU.
+RAW_SCRAPE = "".join(
+    f'{metric}{{gpu="{n}",UUID="{gpu.uuid}",device="nvidia{n}",modelName="{gpu.model_name}",hostname="node-01"'
+    f'{mig}}} {value}\n'
+    for n, gpu in enumerate(GPUS)
+    for metric, value in (("DCGM_FI_DEV_GPU_UTIL", 55), ("DCGM_FI_DEV_GPU_TEMP", 61))
+    for mig in ("", ',GPU_I_PROFILE="3g.40gb",GPU_I_ID="1"', ',GPU_I_PROFILE="3g.40gb",GPU_I_ID="2"')).encode()
+
+
+@st.composite
+def raw_scrape_files(draw) -> bytes:
+    """A raw scrape with sound or hostile sample lines (stamped or not) before or after it, its bytes edited."""
+    extra = b"".join(draw(st.lists(sample_lines() | sample_lines().map(lambda line: line.rsplit(b" ", 1)[0] + b"\n"),
+                                   max_size=6)))
+    content = extra + RAW_SCRAPE if draw(st.booleans()) else RAW_SCRAPE + extra
+    return with_edits(content, draw(st.lists(BYTE_EDITS, max_size=4)))
+
+
 # Random bytes behind the first bytes by which intake tells the formats apart, so that each reader gets its share.
 MAGIC_PREFIXES = (b"", b"PK\x03\x04", b"<?xml version='1.0' encoding='UTF-8'?>\n<", b"\xef\xbb\xbf",
                   b"# TYPE DCGM_FI_DEV_GPU_UTIL gauge\n", b'{"metric": "DCGM_FI_DEV_GPU_UTIL", "value": 1}\n',
@@ -568,6 +586,12 @@ def test_custodian_statements(homes, content):
 @example(content=FOUND["dcgm_65537_metric_families"])
 def test_dcgm_telemetry(homes, content):
     take_in_and_ingest(homes, "telemetry", content, "dcgm-2026-01-05.prom")
+
+
+@fuzz_settings(max_examples=40)
+@given(content=raw_scrape_files())
+def test_dcgm_raw_scrape(homes, content):
+    take_in_and_ingest(homes, "telemetry", content, "dcgm-20260105T120000Z.prom")
 
 
 @fuzz_settings(max_examples=60)

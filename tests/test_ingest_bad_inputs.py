@@ -125,6 +125,10 @@ PROM = written(lambda p: write_dcgm_scrapes(p, DAY, GPUS, 3600, seed=9))
 JSONL = written(lambda p: write_dcgm_json_lines(p, DAY, GPUS, 3600, seed=9))
 T0 = 1767571200000  # 2026-01-05T00:00:00Z
 UTIL_A = f'DCGM_FI_DEV_GPU_UTIL{{gpu="1",UUID="{GPUS[0].uuid}",serial="{GPUS[0].serial}"}}'
+# One GPU's utilisation as a stock exporter writes it: no serial, no timestamp.
+RAW_UTIL = (f'DCGM_FI_DEV_GPU_UTIL{{gpu="0",UUID="{GPUS[1].uuid}",device="nvidia0",modelName="NVIDIA H100 80GB HBM3",'
+            'Hostname="node-01"}')
+RAW_SCRAPE = f"# TYPE DCGM_FI_DEV_GPU_UTIL gauge\n{RAW_UTIL} 55\n{RAW_UTIL.replace('GPU_UTIL', 'GPU_TEMP')} 61\n"
 
 
 @dataclass(frozen=True)
@@ -280,6 +284,18 @@ CASES = {
     "prom-not-a-number": Case("dcgm.prom", appended(PROM, f"{UTIL_A} high {T0 + 60_000}\n"),
                               reasons={"invalid_value": 1}, accepted=192,
                               message=r"row 201, field value: invalid_value \(value 'high'\)"),
+    # --- DCGM, a raw scrape of the exporter's /metrics (no sample timestamps, no serial label)
+    "raw-scrape-without-a-time": Case("metrics.prom", lambda _: RAW_SCRAPE.encode(), rejected="no_scrape_time",
+                                      message=r"--scraped-at"),
+    "raw-scrape-with-a-stamped-sample": Case("dcgm-20260105T120000Z.prom", lambda _: (
+        RAW_SCRAPE + f"{RAW_UTIL} 40 {T0 + 86_400_000}\n").encode(), reasons={"outside_day": 1}, accepted=2,
+        message=r"row 4, field timestamp: outside_day"),
+    "raw-scrape-of-an-impossible-time": Case("dcgm-20260105T250000Z.prom", lambda _: RAW_SCRAPE.encode(),
+                                             rejected="no_scrape_time"),
+    "raw-scrape-mig-instance-repeated": Case("dcgm-20260105T120000Z.prom", lambda _: (
+        RAW_SCRAPE + f'{RAW_UTIL[:-1]},GPU_I_PROFILE="3g.40gb",GPU_I_ID="1"}} 30\n'
+        + f'{RAW_UTIL[:-1]},GPU_I_PROFILE="3g.40gb",GPU_I_ID="1"}} 31\n').encode(),
+        reasons={"duplicate_sample": 1}, accepted=3, message=r"row 5, field line: duplicate_sample"),
     # --- DCGM, JSON lines
     "jsonl-truncated": Case("dcgm.jsonl", edited(JSONL, lambda c: c[:-20]), reasons={"unparseable_line": 1},
                             accepted=191, message=r"dcgm\.jsonl: row 192, field line: unparseable_line"),

@@ -41,7 +41,7 @@ from assets.inbox.register import (
     sha256_of,
 )
 from assets.inbox.row_validation import SOURCE_ROW
-from assets.source import HEADER, STAGES, FileHead
+from assets.source import HEADER, NO_SCRAPE_TIME, STAGES, FileHead
 from assets.sources import file_recognisers
 from foundation.lake import SCHEMAS, Lake
 
@@ -118,9 +118,12 @@ def take_in_inbox(lake: Lake, clock: Clock = utc_now, max_bytes: int | None = No
         return _take_in(lake, _dropped_files(lake), clock, keep_originals=False, max_bytes=max_bytes)
 
 
-def take_in_paths(lake: Lake, paths: Iterable[Path], clock: Clock = utc_now) -> list[IntakeResult]:
+def take_in_paths(lake: Lake, paths: Iterable[Path], clock: Clock = utc_now,
+                  scraped_at: datetime | None = None) -> list[IntakeResult]:
     """Take in the given files (directories: the files under them). A file inside the inbox is moved into the
-    archive like any dropped file; a file elsewhere is copied and left where it is."""
+    archive like any dropped file; a file elsewhere is copied and left where it is. `scraped_at` (UTC) is the scrape
+    time of raw telemetry scrapes whose names carry none: such a file is received under its name with the time
+    added (`metrics` scraped at 12:00 on 2026-01-05 becomes `metrics.20260105T120000Z`), so its lineage says it."""
     files = []
     for path in paths:
         path = Path(path).resolve()
@@ -135,12 +138,19 @@ def take_in_paths(lake: Lake, paths: Iterable[Path], clock: Clock = utc_now) -> 
         dropped = [p for p in files if p.is_relative_to(inbox) and not p.is_relative_to(lake.home.archive.resolve())]
         # Outside the inbox, the files someone named are read where their links lead (a link to nothing is skipped).
         elsewhere = [p for p in files if p not in dropped and p.is_file()]
-        return [*_take_in(lake, dropped, clock, keep_originals=False),
-                *_take_in(lake, elsewhere, clock, keep_originals=True)]
+        return [*_take_in(lake, dropped, clock, keep_originals=False, scraped_at=scraped_at),
+                *_take_in(lake, elsewhere, clock, keep_originals=True, scraped_at=scraped_at)]
+
+
+def named_with_scrape_time(name: str, scraped_at: datetime) -> str:
+    """`name` with the scrape time in ISO 8601 basic UTC form before its extension (after it when it has none)."""
+    stamp = scraped_at.strftime("%Y%m%dT%H%M%SZ")
+    stem, dot, extension = name.rpartition(".")
+    return f"{stem}.{stamp}.{extension}" if dot and stem else f"{name}.{stamp}"
 
 
 def _take_in(lake: Lake, paths: list[Path], clock: Clock, keep_originals: bool,
-             max_bytes: int | None = None) -> list[IntakeResult]:
+             max_bytes: int | None = None, scraped_at: datetime | None = None) -> list[IntakeResult]:
     if not paths:
         return []
     known: dict[str, dict | None] = {}  # routed receipts by sha256, looked up once per batch
@@ -178,6 +188,9 @@ def _take_in(lake: Lake, paths: list[Path], clock: Clock, keep_originals: bool,
                                                  "(BACKED_MAX_INBOX_FILE_BYTES)")
             else:
                 recognition = recognise(path, name)
+                if recognition.problem == NO_SCRAPE_TIME and scraped_at is not None:
+                    name = named_with_scrape_time(name, scraped_at)
+                    recognition = recognise(path, name)
             if recognition.problem is None and recognition.as_of_date > received_at.date():
                 recognition = Recognition(recognition.source, recognition.format, recognition.producer_id,
                                           recognition.as_of_date, recognition.document_key, problem="future_date",

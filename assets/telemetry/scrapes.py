@@ -27,6 +27,7 @@ from assets.inbox.manifest import FileIngestSummary, record_input_files
 from assets.inbox.register import ArchiveTampered, InboxFile, Recognition, current_files
 from foundation.lake import SCHEMAS, Lake
 from assets.inbox.row_validation import SOURCE_ROW, FieldRule, RowSplit, split_rows, validate_inbox_files
+from assets.source import NO_SCRAPE_TIME
 
 SOURCE = "telemetry"
 PROMETHEUS_FORMAT, JSONL_FORMAT = "dcgm_prometheus", "dcgm_jsonl"
@@ -66,8 +67,18 @@ _LABEL_PAIR = r'[a-zA-Z_][a-zA-Z0-9_]*[ \t]*=[ \t]*"(?:[^"\\]|\\.)*"'
 _FLOAT_TEXT = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$|^[+-]?(Inf|inf)$|^NaN$"
 _TIMESTAMP_TEXT = r"^-?[0-9]{1,15}$"
 _GPU_UUID_TEXT = r"^GPU-[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
-_LABELS = {"UUID": "gpu_uuid", "serial": "gpu_serial", "Hostname": "hostname", "modelName": "model_name"}
+# The exporter's labels read, by the column each fills. It writes `Hostname` (older releases) or `hostname`, never
+# `serial` (the collateral register maps UUID to serial); a MIG instance's samples carry `GPU_I_ID` beside the GPU's
+# UUID. Other labels (`gpu`, `device`, `pci_bus_id`, `DCGM_FI_DRIVER_VERSION`, `GPU_I_PROFILE`, a federation's
+# `instance` and `job`) are kept in the label text only.
+_LABELS = {"UUID": "gpu_uuid", "serial": "gpu_serial", "Hostname": "hostname", "hostname": "hostname_lower",
+           "modelName": "model_name", "GPU_I_ID": "mig_instance"}
 _DATE_IN_NAME = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2})")
+# A raw scrape of the exporter's /metrics has no sample timestamps: its samples take the scrape time, written in its
+# name in ISO 8601 UTC, basic (20260105T120000Z) or extended (2026-01-05T12:00:00Z, seconds' fractions allowed).
+_SCRAPE_TIME_IN_NAME = re.compile(
+    r"(?<![0-9])(?P<date>[0-9]{4}-?[0-9]{2}-?[0-9]{2})T(?P<hour>[0-9]{2}):?(?P<minute>[0-9]{2}):?(?P<second>[0-9]{2})"
+    r"(?:\.(?P<fraction>[0-9]{1,6}))?Z")
 _SNIFF_BYTES = 8 * 1024 * 1024
 # Epoch milliseconds that fall on a calendar day (years 1 to 9999): a sample stamped outside them has no day.
 _EPOCH = datetime(1970, 1, 1)
@@ -116,12 +127,26 @@ def _decoded(data: bytes, first_line: int) -> str:
     return text.removeprefix("\ufeff") if first_line == 1 else text
 
 
+def scrape_time_in_name(name: str) -> datetime | None:
+    """The UTC scrape time a raw scrape's file name carries (`dcgm-20260105T120000Z.prom`,
+    `node-03_2026-01-05T12:00:00Z.txt`), or None."""
+    found = _SCRAPE_TIME_IN_NAME.search(name)
+    if found is None:
+        return None
+    day = found.group("date").replace("-", "")
+    try:
+        return datetime(int(day[:4]), int(day[4:6]), int(day[6:]), int(found.group("hour")), int(found.group("minute")),
+                        int(found.group("second")), int((found.group("fraction") or "0").ljust(6, "0")))
+    except ValueError:
+        return None
+
+
 def parse_prometheus(batch: LineBatch) -> tuple[pl.DataFrame, dict[str, str]]:
     """One row per sample line of the batch (comments and blank lines are not rows), and the `# TYPE` of each
     family declared in it.
 
     Columns: source_row, line, metric, labels (the raw label text), value_text, timestamp_text, gpu_uuid, gpu_serial,
-    hostname, model_name.
+    hostname, model_name, mig_instance.
     """
     lines = _lines(batch)
     types = (
@@ -161,7 +186,7 @@ def parse_prometheus(batch: LineBatch) -> tuple[pl.DataFrame, dict[str, str]]:
         pl.col("block").alias("labels"),
         pl.when(is_sample).then(pl.col("value")).alias("value_text"),
         pl.when(is_sample).then(pl.col("timestamp")).alias("timestamp_text"),
-        *_LABELS.values(),
+        *_label_columns(),
     )
     return rows, dict(zip(types.get_column("family").to_list(), types.get_column("type").to_list()))
 
@@ -180,15 +205,28 @@ def parse_json_lines(batch: LineBatch) -> tuple[pl.DataFrame, dict[str, str]]:
         line.str.json_path_match("$.value").alias("value_text"),
         line.str.json_path_match("$.timestamp_ms").alias("timestamp_text"),
         *(line.str.json_path_match(f"$.labels.{label}").alias(column) for label, column in _LABELS.items()),
-    )
+    ).select(SOURCE_ROW, "line", "metric", "labels", "value_text", "timestamp_text", *_label_columns())
     return rows, {}
 
 
+def _label_columns() -> list[pl.Expr]:
+    """The label columns of a parsed batch: `hostname` from either spelling of the exporter's label."""
+    return [pl.col("gpu_uuid"), pl.col("gpu_serial"), pl.coalesce("hostname", "hostname_lower").alias("hostname"),
+            pl.col("model_name"), pl.col("mig_instance")]
+
+
 def recognise(path: Path, file_format: str, name: str) -> Recognition:
-    """A scrape file's day: the UTC day of its first timestamped sample (else the date in its name)."""
+    """A scrape file's day: for a raw scrape (samples without timestamps), the day of the scrape time its name gives
+    (refused without one); else the UTC day of its first timestamped sample, or the date in its name."""
     parse = parse_prometheus if file_format == PROMETHEUS_FORMAT else parse_json_lines
+    scraped_at = scrape_time_in_name(name)
+    saw_samples = False
     for batch in line_batches(path, batch_bytes=1024 * 1024, limit_bytes=_SNIFF_BYTES):
         samples, _ = parse(batch)
+        saw_samples = saw_samples or samples.select(pl.col("metric").is_not_null().any()).item()
+        unstamped = samples.select((pl.col("metric").is_not_null() & pl.col("timestamp_text").is_null()).any()).item()
+        if unstamped and scraped_at is not None:
+            return Recognition(SOURCE, file_format, "dcgm", scraped_at.date())
         stamped = pl.col("timestamp_text").str.contains(_TIMESTAMP_TEXT)
         first = samples.select(
             pl.col("timestamp_text").filter(
@@ -198,6 +236,13 @@ def recognise(path: Path, file_format: str, name: str) -> Recognition:
         ).item()
         if first is not None:
             return Recognition(SOURCE, file_format, "dcgm", (_EPOCH + timedelta(milliseconds=int(first))).date())
+    if scraped_at is not None:
+        return Recognition(SOURCE, file_format, "dcgm", scraped_at.date())
+    if saw_samples:
+        return Recognition(SOURCE, file_format, "dcgm", problem=NO_SCRAPE_TIME,
+                           detail="a raw scrape: its samples carry no timestamp and its name no scrape time; name it "
+                                  "with the UTC time it was scraped (dcgm-20260105T120000Z.prom) or give `backed "
+                                  "ingest --scraped-at 2026-01-05T12:00:00Z`")
     in_name = _DATE_IN_NAME.search(name)
     if in_name:
         try:
@@ -288,9 +333,14 @@ def _validate(scrapes: InboxFile, day: date, lake: Lake) -> RowSplit:
         timestamps: list[pl.Series] = []
         types: dict[str, str] = {}
         rules = _rules(day)
+        scraped_at = scrape_time_in_name(scrapes.name)
         for batch in line_batches(scrapes.path, scrapes.sha256, BATCH_BYTES):
             samples, declared = parse(batch)
             types.update(declared)
+            if scraped_at is not None:
+                # a raw scrape: every sample was read at the scrape time its name gives
+                samples = samples.with_columns(
+                    pl.col("timestamp_text").fill_null(str(_epoch_ms_of(scraped_at))))
             # Quarantine entries name the sample's own parts: its value, its timestamp, its UUID label.
             samples = samples.with_columns(pl.col("value_text").alias("value"),
                                            pl.col("timestamp_text").alias("timestamp"),
@@ -371,13 +421,13 @@ class _GpuRegistry:
 
     label_sets: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(
         schema={"labels": pl.String, "label_id": pl.UInt32, "gpu_uuid": pl.String, "gpu_serial": pl.String,
-                "hostname": pl.String, "model_name": pl.String}))
+                "hostname": pl.String, "model_name": pl.String, "mig_instance": pl.String}))
     uuids: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(
         schema={"gpu_uuid": pl.String, "uuid_id": pl.UInt32}))
     metrics: dict[str, int] = field(default_factory=dict)
 
     def identify(self, samples: pl.DataFrame) -> pl.DataFrame:
-        fresh = samples.select("labels", "gpu_uuid", "gpu_serial", "hostname", "model_name").unique(
+        fresh = samples.select("labels", "gpu_uuid", "gpu_serial", "hostname", "model_name", "mig_instance").unique(
             "labels", keep="first", maintain_order=True).join(self.label_sets.select("labels"), on="labels", how="anti")
         if fresh.height:
             self.label_sets = pl.concat([self.label_sets, fresh.with_row_index(
@@ -432,8 +482,13 @@ def _bucket_rollup(samples: pl.DataFrame, gpus: _GpuRegistry, counters: set[str]
                    source_file: str) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Quarantine entries for repeated samples, and the per-GPU figures of the bucket's GPUs."""
     ordered = samples.sort(SOURCE_ROW)
-    # A repeated sample would weigh twice in the day's means: the first one in the file stands.
-    repeat = ~pl.struct("metric_id", "uuid_id", "timestamp_ms").is_first_distinct()
+    mig = gpus.label_sets.filter(pl.col("mig_instance").is_not_null()).select("label_id", "mig_instance")
+    # most fleets have no MIG instance: the join is only paid where there is one
+    ordered = (ordered.join(mig, on="label_id", how="left", maintain_order="left") if mig.height
+               else ordered.with_columns(pl.lit(None, dtype=pl.String).alias("mig_instance")))
+    # A repeated sample would weigh twice in the day's means: the first one in the file stands. The MIG instances of
+    # one GPU are not repeats of each other.
+    repeat = ~pl.struct("metric_id", "uuid_id", "mig_instance", "timestamp_ms").is_first_distinct()
     names = {metric_id: name for name, metric_id in gpus.metrics.items()}
     repeats = ordered.filter(repeat).join(gpus.uuids, on="uuid_id", how="left").select(
         pl.lit(source_file).alias("source_file"),
@@ -450,6 +505,16 @@ def _bucket_rollup(samples: pl.DataFrame, gpus: _GpuRegistry, counters: set[str]
     def of(metric: str) -> pl.Expr:
         ids = gpus.metric_ids((metric,))
         return pl.col("metric_id").is_in(ids) if ids else pl.lit(False)
+
+    # A GPU split into MIG instances reports each instance: its sample at a scrape time is their mean utilisation
+    # and the highest of the rest (temperature, power and XID are the whole GPU's, repeated per instance).
+    if kept.get_column("mig_instance").is_not_null().any():
+        kept = kept.group_by("metric_id", "uuid_id", "timestamp_ms", maintain_order=True).agg(
+            pl.col(SOURCE_ROW).min(),
+            pl.col("label_id").first(),
+            pl.when(of(UTILISATION).first()).then(pl.col("value").mean()).otherwise(pl.col("value").max())
+            .alias("value"),
+        )
 
     xid_counter = XID_ERROR in counters
     increases = (
@@ -543,6 +608,10 @@ def _smallest_gap(sorted_timestamps: pl.Series) -> int | None:
 
 def _as_timestamp(epoch_ms: pl.Expr) -> pl.Expr:
     return (epoch_ms * 1000).cast(pl.Datetime("us"))
+
+
+def _epoch_ms_of(moment: datetime) -> int:
+    return (moment - _EPOCH) // timedelta(milliseconds=1)
 
 
 def _epoch_ms(day: date) -> int:

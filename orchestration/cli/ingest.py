@@ -8,6 +8,7 @@ Exit status 1 when a file could not be taken in at all (unrecognised, unsafe, un
 from __future__ import annotations
 
 import sys
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import click
@@ -20,8 +21,11 @@ MESSAGES_PER_FILE = 10
 
 @click.command("ingest")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--scraped-at", "scraped_at", metavar="TIME", default=None,
+              help="UTC time a raw dcgm-exporter scrape (no sample timestamps) was taken, for files whose names do "
+                   "not carry it, e.g. 2026-01-05T12:00:00Z")
 @click.pass_context
-def ingest(ctx: click.Context, paths: tuple[Path, ...]) -> None:
+def ingest(ctx: click.Context, paths: tuple[Path, ...], scraped_at: str | None) -> None:
     """Take in PATH... (files, or directories of files): recognise, deduplicate, archive, and ingest their days."""
     from assets.inbox.intake import take_in_paths
     from assets.inbox.register import DUPLICATE, ROUTED, current_files
@@ -29,7 +33,7 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...]) -> None:
     from foundation.lake import Lake
 
     lake = Lake(data_home(ctx))
-    results = take_in_paths(lake, paths)
+    results = take_in_paths(lake, paths, scraped_at=_utc_time(scraped_at) if scraped_at else None)
     days = sorted({(r.source, r.partition) for r in results if r.status == ROUTED})
     summaries = {}
     for name, day in days:
@@ -70,3 +74,17 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...]) -> None:
             click.echo(f"    {message}")
     if refused:
         sys.exit(1)
+
+
+def _utc_time(text: str) -> datetime:
+    """An ISO 8601 time in UTC (`Z` or `+00:00`; a time without a zone is taken as UTC), naive UTC."""
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("z", "Z"))
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not an ISO 8601 time such as 2026-01-05T12:00:00Z",
+                                 param_hint="--scraped-at") from None
+    if moment.tzinfo is not None:
+        if moment.utcoffset() != timedelta(0):
+            raise click.BadParameter(f"{text!r} is not in UTC: give the time in UTC (…Z)", param_hint="--scraped-at")
+        moment = moment.replace(tzinfo=None)
+    return moment

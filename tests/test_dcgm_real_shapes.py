@@ -1,0 +1,143 @@
+"""DCGM telemetry as the stock exporter really writes it (NVIDIA's dcgm-exporter documentation and its default
+counters; Prometheus' text exposition format): a raw scrape of `/metrics` has no sample timestamps and no `serial`
+label, names its host `Hostname` (older releases) or `hostname`, and reports a GPU split into MIG instances once per
+instance (`GPU_I_PROFILE`, `GPU_I_ID`). The corpus here is written by this project from those documents.
+"""
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import polars as pl
+from click.testing import CliRunner
+
+from assets.inbox.intake import take_in_inbox
+from assets.telemetry.scrapes import ingest_telemetry_day
+from foundation.lake import Lake
+from orchestration.cli import main
+
+DAY = date(2026, 1, 5)
+H100 = "GPU-5fd0b8a2-1c3e-4b7a-9d42-0e6f1a2b3c4d"
+A100 = "GPU-0b7c9e21-6d4f-4a1b-8c3d-2e5f6a7b8c9d"
+
+
+def stock_scrape(host_label: str = "Hostname", util: tuple[int, int] = (87, 12)) -> str:
+    """One scrape of a two-GPU node's /metrics by a stock dcgm-exporter: HELP and TYPE per family, every label the
+    exporter writes, no timestamps."""
+    labels = [
+        f'gpu="0",UUID="{H100}",pci_bus_id="00000000:18:00.0",device="nvidia0",modelName="NVIDIA H100 80GB HBM3",'
+        f'{host_label}="node-03",DCGM_FI_DRIVER_VERSION="550.54.15"',
+        f'gpu="1",UUID="{A100}",pci_bus_id="00000000:2A:00.0",device="nvidia1",modelName="NVIDIA A100-SXM4-80GB",'
+        f'{host_label}="node-03",DCGM_FI_DRIVER_VERSION="550.54.15"',
+    ]
+    families = [
+        ("DCGM_FI_DEV_GPU_TEMP", "GPU temperature (in C).", "gauge", (61, 48)),
+        ("DCGM_FI_DEV_POWER_USAGE", "Power draw (in W).", "gauge", ("612.338000", "95.121000")),
+        ("DCGM_FI_DEV_GPU_UTIL", "GPU utilization (in %).", "gauge", util),
+        ("DCGM_FI_DEV_XID_ERRORS", "Value of the last XID error encountered.", "gauge", (0, 0)),
+    ]
+    lines = []
+    for name, help_text, kind, values in families:
+        lines += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"]
+        lines += [f"{name}{{{label}}} {value}" for label, value in zip(labels, values)]
+    return "\n".join(lines) + "\n"
+
+
+def mig_scrape() -> str:
+    """The H100 split into two 3g.40gb MIG instances: each instance's samples carry the GPU's UUID and its own
+    GPU_I_ID; temperature and power are the whole GPU's, repeated per instance."""
+    lines = []
+    for name, values in (("DCGM_FI_DEV_GPU_UTIL", (30, 50)), ("DCGM_FI_DEV_GPU_TEMP", (64, 64)),
+                         ("DCGM_FI_DEV_POWER_USAGE", ("401.5", "401.5"))):
+        lines.append(f"# TYPE {name} gauge")
+        for instance, value in zip((1, 2), values):
+            lines.append(f'{name}{{gpu="0",UUID="{H100}",device="nvidia0",modelName="NVIDIA H100 80GB HBM3",'
+                         f'Hostname="node-03",GPU_I_PROFILE="3g.40gb",GPU_I_ID="{instance}"}} {value}')
+    return "\n".join(lines) + "\n"
+
+
+def drop(lake: Lake, name: str, text: str) -> None:
+    lake.home.inbox.mkdir(parents=True, exist_ok=True)
+    (lake.home.inbox / name).write_text(text)
+
+
+def rollup(lake: Lake) -> dict[str, dict]:
+    rows = pl.from_arrow(lake.read_table("gpu_telemetry_daily", DAY)).to_dicts()
+    return {row["gpu_uuid"]: row for row in rows}
+
+
+def test_raw_scrapes_take_the_scrape_time_their_names_give_in_basic_or_extended_iso_8601(tmp_path):
+    lake = Lake(tmp_path / "home")
+    drop(lake, "node-03-20260105T120000Z.prom", stock_scrape())
+    drop(lake, "node-03_2026-01-05T12:10:00Z.prom", stock_scrape(util=(91, 10)))
+    results = take_in_inbox(lake)
+    assert [(r.status, r.partition) for r in results] == [("routed", DAY), ("routed", DAY)]
+    summaries = ingest_telemetry_day(DAY, lake)
+    assert [(s.rows_in, s.rows_accepted, s.rows_quarantined) for s in summaries] == [(8, 8, 0), (8, 8, 0)]
+    by_file = pl.from_arrow(lake.read_table("gpu_telemetry_daily", DAY)).sort("source_file", "gpu_uuid").to_dicts()
+    assert [(r["source_file"], r["gpu_uuid"], r["samples"], r["first_seen"], r["util_mean"]) for r in by_file] == [
+        ("node-03-20260105T120000Z.prom", A100, 1, datetime(2026, 1, 5, 12), 12.0),
+        ("node-03-20260105T120000Z.prom", H100, 1, datetime(2026, 1, 5, 12), 87.0),
+        ("node-03_2026-01-05T12:10:00Z.prom", A100, 1, datetime(2026, 1, 5, 12, 10), 10.0),
+        ("node-03_2026-01-05T12:10:00Z.prom", H100, 1, datetime(2026, 1, 5, 12, 10), 91.0),
+    ]
+    # the stock exporter writes no serial: the GPU is known by its UUID, its host and model by their labels
+    assert {(r["gpu_serial"], r["hostname"], r["model_name"]) for r in by_file} == {
+        (None, "node-03", "NVIDIA H100 80GB HBM3"), (None, "node-03", "NVIDIA A100-SXM4-80GB")}
+
+
+def test_the_lower_case_hostname_label_of_newer_exporters_is_the_host(tmp_path):
+    lake = Lake(tmp_path / "home")
+    drop(lake, "scrape-20260105T000500Z.prom", stock_scrape(host_label="hostname"))
+    take_in_inbox(lake)
+    ingest_telemetry_day(DAY, lake)
+    assert {row["hostname"] for row in rollup(lake).values()} == {"node-03"}
+
+
+def test_a_raw_scrape_with_no_time_in_its_name_is_refused_saying_how_to_give_it(tmp_path):
+    lake = Lake(tmp_path / "home")
+    drop(lake, "metrics", stock_scrape())
+    (result,) = take_in_inbox(lake)
+    assert result.status == "rejected" and result.recognition.problem == "no_scrape_time"
+    assert "--scraped-at" in result.recognition.detail and "20260105T120000Z" in result.recognition.detail
+
+
+def test_backed_ingest_scraped_at_gives_a_raw_scrape_its_time_and_its_lineage_says_so(tmp_path):
+    home = tmp_path / "home"
+    scrape = tmp_path / "metrics.prom"
+    scrape.write_text(stock_scrape())
+    runner = CliRunner()
+    refused = runner.invoke(main, ["--home", str(home), "ingest", str(scrape)])
+    assert refused.exit_code == 1 and "no_scrape_time" in refused.output
+    bad = runner.invoke(main, ["--home", str(home), "ingest", "--scraped-at", "2026-01-05T13:00:00+01:00",
+                               str(scrape)])
+    assert bad.exit_code == 2 and "not in UTC" in bad.output
+    taken = runner.invoke(main, ["--home", str(home), "ingest", "--scraped-at", "2026-01-05T12:00:00Z", str(scrape)])
+    assert taken.exit_code == 0, taken.output
+    assert "metrics.20260105T120000Z.prom: telemetry (dcgm_prometheus), partition 2026-01-05, 8 rows accepted" \
+        in taken.output
+    lake = Lake(home)
+    assert {(row["source_file"], row["first_seen"]) for row in rollup(lake).values()} == {
+        ("metrics.20260105T120000Z.prom", datetime(2026, 1, 5, 12))}
+
+
+def test_mig_instances_of_one_gpu_roll_up_to_it_and_are_not_duplicates(tmp_path):
+    lake = Lake(tmp_path / "home")
+    drop(lake, "node-03-20260105T120000Z.prom", mig_scrape())
+    take_in_inbox(lake)
+    (summary,) = ingest_telemetry_day(DAY, lake)
+    assert (summary.rows_in, summary.rows_accepted, summary.rows_quarantined) == (6, 6, 0)
+    (gpu,) = rollup(lake).values()
+    assert (gpu["gpu_uuid"], gpu["samples"], gpu["util_mean"], gpu["temp_max"], gpu["power_mean"]) == (
+        H100, 1, 40.0, 64.0, 401.5)
+
+
+def test_a_mig_instance_repeated_at_one_time_is_still_a_duplicate(tmp_path):
+    lake = Lake(tmp_path / "home")
+    text = mig_scrape()
+    repeated = next(line for line in text.splitlines() if 'GPU_I_ID="2"' in line)
+    drop(lake, "node-03-20260105T120000Z.prom", text + repeated + "\n")
+    take_in_inbox(lake)
+    (summary,) = ingest_telemetry_day(DAY, lake)
+    assert (summary.rows_in, summary.rows_quarantined, summary.reasons) == (7, 1, {"duplicate_sample": 1})
+    (gpu,) = rollup(lake).values()
+    assert gpu["util_mean"] == 40.0
