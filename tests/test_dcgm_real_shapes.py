@@ -141,3 +141,72 @@ def test_a_mig_instance_repeated_at_one_time_is_still_a_duplicate(tmp_path):
     assert (summary.rows_in, summary.rows_quarantined, summary.reasons) == (7, 1, {"duplicate_sample": 1})
     (gpu,) = rollup(lake).values()
     assert gpu["util_mean"] == 40.0
+
+
+T0 = 1767571200  # 2026-01-05T00:00:00Z, in seconds as the Prometheus HTTP API gives times
+SERIES = (("DCGM_FI_DEV_GPU_UTIL", H100, (87, 85, 90)), ("DCGM_FI_DEV_GPU_TEMP", H100, (61, 62, 63)),
+          ("DCGM_FI_DEV_GPU_UTIL", A100, (12, 10, 11)), ("DCGM_FI_DEV_GPU_TEMP", A100, (48, 48, 49)))
+
+
+def federated() -> str:
+    """Prometheus /federate output for the same samples: `untyped` families, the scrape target's `instance` and
+    `job` beside the exporter's labels, millisecond timestamps."""
+    lines = []
+    for name in ("DCGM_FI_DEV_GPU_TEMP", "DCGM_FI_DEV_GPU_UTIL"):
+        lines.append(f"# TYPE {name} untyped")
+        for metric, uuid, values in SERIES:
+            if metric == name:
+                lines += [f'{name}{{DCGM_FI_DRIVER_VERSION="550.54.15",Hostname="node-03",UUID="{uuid}",'
+                          f'device="nvidia0",gpu="0",instance="10.0.0.3:9400",job="dcgm"}} {value} '
+                          f"{(T0 + 60 * i) * 1000}" for i, value in enumerate(values)]
+    return "\n".join(lines) + "\n"
+
+
+def query_range_answer(indent: int | None = None) -> str:
+    """The HTTP API's answer to query_range over the same minutes (a matrix): times in seconds, values as strings."""
+    import json
+    result = [{"metric": {"__name__": metric, "Hostname": "node-03", "UUID": uuid, "gpu": "0", "instance":
+                          "10.0.0.3:9400", "job": "dcgm"},
+               "values": [[T0 + 60 * i, str(value)] for i, value in enumerate(values)]}
+              for metric, uuid, values in SERIES]
+    return json.dumps({"status": "success", "data": {"resultType": "matrix", "result": result}}, indent=indent)
+
+
+def test_federate_output_and_a_query_range_answer_roll_up_to_the_same_day(tmp_path):
+    lakes = {}
+    for shape, name, text in (("federate", "federate.prom", federated()),
+                              ("query_range", "history.json", query_range_answer()),
+                              ("query_range, pretty", "history-pretty.json", query_range_answer(indent=2))):
+        lake = Lake(tmp_path / shape.replace(", ", "-"))
+        drop(lake, name, text)
+        (result,) = take_in_inbox(lake)
+        assert (result.status, result.partition) == ("routed", DAY), (shape, result.recognition)
+        (summary,) = ingest_telemetry_day(DAY, lake)
+        assert (summary.rows_in, summary.rows_accepted, summary.rows_quarantined) == (12, 12, 0), shape
+        lakes[shape] = {uuid: {k: v for k, v in row.items() if k not in ("source_file", "source_sha256")}
+                        for uuid, row in rollup(lake).items()}
+    assert result.recognition.format == "prometheus_api_json"
+    assert lakes["federate"] == lakes["query_range"] == lakes["query_range, pretty"]
+    assert (lakes["federate"][H100]["samples"], lakes["federate"][H100]["util_mean"],
+            lakes["federate"][H100]["scrape_interval_s"]) == (3, 87.33333333333333, 60)
+
+
+def test_a_query_answer_of_a_vector_and_an_error_answer(tmp_path):
+    import json
+    lake = Lake(tmp_path / "home")
+    vector = {"status": "success", "data": {"resultType": "vector", "result": [
+        {"metric": {"__name__": "DCGM_FI_DEV_GPU_UTIL", "UUID": H100, "hostname": "node-03"},
+         "value": [T0 + 43_200.5, "77"]}]}}
+    drop(lake, "now.json", json.dumps(vector))
+    drop(lake, "failed.json", json.dumps({"status": "error", "errorType": "timeout",
+                                          "error": "query timed out in expression evaluation"}))
+    results = {r.file_name: r for r in take_in_inbox(lake)}
+    assert results["now.json"].status == "routed"
+    failed = results["failed.json"].recognition
+    assert (failed.problem, failed.detail) == ("not_a_query_answer",
+                                               "the answer's status is 'error' (timeout: query timed out in "
+                                               "expression evaluation)")
+    ingest_telemetry_day(DAY, lake)
+    (gpu,) = rollup(lake).values()
+    assert (gpu["util_mean"], gpu["hostname"], gpu["first_seen"]) == (77.0, "node-03",
+                                                                      datetime(2026, 1, 5, 12, 0, 0, 500_000))

@@ -365,6 +365,23 @@ def raw_scrape_files(draw) -> bytes:
     return with_edits(content, draw(st.lists(BYTE_EDITS, max_size=4)))
 
 
+@st.composite
+def query_answers(draw) -> bytes:
+    """A Prometheus HTTP API answer (matrix or vector) whose labels, times and values are sound or hostile."""
+    hostile = st.one_of(st.sampled_from(HOSTILE_VALUES), st.text(max_size=8), st.integers(), st.floats(), st.none())
+    times = st.one_of(st.integers(DAY_START_MS // 1000, DAY_START_MS // 1000 + 86_399), hostile)
+    series = st.fixed_dictionaries({
+        "metric": st.dictionaries(st.sampled_from(["__name__", "UUID", "Hostname", "hostname", "GPU_I_ID", "job"]),
+                                  st.one_of(st.sampled_from(["DCGM_FI_DEV_GPU_UTIL", GPUS[0].uuid]), hostile)),
+        "values": st.lists(st.lists(st.one_of(times, hostile), min_size=0, max_size=3), max_size=4)})
+    kind = draw(st.sampled_from(["matrix", "vector", "scalar", "x"]))
+    result = draw(st.lists(series, max_size=4))
+    if kind == "vector":
+        result = [{"metric": s["metric"], "value": (s["values"] or [[]])[0]} for s in result]
+    answer = {"status": draw(st.sampled_from(["success", "error", None])), "data": {"resultType": kind, "result": result}}
+    return with_edits(json.dumps(answer, allow_nan=True).encode(), draw(st.lists(BYTE_EDITS, max_size=2)))
+
+
 # Random bytes behind the first bytes by which intake tells the formats apart, so that each reader gets its share.
 MAGIC_PREFIXES = (b"", b"PK\x03\x04", b"<?xml version='1.0' encoding='UTF-8'?>\n<", b"\xef\xbb\xbf",
                   b"# TYPE DCGM_FI_DEV_GPU_UTIL gauge\n", b'{"metric": "DCGM_FI_DEV_GPU_UTIL", "value": 1}\n',
@@ -586,6 +603,12 @@ def test_custodian_statements(homes, content):
 @example(content=FOUND["dcgm_65537_metric_families"])
 def test_dcgm_telemetry(homes, content):
     take_in_and_ingest(homes, "telemetry", content, "dcgm-2026-01-05.prom")
+
+
+@fuzz_settings(max_examples=40)
+@given(content=query_answers())
+def test_prometheus_query_answer(homes, content):
+    take_in_and_ingest(homes, "telemetry", content, "history.json")
 
 
 @fuzz_settings(max_examples=40)

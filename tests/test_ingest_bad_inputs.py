@@ -10,6 +10,7 @@ quarantined, for every file."""
 from __future__ import annotations
 
 import io
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -128,6 +129,11 @@ UTIL_A = f'DCGM_FI_DEV_GPU_UTIL{{gpu="1",UUID="{GPUS[0].uuid}",serial="{GPUS[0].
 # One GPU's utilisation as a stock exporter writes it: no serial, no timestamp.
 RAW_UTIL = (f'DCGM_FI_DEV_GPU_UTIL{{gpu="0",UUID="{GPUS[1].uuid}",device="nvidia0",modelName="NVIDIA H100 80GB HBM3",'
             'Hostname="node-01"}')
+API_ANSWER = json.dumps({"status": "success", "data": {"resultType": "matrix", "result": [
+    {"metric": {"__name__": "DCGM_FI_DEV_GPU_UTIL", "UUID": GPUS[1].uuid, "Hostname": "node-01"},
+     "values": [[1767614400, "55"], [1767614460, "56"]]},
+    {"metric": {"__name__": "DCGM_FI_DEV_GPU_TEMP", "UUID": GPUS[1].uuid, "Hostname": "node-01"},
+     "values": [[1767614400, "61"], [1767614460, "62"]]}]}})
 RAW_SCRAPE = f"# TYPE DCGM_FI_DEV_GPU_UTIL gauge\n{RAW_UTIL} 55\n{RAW_UTIL.replace('GPU_UTIL', 'GPU_TEMP')} 61\n"
 
 
@@ -296,6 +302,16 @@ CASES = {
         RAW_SCRAPE + f'{RAW_UTIL[:-1]},GPU_I_PROFILE="3g.40gb",GPU_I_ID="1"}} 30\n'
         + f'{RAW_UTIL[:-1]},GPU_I_PROFILE="3g.40gb",GPU_I_ID="1"}} 31\n').encode(),
         reasons={"duplicate_sample": 1}, accepted=3, message=r"row 5, field line: duplicate_sample"),
+    # --- a Prometheus HTTP API answer (query_range: a matrix)
+    "api-error-answer": Case("history.json", lambda _: b'{"status":"error","errorType":"bad_data","error":"1:1: parse '
+                                                       b'error: unexpected end of input"}', rejected="not_a_query_answer",
+                             message=r"bad_data: 1:1: parse error"),
+    "api-truncated": Case("history.json", lambda _: API_ANSWER[:-40].encode(), rejected="not_a_query_answer"),
+    "api-scalar-result": Case("history.json", lambda _: b'{"status":"success","data":{"resultType":"scalar",'
+                                                        b'"result":[1767614400,"1"]}}', rejected="not_a_query_answer"),
+    "api-sample-of-the-next-day-and-no-name": Case("history.json", lambda _: API_ANSWER.replace(
+        '[1767614460, "56"]', '[1767700860, "56"]').replace('"__name__": "DCGM_FI_DEV_GPU_TEMP", ', '').encode(),
+        reasons={"outside_day": 1, "unparseable_line": 2}, accepted=1, message=r"row 2, field timestamp: outside_day"),
     # --- DCGM, JSON lines
     "jsonl-truncated": Case("dcgm.jsonl", edited(JSONL, lambda c: c[:-20]), reasons={"unparseable_line": 1},
                             accepted=191, message=r"dcgm\.jsonl: row 192, field line: unparseable_line"),

@@ -42,7 +42,8 @@ def collateral_gpu_daily(context: dg.AssetExecutionContext, backed_home: BackedH
 SOURCE = Source(
     name=scrapes.SOURCE,
     group="telemetry",
-    description="GPU telemetry from NVIDIA's DCGM exporter (Prometheus text or JSON lines), per GPU per day.",
+    description="GPU telemetry from NVIDIA's DCGM exporter (Prometheus text, a Prometheus query answer or JSON "
+                "lines), per GPU per day.",
     lake_tables=("gpu_telemetry_daily", "collateral_gpu_daily"),
     assets=(gpu_telemetry_daily, collateral_gpu_daily),
     recognisers=(
@@ -50,6 +51,10 @@ SOURCE = Source(
             scrapes.JSONL_FORMAT, SIGNATURE,
             claim=lambda head: float(scrapes.looks_like_json_lines(head.text)),
             recognise=lambda path, name: scrapes.recognise(path, scrapes.JSONL_FORMAT, name)),
+        FileRecogniser(
+            scrapes.PROMETHEUS_API_FORMAT, SIGNATURE,
+            claim=lambda head: float(scrapes.looks_like_prometheus_api(head.text)),
+            recognise=lambda path, name: scrapes.recognise(path, scrapes.PROMETHEUS_API_FORMAT, name)),
         FileRecogniser(
             scrapes.PROMETHEUS_FORMAT, FALLBACK,
             claim=lambda head: float(scrapes.looks_like_prometheus(head.text)),

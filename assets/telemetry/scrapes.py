@@ -31,6 +31,11 @@ from assets.source import NO_SCRAPE_TIME
 
 SOURCE = "telemetry"
 PROMETHEUS_FORMAT, JSONL_FORMAT = "dcgm_prometheus", "dcgm_jsonl"
+# The Prometheus (or Thanos) HTTP API's answer to `query_range` (a matrix) or `query` (a vector), as teams export
+# history: one JSON document, read whole (Prometheus caps a query's samples, `query.max-samples`, 50 million by
+# default), its samples cut into batches like a text file's lines.
+PROMETHEUS_API_FORMAT = "prometheus_api_json"
+_API_BATCH_ROWS = 1_000_000
 
 UTILISATION = "DCGM_FI_DEV_GPU_UTIL"
 TEMPERATURE = "DCGM_FI_DEV_GPU_TEMP"
@@ -215,9 +220,70 @@ def _label_columns() -> list[pl.Expr]:
             pl.col("model_name"), pl.col("mig_instance")]
 
 
+def looks_like_prometheus_api(head: str) -> bool:
+    start = head.lstrip()
+    # a success names its resultType, a failure its errorType
+    return start.startswith("{") and '"status"' in start and ('"resultType"' in start or '"errorType"' in start)
+
+
+class PrometheusApiError(ValueError):
+    """The document is not a successful query answer with a matrix or a vector (the reason says what it is)."""
+
+
+# The labels read from a series' `metric` object (others, such as `instance` and `job`, are not needed).
+_API_LABELS = ("__name__", *_LABELS)
+
+
+def parse_prometheus_api(text: str) -> pl.DataFrame:
+    """One row per sample of a query answer, in document order (series by series; `source_row` counts samples from
+    1): the columns of `parse_prometheus`, `timestamp_text` in epoch milliseconds (the API gives seconds with up to
+    three decimals). Raises PrometheusApiError for an error answer, a scalar or string result, or bad JSON."""
+    pair = pl.List(pl.String)
+    dtype = pl.Struct({"status": pl.String, "error": pl.String, "errorType": pl.String, "data": pl.Struct({
+        "resultType": pl.String,
+        "result": pl.List(pl.Struct({"metric": pl.Struct({label: pl.String for label in _API_LABELS}),
+                                     "values": pl.List(pair), "value": pair}))})})
+    try:
+        answer = pl.Series([text]).str.json_decode(dtype).struct.unnest()
+    except pl.exceptions.PolarsError as exc:
+        raise PrometheusApiError(f"not a JSON document the Prometheus HTTP API writes: {str(exc).splitlines()[0]}")
+    status, kind = answer.select(pl.col("status"), pl.col("data").struct.field("resultType")).row(0)
+    if status != "success":
+        error = answer.select(pl.col("errorType"), pl.col("error")).row(0)
+        raise PrometheusApiError(f"the answer's status is {status!r} ({': '.join(e for e in error if e) or 'no error'})")
+    if kind not in ("matrix", "vector"):
+        raise PrometheusApiError(f"a {kind!r} result, not a matrix (query_range) or a vector (query)")
+    series = (answer.select(pl.col("data").struct.field("result")).explode("result").unnest("result")
+              .filter(pl.col("metric").is_not_null()))
+    # a matrix gives each series its `values`, a vector one `value`: one [seconds, value] pair per sample
+    pairs = (series.select("metric", pl.col("values").alias("pair")).explode("pair") if kind == "matrix"
+             else series.select("metric", pl.col("value").alias("pair")))
+    seconds = pl.col("pair").list.get(0, null_on_oob=True)
+    parts = seconds.str.extract_groups(r"^(?P<whole>-?[0-9]{1,12})(?:\.(?P<fraction>[0-9]{1,3}))?$")
+    label = {name: pl.col("metric").struct.field(name) for name in _API_LABELS}
+    labels = pl.struct(*(label[name] for name in _LABELS)).struct.json_encode()
+    rows = pairs.with_row_index(SOURCE_ROW, offset=1).select(
+        pl.col(SOURCE_ROW).cast(pl.Int64),
+        pl.format("{} {} {} {}", label["__name__"], labels, seconds,
+                  pl.col("pair").list.get(1, null_on_oob=True)).alias("line"),
+        label["__name__"].alias("metric"),
+        labels.alias("labels"),
+        pl.col("pair").list.get(1, null_on_oob=True).alias("value_text"),
+        # whole seconds and milliseconds, as text: `invalid_timestamp` names a time that is neither
+        pl.when(parts.struct.field("whole").is_not_null())
+        .then(pl.concat_str(parts.struct.field("whole"),
+                            parts.struct.field("fraction").fill_null("").str.pad_end(3, "0")))
+        .otherwise(seconds).alias("timestamp_text"),
+        *(label[name].alias(column) for name, column in _LABELS.items()),
+    )
+    return rows.select(SOURCE_ROW, "line", "metric", "labels", "value_text", "timestamp_text", *_label_columns())
+
+
 def recognise(path: Path, file_format: str, name: str) -> Recognition:
     """A scrape file's day: for a raw scrape (samples without timestamps), the day of the scrape time its name gives
     (refused without one); else the UTC day of its first timestamped sample, or the date in its name."""
+    if file_format == PROMETHEUS_API_FORMAT:
+        return _recognise_api_answer(path)
     parse = parse_prometheus if file_format == PROMETHEUS_FORMAT else parse_json_lines
     scraped_at = scrape_time_in_name(name)
     saw_samples = False
@@ -251,6 +317,41 @@ def recognise(path: Path, file_format: str, name: str) -> Recognition:
             pass
     return Recognition(SOURCE, file_format, "dcgm", problem="no_as_of_date",
                        detail="no timestamped sample in the first 8 MiB and no date in the file name")
+
+
+def _recognise_api_answer(path: Path) -> Recognition:
+    """A query answer's day: the UTC day of its first sample."""
+    try:
+        samples = parse_prometheus_api(_read_text(path))
+    except PrometheusApiError as exc:
+        return Recognition(SOURCE, PROMETHEUS_API_FORMAT, "dcgm", problem="not_a_query_answer", detail=str(exc))
+    first = samples.select(pl.col("timestamp_text").filter(
+        pl.col("metric").is_not_null()
+        & pl.col("timestamp_text").cast(pl.Int64, strict=False).is_between(*_DATED_EPOCH_MS)).first()).item()
+    if first is None:
+        return Recognition(SOURCE, PROMETHEUS_API_FORMAT, "dcgm", problem="no_as_of_date",
+                           detail="the answer holds no sample with a time")
+    return Recognition(SOURCE, PROMETHEUS_API_FORMAT, "dcgm", (_EPOCH + timedelta(milliseconds=int(first))).date())
+
+
+def _read_text(path: Path, expected_sha256: str | None = None) -> str:
+    data = path.read_bytes()
+    if expected_sha256 is not None and hashlib.sha256(data).hexdigest() != expected_sha256:
+        raise ArchiveTampered(f"{path} no longer has the sha256 {expected_sha256} it was received with")
+    return data.decode("utf-8", errors="replace").removeprefix("\ufeff")
+
+
+def _sample_batches(scrapes: InboxFile) -> Iterator[tuple[pl.DataFrame, dict[str, str]]]:
+    """The file's samples batch by batch, with the families' declared types: a text file's batches of lines, a query
+    answer's samples in slices."""
+    if scrapes.format == PROMETHEUS_API_FORMAT:
+        samples = parse_prometheus_api(_read_text(scrapes.path, scrapes.sha256))
+        for start in range(0, max(samples.height, 1), _API_BATCH_ROWS):
+            yield samples.slice(start, _API_BATCH_ROWS), {}
+        return
+    parse = parse_prometheus if scrapes.format == PROMETHEUS_FORMAT else parse_json_lines
+    for batch in line_batches(scrapes.path, scrapes.sha256, BATCH_BYTES):
+        yield parse(batch)
 
 
 def looks_like_prometheus(head: str) -> bool:
@@ -322,7 +423,6 @@ def join_collateral_telemetry(day: date, lake: Lake) -> int:
 
 def _validate(scrapes: InboxFile, day: date, lake: Lake) -> RowSplit:
     """Parse, check and roll up one file. The accepted frame is the per-GPU rollup (the samples are not kept)."""
-    parse = parse_prometheus if scrapes.format == PROMETHEUS_FORMAT else parse_json_lines
     buckets = max(1, min(MAX_BUCKETS, scrapes.size_bytes // BUCKET_SOURCE_BYTES))
     spill_root = lake.home.spill
     spill_root.mkdir(parents=True, exist_ok=True)
@@ -334,8 +434,7 @@ def _validate(scrapes: InboxFile, day: date, lake: Lake) -> RowSplit:
         types: dict[str, str] = {}
         rules = _rules(day)
         scraped_at = scrape_time_in_name(scrapes.name)
-        for batch in line_batches(scrapes.path, scrapes.sha256, BATCH_BYTES):
-            samples, declared = parse(batch)
+        for samples, declared in _sample_batches(scrapes):
             types.update(declared)
             if scraped_at is not None:
                 # a raw scrape: every sample was read at the scrape time its name gives
