@@ -248,6 +248,13 @@ SCHEMAS: dict[str, pa.Schema] = {
         pa.field("source_sha256", pa.string()),
         pa.field("xid_errors", pa.int64()),
     ]),
+    "gpu_inventory": pa.schema([
+        pa.field("partition_date", pa.date32()),
+        pa.field("gpu_uuid", pa.string()),
+        pa.field("gpu_serial", pa.string()),
+        pa.field("model_name", pa.string()),
+        *_FILE_LINEAGE_FIELDS,
+    ]),
     "custodian_statements": pa.schema([
         pa.field("partition_date", pa.date32()),
         pa.field("statement_date", pa.date32()),
@@ -324,6 +331,7 @@ SORT_KEYS: dict[str, tuple[str, ...]] = {
     "loan_tape_supersessions": ("lender_id", "superseded_at", "superseded_sha256"),
     "collateral_gpu_daily": ("lender_id", "loan_terms_hash", "nft_token_id", "gpu_serial", "gpu_uuid"),
     "gpu_telemetry_daily": ("source_file", "source_sha256", "gpu_uuid"),
+    "gpu_inventory": ("source_file", "source_sha256", "source_row"),
     "custodian_statements": ("source_file", "source_sha256", "source_row"),
     "balance_assertions": ("source_file", "source_sha256", "source_row", "account_code", "sub_account"),
     "custodian_statement_supersessions": ("document_key", "superseded_at", "superseded_sha256"),

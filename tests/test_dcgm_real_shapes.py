@@ -210,3 +210,48 @@ def test_a_query_answer_of_a_vector_and_an_error_answer(tmp_path):
     (gpu,) = rollup(lake).values()
     assert (gpu["util_mean"], gpu["hostname"], gpu["first_seen"]) == (77.0, "node-03",
                                                                       datetime(2026, 1, 5, 12, 0, 0, 500_000))
+
+
+def nvidia_smi_inventory(h100_serial: str = "1652922001234") -> str:
+    """`nvidia-smi --query-gpu=index,name,serial,uuid,pci.bus_id,memory.total --format=csv` on node-03, with a
+    consumer board that reports no serial and a row listed twice."""
+    return ("index, name, serial, uuid, pci.bus_id, memory.total [MiB]\n"
+            f"0, NVIDIA H100 80GB HBM3, {h100_serial}, {H100}, 00000000:18:00.0, 81559 MiB\n"
+            f"1, NVIDIA A100-SXM4-80GB, 1321020014567, {A100}, 00000000:2A:00.0, 81920 MiB\n"
+            "2, NVIDIA GeForce RTX 4090, [N/A], GPU-11111111-2222-4333-8444-555555555555, 00000000:3B:00.0, 24564 MiB\n"
+            f"1, NVIDIA A100-SXM4-80GB, 1321020014567, {A100}, 00000000:2A:00.0, 81920 MiB\n")
+
+
+def test_a_gpu_inventory_maps_the_exporters_uuids_to_the_serials_collateral_schedules_name(tmp_path):
+    from assets.loan_tapes.tape import ingest_loan_tapes_day
+    from assets.telemetry.scrapes import join_collateral_telemetry
+    from sandbox.file_drops import LoanTapeRow, write_loan_tape
+    from decimal import Decimal
+
+    lake = Lake(tmp_path / "home")
+    drop(lake, "gpu-inventory-node-03-2026-01-04.csv", nvidia_smi_inventory(h100_serial="9999999999999"))
+    drop(lake, "gpu-inventory-node-03-20260105.csv", nvidia_smi_inventory())
+    drop(lake, "gpu-inventory.csv", nvidia_smi_inventory(h100_serial="1652922000000"))
+    drop(lake, "node-03-20260105T120000Z.prom", stock_scrape())
+    write_loan_tape(lake.home.inbox / "acme.csv", [LoanTapeRow(
+        as_of_date=DAY, lender_id="acme", loan_id="L-1", loan_terms_hash="0x" + "01" * 32, borrower_id="B-1",
+        borrower_name="Foundry, Inc.", currency="USDC", original_principal=Decimal("500000"),
+        principal_outstanding=Decimal("400000"), accrued_interest=Decimal("82.19178"),
+        daily_interest=Decimal("82.19178"), interest_rate_bps=750, status="current", days_past_due=0,
+        origination_date=date(2025, 12, 1), maturity_date=date(2026, 12, 1),
+        collateral="1001=1652922001234|1321020014567|1652922009999")])
+    results = {r.file_name: r for r in take_in_inbox(lake)}
+    assert results["gpu-inventory.csv"].recognition.problem == "no_as_of_date"
+    assert results["gpu-inventory-node-03-2026-01-04.csv"].partition == date(2026, 1, 4)
+    ingest_telemetry_day(date(2026, 1, 4), lake)
+    summaries = {s.file_name: s for s in ingest_telemetry_day(DAY, lake)}
+    inventory = summaries["gpu-inventory-node-03-20260105.csv"]
+    assert (inventory.format, inventory.rows_in, inventory.rows_accepted, inventory.reasons) == (
+        "nvidia_smi_csv", 4, 2, {"missing_serial": 1, "duplicate_gpu": 1})
+    ingest_loan_tapes_day(DAY, lake)
+    assert join_collateral_telemetry(DAY, lake) == 1  # the third board sent nothing
+    rows = {r["gpu_serial"]: r for r in pl.from_arrow(lake.read_table("collateral_gpu_daily", DAY)).to_dicts()}
+    # the day's inventory (not the day before's, which listed the H100 under another serial) names the boards
+    assert {serial: (r["gpu_uuid"], r["reporting"], r["util_mean"]) for serial, r in rows.items()} == {
+        "1652922001234": (H100, True, 87.0), "1321020014567": (A100, True, 12.0),
+        "1652922009999": (None, False, None)}

@@ -129,6 +129,7 @@ UTIL_A = f'DCGM_FI_DEV_GPU_UTIL{{gpu="1",UUID="{GPUS[0].uuid}",serial="{GPUS[0].
 # One GPU's utilisation as a stock exporter writes it: no serial, no timestamp.
 RAW_UTIL = (f'DCGM_FI_DEV_GPU_UTIL{{gpu="0",UUID="{GPUS[1].uuid}",device="nvidia0",modelName="NVIDIA H100 80GB HBM3",'
             'Hostname="node-01"}')
+INVENTORY = f"index, name, serial, uuid\n0, NVIDIA H100 80GB HBM3, {GPUS[0].serial}, {GPUS[0].uuid}\n"
 API_ANSWER = json.dumps({"status": "success", "data": {"resultType": "matrix", "result": [
     {"metric": {"__name__": "DCGM_FI_DEV_GPU_UTIL", "UUID": GPUS[1].uuid, "Hostname": "node-01"},
      "values": [[1767614400, "55"], [1767614460, "56"]]},
@@ -312,6 +313,16 @@ CASES = {
     "api-sample-of-the-next-day-and-no-name": Case("history.json", lambda _: API_ANSWER.replace(
         '[1767614460, "56"]', '[1767700860, "56"]').replace('"__name__": "DCGM_FI_DEV_GPU_TEMP", ', '').encode(),
         reasons={"outside_day": 1, "unparseable_line": 2}, accepted=1, message=r"row 2, field timestamp: outside_day"),
+    # --- an nvidia-smi GPU inventory
+    "inventory-undated": Case("gpu-inventory.csv", lambda _: INVENTORY.encode(), rejected="no_as_of_date",
+                              message=r"gpu-inventory-node-03-2026-01-05\.csv"),
+    "inventory-bad-rows": Case("gpu-inventory-2026-01-05.csv", lambda _: (
+        INVENTORY + "1, NVIDIA GeForce RTX 4090, [N/A], GPU-7\n" + INVENTORY.splitlines()[1] + "\n").encode(),
+        reasons={"missing_serial": 1, "unknown_gpu": 1, "duplicate_gpu": 1}, accepted=1,
+        message=r"row 2, field gpu_serial: missing_serial \(value '\[N/A\]'\)"),
+    "inventory-latin1": Case("gpu-inventory-2026-01-05.csv", lambda _: INVENTORY.replace(
+        "NVIDIA H100", "NVIDIA H100 r\xe9v").encode("latin-1"), reasons={"invalid_encoding": 1}, accepted=0,
+        message=r"row 1, field model_name: invalid_encoding"),
     # --- DCGM, JSON lines
     "jsonl-truncated": Case("dcgm.jsonl", edited(JSONL, lambda c: c[:-20]), reasons={"unparseable_line": 1},
                             accepted=191, message=r"dcgm\.jsonl: row 192, field line: unparseable_line"),

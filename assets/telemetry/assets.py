@@ -3,8 +3,8 @@ telemetry files are recognised."""
 import dagster as dg
 
 from assets.inbox.manifest import ingest_window
-from assets.source import FALLBACK, INGEST_RETRY, SIGNATURE, FileRecogniser, Source
-from assets.telemetry import scrapes
+from assets.source import FALLBACK, HEADER, INGEST_RETRY, SIGNATURE, FileRecogniser, Source
+from assets.telemetry import inventory, scrapes
 from foundation.home import BackedHome
 from foundation.lake import Lake
 from foundation.partitions import daily_partitions, offchain_backfill_policy, window_days
@@ -44,7 +44,7 @@ SOURCE = Source(
     group="telemetry",
     description="GPU telemetry from NVIDIA's DCGM exporter (Prometheus text, a Prometheus query answer or JSON "
                 "lines), per GPU per day.",
-    lake_tables=("gpu_telemetry_daily", "collateral_gpu_daily"),
+    lake_tables=("gpu_telemetry_daily", "gpu_inventory", "collateral_gpu_daily"),
     assets=(gpu_telemetry_daily, collateral_gpu_daily),
     recognisers=(
         FileRecogniser(
@@ -55,6 +55,10 @@ SOURCE = Source(
             scrapes.PROMETHEUS_API_FORMAT, SIGNATURE,
             claim=lambda head: float(scrapes.looks_like_prometheus_api(head.text)),
             recognise=lambda path, name: scrapes.recognise(path, scrapes.PROMETHEUS_API_FORMAT, name)),
+        FileRecogniser(
+            inventory.INVENTORY_FORMAT, HEADER,
+            claim=lambda head: inventory.looks_like_inventory(head.csv_header),
+            recognise=inventory.recognise),
         FileRecogniser(
             scrapes.PROMETHEUS_FORMAT, FALLBACK,
             claim=lambda head: float(scrapes.looks_like_prometheus(head.text)),

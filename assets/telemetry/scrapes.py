@@ -28,6 +28,7 @@ from assets.inbox.register import ArchiveTampered, InboxFile, Recognition, curre
 from foundation.lake import SCHEMAS, Lake
 from assets.inbox.row_validation import SOURCE_ROW, FieldRule, RowSplit, split_rows, validate_inbox_files
 from assets.source import NO_SCRAPE_TIME
+from assets.telemetry import inventory
 
 SOURCE = "telemetry"
 PROMETHEUS_FORMAT, JSONL_FORMAT = "dcgm_prometheus", "dcgm_jsonl"
@@ -369,19 +370,26 @@ def looks_like_json_lines(head: str) -> bool:
 
 
 def ingest_telemetry_day(day: date, lake: Lake) -> list[FileIngestSummary]:
-    """Ingest the day's DCGM files; rewrites the day's `gpu_telemetry_daily` partition."""
+    """Ingest the day's DCGM files and GPU inventories; rewrites the day's `gpu_telemetry_daily` and `gpu_inventory`
+    partitions."""
     files, _ = current_files(lake, SOURCE, day)
-    validated = validate_inbox_files(lake, SOURCE, day, files, lambda scrapes: _validate(scrapes, day, lake))
+    validated = validate_inbox_files(
+        lake, SOURCE, day, files,
+        lambda file: inventory.validate(file) if file.format == inventory.INVENTORY_FORMAT else _validate(file, day, lake))
     rollups = [
         file.accepted.with_columns(
             pl.lit(file.inbox_file.name).alias("source_file"),
             pl.lit(file.inbox_file.sha256).alias("source_sha256"),
         )
         for file in validated
-        if file.accepted is not None
+        if file.accepted is not None and file.inbox_file.format != inventory.INVENTORY_FORMAT
     ]
+    listed = [file.accepted for file in validated
+              if file.accepted is not None and file.inbox_file.format == inventory.INVENTORY_FORMAT]
     rows = pl.concat(rollups).to_arrow() if rollups else SCHEMAS["gpu_telemetry_daily"].empty_table()
     lake.write_table("gpu_telemetry_daily", day, rows)
+    lake.write_table("gpu_inventory", day,
+                     pl.concat(listed).to_arrow() if listed else SCHEMAS["gpu_inventory"].empty_table())
     summaries = [file.summary for file in validated]
     record_input_files(lake, day, SOURCE, summaries)
     return summaries
@@ -389,8 +397,9 @@ def ingest_telemetry_day(day: date, lake: Lake) -> list[FileIngestSummary]:
 
 def join_collateral_telemetry(day: date, lake: Lake) -> int:
     """`collateral_gpu_daily`: every GPU of the day's collateral schedules with its telemetry of the day, matched by
-    serial (or by UUID where the schedule names the GPU by UUID). A GPU with no telemetry has `reporting` false.
-    Returns the number of collateral GPUs that did not report."""
+    serial (or by UUID where the schedule names the GPU by UUID). Telemetry names a GPU by UUID; its serial is the
+    `serial` label where a collector added one, else the latest GPU inventory's up to the day. A GPU with no
+    telemetry has `reporting` false. Returns the number of collateral GPUs that did not report."""
     collateral = lake.read_table("loan_collateral", day)
     telemetry = lake.read_table("gpu_telemetry_daily", day)
     collateral = pl.from_arrow(collateral if collateral is not None else SCHEMAS["loan_collateral"].empty_table())
@@ -398,6 +407,8 @@ def join_collateral_telemetry(day: date, lake: Lake) -> int:
     # A GPU seen in two files of the day (two collectors) counts with the file that saw it most.
     per_gpu = telemetry.sort("samples", "source_file", "source_sha256", descending=[True, False, False]).unique(
         "gpu_uuid", keep="first", maintain_order=True)
+    per_gpu = per_gpu.join(inventory.serials_as_of(day, lake), on="gpu_uuid", how="left").with_columns(
+        pl.coalesce("gpu_serial", "inventory_serial").alias("gpu_serial")).drop("inventory_serial")
     figures = ["samples", "minutes_online", "util_mean", "util_p95", "temp_max", "power_mean", "xid_error_samples",
                "last_seen"]
     reported = per_gpu.select(
