@@ -412,9 +412,23 @@ class GpuFeed:
     xid_events: tuple[tuple[int, int], ...] = ()  # (scrape number, XID code)
 
     @property
+    def pci_bus_id(self) -> str:
+        return f"00000000:{0x18 + 0x11 * self.index:02X}:00.0"
+
+    @property
+    def exporter_labels(self) -> dict[str, str]:
+        """The labels a stock dcgm-exporter writes (no serial), and the scrape target's that Prometheus adds."""
+        return {"gpu": str(self.index), "UUID": self.uuid, "pci_bus_id": self.pci_bus_id, "device": f"nvidia{self.index}",
+                "modelName": self.model_name, "Hostname": self.hostname, "DCGM_FI_DRIVER_VERSION": DRIVER_VERSION,
+                "instance": f"{self.hostname}:9400", "job": "dcgm-exporter"}
+
+    @property
     def labels(self) -> str:
-        return (f'{{gpu="{self.index}",UUID="{self.uuid}",device="nvidia{self.index}",modelName="{self.model_name}",'
-                f'Hostname="{self.hostname}",serial="{self.serial}"}}')
+        return "{" + ",".join(f'{name}="{value}"' for name, value in self.exporter_labels.items()) + "}"
+
+
+# The NVIDIA driver the sandbox's nodes run (the exporter's DCGM_FI_DRIVER_VERSION label).
+DRIVER_VERSION = "550.54.15"
 
 
 DCGM_FAMILIES = (
@@ -483,14 +497,51 @@ def write_dcgm_scrapes(path: Path, day: date, gpus: Sequence[GpuFeed], scrape_in
     write_atomically(path, "".join(blocks).encode())
 
 
+def write_prometheus_query_range(path: Path, day: date, gpus: Sequence[GpuFeed], scrape_interval_s: int,
+                                 seed: int) -> None:
+    """The same samples as the Prometheus HTTP API answers `query_range` over the day (a matrix, as teams export
+    history): a series per family and GPU, times in seconds, values as strings."""
+    samples = dcgm_scrapes(day, gpus, scrape_interval_s, seed).with_columns(
+        pl.format("{}.{}", pl.col("power_mw") // 1000,
+                  (pl.col("power_mw") % 1000).cast(pl.String).str.zfill(3)).alias("power"),
+        (pl.col("timestamp_ms") // 1000).alias("seconds"),
+    ).sort("gpu_row", "timestamp_ms")
+    series = []
+    for family, _, column in DCGM_FAMILIES:
+        pairs = samples.group_by("gpu_row", maintain_order=True).agg(
+            pl.concat_str(pl.lit("["), pl.col("seconds").cast(pl.String), pl.lit(',"'), pl.col(column).cast(pl.String),
+                          pl.lit('"]')).str.join(",").alias("values"))
+        for gpu_row, values in pairs.iter_rows():
+            metric = json.dumps({"__name__": family, **gpus[gpu_row].exporter_labels})
+            series.append(f'{{"metric":{metric},"values":[{values}]}}')
+    document = '{"status":"success","data":{"resultType":"matrix","result":[' + ",".join(series) + "]}}"
+    write_atomically(path, document.encode())
+
+
+def prometheus_query_range_path(inbox: Path, host_prefix: str, day: date) -> Path:
+    return inbox / "telemetry" / f"prometheus-query-range-{host_prefix}-{day.isoformat()}.json"
+
+
+def write_gpu_inventory(path: Path, gpus: Sequence[GpuFeed]) -> None:
+    """What `nvidia-smi --query-gpu=index,name,serial,uuid,pci.bus_id,memory.total --format=csv` prints on the
+    nodes, one node after another."""
+    lines = ["index, name, serial, uuid, pci.bus_id, memory.total [MiB]"]
+    lines += [f"{g.index}, {g.model_name}, {g.serial}, {g.uuid}, {g.pci_bus_id}, 81559 MiB"
+              for g in sorted(gpus, key=lambda g: (g.hostname, g.index))]
+    write_atomically(path, ("\n".join(lines) + "\n").encode())
+
+
+def gpu_inventory_path(inbox: Path, host_prefix: str, day: date) -> Path:
+    return inbox / "telemetry" / f"gpu-inventory-{host_prefix}-{day.isoformat()}.csv"
+
+
 def dcgm_json_lines_path(inbox: Path, day: date) -> Path:
     return inbox / "telemetry" / f"dcgm-{day.isoformat()}.jsonl"
 
 
 def write_dcgm_json_lines(path: Path, day: date, gpus: Sequence[GpuFeed], scrape_interval_s: int, seed: int) -> None:
     """The same samples as `write_dcgm_scrapes`, one JSON object per line: metric, labels, value, timestamp_ms."""
-    labels = [json.dumps({"gpu": str(g.index), "UUID": g.uuid, "device": f"nvidia{g.index}",
-                          "modelName": g.model_name, "Hostname": g.hostname, "serial": g.serial}) for g in gpus]
+    labels = [json.dumps(g.exporter_labels) for g in gpus]
     samples = dcgm_scrapes(day, gpus, scrape_interval_s, seed).with_columns(
         pl.col("gpu_row").replace_strict(list(range(len(gpus))), labels, return_dtype=pl.String).alias("labels"),
         pl.format("{}.{}", pl.col("power_mw") // 1000,

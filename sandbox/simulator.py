@@ -4,7 +4,9 @@
 scenario of sandbox/scenario.py with every block timestamp inside its simulated UTC day, and writes under `home`:
 
     inbox/loan_tapes/lender-a-<date>.xlsx (lender A's workbook), inbox/loan_tapes/lender-b-<date>.csv (lender B's
-    servicer CSV), inbox/telemetry/dcgm-<date>.prom (Prometheus text), inbox/custodian/custodian-a-semt002-<date>.xml
+    servicer CSV), inbox/telemetry/dcgm-<date>.prom (the day's Prometheus /federate export of the exporters),
+    inbox/telemetry/prometheus-query-range-northwind-<date>.json (one borrower's, from the Prometheus HTTP API),
+    inbox/telemetry/gpu-inventory-<borrower>-<first date>.csv (nvidia-smi), inbox/custodian/custodian-a-semt002-<date>.xml
     and custodian-a-camt053-<date>.xml (ISO 20022 holdings and cash statements)
     sandbox/deployment.json, sandbox/ground_truth_balances.csv, sandbox/ground_truth_sub_balances.csv
 
@@ -41,10 +43,14 @@ from sandbox.file_drops import (
     collateral_schedule,
     custodian_statement_path,
     dcgm_path,
+    gpu_inventory_path,
+    prometheus_query_range_path,
     loan_tape_path,
     write_atomically,
     write_cash_statement,
     write_dcgm_scrapes,
+    write_gpu_inventory,
+    write_prometheus_query_range,
     write_holdings_statement,
     write_lender_a_workbook,
     write_lender_b_csv,
@@ -116,6 +122,8 @@ V2_RATE_MODEL = to_checksum_address(keccak(text="backed-sandbox:simple-interest-
 FEE_KIND_REPAYMENT = 1
 # How much the injected migration overstates the V2 principal against the V1 balance (migrated-principal-mismatch).
 MIGRATED_PRINCIPAL_EXCESS_USD = 5_000
+# The borrower whose GPUs' telemetry is exported from its Prometheus through the HTTP API (query_range).
+QUERY_RANGE_HOST_PREFIX = "northwind"
 # The lender whose CSV tape the file injections tamper with (a tape row added, repeated or given a new column).
 TAMPERED_LENDER = "lender-b"
 # What the injected orphan loan looks like on the tape.
@@ -1224,9 +1232,7 @@ class _ProtocolSimulation:
             path = loan_tape_path(self.inbox, lender, self.today, extension)
             write(path, rows)
             self.files.append(path)
-        path = dcgm_path(self.inbox, self.today)
-        write_dcgm_scrapes(path, self.today, feeds, self.scrape_interval_s, self.scenario.seed)
-        self.files.append(path)
+        self._drop_telemetry(feeds)
         if self._injected("missing-statement"):
             self.applied.append(AppliedInjection("missing-statement", self.today, entity=CUSTODIAN_ID,
                                                  detail="semt.002 and camt.053 of the day not delivered"))
@@ -1235,6 +1241,27 @@ class _ProtocolSimulation:
         for kind, write in (("semt002", write_holdings_statement), ("camt053", write_cash_statement)):
             path = custodian_statement_path(self.inbox, CUSTODIAN_ID, self.today, kind, "xml")
             write(path, self.today, CUSTODIAN_ACCOUNT, statement)
+            self.files.append(path)
+
+    def _drop_telemetry(self, feeds: list[GpuFeed]) -> None:
+        """The GPUs' telemetry as fleets really hand it over, none with a serial: the day's Prometheus /federate
+        export of the exporters (timestamped text), except one borrower's, exported from its Prometheus through the
+        HTTP API's query_range (a JSON matrix). On the first day each borrower sends the nvidia-smi inventory of its
+        nodes, the one place a GPU's UUID meets the serial the lenders' collateral schedules name."""
+        if self.day == 1:
+            for borrower in {loan.borrower for loan in self.scenario.loans}:
+                gpus = [gpu for loan in self.scenario.loans if loan.borrower == borrower for gpu in loan.gpus]
+                path = gpu_inventory_path(self.inbox, borrower.host_prefix, self.today)
+                write_gpu_inventory(path, gpus)
+                self.files.append(path)
+        exported = [feed for feed in feeds if feed.hostname.startswith(f"{QUERY_RANGE_HOST_PREFIX}-")]
+        path = dcgm_path(self.inbox, self.today)
+        write_dcgm_scrapes(path, self.today, [feed for feed in feeds if feed not in exported],
+                           self.scrape_interval_s, self.scenario.seed)
+        self.files.append(path)
+        if exported:
+            path = prometheus_query_range_path(self.inbox, QUERY_RANGE_HOST_PREFIX, self.today)
+            write_prometheus_query_range(path, self.today, exported, self.scrape_interval_s, self.scenario.seed)
             self.files.append(path)
 
     # --- injections about what the counterparties report -----------------------------------------------------

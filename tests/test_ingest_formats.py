@@ -28,6 +28,7 @@ from sandbox.file_drops import (
     write_custodian_statement,
     write_dcgm_json_lines,
     write_dcgm_scrapes,
+    write_gpu_inventory,
     write_holdings_statement,
     write_lender_a_workbook,
     write_lender_b_csv,
@@ -295,7 +296,10 @@ def test_collateral_gpus_are_joined_to_their_days_telemetry_by_serial_or_uuid(tm
     collateral = f"1001={reporting.serial}|{dark.serial};1002={by_uuid.uuid}"
     write_loan_tape(lake.home.inbox / "acme.csv", [loan("acme", 1, HASH_1, collateral=collateral)])
     write_dcgm_scrapes(lake.home.inbox / "dcgm.prom", DAY, [reporting, by_uuid, GPUS[6]], 600, seed=3)
+    # the exporter writes no serial: the node's nvidia-smi inventory of the day before maps its UUIDs to serials
+    write_gpu_inventory(lake.home.inbox / "gpu-inventory-2026-01-04.csv", GPUS)
     take_in_inbox(lake)
+    ingest_telemetry_day(date(2026, 1, 4), lake)
     ingest_loan_tapes_day(DAY, lake)
     take_in_inbox(lake)
     ingest_telemetry_day(DAY, lake)

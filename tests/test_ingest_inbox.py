@@ -31,6 +31,7 @@ from sandbox.file_drops import (
     write_cash_statement,
     write_dcgm_json_lines,
     write_dcgm_scrapes,
+    write_gpu_inventory,
     write_holdings_statement,
     write_lender_a_workbook,
     write_lender_b_csv,
@@ -269,6 +270,7 @@ def test_backed_ingest_prints_per_file_source_partition_rows_and_reasons(lake, t
     outside = tmp_path / "downloads"
     write_lender_b_csv(outside / "lender-b.csv", [tape_row("lender-b"), tape_row("lender-b", HASH_2, currency="EUR")])
     write_dcgm_scrapes(outside / "dcgm.prom", DAY, [GPU], 600, seed=4)
+    write_gpu_inventory(outside / "gpu-inventory-2026-01-05.csv", [GPU])  # the UUID's serial: the exporter has none
     write_holdings_statement(outside / "holdings.xml", DAY, "ACC-1", STATEMENT)
     (outside / "junk.bin").write_bytes(b"\x00\x01binary")
     runner = CliRunner()
@@ -277,6 +279,8 @@ def test_backed_ingest_prints_per_file_source_partition_rows_and_reasons(lake, t
     lines = result.output.splitlines()
     assert "dcgm.prom: telemetry (dcgm_prometheus), partition 2026-01-05, 576 rows accepted, 0 quarantined" in lines
     assert "holdings.xml: custodian (semt.002.001.11), partition 2026-01-05, 1 rows accepted, 0 quarantined" in lines
+    assert ("gpu-inventory-2026-01-05.csv: telemetry (nvidia_smi_csv), partition 2026-01-05, 1 rows accepted, "
+            "0 quarantined") in lines
     assert "lender-b.csv: loan_tapes (loan_tape_csv), partition 2026-01-05, 1 rows accepted, 1 quarantined" in lines
     assert "    unknown_currency: 1" in lines
     assert "    lender-b.csv: row 2, field currency: unknown_currency (value 'EUR')" in lines

@@ -230,6 +230,21 @@ def test_the_compressed_scenario_holds_every_required_event(three_days):
     assert {r["transaction_type"] for r in statements} >= {"cash_receipt", "tbill_purchase", "tbill_maturity"}
 
 
+def reported_serials(home: Path, day: date) -> set[str]:
+    """The serials of the GPUs the day's telemetry files report: the stock exporter names a GPU by UUID only (no
+    `serial` label), so each UUID is looked up in the borrowers' nvidia-smi inventories."""
+    serial_of = {}
+    for path in (home / "inbox" / "telemetry").glob("gpu-inventory-*.csv"):
+        with path.open() as f:
+            for row in csv.DictReader(f, skipinitialspace=True):
+                serial_of[row["uuid"]] = row["serial"]
+    uuids = set()
+    for path in (home / "inbox" / "telemetry").glob(f"*{day}*"):
+        if path.suffix in (".prom", ".json"):
+            uuids |= set(re.findall(r'"?UUID"?\s*[=:]\s*"(GPU-[0-9a-f-]{36})"', path.read_text()))
+    return {serial_of[uuid] for uuid in uuids}
+
+
 def test_telemetry_covers_the_collateral_of_the_days_loans(three_days):
     _, result = three_days
     for day in DATES:
@@ -237,8 +252,11 @@ def test_telemetry_covers_the_collateral_of_the_days_loans(three_days):
         collateral = {serial for row in tapes for entry in row["collateral"].split(";")
                       for serial in entry.split("=")[1].split("|")}
         text = (result.home / "inbox" / "telemetry" / f"dcgm-{day}.prom").read_text()
-        reported = set(re.findall(r'serial="(\d{13})"', text))
-        assert reported == collateral
+        assert reported_serials(result.home, day) == collateral and 'serial="' not in text
+        # one borrower's GPUs come from its Prometheus through the HTTP API, the others' in /federate text
+        answer = json.loads(next((result.home / "inbox" / "telemetry").glob(f"prometheus-query-range-*-{day}.json"))
+                            .read_text())
+        assert answer["status"] == "success" and answer["data"]["resultType"] == "matrix"
         per_family = re.findall(r"^# TYPE (\w+) gauge$", text, flags=re.M)
         assert per_family == ["DCGM_FI_DEV_GPU_UTIL", "DCGM_FI_DEV_GPU_TEMP", "DCGM_FI_DEV_POWER_USAGE",
                               "DCGM_FI_DEV_XID_ERRORS"]
@@ -312,8 +330,7 @@ def test_six_days_repay_one_loan_in_full_and_liquidate_a_default_below_its_outst
         [row] = [r for r in tape_rows(result.home, "lender-a", day) if r["loan_terms_hash"] == "0x" + defaulted.hex()]
         statuses.append(row["status"])
         serials = {s for entry in row["collateral"].split(";") for s in entry.split("=")[1].split("|")}
-        text = (result.home / "inbox" / "telemetry" / f"dcgm-{day}.prom").read_text()
-        dark_days.append(not serials & set(re.findall(r'serial="(\d{13})"', text)))
+        dark_days.append(not serials & reported_serials(result.home, day))
     assert statuses[0] == "current" and "delinquent" in statuses and "default" in statuses
     assert statuses[-1] == "liquidated"
     # The GPUs stop reporting during the day of default and stay dark from then on.

@@ -386,10 +386,16 @@ def ingest_telemetry_day(day: date, lake: Lake) -> list[FileIngestSummary]:
     ]
     listed = [file.accepted for file in validated
               if file.accepted is not None and file.inbox_file.format == inventory.INVENTORY_FORMAT]
-    rows = pl.concat(rollups).to_arrow() if rollups else SCHEMAS["gpu_telemetry_daily"].empty_table()
-    lake.write_table("gpu_telemetry_daily", day, rows)
     lake.write_table("gpu_inventory", day,
                      pl.concat(listed).to_arrow() if listed else SCHEMAS["gpu_inventory"].empty_table())
+    rows = SCHEMAS["gpu_telemetry_daily"].empty_table()
+    if rollups:
+        # The stock exporter writes no serial: a GPU's is the latest inventory's up to the day (today's included).
+        rows = (pl.concat(rollups).join(inventory.serials_as_of(day, lake), on="gpu_uuid", how="left",
+                                        maintain_order="left")
+                .with_columns(pl.coalesce("gpu_serial", "inventory_serial").alias("gpu_serial"))
+                .drop("inventory_serial").to_arrow())
+    lake.write_table("gpu_telemetry_daily", day, rows)
     summaries = [file.summary for file in validated]
     record_input_files(lake, day, SOURCE, summaries)
     return summaries
@@ -397,9 +403,8 @@ def ingest_telemetry_day(day: date, lake: Lake) -> list[FileIngestSummary]:
 
 def join_collateral_telemetry(day: date, lake: Lake) -> int:
     """`collateral_gpu_daily`: every GPU of the day's collateral schedules with its telemetry of the day, matched by
-    serial (or by UUID where the schedule names the GPU by UUID). Telemetry names a GPU by UUID; its serial is the
-    `serial` label where a collector added one, else the latest GPU inventory's up to the day. A GPU with no
-    telemetry has `reporting` false. Returns the number of collateral GPUs that did not report."""
+    serial (or by UUID where the schedule names the GPU by UUID). A GPU with no telemetry has `reporting` false.
+    Returns the number of collateral GPUs that did not report."""
     collateral = lake.read_table("loan_collateral", day)
     telemetry = lake.read_table("gpu_telemetry_daily", day)
     collateral = pl.from_arrow(collateral if collateral is not None else SCHEMAS["loan_collateral"].empty_table())
@@ -407,8 +412,6 @@ def join_collateral_telemetry(day: date, lake: Lake) -> int:
     # A GPU seen in two files of the day (two collectors) counts with the file that saw it most.
     per_gpu = telemetry.sort("samples", "source_file", "source_sha256", descending=[True, False, False]).unique(
         "gpu_uuid", keep="first", maintain_order=True)
-    per_gpu = per_gpu.join(inventory.serials_as_of(day, lake), on="gpu_uuid", how="left").with_columns(
-        pl.coalesce("gpu_serial", "inventory_serial").alias("gpu_serial")).drop("inventory_serial")
     figures = ["samples", "minutes_online", "util_mean", "util_p95", "temp_max", "power_mean", "xid_error_samples",
                "last_seen"]
     reported = per_gpu.select(
