@@ -124,6 +124,12 @@ _L1_TERMS_V2 = (2**40, to_checksum_address("0x" + "b0" * 20), "0x0A1a1A107E45b7C
                 [1], [("0x0B2b2B2076d95dda7817e785989fE353fe955ef9", 150 * 10**18, 10**17)], [], [], b"")
 L1_TERMS_V2_ENCODED = "0x" + abi_encode([_LOAN_TERMS_V2], [_L1_TERMS_V2]).hex()
 LOAN_1_V2 = "0x" + keccak(abi_encode(["uint256", _LOAN_TERMS_V2], [31337, _L1_TERMS_V2])).hex()
+# LoanRouterV2 v1.1 then refinances it on day 4, after Bob's prepayment: the same loan of 140 under new terms (a
+# longer repayment spec), a third name.
+_L1_TERMS_V3 = (_L1_TERMS_V2[0], *_L1_TERMS_V2[1:4], (360, 5, 0), _L1_TERMS_V2[5], _L1_TERMS_V2[6],
+                [(_L1_TERMS_V2[7][0][0], 140 * 10**18, 10**17)], *_L1_TERMS_V2[8:])
+L1_TERMS_V3_ENCODED = "0x" + abi_encode([_LOAN_TERMS_V2], [_L1_TERMS_V3]).hex()
+LOAN_1_V3 = "0x" + keccak(abi_encode(["uint256", _LOAN_TERMS_V2], [31337, _L1_TERMS_V3])).hex()
 # Terms the vault pre-funds on day 3 and that no loan ever takes: the deposit is cancelled on day 4.
 WITHDRAWN_OFFER = "0x" + keccak(text="loan offer withdrawn").hex()
 # Terms pre-funded on day 3 through StakedUSDai v1.10's deposit timelock and through v1.9's escrow (earning interest),
@@ -163,6 +169,7 @@ SIGNATURES = {
     "LoanEscrowTimelockCancelled": "LoanEscrowTimelockCancelled(bytes32,uint256,uint256)",
     "LoanEscrowTimelockWithdrawn": "LoanEscrowTimelockWithdrawn(bytes32,uint256)",
     "LoanMigrated": "LoanMigrated(bytes32,bytes32,bytes)",
+    "LoanRefinanced": "LoanRefinanced(bytes32,bytes32,bytes)",
     "FeePaid": "FeePaid(bytes32,uint8,address,address,uint256)",
     "PoolDeposited": "PoolDeposited(address,uint128,uint256,uint256)",
     "PoolRedeemed": "PoolRedeemed(address,uint128,uint256,uint128)",
@@ -409,6 +416,10 @@ def _chain_events_day_4() -> list[dict]:
                recipient=SUSDAI, fee_model=FEE_MODEL, amount=USDAI_UNIT // 10),
         _event(day, 402, 62, 4, "usdai", "Transfer", from_address=LOAN_ROUTER_V2, to_address=SUSDAI,
                value=10 * USDAI_UNIT),
+        # LoanRouterV2 v1.1 refinances it: the V2 hash is marked Repaid with no LoanRepaid and the new hash has the
+        # same 140, no token moving. Nothing is posted: the loan is still L1 (loan_identities walks both renames).
+        _event(day, 402, 67, 0, "loan_router", "LoanRefinanced", token=LOAN_ROUTER_V2, old_loan_terms_hash=LOAN_1_V2,
+               new_loan_terms_hash=LOAN_1_V3, new_loan_terms=L1_TERMS_V3_ENCODED),
         # v1.9's escrow pre-funds L7, a LoanRouterV2 loan of 20 USDai to Grace, in the morning
         # (loan_timelock_deposited 1030 L7 / 2000 20), and the V2 router originates it from the escrow at noon: the
         # USDai goes from the escrow through the router to Grace, both outside the protocol, so the loan in USDai
@@ -484,7 +495,7 @@ LOAN_STATES = {
     DAY_3: {LOAN_1: (1, 150), LOAN_2: (4, 0), LOAN_3: (1, 100), LOAN_4: (1, 200), LOAN_5: (1, 100), LOAN_6: (1, 100)},
     # L1 migrated: V1 says Migrated (5), V2 (its own router, below) holds the 150
     DAY_4: {LOAN_1: (5, 0), LOAN_2: (4, 0), LOAN_3: (2, 0), LOAN_4: (4, 0), LOAN_5: (4, 0), LOAN_6: (1, 100),
-            LOAN_1_V2: (1, 140), LOAN_7: (1, 20)},
+            LOAN_1_V2: (2, 0), LOAN_1_V3: (1, 140), LOAN_7: (1, 20)},
 }
 # Each day's blocks: (first, last); the state is read at the last.
 BLOCKS = {DAY_1: (100, 105), DAY_2: (200, 205), DAY_3: (300, 310), DAY_4: (400, 402)}
@@ -506,7 +517,7 @@ def chain_state(day: date) -> list[dict]:
     return [
         dict(partition_date=day, block_number=block, block_hash=_block_hash(block),
              block_time=_block_time(day, block), contract_role=role,
-             contract_address=LOAN_ROUTER_V2 if key in (LOAN_1_V2, LOAN_7) else CONTRACTS[role],
+             contract_address=LOAN_ROUTER_V2 if key in (LOAN_1_V2, LOAN_1_V3, LOAN_7) else CONTRACTS[role],
              method=method, key=key, field=field, value=Decimal(value))
         for role, method, key, field, value in reads
     ]

@@ -29,7 +29,7 @@ from assets.ledger import dbt_environment, vars_args
 from foundation.home import DataHome
 from foundation.lake import SCHEMAS, Lake
 from tests.ledger_fixtures import (
-    BASE_TOKEN, CORRECTED_TAPE_SHA256, CUSIP, LOAN_1_V2, DAY_1, DAY_2, DAY_3, DAY_4, DAYS, ESCROW_OFFER, FEE_MODEL,
+    BASE_TOKEN, CORRECTED_TAPE_SHA256, CUSIP, LOAN_1_V2, LOAN_1_V3, DAY_1, DAY_2, DAY_3, DAY_4, DAYS, ESCROW_OFFER, FEE_MODEL,
     FEE_RECIPIENT, LOAN_1, LOAN_2, LOAN_3, LOAN_4, LOAN_6, LOAN_7, LOAN_ROUTER, LOAN_ROUTER_V2, PYUSD, SHORT_BILL, SUSDAI,
     STATEMENT_FILES, TAPE_FILES, USDAI, USDC, V110_OFFER, WITHDRAWN_OFFER,
     build_ledger_lake,
@@ -551,7 +551,7 @@ def test_journal_lines_carry_their_rule_lineage_and_sub_accounts(daily_builds):
 
 def test_a_migrated_loan_keeps_its_identity_and_either_hash_finds_its_trail(daily_builds):
     """docs/ledger.md, "A loan renamed": LoanRouterV2 migrates L1 on day 4 and its lender's tape names it by the V2
-    hash from then. The ledger keeps one loan: day 4's interest, catch-up and allowance release post on L1's
+    hash from then; v1.1 then refinances it under a third hash. The ledger keeps one loan: day 4's interest, catch-up and allowance release post on L1's
     sub-accounts (the hand-posted journal, unchanged by the migration, says so); loan_identities names L1 the V2
     hash's identity, with the currency its V2 terms carry; and `backed trail --loan` finds the same lines by either
     hash, saying what became of it."""
@@ -559,14 +559,21 @@ def test_a_migrated_loan_keeps_its_identity_and_either_hash_finds_its_trail(dail
 
     assert query(daily_builds.home, """select loan_terms_hash, renamed_from, identity_hash, renamed_by, partition_date,
                                               currency_token
-                                       from main.loan_identities""") == [
-        (LOAN_1_V2, LOAN_1, LOAN_1, "LoanMigrated", DAY_4, USDAI.lower())]
+                                       from main.loan_identities order by block_number""") == [
+        (LOAN_1_V2, LOAN_1, LOAN_1, "LoanMigrated", DAY_4, USDAI.lower()),
+        # v1.1's refinance of the V2 loan: a chain of renames, still L1
+        (LOAN_1_V3, LOAN_1_V2, LOAN_1, "LoanRefinanced", DAY_4, USDAI.lower())]
     with duckdb.connect(str(DataHome(daily_builds.home).warehouse), read_only=True) as con:
-        by_v1, by_v2 = trail_by_loan(con, LOAN_1), trail_by_loan(con, LOAN_1_V2)
-    assert by_v1.rows.num_rows > 0 and by_v2.rows.to_pylist() == by_v1.rows.to_pylist()
+        by_v1, by_v2, by_v3 = trail_by_loan(con, LOAN_1), trail_by_loan(con, LOAN_1_V2), trail_by_loan(con, LOAN_1_V3)
+    assert by_v1.rows.num_rows > 0 and by_v2.rows.to_pylist() == by_v1.rows.to_pylist() == by_v3.rows.to_pylist()
     assert {r["sub_account"] for r in by_v2.rows.to_pylist() if r["account_code"] in ("1100", "1110", "1190")} == {
         LOAN_1}
-    assert f"{LOAN_1} became {LOAN_1_V2} (LoanMigrated on {DAY_4.isoformat()})" in by_v2.heading
+    assert (f"{LOAN_1} became {LOAN_1_V2} (LoanMigrated on {DAY_4.isoformat()}); {LOAN_1_V2} became {LOAN_1_V3} "
+            f"(LoanRefinanced on {DAY_4.isoformat()})") in by_v3.heading
+    # the loan's state on chain is read under its latest name: the refinanced hash's 140, not the V2 hash's Repaid
+    assert query(daily_builds.home, f"""select onchain_status, onchain_principal from main.loan_positions
+                                        where partition_date = '{DAY_4}' and loan_terms_hash = '{LOAN_1}'""") == [
+        (1, Decimal("140"))]
     assert "interest_catch_up" in {r["rule_id"] for r in by_v2.rows.to_pylist()}
 
 
