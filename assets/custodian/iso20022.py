@@ -91,11 +91,30 @@ def _parse(content: bytes) -> Element:
         # A DTD is where entity expansion (billion laughs) and external entities live: none is read.
         raise UnreadableFile("unsafe_xml", "", f"{type(exc).__name__}: {exc}"[:200]) from exc
     except ParseError as exc:
-        line, column = exc.position
-        raise UnreadableFile("unreadable_file", "", f"not well-formed XML at line {line}, column {column}") from exc
+        if "junk after document element" in str(exc) and content.lstrip().startswith((b"<AppHdr", b"<?xml")):
+            enveloped = _beside_document(content)
+            if enveloped is not None:
+                return enveloped
+        # the parser's own reason (its message carries the line and column)
+        raise UnreadableFile("unreadable_file", "", f"not well-formed XML: {exc}"[:200]) from exc
     except (LookupError, ValueError) as exc:
         # expat's refusals of the declared encoding: unknown (LookupError) or multi-byte (ValueError)
         raise UnreadableFile("unreadable_file", "", f"the XML's declared encoding cannot be read: {exc}"[:200]) from exc
+
+
+def _beside_document(content: bytes) -> Element | None:
+    """A business application header (head.001 `AppHdr`) sent beside the `Document` rather than around it: two
+    top-level elements, read as if one envelope held them. None when that is not what the file is."""
+    body = content.lstrip()
+    if body.startswith(b"<?xml"):
+        body = body[body.index(b"?>") + 2:].lstrip()
+    if not body.startswith(b"<AppHdr"):
+        return None
+    try:
+        return fromstring(b"<BusinessMessage>" + body + b"</BusinessMessage>", forbid_dtd=True,
+                          forbid_entities=True, forbid_external=True)
+    except (DefusedXmlException, ParseError, LookupError, ValueError):
+        return None
 
 
 def _document(root: Element) -> Element:

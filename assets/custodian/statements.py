@@ -14,7 +14,7 @@ from decimal import Decimal, InvalidOperation
 
 import polars as pl
 
-from assets.inbox.counterparties import counterparties
+from assets.inbox.counterparties import counterparties, counterparties_path
 from assets.inbox.manifest import FileIngestSummary, record_input_files
 from assets.inbox.register import InboxFile, Recognition, current_files, supersession_table
 from assets.custodian.iso20022 import (
@@ -109,8 +109,8 @@ def recognise(content: bytes, file_format: str, name: str) -> Recognition:
         except ValueError:
             pass
     if custodian_id is None:
-        return Recognition(SOURCE, file_format, problem="unknown_custodian",
-                           detail="the statement names no custodian known in counterparties.toml")
+        return Recognition(SOURCE, file_format, problem="unknown_custodian", detail=_unknown_custodian(content,
+                                                                                                      file_format))
     if statement_date is None:
         return Recognition(SOURCE, file_format, custodian_id, problem="no_as_of_date",
                            detail="no record carries a valid statement date, nor does the file name")
@@ -203,6 +203,19 @@ def _read(content: bytes, file_format: str, name: str,
         ),
     )
     return text_frame(table, {column: column for column in STATEMENT_COLUMNS}, name)
+
+
+def _unknown_custodian(content: bytes, file_format: str) -> str:
+    """What the statement says of its custodian, and where to add it."""
+    where = counterparties_path()
+    if file_format == CSV_FORMAT:
+        return f"the statement's custodian_id names no custodian: add it under [custodians] in {where}"
+    message = read_statement_message(content)
+    if message.servicer_bic is None:
+        return (f"the {message.message} names no account servicer BIC (Acct/Svcr or AcctSvcr): add the custodian "
+                f"with its BIC under [custodians] in {where}")
+    return (f"the account servicer BIC {message.servicer_bic} of the {message.message} is no custodian's: add "
+            f"[custodians.<id>] with bic = \"{message.servicer_bic}\" to {where}")
 
 
 def _custodian_of(message: StatementMessage) -> str | None:

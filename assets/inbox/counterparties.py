@@ -18,7 +18,12 @@ def _counterparties_at(path: Path, modified_ns: int) -> dict:
         return tomllib.load(stream)
 
 
+def counterparties_path() -> Path:
+    """The counterparties file in use: BACKED_COUNTERPARTIES, else the one beside this module."""
+    return Path(os.environ.get("BACKED_COUNTERPARTIES", COUNTERPARTIES_FILE))
+
+
 def counterparties() -> dict:
     """The counterparties file, read again when it changes."""
-    path = Path(os.environ.get("BACKED_COUNTERPARTIES", COUNTERPARTIES_FILE))
+    path = counterparties_path()
     return _counterparties_at(path, path.stat().st_mtime_ns)
