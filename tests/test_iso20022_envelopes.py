@@ -66,3 +66,16 @@ def test_an_unknown_custodian_is_named_by_the_bic_read_and_the_file_to_edit(tmp_
     _, result = taken_in(tmp_path, "semt002.xml", content)
     assert result.recognition.problem == "unknown_custodian"
     assert "DEUTDEFFXXX" in result.recognition.detail and "counterparties.toml" in result.recognition.detail
+
+
+def test_a_statement_in_a_swift_data_pdu_is_read_and_a_file_of_two_messages_is_refused_not_cut(tmp_path):
+    declaration, document = statement_bytes(tmp_path).split(b"\n", 1)
+    pdu = (declaration + b'\n<Saa:DataPDU xmlns:Saa="urn:swift:saa:xsd:saa.2.0"><Saa:Revision>2.0.14</Saa:Revision>'
+           b"<Saa:Header><Saa:Message><Saa:MessageIdentifier>semt.002.001.11</Saa:MessageIdentifier>"
+           b"</Saa:Message></Saa:Header><Saa:Body>" + APP_HDR + document + b"</Saa:Body></Saa:DataPDU>\n")
+    _, result = taken_in(tmp_path, "semt002.xml", pdu)
+    assert (result.status, result.recognition.format) == ("routed", "semt.002.001.11")
+    two = pdu.replace(b"</Saa:Body>", document + b"</Saa:Body>")
+    _, result = taken_in(tmp_path / "two", "semt002.xml", two)
+    assert (result.recognition.problem, result.recognition.detail) == (
+        "several_messages", "2 Document elements in one DataPDU: send each statement message in a file of its own")

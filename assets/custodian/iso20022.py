@@ -118,13 +118,15 @@ def _beside_document(content: bytes) -> Element | None:
 
 
 def _document(root: Element) -> Element:
-    """The `Document` element: the root, or inside a business application envelope."""
+    """The `Document` element: the root, or inside an envelope (a business application header's, a SWIFT
+    `DataPDU`'s). A file holding several is refused: one of them must not stand for all."""
     if _local(root.tag) == "Document":
         return root
-    for element in root.iter():
-        if _local(element.tag) == "Document":
-            return element
-    return root
+    documents = [element for element in root.iter() if _local(element.tag) == "Document"]
+    if len(documents) > 1:
+        raise UnreadableFile("several_messages", "", f"{len(documents)} Document elements in one {_local(root.tag)}: "
+                                                     "send each statement message in a file of its own")
+    return documents[0] if documents else root
 
 
 def _namespace(tag: str) -> str:
