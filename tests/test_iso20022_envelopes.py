@@ -79,3 +79,17 @@ def test_a_statement_in_a_swift_data_pdu_is_read_and_a_file_of_two_messages_is_r
     _, result = taken_in(tmp_path / "two", "semt002.xml", two)
     assert (result.recognition.problem, result.recognition.detail) == (
         "several_messages", "2 Document elements in one DataPDU: send each statement message in a file of its own")
+
+
+def test_a_declared_encoding_the_bytes_do_not_have_is_refused_where_it_shows(tmp_path):
+    plain = statement_bytes(tmp_path).replace(b"US T-Bill", "US T-Bill émission".encode())
+    mislabelled = plain.replace(b"encoding='UTF-8'", b"encoding='ISO-8859-1'").replace(
+        b'encoding="UTF-8"', b'encoding="ISO-8859-1"')
+    assert mislabelled != plain
+    _, result = taken_in(tmp_path, "semt002.xml", mislabelled)
+    assert result.recognition.problem == "unreadable_file"
+    assert result.recognition.detail.startswith("the XML declares encoding ISO-8859-1 but its bytes are UTF-8 ('é' at line ")
+    # the other way round: declared UTF-8, written in Latin-1: the parser's own reason and place
+    _, result = taken_in(tmp_path / "latin", "semt002.xml",
+                         plain.replace("émission".encode(), "émission".encode("latin-1")))
+    assert result.recognition.detail.startswith("not well-formed XML: not well-formed (invalid token): line ")

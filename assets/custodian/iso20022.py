@@ -22,6 +22,7 @@ Which element is which statement field (the custodian profile, docs/lake.md):
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from xml.etree.ElementTree import Element, ParseError
@@ -85,6 +86,7 @@ def read_statement_message(content: bytes) -> StatementMessage:
 def _parse(content: bytes) -> Element:
     if len(content) > MAX_DOCUMENT_BYTES:
         raise UnreadableFile("file_too_large", "", f"{len(content)} bytes, more than {MAX_DOCUMENT_BYTES}")
+    _require_declared_encoding(content)
     try:
         return fromstring(content, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     except DefusedXmlException as exc:
@@ -100,6 +102,30 @@ def _parse(content: bytes) -> Element:
     except (LookupError, ValueError) as exc:
         # expat's refusals of the declared encoding: unknown (LookupError) or multi-byte (ValueError)
         raise UnreadableFile("unreadable_file", "", f"the XML's declared encoding cannot be read: {exc}"[:200]) from exc
+
+
+_DECLARED_ENCODING = re.compile(rb"""^\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
+_UTF8_NAMES = {"utf-8", "utf8"}
+
+
+def _require_declared_encoding(content: bytes) -> None:
+    """A document that declares a single-byte encoding (ISO-8859-1, windows-1252) while its bytes are UTF-8 would be
+    read without error and every accented name garbled: it is refused, saying where the first such character is."""
+    declared = _DECLARED_ENCODING.match(content)
+    if declared is None or declared.group(1).decode().lower() in _UTF8_NAMES:
+        return
+    first = next((index for index, byte in enumerate(content) if byte >= 0x80), None)
+    if first is None:
+        return
+    try:
+        text = content.decode("utf-8")
+    except UnicodeDecodeError:
+        return  # not UTF-8: the declared encoding may well be right
+    before = content[:first].decode("ascii")
+    line, column = before.count("\n") + 1, first - (before.rfind("\n") + 1)
+    character = text[len(before)]
+    raise UnreadableFile("unreadable_file", "", f"the XML declares encoding {declared.group(1).decode()} but its bytes "
+                                                f"are UTF-8 ({character!r} at line {line}, column {column})")
 
 
 def _beside_document(content: bytes) -> Element | None:
