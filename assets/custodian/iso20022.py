@@ -93,10 +93,9 @@ def _parse(content: bytes) -> Element:
         # A DTD is where entity expansion (billion laughs) and external entities live: none is read.
         raise UnreadableFile("unsafe_xml", "", f"{type(exc).__name__}: {exc}"[:200]) from exc
     except ParseError as exc:
-        if "junk after document element" in str(exc) and content.lstrip().startswith((b"<AppHdr", b"<?xml")):
-            enveloped = _beside_document(content)
-            if enveloped is not None:
-                return enveloped
+        enveloped = _beside_document(content) if "junk after document element" in str(exc) else None
+        if enveloped is not None:
+            return enveloped
         # the parser's own reason (its message carries the line and column)
         raise UnreadableFile("unreadable_file", "", f"not well-formed XML: {exc}"[:200]) from exc
     except (LookupError, ValueError) as exc:
@@ -106,17 +105,16 @@ def _parse(content: bytes) -> Element:
 
 _DECLARED_ENCODING = re.compile(rb"""^\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
 _UTF8_NAMES = {"utf-8", "utf8"}
+_NON_ASCII = re.compile(rb"[\x80-\xff]")
 
 
 def _require_declared_encoding(content: bytes) -> None:
     """A document that declares a single-byte encoding (ISO-8859-1, windows-1252) while its bytes are UTF-8 would be
     read without error and every accented name garbled: it is refused, saying where the first such character is."""
     declared = _DECLARED_ENCODING.match(content)
-    if declared is None or declared.group(1).decode().lower() in _UTF8_NAMES:
+    if declared is None or declared.group(1).decode().lower() in _UTF8_NAMES or content.isascii():
         return
-    first = next((index for index, byte in enumerate(content) if byte >= 0x80), None)
-    if first is None:
-        return
+    first = _NON_ASCII.search(content).start()
     try:
         text = content.decode("utf-8")
     except UnicodeDecodeError:

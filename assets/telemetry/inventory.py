@@ -32,7 +32,8 @@ _PRODUCER = "nvidia-smi"
 # The properties read, by nvidia-smi's query name; the rest (index, pci.bus_id, driver_version, ...) are not needed.
 _COLUMNS = {"uuid": "gpu_uuid", "serial": "gpu_serial", "name": "model_name"}
 _DATE_IN_NAME = re.compile(r"(?<![0-9])([0-9]{4})-?([0-9]{2})-?([0-9]{2})(?![0-9])")
-_GPU_UUID_TEXT = r"^GPU-[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+# DCGM's (and nvidia-smi's) form of a GPU's UUID: what telemetry and inventories name a GPU by.
+GPU_UUID_TEXT = r"^GPU-[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 _NOT_AVAILABLE = "[N/A]"
 
 
@@ -78,7 +79,7 @@ def validate(inventory: InboxFile) -> RowSplit:
     uuid, serial = pl.col("gpu_uuid"), pl.col("gpu_serial")
     rules = [
         *encoding_rules(["gpu_uuid", "gpu_serial", "model_name"]),
-        FieldRule("gpu_uuid", "unknown_gpu", uuid.is_null() | ~uuid.str.contains(_GPU_UUID_TEXT)),
+        FieldRule("gpu_uuid", "unknown_gpu", uuid.is_null() | ~uuid.str.contains(GPU_UUID_TEXT)),
         FieldRule("gpu_serial", "missing_serial", serial.is_null() | (serial == _NOT_AVAILABLE) | (serial == "")),
         FieldRule("gpu_uuid", "duplicate_gpu", uuid.is_not_null() & ~uuid.str.to_lowercase().is_first_distinct()),
     ]

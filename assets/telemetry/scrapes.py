@@ -72,7 +72,6 @@ _TYPE_LINE = r"^#[ \t]+TYPE[ \t]+(?P<family>\S+)[ \t]+(?P<type>\S+)"
 _LABEL_PAIR = r'[a-zA-Z_][a-zA-Z0-9_]*[ \t]*=[ \t]*"(?:[^"\\]|\\.)*"'
 _FLOAT_TEXT = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$|^[+-]?(Inf|inf)$|^NaN$"
 _TIMESTAMP_TEXT = r"^-?[0-9]{1,15}$"
-_GPU_UUID_TEXT = r"^GPU-[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 # The exporter's labels read, by the column each fills. It writes `Hostname` (older releases) or `hostname`, never
 # `serial` (the collateral register maps UUID to serial); a MIG instance's samples carry `GPU_I_ID` beside the GPU's
 # UUID. Other labels (`gpu`, `device`, `pci_bus_id`, `DCGM_FI_DRIVER_VERSION`, `GPU_I_PROFILE`, a federation's
@@ -323,7 +322,7 @@ def recognise(path: Path, file_format: str, name: str) -> Recognition:
 def _recognise_api_answer(path: Path) -> Recognition:
     """A query answer's day: the UTC day of its first sample."""
     try:
-        samples = parse_prometheus_api(_read_text(path))
+        samples = parse_prometheus_api(_decoded(path.read_bytes(), first_line=1))
     except PrometheusApiError as exc:
         return Recognition(SOURCE, PROMETHEUS_API_FORMAT, "dcgm", problem="not_a_query_answer", detail=str(exc))
     first = samples.select(pl.col("timestamp_text").filter(
@@ -335,18 +334,11 @@ def _recognise_api_answer(path: Path) -> Recognition:
     return Recognition(SOURCE, PROMETHEUS_API_FORMAT, "dcgm", (_EPOCH + timedelta(milliseconds=int(first))).date())
 
 
-def _read_text(path: Path, expected_sha256: str | None = None) -> str:
-    data = path.read_bytes()
-    if expected_sha256 is not None and hashlib.sha256(data).hexdigest() != expected_sha256:
-        raise ArchiveTampered(f"{path} no longer has the sha256 {expected_sha256} it was received with")
-    return data.decode("utf-8", errors="replace").removeprefix("\ufeff")
-
-
 def _sample_batches(scrapes: InboxFile) -> Iterator[tuple[pl.DataFrame, dict[str, str]]]:
     """The file's samples batch by batch, with the families' declared types: a text file's batches of lines, a query
     answer's samples in slices."""
     if scrapes.format == PROMETHEUS_API_FORMAT:
-        samples = parse_prometheus_api(_read_text(scrapes.path, scrapes.sha256))
+        samples = parse_prometheus_api(_decoded(scrapes.read_bytes(), first_line=1))
         for start in range(0, max(samples.height, 1), _API_BATCH_ROWS):
             yield samples.slice(start, _API_BATCH_ROWS), {}
         return
@@ -376,16 +368,15 @@ def ingest_telemetry_day(day: date, lake: Lake) -> list[FileIngestSummary]:
     validated = validate_inbox_files(
         lake, SOURCE, day, files,
         lambda file: inventory.validate(file) if file.format == inventory.INVENTORY_FORMAT else _validate(file, day, lake))
-    rollups = [
-        file.accepted.with_columns(
-            pl.lit(file.inbox_file.name).alias("source_file"),
-            pl.lit(file.inbox_file.sha256).alias("source_sha256"),
-        )
-        for file in validated
-        if file.accepted is not None and file.inbox_file.format != inventory.INVENTORY_FORMAT
-    ]
-    listed = [file.accepted for file in validated
-              if file.accepted is not None and file.inbox_file.format == inventory.INVENTORY_FORMAT]
+    rollups, listed = [], []
+    for file in validated:
+        if file.accepted is None:
+            continue
+        if file.inbox_file.format == inventory.INVENTORY_FORMAT:
+            listed.append(file.accepted)
+        else:
+            rollups.append(file.accepted.with_columns(pl.lit(file.inbox_file.name).alias("source_file"),
+                                                      pl.lit(file.inbox_file.sha256).alias("source_sha256")))
     lake.write_table("gpu_inventory", day,
                      pl.concat(listed).to_arrow() if listed else SCHEMAS["gpu_inventory"].empty_table())
     rows = SCHEMAS["gpu_telemetry_daily"].empty_table()
@@ -515,7 +506,7 @@ def _rules(day: date) -> list[FieldRule]:
         ),
         # A sample that names no GPU, or not in DCGM's `GPU-` UUID form, cannot be tied to any collateral.
         FieldRule("UUID", "missing_label", is_sample & uuid.is_null()),
-        FieldRule("UUID", "unknown_gpu", uuid.is_not_null() & ~uuid.str.contains(_GPU_UUID_TEXT)),
+        FieldRule("UUID", "unknown_gpu", uuid.is_not_null() & ~uuid.str.contains(inventory.GPU_UUID_TEXT)),
     ]
 
 
