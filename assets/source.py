@@ -3,6 +3,8 @@
 """
 from __future__ import annotations
 
+import csv
+
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -36,6 +38,16 @@ class FileHead:
     data: bytes
     text: str  # decoded as UTF-8 (bad bytes replaced), without a byte order mark
     csv_header: list[str]  # the first line read as CSV cells, stripped; empty when it is not one
+
+    def csv_lines(self, limit: int) -> list[list[str]]:
+        """The first `limit` lines read as CSV cells, stripped: a title block may sit above a document's header."""
+        rows = []
+        for line in self.text.splitlines()[:limit]:
+            try:
+                rows.append([cell.strip() for cell in next(csv.reader([line]), [])])
+            except csv.Error:
+                rows.append([])
+        return rows
 
 
 @dataclass(frozen=True)

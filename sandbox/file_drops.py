@@ -51,6 +51,15 @@ def usd_text(value: Decimal | None) -> str:
     return f"{value.normalize():f}"
 
 
+def grouped_usd_text(value: Decimal | None) -> str:
+    """`usd_text` with thousands separators ("1,500,000.00"), as a servicer's report prints amounts."""
+    text = usd_text(value)
+    if not text:
+        return text
+    whole, _, fraction = text.partition(".")
+    return f"{int(whole):,}" + (f".{fraction}" if fraction else "")
+
+
 def _csv_bytes(header: Sequence[str], rows: Sequence[Sequence[str]]) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
@@ -108,7 +117,10 @@ def write_loan_tape(path: Path, rows: Sequence[LoanTapeRow]) -> None:
     write_atomically(path, _csv_bytes(LOAN_TAPE_COLUMNS, [[text(v) for v in astuple(row)] for row in rows]))
 
 
-# Lender A's loan book system exports a workbook: a title, the as-of line, then the table from row 3.
+# Lender A's loan book system exports a workbook as a credit analyst would send it: a summary sheet first, then the
+# tape under a merged title block, amounts in accounting format, the funding and maturity dates as the General-format
+# serial numbers the export writes, the insured share as a percentage, a borrower's name merged over its loans, and a
+# totals row and a note under the loans.
 LENDER_A_SHEET = "Loan Tape"
 LENDER_A_HEADER = (
     "Report Date", "Loan Number", "Loan Terms Hash", "Obligor ID", "Obligor Name", "Currency", "Original Balance",
@@ -118,8 +130,16 @@ LENDER_A_HEADER = (
 )
 LENDER_A_STATUS = {"current": "Performing", "delinquent": "Delinquent", "default": "Defaulted", "repaid": "Paid Off",
                    "liquidated": "Liquidated"}
+LENDER_A_TITLE_ROWS = 3  # title, as-of line, a blank row; the header is row 4
 # A fixed stamp for the workbook's zip entries and document properties, so the same tape is the same bytes.
 _WORKBOOK_EPOCH = (1980, 1, 1, 0, 0, 0)
+_EXCEL_1900_EPOCH = date(1899, 12, 30)
+_ACCOUNTING_FORMAT = '#,##0.00_);(#,##0.00)'
+
+
+def excel_serial(value: date) -> int:
+    """A date as a 1900-system workbook stores it (days since 1899-12-30)."""
+    return (value - _EXCEL_1900_EPOCH).days
 
 
 def write_lender_a_workbook(path: Path, as_of: date, rows: Sequence[LoanTapeRow]) -> None:
@@ -128,20 +148,48 @@ def write_lender_a_workbook(path: Path, as_of: date, rows: Sequence[LoanTapeRow]
     import openpyxl
 
     workbook = openpyxl.Workbook()
-    sheet = workbook.active
-    sheet.title = LENDER_A_SHEET
+    summary = workbook.active
+    summary.title = "Summary"
+    summary.append(["Lender A - portfolio summary"])
+    summary.append(["As of", _as_midnight(as_of)])
+    summary.append(["Loans", len(rows)])
+    summary.append(["Principal outstanding", _spreadsheet_number(sum((row.principal_outstanding for row in rows),
+                                                                      Decimal(0)))])
+    sheet = workbook.create_sheet(LENDER_A_SHEET)
     sheet.append(["Lender A - GPU-backed loan book"])
     sheet.append([f"As of {as_of:%d %B %Y}"])
+    sheet.append([])
+    sheet.merge_cells(start_row=1, start_column=1, end_row=1, end_column=6)
+    sheet.merge_cells(start_row=2, start_column=1, end_row=2, end_column=6)
     sheet.append(list(LENDER_A_HEADER))
+    first_row = LENDER_A_TITLE_ROWS + 2
     for row in rows:
         sheet.append([
             _as_midnight(row.as_of_date), row.loan_id, row.loan_terms_hash, row.borrower_id, row.borrower_name,
             row.currency, _spreadsheet_number(row.original_principal), _spreadsheet_number(row.principal_outstanding),
             _spreadsheet_number(row.accrued_interest), _spreadsheet_number(row.daily_interest), row.interest_rate_bps,
-            LENDER_A_STATUS[row.status], row.days_past_due, _as_midnight(row.origination_date),
-            _as_midnight(row.maturity_date), row.collateral,
+            LENDER_A_STATUS[row.status], row.days_past_due, excel_serial(row.origination_date),
+            excel_serial(row.maturity_date), row.collateral,
             _spreadsheet_number(row.insurance_cover_ratio), row.insurance_waiting_period_days,
         ])
+        for column in (7, 8, 9, 10):
+            sheet.cell(sheet.max_row, column).number_format = _ACCOUNTING_FORMAT
+        sheet.cell(sheet.max_row, 17).number_format = "0.0%"
+    # one borrower's consecutive loans under one merged name cell
+    start = first_row
+    for number in range(first_row + 1, first_row + len(rows) + 1):
+        same = number < first_row + len(rows) and rows[number - first_row].borrower_name == rows[start - first_row].borrower_name
+        if not same:
+            if number - 1 > start:
+                sheet.merge_cells(start_row=start, start_column=5, end_row=number - 1, end_column=5)
+            start = number
+    totals = ["Total", *[None] * 5]
+    for column in ("original_principal", "principal_outstanding"):
+        total = sum((getattr(row, column) for row in rows), Decimal(0))
+        totals.append(_spreadsheet_number(total) if len(total.normalize().as_tuple().digits) <= 15 else None)
+    sheet.append(totals)
+    sheet.append([])
+    sheet.append(["Amounts in US dollars. Prepared from the loan servicing system; confidential."])
     stamp = datetime.combine(as_of, time(0))
     workbook.properties.created = stamp
     workbook.properties.creator = "Lender A loan book"
@@ -150,7 +198,7 @@ def write_lender_a_workbook(path: Path, as_of: date, rows: Sequence[LoanTapeRow]
     write_atomically(path, _reproducible_workbook(buffer.getvalue(), stamp))
 
 
-# Lender B's servicer sends a CSV with its own short headers and US dates.
+# Lender B's servicer sends a CSV with its own short headers, US dates and amounts with thousands separators.
 LENDER_B_HEADER = (
     "AsOfDate", "Lender", "LoanID", "TermsHash", "BorrowerID", "BorrowerName", "Ccy", "OrigPrincipal", "UPB",
     "AccruedInt", "DailyInt", "RateBps", "Status", "DPD", "OrigDate", "MatDate", "Collateral", "InsCoverRatio",
@@ -167,8 +215,8 @@ def write_lender_b_csv(path: Path, rows: Sequence[LoanTapeRow],
 
     lines = [
         [us_date(row.as_of_date), row.lender_id, row.loan_id, row.loan_terms_hash, row.borrower_id, row.borrower_name,
-         row.currency, usd_text(row.original_principal), usd_text(row.principal_outstanding),
-         usd_text(row.accrued_interest), usd_text(row.daily_interest), str(row.interest_rate_bps), row.status,
+         row.currency, grouped_usd_text(row.original_principal), grouped_usd_text(row.principal_outstanding),
+         grouped_usd_text(row.accrued_interest), grouped_usd_text(row.daily_interest), str(row.interest_rate_bps), row.status,
          str(row.days_past_due), us_date(row.origination_date), us_date(row.maturity_date), row.collateral,
          "" if row.insurance_cover_ratio is None else f"{row.insurance_cover_ratio:f}",
          "" if row.insurance_waiting_period_days is None else str(row.insurance_waiting_period_days),

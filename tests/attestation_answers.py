@@ -309,8 +309,9 @@ def _lender_b_tape(path: Path) -> list[TapeLoan]:
     with path.open(newline="") as f:
         return [TapeLoan(terms_hash=r["TermsHash"].lower(), loan_id=r["LoanID"], lender_id=r["Lender"],
                          borrower_id=r["BorrowerID"], status=r["Status"],
-                         days_past_due=int(r["DPD"]), principal=Decimal(r["UPB"]),
-                         accrued_interest=Decimal(r["AccruedInt"]))
+                         # the servicer groups thousands: "69,840.00"
+                         days_past_due=int(r["DPD"]), principal=Decimal(r["UPB"].replace(",", "")),
+                         accrued_interest=Decimal(r["AccruedInt"].replace(",", "")))
                 for r in csv.DictReader(f)]
 
 
@@ -322,11 +323,12 @@ def _lender_a_tape(path: Path) -> list[TapeLoan]:
         rows = list(workbook["Loan Tape"].iter_rows(values_only=True))
     finally:
         workbook.close()
-    header = rows[2]
+    header_row = next(number for number, values in enumerate(rows) if values and values[0] == "Report Date")
+    header = rows[header_row]
     loans = []
-    for values in rows[3:]:
+    for values in rows[header_row + 1:]:
         r = dict(zip(header, values))
-        if not r.get("Loan Number"):
+        if not r.get("Loan Number"):  # the totals row, the note below it
             continue
         loans.append(TapeLoan(terms_hash=r["Loan Terms Hash"].lower(), loan_id=r["Loan Number"], lender_id="lender-a",
                               borrower_id=r["Obligor ID"],

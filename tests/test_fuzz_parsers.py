@@ -138,6 +138,9 @@ def written(write: Callable[[Path], None]) -> bytes:
 TAPE_CSV = written(lambda p: write_loan_tape(p, [loan(1, "acme"), loan(2, "acme", status="delinquent",
                                                                         days_past_due=4)]))
 LENDER_B_CSV = written(lambda p: write_lender_b_csv(p, [loan(1, "lender-b"), loan(2, "lender-b")]))
+# as an analyst sends it: a title block above the header, a totals row and a note below the loans
+TITLED_TAPE_CSV = (b"Acme Capital - GPU loan tape\nAs of 5 January 2026\n\n" + TAPE_CSV
+                   + b"Total,,,,,,,1000000.00,800000.00\n\nAmounts in US dollars.\n")
 LENDER_A_XLSX = written(lambda p: write_lender_a_workbook(p, DAY, [loan(1, "lender-a"), loan(2, "lender-a")]))
 STATEMENT_CSV = written(lambda p: write_custodian_statement(p, DAY, "custodian-a", "ACC-1", HOLDINGS))
 SEMT = [written(lambda p, v=version: write_holdings_statement(p, DAY, "ACC-1", HOLDINGS, version=v))
@@ -226,15 +229,21 @@ def xml_with_texts(document: bytes, texts: list[tuple[int, str]]) -> bytes:
     return ElementTree.tostring(root, encoding="UTF-8", xml_declaration=True)
 
 
-def workbook_with_cells(workbook: bytes, cells: list[tuple[int, int, object]]) -> bytes:
-    """The workbook with some cells of its tape (header row 3, data rows 4-5, 18 columns) set to hostile values."""
+def workbook_with_cells(workbook: bytes, cells: list[tuple[int, int, object]],
+                        merges: list[tuple[int, int, int]] = ()) -> bytes:
+    """The workbook with some cells of its tape (title rows 1-3, header row 4, data rows 5-6, totals row 7, 18
+    columns) set to hostile values, and some cells merged down (column, first row, rows)."""
     book = openpyxl.load_workbook(io.BytesIO(workbook))
-    sheet = book.worksheets[0]
+    sheet = book["Loan Tape"]
     for row, column, value in cells:
         try:
             sheet.cell(row=row, column=column, value=value)
         except IllegalCharacterError:  # a control character openpyxl itself refuses to write
             continue
+        except AttributeError:  # a cell merged into another (the obligor's name over its loans) takes no value
+            continue
+    for column, first, rows in merges:  # after the values: a merged cell's others cannot be written
+        sheet.merge_cells(start_row=first, start_column=column, end_row=first + rows, end_column=column)
     out = io.BytesIO()
     try:
         book.save(out)
@@ -277,16 +286,17 @@ CELL_VALUES = st.one_of(
 
 @st.composite
 def tape_csv_files(draw) -> bytes:
-    tape = draw(st.sampled_from([TAPE_CSV, LENDER_B_CSV]))
+    tape = draw(st.sampled_from([TAPE_CSV, LENDER_B_CSV, TITLED_TAPE_CSV]))
     return with_edits(tape, draw(st.lists(BYTE_EDITS, min_size=1, max_size=5)))
 
 
 @st.composite
 def tape_workbooks(draw) -> bytes:
     workbook = LENDER_A_XLSX
-    cells = draw(st.lists(st.tuples(st.integers(3, 6), st.integers(1, 19), CELL_VALUES), max_size=4))
-    if cells:
-        workbook = workbook_with_cells(workbook, cells)
+    cells = draw(st.lists(st.tuples(st.integers(3, 8), st.integers(1, 19), CELL_VALUES), max_size=4))
+    merges = draw(st.lists(st.tuples(st.integers(1, 19), st.integers(4, 7), st.integers(1, 2)), max_size=1))
+    if cells or merges:
+        workbook = workbook_with_cells(workbook, cells, merges)
     sheet_edits = draw(st.lists(BYTE_EDITS, max_size=3))
     if sheet_edits:
         workbook = workbook_with_sheet(workbook, lambda sheet: with_edits(sheet, sheet_edits))
@@ -511,8 +521,9 @@ def _take_in_and_ingest(lake: Lake, target: str, content: bytes, name: str) -> s
 
 # --- the files ---------------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("content", [TAPE_CSV, LENDER_B_CSV, LENDER_A_XLSX, STATEMENT_CSV, *SEMT, *CAMT, PROMETHEUS,
-                                     JSON_LINES], ids=["tape", "lender-b", "lender-a", "statement", "semt.11",
+@pytest.mark.parametrize("content", [TAPE_CSV, LENDER_B_CSV, TITLED_TAPE_CSV, LENDER_A_XLSX, STATEMENT_CSV, *SEMT,
+                                     *CAMT, PROMETHEUS, JSON_LINES],
+                         ids=["tape", "lender-b", "titled-tape", "lender-a", "statement", "semt.11",
                                                        "semt.09", "camt.08", "camt.02", "prometheus", "json-lines"])
 def test_the_files_mutated_are_accepted_whole_as_written(tmp_path, content):
     """The fuzzing starts from files that go through untouched, so what it finds is what a mutation broke."""

@@ -117,6 +117,23 @@ def cell_set(workbook: bytes, cell: str, value) -> bytes:
     return out.getvalue()
 
 
+def cells_merged(workbook: bytes, cells: str) -> bytes:
+    book = openpyxl.load_workbook(io.BytesIO(workbook))
+    book["Loan Tape"].merge_cells(cells)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def tape_sheet_copied(workbook: bytes) -> bytes:
+    """A second sheet holding the tape (last month's, kept in the same workbook)."""
+    book = openpyxl.load_workbook(io.BytesIO(workbook))
+    book.copy_worksheet(book["Loan Tape"]).title = "Loan Tape (prior)"
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
 TAPE_CSV = written(lambda p: write_loan_tape(p, [loan(1), loan(2), loan(3)]))
 TAPE_XLSX = written(lambda p: write_lender_a_workbook(p, DAY, [loan(1, lender_id="lender-a"), loan(2, lender_id="lender-a")]))
 STATEMENT_CSV = written(lambda p: write_custodian_statement(p, DAY, "custodian-a", "ACC-1", HOLDINGS))
@@ -202,9 +219,29 @@ CASES = {
     "tape-xlsx-duplicated-row": Case("tape.xlsx", written(lambda p: write_lender_a_workbook(p, DAY, [
         loan(1, lender_id="lender-a"), loan(1, lender_id="lender-a")])),
         reasons={"repeated_row": 1}, accepted=1, message=r"row 2, field loan_terms_hash: repeated_row"),
-    "tape-xlsx-unknown-status": Case("tape.xlsx", edited(TAPE_XLSX, lambda c: cell_set(c, "L5", "Charged Off")),
+    "tape-xlsx-unknown-status": Case("tape.xlsx", edited(TAPE_XLSX, lambda c: cell_set(c, "L6", "Charged Off")),
                                      reasons={"unknown_status": 1}, accepted=1,
-                                     message=r"row 2, field status: unknown_status \(value 'Charged Off'\)"),
+                                     message=r"row 2, field status: unknown_status \(value 'Charged Off'\) "
+                                             r"\[sheet 'Loan Tape' cell L6, column 'Loan Status'\]"),
+    # --- loan tapes as lenders send them (docs/loan-tape-schema.md, As lenders send them)
+    "tape-xlsx-totals-row-off": Case("tape.xlsx", edited(TAPE_XLSX, lambda c: cell_set(c, "H7", 800001)),
+                                     reasons={"totals_mismatch": 1}, accepted=0,
+                                     message=r"the tape's total 800001 \(sheet 'Loan Tape' row 7\) is not its rows' sum "
+                                             r"800000\.00"),
+    "tape-xlsx-amount-merged-over-two-loans": Case("tape.xlsx", edited(TAPE_XLSX, lambda c: cells_merged(c, "H5:H6")),
+                                                   reasons={"merged_cell": 2}, accepted=0,
+                                                   message=r"row 1, field principal_outstanding: merged_cell "
+                                                           r"\(value 'H5:H6'\)"),
+    "tape-xlsx-two-sheets-with-a-tape": Case("tape.xlsx", edited(TAPE_XLSX, tape_sheet_copied), rejected="several_tapes"),
+    "tape-csv-day-first-date-unannounced": Case("tape.csv", replaced(TAPE_CSV, ",2025-12-01,", ",01/12/2025,"),
+                                                reasons={"ambiguous_date": 1}, accepted=2,
+                                                message=r"row 1, field origination_date: ambiguous_date "
+                                                        r"\(value '01/12/2025'\) \[file row 2"),
+    "tape-csv-rate-finer-than-a-bp": Case("tape.csv", replaced(TAPE_CSV, ",750,", ",7.505%,"),
+                                          reasons={"rate_not_whole_bps": 1}, accepted=2),
+    "tape-csv-amount-not-grouped-in-thousands": Case("tape.csv", replaced(TAPE_CSV, ",400000.00,", ',"4,00,000.00",'),
+                                                     reasons={"invalid_decimal": 1}, accepted=2,
+                                                     message=r"value '4,00,000\.00'"),
     # --- custodian CSV
     "statement-csv-bad-cusip": Case("statement.csv", replaced(STATEMENT_CSV, "912797LB1", "912797LB2"),
                                     reasons={"cusip_check_digit": 1}, accepted=5,
@@ -362,7 +399,7 @@ def test_bad_input(case_id, tmp_path):
     if case.message:
         assert any(re.search(case.message, message) for message in summary.messages), summary.messages
     for message in summary.messages:
-        assert message.startswith(f"{case.file_name}: row ")
+        assert message.startswith((f"{case.file_name}: row ", f"{case.file_name}: the file"))
     manifest = {row["sha256"]: row for row in lake.read_table("input_files", result.partition).to_pylist()}
     row = manifest[result.sha256]
     assert row["rows_in"] == row["rows_accepted"] + row["rows_quarantined"]

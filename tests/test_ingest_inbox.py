@@ -283,7 +283,8 @@ def test_backed_ingest_prints_per_file_source_partition_rows_and_reasons(lake, t
             "0 quarantined") in lines
     assert "lender-b.csv: loan_tapes (loan_tape_csv), partition 2026-01-05, 1 rows accepted, 1 quarantined" in lines
     assert "    unknown_currency: 1" in lines
-    assert "    lender-b.csv: row 2, field currency: unknown_currency (value 'EUR')" in lines
+    assert ("    lender-b.csv: row 2, field currency: unknown_currency (value 'EUR') [file row 3, column 'Ccy']"
+            in lines)
     assert any(line.startswith("junk.bin: rejected, unrecognised_content") for line in lines)
     # files outside the inbox are copied, not moved
     assert (outside / "lender-b.csv").exists()

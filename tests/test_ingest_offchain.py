@@ -156,7 +156,8 @@ def test_good_loan_tape_rows_land_exactly_with_their_collateral_and_lineage(lake
         ("loan_terms_hash", "", "missing_value"),
         ("as_of_date", "2026-01-04", "as_of_date_mismatch"),
         ("maturity_date", "2026-02-30", "invalid_date"),
-        ("origination_date", "06/01/2025", "invalid_date"),
+        ("origination_date", "06/01/2025", "ambiguous_date"),
+        ("origination_date", "2025-06-31", "invalid_date"),
         ("original_principal", "-250000", "negative_amount"),
         ("accrued_interest", "1e5", "invalid_decimal"),
         ("daily_interest", "0.0000000000000000001", "invalid_decimal"),  # 19 decimals would be rounded
@@ -203,7 +204,8 @@ def test_two_rows_for_one_loan_are_both_quarantined_and_a_file_without_a_column_
     assert (acme.rows_accepted, acme.rows_quarantined, acme.reasons) == (1, 2, {"duplicate_loan": 2})
     assert (beta.rows_in, beta.rows_accepted, beta.rows_quarantined, beta.reasons) == (2, 0, 2, {"missing_column": 1})
     assert (gamma.rows_in, gamma.rows_accepted, gamma.reasons) == (2, 0, {"wrong_field_count": 2})
-    assert gamma.messages[0] == "gamma-2026-01-05.csv: row 1: wrong_field_count (value '20 fields, the header has 19')"
+    assert gamma.messages[0] == ("gamma-2026-01-05.csv: row 1: wrong_field_count (value '20 fields, the header has 19') "
+                                 "[file row 2]")
     (whole_file,) = quarantine(lake, "loan_tapes", "beta-2026-01-05.csv")
     assert (whole_file["source_row"], whole_file["field"], whole_file["reason"]) == (0, "collateral", "missing_column")
     assert lake.read_table("loan_tapes", DAY).num_rows == 1

@@ -30,7 +30,8 @@ from xml.etree.ElementTree import Element, ParseError
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
-from assets.inbox.row_validation import MAX_DOCUMENT_BYTES, UnreadableFile, is_decimal_text
+from assets.inbox.document_tables import MAX_DOCUMENT_BYTES, UnreadableFile
+from assets.inbox.row_validation import is_decimal_text
 
 ISO20022_NAMESPACE = "urn:iso:std:iso:20022:tech:xsd:"
 HOLDINGS_MESSAGE, CASH_MESSAGE = "semt.002", "camt.053"

@@ -25,16 +25,14 @@ from assets.custodian.iso20022 import (
     statement_page,
 )
 from foundation.lake import SCHEMAS, Lake
+from assets.inbox.document_tables import TextTable, UnreadableFile, csv_table
 from assets.inbox.row_validation import (
     SOURCE_ROW,
     FieldRule,
     RowSplit,
-    TextTable,
-    UnreadableFile,
     as_lower_hex,
     as_usd,
     bytes32_rule,
-    csv_table,
     date_rules,
     duplicate_rule,
     encoding_rules,
@@ -192,15 +190,7 @@ def _read(content: bytes, file_format: str, name: str,
         header=list(STATEMENT_COLUMNS),
         rows=[[custodian_id if column == "custodian_id" else record.get(column) for column in STATEMENT_COLUMNS]
               for record in message.records],
-        problems=pl.DataFrame(
-            {"source_file": [""] * len(message.problems),
-             SOURCE_ROW: [row for row, _, _, _ in message.problems],
-             "field": [f for _, f, _, _ in message.problems],
-             "value": [v for _, _, v, _ in message.problems],
-             "reason": [r for _, _, _, r in message.problems]},
-            schema={"source_file": pl.String, SOURCE_ROW: pl.Int64, "field": pl.String, "value": pl.String,
-                    "reason": pl.String},
-        ),
+        problems=list(message.problems),
     )
     return text_frame(table, {column: column for column in STATEMENT_COLUMNS}, name)
 

@@ -1,45 +1,29 @@
-"""Reading tabular documents (CSV, XLSX) as text, field rules evaluated column-wise with polars, and the split into
+"""A document's rows as text in our columns, field rules evaluated column-wise with polars, and the split into
 accepted rows and quarantine entries (one entry per broken rule: file, row, field, value, reason).
 
 A row breaking any rule is quarantined whole; the others go through. Reasons are stable codes so that counts per
 reason can be compared across days. Rows in = rows accepted + rows quarantined, always: `split_rows` is the only
-place that counts.
-
-Loan tapes and custodian statements are documents of hundreds to thousands of rows: they are read whole, and the
-CSV and XLSX readers hand polars one list per row. Telemetry, the large source, has its own streaming reader.
+place that counts. Reading the documents themselves is assets.inbox.document_tables.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import math
 import re
-import zipfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from datetime import date, datetime, time
+from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
 import polars as pl
-from defusedxml import DefusedXmlException
 
+from assets.inbox.document_tables import MAX_DOCUMENT_BYTES, TextTable, UnreadableFile, column_letters
 from assets.inbox.manifest import FileIngestSummary
 from assets.inbox.register import InboxFile, Recognition
 from foundation.lake import Lake
 
 SOURCE_ROW = "source_row"
-
-# A document larger than this is not a tape or a statement; reading it whole could exhaust memory (a zip bomb).
-MAX_DOCUMENT_BYTES = 64 * 1024 * 1024
-# A worksheet's cells (rows × header columns) are bounded too: a few kilobytes of XLSX can declare a million rows.
-# A tape of 100,000 loans is 2 million cells.
-MAX_DOCUMENT_CELLS = 10_000_000
-# A tape has 19 columns, a statement 15: a header of thousands is not one (and each column read costs memory).
-MAX_DOCUMENT_COLUMNS = 1_000
-_LAST_SPREADSHEET_ROW = 1_048_576
 
 # 20 integer digits + 18 decimals fit DECIMAL(38,18); more would round or overflow, so it is an error.
 _DECIMAL_TEXT = r"^[0-9]{1,20}(\.[0-9]{1,18})?$"
@@ -53,9 +37,6 @@ _NEGATIVE_INTEGER_TEXT = r"^-[0-9]{1,9}$"
 _REPLACEMENT_CHARACTER = "\ufffd"
 # Fields holding personal data (a borrower's name): their values are never written into a quarantine message.
 PERSONAL_FIELDS = frozenset({"borrower_name"})
-# A spreadsheet number holds 15 significant decimal digits exactly; a longer shortest form means the cell holds a
-# binary fraction that no one typed (a formula result such as 0.1 + 0.2).
-_EXACT_SPREADSHEET_DIGITS = 15
 
 
 @dataclass(frozen=True)
@@ -75,17 +56,29 @@ class RowSplit:
     rows_quarantined: int
     # Headers of the file that no column of the source's layout reads: schema drift, reported by check H4.
     unexpected_columns: tuple[str, ...] = ()
+    # Where the rows are in the document (sheet, header row, the document's header name of each of our columns), so
+    # that a quarantine message names the cell a person opens; None when the rows are not a table's (XML, JSON).
+    place: DocumentPlace | None = None
 
 
-class UnreadableFile(Exception):
-    """The file as a whole cannot be read as the source's format; it is quarantined with this reason."""
+@dataclass(frozen=True)
+class DocumentPlace:
+    table: TextTable
+    columns: dict[str, str] = field(default_factory=dict)  # our field → the document's header name
 
-    def __init__(self, reason: str, field: str, value: str, rows: int = 0) -> None:
-        super().__init__(f"{reason}: {field} {value}".strip())
-        self.reason = reason
-        self.field = field
-        self.value = value
-        self.rows = rows  # data rows the file holds, all of them rejected; 0 when it cannot be parsed
+    def describe(self, data_row: int, our_field: str) -> str:
+        """`sheet 'Loan Tape' cell H14, column 'Current Principal Balance'`, or `file row 3, column 'UPB'`."""
+        theirs = self.columns.get(our_field)
+        keys = [_header_key(name) for name in self.table.header]
+        index = keys.index(_header_key(theirs)) if theirs is not None and _header_key(theirs) in keys else None
+        row = self.table.header_row + data_row
+        if self.table.sheet is None:
+            where = f"file row {row}"
+        elif index is None:
+            where = f"sheet '{self.table.sheet}' row {row}"
+        else:
+            where = f"sheet '{self.table.sheet}' cell {column_letters(index)}{row}"
+        return f"{where}, column '{self.table.header[index]}'" if index is not None else where
 
 
 @dataclass(frozen=True)
@@ -93,16 +86,6 @@ class ValidatedFile:
     inbox_file: InboxFile
     accepted: pl.DataFrame | None  # None when the file as a whole was rejected
     summary: FileIngestSummary
-
-
-@dataclass(frozen=True)
-class TextTable:
-    """A document's rows as text under its own header, before any mapping to our columns."""
-
-    header: list[str]
-    rows: list[list[str | None]]
-    # Problems found while reading single cells or rows (wrong field count, an inexact spreadsheet number).
-    problems: pl.DataFrame
 
 
 def validate_inbox_files(
@@ -116,6 +99,7 @@ def validate_inbox_files(
     validated = []
     for inbox_file in files:
         unexpected: tuple[str, ...] = ()
+        place: DocumentPlace | None = None
         try:
             split = validate(inbox_file)
         except UnreadableFile as problem:
@@ -124,7 +108,7 @@ def validate_inbox_files(
         else:
             accepted, rejected = split.accepted, split.rejected
             rows_in, rows_quarantined = split.rows_in, split.rows_quarantined
-            unexpected = split.unexpected_columns
+            unexpected, place = split.unexpected_columns, split.place
         lake.write_quarantine(source, day, inbox_file.name, inbox_file.sha256, rejected.to_arrow())
         summary = FileIngestSummary(
             source=source,
@@ -137,7 +121,7 @@ def validate_inbox_files(
             reasons=reason_counts(rejected),
             size_bytes=inbox_file.size_bytes,
             format=inbox_file.format,
-            messages=quarantine_messages(rejected),
+            messages=quarantine_messages(rejected, place=place),
             unexpected_columns=unexpected,
         )
         validated.append(ValidatedFile(inbox_file, accepted, summary))
@@ -157,129 +141,6 @@ def recognise_document(path: Path, recognise_content: Callable[[bytes], Recognit
         return recognise_content(path.read_bytes())
     except UnreadableFile as problem:
         return Recognition(problem=problem.reason, detail=problem.value)
-
-
-def decode_document(content: bytes) -> str:
-    """UTF-8 text; a byte-order mark is dropped, bytes that are not UTF-8 become U+FFFD for `encoding_rules`."""
-    if len(content) > MAX_DOCUMENT_BYTES:
-        raise UnreadableFile("file_too_large", "", f"{len(content)} bytes, more than {MAX_DOCUMENT_BYTES}")
-    if content.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise UnreadableFile("unsupported_encoding", "", "UTF-16 text; the file must be UTF-8")
-    return content.decode("utf-8", errors="replace").removeprefix("\ufeff")
-
-
-def csv_table(content: bytes) -> TextTable:
-    """The CSV's header and rows; a row with the wrong number of fields is kept, padded, and flagged."""
-    text = decode_document(content)
-    if "\x00" in text:
-        raise UnreadableFile("unreadable_file", "", "NUL bytes: not a text file")
-    reader = csv.reader(io.StringIO(text, newline=""))
-    try:
-        records = list(reader)
-    except csv.Error as exc:
-        # The csv module refuses a field over its limit (128 KiB): no tape or statement field is anywhere near it.
-        raise UnreadableFile("unreadable_file", "", f"not a readable CSV at line {reader.line_num}: {exc}") from exc
-    if not records or not any(cell.strip() for cell in records[0]):
-        raise UnreadableFile("unreadable_file", "", "no header row")
-    if len(records[0]) > MAX_DOCUMENT_COLUMNS:
-        raise UnreadableFile("too_many_columns", "", f"{len(records[0])} columns, more than {MAX_DOCUMENT_COLUMNS}",
-                             len(records) - 1)
-    header, rows = [cell.strip() for cell in records[0]], records[1:]
-    problems = []
-    # A quoted field still open at the end of the file: the file was cut short, its last row is not whole.
-    try:
-        for _ in csv.reader(io.StringIO(text, newline=""), strict=True):
-            pass
-    except csv.Error:
-        # Where it was cut, not the cut text: that may be anything, a borrower's name too.
-        column = header[len(rows[-1]) - 1] if rows and 0 < len(rows[-1]) <= len(header) else ""
-        problems.append((len(rows), "", f"the file ends inside a quoted field {column}".strip(), "truncated_row"))
-    width = len(header)
-    for number, row in enumerate(rows, start=1):
-        if len(row) != width and any(cell.strip() for cell in row):
-            problems.append((number, "", f"{len(row)} fields, the header has {width}", "wrong_field_count"))
-    padded = [[*row[:width], *[""] * (width - len(row))] for row in rows]
-    return TextTable(header, [[cell or None for cell in row] for row in padded], _problem_frame(problems))
-
-
-def xlsx_table(content: bytes, sheet: str | None = None, header_row: int = 1) -> TextTable:
-    """The worksheet's header row and the rows below it as text. Numbers become their exact decimal text when the
-    cell holds one (at most 15 significant digits); dates become `YYYY-MM-DD`."""
-    if len(content) > MAX_DOCUMENT_BYTES:
-        raise UnreadableFile("file_too_large", "", f"{len(content)} bytes, more than {MAX_DOCUMENT_BYTES}")
-    try:
-        with zipfile.ZipFile(io.BytesIO(content)) as archive:
-            unpacked = sum(member.file_size for member in archive.infolist())
-    except (zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise UnreadableFile("unreadable_file", "", f"not a readable XLSX workbook: {exc}"[:200]) from exc
-    if unpacked > MAX_DOCUMENT_BYTES:
-        raise UnreadableFile("file_too_large", "", f"{unpacked} bytes once unpacked, more than {MAX_DOCUMENT_BYTES}")
-    sheet_names, cells = _worksheet_cells(content, sheet, header_row)
-    if cells is None:
-        raise UnreadableFile("missing_sheet", sheet or "", ",".join(sheet_names)[:200])
-    if not cells or not any(value is not None for value in cells[0]):
-        raise UnreadableFile("unreadable_file", "", f"no header in row {header_row}")
-    # Blank rows after the last row with a value are not rows; those before it keep the rows' numbering.
-    last = max(number for number, row in enumerate(cells) if any(value is not None for value in row))
-    cells = cells[: last + 1]
-    header = [_cell_text(value)[0] or "" for value in cells[0]]
-    rows, problems = [], []
-    for number, row in enumerate(cells[1:], start=1):
-        texts = []
-        for column, value in zip(header, [*row, *[None] * (len(header) - len(row))]):
-            text, exact = _cell_text(value)
-            if not exact:
-                problems.append((number, column, text, "inexact_number"))
-            texts.append(text)
-        rows.append(texts)
-    return TextTable(header, rows, _problem_frame(problems))
-
-
-def _worksheet_cells(content: bytes, sheet: str | None, header_row: int) -> tuple[list[str], list[tuple] | None]:
-    """The workbook's sheet names and the cell values of `sheet` (the first sheet when None) from `header_row` on;
-    None for the cells when the workbook has no such worksheet."""
-    import openpyxl  # defusedxml is installed, so openpyxl parses the workbook's XML with it
-
-    try:
-        workbook = openpyxl.load_workbook(io.BytesIO(content), read_only=True, data_only=True)
-        try:
-            # Sheets are parsed lazily, while their rows are read: a damaged sheet fails here, not at loading.
-            worksheets = [worksheet for worksheet in workbook.worksheets if hasattr(worksheet, "iter_rows")]
-            chosen = next((worksheet for worksheet in worksheets if sheet is None or worksheet.title == sheet), None)
-            if chosen is None:
-                return workbook.sheetnames, None
-            # openpyxl pads every row to the sheet's declared last column (up to 16,384, whatever the cells): rows
-            # are read as wide as the header, and no further down than a spreadsheet goes.
-            header = next(chosen.iter_rows(min_row=header_row, max_row=header_row, values_only=True), ())
-            width = max((column + 1 for column, value in enumerate(header) if value is not None), default=0)
-            if width == 0:
-                return workbook.sheetnames, []
-            cells = []
-            for row in chosen.iter_rows(min_row=header_row, max_row=_LAST_SPREADSHEET_ROW, max_col=width,
-                                        values_only=True):
-                # counted as they come: the XML of a million rows of 16,384 columns deflates to a few kilobytes
-                if (len(cells) + 1) * width > MAX_DOCUMENT_CELLS:
-                    raise UnreadableFile("file_too_large", "", f"more than {MAX_DOCUMENT_CELLS} cells in rows of "
-                                                               f"{width} columns")
-                cells.append(row)
-            return workbook.sheetnames, cells
-        finally:
-            workbook.close()
-    except UnreadableFile:
-        raise
-    except Exception as exc:
-        # Whatever openpyxl (or the zip, deflate and XML layers under it) raises on these bytes (a damaged entry, an
-        # XML error, a value of the wrong type), the workbook cannot be read. A DTD (entity expansion, an external
-        # entity) is refused by defusedxml before anything is expanded or fetched, as in an ISO 20022 statement.
-        cause: BaseException | None = exc
-        seen: set[int] = set()
-        while cause is not None and id(cause) not in seen and not isinstance(cause, DefusedXmlException):
-            seen.add(id(cause))
-            cause = cause.__cause__ or cause.__context__
-        if isinstance(cause, DefusedXmlException):
-            raise UnreadableFile("unsafe_xml", "", f"{type(cause).__name__}: {cause}"[:200]) from exc
-        raise UnreadableFile("unreadable_file", "", f"not a readable XLSX workbook: {type(exc).__name__}: {exc}"[:200]
-                             ) from exc
 
 
 def text_frame(table: TextTable, columns: dict[str, str], source_file: str) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -309,10 +170,10 @@ def text_frame(table: TextTable, columns: dict[str, str], source_file: str) -> t
     if any(blank):
         frame = frame.filter(~pl.Series(blank, dtype=pl.Boolean))
     ours_by_theirs = {_header_key(theirs): ours for ours, theirs in columns.items()}
-    problems = table.problems.with_columns(
-        pl.col("field").map_elements(lambda name: ours_by_theirs.get(_header_key(name), name), return_dtype=pl.String),
-        pl.lit(source_file).alias("source_file"),
-    ).select(_REJECTION_SCHEMA.keys())
+    problems = problem_frame(
+        [(row, ours_by_theirs.get(_header_key(name), name), value, reason) for row, name, value, reason in table.problems],
+        source_file,
+    )
     return frame, problems
 
 
@@ -331,33 +192,11 @@ def _header_key(name: str) -> str:
     return " ".join(name.split()).casefold()
 
 
-def _cell_text(value) -> tuple[str | None, bool]:
-    """A spreadsheet cell as text, and whether the text is exactly what the cell holds."""
-    if value is None:
-        return None, True
-    if isinstance(value, bool):
-        return ("true" if value else "false"), True
-    if isinstance(value, int):
-        return str(value), True
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            return repr(value), True
-        shortest = Decimal(repr(value))
-        exact = len(shortest.as_tuple().digits) <= _EXACT_SPREADSHEET_DIGITS
-        if shortest == shortest.to_integral_value():
-            return str(int(shortest)), exact
-        return format(shortest, "f"), exact
-    if isinstance(value, datetime):
-        return (value.date().isoformat() if value.time() == time(0) else value.isoformat()), True
-    if isinstance(value, date):
-        return value.isoformat(), True
-    return str(value).strip(), True
-
-
-def _problem_frame(problems: list[tuple[int, str, str, str]]) -> pl.DataFrame:
+def problem_frame(problems: list[tuple[int, str, str, str]], source_file: str) -> pl.DataFrame:
+    """Quarantine entries from (row, field, value, reason) found while reading a document."""
     return pl.DataFrame(
         {
-            "source_file": [""] * len(problems),
+            "source_file": [source_file] * len(problems),
             SOURCE_ROW: [row for row, _, _, _ in problems],
             "field": [field for _, field, _, _ in problems],
             "value": [value for _, _, value, _ in problems],
@@ -431,9 +270,11 @@ def reason_counts(rejected: pl.DataFrame) -> dict[str, int]:
     return dict(zip(counts.get_column("reason").to_list(), counts.get_column("len").to_list()))
 
 
-def quarantine_messages(rejected: pl.DataFrame, limit: int = 20) -> tuple[str, ...]:
-    """`<file>: row <n>, field <field>: <reason> (value '<value>')`, row 0 being the file as a whole. Messages go to
-    logs and the terminal: the value of a personal field is not in them (the quarantine file keeps it)."""
+def quarantine_messages(rejected: pl.DataFrame, limit: int = 20, place: DocumentPlace | None = None
+                        ) -> tuple[str, ...]:
+    """`<file>: row <n>, field <field>: <reason> (value '<value>')`, row 0 being the file as a whole, and where a
+    table's row is in the document (`[sheet 'Loan Tape' cell H14, column 'Current Principal Balance']`). Messages go
+    to logs and the terminal: the value of a personal field is not in them (the quarantine file keeps it)."""
     first = rejected.sort(SOURCE_ROW, "field", "reason").head(limit)
     message = pl.format(
         "{}: {}{}: {}{}",
@@ -445,7 +286,14 @@ def quarantine_messages(rejected: pl.DataFrame, limit: int = 20) -> tuple[str, .
         .when(pl.col("field").is_in(list(PERSONAL_FIELDS))).then(pl.lit(" (value masked: personal data)"))
         .otherwise(pl.format(" (value '{}')", pl.col("value"))),
     )
-    return tuple(first.select(message).to_series().to_list())
+    texts = first.select(message).to_series().to_list()
+    if place is None:
+        return tuple(texts)
+    # at most `limit` messages: a loop over them is no loop over the document's rows
+    return tuple(
+        text if row == 0 else f"{text} [{place.describe(row, our_field or '')}]"
+        for text, row, our_field in zip(texts, first.get_column(SOURCE_ROW).to_list(), first.get_column("field").to_list())
+    )
 
 
 _REJECTION_SCHEMA = {
@@ -457,9 +305,15 @@ _REJECTION_SCHEMA = {
 }
 
 
+# A column holding a field's text as the document wrote it, beside the field's text read into our spelling (a
+# tape's `$1,250,000.00` beside `1250000.00`): quarantine entries show what the document says.
+AS_WRITTEN = "{}__as_written"
+
+
 def _raw_value(frame: pl.DataFrame, field: str) -> pl.Expr:
-    if field in frame.columns:
-        return pl.col(field).cast(pl.String).str.slice(0, 200).alias("value")
+    for column in (AS_WRITTEN.format(field), field):
+        if column in frame.columns:
+            return pl.col(column).cast(pl.String).str.slice(0, 200).alias("value")
     return pl.lit(None, pl.String).alias("value")
 
 

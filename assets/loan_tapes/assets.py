@@ -53,7 +53,8 @@ SOURCE = Source(
                 path, lambda content: tape.recognise(content, tape.XLSX_FORMAT, name))),
         FileRecogniser(
             tape.CSV_FORMAT, HEADER,
-            claim=lambda head: tape.header_score(head.csv_header) if head.csv_header else 0.0,
+            claim=lambda head: max((tape.header_score(row) for row in head.csv_lines(tape.HEADER_SCAN_ROWS) if row),
+                                   default=0.0),
             recognise=lambda path, name: recognise_document(
                 path, lambda content: tape.recognise(content, tape.CSV_FORMAT, name))),
     ),

@@ -16,12 +16,13 @@ from pathlib import Path
 import polars as pl
 
 from assets.inbox.register import InboxFile, Recognition
+from assets.inbox.document_tables import csv_table
 from assets.inbox.row_validation import (
     SOURCE_ROW,
     FieldRule,
     RowSplit,
-    csv_table,
     encoding_rules,
+    problem_frame,
     recognise_document,
     split_rows,
 )
@@ -83,7 +84,7 @@ def validate(inventory: InboxFile) -> RowSplit:
         FieldRule("gpu_serial", "missing_serial", serial.is_null() | (serial == _NOT_AVAILABLE) | (serial == "")),
         FieldRule("gpu_uuid", "duplicate_gpu", uuid.is_not_null() & ~uuid.str.to_lowercase().is_first_distinct()),
     ]
-    split = split_rows(frame, rules, inventory.name, table.problems)
+    split = split_rows(frame, rules, inventory.name, problem_frame(table.problems, inventory.name))
     accepted = split.accepted.with_columns(
         pl.col("model_name").replace(_NOT_AVAILABLE, None),
         pl.lit(inventory.name).alias("source_file"),
