@@ -306,9 +306,11 @@ CASH_VERSION = "camt.053.001.08"
 
 
 def write_holdings_statement(path: Path, statement_date: date, account_id: str, rows: Sequence[StatementRow],
-                             version: str = HOLDINGS_VERSION) -> None:
-    """semt.002 (securities balance custody report): the `holding` rows, valued in USD, with the statement total."""
+                             version: str = HOLDINGS_VERSION, envelope: str | None = None) -> None:
+    """semt.002 (securities balance custody report): the `holding` rows, valued in USD, with the statement total, in
+    the structure of `version` (.03 to .11)."""
     ns = ISO20022_NAMESPACE + version
+    number = int(version.rsplit(".", 1)[1])
     document = ElementTree.Element("Document")
     report = _child(document, ns, "SctiesBalCtdyRpt")
     pagination = _child(report, ns, "Pgntn")
@@ -322,7 +324,13 @@ def write_holdings_statement(path: Path, statement_date: date, account_id: str, 
     _child(_child(general, ns, "StmtBsis"), ns, "Cd", "SETT")
     _child(general, ns, "ActvtyInd", "true")
     _child(general, ns, "SubAcctInd", "false")
-    _child(_child(_child(report, ns, "AcctSvcr"), ns, "Id"), ns, "AnyBIC", CUSTODIAN_BIC)
+    servicer = _child(report, ns, "AcctSvcr")
+    if number == 3:
+        _child(servicer, ns, "BICOrBEI", CUSTODIAN_BIC)
+    elif number <= 8:
+        _child(servicer, ns, "AnyBIC", CUSTODIAN_BIC)
+    else:
+        _child(_child(servicer, ns, "Id"), ns, "AnyBIC", CUSTODIAN_BIC)
     _child(_child(report, ns, "SfkpgAcct"), ns, "Id", account_id)
     total = Decimal(0)
     for row in rows:
@@ -330,14 +338,21 @@ def write_holdings_statement(path: Path, statement_date: date, account_id: str, 
             continue
         balance = _child(report, ns, "BalForAcct")
         instrument = _child(balance, ns, "FinInstrmId")
-        other = _child(instrument, ns, "OthrId")
-        _child(other, ns, "Id", row.cusip)
-        _child(_child(other, ns, "Tp"), ns, "Cd", "CUSP")
+        if number == 3:  # the identifier inside `Id`, its scheme a proprietary source
+            other = _child(_child(instrument, ns, "Id"), ns, "OthrId")
+            _child(other, ns, "Id", row.cusip)
+            _child(_child(other, ns, "IdSrc"), ns, "Prtry", "CUSP")
+        else:
+            other = _child(instrument, ns, "OthrId")
+            _child(other, ns, "Id", row.cusip)
+            _child(_child(other, ns, "Tp"), ns, "Cd", "CUSP")
         _child(instrument, ns, "Desc", row.security_description)
         _child(_child(balance, ns, "FinInstrmAttrbts"), ns, "MtrtyDt", row.maturity_date.isoformat())
         aggregate = _child(balance, ns, "AggtBal")
         _child(aggregate, ns, "ShrtLngInd", "LONG")
-        _child(_child(_child(aggregate, ns, "Qty"), ns, "Qty"), ns, "FaceAmt", usd_text(row.par_value))
+        # balance quantity → quantity choice → financial instrument quantity: three levels in every version
+        _child(_child(_child(_child(aggregate, ns, "Qty"), ns, "Qty"), ns, "Qty"), ns, "FaceAmt",
+               usd_text(row.par_value))
         price = _child(balance, ns, "PricDtls")
         _child(_child(price, ns, "Tp"), ns, "Cd", "MRKT")
         _child(_child(price, ns, "Val"), ns, "Rate", f"{row.price:f}")
@@ -349,7 +364,8 @@ def write_holdings_statement(path: Path, statement_date: date, account_id: str, 
     totals = _child(_child(report, ns, "AcctBaseCcyTtlAmts"), ns, "TtlHldgsValOfStmt")
     _child(totals, ns, "Amt", usd_text(total), Ccy="USD")
     _child(totals, ns, "Sgn", "true")
-    write_atomically(path, _xml_bytes(document, ns))
+    write_atomically(path, _business_message(_xml_bytes(document, ns), version, f"HLD-{statement_date:%Y%m%d}",
+                                             statement_date, envelope))
 
 
 # Bank transaction codes (ISO 20022 domain/family/sub-family) of the custodian's cash entries.
@@ -361,10 +377,12 @@ _BANK_TRANSACTION_CODES = {
 
 
 def write_cash_statement(path: Path, statement_date: date, account_id: str, rows: Sequence[StatementRow],
-                         version: str = CASH_VERSION) -> None:
-    """camt.053 (bank to customer statement): opening and closing booked balances and one entry per cash movement."""
+                         version: str = CASH_VERSION, envelope: str | None = None) -> None:
+    """camt.053 (bank to customer statement): opening and closing booked balances and one entry per cash movement, in
+    the structure of `version` (.02 to .13)."""
     ns = ISO20022_NAMESPACE + version
-    legacy = version == "camt.053.001.02"  # entry status and security ids took other forms before version 08
+    number = int(version.rsplit(".", 1)[1])
+    legacy = number == 2  # the servicer's BIC and the security's identification took other forms in .02
     document = ElementTree.Element("Document")
     message = _child(document, ns, "BkToCstmrStmt")
     header = _child(message, ns, "GrpHdr")
@@ -395,7 +413,7 @@ def write_cash_statement(path: Path, statement_date: date, account_id: str, rows
         entry = _child(statement, ns, "Ntry")
         _child(entry, ns, "Amt", usd_text(row.amount), Ccy="USD")
         _child(entry, ns, "CdtDbtInd", direction)
-        if legacy:
+        if number <= 6:  # the status is a code list's text until .07
             _child(entry, ns, "Sts", "BOOK")
         else:
             _child(_child(entry, ns, "Sts"), ns, "Cd", "BOOK")
@@ -425,7 +443,36 @@ def write_cash_statement(path: Path, statement_date: date, account_id: str, rows
                 _child(other, ns, "Id", row.cusip)
                 _child(_child(other, ns, "Tp"), ns, "Cd", "CUSP")
                 _child(instrument, ns, "Desc", row.security_description)
-    write_atomically(path, _xml_bytes(document, ns))
+    write_atomically(path, _business_message(_xml_bytes(document, ns), version, f"CSH-{statement_date:%Y%m%d}",
+                                             statement_date, envelope))
+
+
+# Who the custodian addresses its messages to: the protocol's sandbox BIC.
+RECEIVER_BIC = "BCKDUS33XXX"
+# How a statement arrives: the Document alone; its business application header (head.001.001.02) beside it, as two
+# top-level elements; or header and Document in the body of a SWIFT Alliance `DataPDU` (saa.2.0), as FileAct
+# delivers them.
+STATEMENT_ENVELOPES = (None, "app_hdr", "data_pdu")
+
+
+def _business_message(document: bytes, message: str, identifier: str, statement_date: date,
+                      envelope: str | None) -> bytes:
+    if envelope is None:
+        return document
+    declaration, body = document.split(b"\n", 1)
+    header = (f'<AppHdr xmlns="urn:iso:std:iso:20022:tech:xsd:head.001.001.02">'
+              f"<Fr><FIId><FinInstnId><BICFI>{CUSTODIAN_BIC}</BICFI></FinInstnId></FIId></Fr>"
+              f"<To><FIId><FinInstnId><BICFI>{RECEIVER_BIC}</BICFI></FinInstnId></FIId></To>"
+              f"<BizMsgIdr>{identifier}</BizMsgIdr><MsgDefIdr>{message}</MsgDefIdr>"
+              f"<CreDt>{statement_date.isoformat()}T23:59:59Z</CreDt></AppHdr>\n").encode()
+    if envelope == "app_hdr":
+        return declaration + b"\n" + header + body
+    if envelope != "data_pdu":
+        raise ValueError(f"unknown statement envelope {envelope!r}; one of {STATEMENT_ENVELOPES}")
+    return (declaration + b'\n<Saa:DataPDU xmlns:Saa="urn:swift:saa:xsd:saa.2.0"><Saa:Revision>2.0.14</Saa:Revision>'
+            b"<Saa:Header><Saa:Message><Saa:SenderReference>" + identifier.encode() + b"</Saa:SenderReference>"
+            b"<Saa:MessageIdentifier>" + message.encode() + b"</Saa:MessageIdentifier><Saa:Format>MX</Saa:Format>"
+            b"</Saa:Message></Saa:Header><Saa:Body>\n" + header + body + b"</Saa:Body></Saa:DataPDU>\n")
 
 
 def _child(parent: ElementTree.Element, ns: str, name: str, text: str | None = None, **attributes: str):
@@ -473,6 +520,12 @@ class GpuFeed:
     @property
     def labels(self) -> str:
         return "{" + ",".join(f'{name}="{value}"' for name, value in self.exporter_labels.items()) + "}"
+
+    @property
+    def scrape_labels(self) -> str:
+        """The labels as the exporter's own /metrics writes them: the scrape target's are Prometheus' to add."""
+        return "{" + ",".join(f'{name}="{value}"' for name, value in self.exporter_labels.items()
+                              if name not in ("instance", "job")) + "}"
 
 
 # The NVIDIA driver the sandbox's nodes run (the exporter's DCGM_FI_DRIVER_VERSION label).
@@ -543,6 +596,36 @@ def write_dcgm_scrapes(path: Path, day: date, gpus: Sequence[GpuFeed], scrape_in
                                pl.col("timestamp_ms").cast(pl.String), pl.lit("\n")]).str.join("")
             ).item())
     write_atomically(path, "".join(blocks).encode())
+
+
+def write_raw_scrapes(directory: Path, day: date, gpus: Sequence[GpuFeed], scrape_interval_s: int,
+                      seed: int) -> list[Path]:
+    """The day's scrapes of the hosts' exporters as a collector saves them, each scrape of one host's /metrics in a
+    file of its own named by the host and the UTC time (`quanta-node-01-20260102T001000Z.prom`): HELP and TYPE per
+    family, no sample timestamps. The same samples as `write_dcgm_scrapes` writes for these GPUs."""
+    samples = dcgm_scrapes(day, gpus, scrape_interval_s, seed).with_columns(
+        pl.col("gpu_row").replace_strict(list(range(len(gpus))), [g.hostname for g in gpus],
+                                         return_dtype=pl.String).alias("hostname"),
+        pl.col("gpu_row").replace_strict(list(range(len(gpus))), [g.scrape_labels for g in gpus],
+                                         return_dtype=pl.String).alias("labels"),
+        pl.format("{}.{}", pl.col("power_mw") // 1000,
+                  (pl.col("power_mw") % 1000).cast(pl.String).str.zfill(3)).alias("power"),
+    ).sort("hostname", "timestamp_ms", "gpu_row")
+    families = [
+        pl.concat_str(pl.lit(f"# HELP {family} {help_text}\n# TYPE {family} gauge\n"),
+                      pl.concat_str(pl.lit(family), pl.col("labels"), pl.lit(" "), pl.col(column).cast(pl.String),
+                                    pl.lit("\n")).str.join(""))
+        for family, help_text, column in DCGM_FAMILIES
+    ]
+    scrapes = samples.group_by("hostname", "timestamp_ms", maintain_order=True).agg(
+        pl.concat_str(families).alias("text"))
+    paths = []
+    for hostname, timestamp_ms, text in scrapes.iter_rows():  # one file per scrape of a host, not per sample
+        moment = datetime.fromtimestamp(timestamp_ms / 1000, tz=timezone.utc)
+        path = directory / f"{hostname}-{moment:%Y%m%dT%H%M%SZ}.prom"
+        write_atomically(path, text.encode())
+        paths.append(path)
+    return paths
 
 
 def write_prometheus_query_range(path: Path, day: date, gpus: Sequence[GpuFeed], scrape_interval_s: int,

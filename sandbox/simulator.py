@@ -51,6 +51,7 @@ from sandbox.file_drops import (
     write_dcgm_scrapes,
     write_gpu_inventory,
     write_prometheus_query_range,
+    write_raw_scrapes,
     write_holdings_statement,
     write_lender_a_workbook,
     write_lender_b_csv,
@@ -124,6 +125,8 @@ FEE_KIND_REPAYMENT = 1
 MIGRATED_PRINCIPAL_EXCESS_USD = 5_000
 # The borrower whose GPUs' telemetry is exported from its Prometheus through the HTTP API (query_range).
 QUERY_RANGE_HOST_PREFIX = "northwind"
+# On the second day one borrower's collector saves each scrape of its exporters' /metrics as a file of its own.
+RAW_SCRAPES_HOST_PREFIX, RAW_SCRAPES_DAY = "quanta", 2
 # The lender whose CSV tape the file injections tamper with (a tape row added, repeated or given a new column).
 TAMPERED_LENDER = "lender-b"
 # What the injected orphan loan looks like on the tape.
@@ -1238,15 +1241,19 @@ class _ProtocolSimulation:
                                                  detail="semt.002 and camt.053 of the day not delivered"))
             return
         statement = self._tampered_statement(statement)
-        for kind, write in (("semt002", write_holdings_statement), ("camt053", write_cash_statement)):
+        # as the custodian's SWIFT connection delivers them: the holdings with their business application header
+        # beside the Document, the cash statement in a FileAct DataPDU
+        for kind, write, envelope in (("semt002", write_holdings_statement, "app_hdr"),
+                                      ("camt053", write_cash_statement, "data_pdu")):
             path = custodian_statement_path(self.inbox, CUSTODIAN_ID, self.today, kind, "xml")
-            write(path, self.today, CUSTODIAN_ACCOUNT, statement)
+            write(path, self.today, CUSTODIAN_ACCOUNT, statement, envelope=envelope)
             self.files.append(path)
 
     def _drop_telemetry(self, feeds: list[GpuFeed]) -> None:
         """The GPUs' telemetry as fleets really hand it over, none with a serial: the day's Prometheus /federate
         export of the exporters (timestamped text), except one borrower's, exported from its Prometheus through the
-        HTTP API's query_range (a JSON matrix). On the first day each borrower sends the nvidia-smi inventory of its
+        HTTP API's query_range (a JSON matrix), and on RAW_SCRAPES_DAY another's as the raw scrapes of its
+        exporters, a file per scrape. On the first day each borrower sends the nvidia-smi inventory of its
         nodes, the one place a GPU's UUID meets the serial the lenders' collateral schedules name."""
         if self.day == 1:
             for borrower in {loan.borrower for loan in self.scenario.loans}:
@@ -1255,8 +1262,14 @@ class _ProtocolSimulation:
                 write_gpu_inventory(path, gpus)
                 self.files.append(path)
         exported = [feed for feed in feeds if feed.hostname.startswith(f"{QUERY_RANGE_HOST_PREFIX}-")]
+        scraped = [feed for feed in feeds if self.day == RAW_SCRAPES_DAY
+                   and feed.hostname.startswith(f"{RAW_SCRAPES_HOST_PREFIX}-")]
+        if scraped:
+            (self.inbox / "telemetry").mkdir(parents=True, exist_ok=True)
+            self.files.extend(write_raw_scrapes(self.inbox / "telemetry", self.today, scraped, self.scrape_interval_s,
+                                                self.scenario.seed))
         path = dcgm_path(self.inbox, self.today)
-        write_dcgm_scrapes(path, self.today, [feed for feed in feeds if feed not in exported],
+        write_dcgm_scrapes(path, self.today, [feed for feed in feeds if feed not in exported and feed not in scraped],
                            self.scrape_interval_s, self.scenario.seed)
         self.files.append(path)
         if exported:

@@ -268,6 +268,15 @@ def _archived(home: Path, folder: str, day: date, pattern: str) -> list[Path]:
     return sorted((home / "inbox" / "archive" / folder / day.isoformat()).glob(pattern))
 
 
+def _message_root(path: Path) -> ElementTree.Element:
+    """The file's XML under one root: the custodian sends its business application header beside the Document (two
+    top-level elements) or both inside a SWIFT DataPDU."""
+    body = path.read_bytes()
+    if body.startswith(b"<?xml"):
+        body = body[body.index(b"?>") + 2:]
+    return ElementTree.fromstring(b"<File>" + body + b"</File>")
+
+
 def _element_text(element, path: str) -> str:
     found = element.find(path)
     assert found is not None, path
@@ -279,7 +288,7 @@ def _statement_cash(home: Path, day: date) -> Decimal | None:
     if not files:
         return None
     (path,) = files
-    root = ElementTree.parse(path).getroot()
+    root = _message_root(path)
     for balance in root.findall(".//{*}Bal"):
         if _element_text(balance, "{*}Tp/{*}CdOrPrtry/{*}Cd") == "CLBD":
             amount = Decimal(_element_text(balance, "{*}Amt"))
@@ -293,13 +302,13 @@ def _holdings(home: Path, day: date) -> list[StatementHolding]:
         return []
     (path,) = files
     holdings = []
-    for position in ElementTree.parse(path).getroot().findall(".//{*}BalForAcct"):
+    for position in _message_root(path).findall(".//{*}BalForAcct"):
         value = Decimal(_element_text(position, "{*}AcctBaseCcyAmts/{*}HldgVal/{*}Amt"))
         if _element_text(position, "{*}AcctBaseCcyAmts/{*}HldgVal/{*}Sgn") == "false":
             value = -value
         holdings.append(StatementHolding(
             cusip=_element_text(position, "{*}FinInstrmId/{*}OthrId/{*}Id"),
-            par=Decimal(_element_text(position, "{*}AggtBal/{*}Qty/{*}Qty/{*}FaceAmt")),
+            par=Decimal(_element_text(position, "{*}AggtBal/{*}Qty/{*}Qty/{*}Qty/{*}FaceAmt")),
             price=Decimal(_element_text(position, "{*}PricDtls/{*}Val/{*}Rate")),
             market_value=value))
     return holdings

@@ -143,10 +143,15 @@ TITLED_TAPE_CSV = (b"Acme Capital - GPU loan tape\nAs of 5 January 2026\n\n" + T
                    + b"Total,,,,,,,1000000.00,800000.00\n\nAmounts in US dollars.\n")
 LENDER_A_XLSX = written(lambda p: write_lender_a_workbook(p, DAY, [loan(1, "lender-a"), loan(2, "lender-a")]))
 STATEMENT_CSV = written(lambda p: write_custodian_statement(p, DAY, "custodian-a", "ACC-1", HOLDINGS))
-SEMT = [written(lambda p, v=version: write_holdings_statement(p, DAY, "ACC-1", HOLDINGS, version=v))
-        for version in ("semt.002.001.11", "semt.002.001.09")]
-CAMT = [written(lambda p, v=version: write_cash_statement(p, DAY, "ACC-1", HOLDINGS, version=v))
-        for version in ("camt.053.001.08", "camt.053.001.02")]
+# each structure the message definitions give (docs/lake.md), alone or in the envelopes custodians send them in
+SEMT = [written(lambda p, v=version, e=envelope: write_holdings_statement(p, DAY, "ACC-1", HOLDINGS, version=v,
+                                                                         envelope=e))
+        for version, envelope in (("semt.002.001.11", None), ("semt.002.001.09", None),
+                                  ("semt.002.001.05", "app_hdr"), ("semt.002.001.03", "data_pdu"))]
+CAMT = [written(lambda p, v=version, e=envelope: write_cash_statement(p, DAY, "ACC-1", HOLDINGS, version=v,
+                                                                     envelope=e))
+        for version, envelope in (("camt.053.001.08", None), ("camt.053.001.02", None),
+                                  ("camt.053.001.05", "data_pdu"), ("camt.053.001.13", "app_hdr"))]
 PROMETHEUS = written(lambda p: write_dcgm_scrapes(p, DAY, GPUS, 6 * 3600, seed=9))
 JSON_LINES = written(lambda p: write_dcgm_json_lines(p, DAY, GPUS, 6 * 3600, seed=9))
 DAY_START_MS = 1767571200000  # 2026-01-05T00:00:00Z
@@ -222,11 +227,14 @@ def with_edits(content: bytes, edits: list[tuple]) -> bytes:
 def xml_with_texts(document: bytes, texts: list[tuple[int, str]]) -> bytes:
     """The message with some elements' text replaced (still well-formed, unless a text holds a character XML cannot
     carry): a hostile value where a parser expects a number, a date or a code."""
-    root = ElementTree.fromstring(document)
+    body = document.split(b"?>", 1)[1] if document.startswith(b"<?xml") else document
+    # the header beside the Document is two top-level elements: edited under one root, written back beside
+    root = ElementTree.fromstring(b"<File>" + body + b"</File>")
     elements = [element for element in root.iter() if len(element) == 0]
     for position, text in texts:
         elements[position % len(elements)].text = text
-    return ElementTree.tostring(root, encoding="UTF-8", xml_declaration=True)
+    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + b"".join(
+        ElementTree.tostring(child, encoding="UTF-8", xml_declaration=False) for child in root)
 
 
 def workbook_with_cells(workbook: bytes, cells: list[tuple[int, int, object]],
@@ -523,8 +531,9 @@ def _take_in_and_ingest(lake: Lake, target: str, content: bytes, name: str) -> s
 
 @pytest.mark.parametrize("content", [TAPE_CSV, LENDER_B_CSV, TITLED_TAPE_CSV, LENDER_A_XLSX, STATEMENT_CSV, *SEMT,
                                      *CAMT, PROMETHEUS, JSON_LINES],
-                         ids=["tape", "lender-b", "titled-tape", "lender-a", "statement", "semt.11",
-                                                       "semt.09", "camt.08", "camt.02", "prometheus", "json-lines"])
+                         ids=["tape", "lender-b", "titled-tape", "lender-a", "statement", "semt.11", "semt.09",
+                              "semt.05-app-hdr", "semt.03-data-pdu", "camt.08", "camt.02", "camt.05-data-pdu",
+                              "camt.13-app-hdr", "prometheus", "json-lines"])
 def test_the_files_mutated_are_accepted_whole_as_written(tmp_path, content):
     """The fuzzing starts from files that go through untouched, so what it finds is what a mutation broke."""
     lake = Lake(tmp_path)

@@ -139,6 +139,11 @@ TAPE_XLSX = written(lambda p: write_lender_a_workbook(p, DAY, [loan(1, lender_id
 STATEMENT_CSV = written(lambda p: write_custodian_statement(p, DAY, "custodian-a", "ACC-1", HOLDINGS))
 SEMT = written(lambda p: write_holdings_statement(p, DAY, "ACC-1", HOLDINGS))
 CAMT = written(lambda p: write_cash_statement(p, DAY, "ACC-1", HOLDINGS))
+SEMT_IN_PDU = written(lambda p: write_holdings_statement(p, DAY, "ACC-1", HOLDINGS, envelope="data_pdu"))
+SEMT_03_IN_PDU = written(lambda p: write_holdings_statement(p, DAY, "ACC-1", HOLDINGS, version="semt.002.001.03",
+                                                            envelope="data_pdu"))
+CAMT_13 = written(lambda p: write_cash_statement(p, DAY, "ACC-1", HOLDINGS, version="camt.053.001.13",
+                                                 envelope="app_hdr"))
 PROM = written(lambda p: write_dcgm_scrapes(p, DAY, GPUS, 3600, seed=9))
 JSONL = written(lambda p: write_dcgm_json_lines(p, DAY, GPUS, 3600, seed=9))
 T0 = 1767571200000  # 2026-01-05T00:00:00Z
@@ -261,6 +266,14 @@ CASES = {
                                      rejected="unsupported_message_version"),
     "semt-wrong-namespace": Case("holdings.xml", replaced(SEMT, "urn:iso:std:iso:20022:tech:xsd:semt.002.001.11",
                                                           "urn:example:custodian:holdings"), rejected="unknown_xml_namespace"),
+    "semt-two-days-in-one-envelope": Case("holdings.xml", lambda scratch: SEMT_IN_PDU(scratch).replace(
+        b"</Saa:Body>", SEMT(scratch).split(b"\n", 1)[1].replace(b"2026-01-05", b"2026-01-06").replace(
+            b"<PgNb>1</PgNb>", b"<PgNb>2</PgNb>") + b"</Saa:Body>"), rejected="several_messages"),
+    "semt-03-cusip-check-digit-in-data-pdu": Case("holdings.xml", replaced(SEMT_03_IN_PDU, "912797LB1", "912797LB2"),
+                                                  reasons={"cusip_check_digit": 1}, accepted=1,
+                                                  message=r"row 1, field cusip: cusip_check_digit"),
+    "camt-13-entry-pending": Case("cash.xml", replaced(CAMT_13, "<Cd>BOOK</Cd>", "<Cd>PDNG</Cd>"),
+                                  reasons={"entry_not_booked": 1}, accepted=3),
     "xml-other-iso-message": Case("holdings.xml", replaced(SEMT, "semt.002.001.11", "pacs.008.001.08"),
                                   rejected="unsupported_message"),
     "semt-external-entity": Case("holdings.xml", replaced(

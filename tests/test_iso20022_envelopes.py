@@ -78,7 +78,8 @@ def test_a_statement_in_a_swift_data_pdu_is_read_and_a_file_of_two_messages_is_r
     two = pdu.replace(b"</Saa:Body>", document + b"</Saa:Body>")
     _, result = taken_in(tmp_path / "two", "semt002.xml", two)
     assert (result.recognition.problem, result.recognition.detail) == (
-        "several_messages", "2 Document elements in one DataPDU: send each statement message in a file of its own")
+        "several_messages", "2 Documents in one file, page 1 more than once: send each statement once, its pages "
+                            "numbered")
 
 
 def test_a_declared_encoding_the_bytes_do_not_have_is_refused_where_it_shows(tmp_path):

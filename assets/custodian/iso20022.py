@@ -3,21 +3,31 @@ the rows of the custodian statement (the columns of the custodian CSV, docs/lake
 
 Parsing is safe by construction: defusedxml refuses any DTD (so no entity expansion, no external entity, no
 network), and the document's size is bounded before it is parsed. The message and its version come from the
-document's namespace (`urn:iso:std:iso:20022:tech:xsd:semt.002.001.11`); each supported version is listed, the
-elements read are the ones those versions share, and where versions differ (camt.053's entry status, the
-security identification of a cash entry) both forms are read.
+document's namespace (`urn:iso:std:iso:20022:tech:xsd:semt.002.001.11`). Versions differ in a few places only, and
+each difference has one reading, whichever versions share it (from the ISO 20022 message definitions):
+- semt.002: the account servicer's BIC is `AcctSvcr/BICOrBEI` in .03, `AcctSvcr/AnyBIC` in .04-.08 and
+  `AcctSvcr/Id/AnyBIC` from .09; the security's ISIN and other identifier sit under `FinInstrmId/Id` in .03 (the
+  identifier's scheme in `OthrId/IdSrc`), directly under `FinInstrmId` from .04 (its scheme in `OthrId/Tp`).
+- camt.053: the servicer's BIC is `FinInstnId/BIC` in .02, `BICFI` from .03; an entry's status is text in .02-.06
+  and `Sts/Cd` from .07; a security in .02 is `ISIN` or `Prtry`, with no description (it travels in
+  `AddtlTxInf`); .02 paginates in `GrpHdr/MsgPgntn`, later versions in `Stmt/StmtPgntn`.
 
 Which element is which statement field (the custodian profile, docs/lake.md):
-- semt.002: one `holding` per `BalForAcct`: CUSIP from `FinInstrmId/OthrId` of type `CUSP` (or a US ISIN's
-  characters 3-11), `Desc`, `FinInstrmAttrbts/MtrtyDt`, par = `AggtBal/Qty/Qty/FaceAmt`, price = the market price's
-  `Val/Rate` (per 100 of par), market value = `AcctBaseCcyAmts/HldgVal/Amt`. Statement date and cut-off from
-  `StmtGnlDtls/StmtDtTm`, account `SfkpgAcct/Id`, custodian by the account servicer's BIC.
+- semt.002: one `holding` per `BalForAcct`: CUSIP from `OthrId` of scheme `CUSP` (or a US ISIN's characters 3-11),
+  `Desc`, `FinInstrmAttrbts/MtrtyDt`, par = the face amount of `AggtBal/Qty/Qty/Qty/FaceAmt` (or
+  `OrgnlAndCurFace/FaceAmt`; a holding counted in units has no par), price = the market price's `Val/Rate` (per 100
+  of par), market value = `AcctBaseCcyAmts/HldgVal/Amt`. Statement date and cut-off from `StmtGnlDtls/StmtDtTm`,
+  account `SfkpgAcct/Id`, custodian by the account servicer's BIC.
 - camt.053: `opening_cash` / `closing_cash` from the `OPBD` / `CLBD` balances, one `transaction` per booked
   `Ntry`, its type from the bank transaction code: `PMNT/RCDT/*` credit = `cash_receipt` (the on-chain tx hash in
   `RmtInf/Ustrd`), `SECU/SETT/*` debit = `tbill_purchase`, `SECU/CORP/REDM` or `SECU/SETT/*` credit =
   `tbill_maturity` (CUSIP from `TxDtls/FinInstrmId`, par from `TxDtls/RltdQties/Qty/FaceAmt`, the trade id in
-  `AcctSvcrRef`, the description in `FinInstrmId/Desc` or, in version 02, `TxDtls/AddtlTxInf`). Cut-off = `FrToDt/ToDtTm` (else the statement's `CreDtTm`); statement date = the `CLBD`
-  balance's date (else the cut-off's). Account `Acct/Id/Othr/Id` or `IBAN`, custodian by `Acct/Svcr` BIC.
+  `AcctSvcrRef`, the description in `FinInstrmId/Desc` or `TxDtls/AddtlTxInf`). Cut-off = `FrToDt/ToDtTm` (else
+  the statement's `CreDtTm`); statement date = the `CLBD` balance's date (else the cut-off's). Account
+  `Acct/Id/Othr/Id` or `IBAN`, custodian by `Acct/Svcr` BIC.
+
+A file may hold several `Document`s (inside an envelope): the pages of one statement, read as one. Documents of
+different messages, accounts or days are refused: each is its own statement, with its own day.
 """
 
 from __future__ import annotations
@@ -36,11 +46,13 @@ from assets.inbox.row_validation import is_decimal_text
 ISO20022_NAMESPACE = "urn:iso:std:iso:20022:tech:xsd:"
 HOLDINGS_MESSAGE, CASH_MESSAGE = "semt.002", "camt.053"
 SUPPORTED_VERSIONS = {
-    HOLDINGS_MESSAGE: ("semt.002.001.09", "semt.002.001.10", "semt.002.001.11"),
-    CASH_MESSAGE: ("camt.053.001.02", "camt.053.001.08"),
+    HOLDINGS_MESSAGE: tuple(f"semt.002.001.{number:02d}" for number in range(3, 12)),
+    CASH_MESSAGE: tuple(f"camt.053.001.{number:02d}" for number in range(2, 14)),
 }
-_BIC_ELEMENTS = ("AnyBIC", "BICFI", "BIC")
+_BIC_ELEMENTS = ("AnyBIC", "BICFI", "BIC", "BICOrBEI")
 _CUSIP_SCHEMES = ("CUSP", "CUSIP")
+# semt.002.001.03's `OthrId/IdSrc/Dmst` names the country whose domestic identifier it is: a US one is a CUSIP.
+_CUSIP_COUNTRY = "US"
 
 
 @dataclass
@@ -54,22 +66,41 @@ class StatementMessage:
 
 def message_of(content: bytes) -> str | None:
     """The ISO 20022 message and version of a document (`camt.053.001.08`), None when not ISO 20022."""
-    namespace = _namespace(_document(_parse(content)).tag)
+    namespace = _namespace(_documents(_parse(content))[0].tag)
     return namespace.removeprefix(ISO20022_NAMESPACE) if namespace.startswith(ISO20022_NAMESPACE) else None
 
 
 def statement_page(content: bytes) -> str | None:
-    """The page number of a paginated statement (semt.002 `Pgntn/PgNb`, camt.053 `Stmt/StmtPgntn/PgNb`): the pages
-    of one statement are parts of it, not versions of each other."""
-    document = _document(_parse(content))
+    """The page number of a paginated statement (semt.002 `Pgntn/PgNb`, camt.053 `Stmt/StmtPgntn/PgNb` or, in .02,
+    `GrpHdr/MsgPgntn/PgNb`): the pages of one statement are parts of it, not versions of each other. A file holding
+    several pages is known by its first."""
+    pages = [page for page in map(_page_of, _documents(_parse(content))) if page is not None]
+    return min(pages, key=lambda page: (len(page), page)) if pages else None
+
+
+def _page_of(document: Element) -> str | None:
     reader = _Reader(_namespace(document.tag))
     return (reader.text(document, "SctiesBalCtdyRpt/Pgntn/PgNb")
-            or reader.text(document, "BkToCstmrStmt/Stmt/StmtPgntn/PgNb"))
+            or reader.text(document, "BkToCstmrStmt/Stmt/StmtPgntn/PgNb")
+            or reader.text(document, "BkToCstmrStmt/GrpHdr/MsgPgntn/PgNb"))
 
 
 def read_statement_message(content: bytes) -> StatementMessage:
     """The statement's records; UnreadableFile for an unsafe or malformed document or an unsupported message."""
-    document = _document(_parse(content))
+    documents = _documents(_parse(content))
+    if len(documents) == 1:
+        return _read_document(documents[0])
+    pages = [_page_of(document) for document in documents]
+    repeated = sorted({page or "(none)" for page in pages if pages.count(page) > 1})
+    if repeated:
+        # the same page twice is a copy, and pages without numbers cannot be told from copies
+        raise UnreadableFile("several_messages", "", f"{len(documents)} Documents in one file, page "
+                                                     f"{', '.join(repeated)} more than once: send each statement "
+                                                     "once, its pages numbered")
+    return _pages_of_one_statement([_read_document(document) for document in documents])
+
+
+def _read_document(document: Element) -> StatementMessage:
     namespace = _namespace(document.tag)
     if not namespace.startswith(ISO20022_NAMESPACE):
         raise UnreadableFile("unknown_xml_namespace", "", namespace or "(no namespace)")
@@ -78,10 +109,39 @@ def read_statement_message(content: bytes) -> StatementMessage:
     if kind not in SUPPORTED_VERSIONS:
         raise UnreadableFile("unsupported_message", "", f"{message}: not a semt.002 or camt.053 statement")
     if message not in SUPPORTED_VERSIONS[kind]:
-        raise UnreadableFile("unsupported_message_version", "",
-                             f"{message}; supported: {', '.join(SUPPORTED_VERSIONS[kind])}")
+        supported = SUPPORTED_VERSIONS[kind]
+        raise UnreadableFile("unsupported_message_version", "", f"{message}; supported: {supported[0]} to {supported[-1]}")
     reader = _Reader(namespace)
     return reader.holdings(document, message) if kind == HOLDINGS_MESSAGE else reader.cash(document, message)
+
+
+def _pages_of_one_statement(messages: list[StatementMessage]) -> StatementMessage:
+    """Several documents of one file read as one statement, when they are its pages: one message, one servicer,
+    one account, one day. Otherwise the file is refused, saying what differs."""
+    def refused(what: str, values) -> UnreadableFile:
+        shown = ", ".join(sorted(str(value) for value in values))
+        return UnreadableFile("several_messages", "", f"{len(messages)} Documents in one file with different {what} "
+                                                      f"({shown}): send each statement in a file of its own")
+
+    kinds = {message.message for message in messages}
+    if len(kinds) > 1:
+        raise refused("messages", kinds)
+    servicers = {message.servicer_bic for message in messages if message.servicer_bic is not None}
+    if len(servicers) > 1:
+        raise refused("account servicers", servicers)
+    for field_name, what in (("account_id", "accounts"), ("statement_date", "statement dates")):
+        values = {record[field_name] for message in messages for record in message.records if record[field_name]}
+        if len(values) > 1:
+            raise refused(what, values)
+    totals = {message.stated_holdings_total for message in messages if message.stated_holdings_total is not None}
+    if len(totals) > 1:
+        raise refused("statement totals", totals)
+    records, problems = [], []
+    for message in messages:
+        problems.extend((row + len(records), field, value, reason) for row, field, value, reason in message.problems)
+        records.extend(message.records)
+    return StatementMessage(messages[0].message, next(iter(servicers), None), records, problems,
+                            next(iter(totals), None))
 
 
 def _parse(content: bytes) -> Element:
@@ -142,16 +202,12 @@ def _beside_document(content: bytes) -> Element | None:
         return None
 
 
-def _document(root: Element) -> Element:
-    """The `Document` element: the root, or inside an envelope (a business application header's, a SWIFT
-    `DataPDU`'s). A file holding several is refused: one of them must not stand for all."""
+def _documents(root: Element) -> list[Element]:
+    """The `Document` elements: the root, or those inside an envelope (a business application header's, a SWIFT
+    `DataPDU`'s); the root itself when there is none, so that the refusal names what the file holds."""
     if _local(root.tag) == "Document":
-        return root
-    documents = [element for element in root.iter() if _local(element.tag) == "Document"]
-    if len(documents) > 1:
-        raise UnreadableFile("several_messages", "", f"{len(documents)} Document elements in one {_local(root.tag)}: "
-                                                     "send each statement message in a file of its own")
-    return documents[0] if documents else root
+        return [root]
+    return [element for element in root.iter() if _local(element.tag) == "Document"] or [root]
 
 
 def _namespace(tag: str) -> str:
@@ -203,10 +259,18 @@ class _Reader:
     def cusip(self, instrument: Element | None) -> str | None:
         if instrument is None:
             return None
-        for other in [*self.findall(instrument, "OthrId"), *self.findall(instrument, "Prtry")]:
-            scheme = self.text(other, "Tp/Cd") or self.text(other, "Tp/Prtry") or self.text(other, "Tp")
+        # semt.002.001.03 wraps the identifiers in `Id`; later versions and camt.053 put them under FinInstrmId
+        identifiers = self.find(instrument, "Id")
+        if identifiers is None or len(identifiers) == 0:
+            identifiers = instrument
+        for other in [*self.findall(identifiers, "OthrId"), *self.findall(identifiers, "Prtry")]:
+            scheme = (self.text(other, "Tp/Cd") or self.text(other, "Tp/Prtry") or self.text(other, "Tp")
+                      or self.text(other, "IdSrc/Prtry"))
             if scheme is not None and scheme.upper() in _CUSIP_SCHEMES:
                 return self.text(other, "Id")
+            if self.text(other, "IdSrc/Dmst") == _CUSIP_COUNTRY:
+                return self.text(other, "Id")
+        instrument = identifiers
         isin = self.text(instrument, "ISIN")
         if isin is not None and len(isin) == 12 and isin.startswith("US"):
             return isin[2:11]
@@ -239,6 +303,7 @@ class _Reader:
                 "cusip": self.cusip(instrument),
                 "security_description": self.text(instrument, "Desc"),
                 "maturity_date": self.text(balance, "FinInstrmAttrbts/MtrtyDt"),
+                # AggtBal/Qty/Qty/Qty/FaceAmt, or OrgnlAndCurFace/FaceAmt: wherever its face amount is
                 "par_value": self.descendant(self.find(balance, "AggtBal"), ("FaceAmt",)),
                 "price": self.text(market, "Val/Rate") if market is not None else None,
                 "market_value": self.signed_amount(self.find(value, "Amt"), self.text(value, "Sgn") == "false"),
