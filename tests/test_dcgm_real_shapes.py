@@ -5,6 +5,7 @@ instance (`GPU_I_PROFILE`, `GPU_I_ID`). The corpus here is written by this proje
 """
 from __future__ import annotations
 
+import hashlib
 from datetime import date, datetime
 
 import polars as pl
@@ -68,21 +69,44 @@ def rollup(lake: Lake) -> dict[str, dict]:
 def test_raw_scrapes_take_the_scrape_time_their_names_give_in_basic_or_extended_iso_8601(tmp_path):
     lake = Lake(tmp_path / "home")
     drop(lake, "node-03-20260105T120000Z.prom", stock_scrape())
-    drop(lake, "node-03_2026-01-05T12:10:00Z.prom", stock_scrape(util=(91, 10)))
+    drop(lake, "node-04_2026-01-05T12:10:00Z.prom", stock_scrape(util=(91, 10)))
     results = take_in_inbox(lake)
     assert [(r.status, r.partition) for r in results] == [("routed", DAY), ("routed", DAY)]
     summaries = ingest_telemetry_day(DAY, lake)
     assert [(s.rows_in, s.rows_accepted, s.rows_quarantined) for s in summaries] == [(8, 8, 0), (8, 8, 0)]
     by_file = pl.from_arrow(lake.read_table("gpu_telemetry_daily", DAY)).sort("source_file", "gpu_uuid").to_dicts()
+    # each collector's scrapes are a series, named by its scrape time's place (one scrape each here)
     assert [(r["source_file"], r["gpu_uuid"], r["samples"], r["first_seen"], r["util_mean"]) for r in by_file] == [
-        ("node-03-20260105T120000Z.prom", A100, 1, datetime(2026, 1, 5, 12), 12.0),
-        ("node-03-20260105T120000Z.prom", H100, 1, datetime(2026, 1, 5, 12), 87.0),
-        ("node-03_2026-01-05T12:10:00Z.prom", A100, 1, datetime(2026, 1, 5, 12, 10), 10.0),
-        ("node-03_2026-01-05T12:10:00Z.prom", H100, 1, datetime(2026, 1, 5, 12, 10), 91.0),
+        ("node-03-*.prom", A100, 1, datetime(2026, 1, 5, 12), 12.0),
+        ("node-03-*.prom", H100, 1, datetime(2026, 1, 5, 12), 87.0),
+        ("node-04_*.prom", A100, 1, datetime(2026, 1, 5, 12, 10), 10.0),
+        ("node-04_*.prom", H100, 1, datetime(2026, 1, 5, 12, 10), 91.0),
     ]
     # the stock exporter writes no serial: the GPU is known by its UUID, its host and model by their labels
     assert {(r["gpu_serial"], r["hostname"], r["model_name"]) for r in by_file} == {
         (None, "node-03", "NVIDIA H100 80GB HBM3"), (None, "node-03", "NVIDIA A100-SXM4-80GB")}
+
+
+def test_a_days_raw_scrapes_of_one_exporter_roll_up_per_gpu_as_one_series_of_samples(tmp_path):
+    """A collector that saves each scrape of /metrics to a file of its own: the day's figure of a GPU is over all
+    its scrapes (minutes online from the scrapes' cadence), not one file's single sample."""
+    lake = Lake(tmp_path / "home")
+    utilisations = [(87, 12), (91, 10), (95, 14), (80, 20), (85, 18), (90, 16)]
+    for minute, util in zip(range(0, 60, 10), utilisations):
+        drop(lake, f"node-03-20260105T12{minute:02d}00Z.prom", stock_scrape(util=util))
+    take_in_inbox(lake)
+    summaries = ingest_telemetry_day(DAY, lake)
+    assert [(s.rows_in, s.rows_accepted) for s in summaries] == [(8, 8)] * 6
+    rows = pl.from_arrow(lake.read_table("gpu_telemetry_daily", DAY)).sort("gpu_uuid").to_dicts()
+    assert [(r["source_file"], r["gpu_uuid"], r["samples"], r["scrape_interval_s"], r["minutes_online"],
+             r["util_mean"], r["util_p95"], r["first_seen"], r["last_seen"]) for r in rows] == [
+        ("node-03-*.prom", A100, 6, 600, 60.0, 15.0, 19.5, datetime(2026, 1, 5, 12), datetime(2026, 1, 5, 12, 50)),
+        ("node-03-*.prom", H100, 6, 600, 60.0, 88.0, 94.0, datetime(2026, 1, 5, 12), datetime(2026, 1, 5, 12, 50)),
+    ]
+    # the series' lineage: the sha256 of its files' sha256s, each file still listed as an input
+    inputs = lake.read_table("input_files", DAY).to_pylist()
+    digest = hashlib.sha256("\n".join(sorted(row["sha256"] for row in inputs)).encode()).hexdigest()
+    assert {row["source_sha256"] for row in rows} == {digest} and len(inputs) == 6
 
 
 def test_the_lower_case_hostname_label_of_newer_exporters_is_the_host(tmp_path):
@@ -117,7 +141,7 @@ def test_backed_ingest_scraped_at_gives_a_raw_scrape_its_time_and_its_lineage_sa
         in taken.output
     lake = Lake(home)
     assert {(row["source_file"], row["first_seen"]) for row in rollup(lake).values()} == {
-        ("metrics.20260105T120000Z.prom", datetime(2026, 1, 5, 12))}
+        ("metrics.*.prom", datetime(2026, 1, 5, 12))}
 
 
 def test_mig_instances_of_one_gpu_roll_up_to_it_and_are_not_duplicates(tmp_path):

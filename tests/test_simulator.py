@@ -239,7 +239,9 @@ def reported_serials(home: Path, day: date) -> set[str]:
             for row in csv.DictReader(f, skipinitialspace=True):
                 serial_of[row["uuid"]] = row["serial"]
     uuids = set()
-    for path in (home / "inbox" / "telemetry").glob(f"*{day}*"):
+    # the day's files: those dated in their names, and the raw scrapes named by their scrape times
+    compact = str(day).replace("-", "")
+    for path in [*(home / "inbox" / "telemetry").glob(f"*{day}*"), *(home / "inbox" / "telemetry").glob(f"*{compact}T*")]:
         if path.suffix in (".prom", ".json"):
             uuids |= set(re.findall(r'"?UUID"?\s*[=:]\s*"(GPU-[0-9a-f-]{36})"', path.read_text()))
     return {serial_of[uuid] for uuid in uuids}
@@ -253,10 +255,15 @@ def test_telemetry_covers_the_collateral_of_the_days_loans(three_days):
                       for serial in entry.split("=")[1].split("|")}
         text = (result.home / "inbox" / "telemetry" / f"dcgm-{day}.prom").read_text()
         assert reported_serials(result.home, day) == collateral and 'serial="' not in text
-        # one borrower's GPUs come from its Prometheus through the HTTP API, the others' in /federate text
+        # one borrower's GPUs come from its Prometheus through the HTTP API, the others' in /federate text (on the
+        # second day one borrower's as raw scrapes, a file per scrape of each host, with no sample timestamps)
         answer = json.loads(next((result.home / "inbox" / "telemetry").glob(f"prometheus-query-range-*-{day}.json"))
                             .read_text())
         assert answer["status"] == "success" and answer["data"]["resultType"] == "matrix"
+        raw = sorted((result.home / "inbox" / "telemetry").glob(f"quanta-node-*-{str(day).replace('-', '')}T*.prom"))
+        assert len(raw) == (144 if day == DATES[1] else 0)
+        assert all(re.search(r"\} [0-9.]+$", line) for path in raw for line in path.read_text().splitlines()
+                   if not line.startswith("#"))
         per_family = re.findall(r"^# TYPE (\w+) gauge$", text, flags=re.M)
         assert per_family == ["DCGM_FI_DEV_GPU_UTIL", "DCGM_FI_DEV_GPU_TEMP", "DCGM_FI_DEV_POWER_USAGE",
                               "DCGM_FI_DEV_XID_ERRORS"]

@@ -146,6 +146,60 @@ def scrape_time_in_name(name: str) -> datetime | None:
         return None
 
 
+def scrape_series(name: str) -> str | None:
+    """The series a raw scrape belongs to: its name with the scrape time as `*` (`node-03-*.prom`), the day's
+    scrapes of one exporter by one collector; None for a name without a scrape time."""
+    found = _SCRAPE_TIME_IN_NAME.search(name)
+    return None if found is None else name[:found.start()] + "*" + name[found.end():]
+
+
+def _series_rollup(snapshots: pl.DataFrame) -> pl.DataFrame:
+    """The day's raw scrapes of a series, each one moment per GPU, rolled up per GPU as one file of all their
+    samples would be: samples summed, utilisation and power averaged over the samples, the 95th percentile over
+    them, the highest temperature, the interval the smallest gap between scrapes. The row's `source_file` is the
+    series (`node-03-*.prom`) and its `source_sha256` the sha256 of its files' sha256s, sorted: each file stays in
+    `input_files`. The stock exporter's XID field is a gauge (the last error), so its errors are the samples that
+    carry one."""
+    moments = snapshots.select("series", "first_seen").unique().sort("series", "first_seen").with_columns(
+        pl.col("first_seen").diff().over("series").alias("gap"))
+    series_gap = moments.group_by("series").agg(
+        pl.col("gap").filter(pl.col("gap") > pl.duration(seconds=0)).min().dt.total_seconds().alias("series_gap_s"))
+    members = snapshots.select("series", "source_sha256").unique().group_by("series").agg(
+        pl.col("source_sha256").sort().str.join("\n").alias("members"))
+    # one digest per series (a few a day), not per row
+    members = members.with_columns(pl.Series("series_sha256", [
+        hashlib.sha256(text.encode()).hexdigest() for text in members.get_column("members")], dtype=pl.String))
+    weight = pl.col("samples")
+    rolled = (
+        snapshots.sort("first_seen").group_by("series", "gpu_uuid", maintain_order=True).agg(
+            pl.col("gpu_serial").drop_nulls().last(),
+            pl.col("hostname").drop_nulls().last(),
+            pl.col("model_name").drop_nulls().last(),
+            weight.sum().alias("samples"),
+            ((pl.col("util_mean") * weight).sum() / weight.filter(pl.col("util_mean").is_not_null()).sum())
+            .alias("util_mean"),
+            pl.col("util_mean").quantile(0.95, "linear").alias("util_p95"),
+            pl.col("temp_max").max(),
+            ((pl.col("power_mean") * weight).sum() / weight.filter(pl.col("power_mean").is_not_null()).sum())
+            .alias("power_mean"),
+            pl.col("xid_error_samples").sum(),
+            pl.col("first_seen").min(),
+            pl.col("last_seen").max(),
+            pl.col("xid_errors").sum(),
+        )
+        .join(series_gap, on="series", how="left")
+        .join(members, on="series", how="left")
+    )
+    return rolled.select(
+        "gpu_uuid", "gpu_serial", "hostname", "model_name", "samples",
+        pl.col("series_gap_s").cast(pl.Int64).alias("scrape_interval_s"),
+        (pl.col("samples") * pl.col("series_gap_s") / 60).cast(pl.Float64).alias("minutes_online"),
+        pl.col("util_mean").cast(pl.Float64), pl.col("util_p95").cast(pl.Float64), "temp_max",
+        pl.col("power_mean").cast(pl.Float64), "xid_error_samples", "first_seen", "last_seen", "xid_errors",
+        pl.col("series").alias("source_file"), pl.col("series_sha256").alias("source_sha256"),
+    )
+
+
 def parse_prometheus(batch: LineBatch) -> tuple[pl.DataFrame, dict[str, str]]:
     """One row per sample line of the batch (comments and blank lines are not rows), and the `# TYPE` of each
     family declared in it.
@@ -368,15 +422,25 @@ def ingest_telemetry_day(day: date, lake: Lake) -> list[FileIngestSummary]:
     validated = validate_inbox_files(
         lake, SOURCE, day, files,
         lambda file: inventory.validate(file) if file.format == inventory.INVENTORY_FORMAT else _validate(file, day, lake))
-    rollups, listed = [], []
+    rollups, listed, snapshots = [], [], []
     for file in validated:
         if file.accepted is None:
             continue
         if file.inbox_file.format == inventory.INVENTORY_FORMAT:
             listed.append(file.accepted)
+            continue
+        rollup = file.accepted.with_columns(pl.lit(file.inbox_file.name).alias("source_file"),
+                                            pl.lit(file.inbox_file.sha256).alias("source_sha256"))
+        series = scrape_series(file.inbox_file.name)
+        one_moment = rollup.select((pl.col("first_seen").n_unique() == 1).alias("one_time"),
+                                   (pl.col("first_seen") == pl.col("last_seen")).all().alias("one_scrape")
+                                   ).row(0) == (True, True)
+        if series is not None and rollup.height and one_moment:
+            snapshots.append(rollup.with_columns(pl.lit(series).alias("series")))
         else:
-            rollups.append(file.accepted.with_columns(pl.lit(file.inbox_file.name).alias("source_file"),
-                                                      pl.lit(file.inbox_file.sha256).alias("source_sha256")))
+            rollups.append(rollup)
+    if snapshots:
+        rollups.append(_series_rollup(pl.concat(snapshots)))
     lake.write_table("gpu_inventory", day,
                      pl.concat(listed).to_arrow() if listed else SCHEMAS["gpu_inventory"].empty_table())
     rows = SCHEMAS["gpu_telemetry_daily"].empty_table()
