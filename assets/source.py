@@ -26,6 +26,9 @@ STAGES = (SIGNATURE, HEADER, FALLBACK)
 # The problem a file's recogniser reports when the file's samples carry no time and its name gives none (a raw
 # scrape): intake retries it under a name carrying the scrape time it was told (`backed ingest --scraped-at`).
 NO_SCRAPE_TIME = "no_scrape_time"
+# A file holding several documents that are each their own (statements of different days, accounts or messages in one
+# envelope): intake separates it with its format's `separate` and takes each part in as a file of its own.
+SEVERAL_DOCUMENTS = "several_messages"
 
 # Every ingestion asset retries a failed day a few times: an RPC node or a file share that is briefly away.
 INGEST_RETRY = dg.RetryPolicy(max_retries=3, delay=5, backoff=dg.Backoff.EXPONENTIAL)
@@ -59,6 +62,9 @@ class FileRecogniser:
     stage: str
     claim: Callable[[FileHead], float]
     recognise: Callable[[Path, str], Recognition]  # (the file, the name it arrived under)
+    # The documents of a file recognised as holding several (SEVERAL_DOCUMENTS), each whole on its own; empty when it
+    # cannot be separated.
+    separate: Callable[[bytes], list[bytes]] | None = None
 
 
 @dataclass(frozen=True)

@@ -266,9 +266,8 @@ CASES = {
                                      rejected="unsupported_message_version"),
     "semt-wrong-namespace": Case("holdings.xml", replaced(SEMT, "urn:iso:std:iso:20022:tech:xsd:semt.002.001.11",
                                                           "urn:example:custodian:holdings"), rejected="unknown_xml_namespace"),
-    "semt-two-days-in-one-envelope": Case("holdings.xml", lambda scratch: SEMT_IN_PDU(scratch).replace(
-        b"</Saa:Body>", SEMT(scratch).split(b"\n", 1)[1].replace(b"2026-01-05", b"2026-01-06").replace(
-            b"<PgNb>1</PgNb>", b"<PgNb>2</PgNb>") + b"</Saa:Body>"), rejected="several_messages"),
+    "semt-page-sent-twice-in-one-envelope": Case("holdings.xml", lambda scratch: SEMT_IN_PDU(scratch).replace(
+        b"</Saa:Body>", SEMT(scratch).split(b"\n", 1)[1] + b"</Saa:Body>"), rejected="repeated_message"),
     "semt-03-cusip-check-digit-in-data-pdu": Case("holdings.xml", replaced(SEMT_03_IN_PDU, "912797LB1", "912797LB2"),
                                                   reasons={"cusip_check_digit": 1}, accepted=1,
                                                   message=r"row 1, field cusip: cusip_check_digit"),

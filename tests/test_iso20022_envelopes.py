@@ -78,7 +78,7 @@ def test_a_statement_in_a_swift_data_pdu_is_read_and_a_file_of_two_messages_is_r
     two = pdu.replace(b"</Saa:Body>", document + b"</Saa:Body>")
     _, result = taken_in(tmp_path / "two", "semt002.xml", two)
     assert (result.recognition.problem, result.recognition.detail) == (
-        "several_messages", "2 Documents in one file, page 1 more than once: send each statement once, its pages "
+        "repeated_message", "2 Documents of one statement in one file, page 1 more than once: send each page once, "
                             "numbered")
 
 

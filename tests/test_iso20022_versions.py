@@ -6,7 +6,7 @@ The messages are written by this project's sandbox from the ISO 20022 message de
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
 import polars as pl
@@ -113,10 +113,27 @@ def test_the_pages_of_one_statement_in_one_file_are_read_as_one_statement(tmp_pa
     assert assertions.filter(pl.col("sub_account").is_null()).get_column("amount").to_list() == [Decimal("1038400")]
 
 
-def test_statements_of_different_days_in_one_file_are_refused_each_day_being_its_own(tmp_path):
+def test_statements_of_different_days_in_one_file_are_taken_in_as_files_of_their_own(tmp_path):
     content = in_one_file(page(tmp_path, 1, HOLDINGS[:1], "989000.00"),
-                          page(tmp_path, 2, HOLDINGS[1:], "989000.00", day=date(2026, 1, 6)))
-    _, result, _ = ingested(tmp_path, "holdings.xml", content)
-    assert result.recognition.problem == "several_messages"
-    assert result.recognition.detail == ("2 Documents in one file with different statement dates (2026-01-05, "
-                                         "2026-01-06): send each statement in a file of its own")
+                          page(tmp_path, 1, HOLDINGS[1:], "49400.00", day=date(2026, 1, 6)))
+    lake = Lake(tmp_path / "home")
+    lake.home.inbox.mkdir(parents=True)
+    (lake.home.inbox / "holdings.xml").write_bytes(content)
+    results = take_in_inbox(lake, clock=lambda: datetime(2026, 1, 7, 9))
+    assert [(r.file_name, r.status, r.partition) for r in results] == [
+        ("holdings.xml", "split", date(2026, 1, 7)),
+        ("holdings.1-of-2.xml", "routed", DAY),
+        ("holdings.2-of-2.xml", "routed", date(2026, 1, 6)),
+    ]
+    assert results[0].recognition.detail == (
+        "2 Documents in one file with different statement dates (2026-01-05, 2026-01-06): each is a statement of its "
+        "own; taken in as 2 files: holdings.1-of-2.xml, holdings.2-of-2.xml")
+    assert results[0].archive_path.read_bytes() == content  # the file as received, kept
+    [first] = ingest_custodian_day(DAY, lake)
+    [second] = ingest_custodian_day(date(2026, 1, 6), lake)
+    assert [(s.file_name, s.rows_accepted) for s in (first, second)] == [("holdings.1-of-2.xml", 1),
+                                                                         ("holdings.2-of-2.xml", 1)]
+    # the same bundle again: its documents are duplicates of what was taken in, not counted twice
+    (lake.home.inbox / "holdings-again.xml").write_bytes(content)
+    again = take_in_inbox(lake, clock=lambda: datetime(2026, 1, 7, 10))
+    assert [r.status for r in again] == ["split", "duplicate", "duplicate"]

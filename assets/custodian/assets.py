@@ -5,7 +5,7 @@ window is rebuilt from them, its Parquet written atomically.
 """
 import dagster as dg
 
-from assets.custodian import statements
+from assets.custodian import iso20022, statements
 from assets.inbox.manifest import ingest_window
 from assets.inbox.row_validation import recognise_document
 from assets.source import HEADER, INGEST_RETRY, SIGNATURE, FileRecogniser, Source
@@ -50,7 +50,8 @@ SOURCE = Source(
             "iso20022", SIGNATURE,
             claim=lambda head: float(head.text.lstrip().startswith("<")),
             recognise=lambda path, name: recognise_document(
-                path, lambda content: statements.recognise_message(content, name))),
+                path, lambda content: statements.recognise_message(content, name)),
+            separate=iso20022.separate_documents),
         FileRecogniser(
             statements.CSV_FORMAT, HEADER,
             claim=lambda head: statements.header_score(head.csv_header) if head.csv_header else 0.0,

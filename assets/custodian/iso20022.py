@@ -26,8 +26,9 @@ Which element is which statement field (the custodian profile, docs/lake.md):
   the statement's `CreDtTm`); statement date = the `CLBD` balance's date (else the cut-off's). Account
   `Acct/Id/Othr/Id` or `IBAN`, custodian by `Acct/Svcr` BIC.
 
-A file may hold several `Document`s (inside an envelope): the pages of one statement, read as one. Documents of
-different messages, accounts or days are refused: each is its own statement, with its own day.
+A file may hold several `Document`s (inside an envelope): the pages of one statement are read as one statement;
+Documents of different messages, accounts or days are each a statement of their own, which intake takes in as
+separate files (`separate_documents`).
 """
 
 from __future__ import annotations
@@ -35,13 +36,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from xml.etree.ElementTree import Element, ParseError
+from xml.etree.ElementTree import Element, ParseError, tostring
 
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
 from assets.inbox.document_tables import MAX_DOCUMENT_BYTES, UnreadableFile
 from assets.inbox.row_validation import is_decimal_text
+from assets.source import SEVERAL_DOCUMENTS
 
 ISO20022_NAMESPACE = "urn:iso:std:iso:20022:tech:xsd:"
 HOLDINGS_MESSAGE, CASH_MESSAGE = "semt.002", "camt.053"
@@ -91,13 +93,41 @@ def read_statement_message(content: bytes) -> StatementMessage:
     if len(documents) == 1:
         return _read_document(documents[0])
     pages = [_page_of(document) for document in documents]
-    repeated = sorted({page or "(none)" for page in pages if pages.count(page) > 1})
-    if repeated:
-        # the same page twice is a copy, and pages without numbers cannot be told from copies
-        raise UnreadableFile("several_messages", "", f"{len(documents)} Documents in one file, page "
-                                                     f"{', '.join(repeated)} more than once: send each statement "
-                                                     "once, its pages numbered")
-    return _pages_of_one_statement([_read_document(document) for document in documents])
+    messages = [_read_document(document) for document in documents]
+    if _one_statement(messages):
+        repeated = sorted({page or "(none)" for page in pages if pages.count(page) > 1})
+        if repeated:
+            # the same page twice is a copy, and pages without numbers cannot be told from copies
+            raise UnreadableFile("repeated_message", "", f"{len(documents)} Documents of one statement in one file, "
+                                                         f"page {', '.join(repeated)} more than once: send each page "
+                                                         "once, numbered")
+    return _pages_of_one_statement(messages)
+
+
+def separate_documents(content: bytes) -> list[bytes]:
+    """Each `Document` of a file that holds several, as a document of its own (its envelope and header left
+    behind: what the statement says is in the Document)."""
+    try:
+        documents = _documents(_parse(content))
+    except UnreadableFile:
+        return []
+    if len(documents) < 2 or any(_local(document.tag) != "Document" for document in documents):
+        return []
+    return [_standalone(document) for document in documents]
+
+
+def _standalone(document: Element) -> bytes:
+    try:
+        return tostring(document, encoding="UTF-8", xml_declaration=True,
+                        default_namespace=_namespace(document.tag)) + b"\n"
+    except ValueError:  # an element outside the message's namespace: written with prefixes, read the same
+        return tostring(document, encoding="UTF-8", xml_declaration=True) + b"\n"
+
+
+def _one_statement(messages: list[StatementMessage]) -> bool:
+    return len({message.message for message in messages}) == 1 and all(
+        len({record[name] for message in messages for record in message.records if record[name]}) <= 1
+        for name in ("account_id", "statement_date"))
 
 
 def _read_document(document: Element) -> StatementMessage:
@@ -120,8 +150,8 @@ def _pages_of_one_statement(messages: list[StatementMessage]) -> StatementMessag
     one account, one day. Otherwise the file is refused, saying what differs."""
     def refused(what: str, values) -> UnreadableFile:
         shown = ", ".join(sorted(str(value) for value in values))
-        return UnreadableFile("several_messages", "", f"{len(messages)} Documents in one file with different {what} "
-                                                      f"({shown}): send each statement in a file of its own")
+        return UnreadableFile(SEVERAL_DOCUMENTS, "", f"{len(messages)} Documents in one file with different {what} "
+                                                      f"({shown}): each is a statement of its own")
 
     kinds = {message.message for message in messages}
     if len(kinds) > 1:

@@ -33,6 +33,7 @@ from assets.inbox.register import (
     DUPLICATE,
     REJECTED,
     ROUTED,
+    SPLIT,
     Recognition,
     append_receipts,
     archive_path,
@@ -41,7 +42,7 @@ from assets.inbox.register import (
     sha256_of,
 )
 from assets.inbox.row_validation import SOURCE_ROW
-from assets.source import HEADER, NO_SCRAPE_TIME, STAGES, FileHead
+from assets.source import HEADER, NO_SCRAPE_TIME, SEVERAL_DOCUMENTS, STAGES, FileHead
 from assets.sources import file_recognisers
 from foundation.lake import SCHEMAS, Lake
 
@@ -67,7 +68,7 @@ class UnsafeArchive(RuntimeError):
 class IntakeResult:
     file_name: str
     sha256: str
-    status: str  # routed, duplicate, rejected
+    status: str  # routed, duplicate, rejected, split
     recognition: Recognition
     partition: date | None  # the day routed to (for a duplicate: the day of the file it repeats)
     archive_path: Path
@@ -156,6 +157,7 @@ def _take_in(lake: Lake, paths: list[Path], clock: Clock, keep_originals: bool,
     known: dict[str, dict | None] = {}  # routed receipts by sha256, looked up once per batch
     limit = max_inbox_file_bytes()
     results = []
+    parts: list[Path] = []  # the documents of files split, taken in after the batch
     taken = 0
     for path in paths:
         if max_bytes is not None and taken >= max_bytes:
@@ -195,7 +197,15 @@ def _take_in(lake: Lake, paths: list[Path], clock: Clock, keep_originals: bool,
                 recognition = Recognition(recognition.source, recognition.format, recognition.producer_id,
                                           recognition.as_of_date, recognition.document_key, problem="future_date",
                                           detail=f"as of {recognition.as_of_date}, after the day it was received")
-            if recognition.problem is None:
+            separated = _separated(lake, path, name) if recognition.problem == SEVERAL_DOCUMENTS else []
+            if separated:
+                recognition = Recognition(recognition.source, recognition.format, problem=SEVERAL_DOCUMENTS, detail=(
+                    f"{recognition.detail}; taken in as {len(separated)} files: "
+                    f"{', '.join(part.name for part in separated)}"))
+                result = _archive(lake, path, name, sha256, SPLIT, recognition, received_at.date(), received_at,
+                                  keep_originals)
+                parts.extend(separated)
+            elif recognition.problem is None:
                 result = _archive(lake, path, name, sha256, ROUTED, recognition, recognition.as_of_date, received_at,
                                   keep_originals)
                 known[sha256] = {"file_name": name, "received_at": received_at,
@@ -210,7 +220,29 @@ def _take_in(lake: Lake, paths: list[Path], clock: Clock, keep_originals: bool,
                     "value": [recognition.detail], "reason": [recognition.problem],
                 }).to_arrow())
         results.append(result)
-    return results
+    return [*results, *_take_in(lake, parts, clock, keep_originals=False, scraped_at=scraped_at)]
+
+
+def _separated(lake: Lake, path: Path, name: str) -> list[Path]:
+    """The documents of a file that holds several, each written whole into the inbox as `<name>.<n>-of-<m><ext>`
+    by the format that can separate them; none when no format can."""
+    content = path.read_bytes()
+    for recogniser in file_recognisers():
+        documents = recogniser.separate(content) if recogniser.separate is not None else []
+        if len(documents) > 1:
+            break
+    else:
+        return []
+    stem, extension = os.path.splitext(name)
+    written = []
+    for number, document in enumerate(documents, start=1):
+        target = lake.home.inbox / f"{stem}.{number}-of-{len(documents)}{extension}"
+        descriptor, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=lake.home.inbox)
+        with os.fdopen(descriptor, "wb") as stream:
+            stream.write(document)
+        os.replace(temporary, target)
+        written.append(target)
+    return written
 
 
 def max_inbox_file_bytes() -> int:

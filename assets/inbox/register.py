@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 from foundation.lake import SCHEMAS, Lake, write_text_atomically
 
 # Receipt statuses: routed to a day's partition, the same bytes as a file received before, or refused whole.
-ROUTED, DUPLICATE, REJECTED = "routed", "duplicate", "rejected"
+ROUTED, DUPLICATE, REJECTED, SPLIT = "routed", "duplicate", "rejected", "split"
 
 _HASH_CHUNK = 1 << 20
 
@@ -111,11 +111,14 @@ def sha256_of(path: Path) -> str:
 # --- the archive and the register -------------------------------------------------------------------------------
 
 def archive_path(lake: Lake, status: str, name: str, sha256: str, source: str | None, day: date) -> Path:
-    """`archive/<source>/<as-of day>/<sha256>-<name>` for routed files; duplicates and rejected files apart."""
+    """`archive/<source>/<as-of day>/<sha256>-<name>` for routed files; duplicates, files split into their documents
+    and rejected files apart."""
     if status == ROUTED:
         folder = lake.home.archive / source / day.isoformat()
     elif status == DUPLICATE:
         folder = lake.home.archive / "duplicates"
+    elif status == SPLIT:
+        folder = lake.home.archive / "split" / day.isoformat()
     else:
         folder = lake.home.archive / "rejected" / day.isoformat()
     return folder / f"{sha256}-{name}"

@@ -28,7 +28,7 @@ MESSAGES_PER_FILE = 10
 def ingest(ctx: click.Context, paths: tuple[Path, ...], scraped_at: str | None) -> None:
     """Take in PATH... (files, or directories of files): recognise, deduplicate, archive, and ingest their days."""
     from assets.inbox.intake import take_in_paths
-    from assets.inbox.register import DUPLICATE, ROUTED, current_files
+    from assets.inbox.register import DUPLICATE, ROUTED, SPLIT, current_files
     from assets.sources import DERIVED_TABLES, source
     from foundation.lake import Lake
 
@@ -49,6 +49,9 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...], scraped_at: str | None) 
         if result.status == DUPLICATE:
             click.echo(f"{result.file_name}: duplicate of {recognition.detail} ({recognition.source}, partition "
                        f"{result.partition}): not ingested again")
+            continue
+        if result.status == SPLIT:
+            click.echo(f"{result.file_name}: {recognition.detail}")
             continue
         if result.status != ROUTED:
             refused = True
