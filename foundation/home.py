@@ -8,6 +8,7 @@ quarantine/              rejected rows and files, with the reason
 warehouse.duckdb         the dbt warehouse (DuckDB)
 reports/                 attestations (HTML and PDF), superseded ones, GX Data Docs, dbt docs
 dagster/                 the Dagster instance (DAGSTER_HOME): runs, event logs, backfill logs
+logs/backed.log          what the `backed` commands' runs printed (dbt, Dagster, warnings) and their errors' details
 dbt/                     dbt's parse of the project, saved by a run on this warehouse for the next one, and the
                          fingerprint of the project that built the warehouse
 sandbox/                 the local chain's deployment and the simulator's ground truth
@@ -132,6 +133,12 @@ class DataHome:
     def warehouse_project(self) -> Path:
         """The fingerprint of the dbt project that last built the warehouse."""
         return self.dbt_state / "warehouse-project.sha256"
+
+    @property
+    def command_log(self) -> Path:
+        """What `backed` commands' runs printed (dbt's and Dagster's output, library warnings) and the tracebacks of
+        their errors, appended command after command; the terminal shows the command's own lines."""
+        return self.root / "logs" / "backed.log"
 
     def backfill_log(self, backfill_id: str) -> Path:
         """What the code server and the runs of one `backed backfill` printed."""

@@ -51,8 +51,9 @@ def range_tags(first: date, last: date) -> dict[str, str]:
 
 
 def run_pipeline(home: Path, days: list[date], echo: Callable[[str], None] = print,
-                 profile: str = "sandbox") -> DemoResult:
-    """Materialise every partition of `days` through the Definitions' jobs on the instance in BACKED_HOME/dagster."""
+                 profile: str = "sandbox", attest: Sequence[date] | None = None) -> DemoResult:
+    """Materialise every partition of `days` through the Definitions' jobs on the instance in BACKED_HOME/dagster,
+    then attest each day (or the days of `attest`)."""
     result = DemoResult(home=home, days=days)
     defs = build_definitions(home, profile)
     instance = instance_for(home)
@@ -73,8 +74,9 @@ def run_pipeline(home: Path, days: list[date], echo: Callable[[str], None] = pri
     # A run whose only failures are blocking checks that found blockers did its work: the breaks are exceptions.
     result.pipeline_success = run.success
     attestation_job = defs.resolve_job_def("attestation")
-    echo(f"attesting {len(days)} days")
-    for day in days:
+    attested = [day for day in days if attest is None or day in attest]
+    echo(f"attesting {len(attested)} days")
+    for day in attested:
         att = attestation_job.execute_in_process(instance=instance, partition_key=day.isoformat(),
                                                  run_config=QUIET_RUN_CONFIG, tags=process_tags(),
                                                  raise_on_error=False)
@@ -82,10 +84,35 @@ def run_pipeline(home: Path, days: list[date], echo: Callable[[str], None] = pri
         if att.success and path.exists():
             result.attestations[day] = path
         else:
-            reasons = [e.message for e in att.all_events if e.event_type_value == "STEP_FAILURE"]
+            reasons = failure_reasons(att)
             result.refused[day] = reasons[0] if reasons else "failed"
     result.rows = coverage_table(home, days)
     return result
+
+
+def failure_reasons(run) -> list[str]:
+    """Each failed step's own error (the exception's message, a refused attestation's reason), not Dagster's
+    `Execution of step ... failed.`"""
+    reasons = []
+    for event in run.all_events:
+        if event.event_type_value == "STEP_FAILURE":
+            error = getattr(event.event_specific_data, "error", None)
+            reasons.append(error.message.strip() if error is not None and error.message else event.message)
+    return reasons
+
+
+def built_days(home: Path) -> tuple[date, date] | None:
+    """The first and last day the warehouse has a ledger for; None when nothing has been built."""
+    warehouse = DataHome(home).warehouse
+    if not warehouse.exists():
+        return None
+    try:
+        with duckdb.connect(str(warehouse), read_only=True) as con:
+            first, last = con.execute("select min(partition_date), max(partition_date) from main.reserve_coverage"
+                                      ).fetchone()
+    except duckdb.Error:
+        return None
+    return (first, last) if first is not None else None
 
 
 def step_crashes(run) -> list[str]:
@@ -118,7 +145,8 @@ def coverage_table(home: Path, days: list[date]) -> list[dict]:
 
 
 def run_demo(home: Path, days: int = 30, seed: int = 7, start: date = date(2026, 1, 1),
-             inject: Sequence[str] = (), echo: Callable[[str], None] = print) -> DemoResult:
+             inject: Sequence[str] = (), echo: Callable[[str], None] = print,
+             attest: Sequence[date] | None = None) -> DemoResult:
     from sandbox.anvil import AnvilNode
     from sandbox.simulator import genesis_timestamp, simulate
 
@@ -136,5 +164,5 @@ def run_demo(home: Path, days: int = 30, seed: int = 7, start: date = date(2026,
 
         simulate(home, node.rpc_url, days=days, seed=seed, start=start, inject=list(inject),
                  before_reorg=ingest_before_reorg)
-        result = run_pipeline(home, day_list, echo)
+        result = run_pipeline(home, day_list, echo, attest=attest)
     return result

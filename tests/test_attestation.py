@@ -200,4 +200,6 @@ def test_attest_rejects_an_empty_override_reason_and_a_day_without_a_ledger(clea
     empty = attest_in_process(monkeypatch, home, DAY.isoformat(), "--override", "  ")
     assert empty.exit_code == 2 and "reason" in empty.output
     unbuilt = attest_in_process(monkeypatch, home, date(2025, 6, 1).isoformat())
-    assert unbuilt.exit_code == 1 and "ledger for that day has not been built" in unbuilt.output
+    assert unbuilt.exit_code == 1 and unbuilt.output.strip() == (
+        "attestation for 2025-06-01 refused: the ledger runs from 2026-01-01 to 2026-01-03; build 2025-06-01 first "
+        "(`backed backfill --from 2025-06-01 --to 2025-06-01`)")

@@ -6,6 +6,7 @@ from pathlib import Path
 import click
 
 from orchestration.cli.attest import attest
+from orchestration.cli.console import Console
 from orchestration.cli.backfill import backfill
 from orchestration.cli.chain import chain
 from orchestration.cli.demo import demo
@@ -15,15 +16,36 @@ from orchestration.cli.ingest import ingest
 from orchestration.cli.trail import trail
 
 
-@click.group()
+class _Commands(click.Group):
+    """The `backed` group: an error no command foresaw is one line on the terminal, its traceback in the log."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.Abort, KeyboardInterrupt):
+            raise
+        except Exception as error:
+            console = (ctx.obj or {}).get("console")
+            if console is None or console.debug:
+                raise
+            console.fail(error)
+            ctx.exit(1)
+
+
+@click.group(cls=_Commands)
 @click.option("--home", type=click.Path(path_type=Path), default=None,
               help="Data home (default: $BACKED_HOME or ./.backed).")
+@click.option("--verbose", is_flag=True, help="Show dbt's and Dagster's output too (it goes to logs/backed.log).")
+@click.option("--debug", is_flag=True, help="Show the traceback of an unexpected error.")
 @click.pass_context
-def main(ctx: click.Context, home: Path | None) -> None:
+def main(ctx: click.Context, home: Path | None, verbose: bool, debug: bool) -> None:
     """backed: proves, every day, that a GPU-collateralised stablecoin is backed."""
+    from orchestration.cli.parameters import data_home
+
     ctx.ensure_object(dict)
     if home is not None:
         ctx.obj["home"] = home.resolve()
+    ctx.obj["console"] = Console(data_home(ctx).command_log, verbose=verbose, debug=debug)
 
 
 for command in (demo, attest, chain, exceptions_group, trail, backfill, ingest, docs):

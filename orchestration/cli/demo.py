@@ -4,8 +4,9 @@ from __future__ import annotations
 import click
 
 from foundation.money import ratio, usd
+from orchestration.cli.console import console_of
 from orchestration.cli.parameters import DAY, data_home
-from sandbox.injections import INJECTION_KINDS
+from sandbox.injections import INJECTION_KINDS, parse_injections
 
 
 @click.command()
@@ -17,11 +18,20 @@ from sandbox.injections import INJECTION_KINDS
                    + ", ".join(INJECTION_KINDS) + " (docs/reconciliation.md, Known answers).")
 @click.pass_context
 def demo(ctx: click.Context, days: int, seed: int, start, inject: tuple[str, ...]) -> None:
-    """Start a sandbox chain, simulate DAYS of protocol life, run the whole pipeline, print the coverage table."""
-    from orchestration.pipeline import run_demo
+    """Start a sandbox chain, simulate DAYS of protocol life, run the whole pipeline, print the coverage table.
 
-    result = run_demo(data_home(ctx).root, days=days, seed=seed, start=start, inject=inject,
-                      echo=lambda m: click.echo(m, err=True))
+    dbt's and Dagster's output goes to logs/backed.log under the data home (shown with `backed --verbose demo`).
+    """
+    try:
+        # before anything starts: a kind or a day that cannot be is a usage error, not a failed run
+        parse_injections(inject, start, days, seed)
+    except ValueError as problem:
+        raise click.BadParameter(str(problem), param_hint="--inject") from None
+    console = console_of(ctx)
+    with console.quiet(f"backed demo --days {days} --seed {seed} --start {start}"):
+        from orchestration.pipeline import run_demo
+
+        result = run_demo(data_home(ctx).root, days=days, seed=seed, start=start, inject=inject, echo=console.say)
     click.echo(format_table(result.rows))
     last = result.days[-1]
     if last in result.attestations:
@@ -30,6 +40,7 @@ def demo(ctx: click.Context, days: int, seed: int, start, inject: tuple[str, ...
         click.echo(f"\nattestation for {last} refused: {result.refused.get(last, 'not produced')}")
     if result.refused:
         click.echo(f"days without an attestation (open blockers): {', '.join(str(d) for d in sorted(result.refused))}")
+    click.echo(f"details of the run (dbt, Dagster): {console.log_path}", err=True)
 
 
 def format_table(rows: list[dict]) -> str:
