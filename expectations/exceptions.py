@@ -2,7 +2,9 @@
 
 An exception's id is a hash of (check, date, entity), so the same break seen by two runs is one row. A break that is
 gone on re-evaluation is resolved by the run that no longer sees it; one that comes back is reopened. Acknowledgement
-(who, why) survives re-evaluation. Amounts are carried as exact decimal strings, never floats.
+(who, why) survives re-evaluation. A person may resolve an exception by hand (who, why: the break is understood and
+dealt with outside the data); if a later run still finds the break, it is reopened, the manual resolution kept on
+the row for the record. Amounts are carried as exact decimal strings, never floats.
 """
 from __future__ import annotations
 
@@ -42,7 +44,11 @@ create table if not exists {TABLE} (
     acknowledged_reason varchar
 );
 alter table {TABLE} add column if not exists cutoffs varchar;
+alter table {TABLE} add column if not exists resolved_by varchar;
+alter table {TABLE} add column if not exists resolved_reason varchar;
 """
+# `resolved_by_run` of an exception a person resolved
+MANUAL_RESOLUTION = "manual"
 
 
 @dataclass(frozen=True)
@@ -168,6 +174,8 @@ def open_exceptions(con: duckdb.DuckDBPyConnection, on: date | None = None, seve
 
 
 STATUSES = ("open", "acknowledged", "resolved")
+# How long an exception has been there (days from its check date to today): the buckets a controller reviews by.
+AGE_BUCKETS = {"0-1": (0, 1), "2-7": (2, 7), "8-30": (8, 30), "30+": (31, None)}
 
 
 def _table_exists(con: duckdb.DuckDBPyConnection) -> bool:
@@ -177,19 +185,29 @@ def _table_exists(con: duckdb.DuckDBPyConnection) -> bool:
 
 
 def list_exceptions(con: duckdb.DuckDBPyConnection, on: date | None = None, status: str | None = None,
-                    severity: str | None = None, check_id: str | None = None) -> list[dict]:
-    """Exceptions filtered by day, status ('all' for every status), severity and check; every filter a bound parameter."""
+                    severity: str | None = None, check_id: str | None = None, age: str | None = None,
+                    today: date | None = None) -> list[dict]:
+    """Exceptions filtered by day, status ('all' for every status), severity, check and age bucket (AGE_BUCKETS,
+    days from the check date to `today`); every filter a bound parameter. Each row carries its `age_days`."""
     if not _table_exists(con):
         return []
-    sql = f"select * from {TABLE} where true"
-    params: list = []
+    today = today or date.today()
+    sql = f"select *, datediff('day', check_date, cast($today as date)) as age_days from {TABLE} where true"
+    params: dict = {"today": today}
+    if age is not None:
+        low, high = AGE_BUCKETS[age]
+        sql += " and datediff('day', check_date, cast($today as date)) >= $low"
+        params["low"] = low
+        if high is not None:
+            sql += " and datediff('day', check_date, cast($today as date)) <= $high"
+            params["high"] = high
     for column, value in (("check_date", on), ("severity", severity), ("check_id", check_id)):
         if value is not None:
-            sql += f" and {column} = ?"
-            params.append(value)
+            sql += f" and {column} = ${column}"
+            params[column] = value
     if status and status != "all":
-        sql += " and status = ?"
-        params.append(status)
+        sql += " and status = $status"
+        params["status"] = status
     cur = con.execute(sql + " order by check_date, check_id, entity_key", params)
     cols = [d[0] for d in cur.description]
     return [dict(zip(cols, r)) for r in cur.fetchall()]
@@ -214,4 +232,21 @@ def acknowledge(con: duckdb.DuckDBPyConnection, exception_id: str, by: str, reas
         raise ValueError(f"exception {exception_id} is resolved (by run {current['resolved_by_run']}); nothing to acknowledge")
     con.execute(f"update {TABLE} set status = 'acknowledged', acknowledged_by = ?, acknowledged_reason = ? "
                 "where exception_id = ?", [by.strip(), reason.strip(), exception_id])
+    return get_exception(con, exception_id)
+
+
+def resolve(con: duckdb.DuckDBPyConnection, exception_id: str, by: str, reason: str) -> dict:
+    """open or acknowledged → resolved by a person, with who and why; a later run that still finds the break reopens
+    it (record_evaluation). The reason is required."""
+    if not by.strip() or not reason.strip():
+        raise ValueError("resolving needs a name (--by) and a reason (--reason)")
+    ensure_table(con)  # a warehouse from before manual resolution gains its columns
+    current = get_exception(con, exception_id)
+    if current is None:
+        raise KeyError(f"no exception {exception_id}")
+    if current["status"] == "resolved":
+        who = current["resolved_by"] or f"run {current['resolved_by_run']}"
+        raise ValueError(f"exception {exception_id} is already resolved (by {who})")
+    con.execute(f"update {TABLE} set status = 'resolved', resolved_by_run = ?, resolved_by = ?, resolved_reason = ? "
+                "where exception_id = ?", [MANUAL_RESOLUTION, by.strip(), reason.strip(), exception_id])
     return get_exception(con, exception_id)

@@ -55,3 +55,29 @@ def test_an_unforeseen_error_is_one_line_and_the_log_has_the_traceback_or_the_te
     assert "Traceback (most recent call last)" in log and "RuntimeError: the warehouse answered nonsense" in log
     debugged = CliRunner().invoke(main, ["--home", str(home), "--debug", "attest", "2026-01-05"])
     assert isinstance(debugged.exception, RuntimeError)
+
+
+def test_exceptions_are_resolved_by_hand_with_who_and_why_from_the_cli(tmp_path):
+    import duckdb
+    from datetime import date
+
+    from expectations.exceptions import BLOCKER, Break, record_evaluation
+    from foundation.home import DataHome
+
+    home = tmp_path / "home"
+    home.mkdir()
+    found = Break(check_id="R3", check_date=date(2026, 1, 5), entity_key="custodian:cash", severity=BLOCKER,
+                  expected="10", actual="9", difference="-1", tolerance="0.01", description="cash short",
+                  lineage="test")
+    with duckdb.connect(str(DataHome(home).warehouse)) as con:
+        record_evaluation(con, "R3", [found.check_date], [found], run_id="test")
+    listed = run(home, "exceptions", "list", "--age", "30+")
+    assert listed.exit_code == 0 and found.exception_id in listed.output and "custodian:cash" in listed.output
+    missing_reason = run(home, "exceptions", "resolve", found.exception_id, "--by", "ana")
+    assert missing_reason.exit_code == 2 and "Missing option '--reason'" in missing_reason.output
+    resolved = run(home, "exceptions", "resolve", found.exception_id, "--by", "ana", "--reason", "bank confirmed")
+    assert (resolved.exit_code, resolved.output.strip()) == (0, f"{found.exception_id} resolved by ana: bank confirmed")
+    assert run(home, "exceptions", "list").output.strip() == "no exceptions"
+    again = run(home, "exceptions", "resolve", found.exception_id, "--by", "ana", "--reason", "twice")
+    assert again.exit_code == 1 and again.output.strip() == f"Error: exception {found.exception_id} is already resolved (by ana)"
+    assert "backed exceptions resolve" in run(home, "exceptions", "resolve", "--help").output

@@ -73,3 +73,31 @@ def test_a_window_of_many_breaks_is_recorded_and_resolved_as_a_set():
     counts = record_evaluation(con, "R7", days[20:], back, "run-2")
     assert counts == {"opened": 0, "still_open": 2_500, "reopened": 0, "resolved": 2_500}
     assert con.execute(f"select count(*) from {TABLE} where status = 'open'").fetchone()[0] == 12_500
+
+
+def test_a_manual_resolution_keeps_who_and_why_and_a_break_still_found_reopens_it():
+    from expectations.exceptions import list_exceptions, resolve
+
+    con = duckdb.connect()
+    record_evaluation(con, "R1", [D2], [_break(D2)], "run-1")
+    (row,) = list_exceptions(con, status="all", today=date(2026, 1, 12))
+    assert (row["status"], row["age_days"]) == ("open", 10)
+    resolved = resolve(con, row["exception_id"], "A. Controller", "cash confirmed by the bank")
+    assert (resolved["status"], resolved["resolved_by"], resolved["resolved_reason"], resolved["resolved_by_run"]) == (
+        "resolved", "A. Controller", "cash confirmed by the bank", "manual")
+    assert open_exceptions(con, on=D2) == []
+    again = record_evaluation(con, "R1", [D2], [_break(D2)], "run-2")
+    assert again["reopened"] == 1
+    (row,) = list_exceptions(con, status="all")
+    assert (row["status"], row["resolved_by"], row["resolved_reason"]) == (
+        "open", "A. Controller", "cash confirmed by the bank")  # the record of the manual resolution is kept
+
+
+def test_exceptions_are_listed_by_age_bucket():
+    from expectations.exceptions import list_exceptions
+
+    con = duckdb.connect()
+    record_evaluation(con, "R1", [D1, D2], [_break(D1), _break(D2)], "run-1")
+    ages = {bucket: [r["check_date"] for r in list_exceptions(con, age=bucket, today=date(2026, 1, 9))]
+            for bucket in ("0-1", "2-7", "8-30", "30+")}
+    assert ages == {"0-1": [], "2-7": [D2], "8-30": [D1], "30+": []}

@@ -1,4 +1,4 @@
-"""`backed exceptions`: list, show and acknowledge reconciliation exceptions."""
+"""`backed exceptions`: list, show, acknowledge and resolve reconciliation exceptions."""
 from __future__ import annotations
 
 import sys
@@ -6,7 +6,7 @@ import sys
 import click
 import duckdb
 
-from expectations.exceptions import STATUSES, acknowledge, get_exception, list_exceptions
+from expectations.exceptions import AGE_BUCKETS, STATUSES, acknowledge, get_exception, list_exceptions, resolve
 from foundation.money import plain
 from orchestration.cli.parameters import DAY, data_home
 
@@ -23,7 +23,16 @@ def _connect(ctx: click.Context, read_only: bool) -> duckdb.DuckDBPyConnection:
 
 @click.group("exceptions")
 def exceptions_group() -> None:
-    """Reconciliation exceptions: every break a check found, with its life (open → acknowledged → resolved)."""
+    """Reconciliation exceptions: every break a check found, with its life (open → acknowledged → resolved).
+
+    A run that no longer finds a break resolves it; one that finds it again reopens it, a manual resolution too.
+
+    \b
+    backed exceptions list --severity blocker --age 8-30
+    backed exceptions show 3f2a9c1d0b7e4a65
+    backed exceptions ack 3f2a9c1d0b7e4a65 --by "A. Controller" --reason "custodian re-issuing the statement"
+    backed exceptions resolve 3f2a9c1d0b7e4a65 --by "A. Controller" --reason "cash confirmed by the bank"
+    """
 
 
 @exceptions_group.command("list")
@@ -32,19 +41,27 @@ def exceptions_group() -> None:
               help="Default: open and acknowledged.")
 @click.option("--severity", type=click.Choice(["blocker", "warn"]), default=None)
 @click.option("--check", "check_id", default=None, help="A check id, e.g. R1.")
+@click.option("--age", type=click.Choice(list(AGE_BUCKETS)), default=None,
+              help="Days since the check date: 0-1, 2-7, 8-30 or 30+.")
 @click.pass_context
 def list_command(ctx: click.Context, day, status: str | None, severity: str | None,
-                 check_id: str | None) -> None:
+                 check_id: str | None, age: str | None) -> None:
+    """The exceptions, oldest first, with their age in days; open and acknowledged ones unless --status says.
+
+    \b
+    backed exceptions list
+    backed exceptions list --date 2026-01-03 --check R1 --status all
+    """
     with _connect(ctx, read_only=True) as con:
-        rows = list_exceptions(con, on=day, status=status or "all", severity=severity, check_id=check_id)
+        rows = list_exceptions(con, on=day, status=status or "all", severity=severity, check_id=check_id, age=age)
     if status is None:
         rows = [r for r in rows if r["status"] != "resolved"]
     if not rows:
         click.echo("no exceptions")
         return
-    header = ("id", "date", "check", "severity", "status", "entity", "difference")
-    body = [(r["exception_id"], str(r["check_date"]), r["check_id"], r["severity"], r["status"], r["entity_key"],
-             plain(r["difference"]) if r["difference"] else "") for r in rows]
+    header = ("id", "date", "age", "check", "severity", "status", "entity", "difference")
+    body = [(r["exception_id"], str(r["check_date"]), f"{r['age_days']}d", r["check_id"], r["severity"], r["status"],
+             r["entity_key"], plain(r["difference"]) if r["difference"] else "") for r in rows]
     widths = [max(len(h), *(len(b[i]) for b in body)) for i, h in enumerate(header)]
     for line in (header, tuple("-" * w for w in widths), *body):
         click.echo("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip())
@@ -54,6 +71,11 @@ def list_command(ctx: click.Context, day, status: str | None, severity: str | No
 @click.argument("exception_id")
 @click.pass_context
 def show_command(ctx: click.Context, exception_id: str) -> None:
+    """Every field of one exception: what was expected and found, the lineage, who acknowledged or resolved it.
+
+    \b
+    backed exceptions show 3f2a9c1d0b7e4a65
+    """
     with _connect(ctx, read_only=True) as con:
         row = get_exception(con, exception_id)
     if row is None:
@@ -71,9 +93,34 @@ def show_command(ctx: click.Context, exception_id: str) -> None:
 @click.option("--reason", required=True, help="Why: what was checked, what happens next.")
 @click.pass_context
 def ack_command(ctx: click.Context, exception_id: str, by: str, reason: str) -> None:
+    """Acknowledge an open exception: someone has seen it and says what happens next. It stays until resolved.
+
+    \b
+    backed exceptions ack 3f2a9c1d0b7e4a65 --by "A. Controller" --reason "custodian re-issuing the statement"
+    """
     with _connect(ctx, read_only=False) as con:
         try:
             row = acknowledge(con, exception_id, by, reason)
         except (KeyError, ValueError) as exc:
             raise click.ClickException(str(exc).strip("'\"")) from exc
     click.echo(f"{row['exception_id']} acknowledged by {row['acknowledged_by']}: {row['acknowledged_reason']}")
+
+
+@exceptions_group.command("resolve")
+@click.argument("exception_id")
+@click.option("--by", required=True, help="Who resolves.")
+@click.option("--reason", required=True, help="Why the break is dealt with, e.g. what confirmed the figure.")
+@click.pass_context
+def resolve_command(ctx: click.Context, exception_id: str, by: str, reason: str) -> None:
+    """Resolve an exception by hand, with who and why. If a later run still finds the break, it is reopened (a
+    blocker then stops the day's attestation again); the manual resolution stays on the row.
+
+    \b
+    backed exceptions resolve 3f2a9c1d0b7e4a65 --by "A. Controller" --reason "cash confirmed by the bank"
+    """
+    with _connect(ctx, read_only=False) as con:
+        try:
+            row = resolve(con, exception_id, by, reason)
+        except (KeyError, ValueError) as exc:
+            raise click.ClickException(str(exc).strip("'\"")) from exc
+    click.echo(f"{row['exception_id']} resolved by {row['resolved_by']}: {row['resolved_reason']}")
