@@ -101,20 +101,6 @@ def failure_reasons(run) -> list[str]:
     return reasons
 
 
-def built_days(home: Path) -> tuple[date, date] | None:
-    """The first and last day the warehouse has a ledger for; None when nothing has been built."""
-    warehouse = DataHome(home).warehouse
-    if not warehouse.exists():
-        return None
-    try:
-        with duckdb.connect(str(warehouse), read_only=True) as con:
-            first, last = con.execute("select min(partition_date), max(partition_date) from main.reserve_coverage"
-                                      ).fetchone()
-    except duckdb.Error:
-        return None
-    return (first, last) if first is not None else None
-
-
 def step_crashes(run) -> list[str]:
     """Step failures other than a blocking asset check that evaluated and failed."""
     crashes = []

@@ -39,12 +39,12 @@ def test_attesting_with_no_ledger_built_says_so_and_what_to_run(tmp_path):
 
 def test_an_unforeseen_error_is_one_line_and_the_log_has_the_traceback_or_the_terminal_with_debug(tmp_path,
                                                                                                    monkeypatch):
-    import orchestration.pipeline
+    import orchestration.warehouse_days
 
-    def broken(home):
+    def broken(home, relation=None):
         raise RuntimeError("the warehouse answered nonsense\nsecond line of detail")
 
-    monkeypatch.setattr(orchestration.pipeline, "built_days", broken)
+    monkeypatch.setattr(orchestration.warehouse_days, "built_days", broken)
     home = tmp_path / "home"
     result = run(home, "attest", "2026-01-05")
     assert result.exit_code == 1

@@ -502,8 +502,9 @@ def test_sql_in_command_line_filters_is_data_never_sql(world, monkeypatch):
         assert acknowledged.exit_code == 1 and "no exception" in acknowledged.output
         by_file = run("trail", "--file", injection)
         assert by_file.exit_code == 1 and "no statement or tape file named" in by_file.output
-        assert run("trail", "--tx", injection).output.endswith(": 0 decoded logs in block None, 0 journal lines\n")
-        assert ": 0 journal lines" in run("trail", "--loan", injection).output
+        for option in ("--tx", "--loan"):  # refused as not a hash before any query
+            refused = run("trail", option, injection)
+            assert refused.exit_code == 2 and "is not a hash (0x and 64 hex digits)" in refused.output
         assert ", 0 journal lines" in run("trail", "--account", "1110", "--date", "2026-01-05", "--sub-account",
                                           injection).output
         account = run("trail", "--account", injection, "--date", "2026-01-05")

@@ -74,7 +74,8 @@ def test_a_transaction_a_loan_and_a_statement_file_lead_to_their_lines(con):
 
 def test_typed_values_are_bound_parameters_not_sql(con):
     for hostile in ("' or '1'='1", "x'); drop table main.journal_lines; --"):
-        assert trail_by_transaction(con, hostile).rows.num_rows == 0
+        with pytest.raises(LookupError, match="no transaction"):  # found nothing, dropped nothing
+            trail_by_transaction(con, hostile)
     assert con.execute("select count(*) from main.journal_lines").fetchall()[0][0] > 0
     with pytest.raises(LookupError):
         trail_by_account(con, "1020' or '1'='1", DAY)
@@ -114,3 +115,32 @@ def test_cli_prints_a_table_and_exports_csv_and_parquet(clean_demo, tmp_path):
     wrong = backed(home, "--account", "1110", "--date", DAY.isoformat(), "--out", str(tmp_path / "trail.xlsx"))
     assert wrong.returncode == 2 and ".csv or .parquet" in wrong.stderr
     assert backed(home, "--tx", "0x1", "--loan", "0x2").returncode == 2
+
+
+def test_every_t_bill_mark_leads_to_the_holdings_statement_that_priced_it(con):
+    """A T-bill mark is the holdings statement's, the file whose prices it takes, on every day: not whichever of the
+    day's files (the cash statement too) sorts first by sha256."""
+    marks = con.execute("""select distinct partition_date, split_part(source_key, ':', 1) from main.journal_line_lineage
+        where rule_id = 'tbill_accretion'""").fetchall()
+    holdings = dict(con.execute("""select distinct statement_date, source_sha256 from main.stg_custodian_statements
+        where record_type = 'holding'""").fetchall())
+    assert marks and all(sha256 == holdings[day] for day, sha256 in marks), (marks, holdings)
+
+
+def test_a_trail_that_cannot_be_answered_says_why_before_printing_anything(clean_demo, tmp_path):
+    home = clean_demo[0]
+    for args, status, says in (
+        (["--tx", "0xnothex"], 2, "'0xnothex' is not a hash (0x and 64 hex digits)"),
+        (["--loan", "hello"], 2, "'hello' is not a hash (0x and 64 hex digits)"),
+        (["--account", "1020", "--date", "2026-01-03", "--out", str(tmp_path / "x.xlsx")], 2,
+         "x.xlsx: export as .csv or .parquet"),
+        (["--account", "1020", "--date", "2027-01-01"], 1,
+         f"the ledger runs from {START} to {DAY}: 2027-01-01 has no balance to explain"),
+        (["--account", "9999", "--date", DAY.isoformat()], 1, "no account 9999 in the chart of accounts"),
+        (["--tx", "0x" + "ab" * 32], 1, f"no transaction 0x{'ab' * 32} in the chain data the warehouse holds"),
+        (["--loan", "0x" + "cd" * 32], 1, f"no loan 0x{'cd' * 32}: no journal line and no tape row names it"),
+    ):
+        result = backed(home, *args)
+        assert (result.returncode, result.stdout) == (status, ""), args
+        assert says in result.stderr and "Traceback" not in result.stderr, (args, result.stderr)
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr

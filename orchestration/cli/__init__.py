@@ -1,6 +1,8 @@
 """The `backed` command line: one module per command, the shared parameters in `parameters`."""
 from __future__ import annotations
 
+import sys
+import warnings
 from pathlib import Path
 
 import click
@@ -17,7 +19,26 @@ from orchestration.cli.trail import trail
 
 
 class _Commands(click.Group):
-    """The `backed` group: an error no command foresaw is one line on the terminal, its traceback in the log."""
+    """The `backed` group: a mistake in the command line is one line naming it and where the help is (exit status 2),
+    a refused operation one line (1); an error no command foresaw is one line on the terminal, its traceback in the
+    log."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            returned = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.UsageError as error:
+            where = f" (`{error.ctx.command_path} --help` lists what it takes)" if error.ctx is not None else ""
+            click.echo(f"Error: {error.format_message()}{where}", err=True)
+            sys.exit(error.exit_code)
+        except click.ClickException as error:
+            click.echo(f"Error: {error.format_message()}", err=True)
+            sys.exit(error.exit_code)
+        except click.Abort:
+            click.echo("Aborted!", err=True)
+            sys.exit(1)
+        sys.exit(returned if isinstance(returned, int) else 0)
 
     def invoke(self, ctx: click.Context):
         try:
@@ -46,6 +67,12 @@ def main(ctx: click.Context, home: Path | None, verbose: bool, debug: bool) -> N
     if home is not None:
         ctx.obj["home"] = home.resolve()
     ctx.obj["console"] = Console(data_home(ctx).command_log, verbose=verbose, debug=debug)
+    if not verbose:
+        # Dagster's notes that a parameter we use is beta, preview or deprecated are for us, not for a user
+        import dagster as dg
+
+        for category in (dg.BetaWarning, dg.PreviewWarning, DeprecationWarning):
+            warnings.filterwarnings("ignore", category=category)
 
 
 for command in (demo, attest, chain, exceptions_group, trail, backfill, ingest, docs):

@@ -24,7 +24,7 @@ def attest(ctx: click.Context, day, override_reason: str | None, preparer: str) 
         raise click.BadParameter("an override needs a reason", param_hint="--override")
     home = data_home(ctx)
     console = console_of(ctx)
-    from orchestration.pipeline import built_days
+    from orchestration.warehouse_days import built_days
 
     built = built_days(home.root)
     if built is None:

@@ -89,6 +89,8 @@ def trail_by_transaction(con: duckdb.DuckDBPyConnection, tx_hash: str, include_p
                     {"tx_hash": tx_hash}, include_pii)
     found = con.execute("select decoded_logs, block_number from main.chain_transactions where tx_hash = lower(?)",
                         [tx_hash]).fetchall()
+    if not found and rows.num_rows == 0:
+        raise LookupError(f"no transaction {tx_hash} in the chain data the warehouse holds")
     logs = found[0] if found else (0, None)
     return Trail(heading=(f"transaction {tx_hash}: {logs[0]} decoded logs in block {logs[1]}, "
                           f"{rows.num_rows} journal lines"), rows=rows)
@@ -114,6 +116,8 @@ def trail_by_loan(con: duckdb.DuckDBPyConnection, loan_terms_hash: str, include_
     found = con.execute("select loan_id, lender_id, tape_rows from main.loan_tape_appearances "
                         "where loan_terms_hash in (select unnest($hashes))",
                         {"hashes": [identity_hash, *(new for _, new, _, _ in renames)]}).fetchall()
+    if not found and rows.num_rows == 0:
+        raise LookupError(f"no loan {loan_terms_hash}: no journal line and no tape row names it")
     tape = (found[0][0], found[0][1], sum(rows_on_tape for *_, rows_on_tape in found)) if found else (None, None, 0)
     names = "".join(f"; {old} became {new} ({event} on {day.isoformat()})" for old, new, event, day in renames)
     return Trail(heading=(f"loan {loan_terms_hash} ({tape[0] or 'not on any tape'}, {tape[1] or '-'}; "
@@ -151,6 +155,9 @@ def neutralise_formulas(rows: pa.Table) -> pa.Table:
             column = pc.if_else(risky, pc.binary_join_element_wise("'", column, ""), column)
         columns.append(column)
     return pa.table(columns, names=rows.column_names)
+
+
+EXPORT_SUFFIXES = (".csv", ".parquet")
 
 
 def export_trail(trail: Trail, path: Path) -> Path:

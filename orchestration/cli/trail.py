@@ -1,6 +1,7 @@
 """`backed trail`: the audit trail of a number, in the terminal and as CSV or Parquet (registered by cli.py)."""
 from __future__ import annotations
 
+import re
 from datetime import date
 from pathlib import Path
 
@@ -16,6 +17,7 @@ TERMINAL_COLUMNS = (
     ("record", "record"), ("borrower", "borrower_name"),
 )
 NUMERIC = {"debit", "credit", "balance_after"}
+_BYTES32 = r"0x[0-9a-fA-F]{64}"
 
 
 def _short(text: str, keep: int = 10) -> str:
@@ -73,8 +75,8 @@ def trail(ctx: click.Context, account: str | None, on: str | None, sub_account: 
     """
     import duckdb
 
-    from orchestration.cli.audit_trail import (export_trail, trail_by_account, trail_by_file, trail_by_loan,
-                                           trail_by_transaction)
+    from orchestration.cli.audit_trail import (EXPORT_SUFFIXES, export_trail, trail_by_account, trail_by_file,
+                                               trail_by_loan, trail_by_transaction)
 
     chosen = [name for name, value in (("--account", account), ("--tx", tx_hash), ("--loan", loan_terms_hash),
                                        ("--file", file)) if value]
@@ -84,16 +86,31 @@ def trail(ctx: click.Context, account: str | None, on: str | None, sub_account: 
         raise click.UsageError("--account needs --date")
     if sub_account is not None and not account:
         raise click.UsageError("--sub-account goes with --account")
+    # every mistake is told before anything is read or printed
+    if out is not None and out.suffix.lower() not in EXPORT_SUFFIXES:
+        raise click.BadParameter(f"{out.name}: export as .csv or .parquet", param_hint="--out")
+    for option, value in (("--tx", tx_hash), ("--loan", loan_terms_hash)):
+        if value and re.fullmatch(_BYTES32, value) is None:
+            raise click.BadParameter(f"{value!r} is not a hash (0x and 64 hex digits)", param_hint=option)
+    day = None
+    if account:
+        try:
+            day = date.fromisoformat(on)
+        except ValueError:
+            raise click.BadParameter(f"{on!r} is not a date (YYYY-MM-DD)", param_hint="--date") from None
     warehouse = data_home(ctx).warehouse
     if not warehouse.exists():
         raise click.ClickException(f"no warehouse at {warehouse}: run the pipeline first (backed demo)")
+    if day is not None:
+        from orchestration.warehouse_days import JOURNAL, built_days
+
+        built = built_days(data_home(ctx).root, JOURNAL)
+        if built is None or not built[0] <= day <= built[1]:
+            span = f"from {built[0]} to {built[1]}" if built else "nowhere yet"
+            raise click.ClickException(f"the ledger runs {span}: {day} has no balance to explain")
     with duckdb.connect(str(warehouse), read_only=True) as con:
         try:
             if account:
-                try:
-                    day = date.fromisoformat(on)
-                except ValueError:
-                    raise click.BadParameter(f"{on!r} is not a date (YYYY-MM-DD)", param_hint="--date") from None
                 found = trail_by_account(con, account, day, sub_account, include_pii)
             elif tx_hash:
                 found = trail_by_transaction(con, tx_hash, include_pii)

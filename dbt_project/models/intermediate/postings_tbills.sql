@@ -3,8 +3,8 @@
   T-bills; tbill_accretion marks each CUSIP's position to the statement's price:
     value(d)     = round_half_even(par position(d) x price(d) / 100, cents)
     accretion(d) = value(d) - value(previous statement) - cost bought(d) + par matured(d)
-  per custodian account and CUSIP, posted with lineage `<statement sha256>:<CUSIP>` (a matured CUSIP has no
-  holding row to point at). The position is the par the custodian's own transactions bought and matured, not
+  per custodian account and CUSIP, posted with lineage `<holdings statement sha256>:<CUSIP>`, the statement that
+  priced it (a matured CUSIP has no holding row to point at). The position is the par the custodian's own transactions bought and matured, not
   the par its holdings report: a holding that comes up short is a break for R3 to raise, never a loss booked as
   a mark. A CUSIP missing from a statement keeps its last price. A custodian's `cash_receipt` is not posted: the
   on-chain transfer already was.
@@ -22,7 +22,9 @@ statements as (
     statement_date,
     min(partition_date) as partition_date,
     max(cut_off_time) as cut_off_time,
-    min(source_sha256) as source_sha256
+    -- a mark is the holdings statement's (the file whose prices it takes), not whichever of the day's files sorts
+    -- first; a day with a cash statement only marks at the last prices, under the cash statement
+    coalesce(min(source_sha256) filter (where record_type = 'holding'), min(source_sha256)) as source_sha256
   from statement_rows
   group by custodian_id, account_id, statement_date
 ),
