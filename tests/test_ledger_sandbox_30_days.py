@@ -239,3 +239,21 @@ def test_a_loan_migrated_to_loan_router_v2_keeps_its_identity_and_its_v2_fees_ar
                                   where rule_id = 'loan_fee_received' and account_code = '4020' group by all
                                   order by all""")
     assert fees == [(day, Decimal(V2_REPAYMENT_FEE_USD)) for day in days]
+
+
+def test_a_day_of_raw_scrapes_rolls_up_like_the_days_exported_whole(sandbox_home):
+    """On day 2 the quanta node's collector saved each scrape of /metrics as a file of its own (144, no sample
+    timestamps): its GPUs' day is one series over every scrape, as many samples and minutes online as a GPU whose
+    day came in one file."""
+    from foundation.lake import Lake
+    import polars as pl
+
+    day = START + timedelta(days=1)
+    rows = pl.from_arrow(Lake(sandbox_home).read_table("gpu_telemetry_daily", day))
+    series = rows.filter(pl.col("source_file").str.ends_with("-*.prom"))
+    whole = rows.filter(~pl.col("source_file").str.ends_with("-*.prom"))
+    assert series.height and set(series.get_column("source_file")) == {"quanta-node-01-*.prom"}
+    assert series.select("samples", "scrape_interval_s", "minutes_online").unique().rows() == [(144, 600, 1440.0)]
+    assert (144, 1440.0) in whole.select("samples", "minutes_online").rows()
+    inputs = pl.from_arrow(Lake(sandbox_home).read_table("input_files", day))
+    assert inputs.filter(pl.col("file_name").str.starts_with("quanta-node-01-2026")).height == 144
