@@ -155,6 +155,15 @@ class DataHome:
         return self.sandbox / "deployment.json"
 
     @property
+    def sandbox_node(self) -> Path:
+        """The local chain left serving after a demo (`backed sandbox up`, `demo --keep-chain`): its pid and URL."""
+        return self.sandbox / "node.json"
+
+    @property
+    def sandbox_node_log(self) -> Path:
+        return self.sandbox / "anvil.log"
+
+    @property
     def simulated_state(self) -> tuple[Path, ...]:
         """Everything a simulation writes or the pipeline builds from it: reset before a new simulation. The Dagster
         instance (the run history) is not part of it."""

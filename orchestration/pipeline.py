@@ -132,14 +132,17 @@ def coverage_table(home: Path, days: list[date]) -> list[dict]:
 
 def run_demo(home: Path, days: int = 30, seed: int = 7, start: date = date(2026, 1, 1),
              inject: Sequence[str] = (), echo: Callable[[str], None] = print,
-             attest: Sequence[date] | None = None) -> DemoResult:
-    from sandbox.anvil import AnvilNode
+             attest: Sequence[date] | None = None, keep_chain: bool = False) -> DemoResult:
+    """With `keep_chain`, the chain is left serving at the end (`backed sandbox down` stops it)."""
+    from sandbox.anvil import AnvilNode, stop_detached
     from sandbox.simulator import genesis_timestamp, simulate
 
     home.mkdir(parents=True, exist_ok=True)
+    stop_detached(DataHome(home).sandbox_node)  # the chain of an earlier demo left serving is not this one's
     reset_sandbox_state(home)
     day_list = [start + timedelta(days=i) for i in range(days)]
-    with AnvilNode(genesis_timestamp(start)) as node:
+    log_path = DataHome(home).sandbox_node_log if keep_chain else None
+    with AnvilNode(genesis_timestamp(start), log_path=log_path) as node:
         echo(f"anvil on {node.rpc_url}; simulating {days} days from {start} (seed {seed})"
              + (f", injecting {', '.join(inject)}" if inject else ""))
 
@@ -151,4 +154,7 @@ def run_demo(home: Path, days: int = 30, seed: int = 7, start: date = date(2026,
         simulate(home, node.rpc_url, days=days, seed=seed, start=start, inject=list(inject),
                  before_reorg=ingest_before_reorg)
         result = run_pipeline(home, day_list, echo, attest=attest)
+        if keep_chain:
+            node.detach(DataHome(home).sandbox_node)
+            echo(f"the sandbox chain stays up at {node.rpc_url}; `backed sandbox down` stops it")
     return result

@@ -1,7 +1,10 @@
 """A local anvil node on 127.0.0.1, started from the repository's node_modules, for the sandbox chain."""
 from __future__ import annotations
 
+import json
+import os
 import platform
+import signal
 import socket
 import subprocess
 import tempfile
@@ -50,10 +53,12 @@ class AnvilNode:
     Use as a context manager; `.rpc_url` and `.port` are set once the node answers `eth_chainId`.
     """
 
-    def __init__(self, genesis_timestamp: int, chain_id: int = 31337, startup_timeout_s: float = 30.0):
+    def __init__(self, genesis_timestamp: int, chain_id: int = 31337, startup_timeout_s: float = 30.0,
+                 log_path: Path | None = None):
         self.genesis_timestamp = genesis_timestamp
         self.chain_id = chain_id
         self.startup_timeout_s = startup_timeout_s
+        self.log_path = log_path  # where the node writes, when it may outlive this process (detach)
         self.port: int | None = None
         self.rpc_url: str | None = None
         self._process: subprocess.Popen | None = None
@@ -72,12 +77,19 @@ class AnvilNode:
         # A port picked this way can be taken by someone else before anvil binds it: retry on a fresh one.
         for _ in range(5):
             port = _free_port()
-            self._log = tempfile.TemporaryFile()
+            if self.log_path is not None:
+                self.log_path.parent.mkdir(parents=True, exist_ok=True)
+                self._log = self.log_path.open("w+b")
+            else:
+                self._log = tempfile.TemporaryFile()
             self._process = subprocess.Popen(
                 [str(anvil_binary()), "--host", "127.0.0.1", "--port", str(port), "--chain-id", str(self.chain_id),
                  "--timestamp", str(self.genesis_timestamp), "--hardfork", HARDFORK,
                  "--prune-history", str(KEEP_STATES_IN_MEMORY)],
                 stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
+                # a node that may be left serving (detach) has its own session: a Ctrl-C meant for the command that
+                # started it does not reach it
+                start_new_session=self.log_path is not None,
             )
             if self._wait_until_ready(f"http://127.0.0.1:{port}"):
                 self.port, self.rpc_url = port, f"http://127.0.0.1:{port}"
@@ -101,6 +113,18 @@ class AnvilNode:
             self._log.close()
             self._log = None
         self.port = self.rpc_url = None
+
+    def detach(self, record: Path) -> int:
+        """Leave the node serving after this process ends: its pid and URL go to `record` (JSON), which
+        `stop_detached` reads. The node's output goes to `log_path`."""
+        if self._process is None or self.log_path is None:
+            raise AnvilError("only a running node started with a log_path can be left serving")
+        record.parent.mkdir(parents=True, exist_ok=True)
+        record.write_text(json.dumps({"pid": self._process.pid, "rpc_url": self.rpc_url, "log": str(self.log_path)}))
+        pid, self._process = self._process.pid, None
+        self._log.close()
+        self._log = None
+        return pid
 
     def _wait_until_ready(self, url: str) -> bool:
         deadline = time.monotonic() + self.startup_timeout_s
@@ -129,3 +153,32 @@ def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def detached_node(record: Path) -> dict | None:
+    """The node `detach` left serving (pid, rpc_url, log), if its process is still there; None otherwise."""
+    try:
+        node = json.loads(record.read_text())
+        os.kill(int(node["pid"]), 0)
+    except (OSError, ValueError, KeyError):
+        return None
+    return node
+
+
+def stop_detached(record: Path, timeout_s: float = 10.0) -> dict | None:
+    """Stop the node `detach` left serving and forget it; what was stopped, or None when nothing was running."""
+    node = detached_node(record)
+    record.unlink(missing_ok=True)
+    if node is None:
+        return None
+    pid = int(node["pid"])
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            return node
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)
+    return node

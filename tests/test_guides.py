@@ -60,6 +60,8 @@ def test_compliance_guide_pulls_a_trail_and_exports_it(run_guide):
     assert out.returncode == 0, out.stderr[-3000:]
     assert "account 1020 stablecoins held on chain at the close of 2026-01-03" in out.stdout
     assert "file custodian-a-semt002-2026-01-03.xml" in out.stdout
+    # what the holdings statement posted: the T-bill marks its prices made
+    assert re.search(r"tbill_accretion\s+custodian-a-semt002-2026-01-03\.xml row \d+", out.stdout), out.stdout
     export = run_guide.workdir / "interest-receivable-2026-01-03.csv"
     assert export.read_text().startswith("partition_date,") and "wrote" in out.stdout
 

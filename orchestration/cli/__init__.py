@@ -15,6 +15,7 @@ from orchestration.cli.demo import demo
 from orchestration.cli.docs import docs
 from orchestration.cli.exceptions import exceptions_group
 from orchestration.cli.ingest import ingest
+from orchestration.cli.sandbox import sandbox_group
 from orchestration.cli.trail import trail
 
 
@@ -75,7 +76,7 @@ def main(ctx: click.Context, home: Path | None, verbose: bool, debug: bool) -> N
             warnings.filterwarnings("ignore", category=category)
 
 
-for command in (demo, attest, chain, exceptions_group, trail, backfill, ingest, docs):
+for command in (demo, attest, chain, exceptions_group, trail, backfill, ingest, docs, sandbox_group):
     main.add_command(command)
 
 if __name__ == "__main__":

@@ -16,8 +16,11 @@ from sandbox.injections import INJECTION_KINDS, parse_injections
 @click.option("--inject", multiple=True, metavar="KIND[@DAY]",
               help="A named discrepancy on a day (index or date; drawn from the seed when omitted), repeatable: "
                    + ", ".join(INJECTION_KINDS) + " (docs/reconciliation.md, Known answers).")
+@click.option("--keep-chain", is_flag=True,
+              help="Leave the local chain serving at the end, for the guides' commands (`backed sandbox down` stops "
+                   "it; `backed sandbox up` brings a demo's chain back later).")
 @click.pass_context
-def demo(ctx: click.Context, days: int, seed: int, start, inject: tuple[str, ...]) -> None:
+def demo(ctx: click.Context, days: int, seed: int, start, inject: tuple[str, ...], keep_chain: bool) -> None:
     """Start a sandbox chain, simulate DAYS of protocol life, run the whole pipeline, print the coverage table.
 
     dbt's and Dagster's output goes to logs/backed.log under the data home (shown with `backed --verbose demo`).
@@ -31,7 +34,8 @@ def demo(ctx: click.Context, days: int, seed: int, start, inject: tuple[str, ...
     with console.quiet(f"backed demo --days {days} --seed {seed} --start {start}"):
         from orchestration.pipeline import run_demo
 
-        result = run_demo(data_home(ctx).root, days=days, seed=seed, start=start, inject=inject, echo=console.say)
+        result = run_demo(data_home(ctx).root, days=days, seed=seed, start=start, inject=inject, echo=console.say,
+                          keep_chain=keep_chain)
     click.echo(format_table(result.rows))
     last = result.days[-1]
     if last in result.attestations:
