@@ -290,11 +290,17 @@ def drive_backfill(home: Path, backfill_id: str, echo: Callable[[str], None], po
 
     if daemon_is_running(instance):
         echo("a Dagster daemon is running on this instance: it runs the backfill; following its progress")
-        while True:
-            while not (progress := report()).finished:
-                time.sleep(poll_seconds)
-            if not go_on(progress):
-                return progress
+        while daemon_is_running(instance):
+            progress = report()
+            if progress.finished:
+                if not go_on(progress):
+                    return progress
+                continue
+            time.sleep(poll_seconds)
+        # Its heartbeat stopped (`dagster dev` ended): waiting on it would wait forever.
+        beat = instance.get_daemon_heartbeats().get(BACKFILL_DAEMON)
+        since = f"{time.time() - beat.timestamp:.0f} s since its last heartbeat" if beat else "no heartbeat"
+        echo(f"the Dagster daemon stopped beating ({since}): this process runs the rest of the backfill")
 
     echo("starting the code location of workspace.yaml")
     for progress in _run_backfill_here(instance, report, echo, poll_seconds):

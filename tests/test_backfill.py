@@ -2,6 +2,7 @@
 without a daemon, resumable. Real Dagster instance, real code location of workspace.yaml, real runs."""
 import shutil
 import subprocess
+import time
 import sys
 from pathlib import Path
 
@@ -59,8 +60,17 @@ def test_a_submitted_backfill_is_on_the_instance_and_resume_runs_it_to_the_end(h
     assert record.asset_selection == [dg.AssetKey("reserve_attestation")]
     assert "Backfills" in submitted.output
 
+    # a daemon beat a moment ago (`dagster dev` just stopped): the backfill follows it while it beats, then runs here
+    from dagster._daemon.types import DaemonHeartbeat
+
+    from orchestration.backfills import BACKFILL_DAEMON, DAEMON_ALIVE_SECONDS
+
+    instance.add_daemon_heartbeat(DaemonHeartbeat(time.time() - DAEMON_ALIVE_SECONDS + 12, BACKFILL_DAEMON,
+                                                  "stopped-dagster-dev", errors=[]))
     resumed = backfill(home, "--resume", backfill_id)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "a Dagster daemon is running on this instance" in resumed.stderr
+    assert "the Dagster daemon stopped beating (" in resumed.stderr
     assert "1/1 asset partitions materialised" in resumed.stderr
     assert instance.get_backfill(backfill_id).status.value == "COMPLETED_SUCCESS"
     runs = instance.get_runs(filters=dg.RunsFilter(tags={"dagster/backfill": backfill_id}))
@@ -71,8 +81,8 @@ def test_a_submitted_backfill_is_on_the_instance_and_resume_runs_it_to_the_end(h
     assert (report.read_bytes(), report.with_suffix(".pdf").read_bytes()) == before
     # the runs' own output went to the log, not the terminal
     assert DataHome(home).backfill_log(backfill_id).stat().st_size > 0
-    # it ran in the command's process: no daemon heartbeat says a daemon runs the instance
-    assert instance.get_daemon_heartbeats() == {}
+    # it ran in the command's process: the only daemon heartbeat is the stopped one's
+    assert [beat.daemon_id for beat in instance.get_daemon_heartbeats().values()] == ["stopped-dagster-dev"]
 
     again = backfill(home, "--resume", backfill_id)
     assert again.returncode == 1 and "nothing to resume" in again.stderr
