@@ -81,3 +81,23 @@ def test_exceptions_are_resolved_by_hand_with_who_and_why_from_the_cli(tmp_path)
     again = run(home, "exceptions", "resolve", found.exception_id, "--by", "ana", "--reason", "twice")
     assert again.exit_code == 1 and again.output.strip() == f"Error: exception {found.exception_id} is already resolved (by ana)"
     assert "backed exceptions resolve" in run(home, "exceptions", "resolve", "--help").output
+
+
+def test_a_failed_backfill_run_is_told_by_its_steps_own_error_under_dagsters_retry_wrapper():
+    """What `backed backfill` prints for a failed run: the step and the error it raised (as Dagster records a
+    step that failed after its retries: the policy's error around the step's), not `Execution of step … failed.`"""
+    from types import SimpleNamespace
+
+    from dagster._utils.error import SerializableErrorInfo
+
+    from orchestration.backfills import _step_failure
+
+    raised = SerializableErrorInfo("assets.chain.rpc.RpcUnavailable: eth_chainId: connection dropped after 6 attempts\n",
+                                   [], "RpcUnavailable")
+    retried = SerializableErrorInfo("Exceeded max_retries of 3\n", [], "RetryRequestedFromPolicy", cause=raised)
+    event = SimpleNamespace(event_specific_data=SimpleNamespace(error=retried), step_key="chain_ingestion",
+                            message='Execution of step "chain_ingestion" failed.')
+    assert _step_failure(event) == ("chain_ingestion: RpcUnavailable: eth_chainId: connection dropped after 6 attempts "
+                                    "(exceeded max_retries of 3)")
+    no_error = SimpleNamespace(event_specific_data=None, step_key="x", message="Execution of step \"x\" failed.")
+    assert _step_failure(no_error) == "Execution of step \"x\" failed."
