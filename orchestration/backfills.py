@@ -28,7 +28,6 @@ import json
 import os
 import subprocess
 import sys
-import re
 import tempfile
 import time
 from collections import Counter
@@ -41,6 +40,7 @@ from typing import TextIO
 import dagster as dg
 
 from orchestration.instance import PG_URL_ENV, instance_for
+from orchestration.step_errors import step_error
 from orchestration.jobs import DAILY_PIPELINE_SELECTION, INBOX_INTAKE, INGESTION, TAKEN_IN_FILES_READERS
 from foundation.partitions import partitions_per_run
 
@@ -382,33 +382,11 @@ def run_failures(home: Path, backfill_id: str, limit: int = 5) -> list[str]:
     for record in instance.get_run_records(filters=failed_runs, limit=limit):
         run = record.dagster_run
         records = instance.get_records_for_run(run.run_id, of_type=dg.DagsterEventType.STEP_FAILURE, limit=1).records
-        message = _step_failure(records[0].event_log_entry.dagster_event) if records else "failed before any step"
+        message = step_error(records[0].event_log_entry.dagster_event).line() if records else "failed before any step"
         partition = run.tags.get("dagster/partition") or (
             f"{run.tags.get('dagster/asset_partition_range_start')}..{run.tags.get('dagster/asset_partition_range_end')}")
         failures.append(f"run {run.run_id[:8]} ({partition}): {message}")
     return failures
-
-
-# Dagster's own wrappers around a step's error: the cause is further in.
-_DAGSTER_WRAPPERS = ("Failure", "DagsterExecutionStepExecutionError", "RetryRequestedFromPolicy", "RetryRequested",
-                     "DagsterUserCodeExecutionError")
-
-
-def _step_failure(event) -> str:
-    """The failed step and the innermost error of its failure (the cause under Dagster's retry and step wrappers)."""
-    error = getattr(event.event_specific_data, "error", None)
-    if error is None or not error.message:
-        return event.message
-    chain = [error]
-    while chain[-1].cause is not None or chain[-1].context is not None:
-        chain.append(chain[-1].cause or chain[-1].context)
-    innermost = next((e for e in reversed(chain) if e.cls_name not in _DAGSTER_WRAPPERS and e.message), chain[-1])
-    retried = next((e.message.strip() for e in chain if e.cls_name == "RetryRequestedFromPolicy"), None)
-    kind = "" if innermost.cls_name in _DAGSTER_WRAPPERS else f"{innermost.cls_name}: "
-    # the message may repeat the class, qualified (`assets.chain.rpc.RpcUnavailable: ...`)
-    cause = re.sub(rf"^(?:[\w.]+\.)?{re.escape(innermost.cls_name or '')}: ", "",
-                   innermost.message.strip().splitlines()[0])
-    return f"{event.step_key}: {kind}{cause}" + (f" ({retried[0].lower()}{retried[1:]})" if retried else "")
 
 
 def recent_backfills(home: Path, limit: int = 10) -> list[dict]:

@@ -20,6 +20,7 @@ from orchestration.crashed_runs import process_tags, release_crashed_runs
 from orchestration.definitions import build_definitions
 from foundation.home import DataHome
 from orchestration.instance import instance_for
+from orchestration.step_errors import step_error
 
 
 
@@ -93,12 +94,7 @@ def run_pipeline(home: Path, days: list[date], echo: Callable[[str], None] = pri
 def failure_reasons(run) -> list[str]:
     """Each failed step's own error (the exception's message, a refused attestation's reason), not Dagster's
     `Execution of step ... failed.`"""
-    reasons = []
-    for event in run.all_events:
-        if event.event_type_value == "STEP_FAILURE":
-            error = getattr(event.event_specific_data, "error", None)
-            reasons.append(error.message.strip() if error is not None and error.message else event.message)
-    return reasons
+    return [step_error(event).cause for event in run.all_events if event.event_type_value == "STEP_FAILURE"]
 
 
 def step_crashes(run) -> list[str]:
@@ -110,7 +106,7 @@ def step_crashes(run) -> list[str]:
         error = getattr(event.event_specific_data, "error", None)
         if error is not None and error.cls_name == "DagsterAssetCheckFailedError":
             continue
-        crashes.append(f"{event.step_key}: {error.message.strip() if error else event.message}")
+        crashes.append(step_error(event).line())
     return crashes
 
 

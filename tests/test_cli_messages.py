@@ -90,14 +90,14 @@ def test_a_failed_backfill_run_is_told_by_its_steps_own_error_under_dagsters_ret
 
     from dagster._utils.error import SerializableErrorInfo
 
-    from orchestration.backfills import _step_failure
+    from orchestration.step_errors import step_error
 
     raised = SerializableErrorInfo("assets.chain.rpc.RpcUnavailable: eth_chainId: connection dropped after 6 attempts\n",
                                    [], "RpcUnavailable")
     retried = SerializableErrorInfo("Exceeded max_retries of 3\n", [], "RetryRequestedFromPolicy", cause=raised)
     event = SimpleNamespace(event_specific_data=SimpleNamespace(error=retried), step_key="chain_ingestion",
                             message='Execution of step "chain_ingestion" failed.')
-    assert _step_failure(event) == ("chain_ingestion: RpcUnavailable: eth_chainId: connection dropped after 6 attempts "
+    assert step_error(event).line() == ("chain_ingestion: RpcUnavailable: eth_chainId: connection dropped after 6 attempts "
                                     "(exceeded max_retries of 3)")
     no_error = SimpleNamespace(event_specific_data=None, step_key="x", message="Execution of step \"x\" failed.")
-    assert _step_failure(no_error) == "Execution of step \"x\" failed."
+    assert step_error(no_error).line() == "x: Execution of step \"x\" failed."
