@@ -221,13 +221,19 @@ def get_exception(con: duckdb.DuckDBPyConnection, exception_id: str) -> dict | N
     return dict(zip([d[0] for d in cur.description], row)) if row else None
 
 
-def acknowledge(con: duckdb.DuckDBPyConnection, exception_id: str, by: str, reason: str) -> dict:
-    """open → acknowledged, with who and why. A resolved exception can't be acknowledged; the reason is required."""
+def _decision_on(con: duckdb.DuckDBPyConnection, exception_id: str, by: str, reason: str, doing: str) -> dict:
+    """The exception a person acknowledges or resolves, once their name and reason are given and it exists."""
     if not by.strip() or not reason.strip():
-        raise ValueError("acknowledging needs a name (--by) and a reason (--reason)")
+        raise ValueError(f"{doing} needs a name (--by) and a reason (--reason)")
     current = get_exception(con, exception_id)
     if current is None:
         raise KeyError(f"no exception {exception_id}")
+    return current
+
+
+def acknowledge(con: duckdb.DuckDBPyConnection, exception_id: str, by: str, reason: str) -> dict:
+    """open → acknowledged, with who and why. A resolved exception can't be acknowledged; the reason is required."""
+    current = _decision_on(con, exception_id, by, reason, "acknowledging")
     if current["status"] == "resolved":
         raise ValueError(f"exception {exception_id} is resolved (by run {current['resolved_by_run']}); nothing to acknowledge")
     con.execute(f"update {TABLE} set status = 'acknowledged', acknowledged_by = ?, acknowledged_reason = ? "
@@ -238,15 +244,11 @@ def acknowledge(con: duckdb.DuckDBPyConnection, exception_id: str, by: str, reas
 def resolve(con: duckdb.DuckDBPyConnection, exception_id: str, by: str, reason: str) -> dict:
     """open or acknowledged → resolved by a person, with who and why; a later run that still finds the break reopens
     it (record_evaluation). The reason is required."""
-    if not by.strip() or not reason.strip():
-        raise ValueError("resolving needs a name (--by) and a reason (--reason)")
-    ensure_table(con)  # a warehouse from before manual resolution gains its columns
-    current = get_exception(con, exception_id)
-    if current is None:
-        raise KeyError(f"no exception {exception_id}")
+    current = _decision_on(con, exception_id, by, reason, "resolving")
     if current["status"] == "resolved":
-        who = current["resolved_by"] or f"run {current['resolved_by_run']}"
+        who = current.get("resolved_by") or f"run {current['resolved_by_run']}"
         raise ValueError(f"exception {exception_id} is already resolved (by {who})")
+    ensure_table(con)  # a warehouse from before manual resolution gains its columns
     con.execute(f"update {TABLE} set status = 'resolved', resolved_by_run = ?, resolved_by = ?, resolved_reason = ? "
                 "where exception_id = ?", [MANUAL_RESOLUTION, by.strip(), reason.strip(), exception_id])
     return get_exception(con, exception_id)

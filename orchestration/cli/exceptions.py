@@ -98,11 +98,7 @@ def ack_command(ctx: click.Context, exception_id: str, by: str, reason: str) -> 
     \b
     backed exceptions ack 3f2a9c1d0b7e4a65 --by "A. Controller" --reason "custodian re-issuing the statement"
     """
-    with _connect(ctx, read_only=False) as con:
-        try:
-            row = acknowledge(con, exception_id, by, reason)
-        except (KeyError, ValueError) as exc:
-            raise click.ClickException(str(exc).strip("'\"")) from exc
+    row = _decide(ctx, acknowledge, exception_id, by, reason)
     click.echo(f"{row['exception_id']} acknowledged by {row['acknowledged_by']}: {row['acknowledged_reason']}")
 
 
@@ -118,9 +114,14 @@ def resolve_command(ctx: click.Context, exception_id: str, by: str, reason: str)
     \b
     backed exceptions resolve 3f2a9c1d0b7e4a65 --by "A. Controller" --reason "cash confirmed by the bank"
     """
+    row = _decide(ctx, resolve, exception_id, by, reason)
+    click.echo(f"{row['exception_id']} resolved by {row['resolved_by']}: {row['resolved_reason']}")
+
+
+def _decide(ctx: click.Context, decision, exception_id: str, by: str, reason: str) -> dict:
+    """A person's decision on an exception (acknowledge, resolve), refused in one line when it cannot be taken."""
     with _connect(ctx, read_only=False) as con:
         try:
-            row = resolve(con, exception_id, by, reason)
+            return decision(con, exception_id, by, reason)
         except (KeyError, ValueError) as exc:
             raise click.ClickException(str(exc).strip("'\"")) from exc
-    click.echo(f"{row['exception_id']} resolved by {row['resolved_by']}: {row['resolved_reason']}")
