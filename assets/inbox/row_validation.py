@@ -26,7 +26,7 @@ from foundation.lake import Lake
 SOURCE_ROW = "source_row"
 
 # 20 integer digits + 18 decimals fit DECIMAL(38,18); more would round or overflow, so it is an error.
-_DECIMAL_TEXT = r"^[0-9]{1,20}(\.[0-9]{1,18})?$"
+DECIMAL_TEXT = r"^[0-9]{1,20}(\.[0-9]{1,18})?$"
 _NEGATIVE_DECIMAL_TEXT = r"^-[0-9]{1,20}(\.[0-9]{1,18})?$"
 _ISO_DATE_TEXT = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 _BYTES32_TEXT = r"^0x[0-9a-fA-F]{64}$"
@@ -68,9 +68,7 @@ class DocumentPlace:
 
     def describe(self, data_row: int, our_field: str) -> str:
         """`sheet 'Loan Tape' cell H14, column 'Current Principal Balance'`, or `file row 3, column 'UPB'`."""
-        theirs = self.columns.get(our_field)
-        keys = [_header_key(name) for name in self.table.header]
-        index = keys.index(_header_key(theirs)) if theirs is not None and _header_key(theirs) in keys else None
+        index = column_positions(self.table.header, self.columns).get(our_field)
         row = self.table.header_row + data_row
         if self.table.sheet is None:
             where = f"file row {row}"
@@ -147,14 +145,13 @@ def text_frame(table: TextTable, columns: dict[str, str], source_file: str) -> t
     """Our columns (`columns`: ours → the document's header name; absent ones are null) as trimmed text, the 1-based
     data row number, and the reading problems renamed to our columns. Rows with every field empty are not rows."""
     keys = [_header_key(name) for name in table.header]
-    header_index = {key: index for index, key in enumerate(keys)}
     wanted = {_header_key(theirs) for theirs in columns.values()}
     times = Counter(key for key in keys if key in wanted)
     repeated = sorted({name for name, key in zip(table.header, keys) if times[key] > 1})
     if repeated:
         # two columns under one name: which one holds the value is anyone's guess
         raise UnreadableFile("duplicate_column", ",".join(repeated), ",".join(table.header)[:200], len(table.rows))
-    positions = {ours: header_index.get(_header_key(theirs)) for ours, theirs in columns.items()}
+    positions = column_positions(table.header, columns)
     # Only the columns read become polars columns: a file may have any number of others (a few hundred kilobytes of
     # commas is a hundred thousand columns), and a frame of them all would take gigabytes.
     frame = pl.DataFrame(
@@ -175,6 +172,13 @@ def text_frame(table: TextTable, columns: dict[str, str], source_file: str) -> t
         source_file,
     )
     return frame, problems
+
+
+def column_positions(header: Sequence[str], columns: dict[str, str]) -> dict[str, int | None]:
+    """Where each of our columns (`columns`: ours → the document's header name) is in `header` (0-based; None when
+    the header lacks it), names matching as `header_keys` says. Of a name repeated, the last."""
+    index = {_header_key(name): position for position, name in enumerate(header)}
+    return {ours: index.get(_header_key(theirs)) for ours, theirs in columns.items()}
 
 
 def unexpected_headers(header: Sequence[str], columns: Iterable[str]) -> tuple[str, ...]:
@@ -335,7 +339,7 @@ def non_negative_decimal_rules(field: str, maximum: Decimal | None = None) -> li
     point, cents given as dollars), not a value to book."""
     text = pl.col(field)
     negative = text.str.contains(_NEGATIVE_DECIMAL_TEXT)
-    well_formed = text.str.contains(_DECIMAL_TEXT)
+    well_formed = text.str.contains(DECIMAL_TEXT)
     rules = [
         FieldRule(field, "negative_amount", negative),
         FieldRule(field, "invalid_decimal", ~well_formed & ~negative),
@@ -348,7 +352,7 @@ def non_negative_decimal_rules(field: str, maximum: Decimal | None = None) -> li
 
 def is_decimal_text(text: str) -> bool:
     """Whether `text` is a plain decimal, negative or not, that fits DECIMAL(38,18): what the decimal rules accept."""
-    return re.fullmatch(_DECIMAL_TEXT, text.removeprefix("-")) is not None
+    return re.fullmatch(DECIMAL_TEXT, text.removeprefix("-")) is not None
 
 
 def as_usd(field: str) -> pl.Expr:

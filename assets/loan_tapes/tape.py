@@ -40,6 +40,7 @@ from assets.inbox.register import InboxFile, Recognition, current_files, superse
 from foundation.lake import SCHEMAS, Lake
 from assets.inbox.row_validation import (
     AS_WRITTEN,
+    DECIMAL_TEXT,
     SOURCE_ROW,
     DocumentPlace,
     FieldRule,
@@ -48,6 +49,7 @@ from assets.inbox.row_validation import (
     as_lower_hex,
     as_usd,
     bytes32_rule,
+    column_positions,
     date_rules,
     encoding_rules,
     equals_rule,
@@ -292,10 +294,8 @@ _SHARED_BY_MERGE = ("as_of_date", "lender_id", "borrower_id", "borrower_name", "
 def _merges_resolved(table: TextTable, layout: TapeLayout) -> tuple[TextTable, list[tuple[int, str, str, str]]]:
     if not table.merged:
         return table, []
-    ours_by_index = {
-        index: ours for ours, theirs in layout.columns.items()
-        for index, name in enumerate(table.header) if header_keys([name]) == header_keys([theirs])
-    }
+    ours_by_index = {index: ours for ours, index in column_positions(table.header, layout.columns).items()
+                     if index is not None}
     rows = [list(row) for row in table.rows]
     problems = []
     for column, first, last in table.merged:  # one loop per merged range, not per row of the document
@@ -329,23 +329,26 @@ def _totals_checked(frame: pl.DataFrame, problems: pl.DataFrame, table: TextTabl
         "label": labels, "cells_used": cells_used,
     })
     frame = frame.join(marks, on=SOURCE_ROW, how="left")
-    summary = pl.col("label").str.contains(_TOTAL_LABEL) & pl.col("loan_terms_hash").is_null()
-    summary_rows = frame.filter(summary.fill_null(False))
+    summary = (pl.col("label").str.contains(_TOTAL_LABEL) & pl.col("loan_terms_hash").is_null()).fill_null(False)
+    summary_rows = frame.filter(summary)
     if summary_rows.is_empty():
         return frame.drop("label", "cells_used"), problems, None
     grand = summary_rows.filter(~pl.col("label").str.contains(_SUBTOTAL_LABEL))
     after = grand.get_column(SOURCE_ROW).min() if grand.height else None
-    note = (pl.col(SOURCE_ROW) > after) & (pl.col("cells_used") <= 1) if after is not None else pl.lit(False)
-    loans = frame.filter(~(summary.fill_null(False) | note.fill_null(False)))
-    not_loans = frame.filter(summary.fill_null(False) | note.fill_null(False)).get_column(SOURCE_ROW)
+    note = ((pl.col(SOURCE_ROW) > after) & (pl.col("cells_used") <= 1)).fill_null(False) if after is not None \
+        else pl.lit(False)
+    loans = frame.filter(~(summary | note))
+    not_loans = frame.filter(summary | note).get_column(SOURCE_ROW)
     problems = problems.filter(~pl.col(SOURCE_ROW).is_in(not_loans.implode()))
     if grand.height:
         total = grand.row(grand.height - 1, named=True)
         for column in _USD_COLUMNS:
             stated = total[column]
             values = loans.get_column(column)
-            if stated is None or not _is_amount(stated) or not values.drop_nulls().len() == values.len() or not \
-                    values.str.contains(_AMOUNT_TEXT).all():
+            # compared only when the total and every row's amount are plain amounts: a row's own bad value is its own
+            # quarantine entry, not a mismatch of the whole tape
+            if stated is None or re.fullmatch(DECIMAL_TEXT, stated) is None or values.null_count() \
+                    or not values.str.contains(DECIMAL_TEXT).all():
                 continue
             summed = loans.select(as_usd(column).sum()).item().quantize(_CENT)
             if summed != Decimal(stated).quantize(_CENT):
@@ -357,11 +360,6 @@ def _totals_checked(frame: pl.DataFrame, problems: pl.DataFrame, table: TextTabl
 
 
 _CENT = Decimal("0.01")
-_AMOUNT_TEXT = r"^[0-9]{1,20}(\.[0-9]{1,18})?$"
-
-
-def _is_amount(text: str) -> bool:
-    return re.fullmatch(_AMOUNT_TEXT, text) is not None
 
 
 _NUMERIC_DATE = r"^([0-9]{1,2})[/.\-]([0-9]{1,2})[/.\-]([0-9]{4})$"
