@@ -92,16 +92,8 @@ def read_statement_message(content: bytes) -> StatementMessage:
     documents = _documents(_parse(content))
     if len(documents) == 1:
         return _read_document(documents[0])
-    pages = [_page_of(document) for document in documents]
-    messages = [_read_document(document) for document in documents]
-    if _one_statement(messages):
-        repeated = sorted({page or "(none)" for page in pages if pages.count(page) > 1})
-        if repeated:
-            # the same page twice is a copy, and pages without numbers cannot be told from copies
-            raise UnreadableFile("repeated_message", "", f"{len(documents)} Documents of one statement in one file, "
-                                                         f"page {', '.join(repeated)} more than once: send each page "
-                                                         "once, numbered")
-    return _pages_of_one_statement(messages)
+    return _pages_of_one_statement([_read_document(document) for document in documents],
+                                    [_page_of(document) for document in documents])
 
 
 def separate_documents(content: bytes) -> list[bytes]:
@@ -124,12 +116,6 @@ def _standalone(document: Element) -> bytes:
         return tostring(document, encoding="UTF-8", xml_declaration=True) + b"\n"
 
 
-def _one_statement(messages: list[StatementMessage]) -> bool:
-    return len({message.message for message in messages}) == 1 and all(
-        len({record[name] for message in messages for record in message.records if record[name]}) <= 1
-        for name in ("account_id", "statement_date"))
-
-
 def _read_document(document: Element) -> StatementMessage:
     namespace = _namespace(document.tag)
     if not namespace.startswith(ISO20022_NAMESPACE):
@@ -145,9 +131,9 @@ def _read_document(document: Element) -> StatementMessage:
     return reader.holdings(document, message) if kind == HOLDINGS_MESSAGE else reader.cash(document, message)
 
 
-def _pages_of_one_statement(messages: list[StatementMessage]) -> StatementMessage:
-    """Several documents of one file read as one statement, when they are its pages: one message, one servicer,
-    one account, one day. Otherwise the file is refused, saying what differs."""
+def _pages_of_one_statement(messages: list[StatementMessage], pages: list[str | None]) -> StatementMessage:
+    """Several documents of one file read as one statement, when they are its pages: one message, account and day,
+    each page once, one servicer and one statement total. Otherwise the file is refused, saying what differs."""
     def refused(what: str, values) -> UnreadableFile:
         shown = ", ".join(sorted(str(value) for value in values))
         return UnreadableFile(SEVERAL_DOCUMENTS, "", f"{len(messages)} Documents in one file with different {what} "
@@ -156,13 +142,19 @@ def _pages_of_one_statement(messages: list[StatementMessage]) -> StatementMessag
     kinds = {message.message for message in messages}
     if len(kinds) > 1:
         raise refused("messages", kinds)
-    servicers = {message.servicer_bic for message in messages if message.servicer_bic is not None}
-    if len(servicers) > 1:
-        raise refused("account servicers", servicers)
     for field_name, what in (("account_id", "accounts"), ("statement_date", "statement dates")):
         values = {record[field_name] for message in messages for record in message.records if record[field_name]}
         if len(values) > 1:
             raise refused(what, values)
+    repeated = sorted({page or "(none)" for page in pages if pages.count(page) > 1})
+    if repeated:
+        # the same page twice is a copy, and pages without numbers cannot be told from copies
+        raise UnreadableFile("repeated_message", "", f"{len(messages)} Documents of one statement in one file, "
+                                                     f"page {', '.join(repeated)} more than once: send each page "
+                                                     "once, numbered")
+    servicers = {message.servicer_bic for message in messages if message.servicer_bic is not None}
+    if len(servicers) > 1:
+        raise refused("account servicers", servicers)
     totals = {message.stated_holdings_total for message in messages if message.stated_holdings_total is not None}
     if len(totals) > 1:
         raise refused("statement totals", totals)
