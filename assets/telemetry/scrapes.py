@@ -160,10 +160,8 @@ def _series_rollup(snapshots: pl.DataFrame) -> pl.DataFrame:
     series (`node-03-*.prom`) and its `source_sha256` the sha256 of its files' sha256s, sorted: each file stays in
     `input_files`. The stock exporter's XID field is a gauge (the last error), so its errors are the samples that
     carry one."""
-    moments = snapshots.select("series", "first_seen").unique().sort("series", "first_seen").with_columns(
-        pl.col("first_seen").diff().over("series").alias("gap"))
-    series_gap = moments.group_by("series").agg(
-        pl.col("gap").filter(pl.col("gap") > pl.duration(seconds=0)).min().dt.total_seconds().alias("series_gap_s"))
+    series_gap = snapshots.group_by("series").agg(
+        (_smallest_gap_expr(pl.col("first_seen").dt.epoch("ms")) // 1000).alias("series_gap_s"))
     members = snapshots.select("series", "source_sha256").unique().group_by("series").agg(
         pl.col("source_sha256").sort().str.join("\n").alias("members"))
     # one digest per series (a few a day), not per row
