@@ -29,7 +29,7 @@ SOURCE_ROW = "source_row"
 DECIMAL_TEXT = r"^[0-9]{1,20}(\.[0-9]{1,18})?$"
 _NEGATIVE_DECIMAL_TEXT = r"^-[0-9]{1,20}(\.[0-9]{1,18})?$"
 _ISO_DATE_TEXT = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
-_BYTES32_TEXT = r"^0x[0-9a-fA-F]{64}$"
+BYTES32_TEXT = r"^0x[0-9a-fA-F]{64}$"
 # Up to 9 digits always fits INTEGER.
 _INTEGER_TEXT = r"^[0-9]{1,9}$"
 _NEGATIVE_INTEGER_TEXT = r"^-[0-9]{1,9}$"
@@ -402,7 +402,7 @@ def equals_rule(field: str, expected: str, reason: str) -> FieldRule:
 
 
 def bytes32_rule(field: str, reason: str) -> FieldRule:
-    return FieldRule(field, reason, ~pl.col(field).str.contains(_BYTES32_TEXT))
+    return FieldRule(field, reason, ~pl.col(field).str.contains(BYTES32_TEXT))
 
 
 def repeated_row_rule(fields: Sequence[str], reason: str, key_field: str) -> FieldRule:

@@ -1,10 +1,13 @@
 """What every `backed` command takes the same way: the data home (the group's --home, else $BACKED_HOME, else
-./.backed) and days written YYYY-MM-DD."""
+./.backed), days written YYYY-MM-DD and hashes written 0x and 64 hex digits."""
 from __future__ import annotations
 
+import re
 from datetime import date
 
 import click
+
+from assets.inbox.row_validation import BYTES32_TEXT
 
 from foundation.home import DataHome, default_home
 
@@ -30,3 +33,17 @@ class Day(click.ParamType):
 
 
 DAY = Day()
+
+
+class Hash(click.ParamType):
+    """A transaction hash or a loanTermsHash: 0x and 64 hex digits."""
+
+    name = "0x…"
+
+    def convert(self, value, param, ctx) -> str:
+        if isinstance(value, str) and re.fullmatch(BYTES32_TEXT, value) is not None:
+            return value
+        self.fail(f"{value!r} is not a hash (0x and 64 hex digits)", param, ctx)
+
+
+HASH = Hash()

@@ -1,14 +1,13 @@
 """`backed trail`: the audit trail of a number, in the terminal and as CSV or Parquet (registered by cli.py)."""
 from __future__ import annotations
 
-import re
 from datetime import date
 from pathlib import Path
 
 import click
 
 from foundation.money import plain
-from orchestration.cli.parameters import data_home
+from orchestration.cli.parameters import DAY, HASH, data_home
 
 # What fits a terminal: the full lineage (every column) goes to --out.
 TERMINAL_COLUMNS = (
@@ -17,7 +16,6 @@ TERMINAL_COLUMNS = (
     ("record", "record"), ("borrower", "borrower_name"),
 )
 NUMERIC = {"debit", "credit", "balance_after"}
-_BYTES32 = r"0x[0-9a-fA-F]{64}"
 
 
 def _short(text: str, keep: int = 10) -> str:
@@ -52,10 +50,11 @@ def format_trail(rows: list[dict]) -> str:
 
 @click.command("trail")
 @click.option("--account", help="Account code (chart of accounts), with --date: its balance and every line of it.")
-@click.option("--date", "on", help="The day (YYYY-MM-DD) whose closing balance --account explains.")
+@click.option("--date", "on", type=DAY, help="The day (YYYY-MM-DD) whose closing balance --account explains.")
 @click.option("--sub-account", default=None, help="With --account: one sub-account (CUSIP, loanTermsHash, token@holder).")
-@click.option("--tx", "tx_hash", help="A transaction hash: the lines posted from its logs.")
-@click.option("--loan", "loan_terms_hash", help="A loanTermsHash: every entry of the loan, with the tape rows.")
+@click.option("--tx", "tx_hash", type=HASH, help="A transaction hash: the lines posted from its logs.")
+@click.option("--loan", "loan_terms_hash", type=HASH,
+              help="A loanTermsHash: every entry of the loan, with the tape rows.")
 @click.option("--file", "file", help="A statement or tape file, by the name it arrived under or its sha256.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write every lineage column to FILE: .csv (formula cells neutralised) or .parquet.")
@@ -63,7 +62,7 @@ def format_trail(rows: list[dict]) -> str:
 @click.option("--limit", default=40, show_default=True, type=click.IntRange(0),
               help="Lines shown in the terminal (the export has them all); 0 for all.")
 @click.pass_context
-def trail(ctx: click.Context, account: str | None, on: str | None, sub_account: str | None, tx_hash: str | None,
+def trail(ctx: click.Context, account: str | None, on: date | None, sub_account: str | None, tx_hash: str | None,
           loan_terms_hash: str | None, file: str | None, out: Path | None, include_pii: bool, limit: int) -> None:
     """The audit trail of a number: ledger balance -> journal lines -> chain log or file row.
 
@@ -89,15 +88,7 @@ def trail(ctx: click.Context, account: str | None, on: str | None, sub_account: 
     # every mistake is told before anything is read or printed
     if out is not None and out.suffix.lower() not in EXPORT_SUFFIXES:
         raise click.BadParameter(f"{out.name}: export as .csv or .parquet", param_hint="--out")
-    for option, value in (("--tx", tx_hash), ("--loan", loan_terms_hash)):
-        if value and re.fullmatch(_BYTES32, value) is None:
-            raise click.BadParameter(f"{value!r} is not a hash (0x and 64 hex digits)", param_hint=option)
-    day = None
-    if account:
-        try:
-            day = date.fromisoformat(on)
-        except ValueError:
-            raise click.BadParameter(f"{on!r} is not a date (YYYY-MM-DD)", param_hint="--date") from None
+    day = on if account else None
     warehouse = data_home(ctx).warehouse
     if not warehouse.exists():
         raise click.ClickException(f"no warehouse at {warehouse}: run the pipeline first (backed demo)")
