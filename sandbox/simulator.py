@@ -209,6 +209,19 @@ def simulate(home: Path, rpc_url: str, days: int = 30, seed: int = 7, start: dat
         chain.close()
 
 
+def replay(deployment: dict, scratch: Path, rpc_url: str) -> None:
+    """The run `deployment` (a data home's sandbox/deployment.json) describes, simulated again into `scratch` on the
+    fresh chain at `rpc_url` (its genesis at `genesis_timestamp` of the run's start): the same contracts at the same
+    addresses from the same blocks, or SimulatorMismatch."""
+    start = date.fromisoformat(deployment["start_date"])
+    inject = [f"{i['kind']}@{(date.fromisoformat(i['date']) - start).days + 1}" for i in deployment["injections"]]
+    simulate(scratch, rpc_url, days=deployment["days"], seed=deployment["seed"], start=start, inject=inject,
+             scrape_interval_s=deployment["scrape_interval_s"])
+    again = json.loads((scratch / "sandbox" / "deployment.json").read_text())
+    if {**again, "rpc_url": None} != {**deployment, "rpc_url": None}:
+        raise SimulatorMismatch("the replayed run's deployment differs from the one it replays")
+
+
 def injectable_days(scenario: Scenario, kind: str) -> list[date]:
     """The days of the scenario on which `kind` can happen."""
     days = range(1, scenario.days + 1)

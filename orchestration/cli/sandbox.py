@@ -32,7 +32,8 @@ def up(ctx: click.Context) -> None:
     """Start anvil and replay the demo's simulation on it (same seed, days and injections: the same contracts at
     the same addresses, the same blocks), point the data home at it, and leave it serving."""
     from sandbox.anvil import AnvilNode, detached_node
-    from sandbox.simulator import genesis_timestamp, simulate
+    from sandbox.chain_client import SimulatorMismatch
+    from sandbox.simulator import genesis_timestamp, replay
 
     home = data_home(ctx)
     console = console_of(ctx)
@@ -45,19 +46,17 @@ def up(ctx: click.Context) -> None:
         return
     deployment = json.loads(home.sandbox_deployment.read_text())
     start = date.fromisoformat(deployment["start_date"])
-    inject = [f"{i['kind']}@{(date.fromisoformat(i['date']) - start).days + 1}" for i in deployment["injections"]]
     console.say(f"replaying {deployment['days']} days from {start} (seed {deployment['seed']}) on a fresh anvil")
     node = AnvilNode(genesis_timestamp(start), log_path=home.sandbox_node_log)
     node.start()
     scratch = tempfile.mkdtemp(prefix="sandbox-up-", dir=home.root)
     try:
-        with console.quiet("backed sandbox up"):
-            simulate(Path(scratch), node.rpc_url, days=deployment["days"], seed=deployment["seed"],
-                     start=start, inject=inject, scrape_interval_s=deployment["scrape_interval_s"])
-        again = json.loads((Path(scratch) / "sandbox" / "deployment.json").read_text())
-        if {**again, "rpc_url": None} != {**deployment, "rpc_url": None}:
+        try:
+            with console.quiet("backed sandbox up"):
+                replay(deployment, Path(scratch), node.rpc_url)
+        except SimulatorMismatch:
             raise click.ClickException("the replayed chain differs from the demo's (another version of the simulator "
-                                       "made the demo?): run `backed demo` again")
+                                       "made the demo?): run `backed demo` again") from None
         deployment["rpc_url"] = node.rpc_url
         home.sandbox_deployment.write_text(json.dumps(deployment, indent=2, sort_keys=True) + "\n")
         pid = node.detach(home.sandbox_node)
