@@ -28,6 +28,7 @@ from assets.inbox.intake import take_in_inbox
 from foundation.lake import Lake
 from assets.loan_tapes.tape import ingest_loan_tapes_day
 from assets.telemetry.scrapes import ingest_telemetry_day
+from custodian_day import STATEMENT_ROWS
 from sandbox.file_drops import (
     GpuFeed,
     LoanTapeRow,
@@ -64,20 +65,7 @@ def loan(number: int, **changes) -> LoanTapeRow:
     return LoanTapeRow(**row)
 
 
-HOLDINGS = [
-    StatementRow("opening_cash", amount=Decimal("1000.00")),
-    StatementRow("holding", cusip="912797LB1", security_description="US T-Bill 2026-03-26",
-                 maturity_date=date(2026, 3, 26), par_value=Decimal("1000000"), price=Decimal("98.9"),
-                 market_value=Decimal("989000.00")),
-    StatementRow("holding", cusip="912797MA2", security_description="US T-Bill 2026-04-02",
-                 maturity_date=date(2026, 4, 2), par_value=Decimal("50000"), price=Decimal("98.8"),
-                 market_value=Decimal("49400.00")),
-    StatementRow("transaction", amount=Decimal("250000.00"), transaction_type="cash_receipt", reference="0x" + "ab" * 32),
-    StatementRow("transaction", cusip="912797MA2", security_description="US T-Bill 2026-04-02",
-                 par_value=Decimal("50000"), amount=Decimal("49390.00"), transaction_type="tbill_purchase",
-                 reference="TB-1"),
-    StatementRow("closing_cash", amount=Decimal("201610.00")),
-]
+HOLDINGS = STATEMENT_ROWS
 
 
 def written(write: Callable[[Path], None]) -> Callable[[Path], bytes]:

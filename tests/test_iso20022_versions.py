@@ -16,25 +16,13 @@ from assets.custodian.iso20022 import SUPPORTED_VERSIONS
 from assets.custodian.statements import ingest_custodian_day
 from assets.inbox.intake import take_in_inbox
 from foundation.lake import Lake
+from custodian_day import STATEMENT_ROWS
 from sandbox.file_drops import StatementRow, write_cash_statement, write_holdings_statement
 
 DAY = date(2026, 1, 5)
-HOLDINGS = [
-    StatementRow("holding", cusip="912797LB1", security_description="US T-Bill 2026-03-26",
-                 maturity_date=date(2026, 3, 26), par_value=Decimal("1000000"), price=Decimal("98.9"),
-                 market_value=Decimal("989000.00")),
-    StatementRow("holding", cusip="912797MA2", security_description="US T-Bill 2026-04-02",
-                 maturity_date=date(2026, 4, 2), par_value=Decimal("50000"), price=Decimal("98.8"),
-                 market_value=Decimal("49400.00")),
-]
-CASH = [
-    StatementRow("opening_cash", amount=Decimal("1000.00")),
-    StatementRow("transaction", amount=Decimal("250000.00"), transaction_type="cash_receipt", reference="0x" + "ab" * 32),
-    StatementRow("transaction", cusip="912797MA2", security_description="US T-Bill 2026-04-02",
-                 par_value=Decimal("50000"), amount=Decimal("49390.00"), transaction_type="tbill_purchase",
-                 reference="TB-1"),
-    StatementRow("closing_cash", amount=Decimal("201610.00")),
-]
+# the day's holdings (semt.002) and its cash with its movements (camt.053)
+HOLDINGS = [row for row in STATEMENT_ROWS if row.record_type == "holding"]
+CASH = [row for row in STATEMENT_ROWS if row.record_type != "holding"]
 
 
 def ingested(tmp_path, name: str, content: bytes):
