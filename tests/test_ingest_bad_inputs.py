@@ -32,7 +32,6 @@ from custodian_day import STATEMENT_ROWS
 from sandbox.file_drops import (
     GpuFeed,
     LoanTapeRow,
-    StatementRow,
     write_cash_statement,
     write_custodian_statement,
     write_dcgm_json_lines,
