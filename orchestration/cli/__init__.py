@@ -69,7 +69,8 @@ def main(ctx: click.Context, home: Path | None, verbose: bool, debug: bool) -> N
         ctx.obj["home"] = home.resolve()
     ctx.obj["console"] = Console(data_home(ctx).command_log, verbose=verbose, debug=debug)
     if not verbose:
-        # Dagster's notes that a parameter we use is beta, preview or deprecated are for us, not for a user
+        # Dagster's notes that a parameter we use is beta, preview or deprecated are for us, not for a user (Dagster
+        # is loaded already: the data home's module defines its resource)
         import dagster as dg
 
         for category in (dg.BetaWarning, dg.PreviewWarning, DeprecationWarning):

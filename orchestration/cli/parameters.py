@@ -7,8 +7,6 @@ from datetime import date
 
 import click
 
-from assets.inbox.row_validation import BYTES32_TEXT
-
 from foundation.home import DataHome, default_home
 
 
@@ -41,6 +39,8 @@ class Hash(click.ParamType):
     name = "0x…"
 
     def convert(self, value, param, ctx) -> str:
+        from assets.inbox.row_validation import BYTES32_TEXT  # on use: the rules' module is heavy for every command
+
         if isinstance(value, str) and re.fullmatch(BYTES32_TEXT, value) is not None:
             return value
         self.fail(f"{value!r} is not a hash (0x and 64 hex digits)", param, ctx)
