@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -41,7 +42,7 @@ import dagster as dg
 
 from orchestration.instance import PG_URL_ENV, instance_for
 from orchestration.step_errors import step_error
-from orchestration.jobs import DAILY_PIPELINE_SELECTION, INBOX_INTAKE, INGESTION, TAKEN_IN_FILES_READERS
+from orchestration.jobs import DAILY_PIPELINE_SELECTION, INBOX_INTAKE, INGESTION, LEDGER, TAKEN_IN_FILES_READERS
 from foundation.partitions import partitions_per_run
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -135,8 +136,50 @@ def check_chain_profile(home: Path) -> None:
         raise BackfillError(f"chain profile {profile}: {error}") from None
 
 
-def launch_backfill(home: Path, first: date, last: date, select: str | None = None) -> str:
-    """Add an asset backfill of the selection (default: the daily pipeline) over [first, last]; returns its id."""
+def stale_reads(instance: dg.DagsterInstance, asset_graph, keys: set[dg.AssetKey],
+                days: list[str]) -> set[dg.AssetKey]:
+    """What `keys` read from the dbt build (the models upstream of them, the views their checks read and those views'
+    own upstream models) that must be rebuilt first for `days`: a model whose day was never materialised, or was
+    materialised before one of its parents was last (a corrected tape taken in since, a staging model rebuilt), and
+    every model between such a one and `keys`. A mart rebuilt over stale staging restates nothing (the corrected
+    tape's exception stays open); a check over a view never built fails. Ingestion is never added: it reads the
+    chain and the inbox (`backed ingest` takes new files in and records them here)."""
+    ledger = LEDGER.resolve(asset_graph)
+    checked = {dep.asset_key for check in asset_graph.get_check_keys_for_assets(keys)
+               for dep in asset_graph.get_check_spec(check).additional_deps} & ledger
+    reads = {key for key in (dg.AssetSelection.assets(*(keys | checked)).upstream() & LEDGER).resolve(asset_graph)
+             if asset_graph.get(key).is_materializable} - keys
+    latest: dict[dg.AssetKey, dict[str, int]] = {}
+
+    def materialised(key: dg.AssetKey) -> dict[str, int]:
+        """The storage id of the key's latest materialisation, per day (under every day when it is unpartitioned)."""
+        if key not in latest:
+            if asset_graph.get(key).is_partitioned:
+                latest[key] = dict(instance.get_latest_storage_id_by_partition(
+                    key, dg.DagsterEventType.ASSET_MATERIALIZATION, set(days)))
+            else:
+                records = instance.fetch_materializations(key, limit=1).records
+                latest[key] = {day: records[0].storage_id for day in days} if records else {}
+        return latest[key]
+
+    stale: set[dg.AssetKey] = set()
+    for key in asset_graph.toposorted_asset_keys:
+        if key not in reads:
+            continue
+        own = materialised(key)
+        parents = [parent for parent in asset_graph.get(key).parent_keys if asset_graph.has(parent)]
+        if (any(parent in stale for parent in parents) or any(day not in own for day in days)
+                or any(materialised(parent).get(day, 0) > own[day] for parent in parents for day in days)):
+            stale.add(key)
+    return stale
+
+
+def launch_backfill(home: Path, first: date, last: date, select: str | None = None, exact: bool = False,
+                    echo: Callable[[str], None] = lambda line: None) -> str:
+    """Add an asset backfill of the selection (default: the daily pipeline) over [first, last]; returns its id.
+
+    A selection takes in what it reads from the dbt build that is stale for these days (`stale_reads`) unless
+    `exact`; `echo` is told what was added."""
     from orchestration.definitions import build_definitions
 
     days = _days(first, last)
@@ -152,6 +195,13 @@ def launch_backfill(home: Path, first: date, last: date, select: str | None = No
     keys = {key for key in keys if asset_graph.get(key).is_materializable}
     if not keys:
         raise BackfillError(f"--select {select!r} selects no asset")
+    if select is not None and not exact:
+        added = stale_reads(instance_for(home), asset_graph, keys, days)
+        if added:
+            echo(f"--select {select!r} reads {len(added)} models of the dbt build that are not up to date for these "
+                 f"days, added to the backfill (--exact leaves them out): {_names(added)}")
+        keys |= added
+    keys |= _gaps_filled(keys, asset_graph, select, echo)
     if any(asset_graph.get(key).group_name == CHAIN_GROUP for key in keys):
         check_chain_profile(home)
     if keys & TAKEN_IN_FILES_READERS.resolve(asset_graph):
@@ -167,6 +217,29 @@ def launch_backfill(home: Path, first: date, last: date, select: str | None = No
         keys, title = ingestion, f"{title}, stage 1: ingestion"
     return _add_backfill(days, keys, tags, title,
                          f"backed backfill --from {first} --to {last}" + (f" --select {select!r}" if select else ""))
+
+
+def _gaps_filled(keys: set[dg.AssetKey], asset_graph, select: str | None,
+                 echo: Callable[[str], None]) -> set[dg.AssetKey]:
+    """The assets between two selected ones that the selection leaves out. Dagster's backfill starts from the
+    selection's roots and follows it downstream, so whatever lies past such a gap would be silently left out: the
+    dbt build's models in a gap are added, anything else (an ingestion) refuses the selection."""
+    selected = dg.AssetSelection.assets(*keys)
+    gaps = {key for key in (selected.downstream() & selected.upstream()).resolve(asset_graph) - keys
+            if asset_graph.get(key).is_materializable}
+    outside = gaps - LEDGER.resolve(asset_graph)
+    if outside:
+        raise BackfillError(f"--select {select!r} leaves out {_names(outside)}, which lie between assets it selects: "
+                            "a backfill would skip everything after them. Select them too, or select less")
+    if gaps:
+        echo(f"--select {select!r} leaves out {len(gaps)} models of the dbt build between assets it selects, added "
+             f"to the backfill: {_names(gaps)}")
+    return gaps
+
+
+def _names(keys: set[dg.AssetKey], shown: int = 6) -> str:
+    names = sorted(key.to_user_string() for key in keys)
+    return ", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown else "")
 
 
 def _add_backfill(days: list[str], keys, tags: dict[str, str], title: str, description: str) -> str:
@@ -382,11 +455,36 @@ def run_failures(home: Path, backfill_id: str, limit: int = 5) -> list[str]:
     for record in instance.get_run_records(filters=failed_runs, limit=limit):
         run = record.dagster_run
         records = instance.get_records_for_run(run.run_id, of_type=dg.DagsterEventType.STEP_FAILURE, limit=1).records
-        message = step_error(records[0].event_log_entry.dagster_event).line() if records else "failed before any step"
+        error = step_error(records[0].event_log_entry.dagster_event) if records else None
         partition = run.tags.get("dagster/partition") or (
             f"{run.tags.get('dagster/asset_partition_range_start')}..{run.tags.get('dagster/asset_partition_range_end')}")
-        failures.append(f"run {run.run_id[:8]} ({partition}): {message}")
+        if error is not None and error.kind == "DagsterAssetCheckFailedError":
+            failures += [f"run {run.run_id[:8]} ({partition}): {line}" for line in _blockers_found(instance, run.run_id)]
+            continue
+        failures.append(f"run {run.run_id[:8]} ({partition}): {error.line() if error else 'failed before any step'}")
     return failures
+
+
+def _blockers_found(instance: dg.DagsterInstance, run_id: str) -> list[str]:
+    """A blocking check failed: which, and its first break (`r5_loans_match_tapes: blocker 2026-01-03
+    loan:0x…:principal expected …, actual …, difference 500 (1 break)`), instead of Dagster's `1 blocking asset check
+    failed`. The exceptions table has every break."""
+    lines = []
+    for record in instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION,
+                                               limit=1000).records:
+        evaluation = record.event_log_entry.dagster_event.event_specific_data
+        if evaluation.passed or evaluation.severity != dg.AssetCheckSeverity.ERROR:
+            continue
+        metadata = evaluation.metadata
+        first = metadata.get("first_breaks")
+        first_line = str(first.value).splitlines()[0].removeprefix("- ").replace("`", "") if first else ""
+        # the ledger's decimals carry 18 places: a reader wants 500, not 500.000000000000000000
+        first_line = re.sub(r"(\d)\.0+(?!\d)|(\.\d*?[1-9])0+(?!\d)", lambda m: m.group(1) or m.group(2), first_line)
+        count = metadata.get("blocker_breaks")
+        count_text = f" ({count.value} blocker break{'s' if count.value != 1 else ''})" if count is not None else ""
+        lines.append(f"{evaluation.check_name}: blocker {first_line}{count_text}; "
+                     f"`backed exceptions list --status open` lists them")
+    return lines or ["a blocking check failed (the run's log has which)"]
 
 
 def recent_backfills(home: Path, limit: int = 10) -> list[dict]:

@@ -6,10 +6,10 @@ from assets.sources import SOURCES, inbox_sources
 from foundation.partitions import daily_partitions
 
 INBOX_INTAKE = dg.AssetSelection.groups(INBOX_GROUP)
-# The assets that read what the inbox took in: the off-chain sources' ingestion.
-TAKEN_IN_FILES_READERS = INBOX_INTAKE.downstream(depth=1, include_self=False)
 INGESTION = dg.AssetSelection.groups(INBOX_GROUP, *(source.group for source in SOURCES))
 OFFCHAIN_INGESTION = dg.AssetSelection.groups(INBOX_GROUP, *(source.group for source in inbox_sources()))
+# The off-chain sources' ingestion, which reads the files the inbox took in (not the models reading its receipts).
+TAKEN_IN_FILES_READERS = INBOX_INTAKE.downstream(depth=1, include_self=False) & OFFCHAIN_INGESTION
 # The dbt build: staging, postings, marts, the views of the reconciliation checks (read by the checks), the audit
 # trail's lineage and the attestation's figures (group attestation_figures; the report itself is ATTESTATION).
 LEDGER = dg.AssetSelection.groups("staging", "ledger_postings", "ledger", "reconciliation", "trail",

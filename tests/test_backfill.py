@@ -109,3 +109,58 @@ def test_a_selection_of_an_off_chain_source_takes_the_inbox_in_first(home, monke
     record = instance_of(monkeypatch, home).get_backfill(submitted.output.split()[-1])
     assert set(record.asset_selection) == {dg.AssetKey(key) for key in (
         "inbox_receipts", "loan_tapes", "loan_collateral", "loan_tape_supersessions")}
+
+
+def test_a_selection_of_the_ledger_rebuilds_the_staging_a_corrected_tape_made_stale(home, monkeypatch):
+    """Lender B corrects its last tape (one loan's unpaid principal 500 lower): `backed ingest` takes it in, and a
+    backfill of the ledger and the reconciliation views alone rebuilds the staging models the new tape made stale, so
+    R5 sees the difference (a selection that left staging as it was would see the old tape and stay silent)."""
+    archived = next((home / "inbox" / "archive" / "loan_tapes" / DAY.isoformat()).glob("*-lender-b-*.csv"))
+    rows = archived.read_text().splitlines(keepends=True)
+    loan = next(i for i, row in enumerate(rows) if ",B-0004," in row)
+    terms_hash = rows[loan].split(",")[3]
+    unpaid = rows[loan].split('"')[3]
+    lowered = f"{int(unpaid.replace(',', '').split('.')[0]) - 500:,}.00"
+    rows[loan] = rows[loan].replace(f'"{unpaid}"', f'"{lowered}"', 1)
+    corrected = home.parent / f"lender-b-{DAY.isoformat()}.csv"
+    corrected.write_text("".join(rows))
+    taken_in = subprocess.run([str(CLI), "--home", str(home), "ingest", str(corrected)], capture_output=True,
+                              text=True, timeout=200)
+    assert taken_in.returncode == 0 and "supersedes" in taken_in.stdout, taken_in.stdout + taken_in.stderr
+
+    done = backfill(home, "--from", DAY.isoformat(), "--to", DAY.isoformat(),
+                    "--select", "group:ledger or group:reconciliation")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "not up to date for these days, added to the backfill" in done.stderr
+    assert "stg_loan_tapes" in _added_models(monkeypatch, home, done.stdout.split()[-1])
+    # the blocker is told in the check's own words, its entity and difference, not as `1 blocking asset check failed`
+    assert f"r5_loans_match_tapes: blocker {DAY} loan:{terms_hash}:principal" in done.stderr
+    assert "difference 500 (1 blocker break)" in done.stderr
+    import duckdb
+    with duckdb.connect(str(DataHome(home).warehouse), read_only=True) as con:
+        opened = con.execute("select check_id, entity_key, difference from recon.exceptions where status = 'open' "
+                             "and check_date = ?", [DAY]).fetchall()
+    assert [(c, e, float(d)) for c, e, d in opened] == [("R5", f"loan:{terms_hash}:principal", 500.0)]
+
+
+def _added_models(monkeypatch, home: Path, backfill_id: str) -> set[str]:
+    record = instance_of(monkeypatch, home).get_backfill(backfill_id)
+    return {key.to_user_string() for key in record.asset_selection}
+
+
+def test_a_selection_with_a_gap_is_filled_from_the_dbt_build_or_refused(home, monkeypatch):
+    """Dagster's backfill follows a selection down from its roots: past an asset the selection leaves out, it would
+    skip the rest silently. A model of the dbt build in such a gap is added; an ingestion asset refuses the selection
+    (it reads the chain or the inbox)."""
+    filled = backfill_in_process(monkeypatch, home, "--from", DAY.isoformat(), "--to", DAY.isoformat(),
+                                 "--select", "key:stg_loan_tapes or key:trial_balance", "--submit-only")
+    assert filled.exit_code == 0, filled.output[-3000:]
+    assert "models of the dbt build between assets it selects, added to the backfill" in filled.output
+    added = _added_models(monkeypatch, home, filled.output.split()[-1])
+    assert {"stg_loan_tapes", "trial_balance", "journal_lines", "ledger_postings"} <= added
+    assert "loan_tapes" not in added
+
+    refused = backfill_in_process(monkeypatch, home, "--from", DAY.isoformat(), "--to", DAY.isoformat(),
+                                  "--select", "key:inbox_receipts or key:stg_loan_tapes", "--submit-only")
+    assert refused.exit_code == 1
+    assert "leaves out loan_tapes, which lie between assets it selects" in refused.output

@@ -24,6 +24,8 @@ def _date(value: str | None, option: str) -> date:
 @click.option("--select", default=None,
               help="Dagster asset selection, e.g. 'group:ledger or group:reconciliation' (the marts and the views "
                    "their checks read; default: the daily pipeline).")
+@click.option("--exact", is_flag=True,
+              help="Materialise only what --select names, not the models of the dbt build it reads.")
 @click.option("--profile", default=None, help="Chain profile for the runs (sandbox, arbitrum); default $BACKED_PROFILE.")
 @click.option("--resume", "resume_id", default=None,
               help="Carry on an interrupted backfill, or re-execute a failed one from failure.")
@@ -31,7 +33,8 @@ def _date(value: str | None, option: str) -> date:
               help="Add the backfill and return; a running daemon (dagster dev) or --resume runs it.")
 @click.option("--list", "list_recent", is_flag=True, help="List the latest backfills and their status.")
 @click.pass_context
-def backfill(ctx: click.Context, first: str | None, last: str | None, select: str | None, profile: str | None,
+def backfill(ctx: click.Context, first: str | None, last: str | None, select: str | None, exact: bool,
+             profile: str | None,
              resume_id: str | None, submit_only: bool, list_recent: bool) -> None:
     """Backfill the days --from .. --to through the Dagster instance (listed on the UI's Backfills page).
 
@@ -55,8 +58,8 @@ def backfill(ctx: click.Context, first: str | None, last: str | None, select: st
         return
     try:
         if resume_id:
-            if first or last or select:
-                raise click.UsageError("--resume takes no --from, --to or --select: the backfill has them")
+            if first or last or select or exact:
+                raise click.UsageError("--resume takes no --from, --to, --select or --exact: the backfill has them")
             backfill_id = resume_backfill(home, resume_id)
             click.echo(f"resuming backfill {resume_id}" + (f" as {backfill_id} (re-execution from failure)"
                                                             if backfill_id != resume_id else ""), err=True)
@@ -64,7 +67,8 @@ def backfill(ctx: click.Context, first: str | None, last: str | None, select: st
             start, end = _date(first, "--from"), _date(last, "--to")
             click.echo(f"launching a backfill of {start} .. {end} on the Dagster instance in {paths.dagster}",
                        err=True)
-            backfill_id = launch_backfill(home, start, end, select)
+            backfill_id = launch_backfill(home, start, end, select, exact,
+                                          echo=lambda line: click.echo(line, err=True))
     except BackfillError as error:
         raise click.ClickException(str(error)) from None
     click.echo(f"backfill {backfill_id}: the Dagster UI lists it under Overview > Backfills", err=True)

@@ -29,6 +29,8 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...], scraped_at: str | None) 
     """Take in PATH... (files, or directories of files): recognise, deduplicate, archive, and ingest their days."""
     from assets.inbox.intake import take_in_paths
     from assets.inbox.register import DUPLICATE, ROUTED, SPLIT, current_files
+    from dagster import AssetKey
+
     from assets.sources import DERIVED_TABLES, source
     from foundation.lake import Lake
 
@@ -39,9 +41,12 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...], scraped_at: str | None) 
     for name, day in days:
         for summary in source(name).ingest_day(day, lake):
             summaries[(name, day, summary.sha256)] = summary
+    rebuilt = {(key, day) for name, day in days for assets_def in source(name).assets for key in assets_def.keys}
     for derived in DERIVED_TABLES:
         for day in sorted({day for name, day in days if name in derived.from_sources}):
             derived.build_day(day, lake)
+            rebuilt.add((AssetKey(derived.name), day))
+    _record_on_instance(lake.home, rebuilt)
 
     refused = False
     for result in results:
@@ -77,6 +82,19 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...], scraped_at: str | None) 
             click.echo(f"    {message}")
     if refused:
         sys.exit(1)
+
+
+def _record_on_instance(home, rebuilt: set) -> None:
+    """Record each lake partition rebuilt here as a materialisation on the Dagster instance (what the UI shows, and
+    what `backed backfill --select` compares to find the models built before it)."""
+    import dagster as dg
+
+    from orchestration.instance import instance_for
+
+    instance = instance_for(home)
+    for key, day in sorted(rebuilt):
+        instance.report_runless_asset_event(dg.AssetMaterialization(
+            key, partition=day.isoformat(), description="rebuilt by `backed ingest` from the files it took in"))
 
 
 def _utc_time(text: str) -> datetime:
