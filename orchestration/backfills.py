@@ -40,10 +40,12 @@ from typing import TextIO
 
 import dagster as dg
 
+from orchestration.crashed_runs import release_dead_workers, release_run, run_worker, worker_is_gone
 from orchestration.instance import PG_URL_ENV, instance_for
 from orchestration.step_errors import step_error
 from orchestration.jobs import DAILY_PIPELINE_SELECTION, INBOX_INTAKE, INGESTION, LEDGER, TAKEN_IN_FILES_READERS
 from foundation.partitions import partitions_per_run
+from foundation.pools import WAREHOUSE_POOL
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 WORKSPACE_FILE = REPO_ROOT / "workspace.yaml"
@@ -59,6 +61,12 @@ BACKFILL_RUN_CONFIG = {
 # A daemon that beat within this many seconds is alive: it runs the backfill, we only watch.
 DAEMON_ALIVE_SECONDS = 90
 BACKFILL_DAEMON = "BACKFILL"  # the backfill daemon's name in the instance's daemon heartbeats
+# A backfill with nothing materialised, failed or changed in its runs for this long is stalled: the command stops and
+# says why. A day's dbt build reports each model as it finishes, so a healthy backfill moves well within it.
+STALL_SECONDS_ENV = "BACKED_BACKFILL_STALL_SECONDS"
+DEFAULT_STALL_SECONDS = 900
+RUNNING = (dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED,
+           dg.DagsterRunStatus.CANCELING)
 # A backfill with one of these statuses is still running (or stopping its runs); any other status is final.
 UNFINISHED = ("REQUESTED", "CANCELING", "FAILING")
 # A parallel backfill's first stage (the ingestion) names what its second stage materialises: asset keys and days.
@@ -86,6 +94,10 @@ mutation ReexecuteBackfill($params: ReexecutionParams!) {
 
 class BackfillError(Exception):
     """The backfill can't be launched or resumed as asked."""
+
+
+class BackfillStalled(BackfillError):
+    """The backfill made no progress for the time allowed; the message says why and what to run."""
 
 
 @dataclass(frozen=True)
@@ -333,22 +345,41 @@ def daemon_is_running(instance: dg.DagsterInstance) -> bool:
     return heartbeat is not None and time.time() - heartbeat.timestamp < DAEMON_ALIVE_SECONDS
 
 
-def drive_backfill(home: Path, backfill_id: str, echo: Callable[[str], None], poll_seconds: float = 2.0) -> BackfillProgress:
-    """Run the backfill to a final status (or follow a running daemon doing it), reporting progress as it changes."""
+def stall_seconds() -> float:
+    value = os.environ.get(STALL_SECONDS_ENV, "").strip()
+    try:
+        return float(value) if value else DEFAULT_STALL_SECONDS
+    except ValueError:
+        raise BackfillError(f"{STALL_SECONDS_ENV}={value!r} is not a number of seconds") from None
+
+
+def drive_backfill(home: Path, backfill_id: str, echo: Callable[[str], None], poll_seconds: float = 2.0,
+                   stall_after: float | None = None) -> BackfillProgress:
+    """Run the backfill to a final status (or follow a running daemon doing it), reporting progress as it changes.
+
+    Raises BackfillStalled, saying why (`why_no_progress`), when nothing changed for `stall_after` seconds (default
+    BACKED_BACKFILL_STALL_SECONDS, else DEFAULT_STALL_SECONDS)."""
     from orchestration.definitions import build_definitions
 
     instance = instance_for(home)
     asset_graph = build_definitions(home).resolve_asset_graph()
     started = time.monotonic()
+    stall_after = stall_seconds() if stall_after is None else stall_after
     last_line = ""
+    last_change = time.monotonic()
+    following_daemon = False
 
     def report() -> BackfillProgress:
-        nonlocal last_line
+        nonlocal last_line, last_change
         progress = progress_of(instance, backfill_id, asset_graph, started)
         line = progress.line()
         if line.split("] ", 1)[1] != last_line:
             echo(line)
             last_line = line.split("] ", 1)[1]
+            last_change = time.monotonic()
+        elif not progress.finished and time.monotonic() - last_change > stall_after:
+            raise BackfillStalled(f"backfill {backfill_id} made no progress for {time.monotonic() - last_change:.0f} s: "
+                                  + why_no_progress(instance, backfill_id, following_daemon))
         return progress
 
     def go_on(progress: BackfillProgress) -> bool:
@@ -363,6 +394,7 @@ def drive_backfill(home: Path, backfill_id: str, echo: Callable[[str], None], po
         return True
 
     if daemon_is_running(instance):
+        following_daemon = True
         echo("a Dagster daemon is running on this instance: it runs the backfill; following its progress")
         while daemon_is_running(instance):
             progress = report()
@@ -375,18 +407,22 @@ def drive_backfill(home: Path, backfill_id: str, echo: Callable[[str], None], po
         beat = instance.get_daemon_heartbeats().get(BACKFILL_DAEMON)
         since = f"{time.time() - beat.timestamp:.0f} s since its last heartbeat" if beat else "no heartbeat"
         echo(f"the Dagster daemon stopped beating ({since}): this process runs the rest of the backfill")
+        following_daemon = False
 
     echo("starting the code location of workspace.yaml")
-    for progress in _run_backfill_here(instance, report, echo, poll_seconds):
+    for progress in _run_backfill_here(instance, report, echo, poll_seconds, lambda: backfill_id):
         if progress.finished and not _runs_still_going(progress) and not go_on(progress):
             return progress
 
 
 def _run_backfill_here(instance: dg.DagsterInstance, report: Callable[[], BackfillProgress],
-                       echo: Callable[[str], None], poll_seconds: float) -> Iterator[BackfillProgress]:
+                       echo: Callable[[str], None], poll_seconds: float,
+                       current: Callable[[], str]) -> Iterator[BackfillProgress]:
     """Do in this process what a Dagster daemon would, turn after turn: the backfill daemon's iteration (it submits
     the runs the backfill is ready for) and the run queue's (it launches them through the code location of
-    workspace.yaml); yields the progress after each turn.
+    workspace.yaml); yields the progress after each turn. A run of the backfill (`current()`) whose process died is
+    marked failed and its pool slot freed, as a daemon's run monitoring would: the backfill then ends with that
+    failure instead of waiting on it forever.
 
     Dagster's only public way to run these iterations is a daemon (`dagster-daemon run`, `dagster dev`), whose
     backfill loop sleeps a fixed 30 seconds between turns (not configurable): every stage of a backfill (its first
@@ -409,8 +445,94 @@ def _run_backfill_here(instance: dg.DagsterInstance, report: Callable[[], Backfi
                 if error is not None:
                     echo(f"backfill iteration error: {error.message.strip()}")
             list(run_queue.run_iteration(workspace))
+            backfill_runs = dg.RunsFilter(tags=dg.DagsterRun.tags_for_backfill_id(current()), statuses=list(RUNNING))
+            for run_id in release_dead_workers(instance, backfill_runs):
+                echo(f"run {run_id[:8]}'s process is gone: marked failed and its pool slot freed")
             yield report()
             time.sleep(poll_seconds)
+
+
+def why_no_progress(instance: dg.DagsterInstance, backfill_id: str, following_daemon: bool) -> str:
+    """What the backfill waits on, and what to run about it: the warehouse pool held by another run (alive, or dead
+    and to be released), queued runs the run queue does not launch, a run still in a step, or no run at all."""
+    runs = [r.dagster_run for r in instance.get_run_records(
+        filters=dg.RunsFilter(tags=dg.DagsterRun.tags_for_backfill_id(backfill_id)))]
+    ours = {run.run_id for run in runs}
+    storage = instance.event_log_storage
+    if storage.supports_global_concurrency_limits:
+        pool = storage.get_concurrency_info(WAREHOUSE_POOL)
+        holders = sorted({slot.run_id for slot in pool.claimed_slots} - ours)
+        # A run of ours waits in a step for the slot, or (the run queue holds back runs whose pools are full) waits
+        # in the queue.
+        waiting = any(step.run_id in ours for step in pool.pending_steps) or any(
+            run.status == dg.DagsterRunStatus.QUEUED for run in runs)
+        if holders and waiting:
+            return "; ".join(_holder(instance, run_id) for run_id in holders)
+    queued = [run for run in runs if run.status == dg.DagsterRunStatus.QUEUED]
+    if queued:
+        others = [r.dagster_run for r in instance.get_run_records(filters=dg.RunsFilter(statuses=list(RUNNING)))
+                  if r.dagster_run.run_id not in ours]
+        if others:
+            return (f"{len(queued)} of its runs are queued behind runs of other jobs holding the run queue's places: "
+                    + ", ".join(f"{run.run_id[:8]} ({run.job_name}, {run.status.value.lower()})" for run in others)
+                    + "; wait for them, or stop them (the UI: Runs › the run › Terminate)")
+        if following_daemon:
+            return (f"{len(queued)} of its runs are queued and the daemon's run queue does not launch them: stop "
+                    f"`dagster dev` and run `backed backfill --resume {backfill_id}`")
+    for run in runs:
+        if run.status not in RUNNING:
+            continue
+        worker = run_worker(instance, run.run_id)
+        if worker is not None and worker_is_gone(*worker):
+            return (f"run {run.run_id[:8]}'s process (pid {worker[0]}) is gone; release it with `backed backfill "
+                    f"--release-run {run.run_id}`, then `backed backfill --resume {backfill_id}`")
+        last = instance.get_records_for_run(run.run_id, limit=1, ascending=False).records
+        said = f": {last[0].event_log_entry.message.strip()[:160]!r}" if last else ""
+        return (f"run {run.run_id[:8]} is still running, its last event {_ago(last)}{said}; its output is in the "
+                f"backfill's log")
+    if not runs:
+        return ("no run was launched for it" + (": the daemon's backfill loop has not taken it up (is `dagster dev` "
+                                                "healthy?)" if following_daemon else "")
+                + f"; carry on with `backed backfill --resume {backfill_id}`")
+    return f"its runs have ended and nothing new was launched; carry on with `backed backfill --resume {backfill_id}`"
+
+
+def release_stuck_run(home: Path, run_id: str) -> str:
+    """`backed backfill --release-run`: mark failed a run that holds the warehouse pool but whose process is gone,
+    and free its slots. Refused while its process is alive on this host."""
+    instance = instance_for(home)
+    run = instance.get_run_by_id(run_id)
+    storage = instance.event_log_storage
+    if run is None or run.is_finished:
+        if storage.supports_global_concurrency_limits:
+            storage.free_concurrency_slots_for_run(run_id)
+        return f"run {run_id} {'does not exist' if run is None else 'had ended'}: its pool slots are free"
+    worker = run_worker(instance, run_id)
+    if worker is not None and not worker_is_gone(*worker):
+        raise BackfillError(f"run {run_id} is alive (pid {worker[0]}): stop it (the UI: Runs › {run_id[:8]} › "
+                            "Terminate) rather than release it")
+    release_run(instance, run, "released by `backed backfill --release-run`: its process was gone")
+    return f"run {run_id} marked failed and its pool slots freed"
+
+
+def _holder(instance: dg.DagsterInstance, run_id: str) -> str:
+    run = instance.get_run_by_id(run_id)
+    if run is None or run.is_finished:
+        state = "no such run" if run is None else f"a run that {run.status.value.lower()}"
+        return (f"its runs wait for the warehouse pool, still held by {state} ({run_id[:8]}); release it with "
+                f"`backed backfill --release-run {run_id}`")
+    worker = run_worker(instance, run_id)
+    if worker is None or worker_is_gone(*worker):
+        gone = "which reported nothing" if worker is None else f"whose process (pid {worker[0]}) is gone"
+        return (f"its runs wait for the warehouse pool, held by run {run_id[:8]} ({run.job_name}) {gone}; if no "
+                f"command is running it, release it with `backed backfill --release-run {run_id}`")
+    last = instance.get_records_for_run(run_id, limit=1, ascending=False).records
+    return (f"its runs wait for the warehouse pool, held by run {run_id[:8]} ({run.job_name}, pid {worker[0]}, its "
+            f"last event {_ago(last)}): wait for it to end, or stop it (the UI: Runs › {run_id[:8]} › Terminate)")
+
+
+def _ago(records) -> str:
+    return f"{time.time() - records[0].event_log_entry.timestamp:.0f} s ago" if records else "never"
 
 
 def _runs_still_going(progress: BackfillProgress) -> bool:

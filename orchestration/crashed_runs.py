@@ -61,6 +61,64 @@ def release_crashed_runs(instance: dg.DagsterInstance) -> list[str]:
     return crashed
 
 
+def release_run(instance: dg.DagsterInstance, run: dg.DagsterRun, reason: str) -> None:
+    """Mark an unfinished run failed (the UI and the backfill see it failed, not running) and free its pool slots."""
+    instance.report_run_failed(run, reason)
+    storage = instance.event_log_storage
+    if storage.supports_global_concurrency_limits:
+        storage.free_concurrency_slots_for_run(run.run_id)
+
+
+def run_worker(instance: dg.DagsterInstance, run_id: str) -> tuple[int, float] | None:
+    """The process that last reported an event of the run, and when: the events a run's process writes carry its pid.
+    None when none of its latest events does (a run that has not started, or one reported from outside)."""
+    records = instance.get_records_for_run(run_id, limit=20, ascending=False).records
+    for record in records:
+        event = record.event_log_entry.dagster_event
+        if event is not None and event.pid is not None:
+            return event.pid, record.event_log_entry.timestamp
+    return None
+
+
+def worker_is_gone(pid: int, last_event_at: float) -> bool:
+    """No process `pid` on this host, or one started after the run's last event (the pid was reused)."""
+    started = _started_at(pid)
+    if started is None:
+        return not _alive(pid, None)
+    return started > last_event_at + 1
+
+
+def release_dead_workers(instance: dg.DagsterInstance, run_filter: dg.RunsFilter, quiet_for: float = 60) -> list[str]:
+    """Mark failed the unfinished runs matching `run_filter` whose worker process is gone from this host (killed, out
+    of memory), once they have been quiet for `quiet_for` seconds; free their slots. For runs a launcher started
+    on this host without a daemon's run monitoring to notice (`backed backfill` running a backfill itself)."""
+    import time
+
+    released = []
+    for record in instance.get_run_records(filters=run_filter):
+        run = record.dagster_run
+        if run.status not in UNFINISHED:
+            continue
+        worker = run_worker(instance, run.run_id)
+        if worker is None or time.time() - worker[1] < quiet_for or not worker_is_gone(*worker):
+            continue
+        release_run(instance, run, f"its process (pid {worker[0]}) is gone: the run died before it ended; marked "
+                                   "failed and its pool slots released")
+        released.append(run.run_id)
+    return released
+
+
+def _started_at(pid: int) -> float | None:
+    """When the process started, in Unix seconds (Linux); None when that can't be read."""
+    ticks = _process_start(pid)
+    try:
+        boot = next(int(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
+                    if line.startswith("btime "))
+    except (OSError, StopIteration):
+        return None
+    return None if ticks is None else boot + int(ticks) / os.sysconf("SC_CLK_TCK")
+
+
 def _process_start(pid: int) -> str | None:
     """The process's start time in clock ticks since boot (Linux), None when there is no such process (or no /proc)."""
     try:

@@ -1,5 +1,6 @@
 """`backed backfill`: an asset backfill on the instance (what the UI's Backfills page lists), run to the end
 without a daemon, resumable. Real Dagster instance, real code location of workspace.yaml, real runs."""
+import os
 import shutil
 import subprocess
 import time
@@ -164,3 +165,47 @@ def test_a_selection_with_a_gap_is_filled_from_the_dbt_build_or_refused(home, mo
                                   "--select", "key:inbox_receipts or key:stg_loan_tapes", "--submit-only")
     assert refused.exit_code == 1
     assert "leaves out loan_tapes, which lie between assets it selects" in refused.output
+
+
+def _run_holding_the_warehouse(instance: dg.DagsterInstance, run_id: str, pid: int) -> None:
+    """A run of another job, started, whose process (`pid`) reported its step and claimed the warehouse pool's slot."""
+    from dagster._core.events import DagsterEvent, EngineEventData
+
+    instance.add_run(dg.DagsterRun(job_name="attestation", run_id=run_id, status=dg.DagsterRunStatus.STARTED))
+    instance.report_dagster_event(DagsterEvent(event_type_value="ENGINE_EVENT", job_name="attestation",
+                                               message="step reserve_attestation started",
+                                               event_specific_data=EngineEventData(), pid=pid), run_id)
+    instance.event_log_storage.claim_concurrency_slot("warehouse", run_id, "reserve_attestation")
+
+
+def test_a_backfill_held_up_by_a_dead_run_says_so_and_the_run_can_be_released(home, monkeypatch):
+    """A run killed while it held the warehouse pool (its process gone, its slot never given back) holds every later
+    run up: the backfill stops after --stall-after, names the run and what to run; `--release-run` frees it (and
+    refuses a run whose process is alive); the backfill stays requested for `--resume`."""
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    instance = instance_of(monkeypatch, home)
+    dead, alive = "0dead000-0000-4000-8000-000000000001", "0a11e000-0000-4000-8000-000000000002"
+    _run_holding_the_warehouse(instance, dead, gone.pid)
+    instance.add_run(dg.DagsterRun(job_name="attestation", run_id=alive, status=dg.DagsterRunStatus.STARTED))
+    from dagster._core.events import DagsterEvent, EngineEventData
+    instance.report_dagster_event(DagsterEvent(event_type_value="ENGINE_EVENT", job_name="attestation", message="x",
+                                               event_specific_data=EngineEventData(), pid=os.getpid()), alive)
+
+    stalled = backfill(home, "--from", DAY.isoformat(), "--to", DAY.isoformat(), "--select", "group:attestation",
+                       "--stall-after", "12")
+    assert stalled.returncode == 1
+    error = stalled.stderr.strip().splitlines()[-1]
+    assert "made no progress for 1" in error
+    assert (f"held by run 0dead000 (attestation) whose process (pid {gone.pid}) is gone; if no command is running it, "
+            f"release it with `backed backfill --release-run {dead}`") in error
+    assert "Traceback" not in stalled.stderr
+    backfill_id = error.rsplit("backed backfill --resume ", 1)[1].strip()
+
+    refused = backfill(home, "--release-run", alive)
+    assert refused.returncode == 1 and f"run {alive} is alive (pid {os.getpid()})" in refused.stderr
+    released = backfill(home, "--release-run", dead)
+    assert released.returncode == 0 and "marked failed and its pool slots freed" in released.stdout
+    assert instance.get_run_by_id(dead).status == dg.DagsterRunStatus.FAILURE
+    assert not instance.event_log_storage.get_concurrency_info("warehouse").claimed_slots
+    assert instance.get_backfill(backfill_id).status.value == "REQUESTED"  # `--resume` carries it on

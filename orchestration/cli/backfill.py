@@ -32,19 +32,28 @@ def _date(value: str | None, option: str) -> date:
 @click.option("--submit-only", is_flag=True,
               help="Add the backfill and return; a running daemon (dagster dev) or --resume runs it.")
 @click.option("--list", "list_recent", is_flag=True, help="List the latest backfills and their status.")
+@click.option("--stall-after", "stall_after", type=click.FloatRange(min=1), metavar="SECONDS", default=None,
+              help="Stop and say what the backfill waits on when nothing moved for this long (default "
+                   "$BACKED_BACKFILL_STALL_SECONDS, else 900).")
+@click.option("--release-run", "release_run_id", metavar="RUN_ID", default=None,
+              help="Mark failed a run whose process is gone and free the warehouse pool it holds (a stalled "
+                   "backfill names it).")
 @click.pass_context
 def backfill(ctx: click.Context, first: str | None, last: str | None, select: str | None, exact: bool,
              profile: str | None,
-             resume_id: str | None, submit_only: bool, list_recent: bool) -> None:
+             resume_id: str | None, submit_only: bool, list_recent: bool, stall_after: float | None,
+             release_run_id: str | None) -> None:
     """Backfill the days --from .. --to through the Dagster instance (listed on the UI's Backfills page).
 
     \b
     backed backfill --from 2026-01-01 --to 2026-01-03
     backed backfill --from 2026-01-02 --to 2026-01-03 --select 'group:ledger or group:reconciliation'
     backed backfill --resume <ID>
+    backed backfill --release-run <RUN_ID>
     """
     from orchestration.backfills import (BackfillError, backfill_log, children_output_to, drive_backfill,
-                                         launch_backfill, recent_backfills, resume_backfill, run_failures)
+                                         launch_backfill, recent_backfills, release_stuck_run, resume_backfill,
+                                         run_failures)
 
     from orchestration.instance import instance_for
 
@@ -52,6 +61,12 @@ def backfill(ctx: click.Context, first: str | None, last: str | None, select: st
     home = paths.root
     # The runs are started by Dagster in other processes: they get the chain profile from the instance's environment.
     instance_for(paths, profile)
+    if release_run_id:
+        try:
+            click.echo(release_stuck_run(home, release_run_id))
+        except BackfillError as error:
+            raise click.ClickException(str(error)) from None
+        return
     if list_recent:
         for b in recent_backfills(home):
             click.echo(f"{b['id']}  {b['status']:<18} {b['title']}")
@@ -79,7 +94,8 @@ def backfill(ctx: click.Context, first: str | None, last: str | None, select: st
     click.echo(f"run output goes to {log_path}", err=True)
     try:
         with children_output_to(log_path) as terminal:
-            progress = drive_backfill(home, backfill_id, echo=lambda line: print(line, file=terminal, flush=True))
+            progress = drive_backfill(home, backfill_id, echo=lambda line: print(line, file=terminal, flush=True),
+                                      stall_after=stall_after)
     except KeyboardInterrupt:
         click.echo(f"\ninterrupted: backfill {backfill_id} stays requested; runs already started finish on their "
                    f"own. Carry on with: backed backfill --resume {backfill_id}", err=True)
