@@ -18,6 +18,7 @@ import hashlib
 import importlib.metadata
 import json
 import os
+import re
 import shutil
 import sys
 from collections.abc import Iterator, Mapping, Sequence
@@ -35,7 +36,7 @@ from packaging import version
 from expectations.policy import ReconciliationPolicy
 from foundation.home import HOME_ENV, BackedHome, DataHome
 from foundation.lake import Lake, write_text_atomically
-from foundation.partitions import daily_partitions
+from foundation.partitions import daily_partitions, evaluate_per_day, window_days
 from foundation.pools import WAREHOUSE_POOL
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
@@ -47,7 +48,23 @@ PARTITIONED_SELECTION = "tag:partitioned"
 
 
 class BackedDbtTranslator(DagsterDbtTranslator):
-    """Models keep their bare names as asset keys; groups follow the project's folders."""
+    """Models keep their bare names as asset keys; groups follow the project's folders; every model and test says
+    what it is in the UI (a model without a description in its yml by its SQL's header comment, a test by the rule
+    it checks)."""
+
+    def get_description(self, dbt_resource_props: Mapping[str, Any]) -> str:
+        described = super().get_description(dbt_resource_props)
+        if dbt_resource_props.get("description"):
+            return described
+        header = sql_header_comment(dbt_resource_props.get("raw_code", ""))
+        return f"{header}\n\n{described}" if header else described
+
+    def get_asset_check_spec(self, asset_spec: dg.AssetSpec, manifest: Mapping[str, Any], unique_id: str,
+                             project: DbtProject | None) -> dg.AssetCheckSpec | None:
+        spec = super().get_asset_check_spec(asset_spec, manifest, unique_id, project)
+        if spec is None or spec.description:
+            return spec
+        return spec._replace(description=test_description(manifest["nodes"][unique_id], asset_spec.key))
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         if dbt_resource_props["resource_type"] == "seed":
@@ -57,6 +74,40 @@ class BackedDbtTranslator(DagsterDbtTranslator):
         # The attestation's figures are not the report: group `attestation` is the report alone.
         return {"staging": "staging", "intermediate": "ledger_postings", "marts": "ledger",
                 "attestation": "attestation_figures"}.get(folder, folder)
+
+
+def sql_header_comment(raw_code: str) -> str:
+    """The `{# ... #}` (or leading `--` lines) a model or a singular test opens with, on one line."""
+    text = re.sub(r"^\s*\{\{.*?\}\}\s*", "", raw_code, flags=re.S)
+    block = re.match(r"\s*\{#(.*?)#\}", text, re.S)
+    if block:
+        return " ".join(block.group(1).split())
+    dashes = re.match(r"((?:\s*--[^\n]*\n)+)", text)
+    return " ".join(line.strip().removeprefix("--").strip() for line in dashes.group(1).splitlines()) if dashes else ""
+
+
+def test_description(test: Mapping[str, Any], model: dg.AssetKey) -> str:
+    """What a dbt test checks, in words: `dbt test: every journal_lines.account_code is in
+    chart_of_accounts.account_code`."""
+    metadata = test.get("test_metadata") or {}
+    kwargs = metadata.get("kwargs") or {}
+    name, table = metadata.get("name"), model.to_user_string()
+    column = f"{table}.{kwargs.get('column_name')}"
+    if name == "not_null":
+        return f"dbt test: {column} is never null"
+    if name == "unique":
+        return f"dbt test: {column} is unique"
+    if name in ("unique_combination_of_columns", "keyed_by"):
+        columns = kwargs.get("combination_of_columns") or kwargs.get("columns") or []
+        null = ", never null" if name == "keyed_by" else ""
+        return f"dbt test: ({', '.join(columns)}) identifies one row of {table}{null}"
+    if name == "accepted_values":
+        return f"dbt test: {column} is one of {', '.join(map(str, kwargs.get('values', [])))}"
+    if name == "relationships":
+        target = re.sub(r"^ref\('(.*)'\)$", r"\1", str(kwargs.get("to", "")))
+        return f"dbt test: every {column} is in {target}.{kwargs.get('field')}"
+    header = sql_header_comment(test.get("raw_code", ""))
+    return f"dbt test {test.get('name')}: {header}" if header else f"dbt test {test.get('name')} on {table}"
 
 
 translator = BackedDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
@@ -198,10 +249,21 @@ def ledger_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, backed
         # journal (never refreshed) restates whatever the rules now post differently on any day.
         context.log.warning("the warehouse was built by another version of the dbt project: rebuilding every "
                             "table from the whole lake; the journal keeps its lines and restates what changed")
-        yield from run_dbt(dbt, ["build", "--full-refresh"], context, home)
+        yield from _tests_per_day(context, run_dbt(dbt, ["build", "--full-refresh"], context, home))
     else:
-        yield from run_dbt(dbt, ["build"], context, home, partition_window(context))
+        yield from _tests_per_day(context, run_dbt(dbt, ["build"], context, home, partition_window(context)))
     record_project(home, fingerprint)
+
+
+def _tests_per_day(context: dg.AssetExecutionContext, events: Iterator) -> Iterator:
+    """dbt's events, each test's result also recorded against every day of a range run's window (see
+    foundation.partitions.evaluate_per_day): a test over the window passed or failed for each of its days."""
+    days = window_days(context)
+    for event in events:
+        if isinstance(event, dg.AssetCheckResult) and event.asset_key is not None and event.check_name:
+            evaluate_per_day(context, dg.AssetCheckKey(dg.AssetKey.from_coercible(event.asset_key), event.check_name), days,
+                             event.passed, {day: event.severity for day in days} if not event.passed else None)
+        yield event
 
 
 @dbt_assets(
@@ -213,7 +275,9 @@ def ledger_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, backed
     name="ledger_reference_seeds",
 )
 def ledger_reference_seeds(context: dg.AssetExecutionContext, dbt: DbtCliResource, backed_home: BackedHome):
-    yield from run_dbt(dbt, ["seed"], context, backed_home.paths)
+    # `build`, not `seed`: the seeds' tests are their asset checks, planned with them, and would otherwise show as
+    # never run. Cautiously: a model's test that refers to a seed (an account code in the chart) is the model's.
+    yield from run_dbt(dbt, ["build", "--indirect-selection", "cautious"], context, backed_home.paths)
 
 
 class WarehouseDbt(DbtCliResource):

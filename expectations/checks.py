@@ -14,7 +14,7 @@ import duckdb
 from expectations.exceptions import BLOCKER, record_evaluation
 from expectations.gx_validation import validate_reconciliation_rows
 from expectations.reconciliation import RECONCILIATIONS, Reconciliation
-from foundation.partitions import daily_partitions, window_days
+from foundation.partitions import daily_partitions, evaluate_per_day, window_days
 from foundation.pools import WAREHOUSE_POOL
 from foundation.home import BackedHome
 
@@ -22,7 +22,9 @@ from foundation.home import BackedHome
 def run_reconciliation(
     recon: Reconciliation, con: duckdb.DuckDBPyConnection, days: list[date], run_id: str,
     docs_dir: Path | None = None,
-) -> tuple[bool, dg.AssetCheckSeverity, dict]:
+) -> tuple[bool, dg.AssetCheckSeverity, dict, dict[date, dg.AssetCheckSeverity]]:
+    """The check over `days`: whether it passed, its severity, the result's metadata, and the days with breaks (ERROR
+    on a day with a blocker break, WARN on one with warnings only)."""
     rows = recon.evaluate(con, days)
     outcome = validate_reconciliation_rows(recon.check_id, rows, recon.key_columns, docs_dir)
     breaks = recon.breaks(rows, outcome.failing_row_indexes)
@@ -48,7 +50,14 @@ def run_reconciliation(
                 for b in breaks.head(20).itertuples()
             )
         )
-    return outcome.success, severity, metadata
+    failing = {day: dg.AssetCheckSeverity.ERROR if (day_breaks["severity"] == BLOCKER).any()
+               else dg.AssetCheckSeverity.WARN
+               for day, day_breaks in breaks.groupby("check_date")} if len(breaks) else {}
+    return outcome.success, severity, metadata, {_as_date(day): level for day, level in failing.items()}
+
+
+def _as_date(value) -> date:
+    return value.date() if hasattr(value, "date") and callable(value.date) else value
 
 
 def build_reconciliation_check(recon: Reconciliation) -> dg.AssetChecksDefinition:
@@ -66,8 +75,10 @@ def build_reconciliation_check(recon: Reconciliation) -> dg.AssetChecksDefinitio
         days = window_days(context)
         home = backed_home.paths
         with duckdb.connect(str(home.warehouse)) as con:
-            passed, severity, metadata = run_reconciliation(
+            passed, severity, metadata, failing = run_reconciliation(
                 recon, con, days, context.run.run_id, docs_dir=home.data_docs)
+        evaluate_per_day(context, dg.AssetCheckKey(dg.AssetKey(recon.asset), recon.name), days, passed,
+                         failing if failing or passed else None, {"model": recon.model})
         return dg.AssetCheckResult(passed=passed, severity=severity, metadata=metadata)
 
     return reconciliation_check

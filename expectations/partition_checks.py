@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import dagster as dg
 
-from foundation.partitions import daily_partitions, window_days
+from foundation.partitions import daily_partitions, evaluate_per_day, window_days
 from foundation.pools import WAREHOUSE_POOL
 from foundation.home import BackedHome
 from foundation.lake import SCHEMAS, Lake
@@ -40,6 +40,7 @@ def _lake_partition_check(table: str) -> dg.AssetChecksDefinition:
             dates = pq.read_table(path, columns=["partition_date"]).column("partition_date")
             if len(dates) and (dates.null_count or not pc.all(pc.equal(dates, pa.scalar(day, dates.type))).as_py()):
                 problems.append(f"{day}: rows of another day")
+        _per_day(context, dg.AssetCheckKey(dg.AssetKey(table), "day_partition_written"), problems)
         return dg.AssetCheckResult(passed=not problems, metadata={
             "days": len(window_days(context)), "problems": "; ".join(problems[:20]) or "none"})
 
@@ -66,6 +67,7 @@ def _warehouse_rows_dated_check(model: str) -> dg.AssetChecksDefinition:
                 f"""select count(*) filter (where partition_date is null),
                            count(*) filter (where partition_date between $first and $last)
                     from main.{model} {scope}""", {"first": days[0], "last": days[-1]}).fetchall()[0]
+        evaluate_per_day(context, dg.AssetCheckKey(dg.AssetKey(model), "window_rows_dated"), days, undated == 0)
         return dg.AssetCheckResult(passed=undated == 0, metadata={"undated_rows": undated,
                                                                   "rows_in_window": in_window})
 
@@ -87,7 +89,15 @@ def attestation_reports_written(context: dg.AssetCheckExecutionContext,
             problems.append(f"{day}: PDF incomplete")
         if f"measurement date <strong>{day.isoformat()}</strong>" not in html_path.read_text(encoding="utf-8"):
             problems.append(f"{day}: HTML does not name the day")
+    _per_day(context, dg.AssetCheckKey(dg.AssetKey("reserve_attestation"), "reports_written"), problems)
     return dg.AssetCheckResult(passed=not problems, metadata={"problems": "; ".join(problems) or "none"})
+
+
+def _per_day(context, check_key: dg.AssetCheckKey, problems: list[str]) -> None:
+    """Each problem starts with its day (`2026-01-03: no partition`): the other days of the window passed."""
+    days = window_days(context)
+    failing = {day: dg.AssetCheckSeverity.ERROR for day in days if any(p.startswith(f"{day}:") for p in problems)}
+    evaluate_per_day(context, check_key, days, not problems, failing)
 
 
 def checks_for_unchecked_assets(assets: Sequence, existing_checks: Sequence) -> list[dg.AssetChecksDefinition]:

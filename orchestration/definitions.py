@@ -7,7 +7,7 @@ from pathlib import Path
 import dagster as dg
 
 from assets.attestation.asset import reserve_attestation
-from assets.inbox.assets import inbox_receipts
+from assets.inbox.assets import INPUT_FILES, inbox_receipts
 from assets.ledger import ledger_models, ledger_reference_seeds
 from assets.sources import SOURCES
 from expectations.checks import reconciliation_checks
@@ -25,7 +25,7 @@ def build_definitions(home: Path | None = None, profile: str | None = None) -> d
     home = (home or default_home()).resolve()
     profile = profile or os.environ.get(PROFILE_ENV, "sandbox")
     ingestion = [asset for source in SOURCES for asset in source.assets]
-    assets = with_daily_freshness([inbox_receipts, *ingestion, ledger_reference_seeds, ledger_models,
+    assets = with_daily_freshness([inbox_receipts, INPUT_FILES, *ingestion, ledger_reference_seeds, ledger_models,
                                    reserve_attestation])
     return dg.Definitions(
         assets=assets,

@@ -135,3 +135,21 @@ def test_the_dbt_resource_reports_the_version_of_the_dbt_it_runs(tmp_path):
     printed = subprocess.run([dbt.dbt_executable, "--version"], capture_output=True, text=True, check=True).stdout
     assert f"installed: {dbt._cli_version}" in printed
     assert dbt._cli_version.major < 2 and isinstance(dbt._cli_version, version.Version)
+
+
+def test_every_asset_and_check_says_what_it_is(tmp_path):
+    """The UI tells the story the docs do: every asset has a description of its own (a dbt model without one in its
+    yml, its SQL's header comment; never dagster-dbt's bare `dbt model X`), every reconciliation check opens with
+    its rule's id, every dbt test says what it checks."""
+    graph = build_definitions(tmp_path).resolve_asset_graph()
+    bare = [key.to_user_string() for key in graph.get_all_asset_keys()
+            if len(graph.get(key).description or "") < 20 or graph.get(key).description.startswith("dbt model")]
+    assert bare == []
+    assert "tbill_accretion" in graph.get(dg.AssetKey("postings_tbills")).description
+    descriptions = {(check.asset_key.to_user_string(), check.name): graph.get_check_spec(check).description or ""
+                    for check in graph.asset_check_keys}
+    assert [key for key, text in descriptions.items() if len(text) < 20] == []
+    for asset, name in CHECKS:
+        assert descriptions[(asset, name)].startswith(f"{name.split('_')[0].upper()}: ")
+    assert descriptions[("journal_lines", "relationships_journal_lines_account_code__account_code__ref_chart_of_accounts_")] \
+        == "dbt test: every journal_lines.account_code is in chart_of_accounts.account_code"

@@ -16,6 +16,12 @@ from foundation.partitions import daily_partitions, offchain_backfill_policy, wi
 
 INBOX_GROUP = "inbox"
 INBOX_TABLES = ("inbox_receipts", "input_files")
+# Written by each off-chain source's ingestion for its own files of the day (assets/inbox/manifest.py), so no one
+# asset materialises it: declared for the models that read it.
+INPUT_FILES = dg.AssetSpec(
+    "input_files", group_name=INBOX_GROUP, kinds={"parquet"}, partitions_def=daily_partitions,
+    description="The day's manifest of ingested files: for each file of an off-chain source, its sha256, rows in, "
+                "rows accepted and quarantined, and the layout it was read with (the attestation lists them).")
 
 
 @dg.asset(
