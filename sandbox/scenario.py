@@ -1,13 +1,21 @@
-"""The seeded plan of N days of protocol life: who does what on which day and at what time.
+"""The seeded calendar of protocol life: who does what on which day and at what time.
 
-Everything random is drawn here, from `random.Random(seed)`, before anything runs; the simulator then executes
-the plan deterministically, computing the amounts that depend on state (interest due, share prices). The
-schedule compresses with N: days 1..3 already hold deposits (one in USDC through the swap), stakes, loan
-funding, a reserve sent to the custodian and its T-bill purchase, five originations, interest, a partial
-repayment, a redemption requested, serviced and claimed, and a withdrawal; the last loan is pre-funded through the
-deposit timelock the day before its origination, which takes the deposit. From N = 6 on, one loan is fully repaid
-and another stops paying, defaults and is liquidated for less than it owes, and the vault pre-funds terms whose loan
-never comes and cancels the deposit after its expiration.
+A seed fixes one calendar, whatever the number of days: a run of N days is its first N days, so a 24-day run's
+first 10 days are a 10-day run's, day for day and wei for wei. Everything random is drawn here before anything
+runs: the story's amounts from `random.Random(seed)`, in a fixed number of draws; each day's times and GPU errors
+from a generator of that seed and day. The simulator then executes the plan deterministically, computing the amounts
+that depend on state (interest due, share prices).
+
+The calendar tells a loan's whole life in its first STORY_DAYS days: deposits (one in USDC through the swap),
+stakes, loan funding, reserves sent to the custodian and their T-bills bought, matured and rolled, six originations
+(the last pre-funded through the deposit timelock the day before), daily interest and repayments, a redemption
+requested, serviced and claimed in the first three days, withdrawals, one loan fully repaid, another that stops paying on day 2, defaults
+on day 4 and whose collateral is sold on day 5 for less than it owes, a loan migrated to LoanRouterV2, and a
+pre-funding whose loan never comes, cancelled after its expiration. Days 7 to 10 hold a month's events: USDai taken
+to another chain and part of it brought back, a proxy upgrade, two redemptions serviced in two rounds and claimed,
+and the vault's admin fee paid out. From then on the protocol lives on: weekly repayments, the vault's evening
+swaps, the credit insurance paying the defaulted loan's claim once its waiting period has run (day 24), the admin
+fee every 30 days.
 """
 from __future__ import annotations
 
@@ -25,8 +33,15 @@ from sandbox.file_drops import GpuFeed
 from sandbox.tbills import TreasuryBill, new_bill_cusip
 
 MIN_DAYS = 3
-# A full repayment and a default through liquidation need this many days.
-DAYS_FOR_LOAN_LIFECYCLE = 6
+# The days of the calendar that hold a loan's whole life (see the module's docstring); their events are placed at
+# fractions of them.
+STORY_DAYS = 6
+# After the story, each loan pays every this many days from its origination.
+PAYMENT_EVERY_DAYS = 7
+# The month's events, on fixed days after the story.
+BRIDGE_OUT_DAY, UPGRADE_DAY, BRIDGE_IN_DAY, ADMIN_FEE_DAY = 7, 8, 9, 10
+SECOND_REDEMPTIONS_DAY = 7  # requested; serviced in two rounds the next two days, claimed the day after
+ADMIN_FEE_EVERY_DAYS = 30
 DOLLAR = 10**6  # one USD in USDC and base-token units (6 decimals)
 
 LENDERS = ("lender-a", "lender-b")
@@ -101,16 +116,15 @@ PREFUNDED_LOAN_NUMBER = 6
 CANCELLED_PREFUNDING_USD = 20_000
 CANCELLED_PREFUNDING_DAYS = 2
 PREFUNDING_EXPIRES_AT = 12 * 3600
-# Runs this long see USDai's proxy upgraded to this implementation once (a month holds a release).
-UPGRADE_AFTER_DAYS = 10
+# USDai's proxy is upgraded to this implementation on UPGRADE_DAY (a month holds a release).
 RELEASED_IMPLEMENTATION = "0x5da1000000000000000000000000000000000105"
-# Runs long enough for a loan's lifecycle migrate this performing loan from the V1 router to LoanRouterV2 (its currency
-# becomes USDai) at this fraction of the window; its V2 terms charge this repayment fee, in whole USDai, paid to the
+# This performing loan migrates from the V1 router to LoanRouterV2 (its currency becomes USDai) at this fraction of the
+# story; its V2 terms charge this repayment fee, in whole USDai, paid to the
 # vault (FeePaid).
 MIGRATED_LOAN_NUMBER = 1
 MIGRATION_AT = 0.65
 V2_REPAYMENT_FEE_USD = 25
-# Whole USDai a holder sends to another chain, and the part that comes back later (runs of UPGRADE_AFTER_DAYS or more).
+# Whole USDai a holder sends to another chain (BRIDGE_OUT_DAY), and the part that comes back (BRIDGE_IN_DAY).
 BRIDGED_OUT_USD = 20_000
 BRIDGED_BACK_USD = 5_000
 # The LayerZero endpoint id of the chain the bridged USDai goes to and comes from (Ethereum's, for the record).
@@ -285,34 +299,32 @@ class Scenario:
 
 
 def build_scenario(days: int, seed: int, start: date, accounts: Accounts) -> Scenario:
+    """The first `days` days of the seed's calendar."""
     if days < MIN_DAYS:
         raise ValueError(f"the sandbox scenario needs at least {MIN_DAYS} days, got {days}")
-    rng = random.Random(seed)
-    planner = _DayPlanner(days)
+    rng = random.Random(seed)  # the story's draws, as many whatever `days` is
+    planner = _DayPlanner(STORY_DAYS)
     loans = _plan_loans(rng, days, start, accounts, planner)
-    bills = _plan_bills(rng, days, start, planner)
-    prefundings = _plan_prefundings(days, start, loans, planner)
-    actions = _plan_actions(rng, days, accounts, loans, planner, prefundings)
-    xid_events = _plan_xid_errors(rng, days, loans)
+    bills = _plan_bills(rng, start, planner)
+    prefundings = _plan_prefundings(start, loans, planner)
+    actions = _plan_actions(rng, seed, days, accounts, loans, planner, prefundings)
+    xid_events = _plan_xid_errors(seed, days, loans)
     return Scenario(days, start, seed, accounts, loans, bills, actions, xid_events, prefundings)
 
 
+def _day_random(seed: int, purpose: str, day: int) -> random.Random:
+    """A day's own draws: the same for that day whatever the run's length and whatever happened before it."""
+    return random.Random(f"{seed}:{purpose}:{day}")
+
+
 class _DayPlanner:
-    """Maps a fraction of the window to a day index, clamped so short windows keep their order."""
+    """Maps a fraction of the story to a day of the calendar, clamped so the story's events keep their order."""
 
     def __init__(self, days: int):
         self.days = days
 
     def at(self, fraction: float, lo: int = 1, hi: int | None = None) -> int:
         return min(hi or self.days, max(lo, round(fraction * self.days)))
-
-    @property
-    def lifecycle(self) -> bool:
-        return self.days >= DAYS_FOR_LOAN_LIFECYCLE
-
-    @property
-    def payment_interval(self) -> int:
-        return max(1, min(7, self.days // 4))
 
 
 def _whole_dollars(rng: random.Random, low: int, high: int, step: int = 1000) -> int:
@@ -361,11 +373,13 @@ def _plan_loans(rng: random.Random, days: int, start: date, accounts: Accounts,
         origination_date = start + timedelta(days=origination_day - 1)
         maturity_date = origination_date + timedelta(days=rng.choice((365, 540, 730)))
         loan_id = f"{lender_id[-1].upper()}-{number:04d}"
-        payment_days = tuple(range(origination_day + planner.payment_interval, days + 1, planner.payment_interval))
+        # Daily through the story, then every PAYMENT_EVERY_DAYS days.
+        payment_days = tuple(d for d in range(origination_day + 1, days + 1)
+                             if d <= planner.days or (d - origination_day) % PAYMENT_EVERY_DAYS == 0)
         fate = "performing"
-        if planner.lifecycle and number == 2:
+        if number == 2:
             fate = "repaid"
-        elif planner.lifecycle and number == 3:
+        elif number == 3:
             fate = "defaulted"
         terms_hash = "0x" + keccak(eth_abi.encode(
             ["string", "string", "address", "uint256", "uint256", "uint64", "uint64"],
@@ -381,7 +395,7 @@ def _plan_loans(rng: random.Random, days: int, start: date, accounts: Accounts,
         )
         if number == PREFUNDED_LOAN_NUMBER:
             loan["prefunded"] = True
-        if number == MIGRATED_LOAN_NUMBER and fate == "performing" and planner.lifecycle:
+        if number == MIGRATED_LOAN_NUMBER and fate == "performing":
             loan["migration_day"] = planner.at(MIGRATION_AT, lo=origination_day + 1)
         if number % 3 != 0 or fate == "defaulted":
             loan.update(insurance_cover_ratio=INSURANCE_COVER_RATIO,
@@ -390,14 +404,15 @@ def _plan_loans(rng: random.Random, days: int, start: date, accounts: Accounts,
             loan["full_repayment_day"] = max(origination_day + 1, planner.at(0.6))
             loan["payment_days"] = tuple(d for d in payment_days if d < loan["full_repayment_day"])
         elif fate == "defaulted":
-            missed = next(d for d in payment_days if d >= max(2, math.ceil(0.25 * days)))
-            default_day = min(days - 2, missed + max(2, round(0.25 * days)))
+            story = planner.days
+            missed = max(origination_day + 1, math.ceil(0.25 * story), 2)
+            default_day = min(story - 2, missed + max(2, round(0.25 * story)))
             # Liquidated the day it defaults (the router stops accruing interest then, as the tape does), the
             # collateral sold over the following days.
             liquidation_day = default_day
-            sale_day = min(days, liquidation_day + max(1, round(0.1 * days)))
+            sale_day = min(story, liquidation_day + max(1, round(0.1 * story)))
             if not missed < default_day == liquidation_day < sale_day:
-                raise AssertionError(f"default schedule out of order for {days} days")
+                raise AssertionError(f"default schedule out of order in a story of {story} days")
             loan.update(
                 payment_days=tuple(d for d in payment_days if d < missed), missed_from_day=missed,
                 default_day=default_day, liquidation_day=liquidation_day, collateral_sale_day=sale_day,
@@ -409,23 +424,21 @@ def _plan_loans(rng: random.Random, days: int, start: date, accounts: Accounts,
     return loans
 
 
-def _plan_prefundings(days: int, start: date, loans: list[PlannedLoan], planner: _DayPlanner) -> list[Prefunding]:
-    """The pre-funded loan's principal, deposited the day before its origination and expiring at the end of it; with
-    room for it, a pre-funding whose loan never comes, cancelled after its expiration. Draws nothing from the seed."""
+def _plan_prefundings(start: date, loans: list[PlannedLoan], planner: _DayPlanner) -> list[Prefunding]:
+    """The pre-funded loan's principal, deposited the day before its origination and expiring at the end of it; and
+    a pre-funding whose loan never comes, cancelled after its expiration. Draws nothing from the seed."""
     prefundings = []
     for loan in loans:
         if loan.prefunded:
             expiration = day_start_timestamp(loan.origination_date + timedelta(days=1)) - 1
             prefundings.append(Prefunding(loan.terms_hash, loan.principal // DOLLAR, max(1, loan.origination_day - 1),
                                           expiration, loan_number=loan.number))
-    if planner.lifecycle:
-        deposit_day = planner.at(0.4, lo=2)
-        cancel_day = deposit_day + CANCELLED_PREFUNDING_DAYS
-        if cancel_day <= days:
-            terms_hash = "0x" + keccak(text=f"backed-sandbox:withdrawn-offer:{start}").hex().removeprefix("0x")
-            expiration = day_start_timestamp(start + timedelta(days=cancel_day - 1)) + PREFUNDING_EXPIRES_AT
-            prefundings.append(Prefunding(terms_hash, CANCELLED_PREFUNDING_USD, deposit_day, expiration,
-                                          cancel_day=cancel_day))
+    deposit_day = planner.at(0.4, lo=2)
+    cancel_day = deposit_day + CANCELLED_PREFUNDING_DAYS
+    terms_hash = "0x" + keccak(text=f"backed-sandbox:withdrawn-offer:{start}").hex().removeprefix("0x")
+    expiration = day_start_timestamp(start + timedelta(days=cancel_day - 1)) + PREFUNDING_EXPIRES_AT
+    prefundings.append(Prefunding(terms_hash, CANCELLED_PREFUNDING_USD, deposit_day, expiration,
+                                  cancel_day=cancel_day))
     return prefundings
 
 
@@ -442,9 +455,9 @@ def _gpu_uuid(rng: random.Random) -> str:
     return f"GPU-{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
-def _plan_bills(rng: random.Random, days: int, start: date, planner: _DayPlanner) -> list[TreasuryBill]:
-    """Bought with the reserve the custodian receives on day 1; the short one matures inside the window and,
-    given the days, is rolled into a four-week bill."""
+def _plan_bills(rng: random.Random, start: date, planner: _DayPlanner) -> list[TreasuryBill]:
+    """Bought with the reserve the custodian receives on day 1; the short one matures inside the story and is
+    rolled into a four-week bill."""
     cusips: set[str] = set()
 
     def bill(purchase_day: int, maturity: date, par: int, number: int) -> TreasuryBill:
@@ -453,17 +466,15 @@ def _plan_bills(rng: random.Random, days: int, start: date, planner: _DayPlanner
                             Decimal(rng.randint(360, 420)) / 10_000, f"TB-{purchase:%Y%m%d}-{number:02d}")
 
     short_maturity_day = planner.at(0.4, lo=2)
-    bills = [
-        bill(1, start + timedelta(days=short_maturity_day - 1), _whole_dollars(rng, 45_000, 55_000), 1),
+    roll_date = start + timedelta(days=short_maturity_day - 1)
+    return [
+        bill(1, roll_date, _whole_dollars(rng, 45_000, 55_000), 1),
         bill(1, start + timedelta(days=91), _whole_dollars(rng, 55_000, 65_000), 2),
+        bill(short_maturity_day, roll_date + timedelta(days=28), _whole_dollars(rng, 40_000, 45_000), 1),
     ]
-    if planner.lifecycle:
-        roll_date = start + timedelta(days=short_maturity_day - 1)
-        bills.append(bill(short_maturity_day, roll_date + timedelta(days=28), _whole_dollars(rng, 40_000, 45_000), 1))
-    return bills
 
 
-def _plan_actions(rng: random.Random, days: int, accounts: Accounts, loans: list[PlannedLoan],
+def _plan_actions(rng: random.Random, seed: int, days: int, accounts: Accounts, loans: list[PlannedLoan],
                   planner: _DayPlanner, prefundings: list[Prefunding]) -> dict[int, list[Action]]:
     u1, u2, u3, u4 = accounts.users
     planned: dict[int, list[Action]] = defaultdict(list)
@@ -481,9 +492,8 @@ def _plan_actions(rng: random.Random, days: int, accounts: Accounts, loans: list
         add(prefunding.deposit_day, "prefund", prefunding=prefunding)
         if prefunding.cancel_day is not None:
             add(prefunding.cancel_day, "cancel_prefunding", prefunding=prefunding)
-    custodian_sends = {1: _whole_dollars(rng, 140_000, 160_000)}
-    if planner.lifecycle:
-        custodian_sends[planner.at(0.5, lo=2)] = _whole_dollars(rng, 30_000, 50_000)
+    custodian_sends = {1: _whole_dollars(rng, 140_000, 160_000),
+                       planner.at(0.5, lo=2): _whole_dollars(rng, 30_000, 50_000)}
     for day, amount in custodian_sends.items():
         add(day, "send_to_custodian", amount=amount)
 
@@ -499,16 +509,12 @@ def _plan_actions(rng: random.Random, days: int, accounts: Accounts, loans: list
     usdc_deposit = _whole_dollars(rng, 140_000, 170_000)
     add(1, "deposit", actor=u4, token="usdc", amount=usdc_deposit * DOLLAR)
     add(2, "stake", actor=u4, amount=usdc_deposit * 60 // 100 // 1000 * 1000)
-    if planner.lifecycle:
-        extra_day = planner.at(0.4, lo=2)
-        # Mid-window deposits stay under the 5% day-over-day supply rise that check H1 (and the public monitor) flags.
-        extra = _whole_dollars(rng, 20_000, 40_000)
-        add(extra_day, "deposit", actor=u3, token="base", amount=extra * DOLLAR)
-        add(extra_day, "stake", actor=u3, amount=extra * 80 // 100 // 1000 * 1000)
-        add(planner.at(0.7, lo=3), "deposit", actor=u1, token="base",
-            amount=_whole_dollars(rng, 15_000, 30_000) * DOLLAR)
-    else:
-        add(2, "deposit", actor=u2, token="base", amount=_whole_dollars(rng, 50_000, 80_000) * DOLLAR)
+    extra_day = planner.at(0.4, lo=2)
+    # Later deposits stay under the 5% day-over-day supply rise that check H1 (and the public monitor) flags.
+    extra = _whole_dollars(rng, 20_000, 40_000)
+    add(extra_day, "deposit", actor=u3, token="base", amount=extra * DOLLAR)
+    add(extra_day, "stake", actor=u3, amount=extra * 80 // 100 // 1000 * 1000)
+    add(planner.at(0.7, lo=3), "deposit", actor=u1, token="base", amount=_whole_dollars(rng, 15_000, 30_000) * DOLLAR)
 
     # Repayments, the full repayment, the default's liquidation and collateral sale.
     for loan in loans:
@@ -530,37 +536,28 @@ def _plan_actions(rng: random.Random, days: int, accounts: Accounts, loans: list
     add(min(days, 2), "blacklist", actor=SANCTIONED_WALLET)
     # A month holds one release of the code: USDai's proxy is upgraded (H8 warns of it; its attestation lists it).
     # And a holder takes USDai to another chain through the omnichain adapter, and brings part of it back.
-    if days >= UPGRADE_AFTER_DAYS:
-        add(planner.at(0.6), "upgrade", recipient=RELEASED_IMPLEMENTATION)
-        add(planner.at(0.4), "bridge_out", actor=u4, amount=BRIDGED_OUT_USD)
-        add(planner.at(0.7), "bridge_in", actor=u4, amount=BRIDGED_BACK_USD)
-        # Once a month the vault pays its admin fee on loan interest out, in USDai (StakedUSDai v1.7+).
-        add(planner.at(0.9), "withdraw_admin_fee")
+    add(UPGRADE_DAY, "upgrade", recipient=RELEASED_IMPLEMENTATION)
+    add(BRIDGE_OUT_DAY, "bridge_out", actor=u4, amount=BRIDGED_OUT_USD)
+    add(BRIDGE_IN_DAY, "bridge_in", actor=u4, amount=BRIDGED_BACK_USD)
+    # Once a month the vault pays its admin fee on loan interest out, in USDai (StakedUSDai v1.7+).
+    for day in range(ADMIN_FEE_DAY, days + 1, ADMIN_FEE_EVERY_DAYS):
+        add(day, "withdraw_admin_fee")
 
-    # Redemptions: requested, serviced (in part when two are queued), claimed; and withdrawals.
-    if planner.lifecycle:
-        first_request = planner.at(0.2)
-        add(first_request, "request_redeem", actor=u2, fraction_bps=2000)
-        first_service = planner.at(0.5, lo=first_request + 1, hi=days - 1)
-        if days >= 10:
-            add(planner.at(0.35, lo=first_request, hi=first_service), "request_redeem", actor=u1, fraction_bps=1000)
-            add(first_service, "service_redemptions", fraction_bps=6000)
-            second_service = planner.at(0.8, lo=first_service + 1, hi=days - 1)
-            add(second_service, "service_redemptions", fraction_bps=10_000)
-            for user in (u2, u1):
-                add(second_service + 1, "claim", actor=user)
-            add(second_service + 1, "withdraw", actor=u1, token="base", fraction_bps=5000)
-        else:
-            add(first_service, "service_redemptions", fraction_bps=10_000)
-        add(first_service + 1, "claim", actor=u2)
-        add(first_service + 1, "withdraw", actor=u2, token="usdc", fraction_bps=10_000)
-        add(planner.at(0.3, lo=2), "withdraw", actor=u4, token="base", fraction_bps=2500)
-    else:
-        add(1, "request_redeem", actor=u2, fraction_bps=2000)
-        add(2, "service_redemptions", fraction_bps=10_000)
-        add(3, "claim", actor=u2)
-        add(3, "withdraw", actor=u2, token="usdc", fraction_bps=10_000)
-        add(2, "withdraw", actor=u4, token="base", fraction_bps=2500)
+    # Redemptions: requested, serviced, claimed; and withdrawals. In the story one request, serviced whole; then two
+    # queued together and serviced in two rounds (in part first).
+    # The first within the calendar's first three days (the shortest run holds a whole redemption).
+    add(1, "request_redeem", actor=u2, fraction_bps=2000)
+    add(2, "service_redemptions", fraction_bps=10_000)
+    add(3, "claim", actor=u2)
+    add(3, "withdraw", actor=u2, token="usdc", fraction_bps=10_000)
+    add(2, "withdraw", actor=u4, token="base", fraction_bps=2500)
+    for user in (u1, u3):
+        add(SECOND_REDEMPTIONS_DAY, "request_redeem", actor=user, fraction_bps=1000)
+    add(SECOND_REDEMPTIONS_DAY + 1, "service_redemptions", fraction_bps=6000)
+    add(SECOND_REDEMPTIONS_DAY + 2, "service_redemptions", fraction_bps=10_000)
+    for user in (u1, u3):
+        add(SECOND_REDEMPTIONS_DAY + 3, "claim", actor=user)
+    add(SECOND_REDEMPTIONS_DAY + 3, "withdraw", actor=u1, token="base", fraction_bps=5000)
 
     # In the evening the vault swaps loan currency the router paid it into USDai, as the real vault's strategy admin
     # does (depositLoanRepayment): a little at a time, on days nothing else mints, so that totalSupply's rise stays
@@ -573,7 +570,7 @@ def _plan_actions(rng: random.Random, days: int, accounts: Accounts, loans: list
         if day not in minting:
             add(day, "deposit_repayments")
 
-    return {day: _timed(rng, planned.get(day, [])) for day in range(1, days + 1)}
+    return {day: _timed(_day_random(seed, "times", day), planned.get(day, [])) for day in range(1, days + 1)}
 
 
 def _timed(rng: random.Random, actions: list[Action]) -> list[Action]:
@@ -592,11 +589,12 @@ def _timed(rng: random.Random, actions: list[Action]) -> list[Action]:
     return sorted(timed, key=lambda a: a.at)
 
 
-def _plan_xid_errors(rng: random.Random, days: int, loans: list[PlannedLoan]) -> dict[int, list[tuple[str, int, int]]]:
+def _plan_xid_errors(seed: int, days: int, loans: list[PlannedLoan]) -> dict[int, list[tuple[str, int, int]]]:
     """Now and then a GPU logs an XID error or two during a day."""
     serials = [gpu.serial for loan in loans for gpu in loan.gpus]
     events: dict[int, list[tuple[str, int, int]]] = {}
     for day in range(1, days + 1):
+        rng = _day_random(seed, "xid", day)
         if rng.random() < 0.4:
             serial = rng.choice(serials)
             events[day] = [(serial, rng.randrange(86_400), rng.choice(XID_CODES)) for _ in range(rng.randint(1, 2))]

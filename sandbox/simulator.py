@@ -125,10 +125,9 @@ FEE_KIND_REPAYMENT = 1
 MIGRATED_PRINCIPAL_EXCESS_USD = 5_000
 # The borrower whose GPUs' telemetry is exported from its Prometheus through the HTTP API (query_range).
 QUERY_RANGE_HOST_PREFIX = "northwind"
-# On the second day of a run of RAW_SCRAPES_FROM_DAYS days or more (`make demo`'s 30 among them) one borrower's
-# collector saves each scrape of its exporters' /metrics as a file of its own: 144 files a day, which the short runs
-# the tests make many of do without.
-RAW_SCRAPES_HOST_PREFIX, RAW_SCRAPES_DAY, RAW_SCRAPES_FROM_DAYS = "quanta", 2, 10
+# On the calendar's tenth day (in `make demo`'s 30) one borrower's collector saves each scrape of its exporters'
+# /metrics as a file of its own: 144 files a day, which the short runs the tests make many of do without.
+RAW_SCRAPES_HOST_PREFIX, RAW_SCRAPES_DAY = "quanta", 10
 # The lender whose CSV tape the file injections tamper with (a tape row added, repeated or given a new column).
 TAMPERED_LENDER = "lender-b"
 # What the injected orphan loan looks like on the tape.
@@ -1277,8 +1276,8 @@ class _ProtocolSimulation:
                 write_gpu_inventory(path, gpus)
                 self.files.append(path)
         exported = [feed for feed in feeds if feed.hostname.startswith(f"{QUERY_RANGE_HOST_PREFIX}-")]
-        scraped = [feed for feed in feeds if self.day == RAW_SCRAPES_DAY and self.scenario.days >= RAW_SCRAPES_FROM_DAYS
-                   and feed.hostname.startswith(f"{RAW_SCRAPES_HOST_PREFIX}-")]
+        scraped = [feed for feed in feeds
+                   if self.day == RAW_SCRAPES_DAY and feed.hostname.startswith(f"{RAW_SCRAPES_HOST_PREFIX}-")]
         if scraped:
             (self.inbox / "telemetry").mkdir(parents=True, exist_ok=True)
             self.files.extend(write_raw_scrapes(self.inbox / "telemetry", self.today, scraped, self.scrape_interval_s,
