@@ -178,14 +178,15 @@ def keep_telemetry_gpus(con, day, count):
 
 
 def test_h2_a_drop_of_exactly_half_passes_and_one_row_more_warns(warehouse, tmp_path):
-    """volume_drop_limit 0.5: 9 of the 18 GPUs of the day before passes, 8 warns."""
-    assert warehouse.execute("select count(distinct gpu_serial) from main.stg_gpu_telemetry_daily "
-                             "where partition_date = ?", [SECOND]).fetchone()[0] == 18, "the sandbox's fleet changed"
-    keep_telemetry_gpus(warehouse, LAST, 9)
+    """volume_drop_limit 0.5: half the GPUs of the day before passes, one fewer warns."""
+    fleet = warehouse.execute("select count(distinct gpu_serial) from main.stg_gpu_telemetry_daily "
+                              "where partition_date = ?", [SECOND]).fetchone()[0]
+    assert fleet % 2 == 0 and fleet >= 20, "the sandbox's fleet changed: choose counts on either side of half"
+    keep_telemetry_gpus(warehouse, LAST, fleet // 2)
     assert exceptions_of(warehouse, "H2", tmp_path, [LAST]) == set()
-    keep_telemetry_gpus(warehouse, LAST, 8)
+    keep_telemetry_gpus(warehouse, LAST, fleet // 2 - 1)
     assert exceptions_of(warehouse, "H2", tmp_path, [LAST]) == {
-        ("H2", LAST, "volume:telemetry_gpus", "warn", Decimal(-10))}
+        ("H2", LAST, "volume:telemetry_gpus", "warn", Decimal(-(fleet - fleet // 2 + 1)))}
 
 
 def test_h2_judges_a_drop_only_after_a_day_with_the_minimum_rows(warehouse, tmp_path):
@@ -243,7 +244,7 @@ OVERRIDES = {
     "loan_principal_rel_tolerance": "0.000001",
     "nav_rel_tolerance": "0",
     # The second day's supply.
-    "supply_cap_usd": "644625",
+    "supply_cap_usd": "750375",
     # Ten times the default: a step of 10^-18 beyond it is below a DOUBLE's resolution there.
     "yield_unexplained_daily_tolerance": "0.05",
 }
@@ -283,18 +284,22 @@ def test_a_coverage_floor_raised_above_the_days_coverage_blocks_every_day_and_re
 
 
 def test_a_relative_custodian_tolerance_widens_r3_to_its_share_of_the_statement(warehouse, overridden, tmp_path):
-    """custodian_rel_tolerance 0.000001 of the statement's cash: 0.03 on the first day's 34,638.72 is above the 0.01
-    absolute but within the relative, and passes (at the defaults it blocks); exactly at it passes, a unit more
-    blocks."""
-    cash = overridden.execute("select cast(expected as decimal(38, 18)) from main.r3_custody_matches_ledger "
-                              "where check_date = ? and entity_key = 'custodian:cash'", [LAST]).fetchone()[0]
-    relative = Decimal("0.000001") * cash
+    """custodian_rel_tolerance 0.000001 of the statement's cash: 0.03 on the first day's cash (over 30,000) is above
+    the 0.01 absolute but within the relative, and passes (at the defaults it blocks); exactly at it passes, a unit
+    more blocks."""
+    def relative(day):
+        cash = overridden.execute("select cast(expected as decimal(38, 18)) from main.r3_custody_matches_ledger "
+                                  "where check_date = ? and entity_key = 'custodian:cash'", [day]).fetchone()[0]
+        return Decimal("0.000001") * cash
+
+    assert relative(FIRST) >= Decimal("0.03"), "the sandbox's first day sends the custodian less: choose another shift"
+    shifts = {SECOND: relative(SECOND), LAST: relative(LAST) + ONE_UNIT}
     for con in (warehouse, overridden):
         shift_ledger_cash(con, FIRST, Decimal("0.03"))
-        shift_ledger_cash(con, SECOND, relative)
-        shift_ledger_cash(con, LAST, relative + ONE_UNIT)
+        for day, shift in shifts.items():
+            shift_ledger_cash(con, day, shift)
     assert exceptions_of(overridden, "R3", tmp_path) == {
-        ("R3", LAST, "custodian:cash", "blocker", -(relative + ONE_UNIT))}
+        ("R3", LAST, "custodian:cash", "blocker", -shifts[LAST])}
     assert ("R3", FIRST, "custodian:cash", "blocker", Decimal("-0.03")) in exceptions_of(warehouse, "R3", tmp_path)
 
 
@@ -316,13 +321,13 @@ def test_without_a_relative_nav_tolerance_r6_holds_to_the_cent(overridden, tmp_p
 
 
 def test_a_supply_cap_passes_a_supply_at_it_and_blocks_one_above(overridden, tmp_path):
-    """supply_cap_usd 644625, the second day's supply: the first day's (740000) blocks; the second at the cap passes
+    """supply_cap_usd 750375, the second day's supply: the first day's (939000) blocks; the second at the cap passes
     until it is one unit above."""
-    assert exceptions_of(overridden, "H1", tmp_path) == {("H1", FIRST, "usdai:supply_cap", "blocker", Decimal(95375))}
+    assert exceptions_of(overridden, "H1", tmp_path) == {("H1", FIRST, "usdai:supply_cap", "blocker", Decimal(188625))}
     overridden.execute("update main.usdai_supply_reconciliation set onchain_total_supply = onchain_total_supply + ? "
                        "where partition_date = ?", [ONE_UNIT, SECOND])
     assert exceptions_of(overridden, "H1", tmp_path) == {
-        ("H1", FIRST, "usdai:supply_cap", "blocker", Decimal(95375)),
+        ("H1", FIRST, "usdai:supply_cap", "blocker", Decimal(188625)),
         ("H1", SECOND, "usdai:supply_cap", "blocker", ONE_UNIT)}
     assert_attestation_refused(overridden, SECOND, "H1")
 

@@ -22,7 +22,9 @@ from eth_utils import to_checksum_address
 from orchestration.pipeline import run_demo
 from foundation.home import DataHome
 from sandbox.ground_truth import CHART_OF_ACCOUNTS
-from sandbox.scenario import BRIDGED_BACK_USD, BRIDGED_OUT_USD, RELEASED_IMPLEMENTATION, V2_REPAYMENT_FEE_USD
+from sandbox.scenario import (BRIDGED_BACK_USD, BRIDGED_OUT_USD, RELEASED_IMPLEMENTATION, UPGRADE_DAY,
+                              V2_REPAYMENT_FEE_USD)
+from sandbox.simulator import RAW_SCRAPES_DAY
 
 START = date(2026, 1, 1)
 DAYS = 30
@@ -168,7 +170,7 @@ def test_the_holders_bear_the_liquidation_net_of_the_insurance_claim_and_coverag
                                       from main.r10_assets_cover_liabilities""")
     assert solvency[0][:2] == (DAYS, DAYS) and solvency[0][2] > 0
     raised = query(sandbox_home, "select check_id, check_date, severity, actual from recon.exceptions")
-    assert raised == [("H8", START + timedelta(days=17), "warn",
+    assert raised == [("H8", START + timedelta(days=UPGRADE_DAY - 1), "warn",
                        f"usdai Upgraded: implementation set to {to_checksum_address(RELEASED_IMPLEMENTATION)}")]
 
 
@@ -188,7 +190,7 @@ def test_the_reserve_moves_from_wm_to_pyusd_at_the_release_and_coverage_never_di
     (BaseTokenConverted). From that day the address book names PYUSD the base token (USDai.baseToken() at the
     close), the ledger's wM @ USDai is empty and its PYUSD @ USDai holds what wM held, and R2 (every base token's
     balance against supply and against the ledger) holds every day, the day of the conversion included."""
-    release = START + timedelta(days=17)
+    release = START + timedelta(days=UPGRADE_DAY - 1)
     tokens = dict(query(sandbox_home, """select token_symbol, address from main.address_book
                                          where role in ('base_token', 'inactive_base_token') group by all"""))
     base = dict(query(sandbox_home, """select b.partition_date, b.token_symbol from main.address_book as b
@@ -200,7 +202,12 @@ def test_the_reserve_moves_from_wm_to_pyusd_at_the_release_and_coverage_never_di
     held = dict(query(sandbox_home, f"""select split_part(sub_account, '@', 1), closing_balance
                                         from main.reserve_balances where account_code = '1020'
                                         and partition_date = '{release - timedelta(days=1)}'"""))
-    assert converted_on == release and 0 < amount <= held[tokens["wM"]]
+    # the whole wM reserve: what it held the day before and what came in that day before the conversion
+    [(came_in,)] = query(sandbox_home, f"""select coalesce(sum(debit - credit), 0) from main.journal_lines
+                                          where account_code = '1020' and rule_id != 'base_token_converted'
+                                          and split_part(sub_account, '@', 1) = '{tokens["wM"]}'
+                                          and partition_date = '{release}'""")
+    assert converted_on == release and 0 < amount == held[tokens["wM"]] + came_in
     after = dict(query(sandbox_home, f"""select split_part(sub_account, '@', 1), closing_balance
                                          from main.reserve_balances where account_code = '1020'
                                          and partition_date = '{LAST}'"""))
@@ -232,7 +239,8 @@ def test_a_loan_migrated_to_loan_router_v2_keeps_its_identity_and_its_v2_fees_ar
                                      '{migrated_on}' and source_key in (select source_key from main.journal_lines
                                      where lower(sub_account) = '{v1}') order by all""")
     days = sorted({day for day, *_ in repaid})
-    assert days and all(day > migrated_on for day in days)
+    # from the migration on (the day's repayment comes after it, in USDai)
+    assert days and all(day >= migrated_on for day in days)
     assert {(account, sub, sign) for _, account, sub, sign in repaid} == {("2000", "", 1), ("1100", v1, -1),
                                                                          ("1110", v1, -1)}
     fees = query(sandbox_home, """select partition_date, sum(credit) from main.journal_lines
@@ -242,13 +250,13 @@ def test_a_loan_migrated_to_loan_router_v2_keeps_its_identity_and_its_v2_fees_ar
 
 
 def test_a_day_of_raw_scrapes_rolls_up_like_the_days_exported_whole(sandbox_home):
-    """On day 2 the quanta node's collector saved each scrape of /metrics as a file of its own (144, no sample
+    """On the calendar's tenth day the quanta node's collector saved each scrape of /metrics as a file of its own (144, no sample
     timestamps): its GPUs' day is one series over every scrape, as many samples and minutes online as a GPU whose
     day came in one file."""
     from foundation.lake import Lake
     import polars as pl
 
-    day = START + timedelta(days=1)
+    day = START + timedelta(days=RAW_SCRAPES_DAY - 1)
     rows = pl.from_arrow(Lake(sandbox_home).read_table("gpu_telemetry_daily", day))
     series = rows.filter(pl.col("source_file").str.ends_with("-*.prom"))
     whole = rows.filter(~pl.col("source_file").str.ends_with("-*.prom"))
