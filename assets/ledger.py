@@ -36,7 +36,7 @@ from packaging import version
 from expectations.policy import ReconciliationPolicy
 from foundation.home import HOME_ENV, BackedHome, DataHome
 from foundation.lake import Lake, write_text_atomically
-from foundation.partitions import daily_partitions, evaluate_per_day, window_days
+from foundation.partitions import daily_partitions
 from foundation.pools import WAREHOUSE_POOL
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
@@ -249,21 +249,11 @@ def ledger_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, backed
         # journal (never refreshed) restates whatever the rules now post differently on any day.
         context.log.warning("the warehouse was built by another version of the dbt project: rebuilding every "
                             "table from the whole lake; the journal keeps its lines and restates what changed")
-        yield from _tests_per_day(context, run_dbt(dbt, ["build", "--full-refresh"], context, home))
+        yield from run_dbt(dbt, ["build", "--full-refresh"], context, home)
     else:
-        yield from _tests_per_day(context, run_dbt(dbt, ["build"], context, home, partition_window(context)))
+        yield from run_dbt(dbt, ["build"], context, home, partition_window(context))
     record_project(home, fingerprint)
 
-
-def _tests_per_day(context: dg.AssetExecutionContext, events: Iterator) -> Iterator:
-    """dbt's events, each test's result also recorded against every day of a range run's window (see
-    foundation.partitions.evaluate_per_day): a test over the window passed or failed for each of its days."""
-    days = window_days(context)
-    for event in events:
-        if isinstance(event, dg.AssetCheckResult) and event.asset_key is not None and event.check_name:
-            evaluate_per_day(context, dg.AssetCheckKey(dg.AssetKey.from_coercible(event.asset_key), event.check_name), days,
-                             event.passed, {day: event.severity for day in days} if not event.passed else None)
-        yield event
 
 
 @dbt_assets(

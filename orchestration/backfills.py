@@ -354,11 +354,13 @@ def stall_seconds() -> float:
 
 
 def drive_backfill(home: Path, backfill_id: str, echo: Callable[[str], None], poll_seconds: float = 2.0,
-                   stall_after: float | None = None) -> BackfillProgress:
+                   stall_after: float | None = None,
+                   progressed: Callable[[BackfillProgress], None] | None = None) -> BackfillProgress:
     """Run the backfill to a final status (or follow a running daemon doing it), reporting progress as it changes.
 
     Raises BackfillStalled, saying why (`why_no_progress`), when nothing changed for `stall_after` seconds (default
-    BACKED_BACKFILL_STALL_SECONDS, else DEFAULT_STALL_SECONDS)."""
+    BACKED_BACKFILL_STALL_SECONDS, else DEFAULT_STALL_SECONDS). With `progressed`, each poll's progress goes to it
+    (a progress bar) instead of a line to `echo` when it changes."""
     from orchestration.definitions import build_definitions
 
     instance = instance_for(home)
@@ -373,8 +375,11 @@ def drive_backfill(home: Path, backfill_id: str, echo: Callable[[str], None], po
         nonlocal last_line, last_change
         progress = progress_of(instance, backfill_id, asset_graph, started)
         line = progress.line()
+        if progressed is not None:
+            progressed(progress)
         if line.split("] ", 1)[1] != last_line:
-            echo(line)
+            if progressed is None:
+                echo(line)
             last_line = line.split("] ", 1)[1]
             last_change = time.monotonic()
         elif not progress.finished and time.monotonic() - last_change > stall_after:

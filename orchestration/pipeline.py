@@ -7,8 +7,11 @@ simulated; the Dagster instance (run history) is kept.
 """
 from __future__ import annotations
 
+import contextlib
 import shutil
-from collections.abc import Callable, Sequence
+import threading
+import uuid
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -46,29 +49,83 @@ def reset_sandbox_state(home: Path) -> None:
 QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
+# A phase of the work: `phase(description, total)` is a context manager yielding `update(done, total=None)` (the
+# CLI's console draws a progress bar with it).
+Phase = Callable[..., contextlib.AbstractContextManager]
+
+
+def announcing(echo: Callable[[str], None]) -> Phase:
+    """Phases told by a line each as they start, their progress untold."""
+    @contextlib.contextmanager
+    def phase(description: str, total: int | None = None) -> Iterator[Callable[..., None]]:
+        echo(description)
+        yield lambda done, total=None: None
+
+    return phase
+
+
+@contextlib.contextmanager
+def following(instance: dg.DagsterInstance, run_id: str, update: Callable[..., None],
+              every_s: float = 1.0) -> Iterator[None]:
+    """While the run `run_id` executes in this process, tell `update` how many of the asset partitions it planned
+    are materialised, from its events on the instance (read in a thread of their own)."""
+    done = threading.Event()
+
+    def follow() -> None:
+        planned = materialised = 0
+        cursor = None
+        kinds = {dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED, dg.DagsterEventType.ASSET_MATERIALIZATION}
+        while not done.wait(every_s):
+            try:
+                records = instance.get_records_for_run(run_id, cursor=cursor, of_type=kinds)
+            except Exception:  # the run's storage not there yet; the bar just waits
+                continue
+            cursor = records.cursor
+            for record in records.records:
+                if record.event_log_entry.dagster_event_type == dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED:
+                    planned += 1
+                else:
+                    materialised += 1
+            if planned:
+                update(materialised, planned)
+
+    thread = threading.Thread(target=follow, name="backed-run-progress", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join(timeout=5)
+
+
 def range_tags(first: date, last: date) -> dict[str, str]:
     return {"dagster/asset_partition_range_start": first.isoformat(),
             "dagster/asset_partition_range_end": last.isoformat()}
 
 
 def run_pipeline(home: Path, days: list[date], echo: Callable[[str], None] = print,
-                 profile: str = "sandbox", attest: Sequence[date] | None = None) -> DemoResult:
+                 profile: str = "sandbox", attest: Sequence[date] | None = None,
+                 phase: Phase | None = None) -> DemoResult:
     """Materialise every partition of `days` through the Definitions' jobs on the instance in BACKED_HOME/dagster,
-    then attest each day (or the days of `attest`)."""
+    then attest each day (or the days of `attest`). Each of those phases is told to `phase` (default: a line to
+    `echo`)."""
+    phase = phase or announcing(echo)
     result = DemoResult(home=home, days=days)
     defs = build_definitions(home, profile)
     instance = instance_for(home)
     # A run killed earlier (kill -9 during dbt) would keep the warehouse pool's slot and this run would wait forever.
     release_crashed_runs(instance)
-    echo("loading reference data (chart of accounts)")
-    seeds = defs.resolve_job_def("reference_data").execute_in_process(instance=instance, run_config=QUIET_RUN_CONFIG,
-                                                                        tags=process_tags(), raise_on_error=False)
+    with phase("loading reference data (chart of accounts)"):
+        seeds = defs.resolve_job_def("reference_data").execute_in_process(
+            instance=instance, run_config=QUIET_RUN_CONFIG, tags=process_tags(), raise_on_error=False)
     if not seeds.success:
         raise RuntimeError("loading the dbt seeds failed; see the run in the Dagster UI")
-    echo(f"ingesting and reconciling {days[0]} .. {days[-1]} in one run")
-    run = defs.resolve_job_def("ingest_and_reconcile").execute_in_process(
-        instance=instance, tags={**range_tags(days[0], days[-1]), **process_tags()}, run_config=QUIET_RUN_CONFIG,
-        raise_on_error=False)
+    run_id = str(uuid.uuid4())
+    with (phase(f"ingesting and reconciling {days[0]} .. {days[-1]} in one run") as update,
+          following(instance, run_id, update)):
+        run = defs.resolve_job_def("ingest_and_reconcile").execute_in_process(
+            instance=instance, tags={**range_tags(days[0], days[-1]), **process_tags()}, run_config=QUIET_RUN_CONFIG,
+            raise_on_error=False, run_id=run_id)
     crashes = step_crashes(run)
     if crashes:
         raise RuntimeError("the ingest-and-reconcile run failed:\n" + "\n".join(crashes[:5]))
@@ -76,17 +133,18 @@ def run_pipeline(home: Path, days: list[date], echo: Callable[[str], None] = pri
     result.pipeline_success = run.success
     attestation_job = defs.resolve_job_def("attestation")
     attested = [day for day in days if attest is None or day in attest]
-    echo(f"attesting {len(attested)} days")
-    for day in attested:
-        att = attestation_job.execute_in_process(instance=instance, partition_key=day.isoformat(),
-                                                 run_config=QUIET_RUN_CONFIG, tags=process_tags(),
-                                                 raise_on_error=False)
-        path, _ = DataHome(home).attestation_paths(day)
-        if att.success and path.exists():
-            result.attestations[day] = path
-        else:
-            reasons = failure_reasons(att)
-            result.refused[day] = reasons[0] if reasons else "failed"
+    with phase(f"attesting {len(attested)} days", total=len(attested)) as update:
+        for done, day in enumerate(attested, start=1):
+            att = attestation_job.execute_in_process(instance=instance, partition_key=day.isoformat(),
+                                                     run_config=QUIET_RUN_CONFIG, tags=process_tags(),
+                                                     raise_on_error=False)
+            path, _ = DataHome(home).attestation_paths(day)
+            if att.success and path.exists():
+                result.attestations[day] = path
+            else:
+                reasons = failure_reasons(att)
+                result.refused[day] = reasons[0] if reasons else "failed"
+            update(done)
     result.rows = coverage_table(home, days)
     return result
 
@@ -128,8 +186,11 @@ def coverage_table(home: Path, days: list[date]) -> list[dict]:
 
 def run_demo(home: Path, days: int = 30, seed: int = 7, start: date = date(2026, 1, 1),
              inject: Sequence[str] = (), echo: Callable[[str], None] = print,
-             attest: Sequence[date] | None = None, keep_chain: bool = False) -> DemoResult:
-    """With `keep_chain`, the chain is left serving at the end (`backed sandbox down` stops it)."""
+             attest: Sequence[date] | None = None, keep_chain: bool = False,
+             phase: Phase | None = None) -> DemoResult:
+    """With `keep_chain`, the chain is left serving at the end (`backed sandbox down` stops it). Each phase is told
+    to `phase` (default: a line to `echo`)."""
+    phase = phase or announcing(echo)
     from sandbox.anvil import AnvilNode, stop_detached
     from sandbox.simulator import genesis_timestamp, simulate
 
@@ -139,17 +200,18 @@ def run_demo(home: Path, days: int = 30, seed: int = 7, start: date = date(2026,
     day_list = [start + timedelta(days=i) for i in range(days)]
     log_path = DataHome(home).sandbox_node_log if keep_chain else None
     with AnvilNode(genesis_timestamp(start), log_path=log_path) as node:
-        echo(f"anvil on {node.rpc_url}; simulating {days} days from {start} (seed {seed})"
-             + (f", injecting {', '.join(inject)}" if inject else ""))
+        echo(f"anvil on {node.rpc_url}")
 
         def ingest_before_reorg(day: date) -> None:
             # A reorganisation only matters to a pipeline that already ingested the day it replaces.
             echo(f"the chain will reorganise {day}: the pipeline first ingests through it")
-            run_pipeline(home, [d for d in day_list if d <= day], echo)
+            run_pipeline(home, [d for d in day_list if d <= day], echo, phase=phase)
 
-        simulate(home, node.rpc_url, days=days, seed=seed, start=start, inject=list(inject),
-                 before_reorg=ingest_before_reorg)
-        result = run_pipeline(home, day_list, echo, attest=attest)
+        with phase(f"simulating {days} days from {start} (seed {seed})"
+                   + (f", injecting {', '.join(inject)}" if inject else ""), total=days) as update:
+            simulate(home, node.rpc_url, days=days, seed=seed, start=start, inject=list(inject),
+                     before_reorg=ingest_before_reorg, day_done=update)
+        result = run_pipeline(home, day_list, echo, attest=attest, phase=phase)
         if keep_chain:
             node.detach(DataHome(home).sandbox_node)
             echo(f"the sandbox chain stays up at {node.rpc_url}; `backed sandbox down` stops it")

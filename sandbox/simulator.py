@@ -186,12 +186,14 @@ class SimulationResult:
 
 def simulate(home: Path, rpc_url: str, days: int = 30, seed: int = 7, start: date = date(2026, 1, 1),
              inject: Sequence[str] = (), scrape_interval_s: int = 600,
-             before_reorg: Callable[[date], None] | None = None) -> SimulationResult:
+             before_reorg: Callable[[date], None] | None = None,
+             day_done: Callable[[int], None] | None = None) -> SimulationResult:
     """Deploy on the fresh chain at `rpc_url`, simulate `days` days from `start`, write the inbox and ground truth.
 
     With a `reorg` injection on day D, D is first mined with an extra deposit and confirmed, `before_reorg(D)` is
     called (the pipeline ingests through D: deployment.json is already written), then the chain is reverted to
-    D's start and D is mined again without the deposit, and the simulation goes on."""
+    D's start and D is mined again without the deposit, and the simulation goes on. `day_done(n)` is told after
+    each day, n of `days`."""
     if not 1 <= scrape_interval_s <= 86_400:
         raise ValueError(f"scrape_interval_s must be between 1 and 86400, got {scrape_interval_s}")
     parse_injections(inject, start, days, seed)  # refuse a bad spec before touching the chain
@@ -203,7 +205,7 @@ def simulate(home: Path, rpc_url: str, days: int = 30, seed: int = 7, start: dat
         injections = parse_injections(inject, start, days, seed,
                                       eligible_days=lambda kind: injectable_days(scenario, kind))
         simulation = _ProtocolSimulation(Path(home), chain, scenario, injections, scrape_interval_s, before_reorg)
-        return simulation.run()
+        return simulation.run(day_done or (lambda day: None))
     finally:
         chain.close()
 
@@ -383,7 +385,7 @@ class _ProtocolSimulation:
 
     # --- the run ------------------------------------------------------------------------------------------------
 
-    def run(self) -> SimulationResult:
+    def run(self, day_done: Callable[[int], None]) -> SimulationResult:
         self.day = 1
         faulty_migration = any(i.kind == "migrated-principal-mismatch" for i in self.injections)
         self.protocol = deploy_protocol(self.chain, self.accounts.admin, self.accounts.liquidator,
@@ -396,6 +398,7 @@ class _ProtocolSimulation:
                 self._run_reorganised_day()
             else:
                 self._run_day()
+            day_done(day)
         after = day_start_timestamp(self.scenario.date_of(self.scenario.days) + timedelta(days=1))
         for offset in CONFIRMING_BLOCKS_AT:
             self.chain.mine_empty_block(after + offset)

@@ -208,9 +208,10 @@ def test_usdai_by_redeemability_adds_up_to_the_supply_and_to_what_the_ledger_say
 
 def test_every_check_has_its_result_on_every_day_as_the_ui_lists_it(clean_demo, monkeypatch):
     """The demo builds its days in one range run. Dagster records a range run's check result once, with no
-    partition, and leaves each day's planned evaluation without one, which the UI's checks list shows as Skipped
-    while the check's page shows Passed. Every check (the reconciliations, dbt's tests, the seeds' tests, the
-    partition checks) has its own result on every day: passed, in a clean run."""
+    partition, and leaves each day's planned evaluation of a partitioned check without one, which the UI's checks
+    list shows as Skipped while the check's page shows Passed. Every partitioned check (the reconciliations, the
+    partition checks) has its own result on every day, every other check (dbt's tests, the seeds' tests) its run's
+    result: passed, in a clean run."""
     import dagster as dg
 
     from orchestration.definitions import build_definitions
@@ -225,7 +226,7 @@ def test_every_check_has_its_result_on_every_day_as_the_ui_lists_it(clean_demo, 
         latest = {}
         for execution in instance.event_log_storage.get_asset_check_execution_history(check, limit=100):
             latest.setdefault(execution.partition, execution.status.value)  # newest first
-        expected = days if graph.get(check.asset_key).is_partitioned else {None}
+        expected = days if graph.get_check_spec(check).partitions_def is not None else {None}
         wrong = {day: latest.get(day, "never") for day in expected if latest.get(day) != "SUCCEEDED"}
         if wrong:
             unresolved[check.to_user_string()] = wrong

@@ -35,8 +35,8 @@ def attest(ctx: click.Context, day, override_reason: str | None, preparer: str) 
         console.say(f"attestation for {day} refused: the ledger runs from {built[0]} to {built[1]}; build {day} first "
                     f"(`backed backfill --from {day} --to {day}`)")
         sys.exit(1)
-    console.say(f"attesting {day} (gathering the ledger, drawing the charts, writing HTML and PDF)")
-    with console.quiet(f"backed attest {day}"):
+    with (console.phase(f"attesting {day} (gathering the ledger, drawing the charts, writing HTML and PDF)"),
+          console.quiet(f"backed attest {day}")):
         result = _attest(home, day, override_reason, preparer)
     if not result.success:
         from orchestration.pipeline import failure_reasons

@@ -1,11 +1,13 @@
 """`backed backfill`: a backfill through the Dagster instance, shown in the UI, run to the end, resumable."""
 from __future__ import annotations
 
+import dataclasses
 import sys
 from datetime import date
 
 import click
 
+from orchestration.cli.console import console_of
 from orchestration.cli.parameters import data_home
 
 
@@ -94,8 +96,12 @@ def backfill(ctx: click.Context, first: str | None, last: str | None, select: st
     click.echo(f"run output goes to {log_path}", err=True)
     try:
         with children_output_to(log_path) as terminal:
-            progress = drive_backfill(home, backfill_id, echo=lambda line: print(line, file=terminal, flush=True),
-                                      stall_after=stall_after)
+            # the console's progress bar, drawn on the terminal while the runs' output goes to the log
+            console = dataclasses.replace(console_of(ctx), terminal=terminal)
+            with console.phase(f"backfill {backfill_id}") as update:
+                bar = (lambda p: update(p.materialized + p.failed, p.asset_partitions)) if terminal.isatty() else None
+                progress = drive_backfill(home, backfill_id, echo=lambda line: print(line, file=terminal, flush=True),
+                                          stall_after=stall_after, progressed=bar)
     except KeyboardInterrupt:
         click.echo(f"\ninterrupted: backfill {backfill_id} stays requested; runs already started finish on their "
                    f"own. Carry on with: backed backfill --resume {backfill_id}", err=True)

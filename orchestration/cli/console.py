@@ -7,8 +7,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import sys
+import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -23,6 +24,7 @@ class Console:
     verbose: bool = False
     debug: bool = False
     terminal: TextIO = field(default_factory=lambda: sys.stderr)
+    _in_phase: bool = field(default=False, init=False)
 
     def say(self, message: str) -> None:
         """A line for the person at the terminal, whatever the command's output is sent to."""
@@ -49,6 +51,36 @@ class Console:
             finally:
                 capture.removeHandler(handler)
                 logging.captureWarnings(False)
+
+    @contextlib.contextmanager
+    def phase(self, description: str, total: int | None = None) -> Iterator[Callable[..., None]]:
+        """A phase of a long command. On a terminal: a progress bar while it runs (a spinner while its size is not
+        known), then one line saying it is done and how long it took. Elsewhere (a log, CI): its line when it starts.
+        Yields `update(done, total=None)`."""
+        if not self.terminal.isatty() or self.verbose or self._in_phase:
+            # (a phase within a phase, as a reorganisation's ingestion during the simulation, is a line)
+            self.say(description)
+            yield lambda done, total=None: None
+            return
+        from rich.console import Console as RichConsole
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        started = time.monotonic()
+        self._in_phase = True
+        with contextlib.ExitStack() as ending:
+            ending.callback(setattr, self, "_in_phase", False)
+            progress = ending.enter_context(Progress(
+                SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                TimeElapsedColumn(), console=RichConsole(file=self.terminal), transient=True,
+                # what the phase's work prints stays where `quiet` sends it, not above the bar
+                redirect_stdout=False, redirect_stderr=False))
+            task = progress.add_task(description, total=total)
+
+            def update(done: int, total: int | None = None) -> None:
+                progress.update(task, completed=done, **({"total": total} if total else {}))
+
+            yield update
+        self.say(f"{description}: done in {time.monotonic() - started:.0f} s")
 
     def fail(self, error: BaseException) -> None:
         """One line for an error no command foresaw; its traceback in the log."""

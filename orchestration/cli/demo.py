@@ -35,7 +35,7 @@ def demo(ctx: click.Context, days: int, seed: int, start, inject: tuple[str, ...
         from orchestration.pipeline import run_demo
 
         result = run_demo(data_home(ctx).root, days=days, seed=seed, start=start, inject=inject, echo=console.say,
-                          keep_chain=keep_chain)
+                          keep_chain=keep_chain, phase=console.phase)
     click.echo(format_table(result.rows))
     last = result.days[-1]
     if last in result.attestations:
