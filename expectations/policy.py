@@ -9,6 +9,7 @@ exact decimals by DuckDB, never floats.
 """
 from __future__ import annotations
 
+import difflib
 import tomllib
 from dataclasses import field, fields, make_dataclass, replace
 from pathlib import Path
@@ -43,7 +44,9 @@ def _for_home(cls, home: DataHome | Path):
     known = {f.name for f in fields(cls)}
     unknown = sorted(set(overrides) - known)
     if unknown:
-        raise ValueError(f"{path}: unknown settings {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+        named = [name + "".join(f" (did you mean {close}?)" for close in difflib.get_close_matches(name, known, n=1))
+                 for name in unknown]
+        raise ValueError(f"{path}: unknown settings {', '.join(named)}; the settings are {', '.join(sorted(known))}")
     return replace(cls(), **{k: str(v) for k, v in overrides.items()})
 
 

@@ -96,6 +96,10 @@ class BackfillError(Exception):
     """The backfill can't be launched or resumed as asked."""
 
 
+class SelectionError(BackfillError):
+    """The range or the selection asked for can't be: a usage mistake."""
+
+
 class BackfillStalled(BackfillError):
     """The backfill made no progress for the time allowed; the message says why and what to run."""
 
@@ -128,12 +132,12 @@ def _selection(select: str | None) -> dg.AssetSelection:
     try:
         return dg.AssetSelection.from_string(select)
     except Exception as error:  # Dagster raises several kinds for a selection it can't parse
-        raise BackfillError(f"--select {select!r}: {error}") from None
+        raise SelectionError(f"--select {select!r}: {error}") from None
 
 
 def _days(first: date, last: date) -> list[str]:
     if last < first:
-        raise BackfillError(f"--to {last} is before --from {first}")
+        raise SelectionError(f"--to {last} is before --from {first}")
     return [(first + timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
 
 
@@ -141,11 +145,22 @@ def check_chain_profile(home: Path) -> None:
     """Fail before launching when the runs would read the chain and the chain profile can't be loaded."""
     from assets.chain.profiles import ProfileError, load_profile
 
+    from assets.chain.rpc import JsonRpcClient, RpcUnavailable
+
     profile = os.environ.get("BACKED_PROFILE", "sandbox")
     try:
-        load_profile(profile, home)
+        chain = load_profile(profile, home)
     except ProfileError as error:
         raise BackfillError(f"chain profile {profile}: {error}") from None
+    # One quick question to the node, so that a chain that is not there fails now, not after the runs' retries.
+    try:
+        with JsonRpcClient(chain.rpc_url, timeout=5, attempts=1) as client:
+            client.call("eth_chainId")
+    except RpcUnavailable:
+        where = (f"the sandbox chain of {home} does not answer (it stops with the demo): `backed sandbox up` brings "
+                 "it back" if profile == "sandbox" else
+                 f"the {profile} profile's node (BACKED_RPC_URL) does not answer: check the URL and the provider")
+        raise BackfillError(f"{where}; or --select what does not read the chain, e.g. 'group:ledger'") from None
 
 
 def stale_reads(instance: dg.DagsterInstance, asset_graph, keys: set[dg.AssetKey],
@@ -195,6 +210,12 @@ def launch_backfill(home: Path, first: date, last: date, select: str | None = No
     from orchestration.definitions import build_definitions
 
     days = _days(first, last)
+    from expectations.policy import ReconciliationPolicy
+
+    try:
+        ReconciliationPolicy.for_home(home)  # the runs read it: a mistake in it fails here, not in every run
+    except ValueError as error:
+        raise BackfillError(str(error)) from None
     if select is None:
         # The daily pipeline reads the chain: say what the profile lacks before loading the code location.
         check_chain_profile(home)
@@ -203,10 +224,10 @@ def launch_backfill(home: Path, first: date, last: date, select: str | None = No
     try:
         keys = _selection(select).resolve(asset_graph)
     except dg.DagsterInvalidSubsetError as error:
-        raise BackfillError(f"--select {select!r}: {error}") from None
+        raise SelectionError(f"--select {select!r}: {error}") from None
     keys = {key for key in keys if asset_graph.get(key).is_materializable}
     if not keys:
-        raise BackfillError(f"--select {select!r} selects no asset")
+        raise SelectionError(f"--select {select!r} selects no asset")
     if select is not None and not exact:
         added = stale_reads(instance_for(home), asset_graph, keys, days)
         if added:
@@ -241,7 +262,7 @@ def _gaps_filled(keys: set[dg.AssetKey], asset_graph, select: str | None,
             if asset_graph.get(key).is_materializable}
     outside = gaps - LEDGER.resolve(asset_graph)
     if outside:
-        raise BackfillError(f"--select {select!r} leaves out {_names(outside)}, which lie between assets it selects: "
+        raise SelectionError(f"--select {select!r} leaves out {_names(outside)}, which lie between assets it selects: "
                             "a backfill would skip everything after them. Select them too, or select less")
     if gaps:
         echo(f"--select {select!r} leaves out {len(gaps)} models of the dbt build between assets it selects, added "

@@ -94,10 +94,10 @@ def test_a_submitted_backfill_is_on_the_instance_and_resume_runs_it_to_the_end(h
 
 def test_bad_ranges_selections_and_profiles_fail_before_anything_is_launched(home, monkeypatch):
     backwards = backfill_in_process(monkeypatch, home, "--from", "2026-01-03", "--to", "2026-01-01")
-    assert backwards.exit_code == 1 and "before --from" in backwards.output
+    assert backwards.exit_code == 2 and "before --from" in backwards.output
     nothing = backfill_in_process(monkeypatch, home, "--from", "2026-01-01", "--to", "2026-01-01",
                                   "--select", "group:no_such_group")
-    assert nothing.exit_code == 1 and "selects no asset" in nothing.output
+    assert nothing.exit_code == 2 and "selects no asset" in nothing.output
     arbitrum = backfill_in_process(monkeypatch, home, "--profile", "arbitrum", "--from", "2026-01-01", "--to",
                                    "2026-01-01", "--select", "group:chain")
     assert arbitrum.exit_code == 1 and "needs an Arbitrum One JSON-RPC URL in BACKED_RPC_URL" in arbitrum.output
@@ -164,7 +164,7 @@ def test_a_selection_with_a_gap_is_filled_from_the_dbt_build_or_refused(home, mo
 
     refused = backfill_in_process(monkeypatch, home, "--from", DAY.isoformat(), "--to", DAY.isoformat(),
                                   "--select", "key:inbox_receipts or key:stg_loan_tapes", "--submit-only")
-    assert refused.exit_code == 1
+    assert refused.exit_code == 2
     assert "leaves out loan_tapes, which lie between assets it selects" in refused.output
 
 

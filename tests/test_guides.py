@@ -77,3 +77,47 @@ def test_engineering_guide_backfills_a_range_and_names_what_arbitrum_needs(run_g
     arbitrum = run_guide(arbitrum_block)
     assert arbitrum.returncode == 1
     assert "the arbitrum profile needs an Arbitrum One JSON-RPC URL in BACKED_RPC_URL" in arbitrum.stderr
+
+
+# The mistakes a new user makes following the README and the guides: (command, exit status, what it says).
+MISTAKES = [
+    ("backed attest 2025-12-01", 1,
+     "attestation for 2025-12-01 refused: the ledger runs from 2026-01-01 to 2026-01-03; build 2025-12-01 first"),
+    ("backed demo --inject bogus", 2, "unknown injection kind 'bogus' (known: "),
+    ("backed demo --days 5 --inject unbacked-mint@9", 2, "day 9 is outside days 1..5"),
+    ("backed demo --start 2026-02-30", 2, "'2026-02-30' is not a date (YYYY-MM-DD)"),
+    ("backed trail --tx 0xnothex", 2, "'0xnothex' is not a hash (0x and 64 hex digits)"),
+    ("backed trail --loan hello", 2, "'hello' is not a hash (0x and 64 hex digits)"),
+    ("backed trail --account 1020 --date 2027-01-01", 1,
+     "the ledger runs from 2026-01-01 to 2026-01-03: 2027-01-01 has no balance to explain"),
+    ("backed trail --account 1020 --date 2026-01-03 --out x.xlsx", 2, "x.xlsx: export as .csv or .parquet"),
+    ("backed trail --account 9999 --date 2026-01-03", 1, "no account 9999 in the chart of accounts"),
+    (f"backed trail --tx 0x{'ab' * 32}", 1, f"no transaction 0x{'ab' * 32} in the chain data the warehouse holds"),
+    (f"backed trail --loan 0x{'cd' * 32}", 1, f"no loan 0x{'cd' * 32}: no journal line and no tape row names it"),
+    ("backed exceptions list --age 3-4", 2, "'3-4' is not one of '0-1', '2-7', '8-30', '30+'"),
+    ("backed backfill --from 2026-01-03 --to 2026-01-01", 2, "2026-01-01 is before --from 2026-01-03"),
+    ("backed backfill --from 2026-01-03 --to 2026-01-03 --select 'group:no_such_group'", 2, "selects no asset"),
+    # the demo's chain stopped with the demo: the daily pipeline would read it
+    ("backed backfill --from 2026-01-03 --to 2026-01-03", 1,
+     "does not answer (it stops with the demo): `backed sandbox up` brings it back"),
+    ("printf 'supply_abs_tolerence = \"0.01\"\\n' > \"$BACKED_HOME/reconciliation.toml\" && "
+     "backed backfill --from 2026-01-03 --to 2026-01-03 --select group:ledger", 1,
+     "unknown settings supply_abs_tolerence (did you mean supply_abs_tolerance?)"),
+]
+
+
+def test_the_mistakes_of_a_new_user_get_one_line_each_and_the_right_exit_status(run_guide):
+    """Each mistake is told in one line (after at most the line saying what the command set out to do), naming
+    what is wrong and what to do, with exit status 2 for a usage mistake and 1 for a refused operation, no
+    traceback, and nothing on stdout (where a command's answers go); nothing is launched (the Dagster instance lists
+    no backfill). (tests/test_cli_messages.py checks the usage mistakes are caught before anything starts.)"""
+    told = {}
+    for command, status, says in MISTAKES:
+        out = run_guide(command)
+        lines = [line for line in (out.stdout + out.stderr).splitlines() if line.strip()]
+        told[command] = (out.returncode, says in lines[-1] if lines else False, len(lines) <= 2,
+                         "Traceback" not in out.stderr and out.stdout == "")
+        (run_guide.home / "reconciliation.toml").unlink(missing_ok=True)
+    assert told == {command: (status, True, True, True) for command, status, _ in MISTAKES}
+    listed = run_guide("backed backfill --list")
+    assert listed.returncode == 0 and listed.stdout.strip() == ""

@@ -214,7 +214,7 @@ def test_policy_overrides_come_from_the_home(tmp_path):
     tolerances = home_vars(DataHome(tmp_path))["reconciliation"]
     assert tolerances == {**ReconciliationPolicy().as_dbt_var(), "coverage_buffer": "1.10"}
     (tmp_path / "reconciliation.toml").write_text('coverage_bufer = "1.10"\n')
-    with pytest.raises(ValueError, match="coverage_bufer"):
+    with pytest.raises(ValueError, match=r"coverage_bufer \(did you mean coverage_buffer\?\)"):
         ReconciliationPolicy.for_home(tmp_path)
 
 

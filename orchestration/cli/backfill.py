@@ -53,9 +53,9 @@ def backfill(ctx: click.Context, first: str | None, last: str | None, select: st
     backed backfill --resume <ID>
     backed backfill --release-run <RUN_ID>
     """
-    from orchestration.backfills import (BackfillError, backfill_log, children_output_to, drive_backfill,
-                                         launch_backfill, recent_backfills, release_stuck_run, resume_backfill,
-                                         run_failures)
+    from orchestration.backfills import (BackfillError, SelectionError, backfill_log, children_output_to,
+                                         drive_backfill, launch_backfill, recent_backfills, release_stuck_run,
+                                         resume_backfill, run_failures)
 
     from orchestration.instance import instance_for
 
@@ -82,10 +82,14 @@ def backfill(ctx: click.Context, first: str | None, last: str | None, select: st
                                                             if backfill_id != resume_id else ""), err=True)
         else:
             start, end = _date(first, "--from"), _date(last, "--to")
+            if end < start:
+                raise click.BadParameter(f"{end} is before --from {start}", param_hint="--to")
             click.echo(f"launching a backfill of {start} .. {end} on the Dagster instance in {paths.dagster}",
                        err=True)
             backfill_id = launch_backfill(home, start, end, select, exact,
                                           echo=lambda line: click.echo(line, err=True))
+    except SelectionError as error:
+        raise click.UsageError(str(error)) from None
     except BackfillError as error:
         raise click.ClickException(str(error)) from None
     click.echo(f"backfill {backfill_id}: the Dagster UI lists it under Overview > Backfills", err=True)
