@@ -538,7 +538,9 @@ def gather_attestation(con: duckdb.DuckDBPyConnection, day: date, override_reaso
     blockers = [e for e in exceptions if e["severity"] == BLOCKER]
     if blockers and not (override_reason and override_reason.strip()):
         ids = ", ".join(f"{e['check_id']}:{e['entity_key']} ({e['exception_id']})" for e in blockers)
-        raise AttestationRefused(f"{len(blockers)} blocker exception(s) open for {day}: {ids}")
+        raise AttestationRefused(f"{len(blockers)} blocker exception(s) open for {day}: {ids}; see `backed exceptions "
+                                 f"show ID`, then fix the input or resolve it (`backed exceptions resolve ID --by NAME "
+                                 f"--reason WHY`), or sign with `--override \"why it is safe\"`")
     coverage = _model(con, "attestation_coverage", day, "partition_date")
     if not coverage:
         raise AttestationRefused(f"no reserve_coverage for {day}: the ledger for that day has not been built")
