@@ -201,16 +201,15 @@ def stale_reads(instance: dg.DagsterInstance, asset_graph, keys: set[dg.AssetKey
     return stale
 
 
-def launch_backfill(home: Path, first: date, last: date, select: str | None = None, exact: bool = False,
-                    echo: Callable[[str], None] = lambda line: None) -> str:
-    """Add an asset backfill of the selection (default: the daily pipeline) over [first, last]; returns its id.
-
-    A selection takes in what it reads from the dbt build that is stale for these days (`stale_reads`) unless
-    `exact`; `echo` is told what was added."""
-    from orchestration.definitions import build_definitions
-
-    days = _days(first, last)
+def backfill_keys(home: Path, days: list[str], select: str | None = None, exact: bool = False,
+                  echo: Callable[[str], None] = lambda line: None) -> tuple[set[dg.AssetKey], object]:
+    """The asset keys a backfill of `select` (default: the daily pipeline) over `days` materialises, and the asset
+    graph: a selection takes in what it reads from the dbt build that is stale for these days (`stale_reads`) unless
+    `exact`, the models in its gaps, and the inbox's intake before an off-chain source; `echo` is told what was
+    added. Refuses (before anything is launched) a home whose reconciliation.toml cannot be read, a chain that does
+    not answer when the selection reads it, a selection that selects nothing or has a gap outside the dbt build."""
     from expectations.policy import ReconciliationPolicy
+    from orchestration.definitions import build_definitions
 
     try:
         ReconciliationPolicy.for_home(home)  # the runs read it: a mistake in it fails here, not in every run
@@ -219,7 +218,7 @@ def launch_backfill(home: Path, first: date, last: date, select: str | None = No
     if select is None:
         # The daily pipeline reads the chain: say what the profile lacks before loading the code location.
         check_chain_profile(home)
-    instance_for(home)  # BACKED_HOME/dagster, in DAGSTER_HOME for the Dagster commands started below
+    instance = instance_for(home)  # BACKED_HOME/dagster, in DAGSTER_HOME for the Dagster commands started after
     asset_graph = build_definitions(home).resolve_asset_graph()
     try:
         keys = _selection(select).resolve(asset_graph)
@@ -229,17 +228,25 @@ def launch_backfill(home: Path, first: date, last: date, select: str | None = No
     if not keys:
         raise SelectionError(f"--select {select!r} selects no asset")
     if select is not None and not exact:
-        added = stale_reads(instance_for(home), asset_graph, keys, days)
+        added = stale_reads(instance, asset_graph, keys, days)
         if added:
             echo(f"--select {select!r} reads {len(added)} models of the dbt build that are not up to date for these "
                  f"days, added to the backfill (--exact leaves them out): {_names(added)}")
         keys |= added
     keys |= _gaps_filled(keys, asset_graph, select, echo)
-    if any(asset_graph.get(key).group_name == CHAIN_GROUP for key in keys):
+    if select is not None and any(asset_graph.get(key).group_name == CHAIN_GROUP for key in keys):
         check_chain_profile(home)
     if keys & TAKEN_IN_FILES_READERS.resolve(asset_graph):
         # The off-chain sources read the files the inbox took in: a selection of one of them takes the inbox in first.
         keys |= INBOX_INTAKE.resolve(asset_graph)
+    return keys, asset_graph
+
+
+def launch_backfill(home: Path, first: date, last: date, select: str | None = None, exact: bool = False,
+                    echo: Callable[[str], None] = lambda line: None) -> str:
+    """Add an asset backfill of `backfill_keys` over [first, last] to the instance; returns its id."""
+    days = _days(first, last)
+    keys, asset_graph = backfill_keys(home, days, select, exact, echo)
     tags = {"backed/launched_by": "backed backfill"}
     title = f"{days[0]} .. {days[-1]}" + (f" ({select})" if select else " (daily pipeline)")
     ingestion = keys & INGESTION.resolve(asset_graph)

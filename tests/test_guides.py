@@ -79,13 +79,11 @@ def test_engineering_guide_backfills_a_range_and_names_what_arbitrum_needs(run_g
     assert "the arbitrum profile needs an Arbitrum One JSON-RPC URL in BACKED_RPC_URL" in arbitrum.stderr
 
 
-# The mistakes a new user makes following the README and the guides: (command, exit status, what it says).
+# The mistakes a new user makes following the README and the guides: (command, exit status, what it says). The
+# demo's own (a bad --inject or --start) are tests/test_cli_messages.py's, caught before anything starts.
 MISTAKES = [
     ("backed attest 2025-12-01", 1,
      "attestation for 2025-12-01 refused: the ledger runs from 2026-01-01 to 2026-01-03; build 2025-12-01 first"),
-    ("backed demo --inject bogus", 2, "unknown injection kind 'bogus' (known: "),
-    ("backed demo --days 5 --inject unbacked-mint@9", 2, "day 9 is outside days 1..5"),
-    ("backed demo --start 2026-02-30", 2, "'2026-02-30' is not a date (YYYY-MM-DD)"),
     ("backed trail --tx 0xnothex", 2, "'0xnothex' is not a hash (0x and 64 hex digits)"),
     ("backed trail --loan hello", 2, "'hello' is not a hash (0x and 64 hex digits)"),
     ("backed trail --account 1020 --date 2027-01-01", 1,
@@ -110,7 +108,7 @@ def test_the_mistakes_of_a_new_user_get_one_line_each_and_the_right_exit_status(
     """Each mistake is told in one line (after at most the line saying what the command set out to do), naming
     what is wrong and what to do, with exit status 2 for a usage mistake and 1 for a refused operation, no
     traceback, and nothing on stdout (where a command's answers go); nothing is launched (the Dagster instance lists
-    no backfill). (tests/test_cli_messages.py checks the usage mistakes are caught before anything starts.)"""
+    no backfill)."""
     told = {}
     for command, status, says in MISTAKES:
         out = run_guide(command)
