@@ -95,33 +95,6 @@ def test_attestation_is_reproducible_byte_for_byte(clean_demo):
     assert result.attestations[day].read_bytes() == before
 
 
-def test_an_unbacked_mint_on_day_1_raises_what_the_known_answers_say_on_every_day_after(tmp_path):
-    """docs/reconciliation.md, Known answers: R1 and R2 by the amount, R10 by the deficit, on the day of the mint and
-    every day after (H1 needs a day before: none on day 1); tests/test_known_answers.py injects it on a later day."""
-    home = tmp_path / "home"
-    cli = Path(sys.executable).parent / "backed"
-    out = subprocess.run([str(cli), "--home", str(home), "demo", "--days", str(DAYS), "--inject", "unbacked-mint@1"],
-                         capture_output=True, text=True, timeout=600)
-    assert out.returncode == 0, out.stderr[-3000:]
-    assert "blocker" in out.stdout
-    with duckdb.connect(str(DataHome(home).warehouse), read_only=True) as con:
-        rows = con.execute("""select check_id, check_date, entity_key, severity, difference from recon.exceptions
-                              where status = 'open' order by check_date, entity_key""").fetchall()
-    truth = ground_truth(home)
-    days = [START.replace(day=d) for d in range(1, DAYS + 1)]
-    expected = set()
-    for day in days:
-        assets = sum(truth[(day, a)] for a in ("1000", "1010", "1020", "1030", "1100", "1110", "1150", "1190"))
-        liabilities = -(truth[(day, "2000")] + truth[(day, "2100")] + truth[(day, "2110")])
-        expected |= {("R1", day, "usdai:deposit_events", "blocker", Decimal("250000")),
-                     ("R2", day, "usdai:public_backing_rule", "blocker", Decimal("250000")),
-                     ("R10", day, "protocol:total_coverage", "blocker", assets - liabilities)}
-    assert {(c, d, e, s, Decimal(diff)) for c, d, e, s, diff in rows} == expected
-    # the Transfer-derived supply still agrees with totalSupply(): the mint is on chain, just unbacked
-    assert not any(r[2] == "usdai:transfer_events" for r in rows)
-    assert not list((home / "reports").glob("attestation-*.html"))
-
-
 def test_every_coverage_figure_of_the_demo_table_recomputes_from_the_parts_beside_it(clean_demo):
     _, result = clean_demo
     assert [row["day"] for row in result.rows] == result.days
