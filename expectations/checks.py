@@ -14,6 +14,7 @@ import duckdb
 from expectations.exceptions import BLOCKER, record_evaluation
 from expectations.gx_validation import validate_reconciliation_rows
 from expectations.reconciliation import RECONCILIATIONS, Reconciliation
+from foundation.money import plain
 from foundation.partitions import daily_partitions, evaluate_per_day, window_days
 from foundation.pools import WAREHOUSE_POOL
 from foundation.home import BackedHome
@@ -46,7 +47,9 @@ def run_reconciliation(
     if len(breaks):
         metadata["first_breaks"] = dg.MetadataValue.md(
             "\n".join(
-                f"- {b.check_date} `{b.entity_key}` expected {b.expected}, actual {b.actual}, difference {b.difference}"
+                # the warehouse's 18 places: 500, not 500.000000000000000000
+                f"- {b.check_date} `{b.entity_key}` expected {plain(b.expected)}, actual {plain(b.actual)}, "
+                f"difference {plain(b.difference)}"
                 for b in breaks.head(20).itertuples()
             )
         )

@@ -26,7 +26,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -40,7 +39,8 @@ from typing import TextIO
 
 import dagster as dg
 
-from orchestration.crashed_runs import release_dead_workers, release_run, run_worker, worker_is_gone
+from orchestration.crashed_runs import (UNFINISHED_RUNS, free_pool_slots, release_dead_workers, release_run,
+                                        run_worker, worker_is_gone)
 from orchestration.instance import PG_URL_ENV, instance_for
 from orchestration.step_errors import step_error
 from orchestration.jobs import DAILY_PIPELINE_SELECTION, INBOX_INTAKE, INGESTION, LEDGER, TAKEN_IN_FILES_READERS
@@ -65,8 +65,6 @@ BACKFILL_DAEMON = "BACKFILL"  # the backfill daemon's name in the instance's dae
 # says why. A day's dbt build reports each model as it finishes, so a healthy backfill moves well within it.
 STALL_SECONDS_ENV = "BACKED_BACKFILL_STALL_SECONDS"
 DEFAULT_STALL_SECONDS = 900
-RUNNING = (dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED,
-           dg.DagsterRunStatus.CANCELING)
 # A backfill with one of these statuses is still running (or stopping its runs); any other status is final.
 UNFINISHED = ("REQUESTED", "CANCELING", "FAILING")
 # A parallel backfill's first stage (the ingestion) names what its second stage materialises: asset keys and days.
@@ -144,7 +142,6 @@ def _days(first: date, last: date) -> list[str]:
 def check_chain_profile(home: Path) -> None:
     """Fail before launching when the runs would read the chain and the chain profile can't be loaded."""
     from assets.chain.profiles import ProfileError, load_profile
-
     from assets.chain.rpc import JsonRpcClient, RpcUnavailable
 
     profile = os.environ.get("BACKED_PROFILE", "sandbox")
@@ -478,7 +475,7 @@ def _run_backfill_here(instance: dg.DagsterInstance, report: Callable[[], Backfi
                 if error is not None:
                     echo(f"backfill iteration error: {error.message.strip()}")
             list(run_queue.run_iteration(workspace))
-            backfill_runs = dg.RunsFilter(tags=dg.DagsterRun.tags_for_backfill_id(current()), statuses=list(RUNNING))
+            backfill_runs = dg.RunsFilter(tags=dg.DagsterRun.tags_for_backfill_id(current()), statuses=UNFINISHED_RUNS)
             for run_id in release_dead_workers(instance, backfill_runs):
                 echo(f"run {run_id[:8]}'s process is gone: marked failed and its pool slot freed")
             yield report()
@@ -503,7 +500,7 @@ def why_no_progress(instance: dg.DagsterInstance, backfill_id: str, following_da
             return "; ".join(_holder(instance, run_id) for run_id in holders)
     queued = [run for run in runs if run.status == dg.DagsterRunStatus.QUEUED]
     if queued:
-        others = [r.dagster_run for r in instance.get_run_records(filters=dg.RunsFilter(statuses=list(RUNNING)))
+        others = [r.dagster_run for r in instance.get_run_records(filters=dg.RunsFilter(statuses=UNFINISHED_RUNS))
                   if r.dagster_run.run_id not in ours]
         if others:
             return (f"{len(queued)} of its runs are queued behind runs of other jobs holding the run queue's places: "
@@ -513,7 +510,7 @@ def why_no_progress(instance: dg.DagsterInstance, backfill_id: str, following_da
             return (f"{len(queued)} of its runs are queued and the daemon's run queue does not launch them: stop "
                     f"`dagster dev` and run `backed backfill --resume {backfill_id}`")
     for run in runs:
-        if run.status not in RUNNING:
+        if run.status not in UNFINISHED_RUNS:
             continue
         worker = run_worker(instance, run.run_id)
         if worker is not None and worker_is_gone(*worker):
@@ -535,10 +532,8 @@ def release_stuck_run(home: Path, run_id: str) -> str:
     and free its slots. Refused while its process is alive on this host."""
     instance = instance_for(home)
     run = instance.get_run_by_id(run_id)
-    storage = instance.event_log_storage
     if run is None or run.is_finished:
-        if storage.supports_global_concurrency_limits:
-            storage.free_concurrency_slots_for_run(run_id)
+        free_pool_slots(instance, run_id)
         return f"run {run_id} {'does not exist' if run is None else 'had ended'}: its pool slots are free"
     worker = run_worker(instance, run_id)
     if worker is not None and not worker_is_gone(*worker):
@@ -633,8 +628,6 @@ def _blockers_found(instance: dg.DagsterInstance, run_id: str) -> list[str]:
         metadata = evaluation.metadata
         first = metadata.get("first_breaks")
         first_line = str(first.value).splitlines()[0].removeprefix("- ").replace("`", "") if first else ""
-        # the ledger's decimals carry 18 places: a reader wants 500, not 500.000000000000000000
-        first_line = re.sub(r"(\d)\.0+(?!\d)|(\.\d*?[1-9])0+(?!\d)", lambda m: m.group(1) or m.group(2), first_line)
         count = metadata.get("blocker_breaks")
         count_text = f" ({count.value} blocker break{'s' if count.value != 1 else ''})" if count is not None else ""
         lines.append(f"{evaluation.check_name}: blocker {first_line}{count_text}; "

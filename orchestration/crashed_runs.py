@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from pathlib import Path
 
 import dagster as dg
@@ -24,7 +25,7 @@ PID_TAG = "backed/pid"
 HOST_TAG = "backed/host"
 PROCESS_START_TAG = "backed/process_start"
 
-UNFINISHED = [dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED,
+UNFINISHED_RUNS = [dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED,
               dg.DagsterRunStatus.CANCELING]
 
 
@@ -39,7 +40,7 @@ def release_crashed_runs(instance: dg.DagsterInstance) -> list[str]:
 
     Returns the ids of the runs marked failed."""
     crashed = []
-    records = instance.get_run_records(filters=dg.RunsFilter(statuses=UNFINISHED,
+    records = instance.get_run_records(filters=dg.RunsFilter(statuses=UNFINISHED_RUNS,
                                                              tags={HOST_TAG: socket.gethostname()}))
     for record in records:
         run = record.dagster_run
@@ -57,16 +58,21 @@ def release_crashed_runs(instance: dg.DagsterInstance) -> list[str]:
         for run_id in storage.get_concurrency_run_ids():
             run = instance.get_run_by_id(run_id)
             if run is None or run.is_finished:
-                storage.free_concurrency_slots_for_run(run_id)
+                free_pool_slots(instance, run_id)
     return crashed
+
+
+def free_pool_slots(instance: dg.DagsterInstance, run_id: str) -> None:
+    """Give back every pool slot the run holds (where the instance's storage keeps pools)."""
+    storage = instance.event_log_storage
+    if storage.supports_global_concurrency_limits:
+        storage.free_concurrency_slots_for_run(run_id)
 
 
 def release_run(instance: dg.DagsterInstance, run: dg.DagsterRun, reason: str) -> None:
     """Mark an unfinished run failed (the UI and the backfill see it failed, not running) and free its pool slots."""
     instance.report_run_failed(run, reason)
-    storage = instance.event_log_storage
-    if storage.supports_global_concurrency_limits:
-        storage.free_concurrency_slots_for_run(run.run_id)
+    free_pool_slots(instance, run.run_id)
 
 
 def run_worker(instance: dg.DagsterInstance, run_id: str) -> tuple[int, float] | None:
@@ -92,12 +98,10 @@ def release_dead_workers(instance: dg.DagsterInstance, run_filter: dg.RunsFilter
     """Mark failed the unfinished runs matching `run_filter` whose worker process is gone from this host (killed, out
     of memory), once they have been quiet for `quiet_for` seconds; free their slots. For runs a launcher started
     on this host without a daemon's run monitoring to notice (`backed backfill` running a backfill itself)."""
-    import time
-
     released = []
     for record in instance.get_run_records(filters=run_filter):
         run = record.dagster_run
-        if run.status not in UNFINISHED:
+        if run.status not in UNFINISHED_RUNS:
             continue
         worker = run_worker(instance, run.run_id)
         if worker is None or time.time() - worker[1] < quiet_for or not worker_is_gone(*worker):

@@ -103,7 +103,7 @@ def backfill(ctx: click.Context, first: str | None, last: str | None, select: st
             # the console's progress bar, drawn on the terminal while the runs' output goes to the log
             console = dataclasses.replace(console_of(ctx), terminal=terminal)
             with console.phase(f"backfill {backfill_id}") as update:
-                bar = (lambda p: update(p.materialized + p.failed, p.asset_partitions)) if terminal.isatty() else None
+                bar = (lambda p: update(p.materialized + p.failed, p.asset_partitions)) if console.draws_bars else None
                 progress = drive_backfill(home, backfill_id, echo=lambda line: print(line, file=terminal, flush=True),
                                           stall_after=stall_after, progressed=bar)
     except KeyboardInterrupt:

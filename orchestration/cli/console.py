@@ -52,12 +52,17 @@ class Console:
                 capture.removeHandler(handler)
                 logging.captureWarnings(False)
 
+    @property
+    def draws_bars(self) -> bool:
+        """Progress bars on a terminal; not in a log, CI, or with --verbose (the libraries' output shows instead)."""
+        return self.terminal.isatty() and not self.verbose
+
     @contextlib.contextmanager
     def phase(self, description: str, total: int | None = None) -> Iterator[Callable[..., None]]:
         """A phase of a long command. On a terminal: a progress bar while it runs (a spinner while its size is not
         known), then one line saying it is done and how long it took. Elsewhere (a log, CI): its line when it starts.
         Yields `update(done, total=None)`."""
-        if not self.terminal.isatty() or self.verbose or self._in_phase:
+        if not self.draws_bars or self._in_phase:
             # (a phase within a phase, as a reorganisation's ingestion during the simulation, is a line)
             self.say(description)
             yield lambda done, total=None: None
