@@ -1,4 +1,4 @@
-"""The reconciliation checks of docs/design.md (R1–R10) and the hygiene checks (H1–H9): one dbt model each.
+"""The reconciliation checks of docs/design.md (R1–R11) and the hygiene checks (H1–H9): one dbt model each.
 
 Each check's comparisons are the dbt model named for what it asserts (dbt_project/models/reconciliation/, a view
 over all history): evaluation rows, one per day and entity, with exact decimal strings, the tolerance applied, each
@@ -87,6 +87,9 @@ RECONCILIATIONS = [
                    "Solvency: total assets net of the allowance cover USDai outstanding, the sUSDai claim and "
                    "redemptions payable",
                    asset="reserve_coverage"),
+    Reconciliation("R11", "r11_journal_matches_attestations",
+                   "Every journal entry of an attested day is as it was attested; nothing was posted on an attested "
+                   "day since without a change in its inputs", asset="journal_lines"),
     Reconciliation("H1", "h1_supply_growth_within_limits",
                    "USDai supply: no day-over-day rise above the limit (5% as the public monitor), never above the cap",
                    asset="usdai_supply_reconciliation"),

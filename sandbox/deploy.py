@@ -56,6 +56,9 @@ class SandboxProtocol:
     loan_router_v2: Contract
     lender_position_v2: Contract
     start_blocks: dict[str, int]
+    # Where the reserve attestations' digests are published. Not in the address book: it holds no money, and the
+    # ledger has nothing to read from it.
+    attestation_registry: Contract
 
     def address_book(self, custodian: str, insurer: str) -> list[AddressBookEntry]:
         """Every role in a fixed order; the custodian and the insurance pool are accounts, not contracts, so they
@@ -110,6 +113,8 @@ def deploy_protocol(chain: SandboxChain, admin: str, liquidator: str, at: int,
     lender_position_v2 = chain.contract("LenderPosition", loan_router_v2.call("lenderPosition"))
     loan_router.transact("setMigrator", loan_router_v2.address, sender=admin, at=next(clock))
     susdai.transact("setLoanRouterV2", loan_router_v2.address, sender=admin, at=next(clock))
+    # Deployed last, so that the addresses and blocks of the contracts above do not depend on it.
+    attestation_registry, _ = chain.deploy("AttestationRegistry", sender=admin, at=next(clock))
     return SandboxProtocol(
         base_token=base_token, usdc=usdc, swap=swap, usdai=usdai, susdai=susdai, loan_router=loan_router,
         gpu_title=gpu_title, lender_position=lender_position, usdai_bridge_adapter=bridge,
@@ -121,4 +126,5 @@ def deploy_protocol(chain: SandboxChain, admin: str, liquidator: str, at: int,
                       "lender_position": router_receipt.block_number, "susdai": susdai_receipt.block_number,
                       "usdai_bridge_adapter": bridge_receipt.block_number,
                       "loan_router_v2": router_v2_receipt.block_number},
+        attestation_registry=attestation_registry,
     )

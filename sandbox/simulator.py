@@ -1476,6 +1476,8 @@ class _ProtocolSimulation:
             "start_date": self.scenario.start.isoformat(), "days": self.scenario.days, "seed": self.scenario.seed,
             "confirmations": CONFIRMATIONS, "scrape_interval_s": self.scrape_interval_s,
             "address_book": [entry.as_json() for entry in address_book],
+            # Outside the address book (the ledger does not watch it): where attestations are published.
+            "attestation_registry": self.protocol.attestation_registry.address,
             "injections": [injection.as_json() for injection in self.applied],
             # The loans LoanRouterV2 took over so far: the tapes name each by its V2 hash from that day on.
             "loan_migrations": [{"loan_id": p.plan.loan_id, "loan_terms_hash": p.plan.terms_hash,

@@ -25,6 +25,7 @@ CHECKS = {
     ("reserve_coverage", "r6_susdai_assets_match_ledger"),
     ("trial_balance", "r7_collateral_gpus_online"),
     ("journal_lines", "r8_ledger_balances"),
+    ("journal_lines", "r11_journal_matches_attestations"),
     ("trial_balance", "r9_sources_delivered"),
     ("usdai_supply_reconciliation", "h1_supply_growth_within_limits"),
     ("trial_balance", "h2_source_volumes_steady"),

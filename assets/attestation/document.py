@@ -55,11 +55,26 @@ class Attestation:
     preparer: str
     ledger_hash: str
     code_version: str
+    # The manifest every figure and input is committed to, its canonical bytes and their sha256 (the digest the
+    # signatures cover and the registry publishes), and the management assertion the signers make.
+    manifest: dict = field(default_factory=dict)
+    manifest_bytes: bytes = b""
+    digest: str = ""
+    assertion: str = ""
+    signatures: list = field(default_factory=list)
     html: str = ""
+    # A report over a month (its figures measured at `day`, the month's last ledger day) names the month: "2026-01".
+    period_label: str | None = None
 
     @property
     def title(self) -> str:
+        if self.period_label:
+            return f"Monthly reserve report {self.period_label}"
         return f"{TITLE} {self.day.isoformat()}"
+
+    @property
+    def period(self) -> str:
+        return self.period_label or self.day.isoformat()
 
     @property
     def overridden_blockers(self) -> list[str]:

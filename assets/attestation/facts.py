@@ -20,10 +20,13 @@ from pathlib import Path
 import duckdb
 
 from assets.attestation.charts import attestation_charts
-from assets.attestation.document import Attestation, Section, Table
+from assets.attestation.document import ISSUER, Attestation, Section, Table
 from assets.attestation.html import render_html
+from assets.attestation.manifest import (MANIFEST_KIND, MANIFEST_VERSION, canonical_json, digest_of, file_sha256,
+                                         ledger_policy)
 from expectations.exceptions import BLOCKER, open_exceptions
 from expectations.policy import ReconciliationPolicy
+from foundation.lake import SCHEMAS, Lake
 from foundation.money import plain, ratio, usd
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -424,9 +427,9 @@ def _balance_sheet(con, day: date) -> Section:
                                  numeric=frozenset({3}))])
 
 
-def _inputs(con, day: date, ledger_hash: str, version: str) -> Section:
+def _inputs(con, day: date, ledger_hash: str, version: str, inputs: list[dict]) -> Section:
     rows = []
-    for line in _model(con, "attestation_inputs", day):
+    for line in inputs:
         if line["source"] == "chain":
             rows.append(("chain", f"blocks {line['from_block']}\u2013{line['to_block']} ({line['log_count']} logs)",
                          line["to_block_hash"] or "", ""))
@@ -436,7 +439,9 @@ def _inputs(con, day: date, ledger_hash: str, version: str) -> Section:
     return Section(
         key="inputs", title="Inputs",
         intro=("Every input of the day by its sha256, the block range ingested, the code version and the hash of "
-               "the ledger. Re-running this date on the same inputs gives the same bytes."),
+               "the ledger, recomputed from the journal's lines when this report was written. Re-running this date "
+               "on the same inputs gives the same bytes. The manifest (its sha256 is in the sign-off below) holds "
+               "all of this and every figure above, and is what the signatures cover."),
         tables=[
             Table(columns=("source", "file / range", "sha256 / last block hash", "rows in / accepted / quarantined"),
                   rows=rows, code=frozenset({2}), numeric=frozenset({3})),
@@ -504,13 +509,44 @@ def _contract_changes(con, day: date) -> Section:
     )
 
 
-def _signoff(preparer: str) -> Section:
+def management_assertion(issuer: str, period: str, verdict_ok: bool, override_reason: str | None) -> str:
+    """What the preparer and the approver assert by signing: the subject, the criteria, and the conclusion."""
+    standing = ("the reserves covered the USDai outstanding and the protocol's assets covered its liabilities"
+                if verdict_ok else "the reserves or the protocol's assets fell short, as the headline states")
+    override = (f" The report was issued while blocker exceptions were open, for the reason stated in it: "
+                f"\u201c{override_reason}\u201d." if override_reason else "")
+    return (f"Management of {issuer} asserts that the figures in this report for {period} are complete and "
+            f"accurate, measured on the criteria it states: the balances of the protocol's double-entry ledger, "
+            f"posted from the chain and from the custodians' and lenders' records each read at its own cut-off, "
+            f"reconciled by the checks R1\u2013R11 and H1\u2013H9 within the tolerances of the policy recorded in "
+            f"the manifest, and that at the measurement date {standing}.{override}")
+
+
+def signoff_section(assertion: str, digest: str, preparer: str, signatures: list,
+                    publication: dict | None) -> Section:
+    """The management assertion, the manifest's digest, and each signature over it: signer, role, date and key
+    fingerprint. A role nobody signed yet is a blank line to sign."""
     blank = "\u00a0" * 40
-    return Section(key="signoff", title="Sign-off", tables=[Table(columns=("role", "name", "signature", "date"), rows=[
-        ("prepared by", preparer or blank, blank, blank),
-        ("reviewed by", blank, blank, blank),
-        ("approved by", blank, blank, blank),
-    ])])
+    signed = [s for s in signatures if s.digest == digest]
+    rows = [(s.role, s.name, s.signed_at[:10], s.fingerprint) for s in signed]
+    for role in ("preparer", "approver"):
+        if not any(s.role == role for s in signed):
+            rows.append((role, preparer if role == "preparer" and preparer else blank, blank, "not signed"))
+    published = ([("registry", publication["registry"]), ("transaction", publication["transaction_hash"] or ""),
+                  ("block", str(publication["block_number"]))] if publication else [])
+    return Section(
+        key="signoff", title="Management assertion and sign-off",
+        intro=assertion,
+        tables=[
+            Table(columns=("what", "value"), rows=[("Manifest sha256 (what the signatures cover)", digest),
+                                                   *published], code=frozenset({1})),
+            Table(columns=("role", "name", "date signed (UTC)", "Ed25519 key fingerprint"), rows=rows,
+                  code=frozenset({3})),
+        ],
+        notes=["Each signature is Ed25519 over the manifest's bytes; `backed verify` checks them, the digest on "
+               "chain and every input, and rebuilds the day." if signed else
+               "Not signed yet: `backed attest sign DAY --key KEYFILE` adds a signature."],
+    )
 
 
 def _verdict(cov: dict, policy: ReconciliationPolicy) -> tuple[str, bool]:
@@ -530,9 +566,48 @@ def _verdict(cov: dict, policy: ReconciliationPolicy) -> tuple[str, bool]:
     return verdict, liquid_ok and total_ok
 
 
+def _ledger_hash(con, day: date) -> tuple[str, dict]:
+    """The journal's hash chain at the day recomputed from its lines (journal_chain_recomputed), and the day's row.
+    Refuses when a day's lines no longer hash to what the ledger's build stored: a line was edited, added or
+    deleted in the warehouse since, which no attestation may hide."""
+    days = _rows(con, "select * from main.journal_chain_recomputed where partition_date <= ? order by partition_date",
+                 [day])
+    if not days or days[-1]["partition_date"] != day:
+        raise AttestationRefused(f"no journal_day_hashes for {day}: the ledger for that day has not been built")
+    for row in days:
+        if row["day_digest"] != row["stored_day_digest"] or row["line_count"] != row["stored_line_count"]:
+            raise AttestationRefused(
+                f"integrity break: the journal's lines of {row['partition_date']} no longer hash to what the ledger's "
+                f"build recorded ({row['line_count']} lines now, {row['stored_line_count']} recorded; digest "
+                f"{row['day_digest'][:16]}… now, {row['stored_day_digest'][:16]}… recorded): a journal line was "
+                f"changed in the warehouse after the build. Nothing may be attested on it: the next run's check R11 "
+                f"names the entries of attested days; restore the warehouse from the lake (`backed backfill`)")
+    return days[-1]["chain_hash"], days[-1]
+
+
+# The inbox's register of receipts records when each file arrived on this machine (the clock of its intake): a fact
+# about the delivery, which the rejected files' report reads, not an input of any figure; a rebuild receives anew.
+NOT_ATTESTED_TABLES = frozenset({"inbox_receipts"})
+
+
+def _lake_partitions(lake: Lake | None, day: date) -> list[dict]:
+    """The sha256 of every lake partition of the day (what the ledger read for it), by table."""
+    if lake is None:
+        return []
+    partitions = []
+    for table in sorted(set(SCHEMAS) - NOT_ATTESTED_TABLES):
+        path = lake.partition_path(table, day)
+        if path.exists():
+            partitions.append({"table": table, "path": str(path.relative_to(lake.root)),
+                               "sha256": file_sha256(path)})
+    return partitions
+
+
 def gather_attestation(con: duckdb.DuckDBPyConnection, day: date, override_reason: str | None = None,
-                       preparer: str = "", policy: ReconciliationPolicy | None = None) -> Attestation:
-    """Every fact of the day's attestation, in sections, with its charts. Refuses on open blockers without override."""
+                       preparer: str = "", policy: ReconciliationPolicy | None = None, lake: Lake | None = None,
+                       signatures: list | None = None, publication: dict | None = None) -> Attestation:
+    """Every fact of the day's attestation, in sections, with its charts, and its manifest. Refuses on open
+    blockers without override, and on a journal whose lines changed since the ledger's build."""
     policy = policy or ReconciliationPolicy()
     exceptions = open_exceptions(con, on=day)
     blockers = [e for e in exceptions if e["severity"] == BLOCKER]
@@ -546,10 +621,10 @@ def gather_attestation(con: duckdb.DuckDBPyConnection, day: date, override_reaso
         raise AttestationRefused(f"no reserve_coverage for {day}: the ledger for that day has not been built")
     cov = coverage[0]
     # The journal's hash chain at the day commits to every line of every day through it, in one row.
-    ledger_hash = cov["ledger_hash"]
-    if ledger_hash is None:
-        raise AttestationRefused(f"no journal_day_hashes for {day}: the ledger for that day has not been built")
+    ledger_hash, ledger_day = _ledger_hash(con, day)
     version = code_version()
+    inputs = _model(con, "attestation_inputs", day)
+    input_chain = _model(con, "input_day_hashes", day, "partition_date")
     cutoffs = _model(con, "attestation_cutoffs", day)
     chain = next((c for c in cutoffs if c["source"] == "chain"), None)
     loans_section, loans = _loan_book(con, day)
@@ -562,16 +637,53 @@ def gather_attestation(con: duckdb.DuckDBPyConnection, day: date, override_reaso
         _balance_sheet(con, day),
         _restatements(con, day),
         _contract_changes(con, day),
-        _inputs(con, day, ledger_hash, version),
-        _signoff(preparer),
+        _inputs(con, day, ledger_hash, version, inputs),
     ]
     history = _rows(con, "select * from main.attestation_coverage where partition_date <= ? order by partition_date",
                     [day])
     charts = attestation_charts(cov, history, loans, policy)
     verdict, verdict_ok = _verdict(cov, policy)
+    override_reason = override_reason.strip() if override_reason else None
+    assertion = management_assertion(ISSUER, day.isoformat(), verdict_ok, override_reason)
+    chain_cutoffs = _rows(con, "select partition_date, from_block, to_block, to_block_hash, state_block, "
+                               "state_block_hash from main.attestation_cutoffs where source = 'chain' and "
+                               "partition_date <= ? order by partition_date", [day])
+    manifest = {
+        "kind": MANIFEST_KIND, "version": MANIFEST_VERSION, "issuer": ISSUER, "period": day.isoformat(),
+        "verdict": verdict, "verdict_ok": verdict_ok, "management_assertion": assertion, "preparer": preparer,
+        "sections": [{"key": s.key, "title": s.title, "intro": s.intro, "notes": s.notes,
+                      "tables": [{"columns": list(t.columns), "rows": [list(r) for r in t.rows]} for t in s.tables]}
+                     for s in sections],
+        "figures": {k: v for k, v in cov.items() if k != "ledger_hash"},
+        "inputs": inputs,
+        "lake_partitions": _lake_partitions(lake, day),
+        "chain_cutoffs": chain_cutoffs,
+        "ledger": {"hash_chain_head": ledger_hash, "day_digest": ledger_day["day_digest"],
+                   "line_count": ledger_day["line_count"],
+                   "inputs_chain_hash": input_chain[0]["inputs_chain_hash"] if input_chain else None},
+        "code_version": version,
+        "policy": {"reconciliation": policy.as_dbt_var(), "ledger": ledger_policy()},
+        "override": ({"reason": override_reason,
+                      "blockers": [{k: b[k] for k in ("exception_id", "check_id", "entity_key", "expected", "actual",
+                                                      "difference")} for b in blockers]}
+                     if override_reason else None),
+    }
+    manifest_bytes = canonical_json(manifest)
+    digest = digest_of(manifest_bytes)
     attestation = Attestation(
         day=day, verdict=verdict, verdict_ok=verdict_ok, sections=sections, charts=charts, blockers=blockers,
-        override_reason=override_reason.strip() if override_reason else None, preparer=preparer,
-        ledger_hash=ledger_hash, code_version=version)
-    attestation.html = render_html(attestation)
+        override_reason=override_reason, preparer=preparer,
+        ledger_hash=ledger_hash, code_version=version, manifest=manifest, manifest_bytes=manifest_bytes,
+        digest=digest, assertion=assertion)
+    sign_off(attestation, signatures or [], publication)
     return attestation
+
+
+def sign_off(attestation: Attestation, signatures: list, publication: dict | None) -> None:
+    """Lay the sign-off (the signatures over the attestation's digest, its publication) into the report and render
+    it; the figures and the manifest do not change."""
+    attestation.sections = [s for s in attestation.sections if s.key != "signoff"]
+    attestation.sections.append(signoff_section(attestation.assertion, attestation.digest, attestation.preparer,
+                                                signatures, publication))
+    attestation.signatures = [s for s in signatures if s.digest == attestation.digest]
+    attestation.html = render_html(attestation)

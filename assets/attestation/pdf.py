@@ -94,13 +94,21 @@ def render_pdf(attestation: Attestation) -> bytes:
     document = SimpleDocTemplate(
         buffer, pagesize=PAGE, leftMargin=MARGIN, rightMargin=MARGIN, topMargin=MARGIN, bottomMargin=MARGIN,
         title=attestation.title, author="backed", subject="Reserve attestation", creator="backed",
+        keywords=f"backed-manifest-sha256:{attestation.digest} backed-period:{attestation.period}",
         invariant=1,
     )
     width = PAGE[0] - 2 * MARGIN
+    if attestation.period_label:
+        heading = attestation.title
+        measured = (f"USDai, month {attestation.period_label}, month-end measured at the close of its last ledger day "
+                    f"{attestation.day.isoformat()} (end of day, UTC).")
+    else:
+        heading = "Reserve attestation"
+        measured = f"USDai, measurement date {attestation.day.isoformat()} (end of day, UTC)."
     story = [
-        _paragraph("Reserve attestation", TITLE),
-        _paragraph(f"USDai, measurement date {attestation.day.isoformat()} (end of day, UTC). Reporting entity: the "
-                   "protocol, consolidated. Prepared under the AICPA 2025 criteria for stablecoin reporting.", BODY),
+        _paragraph(heading, TITLE),
+        _paragraph(f"{measured} Reporting entity: the protocol, consolidated. Prepared under the AICPA 2025 criteria "
+                   "for stablecoin reporting.", BODY),
         _verdict(attestation.verdict, "#e6f4ea" if attestation.verdict_ok else "#fde8e8"),
     ]
     if attestation.override_text:
@@ -140,7 +148,7 @@ def _footer(attestation: Attestation):
         canvas.saveState()
         canvas.setFont("Helvetica", 7)
         canvas.setFillColor(colors.HexColor("#56607a"))
-        canvas.drawString(MARGIN, 6 * mm, f"{attestation.title} | ledger hash {attestation.ledger_hash}")
+        canvas.drawString(MARGIN, 6 * mm, f"{attestation.title} | manifest sha256 {attestation.digest}")
         canvas.drawRightString(PAGE[0] - MARGIN, 6 * mm, f"page {document.page}")
         canvas.restoreState()
 

@@ -15,8 +15,10 @@ from orchestration.cli.demo import demo
 from orchestration.cli.docs import docs
 from orchestration.cli.exceptions import exceptions_group
 from orchestration.cli.ingest import ingest
+from orchestration.cli.keys import keys_group
 from orchestration.cli.sandbox import sandbox_group
 from orchestration.cli.trail import trail
+from orchestration.cli.verify import verify
 
 
 class _Commands(click.Group):
@@ -77,7 +79,8 @@ def main(ctx: click.Context, home: Path | None, verbose: bool, debug: bool) -> N
             warnings.filterwarnings("ignore", category=category)
 
 
-for command in (demo, attest, chain, exceptions_group, trail, backfill, ingest, docs, sandbox_group):
+for command in (demo, attest, keys_group, chain, exceptions_group, trail, backfill, ingest, docs, sandbox_group,
+                verify):
     main.add_command(command)
 
 if __name__ == "__main__":

@@ -1,0 +1,116 @@
+"""What an attestation was issued on, kept under the data home's attestations/ folder, outside the warehouse.
+
+Per period (a day, or a month for the monthly report):
+- manifest.json: the canonical manifest (assets/attestation/manifest.py); its sha256 is the attestation's digest;
+- signatures.json: the Ed25519 signatures over it (assets/attestation/signing.py);
+- publication.json: where its digest was published on chain;
+- for a day, attested-day.parquet and attested-entries.parquet: the day's journal as it was when the day was
+  FIRST attested (its digest and line count, its inputs' chain hash, and every entry's digest), written once and
+  never replaced. Check R11 compares the journal with them at every run: an edit of the warehouse cannot
+  rewrite what was attested.
+A manifest replaced by another (the day was restated, or the code changed) moves with its signatures and its
+publication to superseded/<digest>/, so an attestation once signed can still be verified.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from assets.attestation.manifest import read_manifest
+from foundation.home import DataHome
+
+DAY_RECORD_SCHEMA = pa.schema([
+    pa.field("partition_date", pa.date32()),
+    pa.field("line_count", pa.int64()),
+    pa.field("day_digest", pa.string()),
+    pa.field("chain_hash", pa.string()),
+    pa.field("inputs_chain_hash", pa.string()),
+])
+ENTRY_RECORD_SCHEMA = pa.schema([
+    pa.field("partition_date", pa.date32()),
+    pa.field("entry_id", pa.string()),
+    pa.field("line_count", pa.int64()),
+    pa.field("entry_digest", pa.string()),
+])
+
+
+def _write_bytes_atomically(path: Path, content: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(content)
+    tmp.replace(path)
+
+
+def superseded_record(home: DataHome, period: str, digest: str) -> Path:
+    return home.attestation_record(period) / "superseded" / digest
+
+
+def write_manifest(home: DataHome, period: str, manifest_bytes: bytes, digest: str) -> bool:
+    """Write the period's manifest; returns whether it changed. A different manifest already there moves, with its
+    signatures and publication, to superseded/<its digest>/ first."""
+    path = home.attestation_manifest(period)
+    if path.exists():
+        old = path.read_bytes()
+        if old == manifest_bytes:
+            return False
+        _, _, old_digest = read_manifest(path)
+        keep = superseded_record(home, period, old_digest)
+        keep.mkdir(parents=True, exist_ok=True)
+        for current in (home.attestation_signatures(period), home.attestation_publication(period), path):
+            if current.exists():
+                current.replace(keep / current.name)
+    _write_bytes_atomically(path, manifest_bytes)
+    return True
+
+
+def manifest_for_digest(home: DataHome, period: str, digest: str) -> Path | None:
+    """The manifest of the period with this digest: the current one or a superseded one."""
+    current = home.attestation_manifest(period)
+    if current.exists() and read_manifest(current)[2] == digest:
+        return current
+    kept = superseded_record(home, period, digest) / "manifest.json"
+    return kept if kept.exists() else None
+
+
+def read_publication(path: Path) -> dict | None:
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def write_publication(path: Path, publication: dict) -> None:
+    _write_bytes_atomically(path, (json.dumps(publication, indent=2, sort_keys=True) + "\n").encode())
+
+
+def record_attested_journal(con: duckdb.DuckDBPyConnection, home: DataHome, day: date, ledger: dict) -> bool:
+    """Record the day's journal as first attested: written once (the first attestation of the day wins; a later
+    one, after a restatement, adds nothing). Returns whether it was written now."""
+    day_path = home.attested_entries(day).with_name("attested-day.parquet")
+    if day_path.exists():
+        return False
+    entries = con.execute(
+        "select partition_date, entry_id, line_count, entry_digest from main.journal_entry_digests "
+        "where partition_date = ? order by entry_id", [day]).to_arrow_table()
+    pq.write_table(entries.cast(ENTRY_RECORD_SCHEMA), _staged(home.attested_entries(day)))
+    _staged(home.attested_entries(day)).replace(home.attested_entries(day))
+    record = pa.table({"partition_date": [day], "line_count": [ledger["line_count"]],
+                       "day_digest": [ledger["day_digest"]], "chain_hash": [ledger["hash_chain_head"]],
+                       "inputs_chain_hash": [ledger["inputs_chain_hash"]]}, schema=DAY_RECORD_SCHEMA)
+    # the day's file last: R11 reads a day only once both files are there
+    pq.write_table(record, _staged(day_path))
+    _staged(day_path).replace(day_path)
+    return True
+
+
+def _staged(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path.with_name(f".{path.name}.tmp")
+
+
+def remove_period(home: DataHome, period: str) -> None:
+    """Forget a period's records entirely (a data home reset by a new simulation)."""
+    shutil.rmtree(home.attestation_record(period), ignore_errors=True)

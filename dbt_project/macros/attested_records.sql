@@ -1,0 +1,39 @@
+{#
+  What was recorded when each day was first attested (assets/attestation/journal_record.py), read from the files
+  the attestation wrote outside the warehouse: `name` is the file of each day's folder under the data home's
+  attestations/ (attested-day.parquet, attested-entries.parquet), `columns` (name -> type) its schema. The files
+  are listed when the model is built; before any day is attested, an empty relation of the same columns.
+#}
+{% macro attested_record(name, columns) -%}
+  {%- set root = env_var('BACKED_HOME', '.backed') ~ '/attestations' -%}
+  {%- set files = [] -%}
+  {%- if execute -%}
+    {%- set found = run_query("select file from glob('" ~ root ~ "/*/" ~ name ~ "') order by file") -%}
+    {%- set files = found.columns[0].values() | list -%}
+  {%- endif -%}
+  {%- if files | length > 0 -%}
+    (select {% for column, type in columns.items() %}cast({{ column }} as {{ type }}) as {{ column }}{{ ", " if not loop.last }}{% endfor %}
+     from read_parquet(['{{ files | join("', '") }}']))
+  {%- else -%}
+    (select {% for column, type in columns.items() %}cast(null as {{ type }}) as {{ column }}{{ ", " if not loop.last }}{% endfor %}
+     where 1 = 0)
+  {%- endif -%}
+{%- endmacro %}
+
+{# The day-level record of an attested day: its journal's line count and digest, and its inputs' chain hash. #}
+{% macro attested_days() -%}
+  {{ attested_record("attested-day.parquet", {"partition_date": "date", "line_count": "bigint",
+                                              "day_digest": dbt.type_string(), "chain_hash": dbt.type_string(),
+                                              "inputs_chain_hash": dbt.type_string()}) }}
+{%- endmacro %}
+
+{# Every journal entry of an attested day as it was when the day was first attested. #}
+{% macro attested_entries() -%}
+  {{ attested_record("attested-entries.parquet", {"partition_date": "date", "entry_id": dbt.type_string(),
+                                                  "line_count": "bigint", "entry_digest": dbt.type_string()}) }}
+{%- endmacro %}
+
+{# The sha256 of a group's journal lines' texts (macro journal_record_text), ordered by `order_by`, joined by `\n`. #}
+{% macro journal_lines_digest(alias, order_by) -%}
+  {{ sha256_hex("coalesce(" ~ dbt.listagg(journal_record_text(alias), "'\n'", "order by " ~ order_by) ~ ", '')") }}
+{%- endmacro %}

@@ -1,0 +1,373 @@
+"""`backed verify ATTESTATION`: check an attestation end to end, each step held (✓) or broken (✗).
+
+Given the HTML, the PDF or the manifest of a daily attestation, in order:
+1. the manifest: the one the document names (by its digest), in canonical form;
+2. the document says what the manifest says: every table cell of the HTML's sections (the PDF is compared byte for
+   byte in step 8);
+3. the signatures: each Ed25519 signature over the manifest's bytes, and at least one;
+4. the digest on chain: the registry holds it, for the same period and signers;
+5. every archived input: the file the inbox archived under each input's sha256 still has it, and each lake
+   partition of the day still hashes to what the manifest recorded;
+6. the journal: its hash chain recomputed from the warehouse's lines equals the manifest's ledger hash;
+7. the rebuild: a scratch data home gets the archived input files of every day through the day and the chain's lake
+   partitions (the node's answers as ingested), ingests and builds the ledger through the day with the manifest's
+   policy and attests it;
+8. the figures and the bytes: the rebuilt manifest equals the attested one, and the rebuilt HTML and PDF, with the
+   same sign-off, equal the files verified.
+Exit status 0 only when every step holds.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from assets.attestation.manifest import ManifestError, digest_of, file_sha256, read_manifest
+from assets.attestation.records import manifest_for_digest
+from assets.attestation.signing import read_signatures
+from foundation.home import DataHome
+
+CHAIN_TABLES_PREFIX = "chain_"
+_PDF_DIGEST = re.compile(rb"backed-manifest-sha256:([0-9a-f]{64})")
+_PDF_PERIOD = re.compile(rb"backed-period:(\d{4}-\d{2}-\d{2})")
+_HTML_PERIOD = re.compile(rb'<meta name="backed-period" content="([0-9-]+)">')
+
+
+@dataclass
+class Step:
+    name: str
+    held: bool
+    detail: str
+
+
+@dataclass
+class Verification:
+    steps: list[Step] = field(default_factory=list)
+
+    @property
+    def held(self) -> bool:
+        return bool(self.steps) and all(step.held for step in self.steps)
+
+
+class _Cells(HTMLParser):
+    """The text of every table cell of each section of an attestation's HTML, by section id."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.sections: dict[str, list[str]] = {}
+        self._section: str | None = None
+        self._cell: list[str] | None = None
+        self._header = False
+
+    def handle_starttag(self, tag, attrs) -> None:
+        if tag == "section":
+            self._section = dict(attrs).get("id")
+            self.sections.setdefault(self._section, [])
+        elif tag in ("td", "th") and self._section is not None:
+            # a table's "none" line (one cell across every column) is layout, not a figure
+            self._cell, self._header = [], tag == "th" or "colspan" in dict(attrs)
+
+    def handle_endtag(self, tag) -> None:
+        if tag in ("td", "th") and self._cell is not None:
+            if not self._header:
+                self.sections[self._section].append("".join(self._cell))
+            self._cell = None
+        elif tag == "section":
+            self._section = None
+
+    def handle_data(self, data) -> None:
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def _document_claim(path: Path) -> tuple[str, str | None, str | None]:
+    """(kind, digest, period) a file claims: an HTML's meta tags, a PDF's keywords, or a manifest's own digest."""
+    raw = path.read_bytes()
+    if raw.lstrip().startswith(b"<!DOCTYPE html") or path.suffix == ".html":
+        found = re.search(rb'<meta name="backed-manifest-sha256" content="([0-9a-f]{64})">', raw)
+        period = _HTML_PERIOD.search(raw)
+        return "html", found and found.group(1).decode(), period and period.group(1).decode()
+    if raw.startswith(b"%PDF"):
+        found, period = _PDF_DIGEST.search(raw), _PDF_PERIOD.search(raw)
+        return "pdf", found and found.group(1).decode(), period and period.group(1).decode()
+    document, _, digest = read_manifest(path)
+    return "manifest", digest, document.get("period")
+
+
+def _manifest_cells(manifest: dict) -> dict[str, list[str]]:
+    return {section["key"]: [cell for table in section["tables"] for row in table["rows"] for cell in row]
+            for section in manifest["sections"]}
+
+
+def verify(home: DataHome, path: Path, rebuild: bool = True,
+           progress: Callable[[str], None] = lambda line: None) -> Verification:
+    result = Verification()
+    add = result.steps.append
+    # 1. the manifest
+    try:
+        kind, digest, period = _document_claim(path)
+    except (ManifestError, OSError) as error:
+        add(Step("manifest", False, str(error)))
+        return result
+    if not digest or not period:
+        add(Step("manifest", False, f"{path} names no manifest digest: not an attestation of backed"))
+        return result
+    manifest_path = path if kind == "manifest" else manifest_for_digest(home, period, digest)
+    if manifest_path is None:
+        add(Step("manifest", False, f"no manifest with digest {digest} for {period} in {home.root}"))
+        return result
+    try:
+        manifest, raw, found = read_manifest(manifest_path)
+    except ManifestError as error:
+        add(Step("manifest", False, str(error)))
+        return result
+    if found != digest:
+        add(Step("manifest", False, f"{manifest_path} hashes to {found}, the document names {digest}"))
+        return result
+    add(Step("manifest", True, f"{manifest_path} (sha256 {digest})"))
+    record = manifest_path.parent
+
+    # 2. the document against the manifest
+    if kind == "html":
+        parser = _Cells()
+        parser.feed(path.read_text(encoding="utf-8"))
+        expected = _manifest_cells(manifest)
+        differing = [key for key, cells in expected.items() if parser.sections.get(key) != cells]
+        if differing:
+            first = differing[0]
+            shown = parser.sections.get(first, [])
+            diff = next((f"{a!r} where the manifest has {b!r}" for a, b in zip(shown, expected[first]) if a != b),
+                        "rows added or removed")
+            add(Step("document", False, f"the HTML's section {first!r} differs from the manifest: {diff}"))
+        else:
+            add(Step("document", True, f"every table of the HTML's {len(expected)} sections is the manifest's"))
+    else:
+        add(Step("document", True, f"a {kind}: compared with the rebuild below"))
+
+    # 3. signatures
+    signatures = [s for s in read_signatures(record / "signatures.json") if s.digest == digest]
+    bad = [s for s in signatures if not s.holds_for(raw)]
+    if bad:
+        add(Step("signatures", False, "; ".join(f"{s.role} {s.name} ({s.fingerprint}): the signature does not "
+                                                 f"verify over the manifest" for s in bad)))
+    elif not signatures:
+        add(Step("signatures", False, "nobody signed this manifest (`backed attest sign`)"))
+    else:
+        add(Step("signatures", True, ", ".join(f"{s.role} {s.name} ({s.fingerprint})" for s in signatures)))
+
+    # 4. on chain
+    add(_on_chain(home, record, digest, period, signatures))
+
+    # 5. archived inputs and lake partitions
+    add(_inputs_archived(home, manifest))
+
+    # 6. the journal
+    add(_journal(home, manifest))
+
+    # 7-8. rebuild
+    if rebuild:
+        result.steps += _rebuild(home, manifest, raw, record, path, kind, progress)
+    return result
+
+
+def _on_chain(home: DataHome, record: Path, digest: str, period: str, signatures: list) -> Step:
+    from assets.attestation.registry import RegistryError, find_publication
+    from assets.chain.rpc import RpcUnavailable
+
+    publication_path = record / "publication.json"
+    if not publication_path.exists():
+        return Step("on chain", False, "not published (`backed attest publish`)")
+    publication = json.loads(publication_path.read_text())
+    rpc_url = _rpc_url(home, publication)
+    try:
+        found = find_publication(rpc_url, publication["registry"], digest) if rpc_url else None
+    except (RegistryError, RpcUnavailable) as error:
+        return Step("on chain", False, f"the registry {publication['registry']} could not be read: "
+                                       f"{type(error).__name__}")
+    if found is None:
+        return Step("on chain", False, f"the registry {publication['registry']} does not hold {digest}")
+    keys = sorted(s.public_key for s in signatures)
+    if found.period != period or sorted(found.signer_keys) != keys:
+        return Step("on chain", False, f"the registry holds {digest} for {found.period} with "
+                                       f"{len(found.signer_keys)} signer(s), not {period} with {len(keys)}")
+    return Step("on chain", True, f"registry {found.registry}, block {found.block_number}, transaction "
+                                  f"{found.transaction_hash}")
+
+
+def _rpc_url(home: DataHome, publication: dict) -> str | None:
+    import os
+
+    if publication.get("chain_profile", "sandbox") == "sandbox":
+        if not home.sandbox_deployment.exists():
+            return None
+        return json.loads(home.sandbox_deployment.read_text())["rpc_url"]
+    return os.environ.get("BACKED_RPC_URL")
+
+
+def _archived(home: DataHome, source: str, day: str, sha256: str) -> list[Path]:
+    folder = home.archive / source / day
+    return sorted(folder.glob(f"{sha256}-*")) if folder.is_dir() else []
+
+
+def _inputs_archived(home: DataHome, manifest: dict) -> Step:
+    problems, files = [], 0
+    for line in manifest["inputs"]:
+        if line["source"] == "chain" or not line.get("sha256"):
+            continue
+        files += 1
+        found = _archived(home, line["source"], line["partition_date"], line["sha256"])
+        if not found:
+            problems.append(f"{line['file_name']}: no archived file with sha256 {line['sha256'][:16]}…")
+        elif file_sha256(found[0]) != line["sha256"]:
+            problems.append(f"{found[0].name}: the archived file no longer hashes to {line['sha256'][:16]}…")
+    for partition in manifest["lake_partitions"]:
+        path = home.lake / partition["path"]
+        if not path.exists() or file_sha256(path) != partition["sha256"]:
+            problems.append(f"lake {partition['path']}: no longer the partition attested")
+    if problems:
+        return Step("inputs", False, "; ".join(problems[:5]) + (f" (and {len(problems) - 5} more)"
+                                                                 if len(problems) > 5 else ""))
+    return Step("inputs", True, f"{files} archived input files and {len(manifest['lake_partitions'])} lake "
+                                f"partitions hash to what was attested")
+
+
+def _journal(home: DataHome, manifest: dict) -> Step:
+    import duckdb
+
+    day = date.fromisoformat(manifest["period"])
+    attested = manifest["ledger"]["hash_chain_head"]
+    try:
+        with duckdb.connect(str(home.warehouse), read_only=True) as con:
+            row = con.execute("select chain_hash, day_digest from main.journal_chain_recomputed "
+                              "where partition_date = ?", [day]).fetchone()
+    except duckdb.Error as error:
+        return Step("journal", False, f"the warehouse could not be read: {error}")
+    if row is None:
+        return Step("journal", False, f"the warehouse has no ledger day {day}")
+    if row[0] != attested:
+        return Step("journal", False, f"the journal's lines hash to {row[0]} at {day}, the attestation to "
+                                      f"{attested}: a journal line of {day} or before was changed since")
+    return Step("journal", True, f"the journal's hash chain at {day} is {attested}")
+
+
+def _rebuild(home: DataHome, manifest: dict, raw: bytes, record: Path, path: Path, kind: str,
+             progress: Callable[[str], None]) -> list[Step]:
+    day = date.fromisoformat(manifest["period"])
+    scratch = Path(tempfile.mkdtemp(prefix=f"backed-verify-{day}-"))
+    try:
+        try:
+            rebuilt = _rebuild_in(home, scratch, manifest, record, progress)
+        except Exception as error:  # the rebuild's own failure is a step that did not hold, not a crash
+            return [Step("rebuild", False, f"{type(error).__name__}: {error}")]
+        steps = [Step("rebuild", True, f"{manifest['period']} rebuilt from the archived inputs in a scratch home")]
+        again, _, rebuilt_digest = read_manifest(rebuilt.attestation_manifest(manifest["period"]))
+        if rebuilt_digest != digest_of(raw):
+            differing = sorted(k for k in set(manifest) | set(again) if manifest.get(k) != again.get(k))
+            detail = ""
+            if "lake_partitions" in differing:
+                before = {p["path"]: p["sha256"] for p in manifest["lake_partitions"]}
+                after = {p["path"]: p["sha256"] for p in again["lake_partitions"]}
+                detail = " (lake partitions " + ", ".join(sorted(k for k in set(before) | set(after)
+                                                                 if before.get(k) != after.get(k))) + ")"
+            steps.append(Step("figures", False, f"the rebuilt manifest differs in: {', '.join(differing)}{detail}"))
+        else:
+            steps.append(Step("figures", True, "the rebuilt manifest is the attested one, figure for figure"))
+        if kind in ("html", "pdf"):
+            html_path, pdf_path = rebuilt.attestation_paths(day)
+            again_bytes = (html_path if kind == "html" else pdf_path).read_bytes()
+            same = again_bytes == path.read_bytes()
+            steps.append(Step("bytes", same, f"the rebuilt {kind.upper()} is byte for byte the one verified" if same
+                              else f"the rebuilt {kind.upper()} differs from the one verified (sha256 "
+                                   f"{hashlib.sha256(again_bytes).hexdigest()[:16]}… against "
+                                   f"{hashlib.sha256(path.read_bytes()).hexdigest()[:16]}…)"))
+        return steps
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _rebuild_in(home: DataHome, scratch: Path, manifest: dict, record: Path,
+                progress: Callable[[str], None]) -> DataHome:
+    """Build the attested day again in `scratch` from the archived inputs: every file the lake says each day through
+    it took in, dropped into a fresh inbox, and the chain's lake partitions as the node answered them."""
+    from orchestration.definitions import build_definitions
+    from orchestration.instance import instance_for
+    from orchestration.pipeline import QUIET_RUN_CONFIG, range_tags
+
+    day = date.fromisoformat(manifest["period"])
+    period = manifest["period"]
+    again = DataHome(scratch / "home")
+    again.root.mkdir(parents=True)
+    for table_dir in sorted(home.lake.iterdir()) if home.lake.is_dir() else []:
+        if not table_dir.name.startswith(CHAIN_TABLES_PREFIX):
+            continue
+        for partition in sorted(table_dir.glob("date=*")):
+            if date.fromisoformat(partition.name.removeprefix("date=")) <= day:
+                shutil.copytree(partition, again.lake / table_dir.name / partition.name)
+    first = None
+    for partition in sorted((home.lake / "input_files").glob("date=*")):
+        partition_day = date.fromisoformat(partition.name.removeprefix("date="))
+        if partition_day > day:
+            continue
+        first = min(first or partition_day, partition_day)
+        for line in pq.read_table(partition / "part-0.parquet").to_pylist():
+            found = _archived(home, line["source"], partition_day.isoformat(), line["sha256"])
+            if not found:
+                raise FileNotFoundError(f"no archived file {line['file_name']} ({line['sha256'][:16]}…)")
+            target = again.inbox / line["source"] / line["file_name"]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if not target.exists():
+                shutil.copy2(found[0], target)
+    if home.sandbox_deployment.exists():
+        again.sandbox.mkdir(parents=True)
+        shutil.copy2(home.sandbox_deployment, again.sandbox_deployment)
+    _write_policy(again, manifest["policy"]["reconciliation"])
+    chain_days = sorted(date.fromisoformat(p.name.removeprefix("date="))
+                        for p in (again.lake / "chain_days").glob("date=*"))
+    first = min([d for d in (first, chain_days[0] if chain_days else None) if d is not None])
+    defs = build_definitions(again.root)
+    instance = instance_for(again)
+    progress(f"rebuilding {first} .. {day} in {again.root}")
+    seeds = defs.resolve_job_def("reference_data").execute_in_process(instance=instance, run_config=QUIET_RUN_CONFIG,
+                                                                      raise_on_error=False)
+    if not seeds.success:
+        raise RuntimeError("loading the dbt seeds failed")
+    defs.resolve_job_def("inbox_ingestion").execute_in_process(
+        instance=instance, tags=range_tags(first, day), run_config=QUIET_RUN_CONFIG, raise_on_error=False)
+    for name in ("signatures.json", "publication.json"):
+        if (record / name).exists():
+            again.attestation_record(period).mkdir(parents=True, exist_ok=True)
+            shutil.copy2(record / name, again.attestation_record(period) / name)
+    override = (manifest.get("override") or {}).get("reason")
+    run = defs.resolve_job_def("attestation").execute_in_process(
+        instance=instance, partition_key=period, raise_on_error=False,
+        run_config={**QUIET_RUN_CONFIG, "ops": {"reserve_attestation": {"config": {
+            "override_reason": override, "preparer": manifest.get("preparer", "")}}}})
+    if not run.success:
+        from orchestration.pipeline import failure_reasons
+
+        reasons = failure_reasons(run)
+        raise RuntimeError(f"the rebuilt day could not be attested: {reasons[0] if reasons else 'the run failed'}")
+    return again
+
+
+def _write_policy(home: DataHome, settings: dict) -> None:
+    """The policy the attestation was issued under, as the scratch home's reconciliation.toml."""
+    lines = [f'{name} = "{value}"' for name, value in sorted(settings.items())]
+    home.reconciliation_policy.write_text("\n".join(lines) + "\n")
+
+
+def print_steps(verification: Verification, echo: Callable[[str], None]) -> None:
+    for step in verification.steps:
+        echo(f"{'✓' if step.held else '✗'} {step.name}: {step.detail}")
+    echo("verified: every step holds" if verification.held else
+         f"NOT verified: {sum(not s.held for s in verification.steps)} step(s) failed")
+
