@@ -16,6 +16,7 @@ from orchestration.cli.docs import docs
 from orchestration.cli.exceptions import exceptions_group
 from orchestration.cli.ingest import ingest
 from orchestration.cli.keys import keys_group
+from orchestration.cli.report import report_group
 from orchestration.cli.sandbox import sandbox_group
 from orchestration.cli.trail import trail
 from orchestration.cli.verify import verify
@@ -80,7 +81,7 @@ def main(ctx: click.Context, home: Path | None, verbose: bool, debug: bool) -> N
 
 
 for command in (demo, attest, keys_group, chain, exceptions_group, trail, backfill, ingest, docs, sandbox_group,
-                verify):
+                verify, report_group):
     main.add_command(command)
 
 if __name__ == "__main__":
