@@ -111,11 +111,64 @@ def reissue(home: DataHome, period: str, manifest: dict) -> str:
     from assets.attestation.asset import attestation_metadata, issue_attestation
     from orchestration.instance import instance_for
 
+    from assets.attestation.facts import AttestationRefused
+
     day = date.fromisoformat(period)
     override = (manifest.get("override") or {}).get("reason")
-    attestation, html_path, pdf_path = issue_attestation(home, day, override, manifest.get("preparer", ""))
+    try:
+        attestation, html_path, pdf_path = issue_attestation(home, day, override, manifest.get("preparer", ""))
+    except AttestationRefused as refused:
+        # the signature or publication is kept; the report's files cannot show it (a sealed day restated since
+        # keeps the sign-off it was sealed with; an integrity break stops every report)
+        raise AttestationNotFound(f"recorded, but {period}'s report was not written again: {refused}") from None
     publication = read_publication(home.attestation_publication(period))
     instance_for(home).report_runless_asset_event(dg.AssetMaterialization(
         "reserve_attestation", partition=period, description="signed or published by `backed attest`",
         metadata=attestation_metadata(attestation, html_path, pdf_path, publication)))
     return attestation.digest
+
+
+DEMO_SIGNERS = (("demo-preparer.key", "Demo Preparer", "preparer"), ("demo-approver.key", "Demo Approver", "approver"))
+
+
+def demo_keys(home: DataHome) -> list[Path]:
+    """The demo's two signing keys, under the data home's keys/ (made once): demo keys, never a real signer's."""
+    from assets.attestation.signing import new_key_pair
+
+    paths = []
+    for file_name, name, role in DEMO_SIGNERS:
+        path = home.demo_keys / file_name
+        if not path.exists():
+            new_key_pair(path, name, role)
+        paths.append(path)
+    return paths
+
+
+def demo_sign_off(verify_it: bool):
+    """What `backed demo` does with its last day's attestation, for `run_demo(sign_off=...)`: sign it with the demo's
+    keys, publish it on the sandbox chain and (with `verify_it`) verify it end to end."""
+    def sign_off(home: DataHome, day: date, phase) -> list[str]:
+        what = "signing with demo keys, publishing" + (" and verifying (a rebuild of every day)" if verify_it else "")
+        with phase(f"{what} the attestation of {day}"):
+            return sign_publish_verify(home, day, demo_keys(home), verify_it)
+
+    return sign_off
+
+
+def sign_publish_verify(home: DataHome, day: date, keys: list[Path], verify_it: bool) -> list[str]:
+    """Sign the day's attestation with each key, publish it and (with `verify_it`) verify it end to end; returns the
+    lines to print."""
+    from orchestration.verification import print_steps, verify
+
+    period = day.isoformat()
+    lines = []
+    for key in keys:
+        signed = sign_attestation(home, period, key)
+        lines.append(f"signed {period}: {signed.record.role} {signed.record.name} (demo key {key.name}, "
+                     f"fingerprint {signed.record.fingerprint})")
+    record, _ = publish_attestation(home, period, "sandbox")
+    lines.append(f"published {period}: digest {record['digest']} in the registry {record['registry']}, transaction "
+                 f"{record['transaction_hash']}")
+    if verify_it:
+        print_steps(verify(home, home.attestation_paths(day)[0]), lines.append)
+    return lines

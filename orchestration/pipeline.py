@@ -35,6 +35,8 @@ class DemoResult:
     attestations: dict[date, Path] = field(default_factory=dict)
     refused: dict[date, str] = field(default_factory=dict)
     pipeline_success: bool = False
+    # What was done with the last day's attestation: signed with the demo keys, published, verified.
+    sign_off: list[str] = field(default_factory=list)
 
 
 def reset_sandbox_state(home: Path) -> None:
@@ -187,9 +189,12 @@ def coverage_table(home: Path, days: list[date]) -> list[dict]:
 def run_demo(home: Path, days: int = 30, seed: int = 7, start: date = date(2026, 1, 1),
              inject: Sequence[str] = (), echo: Callable[[str], None] = print,
              attest: Sequence[date] | None = None, keep_chain: bool = False,
-             phase: Phase | None = None) -> DemoResult:
+             phase: Phase | None = None,
+             sign_off: Callable[[DataHome, date, Phase], list[str]] | None = None) -> DemoResult:
     """With `keep_chain`, the chain is left serving at the end (`backed sandbox down` stops it). Each phase is told
-    to `phase` (default: a line to `echo`)."""
+    to `phase` (default: a line to `echo`). `sign_off`, when given, is called with the home and the last day once
+    it is attested, while the chain still serves (the demo signs, publishes and verifies there:
+    orchestration/attestations.py): it returns what it is doing, for the phase, and the lines to print."""
     phase = phase or announcing(echo)
     from sandbox.anvil import AnvilNode, stop_detached
     from sandbox.simulator import genesis_timestamp, simulate
@@ -212,6 +217,8 @@ def run_demo(home: Path, days: int = 30, seed: int = 7, start: date = date(2026,
             simulate(home, node.rpc_url, days=days, seed=seed, start=start, inject=list(inject),
                      before_reorg=ingest_before_reorg, day_done=update)
         result = run_pipeline(home, day_list, echo, attest=attest, phase=phase)
+        if sign_off is not None and day_list[-1] in result.attestations:
+            result.sign_off = sign_off(DataHome(home), day_list[-1], phase)
         if keep_chain:
             node.detach(DataHome(home).sandbox_node)
             echo(f"the sandbox chain stays up at {node.rpc_url}; `backed sandbox down` stops it")

@@ -29,14 +29,11 @@ from datetime import date
 from html.parser import HTMLParser
 from pathlib import Path
 
-import pyarrow.parquet as pq
-
 from assets.attestation.manifest import ManifestError, digest_of, file_sha256, read_manifest
 from assets.attestation.records import manifest_for_digest
 from assets.attestation.signing import read_signatures
 from foundation.home import DataHome
 
-CHAIN_TABLES_PREFIX = "chain_"
 _PDF_DIGEST = re.compile(rb"backed-manifest-sha256:([0-9a-f]{64})")
 _PDF_PERIOD = re.compile(rb"backed-period:(\d{4}-\d{2}-\d{2})")
 _HTML_PERIOD = re.compile(rb'<meta name="backed-period" content="([0-9-]+)">')
@@ -219,44 +216,83 @@ def _archived(home: DataHome, source: str, day: str, sha256: str) -> list[Path]:
 
 
 def _inputs_archived(home: DataHome, manifest: dict) -> Step:
-    problems, files = [], 0
-    for line in manifest["inputs"]:
-        if line["source"] == "chain" or not line.get("sha256"):
-            continue
-        files += 1
+    """Every input file of every day through the attested one, and every chain partition it read, archived under
+    its sha256 and still hashing to it."""
+    from assets.attestation.records import archived_chain_partition
+
+    problems = []
+    files = manifest["input_files_through_day"]
+    for line in files:
         found = _archived(home, line["source"], line["partition_date"], line["sha256"])
         if not found:
-            problems.append(f"{line['file_name']}: no archived file with sha256 {line['sha256'][:16]}…")
+            problems.append(f"{line['partition_date']} {line['file_name']}: no archived file with sha256 "
+                            f"{line['sha256'][:16]}…")
         elif file_sha256(found[0]) != line["sha256"]:
-            problems.append(f"{found[0].name}: the archived file no longer hashes to {line['sha256'][:16]}…")
-    for partition in manifest["lake_partitions"]:
-        path = home.lake / partition["path"]
+            problems.append(f"{found[0].relative_to(home.root)}: the archived file no longer hashes to "
+                            f"{line['sha256'][:16]}…")
+    for partition in manifest["chain_partitions"]:
+        path = archived_chain_partition(home, partition["table"], partition["partition_date"], partition["sha256"])
         if not path.exists() or file_sha256(path) != partition["sha256"]:
-            problems.append(f"lake {partition['path']}: no longer the partition attested")
+            problems.append(f"chain {partition['table']} {partition['partition_date']}: the archived partition is "
+                            f"missing or no longer hashes to {partition['sha256'][:16]}…")
     if problems:
         return Step("inputs", False, "; ".join(problems[:5]) + (f" (and {len(problems) - 5} more)"
                                                                  if len(problems) > 5 else ""))
-    return Step("inputs", True, f"{files} archived input files and {len(manifest['lake_partitions'])} lake "
-                                f"partitions hash to what was attested")
+    return Step("inputs", True, f"{len(files)} archived input files and {len(manifest['chain_partitions'])} chain "
+                                f"partitions, every day through {manifest['period']}, hash to what was attested")
 
 
 def _journal(home: DataHome, manifest: dict) -> Step:
+    """The warehouse's journal against the attestation: its hash chain at the day equals the manifest's, or, when a
+    restatement reached the day since, every entry attested is still there unchanged and no day's lines changed
+    behind the build's back. A sealed day restated since holds (a post-seal adjustment); an unsealed one is
+    superseded."""
     import duckdb
+    import polars as pl
+
+    from assets.attestation.seals import sealed_day
 
     day = date.fromisoformat(manifest["period"])
     attested = manifest["ledger"]["hash_chain_head"]
     try:
         with duckdb.connect(str(home.warehouse), read_only=True) as con:
-            row = con.execute("select chain_hash, day_digest from main.journal_chain_recomputed "
-                              "where partition_date = ?", [day]).fetchone()
+            chain = con.sql("select partition_date, chain_hash, day_digest, stored_day_digest "
+                            "from main.journal_chain_recomputed where partition_date <= $day "
+                            "order by partition_date", params={"day": day}).to_arrow_table()
+            chain = pl.from_arrow(chain)
+            record_files = sorted(str(p) for p in home.attestation_records.glob("*/attested-entries.parquet"))
+            recorded = pl.read_parquet(record_files) if record_files else None
+            current = None
+            if recorded is not None and not recorded.is_empty():
+                recorded = recorded.filter(pl.col("partition_date") <= day)
+                current = con.sql("select partition_date, entry_id, entry_digest from main.journal_entry_digests "
+                                  "where partition_date <= $day", params={"day": day}).to_arrow_table()
+                current = pl.from_arrow(current)
     except duckdb.Error as error:
         return Step("journal", False, f"the warehouse could not be read: {error}")
-    if row is None:
+    at_day = chain.filter(pl.col("partition_date") == day)
+    if at_day.is_empty():
         return Step("journal", False, f"the warehouse has no ledger day {day}")
-    if row[0] != attested:
-        return Step("journal", False, f"the journal's lines hash to {row[0]} at {day}, the attestation to "
-                                      f"{attested}: a journal line of {day} or before was changed since")
-    return Step("journal", True, f"the journal's hash chain at {day} is {attested}")
+    tampered_days = chain.filter(pl.col("day_digest") != pl.col("stored_day_digest"))
+    if not tampered_days.is_empty():
+        return Step("journal", False, f"the journal's lines of {tampered_days['partition_date'][0]} no longer hash "
+                                      "to what the ledger's build stored: a line was changed in the warehouse")
+    if current is not None:
+        changed = recorded.join(current, on=["partition_date", "entry_id"], how="left", suffix="_now") \
+            .filter(pl.col("entry_digest_now").is_null() | (pl.col("entry_digest_now") != pl.col("entry_digest")))
+        if not changed.is_empty():
+            first = changed.row(0, named=True)
+            what = "deleted" if first["entry_digest_now"] is None else "edited"
+            return Step("journal", False, f"journal entry {first['entry_id']} of {first['partition_date']} was "
+                                          f"{what} since its day was attested ({changed.height} entries in all)")
+    if at_day["chain_hash"][0] == attested:
+        return Step("journal", True, f"the journal's hash chain at {day} is {attested}")
+    if sealed_day(home, day) is not None:
+        return Step("journal", True, f"{day} is sealed and every entry attested is unchanged; entries posted since "
+                                     "are post-seal adjustments (the next monthly report lists them)")
+    return Step("journal", False, f"{day} was restated since this attestation (the journal's hash chain at {day} is "
+                                  f"{at_day['chain_hash'][0]}): it is superseded; `backed attest {day}` issues the "
+                                  "current one")
 
 
 def _rebuild(home: DataHome, manifest: dict, raw: bytes, record: Path, path: Path, kind: str,
@@ -300,39 +336,34 @@ def _rebuild_in(home: DataHome, scratch: Path, manifest: dict, record: Path,
     it took in, dropped into a fresh inbox, and the chain's lake partitions as the node answered them."""
     from orchestration.definitions import build_definitions
     from orchestration.instance import instance_for
+    from assets.attestation.records import archived_chain_partition
     from orchestration.pipeline import QUIET_RUN_CONFIG, range_tags
 
     day = date.fromisoformat(manifest["period"])
     period = manifest["period"]
     again = DataHome(scratch / "home")
     again.root.mkdir(parents=True)
-    for table_dir in sorted(home.lake.iterdir()) if home.lake.is_dir() else []:
-        if not table_dir.name.startswith(CHAIN_TABLES_PREFIX):
-            continue
-        for partition in sorted(table_dir.glob("date=*")):
-            if date.fromisoformat(partition.name.removeprefix("date=")) <= day:
-                shutil.copytree(partition, again.lake / table_dir.name / partition.name)
-    first = None
-    for partition in sorted((home.lake / "input_files").glob("date=*")):
-        partition_day = date.fromisoformat(partition.name.removeprefix("date="))
-        if partition_day > day:
-            continue
-        first = min(first or partition_day, partition_day)
-        for line in pq.read_table(partition / "part-0.parquet").to_pylist():
-            found = _archived(home, line["source"], partition_day.isoformat(), line["sha256"])
-            if not found:
-                raise FileNotFoundError(f"no archived file {line['file_name']} ({line['sha256'][:16]}…)")
-            target = again.inbox / line["source"] / line["file_name"]
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if not target.exists():
-                shutil.copy2(found[0], target)
+    for partition in manifest["chain_partitions"]:
+        archived = archived_chain_partition(home, partition["table"], partition["partition_date"],
+                                            partition["sha256"])
+        target = again.lake / partition["table"] / f"date={partition['partition_date']}" / "part-0.parquet"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(archived, target)
+    for line in manifest["input_files_through_day"]:
+        found = _archived(home, line["source"], line["partition_date"], line["sha256"])
+        if not found:
+            raise FileNotFoundError(f"no archived file {line['file_name']} ({line['sha256'][:16]}…)")
+        target = again.inbox / line["source"] / line["file_name"]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if not target.exists():
+            shutil.copy2(found[0], target)
+    days = sorted({date.fromisoformat(p["partition_date"]) for p in manifest["chain_partitions"]}
+                  | {date.fromisoformat(i["partition_date"]) for i in manifest["input_files_through_day"]})
+    first = days[0] if days else day
     if home.sandbox_deployment.exists():
         again.sandbox.mkdir(parents=True)
         shutil.copy2(home.sandbox_deployment, again.sandbox_deployment)
     _write_policy(again, manifest["policy"]["reconciliation"])
-    chain_days = sorted(date.fromisoformat(p.name.removeprefix("date="))
-                        for p in (again.lake / "chain_days").glob("date=*"))
-    first = min([d for d in (first, chain_days[0] if chain_days else None) if d is not None])
     defs = build_definitions(again.root)
     instance = instance_for(again)
     progress(f"rebuilding {first} .. {day} in {again.root}")

@@ -135,7 +135,8 @@ def test_html_and_pdf_carry_every_field_of_the_attestation(clean_demo, warehouse
         assert needle in html, needle
     # the comparison, open exceptions, the inputs, sign-off
     for needle in ("an excess of", "Liquid coverage", "Total coverage", "no open exceptions", "Ledger hash",
-                   facts["chain_hash"], "Code version", "prepared by", "reviewed by", *facts["hashes"]):
+                   facts["chain_hash"], "Code version", "Management of USDai asserts", "Manifest sha256",
+                   "Ed25519 key fingerprint", *facts["hashes"]):
         assert needle in html, needle
     # four charts, inline SVG in the HTML and images in the PDF
     for chart in ("coverage-over-time", "reserve-composition", "loan-book-by-status", "collateral-health"):
@@ -156,7 +157,8 @@ def test_rerunning_gives_byte_identical_html_and_pdf(clean_demo):
     before = html_path.read_bytes(), pdf_path.read_bytes()
     out = attest(home)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.split() == [str(html_path), str(pdf_path)]
+    manifest = html_path.parent.parent / "attestations" / DAY.isoformat() / "manifest.json"
+    assert out.stdout.split() == [str(html_path), str(pdf_path), str(manifest)]
     assert (html_path.read_bytes(), pdf_path.read_bytes()) == before
 
 

@@ -30,7 +30,8 @@ def run_guide(clean_demo, tmp_path):
     workdir.mkdir()
     environment = {k: v for k, v in os.environ.items() if k not in ("BACKED_RPC_URL", "ARBITRUM_RPC_URL",
                                                                         "BACKED_PROFILE")}
-    environment.update(BACKED_HOME=str(home), PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    # HOME too: a guide keeps its signing key under ~/.config, outside the data home
+    environment.update(BACKED_HOME=str(home), HOME=str(tmp_path / "user"), PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
 
     def run(block: str) -> subprocess.CompletedProcess:
         return subprocess.run(["bash", "-e", "-o", "pipefail", "-c", block], cwd=workdir, env=environment,
@@ -44,7 +45,7 @@ def test_the_guides_are_the_three_the_readme_names():
     blocks = guide_blocks()
     assert list(blocks) == ["Finance", "Compliance", "Engineering"]
     assert "docs/guides.md" in (REPO / "README.md").read_text()
-    assert [len(b) for b in blocks.values()] == [1, 1, 2]
+    assert [len(b) for b in blocks.values()] == [2, 1, 2]
 
 
 def test_finance_guide_produces_and_reads_an_attestation(run_guide):
@@ -52,6 +53,16 @@ def test_finance_guide_produces_and_reads_an_attestation(run_guide):
     assert out.returncode == 0, out.stderr[-3000:]
     assert re.search(r"^Liquid coverage [0-9.,]+%$", out.stdout, re.M)
     assert (run_guide.home / "reports" / "attestation-2026-01-03.pdf").stat().st_size > 0
+    assert "A. Controller" in (run_guide.home / "reports" / "attestation-2026-01-03.html").read_text()
+
+
+def test_finance_guide_signs_publishes_and_verifies_the_attestation(run_guide):
+    out = run_guide(guide_blocks()["Finance"][1])
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
+    assert "verified: every step holds" in out.stdout
+    assert re.search(r"^✓ signatures: .*preparer A\. Controller", out.stdout, re.M)
+    key = run_guide.workdir.parent / "user" / ".config" / "backed" / "keys" / "controller.key"
+    assert key.stat().st_mode & 0o777 == 0o600
     assert "A. Controller" in (run_guide.home / "reports" / "attestation-2026-01-03.html").read_text()
 
 
@@ -98,6 +109,11 @@ MISTAKES = [
     # the demo's chain stopped with the demo: the daily pipeline would read it
     ("backed backfill --from 2026-01-03 --to 2026-01-03", 1,
      "does not answer (it stops with the demo): `backed sandbox up` brings it back"),
+    ("backed attest sign 2026-01-03 --key no-such.key", 1,
+     "no key file at no-such.key; `backed keys new PATH --name NAME --role ROLE` makes one"),
+    ("backed keys new k.key --name A --role auditor", 1, "role 'auditor' is not one of: preparer, reviewer"),
+    ("backed attest publish 2026-01-03", 1, "`backed sandbox up` brings it back"),
+    ("backed seal 2026-1", 2, "'2026-1' is not a month (YYYY-MM)"),
     ("printf 'supply_abs_tolerence = \"0.01\"\\n' > \"$BACKED_HOME/reconciliation.toml\" && "
      "backed backfill --from 2026-01-03 --to 2026-01-03 --select group:ledger", 1,
      "unknown settings supply_abs_tolerence (did you mean supply_abs_tolerance?)"),

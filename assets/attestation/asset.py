@@ -55,18 +55,34 @@ def write_attestation(home: DataHome, attestation: Attestation) -> tuple[Path, P
     return html_path, pdf_path
 
 
+def refuse_to_change_sealed(home: DataHome, day: date, digest: str) -> None:
+    """A sealed day's attestation is never replaced: what changed since is a post-seal adjustment."""
+    from assets.attestation.facts import AttestationRefused
+    from assets.attestation.seals import sealed_day
+
+    sealed = sealed_day(home, day)
+    if sealed is not None and sealed["digest"] != digest:
+        month = day.isoformat()[:7]
+        raise AttestationRefused(
+            f"{day} is sealed ({month}) with the attestation {sealed['digest'][:16]}…, which stays as it was: the "
+            f"ledger changed since, a post-seal adjustment the next monthly report lists (`backed report monthly "
+            f"MONTH`); `backed verify` still verifies the sealed attestation")
+
+
 def issue_attestation(home: DataHome, day: date, override_reason: str | None = None, preparer: str = "",
                       ) -> tuple[Attestation, Path, Path]:
     """Gather the day's attestation from the warehouse, keep its manifest (and, the first time the day is attested,
     the record of its journal) under attestations/, and write its HTML and PDF with the signatures and the
     publication its digest has. Raises AttestationRefused."""
     from assets.attestation.facts import gather_attestation  # matplotlib: as render_pdf
-    from assets.attestation.records import record_attested_journal, write_manifest
+    from assets.attestation.records import archive_chain_partitions, record_attested_journal, write_manifest
 
     period = day.isoformat()
     with duckdb.connect(str(home.warehouse), read_only=True) as con:
         attestation = gather_attestation(con, day, override_reason, preparer, ReconciliationPolicy.for_home(home),
                                          lake=Lake(home))
+        refuse_to_change_sealed(home, day, attestation.digest)
+        archive_chain_partitions(home, attestation.manifest["chain_partitions"])
         write_manifest(home, period, attestation.manifest_bytes, attestation.digest)
         record_attested_journal(con, home, day, attestation.manifest["ledger"])
     refresh_sign_off(home, attestation)

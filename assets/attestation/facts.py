@@ -590,6 +590,21 @@ def _ledger_hash(con, day: date) -> tuple[str, dict]:
 NOT_ATTESTED_TABLES = frozenset({"inbox_receipts"})
 
 
+def chain_partitions(lake: Lake | None, day: date) -> list[dict]:
+    """The chain's lake partitions of every day through `day` (what the node answered, decoded), by table and day
+    with their sha256: archived with the inputs (assets/attestation/records.py), so the day can be rebuilt without a
+    node."""
+    if lake is None:
+        return []
+    partitions = []
+    for table in sorted(t for t in SCHEMAS if t.startswith("chain_")):
+        for partition_day in lake.partition_days(table):
+            if partition_day <= day:
+                path = lake.partition_path(table, partition_day)
+                partitions.append({"table": table, "partition_date": partition_day, "sha256": file_sha256(path)})
+    return partitions
+
+
 def _lake_partitions(lake: Lake | None, day: date) -> list[dict]:
     """The sha256 of every lake partition of the day (what the ledger read for it), by table."""
     if lake is None:
@@ -645,6 +660,8 @@ def gather_attestation(con: duckdb.DuckDBPyConnection, day: date, override_reaso
     verdict, verdict_ok = _verdict(cov, policy)
     override_reason = override_reason.strip() if override_reason else None
     assertion = management_assertion(ISSUER, day.isoformat(), verdict_ok, override_reason)
+    input_files = _rows(con, "select partition_date, source, file_name, sha256 from main.attestation_inputs "
+                             "where sha256 is not null and partition_date <= ? order by partition_date, line_no", [day])
     chain_cutoffs = _rows(con, "select partition_date, from_block, to_block, to_block_hash, state_block, "
                                "state_block_hash from main.attestation_cutoffs where source = 'chain' and "
                                "partition_date <= ? order by partition_date", [day])
@@ -656,7 +673,9 @@ def gather_attestation(con: duckdb.DuckDBPyConnection, day: date, override_reaso
                      for s in sections],
         "figures": {k: v for k, v in cov.items() if k != "ledger_hash"},
         "inputs": inputs,
+        "input_files_through_day": input_files,
         "lake_partitions": _lake_partitions(lake, day),
+        "chain_partitions": chain_partitions(lake, day),
         "chain_cutoffs": chain_cutoffs,
         "ledger": {"hash_chain_head": ledger_hash, "day_digest": ledger_day["day_digest"],
                    "line_count": ledger_day["line_count"],

@@ -4,6 +4,8 @@ Per period (a day, or a month for the monthly report):
 - manifest.json: the canonical manifest (assets/attestation/manifest.py); its sha256 is the attestation's digest;
 - signatures.json: the Ed25519 signatures over it (assets/attestation/signing.py);
 - publication.json: where its digest was published on chain;
+- the chain's lake partitions an attestation read, archived under inbox/archive/chain/DAY/ by their sha256 like
+  the inbox's files, so the day can be rebuilt without a node;
 - for a day, attested-day.parquet and attested-entries.parquet: the day's journal as it was when the day was
   FIRST attested (its digest and line count, its inputs' chain hash, and every entry's digest), written once and
   never replaced. Check R11 compares the journal with them at every run: an edit of the warehouse cannot
@@ -92,9 +94,8 @@ def record_attested_journal(con: duckdb.DuckDBPyConnection, home: DataHome, day:
     day_path = home.attested_entries(day).with_name("attested-day.parquet")
     if day_path.exists():
         return False
-    entries = con.execute(
-        "select partition_date, entry_id, line_count, entry_digest from main.journal_entry_digests "
-        "where partition_date = ? order by entry_id", [day]).to_arrow_table()
+    entries = con.sql("select partition_date, entry_id, line_count, entry_digest from main.journal_entry_digests "
+                      "where partition_date = $day order by entry_id", params={"day": day}).to_arrow_table()
     pq.write_table(entries.cast(ENTRY_RECORD_SCHEMA), _staged(home.attested_entries(day)))
     _staged(home.attested_entries(day)).replace(home.attested_entries(day))
     record = pa.table({"partition_date": [day], "line_count": [ledger["line_count"]],
@@ -104,6 +105,27 @@ def record_attested_journal(con: duckdb.DuckDBPyConnection, home: DataHome, day:
     pq.write_table(record, _staged(day_path))
     _staged(day_path).replace(day_path)
     return True
+
+
+def archived_chain_partition(home: DataHome, table: str, day: str, sha256: str) -> Path:
+    """Where a chain lake partition an attestation read is archived, by its sha256 (as the inbox archives files)."""
+    return home.archive / "chain" / day / f"{sha256}-{table}.parquet"
+
+
+def archive_chain_partitions(home: DataHome, partitions: list[dict]) -> int:
+    """Archive every chain partition the manifest lists that is not archived yet; returns how many were copied.
+    Content-addressed: a partition replaced later (a reorg re-ingested the day) keeps its attested bytes here."""
+    copied = 0
+    for partition in partitions:
+        day = partition["partition_date"]
+        day = day.isoformat() if isinstance(day, date) else day
+        target = archived_chain_partition(home, partition["table"], day, partition["sha256"])
+        if target.exists():
+            continue
+        source = home.lake / partition["table"] / f"date={day}" / "part-0.parquet"
+        _write_bytes_atomically(target, source.read_bytes())
+        copied += 1
+    return copied
 
 
 def _staged(path: Path) -> Path:

@@ -71,7 +71,7 @@ def issue(ctx: click.Context, day, override_reason: str | None, preparer: str, k
         _sign(console, home, day.isoformat(), key_path, None, None)
     for path in home.attestation_paths(day):
         click.echo(str(path))
-    click.echo(f"manifest {home.attestation_manifest(day.isoformat())}")
+    click.echo(str(home.attestation_manifest(day.isoformat())))
 
 
 def _sign(console, home, period: str, key_path: Path, name: str | None, role: str | None) -> None:

@@ -32,14 +32,20 @@ def demo(ctx: click.Context, days: int, seed: int, start, inject: tuple[str, ...
         raise click.BadParameter(str(problem), param_hint="--inject") from None
     console = console_of(ctx)
     with console.quiet(f"backed demo --days {days} --seed {seed} --start {start}"):
+        from orchestration.attestations import demo_sign_off
         from orchestration.pipeline import run_demo
 
         result = run_demo(data_home(ctx).root, days=days, seed=seed, start=start, inject=inject, echo=console.say,
-                          keep_chain=keep_chain, phase=console.phase)
+                          keep_chain=keep_chain, phase=console.phase, sign_off=demo_sign_off(verify_it=True))
     click.echo(format_table(result.rows))
     last = result.days[-1]
     if last in result.attestations:
         click.echo(f"\nattestation: {result.attestations[last]}")
+        if result.sign_off:
+            click.echo("the keys under keys/ are DEMO keys, made by the demo: a real signer's key lives outside the "
+                       "data home (`backed keys new`)")
+            for line in result.sign_off:
+                click.echo(line)
     else:
         click.echo(f"\nattestation for {last} refused: {result.refused.get(last, 'not produced')}")
     if result.refused:
