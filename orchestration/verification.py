@@ -29,13 +29,13 @@ from datetime import date
 from html.parser import HTMLParser
 from pathlib import Path
 
-from assets.attestation.manifest import ManifestError, digest_of, file_sha256, read_manifest
+from assets.attestation.manifest import MONTHLY_MANIFEST_KIND, ManifestError, digest_of, file_sha256, read_manifest
 from assets.attestation.records import manifest_for_digest
 from assets.attestation.signing import read_signatures
 from foundation.home import DataHome
 
 _PDF_DIGEST = re.compile(rb"backed-manifest-sha256:([0-9a-f]{64})")
-_PDF_PERIOD = re.compile(rb"backed-period:(\d{4}-\d{2}-\d{2})")
+_PDF_PERIOD = re.compile(rb"backed-period:(\d{4}-\d{2}(?:-\d{2})?)")
 _HTML_PERIOD = re.compile(rb'<meta name="backed-period" content="([0-9-]+)">')
 
 
@@ -163,6 +163,9 @@ def verify(home: DataHome, path: Path, rebuild: bool = True,
 
     # 4. on chain
     add(_on_chain(home, record, digest, period, signatures))
+    if manifest["kind"] == MONTHLY_MANIFEST_KIND:
+        add(_daily_attestations(home, manifest))
+        return result
 
     # 5. archived inputs and lake partitions
     add(_inputs_archived(home, manifest))
@@ -174,6 +177,18 @@ def verify(home: DataHome, path: Path, rebuild: bool = True,
     if rebuild:
         result.steps += _rebuild(home, manifest, raw, record, path, kind, progress)
     return result
+
+
+def _daily_attestations(home: DataHome, manifest: dict) -> Step:
+    """A monthly report's days: each daily attestation it lists is kept, canonical, with the digest listed (each is
+    verified end to end by `backed verify` of its own report)."""
+    missing = [a["day"] for a in manifest.get("daily_attestations", [])
+               if manifest_for_digest(home, a["day"], a["digest"]) is None]
+    if missing:
+        return Step("daily attestations", False, f"no manifest with the digest the report lists for "
+                                                 f"{', '.join(missing[:5])}")
+    return Step("daily attestations", True, f"the {len(manifest.get('daily_attestations', []))} daily attestations "
+                                            "the report lists are kept with those digests")
 
 
 def _on_chain(home: DataHome, record: Path, digest: str, period: str, signatures: list) -> Step:
