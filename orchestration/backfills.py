@@ -169,10 +169,13 @@ def stale_reads(instance: dg.DagsterInstance, asset_graph, keys: set[dg.AssetKey
     tape's exception stays open); a check over a view never built fails. Ingestion is never added: it reads the
     chain and the inbox (`backed ingest` takes new files in and records them here)."""
     ledger = LEDGER.resolve(asset_graph)
-    checked = {dep.asset_key for check in asset_graph.get_check_keys_for_assets(keys)
-               for dep in asset_graph.get_check_spec(check).additional_deps} & ledger
-    reads = {key for key in (dg.AssetSelection.assets(*(keys | checked)).upstream() & LEDGER).resolve(asset_graph)
-             if asset_graph.get(key).is_materializable} - keys
+
+    def reads_of(targets: set[dg.AssetKey]) -> set[dg.AssetKey]:
+        checked = {dep.asset_key for check in asset_graph.get_check_keys_for_assets(targets)
+                   for dep in asset_graph.get_check_spec(check).additional_deps} & ledger
+        return {key for key in (dg.AssetSelection.assets(*(targets | checked)).upstream() & LEDGER)
+                .resolve(asset_graph) if asset_graph.get(key).is_materializable} - keys
+
     latest: dict[dg.AssetKey, dict[str, int]] = {}
 
     def materialised(key: dg.AssetKey) -> dict[str, int]:
@@ -186,15 +189,25 @@ def stale_reads(instance: dg.DagsterInstance, asset_graph, keys: set[dg.AssetKey
                 latest[key] = {day: records[0].storage_id for day in days} if records else {}
         return latest[key]
 
-    stale: set[dg.AssetKey] = set()
-    for key in asset_graph.toposorted_asset_keys:
-        if key not in reads:
-            continue
-        own = materialised(key)
-        parents = [parent for parent in asset_graph.get(key).parent_keys if asset_graph.has(parent)]
-        if (any(parent in stale for parent in parents) or any(day not in own for day in days)
-                or any(materialised(parent).get(day, 0) > own[day] for parent in parents for day in days)):
-            stale.add(key)
+    def stale_of(reads: set[dg.AssetKey]) -> set[dg.AssetKey]:
+        stale: set[dg.AssetKey] = set()
+        for key in asset_graph.toposorted_asset_keys:
+            if key not in reads:
+                continue
+            own = materialised(key)
+            parents = [parent for parent in asset_graph.get(key).parent_keys if asset_graph.has(parent)]
+            if (any(parent in stale for parent in parents) or any(day not in own for day in days)
+                    or any(materialised(parent).get(day, 0) > own[day] for parent in parents for day in days)):
+                stale.add(key)
+        return stale
+
+    # A model added runs its own checks, which read models of their own (journal_lines' R11 reads the inputs'
+    # hashes): what they read is added too, until nothing more is.
+    reads = reads_of(keys)
+    stale = stale_of(reads)
+    while (more := reads_of(keys | stale)) - reads:
+        reads |= more
+        stale = stale_of(reads)
     return stale
 
 

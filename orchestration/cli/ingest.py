@@ -31,6 +31,7 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...], scraped_at: str | None) 
     from assets.inbox.register import DUPLICATE, ROUTED, SPLIT, current_files
     from dagster import AssetKey
 
+    from assets.inbox.assets import INPUT_FILES
     from assets.sources import DERIVED_TABLES, source
     from foundation.lake import Lake
 
@@ -42,6 +43,9 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...], scraped_at: str | None) 
         for summary in source(name).ingest_day(day, lake):
             summaries[(name, day, summary.sha256)] = summary
     rebuilt = {(key, day) for name, day in days for assets_def in source(name).assets for key in assets_def.keys}
+    # each source's ingest also rewrites the day's manifest of ingested files, which the attestation's inputs and
+    # R11's inputs hash read
+    rebuilt |= {(INPUT_FILES.key, day) for _, day in days}
     for derived in DERIVED_TABLES:
         for day in sorted({day for name, day in days if name in derived.from_sources}):
             derived.build_day(day, lake)
