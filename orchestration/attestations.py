@@ -44,13 +44,13 @@ def current_manifest(home: DataHome, period: str) -> tuple[dict, bytes, str]:
 
 
 def sign_attestation(home: DataHome, period: str, key_path: Path, name: str | None = None,
-                     role: str | None = None) -> Signed:
-    """Sign the period's current manifest with the key at `key_path`, keep the signature, and refresh the report's
-    sign-off."""
+                     role: str | None = None, refresh: bool = True) -> Signed:
+    """Sign the period's current manifest with the key at `key_path`, keep the signature, and (with `refresh`)
+    write the report again with it in the sign-off."""
     manifest, raw, digest = current_manifest(home, period)
     record = sign_manifest(key_path, raw, digest, name=name, role=role)
     added = add_signature(home.attestation_signatures(period), record)
-    digest_now = reissue(home, period, manifest)
+    digest_now = reissue(home, period, manifest) if refresh else digest
     return Signed(record, added, digest_now)
 
 
@@ -163,7 +163,7 @@ def sign_publish_verify(home: DataHome, day: date, keys: list[Path], verify_it: 
     period = day.isoformat()
     lines = []
     for key in keys:
-        signed = sign_attestation(home, period, key)
+        signed = sign_attestation(home, period, key, refresh=False)  # the publication below writes the report
         lines.append(f"signed {period}: {signed.record.role} {signed.record.name} (demo key {key.name}, "
                      f"fingerprint {signed.record.fingerprint})")
     record, _ = publish_attestation(home, period, "sandbox")

@@ -112,7 +112,6 @@ MISTAKES = [
     ("backed attest sign 2026-01-03 --key no-such.key", 1,
      "no key file at no-such.key; `backed keys new PATH --name NAME --role ROLE` makes one"),
     ("backed keys new k.key --name A --role auditor", 1, "role 'auditor' is not one of: preparer, reviewer"),
-    ("backed attest publish 2026-01-03", 1, "`backed sandbox up` brings it back"),
     ("backed seal 2026-1", 2, "'2026-1' is not a month (YYYY-MM)"),
     ("printf 'supply_abs_tolerence = \"0.01\"\\n' > \"$BACKED_HOME/reconciliation.toml\" && "
      "backed backfill --from 2026-01-03 --to 2026-01-03 --select group:ledger", 1,

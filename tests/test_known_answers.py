@@ -199,6 +199,7 @@ def test_the_ledger_keeps_to_the_truth_where_the_files_do(reported):
     assert injections["orphan-tape-loan"]["entity"].lower() not in posted_loans
 
 
+@pytest.mark.long
 @pytest.mark.fault("a reorganisation of an ingested day, end to end")
 def test_a_reorganised_day_is_reingested_restated_and_reported(reorganised, reliability):
     home, result, injections, exceptions, balances, journal = reorganised
@@ -216,6 +217,7 @@ def test_a_reorganised_day_is_reingested_restated_and_reported(reorganised, reli
     assert set(result.attestations) == {date(2026, 1, d) for d in range(1, 4)}
 
 
+@pytest.mark.long
 @pytest.mark.fault("a custodian statement re-sent for the same account and day")
 def test_a_re_sent_statement_replaces_the_first_and_is_counted_once(reorganised, reliability):
     home, result, injections, exceptions, balances, journal = reorganised
