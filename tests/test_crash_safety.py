@@ -102,7 +102,17 @@ def kill_when(command: list[str], env: dict, log: Path, ready: Callable[[], bool
 
 def wait_until_gone(group: int, timeout_s: float = 30) -> None:
     """Until every process of the group (the run's dbt too, which nobody here waits for) has died: a dying
-    process still holds its files (and DuckDB's lock on the warehouse) for a moment after SIGKILL."""
+    process still holds its files (and DuckDB's lock on the warehouse) for a moment after SIGKILL. A process whose
+    main thread is already a zombie is not gone while another of its threads still exits: they share the files."""
+    def exiting(pid: str) -> bool:
+        for task in Path(f"/proc/{pid}/task").glob("*/stat"):
+            try:
+                if task.read_text().rsplit(")", 1)[1].split()[0] not in ("Z", "X"):
+                    return True
+            except OSError:
+                continue
+        return False
+
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         alive = []
@@ -111,8 +121,8 @@ def wait_until_gone(group: int, timeout_s: float = 30) -> None:
                 fields = stat.read_text().rsplit(")", 1)[1].split()
             except OSError:
                 continue
-            if int(fields[2]) == group and fields[0] not in ("Z", "X"):  # fields 5 (pgrp) and 3 (state)
-                alive.append(stat.parent.name)
+            if int(fields[2]) == group and (fields[0] not in ("Z", "X") or exiting(stat.parent.name)):
+                alive.append(stat.parent.name)  # fields 5 (pgrp) and 3 (state)
         if not alive:
             return
         time.sleep(0.01)
