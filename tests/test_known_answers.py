@@ -236,6 +236,7 @@ def test_a_re_sent_statement_replaces_the_first_and_is_counted_once(reorganised,
     assert reliability.compare_rows([(r["source_sha256"], r["source_row"]) for r in sent], lines) == (0, 0)
 
 
+@pytest.mark.long
 @pytest.mark.fault("an attested day restated after a reorganisation")
 def test_the_attestation_of_a_reorganised_day_shows_its_restatement_and_keeps_the_one_it_replaces(reorganised, reliability):
     home, result, injections, exceptions, balances, journal = reorganised
