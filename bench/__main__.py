@@ -4,6 +4,8 @@ and the results as JSON in $BACKED_HOME/reports/bench-<UTC timestamp>.json and r
     python -m bench                      # every benchmark at full size (what `make bench` runs)
     python -m bench --only chain_ingest  # one of them (repeatable)
     python -m bench --quick              # each benchmark's QUICK_RUN sizes: a smoke run, not figures to quote
+    python -m bench --compare OLD.json   # run, then print each figure's change against an earlier report
+    python -m bench --compare OLD.json --against NEW.json   # compare two reports, run nothing
 """
 from __future__ import annotations
 
@@ -119,6 +121,41 @@ def table(results: list[dict]) -> str:
     return "\n".join(out)
 
 
+def comparison(before: dict, now: dict) -> str:
+    """Each figure of `now` beside the same figure (benchmark and name) of the report `before`: both values, their
+    quotient (now / before: above 1 is more of what the figure counts), and its ratio to the peer or limit in each
+    run, which is what compares across machines. Figures only one report has are listed under the table."""
+    def figures(report: dict) -> dict[tuple[str, str], dict]:
+        return {(result["benchmark"], str(row["name"])): row for result in report["benchmarks"]
+                for row in result["rows"]}
+
+    old, new = figures(before), figures(now)
+    header = ("benchmark", "figure", "before", "now", "now / before", "peer ratio before", "peer ratio now")
+    lines = []
+    for key, row in new.items():
+        if key not in old:
+            continue
+        was = old[key]
+        unit = row.get("unit") or ""
+        change = (row["value"] / was["value"]) if was.get("value") else None
+        lines.append((key[0], textwrap.shorten(key[1], TEXT_WIDTH), f"{_number(was['value'])} {unit}".strip(),
+                      f"{_number(row['value'])} {unit}".strip(), f"{change:.3g}" if change is not None else "",
+                      f"{was['ratio']:.3g}" if was.get("ratio") is not None else "",
+                      f"{row['ratio']:.3g}" if row.get("ratio") is not None else ""))
+    widths = [max(len(cells[column]) for cells in (header, *lines)) for column in range(len(header))]
+
+    def render(cells: tuple[str, ...]) -> str:
+        return "  ".join(cell.rjust(width) if column >= 2 else cell.ljust(width)
+                         for column, (cell, width) in enumerate(zip(cells, widths))).rstrip()
+
+    out = [f"against {before.get('started_at')} ({(before.get('machine') or {}).get('git_sha', '')[:12]}), "
+           f"now {now.get('started_at')} ({(now.get('machine') or {}).get('git_sha', '')[:12]})",
+           render(header), render(tuple("-" * width for width in widths)), *map(render, lines)]
+    out += [f"only now: {b} {n}" for b, n in new if (b, n) not in old]
+    out += [f"only before: {b} {n}" for b, n in old if (b, n) not in new]
+    return "\n".join(out)
+
+
 def write_report(report: dict, reports_dir: Path, started: datetime) -> Path:
     """reports/bench-<UTC timestamp>.json, and the same bytes as reports/bench-latest.json."""
     reports_dir.mkdir(parents=True, exist_ok=True)
@@ -144,7 +181,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", action="append", choices=BENCHMARKS, metavar="NAME",
                         help=f"run only this benchmark (repeatable): {', '.join(BENCHMARKS)}")
     parser.add_argument("--quick", action="store_true", help="smoke-run sizes (each module's QUICK_RUN)")
+    parser.add_argument("--compare", type=Path, metavar="REPORT.json",
+                        help="print each figure's change against this earlier report")
+    parser.add_argument("--against", type=Path, metavar="REPORT.json",
+                        help="with --compare: compare with this report instead of running")
     args = parser.parse_args(argv)
+    before = None
+    if args.compare is not None:
+        try:
+            before = json.loads(args.compare.read_text())
+        except (OSError, ValueError) as error:
+            parser.error(f"--compare {args.compare}: not a bench report ({error})")
+    if args.against is not None:
+        if before is None:
+            parser.error("--against needs --compare")
+        try:
+            print(comparison(before, json.loads(args.against.read_text())))
+        except (OSError, ValueError, KeyError) as error:
+            parser.error(f"--against {args.against}: not a bench report ({error})")
+        return 0
 
     from foundation.home import DataHome, default_home  # the one place BACKED_HOME is resolved
 
@@ -163,6 +218,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     path = write_report(report, DataHome(default_home()).reports, started)
     print(table(results))
+    if before is not None:
+        print("\n" + comparison(before, report))
     print(f"\nresults: {path} (and {path.parent / 'bench-latest.json'})")
     return 1 if any(result["error"] for result in results) else 0
 

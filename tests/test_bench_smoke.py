@@ -28,3 +28,28 @@ def test_quick_telemetry_bench_writes_its_report(tmp_path):
     throughput = result["rows"][0]
     assert throughput["unit"] == "samples/s" and throughput["value"] > 0 and throughput["baseline_value"] > 0
     assert throughput["ratio"] > 0
+
+
+def test_compare_prints_each_figures_change_against_an_earlier_report(tmp_path):
+    def report(started: str, sha: str, value: float, ratio: float, extra: str | None = None) -> dict:
+        rows = [{"name": "chain decode + write", "unit": "logs/s", "value": value, "baseline_value": value / ratio,
+                 "ratio": ratio}]
+        if extra:
+            rows.append({"name": extra, "unit": "s", "value": 1.0, "ratio": None})
+        return {"started_at": started, "machine": {"git_sha": sha},
+                "benchmarks": [{"benchmark": "chain_ingest", "rows": rows, "skipped": [], "error": None}]}
+
+    before, now = tmp_path / "before.json", tmp_path / "now.json"
+    before.write_text(json.dumps(report("2026-12-03T00:00:00+00:00", "a" * 40, 38703.0, 0.25, "gone figure")))
+    now.write_text(json.dumps(report("2026-12-06T00:00:00+00:00", "b" * 40, 77406.0, 0.5, "new figure")))
+    completed = subprocess.run([sys.executable, "-m", "bench", "--compare", str(before), "--against", str(now)],
+                               cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert completed.returncode == 0, completed.stderr
+    line = next(line for line in completed.stdout.splitlines() if line.startswith("chain_ingest"))
+    assert line.split()[-3:] == ["2", "0.25", "0.5"]  # now / before, then the peer ratio before and now
+    assert "38,703 logs/s" in line and "77,406 logs/s" in line
+    assert "only now: chain_ingest new figure" in completed.stdout
+    assert "only before: chain_ingest gone figure" in completed.stdout
+    refused = subprocess.run([sys.executable, "-m", "bench", "--against", str(now)], cwd=REPO, capture_output=True,
+                             text=True, timeout=60)
+    assert refused.returncode == 2 and "--against needs --compare" in refused.stderr
