@@ -138,6 +138,10 @@ class DataHome:
         """Where the manifest's digest was published: the registry, the transaction, the block."""
         return self.attestation_record(period) / "publication.json"
 
+    def attested_day(self, day: date) -> Path:
+        """The day's journal when it was first attested: its line count, digest, chain and inputs hashes."""
+        return self.attestation_record(day.isoformat()) / "attested-day.parquet"
+
     def attested_entries(self, day: date) -> Path:
         """The digest of every journal entry of the day when the day was first attested (written once)."""
         return self.attestation_record(day.isoformat()) / "attested-entries.parquet"

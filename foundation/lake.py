@@ -564,8 +564,15 @@ def _with_null_columns(rows: pa.Table, schema: pa.Schema, table: str) -> pa.Tabl
 
 def write_text_atomically(path: Path, text: str) -> None:
     """`text` in `path`, all or nothing: a reader sees the old file or the new one, never a part."""
+    write_bytes_atomically(path, text.encode("utf-8"))
+
+
+def write_bytes_atomically(path: Path, content: bytes) -> None:
+    """`content` in `path` (its folder made when missing), all or nothing: a reader sees the old file or the new
+    one, never a part."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(text)
+    temporary.write_bytes(content)
     os.replace(temporary, path)
 
 

@@ -31,6 +31,7 @@ from assets.attestation.signing import read_signatures
 from expectations.exceptions import MANUAL_RESOLUTION, list_exceptions
 from expectations.policy import ReconciliationPolicy
 from foundation.home import DataHome
+from foundation.lake import write_bytes_atomically
 from foundation.money import plain, ratio, usd
 
 # The officers who certify a monthly report, on top of the sign-off's preparer and approver.
@@ -259,7 +260,7 @@ def _exceptions(exceptions: list[dict], month: str) -> Section:
 
 def _attested_day(home: DataHome, day: date) -> dict | None:
     """The day's journal as it was first attested (records.record_attested_journal), if it was."""
-    path = home.attested_entries(day).with_name("attested-day.parquet")
+    path = home.attested_day(day)
     if not path.exists():
         return None
     return pq.read_table(path).to_pylist()[0]
@@ -531,12 +532,6 @@ def certify(home: DataHome, report: Attestation) -> None:
     report.html = render_html(report)
 
 
-def _write_atomically(path: Path, content: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(content)
-    tmp.replace(path)
-
-
 def issue_monthly_report(home: DataHome, month: str) -> Attestation:
     """Gather the month's report from the warehouse (read-only), keep its manifest under attestations/YYYY-MM/,
     and write its HTML and PDF with the signatures and publication its digest has. Raises MonthlyReportRefused."""
@@ -557,6 +552,6 @@ def issue_monthly_report(home: DataHome, month: str) -> Attestation:
     certify(home, report)
     html_path, pdf_path = home.monthly_report_paths(month)
     html_path.parent.mkdir(parents=True, exist_ok=True)
-    _write_atomically(pdf_path, render_pdf(report))
-    _write_atomically(html_path, report.html.encode("utf-8"))
+    write_bytes_atomically(pdf_path, render_pdf(report))
+    write_bytes_atomically(html_path, report.html.encode("utf-8"))
     return report

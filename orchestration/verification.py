@@ -29,10 +29,13 @@ from datetime import date
 from html.parser import HTMLParser
 from pathlib import Path
 
-from assets.attestation.manifest import MONTHLY_MANIFEST_KIND, ManifestError, digest_of, file_sha256, read_manifest
+from assets.attestation.asset import digest_in_html
+from assets.attestation.manifest import MONTHLY_MANIFEST_KIND, ManifestError, digest_of, read_manifest
 from assets.attestation.records import manifest_for_digest
 from assets.attestation.signing import read_signatures
+from assets.inbox.register import ROUTED, archive_path, sha256_of
 from foundation.home import DataHome
+from foundation.lake import Lake
 
 _PDF_DIGEST = re.compile(rb"backed-manifest-sha256:([0-9a-f]{64})")
 _PDF_PERIOD = re.compile(rb"backed-period:(\d{4}-\d{2}(?:-\d{2})?)")
@@ -90,9 +93,8 @@ def _document_claim(path: Path) -> tuple[str, str | None, str | None]:
     """(kind, digest, period) a file claims: an HTML's meta tags, a PDF's keywords, or a manifest's own digest."""
     raw = path.read_bytes()
     if raw.lstrip().startswith(b"<!DOCTYPE html") or path.suffix == ".html":
-        found = re.search(rb'<meta name="backed-manifest-sha256" content="([0-9a-f]{64})">', raw)
         period = _HTML_PERIOD.search(raw)
-        return "html", found and found.group(1).decode(), period and period.group(1).decode()
+        return "html", digest_in_html(raw), period and period.group(1).decode()
     if raw.startswith(b"%PDF"):
         found, period = _PDF_DIGEST.search(raw), _PDF_PERIOD.search(raw)
         return "pdf", found and found.group(1).decode(), period and period.group(1).decode()
@@ -227,9 +229,10 @@ def _rpc_url(home: DataHome, publication: dict) -> str | None:
     return os.environ.get("BACKED_RPC_URL")
 
 
-def _archived(home: DataHome, source: str, day: str, sha256: str) -> list[Path]:
-    folder = home.archive / source / day
-    return sorted(folder.glob(f"{sha256}-*")) if folder.is_dir() else []
+def _archived(home: DataHome, line: dict) -> Path:
+    """Where the inbox archived an input file the manifest names."""
+    return archive_path(Lake(home), ROUTED, line["file_name"], line["sha256"], line["source"],
+                        date.fromisoformat(line["partition_date"]))
 
 
 def _inputs_archived(home: DataHome, manifest: dict) -> Step:
@@ -240,16 +243,16 @@ def _inputs_archived(home: DataHome, manifest: dict) -> Step:
     problems = []
     files = manifest["input_files_through_day"]
     for line in files:
-        found = _archived(home, line["source"], line["partition_date"], line["sha256"])
-        if not found:
+        found = _archived(home, line)
+        if not found.exists():
             problems.append(f"{line['partition_date']} {line['file_name']}: no archived file with sha256 "
                             f"{line['sha256'][:16]}…")
-        elif file_sha256(found[0]) != line["sha256"]:
-            problems.append(f"{found[0].relative_to(home.root)}: the archived file no longer hashes to "
+        elif sha256_of(found) != line["sha256"]:
+            problems.append(f"{found.relative_to(home.root)}: the archived file no longer hashes to "
                             f"{line['sha256'][:16]}…")
     for partition in manifest["chain_partitions"]:
         path = archived_chain_partition(home, partition["table"], partition["partition_date"], partition["sha256"])
-        if not path.exists() or file_sha256(path) != partition["sha256"]:
+        if not path.exists() or sha256_of(path) != partition["sha256"]:
             problems.append(f"chain {partition['table']} {partition['partition_date']}: the archived partition is "
                             f"missing or no longer hashes to {partition['sha256'][:16]}…")
     if problems:
@@ -277,7 +280,7 @@ def _journal(home: DataHome, manifest: dict) -> Step:
                             "from main.journal_chain_recomputed where partition_date <= $day "
                             "order by partition_date", params={"day": day}).to_arrow_table()
             chain = pl.from_arrow(chain)
-            record_files = sorted(str(p) for p in home.attestation_records.glob("*/attested-entries.parquet"))
+            record_files = sorted(str(p) for p in home.attestation_records.glob(f"*/{home.attested_entries(day).name}"))
             recorded = pl.read_parquet(record_files) if record_files else None
             current = None
             if recorded is not None and not recorded.is_empty():
@@ -367,13 +370,13 @@ def _rebuild_in(home: DataHome, scratch: Path, manifest: dict, record: Path,
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(archived, target)
     for line in manifest["input_files_through_day"]:
-        found = _archived(home, line["source"], line["partition_date"], line["sha256"])
-        if not found:
+        found = _archived(home, line)
+        if not found.exists():
             raise FileNotFoundError(f"no archived file {line['file_name']} ({line['sha256'][:16]}…)")
         target = again.inbox / line["source"] / line["file_name"]
         target.parent.mkdir(parents=True, exist_ok=True)
         if not target.exists():
-            shutil.copy2(found[0], target)
+            shutil.copy2(found, target)
     days = sorted({date.fromisoformat(p["partition_date"]) for p in manifest["chain_partitions"]}
                   | {date.fromisoformat(i["partition_date"]) for i in manifest["input_files_through_day"]})
     first = days[0] if days else day

@@ -11,15 +11,9 @@ import duckdb
 from assets.attestation.document import Attestation
 from expectations.policy import ReconciliationPolicy
 from foundation.home import BackedHome, DataHome
-from foundation.lake import Lake
+from foundation.lake import Lake, write_bytes_atomically
 from foundation.partitions import daily_partitions
 from foundation.pools import WAREHOUSE_POOL
-
-
-def _write_atomically(path, content: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(content)
-    tmp.replace(path)
 
 
 _DIGEST_META = re.compile(rb'<meta name="backed-manifest-sha256" content="([0-9a-f]{64})">')
@@ -50,8 +44,8 @@ def write_attestation(home: DataHome, attestation: Attestation) -> tuple[Path, P
         if pdf_path.exists():
             pdf_path.replace(old_pdf)
         html_path.replace(old_html)
-    _write_atomically(pdf_path, render_pdf(attestation))
-    _write_atomically(html_path, html)
+    write_bytes_atomically(pdf_path, render_pdf(attestation))
+    write_bytes_atomically(html_path, html)
     return html_path, pdf_path
 
 

@@ -22,10 +22,11 @@ import duckdb
 from assets.attestation.charts import attestation_charts
 from assets.attestation.document import ISSUER, Attestation, Section, Table
 from assets.attestation.html import render_html
-from assets.attestation.manifest import (MANIFEST_KIND, MANIFEST_VERSION, canonical_json, digest_of, file_sha256,
+from assets.attestation.manifest import (MANIFEST_KIND, MANIFEST_VERSION, canonical_json, digest_of,
                                          ledger_policy)
 from expectations.exceptions import BLOCKER, open_exceptions
 from expectations.policy import ReconciliationPolicy
+from assets.inbox.register import sha256_of
 from foundation.lake import SCHEMAS, Lake
 from foundation.money import plain, ratio, usd
 
@@ -601,7 +602,7 @@ def chain_partitions(lake: Lake | None, day: date) -> list[dict]:
         for partition_day in lake.partition_days(table):
             if partition_day <= day:
                 path = lake.partition_path(table, partition_day)
-                partitions.append({"table": table, "partition_date": partition_day, "sha256": file_sha256(path)})
+                partitions.append({"table": table, "partition_date": partition_day, "sha256": sha256_of(path)})
     return partitions
 
 
@@ -614,7 +615,7 @@ def _lake_partitions(lake: Lake | None, day: date) -> list[dict]:
         path = lake.partition_path(table, day)
         if path.exists():
             partitions.append({"table": table, "path": str(path.relative_to(lake.root)),
-                               "sha256": file_sha256(path)})
+                               "sha256": sha256_of(path)})
     return partitions
 
 

@@ -105,10 +105,3 @@ def _as_text(value: Any) -> Any:
         return str(value)
     return value
 
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

@@ -16,7 +16,6 @@ publication to superseded/<digest>/, so an attestation once signed can still be 
 from __future__ import annotations
 
 import json
-import shutil
 from datetime import date
 from pathlib import Path
 
@@ -26,6 +25,7 @@ import pyarrow.parquet as pq
 
 from assets.attestation.manifest import read_manifest
 from foundation.home import DataHome
+from foundation.lake import Lake, write_bytes_atomically
 
 DAY_RECORD_SCHEMA = pa.schema([
     pa.field("partition_date", pa.date32()),
@@ -40,13 +40,6 @@ ENTRY_RECORD_SCHEMA = pa.schema([
     pa.field("line_count", pa.int64()),
     pa.field("entry_digest", pa.string()),
 ])
-
-
-def _write_bytes_atomically(path: Path, content: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(content)
-    tmp.replace(path)
 
 
 def superseded_record(home: DataHome, period: str, digest: str) -> Path:
@@ -67,7 +60,7 @@ def write_manifest(home: DataHome, period: str, manifest_bytes: bytes, digest: s
         for current in (home.attestation_signatures(period), home.attestation_publication(period), path):
             if current.exists():
                 current.replace(keep / current.name)
-    _write_bytes_atomically(path, manifest_bytes)
+    write_bytes_atomically(path, manifest_bytes)
     return True
 
 
@@ -85,26 +78,29 @@ def read_publication(path: Path) -> dict | None:
 
 
 def write_publication(path: Path, publication: dict) -> None:
-    _write_bytes_atomically(path, (json.dumps(publication, indent=2, sort_keys=True) + "\n").encode())
+    write_bytes_atomically(path, (json.dumps(publication, indent=2, sort_keys=True) + "\n").encode())
 
 
 def record_attested_journal(con: duckdb.DuckDBPyConnection, home: DataHome, day: date, ledger: dict) -> bool:
     """Record the day's journal as first attested: written once (the first attestation of the day wins; a later
     one, after a restatement, adds nothing). Returns whether it was written now."""
-    day_path = home.attested_entries(day).with_name("attested-day.parquet")
-    if day_path.exists():
+    if home.attested_day(day).exists():
         return False
     entries = con.sql("select partition_date, entry_id, line_count, entry_digest from main.journal_entry_digests "
                       "where partition_date = $day order by entry_id", params={"day": day}).to_arrow_table()
-    pq.write_table(entries.cast(ENTRY_RECORD_SCHEMA), _staged(home.attested_entries(day)))
-    _staged(home.attested_entries(day)).replace(home.attested_entries(day))
+    write_bytes_atomically(home.attested_entries(day), _parquet_bytes(entries.cast(ENTRY_RECORD_SCHEMA)))
     record = pa.table({"partition_date": [day], "line_count": [ledger["line_count"]],
                        "day_digest": [ledger["day_digest"]], "chain_hash": [ledger["hash_chain_head"]],
                        "inputs_chain_hash": [ledger["inputs_chain_hash"]]}, schema=DAY_RECORD_SCHEMA)
     # the day's file last: R11 reads a day only once both files are there
-    pq.write_table(record, _staged(day_path))
-    _staged(day_path).replace(day_path)
+    write_bytes_atomically(home.attested_day(day), _parquet_bytes(record))
     return True
+
+
+def _parquet_bytes(table: pa.Table) -> bytes:
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink)
+    return sink.getvalue().to_pybytes()
 
 
 def archived_chain_partition(home: DataHome, table: str, day: str, sha256: str) -> Path:
@@ -122,17 +118,8 @@ def archive_chain_partitions(home: DataHome, partitions: list[dict]) -> int:
         target = archived_chain_partition(home, partition["table"], day, partition["sha256"])
         if target.exists():
             continue
-        source = home.lake / partition["table"] / f"date={day}" / "part-0.parquet"
-        _write_bytes_atomically(target, source.read_bytes())
+        source = Lake(home).partition_path(partition["table"], date.fromisoformat(day))
+        write_bytes_atomically(target, source.read_bytes())
         copied += 1
     return copied
 
-
-def _staged(path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path.with_name(f".{path.name}.tmp")
-
-
-def remove_period(home: DataHome, period: str) -> None:
-    """Forget a period's records entirely (a data home reset by a new simulation)."""
-    shutil.rmtree(home.attestation_record(period), ignore_errors=True)

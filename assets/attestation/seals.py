@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime
 
 from assets.attestation.manifest import read_manifest
 from foundation.home import DataHome
+from foundation.lake import write_bytes_atomically
 
 
 class SealRefused(Exception):
@@ -58,8 +59,5 @@ def seal_month(home: DataHome, month: str, ledger_days: list[dict]) -> tuple[dic
         raise SealRefused(f"{month} cannot be sealed: " + "; ".join(problems[:5])
                           + (f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""))
     seal = {"month": month, "days": days, "sealed_at": datetime.now(UTC).replace(microsecond=0).isoformat()}
-    home.seals.mkdir(parents=True, exist_ok=True)
-    tmp = home.seal(month).with_name(f".{month}.json.tmp")
-    tmp.write_text(json.dumps(seal, indent=2, sort_keys=True) + "\n")
-    tmp.replace(home.seal(month))
+    write_bytes_atomically(home.seal(month), (json.dumps(seal, indent=2, sort_keys=True) + "\n").encode())
     return seal, True

@@ -19,6 +19,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from foundation.lake import write_text_atomically
+
 # Who signs: the report's preparer, its reviewer and its approver; a monthly report's certification adds the chief
 # executive and the chief financial officer.
 ROLES = ("preparer", "reviewer", "approver", "chief executive officer", "chief financial officer")
@@ -146,9 +148,7 @@ def write_signatures(path: Path, records: list[SignatureRecord]) -> None:
     """Every signature of the attestation, in the order of the roles, then of signing."""
     ordered = sorted(records, key=lambda r: (ROLES.index(r.role) if r.role in ROLES else len(ROLES), r.signed_at,
                                              r.fingerprint))
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps([r.as_json() for r in ordered], indent=2, sort_keys=True) + "\n")
-    tmp.replace(path)
+    write_text_atomically(path, json.dumps([r.as_json() for r in ordered], indent=2, sort_keys=True) + "\n")
 
 
 def add_signature(path: Path, record: SignatureRecord) -> bool:
