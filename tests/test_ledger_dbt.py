@@ -360,6 +360,29 @@ def test_rebuilding_day_1_changes_nothing(daily_builds):
     assert after.rows == before.rows
 
 
+def test_the_journal_s_key_test_fails_on_a_repeated_line_and_on_a_null(daily_builds, tmp_path):
+    """keyed_by is each keyed model's one test of its key and its never-null columns: the SQL the daily build ran
+    returns nothing on the built journal, the repeated key when a line is written twice, the line when one of its
+    never-null columns is null."""
+    compiled = daily_builds.home / "dbt_target" / "compiled" / "backed" / "models" / "marts" / "marts.yml"
+    key_test, = [path.read_text() for path in compiled.glob("keyed_by_journal_lines_*.sql")]
+    home = tmp_path / "home"
+    shutil.copytree(daily_builds.home, home)
+    with duckdb.connect(str(DataHome(home).warehouse)) as con:
+        assert con.execute(key_test).fetchall() == []
+        entry_id, line_no = con.execute("select entry_id, line_no from main.journal_lines limit 1").fetchone()
+        con.execute("insert into main.journal_lines select * from main.journal_lines where entry_id = ? and "
+                    "line_no = ?", [entry_id, line_no])
+        assert con.execute(key_test).fetchall() == [(entry_id, line_no, 2, 0)]
+        con.execute("delete from main.journal_lines where entry_id = ? and line_no = ?", [entry_id, line_no])
+        con.execute("insert into main.journal_lines select * replace (null as debit) from main.journal_lines "
+                    "where entry_id = ? and line_no <> ? limit 1", [entry_id, line_no])
+        con.execute("delete from main.journal_lines where entry_id = ? and line_no <> ? and debit is not null",
+                    [entry_id, line_no])
+        failing = con.execute(key_test).fetchall()
+    assert [(row[0], row[2], row[3]) for row in failing] == [(entry_id, 1, 1)]
+
+
 @pytest.fixture(scope="module")
 def full_build(tmp_path_factory) -> tuple[Warehouse, str]:
     """Every day of the hand-posted lake in one `dbt build`: the marts, and what dbt printed."""
