@@ -4,8 +4,8 @@ A fresh anvil gets a history of more than 200k logs with the catalogue's real si
 sUSDai `Deposit`, router `LenderRepaid`), emitted in bulk by a contract written for this bench. Then, over the
 same block range, with the same spans and the same number of requests in flight:
 - the ceiling: raw `eth_getLogs` answers, parsed from JSON and nothing more;
-- the ingest: `LogFetcher` (adaptive spans, retries) + `decode_log` for every log + the `chain_events` rows and
-  their Arrow table, which is what the day's ingest does before writing.
+- the ingest: `LogFetcher` (adaptive spans, retries) + `decode_logs` for every answer (in bulk, by event layout)
+  + the day's `chain_events` table (`day_events`), which is what the day's ingest does before writing.
 The ratio says how close decoding comes to the speed at which the node can hand logs out.
 
 Beside it, a peer: a token standing for USDai, whose logs are ERC-20 `Transfer`s only (as many per block as the
@@ -38,9 +38,8 @@ import pyarrow as pa
 import requests
 
 from assets.chain.blocks import BlockHeader
-from assets.chain.ingest import _event_row, _table
+from assets.chain.event_rows import day_events, decode_logs
 from assets.chain.logs import AdaptiveSpan, LogFetcher
-from assets.chain.registry import decode_log
 from assets.chain.rpc import JsonRpcClient
 from foundation.home import default_home
 from tests.local_chain import LocalChain, compile_solidity
@@ -151,17 +150,30 @@ def ingest_path(url: str, emitter: str, first: int, last: int,
                 role: str = "susdai") -> tuple[int, float, float, pa.Table]:
     """(logs, seconds to fetch and decode, seconds to fetch, decode and build the chain_events table, the table)."""
     header = BlockHeader(number=first, hash="0x" + "00" * 32, timestamp=GENESIS, parent_hash="0x" + "00" * 32)
+    roles = {emitter.lower(): role}
     with JsonRpcClient(url, timeout=120, max_concurrency=CONCURRENCY) as rpc:
         started = time.perf_counter()
         fetcher = LogFetcher(rpc, AdaptiveSpan(initial=SPAN_BLOCKS, maximum=SPAN_BLOCKS))
         # as the day's ingest does: each answer is decoded while the next ones are fetched
-        decoded = [decode_log(raw_log) for chunk in fetcher.chunks(first, last, [emitter]) for raw_log in chunk]
+        answers = [decode_logs(chunk, roles) for chunk in fetcher.chunks(first, last, [emitter])]
         decoded_at = time.perf_counter()
-        # Rows as the day's ingest builds them (one header stands in for every block: headers come from a batch).
-        table = _table("chain_events", [_event_row(log, header, role) for log in decoded])
+        # The day's table as the ingest builds it (one header stands in for every block: headers come from a batch).
+        table = day_events(answers, _SameHeader(header))
         built_at = time.perf_counter()
-    assert all(log is not None for log in decoded) and table.num_rows == len(decoded)
-    return len(decoded), decoded_at - started, built_at - started, table
+    logs = sum(len(answer.raw_logs) for answer in answers)
+    assert not any(answer.unknown for answer in answers) and table.num_rows == logs
+    return logs, decoded_at - started, built_at - started, table
+
+
+class _SameHeader(dict):
+    """Every block number → the one header."""
+
+    def __init__(self, header: BlockHeader) -> None:
+        super().__init__()
+        self.header = header
+
+    def __missing__(self, number: int) -> BlockHeader:
+        return self.header
 
 
 def ethereum_etl_cli(home: Path) -> Path:

@@ -14,18 +14,23 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as ds
 from eth_utils import to_checksum_address
 
 from assets.chain.blocks import BlockHeader, BlockHeaders, day_block_range, day_start_timestamp, last_block_at_or_before
+from assets.chain.event_rows import DecodedLogs, day_events, decode_logs
+# the per-log reference the bulk decoder is held to (tests drive it directly)
+from assets.chain.event_rows import event_row as _event_row  # noqa: F401
+from assets.chain.event_rows import lake_table as _table
 from assets.chain.logs import DEFAULT_SPAN, AdaptiveSpan, LogFetcher, log_order
 from assets.chain.profiles import ChainProfile
-from assets.chain.registry import DecodedLog, arguments_json, decode_log
 from assets.chain.rpc import JsonRpcClient
 from assets.chain.state import StateReader, current_base_token, state_reads
 from foundation.lake import SCHEMAS, Lake
-from foundation.money import MAX_RAW_AMOUNT, RawAmountOutOfRange, raw_amount
+from foundation.money import RawAmountOutOfRange
 
 log = logging.getLogger(__name__)
 
@@ -39,13 +44,6 @@ _LOAN_KEY_EVENTS = {"LoanOriginated": "loan_terms_hash", "LoanRefinanced": "new_
 _BLACKLIST_KEY_EVENTS = {"BlacklistUpdated": "account"}
 # sUSDai's own blacklist (StakedUSDai v1.0–v1.6): the shares of each account it ever named are read every day.
 _SUSDAI_BLACKLIST_KEY_EVENTS = {"Blacklisted": "account"}
-
-_EVENT_AMOUNT_COLUMNS = frozenset(
-    field.name for field in SCHEMAS["chain_events"] if pa.types.is_decimal(field.type)
-)
-# An ERC-20 allowance is a permission, not money, and "unlimited" is 2^256-1 by convention: one that does not fit
-# DECIMAL(38,0) is stored as null (unlimited) instead of failing the day.
-_ALLOWANCE_ARGUMENTS = frozenset({("Approval(address,address,uint256)", "value")})
 
 __all__ = [
     "CHAIN_DAY_TABLES", "ChainDaySummary", "ChainMismatch", "ChainReorganised", "ChainRun", "DayNotConfirmed",
@@ -133,32 +131,31 @@ def ingest_chain_day(
     _require_confirmed(day, profile, run.confirmed_head(), next_day_start)
 
     block_range = day_block_range(rpc, day, headers)
-    # (raw log, its decoding or None), decoded as each eth_getLogs answer arrives while the next are fetched
-    logs: list[tuple[dict, DecodedLog | None]] = []
+    roles = {entry.address.lower(): entry.role for entry in reversed(profile.address_book)}
+    # each eth_getLogs answer is decoded as it arrives, while the next ones are fetched
+    answers: list[DecodedLogs] = []
     if block_range is None:
         state_block_number = last_block_at_or_before(rpc, next_day_start - 1, headers)
     else:
         state_block_number = block_range[1]
         addresses = profile.watched_addresses_until(block_range[1])
-        for chunk in run.logs.chunks(block_range[0], block_range[1], addresses):
-            logs.extend((raw_log, decode_log(raw_log)) for raw_log in chunk)
-        logs.sort(key=lambda pair: log_order(pair[0]))
+        answers = [decode_logs(chunk, roles)
+                   for chunk in run.logs.chunks(block_range[0], block_range[1], addresses)]
 
-    log_blocks = {int(raw_log["blockNumber"], 16) for raw_log, _ in logs}
+    log_blocks = set(np.unique(np.concatenate(
+        [answer.positions["block_number"].to_numpy() for answer in answers] or [np.empty(0, np.int64)])).tolist())
     read_blocks = headers.headers(
         log_blocks | set(block_range or ()) | ({state_block_number} if state_block_number is not None else set()))
-    roles = {entry.address.lower(): entry.role for entry in reversed(profile.address_book)}
-    events, unknown = [], []
-    for raw_log, decoded in logs:
-        header = read_blocks[int(raw_log["blockNumber"], 16)]
-        _require_canonical(raw_log, header)
-        role = roles.get(raw_log["address"].lower())
-        if decoded is None:
-            unknown.append(_unknown_log_row(raw_log, header, role))
-        else:
-            events.append(_event_row(decoded, header, role))
+    _require_canonical_answers(answers, read_blocks)
+    events = day_events(answers, read_blocks)
+    unknown_logs = sorted((answer.raw_logs[position] for answer in answers for position in answer.unknown),
+                          key=log_order)
+    unknown = [_unknown_log_row(raw_log, read_blocks[int(raw_log["blockNumber"], 16)],
+                                roles.get(raw_log["address"].lower())) for raw_log in unknown_logs]
+    log_count = sum(len(answer.raw_logs) for answer in answers)
     unknown_topic0s = tuple(sorted({row["topic0"] or "(no topics)" for row in unknown}))
-    declared_not_modelled = tuple(sorted({row["signature"] for row in events if not row["model"]}))
+    declared_not_modelled = tuple(sorted(
+        pc.unique(events.filter(pc.is_null(events["model"]))["signature"]).to_pylist()))
     if declared_not_modelled:
         log.info("%s: logs of events declared, not modelled (kept with their arguments): %s", day,
                  ", ".join(declared_not_modelled))
@@ -193,11 +190,12 @@ def ingest_chain_day(
             "to_block_time": last_block.time if last_block else None,
             "state_block": state_block.number if state_block else None,
             "state_block_hash": state_block.hash if state_block else None,
-            "log_count": len(logs),
+            "log_count": log_count,
         }],
     }
     for table in CHAIN_DAY_TABLES:
-        lake.write_table(table, day, _table(table, tables[table]))
+        rows = tables[table]
+        lake.write_table(table, day, rows if isinstance(rows, pa.Table) else _table(table, rows))
     return ChainDaySummary(
         day=day,
         profile=profile.name,
@@ -205,8 +203,8 @@ def ingest_chain_day(
         from_block=block_range[0] if block_range else None,
         to_block=block_range[1] if block_range else None,
         state_block=state_block.number if state_block else None,
-        log_count=len(logs),
-        decoded_events=len(events),
+        log_count=log_count,
+        decoded_events=events.num_rows,
         unknown_logs=len(unknown),
         state_values=len(state_rows),
         state_unavailable=tuple(unavailable),
@@ -227,40 +225,36 @@ def _require_confirmed(day: date, profile: ChainProfile, confirmed: BlockHeader 
         )
 
 
+def _require_canonical_answers(answers: list[DecodedLogs], headers: dict[int, BlockHeader]) -> None:
+    """Every log's block must be the block now at its height, and no log flagged removed; the first offending log
+    in chain order is the one named."""
+    if not answers:
+        return
+    positions = pa.concat_tables([answer.positions.append_column(
+        "answer", pa.repeat(pa.scalar(number, pa.int64()), answer.positions.num_rows))
+        for number, answer in enumerate(answers)])
+    blocks = positions["block_number"].to_numpy()
+    distinct = np.unique(blocks)
+    hashes = pa.array([headers[int(number)].hash for number in distinct], pa.string())
+    expected = hashes.take(pa.array(np.searchsorted(distinct, blocks)))
+    offending = ~pc.equal(positions["block_hash"], expected).to_numpy(zero_copy_only=False)
+    answer_of = positions["answer"].to_numpy()
+    for number, answer in enumerate(answers):
+        if answer.removed:
+            offending[(answer_of == number) & np.isin(positions["position"].to_numpy(), answer.removed)] = True
+    if offending.any():
+        rows = np.flatnonzero(offending)
+        first = int(rows[np.lexsort((positions["log_index"].to_numpy()[rows], blocks[rows]))[0]])
+        raw_log = answers[int(answer_of[first])].raw_logs[positions["position"][first].as_py()]
+        _require_canonical(raw_log, headers[int(blocks[first])])
+
+
 def _require_canonical(raw_log: dict, header: BlockHeader) -> None:
     if raw_log.get("removed") or raw_log["blockHash"].lower() != header.hash:
         raise ChainReorganised(
             f"log {raw_log['transactionHash']}:{int(raw_log['logIndex'], 16)} names block {raw_log['blockHash']} "
             f"but block {header.number} is now {header.hash}"
         )
-
-
-def _event_row(decoded: DecodedLog, header: BlockHeader, role: str | None) -> dict[str, Any]:
-    where = f"{decoded.event.name} {decoded.tx_hash}:{decoded.log_index}"
-    args = {}
-    # Only the ledger's events have lake columns; every event's arguments are in `arguments`.
-    for column, value in (decoded.args.items() if decoded.event.in_lake_columns else ()):
-        if (decoded.event.signature, column) in _ALLOWANCE_ARGUMENTS and value > MAX_RAW_AMOUNT:
-            args[column] = None
-        elif column in _EVENT_AMOUNT_COLUMNS:
-            args[column] = raw_amount(value, f"{where} {column}")
-        else:
-            args[column] = value
-    return {
-        "block_number": decoded.block_number,
-        "block_hash": decoded.block_hash,
-        "block_time": header.time,
-        "tx_hash": decoded.tx_hash,
-        "log_index": decoded.log_index,
-        "contract_address": decoded.contract_address,
-        "contract_role": role,
-        "event": decoded.event.name,
-        "signature": decoded.event.signature,
-        "topic0": decoded.event.topic0,
-        "model": decoded.event.model or None,
-        "arguments": arguments_json(decoded),
-        **args,
-    }
 
 
 def _unknown_log_row(raw_log: dict, header: BlockHeader, role: str | None) -> dict[str, Any]:
@@ -284,7 +278,7 @@ def _block_row(header: BlockHeader) -> dict[str, Any]:
             "block_time": header.time}
 
 
-def _first_seen_up_to(lake: Lake, day: date, todays_events: list[dict],
+def _first_seen_up_to(lake: Lake, day: date, todays_events: pa.Table,
                       groups: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
     """For each group of key events (event name → the column holding the key), each key one of them named on or
     before `day` → the contract whose log named it first, in chain order: every loanTermsHash → its router, every
@@ -301,7 +295,9 @@ def _first_seen_up_to(lake: Lake, day: date, todays_events: list[dict],
         rows = earlier.sort_by([("block_number", "ascending"), ("log_index", "ascending")]).to_pylist()
     else:
         rows = []
-    for row in [*rows, *todays_events]:
+    todays = todays_events.filter(pc.is_in(todays_events["event"], pa.array(list(column_of), pa.string()))).select(
+        ["event", "contract_address", *sorted(set(column_of.values()))]).to_pylist()
+    for row in [*rows, *todays]:
         column = column_of.get(row["event"])
         if column is not None and row.get(column):
             first_seen[group_of[row["event"]]].setdefault(row[column], row["contract_address"])
@@ -323,19 +319,6 @@ def _address_book_rows(profile: ChainProfile, base_token: str | None) -> list[di
         }
         for entry in profile.address_book
     ]
-
-
-def _table(table: str, rows: list[dict[str, Any]]) -> pa.Table:
-    """The rows as an Arrow table of the lake table's schema (without partition_date), built column by column:
-    an event fills a handful of the ~60 argument columns, and a column no row fills is made as nulls at once."""
-    schema = SCHEMAS[table]
-    schema = schema.remove(schema.get_field_index("partition_date"))
-    filled = set().union(*(row.keys() for row in rows))
-    return pa.table(
-        [pa.array([row.get(field.name) for row in rows], type=field.type) if field.name in filled
-         else pa.nulls(len(rows), field.type) for field in schema],
-        schema=schema,
-    )
 
 
 def _utc(timestamp: int) -> datetime:
