@@ -51,13 +51,9 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 WORKSPACE_FILE = REPO_ROOT / "workspace.yaml"
 CHAIN_GROUP = "chain"
 
-# Steps run in the run's own process, one after another. Dagster's default starts a process per step: on a small
-# machine that start-up (Python, Dagster, dbt's manifest) dominates, and the warehouse pool serialises the steps
-# that write DuckDB anyway. Dagster's own event log stays in the run (the UI), not the terminal.
-BACKFILL_RUN_CONFIG = {
-    "execution": {"config": {"in_process": {}}},
-    "loggers": {"console": {"config": {"log_level": "WARNING"}}},
-}
+# Dagster's own event log stays in the run (the UI), not the terminal. (Steps run in the run's process: the
+# Definitions' executor.)
+BACKFILL_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 # A daemon that beat within this many seconds is alive: it runs the backfill, we only watch.
 DAEMON_ALIVE_SECONDS = 90
 BACKFILL_DAEMON = "BACKFILL"  # the backfill daemon's name in the instance's daemon heartbeats

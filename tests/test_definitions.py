@@ -81,6 +81,9 @@ def test_asset_graph_keys_deps_and_checks(tmp_path):
 
     job_names = {j.name for j in defs.resolve_all_job_defs()}
     assert {"daily_pipeline", "ingest_and_reconcile", "attestation", "reference_data", "inbox_ingestion"} <= job_names
+    # the schedule's and the sensor's runs too run their steps in the run's process, not a process per step
+    for job in defs.resolve_all_job_defs():
+        assert job.executor_def is dg.in_process_executor, job.name
     assert defs.resolve_schedule_def("daily_pipeline_schedule") is not None
     assert defs.resolve_sensor_def("inbox_sensor") is not None
 
