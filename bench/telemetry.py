@@ -7,7 +7,8 @@ TYPE lines, every sample with its millisecond timestamp). It is written to a scr
 reads the same file in a fresh process, whose peak resident memory is its own:
 
 - backed: `ingest_telemetry_day` end to end (intake: hash and archive; then stream, parse, check, spill, roll up per
-  GPU, write Parquet).
+  GPU, write Parquet). Its daily rows are then checked against the figures the generator knows from its own values
+  (the run fails on any difference).
 - prometheus_client: `text_fd_to_metric_families` counting samples (parsing only: no checks, no rollup, nothing
   written), over the day's first scrapes (PEER_SAMPLES of them, cut at a scrape's start): at its ~20k samples/s a whole
   day would take hours, and its rate per sample does not change with the length of the file, since it streams
@@ -24,7 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from importlib.metadata import version
 from pathlib import Path
 
@@ -44,22 +45,32 @@ SCRAPES_PER_BLOCK = 30
 # prometheus_client parses the first scrapes of the day holding at least this many samples (about a minute of it).
 PEER_SAMPLES = 1_000_000
 SCRAPE_START = b"# HELP " + FAMILIES[0][0].encode()
+MODEL = "NVIDIA H100 80GB HBM3"
+DAILY_ROWS = "gpu_telemetry_daily.parquet"
 # Sizes of a smoke run (`python -m bench --quick`): 200 GPUs scraped every 10 minutes (115,200 samples, ~22 MB).
 QUICK_RUN = {"gpus": 200, "scrape_interval_s": 600, "peer_samples": 20_000}
 
 
-def write_day_of_scrapes(path: Path, gpus: int, scrape_interval_s: int, seed: int = 7) -> int:
-    """The day's scrapes of `gpus` GPUs, streamed to `path`; returns the number of samples."""
+def write_day_of_scrapes(path: Path, gpus: int, scrape_interval_s: int, seed: int = 7) -> tuple[int, pl.DataFrame]:
+    """The day's scrapes of `gpus` GPUs, streamed to `path`; returns the number of samples, and the day's
+    `gpu_telemetry_daily` figures per GPU as the generator knows them (its own values, not a reading of the file):
+    the answer the ingest must give."""
     rng = np.random.default_rng(seed)
     # one label set per GPU (not per sample): built once
     labels = pl.Series("labels", [
-        f'{{gpu="{n % 8}",UUID="GPU-{n:08d}-0000-4000-8000-{n:012d}",device="nvidia{n % 8}",'
-        f'modelName="NVIDIA H100 80GB HBM3",Hostname="node-{n // 8:04d}",serial="1652922{n:06d}"}}'
+        f'{{gpu="{n % 8}",UUID="{_uuid(n)}",device="nvidia{n % 8}",'
+        f'modelName="{MODEL}",Hostname="{_hostname(n)}",serial="{_serial(n)}"}}'
         for n in range(gpus)
     ])
     day_start_ms = int(datetime.combine(DAY, datetime.min.time(), tzinfo=timezone.utc).timestamp()) * 1000
     scrapes = 86_400 // scrape_interval_s
     samples = 0
+    # what the day's figures are made of, per GPU: utilisation is an integer 0-100, so its counts give the 95th
+    # percentile exactly
+    util_counts = np.zeros((gpus, 101), dtype=np.int64)
+    temp_max = np.full(gpus, -np.inf)
+    power_sum = np.zeros(gpus)
+    xid_samples = np.zeros(gpus, dtype=np.int64)
     with path.open("w", encoding="utf-8") as out:
         for first in range(0, scrapes, SCRAPES_PER_BLOCK):
             count = min(SCRAPES_PER_BLOCK, scrapes - first)
@@ -70,6 +81,11 @@ def write_day_of_scrapes(path: Path, gpus: int, scrape_interval_s: int, seed: in
                 "DCGM_FI_DEV_POWER_USAGE": np.char.mod("%.3f", rng.uniform(80, 700, size=shape)),
                 "DCGM_FI_DEV_XID_ERRORS": np.where(rng.random(size=shape) < 1e-4, "79", "0"),
             }
+            util = values["DCGM_FI_DEV_GPU_UTIL"].astype(np.int64)
+            np.add.at(util_counts, (np.broadcast_to(np.arange(gpus), shape), util), 1)
+            temp_max = np.maximum(temp_max, values["DCGM_FI_DEV_GPU_TEMP"].astype(float).max(axis=0))
+            power_sum += values["DCGM_FI_DEV_POWER_USAGE"].astype(float).sum(axis=0)
+            xid_samples += (values["DCGM_FI_DEV_XID_ERRORS"] != "0").sum(axis=0)
             for offset in range(count):
                 stamp = str(day_start_ms + (first + offset) * scrape_interval_s * 1000)
                 for family, help_text, kind in FAMILIES:
@@ -80,7 +96,67 @@ def write_day_of_scrapes(path: Path, gpus: int, scrape_interval_s: int, seed: in
                     out.write(f"# HELP {family} {help_text}\n# TYPE {family} {kind}\n")
                     out.write(lines)
                     samples += gpus
-    return samples
+    first_seen = datetime.combine(DAY, datetime.min.time())
+    expected = pl.DataFrame({
+        "gpu_uuid": [_uuid(n) for n in range(gpus)],
+        "gpu_serial": [_serial(n) for n in range(gpus)],
+        "hostname": [_hostname(n) for n in range(gpus)],
+        "model_name": [MODEL] * gpus,
+        "samples": [scrapes] * gpus,
+        "scrape_interval_s": [scrape_interval_s] * gpus,
+        "minutes_online": [scrapes * scrape_interval_s / 60] * gpus,
+        "util_mean": (util_counts * np.arange(101)).sum(axis=1) / scrapes,
+        "util_p95": _linear_quantiles(util_counts, 0.95),
+        "temp_max": temp_max,
+        "power_mean": power_sum / scrapes,
+        "xid_error_samples": xid_samples,
+        "first_seen": [first_seen] * gpus,
+        "last_seen": [first_seen + timedelta(seconds=(scrapes - 1) * scrape_interval_s)] * gpus,
+        "xid_errors": xid_samples,
+    })
+    return samples, expected
+
+
+def _linear_quantiles(counts: np.ndarray, q: float) -> np.ndarray:
+    """Per row of `counts` (how many times each integer 0, 1, … was seen), the `q` quantile of those values with
+    linear interpolation between the two nearest, as polars' `quantile(q, "linear")`."""
+    position = q * (counts.sum(axis=1) - 1)
+    below, fraction = np.floor(position), position - np.floor(position)
+    cumulative = counts.cumsum(axis=1)
+    # the value at a 0-based rank is the first whose cumulative count exceeds the rank
+    low = (cumulative <= below[:, None]).sum(axis=1)
+    high = (cumulative <= np.minimum(below + 1, counts.sum(axis=1) - 1)[:, None]).sum(axis=1)
+    return low + (high - low) * fraction
+
+
+def differences(got: pl.DataFrame, expected: pl.DataFrame) -> list[str]:
+    """Where the ingest's daily rows differ from the generator's: texts, counts and times exactly, means and
+    percentiles to 1e-9 relative (the sums' order is the reader's own)."""
+    got = got.sort("gpu_uuid")
+    if got.get_column("gpu_uuid").to_list() != expected.get_column("gpu_uuid").to_list():
+        return [f"GPUs differ: {got.height} rows for {expected.height} GPUs"]
+    problems = []
+    for column in expected.columns:
+        theirs, ours = got.get_column(column), expected.get_column(column)
+        if ours.dtype == pl.Float64:
+            wrong = ((theirs - ours).abs() > 1e-9 * ours.abs().clip(lower_bound=1)).fill_null(True)
+        else:
+            wrong = (theirs.cast(ours.dtype) != ours).fill_null(True)
+        if wrong.any():
+            problems.append(f"{column}: {int(wrong.sum())} GPUs, e.g. {theirs.filter(wrong)[0]} for {ours.filter(wrong)[0]}")
+    return problems
+
+
+def _uuid(n: int) -> str:
+    return f"GPU-{n:08d}-0000-4000-8000-{n:012d}"
+
+
+def _hostname(n: int) -> str:
+    return f"node-{n // 8:04d}"
+
+
+def _serial(n: int) -> str:
+    return f"1652922{n:06d}"
 
 
 def first_scrapes(path: Path, target: Path, samples: int) -> int:
@@ -121,6 +197,8 @@ def _measure_backed(path: Path) -> dict:
         take_in_inbox(lake)
         (summary,) = ingest_telemetry_day(DAY, lake)
         seconds = time.perf_counter() - started
+        # the day's rows, for the parent to check against the generator's (after the clock stopped)
+        shutil.copyfile(lake.partition_path("gpu_telemetry_daily", DAY), path.parent / DAILY_ROWS)
         return {"samples": summary.rows_accepted, "rows_in": summary.rows_in, "seconds": seconds}
     finally:
         shutil.rmtree(home, ignore_errors=True)
@@ -151,18 +229,22 @@ def run(gpus: int = 10_000, scrape_interval_s: int = 60, peer_samples: int = PEE
     try:
         path = scratch / f"dcgm-{DAY.isoformat()}.prom"
         started = time.perf_counter()
-        samples = write_day_of_scrapes(path, gpus, scrape_interval_s)
+        samples, expected = write_day_of_scrapes(path, gpus, scrape_interval_s)
         written_s = time.perf_counter() - started
         size = path.stat().st_size
         sample_path = scratch / "first-scrapes.prom"
         sampled = first_scrapes(path, sample_path, peer_samples)
         backed = _in_fresh_process("backed", path)
         baseline = _in_fresh_process("prometheus_client", sample_path)
+        # a fast wrong answer is no figure: the day's rows must be the ones the generator wrote
+        wrong = differences(pl.read_parquet(scratch / DAILY_ROWS).select(expected.columns), expected)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     if backed["samples"] != samples or baseline["samples"] != sampled:
         raise RuntimeError(f"sample counts differ: written {samples} (first scrapes {sampled}), backed {backed}, "
                            f"prometheus_client {baseline}")
+    if wrong:
+        raise RuntimeError("the ingest's gpu_telemetry_daily differs from the day written: " + "; ".join(wrong))
     day = f"{gpus:,} GPUs × {86_400 // scrape_interval_s:,} scrapes × {len(FAMILIES)} families"
     backed_rate, baseline_rate = samples / backed["seconds"], sampled / baseline["seconds"]
     peer = (f"prometheus_client {version('prometheus_client')} text_fd_to_metric_families, parsing only "

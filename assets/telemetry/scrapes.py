@@ -2,23 +2,37 @@
 into `gpu_telemetry_daily`, and joined to the loans' collateral in `collateral_gpu_daily`.
 
 A day of a large fleet is tens of millions of samples (10,000 GPUs × 1,440 scrapes × 4 families = 57.6 million
-lines, about 11 GB of text), so a file is never held whole: it is read in batches of lines, each batch parsed with
-regular expressions in polars (no per-line Python), checked, and reduced to compact samples that are spilled to
-disk in buckets by GPU. Each bucket then holds every sample of its GPUs: repeats are found and the day's figures
-computed one bucket at a time. Memory stays bounded by the batch and the bucket, whatever the file's size.
+lines, about 11 GB of text), so a file is never held whole: it is read in batches of lines, and reduced to compact
+samples that are spilled to disk in buckets by GPU. Each bucket then holds every sample of its GPUs: repeats are
+found and the day's figures computed one bucket at a time. Memory stays bounded by the batch and the bucket,
+whatever the file's size.
+
+Text in the exposition format is read in bulk: a thread reads and hashes the file ahead, two others hand each batch's
+bytes to polars without a copy, cut its lines at the first `} ` into the series (`metric{labels`, the same text in
+every scrape of a GPU's metric, parsed and checked once per file) and the value and timestamp, and check them with
+polars' string kernels; no Python runs per line. The lines written otherwise (comments, tabs, labels holding `} `, a
+rule broken) go the long way, as every line went before: cut by the anchored patterns of `parse_prometheus`, each
+label block parsed, then checked by the rules, which quarantine what they turn away.
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import re
 import tempfile
+import threading
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
+from queue import Full, Queue
+from typing import TypeVar
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.ipc as ipc
@@ -37,6 +51,8 @@ PROMETHEUS_FORMAT, JSONL_FORMAT = "dcgm_prometheus", "dcgm_jsonl"
 # default), its samples cut into batches like a text file's lines.
 PROMETHEUS_API_FORMAT = "prometheus_api_json"
 _API_BATCH_ROWS = 1_000_000
+# Threads reading batches of text in bulk; a third reads and hashes the file ahead of them.
+_PARSING_THREADS = 2
 
 UTILISATION = "DCGM_FI_DEV_GPU_UTIL"
 TEMPERATURE = "DCGM_FI_DEV_GPU_TEMP"
@@ -85,9 +101,14 @@ _SCRAPE_TIME_IN_NAME = re.compile(
     r"(?<![0-9])(?P<date>[0-9]{4}-?[0-9]{2}-?[0-9]{2})T(?P<hour>[0-9]{2}):?(?P<minute>[0-9]{2}):?(?P<second>[0-9]{2})"
     r"(?:\.(?P<fraction>[0-9]{1,6}))?Z")
 _SNIFF_BYTES = 8 * 1024 * 1024
+_BYTE_ORDER_MARK = "\ufeff".encode()
+# How far before a piece's planned end its newline is looked for: many lines.
+_PIECE_SEARCH_BYTES = 64 * 1024
 # Epoch milliseconds that fall on a calendar day (years 1 to 9999): a sample stamped outside them has no day.
 _EPOCH = datetime(1970, 1, 1)
 _DATED_EPOCH_MS = (-62_135_596_800_000, 253_402_300_799_999)
+
+Batch = TypeVar("Batch")
 
 
 @dataclass(frozen=True)
@@ -100,31 +121,101 @@ def line_batches(path: Path, expected_sha256: str | None = None, batch_bytes: in
                  limit_bytes: int | None = None) -> Iterator[LineBatch]:
     """The file's text in batches of whole lines; bytes that are not UTF-8 become U+FFFD (the line is then
     rejected). With `expected_sha256`, the bytes read are checked against it at the end."""
+    line = 1
+    for data in byte_batches(path, expected_sha256, batch_bytes, limit_bytes):
+        yield LineBatch(line, str(data, "utf-8", errors="replace"))
+        line += bytes(data).count(b"\n")
+
+
+def byte_batches(path: Path, expected_sha256: str | None = None, batch_bytes: int = BATCH_BYTES,
+                 limit_bytes: int | None = None) -> Iterator[memoryview]:
+    """The file's bytes in batches of whole lines (a line longer than a batch is read whole), without the byte order
+    mark a file may start with. With `expected_sha256`, the bytes read are checked against it at the end: the
+    archived file is hashed in the same pass that reads it.
+
+    Each batch is read into a buffer of its own, never reused, so that what is built on a batch without a copy
+    (polars' lines) stays valid; only the part line at a batch's end is copied, to start the next one."""
     digest = hashlib.sha256()
     carry = b""
-    line = 1
     read = 0
-    with path.open("rb") as stream:
+    first = True
+    with path.open("rb", buffering=0) as stream:
         while True:
-            chunk = stream.read(batch_bytes)
+            buffer = bytearray(len(carry) + batch_bytes)
+            view = memoryview(buffer)
+            view[:len(carry)] = carry
+            filled = len(carry)
+            while filled < len(buffer):
+                count = stream.readinto(view[filled:])
+                if not count:
+                    break
+                filled += count
+            chunk = view[len(carry):filled]
             read += len(chunk)
             digest.update(chunk)
-            data = carry + chunk
             if not chunk:
-                if data:
-                    yield LineBatch(line, _decoded(data, line))
+                if carry:
+                    yield _without_byte_order_mark(view[:filled]) if first else view[:filled]
                 break
-            cut = data.rfind(b"\n") + 1
+            cut = buffer.rfind(b"\n", len(carry), filled) + 1
             if cut == 0:
-                carry = data  # one line longer than a batch: keep reading
+                carry = bytes(view[:filled])  # one line longer than a batch: keep reading
                 continue
-            whole, carry = data[:cut], data[cut:]
-            yield LineBatch(line, _decoded(whole, line))
-            line += whole.count(b"\n")
+            carry = bytes(view[cut:filled])
+            yield _without_byte_order_mark(view[:cut]) if first else view[:cut]
+            first = False
             if limit_bytes is not None and read >= limit_bytes:
                 return
     if expected_sha256 is not None and digest.hexdigest() != expected_sha256:
         raise ArchiveTampered(f"{path} no longer has the sha256 {expected_sha256} it was received with")
+
+
+def _without_byte_order_mark(data: memoryview) -> memoryview:
+    return data[len(_BYTE_ORDER_MARK):] if data[:len(_BYTE_ORDER_MARK)] == _BYTE_ORDER_MARK else data
+
+
+def read_ahead(batches: Iterator[Batch], depth: int = 1) -> Iterator[Batch]:
+    """`batches`, read by a thread of their own up to `depth` batches ahead of their consumer: reading the disk and
+    hashing (hashlib lets go of the GIL) run beside the parsing. A failure of the reading, a tampered archive
+    included, is raised to the consumer in its place; a consumer that stops early stops the thread."""
+    handed: Queue[tuple[Batch | None, BaseException | None]] = Queue(maxsize=depth)
+    stopped = threading.Event()
+
+    def hand(item: tuple[Batch | None, BaseException | None]) -> bool:
+        while not stopped.is_set():
+            try:
+                handed.put(item, timeout=0.1)
+                return True
+            except Full:
+                continue
+        return False
+
+    def read() -> None:
+        try:
+            for batch in batches:
+                if not hand((batch, None)):
+                    return
+            hand((None, None))
+        except BaseException as problem:  # handed over whole, re-raised by the consumer
+            hand((None, problem))
+        finally:
+            close = getattr(batches, "close", None)
+            if close is not None:
+                close()
+
+    reader = threading.Thread(target=read, name="telemetry-reader", daemon=True)
+    reader.start()
+    try:
+        while True:
+            batch, problem = handed.get()
+            if problem is not None:
+                raise problem
+            if batch is None:
+                return
+            yield batch
+    finally:
+        stopped.set()
+        reader.join()
 
 
 def _decoded(data: bytes, first_line: int) -> str:
@@ -205,7 +296,11 @@ def parse_prometheus(batch: LineBatch) -> tuple[pl.DataFrame, dict[str, str]]:
     Columns: source_row, line, metric, labels (the raw label text), value_text, timestamp_text, gpu_uuid, gpu_serial,
     hostname, model_name, mig_instance.
     """
-    lines = _lines(batch)
+    return _parsed_lines(_lines(batch))
+
+
+def _parsed_lines(lines: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, str]]:
+    """`parse_prometheus` of lines already cut (`source_row`, `line`): each line on its own, however it is written."""
     types = (
         lines.filter(pl.col("line").str.starts_with("#"))
         .select(pl.col("line").str.extract_groups(_TYPE_LINE).alias("declared")).unnest("declared")
@@ -224,17 +319,7 @@ def parse_prometheus(batch: LineBatch) -> tuple[pl.DataFrame, dict[str, str]]:
         line.str.slice(block_start, line.str.len_chars() - block_start - pl.col("tail").str.len_chars()).alias("block")
     )
     # A GPU repeats the same label block in every scrape: each distinct block is checked and parsed once, then joined.
-    label_pairs = pl.col("labels").str.extract_all(_LABEL_PAIR).list.eval(
-        pl.element().str.replace(r'^([a-zA-Z0-9_]+)[ \t]*=[ \t]*"', '$1="')
-    )
-    blocks = (
-        cut.select(pl.col("block").unique().drop_nulls())
-        .with_columns(pl.col("block").str.extract(_LABEL_BLOCK, 1).alias("labels"))
-        .with_columns(((pl.col("block") == "") | pl.col("labels").is_not_null()).alias("well_formed"),
-                      label_pairs.alias("pairs"))
-        .select("block", "well_formed",
-                *(_label_value(pl.col("pairs"), label).alias(column) for label, column in _LABELS.items()))
-    )
+    blocks = _label_blocks(cut.select(pl.col("block").unique().drop_nulls()))
     parsed = cut.join(blocks, on="block", how="left", maintain_order="left")
     is_sample = pl.col("well_formed").fill_null(False)
     rows = parsed.select(
@@ -246,6 +331,20 @@ def parse_prometheus(batch: LineBatch) -> tuple[pl.DataFrame, dict[str, str]]:
         *_label_columns(),
     )
     return rows, dict(zip(types.get_column("family").to_list(), types.get_column("type").to_list()))
+
+
+def _label_blocks(blocks: pl.DataFrame) -> pl.DataFrame:
+    """Each label block (`block`, `{...}` or empty) whether it is well formed, and the labels read from it."""
+    label_pairs = pl.col("labels").str.extract_all(_LABEL_PAIR).list.eval(
+        pl.element().str.replace(r'^([a-zA-Z0-9_]+)[ \t]*=[ \t]*"', '$1="')
+    )
+    return (
+        blocks.with_columns(pl.col("block").str.extract(_LABEL_BLOCK, 1).alias("labels"))
+        .with_columns(((pl.col("block") == "") | pl.col("labels").is_not_null()).alias("well_formed"),
+                      label_pairs.alias("pairs"))
+        .select("block", "well_formed",
+                *(_label_value(pl.col("pairs"), label).alias(column) for label, column in _LABELS.items()))
+    )
 
 
 def parse_json_lines(batch: LineBatch) -> tuple[pl.DataFrame, dict[str, str]]:
@@ -386,17 +485,98 @@ def _recognise_api_answer(path: Path) -> Recognition:
     return Recognition(SOURCE, PROMETHEUS_API_FORMAT, "dcgm", (_EPOCH + timedelta(milliseconds=int(first))).date())
 
 
-def _sample_batches(scrapes: InboxFile) -> Iterator[tuple[pl.DataFrame, dict[str, str]]]:
-    """The file's samples batch by batch, with the families' declared types: a text file's batches of lines, a query
-    answer's samples in slices."""
+@dataclass(frozen=True)
+class _SampleBatch:
+    """A batch of a file: the samples that passed every check in bulk, as spilled (`source_row`, `metric_id`,
+    `uuid_id`, `label_id`, `value`, `timestamp_ms`); the rows left to the rules one by one (`parse_prometheus`'s
+    columns); the `# TYPE` of each family declared in the batch."""
+
+    in_bulk: pl.DataFrame | None
+    rows: pl.DataFrame
+    declared: dict[str, str]
+
+
+def _sample_batches(scrapes: InboxFile, series: _KnownSeries, scraped_at: datetime | None) -> Iterator[_SampleBatch]:
+    """The file's samples batch by batch: a text file's batches of lines, a query answer's samples in slices."""
     if scrapes.format == PROMETHEUS_API_FORMAT:
         samples = parse_prometheus_api(_decoded(scrapes.read_bytes(), first_line=1))
         for start in range(0, max(samples.height, 1), _API_BATCH_ROWS):
-            yield samples.slice(start, _API_BATCH_ROWS), {}
+            yield _SampleBatch(None, samples.slice(start, _API_BATCH_ROWS), {})
         return
-    parse = parse_prometheus if scrapes.format == PROMETHEUS_FORMAT else parse_json_lines
-    for batch in line_batches(scrapes.path, scrapes.sha256, BATCH_BYTES):
-        yield parse(batch)
+    if scrapes.format != PROMETHEUS_FORMAT:
+        for batch in read_ahead(line_batches(scrapes.path, scrapes.sha256, BATCH_BYTES)):
+            yield _SampleBatch(None, *parse_json_lines(batch))
+        return
+    scraped_ms = None if scraped_at is None else _epoch_ms_of(scraped_at)
+    # Batches are read in bulk on two threads (polars lets go of the GIL), and handed on in file order.
+    parsing = ThreadPoolExecutor(max_workers=_PARSING_THREADS, thread_name_prefix="telemetry-parse")
+    batches = read_ahead(byte_batches(scrapes.path, scrapes.sha256, BATCH_BYTES))
+    read: deque[Future[tuple[pl.DataFrame, pl.DataFrame, int]]] = deque()
+    first_line = 1
+    try:
+        for data in itertools.chain(batches, [None]):
+            if data is not None:
+                read.append(parsing.submit(_read_in_bulk, data, series, scraped_ms))
+            while read and (data is None or len(read) >= _PARSING_THREADS):
+                in_bulk, others, line_count = read.popleft().result()
+                # the batch's lines were numbered from 1
+                in_bulk, others = (frame.with_columns(pl.col(SOURCE_ROW) + (first_line - 1))
+                                   for frame in (in_bulk, others))
+                first_line += line_count
+                yield _SampleBatch(in_bulk, *_parsed_lines(others))
+    finally:
+        batches.close()
+        parsing.shutdown(cancel_futures=True)
+
+
+def _read_in_bulk(data: memoryview, series: _KnownSeries, scraped_ms: int | None
+                  ) -> tuple[pl.DataFrame, pl.DataFrame, int]:
+    """`_KnownSeries.bulk_samples` of a batch of bytes, its lines numbered from 1; and the number of its lines."""
+    lines, replaced, ascii_only = _line_frame(data, first_line=1)
+    in_bulk, others = series.bulk_samples(lines, scraped_ms, may_hold_replacement=replaced, ascii_only=ascii_only)
+    return in_bulk, others, lines.height
+
+
+def _line_frame(data: memoryview, first_line: int) -> tuple[pl.DataFrame, bool, bool]:
+    """The batch's lines (`source_row`, `line`); whether a line may hold U+FFFD (bytes that are not UTF-8 become
+    U+FFFD as Python decodes them, and each line holding one is rejected as `invalid_encoding`); and whether the
+    lines are ASCII, whose byte offsets are their characters'.
+
+    The batch is handed to polars without a copy, as a few pieces cut after newlines, so that polars splits them into
+    lines on every core. A piece's last newline leaves an empty text after it, which is no line."""
+    cuts = _piece_ends(data, 2 * pl.thread_pool_size())
+    binary = pa.LargeBinaryArray.from_buffers(pa.large_binary(), len(cuts) - 1, [
+        None, pa.py_buffer(np.array(cuts, dtype=np.int64)), pa.py_buffer(data)])
+    try:
+        text = pl.Series("piece", pl.from_arrow(binary)).cast(pl.String)
+    except pl.exceptions.ComputeError:  # not UTF-8
+        text = pl.Series("piece", [str(data, "utf-8", errors="replace")])
+    (replaced, returns, ascii_only), = text.to_frame().select(
+        pl.col("piece").str.contains("\ufffd", literal=True).any().alias("replaced"),
+        pl.col("piece").str.contains("\r", literal=True).any().alias("returns"),
+        (pl.col("piece").str.len_bytes().sum() == pl.col("piece").str.len_chars().sum()).alias("ascii_only"),
+    ).rows()
+    lines = text.to_frame().select(pl.col("piece").str.split("\n").alias("lines"),
+                                   pl.col("piece").str.ends_with("\n").cast(pl.UInt32).alias("ends")).select(
+        pl.col("lines").list.head(pl.col("lines").list.len() - pl.col("ends")).alias("line")).explode("line")
+    if returns:
+        lines = lines.select(pl.col("line").str.strip_suffix("\r"))
+    return (lines.with_row_index(SOURCE_ROW, offset=first_line).with_columns(pl.col(SOURCE_ROW).cast(pl.Int64)),
+            replaced, ascii_only)
+
+
+def _piece_ends(data: memoryview, count: int) -> list[int]:
+    """Offsets cutting `data` in about `count` pieces just after newlines (0 first, the length last); a piece with
+    no newline near its end is left whole with the next."""
+    cuts = [0]
+    for part in range(1, count):
+        target = len(data) * part // count
+        window = bytes(data[max(cuts[-1], target - _PIECE_SEARCH_BYTES):target])
+        found = window.rfind(b"\n")
+        if found >= 0:
+            cuts.append(target - len(window) + found + 1)
+    cuts.append(len(data))
+    return cuts
 
 
 def looks_like_prometheus(head: str) -> bool:
@@ -496,33 +676,42 @@ def _validate(scrapes: InboxFile, day: date, lake: Lake) -> RowSplit:
     with tempfile.TemporaryDirectory(prefix="telemetry-", dir=spill_root) as spill_dir:
         spill = _Spill(Path(spill_dir), buckets)
         gpus = _GpuRegistry()
+        series = _KnownSeries(gpus, day)
         rejected, rows_in, rows_quarantined = [], 0, 0
         timestamps: list[pl.Series] = []
         types: dict[str, str] = {}
         rules = _rules(day)
         scraped_at = scrape_time_in_name(scrapes.name)
-        for samples, declared in _sample_batches(scrapes):
-            types.update(declared)
-            if scraped_at is not None:
-                # a raw scrape: every sample was read at the scrape time its name gives
-                samples = samples.with_columns(
-                    pl.col("timestamp_text").fill_null(str(_epoch_ms_of(scraped_at))))
-            # Quarantine entries name the sample's own parts: its value, its timestamp, its UUID label.
-            samples = samples.with_columns(pl.col("value_text").alias("value"),
-                                           pl.col("timestamp_text").alias("timestamp"),
-                                           pl.col("gpu_uuid").alias("UUID"))
-            split = split_rows(samples, rules, scrapes.name)
-            rows_in += split.rows_in
-            rows_quarantined += split.rows_quarantined
-            rejected.append(split.rejected)
-            accepted = gpus.identify(split.accepted).select(
-                SOURCE_ROW,
-                "metric_id",
-                "uuid_id",
-                "label_id",
-                pl.col("value_text").cast(pl.Float64).alias("value"),
-                pl.col("timestamp_text").cast(pl.Int64).alias("timestamp_ms"),
-            )
+        for batch in _sample_batches(scrapes, series, scraped_at):
+            types.update(batch.declared)
+            # the samples checked in bulk broke no rule: they are rows in, none quarantined
+            accepted_parts = [batch.in_bulk] if batch.in_bulk is not None else []
+            rows_in += sum(frame.height for frame in accepted_parts)
+            samples = batch.rows
+            if samples.height:  # a batch of the text format read whole in bulk has none (its comments are no rows)
+                if scraped_at is not None:
+                    # a raw scrape: every sample was read at the scrape time its name gives
+                    samples = samples.with_columns(
+                        pl.col("timestamp_text").fill_null(str(_epoch_ms_of(scraped_at))))
+                # Quarantine entries name the sample's own parts: its value, its timestamp, its UUID label.
+                samples = samples.with_columns(pl.col("value_text").alias("value"),
+                                               pl.col("timestamp_text").alias("timestamp"),
+                                               pl.col("gpu_uuid").alias("UUID"))
+                split = split_rows(samples, rules, scrapes.name)
+                rows_in += split.rows_in
+                rows_quarantined += split.rows_quarantined
+                rejected.append(split.rejected)
+                accepted_parts.append(gpus.identify(split.accepted).select(
+                    SOURCE_ROW,
+                    "metric_id",
+                    "uuid_id",
+                    "label_id",
+                    pl.col("value_text").cast(pl.Float64).alias("value"),
+                    pl.col("timestamp_text").cast(pl.Int64).alias("timestamp_ms"),
+                ))
+            if not accepted_parts:
+                continue
+            accepted = pl.concat(accepted_parts)
             timestamps.append(accepted.get_column("timestamp_ms").unique())
             spill.write(accepted)
         spill.close()
@@ -591,8 +780,14 @@ class _GpuRegistry:
     uuids: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(
         schema={"gpu_uuid": pl.String, "uuid_id": pl.UInt32}))
     metrics: dict[str, int] = field(default_factory=dict)
+    # batches are parsed on two threads: one registers a file's new label sets at a time
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def identify(self, samples: pl.DataFrame) -> pl.DataFrame:
+        with self.lock:
+            return self._identified(samples)
+
+    def _identified(self, samples: pl.DataFrame) -> pl.DataFrame:
         fresh = samples.select("labels", "gpu_uuid", "gpu_serial", "hostname", "model_name", "mig_instance").unique(
             "labels", keep="first", maintain_order=True).join(self.label_sets.select("labels"), on="labels", how="anti")
         if fresh.height:
@@ -615,6 +810,97 @@ class _GpuRegistry:
         return [self.metrics[name] for name in names if name in self.metrics]
 
 
+class _KnownSeries:
+    """The series of a file found well formed: `metric{labels`, a sample line up to the closing brace of its label
+    block, the same text in every scrape of one GPU's metric. Each is parsed and checked once, the first time it
+    is seen, and kept with the ids its samples are spilled under and its metric's plausible range; a series not
+    well formed, or naming no GPU, is not kept (its lines go the long way each time)."""
+
+    def __init__(self, gpus: _GpuRegistry, day: date) -> None:
+        self.gpus = gpus
+        self.day_ms = (_epoch_ms(day), _epoch_ms(day + timedelta(days=1)))
+        self.lock = threading.Lock()
+        self.known = pl.DataFrame(schema={"series": pl.String, "metric_id": pl.UInt32, "uuid_id": pl.UInt32,
+                                          "label_id": pl.UInt32, "low": pl.Float64, "high": pl.Float64})
+
+    def bulk_samples(self, lines: pl.DataFrame, scraped_ms: int | None, may_hold_replacement: bool,
+                     ascii_only: bool) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """The batch's sample lines written the common way, `metric{labels} value` and an optional ` timestamp`
+        with single blanks, that break none of `_rules`, ready to spill; and the batch's other lines (`source_row`,
+        `line`: comments, blank lines, lines written otherwise or breaking a rule), which `_parsed_lines` and the
+        rules read one by one, the same way as if none had been taken in bulk.
+
+        A line is cut at its first `} `. Where a label value holds `} ` the text before it ends inside a quoted
+        value, which is no well-formed series, so the line goes the long way. Once the series is well formed and
+        the value and the timestamp read as such (no blank, brace or quote in them), the anchored patterns of
+        `_parsed_lines` would cut the line at the same places."""
+        line = pl.col("line")
+        if ascii_only:
+            # `find` counts bytes and `slice` characters: the same in ASCII, and cheaper than `splitn`'s struct
+            brace = line.str.find("} ", literal=True)
+            halves = lines.select(SOURCE_ROW, line.str.slice(0, brace).alias("series"),
+                                  line.str.slice(brace + 2).alias("tail"))
+        else:
+            halves = lines.select(SOURCE_ROW, line.str.splitn("} ", 2).struct.rename_fields(["series", "tail"])
+                                  .alias("halves")).unnest("halves")
+        tail = pl.col("tail").str.splitn(" ", 2)
+        cut = halves.select(SOURCE_ROW, "series", tail.struct.field("field_0").alias("value_text"),
+                            tail.struct.field("field_1").alias("timestamp_text"))
+        value = pl.col("value_text").cast(pl.Float64, strict=False)
+        timestamp_ms = pl.col("timestamp_text").cast(pl.Int64, strict=False)
+        stamped = pl.col("timestamp_text").str.contains(_TIMESTAMP_TEXT)
+        if scraped_ms is not None:
+            stamped = stamped | pl.col("timestamp_text").is_null()
+            timestamp_ms = timestamp_ms.fill_null(scraped_ms)
+        implausible = value.is_finite() & ((value < pl.col("low")) | (value > pl.col("high")))
+        passes = (
+            pl.col("metric_id").is_not_null()
+            & pl.col("value_text").str.contains(_FLOAT_TEXT)
+            & stamped
+            & timestamp_ms.is_between(*self.day_ms, closed="left")
+            & ~implausible.fill_null(False)
+        ).fill_null(False)
+        seen = self.known
+        known = cut.join(seen, on="series", how="left", maintain_order="left")
+        unseen = known.filter(pl.col("metric_id").is_null() & pl.col("value_text").is_not_null())
+        if unseen.height:
+            self._learn(unseen.select(pl.col("series").unique()))
+            if self.known is not seen:
+                known = cut.join(self.known, on="series", how="left", maintain_order="left")
+        checked = known.select(SOURCE_ROW, "metric_id", "uuid_id", "label_id", value.alias("value"),
+                               timestamp_ms.alias("timestamp_ms"), passes.alias("passes"))
+        passed = checked.get_column("passes")
+        if may_hold_replacement:
+            passed = passed & ~lines.get_column("line").str.contains("\ufffd", literal=True)
+        return checked.filter(passed).drop("passes"), lines.filter(~passed)
+
+    def _learn(self, series: pl.DataFrame) -> None:
+        """Keeps the well-formed series of `series` that name a GPU (and that another thread did not keep first)."""
+        with self.lock:
+            fresh = series.join(self.known.select("series"), on="series", how="anti")
+            if fresh.height:
+                self._keep(fresh)
+
+    def _keep(self, series: pl.DataFrame) -> None:
+        parsed = series.with_columns(pl.col("series").str.extract(_METRIC_NAME, 1).alias("metric")).with_columns(
+            pl.concat_str(pl.col("series").str.slice(pl.col("metric").str.len_chars()), pl.lit("}")).alias("block"))
+        blocks = _label_blocks(parsed.select(pl.col("block").unique().drop_nulls()))
+        uuid = pl.col("gpu_uuid")
+        named = parsed.join(blocks, on="block", how="left").filter(
+            pl.col("metric").is_not_null() & pl.col("block").str.starts_with("{") & pl.col("well_formed")
+            & uuid.is_not_null() & uuid.str.contains(inventory.GPU_UUID_TEXT)
+        ).select("series", "metric", pl.col("block").alias("labels"), *_label_columns())
+        if named.is_empty():
+            return
+        ranges = {metric: low for metric, (low, _) in PLAUSIBLE_RANGES.items()}, {
+            metric: high for metric, (_, high) in PLAUSIBLE_RANGES.items()}
+        learnt = self.gpus.identify(named).select(
+            "series", "metric_id", "uuid_id", "label_id",
+            *(pl.col("metric").replace_strict(bound, default=None, return_dtype=pl.Float64).alias(name)
+              for name, bound in zip(("low", "high"), ranges)))
+        self.known = pl.concat([self.known, learnt])
+
+
 class _Spill:
     """Accepted samples on disk, in Arrow IPC streams, one per bucket of GPUs."""
 
@@ -630,9 +916,15 @@ class _Spill:
     def write(self, samples: pl.DataFrame) -> None:
         if samples.is_empty():
             return
-        bucketed = samples.with_columns((pl.col("uuid_id") % len(self.paths)).alias("bucket"))
-        for (bucket,), rows in bucketed.partition_by("bucket", as_dict=True).items():
-            self.writers[bucket].write_table(rows.drop("bucket").to_arrow().cast(self._SCHEMA))
+        # sorted by bucket once, then each bucket's rows are a slice of one Arrow table (no copy per bucket)
+        bucket = (pl.col("uuid_id") % len(self.paths)).alias("bucket")
+        ordered = samples.with_columns(bucket).sort("bucket")
+        counts = ordered.group_by("bucket").len().sort("bucket")
+        table = ordered.drop("bucket").to_arrow().cast(self._SCHEMA)
+        start = 0
+        for number, rows in counts.iter_rows():  # one step per bucket, not per sample
+            self.writers[number].write_table(table.slice(start, rows))
+            start += rows
 
     def close(self) -> None:
         for writer in self.writers:
@@ -654,7 +946,8 @@ def _bucket_rollup(samples: pl.DataFrame, gpus: _GpuRegistry, counters: set[str]
                else ordered.with_columns(pl.lit(None, dtype=pl.String).alias("mig_instance")))
     # A repeated sample would weigh twice in the day's means: the first one in the file stands. The MIG instances of
     # one GPU are not repeats of each other.
-    repeat = ~pl.struct("metric_id", "uuid_id", "mig_instance", "timestamp_ms").is_first_distinct()
+    ordered = ordered.with_columns(_first_of_its_sample(ordered, len(gpus.metrics)).alias("first_of_its_sample"))
+    repeat = ~pl.col("first_of_its_sample")
     names = {metric_id: name for name, metric_id in gpus.metrics.items()}
     repeats = ordered.filter(repeat).join(gpus.uuids, on="uuid_id", how="left").select(
         pl.lit(source_file).alias("source_file"),
@@ -682,15 +975,6 @@ def _bucket_rollup(samples: pl.DataFrame, gpus: _GpuRegistry, counters: set[str]
             .alias("value"),
         )
 
-    xid_counter = XID_ERROR in counters
-    increases = (
-        kept.filter(of(XID_ERROR)).sort("uuid_id", "timestamp_ms")
-        .with_columns(pl.col("value").diff().over("uuid_id").alias("delta"))
-        # A counter that went down was reset: what it counts since the reset is its value.
-        .group_by("uuid_id").agg(
-            pl.when(pl.col("delta") >= 0).then(pl.col("delta")).otherwise(
-                pl.when(pl.col("delta").is_not_null()).then(pl.col("value"))).sum().alias("counter_increase"))
-    )
     per_gpu = kept.group_by("uuid_id").agg(
         pl.col("label_id").sort_by("timestamp_ms").last(),
         pl.col("timestamp_ms").n_unique().cast(pl.Int64).alias("samples"),
@@ -702,11 +986,35 @@ def _bucket_rollup(samples: pl.DataFrame, gpus: _GpuRegistry, counters: set[str]
         (of(XID_ERROR) & (pl.col("value") != 0)).sum().cast(pl.Int64).alias("xid_error_samples"),
         pl.col("timestamp_ms").min().alias("first_ms"),
         pl.col("timestamp_ms").max().alias("last_ms"),
-    ).join(increases, on="uuid_id", how="left").with_columns(
-        (pl.col("counter_increase").fill_null(0).round(0).cast(pl.Int64) if xid_counter
-         else pl.col("xid_error_samples")).alias("xid_errors")
+    )
+    if XID_ERROR not in counters:
+        return repeats, per_gpu.with_columns(pl.col("xid_error_samples").alias("xid_errors"))
+    increases = (
+        kept.filter(of(XID_ERROR)).sort("uuid_id", "timestamp_ms")
+        .with_columns(pl.col("value").diff().over("uuid_id").alias("delta"))
+        # A counter that went down was reset: what it counts since the reset is its value.
+        .group_by("uuid_id").agg(
+            pl.when(pl.col("delta") >= 0).then(pl.col("delta")).otherwise(
+                pl.when(pl.col("delta").is_not_null()).then(pl.col("value"))).sum().alias("counter_increase"))
+    )
+    return repeats, per_gpu.join(increases, on="uuid_id", how="left").with_columns(
+        pl.col("counter_increase").fill_null(0).round(0).cast(pl.Int64).alias("xid_errors")
     ).drop("counter_increase")
-    return repeats, per_gpu
+
+
+def _first_of_its_sample(samples: pl.DataFrame, metrics: int) -> pl.Expr:
+    """True on the first row of each sample (metric, GPU, MIG instance, time). Without MIG instances the four are
+    packed into one 64-bit number when they fit (GPU and metric ids, and the time from the bucket's first in 27
+    bits, over 37 hours of milliseconds), which polars tells apart many times faster than a struct of them."""
+    if samples.is_empty() or samples.get_column("mig_instance").is_not_null().any():
+        return pl.struct("metric_id", "uuid_id", "mig_instance", "timestamp_ms").is_first_distinct()
+    earliest, latest, last_uuid = samples.select(
+        pl.col("timestamp_ms").min().alias("earliest"), pl.col("timestamp_ms").max().alias("latest"),
+        pl.col("uuid_id").max()).row(0)
+    if latest - earliest >= 2**27 or (last_uuid + 1) * max(metrics, 1) >= 2**37:
+        return pl.struct("metric_id", "uuid_id", "timestamp_ms").is_first_distinct()
+    series = pl.col("uuid_id").cast(pl.UInt64) * max(metrics, 1) + pl.col("metric_id").cast(pl.UInt64)
+    return (series * 2**27 + (pl.col("timestamp_ms") - earliest).cast(pl.UInt64)).is_first_distinct()
 
 
 def _finished_rollup(per_gpu: pl.DataFrame, gpus: _GpuRegistry, file_gap_ms: int | None) -> pl.DataFrame:
