@@ -160,7 +160,7 @@ def ingest_path(url: str, emitter: str, first: int, last: int,
         # The day's table as the ingest builds it (one header stands in for every block: headers come from a batch).
         table = day_events(answers, _SameHeader(header))
         built_at = time.perf_counter()
-    logs = sum(len(answer.raw_logs) for answer in answers)
+    logs = sum(answer.log_count for answer in answers)
     assert not any(answer.unknown for answer in answers) and table.num_rows == logs
     return logs, decoded_at - started, built_at - started, table
 

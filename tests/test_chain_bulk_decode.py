@@ -1,17 +1,27 @@
 """The bulk decoder (`decode_logs`, by event layout) gives exactly the rows of the per-log reference
 (`decode_log` + `event_row`): on the bench's history from a real node, on a log of every registered event, and on
-the edge cases (2^255, dynamic bytes, ERC-20 against ERC-721, payloads that do not fit)."""
+the edge cases (2^255, dynamic bytes, ERC-20 against ERC-721, payloads that do not fit). Every case is decoded twice:
+from the logs as JSON objects, and from the answer as the ingest reads it (the node's bytes read into columns by
+`JsonRpcClient.get_log_columns`, served by a canned node on 127.0.0.1)."""
 from __future__ import annotations
 
+import json
 import random
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pytest
 from eth_abi import encode as abi_encode
+from eth_hash.auto import keccak as keccak256
 
+from assets.chain import event_rows
 from assets.chain.event_rows import DecodedLogs, decode_logs, event_row, lake_table
+from assets.chain.logs import AdaptiveSpan, LogAnswer, LogFetcher, quantities, range_too_large
 from assets.chain.registry import REGISTRY, decode_log, signature_topic0
+from assets.chain.rpc import JsonRpcClient, JsonRpcError, ResultColumns, RpcUnavailable
 from bench.chain_ingest import BULK_EMITTER_SOL, GENESIS, build_history, compile_contracts
 from foundation.money import RawAmountOutOfRange
 from tests.local_chain import LocalChain
@@ -34,14 +44,73 @@ def _reference(raw_logs: list[dict], roles: dict[str, str]) -> tuple[pa.Table, l
     return lake_table("chain_events", rows), sorted(unknown)
 
 
-def _same_as_reference(raw_logs: list[dict], roles: dict[str, str] = ROLES) -> DecodedLogs:
+class _CannedNode:
+    """An HTTP JSON-RPC endpoint on 127.0.0.1 that answers every request with the bytes it is given."""
+
+    def __init__(self) -> None:
+        self.body = b""
+        node = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (the base class's name)
+                pass
+
+            def do_POST(self) -> None:  # noqa: N802 (the base class's name)
+                self.rfile.read(int(self.headers["Content-Length"]))
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(node.body)))
+                self.end_headers()
+                self.wfile.write(node.body)
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def answer(self, body: bytes) -> LogAnswer:
+        """The answer as the log fetcher reads it when the node sends `body`."""
+        self.body = body
+        with JsonRpcClient(self.url, attempts=1) as rpc:
+            return LogAnswer(rpc.get_log_columns(0, 1, [CONTRACT]))
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+_NODE: _CannedNode | None = None
+
+
+@pytest.fixture(scope="module", autouse=True)
+def canned_node():
+    global _NODE
+    _NODE = _CannedNode()
+    yield _NODE
+    _NODE.close()
+    _NODE = None
+
+
+def _answer_body(raw_logs: list[dict]) -> bytes:
+    return json.dumps({"jsonrpc": "2.0", "id": 1, "result": raw_logs}).encode()
+
+
+def _same_as_reference(raw_logs: list[dict], roles: dict[str, str] = ROLES, *, columnar: bool = True) -> DecodedLogs:
+    """The bulk decoding of the logs as JSON objects, and of their answer read into columns (`columnar`: every
+    log's fields read that way), each the reference's rows."""
     expected, unknown = _reference(raw_logs, roles)
     bulk = decode_logs(raw_logs, roles)
-    assert bulk.events.schema == expected.schema
-    for name in expected.column_names:
-        assert bulk.events[name].equals(expected[name]), (name, bulk.events[name], expected[name])
-    assert bulk.events.equals(expected)
-    assert sorted(bulk.unknown) == unknown
+    answer = _NODE.answer(_answer_body(raw_logs))
+    assert isinstance(answer._result, ResultColumns) == columnar
+    from_columns = decode_logs(answer, roles)
+    for decoded in (bulk, from_columns):
+        assert decoded.events.schema == expected.schema
+        for name in expected.column_names:
+            assert decoded.events[name].equals(expected[name]), (name, decoded.events[name], expected[name])
+        assert decoded.events.equals(expected)
+        assert sorted(decoded.unknown) == unknown
+    assert from_columns.positions.equals(bulk.positions) and from_columns.removed == bulk.removed
+    assert from_columns.log_count == len(raw_logs) and from_columns.raw_logs == raw_logs
     return bulk
 
 
@@ -186,9 +255,12 @@ def test_payloads_that_do_not_fit_are_handled_as_the_reference_handles_them():
         _log([lender_repaid, "0x" + "cd" * 32, sender, "0x" + _word(256)], "0x" + _word(1) * 3, index=11),
         _log([], "0x", index=12),  # no topics
         {**_log([TRANSFER, sender, receiver], "0x", index=13), "data": None},
-        {**_log([TRANSFER, sender, receiver], "0x" + _word(9), index=14), "topics": None},
         _log([TRANSFER, sender, receiver], "0x" + _word(7), index=15),  # one that fits, among them
     ]
+    bulk = _same_as_reference(raw_logs)
+    assert 0 in bulk.unknown and 1 in bulk.unknown and bulk.events.num_rows >= 2
+    # null topics: the answer is read log by log (a field the column reader gives as null where an array is)
+    raw_logs.append({**_log([TRANSFER, sender, receiver], "0x" + _word(9), index=14), "topics": None})
     bulk = _same_as_reference(raw_logs)
     assert 0 in bulk.unknown and 1 in bulk.unknown and bulk.events.num_rows >= 2
 
@@ -198,18 +270,105 @@ def test_an_empty_answer():
     assert bulk.events.num_rows == 0 and bulk.unknown == []
 
 
+def test_the_envelope_of_each_log_is_read_as_from_the_json_objects():
+    """Quantities in either case, flags of removal, fields nodes add, a field missing: the columns give what the
+    JSON objects give; a field of another type sends the answer to the JSON objects."""
+    sender, receiver = "0x" + _word(1), "0x" + _word(2)
+    raw_logs = [
+        _log([TRANSFER, sender, receiver], "0x" + _word(5), index=0, block=0xAB),
+        {**_log([TRANSFER, sender, receiver], "0x" + _word(6), index=10, block=0xAB), "logIndex": "0xA",
+         "blockNumber": "0xaB", "transactionIndex": "0x3", "blockTimestamp": "0x6955b902"},
+        {**_log([TRANSFER, sender, receiver], "0x" + _word(7), index=11, block=0xAC), "removed": True},
+        {key: value for key, value in _log([TRANSFER, sender, receiver], "0x" + _word(8), index=12,
+                                           block=0xAC).items() if key != "removed"},
+        {**_log([TRANSFER, sender, receiver], "0x" + _word(9), index=13, block=0xAC),
+         "blockHash": "0x" + "AB" * 32, "transactionHash": "0x" + "CD" * 32, "address": "0x" + "AB" * 20},
+    ]
+    bulk = _same_as_reference(raw_logs)
+    assert bulk.removed == [2] and bulk.positions["block_number"].to_pylist() == [0xAB, 0xAB, 0xAC, 0xAC, 0xAC]
+    # a quantity as a JSON number, a log without its address: read from the JSON objects, one log at a time
+    for odd in ({**raw_logs[0], "blockNumber": 171}, {key: value for key, value in raw_logs[0].items()
+                                                    if key != "address"}):
+        answer = _NODE.answer(_answer_body([odd, *raw_logs[1:]]))
+        assert answer.raw_logs == [odd, *raw_logs[1:]]
+        try:
+            expected = decode_logs([odd, *raw_logs[1:]], ROLES)
+        except Exception as error:  # the reference's failure is the answer's failure
+            with pytest.raises(type(error)):
+                decode_logs(answer, ROLES)
+        else:
+            assert decode_logs(answer, ROLES).events.equals(expected.events)
+
+
+def test_quantities_are_read_as_int_reads_them():
+    texts = ["0x0", "0x1", "0xa", "0xA", "0x" + "f" * 15, "0xdeadBEEF", "0x00012"]
+    assert quantities(pa.array(texts)).tolist() == [int(text, 16) for text in texts]
+    # not column-wise: 16 digits, 0X, an underscore; read one at a time as int reads them
+    odd = ["0x" + "7" * 16, "0X1f", "0x1_0", *texts]
+    assert quantities(pa.array(odd)).tolist() == [int(text, 16) for text in odd]
+    assert quantities(pa.chunked_array([pa.array(texts[:3]), pa.array(texts[3:])])).tolist() == [
+        int(text, 16) for text in texts]
+    with pytest.raises(ValueError):
+        quantities(pa.array(["0x1", "0xg"]))
+    assert quantities(pa.array([], pa.string())).tolist() == []
+
+
+def test_addresses_are_hashed_as_eth_hash_hashes_them():
+    rng = random.Random(7)
+    rows = np.frombuffer(b"".join(f"{rng.getrandbits(160):040x}".encode() for _ in range(300)),
+                         dtype=np.uint8).reshape(-1, 40)
+    expected = np.frombuffer(b"".join(keccak256(row.tobytes()) for row in rows), dtype=np.uint8).reshape(-1, 32)
+    assert np.array_equal(event_rows._keccak_rows(rows), expected)
+    assert event_rows._keccak_rows(rows[:0]).shape == (0, 32)
+
+
+def test_node_errors_and_odd_answers_read_as_the_client_reads_them(canned_node):
+    canned_node.body = b'{"jsonrpc":"2.0","id":1,"error":{"code":-32005,"message":"query returned more than 10000 results"}}'
+    with JsonRpcClient(canned_node.url, attempts=1) as rpc:
+        with pytest.raises(JsonRpcError) as refused:
+            rpc.get_log_columns(0, 1, [CONTRACT])
+        assert refused.value.code == -32005 and range_too_large(refused.value)
+        canned_node.body = b'{"jsonrpc":"2.0","id":1,"result":null}'
+        assert rpc.get_log_columns(0, 1, [CONTRACT]) is None
+        canned_node.body = b'{"jsonrpc":"2.0","id":1,"result":[{"address":1}]}'
+        assert rpc.get_log_columns(0, 1, [CONTRACT]) == [{"address": 1}]
+        canned_node.body = _answer_body([_log([TRANSFER], "0x")])[:-20]
+        with pytest.raises(RpcUnavailable, match="truncated or non-JSON answer"):
+            rpc.get_log_columns(0, 1, [CONTRACT])
+
+
+def test_an_answer_for_another_question_is_refused(canned_node):
+    canned_node.body = _answer_body([_log([TRANSFER], "0x", index=0, block=7), _log([TRANSFER], "0x", index=1,
+                                                                                  block=9)])
+    with JsonRpcClient(canned_node.url, attempts=1) as rpc:
+        fetcher = LogFetcher(rpc, AdaptiveSpan(initial=10))
+        assert [answer.block_numbers.tolist() for answer in fetcher.chunks(7, 9, [CONTRACT])] == [[7, 9]]
+        with pytest.raises(JsonRpcError, match=f"answer for blocks 8-9 holds a log of block 7 from {CONTRACT}"):
+            list(fetcher.chunks(8, 9, [CONTRACT]))
+        with pytest.raises(JsonRpcError, match=f"answer for blocks 7-9 holds a log of block 7 from {CONTRACT}"):
+            list(fetcher.chunks(7, 9, ["0x" + "cd" * 20]))
+
+
 def test_the_bench_history_decodes_to_the_reference_rows(tmp_path: Path):
     assert "BulkEmitter" in BULK_EMITTER_SOL
     chain = LocalChain(GENESIS)
     try:
         emitter, first, last = build_history(chain, compile_contracts(tmp_path)["BulkEmitter"], target_logs=2_000)
         raw_logs = chain.rpc.get_logs(first, last, [emitter])
+        roles = {emitter.lower(): "susdai"}
+        # as the ingest reads them from the node: answers of one block each, read into columns
+        fetcher = LogFetcher(chain.rpc, AdaptiveSpan(initial=1, maximum=1))
+        answers = [decode_logs(answer, roles) for answer in fetcher.chunks(first, last, [emitter])]
     finally:
         chain.close()
     assert len(raw_logs) >= 2_000
-    roles = {emitter.lower(): "susdai"}
     bulk = _same_as_reference(raw_logs, roles)
     assert bulk.events.num_rows == len(raw_logs)
     # several answers of one range, each decoded alone, give the same rows
     halves = [raw_logs[: len(raw_logs) // 2], raw_logs[len(raw_logs) // 2:]]
     assert pa.concat_tables([decode_logs(half, roles).events for half in halves]).equals(bulk.events)
+    assert len(answers) == last - first + 1
+    assert all(isinstance(answer.answer._result, ResultColumns) for answer in answers)
+    events = pa.concat_tables([answer.events for answer in sorted(
+        answers, key=lambda answer: answer.positions["block_number"][0].as_py())])
+    assert events.equals(bulk.events)

@@ -24,6 +24,7 @@ import pyarrow.compute as pc
 from eth_hash.auto import keccak as keccak256
 
 from assets.chain.blocks import BlockHeader
+from assets.chain.logs import LogAnswer
 from assets.chain.registry import (
     _IDENTIFIER_COLUMNS,
     REGISTRY,
@@ -101,12 +102,21 @@ def lake_table(table: str, rows: list[dict[str, Any]]) -> pa.Table:
 class DecodedLogs:
     """One eth_getLogs answer, decoded."""
 
-    raw_logs: list[dict]  # the answer as it came
+    answer: LogAnswer  # the answer as it came
     events: pa.Table  # chain_events rows (EVENT_SCHEMA) in chain order; block_time still null
-    unknown: list[int]  # positions in raw_logs of the logs no registered event decodes
-    # every log's (block_number, log_index, block_hash as given but lower case, position in raw_logs)
+    unknown: list[int]  # positions in the answer of the logs no registered event decodes
+    # every log's (block_number, log_index, block_hash as given but lower case, position in the answer)
     positions: pa.Table
     removed: list[int]  # positions of logs the node flags as removed (reorganised away)
+
+    @property
+    def raw_logs(self) -> list[dict]:
+        """The answer's logs as the node's JSON objects (parsed when first asked for)."""
+        return self.answer.raw_logs
+
+    @property
+    def log_count(self) -> int:
+        return len(self.answer)
 
 
 @dataclass(frozen=True)
@@ -170,13 +180,15 @@ def _layout(spec: EventSpec) -> _Layout | None:
     return _Layout(spec=spec, arguments=tuple(arguments), data_words=data_word)
 
 
-def decode_logs(raw_logs: list[dict], roles: Mapping[str, str]) -> DecodedLogs:
-    """Decode one eth_getLogs answer; `roles` maps a lower-case contract address to its role in the address book."""
+def decode_logs(answer: LogAnswer | list[dict], roles: Mapping[str, str]) -> DecodedLogs:
+    """Decode one eth_getLogs answer (its columns, or its JSON objects); `roles` maps a lower-case contract address
+    to its role in the address book."""
+    answer = answer if isinstance(answer, LogAnswer) else LogAnswer(answer)
     try:
-        envelope = _Envelope.of(raw_logs, roles)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
+        envelope = _Envelope.of(answer, roles)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError):
         # a field of an unexpected type somewhere: the whole answer takes the per-log path
-        return _per_log(raw_logs, roles, list(range(len(raw_logs))), None)
+        return _per_log(answer, roles, list(range(len(answer))), None)
     groups, per_log = [], []
     for spec, rows in envelope.groups():
         layout = _layout(spec) if spec is not None else None
@@ -187,11 +199,11 @@ def decode_logs(raw_logs: list[dict], roles: Mapping[str, str]) -> DecodedLogs:
         if columns:
             groups.append(columns)
         per_log.append(misfits)
-    by_log = _per_log(raw_logs, roles, np.concatenate(per_log).tolist() if per_log else [], envelope)
+    by_log = _per_log(answer, roles, np.concatenate(per_log).tolist() if per_log else [], envelope)
     if by_log.events.num_rows:
         groups.append({name: column for name, column in zip(by_log.events.column_names, by_log.events.columns)
                        if column.null_count < len(column)})
-    return DecodedLogs(raw_logs=raw_logs, events=_in_chain_order_table(groups), unknown=by_log.unknown,
+    return DecodedLogs(answer=answer, events=_in_chain_order_table(groups), unknown=by_log.unknown,
                        positions=envelope.positions, removed=envelope.removed)
 
 
@@ -211,7 +223,8 @@ def _in_chain_order_table(groups: list[dict[str, pa.Array]]) -> pa.Table:
             continue
         parts = [columns[field.name] if field.name in columns else pa.nulls(size, field.type)
                  for columns, size in zip(groups, sizes)]
-        column = pa.chunked_array([part.cast(field.type) for part in parts], field.type)
+        column = pa.chunked_array([part if part.type == field.type else part.cast(field.type) for part in parts],
+                                  field.type)
         arrays.append(column.take(order) if len(groups) > 1 or not _sorted(blocks, indexes) else column)
     return pa.table(arrays, schema=EVENT_SCHEMA)
 
@@ -220,10 +233,11 @@ def _sorted(blocks: np.ndarray, indexes: np.ndarray) -> bool:
     return bool(np.all((blocks[1:] > blocks[:-1]) | ((blocks[1:] == blocks[:-1]) & (indexes[1:] >= indexes[:-1]))))
 
 
-def _per_log(raw_logs: list[dict], roles: Mapping[str, str], positions: list[int],
+def _per_log(answer: LogAnswer, roles: Mapping[str, str], positions: list[int],
              envelope: _Envelope | None) -> DecodedLogs:
     """The reference path for the logs at `positions`."""
     rows, unknown = [], []
+    raw_logs = answer.raw_logs if positions else []
     for position in sorted(positions):
         raw_log = raw_logs[position]
         decoded = decode_log(raw_log)
@@ -232,17 +246,18 @@ def _per_log(raw_logs: list[dict], roles: Mapping[str, str], positions: list[int
         else:
             rows.append(event_row(decoded, None, roles.get(raw_log["address"].lower())))
     if envelope is None:
-        envelope = _Envelope.by_log(raw_logs)
-    return DecodedLogs(raw_logs=raw_logs, events=lake_table("chain_events", rows), unknown=unknown,
+        envelope = _Envelope.by_log(answer.raw_logs)
+    return DecodedLogs(answer=answer, events=lake_table("chain_events", rows), unknown=unknown,
                        positions=envelope.positions, removed=envelope.removed)
 
 
 class _Envelope:
     """The fields every log has, as columns of one answer."""
 
-    def __init__(self, raw_logs: list[dict], topics: pa.ListArray, data: pa.Array, addresses: pa.DictionaryArray,
-                 positions: pa.Table, block_hashes: pa.Array, tx_hashes: pa.Array, roles: Mapping[str, str]) -> None:
-        self.raw_logs = raw_logs
+    def __init__(self, count: int, topics: pa.ListArray, data: pa.Array, addresses: pa.DictionaryArray,
+                 positions: pa.Table, block_hashes: pa.Array, tx_hashes: pa.Array, roles: Mapping[str, str],
+                 removed: list[int]) -> None:
+        self.count = count
         self.topics = topics
         self.data = data
         self.addresses = addresses
@@ -252,7 +267,8 @@ class _Envelope:
         self.block_numbers = positions["block_number"].combine_chunks()
         self.log_indexes = positions["log_index"].combine_chunks().cast(pa.int32())
         self.roles = roles
-        self.removed = [position for position, raw_log in enumerate(raw_logs) if raw_log.get("removed")]
+        self.removed = removed
+        self.checksums = _AddressChecksums()
 
     @cached_property
     def contracts(self) -> tuple[pa.Array, pa.Array]:
@@ -263,25 +279,29 @@ class _Envelope:
                 pa.array([self.roles.get(address.lower()) for address in distinct], pa.string()).take(indices))
 
     @classmethod
-    def of(cls, raw_logs: list[dict], roles: Mapping[str, str]) -> _Envelope:
+    def of(cls, answer: LogAnswer, roles: Mapping[str, str]) -> _Envelope:
+        columns = answer.columns
+        if columns is None:
+            raise TypeError("a log lacks a field or holds one of another type")
         # block hashes, transaction hashes and addresses repeat: each distinct text is read once
-        block_hashes = pc.dictionary_encode(_string_array([raw_log["blockHash"] for raw_log in raw_logs]))
+        block_hashes = pc.dictionary_encode(_single_chunk(columns["blockHash"]))
         positions = pa.table({
-            "block_number": _quantities(_string_array([raw_log["blockNumber"] for raw_log in raw_logs])),
-            "log_index": _quantities(_string_array([raw_log["logIndex"] for raw_log in raw_logs])),
+            "block_number": pa.array(answer.block_numbers, pa.int64()),
+            "log_index": pa.array(answer.log_indexes, pa.int64()),
             "block_hash": pc.utf8_lower(block_hashes.dictionary).take(block_hashes.indices),
-            "position": pa.array(np.arange(len(raw_logs), dtype=np.int64)),
+            "position": pa.array(np.arange(len(answer), dtype=np.int64)),
         })
-        tx_hashes = pc.dictionary_encode(_string_array([raw_log["transactionHash"] for raw_log in raw_logs]))
+        tx_hashes = pc.dictionary_encode(_single_chunk(columns["transactionHash"]))
         return cls(
-            raw_logs=raw_logs,
-            topics=_list_array([raw_log.get("topics") or [] for raw_log in raw_logs]),
-            data=_string_array([raw_log.get("data") for raw_log in raw_logs], required=False),
-            addresses=pc.dictionary_encode(_string_array([raw_log["address"] for raw_log in raw_logs])),
+            count=len(answer),
+            topics=_single_chunk(columns["topics"]),
+            data=_single_chunk(columns["data"]),
+            addresses=pc.dictionary_encode(_single_chunk(columns["address"])),
             positions=positions,
             block_hashes=_hex_text(block_hashes.dictionary).take(block_hashes.indices),
             tx_hashes=_hex_text(tx_hashes.dictionary).take(tx_hashes.indices),
             roles=roles,
+            removed=answer.removed,
         )
 
     @classmethod
@@ -299,7 +319,7 @@ class _Envelope:
 
     def groups(self) -> list[tuple[EventSpec | None, np.ndarray]]:
         """(the registered event, or None, and the positions of its logs) for each (topic0, topic count) met."""
-        count = len(self.raw_logs)
+        count = self.count
         if count == 0:
             return []
         offsets = _offsets(self.topics)
@@ -372,7 +392,7 @@ def _decode_group(envelope: _Envelope, layout: _Layout, rows: np.ndarray) -> tup
             value: pa.Array = flags
         else:
             if argument.kind == "address":
-                value = _addresses(word_hex[:, 24:])
+                value = envelope.checksums.addresses(word_hex[:, 24:])
             elif argument.kind == "bytes":
                 value = _prefixed_text(word_hex[:, : 2 * argument.size])
             else:
@@ -484,27 +504,41 @@ def _long_decimal_text(word: np.ndarray) -> pa.Array:
                                        pa.py_buffer(digits[keep].tobytes()))
 
 
-def _addresses(digits: np.ndarray) -> pa.Array:
-    """EIP-55 addresses (`registry.checksummed`) of 40 lower-case hex digits per row: one keccak per distinct
-    address, the casing applied to all at once (a hex letter is upper case where the hash's nibble is 8 or more)."""
-    encoded = pc.dictionary_encode(_prefixed_text(digits))
-    distinct = encoded.dictionary
-    text = np.frombuffer(distinct.buffers()[2], dtype=np.uint8)[: 42 * len(distinct)].reshape(-1, 42).copy()
-    digests = np.frombuffer(b"".join([_address_digest(text[row, 2:].tobytes()) for row in range(len(distinct))]),
-                            dtype=np.uint8).reshape(-1, 32)[:, :20]
-    nibbles = np.empty((len(distinct), 40), dtype=np.uint8)
-    nibbles[:, 0::2], nibbles[:, 1::2] = digests >> 4, digests & 0x0F
-    upper = (nibbles >= 8) & (text[:, 2:] >= ord("a"))
-    text[:, 2:][upper] -= 32
-    offsets = np.arange(0, 42 * (len(distinct) + 1), 42, dtype=np.int32)
-    return pa.StringArray.from_buffers(len(distinct), pa.py_buffer(offsets.tobytes()),
-                                       pa.py_buffer(text.tobytes())).take(encoded.indices)
+class _AddressChecksums:
+    """EIP-55 addresses (`registry.checksummed`) of one answer's address words: one keccak per distinct address of
+    the answer (an address is often in several events of an answer: a holder in its Transfer and its Deposit)."""
+
+    def __init__(self) -> None:
+        self._known = pa.array([], pa.string())  # "0x" and 40 lower-case hex digits
+        self._digests = np.empty((0, 20), dtype=np.uint8)  # the first 20 bytes of each one's keccak
+
+    def addresses(self, digits: np.ndarray) -> pa.Array:
+        """The checksummed address of each row of 40 lower-case hex digits; the casing of a hex letter is upper
+        where the hash's nibble is 8 or more, applied to all rows at once."""
+        encoded = pc.dictionary_encode(_prefixed_text(digits))
+        distinct = encoded.dictionary
+        text = np.frombuffer(distinct.buffers()[2], dtype=np.uint8)[: 42 * len(distinct)].reshape(-1, 42).copy()
+        seen = pc.index_in(distinct, value_set=self._known)
+        new = ~seen.is_valid().to_numpy(zero_copy_only=False)
+        if new.any():
+            self._digests = np.concatenate(
+                [self._digests, _keccak_rows(np.ascontiguousarray(text[new, 2:]))[:, :20]])
+            self._known = pa.concat_arrays([self._known, distinct.filter(pa.array(new))])
+        digests = self._digests[pc.index_in(distinct, value_set=self._known).to_numpy(zero_copy_only=False)]
+        nibbles = np.empty((len(distinct), 40), dtype=np.uint8)
+        nibbles[:, 0::2], nibbles[:, 1::2] = digests >> 4, digests & 0x0F
+        upper = (nibbles >= 8) & (text[:, 2:] >= ord("a"))
+        text[:, 2:][upper] -= 32
+        offsets = np.arange(0, 42 * (len(distinct) + 1), 42, dtype=np.int32)
+        return pa.StringArray.from_buffers(len(distinct), pa.py_buffer(offsets.tobytes()),
+                                           pa.py_buffer(text.tobytes())).take(encoded.indices)
 
 
-@lru_cache(maxsize=65_536)
-def _address_digest(digits: bytes) -> bytes:
-    # a few addresses fill most logs, and one address is often in several arguments of an answer
-    return keccak256(digits)
+def _keccak_rows(rows: np.ndarray) -> np.ndarray:
+    """keccak-256 of each row of a C-contiguous (rows, width) uint8 array, as (rows, 32) bytes."""
+    return np.frombuffer(b"".join([keccak256(row.tobytes()) for row in rows]), dtype=np.uint8).reshape(-1, 32)
+
+
 
 
 def _prefixed_text(digits: np.ndarray) -> pa.Array:
@@ -550,18 +584,8 @@ def _offsets(array: pa.Array) -> np.ndarray:
     return np.frombuffer(array.buffers()[1], dtype=dtype)[array.offset: array.offset + len(array) + 1]
 
 
-def _string_array(values: list, *, required: bool = True) -> pa.Array:
-    """The texts as one string array; a null where `required` raises TypeError (the per-log path takes over)."""
-    array = pa.array(values, pa.string())
-    array = array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
-    if required and array.null_count:
-        raise TypeError("a log field is null")
-    return array
-
-
-def _list_array(values: list) -> pa.ListArray:
-    array = pa.array(values, pa.list_(pa.string()))
-    return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
+def _single_chunk(column: pa.ChunkedArray) -> pa.Array:
+    return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
 
 
 def _hex_text(texts: pa.Array, lower: pa.Array | None = None) -> pa.Array:
@@ -571,12 +595,6 @@ def _hex_text(texts: pa.Array, lower: pa.Array | None = None) -> pa.Array:
     if pc.all(prefixed).as_py() is not False:
         return lower
     return pc.if_else(prefixed, lower, pc.binary_join_element_wise("0x", lower, ""))
-
-
-def _quantities(texts: pa.Array) -> pa.Array:
-    """int64 of JSON-RPC quantities ("0x1a"); read once per distinct text (block numbers and log indexes repeat)."""
-    encoded = pc.dictionary_encode(texts)
-    return pa.array([int(text, 16) for text in encoded.dictionary.to_pylist()], pa.int64()).take(encoded.indices)
 
 
 # ------------------------------------------------------------------------------------------------------ the day

@@ -152,7 +152,7 @@ def ingest_chain_day(
                           key=log_order)
     unknown = [_unknown_log_row(raw_log, read_blocks[int(raw_log["blockNumber"], 16)],
                                 roles.get(raw_log["address"].lower())) for raw_log in unknown_logs]
-    log_count = sum(len(answer.raw_logs) for answer in answers)
+    log_count = sum(answer.log_count for answer in answers)
     unknown_topic0s = tuple(sorted({row["topic0"] or "(no topics)" for row in unknown}))
     declared_not_modelled = tuple(sorted(
         pc.unique(events.filter(pc.is_null(events["model"]))["signature"]).to_pylist()))

@@ -16,15 +16,21 @@ HTTP library's own debug lines (which print the request path) have the URL's pat
 
 from __future__ import annotations
 
+import io
 import itertools
+import json
 import logging
 import random
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+import pyarrow as pa
+import pyarrow.json as pa_json
 import requests
 
 log = logging.getLogger(__name__)
@@ -32,6 +38,33 @@ log = logging.getLogger(__name__)
 _MAX_RETRY_AFTER_S = 30.0
 # JSON-RPC error texts by which providers say "slow down" inside an HTTP 200 answer.
 _RATE_LIMIT_HINTS = ("rate limit", "too many requests", "request limit", "exceeded the quota", "capacity exceeded")
+
+
+# The fields of an eth_getLogs log the ingest reads, as the node writes them; a node's other fields
+# (transactionIndex, blockTimestamp) are skipped by the column reader.
+LOG_FIELDS = pa.struct([
+    ("address", pa.string()),
+    ("topics", pa.list_(pa.string())),
+    ("data", pa.string()),
+    ("blockNumber", pa.string()),
+    ("blockHash", pa.string()),
+    ("transactionHash", pa.string()),
+    ("logIndex", pa.string()),
+    ("removed", pa.bool_()),
+])
+
+
+@dataclass(frozen=True)
+class ResultColumns:
+    """A JSON-RPC result that is an array of objects, read straight into Arrow columns (one per field asked), with
+    the answer's bytes for the few rows a caller needs as the node wrote them."""
+
+    table: pa.Table
+    body: bytes
+
+    def rows(self) -> list:
+        """The result as `JsonRpcClient.call` gives it (parsed from the answer's bytes now)."""
+        return json.loads(self.body)["result"]
 
 
 class JsonRpcError(Exception):
@@ -214,13 +247,31 @@ class JsonRpcClient:
             start += len(chunk)
         return results
 
+    def call_columns(self, method: str, params: list, rows: pa.StructType, *,
+                     retry_timeouts: bool = True) -> ResultColumns | Any:
+        """`call` for a method whose result is an array of objects: the array read into Arrow columns of `rows`'
+        fields, with no Python object per row (other fields are skipped). An answer that does not read that way
+        (an error, a result of another shape, a field of another type or null where an object is) is read and
+        returned as `call` reads and returns it, with the same errors and retries."""
+        request_id = self._next_id()
+        payload = {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params}
+        answer = self._post(payload, method, retry_timeouts=retry_timeouts,
+                            read=lambda response: _result_columns(response, rows))
+        if isinstance(answer, ResultColumns):
+            return answer
+        if not isinstance(answer, dict):
+            raise JsonRpcError(method, None, "answer is not a JSON-RPC response object")
+        return _result_of(answer, method)
+
     def get_logs(self, from_block: int, to_block: int, addresses: list[str]) -> list[dict]:
         """One eth_getLogs; a timeout raises `RpcTimeout` at once (the caller narrows the range instead)."""
-        return self.call(
-            "eth_getLogs",
-            [{"fromBlock": hex(from_block), "toBlock": hex(to_block), "address": list(addresses)}],
-            retry_timeouts=False,
-        )
+        return self.call("eth_getLogs", _log_query(from_block, to_block, addresses), retry_timeouts=False)
+
+    def get_log_columns(self, from_block: int, to_block: int, addresses: list[str]) -> ResultColumns | Any:
+        """`get_logs` read into columns of `LOG_FIELDS` (`call_columns`): what the node answered, as a
+        `ResultColumns` or, for an answer that does not read into them, as `get_logs` returns it."""
+        return self.call_columns("eth_getLogs", _log_query(from_block, to_block, addresses), LOG_FIELDS,
+                                 retry_timeouts=False)
 
     # ------------------------------------------------------------------------------------------------ internals
 
@@ -275,9 +326,10 @@ class JsonRpcClient:
         with self._outcomes_lock:
             self.outcomes[outcome] += 1
 
-    def _post(self, payload: dict | list, label: str, *, retry_timeouts: bool) -> Any:
+    def _post(self, payload: dict | list, label: str, *, retry_timeouts: bool,
+              read: Callable[[requests.Response], Any] = requests.Response.json) -> Any:
         for attempt in range(1, self._attempts + 1):
-            answer, failure, retry_after = self._attempt(payload, label, retry_timeouts=retry_timeouts)
+            answer, failure, retry_after = self._attempt(payload, label, retry_timeouts=retry_timeouts, read=read)
             if failure is None:
                 return answer
             self._count(failure)
@@ -291,9 +343,10 @@ class JsonRpcClient:
         raise AssertionError("unreachable")
 
     def _attempt(
-        self, payload: dict | list, label: str, *, retry_timeouts: bool
+        self, payload: dict | list, label: str, *, retry_timeouts: bool, read: Callable[[requests.Response], Any]
     ) -> tuple[Any, str | None, float | None]:
-        """(answer, None, None) on success; (None, failure, Retry-After seconds or None) on a transient failure."""
+        """(answer, None, None) on success; (None, failure, Retry-After seconds or None) on a transient failure.
+        `read` makes the answer of a 200 response's body (a ValueError when it is not JSON)."""
         if self._pacer is not None:
             self._pacer.wait_turn()
         with self._in_flight:
@@ -314,7 +367,7 @@ class JsonRpcClient:
             self._count(f"HTTP {status}")
             raise RpcHttpError(label, status)
         try:
-            answer = response.json() if body else None
+            answer = read(response) if body else None
         except ValueError:
             return None, "truncated or non-JSON answer", None
         if answer is None:
@@ -323,6 +376,30 @@ class JsonRpcClient:
             return None, "rate limited (JSON-RPC)", None
         self._count("ok")
         return answer, None, None
+
+
+def _log_query(from_block: int, to_block: int, addresses: list[str]) -> list[dict]:
+    return [{"fromBlock": hex(from_block), "toBlock": hex(to_block), "address": list(addresses)}]
+
+
+def _result_columns(response: requests.Response, rows: pa.StructType) -> ResultColumns | Any:
+    """The answer's result array as columns of `rows`; any other answer as `Response.json` reads it."""
+    body = response.content
+    # One JSON object (the response) is one row of the reader's table, and a row may not straddle two blocks.
+    read_options = pa_json.ReadOptions(use_threads=False, block_size=len(body) + 1)
+    parse_options = pa_json.ParseOptions(
+        explicit_schema=pa.schema([("result", pa.list_(rows)), ("error", pa.struct([("code", pa.int64())]))]),
+        unexpected_field_behavior="ignore", newlines_in_values=True)
+    try:
+        answer = pa_json.read_json(io.BytesIO(body), read_options=read_options, parse_options=parse_options)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return response.json()
+    if answer.num_rows != 1 or answer["error"].null_count == 0 or answer["result"].null_count:
+        return response.json()
+    logs = answer["result"].chunk(0).flatten() if answer["result"].num_chunks == 1 else None
+    if logs is None or logs.null_count:
+        return response.json()
+    return ResultColumns(pa.Table.from_batches([pa.RecordBatch.from_struct_array(logs)]), body)
 
 
 def _result_of(answer: dict, method: str) -> Any:
