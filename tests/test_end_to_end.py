@@ -203,5 +203,5 @@ def test_every_check_has_its_result_on_every_day_as_the_ui_lists_it(clean_demo, 
         wrong = {day: latest.get(day, "never") for day in expected if latest.get(day) != "SUCCEEDED"}
         if wrong:
             unresolved[check.to_user_string()] = wrong
-    assert len(graph.asset_check_keys) > 250
+    assert len(graph.asset_check_keys) > 150  # every dbt test, reconciliation check and lake partition check
     assert unresolved == {}
