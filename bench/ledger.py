@@ -38,6 +38,7 @@ import pyarrow.csv as pa_csv
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from assets.ledger import dbt_environment  # noqa: E402
 from foundation.home import DataHome  # noqa: E402
 from foundation.lake import SCHEMAS, Lake  # noqa: E402
 from bench import row  # noqa: E402
@@ -242,7 +243,8 @@ def _write_by_day(lake: Lake, table: str, rows: pa.Table) -> None:
 
 def dbt_build(home: Path, dbt_vars: dict | None = None) -> float:
     """Seconds of one `dbt build` (seeds, models, tests) in a fresh process."""
-    env = {**os.environ, "BACKED_HOME": str(home), "DBT_PROFILES_DIR": str(PROJECT_DIR)}
+    # dbt's environment as the pipeline gives it (its file log at info, no JSON artifacts, the home)
+    env = {**os.environ, **dbt_environment(DataHome(home)), "DBT_PROFILES_DIR": str(PROJECT_DIR)}
     command = [str(DBT), "build", "--project-dir", str(PROJECT_DIR), "--target-path", str(home / "dbt_target"),
                "--log-path", str(home / "dbt_logs")]
     if dbt_vars:

@@ -37,3 +37,15 @@
 {% macro journal_lines_digest(alias, order_by) -%}
   {{ sha256_hex("coalesce(" ~ dbt.listagg(journal_record_text(alias), "'\n'", "order by " ~ order_by) ~ ", '')") }}
 {%- endmacro %}
+
+{# Each journal entry of `lines` (a relation of journal lines) with its line count and digest: its lines' texts in
+   line order. What an attestation records of its day's entries, and what R11 compares with that record. #}
+{% macro journal_entry_digests(lines) -%}
+  select
+    lines.partition_date,
+    lines.entry_id,
+    count(*) as line_count,
+    {{ journal_lines_digest("lines", "lines.line_no") }} as entry_digest
+  from {{ lines }} as lines
+  group by lines.partition_date, lines.entry_id
+{%- endmacro %}

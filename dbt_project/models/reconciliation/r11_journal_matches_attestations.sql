@@ -22,12 +22,20 @@ attested_entries as (
   select * from {{ attested_entries() }}
 ),
 
+-- Only the attested days' lines are read (and only the changed days' are digested by entry): through a join or
+-- the journal_entry_digests view, DuckDB digests every line of the journal first (6-7 s at a year).
+attested_lines as (
+  select *
+  from {{ ref('journal_lines') }}
+  where partition_date in (select partition_date from attested_days)
+),
+
 current_days as (
   select
     attested_days.partition_date,
     {{ journal_lines_digest("lines", "lines.entry_id, lines.line_no") }} as day_digest
   from attested_days
-  left join {{ ref('journal_lines') }} as lines
+  left join attested_lines as lines
     on lines.partition_date = attested_days.partition_date
   group by attested_days.partition_date
 ),
@@ -50,10 +58,12 @@ changed_days as (
   where current_days.day_digest is distinct from attested.day_digest
 ),
 
+changed_lines as (
+  select * from attested_lines where partition_date in (select partition_date from changed_days)
+),
+
 current_entries as (
-  select entries.*
-  from {{ ref('journal_entry_digests') }} as entries
-  where entries.partition_date in (select partition_date from changed_days)
+  {{ journal_entry_digests("changed_lines") }}
 ),
 
 breaks as (
