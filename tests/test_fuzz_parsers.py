@@ -556,6 +556,9 @@ FOUND = {
     # one more metric family than 16 bits count, each a sound sample
     "dcgm_65537_metric_families": "".join(f'M{n}{{UUID="{GPUS[0].uuid}"}} 1 {DAY_START_MS + n}\n'
                                           for n in range(65_537)).encode(),
+    # a line with no value beside one whose value is not a number: neither is a sample, and the batch's rejects
+    # come from two different checks
+    "dcgm_two_kinds_of_broken_line": b"DCGM_FI_DEV_GPU_UTIL  1767571199000\nDCGM_FI_DEV_GPU_UTIL ; 1",
     # a first line nested deeper than Python's JSON decoder recurses
     "json_nested_deep": b"[" * 100_000 + b"\n" + JSON_LINES,
     # a sheet's deflate stream damaged, read lazily after the workbook loaded
@@ -607,6 +610,7 @@ def test_custodian_statements(homes, content):
 @example(content=FOUND["dcgm_unicode_digit_timestamp"])
 @example(content=FOUND["json_nested_deep"])
 @example(content=FOUND["dcgm_65537_metric_families"])
+@example(content=FOUND["dcgm_two_kinds_of_broken_line"])
 def test_dcgm_telemetry(homes, content):
     take_in_and_ingest(homes, "telemetry", content, "dcgm-2026-01-05.prom")
 

@@ -701,14 +701,16 @@ def _validate(scrapes: InboxFile, day: date, lake: Lake) -> RowSplit:
                 rows_in += split.rows_in
                 rows_quarantined += split.rows_quarantined
                 rejected.append(split.rejected)
-                accepted_parts.append(gpus.identify(split.accepted).select(
-                    SOURCE_ROW,
-                    "metric_id",
-                    "uuid_id",
-                    "label_id",
-                    pl.col("value_text").cast(pl.Float64).alias("value"),
-                    pl.col("timestamp_text").cast(pl.Int64).alias("timestamp_ms"),
-                ))
+                # identifying no samples gives columns without their types, which the bulk part's would not take
+                if split.accepted.height:
+                    accepted_parts.append(gpus.identify(split.accepted).select(
+                        SOURCE_ROW,
+                        "metric_id",
+                        "uuid_id",
+                        "label_id",
+                        pl.col("value_text").cast(pl.Float64).alias("value"),
+                        pl.col("timestamp_text").cast(pl.Int64).alias("timestamp_ms"),
+                    ))
             if not accepted_parts:
                 continue
             accepted = pl.concat(accepted_parts)
