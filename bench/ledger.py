@@ -357,8 +357,8 @@ def run(days: int = YEAR, volume: Volume = Volume(), home: Path | None = None, k
         last, next_day = START + timedelta(days=days - 1), START + timedelta(days=days)
 
         # Each home's parse of the project made first, untimed: a deployment's runs start from the last one's.
-        for home in (first_day, year):
-            dbt_build(home, START, START, command="parse")
+        for built in (first_day, year):
+            dbt_build(built, START, START, command="parse")
         first_day_seconds = dbt_build(first_day, START, START)
         year_seconds = dbt_build(year, START, last)
         lines = journal_line_count(year)

@@ -551,7 +551,6 @@ def issue_monthly_report(home: DataHome, month: str) -> Attestation:
     write_manifest(home, month, report.manifest_bytes, report.digest)
     certify(home, report)
     html_path, pdf_path = home.monthly_report_paths(month)
-    html_path.parent.mkdir(parents=True, exist_ok=True)
     write_bytes_atomically(pdf_path, render_pdf(report))
     write_bytes_atomically(html_path, report.html.encode("utf-8"))
     return report
