@@ -11,6 +11,7 @@ against each other, tests/test_chain_bulk_decode.py); a log neither decodes is r
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Mapping
@@ -107,7 +108,11 @@ class DecodedLogs:
     unknown: list[int]  # positions in the answer of the logs no registered event decodes
     # every log's (block_number, log_index, block_hash as given but lower case, position in the answer)
     positions: pa.Table
-    removed: list[int]  # positions of logs the node flags as removed (reorganised away)
+
+    @property
+    def removed(self) -> list[int]:
+        """Positions of the logs the node flags as removed (reorganised away)."""
+        return self.answer.removed
 
     @property
     def raw_logs(self) -> list[dict]:
@@ -204,7 +209,7 @@ def decode_logs(answer: LogAnswer | list[dict], roles: Mapping[str, str]) -> Dec
         groups.append({name: column for name, column in zip(by_log.events.column_names, by_log.events.columns)
                        if column.null_count < len(column)})
     return DecodedLogs(answer=answer, events=_in_chain_order_table(groups), unknown=by_log.unknown,
-                       positions=envelope.positions, removed=envelope.removed)
+                       positions=envelope.positions)
 
 
 def _in_chain_order_table(groups: list[dict[str, pa.Array]]) -> pa.Table:
@@ -245,30 +250,44 @@ def _per_log(answer: LogAnswer, roles: Mapping[str, str], positions: list[int],
             unknown.append(position)
         else:
             rows.append(event_row(decoded, None, roles.get(raw_log["address"].lower())))
-    if envelope is None:
-        envelope = _Envelope.by_log(answer.raw_logs)
     return DecodedLogs(answer=answer, events=lake_table("chain_events", rows), unknown=unknown,
-                       positions=envelope.positions, removed=envelope.removed)
+                       positions=envelope.positions if envelope is not None else _positions_by_log(answer.raw_logs))
 
 
+def _positions_by_log(raw_logs: list[dict]) -> pa.Table:
+    """The positions of an answer whose fields do not all convert to columns (read one log at a time)."""
+    return pa.table({
+        "block_number": pa.array([int(raw_log["blockNumber"], 16) for raw_log in raw_logs], pa.int64()),
+        "log_index": pa.array([int(raw_log["logIndex"], 16) for raw_log in raw_logs], pa.int64()),
+        "block_hash": pa.array([raw_log["blockHash"].lower() for raw_log in raw_logs], pa.string()),
+        "position": pa.array(np.arange(len(raw_logs), dtype=np.int64)),
+    })
+
+
+@dataclass
 class _Envelope:
     """The fields every log has, as columns of one answer."""
 
-    def __init__(self, count: int, topics: pa.ListArray, data: pa.Array, addresses: pa.DictionaryArray,
-                 positions: pa.Table, block_hashes: pa.Array, tx_hashes: pa.Array, roles: Mapping[str, str],
-                 removed: list[int]) -> None:
-        self.count = count
-        self.topics = topics
-        self.data = data
-        self.addresses = addresses
-        self.positions = positions
-        self.block_hashes = block_hashes
-        self.tx_hashes = tx_hashes
-        self.block_numbers = positions["block_number"].combine_chunks()
-        self.log_indexes = positions["log_index"].combine_chunks().cast(pa.int32())
-        self.roles = roles
-        self.removed = removed
-        self.checksums = _AddressChecksums()
+    topics: pa.ListArray
+    data: pa.Array
+    addresses: pa.DictionaryArray
+    positions: pa.Table
+    block_hashes: pa.Array
+    tx_hashes: pa.Array
+    roles: Mapping[str, str]
+    checksums: _AddressChecksums = dataclasses.field(default_factory=lambda: _AddressChecksums())
+
+    @property
+    def count(self) -> int:
+        return self.positions.num_rows
+
+    @cached_property
+    def block_numbers(self) -> pa.Array:
+        return self.positions["block_number"].combine_chunks()
+
+    @cached_property
+    def log_indexes(self) -> pa.Array:
+        return self.positions["log_index"].combine_chunks().cast(pa.int32())
 
     @cached_property
     def contracts(self) -> tuple[pa.Array, pa.Array]:
@@ -293,7 +312,6 @@ class _Envelope:
         })
         tx_hashes = pc.dictionary_encode(_single_chunk(columns["transactionHash"]))
         return cls(
-            count=len(answer),
             topics=_single_chunk(columns["topics"]),
             data=_single_chunk(columns["data"]),
             addresses=pc.dictionary_encode(_single_chunk(columns["address"])),
@@ -301,21 +319,7 @@ class _Envelope:
             block_hashes=_hex_text(block_hashes.dictionary).take(block_hashes.indices),
             tx_hashes=_hex_text(tx_hashes.dictionary).take(tx_hashes.indices),
             roles=roles,
-            removed=answer.removed,
         )
-
-    @classmethod
-    def by_log(cls, raw_logs: list[dict]) -> _Envelope:
-        """The positions of an answer whose fields do not all convert to columns (read one log at a time)."""
-        envelope = cls.__new__(cls)
-        envelope.positions = pa.table({
-            "block_number": pa.array([int(raw_log["blockNumber"], 16) for raw_log in raw_logs], pa.int64()),
-            "log_index": pa.array([int(raw_log["logIndex"], 16) for raw_log in raw_logs], pa.int64()),
-            "block_hash": pa.array([raw_log["blockHash"].lower() for raw_log in raw_logs], pa.string()),
-            "position": pa.array(np.arange(len(raw_logs), dtype=np.int64)),
-        })
-        envelope.removed = [position for position, raw_log in enumerate(raw_logs) if raw_log.get("removed")]
-        return envelope
 
     def groups(self) -> list[tuple[EventSpec | None, np.ndarray]]:
         """(the registered event, or None, and the positions of its logs) for each (topic0, topic count) met."""

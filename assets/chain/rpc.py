@@ -214,12 +214,7 @@ class JsonRpcClient:
         self.close()
 
     def call(self, method: str, params: list | None = None, *, retry_timeouts: bool = True) -> Any:
-        request_id = self._next_id()
-        payload = {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params or []}
-        answer = self._post(payload, method, retry_timeouts=retry_timeouts)
-        if not isinstance(answer, dict):
-            raise JsonRpcError(method, None, "answer is not a JSON-RPC response object")
-        return _result_of(answer, method)
+        return self._call(method, params or [], retry_timeouts, requests.Response.json)
 
     def batch(self, calls: list[tuple[str, list]], *, errors_as_values: bool = False) -> list[Any]:
         """Results in the order of `calls`, sent as JSON-RPC batches of at most `max_batch_size`.
@@ -253,15 +248,7 @@ class JsonRpcClient:
         fields, with no Python object per row (other fields are skipped). An answer that does not read that way
         (an error, a result of another shape, a field of another type or null where an object is) is read and
         returned as `call` reads and returns it, with the same errors and retries."""
-        request_id = self._next_id()
-        payload = {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params}
-        answer = self._post(payload, method, retry_timeouts=retry_timeouts,
-                            read=lambda response: _result_columns(response, rows))
-        if isinstance(answer, ResultColumns):
-            return answer
-        if not isinstance(answer, dict):
-            raise JsonRpcError(method, None, "answer is not a JSON-RPC response object")
-        return _result_of(answer, method)
+        return self._call(method, params, retry_timeouts, lambda response: _result_columns(response, rows))
 
     def get_logs(self, from_block: int, to_block: int, addresses: list[str]) -> list[dict]:
         """One eth_getLogs; a timeout raises `RpcTimeout` at once (the caller narrows the range instead)."""
@@ -274,6 +261,18 @@ class JsonRpcClient:
                                  retry_timeouts=False)
 
     # ------------------------------------------------------------------------------------------------ internals
+
+    def _call(self, method: str, params: list, retry_timeouts: bool,
+              read: Callable[[requests.Response], Any]) -> Any:
+        """One request; its answer made by `read` from a 200 response's body, then its result (a `ResultColumns`
+        as it came)."""
+        payload = {"jsonrpc": "2.0", "id": self._next_id(), "method": method, "params": params}
+        answer = self._post(payload, method, retry_timeouts=retry_timeouts, read=read)
+        if isinstance(answer, ResultColumns):
+            return answer
+        if not isinstance(answer, dict):
+            raise JsonRpcError(method, None, "answer is not a JSON-RPC response object")
+        return _result_of(answer, method)
 
     def _batch_answers(self, chunk: list[tuple[str, list]]) -> list[Any]:
         """One result or `JsonRpcError` per call of `chunk`."""
