@@ -6,6 +6,7 @@ inbox/archive/           every file taken in, under its sha256 (never deleted)
 lake/<table>/date=DAY/   the Parquet lake, one file per table per day
 quarantine/              rejected rows and files, with the reason
 warehouse.duckdb         the dbt warehouse (DuckDB)
+snapshot/                the marts people query, published read-only after each run (DuckDB file and Parquet)
 reports/                 attestations (HTML and PDF), superseded ones, monthly reports, GX Data Docs, dbt docs
 attestations/DAY/        what each attestation was issued on, outside the warehouse: its manifest, signatures,
                          publication, and the journal's entries as first attested (the tamper record)
@@ -93,6 +94,29 @@ class DataHome:
     def warehouse_files(self) -> tuple[Path, ...]:
         """The warehouse and its write-ahead log."""
         return self.warehouse, self.warehouse.with_name(self.warehouse.name + ".wal")
+
+    # --- what readers open -------------------------------------------------------------------------------------
+    @property
+    def snapshot(self) -> Path:
+        """The read-only snapshot of the marts, for SQL clients, BI tools and notebooks (assets/snapshot.py)."""
+        return self.root / "snapshot"
+
+    @property
+    def snapshot_database(self) -> Path:
+        return self.snapshot / "ledger.duckdb"
+
+    @property
+    def snapshot_parquet(self) -> Path:
+        """A link to the current publication's folder of Parquet files, one per table."""
+        return self.snapshot / "parquet"
+
+    @property
+    def snapshot_manifest(self) -> Path:
+        return self.snapshot / "manifest.json"
+
+    @property
+    def snapshot_versions(self) -> Path:
+        return self.snapshot / "versions"
 
     @property
     def reports(self) -> Path:
@@ -217,7 +241,7 @@ class DataHome:
         """Everything a simulation writes or the pipeline builds from it: reset before a new simulation. The Dagster
         instance (the run history) is not part of it."""
         return (self.inbox, self.lake, self.quarantine, self.reports, self.attestation_records, self.sandbox,
-                *self.warehouse_files)
+                self.snapshot, *self.warehouse_files)
 
 
 class BackedHome(dg.ConfigurableResource):

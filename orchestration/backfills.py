@@ -451,6 +451,12 @@ def drive_backfill(home: Path, backfill_id: str, echo: Callable[[str], None], po
     echo("starting the code location of workspace.yaml")
     for progress in _run_backfill_here(instance, report, echo, poll_seconds, lambda: backfill_id):
         if progress.finished and not _runs_still_going(progress) and not go_on(progress):
+            if progress.status == "COMPLETED_SUCCESS":
+                # what the snapshot sensor does after a daemon's runs, with no daemon here to run it
+                from orchestration.pipeline import publish_snapshot_here
+
+                echo("publishing the snapshot readers query (snapshot/)")
+                publish_snapshot_here(build_definitions(home), instance)
             return progress
 
 

@@ -2,6 +2,7 @@
 import dagster as dg
 
 from assets.inbox.assets import INBOX_GROUP
+from assets.snapshot import SNAPSHOT_GROUP
 from assets.sources import SOURCES, inbox_sources
 from foundation.partitions import daily_partitions
 
@@ -43,4 +44,11 @@ attestation_job = dg.define_asset_job(
     description="The day's reserve attestation; refuses while a blocker exception is open.",
 )
 
-all_jobs = [reference_data_job, daily_pipeline_job, ingest_and_reconcile_job, inbox_job, attestation_job]
+# Unpartitioned: it copies the marts as they stand once a run that changes them is done (orchestration/sensors.py).
+snapshot_job = dg.define_asset_job(
+    "publish_snapshot", selection=dg.AssetSelection.groups(SNAPSHOT_GROUP),
+    description="Publish the marts people query to snapshot/ (read-only DuckDB file and Parquet) for SQL clients and "
+                "BI tools; runs after each successful run of the pipeline's jobs.",
+)
+all_jobs = [reference_data_job, daily_pipeline_job, ingest_and_reconcile_job, inbox_job, attestation_job,
+            snapshot_job]

@@ -147,8 +147,20 @@ def run_pipeline(home: Path, days: list[date], echo: Callable[[str], None] = pri
                 reasons = failure_reasons(att)
                 result.refused[day] = reasons[0] if reasons else "failed"
             update(done)
+    with phase("publishing the snapshot readers query (snapshot/)"):
+        publish_snapshot_here(defs, instance)
     result.rows = coverage_table(home, days)
     return result
+
+
+def publish_snapshot_here(defs: dg.Definitions, instance: dg.DagsterInstance) -> None:
+    """Run the `publish_snapshot` job in this process, as the snapshot sensor does after a daemon's run, so that
+    readers get the marts the runs of this process built."""
+    publish = defs.resolve_job_def("publish_snapshot").execute_in_process(
+        instance=instance, run_config=QUIET_RUN_CONFIG, tags=process_tags(), raise_on_error=False)
+    if not publish.success:
+        reasons = failure_reasons(publish)
+        raise RuntimeError("publishing the snapshot failed: " + (reasons[0] if reasons else "see the run in the UI"))
 
 
 def failure_reasons(run) -> list[str]:

@@ -1,4 +1,6 @@
-"""The inbox sensor: files dropped in `inbox/` start the ingestion of the days they are about.
+"""The sensors: the inbox's, and the snapshot's after each run.
+
+The inbox sensor: files dropped in `inbox/` start the ingestion of the days they are about.
 
 Each tick takes the dropped files in (`assets.inbox.intake.take_in_inbox`: recognised by content, deduplicated by sha256,
 routed to the day their content names, archived), then asks for one run per day that received files since the
@@ -13,7 +15,7 @@ from datetime import datetime
 
 import dagster as dg
 
-from orchestration.jobs import inbox_job
+from orchestration.jobs import inbox_job, snapshot_job
 from foundation.home import BackedHome
 from foundation.lake import Lake
 
@@ -47,3 +49,19 @@ def inbox_sensor(context: dg.SensorEvaluationContext, backed_home: BackedHome):
             tags={"backed/inbox_files": ",".join(sorted(files["file_name"].to_list()))[:1000]},
         )
     context.update_cursor(receipts["received_at"].max().isoformat())
+
+
+# Every job of this code location but these changes the marts: a backfill's runs are of Dagster's implicit asset job,
+# not of the jobs in orchestration/jobs.py.
+NOT_FOLLOWED_BY_A_SNAPSHOT = {snapshot_job.name, "reference_data"}
+
+
+@dg.run_status_sensor(run_status=dg.DagsterRunStatus.SUCCESS, request_job=snapshot_job,
+                      default_status=dg.DefaultSensorStatus.RUNNING,
+                      description="Publishes the snapshot readers query (snapshot/) after each successful run that "
+                                  "can change the marts (the jobs' and the backfills'): a failed run leaves readers "
+                                  "the last good one.")
+def snapshot_sensor(context: dg.RunStatusSensorContext):
+    if context.dagster_run.job_name in NOT_FOLLOWED_BY_A_SNAPSHOT:
+        return dg.SkipReason(f"a {context.dagster_run.job_name} run does not change the marts")
+    return dg.RunRequest(run_key=f"snapshot-after-{context.dagster_run.run_id}")

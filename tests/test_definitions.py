@@ -86,6 +86,17 @@ def test_asset_graph_keys_deps_and_checks(tmp_path):
         assert job.executor_def is dg.in_process_executor, job.name
     assert defs.resolve_schedule_def("daily_pipeline_schedule") is not None
     assert defs.resolve_sensor_def("inbox_sensor") is not None
+    # Readers' snapshot: copies the marts people query, checked against the warehouse, published after the runs
+    # of every job that changes them
+    assert {"journal_lines", "trial_balance", "balance_sheet", "income_statement", "loan_positions",
+            "reserve_coverage", "journal_day_hashes"} <= upstream("ledger_snapshot")
+    assert graph.get(dg.AssetKey("ledger_snapshot")).partitions_def is None
+    assert ("ledger_snapshot", "snapshot_matches_warehouse") in check_keys
+    snapshot_sensor = defs.resolve_sensor_def("snapshot_sensor")
+    assert snapshot_sensor.job_name == "publish_snapshot"
+    from orchestration.sensors import NOT_FOLLOWED_BY_A_SNAPSHOT
+
+    assert NOT_FOLLOWED_BY_A_SNAPSHOT == {"publish_snapshot", "reference_data"}
 
 
 def _free_port() -> int:

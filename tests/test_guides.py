@@ -45,7 +45,7 @@ def test_the_guides_are_the_three_the_readme_names():
     blocks = guide_blocks()
     assert list(blocks) == ["Finance", "Compliance", "Engineering"]
     assert "docs/guides.md" in (REPO / "README.md").read_text()
-    assert [len(b) for b in blocks.values()] == [2, 1, 2]
+    assert [len(b) for b in blocks.values()] == [3, 1, 2]
 
 
 def test_finance_guide_produces_and_reads_an_attestation(run_guide):
@@ -64,6 +64,18 @@ def test_finance_guide_signs_publishes_and_verifies_the_attestation(run_guide):
     key = run_guide.workdir.parent / "user" / ".config" / "backed" / "keys" / "controller.key"
     assert key.stat().st_mode & 0o777 == 0o600
     assert "A. Controller" in (run_guide.home / "reports" / "attestation-2026-01-03.html").read_text()
+
+
+def test_finance_guide_reads_the_ledger_from_the_snapshot(run_guide):
+    out = run_guide(guide_blocks()["Finance"][2])
+    assert out.returncode == 0, out.stderr[-3000:]
+    coverage = out.stdout.split("\n(3 rows)")[0].splitlines()
+    assert coverage[0].split() == ["partition_date", "liquid_coverage", "total_coverage"]
+    assert [line.split()[0] for line in coverage[2:]] == ["2026-01-03", "2026-01-02", "2026-01-01"]
+    export = (run_guide.workdir / "trial-balance-2026-01-03.csv").read_text().splitlines()
+    assert export[0].startswith("partition_date,account_code,") and len(export) > 10
+    assert all(line.startswith("2026-01-03,") for line in export[1:])
+    assert "snapshot_id" in out.stdout and "chain_hash" in out.stdout
 
 
 def test_compliance_guide_pulls_a_trail_and_exports_it(run_guide):

@@ -48,6 +48,9 @@ def demo(ctx: click.Context, days: int, seed: int, start, inject: tuple[str, ...
                 click.echo(line)
     else:
         click.echo(f"\nattestation for {last} refused: {result.refused.get(last, 'not produced')}")
+    home = data_home(ctx)
+    if home.snapshot_manifest.exists():
+        click.echo(f"the ledger for SQL clients and BI tools (read-only): {home.snapshot} (`backed sql \"select ...\"`)")
     if result.refused:
         click.echo(f"days without an attestation (open blockers): {', '.join(str(d) for d in sorted(result.refused))}")
     click.echo(f"details of the run (dbt, Dagster): {console.log_path}", err=True)
