@@ -57,9 +57,11 @@ test: setup browser
 # survived, bad inputs tried, rows lost, duplicates (tests/reliability.py).
 RELIABILITY_TESTS := $(wildcard tests/test_crash_safety.py tests/test_idempotency.py tests/test_parallel_backfill.py) \
 	tests/test_chain_production.py tests/test_known_answers.py tests/test_ledger_dbt.py \
-	tests/test_restatement_depth.py tests/test_attestation_integrity.py tests/test_hostile_input.py tests/test_ingest_bad_inputs.py tests/test_fuzz_parsers.py
+	tests/test_restatement_depth.py tests/test_attestation_integrity.py tests/test_hostile_input.py tests/test_ingest_bad_inputs.py tests/test_fuzz_parsers.py \
+	tests/test_snapshot.py tests/test_inbox_arrivals.py
 reliability: setup
 	BACKED_RELIABILITY_DIR=$(BACKED_HOME) BACKED_FUZZ_SCALE=$${BACKED_FUZZ_SCALE:-5} \
+	  BACKED_SLOW_UPLOAD_SECONDS=$${BACKED_SLOW_UPLOAD_SECONDS:-65} \
 	  $(PY) -m pytest -q -p no:cacheprovider $(RELIABILITY_TESTS)
 
 # The mutation gate: each realistic bug of tests/mutation/catalogue.toml planted alone in a scratch copy, and the

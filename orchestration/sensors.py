@@ -28,10 +28,12 @@ INTAKE_BYTES_PER_TICK = 4 * 1024**3
                        "of the days they are about.")
 def inbox_sensor(context: dg.SensorEvaluationContext, backed_home: BackedHome):
     from assets.inbox.register import REJECTED, ROUTED, read_receipts
-    from assets.inbox.intake import take_in_inbox
+    from assets.inbox.intake import WAITING, take_in_inbox
 
     lake = Lake(backed_home.paths)
     for result in take_in_inbox(lake, max_bytes=INTAKE_BYTES_PER_TICK):
+        if result.status == WAITING:
+            context.log.info(f"{result.file_name}: {result.recognition.detail}")
         if result.status == REJECTED:
             context.log.warning(f"{result.file_name}: rejected ({result.recognition.problem}) "
                                 f"{result.recognition.detail}; archived at {result.archive_path}")

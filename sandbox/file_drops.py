@@ -29,6 +29,16 @@ import polars as pl
 CENT = Decimal("0.01")
 
 
+def delivered_as_of(paths: Sequence[Path], day: date) -> None:
+    """Date the files a simulated day delivered as they would have arrived: just after the day closed (00:30 UTC
+    the next day), or ten minutes ago when that is later than now. The inbox takes a file in once it has been quiet
+    for a while (assets/inbox/arrivals.py); a simulated history is long since delivered."""
+    delivered = datetime.combine(day, time(0, 30), tzinfo=timezone.utc).timestamp() + 86_400
+    delivered = min(delivered, datetime.now(timezone.utc).timestamp() - 600)
+    for path in paths:
+        os.utime(path, (delivered, delivered))
+
+
 def write_atomically(path: Path, content: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")

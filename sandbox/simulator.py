@@ -43,6 +43,7 @@ from sandbox.file_drops import (
     collateral_schedule,
     custodian_statement_path,
     dcgm_path,
+    delivered_as_of,
     gpu_inventory_path,
     prometheus_query_range_path,
     loan_tape_path,
@@ -474,7 +475,9 @@ class _ProtocolSimulation:
                                                 at=self._at(REPORT_NAV_AT))
         self.vault.custodian_yield = custodian_yield
         self.ledger.close_day(self.today)
+        dropped = len(self.files)
         self._drop_files(statement, tapes, feeds, risks)
+        delivered_as_of(self.files[dropped:], self.today)
         self._check_day_close(receipt.block_number)
 
     def _run_reorganised_day(self) -> None:

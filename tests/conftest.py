@@ -10,6 +10,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
+# Tests drop files they have just written and closed, and take them in at once: the inbox's quiet period would leave
+# them waiting. tests/test_inbox_arrivals.py sets it where it is what is tested; the writer check always holds.
+os.environ.setdefault("BACKED_INBOX_QUIET_SECONDS", "0")
 
 from datetime import date  # noqa: E402
 

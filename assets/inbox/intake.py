@@ -20,6 +20,7 @@ import fcntl
 import hashlib
 import os
 import shutil
+import stat
 import tempfile
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator
@@ -29,6 +30,7 @@ from pathlib import Path
 
 import polars as pl
 
+from assets.inbox.arrivals import FileState, still_arriving
 from assets.inbox.register import (
     DUPLICATE,
     REJECTED,
@@ -47,6 +49,11 @@ from assets.sources import file_recognisers
 from foundation.lake import SCHEMAS, Lake
 
 Clock = Callable[[], datetime]
+
+# Not a receipt's status: a file left in the inbox for a later look, because it is still being written
+# (assets/inbox/arrivals.py). Nothing of it is recorded.
+WAITING = "waiting"
+STILL_ARRIVING = "still_arriving"
 
 _HEAD_BYTES = 64 * 1024
 # The largest file intake takes: a day of a large fleet's telemetry is ~11 GB, a tape or a statement far less (and
@@ -68,7 +75,7 @@ class UnsafeArchive(RuntimeError):
 class IntakeResult:
     file_name: str
     sha256: str
-    status: str  # routed, duplicate, rejected, split
+    status: str  # routed, duplicate, rejected, split; or waiting: not taken in yet (archive_path is where it waits)
     recognition: Recognition
     partition: date | None  # the day routed to (for a duplicate: the day of the file it repeats)
     archive_path: Path
@@ -139,8 +146,8 @@ def take_in_paths(lake: Lake, paths: Iterable[Path], clock: Clock = utc_now,
         dropped = [p for p in files if p.is_relative_to(inbox) and not p.is_relative_to(lake.home.archive.resolve())]
         # Outside the inbox, the files someone named are read where their links lead (a link to nothing is skipped).
         elsewhere = [p for p in files if p not in dropped and p.is_file()]
-        return [*_take_in(lake, dropped, clock, keep_originals=False, scraped_at=scraped_at),
-                *_take_in(lake, elsewhere, clock, keep_originals=True, scraped_at=scraped_at)]
+        return [*_take_in(lake, dropped, clock, keep_originals=False, scraped_at=scraped_at, named=True),
+                *_take_in(lake, elsewhere, clock, keep_originals=True, scraped_at=scraped_at, named=True)]
 
 
 def named_with_scrape_time(name: str, scraped_at: datetime) -> str:
@@ -151,7 +158,10 @@ def named_with_scrape_time(name: str, scraped_at: datetime) -> str:
 
 
 def _take_in(lake: Lake, paths: list[Path], clock: Clock, keep_originals: bool,
-             max_bytes: int | None = None, scraped_at: datetime | None = None) -> list[IntakeResult]:
+             max_bytes: int | None = None, scraped_at: datetime | None = None,
+             named: bool = False) -> list[IntakeResult]:
+    """`named`: the files were named by a person (`backed ingest`), who says they are complete: only a writer still
+    holding one open makes it wait, not the quiet period."""
     if not paths:
         return []
     known: dict[str, dict | None] = {}  # routed receipts by sha256, looked up once per batch
@@ -164,11 +174,23 @@ def _take_in(lake: Lake, paths: list[Path], clock: Clock, keep_originals: bool,
             break
         name = received_name(path)
         # A link found in the inbox is never followed (it may point anywhere, outside BACKED_HOME): what was
-        # received is the link itself, the text of its target.
+        # received is the link itself, the text of its target. What is neither a file nor a link (a FIFO, a socket,
+        # a device) holds no data to take in: it is received as what it is, and refused.
+        special = _special_file_kind(path)
         link = os.fsencode(os.readlink(path)) if not keep_originals and path.is_symlink() else None
-        size = len(link) if link is not None else path.stat().st_size
+        if special is not None:
+            link = f"{special}, not a regular file".encode()
+        waiting = still_arriving(path, quiet=not named) if link is None else None
+        if waiting is not None:
+            results.append(_waiting(path, name, waiting))
+            continue
+        before = FileState.of(path) if link is None else None
+        size = len(link) if link is not None else before.size
         taken += size
         sha256 = hashlib.sha256(link).hexdigest() if link is not None else sha256_of(path)
+        if before is not None and FileState.of(path) != before:
+            results.append(_waiting(path, name, "changed while it was read"))
+            continue
         received_at = clock()
         if link is None and sha256 not in known:
             known[sha256] = routed_receipt(lake, sha256)
@@ -180,7 +202,10 @@ def _take_in(lake: Lake, paths: list[Path], clock: Clock, keep_originals: bool,
             result = _archive(lake, path, name, sha256, DUPLICATE, recognition, original["partition_date"],
                               received_at, keep_originals, duplicate_of=original["file_name"])
         else:
-            if link is not None:
+            if special is not None:
+                recognition = Recognition(problem="not_a_regular_file",
+                                          detail=f"a {special}: only regular files are taken in from the inbox")
+            elif link is not None:
                 recognition = Recognition(problem="symbolic_link",
                                           detail=f"a symbolic link to {os.fsdecode(link)!r}, not followed: drop the "
                                                  "file itself in the inbox")
@@ -220,7 +245,23 @@ def _take_in(lake: Lake, paths: list[Path], clock: Clock, keep_originals: bool,
                     "value": [recognition.detail], "reason": [recognition.problem],
                 }).to_arrow())
         results.append(result)
-    return [*results, *_take_in(lake, parts, clock, keep_originals=False, scraped_at=scraped_at)]
+    # the parts of a split file were written whole by intake itself
+    return [*results, *_take_in(lake, parts, clock, keep_originals=False, scraped_at=scraped_at, named=True)]
+
+
+def _waiting(path: Path, name: str, why: str) -> IntakeResult:
+    return IntakeResult(name, "", WAITING, Recognition(problem=STILL_ARRIVING, detail=f"{why}: left in the inbox for "
+                                                                                     "a later look"), None, path)
+
+
+def _special_file_kind(path: Path) -> str | None:
+    """What `path` is when it is neither a regular file nor a link: FIFO, socket, device; None otherwise."""
+    mode = path.lstat().st_mode
+    for test, kind in ((stat.S_ISFIFO, "named pipe (FIFO)"), (stat.S_ISSOCK, "socket"),
+                       (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device")):
+        if test(mode):
+            return kind
+    return None
 
 
 def _separated(lake: Lake, path: Path, name: str) -> list[Path]:
@@ -340,8 +381,8 @@ def _dropped_files(lake: Lake) -> list[Path]:
         found += [here / name for name in names + [d for d in subfolders if (here / d).is_symlink()]]
         subfolders[:] = [name for name in subfolders if here / name != lake.home.archive]
     return sorted(path for path in found
-                  if (path.is_symlink() or path.is_file()) and not path.is_relative_to(lake.home.archive)
-                  and not _is_ignored(path))
+                  if (path.is_symlink() or path.is_file() or _special_file_kind(path) is not None)
+                  and not path.is_relative_to(lake.home.archive) and not _is_ignored(path))
 
 
 def _is_ignored(path: Path) -> bool:

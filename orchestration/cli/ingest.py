@@ -27,7 +27,7 @@ MESSAGES_PER_FILE = 10
 @click.pass_context
 def ingest(ctx: click.Context, paths: tuple[Path, ...], scraped_at: str | None) -> None:
     """Take in PATH... (files, or directories of files): recognise, deduplicate, archive, and ingest their days."""
-    from assets.inbox.intake import take_in_paths
+    from assets.inbox.intake import WAITING, take_in_paths
     from assets.inbox.register import DUPLICATE, ROUTED, SPLIT, current_files
     from dagster import AssetKey
 
@@ -61,6 +61,11 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...], scraped_at: str | None) 
             continue
         if result.status == SPLIT:
             click.echo(f"{result.file_name}: {recognition.detail}")
+            continue
+        if result.status == WAITING:
+            refused = True
+            click.echo(f"{result.file_name}: not taken in, {recognition.detail}; run `backed ingest` again once it "
+                       "is complete")
             continue
         if result.status != ROUTED:
             refused = True
