@@ -72,8 +72,11 @@ mutation: setup browser
 bench: setup
 	$(PY) -m bench
 
+# The UI has no login of its own: it listens on this machine only (docs/guides.md says how to open it to a team).
+DAGSTER_HOST ?= 127.0.0.1
+DAGSTER_PORT ?= 3000
 dagster-dev: setup
-	DAGSTER_HOME=$(BACKED_HOME)/dagster $(VENV)/bin/dagster dev -w workspace.yaml
+	$(VENV)/bin/backed --home $(BACKED_HOME) ui --host $(DAGSTER_HOST) --port $(DAGSTER_PORT)
 
 clean:
 	rm -rf $(VENV) node_modules sandbox/build dbt_project/target .backed

@@ -316,7 +316,7 @@ def _graphql(document: str, variables: dict) -> dict:
     with tempfile.TemporaryDirectory(prefix="backed-graphql-") as scratch:
         answer_path = Path(scratch) / "answer.json"
         # The code server's logs go to stdout as well: the answer is read from its own file.
-        done = subprocess.run([_dagster_command("dagster-graphql"), "-w", str(WORKSPACE_FILE), "-t", document,
+        done = subprocess.run([dagster_command("dagster-graphql"), "-w", str(WORKSPACE_FILE), "-t", document,
                                "-v", json.dumps(variables), "-o", str(answer_path)],
                               capture_output=True, text=True)
         if done.returncode != 0 or not answer_path.exists():
@@ -328,7 +328,7 @@ def _graphql(document: str, variables: dict) -> dict:
     return answer["data"]
 
 
-def _dagster_command(name: str) -> str:
+def dagster_command(name: str) -> str:
     """A Dagster console script of this environment (the virtualenv's, whether or not it is on PATH)."""
     return str(Path(sys.executable).parent / name)
 

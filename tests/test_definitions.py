@@ -105,14 +105,26 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_dagster_dev_loads_the_code_location(tmp_path):
-    """`dagster dev -w workspace.yaml` starts and its code location loads with no error (asked over GraphQL)."""
+def listening_addresses(port: int) -> set[str]:
+    """The local addresses a TCP socket of this machine listens on at `port` (from /proc/net/tcp and tcp6)."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            address, local_port = fields[1].rsplit(":", 1)
+            if int(local_port, 16) == port and fields[3] == "0A":  # LISTEN
+                found.add(address)
+    return found
+
+
+def test_dagster_dev_loads_the_code_location_and_listens_on_this_machine_only(tmp_path):
+    """`make dagster-dev` starts, its code location loads with no error (asked over GraphQL), and the UI, which has
+    no login of its own, listens on 127.0.0.1 only."""
     import requests
 
     port = _free_port()
-    env = {**__import__("os").environ, "DAGSTER_HOME": str(tmp_path), "BACKED_HOME": str(tmp_path / "home")}
-    dagster = Path(sys.executable).parent / "dagster"
-    proc = subprocess.Popen([str(dagster), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
+    env = {**__import__("os").environ, "BACKED_HOME": str(tmp_path / "home"), "DAGSTER_PORT": str(port)}
+    proc = subprocess.Popen(["make", "--no-print-directory", "dagster-dev"],
                             cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     query = """{ workspaceOrError { ... on Workspace { locationEntries { name
         locationOrLoadError { __typename ... on PythonError { message } } } } } }"""
@@ -130,6 +142,7 @@ def test_dagster_dev_loads_the_code_location(tmp_path):
             time.sleep(1)
         assert entries, "dagster dev did not answer"
         assert entries[0]["locationOrLoadError"]["__typename"] == "RepositoryLocation", entries
+        assert listening_addresses(port) == {"0100007F"}  # 127.0.0.1, and no other address
     finally:
         import os
         import signal

@@ -21,6 +21,7 @@ from orchestration.cli.sandbox import sandbox_group
 from orchestration.cli.seal import seal
 from orchestration.cli.sql import sql
 from orchestration.cli.trail import trail
+from orchestration.cli.ui import ui
 from orchestration.cli.verify import verify
 
 
@@ -83,7 +84,7 @@ def main(ctx: click.Context, home: Path | None, verbose: bool, debug: bool) -> N
 
 
 for command in (demo, attest, keys_group, chain, exceptions_group, trail, backfill, ingest, docs, sandbox_group,
-                verify, seal, report_group, sql):
+                verify, seal, report_group, sql, ui):
     main.add_command(command)
 
 if __name__ == "__main__":
