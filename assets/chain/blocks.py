@@ -4,17 +4,30 @@ Block timestamps never decrease with the block number, so "the first block at or
 search over [0, head]. Headers are cached per `BlockHeaders`, which lives for one run (the days of one
 Dagster run share it): a cache that outlived the run could keep a header a reorganisation has since replaced,
 and every run starts by verifying the hashes it kept in the lake (assets.chain.reorgs).
+
+A load-balanced provider may answer from a node behind the others: its head is lower than one the run already saw,
+and it has no block above that head. `BlockHeaders` remembers the highest head (and finalized block) it has seen:
+a lower one is asked again a few times, and the search for a day's blocks is never bounded by a head lower than
+one already seen; a block at or below that head which the node says does not exist is asked again too.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import threading
+import time as clock
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 
+from assets.chain.bloom import bloom_of
 from assets.chain.rpc import JsonRpcClient, JsonRpcError
 
 log = logging.getLogger(__name__)
+
+# A head (or finalized block) lower than one already seen, or a block missing at or below it, is asked this many
+# times more before the run goes on with what it saw before (a head) or gives up (a block).
+BEHIND_REASKS = 3
 
 
 @dataclass(frozen=True)
@@ -23,6 +36,8 @@ class BlockHeader:
     hash: str
     timestamp: int  # seconds since the epoch, UTC
     parent_hash: str
+    # the header's 256-byte logsBloom (empty when the node gave none): assets.chain.bloom reads it
+    logs_bloom: bytes = field(default=b"", repr=False, compare=False)
 
     @property
     def time(self) -> datetime:
@@ -35,13 +50,28 @@ class MissingBlock(LookupError):
 
 
 class BlockHeaders:
-    def __init__(self, rpc: JsonRpcClient) -> None:
+    def __init__(self, rpc: JsonRpcClient, *, behind_backoff_s: float = 0.25) -> None:
         self.rpc = rpc
+        self.behind_backoff_s = behind_backoff_s
         self._by_number: dict[int, BlockHeader] = {}
         self._confirmed: dict[tuple[str, int], BlockHeader | None] = {}
+        self._lock = threading.Lock()
+        self._highest_head = -1
+        self._highest_finalized = -1
+        # answers of a node behind met (a lower head or finalized block, a block missing below a head seen)
+        self.behind = 0
+
+    @property
+    def label(self) -> str:
+        return getattr(self.rpc, "label", "the node")
 
     def head_number(self) -> int:
-        return int(self.rpc.call("eth_blockNumber", []), 16)
+        """The node's head, or the highest head already seen when the node keeps answering a lower one."""
+        number = self._not_behind("eth_blockNumber", lambda: int(self.rpc.call("eth_blockNumber", []), 16),
+                                  lambda: self._highest_head)
+        with self._lock:
+            self._highest_head = max(self._highest_head, number)
+            return self._highest_head
 
     def confirmed_head(self, finality: str, confirmations: int) -> BlockHeader | None:
         """The newest block the run may ingest, fixed once per `BlockHeaders` so that every day of a run is
@@ -59,37 +89,119 @@ class BlockHeaders:
     def _find_confirmed_head(self, finality: str, confirmations: int) -> BlockHeader | None:
         if finality == "finalized":
             try:
-                block = self.rpc.call("eth_getBlockByNumber", ["finalized", False])
+                header = self._finalized()
             except JsonRpcError as error:
                 log.warning("the node has no `finalized` block tag (%s); using head - %d", error.message, confirmations)
-                block = None
-            if block is not None:
-                header = _header_of(block)
-                self._by_number[header.number] = header
+                header = None
+            if header is not None:
+                with self._lock:
+                    self._by_number[header.number] = header
+                    self._highest_finalized = max(self._highest_finalized, header.number)
+                    # a head below a block already final is a node behind too
+                    self._highest_head = max(self._highest_head, header.number)
                 return header
         elif finality != "depth":
             raise ValueError(f"unknown finality {finality!r} (known: finalized, depth)")
         number = self.head_number() - confirmations
         return self.header(number) if number >= 0 else None
 
+    def _finalized(self) -> BlockHeader | None:
+        found: dict[str, BlockHeader | None] = {}
+
+        def ask() -> int:
+            block = self.rpc.call("eth_getBlockByNumber", ["finalized", False])
+            found["header"] = _header_of(block) if block is not None else None
+            return found["header"].number if found["header"] is not None else -1
+
+        self._not_behind("the finalized block", ask, lambda: self._highest_finalized)
+        header = found["header"]
+        if header is not None and header.number < self._highest_finalized:
+            # still behind after asking again: the finalized block already seen stays the run's
+            return self.header(self._highest_finalized)
+        return header
+
+    def _not_behind(self, what: str, ask: Callable[[], int], seen: Callable[[], int]) -> int:
+        """`ask()`, asked again (with backoff) while it answers below `seen()`; its last answer."""
+        number = ask()
+        for attempt in range(BEHIND_REASKS):
+            highest = seen()
+            if number >= highest:
+                break
+            self.behind += 1
+            log.warning("%s: %s is %d, below %d already seen: a node behind the others; asking again", self.label,
+                        what, number, highest)
+            clock.sleep(self.behind_backoff_s * 2 ** attempt)
+            number = ask()
+        if number < seen():
+            self.behind += 1
+            log.warning("%s: %s is still %d, below %d already seen; going on with %d", self.label, what, number,
+                        seen(), seen())
+        return number
+
     def header(self, number: int) -> BlockHeader:
         return self.headers([number])[number]
 
-    def headers(self, numbers: list[int] | set[int]) -> dict[int, BlockHeader]:
-        """Headers of `numbers`, fetching the uncached ones in one JSON-RPC batch."""
-        missing = sorted(set(numbers) - self._by_number.keys())
+    def headers(self, numbers: Iterable[int]) -> dict[int, BlockHeader]:
+        """Headers of `numbers`, fetching the uncached ones in one JSON-RPC batch (and caching them)."""
+        numbers = list(numbers)
+        return self.fetch(numbers, keep=numbers)
+
+    def fetch(self, numbers: Iterable[int], *, keep: Iterable[int] = ()) -> dict[int, BlockHeader]:
+        """Headers of `numbers` (cached ones from the cache, the others in one JSON-RPC batch), caching only those
+        in `keep`: a sample read once need not stay in memory for the run."""
+        numbers = list(numbers)
+        with self._lock:
+            known = {number: self._by_number[number] for number in numbers if number in self._by_number}
+        missing = sorted(set(numbers) - known.keys())
         if missing:
-            blocks = self.rpc.batch([("eth_getBlockByNumber", [hex(number), False]) for number in missing])
-            for number, block in zip(missing, blocks):
+            fetched = self._fetch_missing(missing)
+            known.update(fetched)
+            keep = set(keep)
+            with self._lock:
+                self._by_number.update((number, header) for number, header in fetched.items() if number in keep)
+        return {number: known[number] for number in numbers}
+
+    def _fetch_missing(self, numbers: list[int]) -> dict[int, BlockHeader]:
+        found: dict[int, BlockHeader] = {}
+        asking = numbers
+        for attempt in range(BEHIND_REASKS + 1):
+            blocks = self.rpc.batch([("eth_getBlockByNumber", [hex(number), False]) for number in asking])
+            absent = []
+            for number, block in zip(asking, blocks):
                 if block is None:
-                    raise MissingBlock(f"block {number} does not exist")
-                self._by_number[number] = _header_of(block)
-        return {number: self._by_number[number] for number in numbers}
+                    absent.append(number)
+                else:
+                    found[number] = _header_of(block)
+            if not absent:
+                return found
+            # a block at or below a head already seen exists: a node that says otherwise is behind
+            beyond = [number for number in absent if number > self._highest_head]
+            if beyond:
+                raise MissingBlock(f"block {beyond[0]} does not exist at {self.label}")
+            if attempt == BEHIND_REASKS:
+                raise MissingBlock(f"{self.label} has no block {absent[0]} though a head of {self._highest_head} was "
+                                   f"seen: a node behind the others (asked {attempt + 1} times)")
+            self.behind += 1
+            log.warning("%s has no block %d though a head of %d was seen: a node behind; asking again", self.label,
+                        absent[0], self._highest_head)
+            clock.sleep(self.behind_backoff_s * 2 ** attempt)
+            asking = absent
+        raise AssertionError("unreachable")
+
+    def refresh(self, numbers: Iterable[int]) -> dict[int, BlockHeader]:
+        """Headers of `numbers` asked of the node again (and cached anew)."""
+        numbers = list(numbers)
+        with self._lock:
+            for number in numbers:
+                self._by_number.pop(number, None)
+        return self.headers(numbers)
 
     def forget(self) -> None:
-        """Drop every cached header (after a reorganisation was found)."""
-        self._by_number.clear()
-        self._confirmed.clear()
+        """Drop every cached header and head seen (after a reorganisation was found: the chain may be shorter)."""
+        with self._lock:
+            self._by_number.clear()
+            self._confirmed.clear()
+            self._highest_head = self._highest_finalized = -1
 
 
 def _header_of(block: dict) -> BlockHeader:
@@ -98,6 +210,7 @@ def _header_of(block: dict) -> BlockHeader:
         hash=block["hash"].lower(),
         timestamp=int(block["timestamp"], 16),
         parent_hash=block["parentHash"].lower(),
+        logs_bloom=bloom_of(block.get("logsBloom")),
     )
 
 

@@ -2,14 +2,19 @@
 read at the day's last block, the hashes of the blocks the day was read from, the day's block range and the
 address book it was read with.
 
-A day is ingested only once its last second is final (`ChainProfile.finality`). The tables are written in
-dependency order and `chain_days` last: its row says the day is complete.
+A day is ingested only once its last second is final (`ChainProfile.finality`), at every provider the profile
+names. Every eth_getLogs answer is settled before it is decoded (assets.chain.providers: the blocks' blooms and
+receipts, and the other providers' answers and block hashes); a provider whose answers cannot be trusted fails the
+day with nothing written. The tables are written in dependency order and `chain_days` last: its row says the day
+is complete.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import weakref
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
@@ -26,7 +31,9 @@ from assets.chain.event_rows import DecodedLogs, day_events, decode_logs
 from assets.chain.event_rows import event_row as _event_row  # noqa: F401
 from assets.chain.event_rows import lake_table as _table
 from assets.chain.logs import DEFAULT_SPAN, AdaptiveSpan, LogFetcher, log_order
-from assets.chain.profiles import ChainProfile
+from assets.chain.profiles import ChainProfile, rpc_client
+from assets.chain.providers import (AnswerChecks, BlockHashMismatch, LogAnswerRejected, LogAudit, UntrustedAnswer,
+                                    Witness, lowest_confirmed_head)
 from assets.chain.rpc import JsonRpcClient
 from assets.chain.state import StateReader, current_base_token, state_reads
 from foundation.lake import SCHEMAS, Lake
@@ -46,8 +53,9 @@ _BLACKLIST_KEY_EVENTS = {"BlacklistUpdated": "account"}
 _SUSDAI_BLACKLIST_KEY_EVENTS = {"Blacklisted": "account"}
 
 __all__ = [
-    "CHAIN_DAY_TABLES", "ChainDaySummary", "ChainMismatch", "ChainReorganised", "ChainRun", "DayNotConfirmed",
-    "RawAmountOutOfRange", "ingest_chain_day", "ingest_chain_days",
+    "CHAIN_DAY_TABLES", "AnswerChecks", "BlockHashMismatch", "ChainDaySummary", "ChainMismatch", "ChainReorganised",
+    "ChainRun", "DayNotConfirmed", "LogAnswerRejected", "RawAmountOutOfRange", "UntrustedAnswer", "ingest_chain_day",
+    "ingest_chain_days",
 ]
 
 
@@ -83,7 +91,9 @@ class ChainDaySummary:
 
 class ChainRun:
     """What the days of one run share: the node, the profile (with its start blocks found), the header cache and
-    confirmed head, the log span learned so far, and whether state reads may go through Multicall3."""
+    confirmed head, the log span learned so far, whether state reads may go through Multicall3, and the other
+    providers the node's answers are compared with (`witnesses`; by default a client for each of the profile's
+    `witness_rpc_urls`, closed by `close`)."""
 
     def __init__(
         self,
@@ -92,18 +102,55 @@ class ChainRun:
         *,
         log_block_span: int | None = None,
         use_multicall: bool = True,
+        witnesses: Sequence[JsonRpcClient] | None = None,
+        checks: AnswerChecks | None = None,
     ) -> None:
         chain_id = int(rpc.call("eth_chainId", []), 16)
         if chain_id != profile.chain_id:
             raise ChainMismatch(f"profile {profile.name} expects chain {profile.chain_id}, the node serves {chain_id}")
         self.rpc = rpc
+        self.checks = checks or AnswerChecks()
+        owned: list[JsonRpcClient] = []
+        if witnesses is None:
+            owned = [rpc_client(profile, url=url) for url in profile.witness_rpc_urls]
+            witnesses = owned
+        # the clients this run opened are closed with it, or when it is collected
+        self._close_owned = weakref.finalize(self, _close_clients, owned)
+        for witness in witnesses:
+            served = int(witness.call("eth_chainId", []), 16)
+            if served != profile.chain_id:
+                raise ChainMismatch(f"profile {profile.name} expects chain {profile.chain_id}, the provider "
+                                    f"{witness.label} serves {served}")
         self.profile = profile.with_start_blocks(rpc)
-        self.headers = BlockHeaders(rpc)
-        self.logs = LogFetcher(rpc, AdaptiveSpan(log_block_span or DEFAULT_SPAN))
+        self.headers = BlockHeaders(rpc, behind_backoff_s=self.checks.backoff_s)
+        self.witnesses = tuple(Witness(witness, self.checks) for witness in witnesses)
+        self.audit = LogAudit(self.headers, self.witnesses, self.checks)
+        self.logs = LogFetcher(rpc, AdaptiveSpan(log_block_span or DEFAULT_SPAN), audit=self.audit)
         self.state = StateReader(rpc, use_multicall=use_multicall)
 
     def confirmed_head(self) -> BlockHeader | None:
-        return self.headers.confirmed_head(self.profile.finality, self.profile.confirmations)
+        """The lowest of the providers' confirmed heads: a day is ingested only once every provider confirms it."""
+        return lowest_confirmed_head([headers.confirmed_head(self.profile.finality, self.profile.confirmations)
+                                      for headers in (self.headers, *(w.headers for w in self.witnesses))])
+
+    def forget_headers(self) -> None:
+        """Drop every provider's cached headers and heads (after a reorganisation was found)."""
+        for headers in (self.headers, *(witness.headers for witness in self.witnesses)):
+            headers.forget()
+
+    def close(self) -> None:
+        self._close_owned()
+
+    def __enter__(self) -> ChainRun:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def _close_clients(clients: list[JsonRpcClient]) -> None:
+    for client in clients:
+        client.close()
 
 
 def ingest_chain_days(days: list[date], profile: ChainProfile, rpc: JsonRpcClient, lake: Lake,
@@ -146,6 +193,8 @@ def ingest_chain_day(
         [answer.positions["block_number"].to_numpy() for answer in answers] or [np.empty(0, np.int64)])).tolist())
     read_blocks = headers.headers(
         log_blocks | set(block_range or ()) | ({state_block_number} if state_block_number is not None else set()))
+    # the day's first and last block, each block with logs and the state block: the same at every provider
+    read_blocks = run.audit.require_same_blocks(read_blocks)
     _require_canonical_answers(answers, read_blocks)
     events = day_events(answers, read_blocks)
     unknown_logs = sorted((answer.raw_logs[position] for answer in answers for position in answer.unknown),
@@ -286,9 +335,11 @@ def _first_seen_up_to(lake: Lake, day: date, todays_events: pa.Table,
     group_of = {event: group for group, key_events in groups.items() for event in key_events}
     column_of = {event: column for key_events in groups.values() for event, column in key_events.items()}
     first_seen: dict[str, dict[str, str]] = {group: {} for group in groups}
-    events_dir = lake.root / "chain_events"
-    if events_dir.is_dir():
-        earlier = ds.dataset(events_dir, format="parquet", schema=SCHEMAS["chain_events"]).to_table(
+    # the partitions' Parquet files only: other files may sit beside them (their digests)
+    earlier_files = [str(lake.partition_path("chain_events", earlier_day))
+                     for earlier_day in lake.partition_days("chain_events") if earlier_day < day]
+    if earlier_files:
+        earlier = ds.dataset(earlier_files, format="parquet", schema=SCHEMAS["chain_events"]).to_table(
             columns=["block_number", "log_index", "event", "contract_address", *sorted(set(column_of.values()))],
             filter=(ds.field("partition_date") < day) & ds.field("event").isin(list(column_of)),
         )

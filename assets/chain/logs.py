@@ -5,17 +5,22 @@ results", -32602 "block range too large", HTTP 413, or just a timeout). Each of 
 failed range, which is retried as two halves; after a run of successes the span doubles again, up to the
 ceiling, because the density of logs changes along the chain. The span is learned per `LogFetcher`, so one
 fetcher kept across the days of a run starts each day where the last left off.
+
+A provider can also answer wrongly without an error (an empty or short answer from a node that has not indexed the
+range yet). A fetcher given an `audit` (assets.chain.providers.LogAudit) has each answer settled by it before the
+answer is handed on: checked against the blocks' blooms and receipts and other providers, and asked again while
+they disagree.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -34,6 +39,12 @@ GROW_AFTER = 4
 SINGLE_BLOCK_TIMEOUTS = 4
 
 _RANGE_HINTS = ("range", "too many", "limit", "more than", "exceed", "too large", "response size", "too big")
+
+
+class AnswerAudit(Protocol):
+    def settle(self, first: int, last: int, addresses: list[str], ask: Callable[[], LogAnswer]) -> LogAnswer:
+        """The answer for blocks [first, last] once it is trusted (`ask` asks the provider again); raises when it
+        cannot be."""
 
 
 class LogRangeError(Exception):
@@ -93,10 +104,12 @@ class _Range:
 class LogFetcher:
     """Fetches the logs of `addresses` over block ranges with at most `rpc.max_concurrency` requests in flight."""
 
-    def __init__(self, rpc: JsonRpcClient, span: AdaptiveSpan | None = None, concurrency: int | None = None) -> None:
+    def __init__(self, rpc: JsonRpcClient, span: AdaptiveSpan | None = None, concurrency: int | None = None, *,
+                 audit: AnswerAudit | None = None) -> None:
         self.rpc = rpc
         self.span = span or AdaptiveSpan()
         self.concurrency = max(1, concurrency or rpc.max_concurrency)
+        self.audit = audit
         self.requests = 0
         self.refusals = 0
 
@@ -122,7 +135,7 @@ class LogFetcher:
                     else:
                         block_range = _Range(cursor, min(cursor + self.span.current - 1, last))
                         cursor = block_range.last + 1
-                    future = pool.submit(self.rpc.get_log_columns, block_range.first, block_range.last, addresses)
+                    future = pool.submit(self._answer, block_range, addresses, watched)
                     in_flight[future] = block_range
                     self.requests += 1
                 done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
@@ -131,13 +144,23 @@ class LogFetcher:
                     error = future.exception()
                     if error is None:
                         self.span.succeeded()
-                        yield _checked(LogAnswer(future.result()), block_range, watched)
+                        yield future.result()
                     elif range_too_large(error):
                         retry.extendleft(reversed(self._after_refusal(block_range, error)))
                     else:
                         for other in in_flight:
                             other.cancel()
                         raise error
+
+    def _answer(self, block_range: _Range, addresses: list[str], watched: set[str]) -> LogAnswer:
+        """The node's answer for the range, checked to answer the question asked (and settled by the audit)."""
+        def ask() -> LogAnswer:
+            return _checked(LogAnswer(self.rpc.get_log_columns(block_range.first, block_range.last, addresses)),
+                            block_range, watched)
+
+        if self.audit is None:
+            return ask()
+        return self.audit.settle(block_range.first, block_range.last, addresses, ask)
 
     def _after_refusal(self, block_range: _Range, error: Exception) -> tuple[_Range, ...]:
         self.refusals += 1

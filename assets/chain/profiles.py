@@ -1,5 +1,10 @@
-"""Chain profiles: which chain, which node, which contracts, when a block counts as final. The same ingest runs
-on the sandbox and on Arbitrum One; only the profile differs."""
+"""Chain profiles: which chain, which nodes, which contracts, when a block counts as final. The same ingest runs
+on the sandbox and on Arbitrum One; only the profile differs.
+
+A profile names one provider (`rpc_url`, the primary: every answer the lake is written from is its) and may name
+more (`witness_rpc_urls`): each is asked the same questions and the day is written only when they agree
+(assets.chain.providers). Arbitrum reads them from BACKED_RPC_URL and BACKED_RPC_URLS; the sandbox from its
+deployment's `rpc_url` and optional `witness_rpc_urls`."""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ import dataclasses
 import json
 import logging
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -61,6 +67,13 @@ class ChainProfile:
     # What the provider's plan allows: requests in flight, and requests started per second (None: no cap).
     max_concurrency: int = 4
     requests_per_second: float | None = None
+    # Other providers of the same chain, asked the same questions as `rpc_url` and compared with it.
+    witness_rpc_urls: tuple[str, ...] = field(default=(), repr=False)
+
+    @property
+    def rpc_urls(self) -> tuple[str, ...]:
+        """Every provider, the primary first."""
+        return (self.rpc_url, *self.witness_rpc_urls)
 
     def __post_init__(self) -> None:
         if self.finality not in FINALITIES:
@@ -110,12 +123,13 @@ class ChainProfile:
         ))
 
 
-def rpc_client(profile: ChainProfile, **options: Any) -> JsonRpcClient:
-    """The JSON-RPC client for the profile's node, within the provider limits the profile states."""
+def rpc_client(profile: ChainProfile, *, url: str | None = None, **options: Any) -> JsonRpcClient:
+    """The JSON-RPC client for the profile's node (or for `url`, another of its providers), within the provider
+    limits the profile states."""
     from assets.chain.rpc import JsonRpcClient
 
-    return JsonRpcClient(profile.rpc_url, **{"max_concurrency": profile.max_concurrency,
-                                             "requests_per_second": profile.requests_per_second, **options})
+    return JsonRpcClient(url or profile.rpc_url, **{"max_concurrency": profile.max_concurrency,
+                                                    "requests_per_second": profile.requests_per_second, **options})
 
 
 def find_start_blocks(rpc: JsonRpcClient, addresses: list[str]) -> dict[str, int]:
@@ -170,6 +184,7 @@ def _sandbox_profile(deployment_path: Path) -> ChainProfile:
         raise ProfileError(f"no sandbox deployment at {deployment_path}: run the sandbox simulator first")
     deployment = json.loads(deployment_path.read_text())
     try:
+        witnesses = deployment.get("witness_rpc_urls") or []
         return ChainProfile(
             name=deployment.get("profile", "sandbox"),
             chain_id=int(deployment["chain_id"]),
@@ -178,6 +193,8 @@ def _sandbox_profile(deployment_path: Path) -> ChainProfile:
             finality=deployment.get("finality", "depth"),
             max_concurrency=int(deployment.get("rpc_max_concurrency", 4)),
             requests_per_second=deployment.get("rpc_requests_per_second"),
+            witness_rpc_urls=_distinct_urls(re.split(r"[\s,]+", witnesses) if isinstance(witnesses, str)
+                                            else list(witnesses), exclude=deployment["rpc_url"]),
             address_book=tuple(
                 AddressBookEntry(
                     role=entry["role"],
@@ -195,10 +212,27 @@ def _sandbox_profile(deployment_path: Path) -> ChainProfile:
         raise ProfileError(f"{deployment_path} is not a sandbox deployment: {exc!r}") from exc
 
 
+def provider_urls(single: str, several: str) -> tuple[str, ...]:
+    """The providers of BACKED_RPC_URL (one URL) and BACKED_RPC_URLS (several, separated by commas or white space),
+    each once, BACKED_RPC_URL first."""
+    return _distinct_urls([single.strip(), *re.split(r"[\s,]+", several)])
+
+
+def _distinct_urls(urls: list[str], exclude: str | None = None) -> tuple[str, ...]:
+    seen: dict[str, None] = {}
+    for url in urls:
+        url = str(url).strip()
+        if url and url != exclude:
+            seen.setdefault(url, None)
+    return tuple(seen)
+
+
 def _arbitrum_profile() -> ChainProfile:
-    rpc_url = os.environ.get("BACKED_RPC_URL", "").strip()
-    if not rpc_url:
-        raise ProfileError("the arbitrum profile needs an Arbitrum One JSON-RPC URL in BACKED_RPC_URL")
+    urls = provider_urls(os.environ.get("BACKED_RPC_URL", ""), os.environ.get("BACKED_RPC_URLS", ""))
+    if not urls:
+        raise ProfileError("the arbitrum profile needs an Arbitrum One JSON-RPC URL in BACKED_RPC_URL (or several, "
+                           "comma-separated, in BACKED_RPC_URLS)")
+    rpc_url = urls[0]
     # Start blocks are not typed in: `ChainProfile.with_start_blocks` finds each contract's creation block on the
     # chain itself (the ingest calls it once per run), so no figure here can be wrong.
     book = [
@@ -221,6 +255,7 @@ def _arbitrum_profile() -> ChainProfile:
         name="arbitrum",
         chain_id=ARBITRUM_CHAIN_ID,
         rpc_url=rpc_url,
+        witness_rpc_urls=urls[1:],
         confirmations=ARBITRUM_CONFIRMATIONS,
         finality="finalized",
         max_concurrency=_environment_number("BACKED_RPC_CONCURRENCY", int, 4),

@@ -92,7 +92,7 @@ def verify_and_repair(profile: ChainProfile, rpc: JsonRpcClient, lake: Lake, day
                 reorg_id, fork, depth, ", ".join(day.isoformat() for day in affected))
 
     run = run or ChainRun(profile, rpc)
-    run.headers.forget()
+    run.forget_headers()
     confirmed = run.confirmed_head()
     confirmed_until = confirmed.time.date() if confirmed is not None else date.min
     # A day is re-ingested when its end is final now; one whose end no longer is gets withdrawn.
@@ -139,7 +139,9 @@ def _record(lake: Lake, reorg: Reorg, recorded: dict[date, dict[int, tuple[str, 
 
 def _recorded_blocks(lake: Lake) -> dict[date, dict[int, tuple[str, str]]]:
     """day → block number → (hash, parent hash), for every ingested day."""
-    table = ds.dataset(lake.root / "chain_blocks", format="parquet", schema=SCHEMAS["chain_blocks"]).to_table(
+    # the partitions' Parquet files only: other files may sit beside them (their digests)
+    files = [str(lake.partition_path("chain_blocks", day)) for day in lake.partition_days("chain_blocks")]
+    table = ds.dataset(files, format="parquet", schema=SCHEMAS["chain_blocks"]).to_table(
         columns=["partition_date", "block_number", "block_hash", "parent_hash"])
     recorded: dict[date, dict[int, tuple[str, str]]] = {}
     for day, number, block_hash, parent_hash in zip(*(table.column(name).to_pylist() for name in table.column_names)):

@@ -7,7 +7,9 @@ import dagster as dg
 
 
 class ChainSource(dg.ConfigurableResource):
-    """The chain profile (`sandbox` or `arbitrum`); the RPC URL comes from the profile or BACKED_RPC_URL, never from config."""
+    """The chain profile (`sandbox` or `arbitrum`). The RPC URLs come from the profile (BACKED_RPC_URL and
+    BACKED_RPC_URLS on Arbitrum), never from config: `load` gives the primary provider's client, and the run opens
+    one for each other provider the profile names (assets.chain.ingest.ChainRun)."""
 
     profile: str = "sandbox"
     home: str

@@ -11,7 +11,9 @@ What real providers do, and what the client does about it:
 
 The URL may carry a provider key, so it never appears in a log line, an exception or a repr: errors name the
 method and the failure, exceptions from the HTTP library are not chained (their text holds the URL), and the
-HTTP library's own debug lines (which print the request path) have the URL's path and query masked.
+HTTP library's own debug lines (which print the request path) have the URL's path and query masked. Where an
+error must say which provider answered (several are configured, or one lied), it names the client's `label`:
+the URL's scheme, host and port, without the user info, path and query that providers put keys in.
 """
 
 from __future__ import annotations
@@ -139,6 +141,19 @@ def _url_secrets(url: str) -> list[str]:
     return secrets
 
 
+def provider_label(url: str) -> str:
+    """A provider named without its key: scheme, host and port of its URL."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    host = parts.hostname or "?"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{parts.scheme or 'http'}://{host}" + (f":{port}" if port is not None else "")
+
+
 class RequestPacer:
     """At most `per_second` requests started per second, across threads (evenly spaced, no bursts)."""
 
@@ -175,6 +190,8 @@ class JsonRpcClient:
         if attempts < 1 or max_concurrency < 1 or max_batch_size < 1:
             raise ValueError("attempts, max_concurrency and max_batch_size must be at least 1")
         self._url = url
+        # what errors and log lines name the provider by: never the key
+        self.label = provider_label(url)
         self._url_secrets = _url_secrets(url)
         _URL_SECRET_MASK.hide(self._url_secrets)
         self._timeout = timeout
