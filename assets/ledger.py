@@ -29,10 +29,11 @@ from typing import Any
 
 import dagster as dg
 import duckdb
-from dagster_dbt import (DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliInvocation, DbtCliResource,
-                         DbtProject, dbt_assets)
+from dagster_dbt import (DagsterDbtCliRuntimeError, DagsterDbtTranslator, DagsterDbtTranslatorSettings,
+                         DbtCliInvocation, DbtCliResource, DbtProject, dbt_assets)
 from packaging import version
 
+from assets.lake_repair import repair_corrupted_partitions
 from expectations.policy import ReconciliationPolicy
 from foundation.home import HOME_ENV, BackedHome, DataHome
 from foundation.lake import Lake, write_text_atomically
@@ -231,8 +232,35 @@ def run_dbt(dbt: DbtCliResource, args: Sequence[str], context: dg.AssetExecution
         shutil.copyfile(saved, folder / PARTIAL_PARSE_FILE)
     with environment(dbt_environment(home, window)):
         invocation = dbt.cli([*args, *vars_args(home_vars(home))], context=context, target_path=target)
-    yield from invocation.stream()
+    try:
+        yield from invocation.stream()
+    except DagsterDbtCliRuntimeError as error:
+        raise LedgerBuildFailed(build_failure(str(error), home)) from None  # its cause would be the one shown
     keep_parse(invocation, saved)
+
+
+class LedgerBuildFailed(RuntimeError):
+    """dbt's build of the ledger failed; the message says why in dbt's words and what to do."""
+
+
+def build_failure(dagster_dbt_message: str, home: DataHome) -> str:
+    """The first error dbt logged (dagster-dbt lists them after "Errors parsed from dbt logs:"), and what to do when
+    it is a resource of the machine's rather than the ledger's rules."""
+    _, _, errors = dagster_dbt_message.partition("Errors parsed from dbt logs:")
+    errors = re.sub(r"\x1b\[[0-9;]*m", "", errors)  # dbt's terminal colours
+    lines = [line.strip() for line in errors.splitlines() if line.strip()]
+    # dbt's first line names the node ("Runtime Error in model x (path)"), the next says what went wrong
+    first = " ".join(lines[:2]) if lines else "see the run's dbt output"
+    full = next((line for line in lines if "No space left on device" in line or "Could not write all bytes" in line),
+                None)
+    if full is not None:
+        return (f"the disk holding {home.root} is full ({lines[0]}: {full}). Free space there and run the day "
+                "again: the next build rebuilds the whole window, and readers keep the last published snapshot "
+                "meanwhile")
+    if "Could not set lock on file" in errors:
+        return (f"another process holds {home.warehouse} open: {first}. Close it (SQL clients and BI tools read "
+                f"{home.snapshot} instead) and run the day again")
+    return f"the ledger's dbt build failed: {first}"
 
 
 @dbt_assets(
@@ -247,6 +275,9 @@ def run_dbt(dbt: DbtCliResource, args: Sequence[str], context: dg.AssetExecution
 )
 def ledger_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, backed_home: BackedHome):
     home = backed_home.paths
+    # dbt reads the lake's files as they are: one changed after it was written is put back first, or nothing is built
+    for repair in repair_corrupted_partitions(Lake(home), say=context.log.warning):
+        context.log.warning(f"lake {repair.table} of {repair.day}: {repair.how}")
     # dbt reads each lake table with one schema (models/sources.yml): files written before a column was added
     # get it first.
     rewritten = Lake(home).conform_partitions()
