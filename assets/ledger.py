@@ -37,6 +37,7 @@ from assets.lake_repair import repair_corrupted_partitions
 from expectations.policy import ReconciliationPolicy
 from foundation.home import HOME_ENV, BackedHome, DataHome
 from foundation.lake import Lake, write_text_atomically
+from foundation.warehouse import damaged, rebuild_advice
 from foundation.partitions import daily_partitions
 from foundation.pools import WAREHOUSE_POOL
 
@@ -257,6 +258,8 @@ def build_failure(dagster_dbt_message: str, home: DataHome) -> str:
         return (f"the disk holding {home.root} is full ({lines[0]}: {full}). Free space there and run the day "
                 "again: the next build rebuilds the whole window, and readers keep the last published snapshot "
                 "meanwhile")
+    if damaged(errors):
+        return f"the warehouse {home.warehouse} cannot be opened ({first}): {rebuild_advice(home)}"
     if "Could not set lock on file" in errors:
         return (f"another process holds {home.warehouse} open: {first}. Close it (SQL clients and BI tools read "
                 f"{home.snapshot} instead) and run the day again")

@@ -34,6 +34,12 @@ ingest_and_reconcile_job = dg.define_asset_job(
     description="Ingest and build the ledger with its checks for any range of days in one run (backfills).",
 )
 
+ledger_job = dg.define_asset_job(
+    "ledger", selection=LEDGER, partitions_def=daily_partitions,
+    description="Build the ledger, its checks and the readers' figures from the lake for any range of days, "
+                "ingesting nothing (`backed warehouse rebuild`).",
+)
+
 inbox_job = dg.define_asset_job(
     "inbox_ingestion", selection=OFFCHAIN_INGESTION | LEDGER, partitions_def=daily_partitions,
     description="Files dropped in the inbox: ingest them and rebuild the ledger of their day.",
@@ -50,5 +56,5 @@ snapshot_job = dg.define_asset_job(
     description="Publish the marts people query to snapshot/ (read-only DuckDB file and Parquet) for SQL clients and "
                 "BI tools; runs after each successful run of the pipeline's jobs.",
 )
-all_jobs = [reference_data_job, daily_pipeline_job, ingest_and_reconcile_job, inbox_job, attestation_job,
+all_jobs = [reference_data_job, daily_pipeline_job, ingest_and_reconcile_job, ledger_job, inbox_job, attestation_job,
             snapshot_job]

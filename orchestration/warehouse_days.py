@@ -8,6 +8,7 @@ from pathlib import Path
 import duckdb
 
 from foundation.home import DataHome
+from foundation.warehouse import damaged
 
 # The relations a command's days must fall in: an attestation needs the day's coverage, a trail its journal.
 COVERAGE, JOURNAL = "main.reserve_coverage", "main.journal_lines"
@@ -23,6 +24,8 @@ def built_days(home: Path, relation: str = COVERAGE) -> tuple[date, date] | None
     try:
         with duckdb.connect(str(warehouse), read_only=True) as con:
             first, last = con.execute(f"select min(partition_date), max(partition_date) from {relation}").fetchone()
-    except duckdb.Error:
+    except duckdb.Error as error:
+        if damaged(error):  # not "nothing built yet": the file itself needs mending, and the error says how
+            raise
         return None
     return (first, last) if first is not None else None

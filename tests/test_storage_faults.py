@@ -166,3 +166,44 @@ def test_a_full_disk_fails_the_day_with_a_clear_message_leaves_nothing_partial_a
         assert after == journal_before
     finally:
         subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+@pytest.mark.fault("a warehouse file that cannot be opened, rebuilt from the lake and the last snapshot")
+def test_a_warehouse_that_cannot_be_opened_is_named_and_rebuilt_by_the_command_the_error_names(clean_demo, tmp_path,
+                                                                                              reliability):
+    from click.testing import CliRunner
+
+    from orchestration.cli import main
+    from orchestration.pipeline import failure_reasons
+
+    demo = clean_demo[0]
+    home = tmp_path / "home"
+    shutil.copytree(demo, home)
+    warehouse = DataHome(home).warehouse
+    with open(warehouse, "r+b") as damaged:  # its header gone, as after a failed disk or a partial copy
+        damaged.write(b"\0" * 4096)
+    advice = f"`backed --home {home} warehouse rebuild`"
+
+    out = CliRunner().invoke(main, ["--home", str(home), "trail", "--account", "1020", "--date", LAST.isoformat()])
+    assert out.exit_code == 1 and "Traceback" not in out.output
+    assert f"the warehouse {warehouse} cannot be opened" in out.stderr and advice in out.stderr
+    run = ledger_of(home, LAST)
+    assert not run.success
+    assert any(f"the warehouse {warehouse} cannot be opened" in r and advice in r for r in failure_reasons(run)), \
+        failure_reasons(run)
+
+    out = CliRunner().invoke(main, ["--home", str(home), "warehouse", "rebuild"])
+    assert out.exit_code == 0, out.output
+    assert f"warehouse rebuilt for {FIRST} .. {LAST}" in out.stderr
+    kept = list(home.glob("warehouse.duckdb.unreadable-*"))
+    assert len(kept) == 1 and kept[0].read_bytes()[:4096] == b"\0" * 4096  # the damaged file, for whoever looks
+    # the same journal, line for line, as the demo's, and the same exceptions and trial balance
+    for relation, order in (("main.journal_lines", JOURNAL_ORDER), ("recon.exceptions", "exception_id"),
+                            ("main.trial_balance", "partition_date, account_code")):
+        assert table_digest(home, relation, order) == table_digest(demo, relation, order), relation
+    import duckdb
+
+    keys = lambda h: duckdb.connect(str(DataHome(h).warehouse), read_only=True).execute(  # noqa: E731
+        "select entry_id, line_no from main.journal_lines").fetchall()
+    assert reliability.compare_rows(keys(demo), keys(home)) == (0, 0)
+    assert "journal_lines" in (DataHome(home).snapshot_manifest.read_text())

@@ -22,6 +22,7 @@ from orchestration.cli.seal import seal
 from orchestration.cli.sql import sql
 from orchestration.cli.trail import trail
 from orchestration.cli.ui import ui
+from orchestration.cli.warehouse import warehouse_group
 from orchestration.cli.verify import verify
 
 
@@ -56,6 +57,14 @@ class _Commands(click.Group):
             console = (ctx.obj or {}).get("console")
             if console is None or console.debug:
                 raise
+            from foundation.warehouse import damaged, rebuild_advice
+
+            if damaged(error):  # the warehouse file, not the command: say what mends it
+                from orchestration.cli.parameters import data_home
+
+                home = data_home(ctx)
+                raise click.ClickException(f"the warehouse {home.warehouse} cannot be opened "
+                                           f"({str(error).strip().splitlines()[0]}): {rebuild_advice(home)}") from None
             console.fail(error)
             ctx.exit(1)
 
@@ -84,7 +93,7 @@ def main(ctx: click.Context, home: Path | None, verbose: bool, debug: bool) -> N
 
 
 for command in (demo, attest, keys_group, chain, exceptions_group, trail, backfill, ingest, docs, sandbox_group,
-                verify, seal, report_group, sql, ui):
+                verify, seal, report_group, sql, ui, warehouse_group):
     main.add_command(command)
 
 if __name__ == "__main__":
