@@ -96,6 +96,7 @@ def publish_snapshot(home: DataHome, snapshot_id: str | None = None,
     snapshot_id = snapshot_id or uuid.uuid4().hex
     published_at = (now or datetime.now(timezone.utc)).strftime("%Y-%m-%dT%H:%M:%SZ")
     home.snapshot.mkdir(parents=True, exist_ok=True)
+    _remove_abandoned_publications(home)
     version = home.snapshot_versions / f"{published_at.replace(':', '')}-{snapshot_id}"
     if version.exists():  # the same run published twice within a second
         version = version.with_name(f"{version.name}-{uuid.uuid4().hex[:8]}")
@@ -152,6 +153,16 @@ def _put_in_place(home: DataHome, staging: Path, version: Path, manifest: bytes)
     os.replace(link, home.snapshot_parquet)
     write_bytes_atomically(home.snapshot_manifest, manifest)
     _fsync(home.snapshot)
+
+
+def _remove_abandoned_publications(home: DataHome) -> None:
+    """What a publication killed half-way left: its staging folder, its link not yet in place. Publications take the
+    warehouse pool, one at a time, so none of these is a live one's."""
+    for path in home.snapshot.glob(".publishing-*"):
+        shutil.rmtree(path, ignore_errors=True)
+    for path in home.snapshot.glob(".parquet-*"):
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
 
 
 def _remove_old_versions(home: DataHome, keep: Path) -> None:

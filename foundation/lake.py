@@ -13,6 +13,7 @@ import hashlib
 import os
 import tempfile
 import time
+from glob import escape as glob_escape
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -592,6 +593,22 @@ def write_bytes_atomically(path: Path, content: bytes) -> None:
         with contextlib.suppress(FileNotFoundError):
             temporary.unlink()
         raise
+    # what a writer of the same file killed before its rename left (its process is gone)
+    for left in path.parent.glob(f".{glob_escape(path.name)}.*.tmp"):
+        pid = left.name[len(path.name) + 2:-len(".tmp")]
+        if pid.isdigit() and not _process_alive(int(pid)):
+            with contextlib.suppress(FileNotFoundError):
+                left.unlink()
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 # Each Parquet file of the lake has its sha256 beside it (`part-0.parquet.sha256`), recorded when it was written and

@@ -1,0 +1,136 @@
+"""Processes killed mid-work: a snapshot publication and an attestation killed with SIGKILL at many points, then run
+again to the end. Whatever moment the kill came, readers saw a whole snapshot and a whole report (the one before or
+the one after, never a part), and the run after the kills wrote the same bytes as an uninterrupted one.
+
+On copies of the clean 3-day demo. The attestation's kills are `make reliability`'s (`long`): a minute of runs.
+"""
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+from conftest import DAYS, START
+
+from foundation.home import DataHome
+
+LAST = START.replace(day=DAYS)
+BACKED = str(Path(sys.executable).parent / "backed")
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+# Publishes the snapshot once told to on stdin (after its imports, so a kill lands in the publication itself).
+PUBLISHER = textwrap.dedent("""
+    import sys
+    from assets.snapshot import publish_snapshot
+    from foundation.home import DataHome
+    print("ready", flush=True)
+    sys.stdin.readline()
+    publish_snapshot(DataHome(sys.argv[1]), snapshot_id=sys.argv[2])
+    print("done", flush=True)
+""")
+
+
+def whole_snapshot(home: DataHome) -> tuple[str, str]:
+    """(the DuckDB file's snapshot id, the Parquet folder's), each checked whole: the DuckDB file opens and holds
+    every table; every Parquet file is the one its folder's manifest names."""
+    with duckdb.connect(str(home.snapshot_database), read_only=True) as con:
+        database_id = con.execute("select snapshot_id from snapshot_info").fetchone()[0]
+        tables = {row[0] for row in con.execute("show tables").fetchall()}
+    manifest = json.loads((home.snapshot_parquet / "manifest.json").read_text())
+    for name, table in manifest["tables"].items():
+        assert name in tables
+        assert sha256(home.snapshot_parquet / f"{name}.parquet") == table["parquet_sha256"], name
+    return database_id, manifest["snapshot_id"]
+
+
+@pytest.mark.fault("kill -9 during the snapshot's publication, at many points")
+def test_a_publication_killed_at_any_point_leaves_a_whole_snapshot_and_the_next_one_is_the_same_bytes(
+        clean_demo, tmp_path, reliability):
+    from assets.snapshot import publish_snapshot
+
+    home = DataHome(tmp_path / "home")
+    shutil.copytree(clean_demo[0], home.root)
+    # what an uninterrupted publication writes (the Parquet files are the same bytes for the same warehouse)
+    publish_snapshot(home, snapshot_id="f" * 32)
+    uninterrupted = json.loads(home.snapshot_manifest.read_text())["tables"]
+    before = whole_snapshot(home)
+    killed = 0
+    environment = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    for n, delay in enumerate((0.0, 0.005, 0.01, 0.02, 0.04, 0.07, 0.1, 0.15, 0.25, 0.4)):
+        publisher = subprocess.Popen([sys.executable, "-c", PUBLISHER, str(home.root), f"{n:032x}"],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=environment)
+        assert publisher.stdout.readline().strip() == "ready"
+        publisher.stdin.write("go\n")
+        publisher.stdin.flush()
+        time.sleep(delay)
+        publisher.kill()
+        publisher.wait()
+        killed += publisher.returncode == -signal.SIGKILL
+        database_id, parquet_id = whole_snapshot(home)  # whichever publication each form is, it is whole
+        assert {database_id, parquet_id} <= {before[0], *(f"{m:032x}" for m in range(n + 1))}
+    assert killed >= 5, "most kills landed before the publication ended"
+    publish_snapshot(home, snapshot_id="e" * 32)
+    assert whole_snapshot(home) == ("e" * 32, "e" * 32)
+    after = json.loads(home.snapshot_manifest.read_text())["tables"]
+    assert {name: t["parquet_sha256"] for name, t in after.items()} == \
+        {name: t["parquet_sha256"] for name, t in uninterrupted.items()}
+    assert not list(home.snapshot.glob(".publishing-*")) and not list(home.snapshot.glob(".parquet-*"))
+    with duckdb.connect(str(home.warehouse), read_only=True) as con:
+        expected = con.execute("select entry_id, line_no from main.journal_lines").fetchall()
+    with duckdb.connect(str(home.snapshot_database), read_only=True) as con:
+        published = con.execute("select entry_id, line_no from journal_lines").fetchall()
+    assert reliability.compare_rows(expected, published) == (0, 0)
+
+
+@pytest.mark.long
+@pytest.mark.fault("kill -9 during an attestation, at many points")
+def test_an_attestation_killed_at_any_point_leaves_whole_reports_and_the_next_run_writes_the_same_bytes(
+        clean_demo, tmp_path, reliability):
+    home = DataHome(tmp_path / "home")
+    shutil.copytree(clean_demo[0], home.root)
+    html, pdf = home.attestation_paths(LAST)
+    written = [html, pdf, home.attestation_manifest(LAST.isoformat())]
+
+    def attest(**popen) -> subprocess.Popen:
+        return subprocess.Popen([BACKED, "--home", str(home.root), "attest", LAST.isoformat()],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True, **popen)
+
+    first = attest()
+    assert first.wait(timeout=300) == 0, first.stderr.read()
+    uninterrupted = {path.name: sha256(path) for path in written}
+    journal = _journal_keys(home)
+    killed = 0
+    for delay in (2.0, 3.5, 4.5, 5.5, 6.5, 8.0):
+        run = attest()
+        time.sleep(delay)
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+            killed += 1
+        run.wait()
+        # every report file is whole: the one before or the same one again, never a part
+        assert {path.name: sha256(path) for path in written} == uninterrupted
+        assert not [p for p in html.parent.iterdir() if p.name.endswith(".tmp") and not p.name.startswith(".")]
+    assert killed >= 3
+    last = attest()
+    assert last.wait(timeout=300) == 0, last.stderr.read()
+    assert {path.name: sha256(path) for path in written} == uninterrupted
+    left = [p for p in (html.parent, home.attestation_record(LAST.isoformat())) for p in p.iterdir()
+            if p.name.endswith(".tmp")]
+    assert left == []  # what the killed writers left, cleared by the run that wrote the same files
+    assert reliability.compare_rows(journal, _journal_keys(home)) == (0, 0)
+
+
+def _journal_keys(home: DataHome) -> list[tuple]:
+    with duckdb.connect(str(home.warehouse), read_only=True) as con:
+        return con.execute("select entry_id, line_no from main.journal_lines").fetchall()
