@@ -23,7 +23,8 @@ Which element is which statement field (the custodian profile, docs/lake.md):
   `RmtInf/Ustrd`), `SECU/SETT/*` debit = `tbill_purchase`, `SECU/CORP/REDM` or `SECU/SETT/*` credit =
   `tbill_maturity` (CUSIP from `TxDtls/FinInstrmId`, par from `TxDtls/RltdQties/Qty/FaceAmt`, the trade id in
   `AcctSvcrRef`, the description in `FinInstrmId/Desc` or `TxDtls/AddtlTxInf`). Cut-off = `FrToDt/ToDtTm` (else
-  the statement's `CreDtTm`); statement date = the `CLBD` balance's date (else the cut-off's). Account
+  the statement's `CreDtTm`), kept in UTC; statement date = the `CLBD` balance's date (else the cut-off's date as
+  the custodian wrote it, in its own zone: a New York statement of 8 March at 23:30-04:00 is 8 March's). Account
   `Acct/Id/Othr/Id` or `IBAN`, custodian by `Acct/Svcr` BIC.
 
 A file may hold several `Document`s (inside an envelope): the pages of one statement are read as one statement;
@@ -269,13 +270,15 @@ class _Reader:
         return None
 
     def date_time(self, element: Element | None) -> tuple[str | None, str | None]:
-        """(date, UTC cut-off) of a date-or-date-time choice."""
+        """(business date, UTC cut-off) of a date-or-date-time choice. The business date is the date the custodian
+        wrote, in its own zone: an end-of-day statement of 8 March in New York, stamped 23:30-04:00, is 8 March's,
+        although its moment falls on 9 March in UTC (and is compared with the ledger at that moment, its cut-off)."""
         if element is None:
             return None, None
         moment = self.text(element, "DtTm")
         if moment is not None:
             utc = _utc_text(moment)
-            return (utc or moment)[:10], utc or moment
+            return moment[:10], utc or moment
         return self.text(element, "Dt"), None
 
     def cusip(self, instrument: Element | None) -> str | None:
@@ -358,7 +361,7 @@ class _Reader:
             balances = self.findall(statement, "Bal")
             closing = next((b for b in balances if self.text(b, "Tp/CdOrPrtry/Cd") == "CLBD"), None)
             closing_date, _ = self.date_time(self.find(closing, "Dt"))
-            statement_date = closing_date or (cut_off[:10] if cut_off else None)
+            statement_date = closing_date or (to_moment[:10] if to_moment else None)  # the custodian's own date
             common = {"statement_date": statement_date, "cut_off_time": cut_off, "account_id": account_id,
                       "cusip": None, "security_description": None, "maturity_date": None, "par_value": None,
                       "price": None, "market_value": None}
