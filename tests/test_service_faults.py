@@ -13,6 +13,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from datetime import date
 from pathlib import Path
 
 import duckdb
@@ -134,3 +135,71 @@ def test_an_attestation_killed_at_any_point_leaves_whole_reports_and_the_next_ru
 def _journal_keys(home: DataHome) -> list[tuple]:
     with duckdb.connect(str(home.warehouse), read_only=True) as con:
         return con.execute("select entry_id, line_no from main.journal_lines").fetchall()
+
+
+@pytest.mark.fault("the chain's node restarted during chain ingestion")
+def test_a_node_restarted_mid_ingestion_leaves_the_same_chain_days(tmp_path, reliability):
+    """The node behind a stable address (a proxy, as a provider's URL is) is stopped mid-ingestion and a new one
+    serving the same chain takes its place a few seconds later: the ingest waits it out through its retries, or fails
+    and is run again; either way the days come out the same bytes as an ingest that saw no restart."""
+    import json
+    import threading
+
+    from assets.chain.ingest import ChainRun, ingest_chain_days
+    from assets.chain.profiles import load_profile
+    from assets.chain.rpc import JsonRpcClient, RpcUnavailable
+    from foundation.lake import Lake
+    from sandbox.anvil import AnvilNode
+    from sandbox.simulator import genesis_timestamp, replay, simulate
+    from tests.rpc_fault_proxy import FaultPlan, RpcFaultProxy
+    from tests.test_chain_production import CHAIN_DAY_TABLES, lake_rows, partition_bytes
+
+    start = date(2026, 1, 1)
+    days = [start, date(2026, 1, 2)]
+    home = tmp_path / "home"
+    first = AnvilNode(genesis_timestamp(start))
+    first.start()
+    try:
+        simulate(home, first.rpc_url, days=3, seed=11, start=start)
+        profile = load_profile("sandbox", home)
+        clean = Lake(tmp_path / "clean")
+        with JsonRpcClient(first.rpc_url) as rpc:
+            ingest_chain_days(days, profile, rpc, clean)
+        deployment = json.loads((home / "sandbox" / "deployment.json").read_text())
+        restarted = Lake(tmp_path / "restarted")
+        with RpcFaultProxy(first.rpc_url, FaultPlan(rotation=("slow",), slow_s=0.03)) as proxy:
+            outcome: dict = {}
+
+            def ingest() -> None:
+                try:
+                    with JsonRpcClient(proxy.url, timeout=5, attempts=12, backoff_s=0.2, max_backoff_s=2.0,
+                                       max_concurrency=3) as rpc:
+                        outcome["client"] = rpc
+                        ingest_chain_days(days, profile, rpc, restarted)
+                    outcome["done"] = True
+                except RpcUnavailable as error:
+                    outcome["failed"] = str(error)
+
+            worker = threading.Thread(target=ingest)
+            worker.start()
+            time.sleep(0.5)
+            assert worker.is_alive(), "the ingest ended before the node was stopped"
+            first.stop()  # the node goes away mid-ingestion
+            second = AnvilNode(genesis_timestamp(start))
+            second.start()
+            try:
+                replay(deployment, tmp_path / "replay", second.rpc_url)  # the same chain, block for block
+                proxy.upstream_url = second.rpc_url
+                worker.join(timeout=120)
+                assert not worker.is_alive()
+                if "failed" in outcome:  # the restart outlasted the retries: the ingest is run again
+                    with JsonRpcClient(proxy.url) as rpc:
+                        ingest_chain_days(days, profile, rpc, restarted)
+            finally:
+                second.stop()
+    finally:
+        first.stop()
+    failures = {kind: n for kind, n in outcome["client"].outcomes.items() if kind != "ok"}
+    assert failures, "the ingest met the node's absence"  # connections refused or dropped, then retried
+    assert reliability.compare_rows(lake_rows(clean, days), lake_rows(restarted, days)) == (0, 0)
+    assert partition_bytes(restarted, days, CHAIN_DAY_TABLES) == partition_bytes(clean, days, CHAIN_DAY_TABLES)
