@@ -203,3 +203,128 @@ def test_a_node_restarted_mid_ingestion_leaves_the_same_chain_days(tmp_path, rel
     assert failures, "the ingest met the node's absence"  # connections refused or dropped, then retried
     assert reliability.compare_rows(lake_rows(clean, days), lake_rows(restarted, days)) == (0, 0)
     assert partition_bytes(restarted, days, CHAIN_DAY_TABLES) == partition_bytes(clean, days, CHAIN_DAY_TABLES)
+
+
+class PrivatePostgres:
+    """A PostgreSQL cluster of the test's own (initdb as the `postgres` user, as root cannot), on a port of its own:
+    restarting it disturbs nothing else on the machine."""
+
+    def __init__(self, folder: Path, port: int) -> None:
+        self.folder, self.port = folder, port
+        self.data = folder / "data"
+
+    def _as_postgres(self, *command: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["runuser", "-u", "postgres", "--", *command], capture_output=True, text=True)
+
+    def _pg_ctl(self, *action: str) -> subprocess.CompletedProcess:
+        return self._as_postgres("pg_ctl", "-D", str(self.data), "-w", "-l", str(self.folder / "postgres.log"),
+                                 "-o", f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1", *action)
+
+    def __enter__(self) -> "PrivatePostgres":
+        if shutil.which("initdb") is None or shutil.which("runuser") is None:
+            pytest.skip("no initdb/runuser here to run a PostgreSQL of the test's own")
+        self.folder.mkdir(parents=True, exist_ok=True)
+        shutil.chown(self.folder, "postgres")
+        made = self._as_postgres("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres")
+        if made.returncode != 0:
+            pytest.skip(f"initdb failed here: {made.stderr.strip()[:200]}")
+        assert self.start().returncode == 0
+        return self
+
+    def start(self) -> subprocess.CompletedProcess:
+        return self._pg_ctl("start")
+
+    def stop(self) -> subprocess.CompletedProcess:
+        return self._pg_ctl("-m", "fast", "stop")
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+    def wait_for(self, count_query: str, timeout_s: float, alive: subprocess.Popen) -> bool:
+        """Until `count_query` counts a row (False when `alive` ends first or the time is up)."""
+        import psycopg2
+
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and alive.poll() is None:
+            try:
+                with psycopg2.connect(self.url, connect_timeout=2) as con, con.cursor() as cur:
+                    cur.execute(count_query)
+                    if cur.fetchone()[0]:
+                        return True
+            except psycopg2.Error:  # the instance's tables not made yet
+                pass
+            time.sleep(0.2)
+        return False
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+
+@pytest.mark.long
+@pytest.mark.fault("PostgreSQL (the Dagster instance of a backfill) restarted during the backfill")
+def test_a_backfill_whose_postgres_restarts_is_resumed_to_the_same_ledger(clean_demo, tmp_path, reliability):
+    """The ledger of the demo's three days backfilled on a Dagster instance in PostgreSQL, which is stopped for a few
+    seconds while the backfill runs (a restart, a failover). Whatever failed is resumed (`backed backfill
+    --resume`) until the backfill completes; the ledger is then the same as the demo's."""
+    import re
+    import socket
+
+    from demo_copies import JOURNAL_ORDER, table_digest
+
+    demo = clean_demo[0]
+    home = tmp_path / "home"
+    shutil.copytree(demo, home)
+    shutil.rmtree(home / "dagster")  # a fresh instance, in PostgreSQL
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    select = "group:staging or group:ledger_postings or group:ledger or group:reconciliation"
+    import tempfile
+
+    # where the postgres user can reach (pytest's folders are root's alone)
+    cluster = Path(tempfile.mkdtemp(prefix="backed-postgres-", dir="/dev/shm" if Path("/dev/shm").is_dir() else None))
+    with PrivatePostgres(cluster, port) as postgres:
+        env = {k: v for k, v in os.environ.items() if k not in ("DAGSTER_HOME", "BACKED_HOME")}
+        env.update(BACKED_DAGSTER_PG_URL=postgres.url, BACKED_BACKFILL_STALL_SECONDS="120")
+        backfill = subprocess.Popen([BACKED, "--home", str(home), "backfill", "--from", START.isoformat(),
+                                     "--to", LAST.isoformat(), "--select", select],
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        # the outage comes once a run is executing its steps (writing their events to PostgreSQL)
+        assert postgres.wait_for("select count(*) from event_logs where dagster_event_type = 'STEP_START'",
+                                 timeout_s=300, alive=backfill), backfill.communicate()
+        time.sleep(1)
+        assert postgres.stop().returncode == 0
+        time.sleep(8)
+        assert postgres.start().returncode == 0
+        out, err = backfill.communicate(timeout=600)
+        backfill_id = out.strip().splitlines()[-1] if out.strip() else \
+            re.search(r"backfill (\w{8}): the Dagster UI", err).group(1)
+
+        resumed = 0
+        while "COMPLETED_SUCCESS" not in _backfill_status(home, backfill_id, env) and resumed < 3:
+            resumed += 1
+            again = subprocess.run([BACKED, "--home", str(home), "backfill", "--resume", backfill_id],
+                                   capture_output=True, text=True, env=env, timeout=600)
+            found = re.search(r"as (\w+) \(re-execution", again.stdout + again.stderr)
+            backfill_id = found.group(1) if found else backfill_id
+        assert "COMPLETED_SUCCESS" in _backfill_status(home, backfill_id, env), (out, err)
+        # the outage was met: a process retried its connection, or a run failed and was resumed
+        said = err + "".join(path.read_text(errors="replace") for path in (home / "dagster").rglob("*.log"))
+        assert resumed or re.search(r"Retrying failed database connection|Connection refused|could not connect",
+                                    said), said[-3000:]
+    shutil.rmtree(cluster, ignore_errors=True)
+    for relation, order in (("main.journal_lines", JOURNAL_ORDER), ("main.trial_balance", "partition_date, account_code"),
+                            ("main.reserve_coverage", "partition_date")):
+        assert table_digest(home, relation, order) == table_digest(demo, relation, order), relation
+    import duckdb
+
+    keys = lambda h: duckdb.connect(str(DataHome(h).warehouse), read_only=True).execute(  # noqa: E731
+        "select entry_id, line_no from main.journal_lines").fetchall()
+    assert reliability.compare_rows(keys(demo), keys(home)) == (0, 0)
+
+
+def _backfill_status(home: Path, backfill_id: str, env: dict) -> str:
+    listed = subprocess.run([BACKED, "--home", str(home), "backfill", "--list"], capture_output=True, text=True,
+                            env=env, timeout=120)
+    return next((line for line in listed.stdout.splitlines() if line.startswith(backfill_id)), "")
