@@ -43,6 +43,7 @@ def backfill_in_process(monkeypatch, home: Path, *args: str):
     monkeypatch.setenv("BACKED_HOME", str(home))
     monkeypatch.setenv("DAGSTER_HOME", str(home / "dagster"))
     monkeypatch.delenv("BACKED_RPC_URL", raising=False)
+    monkeypatch.delenv("BACKED_RPC_URLS", raising=False)
     monkeypatch.delenv("BACKED_PROFILE", raising=False)
     return CliRunner().invoke(main, ["--home", str(home), "backfill", *args])
 

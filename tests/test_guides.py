@@ -28,8 +28,8 @@ def run_guide(clean_demo, tmp_path):
     shutil.copytree(clean_demo[0], home)
     workdir = tmp_path / "work"
     workdir.mkdir()
-    environment = {k: v for k, v in os.environ.items() if k not in ("BACKED_RPC_URL", "ARBITRUM_RPC_URL",
-                                                                        "BACKED_PROFILE")}
+    environment = {k: v for k, v in os.environ.items()
+                   if k not in ("BACKED_RPC_URL", "BACKED_RPC_URLS", "ARBITRUM_RPC_URL", "BACKED_PROFILE")}
     # HOME too: a guide keeps its signing key under ~/.config, outside the data home
     environment.update(BACKED_HOME=str(home), HOME=str(tmp_path / "user"), PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
 

@@ -74,8 +74,8 @@ def backfill(home: Path, env: dict[str, str]) -> tuple[subprocess.CompletedProce
 
 def clean_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
-           if k not in ("DAGSTER_HOME", "BACKED_HOME", "BACKED_PROFILE", "BACKED_RPC_URL", "BACKED_DAGSTER_PG_URL",
-                        "BACKED_BACKFILL_PARTITIONS_PER_RUN", "BACKED_MAX_CONCURRENT_RUNS")}
+           if k not in ("DAGSTER_HOME", "BACKED_HOME", "BACKED_PROFILE", "BACKED_RPC_URL", "BACKED_RPC_URLS",
+                        "BACKED_DAGSTER_PG_URL", "BACKED_BACKFILL_PARTITIONS_PER_RUN", "BACKED_MAX_CONCURRENT_RUNS")}
     return {**env, **extra}
 
 

@@ -314,7 +314,8 @@ def test_a_backfill_whose_postgres_restarts_is_resumed_to_the_same_ledger(clean_
         assert resumed or re.search(r"Retrying failed database connection|Connection refused|could not connect",
                                     said), said[-3000:]
     shutil.rmtree(cluster, ignore_errors=True)
-    for relation, order in (("main.journal_lines", JOURNAL_ORDER), ("main.trial_balance", "partition_date, account_code"),
+    for relation, order in (("main.journal_lines", JOURNAL_ORDER),
+                            ("main.trial_balance", "partition_date, account_code"),
                             ("main.reserve_coverage", "partition_date")):
         assert table_digest(home, relation, order) == table_digest(demo, relation, order), relation
     import duckdb

@@ -34,12 +34,18 @@ from foundation.partitions import daily_partitions, window_days
     name="chain_ingestion",
 )
 def chain_ingestion(context: dg.AssetExecutionContext, backed_home: BackedHome, chain: ChainSource):
-    from assets.chain.ingest import CHAIN_DAY_TABLES, ChainRun, DayNotConfirmed, ingest_chain_day
-    from assets.chain.reorgs import verify_and_repair
+    from assets.chain.ingest import ChainRun
 
     profile, rpc = chain.load()
     lake = Lake(backed_home.paths)
-    run = ChainRun(profile, rpc)
+    with ChainRun(profile, rpc) as run:
+        yield from _ingest_window(context, profile, rpc, lake, run)
+
+
+def _ingest_window(context: dg.AssetExecutionContext, profile, rpc, lake: Lake, run):
+    from assets.chain.ingest import CHAIN_DAY_TABLES, DayNotConfirmed, ingest_chain_day
+    from assets.chain.reorgs import verify_and_repair
+
     # Earlier days first: a reorganisation since they were ingested is recorded and those days re-ingested.
     reorgs = verify_and_repair(profile, rpc, lake, run=run)
     for reorg in reorgs:
@@ -61,7 +67,10 @@ def chain_ingestion(context: dg.AssetExecutionContext, backed_home: BackedHome, 
     metadata = {"days": totals["days"], "logs": totals["logs"], "reorgs_found": len(reorgs),
                 "unknown_topic0s": ", ".join(sorted(totals["unknown_topic0s"])) or "none",
                 "declared_not_modelled": ", ".join(sorted(totals["declared_not_modelled"])) or "none",
-                "rpc_outcomes": str(dict(getattr(rpc, "outcomes", {}) or {}))}
+                "rpc_outcomes": str(dict(getattr(rpc, "outcomes", {}) or {})),
+                # what the checks of the node's answers found and asked again (assets/chain/providers.py)
+                "answers_asked_again": str(dict(run.audit.findings)) if run.audit.findings else "none",
+                "heads_behind_seen": run.headers.behind}
     for table in CHAIN_DAY_TABLES:
         yield dg.MaterializeResult(asset_key=table, metadata=metadata)
 
