@@ -611,14 +611,12 @@ def _process_alive(pid: int) -> bool:
     return True
 
 
-# Each Parquet file of the lake has its sha256 beside it (`part-0.parquet.sha256`), recorded when it was written and
+# Each Parquet file of the lake has its sha256 beside it (`.part-0.parquet.sha256`), recorded when it was written and
 # checked before it is read: a file changed afterwards (a bit flipped on disk, a hand edit, a restore that mixed
-# versions) is known before a wrong amount reaches the ledger. The warehouse reads `part-0.parquet` only.
-DIGEST_SUFFIX = ".sha256"
-
-
+# versions) is known before a wrong amount reaches the ledger. Hidden, so that whatever reads a partition's folder as a
+# dataset (pyarrow, Spark, pandas skip names starting with `.`) reads the Parquet file alone.
 def digest_path(path: Path) -> Path:
-    return path.with_name(path.name + DIGEST_SUFFIX)
+    return path.with_name(f".{path.name}.sha256")
 
 
 def file_sha256(path: Path) -> str:

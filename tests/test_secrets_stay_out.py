@@ -56,7 +56,8 @@ def demo_with_secrets(clean_demo, tmp_path_factory):
         printed.extend([out.stdout, out.stderr])
         assert out.exit_code == 0, (args, out.output)
 
-    with daily_pipeline_on(demo, home, tmp_path / "chain"):
+    with daily_pipeline_on(demo, home, tmp_path / "chain"), pytest.MonkeyPatch.context() as env:
+        env.setenv("BACKED_PROFILE", "sandbox")  # whatever an earlier test of this process left there
         rpc_url = with_secrets(_configured_url(home))
         point_at(home, rpc_url)
         result = run_pipeline(home, [DAY], echo=printed.append)

@@ -191,7 +191,8 @@ def _check_workbook_size(content: bytes) -> None:
     try:
         with zipfile.ZipFile(io.BytesIO(content)) as archive:
             unpacked = sum(member.file_size for member in archive.infolist())
-    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+    # NotImplementedError: a directory entry claiming a zip version past the module's (one bit flipped is enough)
+    except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError) as exc:
         raise UnreadableFile("unreadable_file", "", f"not a readable XLSX workbook: {exc}"[:200]) from exc
     if unpacked > MAX_DOCUMENT_BYTES:
         raise UnreadableFile("file_too_large", "", f"{unpacked} bytes once unpacked, more than {MAX_DOCUMENT_BYTES}")
