@@ -92,7 +92,9 @@ def test_a_faulty_provider_yields_the_same_parquet_bytes_as_a_direct_ingest(sand
                                  "range -32005", "range -32602", "range 413"}, proxy.faults
     assert outcomes["HTTP 429"] and outcomes["HTTP 500"] and outcomes["connection dropped"], outcomes
     assert outcomes["truncated or non-JSON answer"] and outcomes["timed out"] and outcomes["HTTP 413"], outcomes
-    assert run.logs.refusals >= 3 and run.logs.span.current <= 8  # the run learned the provider's range limit
+    # the run learned the provider's range limit: its span is halved on each refusal and doubled after successes,
+    # so it never ends more than one doubling above the limit, whatever order the faults came in
+    assert run.logs.refusals >= 3 and run.logs.span.current <= 2 * 8
     assert "secret-key" not in caplog.text and "retrying" in caplog.text
 
 

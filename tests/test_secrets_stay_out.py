@@ -81,6 +81,7 @@ def _configured_url(home: Path) -> str:
     return json.loads((home / "sandbox" / "deployment.json").read_text())["rpc_url"]
 
 
+@pytest.mark.long
 def test_no_secret_reaches_a_log_a_report_the_snapshot_or_an_export(demo_with_secrets):
     home = demo_with_secrets["home"]
     where_configured = {home / "sandbox" / "deployment.json"}

@@ -137,6 +137,7 @@ def _journal_keys(home: DataHome) -> list[tuple]:
         return con.execute("select entry_id, line_no from main.journal_lines").fetchall()
 
 
+@pytest.mark.long
 @pytest.mark.fault("the chain's node restarted during chain ingestion")
 def test_a_node_restarted_mid_ingestion_leaves_the_same_chain_days(tmp_path, reliability):
     """The node behind a stable address (a proxy, as a provider's URL is) is stopped mid-ingestion and a new one

@@ -93,6 +93,7 @@ def run_with_readers(clean_demo, tmp_path_factory):
             "seen_before": seen_before, "seen_after": seen_after}
 
 
+@pytest.mark.long
 @pytest.mark.fault("an analyst holding the snapshot open read-write, and a BI tool reading it, during a run")
 def test_readers_of_the_snapshot_do_not_block_the_run_and_keep_what_they_opened(run_with_readers, reliability):
     home, before, after = run_with_readers["home"], run_with_readers["before"], run_with_readers["after"]

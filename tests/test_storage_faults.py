@@ -55,6 +55,7 @@ def test_a_changed_lake_file_is_refused_when_read(clean_demo, tmp_path):
     assert [str(found.path) for found in lake.corrupted_partitions()] == [str(lake.partition_path("loan_tapes", FIRST))]
 
 
+@pytest.mark.long
 @pytest.mark.fault("lake files changed after they were written: a lender's tape and an attested chain day")
 def test_changed_lake_files_are_put_back_from_the_archive_before_the_ledger_reads_them(clean_demo, tmp_path_factory,
                                                                                         reliability):
@@ -123,6 +124,7 @@ def fill(folder, leave_bytes: int = 0):
     return ballast
 
 
+@pytest.mark.long
 @pytest.mark.fault("the disk filling up during a lake write and during the ledger's build")
 def test_a_full_disk_fails_the_day_with_a_clear_message_leaves_nothing_partial_and_the_next_run_succeeds(
         clean_demo, tmp_path, reliability):
@@ -168,6 +170,7 @@ def test_a_full_disk_fails_the_day_with_a_clear_message_leaves_nothing_partial_a
         subprocess.run(["umount", "-l", str(disk)], check=False)
 
 
+@pytest.mark.long
 @pytest.mark.fault("a warehouse file that cannot be opened, rebuilt from the lake and the last snapshot")
 def test_a_warehouse_that_cannot_be_opened_is_named_and_rebuilt_by_the_command_the_error_names(clean_demo, tmp_path,
                                                                                               reliability):
