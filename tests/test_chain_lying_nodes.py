@@ -310,3 +310,9 @@ def test_a_provider_answering_empty_beside_another_is_asked_until_they_agree(san
         assert f"blocks {day_2.from_block}-{day_2.to_block}" in message and "witness-key" not in message
         assert f"{lying.url}'s answer is contradicted" in message, message
         assert reliability.compare_rows([], day_rows(kept, DAYS)) == (0, 0)
+
+
+def test_a_sample_of_two_blocks_is_the_ranges_ends():
+    """AnswerChecks allows two sampled blocks per range: the two ends, not a division by zero."""
+    assert sampled_blocks(10, 100, 2) == [10, 100]
+    assert sampled_blocks(10, 11, 2) == [10, 11]

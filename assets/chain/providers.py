@@ -115,6 +115,8 @@ def sampled_blocks(first: int, last: int, count: int) -> list[int]:
     if size <= count:
         return list(range(first, last + 1))
     inner = count - 2
+    if inner <= 0:  # a sample of two: the range's ends
+        return [first, last]
     edges = [first + 1 + (stratum * (size - 2)) // inner for stratum in range(inner + 1)]
     picks = {first, last}
     for stratum in range(inner):
