@@ -596,12 +596,13 @@ def write_bytes_atomically(path: Path, content: bytes) -> None:
     # what a writer of the same file killed before its rename left (its process is gone)
     for left in path.parent.glob(f".{glob_escape(path.name)}.*.tmp"):
         pid = left.name[len(path.name) + 2:-len(".tmp")]
-        if pid.isdigit() and not _process_alive(int(pid)):
+        if pid.isdigit() and not process_alive(int(pid)):
             with contextlib.suppress(FileNotFoundError):
                 left.unlink()
 
 
-def _process_alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether a process `pid` exists (one of another user's counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import dagster as dg
+from foundation.lake import process_alive
 
 PID_TAG = "backed/pid"
 HOST_TAG = "backed/host"
@@ -137,10 +138,4 @@ def _alive(pid: int, started: str | None) -> bool:
     if Path("/proc/self/stat").exists():
         now = _process_start(pid)
         return now is not None and (started is None or now == started)
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return process_alive(pid)
