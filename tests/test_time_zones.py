@@ -33,31 +33,17 @@ def stamped(text: str, day: date, stamp: str) -> str:
             .replace(f"{day.isoformat()}T00:00:00Z", f"{day.isoformat()}T00:00:00{stamp[-6:]}"))
 
 
+@pytest.mark.parametrize("write", [write_holdings_statement, write_cash_statement], ids=["semt.002", "camt.053"])
 @pytest.mark.parametrize(("day", "stamp", "utc"), STAMPS, ids=[s for _, s, _ in STAMPS])
-def test_a_holdings_statement_goes_to_the_custodians_business_day_with_its_cut_off_in_utc(tmp_path, day, stamp, utc):
+def test_a_statement_goes_to_the_custodians_business_day_with_its_cut_off_in_utc(tmp_path, write, day, stamp, utc):
     lake = Lake(tmp_path / "home")
-    path = lake.home.inbox / "holdings.xml"
-    write_holdings_statement(path, day, "ACC-1", STATEMENT_ROWS)
+    path = lake.home.inbox / "statement.xml"
+    write(path, day, "ACC-1", STATEMENT_ROWS)
     path.write_text(stamped(path.read_text(), day, stamp))
     (result,) = take_in_inbox(lake, clock=lambda: datetime(2026, 11, 2, 12))
     assert (result.status, result.partition) == (ROUTED, day)
     (summary,) = ingest_custodian_day(day, lake)
     assert summary.rows_quarantined == 0 and summary.rows_accepted == summary.rows_in > 0
-    rows = lake.read_table("custodian_statements", day).to_pylist()
-    assert {row["statement_date"] for row in rows} == {day}
-    assert {row["cut_off_time"] for row in rows} == {utc}
-
-
-@pytest.mark.parametrize(("day", "stamp", "utc"), STAMPS, ids=[s for _, s, _ in STAMPS])
-def test_a_cash_statement_goes_to_the_custodians_business_day_with_its_cut_off_in_utc(tmp_path, day, stamp, utc):
-    lake = Lake(tmp_path / "home")
-    path = lake.home.inbox / "cash.xml"
-    write_cash_statement(path, day, "ACC-1", STATEMENT_ROWS)
-    path.write_text(stamped(path.read_text(), day, stamp))
-    (result,) = take_in_inbox(lake, clock=lambda: datetime(2026, 11, 2, 12))
-    assert (result.status, result.partition) == (ROUTED, day)
-    (summary,) = ingest_custodian_day(day, lake)
-    assert summary.rows_quarantined == 0
     rows = lake.read_table("custodian_statements", day).to_pylist()
     assert {row["statement_date"] for row in rows} == {day}
     assert {row["cut_off_time"] for row in rows} == {utc}
