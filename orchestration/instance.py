@@ -6,7 +6,8 @@ starts load the code location of workspace.yaml, which finds the data home and t
 `BACKED_PROFILE`; and they all inherit this process's environment, with no public way to hand them values. So
 `instance_for` writes those variables, here and nowhere else; everything in this process takes values.
 
-Its storage (runs, event logs, schedules) is SQLite files in that folder unless BACKED_DAGSTER_PG_URL holds a
+Its storage (runs, event logs, schedules) is SQLite files in that folder, the event log's written through
+orchestration/event_log_storage.py (Dagster's own, keeping its connections), unless BACKED_DAGSTER_PG_URL holds a
 `postgresql://` URL: then it is that PostgreSQL database (dagster-postgres), which the runs of a parallel backfill
 write concurrently without SQLite's file locks. The URL may hold a password: dagster.yaml names the variable
 (`env: BACKED_DAGSTER_PG_URL`), never its value, and every process of the instance reads it from its environment.
@@ -36,6 +37,15 @@ telemetry:
   enabled: false
 """
 
+SQLITE_EVENT_LOG = """\
+event_log_storage:
+  module: orchestration.event_log_storage
+  class: SqliteEventLogKeepingEngines
+  config:
+    dagster_home:
+      env: DAGSTER_HOME
+"""
+
 POSTGRES_STORAGE = f"""\
 # PostgreSQL storage because {PG_URL_ENV} was set when this file was written; the URL is read from it at run time.
 storage:
@@ -51,9 +61,7 @@ def dagster_yaml() -> str:
     max_runs = os.environ.get(MAX_RUNS_ENV, "").strip()
     if max_runs:
         text = text.replace("concurrency:\n", f"concurrency:\n  runs:\n    max_concurrent_runs: {int(max_runs)}\n", 1)
-    if os.environ.get(PG_URL_ENV, "").strip():
-        text += POSTGRES_STORAGE
-    return text
+    return text + (POSTGRES_STORAGE if os.environ.get(PG_URL_ENV, "").strip() else SQLITE_EVENT_LOG)
 
 
 def _psycopg2_url() -> None:

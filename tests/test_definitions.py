@@ -181,3 +181,42 @@ def test_every_asset_and_check_says_what_it_is(tmp_path):
         assert descriptions[(asset, name)].startswith(f"{name.split('_')[0].upper()}: ")
     assert descriptions[("journal_lines", "relationships_journal_lines_account_code__account_code__ref_chart_of_accounts_")] \
         == "dbt test: every journal_lines.account_code is in chart_of_accounts.account_code"
+
+
+def test_a_homes_event_log_keeps_its_engines_and_reads_back_every_runs_events(tmp_path, monkeypatch):
+    """The instance of a data home writes its event log through SqliteEventLogKeepingEngines, into Dagster's default
+    files (history/runs). More runs than it keeps engines for each read back whole, from this instance and from a new
+    one (another process's view), and a wipe deletes the run files with no connection left open on them."""
+    from orchestration.event_log_storage import ENGINES_KEPT, SqliteEventLogKeepingEngines
+    from orchestration.instance import instance_for
+
+    monkeypatch.setenv("DAGSTER_HOME", "")
+    monkeypatch.setenv("BACKED_HOME", "")
+    home = tmp_path / "home"
+    instance = instance_for(home)
+    storage = instance.event_log_storage
+    assert isinstance(storage, SqliteEventLogKeepingEngines)
+
+    @dg.asset(check_specs=[dg.AssetCheckSpec("positive", asset="cents")])
+    def cents():
+        yield dg.MaterializeResult(metadata={"cents": 12345})
+        yield dg.AssetCheckResult(check_name="positive", passed=True)
+
+    runs = [dg.materialize([cents], instance=instance) for _ in range(ENGINES_KEPT + 4)]
+    assert all(run.success for run in runs)
+    assert len(storage._engines) <= ENGINES_KEPT
+    for reader in (instance, dg.DagsterInstance.get()):
+        for run in runs:
+            types = [record.event_log_entry.dagster_event_type for record in
+                     reader.get_records_for_run(run.run_id).records if record.event_log_entry.is_dagster_event]
+            assert types.count(dg.DagsterEventType.ASSET_MATERIALIZATION) == 1, types
+            assert types.count(dg.DagsterEventType.ASSET_CHECK_EVALUATION) == 1, types
+            assert types[-1] == dg.DagsterEventType.RUN_SUCCESS
+        materializations = reader.fetch_materializations(dg.AssetKey("cents"), limit=100).records
+        assert len(materializations) == len(runs)
+    run_files = sorted((home / "dagster" / "history" / "runs").glob("*.db"))
+    assert len(run_files) == len(runs) + 1  # one per run and the index
+    storage.wipe()
+    assert [path.name for path in (home / "dagster" / "history" / "runs").glob("*.db")] == ["index.db"]
+    assert set(storage._engines) <= {"index"}  # no connection kept on a deleted file
+    assert instance.get_records_for_run(runs[0].run_id).records == []
