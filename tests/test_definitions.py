@@ -7,6 +7,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from foundation.partitions import daily_partitions
 from orchestration.definitions import build_definitions
 
 REPO = Path(__file__).resolve().parent.parent
@@ -50,6 +51,14 @@ def test_asset_graph_keys_deps_and_checks(tmp_path):
 
     def upstream(key: str) -> set[str]:
         return {k.to_user_string() for k in graph.get(dg.AssetKey(key)).parent_keys}
+
+    # A day's telemetry takes serials from the latest inventory up to the day: the day before must be ingested
+    # first, in a parallel backfill too (its lake differed from a serial one's when this was missing).
+    telemetry = dg.AssetKey("gpu_telemetry_daily")
+    assert telemetry in graph.get(telemetry).parent_keys
+    assert graph.get_partition_mapping(telemetry, telemetry).get_upstream_mapped_partitions_result_for_partitions(
+        daily_partitions.empty_subset().with_partition_keys(["2026-01-11"]),
+        daily_partitions, daily_partitions).partitions_subset.get_partition_keys() == ["2026-01-10"]
 
     def ancestors(key: str) -> set[str]:
         seen, todo = set(), [key]

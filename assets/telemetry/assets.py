@@ -15,7 +15,11 @@ from foundation.partitions import daily_partitions, offchain_backfill_policy, wi
                 "online, utilisation mean and p95, max temperature, mean power, XID errors, last seen.",
     group_name="telemetry",
     kinds={"parquet", "polars"},
-    deps=["inbox_receipts"],
+    # The stock exporter writes no serial: a day's GPUs take theirs from the latest inventory up to the day, which
+    # may be a day before. So a day depends on the day before (a backfill ingests telemetry days in order, however
+    # many runs it has at once).
+    deps=["inbox_receipts", dg.AssetDep("gpu_telemetry_daily", partition_mapping=dg.TimeWindowPartitionMapping(
+        start_offset=-1, end_offset=-1))],
     partitions_def=daily_partitions,
     backfill_policy=offchain_backfill_policy(),
     retry_policy=INGEST_RETRY,
