@@ -44,14 +44,13 @@ DOCS_PORT ?= 8580
 docs: setup
 	$(VENV)/bin/backed docs --port $(DOCS_PORT)
 
-# Three workers on two cores, a test file each at a time (module fixtures stay in one process): about a sixth of the
-# suite's time is spent waiting (servers starting, slow writers, a daemon's heartbeat running out), which a third
-# worker fills. `long` tests are `make reliability`'s.
+# Two workers, a test file each at a time (module fixtures stay in one process); `long` tests are `make reliability`'s.
+# A third worker was no faster (fresh clones at 849a62d: pytest 619 s on three, 603 s on two at 14bb02a).
 # Their scratch (pytest's folders, the temporary files of what they start) is in memory where /dev/shm is: the
 # pipeline's Dagster instance commits each event to SQLite, and a commit waits for the disk (5 ms here, against
 # 0.06 ms in memory; docs/performance.md). The folders of passed tests are removed, a failed run's kept until the next.
 TEST_TMPDIR ?= $(if $(wildcard /dev/shm),/dev/shm,$(or $(TMPDIR),/tmp))
-TEST_WORKERS ?= 3
+TEST_WORKERS ?= 2
 test: setup browser
 	TMPDIR=$(TEST_TMPDIR) $(PY) -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile -m "not long" \
 	  -o tmp_path_retention_policy=failed -o tmp_path_retention_count=1
