@@ -33,7 +33,7 @@ sandbox/build/contracts.json: $(VENV)/.deps-stamp node_modules/.stamp $(wildcard
 
 # dagster-dbt loads the manifest at import time outside `dagster dev`.
 dbt_project/target/manifest.json: $(VENV)/.deps-stamp $(shell find dbt_project -name '*.sql' -o -name '*.yml' -o -name '*.csv' 2>/dev/null | grep -v '/target/')
-	cd dbt_project && BACKED_HOME=$(BACKED_HOME) ../$(VENV)/bin/dbt parse --profiles-dir . --quiet
+	cd dbt_project && BACKED_HOME=$(BACKED_HOME) BACKED_DBT_HOME='~' ../$(VENV)/bin/dbt parse --profiles-dir . --quiet
 
 demo: setup
 	$(VENV)/bin/backed demo

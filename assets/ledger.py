@@ -6,12 +6,12 @@ Partitioned models (tag `partitioned`) take the partition window from dbt's envi
 their own selection, as Dagster can't mix partitioned and unpartitioned assets in a run. DuckDB allows one writer
 process per database file, so every dbt invocation takes the `warehouse` pool.
 
-Where the warehouse and the lake are reaches dbt as the data home in its environment (`BACKED_HOME`, read by the
+Where the warehouse and the lake are reaches dbt as the data home in its environment (`dbt_environment`, read by the
 profile and by models/sources.yml); a deployment's own reconciliation tolerances as var `reconciliation`, read by
-the check models. Nothing a run changes is a dbt var: dbt drops its saved parse of the project whenever the vars on
-the command line change and parses it all again (about 3 s of a day's dbt step; docs/performance.md). dbt also
-drops it when the profile changes, and the profile holds the home's warehouse: each home keeps the parse of its
-last dbt run for the next one (`saved_parse`).
+the check models. Nothing a run changes is a dbt var or is read while dbt parses: dbt drops its saved parse of the
+project whenever the vars on the command line or the rendered profile change, and parses it all again (about 4 s
+of a day's dbt step; docs/performance.md). Each home keeps the parse of its last dbt run for the next one
+(`saved_parse`); a new home starts from the one `make setup` made.
 """
 import contextlib
 import hashlib
@@ -138,11 +138,18 @@ def vars_args(dbt_vars: Mapping[str, Any]) -> list[str]:
 QUIET_DBT = {"DBT_LOG_LEVEL_FILE": "info", "DBT_WRITE_JSON": "false"}
 
 
+# How the profile and models/sources.yml name the data home: `~`, with HOME the data home in dbt's process (DuckDB
+# expands it). They are rendered when dbt parses, and dbt reuses a saved parse only for the same rendered profile:
+# named by its path, each new home would parse the whole project again (about 4.5 s).
+DBT_HOME_ENV = "BACKED_DBT_HOME"
+
+
 def dbt_environment(home: DataHome, window: tuple[date, date] | None = None) -> dict[str, str]:
     """What dbt reads from its environment: the data home, where the profile finds the warehouse and
     models/sources.yml the lake, and the partition window, first and last day both inclusive (all history without
-    one). Read when dbt runs, not when it parses, so that a run reuses dbt's parse of the project."""
-    env = {HOME_ENV: str(home.root), **{name: os.environ.get(name, value) for name, value in QUIET_DBT.items()}}
+    one). The same parse of the project serves every home and every window."""
+    env = {HOME_ENV: str(home.root), "HOME": str(home.root), DBT_HOME_ENV: "~",
+           **{name: os.environ.get(name, value) for name, value in QUIET_DBT.items()}}
     if window is not None:
         env.update(BACKED_MIN_DATE=window[0].isoformat(), BACKED_MAX_DATE=window[1].isoformat())
     return env
@@ -152,9 +159,8 @@ PARTIAL_PARSE_FILE = "partial_parse.msgpack"
 
 
 def saved_parse(home: DataHome) -> Path:
-    """Where `home` keeps dbt's parse of this project from its last dbt run. dbt reuses a saved parse only for the
-    profile it was made with, and the profile holds the home's warehouse, so the parse a project folder keeps
-    (target/, made by `make setup` for BACKED_HOME) serves that home alone. A parse also names the folder of the
+    """Where `home` keeps dbt's parse of this project from its last dbt run (a new home starts from the project
+    folder's target/, made by `make setup` with the same `dbt_environment`). A parse also names the folder of the
     project that made it (dbt loads seeds from there): one file per project folder."""
     project = hashlib.sha256(str(DBT_PROJECT_DIR).encode()).hexdigest()[:16]
     return home.dbt_state / f"partial_parse-{project}.msgpack"

@@ -206,9 +206,9 @@ LAST_TARGET: dict[str, Path] = {}
 def start_dbt(home: Path, *args: str, window: tuple[str, str] | None = None) -> subprocess.Popen:
     """dbt on `home` as the pipeline runs it: the home and the partition window (both inclusive) in its environment.
 
-    It runs in the home's folder with BACKED_HOME=".", so the profile names the same warehouse, ./warehouse.duckdb,
-    for every home of this module: dbt reuses a saved parse only for the profile and vars it was made with, and a
-    run starts from the parse the last one with the same vars saved (most here copy a home, or are a new one)."""
+    It runs in the home's folder with BACKED_HOME=".", so the views name the lake as ./lake and a copied home reads
+    its own. dbt reuses a saved parse only for the vars it was made with: a run starts from the parse the last one
+    with the same vars saved (most here copy a home, or are a new one)."""
     days = None if window is None else (date.fromisoformat(window[0]), date.fromisoformat(window[1]))
     env = {**os.environ, **dbt_environment(DataHome(Path(".")), days), "DBT_PROFILES_DIR": str(PROJECT_DIR)}
     target = home / "dbt_target"

@@ -5,9 +5,10 @@
   are listed when the model is built; before any day is attested, an empty relation of the same columns.
 #}
 {% macro attested_record(name, columns) -%}
-  {%- set root = env_var('BACKED_HOME', '.backed') ~ '/attestations' -%}
   {%- set files = [] -%}
   {%- if execute -%}
+    {#- read when the model runs: an environment variable read while dbt parses makes the parse the home's own -#}
+    {%- set root = env_var('BACKED_HOME', '.backed') ~ '/attestations' -%}
     {%- set found = run_query("select file from glob('" ~ root ~ "/*/" ~ name ~ "') order by file") -%}
     {%- set files = found.columns[0].values() | list -%}
   {%- endif -%}

@@ -14,6 +14,20 @@
 {%- endmacro %}
 
 {#
+  Lake table `name`'s source as SQL, naming the data home's lake. When the pipeline runs dbt, models/sources.yml
+  names the lake `~/lake` (dbt renders it while parsing, and a parse naming one home would serve no other); a view
+  keeps the text it was created with and other processes read it, so the lake is named by its full path here, when
+  the model runs.
+#}
+{% macro lake_source(name) -%}
+  {%- set relation = source('lake', name) | string -%}
+  {%- if execute and env_var('BACKED_DBT_HOME', '') -%}
+    {%- set relation = relation.replace("'" ~ env_var('BACKED_DBT_HOME') ~ "/lake/", "'" ~ env_var('BACKED_HOME') ~ "/lake/") -%}
+  {%- endif -%}
+  {{- return(relation) -}}
+{%- endmacro %}
+
+{#
   Lake table `name` as its staging model reads it. The source globs every `date=` folder of the table, and DuckDB
   lists them all before the day filter prunes any: a cost of every read that grows with history. An incremental
   build names the folders of its rebuild window instead, those that exist (one listing-free query), so a day's
@@ -21,7 +35,7 @@
   history) and a window without a folder read the source; either way the model still filters on the day.
 #}
 {% macro lake_table(name) -%}
-  {%- set whole = source('lake', name) | string -%}
+  {%- set whole = lake_source(name) -%}
   {%- if not (execute and is_incremental()) -%}
     {{- return(whole) -}}
   {%- endif -%}

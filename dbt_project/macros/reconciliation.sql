@@ -65,7 +65,7 @@ days as (
   using it is recreated by every build, after the run's ingestion has written the lake.
 #}
 {% macro optional_lake_table(name, columns) -%}
-  {%- set whole = source('lake', name) | string -%}
+  {%- set whole = lake_source(name) -%}
   {%- if not execute -%}
     {{- return(whole) -}}
   {%- endif -%}
