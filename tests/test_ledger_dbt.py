@@ -270,12 +270,22 @@ class Warehouse:
         return self.rows["journal_lines"]
 
 
+def views_carry_the_md5_of_their_sql(home: Path) -> dict[str, tuple[str, str]]:
+    """Each view of the warehouse: its comment, and the md5 of the SQL dbt compiled for it in the last build."""
+    compiled = {path.stem: hashlib.md5(path.read_text().encode()).hexdigest()
+                for path in (home / "dbt_target" / "compiled" / "backed" / "models").rglob("*.sql")
+                if not path.parent.name.endswith(".yml")}
+    rows = query(home, "select view_name, comment from duckdb_views() where not internal and schema_name = 'main'")
+    return {name: (comment, f"sql md5 {compiled[name]}") for name, comment in rows}
+
+
 @dataclass(frozen=True)
 class DailyBuilds:
     home: Path
     after_day: dict[date, Warehouse]  # the warehouse after each day's build
     after_rebuilding_day_1: Warehouse
     dbt_outputs: tuple[str, ...]
+    views_after_day: dict[date, dict[str, tuple[str, str]]]  # views_carry_the_md5_of_their_sql after each build
 
     @property
     def after_day_1(self) -> Warehouse:
@@ -295,12 +305,13 @@ def daily_builds(tmp_path_factory) -> DailyBuilds:
     """One partitioned build per day (seeds included), then day 1 again, as Dagster's daily runs would."""
     home = tmp_path_factory.mktemp("daily_home")
     build_ledger_lake(home)
-    outputs, after_day = [], {}
+    outputs, after_day, views = [], {}, {}
     for day in DAYS:
         outputs.append(build_window(home, day.isoformat(), day.isoformat(), **FIXTURE_VARS))
         after_day[day] = Warehouse.read(home)
+        views[day] = views_carry_the_md5_of_their_sql(home)
     outputs.append(build_window(home, DAY_1.isoformat(), DAY_1.isoformat(), **FIXTURE_VARS))
-    return DailyBuilds(home, after_day, Warehouse.read(home), tuple(outputs))
+    return DailyBuilds(home, after_day, Warehouse.read(home), tuple(outputs), views)
 
 
 def test_every_build_posts_the_hand_posted_journal(daily_builds):
@@ -322,6 +333,27 @@ def test_a_new_window_reuses_dbt_s_parse_of_the_project(daily_builds):
     texts = [path.read_text() for path in compiled.rglob("*.sql")]
     assert texts and not any("__min_date__" in text or "__max_date__" in text for text in texts)
     assert any(f"partition_date >= cast('{DAY_1.isoformat()}' as date)" in text for text in texts)
+
+
+def test_a_build_creates_a_view_again_only_when_its_sql_changed(daily_builds, tmp_path):
+    """macros/view_materialization.sql: each view carries the md5 of the SQL it was created from, and a build whose
+    SQL for it has that md5 leaves it as it is; any other view is created again. Shown with two views replaced by a
+    wrong one: the one still carrying its md5 stays wrong (the build trusted it), the other is made right again."""
+    for views in daily_builds.views_after_day.values():
+        assert views and all(comment == md5 for comment, md5 in views.values())
+    home = tmp_path / "home"
+    shutil.copytree(daily_builds.home, home)
+    trusted, stale = "h2_source_volumes_steady", "h3_cutoffs_fresh"
+    with duckdb.connect(str(DataHome(home).warehouse)) as con:
+        for view in (trusted, stale):
+            (comment,) = con.execute("select comment from duckdb_views() where view_name = ?", [view]).fetchone()
+            con.execute(f"create or replace view main.{view} as select 1 as replaced")
+            con.execute(f"comment on view main.{view} is '{comment if view == trusted else 'sql md5 other'}'")
+    finish_dbt(start_dbt(home, "run", "--select", trusted, stale, *vars_args(FIXTURE_VARS), window=(DAY_1.isoformat(), DAY_1.isoformat())))
+    columns = {view: [row[0] for row in query(home, f"describe main.{view}")] for view in (trusted, stale)}
+    assert columns[trusted] == ["replaced"]
+    assert "replaced" not in columns[stale] and len(columns[stale]) > 1
+    assert views_carry_the_md5_of_their_sql(home)[stale][0] == daily_builds.views_after_day[DAY_1][stale][1]
 
 
 def expected(balances: dict[str, str]) -> dict[str, Decimal]:
