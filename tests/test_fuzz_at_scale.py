@@ -68,9 +68,10 @@ from assets.inbox.register import InboxFile, Recognition
 from assets.inbox.row_validation import (
     SOURCE_ROW,
     DocumentPlace,
-    file_rejection,
+    RowSplit,
     quarantine_messages,
     reason_counts,
+    split_or_rejected,
 )
 from assets.loan_tapes import tape
 from assets.source import NO_SCRAPE_TIME, SEVERAL_DOCUMENTS
@@ -683,30 +684,7 @@ def _written(write: Callable[[Path], None]) -> bytes:
 
 # A lender whose servicer writes day-first dates, `1.250.000,00` amounts and rates as fractions, and one whose
 # workbook names its tape's sheet and header row: the layouts' settings (counterparties.toml) fuzzed with them.
-EXTRA_LENDERS = """
-[lenders.euro-servicer]
-name = "Fuzzing: a European servicer's CSV"
-day_first = true
-decimal_comma = true
-rate_unit = "fraction"
-
-[lenders.euro-servicer.columns]
-as_of_date = "Stichtag"
-loan_id = "Darlehen"
-loan_terms_hash = "Konditionen-Hash"
-borrower_id = "Kreditnehmer-ID"
-currency = "Waehrung"
-original_principal = "Ursprungsbetrag"
-principal_outstanding = "Restschuld"
-accrued_interest = "Aufgelaufene Zinsen"
-daily_interest = "Tageszins"
-interest_rate_bps = "Zinssatz"
-status = "Status"
-days_past_due = "Verzug (Tage)"
-origination_date = "Auszahlung"
-maturity_date = "Faelligkeit"
-collateral = "Sicherheiten"
-
+EXTRA_LENDERS = tape_shapes.european_servicer_layout("euro-servicer", "Fuzzing: a European servicer's CSV") + """
 [lenders.sheet-lender]
 name = "Fuzzing: a workbook whose tape sheet and header row are given"
 sheet = "Tape"
@@ -1037,18 +1015,16 @@ class InMemoryIntake:
     def ingested(self, inbox_file: InboxFile) -> FileOutcome:
         """`validate_inbox_files` of one file, then the rows its source's ingester writes, in memory."""
         day = inbox_file.as_of_date
-        place = None
-        try:
+
+        def validate(inbox_file: InboxFile) -> RowSplit:
             split = self.validate(inbox_file, day)
             if inbox_file.format == scrapes.PROMETHEUS_FORMAT:
                 _same_reading(split, self.reference_reading(inbox_file, day))
-        except UnreadableFile as problem:
-            accepted, rejected = None, file_rejection(inbox_file.name, problem)
-            rows_in = rows_quarantined = problem.rows
-        else:
-            accepted, rejected = split.accepted, split.rejected
-            rows_in, rows_quarantined = split.rows_in, split.rows_quarantined
-            place = split.place
+            return split
+
+        split = split_or_rejected(inbox_file, validate)
+        accepted, rejected, place = split.accepted, split.rejected, split.place
+        rows_in, rows_quarantined = split.rows_in, split.rows_quarantined
         quarantined_whole = _checked_quarantine(inbox_file, rejected, place)
         assert 0 <= rows_quarantined <= rows_in, (rows_in, rows_quarantined)
         summary = FileIngestSummary(source=inbox_file.source, file_name=inbox_file.name, sha256=inbox_file.sha256,

@@ -207,18 +207,17 @@ def test_a_1904_workbooks_serial_dates_count_from_1904(tmp_path):
     assert [(r["as_of_date"], r["origination_date"]) for r in loans(lake)] == [(DAY, date(2025, 12, 1))]
 
 
-@pytest.fixture
-def european_lender(tmp_path, monkeypatch):
-    """A lender whose servicer writes day-first dates, `1.250.000,00` amounts and rates as fractions."""
-    path = tmp_path / "counterparties.toml"
-    path.write_text(COUNTERPARTIES_FILE.read_text() + """
-[lenders.eurolend]
-name = "A European servicer"
+def european_servicer_layout(lender_id: str, name: str) -> str:
+    """counterparties.toml's settings of a lender whose servicer writes day-first dates, `1.250.000,00` amounts,
+    rates as fractions and German column names (EURO_HEADER)."""
+    return f"""
+[lenders.{lender_id}]
+name = "{name}"
 day_first = true
 decimal_comma = true
 rate_unit = "fraction"
 
-[lenders.eurolend.columns]
+[lenders.{lender_id}.columns]
 as_of_date = "Stichtag"
 loan_id = "Darlehen"
 loan_terms_hash = "Konditionen-Hash"
@@ -234,7 +233,13 @@ days_past_due = "Verzug (Tage)"
 origination_date = "Auszahlung"
 maturity_date = "Faelligkeit"
 collateral = "Sicherheiten"
-""")
+"""
+
+
+@pytest.fixture
+def european_lender(tmp_path, monkeypatch):
+    path = tmp_path / "counterparties.toml"
+    path.write_text(COUNTERPARTIES_FILE.read_text() + european_servicer_layout("eurolend", "A European servicer"))
     monkeypatch.setenv("BACKED_COUNTERPARTIES", str(path))
     return path
 

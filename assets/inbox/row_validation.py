@@ -50,7 +50,7 @@ class FieldRule:
 
 @dataclass(frozen=True)
 class RowSplit:
-    accepted: pl.DataFrame
+    accepted: pl.DataFrame | None  # None: the file could not be read at all (split_or_rejected)
     rejected: pl.DataFrame  # quarantine entries
     rows_in: int
     rows_quarantined: int
@@ -86,6 +86,16 @@ class ValidatedFile:
     summary: FileIngestSummary
 
 
+def split_or_rejected(inbox_file: InboxFile, validate: Callable[[InboxFile], RowSplit]) -> RowSplit:
+    """The file's rows split by `validate`; when the file cannot be read at all, no rows accepted (`accepted` None)
+    and one quarantine entry for the whole file, counting the rows it holds."""
+    try:
+        return validate(inbox_file)
+    except UnreadableFile as problem:
+        return RowSplit(accepted=None, rejected=file_rejection(inbox_file.name, problem), rows_in=problem.rows,
+                        rows_quarantined=problem.rows)
+
+
 def validate_inbox_files(
     lake: Lake,
     source: str,
@@ -96,17 +106,10 @@ def validate_inbox_files(
     """Validate each file, write its quarantine entries, and summarise it for `input_files`."""
     validated = []
     for inbox_file in files:
-        unexpected: tuple[str, ...] = ()
-        place: DocumentPlace | None = None
-        try:
-            split = validate(inbox_file)
-        except UnreadableFile as problem:
-            accepted, rejected = None, file_rejection(inbox_file.name, problem)
-            rows_in = rows_quarantined = problem.rows
-        else:
-            accepted, rejected = split.accepted, split.rejected
-            rows_in, rows_quarantined = split.rows_in, split.rows_quarantined
-            unexpected, place = split.unexpected_columns, split.place
+        split = split_or_rejected(inbox_file, validate)
+        accepted, rejected, rows_in, rows_quarantined = (split.accepted, split.rejected, split.rows_in,
+                                                         split.rows_quarantined)
+        unexpected, place = split.unexpected_columns, split.place
         lake.write_quarantine(source, day, inbox_file.name, inbox_file.sha256, rejected.to_arrow())
         summary = FileIngestSummary(
             source=source,
