@@ -66,12 +66,11 @@ class SqliteEventLogKeepingEngines(SqliteEventLogStorage):
                 oldest.dispose()
             return engine
 
-    def _forget(self, shard: str | None = None) -> None:
-        """Close the connections to `shard`'s file (every file's when None), before it is deleted."""
+    def _forget(self) -> None:
+        """Close the connections to every file, before the files are deleted (a wipe) or the instance goes."""
         with self._engines_lock:
-            shards = list(self._engines) if shard is None else [shard] if shard in self._engines else []
-            for name in shards:
-                self._engines.pop(name).dispose()
+            while self._engines:
+                self._engines.popitem()[1].dispose()
 
     @contextmanager
     def _connect(self, shard: str) -> Iterator[Connection]:
@@ -88,10 +87,6 @@ class SqliteEventLogKeepingEngines(SqliteEventLogStorage):
         if table_name not in self._tables_seen and super().has_table(table_name):
             self._tables_seen.add(table_name)
         return table_name in self._tables_seen
-
-    def delete_events(self, run_id: str) -> None:
-        self._forget(run_id)
-        super().delete_events(run_id)
 
     def wipe(self) -> None:
         self._forget()
