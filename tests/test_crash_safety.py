@@ -16,6 +16,8 @@ runs in a process of its own, killed with SIGKILL with all its children (the pro
    balance and the attestation are the demo's, byte for byte; the two killed runs are marked failed and hold no
    slot of the warehouse pool (the one killed in dbt held it: without orchestration/crashed_runs.py the re-run
    waited for ever).
+
+The scenarios take minutes (three pipeline processes): `make reliability` runs them, `make test` the rest.
 """
 import os
 import shutil
@@ -190,6 +192,7 @@ def crashes(clean_demo, tmp_path_factory):
     return stages
 
 
+@pytest.mark.long
 @pytest.mark.fault("kill -9 of the pipeline during ingestion")
 def test_kill_9_during_ingestion_leaves_only_complete_partitions_visible(crashes, reliability):
     assert crashes["ingest_kill_status"] == -signal.SIGKILL
@@ -221,6 +224,7 @@ def test_kill_9_during_ingestion_leaves_only_complete_partitions_visible(crashes
             assert reliability.compare_rows(clean_rows, seen) == (0, 0), table
 
 
+@pytest.mark.long
 @pytest.mark.fault("kill -9 of the pipeline during the dbt build of the journal")
 def test_kill_9_during_dbt_leaves_a_warehouse_that_opens_with_no_duplicated_journal_line(crashes, reliability):
     assert crashes["dbt_kill_status"] == -signal.SIGKILL
@@ -236,6 +240,7 @@ def test_kill_9_during_dbt_leaves_a_warehouse_that_opens_with_no_duplicated_jour
     assert (rows, digest) == (clean_rows, clean_digest)
 
 
+@pytest.mark.long
 @pytest.mark.fault("re-running the pipeline after kill -9 during ingestion and during dbt")
 def test_the_rerun_after_both_crashes_completes_and_rebuilds_what_an_uninterrupted_run_built(crashes, reliability):
     rerun = crashes["rerun"]
@@ -258,6 +263,7 @@ def test_the_rerun_after_both_crashes_completes_and_rebuilds_what_an_uninterrupt
         assert (home / name).read_bytes() == (demo / name).read_bytes(), name
 
 
+@pytest.mark.long
 @pytest.mark.fault("a run killed -9 holding the warehouse pool's slot")
 def test_the_killed_runs_are_marked_failed_and_hold_no_warehouse_slot(crashes, monkeypatch, reliability):
     import dagster as dg
