@@ -101,3 +101,29 @@ def test_no_secret_reaches_a_log_a_report_the_snapshot_or_an_export(demo_with_se
     printed = "\n".join(demo_with_secrets["printed"]).encode()
     assert b"published" in printed and b"rows" in printed or b"partition_date" in printed
     assert [secret[:12] for secret in demo_with_secrets["secrets"] if secret in printed] == []
+
+
+def test_dbt_sends_no_usage_events_and_writes_no_tracking_cookie(tmp_path):
+    """dbt sends anonymous usage events to dbt Labs unless the project says not to, with a cookie (`.user.yml`) it
+    writes beside profiles.yml to tie them together: dbt_project.yml turns that off."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from assets.ledger import DBT_PROJECT_DIR, dbt_environment
+    from foundation.home import DataHome
+
+    profiles = tmp_path / "profiles"
+    profiles.mkdir()
+    shutil.copy(DBT_PROJECT_DIR / "profiles.yml", profiles / "profiles.yml")
+    target = tmp_path / "target"
+    target.mkdir()
+    shutil.copy(DBT_PROJECT_DIR / "target" / "partial_parse.msgpack", target)  # the parse `make setup` made
+    parsed = subprocess.run([str(Path(sys.prefix) / "bin" / "dbt"), "parse", "--profiles-dir", str(profiles),
+                             "--project-dir", str(DBT_PROJECT_DIR), "--target-path", str(target),
+                             "--log-path", str(tmp_path / "logs")],
+                            env={**os.environ, **dbt_environment(DataHome(tmp_path / "home"))},
+                            capture_output=True, text=True, timeout=300)
+    assert parsed.returncode == 0, parsed.stdout[-3000:]
+    assert not (profiles / ".user.yml").exists()
