@@ -118,7 +118,8 @@ def looks_until_done(lake: Lake, upload: subprocess.Popen, every: float = 0.25) 
         results = take_in_inbox(lake)
         after.append(results)
         taken = any(result.status != WAITING for result in results)
-        time.sleep(0 if taken else every)
+        if not taken:
+            time.sleep(every)
     return during, after
 
 

@@ -349,7 +349,8 @@ def test_a_build_creates_a_view_again_only_when_its_sql_changed(daily_builds, tm
             (comment,) = con.execute("select comment from duckdb_views() where view_name = ?", [view]).fetchone()
             con.execute(f"create or replace view main.{view} as select 1 as replaced")
             con.execute(f"comment on view main.{view} is '{comment if view == trusted else 'sql md5 other'}'")
-    finish_dbt(start_dbt(home, "run", "--select", trusted, stale, *vars_args(FIXTURE_VARS), window=(DAY_1.isoformat(), DAY_1.isoformat())))
+    finish_dbt(start_dbt(home, "run", "--select", trusted, stale, *vars_args(FIXTURE_VARS),
+                         window=(DAY_1.isoformat(), DAY_1.isoformat())))
     columns = {view: [row[0] for row in query(home, f"describe main.{view}")] for view in (trusted, stale)}
     assert columns[trusted] == ["replaced"]
     assert "replaced" not in columns[stale] and len(columns[stale]) > 1

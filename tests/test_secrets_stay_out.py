@@ -9,6 +9,10 @@ printed is searched, byte for byte, for the URL's secrets and for each private k
 written in.
 """
 import base64
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -106,11 +110,6 @@ def test_no_secret_reaches_a_log_a_report_the_snapshot_or_an_export(demo_with_se
 def test_dbt_sends_no_usage_events_and_writes_no_tracking_cookie(tmp_path):
     """dbt sends anonymous usage events to dbt Labs unless the project says not to, with a cookie (`.user.yml`) it
     writes beside profiles.yml to tie them together: dbt_project.yml turns that off."""
-    import os
-    import shutil
-    import subprocess
-    import sys
-
     from assets.ledger import DBT_PROJECT_DIR, dbt_environment
     from foundation.home import DataHome
 

@@ -107,25 +107,22 @@ def validate_inbox_files(
     validated = []
     for inbox_file in files:
         split = split_or_rejected(inbox_file, validate)
-        accepted, rejected, rows_in, rows_quarantined = (split.accepted, split.rejected, split.rows_in,
-                                                         split.rows_quarantined)
-        unexpected, place = split.unexpected_columns, split.place
-        lake.write_quarantine(source, day, inbox_file.name, inbox_file.sha256, rejected.to_arrow())
+        lake.write_quarantine(source, day, inbox_file.name, inbox_file.sha256, split.rejected.to_arrow())
         summary = FileIngestSummary(
             source=source,
             file_name=inbox_file.name,
             sha256=inbox_file.sha256,
             partition=day,
-            rows_in=rows_in,
-            rows_accepted=rows_in - rows_quarantined,
-            rows_quarantined=rows_quarantined,
-            reasons=reason_counts(rejected),
+            rows_in=split.rows_in,
+            rows_accepted=split.rows_in - split.rows_quarantined,
+            rows_quarantined=split.rows_quarantined,
+            reasons=reason_counts(split.rejected),
             size_bytes=inbox_file.size_bytes,
             format=inbox_file.format,
-            messages=quarantine_messages(rejected, place=place),
-            unexpected_columns=unexpected,
+            messages=quarantine_messages(split.rejected, place=split.place),
+            unexpected_columns=split.unexpected_columns,
         )
-        validated.append(ValidatedFile(inbox_file, accepted, summary))
+        validated.append(ValidatedFile(inbox_file, split.accepted, summary))
     lake.remove_stale_quarantine(source, day, {(f.name, f.sha256) for f in files})
     return validated
 
