@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export BACKED_HOME ?= $(CURDIR)/.backed
 
-.PHONY: setup demo test docs bench reliability mutation dagster-dev clean browser
+.PHONY: setup spark-setup demo test docs bench reliability mutation dagster-dev clean browser
 
 setup: $(VENV)/.deps-stamp node_modules/.stamp sandbox/build/contracts.json dbt_project/target/manifest.json
 
@@ -22,6 +22,17 @@ $(VENV)/.deps-stamp: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q "uv==$(UV_VERSION)"
 	$(VENV)/bin/uv pip install -q --python $(VENV)/bin/python --compile-bytecode -c constraints.txt -e '.[dev]'
+	touch $@
+
+# The Spark engine (BACKED_ENGINE=spark; docs/scale.md): dbt-spark and PySpark in an environment of their own
+# (requirements-spark.txt, pinned by constraints.txt), and Java 17 from the system's packages when no java is on the
+# PATH. `make test` needs it for the engines' equality test; DuckDB, the default engine, needs none of it.
+SPARK_VENV := .venv-spark
+spark-setup: $(SPARK_VENV)/.deps-stamp
+$(SPARK_VENV)/.deps-stamp: requirements-spark.txt constraints.txt $(VENV)/.deps-stamp
+	@command -v java >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless; }
+	$(PYTHON) -m venv $(SPARK_VENV)
+	$(VENV)/bin/uv pip install -q --python $(SPARK_VENV)/bin/python --compile-bytecode -c constraints.txt -r requirements-spark.txt
 	touch $@
 
 node_modules/.stamp: package.json package-lock.json
@@ -51,7 +62,7 @@ docs: setup
 # 0.06 ms in memory; docs/performance.md). The folders of passed tests are removed, a failed run's kept until the next.
 TEST_TMPDIR ?= $(if $(wildcard /dev/shm),/dev/shm,$(or $(TMPDIR),/tmp))
 TEST_WORKERS ?= 2
-test: setup browser
+test: setup spark-setup browser
 	TMPDIR=$(TEST_TMPDIR) $(PY) -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile -m "not long" \
 	  -o tmp_path_retention_policy=failed -o tmp_path_retention_count=1
 
@@ -82,4 +93,4 @@ dagster-dev: setup
 	$(VENV)/bin/backed --home $(BACKED_HOME) ui --host $(DAGSTER_HOST) --port $(DAGSTER_PORT)
 
 clean:
-	rm -rf $(VENV) node_modules sandbox/build dbt_project/target .backed
+	rm -rf $(VENV) $(SPARK_VENV) node_modules sandbox/build dbt_project/target .backed

@@ -42,6 +42,9 @@ from foundation.partitions import daily_partitions
 from foundation.pools import WAREHOUSE_POOL
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
+# The Spark engine's dbt (BACKED_ENGINE=spark), in the environment `make spark-setup` makes: PySpark is kept out of
+# the pipeline's own (requirements-spark.txt says why).
+SPARK_DBT = Path(os.environ.get("BACKED_SPARK_DBT", DBT_PROJECT_DIR.parent / ".venv-spark" / "bin" / "dbt"))
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 # The manifest is prepared by `make setup` (dbt parse); dagster-dbt reads it at load time.

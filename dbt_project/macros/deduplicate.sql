@@ -16,13 +16,13 @@
   {%- endset -%}
   select {{ relation }}.*
   from {{ relation }}
-  anti join {{ repeated_keys }} on {{ same_key }}
+  {{ anti_join() }} {{ repeated_keys }} on {{ same_key }}
   union all
   select *
   from (
     select {{ relation }}.*
     from {{ relation }}
-    semi join {{ repeated_keys }} on {{ same_key }}
+    {{ semi_join() }} {{ repeated_keys }} on {{ same_key }}
   ) as repeated_rows
   qualify row_number() over (partition by {{ key }} order by {{ order_by }}) = 1
 {%- endmacro %}

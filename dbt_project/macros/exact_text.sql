@@ -3,5 +3,5 @@
   are quoted in the audit trail.
 #}
 {% macro exact_text(column) -%}
-  regexp_replace(regexp_replace(cast({{ column }} as varchar), '(\.[0-9]*?)0+$', '\1'), '\.$', '')
+  regexp_replace(regexp_replace(cast({{ column }} as string), '(\.[0-9]*?)0+$', '\1'), '\.$', '')
 {%- endmacro %}

@@ -4,6 +4,10 @@
   BY NAME fills the columns a side lacks with nulls; staging is where the lake's DuckDB reader lives anyway.
 #}
 {% macro with_optional_columns(relation, columns) -%}
+  {{ return(adapter.dispatch("with_optional_columns")(relation, columns)) }}
+{%- endmacro %}
+
+{% macro default__with_optional_columns(relation, columns) -%}
   select * from {{ relation }}
   union all by name
   select
@@ -20,6 +24,10 @@
   the model runs.
 #}
 {% macro lake_source(name) -%}
+  {{ return(adapter.dispatch("lake_source")(name)) }}
+{%- endmacro %}
+
+{% macro default__lake_source(name) -%}
   {%- set relation = source('lake', name) | string -%}
   {%- if execute and env_var('BACKED_DBT_HOME', '') -%}
     {%- set relation = relation.replace("'" ~ env_var('BACKED_DBT_HOME') ~ "/lake/", "'" ~ env_var('BACKED_HOME') ~ "/lake/") -%}
@@ -32,11 +40,12 @@
   lists them all before the day filter prunes any: a cost of every read that grows with history. An incremental
   build names the folders of its rebuild window instead, those that exist (one listing-free query), so a day's
   build costs the same after years as on day two. A first build, a window of more than a year (a rebuild of most of
-  history) and a window without a folder read the source; either way the model still filters on the day.
+  history) and a window without a folder read the source; either way the model still filters on the day. Spark
+  prunes the day folders from the filter itself (spark__lake_source).
 #}
 {% macro lake_table(name) -%}
   {%- set whole = lake_source(name) -%}
-  {%- if not (execute and is_incremental()) -%}
+  {%- if not (execute and is_incremental()) or target.type == "spark" -%}
     {{- return(whole) -}}
   {%- endif -%}
   {%- set first = modules.datetime.date.fromisoformat(partition_window_first_day()) -%}

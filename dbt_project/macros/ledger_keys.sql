@@ -46,15 +46,18 @@
 {% macro journal_line_text(line_no, account_code, sub_account, debit, credit, effective_time, partition_date) -%}
   {{ dbt.concat([
     "cast(" ~ line_no ~ " as " ~ dbt.type_string() ~ ")", "'|'", account_code, "'|'", sub_account, "'|'",
-    "cast(" ~ debit ~ " as " ~ dbt.type_string() ~ ")", "'|'", "cast(" ~ credit ~ " as " ~ dbt.type_string() ~ ")", "'|'",
+    usd_text(debit), "'|'", usd_text(credit), "'|'",
     "cast(" ~ effective_time ~ " as " ~ dbt.type_string() ~ ")", "'|'",
     "cast(" ~ partition_date ~ " as " ~ dbt.type_string() ~ ")"
   ]) }}
 {%- endmacro %}
 
-{# The last microsecond of a UTC day: when day-end entries (tape accruals, computed entries) take effect. #}
+{#
+  The last microsecond of a UTC day: when day-end entries (tape accruals, computed entries) take effect. Interval
+  literals, not dbt.dateadd: dbt-spark's dateadd goes through whole Unix seconds and drops the microsecond.
+#}
 {% macro end_of_day(date_expression) -%}
-  {{ dbt.dateadd("microsecond", -1, dbt.dateadd("day", 1, "cast(" ~ date_expression ~ " as " ~ dbt.type_timestamp() ~ ")")) }}
+  (cast({{ date_expression }} as {{ dbt.type_timestamp() }}) + interval 1 day - interval 1 microsecond)
 {%- endmacro %}
 
 {# Mints come from and burns go to the zero address. #}
@@ -81,7 +84,10 @@
                      "partition_date", "source", "source_key", "rule_id", "revision", "reverses_entry_id",
                      "supersedes_entry_id", "restatement_reason"] -%}
   concat_ws('|'
-    {%- for column in columns %}, coalesce(cast({{ relation_alias }}.{{ column }} as {{ dbt.type_string() }}), ''){% endfor -%}
+    {%- for column in columns -%}
+      {%- set value = relation_alias ~ "." ~ column -%}
+      , coalesce({{ usd_text(value) if column in ("debit", "credit") else "cast(" ~ value ~ " as " ~ dbt.type_string() ~ ")" }}, '')
+    {%- endfor -%}
   )
 {%- endmacro %}
 

@@ -25,8 +25,8 @@
   amount's whole part and its fraction are multiplied apart and the fraction's product rounded to 18 places.
 #}
 {% macro usd_times_ratio(amount, ratio) -%}
-  ({{ usd("cast(trunc(" ~ amount ~ ") as decimal(38, 0)) * " ~ ratio) }}
-   + {{ usd("round((" ~ amount ~ " - trunc(" ~ amount ~ ")) * " ~ ratio ~ ", 18)") }})
+  ({{ usd("cast(" ~ truncate_toward_zero(amount) ~ " as decimal(38, 0)) * " ~ ratio) }}
+   + {{ usd("round((" ~ amount ~ " - " ~ truncate_toward_zero(amount) ~ ") * " ~ ratio ~ ", 18)") }})
 {%- endmacro %}
 
 {#
@@ -42,35 +42,43 @@
 {%- endmacro %}
 
 {#
-  DuckDB divides decimals in DOUBLE, so the quotient is computed by long division on the scaled 128-bit integers:
-  the integer part, then three blocks of six fractional digits. Exact while |denominator| < 1.7e14.
+  DuckDB divides decimals in DOUBLE; Spark divides them exactly but rounds the 18th place half up (2/3 is ...667),
+  where the ledger truncates. Both compute the quotient by long division on the scaled integers (128-bit on DuckDB,
+  DECIMAL(38,0) on Spark): the integer part, then three blocks of six fractional digits. Exact while
+  |denominator| < 1e14.
 #}
 {% macro duckdb__exact_ratio(numerator, denominator) -%}
+  {{ return(_exact_ratio_by_long_division(numerator, denominator)) }}
+{%- endmacro %}
+
+{% macro spark__exact_ratio(numerator, denominator) -%}
+  {{ return(_exact_ratio_by_long_division(numerator, denominator)) }}
+{%- endmacro %}
+
+{% macro _exact_ratio_by_long_division(numerator, denominator) -%}
   {%- set a = "abs(" ~ _scaled_integer(numerator) ~ ")" -%}
   {%- set b = "abs(" ~ _scaled_integer(denominator) ~ ")" -%}
-  {%- set block = "cast(1000000 as hugeint)" -%}
+  {%- set block = "cast(1000000 as " ~ wide_integer_type() ~ ")" -%}
   {%- set r1 = "(" ~ a ~ " % " ~ b ~ ")" -%}
   {%- set r2 = "((" ~ r1 ~ " * " ~ block ~ ") % " ~ b ~ ")" -%}
   {%- set r3 = "((" ~ r2 ~ " * " ~ block ~ ") % " ~ b ~ ")" -%}
+  {%- set digits = "cast(" ~ integer_quotient(r1 ~ " * " ~ block, b) ~ " as decimal(38, 0)) * cast(1000000000000 as decimal(38, 0))"
+                   ~ " + cast(" ~ integer_quotient(r2 ~ " * " ~ block, b) ~ " as decimal(38, 0)) * cast(1000000 as decimal(38, 0))"
+                   ~ " + cast(" ~ integer_quotient(r3 ~ " * " ~ block, b) ~ " as decimal(38, 0))" -%}
   case when {{ denominator }} is null or {{ denominator }} = 0 or {{ numerator }} is null then null
   else
     (case when ({{ numerator }} < 0) <> ({{ denominator }} < 0) then -1 else 1 end)
     * (
-      cast(({{ a }} // {{ b }}) as decimal(38, 0))
-      + cast(
-          ((({{ r1 }} * {{ block }}) // {{ b }}) * cast(1000000000000 as hugeint)
-          + (({{ r2 }} * {{ block }}) // {{ b }}) * {{ block }}
-          + (({{ r3 }} * {{ block }}) // {{ b }}))
-          as decimal(38, 0)
-        ) * cast('0.000000000000000001' as {{ usd_type() }})
+      cast({{ integer_quotient(a, b) }} as decimal(38, 0))
+      + cast({{ digits }} as decimal(38, 0)) * cast('0.000000000000000001' as {{ usd_type() }})
     )
   end
 {%- endmacro %}
 
 {# A DECIMAL(38,18) as the integer count of its 10^-18 units. #}
 {% macro _scaled_integer(expression) -%}
-  (cast(trunc({{ expression }}) as hugeint) * cast(1000000000000000000 as hugeint)
-   + cast(({{ expression }} - trunc({{ expression }})) * 1000000000000000000 as hugeint))
+  (cast({{ truncate_toward_zero(expression) }} as {{ wide_integer_type() }}) * cast(1000000000000000000 as {{ wide_integer_type() }})
+   + cast(({{ expression }} - {{ truncate_toward_zero(expression) }}) * 1000000000000000000 as {{ wide_integer_type() }}))
 {%- endmacro %}
 
 {#

@@ -75,7 +75,7 @@
   {%- if execute -%}
     {%- set journal = adapter.get_relation(database=target.database, schema=target.schema, identifier="journal_lines") -%}
     {%- if journal is not none -%}
-      {%- set latest = run_query("select cast(max(partition_date) as varchar) from " ~ journal).columns[0].values()[0] -%}
+      {%- set latest = run_query("select cast(max(partition_date) as string) from " ~ journal).columns[0].values()[0] -%}
       {%- if latest is not none and latest > partition_window_last_day() -%}
         {{- return(latest) -}}
       {%- endif -%}

@@ -7,7 +7,7 @@ with inputs as (
   select
     partition_date, 0 as source_order, source, file_name, sha256, rows_in, rows_accepted, rows_quarantined,
     cast(null as bigint) as from_block, cast(null as bigint) as to_block, cast(null as bigint) as log_count,
-    cast(null as varchar) as to_block_hash
+    cast(null as string) as to_block_hash
   from {{ ref('ingested_files') }}
   union all
   select

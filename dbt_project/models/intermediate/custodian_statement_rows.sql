@@ -1,4 +1,4 @@
-{{ config(materialized='incremental', incremental_strategy='rebuild_from_window_start', on_schema_change='fail') }}
+{{ config(materialized='incremental', on_schema_change='fail') }}
 {#
   The custodian's statement rows (stg_custodian_statements) kept in a table day by day over the rebuild window:
   the T-bill rules mark each CUSIP against its position since the first purchase and its previous statement, so

@@ -1,4 +1,4 @@
-{{ config(materialized='incremental', incremental_strategy='rebuild_from_window_start', on_schema_change='fail') }}
+{{ config(materialized='incremental', on_schema_change='fail') }}
 {#
   The credit loss allowance each loan requires at the end of each of its tape days (policy in dbt vars,
   docs/ledger.md). Kept as a table over the rebuild window: the allowance's day-over-day true-up and the
@@ -27,7 +27,7 @@ with originations as (
 -- a later hash (after LoanMigrated or LoanRefinanced) is assessed as the loan it always was: its identity.
 tapes as (
   select
-    stg_loan_tapes.* exclude (loan_terms_hash),
+    stg_loan_tapes.* except (loan_terms_hash),
     coalesce(identity.identity_hash, stg_loan_tapes.loan_terms_hash) as loan_terms_hash,
     stg_loan_tapes.loan_terms_hash as tape_loan_terms_hash
   from {{ ref('stg_loan_tapes') }}

@@ -32,7 +32,7 @@ ancestry as (
 ),
 
 identities as (
-  select loan_terms_hash, arg_max(ancestor, generation) as identity_hash
+  select loan_terms_hash, max_by(ancestor, generation) as identity_hash
   from ancestry
   group by loan_terms_hash
 )

@@ -1,4 +1,4 @@
-{{ config(materialized='incremental', incremental_strategy='rebuild_from_window_start', on_schema_change='fail') }}
+{{ config(materialized='incremental', on_schema_change='fail') }}
 {#
   The loan router's events with their amounts in USD: in the loan's currency token (LoanRepaid, the liquidation
   events and V2's FeePaid do not name it: it is the currency of the loan's origination). The cash leg's sub-account
@@ -40,7 +40,7 @@ loan_currencies as (
 
 loan_events as (
   select
-    router_window.* exclude (loan_terms_hash),
+    router_window.* except (loan_terms_hash),
     coalesce(identity.identity_hash, router_window.loan_terms_hash) as loan_terms_hash,
     router_window.loan_terms_hash as event_loan_terms_hash,
     router_window.contract_address as router_address,

@@ -1,4 +1,4 @@
-{{ config(materialized='table') }}
+{{ config(materialized='table', partition_by=none) }}
 {#
   Every posting read from a source (chain, loan tapes, custodian) over the rebuild window, with the insurance claims
   the liquidations give rise to, before the ledger's closing entries (sUSDai's yield and credit losses). A table of the window: the day's sUSDai yield and the journal both read it, and the families

@@ -84,7 +84,7 @@ cusip_positions as (
     coalesce(cusip_flows.cost_bought, 0) as cost_bought,
     coalesce(cusip_flows.par_matured, 0) as par_matured,
     sum(coalesce(cusip_flows.par_bought, 0) - coalesce(cusip_flows.par_retired, 0)) over cusip_history as par_position,
-    last_value(cusip_flows.price ignore nulls) over cusip_history as price
+    {{ last_value_ignoring_nulls("cusip_flows.price") }} over cusip_history as price
   from cusip_grid
   left join cusip_flows
     on cusip_flows.custodian_id = cusip_grid.custodian_id
@@ -101,8 +101,8 @@ cusip_values as (
   select
     cusip_positions.*,
     -- par in cents and prices to 8 places keep the exact product inside DECIMAL(38); / 100 as a decimal product
-    {{ usd("round_even(cast(par_position as decimal(20, 2)) * cast(coalesce(price, 0) as decimal(18, 8))"
-           " * cast('0.01' as decimal(3, 2)), 2)") }} as position_value
+    {{ usd(round_half_even("cast(par_position as decimal(20, 2)) * cast(coalesce(price, 0) as decimal(18, 8))"
+                           " * cast('0.01' as decimal(3, 2))", 2)) }} as position_value
   from cusip_positions
 ),
 

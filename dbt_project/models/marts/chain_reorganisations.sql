@@ -17,6 +17,6 @@ select
   old_hash,
   new_hash
 from {{ optional_lake_table('chain_reorgs', {
-  'partition_date': 'date', 'reorg_id': 'varchar', 'detected_at': 'timestamp', 'fork_block': 'bigint',
-  'common_block': 'bigint', 'depth': 'bigint', 'affected_days': 'varchar', 'action': 'varchar',
-  'block_number': 'bigint', 'old_hash': 'varchar', 'new_hash': 'varchar'}) }}
+  'partition_date': 'date', 'reorg_id': 'string', 'detected_at': 'timestamp', 'fork_block': 'bigint',
+  'common_block': 'bigint', 'depth': 'bigint', 'affected_days': 'string', 'action': 'string',
+  'block_number': 'bigint', 'old_hash': 'string', 'new_hash': 'string'}) }}

@@ -12,6 +12,6 @@ select
   problem,
   problem_detail
 from {{ optional_lake_table('inbox_receipts', {
-  'partition_date': 'date', 'received_at': 'timestamp', 'file_name': 'varchar', 'sha256': 'varchar',
-  'status': 'varchar', 'archive_path': 'varchar', 'problem': 'varchar', 'problem_detail': 'varchar'}) }}
+  'partition_date': 'date', 'received_at': 'timestamp', 'file_name': 'string', 'sha256': 'string',
+  'status': 'string', 'archive_path': 'string', 'problem': 'string', 'problem_detail': 'string'}) }}
 where status = 'rejected'

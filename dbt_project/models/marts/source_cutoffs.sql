@@ -8,8 +8,8 @@ select
   partition_date,
   'chain' as source,
   to_block_time as cutoff_time,
-  'chain block ' || cast(state_block as varchar) || ' ' || state_block_hash
-    || ' at ' || cast(to_block_time as varchar) as cutoff,
+  'chain block ' || cast(state_block as string) || ' ' || state_block_hash
+    || ' at ' || cast(to_block_time as string) as cutoff,
   state_block as chain_state_block
 from {{ ref('chain_cutoffs') }}
 
@@ -19,7 +19,7 @@ select
   statement_date,
   'custodian_statement',
   max(cut_off_time),
-  'statement ' || string_agg(distinct custodian_id, ',') || ' cut-off ' || cast(max(cut_off_time) as varchar),
+  'statement ' || string_agg(distinct custodian_id, ',') || ' cut-off ' || cast(max(cut_off_time) as string),
   null
 from {{ ref('custodian_statement_cutoffs') }}
 group by statement_date
@@ -30,6 +30,6 @@ select
   partition_date,
   'telemetry',
   last_sample,
-  'telemetry last sample ' || cast(last_sample as varchar),
+  'telemetry last sample ' || cast(last_sample as string),
   null
 from {{ ref('gpu_telemetry_cutoffs') }}

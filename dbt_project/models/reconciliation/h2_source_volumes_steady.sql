@@ -19,12 +19,12 @@ with_previous as (
     from volumes
 )
 select partition_date as check_date, 'volume:' || metric as entity_key, 'warn' as severity,
-       '>= ' || cast(1 - cast({{ reconciliation_setting('volume_drop_limit') }} as decimal(9, 6)) as varchar) || ' x ' || cast(previous_rows as varchar) as expected,
-       cast(rows as varchar) as actual, cast(rows - previous_rows as varchar) as difference,
+       '>= ' || cast(1 - cast({{ reconciliation_setting('volume_drop_limit') }} as decimal(9, 6)) as string) || ' x ' || cast(previous_rows as string) as expected,
+       cast(rows as string) as actual, cast(rows - previous_rows as string) as difference,
        'drop <= ' || {{ reconciliation_setting('volume_drop_limit') }} as tolerance,
        rows >= (1 - cast({{ reconciliation_setting('volume_drop_limit') }} as decimal(9, 6))) * previous_rows as within_tolerance,
        'rows of the day vs the previous day' as description, '' as cutoffs,
-       metric || '@' || cast(partition_date as varchar) as lineage
+       metric || '@' || cast(partition_date as string) as lineage
 from with_previous
 where previous_date >= partition_date - interval 7 day
   and previous_rows >= cast({{ reconciliation_setting('volume_min_previous_rows') }} as bigint)

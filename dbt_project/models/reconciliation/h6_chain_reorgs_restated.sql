@@ -16,10 +16,10 @@ chain_days as (
 )
 select d.partition_date as check_date, 'chain_reorg:' || coalesce(r.reorg_id, 'none') as entity_key,
        'warn' as severity, 'blocks as ingested' as expected,
-       coalesce('replaced from block ' || cast(r.fork_block as varchar) || ' (depth ' || cast(r.depth as varchar) || ')',
+       coalesce('replaced from block ' || cast(r.fork_block as string) || ' (depth ' || cast(r.depth as string) || ')',
                 'unchanged') as actual,
        coalesce(r.action, '') as difference, 'none' as tolerance, r.reorg_id is null as within_tolerance,
        'the day''s chain data changed after it was ingested; the ledger restates it with reversing entries' as description,
-       coalesce('detected ' || cast(r.detected_at as varchar), '') as cutoffs,
-       'chain_reorgs ' || coalesce(r.reorg_id, '') || '@' || cast(d.partition_date as varchar) as lineage
+       coalesce('detected ' || cast(r.detected_at as string), '') as cutoffs,
+       'chain_reorgs ' || coalesce(r.reorg_id, '') || '@' || cast(d.partition_date as string) as lineage
 from chain_days d left join reorgs r using (partition_date)

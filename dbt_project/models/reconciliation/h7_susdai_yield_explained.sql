@@ -19,13 +19,13 @@ days as (
     select *, {{ exact_ratio("unexplained_yield", "days_a_year") }} as unexplained_daily_return from yields
 )
 select d.partition_date as check_date, 'susdai:share_price_yield' as entity_key, 'warn' as severity,
-       cast(explained_share_price_yield as varchar) as expected,
-       cast(share_price_yield_by_day as varchar) as actual,
-       cast(unexplained_daily_return as varchar) as difference,
+       cast(explained_share_price_yield as string) as expected,
+       cast(share_price_yield_by_day as string) as actual,
+       cast(unexplained_daily_return as string) as difference,
        'daily return within ' || {{ reconciliation_setting('yield_unexplained_daily_tolerance') }} as tolerance,
        {{ within("unexplained_daily_return", "null", "yield_unexplained_daily_tolerance") }} as within_tolerance,
        'sUSDai share price growth (annualised) vs the ledger''s yield less losses plus unmarked losses''s change'
            as description,
        k.cutoff as cutoffs,
-       'susdai_trailing_yield@' || cast(d.partition_date as varchar) as lineage
+       'susdai_trailing_yield@' || cast(d.partition_date as string) as lineage
 from days d left join chain_cutoff k using (partition_date)

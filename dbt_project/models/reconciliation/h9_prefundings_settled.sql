@@ -54,14 +54,14 @@ rows as (
 select partition_date as check_date, entity_key, 'warn' as severity,
        'originated or cancelled by its expiration' as expected,
        case when balance is null then 'none held'
-            when is_escrow then cast(balance as varchar) || ' USDai held in escrow (no expiration)'
-            else cast(balance as varchar) || ' USDai held, expiring at unix '
-                 || coalesce(cast(expiration as varchar), 'unknown') end as actual,
-       coalesce(cast(balance as varchar), '0') as difference,
+            when is_escrow then cast(balance as string) || ' USDai held in escrow (no expiration)'
+            else cast(balance as string) || ' USDai held, expiring at unix '
+                 || coalesce(cast(expiration as string), 'unknown') end as actual,
+       coalesce(cast(balance as string), '0') as difference,
        'none' as tolerance,
        balance is null or is_escrow or (expiration is not null and expiration >= day_end) as within_tolerance,
        'USDai pre-funding a loan through the deposit timelock, past its expiration with neither the loan '
          || 'originated nor the deposit cancelled' as description,
-       coalesce('day ends at unix ' || cast(day_end as varchar), '') as cutoffs,
-       'journal_lines 1030 + loan_timelock_deposits@' || cast(partition_date as varchar) as lineage
+       coalesce('day ends at unix ' || cast(day_end as string), '') as cutoffs,
+       'journal_lines 1030 + loan_timelock_deposits@' || cast(partition_date as string) as lineage
 from rows

@@ -13,7 +13,7 @@
   A table, built with the ledger: the records are files listed when the model is built, and the attestation itself
   recomputes the ledger hash from the lines (journal_chain_recomputed) for an edit made after the build.
 #}
-{{ config(materialized='table') }}
+{{ config(materialized='table', partition_by=none) }}
 with attested_days as (
   select * from {{ attested_days() }}
 ),
@@ -109,9 +109,9 @@ per_day as (
 
 select
   partition_date as check_date, 'journal:attested_days' as entity_key, 'blocker' as severity,
-  '0' as expected, cast(breaks as varchar) as actual, cast(breaks as varchar) as difference, '0' as tolerance,
+  '0' as expected, cast(breaks as string) as actual, cast(breaks as string) as difference, '0' as tolerance,
   breaks = 0 as within_tolerance,
-  'journal entries of the ' || cast(attested_days as varchar)
+  'journal entries of the ' || cast(attested_days as string)
     || ' attested day(s) through this day that differ from what was attested' as description,
   '' as cutoffs, 'attestations/*/attested-entries.parquet' as lineage
 from per_day
@@ -121,15 +121,15 @@ select
   coalesce(breaks.attested_digest, 'not attested'), coalesce(breaks.current_digest, 'missing'), breaks.kind, '0',
   false,
   case breaks.kind
-    when 'edited' then 'journal entry of attested day ' || cast(breaks.attested_date as varchar)
-      || ' changed since it was attested (' || cast(breaks.attested_lines as varchar) || ' line(s) attested, '
-      || cast(breaks.current_lines as varchar) || ' now)'
-    when 'deleted' then 'journal entry of attested day ' || cast(breaks.attested_date as varchar)
+    when 'edited' then 'journal entry of attested day ' || cast(breaks.attested_date as string)
+      || ' changed since it was attested (' || cast(breaks.attested_lines as string) || ' line(s) attested, '
+      || cast(breaks.current_lines as string) || ' now)'
+    when 'deleted' then 'journal entry of attested day ' || cast(breaks.attested_date as string)
       || ' deleted since it was attested'
-    else 'journal entry posted on attested day ' || cast(breaks.attested_date as varchar)
+    else 'journal entry posted on attested day ' || cast(breaks.attested_date as string)
       || ' since it was attested, while the inputs through that day are unchanged: an integrity break, not a restatement'
   end,
-  '', 'journal_lines entry_id=' || breaks.entry_id || ' partition_date=' || cast(breaks.attested_date as varchar)
+  '', 'journal_lines entry_id=' || breaks.entry_id || ' partition_date=' || cast(breaks.attested_date as string)
 from breaks
 inner join ledger_days
   on ledger_days.partition_date >= breaks.attested_date

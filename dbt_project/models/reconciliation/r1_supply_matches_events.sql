@@ -18,9 +18,9 @@ comparisons as (
     from days
 )
 select c.partition_date as check_date, entity_key, 'blocker' as severity,
-       cast(expected as varchar) as expected, cast(actual as varchar) as actual,
-       cast(expected - actual as varchar) as difference, 'abs ' || {{ reconciliation_setting('supply_abs_tolerance') }} as tolerance,
+       cast(expected as string) as expected, cast(actual as string) as actual,
+       cast(expected - actual as string) as difference, 'abs ' || {{ reconciliation_setting('supply_abs_tolerance') }} as tolerance,
        {{ within("expected - actual", "expected", "supply_abs_tolerance") }} as within_tolerance,
        what || ' (USD)' as description, k.cutoff as cutoffs,
-       'usdai_supply_reconciliation@' || cast(c.partition_date as varchar) as lineage
+       'usdai_supply_reconciliation@' || cast(c.partition_date as string) as lineage
 from comparisons c left join chain_cutoff k using (partition_date)

@@ -51,15 +51,15 @@ balances as (
     from onchain o full outer join ledger l on o.partition_date = l.partition_date and o.sub_key = l.sub_key
 )
 select r.partition_date as check_date, r.entity_key, 'blocker' as severity,
-       cast(r.expected as varchar) as expected, cast(r.actual as varchar) as actual,
-       cast(r.expected - r.actual as varchar) as difference,
+       cast(r.expected as string) as expected, cast(r.actual as string) as actual,
+       cast(r.expected - r.actual as string) as difference,
        'shortfall <= ' || {{ reconciliation_setting('backing_shortfall_tolerance') }} as tolerance,
        coalesce(r.expected - r.actual <= cast({{ reconciliation_setting('backing_shortfall_tolerance') }} as decimal(38, 18)), false) as within_tolerance,
-       r.what as description, k.cutoff as cutoffs, 'chain_state@' || cast(r.partition_date as varchar) as lineage
+       r.what as description, k.cutoff as cutoffs, 'chain_state@' || cast(r.partition_date as string) as lineage
 from public_rule r left join chain_cutoff k using (partition_date)
 union all
-select b.partition_date, b.entity_key, 'blocker', cast(b.expected as varchar), cast(b.actual as varchar),
-       cast(b.expected - b.actual as varchar), 'abs ' || {{ reconciliation_setting('stablecoin_abs_tolerance') }},
+select b.partition_date, b.entity_key, 'blocker', cast(b.expected as string), cast(b.actual as string),
+       cast(b.expected - b.actual as string), 'abs ' || {{ reconciliation_setting('stablecoin_abs_tolerance') }},
        {{ within("b.expected - b.actual", "b.expected", "stablecoin_abs_tolerance") }},
-       b.what, k.cutoff, 'chain_state + journal_lines 1020@' || cast(b.partition_date as varchar)
+       b.what, k.cutoff, 'chain_state + journal_lines 1020@' || cast(b.partition_date as string)
 from balances b left join chain_cutoff k using (partition_date)

@@ -50,9 +50,9 @@ comparisons as (
       on h.partition_date = l.partition_date and h.cusip = l.cusip
 )
 select c.partition_date as check_date, entity_key, 'blocker' as severity,
-       cast(expected as varchar) as expected, cast(actual as varchar) as actual,
-       cast(expected - actual as varchar) as difference,
+       cast(expected as string) as expected, cast(actual as string) as actual,
+       cast(expected - actual as string) as difference,
        'abs ' || {{ reconciliation_setting('custodian_abs_tolerance') }} || ', rel ' || {{ reconciliation_setting('custodian_rel_tolerance') }} as tolerance,
        {{ within("expected - actual", "expected", "custodian_abs_tolerance", "custodian_rel_tolerance") }} as within_tolerance,
-       what as description, k.cutoff as cutoffs, 'custodian_statements@' || cast(c.partition_date as varchar) as lineage
+       what as description, k.cutoff as cutoffs, 'custodian_statements@' || cast(c.partition_date as string) as lineage
 from comparisons c left join statement_cutoff k using (partition_date)

@@ -42,15 +42,15 @@ comparisons as (
            'loanState() vs the lenders'' tapes' as what, source_file, source_row
     from both_sides
     union all
-    select partition_date, 'loan:' || loan_terms_hash || ':principal', cast(chain_principal as varchar),
-           cast(tape_principal as varchar), cast(chain_principal - tape_principal as varchar),
+    select partition_date, 'loan:' || loan_terms_hash || ':principal', cast(chain_principal as string),
+           cast(tape_principal as string), cast(chain_principal - tape_principal as string),
            'abs ' || {{ reconciliation_setting('loan_principal_abs_tolerance') }} || ', rel ' || {{ reconciliation_setting('loan_principal_rel_tolerance') }},
            {{ within("chain_principal - tape_principal", "chain_principal", "loan_principal_abs_tolerance", "loan_principal_rel_tolerance") }},
            'loanState().scaledBalance vs tape principal_outstanding', source_file, source_row
     from both_sides where chain_status is not null and tape_status is not null
     union all
     select partition_date, 'loan:' || loan_terms_hash || ':status',
-           'status ' || cast(chain_status as varchar) || coalesce(' (' || chain_status_name || ')', ' (unknown)')
+           'status ' || cast(chain_status as string) || coalesce(' (' || chain_status_name || ')', ' (unknown)')
              || ' -> one of ' || array_to_string({{ tape_statuses_allowed }}, '/'),
            tape_status, '', 'exact', list_contains({{ tape_statuses_allowed }}, tape_status),
            'loanState().status vs tape status', source_file, source_row
@@ -58,6 +58,6 @@ comparisons as (
 )
 select c.partition_date as check_date, entity_key, 'blocker' as severity, expected, actual, difference,
        tolerance, ok as within_tolerance, what as description,
-       concat_ws('; ', k.cutoff, 'tapes as of ' || cast(c.partition_date as varchar)) as cutoffs,
-       coalesce(source_file || ':' || cast(source_row as varchar), 'chain_state@' || cast(c.partition_date as varchar)) as lineage
+       concat_ws('; ', k.cutoff, 'tapes as of ' || cast(c.partition_date as string)) as cutoffs,
+       coalesce(source_file || ':' || cast(source_row as string), 'chain_state@' || cast(c.partition_date as string)) as lineage
 from comparisons c left join chain_cutoff k using (partition_date)

@@ -27,13 +27,13 @@ compared as (
     from nav n join ledger l using (partition_date)
 )
 select c.partition_date as check_date, 'susdai:total_assets' as entity_key, 'warn' as severity,
-       cast(onchain_nav as varchar) as expected, cast(ledger_nav as varchar) as actual,
-       cast(onchain_nav - ledger_nav as varchar) as difference,
+       cast(onchain_nav as string) as expected, cast(ledger_nav as string) as actual,
+       cast(onchain_nav - ledger_nav as string) as difference,
        'abs ' || {{ reconciliation_setting('nav_abs_tolerance') }} || ', rel ' || {{ reconciliation_setting('nav_rel_tolerance') }} as tolerance,
        {{ within("onchain_nav - ledger_nav", "onchain_nav", "nav_abs_tolerance", "nav_rel_tolerance") }} as within_tolerance,
-       'sUSDai.totalAssets() vs ledger 2100 ' || cast(ledger_claim as varchar) || ' + allowance 1190 '
-           || cast(allowance as varchar) || ' - insurance receivable 1150 ' || cast(insurance_receivable as varchar)
+       'sUSDai.totalAssets() vs ledger 2100 ' || cast(ledger_claim as string) || ' + allowance 1190 '
+           || cast(allowance as string) || ' - insurance receivable 1150 ' || cast(insurance_receivable as string)
            as description,
        k.cutoff as cutoffs,
-       'chain_state + trial_balance 2100, 1190, 1150@' || cast(c.partition_date as varchar) as lineage
+       'chain_state + trial_balance 2100, 1190, 1150@' || cast(c.partition_date as string) as lineage
 from compared c left join chain_cutoff k using (partition_date)

@@ -27,13 +27,13 @@ telemetry as (
 )
 select c.partition_date as check_date, 'gpu:' || c.gpu_serial as entity_key, 'warn' as severity,
        '>= ' || {{ reconciliation_setting('gpu_min_online_minutes') }} || ' min online, <= ' || {{ reconciliation_setting('gpu_max_xid_error_samples') }} || ' XID samples' as expected,
-       cast(coalesce(t.minutes_online, 0) as varchar) || ' min online, '
-           || cast(coalesce(t.xid_error_samples, 0) as varchar) || ' XID samples' as actual,
+       cast(coalesce(t.minutes_online, 0) as string) || ' min online, '
+           || cast(coalesce(t.xid_error_samples, 0) as string) || ' XID samples' as actual,
        case when t.gpu_serial is null then 'no telemetry' else '' end as difference,
        'thresholds' as tolerance,
        coalesce(t.minutes_online, 0) >= cast({{ reconciliation_setting('gpu_min_online_minutes') }} as double)
            and coalesce(t.xid_error_samples, 0) <= cast({{ reconciliation_setting('gpu_max_xid_error_samples') }} as bigint) as within_tolerance,
        'collateral of loan ' || c.loan_terms_hash as description,
-       'last sample ' || coalesce(cast(t.last_seen as varchar), 'none') as cutoffs,
-       'gpu_telemetry_daily@' || cast(c.partition_date as varchar) || ' + loan_collateral' as lineage
+       'last sample ' || coalesce(cast(t.last_seen as string), 'none') as cutoffs,
+       'gpu_telemetry_daily@' || cast(c.partition_date as string) || ' + loan_collateral' as lineage
 from collateral c left join telemetry t using (partition_date, gpu_serial)

@@ -36,22 +36,22 @@ per_day as (
     left join lineage_per_day l on l.partition_date = d.partition_date
 )
 select partition_date as check_date, 'journal:entries' as entity_key, 'blocker' as severity,
-       '0' as expected, cast(unbalanced_entries as varchar) as actual, cast(unbalanced_entries as varchar) as difference,
+       '0' as expected, cast(unbalanced_entries as string) as actual, cast(unbalanced_entries as string) as difference,
        '0' as tolerance, unbalanced_entries = 0 as within_tolerance,
        'journal entries whose debits and credits differ' as description, '' as cutoffs,
-       'journal_lines@' || cast(partition_date as varchar) as lineage
+       'journal_lines@' || cast(partition_date as string) as lineage
 from per_day
 union all
-select partition_date, 'trial_balance:sum', 'blocker', '0', cast(trial_balance_sum as varchar),
-       cast(trial_balance_sum as varchar), '0', trial_balance_sum = 0,
-       'sum of all closing balances of the day', '', 'trial_balance@' || cast(partition_date as varchar)
+select partition_date, 'trial_balance:sum', 'blocker', '0', cast(trial_balance_sum as string),
+       cast(trial_balance_sum as string), '0', trial_balance_sum = 0,
+       'sum of all closing balances of the day', '', 'trial_balance@' || cast(partition_date as string)
 from per_day
 union all
-select partition_date, 'journal:lineage', 'blocker', '0', cast(lines_without_lineage as varchar),
-       cast(lines_without_lineage as varchar), '0', lines_without_lineage = 0,
-       'journal lines without source, source_key or rule_id', '', 'journal_lines@' || cast(partition_date as varchar)
+select partition_date, 'journal:lineage', 'blocker', '0', cast(lines_without_lineage as string),
+       cast(lines_without_lineage as string), '0', lines_without_lineage = 0,
+       'journal lines without source, source_key or rule_id', '', 'journal_lines@' || cast(partition_date as string)
 from per_day
 union all
-select partition_date, 'entry:' || entry_id, 'blocker', '0', cast(imbalance as varchar), cast(imbalance as varchar),
+select partition_date, 'entry:' || entry_id, 'blocker', '0', cast(imbalance as string), cast(imbalance as string),
        '0', false, 'unbalanced journal entry', '', 'journal_lines entry_id=' || entry_id
 from unbalanced

@@ -25,23 +25,23 @@ collateral_days as (
 )
 select d.partition_date as check_date, 'source:chain' as entity_key, 'blocker' as severity,
        'ingested to a confirmed block' as expected,
-       case when c.state_block is null then 'missing' else 'block ' || cast(c.state_block as varchar) end as actual,
+       case when c.state_block is null then 'missing' else 'block ' || cast(c.state_block as string) end as actual,
        '' as difference, 'present' as tolerance, c.state_block is not null as within_tolerance,
        'chain_days row with the block the state was read at' as description, '' as cutoffs,
-       'chain_days@' || cast(d.partition_date as varchar) as lineage
+       'chain_days@' || cast(d.partition_date as string) as lineage
 from days d left join chain c using (partition_date)
 union all
 select d.partition_date, 'source:custodian_statement', 'blocker', 'statement present',
        case when s.partition_date is null then 'missing' else 'present' end, '', 'present',
-       s.partition_date is not null, 'custodian statement dated the day', '', 'custodian_statements@' || cast(d.partition_date as varchar)
+       s.partition_date is not null, 'custodian statement dated the day', '', 'custodian_statements@' || cast(d.partition_date as string)
 from days d left join statements s using (partition_date)
 union all
 select e.partition_date, 'source:loan_tape:' || e.lender_id, 'warn', 'tape present',
        case when t.lender_id is null then 'missing' else 'present' end, '', 'present', t.lender_id is not null,
-       'a lender that delivered in the previous 7 days delivered today', '', 'loan_tapes@' || cast(e.partition_date as varchar)
+       'a lender that delivered in the previous 7 days delivered today', '', 'loan_tapes@' || cast(e.partition_date as string)
 from expected_lenders e left join tapes t using (partition_date, lender_id)
 union all
 select d.partition_date, 'source:telemetry', 'warn', 'telemetry present',
        case when t.partition_date is null then 'missing' else 'present' end, '', 'present', t.partition_date is not null,
-       'GPU telemetry for a day with collateral on the tapes', '', 'gpu_telemetry_daily@' || cast(d.partition_date as varchar)
+       'GPU telemetry for a day with collateral on the tapes', '', 'gpu_telemetry_daily@' || cast(d.partition_date as string)
 from days d join collateral_days cd using (partition_date) left join telemetry t using (partition_date)

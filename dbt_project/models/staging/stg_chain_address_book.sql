@@ -6,13 +6,13 @@
 with lake as (
   select
     cast(partition_date as date) as partition_date,
-    cast(role as varchar) as role,
-    cast(address as varchar) as address,
+    cast(role as string) as role,
+    cast(address as string) as address,
     cast(is_protocol as boolean) as is_protocol,
-    cast(token_symbol as varchar) as token_symbol,
+    cast(token_symbol as string) as token_symbol,
     cast(token_decimals as integer) as token_decimals,
-    cast(interface as varchar) as interface
-  from ({{ with_optional_columns(lake_table('chain_address_book'), {'interface': 'varchar'}) }})
+    cast(interface as string) as interface
+  from ({{ with_optional_columns(lake_table('chain_address_book'), {'interface': 'string'}) }})
   where {{ in_cumulative_window("partition_date") }}
 ),
 
@@ -24,6 +24,6 @@ select
   *,
   case
     when token_decimals between 0 and 18
-      then cast('1e-' || cast(token_decimals as varchar) as {{ usd_type() }})
+      then cast('1e-' || cast(token_decimals as string) as {{ usd_type() }})
   end as usd_per_raw_unit
 from deduplicated

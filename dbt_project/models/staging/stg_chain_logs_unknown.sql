@@ -7,15 +7,15 @@ with lake as (
   select
     cast(partition_date as date) as partition_date,
     cast(block_number as bigint) as block_number,
-    cast(block_hash as varchar) as block_hash,
+    cast(block_hash as string) as block_hash,
     cast(block_time as timestamp) as block_time,
-    cast(tx_hash as varchar) as tx_hash,
+    cast(tx_hash as string) as tx_hash,
     cast(log_index as integer) as log_index,
-    cast(contract_address as varchar) as contract_address,
-    cast(contract_role as varchar) as contract_role,
-    cast(topic0 as varchar) as topic0,
-    cast(topics as varchar) as topics,
-    cast(data as varchar) as data
+    cast(contract_address as string) as contract_address,
+    cast(contract_role as string) as contract_role,
+    cast(topic0 as string) as topic0,
+    cast(topics as string) as topics,
+    cast(data as string) as data
   from {{ lake_table('chain_logs_unknown') }}
   where {{ in_cumulative_window("partition_date") }}
 )

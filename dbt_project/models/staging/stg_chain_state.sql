@@ -5,13 +5,13 @@ with lake as (
   select
     cast(partition_date as date) as partition_date,
     cast(block_number as bigint) as block_number,
-    cast(block_hash as varchar) as block_hash,
+    cast(block_hash as string) as block_hash,
     cast(block_time as timestamp) as block_time,
-    cast(contract_role as varchar) as contract_role,
-    cast(contract_address as varchar) as contract_address,
-    cast(method as varchar) as method,
-    cast(key as varchar) as key,
-    cast(field as varchar) as field,
+    cast(contract_role as string) as contract_role,
+    cast(contract_address as string) as contract_address,
+    cast(method as string) as method,
+    cast(key as string) as key,
+    cast(field as string) as field,
     cast(value as decimal(38, 0)) as value
   from {{ lake_table('chain_state') }}
   where {{ in_cumulative_window("partition_date") }}

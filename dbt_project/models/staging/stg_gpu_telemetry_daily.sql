@@ -4,10 +4,10 @@
 with lake as (
   select
     cast(partition_date as date) as partition_date,
-    cast(gpu_uuid as varchar) as gpu_uuid,
-    cast(gpu_serial as varchar) as gpu_serial,
-    cast(hostname as varchar) as hostname,
-    cast(model_name as varchar) as model_name,
+    cast(gpu_uuid as string) as gpu_uuid,
+    cast(gpu_serial as string) as gpu_serial,
+    cast(hostname as string) as hostname,
+    cast(model_name as string) as model_name,
     cast(samples as bigint) as samples,
     cast(scrape_interval_s as bigint) as scrape_interval_s,
     cast(minutes_online as double) as minutes_online,
@@ -18,8 +18,8 @@ with lake as (
     cast(xid_error_samples as bigint) as xid_error_samples,
     cast(first_seen as timestamp) as first_seen,
     cast(last_seen as timestamp) as last_seen,
-    cast(source_file as varchar) as source_file,
-    cast(source_sha256 as varchar) as source_sha256
+    cast(source_file as string) as source_file,
+    cast(source_sha256 as string) as source_sha256
   from {{ lake_table('gpu_telemetry_daily') }}
   where {{ in_cumulative_window("partition_date") }}
 )

@@ -4,16 +4,16 @@
 with lake as (
   select
     cast(partition_date as date) as partition_date,
-    cast(source as varchar) as source,
-    cast(file_name as varchar) as file_name,
-    cast(sha256 as varchar) as sha256,
+    cast(source as string) as source,
+    cast(file_name as string) as file_name,
+    cast(sha256 as string) as sha256,
     cast(size_bytes as bigint) as size_bytes,
     cast(rows_in as bigint) as rows_in,
     cast(rows_accepted as bigint) as rows_accepted,
     cast(rows_quarantined as bigint) as rows_quarantined,
-    cast(format as varchar) as format,
-    coalesce(cast(quarantine_reasons as varchar), '') as quarantine_reasons,
-    coalesce(cast(unexpected_columns as varchar), '') as unexpected_columns
+    cast(format as string) as format,
+    coalesce(cast(quarantine_reasons as string), '') as quarantine_reasons,
+    coalesce(cast(unexpected_columns as string), '') as unexpected_columns
   from {{ lake_table('input_files') }}
   where {{ in_cumulative_window("partition_date") }}
 )

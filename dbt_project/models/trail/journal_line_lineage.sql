@@ -19,7 +19,7 @@ with lines as (
 file_rows as (
   select
     source_sha256,
-    cast(source_row as varchar) as row_key,
+    cast(source_row as string) as row_key,
     source_file,
     source_row,
     'loan ' || coalesce(loan_id, '') || ' ' || coalesce(status, '') || ' principal '
@@ -30,7 +30,7 @@ file_rows as (
   union all
   select
     source_sha256,
-    cast(source_row as varchar),
+    cast(source_row as string),
     source_file,
     source_row,
     record_type || coalesce(' ' || transaction_type, '') || coalesce(' ' || cusip, '')
@@ -89,7 +89,7 @@ select
   file_rows.borrower_name
 from lines
 left join {{ ref('stg_chain_events') }} as events
-  on lines.source = 'chain' and lines.source_key = events.tx_hash || ':' || cast(events.log_index as varchar)
+  on lines.source = 'chain' and lines.source_key = events.tx_hash || ':' || cast(events.log_index as string)
 left join file_rows
   on lines.source in ('loan_tape', 'custodian')
   and file_rows.source_sha256 = split_part(lines.source_key, ':', 1)
