@@ -35,7 +35,8 @@ def spark_dbt(home: Path, *args: str, window: tuple[date, date] | None = None) -
 
 def built(result: subprocess.CompletedProcess) -> str:
     summary = [line for line in result.stdout.splitlines() if "Done. PASS=" in line or " ERROR " in line or "FAIL " in line]
-    assert result.returncode == 0, "dbt on Spark failed:\n" + "\n".join(summary) + "\n" + result.stdout[-4000:]
+    assert result.returncode == 0, ("dbt on Spark failed:\n" + "\n".join(summary) + "\n" + result.stdout[-4000:]
+                                    + "\nSpark's own log:\n" + result.stderr[-4000:])
     return summary[-1]
 
 
