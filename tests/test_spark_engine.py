@@ -2,7 +2,8 @@
 
 A 10-day sandbox history goes through the pipeline (its ledger built on DuckDB, as the schedule builds it), then the
 same lake through dbt on Spark: PySpark in the dbt process, `local[2]`, the warehouse's tables Parquet partitioned by
-day, built at once (and, in `make reliability`, as a later run rebuilds days). Every row of the journal, the trial balance, reserve coverage and the hash chain must be the same, each value
+day, built at once (and, in `make reliability`, as a later run rebuilds days). Every row of the journal, the trial
+balance, reserve coverage and the hash chain must be the same, each value
 compared as canonical text (DuckDB reads both warehouses and prints both). `make spark-setup` installs the engine
 (its own environment, .venv-spark); `make test` runs it first.
 """
@@ -29,13 +30,15 @@ SPARK_TABLES = "spark/warehouse/backed.db"
 
 def spark_dbt(home: Path, *args: str, window: tuple[date, date] | None = None) -> subprocess.CompletedProcess:
     env = {**os.environ, **dbt_environment(DataHome(home), window), "BACKED_ENGINE": "spark"}
-    return subprocess.run([str(SPARK_DBT), *args, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
+    return subprocess.run([str(SPARK_DBT), *args,
+                           "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
                            "--target-path", str(home / "dbt_spark_target"), "--log-path", str(home / "dbt_spark_logs")],
                           env=env, capture_output=True, text=True)
 
 
 def built(result: subprocess.CompletedProcess) -> str:
-    summary = [line for line in result.stdout.splitlines() if "Done. PASS=" in line or " ERROR " in line or "FAIL " in line]
+    summary = [line for line in result.stdout.splitlines()
+               if "Done. PASS=" in line or " ERROR " in line or "FAIL " in line]
     assert result.returncode == 0, ("dbt on Spark failed:\n" + "\n".join(summary) + "\n" + result.stdout[-4000:]
                                     + "\nSpark's own log:\n" + result.stderr[-4000:])
     return summary[-1]
@@ -67,13 +70,12 @@ def both_engines(ten_days) -> Path:
 def canonical_rows(con: duckdb.DuckDBPyConnection, relation: str) -> tuple[list[str], list[tuple]]:
     """(column names in order, rows sorted) with every value as text: timestamps as UTC wall time to the
     microsecond, decimals at their scale, nulls as None."""
-    columns = con.sql(f"describe select * from {relation}").fetchall()
-    texts = [f"cast(cast({name} as timestamp) as varchar)" if str(kind).startswith("TIMESTAMP") else f"cast({name} as varchar)"
-             for name, kind, *_ in columns]
-    names = sorted(name for name, *_ in columns)
-    by_name = dict(zip([name for name, *_ in columns], texts))
-    rows = con.sql(f"select {', '.join(by_name[name] for name in names)} from {relation}").fetchall()
-    return names, sorted(rows, key=lambda row: tuple("" if value is None else value for value in row))
+    columns = sorted((name, str(kind)) for name, kind, *_ in con.sql(f"describe select * from {relation}").fetchall())
+    texts = [f"cast(cast({name} as timestamp) as varchar)" if kind.startswith("TIMESTAMP")
+             else f"cast({name} as varchar)" for name, kind in columns]
+    rows = con.sql(f"select {', '.join(texts)} from {relation}").fetchall()
+    rows.sort(key=lambda row: tuple("" if value is None else value for value in row))
+    return [name for name, _ in columns], rows
 
 
 def differences(home: Path, table: str) -> tuple[int, list[tuple], list[tuple]]:
@@ -87,8 +89,9 @@ def differences(home: Path, table: str) -> tuple[int, list[tuple], list[tuple]]:
         con, f"read_parquet('{home / SPARK_TABLES / table}/**/*.parquet', hive_partitioning = true)")
     assert spark_columns == duck_columns
     assert duck_rows, f"{table}: the DuckDB warehouse holds no rows to compare"
-    missing = [row for row in duck_rows if row not in set(spark_rows)]
-    extra = [row for row in spark_rows if row not in set(duck_rows)]
+    in_duck, in_spark = set(duck_rows), set(spark_rows)
+    missing = [row for row in duck_rows if row not in in_spark]
+    extra = [row for row in spark_rows if row not in in_duck]
     return len(spark_rows) - len(duck_rows), missing[:3], extra[:3]
 
 
@@ -111,18 +114,17 @@ def test_a_later_run_rebuilding_days_on_spark_gives_the_same_ledger(ten_days, tm
 
 def test_the_hash_chain_spans_every_day_on_spark(both_engines):
     home = both_engines
+    hashes = home / SPARK_TABLES / "journal_day_hashes"
     days = duckdb.sql(f"select count(*), min(partition_date), max(partition_date), count(distinct chain_hash) "
-                      f"from read_parquet('{home / SPARK_TABLES}/journal_day_hashes/**/*.parquet', hive_partitioning = true)"
-                      ).fetchall()[0]
+                      f"from read_parquet('{hashes}/**/*.parquet', hive_partitioning = true)").fetchall()[0]
     assert days == (DAYS, START, date(2026, 1, DAYS), DAYS)
 
 
 def test_money_is_decimal_on_spark(both_engines):
     """No amount of the Spark journal is a float: debit and credit are DECIMAL(38,18) in the Parquet it wrote."""
-    kinds = dict(duckdb.sql(f"select name, type from parquet_schema("
-                            f"'{both_engines / SPARK_TABLES}/journal_lines/*/*.parquet') where name in ('debit', 'credit')"
+    files = f"{both_engines / SPARK_TABLES}/journal_lines/*/*.parquet"
+    kinds = dict(duckdb.sql(f"select name, type from parquet_schema('{files}') where name in ('debit', 'credit')"
                             ).fetchall())
     assert kinds == {"debit": "FIXED_LEN_BYTE_ARRAY", "credit": "FIXED_LEN_BYTE_ARRAY"}
-    logical = duckdb.sql(f"describe select debit, credit from read_parquet("
-                         f"'{both_engines / SPARK_TABLES}/journal_lines/*/*.parquet')").fetchall()
+    logical = duckdb.sql(f"describe select debit, credit from read_parquet('{files}')").fetchall()
     assert [kind for _, kind, *_ in logical] == ["DECIMAL(38,18)", "DECIMAL(38,18)"]

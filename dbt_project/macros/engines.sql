@@ -99,8 +99,7 @@
 #}
 {% macro spark__with_optional_columns(relation, columns) -%}
   {%- if not execute -%}
-    select * from {{ relation }}
-    {%- do return("") -%}
+    {{- return("select * from " ~ relation) -}}
   {%- endif -%}
   {%- set present = run_query("select * from " ~ relation ~ " limit 0").column_names | map("lower") | list -%}
   select *
@@ -135,7 +134,7 @@
 {% macro spark__load_csv_rows(model, agate_table) -%}
   {%- set column_override = model["config"].get("column_types", {}) -%}
   {%- set types = {} -%}
-  {%- for name, type in zip(agate_table.column_names, agate_table.column_types) -%}
+  {%- for name in agate_table.column_names -%}
     {%- do types.update({name: column_override.get(name, adapter.convert_type(agate_table, loop.index0))}) -%}
   {%- endfor -%}
   {%- set batch_size = get_batch_size() -%}
@@ -144,14 +143,14 @@
     {%- for row in chunk -%}
       {%- set values = [] -%}
       {%- for name in agate_table.column_names -%}
-        {%- set value = row[name] -%}
-        {%- if value is none -%}
+        {%- set text = none if row[name] is none else row[name] | string -%}
+        {%- if text is none -%}
           {%- do values.append("cast(null as " ~ types[name] ~ ")") -%}
-        {%- elif ("'" in (value | string) and '"' in (value | string)) or "\\" in (value | string) -%}
-          {{ exceptions.raise_compiler_error("seed " ~ model.name ~ ", column " ~ name ~ ": a value with both quotes or a backslash cannot be loaded on Spark: " ~ value) }}
+        {%- elif ("'" in text and '"' in text) or "\\" in text -%}
+          {{ exceptions.raise_compiler_error("seed " ~ model.name ~ ", column " ~ name ~ ": a value with both quotes or a backslash cannot be loaded on Spark: " ~ text) }}
         {%- else -%}
-          {%- set quote = '"' if "'" in (value | string) else "'" -%}
-          {%- do values.append("cast(" ~ quote ~ value ~ quote ~ " as " ~ types[name] ~ ")") -%}
+          {%- set quote = '"' if "'" in text else "'" -%}
+          {%- do values.append("cast(" ~ quote ~ text ~ quote ~ " as " ~ types[name] ~ ")") -%}
         {%- endif -%}
       {%- endfor -%}
       {%- do rows.append("(" ~ values | join(", ") ~ ")") -%}
