@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export BACKED_HOME ?= $(CURDIR)/.backed
 
-.PHONY: setup spark-setup demo test docs bench reliability mutation dagster-dev clean browser
+.PHONY: setup spark-setup demo test docs bench reliability scale-test mutation dagster-dev clean browser
 
 setup: $(VENV)/.deps-stamp node_modules/.stamp sandbox/build/contracts.json dbt_project/target/manifest.json
 
@@ -78,6 +78,11 @@ reliability: setup spark-setup
 	BACKED_RELIABILITY_DIR=$(BACKED_HOME) BACKED_FUZZ_SCALE=$${BACKED_FUZZ_SCALE:-5} \
 	  BACKED_FUZZ_INPUTS=$${BACKED_FUZZ_INPUTS:-100000} BACKED_SLOW_UPLOAD_SECONDS=$${BACKED_SLOW_UPLOAD_SECONDS:-65} \
 	  TMPDIR=$(TEST_TMPDIR) $(PY) -m pytest -q -p no:cacheprovider -n 2 --dist loadfile $(RELIABILITY_TESTS)
+
+# The 30-day demo on Spark end to end (BACKED_ENGINE=spark: the ledger built by Spark, checks and attestations read
+# from its tables), compared with the same demo on DuckDB relation by relation and attestation by attestation.
+scale-test: setup spark-setup
+	TMPDIR=$(TEST_TMPDIR) $(PY) -m pytest -q -p no:cacheprovider tests/test_spark_scale.py
 
 # The mutation gate: each realistic bug of tests/mutation/catalogue.toml planted alone in a scratch copy, and the
 # tests that must catch it run; prints "mutants killed N of M" and fails on a survivor. Minutes long: not in `make test`.

@@ -37,7 +37,7 @@ from assets.lake_repair import repair_corrupted_partitions
 from expectations.policy import ReconciliationPolicy
 from foundation.home import HOME_ENV, BackedHome, DataHome
 from foundation.lake import Lake, write_text_atomically
-from foundation.warehouse import damaged, rebuild_advice
+from foundation.warehouse import SPARK, damaged, engine, publish_spark_tables, rebuild_advice
 from foundation.partitions import daily_partitions
 from foundation.pools import WAREHOUSE_POOL
 
@@ -149,9 +149,11 @@ DBT_HOME_ENV = "BACKED_DBT_HOME"
 
 def dbt_environment(home: DataHome, window: tuple[date, date] | None = None) -> dict[str, str]:
     """What dbt reads from its environment: the data home, where the profile finds the warehouse and
-    models/sources.yml the lake, and the partition window, first and last day both inclusive (all history without
-    one). The same parse of the project serves every home and every window."""
+    models/sources.yml the lake, the project folder, where the Spark target finds its log configuration, and the
+    partition window, first and last day both inclusive (all history without one). The same parse of the project
+    serves every home and every window."""
     env = {HOME_ENV: str(home.root), "HOME": str(home.root), DBT_HOME_ENV: "~",
+           "BACKED_DBT_PROJECT_DIR": str(DBT_PROJECT_DIR),
            **{name: os.environ.get(name, value) for name, value in QUIET_DBT.items()}}
     if window is not None:
         env.update(BACKED_MIN_DATE=window[0].isoformat(), BACKED_MAX_DATE=window[1].isoformat())
@@ -247,6 +249,8 @@ def run_dbt(dbt: DbtCliResource, args: Sequence[str], context: dg.AssetExecution
     except DagsterDbtCliRuntimeError as error:
         raise LedgerBuildFailed(build_failure(str(error), home)) from None  # its cause would be the one shown
     keep_parse(invocation, saved)
+    if engine() == SPARK:
+        context.log.info(f"warehouse.duckdb names the {len(publish_spark_tables(home))} tables built on Spark")
 
 
 class LedgerBuildFailed(RuntimeError):
@@ -339,5 +343,11 @@ class WarehouseDbt(DbtCliResource):
 
 
 def warehouse_dbt() -> WarehouseDbt:
-    """The venv's dbt on this project, whether or not the venv is on PATH."""
+    """The venv's dbt on this project, whether or not the venv is on PATH; on Spark (BACKED_ENGINE=spark), the Spark
+    environment's."""
+    if engine() == SPARK:
+        if not SPARK_DBT.exists():
+            raise LedgerBuildFailed(f"BACKED_ENGINE=spark, but the Spark engine is not installed ({SPARK_DBT}): run "
+                                    "`make spark-setup`, or unset BACKED_ENGINE to build on DuckDB")
+        return WarehouseDbt(project_dir=dbt_project, dbt_executable=str(SPARK_DBT))
     return WarehouseDbt(project_dir=dbt_project, dbt_executable=str(Path(sys.prefix) / "bin" / "dbt"))

@@ -5,7 +5,8 @@ inbox/                   files dropped by lenders, collectors and custodians
 inbox/archive/           every file taken in, under its sha256 (never deleted)
 lake/<table>/date=DAY/   the Parquet lake, one file per table per day
 quarantine/              rejected rows and files, with the reason
-warehouse.duckdb         the dbt warehouse (DuckDB)
+warehouse.duckdb         the dbt warehouse (DuckDB); on Spark, views of spark/'s tables and the exceptions
+spark/                   on Spark (BACKED_ENGINE=spark): its warehouse's Parquet tables and its metastore
 snapshot/                the marts people query, published read-only after each run (DuckDB file and Parquet)
 reports/                 attestations (HTML and PDF), superseded ones, monthly reports, GX Data Docs, dbt docs
 attestations/DAY/        what each attestation was issued on, outside the warehouse: its manifest, signatures,
@@ -94,6 +95,22 @@ class DataHome:
     def warehouse_files(self) -> tuple[Path, ...]:
         """The warehouse and its write-ahead log."""
         return self.warehouse, self.warehouse.with_name(self.warehouse.name + ".wal")
+
+    @property
+    def spark(self) -> Path:
+        """Spark's warehouse and metastore, when dbt runs on Spark (dbt_project/profiles.yml)."""
+        return self.root / "spark"
+
+    @property
+    def spark_tables(self) -> Path:
+        """The folder of each table dbt builds on Spark (schema `backed`), Parquet, partitioned by day or not."""
+        return self.spark / "warehouse" / "backed.db"
+
+    @property
+    def spark_table_columns(self) -> Path:
+        """The columns of each Spark table kept by day, in the model's order: an empty Parquet file per version of
+        the model (dbt_project/macros/engines.sql, record_table_columns)."""
+        return self.spark / "columns"
 
     # --- what readers open -------------------------------------------------------------------------------------
     @property
@@ -241,7 +258,7 @@ class DataHome:
         """Everything a simulation writes or the pipeline builds from it: reset before a new simulation. The Dagster
         instance (the run history) is not part of it."""
         return (self.inbox, self.lake, self.quarantine, self.reports, self.attestation_records, self.sandbox,
-                self.snapshot, *self.warehouse_files)
+                self.snapshot, *self.warehouse_files, self.spark)
 
 
 class BackedHome(dg.ConfigurableResource):

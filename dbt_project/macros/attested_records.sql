@@ -9,12 +9,11 @@
   {%- if execute -%}
     {#- read when the model runs: an environment variable read while dbt parses makes the parse the home's own -#}
     {%- set root = env_var('BACKED_HOME', '.backed') ~ '/attestations' -%}
-    {%- set found = run_query("select file from glob('" ~ root ~ "/*/" ~ name ~ "') order by file") -%}
-    {%- set files = found.columns[0].values() | list -%}
+    {%- set files = files_in(root, name) -%}
   {%- endif -%}
   {%- if files | length > 0 -%}
     (select {% for column, type in columns.items() %}cast({{ column }} as {{ type }}) as {{ column }}{{ ", " if not loop.last }}{% endfor %}
-     from read_parquet(['{{ files | join("', '") }}']))
+     from {{ read_parquet_files(files) }})
   {%- else -%}
     (select {% for column, type in columns.items() %}cast(null as {{ type }}) as {{ column }}{{ ", " if not loop.last }}{% endfor %}
      where 1 = 0)

@@ -211,3 +211,200 @@
     lpad(cast(cast(({{ magnitude }} - {{ truncate_toward_zero(magnitude) }}) * 1000000000000000000 as decimal(38, 0)) as string), 18, '0')
   ) end
 {%- endmacro %}
+
+{#
+  Whether lake table `name` holds any day's file yet (optional_lake_table). DuckDB globs the files its source reads;
+  Spark lists the table's folder (files_in).
+#}
+{% macro lake_table_has_files(name) -%}
+  {{ return(adapter.dispatch("lake_table_has_files")(name)) }}
+{%- endmacro %}
+
+{% macro default__lake_table_has_files(name) -%}
+  {%- set whole = lake_source(name) -%}
+  {%- set glob = modules.re.search("'([^']*/date=\\*/part-0\\.parquet)'", whole) -%}
+  {%- if glob is none -%}
+    {{- exceptions.raise_compiler_error("optional_lake_table: the source lake." ~ name ~ " is not read as <folder>/date=*/part-0.parquet: " ~ whole) -}}
+  {%- endif -%}
+  {{ return(run_query("select count(*) from glob('" ~ glob.group(1) ~ "')").columns[0].values()[0] > 0) }}
+{%- endmacro %}
+
+{% macro spark__lake_table_has_files(name) -%}
+  {%- set lake = var('lake_path', env_var('BACKED_HOME', '.backed') ~ '/lake') -%}
+  {{ return(files_in(lake ~ "/" ~ name, "part-0.parquet") | length > 0) }}
+{%- endmacro %}
+
+{#
+  The paths of the files named `file_name` in the sub-folders of `folder` (folder/*/file_name), sorted; none when
+  the folder does not exist. Spark cannot list a folder that does not exist: it lists the parent folder's files of
+  that name (their paths and sizes, not their contents) and keeps those one level below `folder`.
+#}
+{% macro files_in(folder, file_name) -%}
+  {{ return(adapter.dispatch("files_in")(folder, file_name)) }}
+{%- endmacro %}
+
+{% macro default__files_in(folder, file_name) -%}
+  {{ return(run_query("select file from glob('" ~ folder ~ "/*/" ~ file_name ~ "') order by file").columns[0].values() | list) }}
+{%- endmacro %}
+
+{% macro spark__files_in(folder, file_name) -%}
+  {%- set parent, _, base = folder.rstrip("/").rpartition("/") -%}
+  {%- do run_query("create or replace temporary view listed_files using binaryFile options (path '" ~ parent
+                   ~ "', recursiveFileLookup 'true', pathGlobFilter '" ~ file_name ~ "')") -%}
+  {%- set paths = run_query("select regexp_replace(path, '^file:', '') from listed_files order by 1").columns[0].values() -%}
+  {%- set prefix = parent ~ "/" ~ base ~ "/" -%}
+  {%- set found = [] -%}
+  {%- for path in paths if path.startswith(prefix) and path[prefix | length:].count("/") == 1 -%}
+    {%- do found.append(path) -%}
+  {%- endfor -%}
+  {{ return(found) }}
+{%- endmacro %}
+
+{# A relation of the rows of the Parquet files `files` (paths), which share their columns. #}
+{% macro read_parquet_files(files) -%}
+  {{ return(adapter.dispatch("read_parquet_files")(files)) }}
+{%- endmacro %}
+
+{% macro default__read_parquet_files(files) -%}
+  read_parquet(['{{ files | join("', '") }}'])
+{%- endmacro %}
+
+{% macro spark__read_parquet_files(files) -%}
+  (
+  {%- for file in files %}
+  select * from parquet.`{{ file }}`{{ " union all" if not loop.last }}
+  {%- endfor %}
+  )
+{%- endmacro %}
+
+{# The distinct values of `measure` in a group, in order, joined by `delimiter_text` (dbt's listagg has no distinct). #}
+{% macro distinct_listagg(measure, delimiter_text) -%}
+  {{ return(adapter.dispatch("distinct_listagg")(measure, delimiter_text)) }}
+{%- endmacro %}
+
+{% macro default__distinct_listagg(measure, delimiter_text) -%}
+  string_agg(distinct {{ measure }}, {{ delimiter_text }} order by {{ measure }})
+{%- endmacro %}
+
+{% macro spark__distinct_listagg(measure, delimiter_text) -%}
+  listagg(distinct {{ measure }}, {{ delimiter_text }}) within group (order by {{ measure }})
+{%- endmacro %}
+
+{# The text at JSON path `path` ('$.role') of the JSON text `json`, unquoted; null when absent. #}
+{% macro json_text(json, path) -%}
+  {{ return(adapter.dispatch("json_text")(json, path)) }}
+{%- endmacro %}
+
+{% macro default__json_text(json, path) -%}
+  json_extract_string({{ json }}, {{ path }})
+{%- endmacro %}
+
+{% macro spark__json_text(json, path) -%}
+  get_json_object({{ json }}, {{ path }})
+{%- endmacro %}
+
+{# How a regular expression's replacement text names capture group `number`. #}
+{% macro regex_group_reference(number) -%}
+  {{ return(adapter.dispatch("regex_group_reference")(number)) }}
+{%- endmacro %}
+
+{% macro default__regex_group_reference(number) -%}
+  '\{{ number }}'
+{%- endmacro %}
+
+{% macro spark__regex_group_reference(number) -%}
+  '${{ number }}'
+{%- endmacro %}
+
+{# The minute boundaries crossed from timestamp `start` to `end` (DuckDB's datediff('minute', ...)). #}
+{% macro minutes_between(start, end) -%}
+  {{ return(adapter.dispatch("minutes_between")(start, end)) }}
+{%- endmacro %}
+
+{% macro default__minutes_between(start, end) -%}
+  datediff('minute', {{ start }}, {{ end }})
+{%- endmacro %}
+
+{% macro spark__minutes_between(start, end) -%}
+  cast((unix_seconds(date_trunc('MINUTE', {{ end }})) - unix_seconds(date_trunc('MINUTE', {{ start }}))) div 60 as bigint)
+{%- endmacro %}
+
+
+{#
+  `expression` as text, as DuckDB casts it: a DECIMAL with all its scale's digits (0.000000000000000000). Spark's
+  cast prints a DECIMAL as Java's BigDecimal.toString does, which depends on how the value is held: a zero or an
+  amount under 1e-6 that went through wide arithmetic (a sum of large amounts) comes out as 0E-18 or 1E-18. That
+  exponent form is rewritten here with the same digits: mantissa d.fff and exponent -n is 0., n - 1 zeros, d, fff.
+#}
+{% macro as_text(expression) -%}
+  {{ return(adapter.dispatch("as_text")(expression)) }}
+{%- endmacro %}
+
+{% macro default__as_text(expression) -%}
+  cast({{ expression }} as {{ dbt.type_string() }})
+{%- endmacro %}
+
+{% macro spark__as_text(expression) -%}
+  element_at(transform(array(cast({{ expression }} as string)), printed ->
+    case when printed rlike '^-?[0-9](\.[0-9]+)?E-[0-9]+$' then concat(
+      case when printed like '-%' then '-' else '' end,
+      '0.',
+      repeat('0', cast(regexp_extract(printed, 'E-([0-9]+)$', 1) as int) - 1),
+      regexp_extract(printed, '([0-9])(\.[0-9]+)?E', 1),
+      regexp_extract(printed, '\.([0-9]+)E', 1))
+    else printed end), 1)
+{%- endmacro %}
+
+{#
+  A string literal holding `text`, which may contain an apostrophe. Spark reads literals raw (profiles.yml), so it
+  would keep a doubled apostrophe doubled: on Spark the literal is written in double quotes instead.
+#}
+{% macro text_literal(text) -%}
+  {{ return(adapter.dispatch("text_literal")(text)) }}
+{%- endmacro %}
+
+{% macro default__text_literal(text) -%}
+  '{{ text | replace("'", "''") }}'
+{%- endmacro %}
+
+{% macro spark__text_literal(text) -%}
+  {%- if '"' in text or "\\" in text -%}
+    {{ exceptions.raise_compiler_error("text_literal: a text with a double quote or a backslash cannot be written on Spark: " ~ text) }}
+  {%- endif -%}
+  "{{ text }}"
+{%- endmacro %}
+
+{#
+  At the end of a run on Spark: the columns of each table kept by day, in the model's order, as an empty Parquet
+  file under spark/columns/<table>-<model checksum>/ (written once per version of the model). Spark moves a
+  partition column to the end of its table and writes no file for an empty table partitioned by day; the readers
+  outside Spark (foundation/warehouse.py, publish_spark_tables) take a table's columns and their order from this
+  file. A table not partitioned keeps its columns in order, and Spark writes a file with them even when empty.
+#}
+{% macro record_table_columns(results) -%}
+  {{ return(adapter.dispatch("record_table_columns")(results)) }}
+{%- endmacro %}
+
+{% macro default__record_table_columns(results) -%}
+  {{ return("") }}
+{%- endmacro %}
+
+{% macro spark__record_table_columns(results) -%}
+  {%- if not execute -%}{{ return("") }}{%- endif -%}
+  {%- set folder = env_var('BACKED_HOME', '.backed') ~ '/spark/columns' -%}
+  {%- set recorded = [] -%}
+  {%- for path in files_in(folder, "*.parquet") -%}
+    {%- do recorded.append(path.split("/")[-2]) -%}
+  {%- endfor -%}
+  {%- for result in results if result.node.resource_type == "model" and result.status == "success"
+                                and result.node.config.materialized == "incremental"
+                                and result.node.config.get("partition_by") -%}
+    {%- set key = result.node.alias ~ "-" ~ result.node.checksum.checksum[:16] -%}
+    {%- if key not in recorded -%}
+      {%- do run_query("create or replace temporary view model_columns as " ~ result.node.compiled_code) -%}
+      {%- do run_query("insert overwrite directory '" ~ folder ~ "/" ~ key
+                       ~ "' using parquet select * from model_columns where false") -%}
+    {%- endif -%}
+  {%- endfor -%}
+  {{ return("") }}
+{%- endmacro %}

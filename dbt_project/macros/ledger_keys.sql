@@ -104,14 +104,15 @@
 
   chain (day_number, partition_date, day_digest, previous_chain_hash, chain_hash) as (
     select
-      day_number, partition_date, day_digest, {{ opening_hash }},
-      {{ sha256_hex(dbt.concat([opening_hash, "day_digest"])) }}
+      day_number, partition_date, day_digest, {{ opening_hash }} as previous_chain_hash,
+      {{ sha256_hex(dbt.concat([opening_hash, "day_digest"])) }} as chain_hash
     from ordered_days
     where day_number = 1
     union all
     select
-      ordered_days.day_number, ordered_days.partition_date, ordered_days.day_digest, chain.chain_hash,
-      {{ sha256_hex(dbt.concat(["chain.chain_hash", "ordered_days.day_digest"])) }}
+      ordered_days.day_number, ordered_days.partition_date, ordered_days.day_digest,
+      chain.chain_hash as previous_chain_hash,
+      {{ sha256_hex(dbt.concat(["chain.chain_hash", "ordered_days.day_digest"])) }} as chain_hash
     from ordered_days
     inner join chain
       on ordered_days.day_number = chain.day_number + 1

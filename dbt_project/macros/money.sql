@@ -45,19 +45,27 @@
   DuckDB divides decimals in DOUBLE; Spark divides them exactly but rounds the 18th place half up (2/3 is ...667),
   where the ledger truncates. Both compute the quotient by long division on the scaled integers (128-bit on DuckDB,
   DECIMAL(38,0) on Spark): the integer part, then three blocks of six fractional digits. Exact while
-  |denominator| < 1e14.
+  |denominator| < 1e14. The long division names each operand eight times; Spark binds the two scaled operands once
+  in a lambda, which keeps a model of several ratios a few kilobytes of SQL rather than a hundred and more.
 #}
 {% macro duckdb__exact_ratio(numerator, denominator) -%}
-  {{ return(_exact_ratio_by_long_division(numerator, denominator)) }}
+  case when {{ denominator }} is null or {{ denominator }} = 0 or {{ numerator }} is null then null
+  else {{ _signed_quotient("abs(" ~ _scaled_integer(numerator) ~ ")", "abs(" ~ _scaled_integer(denominator) ~ ")",
+                           "(" ~ numerator ~ " < 0) <> (" ~ denominator ~ " < 0)") }}
+  end
 {%- endmacro %}
 
 {% macro spark__exact_ratio(numerator, denominator) -%}
-  {{ return(_exact_ratio_by_long_division(numerator, denominator)) }}
+  element_at(transform(
+    array(named_struct('a', abs({{ _scaled_integer(numerator) }}), 'b', abs({{ _scaled_integer(denominator) }}),
+                       'negative', ({{ numerator }} < 0) <> ({{ denominator }} < 0))),
+    operands -> case when operands.b is null or operands.b = 0 or operands.a is null then null
+                else {{ _signed_quotient("operands.a", "operands.b", "operands.negative") }} end
+  ), 1)
 {%- endmacro %}
 
-{% macro _exact_ratio_by_long_division(numerator, denominator) -%}
-  {%- set a = "abs(" ~ _scaled_integer(numerator) ~ ")" -%}
-  {%- set b = "abs(" ~ _scaled_integer(denominator) ~ ")" -%}
+{# a / b in 10^-18 units, for scaled integers a >= 0 and b > 0, negated when `negative`. #}
+{% macro _signed_quotient(a, b, negative) -%}
   {%- set block = "cast(1000000 as " ~ wide_integer_type() ~ ")" -%}
   {%- set r1 = "(" ~ a ~ " % " ~ b ~ ")" -%}
   {%- set r2 = "((" ~ r1 ~ " * " ~ block ~ ") % " ~ b ~ ")" -%}
@@ -65,14 +73,11 @@
   {%- set digits = "cast(" ~ integer_quotient(r1 ~ " * " ~ block, b) ~ " as decimal(38, 0)) * cast(1000000000000 as decimal(38, 0))"
                    ~ " + cast(" ~ integer_quotient(r2 ~ " * " ~ block, b) ~ " as decimal(38, 0)) * cast(1000000 as decimal(38, 0))"
                    ~ " + cast(" ~ integer_quotient(r3 ~ " * " ~ block, b) ~ " as decimal(38, 0))" -%}
-  case when {{ denominator }} is null or {{ denominator }} = 0 or {{ numerator }} is null then null
-  else
-    (case when ({{ numerator }} < 0) <> ({{ denominator }} < 0) then -1 else 1 end)
+  (case when {{ negative }} then -1 else 1 end)
     * (
       cast({{ integer_quotient(a, b) }} as decimal(38, 0))
       + cast({{ digits }} as decimal(38, 0)) * cast('0.000000000000000001' as {{ usd_type() }})
     )
-  end
 {%- endmacro %}
 
 {# A DECIMAL(38,18) as the integer count of its 10^-18 units. #}

@@ -53,9 +53,19 @@ book as (
   A check that reports a source missing (R9) needs the day even when no source delivered anything for it.
 #}
 {% macro calendar_days_cte() -%}
+  {{ return(adapter.dispatch("calendar_days_cte")()) }}
+{%- endmacro %}
+
+{% macro default__calendar_days_cte() -%}
 days as (
     select cast(d as date) as partition_date
     from generate_series(timestamp '1970-01-01', timestamp '2999-12-31', interval 1 day) as t(d)
+)
+{%- endmacro %}
+
+{% macro spark__calendar_days_cte() -%}
+days as (
+    select explode(sequence(date'1970-01-01', date'2999-12-31', interval 1 day)) as partition_date
 )
 {%- endmacro %}
 
@@ -69,11 +79,7 @@ days as (
   {%- if not execute -%}
     {{- return(whole) -}}
   {%- endif -%}
-  {%- set glob = modules.re.search("'([^']*/date=\\*/part-0\\.parquet)'", whole) -%}
-  {%- if glob is none -%}
-    {{- exceptions.raise_compiler_error("optional_lake_table: the source lake." ~ name ~ " is not read as <folder>/date=*/part-0.parquet: " ~ whole) -}}
-  {%- endif -%}
-  {%- if run_query("select count(*) from glob('" ~ glob.group(1) ~ "')").columns[0].values()[0] > 0 -%}
+  {%- if lake_table_has_files(name) -%}
     {{- return(whole) -}}
   {%- endif -%}
   {%- set empty -%}

@@ -2,7 +2,8 @@
   The macros where the engines' SQL differs (macros/money.sql, macros/engines.sql, macros/ledger_keys.sql) give
   the same exact answers on each engine: one row per wrong answer. The cases are where the engines' own
   arithmetic and text differ: Spark rounds a quotient half up where the ledger truncates, prints a zero or a small
-  amount read back from a table in exponent form, and orders nothing in dbt-spark's listagg.
+  amount that went through wide arithmetic in exponent form, reads a doubled apostrophe raw, and orders nothing in
+  dbt-spark's listagg.
 #}
 {{ config(tags=["engines"]) }}
 
@@ -58,6 +59,32 @@ with cases as (
     select {{ dbt.listagg("letter", "'|'", "order by letter") }}
     from (select 'c' as letter union all select 'a' union all select 'b') as letters
   ), 'a|b|c'
+  union all
+  select 'as_text of a zero sum of large amounts', (
+    select {{ as_text("sum(amount)") }}
+    from (select cast('1000000' as decimal(38, 18)) as amount union all select cast('-1000000' as decimal(38, 18))) as amounts
+  ), '0.000000000000000000'
+  union all
+  select 'as_text of a tiny negative sum of large amounts', (
+    select {{ as_text("sum(amount)") }}
+    from (select cast('1000000' as decimal(38, 18)) as amount
+          union all select cast('-1000000.000000000000000001' as decimal(38, 18))) as amounts
+  ), '-0.000000000000000001'
+  union all
+  select 'as_text of a whole number', {{ as_text("cast(42 as bigint)") }}, '42'
+  union all
+  select 'text_literal keeps an apostrophe', {{ text_literal("the day's end") }}, 'the day' || chr(39) || 's end'
+  union all
+  select 'distinct_listagg orders and deduplicates', (
+    select {{ distinct_listagg("letter", "', '") }}
+    from (select 'b' as letter union all select 'a' union all select 'b') as letters
+  ), 'a, b'
+  union all
+  select 'minutes_between counts minute boundaries',
+    {{ as_text(minutes_between("cast('2026-01-01 23:58:59' as timestamp)", "cast('2026-01-02 00:00:00' as timestamp)")) }},
+    '2'
+  union all
+  select 'json_text of a string field', {{ json_text("'{\"role\": \"0xab\", \"n\": 5}'", "'$.role'") }}, '0xab'
   union all
   select 'end_of_day is the last microsecond', cast({{ end_of_day("cast('2026-01-10' as date)") }} as {{ dbt.type_string() }}),
     '2026-01-10 23:59:59.999999'

@@ -4,27 +4,30 @@
   statement, each lender's loan tape, GPU telemetry, in the report's order (`line_no`). Each source is read at its
   own cut-off; columns a source does not have are null.
 #}
+{%- set columns = {
+  "chain_id": "bigint", "profile": "string", "from_block": "bigint", "to_block": "bigint",
+  "to_block_hash": "string", "to_block_time": "timestamp", "state_block": "bigint", "state_block_hash": "string",
+  "log_count": "bigint", "custodian_id": "string", "account_id": "string", "statement_date": "date",
+  "cut_off_time": "timestamp", "lender_id": "string", "as_of_date": "date", "loans": "bigint",
+  "last_sample": "timestamp", "gpus": "bigint", "files": "string"} -%}
+{#- each source's cut-offs: (relation, source_order, source, the columns it has) -#}
+{%- set sources = [
+  ("chain_cutoffs", 0, "chain", ["chain_id", "profile", "from_block", "to_block", "to_block_hash", "to_block_time",
+                                 "state_block", "state_block_hash", "log_count"]),
+  ("custodian_statement_cutoffs", 1, "custodian_statement",
+   ["custodian_id", "account_id", "statement_date", "cut_off_time", "files"]),
+  ("loan_tape_cutoffs", 2, "loan_tape", ["lender_id", "as_of_date", "loans", "files"]),
+  ("gpu_telemetry_cutoffs", 3, "gpu_telemetry", ["last_sample", "gpus"])] %}
 with cutoffs as (
+  {%- for relation, source_order, source, present in sources %}
   select
-    partition_date, 0 as source_order, 'chain' as source,
-    chain_id, profile, from_block, to_block, to_block_hash, to_block_time, state_block, state_block_hash, log_count,
-    null as custodian_id, null as account_id, cast(null as date) as statement_date,
-    cast(null as timestamp) as cut_off_time,
-    null as lender_id, cast(null as date) as as_of_date, cast(null as bigint) as loans,
-    cast(null as timestamp) as last_sample, cast(null as bigint) as gpus,
-    null as files
-  from {{ ref('chain_cutoffs') }}
-  union all by name
-  select
-    partition_date, 1 as source_order, 'custodian_statement' as source,
-    custodian_id, account_id, statement_date, cut_off_time, files
-  from {{ ref('custodian_statement_cutoffs') }}
-  union all by name
-  select partition_date, 2 as source_order, 'loan_tape' as source, lender_id, as_of_date, loans, files
-  from {{ ref('loan_tape_cutoffs') }}
-  union all by name
-  select partition_date, 3 as source_order, 'gpu_telemetry' as source, last_sample, gpus
-  from {{ ref('gpu_telemetry_cutoffs') }}
+    partition_date, {{ source_order }} as source_order, '{{ source }}' as source
+    {%- for name, type in columns.items() %},
+    {{ name if name in present else "cast(null as " ~ type ~ ")" }} as {{ name }}
+    {%- endfor %}
+  from {{ ref(relation) }}
+  {{- "\n  union all" if not loop.last }}
+  {%- endfor %}
 )
 
 select

@@ -13,10 +13,10 @@ with changes as (
 named as (
   select
     changes.*,
-    json_extract_string(arguments, '$.role') as role_id,
-    coalesce(roles.role_name, json_extract_string(arguments, '$.role')) as role
+    {{ json_text('arguments', "'$.role'") }} as role_id,
+    coalesce(roles.role_name, {{ json_text('arguments', "'$.role'") }}) as role
   from changes
-  left join {{ ref('access_roles') }} roles on roles.role_id = json_extract_string(changes.arguments, '$.role')
+  left join {{ ref('access_roles') }} roles on roles.role_id = {{ json_text('changes.arguments', "'$.role'") }}
 )
 
 select
@@ -38,16 +38,16 @@ select
     else 'parameter'
   end as change_kind,
   case event
-    when 'Upgraded' then 'implementation set to ' || json_extract_string(arguments, '$.implementation')
-    when 'BeaconUpgraded' then 'beacon set to ' || json_extract_string(arguments, '$.beacon')
-    when 'AdminChanged' then 'proxy admin ' || json_extract_string(arguments, '$.previousAdmin') || ' replaced by '
-      || json_extract_string(arguments, '$.newAdmin')
-    when 'RoleGranted' then role || ' granted to ' || json_extract_string(arguments, '$.account') || ' by '
-      || json_extract_string(arguments, '$.sender')
-    when 'RoleRevoked' then role || ' revoked from ' || json_extract_string(arguments, '$.account') || ' by '
-      || json_extract_string(arguments, '$.sender')
-    when 'Paused' then 'paused by ' || json_extract_string(arguments, '$.account')
-    when 'Unpaused' then 'unpaused by ' || json_extract_string(arguments, '$.account')
+    when 'Upgraded' then 'implementation set to ' || {{ json_text('arguments', "'$.implementation'") }}
+    when 'BeaconUpgraded' then 'beacon set to ' || {{ json_text('arguments', "'$.beacon'") }}
+    when 'AdminChanged' then 'proxy admin ' || {{ json_text('arguments', "'$.previousAdmin'") }} || ' replaced by '
+      || {{ json_text('arguments', "'$.newAdmin'") }}
+    when 'RoleGranted' then role || ' granted to ' || {{ json_text('arguments', "'$.account'") }} || ' by '
+      || {{ json_text('arguments', "'$.sender'") }}
+    when 'RoleRevoked' then role || ' revoked from ' || {{ json_text('arguments', "'$.account'") }} || ' by '
+      || {{ json_text('arguments', "'$.sender'") }}
+    when 'Paused' then 'paused by ' || {{ json_text('arguments', "'$.account'") }}
+    when 'Unpaused' then 'unpaused by ' || {{ json_text('arguments', "'$.account'") }}
     else event || ' ' || arguments
   end as change,
   arguments

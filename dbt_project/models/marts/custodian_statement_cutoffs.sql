@@ -9,6 +9,6 @@ select
   account_id,
   statement_date,
   max(cut_off_time) as cut_off_time,
-  string_agg(distinct source_file, ', ' order by source_file) as files
+  {{ distinct_listagg('source_file', "', '") }} as files
 from {{ ref('stg_custodian_statements') }}
 group by partition_date, custodian_id, account_id, statement_date

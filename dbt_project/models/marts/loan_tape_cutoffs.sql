@@ -8,6 +8,6 @@ select
   lender_id,
   max(as_of_date) as as_of_date,
   count(*) as loans,
-  string_agg(distinct source_file, ', ' order by source_file) as files
+  {{ distinct_listagg('source_file', "', '") }} as files
 from {{ ref('stg_loan_tapes') }}
 group by partition_date, lender_id

@@ -19,7 +19,7 @@ select
   statement_date,
   'custodian_statement',
   max(cut_off_time),
-  'statement ' || string_agg(distinct custodian_id, ',') || ' cut-off ' || cast(max(cut_off_time) as string),
+  'statement ' || {{ distinct_listagg('custodian_id', "','") }} || ' cut-off ' || cast(max(cut_off_time) as string),
   null
 from {{ ref('custodian_statement_cutoffs') }}
 group by statement_date

@@ -8,9 +8,9 @@ with supply as (
     left join {{ ref('usdai_supply_reconciliation') }} p on p.partition_date = s.partition_date - interval 1 day
 )
 select partition_date as check_date, 'usdai:daily_rise' as entity_key, 'warn' as severity,
-       '<= ' || {{ reconciliation_setting('supply_daily_rise_limit') }} || ' x previous ' || cast(previous_supply as string) as expected,
-       cast(onchain_total_supply as string) as actual,
-       cast(onchain_total_supply - previous_supply as string) as difference,
+       '<= ' || {{ reconciliation_setting('supply_daily_rise_limit') }} || ' x previous ' || {{ as_text("previous_supply") }} as expected,
+       {{ as_text("onchain_total_supply") }} as actual,
+       {{ as_text("onchain_total_supply - previous_supply") }} as difference,
        'rise <= ' || {{ reconciliation_setting('supply_daily_rise_limit') }} as tolerance,
        onchain_total_supply - previous_supply
            <= cast({{ reconciliation_setting('supply_daily_rise_limit') }} as decimal(18, 12)) * previous_supply as within_tolerance,
@@ -20,8 +20,8 @@ from supply
 where previous_supply > 0
 {%- if var('reconciliation')['supply_cap_usd'] | string != '' %}
 union all
-select partition_date, 'usdai:supply_cap', 'blocker', '<= ' || {{ reconciliation_setting('supply_cap_usd') }}, cast(onchain_total_supply as string),
-       cast(onchain_total_supply - cast({{ reconciliation_setting('supply_cap_usd') }} as decimal(38, 18)) as string), 'cap',
+select partition_date, 'usdai:supply_cap', 'blocker', '<= ' || {{ reconciliation_setting('supply_cap_usd') }}, {{ as_text("onchain_total_supply") }},
+       {{ as_text("onchain_total_supply - cast(" ~ reconciliation_setting('supply_cap_usd') ~ " as decimal(38, 18))") }}, 'cap',
        onchain_total_supply <= cast({{ reconciliation_setting('supply_cap_usd') }} as decimal(38, 18)), 'totalSupply() against the configured cap',
        '', 'usdai_supply_reconciliation@' || cast(partition_date as string)
 from supply

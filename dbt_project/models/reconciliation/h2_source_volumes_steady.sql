@@ -19,7 +19,7 @@ with_previous as (
     from volumes
 )
 select partition_date as check_date, 'volume:' || metric as entity_key, 'warn' as severity,
-       '>= ' || cast(1 - cast({{ reconciliation_setting('volume_drop_limit') }} as decimal(9, 6)) as string) || ' x ' || cast(previous_rows as string) as expected,
+       '>= ' || {{ as_text("1 - cast(" ~ reconciliation_setting('volume_drop_limit') ~ " as decimal(9, 6))") }} || ' x ' || cast(previous_rows as string) as expected,
        cast(rows as string) as actual, cast(rows - previous_rows as string) as difference,
        'drop <= ' || {{ reconciliation_setting('volume_drop_limit') }} as tolerance,
        rows >= (1 - cast({{ reconciliation_setting('volume_drop_limit') }} as decimal(9, 6))) * previous_rows as within_tolerance,

@@ -3,13 +3,13 @@
   close to the end of its day.
 #}
 select partition_date as check_date, 'freshness:' || source as entity_key, 'warn' as severity,
-       'within ' || {{ reconciliation_setting('max_cutoff_lag_minutes') }} || ' min of the day''s end' as expected,
+       'within ' || {{ reconciliation_setting('max_cutoff_lag_minutes') }} || {{ text_literal(" min of the day's end") }} as expected,
        cast(cutoff_time as string) as actual,
-       cast(datediff('minute', cutoff_time, cast(partition_date as timestamp) + interval 1 day) as string) || ' min' as difference,
+       cast({{ minutes_between('cutoff_time', 'cast(partition_date as timestamp) + interval 1 day') }} as string) || ' min' as difference,
        'lag <= ' || {{ reconciliation_setting('max_cutoff_lag_minutes') }} || ' min' as tolerance,
-       datediff('minute', cutoff_time, cast(partition_date as timestamp) + interval 1 day)
+       {{ minutes_between('cutoff_time', 'cast(partition_date as timestamp) + interval 1 day') }}
            <= cast({{ reconciliation_setting('max_cutoff_lag_minutes') }} as bigint) as within_tolerance,
-       'the source''s own cut-off for the day' as description, cast(cutoff_time as string) as cutoffs,
+       {{ text_literal("the source's own cut-off for the day") }} as description, cast(cutoff_time as string) as cutoffs,
        source || '@' || cast(partition_date as string) as lineage
 from {{ ref('source_cutoffs') }}
 where cutoff_time is not null

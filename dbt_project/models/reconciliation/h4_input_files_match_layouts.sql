@@ -3,7 +3,7 @@
   ingested). One row per day, source and file.
 #}
 select partition_date as check_date, 'schema:' || source || ':' || file_name as entity_key, 'warn' as severity,
-       'only the layout''s columns' as expected, unexpected_columns as actual,
+       {{ text_literal("only the layout's columns") }} as expected, unexpected_columns as actual,
        'unexpected columns: ' || unexpected_columns as difference, 'none' as tolerance,
        unexpected_columns = '' as within_tolerance,
        'headers no column of the ' || source || ' layout reads: their data is not ingested' as description,

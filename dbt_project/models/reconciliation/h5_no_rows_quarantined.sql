@@ -6,7 +6,7 @@ select partition_date as check_date, 'quarantine:' || source || ':' || file_name
        'warn' as severity, '0 rows quarantined' as expected,
        cast(rows_quarantined as string) || ' of ' || cast(rows_in as string) || ' rows quarantined' as actual,
        quarantine_reasons as difference, 'none' as tolerance, rows_quarantined = 0 as within_tolerance,
-       'rows of the file held back (quarantine/' || source || '); the file''s good rows went through' as description,
+       'rows of the file held back (quarantine/' || source || {{ text_literal("); the file's good rows went through") }} as description,
        '' as cutoffs, 'input_files ' || file_name || ' sha256 ' || sha256 as lineage
 from {{ ref('ingested_files') }}
 union all

@@ -19,7 +19,7 @@ select d.partition_date as check_date, 'chain_reorg:' || coalesce(r.reorg_id, 'n
        coalesce('replaced from block ' || cast(r.fork_block as string) || ' (depth ' || cast(r.depth as string) || ')',
                 'unchanged') as actual,
        coalesce(r.action, '') as difference, 'none' as tolerance, r.reorg_id is null as within_tolerance,
-       'the day''s chain data changed after it was ingested; the ledger restates it with reversing entries' as description,
+       {{ text_literal("the day's chain data changed after it was ingested; the ledger restates it with reversing entries") }} as description,
        coalesce('detected ' || cast(r.detected_at as string), '') as cutoffs,
        'chain_reorgs ' || coalesce(r.reorg_id, '') || '@' || cast(d.partition_date as string) as lineage
 from chain_days d left join reorgs r using (partition_date)

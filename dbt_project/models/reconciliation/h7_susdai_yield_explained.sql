@@ -19,12 +19,12 @@ days as (
     select *, {{ exact_ratio("unexplained_yield", "days_a_year") }} as unexplained_daily_return from yields
 )
 select d.partition_date as check_date, 'susdai:share_price_yield' as entity_key, 'warn' as severity,
-       cast(explained_share_price_yield as string) as expected,
-       cast(share_price_yield_by_day as string) as actual,
-       cast(unexplained_daily_return as string) as difference,
+       {{ as_text("explained_share_price_yield") }} as expected,
+       {{ as_text("share_price_yield_by_day") }} as actual,
+       {{ as_text("unexplained_daily_return") }} as difference,
        'daily return within ' || {{ reconciliation_setting('yield_unexplained_daily_tolerance') }} as tolerance,
        {{ within("unexplained_daily_return", "null", "yield_unexplained_daily_tolerance") }} as within_tolerance,
-       'sUSDai share price growth (annualised) vs the ledger''s yield less losses plus unmarked losses''s change'
+       {{ text_literal("sUSDai share price growth (annualised) vs the ledger's yield less losses plus unmarked losses's change") }}
            as description,
        k.cutoff as cutoffs,
        'susdai_trailing_yield@' || cast(d.partition_date as string) as lineage

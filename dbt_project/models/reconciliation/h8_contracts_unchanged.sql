@@ -18,7 +18,7 @@ select d.partition_date as check_date,
        'warn' as severity, 'no change to the contracts' as expected,
        coalesce(coalesce(c.contract_role, c.contract_address) || ' ' || c.event || ': ' || c.change, 'unchanged') as actual,
        coalesce(c.event, '') as difference, 'none' as tolerance, c.tx_hash is null as within_tolerance,
-       'the protocol''s contracts changed (code, admins, roles, pause or parameters): review the change before relying on the day''s figures' as description,
+       {{ text_literal("the protocol's contracts changed (code, admins, roles, pause or parameters): review the change before relying on the day's figures") }} as description,
        '' as cutoffs,
        'contract_changes ' || coalesce(c.tx_hash || ':' || cast(c.log_index as string), '') || '@' || cast(d.partition_date as string) as lineage
 from chain_days d left join changes c using (partition_date)

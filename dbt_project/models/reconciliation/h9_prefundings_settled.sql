@@ -54,10 +54,10 @@ rows as (
 select partition_date as check_date, entity_key, 'warn' as severity,
        'originated or cancelled by its expiration' as expected,
        case when balance is null then 'none held'
-            when is_escrow then cast(balance as string) || ' USDai held in escrow (no expiration)'
-            else cast(balance as string) || ' USDai held, expiring at unix '
+            when is_escrow then {{ as_text("balance") }} || ' USDai held in escrow (no expiration)'
+            else {{ as_text("balance") }} || ' USDai held, expiring at unix '
                  || coalesce(cast(expiration as string), 'unknown') end as actual,
-       coalesce(cast(balance as string), '0') as difference,
+       coalesce({{ as_text("balance") }}, '0') as difference,
        'none' as tolerance,
        balance is null or is_escrow or (expiration is not null and expiration >= day_end) as within_tolerance,
        'USDai pre-funding a loan through the deposit timelock, past its expiration with neither the loan '

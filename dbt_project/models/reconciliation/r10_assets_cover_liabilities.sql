@@ -7,14 +7,14 @@
 #}
 with {{ chain_cutoff_cte() }}, {{ statement_cutoff_cte() }}
 select c.partition_date as check_date, 'protocol:total_coverage' as entity_key, 'blocker' as severity,
-       cast(total_liabilities as string) as expected,
-       cast(total_assets_net as string) as actual,
-       cast(total_assets_net - total_liabilities as string) as difference,
+       {{ as_text("total_liabilities") }} as expected,
+       {{ as_text("total_assets_net") }} as actual,
+       {{ as_text("total_assets_net - total_liabilities") }} as difference,
        'deficit <= ' || {{ reconciliation_setting('solvency_deficit_tolerance') }} as tolerance,
        total_assets_net - total_liabilities
            >= -cast({{ reconciliation_setting('solvency_deficit_tolerance') }} as decimal(38, 18)) as within_tolerance,
        'total assets net of the allowance vs USDai outstanding + sUSDai claim + redemptions payable; coverage '
-           || coalesce(cast(round(total_coverage, 6) as string), 'n/a') as description,
+           || coalesce({{ as_text("round(total_coverage, 6)") }}, 'n/a') as description,
        concat_ws('; ', k.cutoff, s.cutoff) as cutoffs,
        'reserve_coverage@' || cast(c.partition_date as string) as lineage
 from {{ ref('reserve_coverage') }} c left join chain_cutoff k using (partition_date)

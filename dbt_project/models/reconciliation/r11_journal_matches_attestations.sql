@@ -95,13 +95,22 @@ ledger_days as (
   select partition_date from {{ ref('journal_day_hashes') }}
 ),
 
+attested_through as (
+  select ledger_days.partition_date, count(attested_days.partition_date) as attested_days
+  from ledger_days
+  left join attested_days
+    on attested_days.partition_date <= ledger_days.partition_date
+  group by ledger_days.partition_date
+),
+
 per_day as (
   select
     ledger_days.partition_date,
     count(breaks.entry_id) as breaks,
-    (select count(*) from attested_days where attested_days.partition_date <= ledger_days.partition_date)
-      as attested_days
+    max(attested_through.attested_days) as attested_days
   from ledger_days
+  inner join attested_through
+    on attested_through.partition_date = ledger_days.partition_date
   left join breaks
     on breaks.attested_date <= ledger_days.partition_date
   group by ledger_days.partition_date

@@ -18,8 +18,8 @@ comparisons as (
     from days
 )
 select c.partition_date as check_date, entity_key, 'blocker' as severity,
-       cast(expected as string) as expected, cast(actual as string) as actual,
-       cast(expected - actual as string) as difference, 'abs ' || {{ reconciliation_setting('supply_abs_tolerance') }} as tolerance,
+       {{ as_text("expected") }} as expected, {{ as_text("actual") }} as actual,
+       {{ as_text("expected - actual") }} as difference, 'abs ' || {{ reconciliation_setting('supply_abs_tolerance') }} as tolerance,
        {{ within("expected - actual", "expected", "supply_abs_tolerance") }} as within_tolerance,
        what || ' (USD)' as description, k.cutoff as cutoffs,
        'usdai_supply_reconciliation@' || cast(c.partition_date as string) as lineage

@@ -26,7 +26,7 @@ base_held as (
 public_rule as (
     select p.partition_date, 'usdai:public_backing_rule' as entity_key, p.needed as expected,
            coalesce(h.held, 0) as actual,
-           'totalSupply + bridgedSupply <= the base tokens'' balanceOf(USDai) (the public monitor''s rule)' as what
+           {{ text_literal("totalSupply + bridgedSupply <= the base tokens' balanceOf(USDai) (the public monitor's rule)") }} as what
     from supply p left join base_held h using (partition_date)
 ),
 onchain as (
@@ -51,15 +51,15 @@ balances as (
     from onchain o full outer join ledger l on o.partition_date = l.partition_date and o.sub_key = l.sub_key
 )
 select r.partition_date as check_date, r.entity_key, 'blocker' as severity,
-       cast(r.expected as string) as expected, cast(r.actual as string) as actual,
-       cast(r.expected - r.actual as string) as difference,
+       {{ as_text("r.expected") }} as expected, {{ as_text("r.actual") }} as actual,
+       {{ as_text("r.expected - r.actual") }} as difference,
        'shortfall <= ' || {{ reconciliation_setting('backing_shortfall_tolerance') }} as tolerance,
        coalesce(r.expected - r.actual <= cast({{ reconciliation_setting('backing_shortfall_tolerance') }} as decimal(38, 18)), false) as within_tolerance,
        r.what as description, k.cutoff as cutoffs, 'chain_state@' || cast(r.partition_date as string) as lineage
 from public_rule r left join chain_cutoff k using (partition_date)
 union all
-select b.partition_date, b.entity_key, 'blocker', cast(b.expected as string), cast(b.actual as string),
-       cast(b.expected - b.actual as string), 'abs ' || {{ reconciliation_setting('stablecoin_abs_tolerance') }},
+select b.partition_date, b.entity_key, 'blocker', {{ as_text("b.expected") }}, {{ as_text("b.actual") }},
+       {{ as_text("b.expected - b.actual") }}, 'abs ' || {{ reconciliation_setting('stablecoin_abs_tolerance') }},
        {{ within("b.expected - b.actual", "b.expected", "stablecoin_abs_tolerance") }},
        b.what, k.cutoff, 'chain_state + journal_lines 1020@' || cast(b.partition_date as string)
 from balances b left join chain_cutoff k using (partition_date)

@@ -50,8 +50,8 @@ comparisons as (
       on h.partition_date = l.partition_date and h.cusip = l.cusip
 )
 select c.partition_date as check_date, entity_key, 'blocker' as severity,
-       cast(expected as string) as expected, cast(actual as string) as actual,
-       cast(expected - actual as string) as difference,
+       {{ as_text("expected") }} as expected, {{ as_text("actual") }} as actual,
+       {{ as_text("expected - actual") }} as difference,
        'abs ' || {{ reconciliation_setting('custodian_abs_tolerance') }} || ', rel ' || {{ reconciliation_setting('custodian_rel_tolerance') }} as tolerance,
        {{ within("expected - actual", "expected", "custodian_abs_tolerance", "custodian_rel_tolerance") }} as within_tolerance,
        what as description, k.cutoff as cutoffs, 'custodian_statements@' || cast(c.partition_date as string) as lineage

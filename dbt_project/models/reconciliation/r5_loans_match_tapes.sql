@@ -3,9 +3,6 @@
   where both have it, the tape's principal equals loanState().scaledBalance and its status is one the chain's
   status allows.
 #}
-{%- set tape_statuses_allowed -%}
-coalesce(string_split(nullif(tape_statuses, ''), '/'), [])
-{%- endset %}
 with {{ chain_cutoff_cte() }}, {{ address_book_cte() }},
 -- A loan V1 marks Migrated lives on under its V2 hash: the tapes carry that one.
 chain_loans as (
@@ -39,11 +36,11 @@ comparisons as (
            case when chain_status is null then 'orphan tape loan' when tape_status is null then 'missing from tape'
                 else '' end as difference,
            'exact' as tolerance, chain_status is not null and tape_status is not null as ok,
-           'loanState() vs the lenders'' tapes' as what, source_file, source_row
+           {{ text_literal("loanState() vs the lenders' tapes") }} as what, source_file, source_row
     from both_sides
     union all
-    select partition_date, 'loan:' || loan_terms_hash || ':principal', cast(chain_principal as string),
-           cast(tape_principal as string), cast(chain_principal - tape_principal as string),
+    select partition_date, 'loan:' || loan_terms_hash || ':principal', {{ as_text("chain_principal") }},
+           {{ as_text("tape_principal") }}, {{ as_text("chain_principal - tape_principal") }},
            'abs ' || {{ reconciliation_setting('loan_principal_abs_tolerance') }} || ', rel ' || {{ reconciliation_setting('loan_principal_rel_tolerance') }},
            {{ within("chain_principal - tape_principal", "chain_principal", "loan_principal_abs_tolerance", "loan_principal_rel_tolerance") }},
            'loanState().scaledBalance vs tape principal_outstanding', source_file, source_row
@@ -51,8 +48,8 @@ comparisons as (
     union all
     select partition_date, 'loan:' || loan_terms_hash || ':status',
            'status ' || cast(chain_status as string) || coalesce(' (' || chain_status_name || ')', ' (unknown)')
-             || ' -> one of ' || array_to_string({{ tape_statuses_allowed }}, '/'),
-           tape_status, '', 'exact', list_contains({{ tape_statuses_allowed }}, tape_status),
+             || ' -> one of ' || coalesce(tape_statuses, ''),
+           tape_status, '', 'exact', coalesce(contains('/' || nullif(tape_statuses, '') || '/', '/' || tape_status || '/'), false),
            'loanState().status vs tape status', source_file, source_row
     from both_sides where chain_status is not null and tape_status is not null
 )

@@ -27,12 +27,12 @@ compared as (
     from nav n join ledger l using (partition_date)
 )
 select c.partition_date as check_date, 'susdai:total_assets' as entity_key, 'warn' as severity,
-       cast(onchain_nav as string) as expected, cast(ledger_nav as string) as actual,
-       cast(onchain_nav - ledger_nav as string) as difference,
+       {{ as_text("onchain_nav") }} as expected, {{ as_text("ledger_nav") }} as actual,
+       {{ as_text("onchain_nav - ledger_nav") }} as difference,
        'abs ' || {{ reconciliation_setting('nav_abs_tolerance') }} || ', rel ' || {{ reconciliation_setting('nav_rel_tolerance') }} as tolerance,
        {{ within("onchain_nav - ledger_nav", "onchain_nav", "nav_abs_tolerance", "nav_rel_tolerance") }} as within_tolerance,
-       'sUSDai.totalAssets() vs ledger 2100 ' || cast(ledger_claim as string) || ' + allowance 1190 '
-           || cast(allowance as string) || ' - insurance receivable 1150 ' || cast(insurance_receivable as string)
+       'sUSDai.totalAssets() vs ledger 2100 ' || {{ as_text("ledger_claim") }} || ' + allowance 1190 '
+           || {{ as_text("allowance") }} || ' - insurance receivable 1150 ' || {{ as_text("insurance_receivable") }}
            as description,
        k.cutoff as cutoffs,
        'chain_state + trial_balance 2100, 1190, 1150@' || cast(c.partition_date as string) as lineage

@@ -42,8 +42,8 @@ select partition_date as check_date, 'journal:entries' as entity_key, 'blocker' 
        'journal_lines@' || cast(partition_date as string) as lineage
 from per_day
 union all
-select partition_date, 'trial_balance:sum', 'blocker', '0', cast(trial_balance_sum as string),
-       cast(trial_balance_sum as string), '0', trial_balance_sum = 0,
+select partition_date, 'trial_balance:sum', 'blocker', '0', {{ as_text("trial_balance_sum") }},
+       {{ as_text("trial_balance_sum") }}, '0', trial_balance_sum = 0,
        'sum of all closing balances of the day', '', 'trial_balance@' || cast(partition_date as string)
 from per_day
 union all
@@ -52,6 +52,6 @@ select partition_date, 'journal:lineage', 'blocker', '0', cast(lines_without_lin
        'journal lines without source, source_key or rule_id', '', 'journal_lines@' || cast(partition_date as string)
 from per_day
 union all
-select partition_date, 'entry:' || entry_id, 'blocker', '0', cast(imbalance as string), cast(imbalance as string),
+select partition_date, 'entry:' || entry_id, 'blocker', '0', {{ as_text("imbalance") }}, {{ as_text("imbalance") }},
        '0', false, 'unbalanced journal entry', '', 'journal_lines entry_id=' || entry_id
 from unbalanced
