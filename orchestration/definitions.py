@@ -15,6 +15,7 @@ from expectations.checks import reconciliation_checks
 from expectations.partition_checks import checks_for_unchecked_assets
 from foundation.home import default_home
 from orchestration.freshness import with_daily_freshness
+from orchestration.executors import run_executor
 from orchestration.instance import PROFILE_ENV
 from orchestration.jobs import all_jobs
 from orchestration.resources import backed_resources
@@ -36,12 +37,8 @@ def build_definitions(home: Path | None = None, profile: str | None = None) -> d
         schedules=[daily_pipeline_schedule],
         sensors=[inbox_sensor, snapshot_sensor],
         resources=backed_resources(home, profile),
-        # Every run's steps (the schedule's, the inbox sensor's, a backfill's) one after another in the run's own
-        # process. Dagster's default starts a process per step, each loading this code location (about 3 s) before
-        # its work: a day's run is some 60 steps, most of them short checks, and the steps that write the warehouse
-        # wait for one another anyway (one DuckDB writer, the warehouse pool). One day of a 3-day home through
-        # `inbox_ingestion` as the sensor launches it: 9 min with a process per step, 25 s in one.
-        executor=dg.in_process_executor,
+        # A run's steps one after another in its own process, unless the environment says otherwise.
+        executor=run_executor(),
     )
 
 

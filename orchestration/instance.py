@@ -14,10 +14,12 @@ write concurrently without SQLite's file locks. The URL may hold a password: dag
 """
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 import dagster as dg
+import yaml
 
 from foundation.home import HOME_ENV, DataHome
 
@@ -26,6 +28,14 @@ PG_URL_ENV = "BACKED_DAGSTER_PG_URL"
 PROFILE_ENV = "BACKED_PROFILE"
 # Optional: how many runs the run queue launches at once (Dagster's default is 10); 1 runs a backfill serially.
 MAX_RUNS_ENV = "BACKED_MAX_CONCURRENT_RUNS"
+# Optional: where runs are launched (docs/deployment.md): `module:Class` of a Dagster run launcher (Dagster's
+# DefaultRunLauncher, a process per run beside the daemon, unless set), and its config as JSON.
+RUN_LAUNCHER_ENV = "BACKED_DAGSTER_RUN_LAUNCHER"
+RUN_LAUNCHER_CONFIG_ENV = "BACKED_DAGSTER_RUN_LAUNCHER_CONFIG"
+
+
+class InstanceMisconfigured(ValueError):
+    """A variable of the environment that configures the Dagster instance does not say what it must."""
 MARKER = "# Written by backed."
 
 DAGSTER_YAML = """\
@@ -56,12 +66,41 @@ storage:
 
 
 def dagster_yaml() -> str:
-    """What backed writes as dagster.yaml in the current environment."""
+    """What backed writes as dagster.yaml in the current environment. Runs are submitted to Dagster's run queue
+    (its QueuedRunCoordinator, the default): the daemon, or `backed backfill` without one, launches them up to the
+    limit, through the run launcher the environment names."""
     text = DAGSTER_YAML
     max_runs = os.environ.get(MAX_RUNS_ENV, "").strip()
     if max_runs:
+        if not max_runs.isdigit() or int(max_runs) < 1:
+            raise InstanceMisconfigured(f"{MAX_RUNS_ENV}={max_runs!r}: how many runs may run at once, a whole "
+                                        "number of 1 or more")
         text = text.replace("concurrency:\n", f"concurrency:\n  runs:\n    max_concurrent_runs: {int(max_runs)}\n", 1)
-    return text + (POSTGRES_STORAGE if os.environ.get(PG_URL_ENV, "").strip() else SQLITE_EVENT_LOG)
+    return text + run_launcher_yaml() + (POSTGRES_STORAGE if os.environ.get(PG_URL_ENV, "").strip()
+                                         else SQLITE_EVENT_LOG)
+
+
+def run_launcher_yaml() -> str:
+    """dagster.yaml's run_launcher from BACKED_DAGSTER_RUN_LAUNCHER (`module:Class`) and its config (JSON, written
+    as it is: a secret in it belongs in an `{"env": NAME}` value, as Dagster reads them); empty without it."""
+    named = os.environ.get(RUN_LAUNCHER_ENV, "").strip()
+    if not named:
+        return ""
+    module, _, class_name = named.partition(":")
+    if not (module and class_name and all(part.isidentifier() for part in (*module.split("."), class_name))):
+        raise InstanceMisconfigured(f"{RUN_LAUNCHER_ENV}={named!r}: name a run launcher as module:Class, e.g. "
+                                    "dagster:DefaultRunLauncher or dagster_docker:DockerRunLauncher")
+    config = os.environ.get(RUN_LAUNCHER_CONFIG_ENV, "").strip() or "{}"
+    try:
+        parsed = json.loads(config)
+    except json.JSONDecodeError as error:
+        raise InstanceMisconfigured(f"{RUN_LAUNCHER_CONFIG_ENV} is not JSON ({error.msg} at character "
+                                    f"{error.pos}): the run launcher's config as a JSON object") from None
+    if not isinstance(parsed, dict):
+        raise InstanceMisconfigured(f"{RUN_LAUNCHER_CONFIG_ENV} must be a JSON object (the run launcher's config)")
+    launcher = {"run_launcher": {"module": module, "class": class_name, **({"config": parsed} if parsed else {})}}
+    return f"# The run launcher {RUN_LAUNCHER_ENV} named when this file was written.\n" + yaml.safe_dump(
+        launcher, sort_keys=False)
 
 
 def _psycopg2_url() -> None:

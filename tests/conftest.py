@@ -3,6 +3,7 @@ import os
 import pickle
 import shutil
 import sys
+import uuid
 from dataclasses import replace
 from pathlib import Path
 
@@ -23,6 +24,30 @@ from reliability import (pytest_configure, pytest_runtest_makereport, pytest_ses
 
 START = date(2026, 1, 1)
 DAYS = 3
+# The machine's PostgreSQL, for a Dagster instance stored there (trust authentication, as CI has it).
+PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
+
+
+@pytest.fixture
+def postgres_url():
+    """A fresh PostgreSQL database for the Dagster instance, dropped after the test."""
+    import psycopg2
+
+    try:
+        admin = psycopg2.connect(dbname="postgres", connect_timeout=5, **PG)
+    except psycopg2.OperationalError as error:
+        pytest.skip(f"PostgreSQL at 127.0.0.1:5432 is unreachable: {str(error).strip()}")
+    admin.autocommit = True
+    name = f"backed_test_{uuid.uuid4().hex[:12]}"
+    with admin.cursor() as cur:
+        cur.execute(f'create database "{name}"')
+    try:
+        yield f"postgresql://{PG['user']}@{PG['host']}:{PG['port']}/{name}"
+    finally:
+        with admin.cursor() as cur:
+            cur.execute("select pg_terminate_backend(pid) from pg_stat_activity where datname = %s", (name,))
+            cur.execute(f'drop database if exists "{name}"')
+        admin.close()
 
 
 @pytest.fixture(scope="session")

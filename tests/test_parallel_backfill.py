@@ -14,7 +14,6 @@ import shutil
 import subprocess
 import sys
 import time
-import uuid
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -29,7 +28,6 @@ START = date(2026, 1, 1)
 DAYS = 30
 LAST = START + timedelta(days=DAYS - 1)
 CLI = Path(sys.executable).parent / "backed"
-PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
 # What a backfill of the daily pipeline ingests and builds (the checks' views with the marts they check, as the
 # ledger job builds them); the attestations (one run per day either way, their
 # concurrency is that of any backfill) are left out to keep the test's wall time down.
@@ -40,28 +38,6 @@ PARTITIONS_PER_RUN = 10  # 3 runs of the off-chain sources side by side, beside 
 WALL_CLOCK_COLUMNS = {"received_at", "superseded_received_at"}
 # A lock error of any kind ("lock" as a word: not the "blocked" of a run waiting for its pool).
 LOCK = re.compile(r"\block\b", re.IGNORECASE)
-
-
-@pytest.fixture
-def postgres_url():
-    """A fresh PostgreSQL database for the Dagster instance, dropped after the test."""
-    import psycopg2
-
-    try:
-        admin = psycopg2.connect(dbname="postgres", connect_timeout=5, **PG)
-    except psycopg2.OperationalError as error:
-        pytest.skip(f"PostgreSQL at 127.0.0.1:5432 is unreachable: {str(error).strip()}")
-    admin.autocommit = True
-    name = f"backed_parallel_{uuid.uuid4().hex[:12]}"
-    with admin.cursor() as cur:
-        cur.execute(f'create database "{name}"')
-    try:
-        yield f"postgresql://{PG['user']}@{PG['host']}:{PG['port']}/{name}"
-    finally:
-        with admin.cursor() as cur:
-            cur.execute("select pg_terminate_backend(pid) from pg_stat_activity where datname = %s", (name,))
-            cur.execute(f'drop database if exists "{name}"')
-        admin.close()
 
 
 def backfill(home: Path, env: dict[str, str]) -> tuple[subprocess.CompletedProcess, float]:
