@@ -22,6 +22,7 @@ import duckdb
 from orchestration.crashed_runs import process_tags, release_crashed_runs
 from orchestration.definitions import build_definitions
 from foundation.home import DataHome
+from foundation.warehouse import SPARK, engine
 from orchestration.instance import instance_for
 from orchestration.step_errors import step_error
 
@@ -123,7 +124,8 @@ def run_pipeline(home: Path, days: list[date], echo: Callable[[str], None] = pri
     if not seeds.success:
         raise RuntimeError("loading the dbt seeds failed; see the run in the Dagster UI")
     run_id = str(uuid.uuid4())
-    with (phase(f"ingesting and reconciling {days[0]} .. {days[-1]} in one run") as update,
+    on_spark = " (the ledger built on Spark: BACKED_ENGINE=spark)" if engine() == SPARK else ""
+    with (phase(f"ingesting and reconciling {days[0]} .. {days[-1]} in one run{on_spark}") as update,
           following(instance, run_id, update)):
         run = defs.resolve_job_def("ingest_and_reconcile").execute_in_process(
             instance=instance, tags={**range_tags(days[0], days[-1]), **process_tags()}, run_config=QUIET_RUN_CONFIG,
