@@ -67,6 +67,10 @@ def test_the_spark_warehouse_holds_every_relation_duckdb_builds_with_the_same_ro
                  in [(canonical_rows(con, f"duckdb.main.{name}"), canonical_rows(con, f"spark.main.{name}"))]
                  if duck_columns != spark_columns or duck_rows != spark_rows}
     assert differing == {}
+    # and each relation's columns come in the same order (Spark lists a partition column last in its tables)
+    order = {engine: {name: [column for column, *_ in con.execute(f"describe {engine}.main.{name}").fetchall()]
+                      for name in names} for engine in ("duckdb", "spark")}
+    assert {name: columns for name, columns in order["spark"].items() if columns != order["duckdb"][name]} == {}
     # the Spark side is Spark's: its views read the Parquet of Spark's warehouse
     view = con.execute("select sql from duckdb_views() where database_name = 'spark' and view_name = 'journal_lines'")
     assert str(homes["spark"] / "spark" / "warehouse") in view.fetchall()[0][0]

@@ -5,6 +5,7 @@
   they read every statement; here that is a scan of a small table, where the lake would be opened at every day's
   file. The first build reads all history.
 #}
-select *
+-- partition_date first on every engine (Spark lists a table's partition column last)
+select partition_date, * except (partition_date)
 from {{ ref('stg_custodian_statements') }}
 where {{ in_cumulative_window("partition_date") }}

@@ -184,4 +184,5 @@ claims as (
   from covered
 )
 
-select * from claims
+-- partition_date first on every engine (Spark lists a table's partition column last)
+select partition_date, * except (partition_date) from claims

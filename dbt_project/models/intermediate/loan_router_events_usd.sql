@@ -85,4 +85,5 @@ loan_events as (
     and token.address_key = lower(currency.currency_token)
 )
 
-select * from loan_events
+-- partition_date first on every engine (Spark lists a table's partition column last)
+select partition_date, * except (partition_date) from loan_events
