@@ -33,6 +33,7 @@ from assets.inbox.register import sha256_of
 from foundation.home import BackedHome, DataHome
 from foundation.lake import write_bytes_atomically
 from foundation.pools import WAREHOUSE_POOL
+from foundation.warehouse import quoted_path
 
 # table in the snapshot → (relation in the warehouse, its order: the key, or every column when it has none)
 PUBLISHED_TABLES: dict[str, tuple[str, str]] = {
@@ -70,10 +71,6 @@ class PublishedSnapshot:
                            for name in self.rows}}
 
 
-def _quoted(path: Path) -> str:
-    return "'" + str(path).replace("'", "''") + "'"
-
-
 def _fsync(path: Path) -> None:
     descriptor = os.open(path, os.O_RDONLY)
     try:
@@ -106,14 +103,14 @@ def publish_snapshot(home: DataHome, snapshot_id: str | None = None,
         (staging / "parquet").mkdir(parents=True)
         rows: dict[str, int] = {}
         with duckdb.connect() as con:
-            con.execute(f"attach {_quoted(home.warehouse)} as warehouse (read_only)")
-            con.execute(f"attach {_quoted(database)} as snapshot")
+            con.execute(f"attach {quoted_path(home.warehouse)} as warehouse (read_only)")
+            con.execute(f"attach {quoted_path(database)} as snapshot")
             for name, (relation, order) in PUBLISHED_TABLES.items():
                 relation = f"warehouse.{relation}"
                 con.execute(f"create table snapshot.main.{name} as "
                             f"select {_published_columns(con, relation)} from {relation} order by {order}")
                 rows[name] = con.execute(f"select count(*) from snapshot.main.{name}").fetchone()[0]
-                con.execute(f"copy snapshot.main.{name} to {_quoted(staging / 'parquet' / (name + '.parquet'))} "
+                con.execute(f"copy snapshot.main.{name} to {quoted_path(staging / 'parquet' / (name + '.parquet'))} "
                             "(format parquet, compression zstd)")
             through, chain_hash = con.execute(
                 "select cast(partition_date as varchar), chain_hash from snapshot.main.journal_day_hashes "
@@ -208,9 +205,9 @@ def snapshot_matches_warehouse(backed_home: BackedHome) -> dg.AssetCheckResult:
     manifest = read_manifest(home)
     differences = []
     with duckdb.connect() as con:
-        con.execute(f"attach {_quoted(home.warehouse)} as warehouse (read_only)")
+        con.execute(f"attach {quoted_path(home.warehouse)} as warehouse (read_only)")
         try:
-            con.execute(f"attach {_quoted(home.snapshot_database)} as snapshot (read_only)")
+            con.execute(f"attach {quoted_path(home.snapshot_database)} as snapshot (read_only)")
             compared = ("warehouse", "DuckDB file", "Parquet")
         except duckdb.IOException:
             # a reader opened the new file read-write already (it holds DuckDB's lock): its tables were copied by the
@@ -221,7 +218,7 @@ def snapshot_matches_warehouse(backed_home: BackedHome) -> dg.AssetCheckResult:
             sources = {"warehouse": f"select {_published_columns(con, f'warehouse.{relation}')} "
                                     f"from warehouse.{relation}",
                        "DuckDB file": f"select * from snapshot.main.{name}",
-                       "Parquet": f"select * from read_parquet({_quoted(parquet)})"}
+                       "Parquet": f"select * from read_parquet({quoted_path(parquet)})"}
             # order-free fingerprints of the rows: each row's hash, summed (as a HUGEINT, so it cannot overflow)
             fingerprints = con.execute("select " + ", ".join(
                 f"(select count(*) || ':' || coalesce(sum(hash(rows)::hugeint), 0) from ({sources[form]}) as rows)"

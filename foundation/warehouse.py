@@ -63,15 +63,15 @@ def publish_spark_tables(home: DataHome) -> list[str]:
             if not folder.is_dir():
                 continue
             if any(folder.rglob("*.parquet")):
-                files = _quoted(folder / "**" / "*.parquet")
+                files = quoted_path(folder / "**" / "*.parquet")
                 listed = "*"
                 if recorded_columns is not None:
                     names = [row[0] for row in con.execute(
-                        f"describe select * from read_parquet({_quoted(recorded_columns)})").fetchall()]
+                        f"describe select * from read_parquet({quoted_path(recorded_columns)})").fetchall()]
                     listed = ", ".join(f'"{name}"' for name in names)
                 sources[folder.name] = f"select {listed} from read_parquet({files}, hive_partitioning = true)"
             elif recorded_columns is not None:
-                sources[folder.name] = f"select * from read_parquet({_quoted(recorded_columns)})"
+                sources[folder.name] = f"select * from read_parquet({quoted_path(recorded_columns)})"
         con.execute("begin")
         present = {name for (name,) in con.execute(
             "select view_name from duckdb_views() where schema_name = 'main' and not internal").fetchall()}
@@ -83,5 +83,6 @@ def publish_spark_tables(home: DataHome) -> list[str]:
     return sorted(sources)
 
 
-def _quoted(path) -> str:
+def quoted_path(path) -> str:
+    """`path` as a DuckDB string literal."""
     return "'" + str(path).replace("'", "''") + "'"

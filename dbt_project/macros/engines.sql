@@ -89,8 +89,7 @@
 #}
 {% macro spark__lake_source(name) -%}
   {%- set lineage = source('lake', name) -%}
-  {%- set lake = var('lake_path', env_var('BACKED_HOME', '.backed') ~ '/lake') -%}
-  {{- return("(select * except (partition_date, `date`), cast(`date` as date) as partition_date from parquet.`" ~ lake ~ "/" ~ name ~ "`)") -}}
+  {{- return("(select * except (partition_date, `date`), cast(`date` as date) as partition_date from parquet.`" ~ lake_folder(name) ~ "`)") -}}
 {%- endmacro %}
 
 {#
@@ -188,50 +187,9 @@
   bround({{ expression }}, {{ places }})
 {%- endmacro %}
 
-{#
-  A DECIMAL(38,18) as text with all 18 decimals (0 is 0.000000000000000000): what the journal's hashes are over.
-  Spark prints a decimal as Java's BigDecimal.toString does where a value comes back from a table, in exponent
-  form for a zero or a small amount (0E-18, 1.000000000E-9): on Spark the text is built from the whole part and the
-  18 digits of the fraction, each an integer, which print plainly.
-#}
-{% macro usd_text(expression) -%}
-  {{ return(adapter.dispatch("usd_text")(expression)) }}
-{%- endmacro %}
-
-{% macro default__usd_text(expression) -%}
-  cast({{ expression }} as {{ dbt.type_string() }})
-{%- endmacro %}
-
-{% macro spark__usd_text(expression) -%}
-  {%- set magnitude = "abs(" ~ expression ~ ")" -%}
-  case when {{ expression }} is not null then concat(
-    case when {{ expression }} < 0 then '-' else '' end,
-    cast(cast({{ truncate_toward_zero(magnitude) }} as decimal(38, 0)) as string),
-    '.',
-    lpad(cast(cast(({{ magnitude }} - {{ truncate_toward_zero(magnitude) }}) * 1000000000000000000 as decimal(38, 0)) as string), 18, '0')
-  ) end
-{%- endmacro %}
-
-{#
-  Whether lake table `name` holds any day's file yet (optional_lake_table). DuckDB globs the files its source reads;
-  Spark lists the table's folder (files_in).
-#}
+{# Whether lake table `name` holds any day's file yet (optional_lake_table). #}
 {% macro lake_table_has_files(name) -%}
-  {{ return(adapter.dispatch("lake_table_has_files")(name)) }}
-{%- endmacro %}
-
-{% macro default__lake_table_has_files(name) -%}
-  {%- set whole = lake_source(name) -%}
-  {%- set glob = modules.re.search("'([^']*/date=\\*/part-0\\.parquet)'", whole) -%}
-  {%- if glob is none -%}
-    {{- exceptions.raise_compiler_error("optional_lake_table: the source lake." ~ name ~ " is not read as <folder>/date=*/part-0.parquet: " ~ whole) -}}
-  {%- endif -%}
-  {{ return(run_query("select count(*) from glob('" ~ glob.group(1) ~ "')").columns[0].values()[0] > 0) }}
-{%- endmacro %}
-
-{% macro spark__lake_table_has_files(name) -%}
-  {%- set lake = var('lake_path', env_var('BACKED_HOME', '.backed') ~ '/lake') -%}
-  {{ return(files_in(lake ~ "/" ~ name, "part-0.parquet") | length > 0) }}
+  {{ return(files_in(lake_folder(name), "part-0.parquet") | length > 0) }}
 {%- endmacro %}
 
 {#

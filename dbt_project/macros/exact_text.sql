@@ -3,5 +3,5 @@
   are quoted in the audit trail.
 #}
 {% macro exact_text(column) -%}
-  regexp_replace(regexp_replace({{ usd_text(column) }}, '(\.[0-9]*?)0+$', {{ regex_group_reference(1) }}), '\.$', '')
+  regexp_replace(regexp_replace({{ as_text(column) }}, '(\.[0-9]*?)0+$', {{ regex_group_reference(1) }}), '\.$', '')
 {%- endmacro %}

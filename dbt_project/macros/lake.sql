@@ -17,6 +17,11 @@
   where 1 = 0
 {%- endmacro %}
 
+{# The folder of lake table `name` when a model runs: the data home's lake, unless var lake_path names another. #}
+{% macro lake_folder(name) -%}
+  {{ return(var('lake_path', env_var('BACKED_HOME', '.backed') ~ '/lake') ~ '/' ~ name) }}
+{%- endmacro %}
+
 {#
   Lake table `name`'s source as SQL, naming the data home's lake. When the pipeline runs dbt, models/sources.yml
   names the lake `~/lake` (dbt renders it while parsing, and a parse naming one home would serve no other); a view

@@ -46,7 +46,7 @@
 {% macro journal_line_text(line_no, account_code, sub_account, debit, credit, effective_time, partition_date) -%}
   {{ dbt.concat([
     "cast(" ~ line_no ~ " as " ~ dbt.type_string() ~ ")", "'|'", account_code, "'|'", sub_account, "'|'",
-    usd_text(debit), "'|'", usd_text(credit), "'|'",
+    as_text(debit), "'|'", as_text(credit), "'|'",
     "cast(" ~ effective_time ~ " as " ~ dbt.type_string() ~ ")", "'|'",
     "cast(" ~ partition_date ~ " as " ~ dbt.type_string() ~ ")"
   ]) }}
@@ -86,7 +86,7 @@
   concat_ws('|'
     {%- for column in columns -%}
       {%- set value = relation_alias ~ "." ~ column -%}
-      , coalesce({{ usd_text(value) if column in ("debit", "credit") else "cast(" ~ value ~ " as " ~ dbt.type_string() ~ ")" }}, '')
+      , coalesce({{ as_text(value) if column in ("debit", "credit") else "cast(" ~ value ~ " as " ~ dbt.type_string() ~ ")" }}, '')
     {%- endfor -%}
   )
 {%- endmacro %}

@@ -9,47 +9,47 @@
 
 with cases as (
   select 'exact_ratio truncates 2/3' as case_name,
-    {{ usd_text(exact_ratio("cast('2' as decimal(38, 18))", "cast('3' as decimal(38, 18))")) }} as answer,
+    {{ as_text(exact_ratio("cast('2' as decimal(38, 18))", "cast('3' as decimal(38, 18))")) }} as answer,
     '0.666666666666666666' as expected
   union all
   select 'exact_ratio truncates -2/3 toward zero',
-    {{ usd_text(exact_ratio("cast('-2' as decimal(38, 18))", "cast('3' as decimal(38, 18))")) }},
+    {{ as_text(exact_ratio("cast('-2' as decimal(38, 18))", "cast('3' as decimal(38, 18))")) }},
     '-0.666666666666666666'
   union all
   select 'exact_ratio of a share price',
-    {{ usd_text(exact_ratio("cast('1050000.123456789012345678' as decimal(38, 18))",
+    {{ as_text(exact_ratio("cast('1050000.123456789012345678' as decimal(38, 18))",
                             "cast('1000000' as decimal(38, 18))")) }},
     '1.050000123456789012'
   union all
   select 'exact_ratio by zero is null',
-    coalesce({{ usd_text(exact_ratio("cast('1' as decimal(38, 18))", "cast('0' as decimal(38, 18))")) }}, 'null'),
+    coalesce({{ as_text(exact_ratio("cast('1' as decimal(38, 18))", "cast('0' as decimal(38, 18))")) }}, 'null'),
     'null'
   union all
   select 'usd_times_ratio past the 128-bit product',
-    {{ usd_text(usd_times_ratio("cast('1000.5' as decimal(38, 18))", "cast('1.005' as decimal(38, 18))")) }},
+    {{ as_text(usd_times_ratio("cast('1000.5' as decimal(38, 18))", "cast('1.005' as decimal(38, 18))")) }},
     '1005.502500000000000000'
   union all
   select 'usd_times_ratio rounds the 18th place half away from zero',
-    {{ usd_text(usd_times_ratio("cast('0.000000000000000001' as decimal(38, 18))", "cast('0.5' as decimal(38, 18))")) }},
+    {{ as_text(usd_times_ratio("cast('0.000000000000000001' as decimal(38, 18))", "cast('0.5' as decimal(38, 18))")) }},
     '0.000000000000000001'
   union all
-  select 'usd_text of zero', {{ usd_text("cast('0' as decimal(38, 18))") }}, '0.000000000000000000'
+  select 'as_text of zero', {{ as_text("cast('0' as decimal(38, 18))") }}, '0.000000000000000000'
   union all
-  select 'usd_text of a small amount', {{ usd_text("cast('0.000000001' as decimal(38, 18))") }}, '0.000000001000000000'
+  select 'as_text of a small amount', {{ as_text("cast('0.000000001' as decimal(38, 18))") }}, '0.000000001000000000'
   union all
-  select 'usd_text of a negative amount', {{ usd_text("cast('-100.5' as decimal(38, 18))") }}, '-100.500000000000000000'
+  select 'as_text of a negative amount', {{ as_text("cast('-100.5' as decimal(38, 18))") }}, '-100.500000000000000000'
   union all
-  select 'usd_text of the largest amount',
-    {{ usd_text("cast('99999999999999999999.999999999999999999' as decimal(38, 18))") }},
+  select 'as_text of the largest amount',
+    {{ as_text("cast('99999999999999999999.999999999999999999' as decimal(38, 18))") }},
     '99999999999999999999.999999999999999999'
   union all
-  select 'round_half_even of 2.5', {{ usd_text(usd(round_half_even("cast('2.5' as decimal(38, 18))", 0))) }},
+  select 'round_half_even of 2.5', {{ as_text(usd(round_half_even("cast('2.5' as decimal(38, 18))", 0))) }},
     '2.000000000000000000'
   union all
-  select 'round_half_even of 0.125 to cents', {{ usd_text(usd(round_half_even("cast('0.125' as decimal(38, 18))", 2))) }},
+  select 'round_half_even of 0.125 to cents', {{ as_text(usd(round_half_even("cast('0.125' as decimal(38, 18))", 2))) }},
     '0.120000000000000000'
   union all
-  select 'truncate_toward_zero of -1.5', {{ usd_text(usd(truncate_toward_zero("cast('-1.5' as decimal(38, 18))"))) }},
+  select 'truncate_toward_zero of -1.5', {{ as_text(usd(truncate_toward_zero("cast('-1.5' as decimal(38, 18))"))) }},
     '-1.000000000000000000'
   union all
   select 'sha256_hex of abc', {{ sha256_hex("'abc'") }},
