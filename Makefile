@@ -69,7 +69,7 @@ test: setup spark-setup browser
 # The fault scenarios, hostile inputs and fuzzing (a longer hunt than `make test`'s), then the summary: scenarios
 # survived, bad inputs tried, rows lost, duplicates (tests/reliability.py).
 RELIABILITY_TESTS := $(wildcard tests/test_crash_safety.py tests/test_idempotency.py tests/test_parallel_backfill.py) \
-	tests/test_spark_engine.py tests/test_deployment.py \
+	tests/test_spark_engine.py tests/test_spark_telemetry.py tests/test_deployment.py \
 	tests/test_chain_production.py tests/test_known_answers.py tests/test_ledger_dbt.py \
 	tests/test_restatement_depth.py tests/test_attestation_integrity.py tests/test_hostile_input.py tests/test_ingest_bad_inputs.py tests/test_fuzz_parsers.py \
 	tests/test_snapshot.py tests/test_inbox_arrivals.py tests/test_chain_lying_nodes.py tests/test_storage_faults.py \

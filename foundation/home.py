@@ -230,6 +230,12 @@ class DataHome:
         their errors, appended command after command; the terminal shows the command's own lines."""
         return self.root / "logs" / "backed.log"
 
+    @property
+    def spark_log(self) -> Path:
+        """Spark's own log on the Spark engine (its warnings, its errors' stack traces), for dbt and the telemetry
+        roll-up alike."""
+        return self.root / "logs" / "spark.log"
+
     def backfill_log(self, backfill_id: str) -> Path:
         """What the code server and the runs of one `backed backfill` printed."""
         return self.dagster / "backfill-logs" / f"backfill-{backfill_id}.log"

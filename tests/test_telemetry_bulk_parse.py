@@ -130,7 +130,7 @@ def ingested(home: Path, files: dict[str, bytes], monkeypatch, bulk: bool, batch
         (lake.home.inbox / name).write_bytes(content)
     take_in_inbox(lake)
     taken_in_bulk = []
-    bulk_samples = telemetry._KnownSeries.bulk_samples
+    bulk_samples = telemetry.KnownSeries.bulk_samples
 
     def counted(self, *args, **kwargs):
         in_bulk, others = bulk_samples(self, *args, **kwargs)
@@ -139,7 +139,7 @@ def ingested(home: Path, files: dict[str, bytes], monkeypatch, bulk: bool, batch
 
     with monkeypatch.context() as patch:
         patch.setattr(telemetry, "BATCH_BYTES", batch_bytes)
-        patch.setattr(telemetry._KnownSeries, "bulk_samples", counted)
+        patch.setattr(telemetry.KnownSeries, "bulk_samples", counted)
         if not bulk:
             patch.setattr(telemetry, "_sample_batches", line_by_line)
         summaries = ingest_telemetry_day(DAY, lake)

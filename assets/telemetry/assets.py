@@ -1,20 +1,29 @@
 """The telemetry assets (the day's DCGM files rolled up per GPU, and the loans' collateral joined to them) and how
 telemetry files are recognised."""
+from datetime import date
+
 import dagster as dg
 
-from assets.inbox.manifest import ingest_window
+from assets.inbox.manifest import FileIngestSummary, ingest_window
 from assets.source import FALLBACK, HEADER, INGEST_RETRY, SIGNATURE, FileRecogniser, Source
-from assets.telemetry import inventory, scrapes
+from assets.telemetry import inventory, scrapes, spark_rollup
 from foundation.home import BackedHome
 from foundation.lake import Lake
 from foundation.partitions import daily_partitions, offchain_backfill_policy, window_days
+from foundation.warehouse import SPARK, engine
+
+
+def ingest_telemetry_day(day: date, lake: Lake) -> list[FileIngestSummary]:
+    """The day's telemetry ingested; on Spark (BACKED_ENGINE=spark) its Prometheus text is rolled up by a Spark
+    application, to the same rows."""
+    return scrapes.ingest_telemetry_day(day, lake, spark_rollup.rollups_on_spark if engine() == SPARK else None)
 
 
 @dg.asset(
     description="DCGM telemetry (Prometheus text or JSON lines, streamed) rolled up per GPU per day: samples, minutes "
                 "online, utilisation mean and p95, max temperature, mean power, XID errors, last seen.",
     group_name="telemetry",
-    kinds={"parquet", "polars"},
+    kinds={"parquet", "polars", "spark"},
     # The stock exporter writes no serial: a day's GPUs take theirs from the latest inventory up to the day, which
     # may be a day before. So a day depends on the day before (a backfill ingests telemetry days in order, however
     # many runs it has at once).
@@ -25,7 +34,7 @@ from foundation.partitions import daily_partitions, offchain_backfill_policy, wi
     retry_policy=INGEST_RETRY,
 )
 def gpu_telemetry_daily(context: dg.AssetExecutionContext, backed_home: BackedHome) -> dg.MaterializeResult:
-    return dg.MaterializeResult(metadata=ingest_window(context, Lake(backed_home.paths), scrapes.ingest_telemetry_day))
+    return dg.MaterializeResult(metadata=ingest_window(context, Lake(backed_home.paths), ingest_telemetry_day))
 
 
 @dg.asset(
@@ -68,5 +77,5 @@ SOURCE = Source(
             claim=lambda head: float(scrapes.looks_like_prometheus(head.text)),
             recognise=lambda path, name: scrapes.recognise(path, scrapes.PROMETHEUS_FORMAT, name)),
     ),
-    ingest_day=scrapes.ingest_telemetry_day,
+    ingest_day=ingest_telemetry_day,
 )

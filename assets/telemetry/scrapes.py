@@ -24,7 +24,7 @@ import re
 import tempfile
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
@@ -86,8 +86,8 @@ _TYPE_LINE = r"^#[ \t]+TYPE[ \t]+(?P<family>\S+)[ \t]+(?P<type>\S+)"
 # Matched left to right from the first label, so a label-like text inside a quoted value is never
 # taken for a label of its own.
 _LABEL_PAIR = r'[a-zA-Z_][a-zA-Z0-9_]*[ \t]*=[ \t]*"(?:[^"\\]|\\.)*"'
-_FLOAT_TEXT = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$|^[+-]?(Inf|inf)$|^NaN$"
-_TIMESTAMP_TEXT = r"^-?[0-9]{1,15}$"
+FLOAT_TEXT = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$|^[+-]?(Inf|inf)$|^NaN$"
+TIMESTAMP_TEXT = r"^-?[0-9]{1,15}$"
 # The exporter's labels read, by the column each fills. It writes `Hostname` (older releases) or `hostname`, never
 # `serial` (the collateral register maps UUID to serial); a MIG instance's samples carry `GPU_I_ID` beside the GPU's
 # UUID. Other labels (`gpu`, `device`, `pci_bus_id`, `DCGM_FI_DRIVER_VERSION`, `GPU_I_PROFILE`, a federation's
@@ -296,10 +296,10 @@ def parse_prometheus(batch: LineBatch) -> tuple[pl.DataFrame, dict[str, str]]:
     Columns: source_row, line, metric, labels (the raw label text), value_text, timestamp_text, gpu_uuid, gpu_serial,
     hostname, model_name, mig_instance.
     """
-    return _parsed_lines(_lines(batch))
+    return parsed_lines(_lines(batch))
 
 
-def _parsed_lines(lines: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, str]]:
+def parsed_lines(lines: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, str]]:
     """`parse_prometheus` of lines already cut (`source_row`, `line`): each line on its own, however it is written."""
     types = (
         lines.filter(pl.col("line").str.starts_with("#"))
@@ -444,7 +444,7 @@ def recognise(path: Path, file_format: str, name: str) -> Recognition:
         unstamped = samples.select((pl.col("metric").is_not_null() & pl.col("timestamp_text").is_null()).any()).item()
         if unstamped and scraped_at is not None:
             return Recognition(SOURCE, file_format, "dcgm", scraped_at.date())
-        stamped = pl.col("timestamp_text").str.contains(_TIMESTAMP_TEXT)
+        stamped = pl.col("timestamp_text").str.contains(TIMESTAMP_TEXT)
         first = samples.select(
             pl.col("timestamp_text").filter(
                 pl.col("metric").is_not_null() & stamped
@@ -496,7 +496,7 @@ class _SampleBatch:
     declared: dict[str, str]
 
 
-def _sample_batches(scrapes: InboxFile, series: _KnownSeries, scraped_at: datetime | None) -> Iterator[_SampleBatch]:
+def _sample_batches(scrapes: InboxFile, series: KnownSeries, scraped_at: datetime | None) -> Iterator[_SampleBatch]:
     """The file's samples batch by batch: a text file's batches of lines, a query answer's samples in slices."""
     if scrapes.format == PROMETHEUS_API_FORMAT:
         samples = parse_prometheus_api(_decoded(scrapes.read_bytes(), first_line=1))
@@ -507,7 +507,7 @@ def _sample_batches(scrapes: InboxFile, series: _KnownSeries, scraped_at: dateti
         for batch in read_ahead(line_batches(scrapes.path, scrapes.sha256, BATCH_BYTES)):
             yield _SampleBatch(None, *parse_json_lines(batch))
         return
-    scraped_ms = None if scraped_at is None else _epoch_ms_of(scraped_at)
+    scraped_ms = None if scraped_at is None else epoch_ms_of(scraped_at)
     # Batches are read in bulk on two threads (polars lets go of the GIL), and handed on in file order.
     parsing = ThreadPoolExecutor(max_workers=_PARSING_THREADS, thread_name_prefix="telemetry-parse")
     batches = read_ahead(byte_batches(scrapes.path, scrapes.sha256, BATCH_BYTES))
@@ -523,15 +523,15 @@ def _sample_batches(scrapes: InboxFile, series: _KnownSeries, scraped_at: dateti
                 in_bulk, others = (frame.with_columns(pl.col(SOURCE_ROW) + (first_line - 1))
                                    for frame in (in_bulk, others))
                 first_line += line_count
-                yield _SampleBatch(in_bulk, *_parsed_lines(others))
+                yield _SampleBatch(in_bulk, *parsed_lines(others))
     finally:
         batches.close()
         parsing.shutdown(cancel_futures=True)
 
 
-def _read_in_bulk(data: memoryview, series: _KnownSeries, scraped_ms: int | None
+def _read_in_bulk(data: memoryview, series: KnownSeries, scraped_ms: int | None
                   ) -> tuple[pl.DataFrame, pl.DataFrame, int]:
-    """`_KnownSeries.bulk_samples` of a batch of bytes, its lines numbered from 1; and the number of its lines."""
+    """`KnownSeries.bulk_samples` of a batch of bytes, its lines numbered from 1; and the number of its lines."""
     lines, replaced, ascii_only = _line_frame(data, first_line=1)
     in_bulk, others = series.bulk_samples(lines, scraped_ms, may_hold_replacement=replaced, ascii_only=ascii_only)
     return in_bulk, others, lines.height
@@ -593,13 +593,24 @@ def looks_like_json_lines(head: str) -> bool:
     return isinstance(sample, dict) and "metric" in sample and "value" in sample
 
 
-def ingest_telemetry_day(day: date, lake: Lake) -> list[FileIngestSummary]:
+# What rolls up a day's files of Prometheus text elsewhere (on Spark): each file's RowSplit by (name, sha256).
+TextRollups = Callable[[list[InboxFile], date, Lake], dict[tuple[str, str], RowSplit]]
+
+
+def ingest_telemetry_day(day: date, lake: Lake, text_rollups: TextRollups | None = None) -> list[FileIngestSummary]:
     """Ingest the day's DCGM files and GPU inventories; rewrites the day's `gpu_telemetry_daily` and `gpu_inventory`
-    partitions."""
+    partitions. With `text_rollups`, the files of Prometheus text are parsed, checked and rolled up by it, each to
+    the same RowSplit `_validate` gives."""
     files, _ = current_files(lake, SOURCE, day)
-    validated = validate_inbox_files(
-        lake, SOURCE, day, files,
-        lambda file: inventory.validate(file) if file.format == inventory.INVENTORY_FORMAT else _validate(file, day, lake))
+    rolled_up = text_rollups([file for file in files if file.format == PROMETHEUS_FORMAT], day, lake) \
+        if text_rollups is not None else {}
+
+    def validate(file: InboxFile) -> RowSplit:
+        if file.format == inventory.INVENTORY_FORMAT:
+            return inventory.validate(file)
+        return rolled_up.get((file.name, file.sha256)) or _validate(file, day, lake)
+
+    validated = validate_inbox_files(lake, SOURCE, day, files, validate)
     rollups, listed, snapshots = [], [], []
     for file in validated:
         if file.accepted is None:
@@ -675,42 +686,25 @@ def _validate(scrapes: InboxFile, day: date, lake: Lake) -> RowSplit:
     spill_root.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="telemetry-", dir=spill_root) as spill_dir:
         spill = _Spill(Path(spill_dir), buckets)
-        gpus = _GpuRegistry()
-        series = _KnownSeries(gpus, day)
+        gpus = GpuRegistry()
+        series = KnownSeries(gpus, day)
         rejected, rows_in, rows_quarantined = [], 0, 0
         timestamps: list[pl.Series] = []
         types: dict[str, str] = {}
-        rules = _rules(day)
+        rules = sample_rules(day)
         scraped_at = scrape_time_in_name(scrapes.name)
         for batch in _sample_batches(scrapes, series, scraped_at):
             types.update(batch.declared)
             # the samples checked in bulk broke no rule: they are rows in, none quarantined
             accepted_parts = [batch.in_bulk] if batch.in_bulk is not None else []
             rows_in += sum(frame.height for frame in accepted_parts)
-            samples = batch.rows
-            if samples.height:  # a batch of the text format read whole in bulk has none (its comments are no rows)
-                if scraped_at is not None:
-                    # a raw scrape: every sample was read at the scrape time its name gives
-                    samples = samples.with_columns(
-                        pl.col("timestamp_text").fill_null(str(_epoch_ms_of(scraped_at))))
-                # Quarantine entries name the sample's own parts: its value, its timestamp, its UUID label.
-                samples = samples.with_columns(pl.col("value_text").alias("value"),
-                                               pl.col("timestamp_text").alias("timestamp"),
-                                               pl.col("gpu_uuid").alias("UUID"))
-                split = split_rows(samples, rules, scrapes.name)
+            if batch.rows.height:  # a batch of the text format read whole in bulk has none (its comments are no rows)
+                split = checked_one_by_one(batch.rows, rules, scrapes.name, scraped_at, gpus)
                 rows_in += split.rows_in
                 rows_quarantined += split.rows_quarantined
                 rejected.append(split.rejected)
-                # identifying no samples gives columns without their types, which the bulk part's would not take
-                if split.accepted.height:
-                    accepted_parts.append(gpus.identify(split.accepted).select(
-                        SOURCE_ROW,
-                        "metric_id",
-                        "uuid_id",
-                        "label_id",
-                        pl.col("value_text").cast(pl.Float64).alias("value"),
-                        pl.col("timestamp_text").cast(pl.Int64).alias("timestamp_ms"),
-                    ))
+                if split.accepted is not None:
+                    accepted_parts.append(split.accepted)
             if not accepted_parts:
                 continue
             accepted = pl.concat(accepted_parts)
@@ -725,22 +719,46 @@ def _validate(scrapes: InboxFile, day: date, lake: Lake) -> RowSplit:
             rejected.append(repeats)
             rows_quarantined += repeats.height
             rollups.append(rollup)
-    rollup = pl.concat(rollups) if rollups else _empty_rollup()
+    rollup = pl.concat(rollups) if rollups else empty_rollup()
     return RowSplit(
-        accepted=_finished_rollup(rollup, gpus, file_gap_ms),
+        accepted=finished_rollup(rollup, gpus, file_gap_ms),
         rejected=pl.concat(rejected),
         rows_in=rows_in,
         rows_quarantined=rows_quarantined,
     )
 
 
-def _rules(day: date) -> list[FieldRule]:
-    day_start = _epoch_ms(day)
-    day_end = _epoch_ms(day + timedelta(days=1))
+def checked_one_by_one(rows: pl.DataFrame, rules: list[FieldRule], source_file: str, scraped_at: datetime | None,
+                       gpus: GpuRegistry) -> RowSplit:
+    """Parsed sample rows (`parse_prometheus`'s columns) checked by the rules one by one: the quarantine entries,
+    and the accepted samples identified as spilled (None when there are none)."""
+    if scraped_at is not None:
+        # a raw scrape: every sample was read at the scrape time its name gives
+        rows = rows.with_columns(pl.col("timestamp_text").fill_null(str(epoch_ms_of(scraped_at))))
+    # Quarantine entries name the sample's own parts: its value, its timestamp, its UUID label.
+    rows = rows.with_columns(pl.col("value_text").alias("value"), pl.col("timestamp_text").alias("timestamp"),
+                             pl.col("gpu_uuid").alias("UUID"))
+    split = split_rows(rows, rules, source_file)
+    # identifying no samples gives columns without their types, which the bulk part's would not take
+    accepted = gpus.identify(split.accepted).select(
+        SOURCE_ROW,
+        "metric_id",
+        "uuid_id",
+        "label_id",
+        pl.col("value_text").cast(pl.Float64).alias("value"),
+        pl.col("timestamp_text").cast(pl.Int64).alias("timestamp_ms"),
+    ) if split.accepted.height else None
+    return RowSplit(accepted=accepted, rejected=split.rejected, rows_in=split.rows_in,
+                    rows_quarantined=split.rows_quarantined)
+
+
+def sample_rules(day: date) -> list[FieldRule]:
+    day_start = epoch_ms(day)
+    day_end = epoch_ms(day + timedelta(days=1))
     timestamp_ms = pl.col("timestamp_text").cast(pl.Int64, strict=False)
-    well_formed_timestamp = pl.col("timestamp_text").str.contains(_TIMESTAMP_TEXT)
+    well_formed_timestamp = pl.col("timestamp_text").str.contains(TIMESTAMP_TEXT)
     is_sample = pl.col("metric").is_not_null()
-    value = pl.when(pl.col("value_text").str.contains(_FLOAT_TEXT)).then(pl.col("value_text").cast(pl.Float64))
+    value = pl.when(pl.col("value_text").str.contains(FLOAT_TEXT)).then(pl.col("value_text").cast(pl.Float64))
     implausible = pl.lit(False)
     for metric, (low, high) in PLAUSIBLE_RANGES.items():
         implausible = implausible | ((pl.col("metric") == metric) & value.is_finite() & ((value < low) | (value > high)))
@@ -748,7 +766,7 @@ def _rules(day: date) -> list[FieldRule]:
     return [
         FieldRule("line", "invalid_encoding", pl.col("line").str.contains("\ufffd", literal=True)),
         FieldRule("line", "unparseable_line", ~is_sample),
-        FieldRule("value", "invalid_value", is_sample & ~pl.col("value_text").str.contains(_FLOAT_TEXT)),
+        FieldRule("value", "invalid_value", is_sample & ~pl.col("value_text").str.contains(FLOAT_TEXT)),
         FieldRule("value", "implausible_value", implausible),
         FieldRule("timestamp", "missing_timestamp", is_sample & pl.col("timestamp_text").is_null()),
         FieldRule("timestamp", "invalid_timestamp", ~well_formed_timestamp),
@@ -772,7 +790,7 @@ def _lines(batch: LineBatch) -> pl.DataFrame:
 
 
 @dataclass
-class _GpuRegistry:
+class GpuRegistry:
     """Small integer ids for the label sets, GPUs (UUIDs) and metric names of a file, so that spilled samples are
     a few numbers each; the label sets' texts and their GPU attributes are kept once here."""
 
@@ -812,15 +830,15 @@ class _GpuRegistry:
         return [self.metrics[name] for name in names if name in self.metrics]
 
 
-class _KnownSeries:
+class KnownSeries:
     """The series of a file found well formed: `metric{labels`, a sample line up to the closing brace of its label
     block, the same text in every scrape of one GPU's metric. Each is parsed and checked once, the first time it
     is seen, and kept with the ids its samples are spilled under and its metric's plausible range; a series not
     well formed, or naming no GPU, is not kept (its lines go the long way each time)."""
 
-    def __init__(self, gpus: _GpuRegistry, day: date) -> None:
+    def __init__(self, gpus: GpuRegistry, day: date) -> None:
         self.gpus = gpus
-        self.day_ms = (_epoch_ms(day), _epoch_ms(day + timedelta(days=1)))
+        self.day_ms = (epoch_ms(day), epoch_ms(day + timedelta(days=1)))
         self.lock = threading.Lock()
         self.known = pl.DataFrame(schema={"series": pl.String, "metric_id": pl.UInt32, "uuid_id": pl.UInt32,
                                           "label_id": pl.UInt32, "low": pl.Float64, "high": pl.Float64})
@@ -829,13 +847,13 @@ class _KnownSeries:
                      ascii_only: bool) -> tuple[pl.DataFrame, pl.DataFrame]:
         """The batch's sample lines written the common way, `metric{labels} value` and an optional ` timestamp`
         with single blanks, that break none of `_rules`, ready to spill; and the batch's other lines (`source_row`,
-        `line`: comments, blank lines, lines written otherwise or breaking a rule), which `_parsed_lines` and the
+        `line`: comments, blank lines, lines written otherwise or breaking a rule), which `parsed_lines` and the
         rules read one by one, the same way as if none had been taken in bulk.
 
         A line is cut at its first `} `. Where a label value holds `} ` the text before it ends inside a quoted
         value, which is no well-formed series, so the line goes the long way. Once the series is well formed and
         the value and the timestamp read as such (no blank, brace or quote in them), the anchored patterns of
-        `_parsed_lines` would cut the line at the same places."""
+        `parsed_lines` would cut the line at the same places."""
         line = pl.col("line")
         if ascii_only:
             # `find` counts bytes and `slice` characters: the same in ASCII, and cheaper than `splitn`'s struct
@@ -850,14 +868,14 @@ class _KnownSeries:
                             tail.struct.field("field_1").alias("timestamp_text"))
         value = pl.col("value_text").cast(pl.Float64, strict=False)
         timestamp_ms = pl.col("timestamp_text").cast(pl.Int64, strict=False)
-        stamped = pl.col("timestamp_text").str.contains(_TIMESTAMP_TEXT)
+        stamped = pl.col("timestamp_text").str.contains(TIMESTAMP_TEXT)
         if scraped_ms is not None:
             stamped = stamped | pl.col("timestamp_text").is_null()
             timestamp_ms = timestamp_ms.fill_null(scraped_ms)
         implausible = value.is_finite() & ((value < pl.col("low")) | (value > pl.col("high")))
         passes = (
             pl.col("metric_id").is_not_null()
-            & pl.col("value_text").str.contains(_FLOAT_TEXT)
+            & pl.col("value_text").str.contains(FLOAT_TEXT)
             & stamped
             & timestamp_ms.is_between(*self.day_ms, closed="left")
             & ~implausible.fill_null(False)
@@ -866,7 +884,7 @@ class _KnownSeries:
         known = cut.join(seen, on="series", how="left", maintain_order="left")
         unseen = known.filter(pl.col("metric_id").is_null() & pl.col("value_text").is_not_null())
         if unseen.height:
-            self._learn(unseen.select(pl.col("series").unique()))
+            self.learn(unseen.select(pl.col("series").unique()))
             if self.known is not seen:
                 known = cut.join(self.known, on="series", how="left", maintain_order="left")
         checked = known.select(SOURCE_ROW, "metric_id", "uuid_id", "label_id", value.alias("value"),
@@ -876,7 +894,7 @@ class _KnownSeries:
             passed = passed & ~lines.get_column("line").str.contains("\ufffd", literal=True)
         return checked.filter(passed).drop("passes"), lines.filter(~passed)
 
-    def _learn(self, series: pl.DataFrame) -> None:
+    def learn(self, series: pl.DataFrame) -> None:
         """Keeps the well-formed series of `series` that name a GPU (and that another thread did not keep first)."""
         with self.lock:
             fresh = series.join(self.known.select("series"), on="series", how="anti")
@@ -938,7 +956,7 @@ class _Spill:
                 yield pl.from_arrow(reader.read_all())
 
 
-def _bucket_rollup(samples: pl.DataFrame, gpus: _GpuRegistry, counters: set[str],
+def _bucket_rollup(samples: pl.DataFrame, gpus: GpuRegistry, counters: set[str],
                    source_file: str) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Quarantine entries for repeated samples, and the per-GPU figures of the bucket's GPUs."""
     ordered = samples.sort(SOURCE_ROW)
@@ -1019,7 +1037,7 @@ def _first_of_its_sample(samples: pl.DataFrame, metrics: int) -> pl.Expr:
     return (series * 2**27 + (pl.col("timestamp_ms") - earliest).cast(pl.UInt64)).is_first_distinct()
 
 
-def _finished_rollup(per_gpu: pl.DataFrame, gpus: _GpuRegistry, file_gap_ms: int | None) -> pl.DataFrame:
+def finished_rollup(per_gpu: pl.DataFrame, gpus: GpuRegistry, file_gap_ms: int | None) -> pl.DataFrame:
     """The scrape interval is the smallest positive gap between a GPU's scrapes, in whole seconds; a GPU scraped
     once takes the file's smallest gap, since one sample alone says nothing about the cadence (and a file with a
     single scrape time leaves interval and minutes online null)."""
@@ -1042,15 +1060,15 @@ def _finished_rollup(per_gpu: pl.DataFrame, gpus: _GpuRegistry, file_gap_ms: int
             pl.col("temp_max").cast(pl.Float64),
             pl.col("power_mean").cast(pl.Float64),
             "xid_error_samples",
-            _as_timestamp(pl.col("first_ms")).alias("first_seen"),
-            _as_timestamp(pl.col("last_ms")).alias("last_seen"),
+            as_timestamp(pl.col("first_ms")).alias("first_seen"),
+            as_timestamp(pl.col("last_ms")).alias("last_seen"),
             "xid_errors",
         )
         .sort("gpu_uuid")
     )
 
 
-def _empty_rollup() -> pl.DataFrame:
+def empty_rollup() -> pl.DataFrame:
     return pl.DataFrame(schema={
         "uuid_id": pl.UInt32, "label_id": pl.UInt32, "samples": pl.Int64, "gap_ms": pl.Int64,
         "util_mean": pl.Float64, "util_p95": pl.Float64, "temp_max": pl.Float64, "power_mean": pl.Float64,
@@ -1082,13 +1100,13 @@ def _smallest_gap(sorted_timestamps: pl.Series) -> int | None:
     return gaps.filter(gaps > 0).min()
 
 
-def _as_timestamp(epoch_ms: pl.Expr) -> pl.Expr:
+def as_timestamp(epoch_ms: pl.Expr) -> pl.Expr:
     return (epoch_ms * 1000).cast(pl.Datetime("us"))
 
 
-def _epoch_ms_of(moment: datetime) -> int:
+def epoch_ms_of(moment: datetime) -> int:
     return (moment - _EPOCH) // timedelta(milliseconds=1)
 
 
-def _epoch_ms(day: date) -> int:
+def epoch_ms(day: date) -> int:
     return int(datetime.combine(day, time(0), tzinfo=timezone.utc).timestamp()) * 1000
