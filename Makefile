@@ -89,7 +89,7 @@ scale-test: setup spark-setup
 mutation: setup browser
 	TMPDIR=$(TEST_TMPDIR) $(PY) -m tests.mutation
 
-bench: setup
+bench: setup spark-setup
 	$(PY) -m bench
 
 # The UI has no login of its own: it listens on this machine only (docs/guides.md says how to open it to a team).

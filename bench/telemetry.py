@@ -9,6 +9,11 @@ reads the same file in a fresh process, whose peak resident memory is its own:
 - backed: `ingest_telemetry_day` end to end (intake: hash and archive; then stream, parse, check, spill, roll up per
   GPU, write Parquet). Its daily rows are then checked against the figures the generator knows from its own values
   (the run fails on any difference).
+- backed on Spark: the same `ingest_telemetry_day` with the engine's roll-up (BACKED_ENGINE=spark:
+  assets/telemetry/spark_rollup.py), the Spark application on `local[2]` reading the same archived file; its daily
+  rows must equal the polars side's to the last bit. Its row is samples/s beside the polars side's on the same day
+  (both end to end from the archive: the Spark side's time includes starting Spark, about 10 s). Its memory is
+  the JVM's (spark.driver.memory, 2g by default), not compared.
 - prometheus_client: `text_fd_to_metric_families` counting samples (parsing only: no checks, no rollup, nothing
   written), over the day's first scrapes (PEER_SAMPLES of them, cut at a scrape's start): at its ~20k samples/s a whole
   day would take hours, and its rate per sample does not change with the length of the file, since it streams
@@ -47,6 +52,7 @@ PEER_SAMPLES = 1_000_000
 SCRAPE_START = b"# HELP " + FAMILIES[0][0].encode()
 MODEL = "NVIDIA H100 80GB HBM3"
 DAILY_ROWS = "gpu_telemetry_daily.parquet"
+SPARK_DAILY_ROWS = "gpu_telemetry_daily-spark.parquet"
 # Sizes of a smoke run (`python -m bench --quick`): 200 GPUs scraped every 10 minutes (115,200 samples, ~22 MB).
 QUICK_RUN = {"gpus": 200, "scrape_interval_s": 600, "peer_samples": 20_000}
 
@@ -182,9 +188,10 @@ def _samples_in(text: bytes) -> int:
     return text.count(b"\n") - text.count(b"\n#") - text.startswith(b"#")
 
 
-def _measure_backed(path: Path) -> dict:
+def _measure_backed(path: Path, on_spark: bool = False) -> dict:
     from assets.inbox.intake import take_in_inbox
     from assets.telemetry.scrapes import ingest_telemetry_day
+    from assets.telemetry.spark_rollup import rollups_on_spark
     from foundation.home import DataHome
     from foundation.lake import Lake
 
@@ -195,10 +202,11 @@ def _measure_backed(path: Path) -> dict:
         started = time.perf_counter()
         lake = Lake(home)
         take_in_inbox(lake)
-        (summary,) = ingest_telemetry_day(DAY, lake)
+        (summary,) = ingest_telemetry_day(DAY, lake, rollups_on_spark if on_spark else None)
         seconds = time.perf_counter() - started
         # the day's rows, for the parent to check against the generator's (after the clock stopped)
-        shutil.copyfile(lake.partition_path("gpu_telemetry_daily", DAY), path.parent / DAILY_ROWS)
+        shutil.copyfile(lake.partition_path("gpu_telemetry_daily", DAY),
+                        path.parent / (SPARK_DAILY_ROWS if on_spark else DAILY_ROWS))
         return {"samples": summary.rows_accepted, "rows_in": summary.rows_in, "seconds": seconds}
     finally:
         shutil.rmtree(home, ignore_errors=True)
@@ -216,7 +224,7 @@ def _measure_prometheus_client(path: Path) -> dict:
 
 
 def _in_fresh_process(side: str, path: Path) -> dict:
-    completed = subprocess.run([sys.executable, __file__, "--measure", side, str(path)], cwd=REPO,
+    completed = subprocess.run([sys.executable, "-m", "bench.telemetry", "--measure", side, str(path)], cwd=REPO,
                                capture_output=True, text=True, check=False)
     if completed.returncode != 0:
         # a negative status is the signal that ended it (an OOM kill, say), which leaves stderr empty
@@ -235,12 +243,16 @@ def run(gpus: int = 10_000, scrape_interval_s: int = 60, peer_samples: int = PEE
         sample_path = scratch / "first-scrapes.prom"
         sampled = first_scrapes(path, sample_path, peer_samples)
         backed = _in_fresh_process("backed", path)
+        on_spark = _in_fresh_process("spark", path)
         baseline = _in_fresh_process("prometheus_client", sample_path)
-        # a fast wrong answer is no figure: the day's rows must be the ones the generator wrote
-        wrong = differences(pl.read_parquet(scratch / DAILY_ROWS).select(expected.columns), expected)
+        # a fast wrong answer is no figure: the day's rows must be the ones the generator wrote, on both engines
+        rows = pl.read_parquet(scratch / DAILY_ROWS)
+        wrong = differences(rows.select(expected.columns), expected)
+        if not pl.read_parquet(scratch / SPARK_DAILY_ROWS).equals(rows, null_equal=True):
+            wrong.append("the Spark roll-up's rows are not the polars roll-up's")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    if backed["samples"] != samples or baseline["samples"] != sampled:
+    if backed["samples"] != samples or on_spark["samples"] != samples or baseline["samples"] != sampled:
         raise RuntimeError(f"sample counts differ: written {samples} (first scrapes {sampled}), backed {backed}, "
                            f"prometheus_client {baseline}")
     if wrong:
@@ -260,6 +272,10 @@ def run(gpus: int = 10_000, scrape_interval_s: int = 60, peer_samples: int = PEE
         {"name": "telemetry ingest peak resident memory", "value": round(backed["peak_rss_mib"]), "unit": "MiB",
          "baseline_name": f"{peer} (streams family by family)", "baseline_value": round(baseline["peak_rss_mib"]),
          "ratio": round(backed["peak_rss_mib"] / baseline["peak_rss_mib"], 2)},
+        {"name": f"telemetry ingest on Spark local[2] (BACKED_ENGINE=spark), the same day, same rows",
+         "value": round(samples / on_spark["seconds"]), "unit": "samples/s",
+         "baseline_name": "backed with polars, the same day (the first row)", "baseline_value": round(backed_rate),
+         "ratio": round(samples / on_spark["seconds"] / backed_rate, 3)},
         {"name": "telemetry ingest peak memory / file size", "value": round(backed["peak_rss_mib"] * 2**20 / size, 3),
          "unit": "ratio", "baseline_name": None, "baseline_value": None, "ratio": None},
     ]
@@ -273,7 +289,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.measure:
         side, path = args.measure
-        measured = (_measure_backed if side == "backed" else _measure_prometheus_client)(Path(path))
+        measured = (_measure_prometheus_client(Path(path)) if side == "prometheus_client"
+                    else _measure_backed(Path(path), on_spark=side == "spark"))
         measured["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(json.dumps(measured))
         return 0

@@ -9,6 +9,7 @@ figures the generator knows from its own values.
 """
 from __future__ import annotations
 
+import logging
 import random
 from datetime import date
 from pathlib import Path
@@ -83,12 +84,22 @@ def ingested(home: Path, files: dict[str, bytes], on_spark: bool) -> tuple:
 
 @pytest.fixture(scope="module")
 def both(tmp_path_factory) -> tuple:
+    """The day on both engines, and what the Spark side logged of each file: samples, and those checked in bulk."""
     if not SPARK_PYTHON.exists():
         pytest.fail(f"the Spark engine is not installed ({SPARK_PYTHON}): run `make spark-setup`")
     folder = tmp_path_factory.mktemp("spark-telemetry")
     files, expected, errors = the_day(folder)
-    return ingested(folder / "polars", files, on_spark=False), ingested(folder / "spark", files, on_spark=True), \
-        (expected, errors)
+    logged = []
+    handler = logging.Handler()
+    handler.emit = lambda record: logged.append(record.args)
+    logger = logging.getLogger("assets.telemetry.spark_rollup")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        on_spark = ingested(folder / "spark", files, on_spark=True)
+    finally:
+        logger.removeHandler(handler)
+    return ingested(folder / "polars", files, on_spark=False), on_spark, (expected, errors, logged)
 
 
 def test_spark_rolls_up_every_gpu_as_polars_does_to_the_last_bit(both):
@@ -111,11 +122,22 @@ def test_spark_quarantines_what_polars_quarantines_and_counts_alike(both):
 
 
 def test_the_counter_and_the_bench_day_are_the_figures_they_were_written_with(both):
-    _, (rows, _, _), (expected, errors) = both
+    _, (rows, _, _), (expected, errors, _) = both
     fleet = rows.filter(pl.col("source_file") == "fleet-2026-01-05.prom").select(expected.columns)
     assert bench.differences(fleet, expected) == []
     counted = rows.filter(pl.col("source_file") == "counters-2026-01-05.prom").select("gpu_uuid", "xid_errors")
     assert dict(counted.iter_rows()) == errors
+
+
+def test_spark_checks_the_samples_written_the_common_way_in_bulk(both):
+    """Spark checks every sample written the common way; the driver reads only the rest (comments, the lines
+    written otherwise or breaking a rule)."""
+    *_, (_, _, logged) = both
+    samples = {name: (accepted, in_bulk) for name, accepted, in_bulk in logged}
+    accepted, in_bulk = samples["fleet-2026-01-05.prom"]
+    assert in_bulk == accepted == 115_200
+    accepted, in_bulk = samples["dcgm-2026-01-05.prom"]
+    assert 0.8 * accepted < in_bulk < accepted  # but the GPU with `} ` in a label value, tabs, extra blanks
 
 
 @pytest.mark.long

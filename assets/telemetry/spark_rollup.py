@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -46,6 +47,7 @@ _LOG_CONFIG = REPO / "dbt_project" / "spark-log4j2.properties"
 # which no line holds: the patterns then match what they match in polars.
 _JAVA_UNIX_LINES = "(?d)"
 _TAMPERED = "tampered.json"
+_log = logging.getLogger(__name__)
 
 
 class TelemetryRollupFailed(RuntimeError):
@@ -80,6 +82,8 @@ def rollups_on_spark(files: list[InboxFile], day: date, lake: Lake) -> dict[tupl
         splits = {}
         for number, file in enumerate(files):
             counts = json.loads((work / f"file-{number}.json").read_text())
+            _log.info("%s: %d samples rolled up on Spark, %d of them checked in bulk", file.name,
+                      counts["rows_in"] - counts["rows_quarantined"], counts["in_bulk"])
             splits[(file.name, file.sha256)] = RowSplit(
                 accepted=pl.read_parquet(work / f"file-{number}-accepted.parquet"),
                 rejected=pl.read_parquet(work / f"file-{number}-rejected.parquet"),
@@ -98,18 +102,18 @@ def main(argv: list[str]) -> int:
         digests = hashing.submit(lambda: [_sha256(Path(file["path"])) for file in files])
         spark = _session(work, Path(request["log"]))
         try:
-            splits = _rollups(spark, day, files, work)
+            splits, in_bulk = _rollups(spark, day, files, work)
         finally:
             spark.stop()
         changed = [file["path"] for file, digest in zip(files, digests.result()) if digest != file["sha256"]]
     if changed:
         (work / _TAMPERED).write_text(f"{changed[0]} no longer has the sha256 it was received with")
         return 1
-    for number, split in enumerate(splits):
+    for number, (split, taken_in_bulk) in enumerate(zip(splits, in_bulk)):
         split.accepted.write_parquet(work / f"file-{number}-accepted.parquet")
         split.rejected.write_parquet(work / f"file-{number}-rejected.parquet")
-        (work / f"file-{number}.json").write_text(json.dumps({"rows_in": split.rows_in,
-                                                              "rows_quarantined": split.rows_quarantined}))
+        (work / f"file-{number}.json").write_text(json.dumps({
+            "rows_in": split.rows_in, "rows_quarantined": split.rows_quarantined, "in_bulk": taken_in_bulk}))
     return 0
 
 
@@ -140,8 +144,8 @@ def _session(work: Path, log: Path):
     )
 
 
-def _rollups(spark, day: date, files: list[dict], work: Path) -> list[RowSplit]:
-    """Each file's RowSplit, in the order of `files`."""
+def _rollups(spark, day: date, files: list[dict], work: Path) -> tuple[list[RowSplit], list[int]]:
+    """Each file's RowSplit, in the order of `files`, and how many of its samples were checked in bulk."""
     from pyspark.sql import functions as F
 
     gpus = GpuRegistry()
@@ -154,8 +158,8 @@ def _rollups(spark, day: date, files: list[dict], work: Path) -> list[RowSplit]:
         F.monotonically_increasing_id().alias("position"),
         F.col("value").alias("raw"),
         # Spark cuts lines at "\n" only, as the pipeline does, which then drops a "\r" before it
-        F.when(F.endswith("value", F.lit("\r")), F.expr("left(value, length(value) - 1)")).otherwise(F.col("value"))
-        .alias("line"),
+        F.when(F.endswith("value", F.lit("\r")), F.substr("value", F.lit(1), F.length("value") - 1))
+        .otherwise(F.col("value")).alias("line"),
     )
     brace = F.instr("line", "} ")
     cut = text.withColumns({
@@ -165,10 +169,11 @@ def _rollups(spark, day: date, files: list[dict], work: Path) -> list[RowSplit]:
 
     # 1. the parts Spark read (to number the lines) and the distinct series, in one pass
     counted = cut.groupingSets([["file_path", "block"], ["series"]], "file_path", "block", "series").agg(
-        F.min("position").alias("first_position"), F.count("*").alias("lines"), F.grouping_id().alias("set"))
+        F.min("position").alias("first_position"), F.count("*").alias("lines"),
+        (F.grouping("series") == 1).alias("is_part"))
     counted = pl.from_arrow(counted.toArrow())
-    parts = _numbered_parts(counted.filter(pl.col("set") == 1), files, scraped_at)
-    known.learn(counted.filter((pl.col("set") == 2) & pl.col("series").is_not_null()).select("series"))
+    parts = _numbered_parts(counted.filter(pl.col("is_part")), files, scraped_at)
+    known.learn(counted.filter(~pl.col("is_part") & pl.col("series").is_not_null()).select("series"))
     ids = (pl.col("metric_id").cast(pl.Int64), pl.col("uuid_id").cast(pl.Int64), pl.col("label_id").cast(pl.Int64))
     series = spark.createDataFrame(known.known.select("series", *ids, "low", "high").to_arrow())
 
@@ -225,20 +230,21 @@ def _rollups(spark, day: date, files: list[dict], work: Path) -> list[RowSplit]:
         _EMPTY_FIGURES, _EMPTY_REPEATS, {})
 
     # 4. each file's figures finished as the pipeline finishes them
-    splits = []
+    splits, in_bulk_counts = [], []
     for number, file in enumerate(files):
         split = one_by_one[number]
         mine = figures.filter(pl.col("file_id") == number)
         repeated = _quarantined_repeats(repeats.filter(pl.col("file_id") == number), file["name"], gpus)
         # a sample is a row in, whether it was checked in bulk or one by one
         in_bulk = int(mine.get_column("rows").sum()) - (split.accepted.height if split.accepted is not None else 0)
+        in_bulk_counts.append(in_bulk)
         splits.append(RowSplit(
             accepted=finished_rollup(mine.drop("file_id", "rows", "repeats"), gpus, gaps.get(number)),
             rejected=pl.concat([split.rejected, repeated]),
             rows_in=in_bulk + split.rows_in,
             rows_quarantined=split.rows_quarantined + repeated.height,
         ))
-    return splits
+    return splits, in_bulk_counts
 
 
 def _numbered_parts(parts: pl.DataFrame, files: list[dict], scraped_at: list) -> pl.DataFrame:
