@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import random
-from datetime import date
 from pathlib import Path
 
 import polars as pl
@@ -24,7 +23,7 @@ from assets.telemetry.spark_rollup import SPARK_PYTHON, rollups_on_spark
 from bench import telemetry as bench
 from foundation.lake import Lake
 from tests.test_telemetry_bulk_parse import DAY, DAY_MS, HELP, POWER, TEMP, UTIL, XID, edge_case_files, \
-    exposition_day, uuid
+    exposition_day, tampered_archive, uuid
 
 assert DAY == bench.DAY
 
@@ -142,14 +141,5 @@ def test_spark_checks_the_samples_written_the_common_way_in_bulk(both):
 
 @pytest.mark.long
 def test_a_tampered_archive_is_refused_on_spark(tmp_path):
-    lake = Lake(tmp_path / "home")
-    lake.home.inbox.mkdir(parents=True)
-    (lake.home.inbox / "dcgm-2026-01-05.prom").write_text(exposition_day(seed=31))
-    take_in_inbox(lake)
-    (archived,) = current_files(lake, "telemetry", DAY)[0]
-    content = bytearray(archived.path.read_bytes())
-    content[-30] = ord("9") if content[-30] != ord("9") else ord("8")
-    archived.path.chmod(0o644)
-    archived.path.write_bytes(bytes(content))
     with pytest.raises(ArchiveTampered):
-        scrapes.ingest_telemetry_day(DAY, lake, rollups_on_spark)
+        scrapes.ingest_telemetry_day(DAY, tampered_archive(tmp_path / "home"), rollups_on_spark)

@@ -199,8 +199,9 @@ def test_the_days_figures_are_a_plain_reading_of_its_lines(tmp_path, monkeypatch
                 gpu, name)
 
 
-def test_a_tampered_archive_is_refused_though_read_ahead_of_its_parsing(tmp_path, monkeypatch):
-    lake = Lake(tmp_path / "home")
+def tampered_archive(home: Path) -> Lake:
+    """A lake whose one archived DCGM file had a digit changed after it was received."""
+    lake = Lake(home)
     lake.home.inbox.mkdir(parents=True)
     (lake.home.inbox / "dcgm-2026-01-05.prom").write_text(exposition_day(seed=31))
     take_in_inbox(lake)
@@ -209,6 +210,11 @@ def test_a_tampered_archive_is_refused_though_read_ahead_of_its_parsing(tmp_path
     content[-30] = ord("9") if content[-30] != ord("9") else ord("8")
     archived.path.chmod(0o644)
     archived.path.write_bytes(bytes(content))
+    return lake
+
+
+def test_a_tampered_archive_is_refused_though_read_ahead_of_its_parsing(tmp_path, monkeypatch):
+    lake = tampered_archive(tmp_path / "home")
     monkeypatch.setattr(telemetry, "BATCH_BYTES", 4096)
     with pytest.raises(ArchiveTampered):
         ingest_telemetry_day(DAY, lake)

@@ -719,7 +719,7 @@ def _validate(scrapes: InboxFile, day: date, lake: Lake) -> RowSplit:
             rejected.append(repeats)
             rows_quarantined += repeats.height
             rollups.append(rollup)
-    rollup = pl.concat(rollups) if rollups else empty_rollup()
+    rollup = pl.concat(rollups) if rollups else _empty_rollup()
     return RowSplit(
         accepted=finished_rollup(rollup, gpus, file_gap_ms),
         rejected=pl.concat(rejected),
@@ -968,15 +968,7 @@ def _bucket_rollup(samples: pl.DataFrame, gpus: GpuRegistry, counters: set[str],
     # one GPU are not repeats of each other.
     ordered = ordered.with_columns(_first_of_its_sample(ordered, len(gpus.metrics)).alias("first_of_its_sample"))
     repeat = ~pl.col("first_of_its_sample")
-    names = {metric_id: name for name, metric_id in gpus.metrics.items()}
-    repeats = ordered.filter(repeat).join(gpus.uuids, on="uuid_id", how="left").select(
-        pl.lit(source_file).alias("source_file"),
-        pl.col(SOURCE_ROW),
-        pl.lit("line").alias("field"),
-        pl.format("{} {} {}", pl.col("metric_id").replace_strict(names, return_dtype=pl.String), pl.col("gpu_uuid"),
-                  pl.col("timestamp_ms")).alias("value"),
-        pl.lit("duplicate_sample").alias("reason"),
-    )
+    repeats = repeat_entries(ordered.filter(repeat), gpus, source_file)
     kept = ordered.filter(~repeat).with_columns(
         pl.when(pl.col("value").is_finite()).then(pl.col("value")).alias("value"),
     )
@@ -1020,6 +1012,20 @@ def _bucket_rollup(samples: pl.DataFrame, gpus: GpuRegistry, counters: set[str],
     return repeats, per_gpu.join(increases, on="uuid_id", how="left").with_columns(
         pl.col("counter_increase").fill_null(0).round(0).cast(pl.Int64).alias("xid_errors")
     ).drop("counter_increase")
+
+
+def repeat_entries(repeats: pl.DataFrame, gpus: GpuRegistry, source_file: str) -> pl.DataFrame:
+    """Quarantine entries for repeated samples (`source_row`, `metric_id`, `uuid_id`, `timestamp_ms`), each naming
+    its metric, GPU and time."""
+    names = {metric_id: name for name, metric_id in gpus.metrics.items()}
+    return repeats.join(gpus.uuids, on="uuid_id", how="left", maintain_order="left").select(
+        pl.lit(source_file).alias("source_file"),
+        pl.col(SOURCE_ROW),
+        pl.lit("line").alias("field"),
+        pl.format("{} {} {}", pl.col("metric_id").replace_strict(names, return_dtype=pl.String), pl.col("gpu_uuid"),
+                  pl.col("timestamp_ms")).alias("value"),
+        pl.lit("duplicate_sample").alias("reason"),
+    )
 
 
 def _first_of_its_sample(samples: pl.DataFrame, metrics: int) -> pl.Expr:
@@ -1068,7 +1074,7 @@ def finished_rollup(per_gpu: pl.DataFrame, gpus: GpuRegistry, file_gap_ms: int |
     )
 
 
-def empty_rollup() -> pl.DataFrame:
+def _empty_rollup() -> pl.DataFrame:
     return pl.DataFrame(schema={
         "uuid_id": pl.UInt32, "label_id": pl.UInt32, "samples": pl.Int64, "gap_ms": pl.Int64,
         "util_mean": pl.Float64, "util_p95": pl.Float64, "temp_max": pl.Float64, "power_mean": pl.Float64,

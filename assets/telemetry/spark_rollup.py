@@ -34,8 +34,8 @@ from assets.inbox.register import ArchiveTampered, InboxFile
 from assets.inbox.row_validation import SOURCE_ROW, RowSplit, empty_rejections
 from assets.telemetry.scrapes import (
     FLOAT_TEXT, POWER, TEMPERATURE, TIMESTAMP_TEXT, UTILISATION, XID_ERROR, GpuRegistry, KnownSeries,
-    checked_one_by_one, empty_rollup, epoch_ms, epoch_ms_of, finished_rollup, parsed_lines, sample_rules,
-    scrape_time_in_name,
+    checked_one_by_one, epoch_ms, epoch_ms_of, finished_rollup, parsed_lines, repeat_entries,
+    sample_rules, scrape_time_in_name,
 )
 from foundation.lake import Lake
 
@@ -234,7 +234,8 @@ def _rollups(spark, day: date, files: list[dict], work: Path) -> tuple[list[RowS
     for number, file in enumerate(files):
         split = one_by_one[number]
         mine = figures.filter(pl.col("file_id") == number)
-        repeated = _quarantined_repeats(repeats.filter(pl.col("file_id") == number), file["name"], gpus)
+        repeated = repeat_entries(repeats.filter(pl.col("file_id") == number).sort(SOURCE_ROW).cast(
+            {"metric_id": pl.UInt32, "uuid_id": pl.UInt32}), gpus, file["name"])
         # a sample is a row in, whether it was checked in bulk or one by one
         in_bulk = int(mine.get_column("rows").sum()) - (split.accepted.height if split.accepted is not None else 0)
         in_bulk_counts.append(in_bulk)
@@ -407,19 +408,6 @@ def _smallest_gap(times):
     from pyspark.sql import functions as F
 
     return F.array_min(F.transform(times, lambda time, index: F.when(index > 0, time - F.get(times, index - 1))))
-
-
-def _quarantined_repeats(repeats: pl.DataFrame, source_file: str, gpus: GpuRegistry) -> pl.DataFrame:
-    names = {metric_id: name for name, metric_id in gpus.metrics.items()}
-    return repeats.sort(SOURCE_ROW).join(gpus.uuids.with_columns(pl.col("uuid_id").cast(pl.Int64)), on="uuid_id",
-                                         how="left").select(
-        pl.lit(source_file).alias("source_file"),
-        pl.col(SOURCE_ROW),
-        pl.lit("line").alias("field"),
-        pl.format("{} {} {}", pl.col("metric_id").replace_strict(names, return_dtype=pl.String), pl.col("gpu_uuid"),
-                  pl.col("timestamp_ms")).alias("value"),
-        pl.lit("duplicate_sample").alias("reason"),
-    )
 
 
 if __name__ == "__main__":
