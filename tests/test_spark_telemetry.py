@@ -17,13 +17,13 @@ import polars as pl
 import pytest
 
 from assets.inbox.intake import take_in_inbox
-from assets.inbox.register import ArchiveTampered, current_files
+from assets.inbox.register import ArchiveTampered
 from assets.telemetry import scrapes
 from assets.telemetry.spark_rollup import SPARK_PYTHON, rollups_on_spark
 from bench import telemetry as bench
 from foundation.lake import Lake
-from tests.test_telemetry_bulk_parse import DAY, DAY_MS, HELP, POWER, TEMP, UTIL, XID, edge_case_files, \
-    exposition_day, tampered_archive, uuid
+from tests.test_telemetry_bulk_parse import DAY, DAY_MS, HELP, POWER, TEMP, UTIL, XID, day_outcome, \
+    edge_case_files, exposition_day, tampered_archive, uuid
 
 assert DAY == bench.DAY
 
@@ -71,14 +71,7 @@ def ingested(home: Path, files: dict[str, bytes], on_spark: bool) -> tuple:
         (lake.home.inbox / name).write_bytes(content)
     take_in_inbox(lake)
     summaries = scrapes.ingest_telemetry_day(DAY, lake, rollups_on_spark if on_spark else None)
-    rows = pl.from_arrow(lake.read_table("gpu_telemetry_daily", DAY))
-    quarantined = {}
-    for inbox_file in current_files(lake, "telemetry", DAY)[0]:
-        table = lake.read_quarantine("telemetry", DAY, inbox_file.name, inbox_file.sha256)
-        quarantined[inbox_file.name] = None if table is None else pl.from_arrow(table).to_dicts()
-    counts = sorted((s.file_name, s.rows_in, s.rows_accepted, s.rows_quarantined, tuple(sorted(s.reasons.items())),
-                     s.messages) for s in summaries)
-    return rows, quarantined, counts
+    return day_outcome(lake, summaries)
 
 
 @pytest.fixture(scope="module")

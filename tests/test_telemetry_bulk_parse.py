@@ -147,6 +147,11 @@ def ingested(home: Path, files: dict[str, bytes], monkeypatch, bulk: bool, batch
     # the lines with tabs or extra blanks), the line-by-line one none.
     accepted = sum(summary.rows_accepted for summary in summaries)
     assert (sum(taken_in_bulk) > 0.8 * accepted) if bulk else not taken_in_bulk
+    return day_outcome(lake, summaries)
+
+
+def day_outcome(lake: Lake, summaries: list) -> tuple:
+    """The day's rows, each file's quarantine entries, and each file's counts and messages."""
     rows = pl.from_arrow(lake.read_table("gpu_telemetry_daily", DAY))
     quarantined = {}
     for inbox_file in current_files(lake, "telemetry", DAY)[0]:
