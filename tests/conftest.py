@@ -103,7 +103,7 @@ def rebuild_check_views(home: Path) -> None:
 LONGEST_FIRST = (
     "test_spark_engine.py", "test_ledger_dbt.py", "test_known_answers.py", "test_ledger_sandbox_30_days.py",
     "test_crash_safety.py", "test_idempotency.py", "test_guides.py", "test_backfill.py", "test_attestation_integrity.py",
-    "test_reconciliation_checks.py",
+    "test_reconciliation_checks.py", "test_spark_telemetry.py",
     "test_warehouse_upgrade.py", "test_end_to_end.py", "test_restatement_depth.py", "test_check_tolerances.py",
     "test_dbt_docs.py", "test_definitions.py", "test_sandbox_cli.py",
 )
