@@ -255,7 +255,8 @@ def run(gpus: int = 10_000, scrape_interval_s: int = 60, peer_samples: int = PEE
             wrong.append("the Spark roll-up's rows are not the polars roll-up's")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    if backed["samples"] != samples or (spark or backed)["samples"] != samples or baseline["samples"] != sampled:
+    spark_miscounted = spark is not None and spark["samples"] != samples
+    if backed["samples"] != samples or spark_miscounted or baseline["samples"] != sampled:
         raise RuntimeError(f"sample counts differ: written {samples} (first scrapes {sampled}), backed {backed}, "
                            f"prometheus_client {baseline}")
     if wrong:

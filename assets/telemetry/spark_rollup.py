@@ -15,7 +15,6 @@ what it wrote; `python -m assets.telemetry.spark_rollup WORK` is the application
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -30,7 +29,7 @@ from urllib.parse import unquote, urlparse
 
 import polars as pl
 
-from assets.inbox.register import ArchiveTampered, InboxFile
+from assets.inbox.register import ArchiveTampered, InboxFile, sha256_of
 from assets.inbox.row_validation import SOURCE_ROW, RowSplit, empty_rejections
 from assets.telemetry.scrapes import (
     FLOAT_TEXT, POWER, TEMPERATURE, TIMESTAMP_TEXT, UTILISATION, XID_ERROR, GpuRegistry, KnownSeries,
@@ -99,7 +98,7 @@ def main(argv: list[str]) -> int:
     day, files = date.fromisoformat(request["day"]), request["files"]
     with ThreadPoolExecutor(max_workers=1) as hashing:
         # the archive is hashed while Spark reads it: a file changed since it was received stops the run
-        digests = hashing.submit(lambda: [_sha256(Path(file["path"])) for file in files])
+        digests = hashing.submit(lambda: [sha256_of(Path(file["path"])) for file in files])
         spark = _session(work, Path(request["log"]))
         try:
             splits, in_bulk = _rollups(spark, day, files, work)
@@ -115,14 +114,6 @@ def main(argv: list[str]) -> int:
         (work / f"file-{number}.json").write_text(json.dumps({
             "rows_in": split.rows_in, "rows_quarantined": split.rows_quarantined, "in_bulk": taken_in_bulk}))
     return 0
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        while chunk := stream.read(2**22):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _session(work: Path, log: Path):
