@@ -206,8 +206,10 @@ def _usd(text: str) -> Decimal:
     return Decimal(text)
 
 
-def _event(day: date, block_number: int, tx: int, log_index: int, role: str, event: str, *, token: str = "",
+def _event(day: date, block_number: int, tx: int, position: int, role: str, event: str, *, token: str = "",
            **arguments: Any) -> dict:
+    """A decoded log of transaction `tx`, the `position`-th it emitted (`_block_wide` turns that into the block's
+    log index)."""
     address = token or {"usdai": USDAI, "susdai": SUSDAI, "loan_router": LOAN_ROUTER}[role]
     signature = SIGNATURES[event]
     row = {name: None for name in SCHEMAS["chain_events"].names}
@@ -217,7 +219,7 @@ def _event(day: date, block_number: int, tx: int, log_index: int, role: str, eve
         block_hash=_block_hash(block_number),
         block_time=_block_time(day, block_number),
         tx_hash=tx_hash(tx),
-        log_index=log_index,
+        log_index=position,
         contract_address=address,
         contract_role=role,
         event=event,
@@ -231,7 +233,40 @@ def _event(day: date, block_number: int, tx: int, log_index: int, role: str, eve
     return row
 
 
+def _block_wide(events: list[dict]) -> list[dict]:
+    """The events with the log index a node gives them: a log's position in its block, not in its transaction
+    (eth_getLogs' `logIndex`), counted in the order the block's transactions come. A log listed twice (ingested
+    twice) keeps one index."""
+    order: dict[tuple[int, str], list[tuple[str, int]]] = {}
+    for row in events:
+        logs = order.setdefault((row["block_number"], row["block_hash"]), [])
+        if (row["tx_hash"], row["log_index"]) not in logs:
+            logs.append((row["tx_hash"], row["log_index"]))
+    index = {(block, log): n for block, logs in order.items()
+             for n, log in enumerate(sorted(logs, key=lambda log: ([tx for tx, _ in logs].index(log[0]), log[1])))}
+    return [dict(row, log_index=index[(row["block_number"], row["block_hash"]), (row["tx_hash"], row["log_index"])])
+            for row in events]
+
+
+def log_index(tx: int, position: int) -> int:
+    """The log index, in the lake as written, of the `position`-th log transaction `tx` emitted."""
+    for events in [*(_events_by_position(day) for day in DAYS), _reorged_by_position()]:
+        for listed, written in zip(events, _block_wide(events)):
+            if (listed["tx_hash"], listed["log_index"]) == (tx_hash(tx), position):
+                return written["log_index"]
+    raise KeyError(f"no log {position} of transaction {tx}")
+
+
+def log_key(tx: int, position: int) -> str:
+    """The source key (tx hash:log index) of the `position`-th log transaction `tx` emitted."""
+    return f"{tx_hash(tx)}:{log_index(tx, position)}"
+
+
 def chain_events(day: date) -> list[dict]:
+    return _block_wide(_events_by_position(day))
+
+
+def _events_by_position(day: date) -> list[dict]:
     if day == DAY_1:
         return [
             _event(day, 100, 1, 0, "usdai", "Transfer", from_address=ZERO, to_address=ALICE, value=1000 * USDAI_UNIT),
@@ -655,7 +690,11 @@ def _reorged_block_hash(block_number: int) -> str:
 def reorged_chain_events() -> list[dict]:
     """Day 2 after a reorg replaced its blocks from 203 on: Bob's repayment landed in another transaction, for 40
     of principal; L2's liquidation was re-included as it was; the unbacked mint never made it into the new chain."""
-    kept = [row for row in chain_events(DAY_2) if row["block_number"] < 203]
+    return _block_wide(_reorged_by_position())
+
+
+def _reorged_by_position() -> list[dict]:
+    kept = [row for row in _events_by_position(DAY_2) if row["block_number"] < 203]
     replaced = [
         _event(DAY_2, 203, 21, 0, "loan_router", "LoanRepaid", loan_terms_hash=LOAN_1, borrower=BOB,
                principal=40 * USDC_UNIT, interest=68_493, prepayment=0, exit_fee=0, is_repaid=False),

@@ -34,7 +34,7 @@ from tests.ledger_fixtures import (
     STATEMENT_FILES, TAPE_FILES, USDAI, USDC, V110_OFFER, WITHDRAWN_OFFER,
     build_ledger_lake,
     chain_address_book,
-    file_sha256, tx_hash, write_corrected_tape, write_reorg,
+    file_sha256, log_index, log_key, tx_hash, write_corrected_tape, write_reorg,
 )
 
 REPO = Path(__file__).resolve().parent.parent
@@ -416,6 +416,23 @@ def test_the_journal_s_key_test_fails_on_a_repeated_line_and_on_a_null(daily_bui
     assert [(row[0], row[2], row[3]) for row in failing] == [(entry_id, 1, 1)]
 
 
+def test_two_logs_at_one_place_in_a_block_fail_staging_s_key_test(daily_builds, tmp_path):
+    """A node numbers a block's logs across its transactions, and the ledger orders a day's events by block and log
+    index: two logs of one block with one log index (a lake written some other way) fail stg_chain_events' second
+    key test, where their order, and what a pool withdrawal recovers, would be the engine's choice."""
+    compiled = daily_builds.home / "dbt_target" / "compiled" / "backed" / "models" / "staging" / "staging.yml"
+    key_test, = [sql for sql in map(Path.read_text, compiled.glob("keyed_by_stg_chain_events_*.sql"))
+                 if "group by partition_date, block_number, log_index" in sql]
+    home = tmp_path / "home"
+    shutil.copytree(daily_builds.home, home)
+    with duckdb.connect(str(DataHome(home).warehouse)) as con:
+        assert con.execute(key_test).fetchall() == []
+        # the last build was day 1's: block 100 holds USDai's Transfer and Deposited of Alice's deposit
+        con.execute("update main.stg_chain_events set log_index = 0 where tx_hash = ?", [tx_hash(1)])
+        failing = con.execute(key_test).fetchall()
+    assert [row[:4] for row in failing] == [(DAY_1, 100, 0, 2)]
+
+
 @pytest.fixture(scope="module")
 def full_build(tmp_path_factory) -> tuple[Warehouse, str]:
     """Every day of the hand-posted lake in one `dbt build`: the marts, and what dbt printed."""
@@ -570,7 +587,7 @@ def test_journal_lines_carry_their_rule_lineage_and_sub_accounts(daily_builds):
     assert set(by_rule) == set(posting_rules_of_the_docs()) - {"reversal"}
     # The unbacked mint was logged twice; it is one entry of two lines, keyed by sha256(source|source_key|rule_id).
     unbacked = by_rule["usdai_unbacked_mint"]
-    source_key = f"{tx_hash(12)}:0"
+    source_key = log_key(12, 0)
     assert [line[0] for line in unbacked] == [hashlib.sha256(f"chain|{source_key}|usdai_unbacked_mint".encode()).hexdigest()] * 2
     assert [(line[2], line[4], line[5]) for line in unbacked] == [
         ("3000", "50.000000000000000000", "0.000000000000000000"),
@@ -582,7 +599,7 @@ def test_journal_lines_carry_their_rule_lineage_and_sub_accounts(daily_builds):
         f"{USDC}@{LOAN_ROUTER}", f"{BASE_TOKEN}@{USDAI}", f"{USDC}@{SUSDAI}", f"{PYUSD}@{USDAI}"}
     # The shortfall is charged to L2's allowance, which covers all of it: no credit loss expense line. The proceeds
     # are the vault's: the router forwards them to the lender at once.
-    l2_sale = [line for line in by_rule["loan_liquidated"] if line[7] == f"{tx_hash(11)}:1"]
+    l2_sale = [line for line in by_rule["loan_liquidated"] if line[7] == log_key(11, 1)]
     assert [(line[2], line[3], line[4], line[5]) for line in l2_sale] == [
         ("1020", f"{USDC}@{SUSDAI}", "90.000000000000000000", "0.000000000000000000"),
         ("1190", LOAN_2, "10.027397260273972603", "0.000000000000000000"),
@@ -642,8 +659,8 @@ def test_a_v2_routers_fee_is_the_protocols_only_when_paid_to_a_protocol_address(
         select tx_hash, log_index, contract_address, loan_terms_hash, fee_kind, recipient, fee_model, amount
         from main.stg_chain_events where event = 'FeePaid' order by tx_hash, log_index""")
     assert staged == [
-        (tx_hash(43), 2, LOAN_ROUTER, LOAN_4, 3, FEE_RECIPIENT, FEE_MODEL, Decimal(2 * 10**6)),
-        (tx_hash(62), 3, LOAN_ROUTER_V2, LOAN_1_V2, 1, SUSDAI, FEE_MODEL, Decimal(10**17))]
+        (tx_hash(43), log_index(43, 2), LOAN_ROUTER, LOAN_4, 3, FEE_RECIPIENT, FEE_MODEL, Decimal(2 * 10**6)),
+        (tx_hash(62), log_index(62, 3), LOAN_ROUTER_V2, LOAN_1_V2, 1, SUSDAI, FEE_MODEL, Decimal(10**17))]
     fees = query(daily_builds.home, """
         select tx_hash, loan_terms_hash, fee_kind, recipient, fee_usd, cash_account, cash_sub_account
         from main.loan_router_events_usd where event = 'FeePaid' order by tx_hash""")
@@ -653,14 +670,14 @@ def test_a_v2_routers_fee_is_the_protocols_only_when_paid_to_a_protocol_address(
     assert query(daily_builds.home, """
         select partition_date, source_key, account_code, sub_account, cast(debit - credit as varchar)
         from main.journal_lines where rule_id = 'loan_fee_received' order by line_no""") == [
-        (DAY_4, f"{tx_hash(62)}:3", "2000", "", "0.100000000000000000"),
-        (DAY_4, f"{tx_hash(62)}:3", "4020", "", "-0.100000000000000000")]
+        (DAY_4, log_key(62, 3), "2000", "", "0.100000000000000000"),
+        (DAY_4, log_key(62, 3), "4020", "", "-0.100000000000000000")]
     # The fee to the fee recipient posts nothing, under any rule; LoanRepaid's fee field (0.1) posts nothing either.
     assert query(daily_builds.home, f"""select count(*) from main.journal_lines
-                                        where source_key = '{tx_hash(43)}:2'""") == [(0,)]
+                                        where source_key = '{log_key(43, 2)}'""") == [(0,)]
     assert query(daily_builds.home, f"""
         select rule_id, account_code, cast(debit - credit as varchar) from main.journal_lines
-        where source_key = '{tx_hash(62)}:1' order by line_no""") == [
+        where source_key = '{log_key(62, 1)}' order by line_no""") == [
         ("loan_repaid", "2000", "10.000000000000000000"), ("loan_repaid", "1100", "-10.000000000000000000")]
 
 
@@ -675,48 +692,48 @@ def test_a_pre_funded_loan_and_a_cancelled_pre_funding_move_1030_by_loan_terms(d
         from main.journal_lines where rule_id like 'loan_timelock_%' order by partition_date, source_key, line_no""")
     l6, offer, v110, escrow = LOAN_6, WITHDRAWN_OFFER, V110_OFFER, ESCROW_OFFER
     assert entries == [
-        (DAY_3, f"{tx_hash(38)}:3", "loan_timelock_consumed", "2000", "", "100.000000000000000000"),
-        (DAY_3, f"{tx_hash(38)}:3", "loan_timelock_consumed", "1030", l6, "-100.000000000000000000"),
-        (DAY_3, f"{tx_hash(50)}:1", "loan_timelock_deposited", "1030", l6, "100.000000000000000000"),
-        (DAY_3, f"{tx_hash(50)}:1", "loan_timelock_deposited", "2000", "", "-100.000000000000000000"),
-        (DAY_3, f"{tx_hash(51)}:1", "loan_timelock_deposited", "1030", offer, "20.000000000000000000"),
-        (DAY_3, f"{tx_hash(51)}:1", "loan_timelock_deposited", "2000", "", "-20.000000000000000000"),
-        (DAY_3, f"{tx_hash(54)}:1", "loan_timelock_deposited", "1030", v110, "10.000000000000000000"),
-        (DAY_3, f"{tx_hash(54)}:1", "loan_timelock_deposited", "2000", "", "-10.000000000000000000"),
-        (DAY_3, f"{tx_hash(55)}:1", "loan_timelock_deposited", "1030", escrow, "30.000000000000000000"),
-        (DAY_3, f"{tx_hash(55)}:1", "loan_timelock_deposited", "2000", "", "-30.000000000000000000"),
-        (DAY_4, f"{tx_hash(52)}:1", "loan_timelock_cancelled", "2000", "", "20.000000000000000000"),
-        (DAY_4, f"{tx_hash(52)}:1", "loan_timelock_cancelled", "1030", offer, "-20.000000000000000000"),
-        (DAY_4, f"{tx_hash(56)}:1", "loan_timelock_cancelled", "2000", "", "10.000000000000000000"),
-        (DAY_4, f"{tx_hash(56)}:1", "loan_timelock_cancelled", "1030", v110, "-10.000000000000000000"),
-        (DAY_4, f"{tx_hash(57)}:1", "loan_timelock_cancelled", "2000", "", "30.000000000000000000"),
-        (DAY_4, f"{tx_hash(57)}:1", "loan_timelock_cancelled", "1030", escrow, "-30.000000000000000000"),
-        (DAY_4, f"{tx_hash(65)}:1", "loan_timelock_deposited", "1030", LOAN_7, "20.000000000000000000"),
-        (DAY_4, f"{tx_hash(65)}:1", "loan_timelock_deposited", "2000", "", "-20.000000000000000000"),
-        (DAY_4, f"{tx_hash(66)}:2", "loan_timelock_consumed", "2000", "", "20.000000000000000000"),
-        (DAY_4, f"{tx_hash(66)}:2", "loan_timelock_consumed", "1030", LOAN_7, "-20.000000000000000000"),
+        (DAY_3, log_key(38, 3), "loan_timelock_consumed", "2000", "", "100.000000000000000000"),
+        (DAY_3, log_key(38, 3), "loan_timelock_consumed", "1030", l6, "-100.000000000000000000"),
+        (DAY_3, log_key(50, 1), "loan_timelock_deposited", "1030", l6, "100.000000000000000000"),
+        (DAY_3, log_key(50, 1), "loan_timelock_deposited", "2000", "", "-100.000000000000000000"),
+        (DAY_3, log_key(51, 1), "loan_timelock_deposited", "1030", offer, "20.000000000000000000"),
+        (DAY_3, log_key(51, 1), "loan_timelock_deposited", "2000", "", "-20.000000000000000000"),
+        (DAY_3, log_key(54, 1), "loan_timelock_deposited", "1030", v110, "10.000000000000000000"),
+        (DAY_3, log_key(54, 1), "loan_timelock_deposited", "2000", "", "-10.000000000000000000"),
+        (DAY_3, log_key(55, 1), "loan_timelock_deposited", "1030", escrow, "30.000000000000000000"),
+        (DAY_3, log_key(55, 1), "loan_timelock_deposited", "2000", "", "-30.000000000000000000"),
+        (DAY_4, log_key(52, 1), "loan_timelock_cancelled", "2000", "", "20.000000000000000000"),
+        (DAY_4, log_key(52, 1), "loan_timelock_cancelled", "1030", offer, "-20.000000000000000000"),
+        (DAY_4, log_key(56, 1), "loan_timelock_cancelled", "2000", "", "10.000000000000000000"),
+        (DAY_4, log_key(56, 1), "loan_timelock_cancelled", "1030", v110, "-10.000000000000000000"),
+        (DAY_4, log_key(57, 1), "loan_timelock_cancelled", "2000", "", "30.000000000000000000"),
+        (DAY_4, log_key(57, 1), "loan_timelock_cancelled", "1030", escrow, "-30.000000000000000000"),
+        (DAY_4, log_key(65, 1), "loan_timelock_deposited", "1030", LOAN_7, "20.000000000000000000"),
+        (DAY_4, log_key(65, 1), "loan_timelock_deposited", "2000", "", "-20.000000000000000000"),
+        (DAY_4, log_key(66, 2), "loan_timelock_consumed", "2000", "", "20.000000000000000000"),
+        (DAY_4, log_key(66, 2), "loan_timelock_consumed", "1030", LOAN_7, "-20.000000000000000000"),
     ]
     # the escrow's interest, paid to the vault in USDai with its cancellation (docs/ledger.md)
     assert query(daily_builds.home, """
         select source_key, account_code, cast(debit - credit as varchar) from main.journal_lines
         where rule_id = 'loan_escrow_interest' order by source_key, line_no""") == [
-        (f"{tx_hash(57)}:1", "2000", "0.250000000000000000"), (f"{tx_hash(57)}:1", "4000", "-0.250000000000000000"),
-        (f"{tx_hash(66)}:4", "2000", "0.010000000000000000"), (f"{tx_hash(66)}:4", "4000", "-0.010000000000000000")]
+        (log_key(57, 1), "2000", "0.250000000000000000"), (log_key(57, 1), "4000", "-0.250000000000000000"),
+        (log_key(66, 4), "2000", "0.010000000000000000"), (log_key(66, 4), "4000", "-0.010000000000000000")]
     # L7, a loan in USDai, is lent from the escrow: 1100 20 / 2000 20 (USDai from the escrow to its borrower).
     assert query(daily_builds.home, f"""
         select rule_id, account_code, sub_account, cast(debit - credit as varchar) from main.journal_lines
-        where source_key = '{tx_hash(66)}:2' and rule_id = 'loan_originated' order by line_no""") == [
+        where source_key = '{log_key(66, 2)}' and rule_id = 'loan_originated' order by line_no""") == [
         ("loan_originated", "1100", LOAN_7, "20.000000000000000000"),
         ("loan_originated", "2000", "", "-20.000000000000000000")]
     conversion = query(daily_builds.home, f"""
         select account_code, sub_account, cast(debit - credit as varchar) from main.journal_lines
-        where source_key = '{tx_hash(38)}:2' order by line_no""")
+        where source_key = '{log_key(38, 2)}' order by line_no""")
     assert conversion == [("1020", f"{USDC}@{LOAN_ROUTER}", "100.000000000000000000"),
                           ("1020", f"{BASE_TOKEN}@{USDAI}", "-100.000000000000000000")]
     # L6's loan is lent as any other: 1100 100 / 1020 USDC @ router 100.
     assert query(daily_builds.home, f"""
         select rule_id, account_code, cast(debit - credit as varchar) from main.journal_lines
-        where source_key = '{tx_hash(38)}:3' and rule_id = 'loan_originated' order by line_no""") == [
+        where source_key = '{log_key(38, 3)}' and rule_id = 'loan_originated' order by line_no""") == [
         ("loan_originated", "1100", "100.000000000000000000"), ("loan_originated", "1020", "-100.000000000000000000")]
 
 
@@ -956,12 +973,12 @@ def test_a_reorg_reverses_the_logs_that_left_the_chain(daily_builds, tmp_path, r
     by_id = {row[0]: row for row in journal}
     reversed_entries = reversals(journal)
     assert sorted((by_id[entry][9], by_id[entry][10], reason) for entry, reason in reversed_entries.items()) == [
-        (f"{tx_hash(10)}:0", "loan_repaid", "source_withdrawn"),
-        (f"{tx_hash(12)}:0", "usdai_unbacked_mint", "source_withdrawn"),
+        (log_key(10, 0), "loan_repaid", "source_withdrawn"),
+        (log_key(12, 0), "usdai_unbacked_mint", "source_withdrawn"),
     ]
     # Day 1 is untouched; L2's liquidation was re-included as it was and is not posted twice.
     assert all(row[7] == DAY_2 for row in journal if row not in restatement.before.journal())
-    assert [row[10] for row in journal if row[9] == f"{tx_hash(21)}:0"] == ["loan_repaid"] * 3
+    assert [row[10] for row in journal if row[9] == log_key(21, 0)] == ["loan_repaid"] * 3
     balances = restatement.after.closing_balances(DAY_2)
     assert (balances["1100"], balances["3000"], balances["2000"]) == (Decimal("210"), Decimal("0"), Decimal("-400"))
     # Building the day again adds nothing: the restated journal is what the sources post.

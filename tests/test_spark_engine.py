@@ -1,75 +1,88 @@
 """The dbt project on Spark (BACKED_ENGINE=spark, profiles.yml) posts the ledger DuckDB posts.
 
-A 10-day sandbox history goes through the pipeline (its ledger built on DuckDB, as the schedule builds it), then the
-same lake through dbt on Spark: PySpark in the dbt process, `local[2]`, the warehouse's tables Parquet partitioned by
-day, built at once (and, in `make reliability`, as a later run rebuilds days). Every row of the journal, the trial
-balance, reserve coverage and the hash chain must be the same, each value
-compared as canonical text (DuckDB reads both warehouses and prints both). `make spark-setup` installs the engine
-(its own environment, .venv-spark); `make test` runs it first.
+The hand-posted lake of tests/ledger_fixtures.py (four days that post every rule of docs/ledger.md, every special
+case of a rule too) is built by dbt on DuckDB, then by dbt on Spark: PySpark in the dbt process, `local[2]`, the
+warehouse's tables Parquet partitioned by day, built at once (and, in `make reliability`, as a later run rebuilds
+days). Spark's journal must be the hand-posted one (the seed's dbt test, run on Spark), and every row of the journal,
+the trial balance, reserve coverage and the hash chain the same as DuckDB's, each value compared as canonical text
+(DuckDB reads both warehouses and prints both). The sandbox's 30 days on both engines, every relation and every
+attestation, are `make scale-test`'s (tests/test_spark_scale.py). `make spark-setup` installs the engine (its own
+environment, .venv-spark); `make test` runs it first.
 """
 from __future__ import annotations
 
 import os
 import shutil
 import subprocess
+import sys
 from datetime import date
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from assets.ledger import DBT_PROJECT_DIR, SPARK_DBT, dbt_environment
+from assets.ledger import DBT_PROJECT_DIR, SPARK_DBT, dbt_environment, vars_args
 from foundation.home import DataHome
+from tests.ledger_fixtures import DAY_1, DAY_3, DAYS, build_ledger_lake
 
-START = date(2026, 1, 1)
-DAYS = 10
 # What an attestation states, and what each is built from (their upstream models, the seeds and their tests).
 LEDGER = ("journal_lines", "trial_balance", "reserve_coverage", "journal_day_hashes")
 SPARK_TABLES = "spark/warehouse/backed.db"
+# The hand-posted journal (seeds/ledger_fixture) and its dbt test, enabled on both engines.
+FIXTURE_VARS = vars_args({"ledger_fixture": True})
 
 
-def spark_dbt(home: Path, *args: str, window: tuple[date, date] | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, **dbt_environment(DataHome(home), window), "BACKED_ENGINE": "spark"}
-    return subprocess.run([str(SPARK_DBT), *args,
+DUCKDB_DBT = Path(sys.executable).parent / "dbt"
+
+
+def engine_dbt(home: Path, engine: str, *args: str,
+               window: tuple[date, date] | None = None) -> subprocess.CompletedProcess:
+    """dbt on `home` with `engine`'s target (each engine's dbt is in its own environment), as the pipeline runs it."""
+    env = {**os.environ, **dbt_environment(DataHome(home), window), "BACKED_ENGINE": engine}
+    return subprocess.run([str(SPARK_DBT if engine == "spark" else DUCKDB_DBT), *args,
                            "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
-                           "--target-path", str(home / "dbt_spark_target"), "--log-path", str(home / "dbt_spark_logs")],
+                           "--target-path", str(home / f"dbt_{engine}_target"),
+                           "--log-path", str(home / f"dbt_{engine}_logs")],
                           env=env, capture_output=True, text=True)
 
 
 def built(result: subprocess.CompletedProcess) -> str:
+    """dbt's output, after checking it ran with no error and no warning (the hand-posted journal's test warns)."""
     summary = [line for line in result.stdout.splitlines()
-               if "Done. PASS=" in line or " ERROR " in line or "FAIL " in line]
-    assert result.returncode == 0, ("dbt on Spark failed:\n" + "\n".join(summary) + "\n" + result.stdout[-4000:]
-                                    + "\nSpark's own log:\n" + result.stderr[-4000:])
-    return summary[-1]
+               if "Done. PASS=" in line or " ERROR " in line or "FAIL " in line or "WARN " in line]
+    assert result.returncode == 0 and summary and "WARN=0 ERROR=0" in summary[-1], (
+        f"dbt ({' '.join(result.args[1:2])}) failed:\n" + "\n".join(summary) + "\n" + result.stdout[-4000:]
+        + "\nits own log:\n" + result.stderr[-4000:])
+    return result.stdout
 
 
 @pytest.fixture(scope="module")
-def ten_days(tmp_path_factory) -> Path:
-    """A home whose 10 days the pipeline built on DuckDB, as the schedule builds them."""
+def hand_posted(tmp_path_factory) -> Path:
+    """A home holding the hand-posted lake, its ledger built by dbt on DuckDB: every model and test."""
     if not SPARK_DBT.exists():
         pytest.fail(f"the Spark engine is not installed ({SPARK_DBT}): run `make spark-setup`")
-    from orchestration.pipeline import run_demo
-
     home = tmp_path_factory.mktemp("engines") / "home"
-    run_demo(home, days=DAYS, seed=7, start=START, echo=lambda message: None, attest=[])
+    build_ledger_lake(home)
+    assert HAND_POSTED_PASSES in built(engine_dbt(home, "duckdb", "build", *FIXTURE_VARS))
     return home
 
 
+HAND_POSTED_PASSES = "PASS journal_lines_match_hand_posted_scenario"
 SELECTION = ["--select", *(f"+{model}" for model in LEDGER), "money_macros_are_exact_on_every_engine",
+             "expected_journal_lines", "journal_lines_match_hand_posted_scenario", *FIXTURE_VARS,
              "--indirect-selection", "cautious"]
-# The models and seeds, and the money macros' known answers: the models' own tests run on Spark in the later-run
-# test below (`make reliability`) and in `make scale-test`'s builds, about 40 s of Spark that `make test` leaves out.
+# The models and seeds, the money macros' known answers and the hand-posted journal's test: the models' own tests
+# run on Spark in the later-run test below (`make reliability`) and in `make scale-test`'s builds, about 40 s of
+# Spark that `make test` leaves out.
 MODELS_AND_KNOWN_ANSWERS = [*SELECTION[:-1], "empty"]
 
 
 @pytest.fixture(scope="module")
-def both_engines(ten_days) -> Path:
-    """The same lake's ledger built on Spark beside DuckDB's, all 10 days at once, with the money macros' known
-    answers."""
-    summary = built(spark_dbt(ten_days, "build", *MODELS_AND_KNOWN_ANSWERS))
-    assert "ERROR=0" in summary and "PASS=" in summary
-    return ten_days
+def both_engines(hand_posted) -> Path:
+    """The same lake's ledger built on Spark beside DuckDB's, every day at once, with the money macros' known
+    answers and the hand-posted journal's test."""
+    assert HAND_POSTED_PASSES in built(engine_dbt(hand_posted, "spark", "build", *MODELS_AND_KNOWN_ANSWERS))
+    return hand_posted
 
 
 def canonical_rows(con: duckdb.DuckDBPyConnection, relation: str) -> tuple[list[str], list[tuple]]:
@@ -106,14 +119,14 @@ def test_spark_builds_the_same_ledger_as_duckdb(both_engines, table):
 
 
 @pytest.mark.long
-def test_a_later_run_rebuilding_days_on_spark_gives_the_same_ledger(ten_days, tmp_path):
-    """Days 1 to 7 built, then days 6 to 10 as a later run rebuilds them: the days from the window's start dropped
-    and inserted again (insert_overwrite on tables partitioned by day), the journal appended to."""
+def test_a_later_run_rebuilding_days_on_spark_gives_the_same_ledger(hand_posted, tmp_path):
+    """Days 1 to 3 built with their models' tests, then days 3 and 4 as a later run rebuilds them: the days from the
+    window's start dropped and inserted again (insert_overwrite on tables partitioned by day), the journal appended
+    to."""
     home = tmp_path / "home"
-    shutil.copytree(ten_days, home, ignore=shutil.ignore_patterns("spark", "dbt_spark_*"))
-    built(spark_dbt(home, "build", *SELECTION, window=(START, date(2026, 1, 7))))
-    built(spark_dbt(home, "run", "--select", *(f"+{model}" for model in LEDGER),
-                    window=(date(2026, 1, 6), date(2026, 1, DAYS))))
+    shutil.copytree(hand_posted, home, ignore=shutil.ignore_patterns("spark", "dbt_spark_*"))
+    built(engine_dbt(home, "spark", "build", *SELECTION, window=(DAY_1, DAY_3)))
+    built(engine_dbt(home, "spark", "run", "--select", *(f"+{model}" for model in LEDGER), window=(DAY_3, DAYS[-1])))
     assert {table: differences(home, table) for table in LEDGER} == {table: (0, [], []) for table in LEDGER}
 
 
@@ -122,7 +135,7 @@ def test_the_hash_chain_spans_every_day_on_spark(both_engines):
     hashes = home / SPARK_TABLES / "journal_day_hashes"
     days = duckdb.sql(f"select count(*), min(partition_date), max(partition_date), count(distinct chain_hash) "
                       f"from read_parquet('{hashes}/**/*.parquet', hive_partitioning = true)").fetchall()[0]
-    assert days == (DAYS, START, date(2026, 1, DAYS), DAYS)
+    assert days == (len(DAYS), DAYS[0], DAYS[-1], len(DAYS))
 
 
 def test_money_is_decimal_on_spark(both_engines):
