@@ -35,7 +35,8 @@ from packaging import version
 
 from assets.lake_repair import repair_corrupted_partitions
 from expectations.policy import ReconciliationPolicy
-from foundation.home import HOME_ENV, BackedHome, DataHome
+from foundation.home import HOME_ENV, DataHome
+from foundation.home_resource import BackedHome
 from foundation.lake import Lake, write_text_atomically
 from foundation.warehouse import SPARK, damaged, engine, publish_spark_tables, rebuild_advice
 from foundation.partitions import daily_partitions

@@ -30,7 +30,8 @@ import dagster as dg
 import duckdb
 
 from assets.inbox.register import sha256_of
-from foundation.home import BackedHome, DataHome
+from foundation.home import DataHome
+from foundation.home_resource import BackedHome
 from foundation.lake import write_bytes_atomically
 from foundation.pools import WAREHOUSE_POOL
 from foundation.warehouse import quoted_path

@@ -17,7 +17,7 @@ from expectations.reconciliation import RECONCILIATIONS, Reconciliation
 from foundation.money import plain
 from foundation.partitions import daily_partitions, evaluate_per_day, window_days
 from foundation.pools import WAREHOUSE_POOL
-from foundation.home import BackedHome
+from foundation.home_resource import BackedHome
 
 
 def run_reconciliation(

@@ -13,7 +13,7 @@ import dagster as dg
 
 from foundation.partitions import daily_partitions, evaluate_per_day, window_days
 from foundation.pools import WAREHOUSE_POOL
-from foundation.home import BackedHome
+from foundation.home_resource import BackedHome
 from foundation.lake import SCHEMAS, Lake
 
 

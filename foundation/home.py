@@ -30,8 +30,6 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-import dagster as dg
-
 HOME_ENV = "BACKED_HOME"
 
 
@@ -266,12 +264,3 @@ class DataHome:
         return (self.inbox, self.lake, self.quarantine, self.reports, self.attestation_records, self.sandbox,
                 self.snapshot, *self.warehouse_files, self.spark)
 
-
-class BackedHome(dg.ConfigurableResource):
-    """The data home as a Dagster resource."""
-
-    home: str
-
-    @property
-    def paths(self) -> DataHome:
-        return DataHome(Path(self.home))

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from assets.chain.resource import ChainSource
 from assets.ledger import warehouse_dbt
-from foundation.home import BackedHome
+from foundation.home_resource import BackedHome
 
 
 def backed_resources(home: Path, profile: str) -> dict:

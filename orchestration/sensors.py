@@ -16,7 +16,7 @@ from datetime import datetime
 import dagster as dg
 
 from orchestration.jobs import inbox_job, snapshot_job
-from foundation.home import BackedHome
+from foundation.home_resource import BackedHome
 from foundation.lake import Lake
 
 # Bytes hashed and archived per tick: a day of a large fleet's telemetry is ~11 GB, hashed at roughly 1 GB/s.

@@ -42,7 +42,7 @@ from foundation.lake import Lake
 from assets.loan_tapes.tape import ingest_loan_tapes_day
 from expectations.exceptions import BLOCKER, TABLE, WARN, Break, record_evaluation
 from orchestration.cli import main as backed
-from foundation.home import BackedHome
+from foundation.home_resource import BackedHome
 from orchestration.sensors import inbox_sensor
 from sandbox.file_drops import (
     LoanTapeRow,

@@ -22,7 +22,7 @@ from foundation.lake import Lake
 from assets.custodian.statements import ingest_custodian_day
 from assets.loan_tapes.tape import ingest_loan_tapes_day
 from orchestration.cli.ingest import ingest
-from foundation.home import BackedHome
+from foundation.home_resource import BackedHome
 from orchestration.sensors import inbox_sensor
 from sandbox.file_drops import (
     GpuFeed,

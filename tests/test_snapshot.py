@@ -157,7 +157,7 @@ def test_the_snapshot_check_fails_when_a_published_file_differs_from_the_warehou
     import shutil
 
     from assets.snapshot import snapshot_matches_warehouse
-    from foundation.home import BackedHome
+    from foundation.home_resource import BackedHome
 
     home = DataHome(tmp_path / "home")
     shutil.copytree(clean_demo[0], home.root)

@@ -10,7 +10,8 @@ import duckdb
 
 from assets.attestation.document import Attestation
 from expectations.policy import ReconciliationPolicy
-from foundation.home import BackedHome, DataHome
+from foundation.home import DataHome
+from foundation.home_resource import BackedHome
 from foundation.lake import Lake, write_bytes_atomically
 from foundation.partitions import daily_partitions
 from foundation.pools import WAREHOUSE_POOL

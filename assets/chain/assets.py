@@ -9,7 +9,7 @@ import dagster as dg
 
 from assets.chain.resource import ChainSource
 from assets.source import INGEST_RETRY, Source
-from foundation.home import BackedHome
+from foundation.home_resource import BackedHome
 from foundation.lake import Lake
 from foundation.partitions import daily_partitions, window_days
 

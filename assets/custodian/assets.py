@@ -9,7 +9,7 @@ from assets.custodian import iso20022, statements
 from assets.inbox.manifest import ingest_window
 from assets.inbox.row_validation import recognise_document
 from assets.source import HEADER, INGEST_RETRY, SIGNATURE, FileRecogniser, Source
-from foundation.home import BackedHome
+from foundation.home_resource import BackedHome
 from foundation.lake import Lake
 from foundation.partitions import daily_partitions, offchain_backfill_policy
 

@@ -10,7 +10,7 @@ import dagster as dg
 
 from assets.inbox.intake import take_in_inbox
 from assets.inbox.register import DUPLICATE, ROUTED, open_register_day
-from foundation.home import BackedHome
+from foundation.home_resource import BackedHome
 from foundation.lake import Lake
 from foundation.partitions import daily_partitions, offchain_backfill_policy, window_days
 

@@ -7,7 +7,7 @@ import dagster as dg
 from assets.inbox.manifest import FileIngestSummary, ingest_window
 from assets.source import FALLBACK, HEADER, INGEST_RETRY, SIGNATURE, FileRecogniser, Source
 from assets.telemetry import inventory, scrapes, spark_rollup
-from foundation.home import BackedHome
+from foundation.home_resource import BackedHome
 from foundation.lake import Lake
 from foundation.partitions import daily_partitions, offchain_backfill_policy, window_days
 from foundation.warehouse import SPARK, engine

@@ -1,29 +1,35 @@
 """The `backed` command line: one module per command, the shared parameters in `parameters`."""
 from __future__ import annotations
 
+import importlib
 import sys
 import warnings
 from pathlib import Path
 
 import click
 
-from orchestration.cli.attest import attest
 from orchestration.cli.console import Console
-from orchestration.cli.backfill import backfill
-from orchestration.cli.chain import chain
-from orchestration.cli.demo import demo
-from orchestration.cli.docs import docs
-from orchestration.cli.exceptions import exceptions_group
-from orchestration.cli.ingest import ingest
-from orchestration.cli.keys import keys_group
-from orchestration.cli.report import report_group
-from orchestration.cli.sandbox import sandbox_group
-from orchestration.cli.seal import seal
-from orchestration.cli.sql import sql
-from orchestration.cli.trail import trail
-from orchestration.cli.ui import ui
-from orchestration.cli.warehouse import warehouse_group
-from orchestration.cli.verify import verify
+
+# Each command's module is imported when the command runs (or `--help` lists them): a command that answers at once,
+# or a mistake in its arguments, is not kept waiting while Dagster and dbt load for the others.
+COMMANDS = {
+    "demo": "orchestration.cli.demo:demo",
+    "attest": "orchestration.cli.attest:attest",
+    "keys": "orchestration.cli.keys:keys_group",
+    "chain": "orchestration.cli.chain:chain",
+    "exceptions": "orchestration.cli.exceptions:exceptions_group",
+    "trail": "orchestration.cli.trail:trail",
+    "backfill": "orchestration.cli.backfill:backfill",
+    "ingest": "orchestration.cli.ingest:ingest",
+    "docs": "orchestration.cli.docs:docs",
+    "sandbox": "orchestration.cli.sandbox:sandbox_group",
+    "verify": "orchestration.cli.verify:verify",
+    "seal": "orchestration.cli.seal:seal",
+    "report": "orchestration.cli.report:report_group",
+    "sql": "orchestration.cli.sql:sql",
+    "ui": "orchestration.cli.ui:ui",
+    "warehouse": "orchestration.cli.warehouse:warehouse_group",
+}
 
 
 class _Commands(click.Group):
@@ -47,6 +53,15 @@ class _Commands(click.Group):
             click.echo("Aborted!", err=True)
             sys.exit(1)
         sys.exit(returned if isinstance(returned, int) else 0)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS:
+            return None
+        module, command = COMMANDS[name].split(":")
+        return getattr(importlib.import_module(module), command)
 
     def invoke(self, ctx: click.Context):
         try:
@@ -90,17 +105,11 @@ def main(ctx: click.Context, home: Path | None, verbose: bool, debug: bool) -> N
         ctx.obj["home"] = home.resolve()
     ctx.obj["console"] = Console(data_home(ctx).command_log, verbose=verbose, debug=debug)
     if not verbose:
-        # Dagster's notes that a parameter we use is beta, preview or deprecated are for us, not for a user (Dagster
-        # is loaded already: the data home's module defines its resource)
-        import dagster as dg
+        # Dagster's notes that a parameter we use is beta, preview or deprecated are for us, not for a user (matched
+        # by their text: Dagster itself may not be loaded yet)
+        warnings.filterwarnings("ignore", message=r"(?s).* is currently in (beta|preview), ")
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
 
-        for category in (dg.BetaWarning, dg.PreviewWarning, DeprecationWarning):
-            warnings.filterwarnings("ignore", category=category)
-
-
-for command in (demo, attest, keys_group, chain, exceptions_group, trail, backfill, ingest, docs, sandbox_group,
-                verify, seal, report_group, sql, ui, warehouse_group):
-    main.add_command(command)
 
 if __name__ == "__main__":
     main()
