@@ -482,25 +482,11 @@ def test_a_table_kept_day_by_day_added_to_a_home_with_history_holds_all_of_it(da
     assert after.rows == daily_builds.after_rebuilding_day_1.rows
 
 
-def test_a_days_build_reads_its_days_of_the_lake_not_every_folder(daily_builds, tmp_path):
-    """Staging names the rebuild window's `date=` folders (day 2 through the last day the journal holds): a glob of
-    the lake would list every day of history, day 1 included."""
-    home = tmp_path / "home"
-    shutil.copytree(daily_builds.home, home)
-    build_window(home, DAY_2.isoformat(), DAY_2.isoformat(), **FIXTURE_VARS)
-    for model in STAGING_TABLES:
-        compiled = (home / "dbt_target" / "compiled" / "backed" / "models" / "staging" / f"{model}.sql").read_text()
-        assert "date=*" not in compiled, model
-        assert set(re.findall(r"/date=([0-9-]+)/part-0\.parquet", compiled)) == {
-            day.isoformat() for day in DAYS if day >= DAY_2}, model
-    days = query(home, "select distinct partition_date from main.stg_chain_days order by 1")
-    assert [day for (day,) in days] == list(DAYS)
-    assert Warehouse.read(home).rows == daily_builds.after_rebuilding_day_1.rows
-
-
-def test_a_log_written_twice_into_a_day_is_posted_once(daily_builds, tmp_path):
-    """Staging keeps one row per (day, tx_hash, log_index): the highest block's, however often the lake holds it."""
-    home = tmp_path / "home"
+@pytest.fixture(scope="module")
+def day_2_rebuilt_with_a_log_twice(daily_builds, tmp_path_factory) -> tuple[Path, pa.Table]:
+    """A copy of the daily home whose day 2 of the lake holds each log three times (twice from a block that was
+    replaced), rebuilt as a later daily run of day 2 would: the home, and day 2's logs as first written."""
+    home = tmp_path_factory.mktemp("log_twice") / "home"
     shutil.copytree(daily_builds.home, home)
     lake = Lake(home)
     logs = lake.read_table("chain_events", DAY_2)
@@ -510,6 +496,26 @@ def test_a_log_written_twice_into_a_day_is_posted_once(daily_builds, tmp_path):
                              pc.subtract(stale.column("block_number"), 1))
     lake.write_table("chain_events", DAY_2, pa.concat_tables([stale, logs, stale]))
     build_window(home, DAY_2.isoformat(), DAY_2.isoformat(), **FIXTURE_VARS)
+    return home, logs
+
+
+def test_a_days_build_reads_its_days_of_the_lake_not_every_folder(daily_builds, day_2_rebuilt_with_a_log_twice):
+    """Staging names the rebuild window's `date=` folders (day 2 through the last day the journal holds): a glob of
+    the lake would list every day of history, day 1 included."""
+    home, _ = day_2_rebuilt_with_a_log_twice
+    for model in STAGING_TABLES:
+        compiled = (home / "dbt_target" / "compiled" / "backed" / "models" / "staging" / f"{model}.sql").read_text()
+        assert "date=*" not in compiled, model
+        assert set(re.findall(r"/date=([0-9-]+)/part-0\.parquet", compiled)) == {
+            day.isoformat() for day in DAYS if day >= DAY_2}, model
+    days = query(home, "select distinct partition_date from main.stg_chain_days order by 1")
+    assert [day for (day,) in days] == list(DAYS)
+
+
+def test_a_log_written_twice_into_a_day_is_posted_once(daily_builds, day_2_rebuilt_with_a_log_twice):
+    """Staging keeps one row per (day, tx_hash, log_index): the highest block's, however often the lake holds it;
+    the marts are those of the daily builds."""
+    home, logs = day_2_rebuilt_with_a_log_twice
     staged = query(home, "select count(*), count(distinct (tx_hash, log_index)), count(*) filter (block_hash = ?) "
                          "from main.stg_chain_events where partition_date = ?", ["0x" + "ee" * 32, DAY_2])
     keys = len(set(zip(logs.column("tx_hash").to_pylist(), logs.column("log_index").to_pylist())))
@@ -853,12 +859,17 @@ def test_redemption_queue_reconciles_to_redemption_queue_info(daily_builds):
     assert rows[DAY_2] == (d("0"), d("100"), d("100"), d("100"), d("0"), d("0"), d("0"), d("0"), d("0"), d("0"), d("0"))
 
 
-def income_statement(home, first: str, last: str) -> dict[str, Decimal]:
-    """The macro income_statement_for_period over the days `first` through `last`: account -> amount."""
-    output = run_dbt(home, "show", "--quiet", "--output", "json", "--limit", "-1", "--inline",
-                     "select account_code, cast(amount as varchar) as amount"
-                     f" from ({{{{ income_statement_for_period('{first}', '{last}') }}}}) as period")
-    return {row["account_code"] or "net income": Decimal(row["amount"]) for row in json.loads(output)["show"]}
+def income_statements(home, *periods: tuple[str, str]) -> dict[tuple[str, str], dict[str, Decimal]]:
+    """The macro income_statement_for_period over each period (first and last day), in one `dbt show`: period ->
+    account -> amount."""
+    selects = " union all ".join(
+        f"select '{first}' as first_day, '{last}' as last_day, account_code, cast(amount as varchar) as amount"
+        f" from ({{{{ income_statement_for_period('{first}', '{last}') }}}}) as period" for first, last in periods)
+    output = run_dbt(home, "show", "--quiet", "--output", "json", "--limit", "-1", "--inline", selects)
+    statements = {period: {} for period in periods}
+    for row in json.loads(output)["show"]:
+        statements[(row["first_day"], row["last_day"])][row["account_code"] or "net income"] = Decimal(row["amount"])
+    return statements
 
 
 def test_balance_sheet_and_income_statement_of_any_period(daily_builds):
@@ -872,7 +883,8 @@ def test_balance_sheet_and_income_statement_of_any_period(daily_builds):
     # 53.041095928082191781 + 0.153616438356164384 - 53.038356202054794521 borne by the holders: the admin fee kept,
     # 0.009589041095890411 + 0.007479452054794520, less the 0.002739726027397260 of it on L2's interest written off
     assert sheet[(DAY_2, "equity", "earnings")] == d("0.014328767123287671")
-    assert income_statement(daily_builds.home, "2026-01-05", "2026-01-06") == {"4000": d("0.150684931506849315"), "4010": d("0.02"), "4020": d("0"), "4030": d("0"),
+    statements = income_statements(daily_builds.home, ("2026-01-05", "2026-01-06"), ("2026-01-08", "2026-01-08"))
+    assert statements[("2026-01-05", "2026-01-06")] == {"4000": d("0.150684931506849315"), "4010": d("0.02"), "4020": d("0"), "4030": d("0"),
                          "5000": d("53.041095928082191781"), "5010": d("0.153616438356164384"),
                          "5020": d("-53.038356202054794521"), "net income": d("0.014328767123287671")}
     # Day 4: L1's repayment fee, paid by the V2 router to the vault, is fee income (4020 0.1); the expenses are the
@@ -880,7 +892,7 @@ def test_balance_sheet_and_income_statement_of_any_period(daily_builds):
     # yield, 90% of 21.023287671232876712 of income) and 5020 (the release returned to the holders, less 10% of L4's
     # interest written off): net income 21.023287671232876712 - 18.926438356164383562 = 2.096849315068493150, the
     # admin fee on the day's income less the 0.005479452054794521 of it on L4's interest written off.
-    assert income_statement(daily_builds.home, "2026-01-08", "2026-01-08") == {"4000": d("20.883287671232876712"), "4010": d("0.04"), "4020": d("0.1"), "4030": d("0"),
+    assert statements[("2026-01-08", "2026-01-08")] == {"4000": d("20.883287671232876712"), "4010": d("0.04"), "4020": d("0.1"), "4030": d("0"),
                          "5000": d("-107.980821955479452056"), "5010": d("18.920958904109589041"),
                          "5020": d("107.986301407534246577"), "net income": d("2.096849315068493150")}
 
