@@ -56,21 +56,22 @@ def built(result: subprocess.CompletedProcess) -> str:
     return result.stdout
 
 
-@pytest.fixture(scope="module")
-def hand_posted(tmp_path_factory) -> Path:
-    """A home holding the hand-posted lake, its ledger built by dbt on DuckDB: every model and test."""
-    if not SPARK_DBT.exists():
-        pytest.fail(f"the Spark engine is not installed ({SPARK_DBT}): run `make spark-setup`")
-    home = tmp_path_factory.mktemp("engines") / "home"
-    build_ledger_lake(home)
-    assert HAND_POSTED_PASSES in built(engine_dbt(home, "duckdb", "build", *FIXTURE_VARS))
-    return home
-
-
 HAND_POSTED_PASSES = "PASS journal_lines_match_hand_posted_scenario"
 SELECTION = ["--select", *(f"+{model}" for model in LEDGER), "money_macros_are_exact_on_every_engine",
              "expected_journal_lines", "journal_lines_match_hand_posted_scenario", *FIXTURE_VARS,
              "--indirect-selection", "cautious"]
+
+
+@pytest.fixture(scope="module")
+def hand_posted(tmp_path_factory) -> Path:
+    """A home holding the hand-posted lake, its ledger built by dbt on DuckDB: the ledger's models with their tests
+    (test_ledger_dbt.py builds and tests the whole project on it)."""
+    if not SPARK_DBT.exists():
+        pytest.fail(f"the Spark engine is not installed ({SPARK_DBT}): run `make spark-setup`")
+    home = tmp_path_factory.mktemp("engines") / "home"
+    build_ledger_lake(home)
+    assert HAND_POSTED_PASSES in built(engine_dbt(home, "duckdb", "build", *SELECTION))
+    return home
 # The models and seeds, the money macros' known answers and the hand-posted journal's test: the models' own tests
 # run on Spark in the later-run test below (`make reliability`) and in `make scale-test`'s builds, about 40 s of
 # Spark that `make test` leaves out.
