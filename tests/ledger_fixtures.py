@@ -242,8 +242,11 @@ def _block_wide(events: list[dict]) -> list[dict]:
         logs = order.setdefault((row["block_number"], row["block_hash"]), [])
         if (row["tx_hash"], row["log_index"]) not in logs:
             logs.append((row["tx_hash"], row["log_index"]))
-    index = {(block, log): n for block, logs in order.items()
-             for n, log in enumerate(sorted(logs, key=lambda log: ([tx for tx, _ in logs].index(log[0]), log[1])))}
+    index = {}
+    for block, logs in order.items():
+        transactions = list(dict.fromkeys(tx for tx, _ in logs))  # in the order they come in the block
+        ranked = sorted(logs, key=lambda log: (transactions.index(log[0]), log[1]))
+        index.update({(block, log): n for n, log in enumerate(ranked)})
     return [dict(row, log_index=index[(row["block_number"], row["block_hash"]), (row["tx_hash"], row["log_index"])])
             for row in events]
 

@@ -53,34 +53,33 @@ def runs(clean_demo, tmp_path_factory):
 
 
 def test_rematerialising_a_day_rewrites_every_lake_file_of_its_partition_with_the_same_bytes(runs):
-    demo, first, second = runs
-    assert first["lake"] == demo["lake"]  # the copy, before its run
-    assert second["lake"] == first["lake"]
-    tables = {path.split("/")[1] for path in second["lake"]}
+    demo, before, after = runs
+    assert after["lake"] == demo["lake"]
+    tables = {path.split("/")[1] for path in after["lake"]}
     assert len(tables) >= 14, tables  # every source's tables of the day, not a few
-    rewritten = [path for path in second["lake"] if not path.startswith(REGISTERS)]
+    rewritten = [path for path in after["lake"] if not path.startswith(REGISTERS)]
     assert len(rewritten) >= 13
-    # each run wrote them anew (a new file renamed over the old one), so the same bytes are a result
-    assert [p for p in rewritten if first["file_ids"][p] == second["file_ids"][p]] == []
-    assert not any(path.startswith("lake/chain_reorgs/") for path in second["lake"])  # the same chain
+    # the run wrote them anew (a new file renamed over the copy's), so the same bytes are a result
+    assert [p for p in rewritten if before["file_ids"][p] == after["file_ids"][p]] == []
+    assert not any(path.startswith("lake/chain_reorgs/") for path in after["lake"])  # the same chain
 
 
 def test_rematerialising_a_day_rebuilds_the_same_journal_and_trial_balance(runs):
-    demo, first, second = runs
-    rows, _ = second["journal"]
+    demo, before, after = runs
+    rows, _ = after["journal"]
     assert rows > 0
-    assert second["journal"] == first["journal"] == demo["journal"]
-    assert second["trial_balance"] == first["trial_balance"] == demo["trial_balance"]
+    assert after["journal"] == demo["journal"]
+    assert after["trial_balance"] == demo["trial_balance"]
     # the run rebuilt the journal (a materialisation of its own), it did not just leave it alone
-    assert None not in (first["journal_materialised_by"], second["journal_materialised_by"])
-    assert first["journal_materialised_by"] != second["journal_materialised_by"]
+    assert None not in (before["journal_materialised_by"], after["journal_materialised_by"])
+    assert before["journal_materialised_by"] != after["journal_materialised_by"]
 
 
 def test_rematerialising_a_day_writes_the_same_attestation_bytes(runs):
-    demo, first, second = runs
+    demo, before, after = runs
     for name in REPORTS:
-        assert second["reports"][name] == first["reports"][name] == demo["reports"][name], name
-        assert second["report_ids"][name] != first["report_ids"][name], f"{name} was not written again"
+        assert after["reports"][name] == demo["reports"][name], name
+        assert after["report_ids"][name] != before["report_ids"][name], f"{name} was not written again"
 
 
 

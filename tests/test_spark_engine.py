@@ -30,8 +30,14 @@ LEDGER = ("journal_lines", "trial_balance", "reserve_coverage", "journal_day_has
 SPARK_TABLES = "spark/warehouse/backed.db"
 # The hand-posted journal (seeds/ledger_fixture) and its dbt test, enabled on both engines.
 FIXTURE_VARS = vars_args({"ledger_fixture": True})
-
-
+HAND_POSTED_PASSES = "PASS journal_lines_match_hand_posted_scenario"
+SELECTION = ["--select", *(f"+{model}" for model in LEDGER), "money_macros_are_exact_on_every_engine",
+             "expected_journal_lines", "journal_lines_match_hand_posted_scenario", *FIXTURE_VARS,
+             "--indirect-selection", "cautious"]
+# The models and seeds, the money macros' known answers and the hand-posted journal's test: the models' own tests
+# run on Spark in the later-run test below (`make reliability`) and in `make scale-test`'s builds, about 40 s of
+# Spark that `make test` leaves out.
+MODELS_AND_KNOWN_ANSWERS = [*SELECTION[:-1], "empty"]
 DUCKDB_DBT = Path(sys.executable).parent / "dbt"
 
 
@@ -56,12 +62,6 @@ def built(result: subprocess.CompletedProcess) -> str:
     return result.stdout
 
 
-HAND_POSTED_PASSES = "PASS journal_lines_match_hand_posted_scenario"
-SELECTION = ["--select", *(f"+{model}" for model in LEDGER), "money_macros_are_exact_on_every_engine",
-             "expected_journal_lines", "journal_lines_match_hand_posted_scenario", *FIXTURE_VARS,
-             "--indirect-selection", "cautious"]
-
-
 @pytest.fixture(scope="module")
 def hand_posted(tmp_path_factory) -> Path:
     """A home holding the hand-posted lake, its ledger built by dbt on DuckDB: the ledger's models with their tests
@@ -72,10 +72,6 @@ def hand_posted(tmp_path_factory) -> Path:
     build_ledger_lake(home)
     assert HAND_POSTED_PASSES in built(engine_dbt(home, "duckdb", "build", *SELECTION))
     return home
-# The models and seeds, the money macros' known answers and the hand-posted journal's test: the models' own tests
-# run on Spark in the later-run test below (`make reliability`) and in `make scale-test`'s builds, about 40 s of
-# Spark that `make test` leaves out.
-MODELS_AND_KNOWN_ANSWERS = [*SELECTION[:-1], "empty"]
 
 
 @pytest.fixture(scope="module")

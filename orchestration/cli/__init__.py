@@ -55,7 +55,7 @@ class _Commands(click.Group):
         sys.exit(returned if isinstance(returned, int) else 0)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return list(COMMANDS)
+        return sorted(COMMANDS)
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name not in COMMANDS:
