@@ -77,7 +77,8 @@ RELIABILITY_TESTS := $(wildcard tests/test_crash_safety.py tests/test_idempotenc
 	tests/test_chain_production.py tests/test_known_answers.py tests/test_ledger_dbt.py \
 	tests/test_restatement_depth.py tests/test_attestation_integrity.py tests/test_hostile_input.py tests/test_ingest_bad_inputs.py tests/test_fuzz_parsers.py \
 	tests/test_snapshot.py tests/test_inbox_arrivals.py tests/test_chain_lying_nodes.py tests/test_storage_faults.py \
-	tests/test_service_faults.py tests/test_time_zones.py tests/test_fuzz_at_scale.py
+	tests/test_service_faults.py tests/test_time_zones.py tests/test_fuzz_at_scale.py tests/test_backfill.py \
+	tests/test_guides.py tests/test_warehouse_upgrade.py
 reliability: setup spark-setup
 	BACKED_RELIABILITY_DIR=$(BACKED_HOME) BACKED_FUZZ_SCALE=$${BACKED_FUZZ_SCALE:-5} \
 	  BACKED_FUZZ_INPUTS=$${BACKED_FUZZ_INPUTS:-100000} BACKED_SLOW_UPLOAD_SECONDS=$${BACKED_SLOW_UPLOAD_SECONDS:-65} \
@@ -86,7 +87,8 @@ reliability: setup spark-setup
 # The 30-day demo on Spark end to end (BACKED_ENGINE=spark: the ledger built by Spark, checks and attestations read
 # from its tables), compared with the same demo on DuckDB relation by relation and attestation by attestation.
 scale-test: setup spark-setup
-	TMPDIR=$(TEST_TMPDIR) $(PY) -m pytest -q -p no:cacheprovider tests/test_spark_scale.py
+	TMPDIR=$(TEST_TMPDIR) $(PY) -m pytest -q -p no:cacheprovider tests/test_spark_scale.py tests/test_spark_engine.py \
+	  tests/test_spark_telemetry.py
 
 # The mutation gate: each realistic bug of tests/mutation/catalogue.toml planted alone in a scratch copy, and the
 # tests that must catch it run; prints "mutants killed N of M" and fails on a survivor. Minutes long: not in `make test`.

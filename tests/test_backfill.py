@@ -65,6 +65,7 @@ def correct_lender_b_tape(home: Path) -> str:
     return rows[loan].split(",")[3]
 
 
+@pytest.mark.long
 def test_a_corrected_tape_is_backfilled_through_the_stale_staging_submitted_and_resumed(home, monkeypatch):
     """After `backed ingest` takes a corrected tape in, a backfill of the ledger and the reconciliation views alone
     takes in the staging models the tape made stale (a selection that left them as they were would read the old

@@ -7,7 +7,8 @@ days). Spark's journal must be the hand-posted one (the seed's dbt test, run on 
 the trial balance, reserve coverage and the hash chain the same as DuckDB's, each value compared as canonical text
 (DuckDB reads both warehouses and prints both). The sandbox's 30 days on both engines, every relation and every
 attestation, are `make scale-test`'s (tests/test_spark_scale.py). `make spark-setup` installs the engine (its own
-environment, .venv-spark); `make test` runs it first.
+environment, .venv-spark). A JVM's start and Spark's planning of each node make this file minutes long on two
+cores, so it is `make reliability`'s and `make scale-test`'s, not `make test`'s (docs/testing.md).
 """
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ import pytest
 from assets.ledger import DBT_PROJECT_DIR, SPARK_DBT, dbt_environment, vars_args
 from foundation.home import DataHome
 from tests.ledger_fixtures import DAY_1, DAY_3, DAYS, build_ledger_lake
+
+pytestmark = pytest.mark.long
 
 # What an attestation states, and what each is built from (their upstream models, the seeds and their tests).
 LEDGER = ("journal_lines", "trial_balance", "reserve_coverage", "journal_day_hashes")
@@ -115,7 +118,6 @@ def test_spark_builds_the_same_ledger_as_duckdb(both_engines, table):
     assert differences(both_engines, table) == (0, [], [])
 
 
-@pytest.mark.long
 def test_a_later_run_rebuilding_days_on_spark_gives_the_same_ledger(hand_posted, tmp_path):
     """Days 1 to 3 built with their models' tests, then days 3 and 4 as a later run rebuilds them: the days from the
     window's start dropped and inserted again (insert_overwrite on tables partitioned by day), the journal appended

@@ -5,7 +5,8 @@ One day holds every shape at once, so that one Spark application (local[2], as t
 all: the bulk parse's hostile day (escaped label values, `} ` inside them, MIG instances, CRLF, a byte order mark,
 bytes that are not UTF-8, NaN and infinities, repeats, lines the rules turn away), raw scrapes of one exporter
 named by their scrape time, an XID field declared a counter that resets, and a bench-shaped day of 200 GPUs whose
-figures the generator knows from its own values.
+figures the generator knows from its own values. Like the ledger on Spark, `make reliability`'s and `make
+scale-test`'s (a Spark application per day is minutes on two cores).
 """
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ from bench import telemetry as bench
 from foundation.lake import Lake
 from tests.test_telemetry_bulk_parse import DAY, DAY_MS, HELP, POWER, TEMP, UTIL, XID, day_outcome, \
     edge_case_files, exposition_day, tampered_archive, uuid
+
+pytestmark = pytest.mark.long
 
 assert DAY == bench.DAY
 
@@ -132,7 +135,6 @@ def test_spark_checks_the_samples_written_the_common_way_in_bulk(both):
     assert 0.8 * accepted < in_bulk < accepted  # but the GPU with `} ` in a label value, tabs, extra blanks
 
 
-@pytest.mark.long
 def test_a_tampered_archive_is_refused_on_spark(tmp_path):
     with pytest.raises(ArchiveTampered):
         scrapes.ingest_telemetry_day(DAY, tampered_archive(tmp_path / "home"), rollups_on_spark)

@@ -49,6 +49,7 @@ def upgraded(clean_demo, tmp_path_factory):
     return paths, before, after, warnings
 
 
+@pytest.mark.long
 def test_a_warehouse_of_an_earlier_project_is_rebuilt_from_the_whole_lake(upgraded):
     from assets.ledger import built_by_another_project, project_fingerprint
 
