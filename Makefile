@@ -66,7 +66,7 @@ docs: setup
 # 0.06 ms in memory; docs/performance.md). The folders of passed tests are removed, a failed run's kept until the next.
 TEST_TMPDIR ?= $(if $(wildcard /dev/shm),/dev/shm,$(or $(TMPDIR),/tmp))
 TEST_WORKERS ?= 2
-test: setup spark-setup browser
+test: setup browser
 	TMPDIR=$(TEST_TMPDIR) $(PY) -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile -m "not long" \
 	  -o tmp_path_retention_policy=failed -o tmp_path_retention_count=1
 
@@ -78,7 +78,7 @@ RELIABILITY_TESTS := $(wildcard tests/test_crash_safety.py tests/test_idempotenc
 	tests/test_restatement_depth.py tests/test_attestation_integrity.py tests/test_hostile_input.py tests/test_ingest_bad_inputs.py tests/test_fuzz_parsers.py \
 	tests/test_snapshot.py tests/test_inbox_arrivals.py tests/test_chain_lying_nodes.py tests/test_storage_faults.py \
 	tests/test_service_faults.py tests/test_time_zones.py tests/test_fuzz_at_scale.py tests/test_backfill.py \
-	tests/test_guides.py tests/test_warehouse_upgrade.py
+	tests/test_warehouse_upgrade.py tests/test_ledger_sandbox_30_days.py
 reliability: setup spark-setup
 	BACKED_RELIABILITY_DIR=$(BACKED_HOME) BACKED_FUZZ_SCALE=$${BACKED_FUZZ_SCALE:-5} \
 	  BACKED_FUZZ_INPUTS=$${BACKED_FUZZ_INPUTS:-100000} BACKED_SLOW_UPLOAD_SECONDS=$${BACKED_SLOW_UPLOAD_SECONDS:-65} \

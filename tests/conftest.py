@@ -101,11 +101,11 @@ def rebuild_check_views(home: Path) -> None:
 # The files that run whole demos of their own, longest first. `make test` hands whole files to two workers in
 # collection order: started first, the longest overlap the many short files instead of finishing alone at the end.
 LONGEST_FIRST = (
-    "test_spark_engine.py", "test_ledger_dbt.py", "test_known_answers.py", "test_ledger_sandbox_30_days.py",
-    "test_crash_safety.py", "test_idempotency.py", "test_guides.py", "test_backfill.py", "test_attestation_integrity.py",
-    "test_reconciliation_checks.py", "test_spark_telemetry.py",
-    "test_warehouse_upgrade.py", "test_end_to_end.py", "test_restatement_depth.py", "test_check_tolerances.py",
-    "test_dbt_docs.py", "test_definitions.py", "test_sandbox_cli.py",
+    "test_ledger_dbt.py", "test_guides.py", "test_reconciliation_checks.py", "test_known_answers.py",
+    "test_definitions.py", "test_idempotency.py", "test_fuzz_parsers.py", "test_fuzz_at_scale.py", "test_end_to_end.py",
+    "test_chain_production.py", "test_browser.py", "test_check_tolerances.py", "test_dbt_docs.py",
+    "test_chain_lying_nodes.py", "test_attestation.py", "test_attestation_integrity.py", "test_inbox_arrivals.py",
+    "test_backfill.py", "test_crash_safety.py", "test_restatement_depth.py", "test_sandbox_cli.py",
 )
 
 

@@ -3,7 +3,9 @@ simulator's independent ground truth account by account and sub-account by sub-a
 
 30 days hold the whole loan lifecycle: a loan fully repaid, another delinquent, defaulted with its GPUs gone dark,
 liquidated and its collateral sold for less than it owed (the allowance built up and then used), redemptions
-queued, serviced in two rounds and claimed, T-bills bought, marked, matured and rolled.
+queued, serviced in two rounds and claimed, T-bills bought, marked, matured and rolled. `make reliability`'s: the
+month's run is minutes of a worker, and `make test` holds each posting rule to its hand-posted answer
+(tests/test_ledger_dbt.py) and the 3-day demo to the ground truth (tests/test_end_to_end.py).
 """
 from __future__ import annotations
 
@@ -29,6 +31,8 @@ from sandbox.simulator import RAW_SCRAPES_DAY
 START = date(2026, 1, 1)
 DAYS = 30
 LAST = START + timedelta(days=DAYS - 1)
+
+pytestmark = pytest.mark.long
 
 
 @pytest.fixture(scope="module")
