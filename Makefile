@@ -26,7 +26,8 @@ $(VENV)/.deps-stamp: pyproject.toml constraints.txt
 
 # The Spark engine (BACKED_ENGINE=spark; docs/scale.md): dbt-spark and PySpark in an environment of their own
 # (requirements-spark.txt, pinned by constraints.txt), and Java 17 from the system's packages when no java is on the
-# PATH. `make test` needs it for the engines' equality test; DuckDB, the default engine, needs none of it. PySpark is
+# PATH. `make reliability` and `make scale-test` need it for the engines' equality tests; DuckDB, the default engine,
+# needs none of it. PySpark is
 # published as source only, and uv builds it again (20 s) whenever the index may have changed: the same pinned
 # versions are first installed from uv's cache alone, which takes 3 s when an earlier install built them.
 SPARK_VENV := .venv-spark
@@ -78,7 +79,7 @@ RELIABILITY_TESTS := $(wildcard tests/test_crash_safety.py tests/test_idempotenc
 	tests/test_restatement_depth.py tests/test_attestation_integrity.py tests/test_hostile_input.py tests/test_ingest_bad_inputs.py tests/test_fuzz_parsers.py \
 	tests/test_snapshot.py tests/test_inbox_arrivals.py tests/test_chain_lying_nodes.py tests/test_storage_faults.py \
 	tests/test_service_faults.py tests/test_time_zones.py tests/test_fuzz_at_scale.py tests/test_backfill.py \
-	tests/test_warehouse_upgrade.py tests/test_ledger_sandbox_30_days.py
+	tests/test_warehouse_upgrade.py tests/test_ledger_sandbox_30_days.py tests/test_definitions.py
 reliability: setup spark-setup
 	BACKED_RELIABILITY_DIR=$(BACKED_HOME) BACKED_FUZZ_SCALE=$${BACKED_FUZZ_SCALE:-5} \
 	  BACKED_FUZZ_INPUTS=$${BACKED_FUZZ_INPUTS:-100000} BACKED_SLOW_UPLOAD_SECONDS=$${BACKED_SLOW_UPLOAD_SECONDS:-65} \

@@ -6,6 +6,7 @@ import socket
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
 from foundation.partitions import daily_partitions
 from orchestration.definitions import build_definitions
@@ -126,6 +127,7 @@ def listening_addresses(port: int) -> set[str]:
     return found
 
 
+@pytest.mark.long
 def test_dagster_dev_loads_the_code_location_and_listens_on_this_machine_only(tmp_path):
     """`make dagster-dev` starts, its code location loads with no error (asked over GraphQL), and the UI, which has
     no login of its own, listens on 127.0.0.1 only."""

@@ -24,7 +24,7 @@ Inputs are the sandbox's good files (as tests/test_fuzz_parsers.py writes them) 
 tests/test_dcgm_real_shapes.py, tests/test_loan_tape_real_shapes.py, tests/test_iso20022_envelopes.py and
 tests/test_iso20022_versions.py, broken by mutations drawn from `random.Random("<parser>:<number>")`: input n of a
 parser is the same bytes on every run, and `fuzz_input(parser, n)` rebuilds it. BACKED_FUZZ_INPUTS is the number of
-inputs of the whole module (default 1,000, a derandomised run for `make test`), shared among the parsers by their
+inputs of the whole module (default 500, a derandomised run for `make test`), shared among the parsers by their
 cost; a failing input is written to the test's temporary folder. The counts go to the reliability tally ("fuzz at
 scale: <parser>") and to `fuzz-at-scale.json` (the session's temporary folder, and $BACKED_RELIABILITY_DIR/reports/
 reliability/ when that is set).
@@ -96,7 +96,7 @@ SCRAPED_AT = datetime(2026, 1, 5, 12, 0)  # what `backed ingest --scraped-at` te
 DAY_START_MS = sandbox_files.DAY_START_MS
 DAY_MS = 86_400_000
 
-INPUTS = int(os.environ.get("BACKED_FUZZ_INPUTS", "1000"))
+INPUTS = int(os.environ.get("BACKED_FUZZ_INPUTS", "500"))
 # No input grows past this: the parsers' own limits (MAX_DOCUMENT_BYTES) are tested elsewhere, with files built to
 # reach them; here the inputs are many and small.
 MAX_INPUT_BYTES = 1 << 20

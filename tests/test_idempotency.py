@@ -7,7 +7,8 @@ unpartitioned dbt seeds are loaded already), executed as `run_pipeline` executes
 BACKED_HOME/dagster. Every file of the day's lake and quarantine partitions, the journal and the trial balance,
 and the attestation (HTML and PDF) come out the same as the demo's own run of three days built them. The run really
 rewrote them: a new file (the lake writes a new file and renames it over the old one) and a new materialisation of
-the ledger.
+the ledger. `make reliability`'s: `make test` holds a rebuilt day of the ledger to its first build
+(tests/test_ledger_dbt.py) and a re-issued attestation to the first, byte for byte (tests/test_attestation.py).
 """
 import os
 
@@ -16,6 +17,7 @@ import pytest
 from conftest import DAYS, START
 from demo_copies import JOURNAL_ORDER, copy_of_demo, daily_pipeline_on, lake_files, table_digest
 
+pytestmark = pytest.mark.long
 DAY = START.replace(day=DAYS)
 # Appended registers, not rebuilt by a run of the day: they must stay as they are.
 REGISTERS = ("lake/inbox_receipts/", "lake/chain_reorgs/")

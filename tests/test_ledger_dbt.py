@@ -993,7 +993,12 @@ def test_a_reorg_reverses_the_logs_that_left_the_chain(daily_builds, tmp_path, r
     assert [row[10] for row in journal if row[9] == log_key(21, 0)] == ["loan_repaid"] * 3
     balances = restatement.after.closing_balances(DAY_2)
     assert (balances["1100"], balances["3000"], balances["2000"]) == (Decimal("210"), Decimal("0"), Decimal("-400"))
-    # Building the day again adds nothing: the restated journal is what the sources post.
+
+
+@pytest.mark.long
+def test_building_a_reorganised_day_again_adds_nothing(daily_builds, tmp_path):
+    """The restated journal is what the sources post: a second build of the day changes no row."""
+    restatement = restate(daily_builds, tmp_path, write_reorg, "2026-01-06")
     build_window(restatement.home, "2026-01-06", "2026-01-06")
     assert Warehouse.read(restatement.home).rows == restatement.after.rows
 
