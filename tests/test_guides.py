@@ -89,6 +89,7 @@ def test_compliance_guide_pulls_a_trail_and_exports_it(run_guide):
     assert export.read_text().startswith("partition_date,") and "wrote" in out.stdout
 
 
+@pytest.mark.long
 def test_engineering_guide_backfills_a_range_and_names_what_arbitrum_needs(run_guide):
     backfill_block, arbitrum_block = guide_blocks()["Engineering"]
     out = run_guide(backfill_block)
