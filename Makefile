@@ -30,9 +30,9 @@ $(VENV)/.deps-stamp: pyproject.toml constraints.txt
 # The Spark engine (BACKED_ENGINE=spark; docs/scale.md): dbt-spark and PySpark in an environment of their own
 # (requirements-spark.txt, pinned by constraints.txt), and Java 17 from the system's packages when no java is on the
 # PATH. `make reliability` and `make scale-test` need it for the engines' equality tests; DuckDB, the default engine,
-# needs none of it. PySpark is
-# published as source only, and uv builds it again (20 s) whenever the index may have changed: the same pinned
-# versions are first installed from uv's cache alone, which takes 3 s when an earlier install built them.
+# needs none of it. PySpark is published as source only, and uv builds it again (20 s) whenever the index may have
+# changed: the same pinned versions are first installed from uv's cache alone, which takes 3 s when an earlier
+# install built them.
 SPARK_VENV := .venv-spark
 spark-setup: $(SPARK_VENV)/.deps-stamp
 $(SPARK_VENV)/.deps-stamp: requirements-spark.txt constraints.txt $(VENV)/.deps-stamp
@@ -90,7 +90,8 @@ reliability: setup spark-setup
 	  TMPDIR=$(TEST_TMPDIR) $(PY) -m pytest -q -p no:cacheprovider -n 2 --dist loadfile $(RELIABILITY_TESTS)
 
 # The 30-day demo on Spark end to end (BACKED_ENGINE=spark: the ledger built by Spark, checks and attestations read
-# from its tables), compared with the same demo on DuckDB relation by relation and attestation by attestation.
+# from its tables), compared with the same demo on DuckDB relation by relation and attestation by attestation; the
+# hand-posted ledger and a day's telemetry roll-up on both engines, compared row by row.
 scale-test: setup spark-setup
 	TMPDIR=$(TEST_TMPDIR) $(PY) -m pytest -q -p no:cacheprovider tests/test_spark_scale.py tests/test_spark_engine.py \
 	  tests/test_spark_telemetry.py

@@ -98,9 +98,12 @@ def rebuild_check_views(home: Path) -> None:
                    env={**os.environ, **dbt_environment(DataHome(home))}, check=True, capture_output=True)
 
 
-# The files that run whole demos of their own, longest first. `make test` hands whole files to two workers in
-# collection order: started first, the longest overlap the many short files instead of finishing alone at the end.
+# The files that run whole demos of their own, longest first (by their times on a 2-core machine). `make test` and
+# `make reliability` hand whole files to two workers in collection order: started first, the longest overlap the
+# many short files instead of finishing alone at the end. The files of `long` tests lead, for `make reliability`;
+# `make test` deselects their tests.
 LONGEST_FIRST = (
+    "test_spark_engine.py", "test_ledger_sandbox_30_days.py", "test_spark_telemetry.py", "test_warehouse_upgrade.py",
     "test_ledger_dbt.py", "test_guides.py", "test_reconciliation_checks.py", "test_known_answers.py",
     "test_definitions.py", "test_idempotency.py", "test_fuzz_parsers.py", "test_fuzz_at_scale.py", "test_end_to_end.py",
     "test_chain_production.py", "test_browser.py", "test_check_tolerances.py", "test_dbt_docs.py",

@@ -36,12 +36,15 @@ def long_test_files() -> set[str]:
             if LONG_MARK.search(path.read_text())}
 
 
+def files_the_other_targets_run() -> set[str]:
+    return files_of_variable("RELIABILITY_TESTS") | files_of_recipe("scale-test")
+
+
 def test_every_long_test_runs_in_make_reliability_or_make_scale_test():
-    elsewhere = files_of_variable("RELIABILITY_TESTS") | files_of_recipe("scale-test")
-    assert long_test_files() - elsewhere == set()
+    assert long_test_files() - files_the_other_targets_run() == set()
 
 
 def test_the_other_targets_name_files_that_exist():
-    named = files_of_variable("RELIABILITY_TESTS") | files_of_recipe("scale-test")
+    named = files_the_other_targets_run()
     assert {name for name in named if not (REPO / name).is_file()} == set()
     assert "tests/test_spark_scale.py" in named and "tests/test_ledger_dbt.py" in named

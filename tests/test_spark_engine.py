@@ -38,8 +38,8 @@ SELECTION = ["--select", *(f"+{model}" for model in LEDGER), "money_macros_are_e
              "expected_journal_lines", "journal_lines_match_hand_posted_scenario", *FIXTURE_VARS,
              "--indirect-selection", "cautious"]
 # The models and seeds, the money macros' known answers and the hand-posted journal's test: the models' own tests
-# run on Spark in the later-run test below (`make reliability`) and in `make scale-test`'s builds, about 40 s of
-# Spark that `make test` leaves out.
+# run on Spark in the later-run test below and in test_spark_scale.py's builds, not a third time here (about 40 s
+# of Spark).
 MODELS_AND_KNOWN_ANSWERS = [*SELECTION[:-1], "empty"]
 DUCKDB_DBT = Path(sys.executable).parent / "dbt"
 
