@@ -82,7 +82,7 @@ RELIABILITY_TESTS := $(wildcard tests/test_crash_safety.py tests/test_idempotenc
 	tests/test_restatement_depth.py tests/test_attestation_integrity.py tests/test_hostile_input.py tests/test_ingest_bad_inputs.py tests/test_fuzz_parsers.py \
 	tests/test_snapshot.py tests/test_inbox_arrivals.py tests/test_chain_lying_nodes.py tests/test_storage_faults.py \
 	tests/test_service_faults.py tests/test_time_zones.py tests/test_fuzz_at_scale.py tests/test_backfill.py \
-	tests/test_warehouse_upgrade.py tests/test_ledger_sandbox_30_days.py tests/test_definitions.py \
+	tests/test_warehouse_upgrade.py tests/test_ledger_sandbox_30_days.py tests/test_definitions.py tests/test_bench_smoke.py \
 	tests/test_guides.py tests/test_secrets_stay_out.py
 reliability: setup spark-setup
 	BACKED_RELIABILITY_DIR=$(BACKED_HOME) BACKED_FUZZ_SCALE=$${BACKED_FUZZ_SCALE:-5} \

@@ -43,6 +43,8 @@ from foundation.partitions import daily_partitions
 from foundation.pools import WAREHOUSE_POOL
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
+# dbt on DuckDB, the default engine: the one installed beside this Python (the project's venv).
+DUCKDB_DBT = Path(sys.prefix) / "bin" / "dbt"
 # The Spark engine's dbt (BACKED_ENGINE=spark), in the environment `make spark-setup` makes: PySpark is kept out of
 # the pipeline's own (requirements-spark.txt says why).
 SPARK_DBT = Path(os.environ.get("BACKED_SPARK_DBT", DBT_PROJECT_DIR.parent / ".venv-spark" / "bin" / "dbt"))
@@ -351,4 +353,4 @@ def warehouse_dbt() -> WarehouseDbt:
             raise LedgerBuildFailed(f"BACKED_ENGINE=spark, but the Spark engine is not installed ({SPARK_DBT}): run "
                                     "`make spark-setup`, or unset BACKED_ENGINE to build on DuckDB")
         return WarehouseDbt(project_dir=dbt_project, dbt_executable=str(SPARK_DBT))
-    return WarehouseDbt(project_dir=dbt_project, dbt_executable=str(Path(sys.prefix) / "bin" / "dbt"))
+    return WarehouseDbt(project_dir=dbt_project, dbt_executable=str(DUCKDB_DBT))

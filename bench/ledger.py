@@ -37,13 +37,12 @@ import pyarrow.csv as pa_csv
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from assets.ledger import dbt_environment  # noqa: E402
+from assets.ledger import DUCKDB_DBT, dbt_environment  # noqa: E402
 from foundation.home import DataHome  # noqa: E402
 from foundation.lake import SCHEMAS, Lake  # noqa: E402
 from bench import row  # noqa: E402
 
 PROJECT_DIR = REPO / "dbt_project"
-DBT = Path(sys.executable).parent / "dbt"
 BEANCOUNT_REQUIREMENT = "beancount==3.2.3"
 # beancount holds every entry in memory (about 3.4 GB per million journal lines): it loads the year's first days
 # up to this many lines; its rate per line does not depend on how many there are.
@@ -124,7 +123,7 @@ LAKE_QUERIES: dict[str, str] = {
             day as partition_date, k * 100000 + position // 10 as block_number,
             '0x' || sha256('block ' || (k * 100000 + position // 10)) as block_hash,
             day + to_seconds(position // 10) as block_time,
-            '0x' || lpad(to_hex(k * 1000000 + position), 64, '0') as tx_hash, 0 as log_index,
+            '0x' || lpad(to_hex(k * 1000000 + position), 64, '0') as tx_hash, position % 10 as log_index,
             contract_address, contract_role, event,
             '0x' || lpad(to_hex(1000 + (k * 7919 + i) % 50000), 40, '0') as holder,
             100 + hash(k, i, event) % 10000 as dollars, i
@@ -245,7 +244,7 @@ def dbt_build(home: Path, first: date, last: date, command: str = "build") -> fl
     dbt's environment is the pipeline's: the home and the window (so that dbt reuses the parse its last run in the
     home saved, as the pipeline's runs do), its file log at info, no JSON artifacts."""
     env = {**os.environ, **dbt_environment(DataHome(home), (first, last)), "DBT_PROFILES_DIR": str(PROJECT_DIR)}
-    command = [str(DBT), command, "--project-dir", str(PROJECT_DIR), "--target-path", str(home / "dbt_target"),
+    command = [str(DUCKDB_DBT), command, "--project-dir", str(PROJECT_DIR), "--target-path", str(home / "dbt_target"),
                "--log-path", str(home / "dbt_logs")]
     started = time.perf_counter()
     result = subprocess.run(command, env=env, capture_output=True, text=True)

@@ -89,10 +89,10 @@ def rebuild_check_views(home: Path) -> None:
     built by other code then answers with this project's checks."""
     import subprocess
 
-    from assets.ledger import DBT_PROJECT_DIR, dbt_environment, home_vars, vars_args
+    from assets.ledger import DBT_PROJECT_DIR, DUCKDB_DBT, dbt_environment, home_vars, vars_args
     from foundation.home import DataHome
 
-    subprocess.run([str(Path(sys.executable).parent / "dbt"), "run", "--quiet", "--select", "path:models/reconciliation",
+    subprocess.run([str(DUCKDB_DBT), "run", "--quiet", "--select", "path:models/reconciliation",
                     "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
                     "--target-path", str(home / "dbt_check_views"), *vars_args(home_vars(DataHome(home)))],
                    env={**os.environ, **dbt_environment(DataHome(home))}, check=True, capture_output=True)

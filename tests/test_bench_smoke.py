@@ -1,9 +1,12 @@
-"""`python -m bench` end to end at smoke-run sizes, on its cheapest benchmark: the table, and the JSON report."""
+"""`python -m bench` end to end at smoke-run sizes: on its cheapest benchmark, the table and the JSON report
+(`make test`); the ledger's and the year's, which build the dbt project on lakes of their own (`make reliability`)."""
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -53,3 +56,21 @@ def test_compare_prints_each_figures_change_against_an_earlier_report(tmp_path):
     refused = subprocess.run([sys.executable, "-m", "bench", "--against", str(now)], cwd=REPO, capture_output=True,
                              text=True, timeout=60)
     assert refused.returncode == 2 and "--against needs --compare" in refused.stderr
+
+
+@pytest.mark.long
+def test_quick_ledger_and_year_benches_build_their_synthetic_lakes(tmp_path):
+    """The ledger's and the year's benchmarks write a lake of their own (bench/ledger.py LAKE_QUERIES) that must
+    pass every key test of the dbt project, as a real chain's does: a lake that breaks one stops the build and
+    leaves the table without its figures."""
+    home = tmp_path / "home"
+    environment = {**os.environ, "BACKED_HOME": str(home), "BENCH_SCRATCH": str(tmp_path)}
+    completed = subprocess.run([sys.executable, "-m", "bench", "--quick", "--only", "ledger", "--only", "year"],
+                               cwd=REPO, env=environment, capture_output=True, text=True, timeout=1200)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    report = json.loads((home / "reports" / "bench-latest.json").read_text())
+    results = {result["benchmark"]: result for result in report["benchmarks"]}
+    assert set(results) == {"ledger", "year"}
+    for name, result in results.items():
+        assert result["error"] is None, f"{name}: {result['error']}"
+        assert result["rows"] and all(row["value"] > 0 for row in result["rows"]), result["rows"]

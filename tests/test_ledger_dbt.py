@@ -14,7 +14,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -25,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from assets.ledger import dbt_environment, vars_args
+from assets.ledger import DUCKDB_DBT, dbt_environment, vars_args
 from foundation.home import DataHome
 from foundation.lake import SCHEMAS, Lake
 from tests.ledger_fixtures import (
@@ -39,7 +38,6 @@ from tests.ledger_fixtures import (
 
 REPO = Path(__file__).resolve().parent.parent
 PROJECT_DIR = REPO / "dbt_project"
-DBT = Path(sys.executable).parent / "dbt"
 
 MARTS = ("journal_lines", "trial_balance", "reserve_coverage", "usdai_supply_reconciliation", "loan_positions",
          "susdai_yield", "redemption_queue", "journal_day_hashes", "balance_sheet", "income_statement")
@@ -218,7 +216,7 @@ def start_dbt(home: Path, *args: str, window: tuple[str, str] | None = None) -> 
         target.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(warm, target / "partial_parse.msgpack")
     command = [
-        str(DBT), *args, "--project-dir", str(PROJECT_DIR),
+        str(DUCKDB_DBT), *args, "--project-dir", str(PROJECT_DIR),
         "--target-path", str(target), "--log-path", str(home / "dbt_logs"),
     ]
     process = subprocess.Popen(command, env=env, cwd=home, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

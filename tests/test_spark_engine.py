@@ -15,14 +15,13 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from datetime import date
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from assets.ledger import DBT_PROJECT_DIR, SPARK_DBT, dbt_environment, vars_args
+from assets.ledger import DBT_PROJECT_DIR, DUCKDB_DBT, SPARK_DBT, dbt_environment, vars_args
 from foundation.home import DataHome
 from tests.ledger_fixtures import DAY_1, DAY_3, DAYS, build_ledger_lake
 
@@ -41,7 +40,6 @@ SELECTION = ["--select", *(f"+{model}" for model in LEDGER), "money_macros_are_e
 # run on Spark in the later-run test below and in test_spark_scale.py's builds, not a third time here (about 40 s
 # of Spark).
 MODELS_AND_KNOWN_ANSWERS = [*SELECTION[:-1], "empty"]
-DUCKDB_DBT = Path(sys.executable).parent / "dbt"
 
 
 def engine_dbt(home: Path, engine: str, *args: str,
