@@ -3,13 +3,17 @@ canonical line format docs/ledger.md states, without the dbt macros: every day's
 attestation quotes the recomputed one, and an edit of one character of one posted line changes that day's hash and
 every later one. Reads the clean demo's warehouse."""
 import hashlib
+import os
+import subprocess
 from collections import defaultdict
 from datetime import date, datetime
 from decimal import Decimal
+from pathlib import Path
 
 import duckdb
 import pytest
 
+from assets.ledger import DBT_PROJECT_DIR, DUCKDB_DBT, dbt_environment
 from attestation_answers import read_printed
 from foundation.home import DataHome
 
@@ -54,10 +58,8 @@ def hash_chain(days: list[date], lines_by_day: dict[date, list[str]]) -> dict[da
     return chain
 
 
-@pytest.fixture(scope="module")
-def journal(clean_demo):
+def read_journal(home: Path) -> tuple[list[date], dict[date, list[str]], dict[date, tuple[int, str, str, str]]]:
     """(every ledger day, the day's canonical lines in (entry_id, line_no) order, the stored journal_day_hashes)."""
-    home, _ = clean_demo
     with duckdb.connect(str(DataHome(home).warehouse), read_only=True) as con:
         cursor = con.execute(f"select {', '.join(COLUMNS)} from main.journal_lines")
         lines = [dict(zip(COLUMNS, row)) for row in cursor.fetchall()]
@@ -68,6 +70,12 @@ def journal(clean_demo):
     for line in sorted(lines, key=lambda line: (line["entry_id"], line["line_no"])):
         by_day[line["partition_date"]].append(line_text(line))
     return sorted(stored), dict(by_day), stored
+
+
+@pytest.fixture(scope="module")
+def journal(clean_demo):
+    home, _ = clean_demo
+    return read_journal(home)
 
 
 def test_every_days_hash_recomputes_from_its_journal_lines(journal):
@@ -99,3 +107,30 @@ def test_a_one_character_edit_of_one_line_changes_its_days_hash_and_every_later_
     recomputed = hash_chain(days, edited)
     assert {day for day in days if recomputed[day] != stored[day]} == {day for day in days if day >= edited_day}
     assert recomputed[days[0]] == stored[days[0]]
+
+
+def test_days_of_several_months_hash_as_their_lines_say(clean_demo, tmp_path):
+    """On DuckDB, journal_day_hashes digests its window a calendar month per statement (macro
+    stage_journal_day_digests). The demo's three days of lines moved onto the last day of a year and the first and
+    last days of later months, its chain days left without lines: every day of the rebuilt chain still recomputes
+    from its lines, the empty ones from the empty string."""
+    home, _ = clean_demo
+    copy = DataHome(tmp_path / "home")
+    copy.warehouse.parent.mkdir(parents=True, exist_ok=True)
+    copy.warehouse.write_bytes(DataHome(home).warehouse.read_bytes())
+    moved_to = [date(2025, 12, 31), date(2026, 2, 1), date(2026, 3, 31)]
+    with duckdb.connect(str(copy.warehouse)) as con:
+        demo_days = [day for (day,) in con.execute(
+            "select distinct partition_date from main.journal_lines order by 1").fetchall()]
+        assert len(demo_days) == len(moved_to)
+        for day, moved in zip(demo_days, moved_to):
+            con.execute("update main.journal_lines set partition_date = ? where partition_date = ?", [moved, day])
+    environment = {**os.environ, **dbt_environment(copy), "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR)}
+    built = subprocess.run([str(DUCKDB_DBT), "run", "--select", "journal_day_hashes",
+                            "--full-refresh", "--project-dir", str(DBT_PROJECT_DIR),
+                            "--target-path", str(tmp_path / "dbt_target"), "--log-path", str(tmp_path / "dbt_logs")],
+                           env=environment, capture_output=True, text=True, timeout=600)
+    assert built.returncode == 0, built.stdout[-3000:]
+    days, lines_by_day, stored = read_journal(copy.root)
+    assert set(lines_by_day) == set(moved_to) and set(days) == set(moved_to) | set(demo_days)
+    assert hash_chain(days, lines_by_day) == stored

@@ -33,9 +33,14 @@
                                                   "line_count": "bigint", "entry_digest": dbt.type_string()}) }}
 {%- endmacro %}
 
-{# The sha256 of a group's journal lines' texts (macro journal_record_text), ordered by `order_by`, joined by `\n`. #}
+{#
+  The sha256 of a group's journal lines' texts (macro journal_record_text), ordered by `order_by`, joined by `\n`.
+  A row without a line (a day's row of a left join that found none, every column null) adds no text: a day
+  without lines hashes the empty string, as docs/ledger.md states, not a line of empty fields.
+#}
 {% macro journal_lines_digest(alias, order_by) -%}
-  {{ sha256_hex("coalesce(" ~ dbt.listagg(journal_record_text(alias), "'\n'", "order by " ~ order_by) ~ ", '')") }}
+  {%- set line_text = "case when " ~ alias ~ ".entry_id is not null then " ~ journal_record_text(alias) ~ " end" -%}
+  {{ sha256_hex("coalesce(" ~ dbt.listagg(line_text, "'\n'", "order by " ~ order_by) ~ ", '')") }}
 {%- endmacro %}
 
 {# Each journal entry of `lines` (a relation of journal lines) with its line count and digest: its lines' texts in

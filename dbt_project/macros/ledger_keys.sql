@@ -125,3 +125,44 @@
 {% macro journal_genesis_hash() -%}
   '0000000000000000000000000000000000000000000000000000000000000000'
 {%- endmacro %}
+
+{#
+  Each day of `days` (SQL selecting partition_date, one row per day) with its journal line count and digest: the
+  sha256 of its lines' texts (macro journal_record_text) ordered by entry_id and line_no, joined by newlines, ''
+  for a day without lines. Only lines from `from_day` through `through_day` are read, when given (SQL dates).
+#}
+{% macro journal_day_digests(days, from_day=none, through_day=none) -%}
+  select
+    days.partition_date,
+    count(lines.entry_id) as line_count,
+    {{ journal_lines_digest("lines", "lines.entry_id, lines.line_no") }} as day_digest
+  from ({{ days }}) as days
+  left join {{ ref('journal_lines') }} as lines
+    on lines.partition_date = days.partition_date
+    {%- if from_day is not none %}
+    and lines.partition_date >= {{ from_day }}
+    {%- endif %}
+    {%- if through_day is not none %}
+    and lines.partition_date <= {{ through_day }}
+    {%- endif %}
+  group by days.partition_date
+{%- endmacro %}
+
+{#
+  journal_day_digests of `days` into the temp table `name`, one statement per calendar month, when the node runs
+  (DuckDB). The ordered string_agg keeps the text of every line it groups until its statement ends: over a year of
+  10.4M lines, one statement needed more than 5 GB of DuckDB's memory and a month's needs a twelfth of that
+  (docs/performance.md). Spark spills it, and computes the digests in one statement.
+#}
+{% macro stage_journal_day_digests(name, days) -%}
+  {%- if execute -%}
+    {%- do run_query("create or replace temp table " ~ name ~ " (partition_date date, line_count bigint, day_digest varchar)") -%}
+    {%- set months = run_query("select distinct strftime(date_trunc('month', partition_date), '%Y-%m-%d') as month_start from (" ~ days ~ ") as days order by month_start") -%}
+    {%- for month_start in months.columns[0].values() -%}
+      {%- set from_day = "cast('" ~ month_start ~ "' as date)" -%}
+      {%- set through_day = "cast(" ~ from_day ~ " + interval 1 month - interval 1 day as date)" -%}
+      {%- set month_days = "select partition_date from (" ~ days ~ ") as days where partition_date between " ~ from_day ~ " and " ~ through_day -%}
+      {%- do run_query("insert into " ~ name ~ " " ~ journal_day_digests(month_days, from_day, through_day)) -%}
+    {%- endfor -%}
+  {%- endif -%}
+{%- endmacro %}

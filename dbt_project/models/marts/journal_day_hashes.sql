@@ -9,27 +9,22 @@
   journal_day_hash_chain_holds recomputes the chain from journal_lines. A restatement adds lines to the day it
   restates, so that day and the later ones are rebuilt with it (the rebuild window) and hash anew: an
   attestation prints the chain hash it was issued on.
-  DuckDB would group the days with its perfect-hash aggregate (the tables' statistics bound the day's range),
-  which runs the ordered string_agg of a year's lines at about half the speed of its ordinary hash aggregate
-  (24-30 s against 16 s): the hooks turn it off for this model only (a DuckDB setting; no hook elsewhere).
+  On DuckDB the pre-hook computes the day digests a calendar month per statement (macro
+  stage_journal_day_digests): in one statement, a year's ordered string_agg held every line's text at once.
 #}
-{{ config(pre_hook=("set perfect_ht_threshold = 0" if target.type == "duckdb" else ""),
-          post_hook=("reset perfect_ht_threshold" if target.type == "duckdb" else "")) }}
+{{ config(pre_hook=("{{ stage_journal_day_digests('journal_day_digests_of_window', ledger_days()) }}"
+                    if target.type == "duckdb" else ""),
+          post_hook=("drop table if exists journal_day_digests_of_window" if target.type == "duckdb" else "")) }}
 with ledger_days as (
   {{ ledger_days() }}
 ),
 
 digests as (
-  select
-    ledger_days.partition_date,
-    count(lines.entry_id) as line_count,
-    {{ sha256_hex("coalesce(" ~ dbt.listagg(journal_record_text("lines"), "'\n'", "order by lines.entry_id, lines.line_no") ~ ", '')") }}
-      as day_digest
-  from ledger_days
-  left join {{ ref('journal_lines') }} as lines
-    on lines.partition_date = ledger_days.partition_date
-    and {{ in_rebuild_window("lines.partition_date") }}
-  group by ledger_days.partition_date
+  {%- if target.type == "duckdb" %}
+  select * from journal_day_digests_of_window  -- the pre-hook's, a month at a time
+  {%- else %}
+  {{ journal_day_digests("select * from ledger_days", partition_window_start(), rebuild_window_end()) }}
+  {%- endif %}
 ),
 
 opening as (
