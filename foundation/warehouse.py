@@ -4,6 +4,7 @@ every reader finds Spark's tables in it."""
 from __future__ import annotations
 
 import os
+import re
 
 import duckdb
 
@@ -11,9 +12,16 @@ from foundation.home import DataHome
 
 ENGINE_ENV = "BACKED_ENGINE"
 DUCKDB, SPARK = "duckdb", "spark"
+# The memory DuckDB takes in the ledger's build (read by dbt_project/profiles.yml, which says its default).
+MEMORY_LIMIT_ENV = "BACKED_DUCKDB_MEMORY_LIMIT"
+_MEMORY_AMOUNT = re.compile(r"[0-9]+(\.[0-9]+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)", re.IGNORECASE)
 
 
-class UnknownEngine(ValueError):
+class WarehouseSettingError(ValueError):
+    """A variable of the environment that sets up the warehouse's engine holds a value the engine cannot take."""
+
+
+class UnknownEngine(WarehouseSettingError):
     """BACKED_ENGINE names no engine the dbt project runs on."""
 
 
@@ -25,6 +33,14 @@ def engine() -> str:
         raise UnknownEngine(f"{ENGINE_ENV}={name!r} is not an engine of the ledger: set it to {DUCKDB} (the default) "
                             f"or {SPARK} (docs/scale.md), or unset it")
     return name
+
+
+def check_memory_limit() -> None:
+    """BACKED_DUCKDB_MEMORY_LIMIT, when set, is an amount of memory in DuckDB's units (`4GB`, `512MB`)."""
+    value = os.environ.get(MEMORY_LIMIT_ENV)
+    if value is not None and not _MEMORY_AMOUNT.fullmatch(value.strip()):
+        raise WarehouseSettingError(f"{MEMORY_LIMIT_ENV}={value!r} is not an amount of memory: set it like 4GB or "
+                                    "512MB (docs/deployment.md), or unset it for 4GB")
 
 
 # What DuckDB says when the file is not a database any more, or a block of it fails its checksum.

@@ -30,6 +30,16 @@ def test_a_usage_mistake_is_one_line_and_exit_status_2_before_anything_starts(tm
     assert not (tmp_path / "home" / "sandbox").exists()
 
 
+@pytest.mark.parametrize("limit", ["lots", "4", "4 G", ""])
+def test_a_memory_limit_duckdb_cannot_take_is_one_line_before_anything_starts(tmp_path, monkeypatch, limit):
+    monkeypatch.setenv("BACKED_DUCKDB_MEMORY_LIMIT", limit)
+    result = run(tmp_path / "home", "demo", "--days", "1")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.output.strip() == (f"Error: BACKED_DUCKDB_MEMORY_LIMIT={limit!r} is not an amount of memory: set "
+                                     "it like 4GB or 512MB (docs/deployment.md), or unset it for 4GB")
+    assert not (tmp_path / "home" / "sandbox").exists()
+
+
 def test_attesting_with_no_ledger_built_says_so_and_what_to_run(tmp_path):
     result = run(tmp_path / "home", "attest", "2025-12-01")
     assert result.exit_code == 1

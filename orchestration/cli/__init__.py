@@ -94,11 +94,12 @@ def main(ctx: click.Context, home: Path | None, verbose: bool, debug: bool) -> N
     """backed: proves, every day, that a GPU-collateralised stablecoin is backed."""
     from orchestration.cli.parameters import data_home
 
-    from foundation.warehouse import UnknownEngine, engine
+    from foundation.warehouse import WarehouseSettingError, check_memory_limit, engine
 
     try:
         engine()
-    except UnknownEngine as error:
+        check_memory_limit()
+    except WarehouseSettingError as error:
         raise click.ClickException(str(error)) from None
     ctx.ensure_object(dict)
     if home is not None:
