@@ -21,6 +21,7 @@ import polars as pl
 from assets.inbox.document_tables import MAX_DOCUMENT_BYTES, TextTable, UnreadableFile, column_letters
 from assets.inbox.manifest import FileIngestSummary
 from assets.inbox.register import InboxFile, Recognition
+from foundation.chain_text import BYTES32_TEXT
 from foundation.lake import Lake
 
 SOURCE_ROW = "source_row"
@@ -29,7 +30,6 @@ SOURCE_ROW = "source_row"
 DECIMAL_TEXT = r"^[0-9]{1,20}(\.[0-9]{1,18})?$"
 _NEGATIVE_DECIMAL_TEXT = r"^-[0-9]{1,20}(\.[0-9]{1,18})?$"
 _ISO_DATE_TEXT = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
-BYTES32_TEXT = r"^0x[0-9a-fA-F]{64}$"
 # Up to 9 digits always fits INTEGER.
 _INTEGER_TEXT = r"^[0-9]{1,9}$"
 _NEGATIVE_INTEGER_TEXT = r"^-[0-9]{1,9}$"

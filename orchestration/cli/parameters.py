@@ -7,6 +7,7 @@ from datetime import date
 
 import click
 
+from foundation.chain_text import BYTES32_TEXT
 from foundation.home import DataHome, default_home
 
 
@@ -39,8 +40,6 @@ class Hash(click.ParamType):
     name = "0x…"
 
     def convert(self, value, param, ctx) -> str:
-        from assets.inbox.row_validation import BYTES32_TEXT  # on use: the rules' module is heavy for every command
-
         if isinstance(value, str) and re.fullmatch(BYTES32_TEXT, value) is not None:
             return value
         self.fail(f"{value!r} is not a hash (0x and 64 hex digits)", param, ctx)
