@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 from assets.attestation.document import ISSUER, Attestation, Section, Table
 from assets.attestation.facts import code_version, management_assertion, sign_off
 from assets.attestation.html import render_html
+from assets.attestation.journal_chain import chain_through, first_break
 from assets.attestation.manifest import (MANIFEST_VERSION, MONTHLY_MANIFEST_KIND, ManifestError, canonical_json,
                                          digest_of, ledger_policy, read_manifest)
 from assets.attestation.records import read_publication, write_manifest
@@ -432,16 +433,19 @@ def gather_monthly_report(con: duckdb.DuckDBPyConnection, home: DataHome, month:
             f"no ledger day of {month} in {home.warehouse}: build the month's days first (`backed backfill --from "
             f"{first} --to {last}`, or `backed demo` for a sandbox)")
     end = days[-1]["partition_date"]
-    journal_rows = _rows(con, "select partition_date, line_count, day_digest, chain_hash, stored_line_count, "
-                              "stored_day_digest from main.journal_chain_recomputed where partition_date <= ? "
-                              "order by partition_date", [end])
+    journal_rows = chain_through(con, end)
     journal = {r["partition_date"]: r for r in journal_rows}
-    for row in journal_rows:
-        if row["day_digest"] != row["stored_day_digest"] or row["line_count"] != row["stored_line_count"]:
-            raise MonthlyReportRefused(
-                f"integrity break: the journal's lines of {row['partition_date']} no longer hash to what the ledger's "
-                f"build recorded ({row['line_count']} lines now, {row['stored_line_count']} recorded): a journal line "
-                f"was changed in the warehouse after the build; restore it from the lake (`backed backfill`)")
+    broken = first_break(journal_rows)
+    if broken is not None:
+        row, what = broken
+        raise MonthlyReportRefused(
+            f"integrity break: the journal's lines of {row['partition_date']} no longer hash to what the ledger's "
+            f"build recorded ({row['line_count']} lines now, {row['stored_line_count']} recorded): a journal line "
+            f"was changed in the warehouse after the build; restore it from the lake (`backed backfill`)"
+            if what == "lines" else
+            f"integrity break: the stored hash chain does not link at {row['partition_date']}: a hash in "
+            f"journal_day_hashes was changed in the warehouse after the build; restore it from the lake "
+            f"(`backed backfill`)")
     if end not in journal:
         raise MonthlyReportRefused(f"the journal of {end} is not built: `backed backfill --from {end} --to {end}`")
     # the 30 days ending at the month's last ledger day may start in the month before

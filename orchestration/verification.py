@@ -270,16 +270,14 @@ def _journal(home: DataHome, manifest: dict) -> Step:
     import duckdb
     import polars as pl
 
+    from assets.attestation.journal_chain import chain_through, first_break
     from assets.attestation.seals import sealed_day
 
     day = date.fromisoformat(manifest["period"])
     attested = manifest["ledger"]["hash_chain_head"]
     try:
         with duckdb.connect(str(home.warehouse), read_only=True) as con:
-            chain = con.sql("select partition_date, chain_hash, day_digest, stored_day_digest "
-                            "from main.journal_chain_recomputed where partition_date <= $day "
-                            "order by partition_date", params={"day": day}).to_arrow_table()
-            chain = pl.from_arrow(chain)
+            chain = chain_through(con, day)
             record_files = sorted(str(p) for p in home.attestation_records.glob(f"*/{home.attested_entries(day).name}"))
             recorded = pl.read_parquet(record_files) if record_files else None
             current = None
@@ -290,13 +288,16 @@ def _journal(home: DataHome, manifest: dict) -> Step:
                 current = pl.from_arrow(current)
     except duckdb.Error as error:
         return Step("journal", False, f"the warehouse could not be read: {error}")
-    at_day = chain.filter(pl.col("partition_date") == day)
-    if at_day.is_empty():
+    if not chain or chain[-1]["partition_date"] != day:
         return Step("journal", False, f"the warehouse has no ledger day {day}")
-    tampered_days = chain.filter(pl.col("day_digest") != pl.col("stored_day_digest"))
-    if not tampered_days.is_empty():
-        return Step("journal", False, f"the journal's lines of {tampered_days['partition_date'][0]} no longer hash "
-                                      "to what the ledger's build stored: a line was changed in the warehouse")
+    broken = first_break(chain)
+    if broken is not None:
+        row, what = broken
+        return Step("journal", False, f"the journal's lines of {row['partition_date']} no longer hash to what the "
+                                      "ledger's build stored: a line was changed in the warehouse" if what == "lines"
+                    else f"the stored hash chain does not link at {row['partition_date']}: a hash was changed in "
+                         "the warehouse")
+    at_day = chain[-1]
     if current is not None:
         changed = recorded.join(current, on=["partition_date", "entry_id"], how="left", suffix="_now") \
             .filter(pl.col("entry_digest_now").is_null() | (pl.col("entry_digest_now") != pl.col("entry_digest")))
@@ -305,13 +306,13 @@ def _journal(home: DataHome, manifest: dict) -> Step:
             what = "deleted" if first["entry_digest_now"] is None else "edited"
             return Step("journal", False, f"journal entry {first['entry_id']} of {first['partition_date']} was "
                                           f"{what} since its day was attested ({changed.height} entries in all)")
-    if at_day["chain_hash"][0] == attested:
+    if at_day["chain_hash"] == attested:
         return Step("journal", True, f"the journal's hash chain at {day} is {attested}")
     if sealed_day(home, day) is not None:
         return Step("journal", True, f"{day} is sealed and every entry attested is unchanged; entries posted since "
                                      "are post-seal adjustments (the next monthly report lists them)")
     return Step("journal", False, f"{day} was restated since this attestation (the journal's hash chain at {day} is "
-                                  f"{at_day['chain_hash'][0]}): it is superseded; `backed attest {day}` issues the "
+                                  f"{at_day['chain_hash']}): it is superseded; `backed attest {day}` issues the "
                                   "current one")
 
 

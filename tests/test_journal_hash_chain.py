@@ -13,6 +13,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from assets.attestation.journal_chain import chain_through, first_break
 from assets.ledger import DBT_PROJECT_DIR, DUCKDB_DBT, dbt_environment
 from attestation_answers import read_printed
 from foundation.home import DataHome
@@ -134,3 +135,28 @@ def test_days_of_several_months_hash_as_their_lines_say(clean_demo, tmp_path):
     days, lines_by_day, stored = read_journal(copy.root)
     assert set(lines_by_day) == set(moved_to) and set(days) == set(moved_to) | set(demo_days)
     assert hash_chain(days, lines_by_day) == stored
+
+
+def test_a_stored_hash_edited_breaks_the_chain_where_it_was_edited(clean_demo, tmp_path):
+    """The readers take journal_chain_recomputed a month at a time, each day checked against its own lines and the
+    stored chain of the day before (assets/attestation/journal_chain.py): every day of the demo holds and carries
+    the hashlib chain; a stored chain hash edited in the warehouse is a `chain` break at its day, an edited line a
+    `lines` break at its day."""
+    home, _ = clean_demo
+    copy = DataHome(tmp_path / "home")
+    copy.warehouse.parent.mkdir(parents=True, exist_ok=True)
+    copy.warehouse.write_bytes(DataHome(home).warehouse.read_bytes())
+    days, lines_by_day, _ = read_journal(copy.root)
+    with duckdb.connect(str(copy.warehouse)) as con:
+        rows = chain_through(con, days[-1])
+        assert [row["partition_date"] for row in rows] == days and first_break(rows) is None
+        assert {row["partition_date"]: row["chain_hash"] for row in rows} == \
+            {day: chained[3] for day, chained in hash_chain(days, lines_by_day).items()}
+        con.execute("update main.journal_day_hashes set chain_hash = ? where partition_date = ?",
+                    [sha256_hex("forged"), days[1]])
+        row, what = first_break(chain_through(con, days[-1]))
+        assert (row["partition_date"], what) == (days[1], "chain")
+        con.execute("update main.journal_lines set source_key = source_key || 'x' where entry_id = "
+                    "(select min(entry_id) from main.journal_lines where partition_date = ?)", [days[0]])
+        row, what = first_break(chain_through(con, days[-1]))
+        assert (row["partition_date"], what) == (days[0], "lines")

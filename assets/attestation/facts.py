@@ -22,6 +22,7 @@ import duckdb
 from assets.attestation.charts import attestation_charts
 from assets.attestation.document import ISSUER, Attestation, Section, Table
 from assets.attestation.html import render_html
+from assets.attestation.journal_chain import chain_through, first_break
 from assets.attestation.manifest import (MANIFEST_KIND, MANIFEST_VERSION, canonical_json, digest_of,
                                          ledger_policy)
 from expectations.exceptions import BLOCKER, open_exceptions
@@ -568,21 +569,24 @@ def _verdict(cov: dict, policy: ReconciliationPolicy) -> tuple[str, bool]:
 
 
 def _ledger_hash(con, day: date) -> tuple[str, dict]:
-    """The journal's hash chain at the day recomputed from its lines (journal_chain_recomputed), and the day's row.
-    Refuses when a day's lines no longer hash to what the ledger's build stored: a line was edited, added or
-    deleted in the warehouse since, which no attestation may hide."""
-    days = _rows(con, "select * from main.journal_chain_recomputed where partition_date <= ? order by partition_date",
-                 [day])
+    """The journal's hash chain at the day checked against its lines (journal_chain_recomputed), and the day's row.
+    Refuses when a day's lines no longer hash to what the ledger's build stored (a line was edited, added or deleted
+    in the warehouse since) or the stored chain does not link: no attestation may hide either."""
+    days = chain_through(con, day)
     if not days or days[-1]["partition_date"] != day:
         raise AttestationRefused(f"no journal_day_hashes for {day}: the ledger for that day has not been built")
-    for row in days:
-        if row["day_digest"] != row["stored_day_digest"] or row["line_count"] != row["stored_line_count"]:
-            raise AttestationRefused(
-                f"integrity break: the journal's lines of {row['partition_date']} no longer hash to what the ledger's "
-                f"build recorded ({row['line_count']} lines now, {row['stored_line_count']} recorded; digest "
-                f"{row['day_digest'][:16]}… now, {row['stored_day_digest'][:16]}… recorded): a journal line was "
-                f"changed in the warehouse after the build. Nothing may be attested on it: the next run's check R11 "
-                f"names the entries of attested days; restore the warehouse from the lake (`backed backfill`)")
+    broken = first_break(days)
+    if broken is not None:
+        row, what = broken
+        found = (f"the journal's lines of {row['partition_date']} no longer hash to what the ledger's build recorded "
+                 f"({row['line_count']} lines now, {row['stored_line_count']} recorded; digest "
+                 f"{row['day_digest'][:16]}… now, {row['stored_day_digest'][:16]}… recorded): a journal line was "
+                 "changed in the warehouse after the build" if what == "lines" else
+                 f"the stored hash chain does not link at {row['partition_date']}: a hash in journal_day_hashes was "
+                 "changed in the warehouse after the build")
+        raise AttestationRefused(
+            f"integrity break: {found}. Nothing may be attested on it: the next run's check R11 names the entries of "
+            f"attested days; restore the warehouse from the lake (`backed backfill`)")
     return days[-1]["chain_hash"], days[-1]
 
 

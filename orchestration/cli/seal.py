@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, timedelta
 
 import click
 
@@ -19,6 +19,7 @@ def seal(ctx: click.Context, month: str) -> None:
     refused. Sealing again changes nothing."""
     import duckdb
 
+    from assets.attestation.journal_chain import chain_through, first_break
     from assets.attestation.seals import SealRefused, seal_month
 
     if not re.fullmatch(r"\d{4}-\d{2}", month):
@@ -29,10 +30,17 @@ def seal(ctx: click.Context, month: str) -> None:
     if not home.warehouse.exists():
         raise click.ClickException(f"no ledger in {home.root}: run `backed demo` or `backed backfill` first")
     with duckdb.connect(str(home.warehouse), read_only=True) as con:
-        cursor = con.execute("select * from main.journal_chain_recomputed where partition_date >= ? and "
-                             "partition_date < ? order by partition_date", [first, last])
-        columns = [d[0] for d in cursor.description]
-        days = [dict(zip(columns, row)) for row in cursor.fetchall()]
+        # every day through the month: a month's chain hashes commit to every earlier day's lines
+        through = chain_through(con, last - timedelta(days=1))
+    # a day of the month whose lines changed is seal_month's to name, with the month's other problems
+    broken = first_break(through)
+    if broken is not None and (broken[0]["partition_date"] < first or broken[1] == "chain"):
+        row, what = broken
+        found = ("its lines no longer hash to what the ledger's build stored" if what == "lines"
+                 else "the stored hash chain does not link at it")
+        raise click.ClickException(f"{month} cannot be sealed: the journal of {row['partition_date']} does not "
+                                   f"hold ({found}): restore the warehouse from the lake (`backed backfill`)")
+    days = [row for row in through if row["partition_date"] >= first]
     try:
         sealed, written = seal_month(home, month, days)
     except SealRefused as error:

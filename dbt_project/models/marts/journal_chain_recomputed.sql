@@ -1,27 +1,39 @@
 {{ config(materialized='view') }}
 {#
-  The journal's hash chain recomputed from its lines when it is read, beside the chain the ledger build stored
-  (journal_day_hashes): the ledger hash an attestation prints is the recomputed one, so a line edited in the
-  warehouse after the build changes the hash instead of hiding behind the stored chain. One row per ledger day.
+  The journal's hash chain checked against its lines when it is read, beside the chain the ledger build stored
+  (journal_day_hashes): the ledger hash an attestation prints is checked, so a line edited in the warehouse after
+  the build cannot hide behind the stored chain. One row per ledger day, each computed from that day's lines and the
+  stored rows of the day and the day before alone, so a reader's filter on partition_date reaches the journal's
+  scan: the readers take the days a calendar month at a time (assets/attestation/journal_chain.py), and a year's
+  digests are never held at once. Every day through a day holds (the day's digest and line count are the stored
+  ones, and chain_links) exactly when chain_hash at that day is the chain recomputed from the genesis hash.
 #}
-with digests as (
-  {{ journal_day_digests("select partition_date from " ~ ref('journal_day_hashes')) }}
+with stored as (
+  select
+    partition_date,
+    line_count,
+    day_digest,
+    previous_chain_hash,
+    chain_hash,
+    coalesce(lag(chain_hash) over (order by partition_date), {{ journal_genesis_hash() }}) as chain_hash_before
+  from {{ ref('journal_day_hashes') }}
 ),
 
-chained as (
-  {{ journal_hash_chain("digests", journal_genesis_hash()) }}
+digests as (
+  {{ journal_day_digests("select partition_date from " ~ ref('journal_day_hashes')) }}
 )
 
 select
-  cast(chained.partition_date as date) as partition_date,
+  digests.partition_date,
   cast(digests.line_count as bigint) as line_count,
-  chained.day_digest,
-  chained.chain_hash,
+  digests.day_digest,
+  {{ sha256_hex(dbt.concat(["stored.previous_chain_hash", "digests.day_digest"])) }} as chain_hash,
+  stored.previous_chain_hash = stored.chain_hash_before
+    and stored.chain_hash = {{ sha256_hex(dbt.concat(["stored.previous_chain_hash", "stored.day_digest"])) }}
+    as chain_links,
   stored.line_count as stored_line_count,
   stored.day_digest as stored_day_digest,
   stored.chain_hash as stored_chain_hash
-from chained
-inner join digests
-  on digests.partition_date = chained.partition_date
-inner join {{ ref('journal_day_hashes') }} as stored
-  on stored.partition_date = chained.partition_date
+from digests
+inner join stored
+  on stored.partition_date = digests.partition_date
